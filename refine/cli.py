@@ -1,0 +1,140 @@
+"""The refine command line: a thin Typer layer over the library.
+
+Each command parses its options, loads the config, calls one library function and prints.
+A user mistake (RefineError) prints one line on stderr and exits with status 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from refine.errors import RefineError
+
+app = typer.Typer(
+    help="refine: propose segment merges, splits and new segments from customer feedback, with evidence, "
+         "A/B plans and a stakeholder report.",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(command):
+    """Turn user mistakes into one line on stderr and exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RefineError as exc:
+            fail(str(exc))
+        except PermissionError as exc:
+            fail(f"permission denied: {exc.filename}")
+        except OSError as exc:
+            if exc.errno == 28:
+                fail("no space left on the device")
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted; run the same command again to resume from the cache", code=130)
+
+    return wrapper
+
+
+# shared options, defined once
+QuietOption = typer.Option(False, "--quiet", "-q", help="No progress messages or bars.")
+SeedOption = typer.Option(None, "--seed", help="Random seed (overrides [run] seed in the config).")
+
+
+@app.command()
+@handle_errors
+def run(
+    feedback: Path = typer.Option(..., "--feedback", "-f", help="Feedback file: CSV, TSV, Parquet or JSONL."),
+    customers: Path = typer.Option(..., "--customers", "-c", help="Customer table with today's segments."),
+    config: Path = typer.Option(..., "--config", help="refine.toml mapping your column names (see `refine init`)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
+    previous: Optional[Path] = typer.Option(None, "--previous", help="Last cycle's run folder: keep topic ids, compare."),
+    seed: Optional[int] = SeedOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Run one refinement cycle: ingest, embed, sentiment, topics, join, propose, report."""
+    from refine.config import load_config
+    from refine.pipeline import run_cycle
+
+    settings = load_config(config, overrides={"run": {"seed": seed}})
+    result = run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet)
+    _print_summary(result, quiet)
+
+
+def _print_summary(result, quiet: bool) -> None:
+    if not quiet:
+        confirmed = sum(p["confirmed"] for p in result.proposals)
+        typer.echo(f"{len(result.proposals)} proposals ({confirmed} confirmed on holdout), "
+                   f"{len(result.topics)} topics, {len(result.rejects)} rejected rows")
+        for p in result.proposals[:5]:
+            mark = "confirmed" if p["confirmed"] else "not confirmed"
+            typer.echo(f"  {p['rank']}. [{p['kind']}] {p['rule']}  ({p['customers']} customers, {mark}, id {p['id']})")
+    typer.echo(str(result.report_path))
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Path = typer.Option(Path("refine-demo"), "--out", "-o", help="Folder for the demo data and run."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic company."),
+    null: bool = typer.Option(False, "--null", help="Plant no structure: a good engine proposes nothing."),
+    customers: int = typer.Option(6000, "--customers", help="Number of synthetic customers."),
+    quiet: bool = QuietOption,
+) -> None:
+    """Generate a synthetic company with planted structure (truth.json) and run a cycle on it."""
+    from refine.config import load_config
+    from refine.pipeline import run_cycle
+    from refine.synth import generate_company, write_demo_data
+
+    company = generate_company(seed, n_customers=customers, null=null)
+    paths = write_demo_data(out / "data", company)
+    if not quiet:
+        typer.echo(f"demo data: {out / 'data'} (planted structure in truth.json)", err=True)
+    settings = load_config(paths["config"])
+    result = run_cycle(paths["feedback"], paths["customers"], settings, out / "run", quiet=quiet)
+    _print_summary(result, quiet)
+
+
+@app.command()
+@handle_errors
+def init(
+    path: Path = typer.Argument(Path("refine.toml"), help="Where to write the commented config template."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented refine.toml template to edit for your column names."""
+    from refine.config import CONFIG_TEMPLATE
+
+    if path.exists() and not force:
+        raise RefineError("file exists (use --force to overwrite)", where=str(path))
+    path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    typer.echo(str(path))
+
+
+def _mount_subcommands() -> None:
+    from refine.cli_ab import ab_app
+    from refine.cli_sentiment import sentiment_app
+
+    app.add_typer(sentiment_app, name="sentiment")
+    app.add_typer(ab_app, name="ab")
+
+
+_mount_subcommands()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""Read feedback and customers (CSV / Parquet / JSONL), map columns, validate, redact, account for every row.
+
+Every input row ends either accepted or in the rejects table with a reason:
+accepted + rejected = input, always. Ids are strings ("007" is not "7").
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from refine import schemas as S
+from refine.config import RefineConfig
+from refine.errors import RefineError
+from refine.privacy import redact
+
+_SCI_ID = re.compile(r"^-?\d+(\.\d+)?[eE]\+?\d+$")
+_BOOL_TRUE = {"true", "yes", "y", "1", "t"}
+_BOOL_FALSE = {"false", "no", "n", "0", "f"}
+SCALES = {"nps": [0.0, 10.0], "csat": [1.0, 5.0], "stars": [1.0, 5.0], "ces": [1.0, 7.0]}
+
+
+@dataclass
+class Table:
+    """A file read as text cells, with the rows that could not be parsed."""
+
+    path: Path
+    frame: pd.DataFrame  # every cell a string ("" for blank), original column names
+    bad_rows: list[tuple[int, str]]  # (row number, reason) for rows that could not be parsed
+    sha256: str
+    encoding: str
+    rows_in: int
+
+
+@dataclass
+class IngestResult:
+    feedback: pd.DataFrame
+    customers: pd.DataFrame
+    rejects: pd.DataFrame
+    attributes: list[str]  # customer columns that rules may use
+    counts: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    inputs: dict[str, dict] = field(default_factory=dict)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+def _decode(raw: bytes, path: Path) -> tuple[str, str]:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16"
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def read_table(path: str | Path, *, what: str) -> Table:
+    """Read a CSV, TSV, Parquet or JSONL file into string cells; unparseable rows are collected."""
+    path = Path(path)
+    if not path.exists():
+        raise RefineError(f"{what} file not found", where=str(path))
+    if path.is_dir():
+        raise RefineError(f"{what} path is a folder, not a file", where=str(path))
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    suffix = path.suffix.lower()
+    bad_rows: list[tuple[int, str]] = []
+    encoding = "binary"
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(io.BytesIO(raw))
+        elif suffix in (".jsonl", ".ndjson"):
+            text, encoding = _decode(raw, path)
+            records = []
+            import json
+
+            for number, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    bad_rows.append((number, "line is not valid JSON"))
+                    continue
+                if not isinstance(value, dict):
+                    bad_rows.append((number, "line is not a JSON object"))
+                    continue
+                records.append(value)
+            frame = pd.DataFrame.from_records(records)
+        elif suffix in (".csv", ".tsv", ".txt", ""):
+            text, encoding = _decode(raw, path)
+            frame, bad_rows = _read_delimited(text, "\t" if suffix == ".tsv" else None)
+        else:
+            raise RefineError(f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet or .jsonl)",
+                              where=str(path))
+    except RefineError:
+        raise
+    except Exception as exc:
+        raise RefineError(f"cannot read {what} file ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})",
+                          where=str(path)) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.astype(object).where(frame.notna(), "")
+    frame = frame.map(_cell)
+    rows_in = len(frame) + len(bad_rows)
+    return Table(path=path, frame=frame.reset_index(drop=True), bad_rows=bad_rows, sha256=digest,
+                 encoding=encoding, rows_in=rows_in)
+
+
+def _cell(value) -> str:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (list, dict, np.ndarray)):
+        return str(value)
+    return str(value)
+
+
+def _read_delimited(text: str, delimiter: str | None) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    text = text.replace("\x00", "")
+    if delimiter is None:
+        sample = text[:20000]
+        try:
+            delimiter = csv.Sniffer().sniff(sample.split("\n", 1)[0] or ",", delimiters=",;\t|").delimiter
+        except csv.Error:
+            delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise RefineError("file is empty") from None
+    except csv.Error as exc:
+        raise RefineError(f"cannot parse the header row ({exc})") from None
+    width = len(header)
+    rows: list[list[str]] = []
+    bad: list[tuple[int, str]] = []
+    number = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            number += 1
+            bad.append((number, f"malformed row ({exc})"))
+            continue
+        number += 1
+        if not record or all(not cell.strip() for cell in record):
+            if not record:  # a truly empty line is not a data row
+                number -= 1
+                continue
+        if len(record) != width:
+            # trailing empty cells from spreadsheet exports are harmless
+            if len(record) > width and not any(c.strip() for c in record[width:]):
+                record = record[:width]
+            else:
+                bad.append((number, f"row has {len(record)} fields, header has {width}"))
+                continue
+        rows.append(record)
+    names = _unique_header(header)
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
+    frame.index = [n for n in _row_numbers(number, bad)]
+    return frame, bad
+
+
+def _row_numbers(total: int, bad: list[tuple[int, str]]):
+    skip = {n for n, _ in bad}
+    return [n for n in range(1, total + 1) if n not in skip][: total]
+
+
+def _unique_header(header: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        name = name.strip().lstrip("\ufeff")
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    return names
+
+
+def _require(table: Table, column: str | None, what: str, key: str) -> None:
+    if column and column not in table.frame.columns:
+        shown = ", ".join(repr(c) for c in list(table.frame.columns)[:12])
+        raise RefineError(f"column {column!r} ({key}) is not in the {what} file (it has: {shown})",
+                          where=str(table.path))
+
+
+# ---- customers -------------------------------------------------------------------------------
+
+def _typed(values: pd.Series) -> pd.Series:
+    """Numbers become numbers, true/false become booleans, everything else stays text."""
+    present = values[values.str.strip() != ""]
+    if present.empty:
+        return values
+    lowered = present.str.strip().str.lower()
+    if lowered.isin(_BOOL_TRUE | _BOOL_FALSE).all() and not lowered.isin({"0", "1"}).all():
+        return values.str.strip().str.lower().map(lambda v: True if v in _BOOL_TRUE else (False if v in _BOOL_FALSE else None))
+    numbers = pd.to_numeric(present.str.strip(), errors="coerce")
+    if numbers.notna().all():
+        out = pd.to_numeric(values.str.strip().replace("", np.nan), errors="coerce")
+        if (out.dropna() == out.dropna().round()).all():
+            return out.astype("Int64") if out.isna().any() else out.astype("int64")
+        return out.astype(float)
+    return values
+
+
+def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings: list[str]
+               ) -> tuple[pd.DataFrame, list[str]]:
+    cc = config.customers
+    for key in ("customer_id", "segment"):
+        _require(table, getattr(cc, key), "customers", f"[customers] {key}")
+    for key in ("outcomes", "exclude"):
+        for column in getattr(cc, key):
+            _require(table, column, "customers", f"[customers] {key}")
+    for number, reason in table.bad_rows:
+        rejects.append({"table": "customers", "row": number, "id": "", "reason": reason})
+    frame = table.frame.copy()
+    frame.insert(0, "__row", frame.index)
+    ids = frame[cc.customer_id].str.strip()
+    frame[cc.customer_id] = ids
+    header_repeat = (ids == cc.customer_id) & (frame[cc.segment].str.strip() == cc.segment)
+    reason = pd.Series("", index=frame.index, dtype=object)
+    reason[header_repeat] = "repeated header row"
+    reason[(reason == "") & (ids == "")] = "missing customer id"
+    reason[(reason == "") & (frame[cc.segment].str.strip() == "")] = "missing segment"
+    dup = (reason == "") & ids.duplicated(keep="first") & (ids != "")
+    reason[dup & (reason == "")] = "duplicate customer id"
+    sci = ids.str.match(_SCI_ID)
+    if sci.any():
+        warnings.append(f"{int(sci.sum())} customer ids look like numbers mangled by a spreadsheet "
+                        f"(e.g. {ids[sci].iloc[0]!r}); they will not match the feedback file's ids")
+    for idx in reason[reason != ""].index:
+        rejects.append({"table": "customers", "row": int(frame.at[idx, "__row"]), "id": ids[idx],
+                        "reason": reason[idx]})
+    frame = frame[reason == ""].drop(columns="__row")
+    frame[cc.segment] = frame[cc.segment].str.strip()
+    keep = [c for c in frame.columns if c not in cc.exclude]
+    frame = frame[keep]
+    attributes = []
+    for column in frame.columns:
+        if column in (cc.customer_id,):
+            continue
+        frame[column] = _typed(frame[column]) if column != cc.segment else frame[column]
+        if column in cc.outcomes:
+            if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])):
+                bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & (frame[column] != "")]
+                example = bad.iloc[0] if len(bad) else ""
+                raise RefineError(f"outcome column {column!r} must be numeric or true/false "
+                                  f"(found {str(example)[:30]!r})", where=str(table.path))
+            frame[column] = frame[column].astype(float)
+        elif column != cc.segment:
+            attributes.append(column)
+        else:
+            attributes.append(column)
+    return frame.reset_index(drop=True), attributes
+
+
+# ---- feedback --------------------------------------------------------------------------------
+
+def _scale(config: RefineConfig, scores: pd.Series) -> tuple[list[float] | None, str | None]:
+    fc = config.feedback
+    kind = fc.score_kind
+    scale = fc.score_scale
+    if scale is None and kind in SCALES:
+        scale = SCALES[kind]
+    if scale is None:
+        present = scores.dropna()
+        if present.empty:
+            return None, kind
+        high = present.max()
+        scale = [0.0, 10.0] if high > 5 else [1.0, 5.0]
+        kind = kind or ("nps" if high > 5 else "stars")
+    if kind is None:
+        kind = {(0.0, 10.0): "nps", (1.0, 5.0): "stars", (1.0, 7.0): "ces"}.get(tuple(scale), "other")
+    return scale, kind
+
+
+def _feedback(table: Table, config: RefineConfig, known_customers: set[str], rejects: list[dict],
+              warnings: list[str], counts: dict[str, int]) -> pd.DataFrame:
+    fc = config.feedback
+    for key in ("customer_id", "text", "id", "score", "timestamp", "source"):
+        _require(table, getattr(fc, key), "feedback", f"[feedback] {key}")
+    for number, reason in table.bad_rows:
+        rejects.append({"table": "feedback", "row": number, "id": "", "reason": reason})
+    frame = table.frame
+    n = len(frame)
+    rows = pd.Series(frame.index, index=frame.index)
+    customer = frame[fc.customer_id].str.strip()
+    text = frame[fc.text]
+    if fc.id:
+        ids = frame[fc.id].str.strip()
+    else:
+        ids = rows.map(lambda r: f"row-{r:06d}")
+    reason = pd.Series("", index=frame.index, dtype=object)
+
+    def mark(mask: pd.Series, why: str) -> None:
+        reason[(reason == "") & mask] = why
+
+    mark((customer == fc.customer_id) & (text.str.strip() == fc.text), "repeated header row")
+    if fc.id:
+        mark(ids == "", "missing feedback id")
+    mark(customer == "", "missing customer id")
+    mark(text.str.strip() == "", "blank text")
+    mark(~text.str.contains(r"[^\W_]", regex=True), "text has no letters or digits")
+    mark(~customer.isin(known_customers), "unknown customer")
+    key = customer + "\x00" + text.str.strip() + (
+        "\x00" + frame[fc.timestamp].str.strip() if fc.timestamp else "")
+    first = ~key.duplicated(keep="first")
+    mark(~first & (reason == ""), "exact duplicate submission")
+    if fc.id:
+        mark(ids.duplicated(keep="first"), "duplicate feedback id")
+    sci = customer.str.match(_SCI_ID)
+    if sci.any():
+        warnings.append(f"{int(sci.sum())} feedback customer ids look like numbers mangled by a spreadsheet "
+                        f"(e.g. {customer[sci].iloc[0]!r})")
+
+    score = pd.Series(np.nan, index=frame.index)
+    if fc.score:
+        raw = frame[fc.score].str.strip()
+        score = pd.to_numeric(raw, errors="coerce")
+        unreadable = (raw != "") & score.isna()
+        scale, kind = _scale(config, score)
+        out_of_scale = pd.Series(False, index=frame.index)
+        if scale is not None:
+            out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1]))
+        mark(unreadable, "unreadable score")
+        mark(out_of_scale, "score outside its scale")
+        counts["score_scale_low"], counts["score_scale_high"] = (scale or [0, 0])
+        config.feedback.score_scale, config.feedback.score_kind = scale, kind
+
+    timestamp = pd.Series(pd.NaT, index=frame.index)
+    if fc.timestamp:
+        raw = frame[fc.timestamp].str.strip()
+        timestamp = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+        mark((raw != "") & timestamp.isna(), "unreadable timestamp")
+
+    for idx in reason[reason != ""].index:
+        rejects.append({"table": "feedback", "row": int(rows[idx]), "id": ids[idx], "reason": reason[idx]})
+    keep = reason == ""
+    cleaned = text[keep].str.replace(r"\s+", " ", regex=True).str.strip()
+    too_long = cleaned.str.len() > fc.max_text_chars
+    counts["feedback_truncated"] = int(too_long.sum())
+    if too_long.any():
+        warnings.append(f"{int(too_long.sum())} feedback texts longer than {fc.max_text_chars} characters "
+                        "were truncated")
+        cleaned = cleaned.where(~too_long, cleaned.str.slice(0, fc.max_text_chars))
+    redacted = cleaned.map(redact)
+    counts["feedback_redacted"] = int((redacted != cleaned).sum())
+    out = pd.DataFrame({
+        S.FEEDBACK_ID: ids[keep].values,
+        S.CUSTOMER_ID: customer[keep].values,
+        S.TEXT: redacted.values,
+        S.SCORE: score[keep].astype(float).values,
+        S.TIMESTAMP: timestamp[keep].values,
+        S.SOURCE: (frame[fc.source][keep].str.strip().values if fc.source else [""] * int(keep.sum())),
+        S.ROW: rows[keep].astype(int).values,
+    })
+    assert len(out) + int((reason != "").sum()) == n
+    return out
+
+
+def ingest(feedback_path: str | Path, customers_path: str | Path, config: RefineConfig) -> IngestResult:
+    """Read, validate and redact both inputs; every input row is accepted or rejected with a reason.
+
+    Args:
+        feedback_path: CSV / TSV / Parquet / JSONL with one row per piece of feedback.
+        customers_path: the customer table with one row per customer and its current segment.
+        config: column mapping and limits.
+
+    Returns:
+        IngestResult with canonical feedback rows, typed customers, rejects and counts.
+    """
+    rejects: list[dict] = []
+    warnings: list[str] = []
+    counts: dict[str, int] = {}
+    customers_table = read_table(customers_path, what="customers")
+    feedback_table = read_table(feedback_path, what="feedback")
+    customers, attributes = _customers(customers_table, config, rejects, warnings)
+    if customers.empty:
+        raise RefineError("no usable customer rows", where=str(customers_table.path))
+    known = set(customers[config.customers.customer_id])
+    feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
+    reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
+    by_table = reject_frame["table"].value_counts().to_dict()
+    counts.update({
+        "customers_in": customers_table.rows_in,
+        "customers_accepted": len(customers),
+        "customers_rejected": int(by_table.get("customers", 0)),
+        "feedback_in": feedback_table.rows_in,
+        "feedback_accepted": len(feedback),
+        "feedback_rejected": int(by_table.get("feedback", 0)),
+    })
+    for table in ("customers", "feedback"):
+        if counts[f"{table}_accepted"] + counts[f"{table}_rejected"] != counts[f"{table}_in"]:
+            raise AssertionError(f"{table} rows do not add up: {counts}")
+    if feedback.empty:
+        raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=str(feedback_table.path))
+    for table in (customers_table, feedback_table):
+        if table.encoding not in ("utf-8", "binary"):
+            warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
+    inputs = {name: {"path": str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
+              for name, t in (("feedback", feedback_table), ("customers", customers_table))}
+    return IngestResult(feedback=feedback, customers=customers, rejects=reject_frame, attributes=attributes,
+                        counts=counts, warnings=warnings, inputs=inputs)
+
+
+def read_customers(path: str | Path, config: RefineConfig) -> pd.DataFrame:
+    """The customer table alone, validated and typed as ingest does (for A/B plans and decisions)."""
+    customers, _ = _customers(read_table(path, what="customers"), config, [], [])
+    return customers
+
+
+def rule_columns(attributes: list[str], config: RefineConfig) -> list[str]:
+    """Columns a rule may name: attributes and the segment, never outcomes or excluded columns."""
+    banned = set(config.customers.outcomes) | set(config.customers.exclude) | {config.customers.customer_id}
+    return [c for c in attributes if c not in banned]

@@ -1,0 +1,213 @@
+"""run_cycle: the one place where the stages are wired, top to bottom in the order the data flows.
+
+ingest -> embed -> sentiment -> topics -> join -> profile -> propose -> report
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from refine import __version__
+from refine import schemas as S
+from refine.config import RefineConfig, offline_env
+from refine.errors import RefineError
+
+OUTPUT_FILES = ["feedback.parquet", "rejects.csv", "topics.json", "segments.parquet", "proposals.json",
+                "assignments.parquet", "report.html", "report.md", "run.json"]
+
+
+@dataclass
+class CycleResult:
+    """Everything one cycle produced, in memory; the run folder holds the same on disk."""
+
+    out_dir: Path
+    feedback: pd.DataFrame
+    customers: pd.DataFrame
+    rejects: pd.DataFrame
+    topics: list[dict]
+    segments: pd.DataFrame
+    proposals: list[dict]
+    stopped: list[dict]
+    method: dict
+    assignments: pd.DataFrame
+    manifest: dict
+    comparison: dict | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def report_path(self) -> Path:
+        return self.out_dir / "report.html"
+
+
+class Progress:
+    """Stage messages and progress bars; silent when quiet."""
+
+    def __init__(self, quiet: bool = False, echo: Callable[[str], None] | None = None):
+        self.quiet = quiet
+        self.echo = echo or (lambda message: print(message, file=sys.stderr))
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, detail: str = ""):
+        if not self.quiet:
+            self.echo(f"- {name}{': ' + detail if detail else ''}")
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"refine": __version__, "python": platform.python_version()}
+    for package in ("torch", "transformers", "sentence-transformers", "hdbscan", "scikit-learn", "pandas", "numpy",
+                    "scipy"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "absent"
+    return out
+
+
+def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: RefineConfig, out_dir: str | Path,
+              *, previous: str | Path | None = None, quiet: bool = False,
+              echo: Callable[[str], None] | None = None) -> CycleResult:
+    """Run one monthly cycle and write the run folder.
+
+    Args:
+        feedback_path: the month's feedback (CSV / TSV / Parquet / JSONL).
+        customers_path: the customer table with today's segments.
+        config: column mapping and settings (see refine.config).
+        out_dir: the run folder to write (created if needed).
+        previous: last month's run folder, to keep topic ids and compare.
+        quiet: no progress messages or bars.
+        echo: where progress messages go (stderr by default).
+
+    Returns:
+        CycleResult; ``result.report_path`` is the stakeholder report.
+
+    Example:
+        >>> config = load_config("refine.toml")
+        >>> result = run_cycle("feedback.csv", "customers.csv", config, "runs/2026-11")
+    """
+    from refine.embed import build_embedder
+    from refine.ingest import ingest, rule_columns
+    from refine.propose import propose, proposed_assignments
+    from refine.report import write_report
+    from refine.runs import read_json, write_csv, write_json, write_parquet
+    from refine.segments import join_segments, profile_segments, respondents_table
+    from refine.sentiment import load_scorer
+    from refine.topics import fit_topics
+
+    offline_env()
+    started = datetime.now(timezone.utc)
+    out_dir = Path(out_dir)
+    progress = Progress(quiet, echo)
+    seed = config.run.seed
+    previous_topics = None
+    if previous is not None:
+        previous_doc = read_json(Path(previous) / "topics.json", "previous run's topics")
+        previous_topics = previous_doc.get("topics", []) + previous_doc.get("fading", [])
+
+    with progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
+        data = ingest(feedback_path, customers_path, config)
+    feedback = data.feedback
+    if not quiet:
+        c = data.counts
+        progress.echo(f"  feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, "
+                      f"{c['feedback_rejected']} rejected; customers {c['customers_in']} in, "
+                      f"{c['customers_accepted']} accepted, {c['customers_rejected']} rejected")
+        for warning in data.warnings:
+            progress.echo(f"  warning: {warning}")
+
+    embedder = build_embedder(config.model.embedding, device=config.model.device, batch_size=config.model.batch_size,
+                              cache_dir=config.cache_dir, show_progress=not quiet)
+    with progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}"):
+        embeddings = embedder.encode(feedback[S.TEXT].tolist())
+    if not quiet:
+        progress.echo(f"  {embedder.last_hits} from cache, {embedder.last_computed} computed")
+
+    with progress.stage("sentiment", config.model.sentiment):
+        scorer = load_scorer(config.model.sentiment, device=config.model.device)
+        sentiment = scorer.score(feedback[S.TEXT].tolist(), embeddings)
+        feedback = pd.concat([feedback.reset_index(drop=True), sentiment.reset_index(drop=True)], axis=1)
+
+    with progress.stage("topics", "reduce + HDBSCAN + keywords"):
+        topic_model = fit_topics(feedback[S.TEXT].tolist(), embeddings, config.topics, seed=seed,
+                                 previous=previous_topics, show_progress=not quiet)
+        feedback[S.TOPIC_ID] = topic_model.doc_topics.astype(int)
+        labels = {t.id: t.label for t in topic_model.topics}
+        feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
+        mean_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean().to_dict()
+        topics = topic_model.to_records(mean_sentiment=mean_sentiment)
+
+    with progress.stage("join", "segments and outcomes"):
+        feedback = join_segments(feedback, data.customers, config)
+        topic_ids = sorted(labels)
+        segments = profile_segments(feedback, data.customers, config, topic_ids)
+        respondents = respondents_table(feedback, topic_ids)
+
+    with progress.stage("propose", "merge / split / new, confirmed on holdout"):
+        result = propose(data.customers, feedback, respondents, config,
+                         rule_columns=rule_columns(data.attributes, config), topic_labels=labels, seed=seed)
+        assignments = proposed_assignments(data.customers, result.proposals, config)
+
+    comparison = None
+    if previous is not None:
+        from refine.report import compare_with_previous
+
+        comparison = compare_with_previous(Path(previous), topics, segments, topic_model.fading)
+
+    manifest = {
+        "refine_version": __version__,
+        "started": started.isoformat(timespec="seconds"),
+        "inputs": data.inputs,
+        "counts": data.counts,
+        "warnings": data.warnings,
+        "config": config.to_dict(),
+        "config_source": config.source,
+        "seed": seed,
+        "models": {"embedding": embedder.model_id, "sentiment": scorer.model_id},
+        "embedding_cache": {"hits": embedder.last_hits, "computed": embedder.last_computed},
+        "topic_method": topic_model.method,
+        "proposal_method": result.method,
+        "versions": _versions(),
+        "previous": str(Path(previous).resolve()) if previous is not None else None,
+    }
+    cycle = CycleResult(out_dir=out_dir, feedback=feedback, customers=data.customers, rejects=data.rejects,
+                        topics=topics, segments=segments, proposals=result.proposals, stopped=result.stopped,
+                        method=result.method, assignments=assignments, manifest=manifest, comparison=comparison,
+                        timings=progress.timings)
+
+    with progress.stage("report", str(out_dir)):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        # run.json goes last: a folder without it is an unfinished run
+        (out_dir / "run.json").unlink(missing_ok=True)
+        stored = feedback[[S.FEEDBACK_ID, S.CUSTOMER_ID, S.SEGMENT, S.TEXT, S.SCORE, S.TIMESTAMP, S.SOURCE,
+                           S.SENTIMENT_SCORE, S.SENTIMENT_LABEL, *S.SENTIMENT_PROBS, S.TOPIC_ID, S.TOPIC_LABEL]]
+        write_parquet(out_dir / "feedback.parquet", stored)
+        write_csv(out_dir / "rejects.csv", data.rejects)
+        from refine.runs import clean_json
+
+        write_json(out_dir / "topics.json", clean_json({"topics": [t for t in topics if t.get("status") != "fading"],
+                                                        "fading": [t for t in topics if t.get("status") == "fading"],
+                                                        "method": topic_model.method}))
+        write_parquet(out_dir / "segments.parquet", segments)
+        write_json(out_dir / "proposals.json", clean_json({"proposals": result.proposals, "stopped": result.stopped,
+                                                           "method": result.method}))
+        write_parquet(out_dir / "assignments.parquet", assignments)
+        write_report(cycle)
+    manifest["timings"] = progress.timings
+    manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    write_json(out_dir / "run.json", clean_json(manifest))
+    return cycle

@@ -1,0 +1,662 @@
+"""MERGE, SPLIT and NEW segment proposals, each with a targetable rule and its evidence.
+
+Method, in the order the code runs:
+
+1. Every customer is assigned (seeded hash) to a *discovery* or a *holdout* part; respondents
+   inherit their customer's part. Candidates are searched on discovery only.
+2. Measures: per respondent, mean sentiment, negative share, mean score and 0/1 mention of each
+   topic; per customer, each outcome.
+3. NEW: for each single attribute condition (never an outcome or excluded column), the
+   difference between customers who match and those who do not is estimated *within* each
+   segment and pooled by inverse variance, so a segment mix cannot fake it. It becomes a NEW
+   candidate when it is significant and holds in at least half of the segments with data.
+4. SPLIT: inside each segment, conditions (one, then two terms) are compared against the rest of
+   the segment. Conditions already proposed as NEW segments are not reused.
+5. MERGE: two segments are alike when every outcome is equivalent within a margin (TOST) and a
+   permutation test on the topic mix and sentiment finds no difference. A segment below the
+   minimum size is a merge candidate with its nearest neighbour.
+6. p-values are Benjamini-Hochberg adjusted across every comparison made in discovery. Each
+   surviving candidate is re-tested on the holdout part (BH across candidates); only those that
+   hold there are ``confirmed``. Confirmed proposals rank first.
+7. Guardrails (minimum size, minimum effect, maximum segment count) stop candidates; the
+   ``stopped`` list says which guardrail stopped which candidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from refine import schemas as S
+from refine.config import RefineConfig
+from refine.rules import apply_rule, condition, conjunction
+from refine.stats import Comparison, benjamini_hochberg, compare, jensen_shannon, stratified_compare, tost
+
+PERMUTATIONS = 999
+
+
+@dataclass
+class Candidate:
+    kind: str
+    segments: list[str]
+    rule: str
+    terms: list[str]
+    mask: pd.Series  # over all customers
+    comparisons: list[Comparison] = field(default_factory=list)
+    holdout: list[Comparison] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ProposalResult:
+    proposals: list[dict]
+    stopped: list[dict]
+    method: dict
+
+
+def _stable_hash(*parts: Any) -> float:
+    digest = hashlib.sha256("\x00".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_parts(customer_ids: pd.Series, seed: int, holdout_fraction: float) -> pd.Series:
+    """'holdout' or 'discovery' per customer, from a seeded hash of the id (row order does not matter)."""
+    return customer_ids.map(lambda c: "holdout" if _stable_hash(seed, "part", c) < holdout_fraction else "discovery")
+
+
+# ---- candidate conditions ----------------------------------------------------------------------
+
+def _nice(value: float) -> float:
+    if value == 0 or not math.isfinite(value):
+        return value
+    magnitude = 10 ** (math.floor(math.log10(abs(value))) - 1)
+    return round(value / magnitude) * magnitude
+
+
+def candidate_conditions(customers: pd.DataFrame, columns: list[str], min_size: int) -> list[tuple[str, pd.Series]]:
+    """Single-attribute conditions worth testing: category levels, booleans, numeric quartile cuts."""
+    found: list[tuple[str, pd.Series]] = []
+    seen: set[str] = set()
+    n = len(customers)
+    for column in columns:
+        values = customers[column]
+        if pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean":
+            options = [(condition(column, "==", True), values.fillna(False).astype(bool))]
+            options.append((condition(column, "==", False), ~values.fillna(True).astype(bool)))
+        elif pd.api.types.is_numeric_dtype(values):
+            distinct = values.dropna().unique()
+            if len(distinct) <= 6:
+                options = [(condition(column, "==", v), values == v) for v in sorted(distinct)]
+            else:
+                options = []
+                for q in (0.25, 0.5, 0.75):
+                    cut = _nice(float(values.quantile(q)))
+                    options.append((condition(column, ">=", cut), values >= cut))
+                    options.append((condition(column, "<", cut), values < cut))
+        else:
+            levels = values[values != ""].value_counts()
+            if len(levels) > 12:  # free text or ids: not a targetable attribute
+                continue
+            options = [(condition(column, "==", level), values == level) for level in sorted(levels.index)]
+        for text, mask in options:
+            mask = mask.fillna(False).astype(bool)
+            size = int(mask.sum())
+            if text in seen or size < min_size or n - size < min_size:
+                continue
+            seen.add(text)
+            found.append((text, mask))
+    return found
+
+
+# ---- measuring a group against the rest ------------------------------------------------------
+
+@dataclass
+class Measures:
+    """What can differ between groups, aligned on the customer table's rows."""
+
+    respondent: pd.DataFrame  # per customer row; NaN where the customer did not respond
+    outcomes: pd.DataFrame
+    binary: dict[str, bool]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.respondent.columns) + list(self.outcomes.columns)
+
+
+def build_measures(customers: pd.DataFrame, respondents: pd.DataFrame, config: RefineConfig,
+                   topic_ids: list[int]) -> Measures:
+    ids = customers[config.customers.customer_id]
+    columns = ["sentiment", "negative"] + [f"topic_{t}" for t in topic_ids]
+    if respondents["score"].notna().sum() >= 2 * config.proposals.min_respondents:
+        columns.append("score")
+    respondent = respondents.reindex(ids.values)[columns].reset_index(drop=True)
+    respondent.index = customers.index
+    outcomes = customers[config.customers.outcomes].astype(float)
+    binary = {c: c.startswith("topic_") for c in columns}
+    for outcome in config.customers.outcomes:
+        values = outcomes[outcome].dropna()
+        binary[outcome] = bool(len(values) and values.isin([0.0, 1.0]).all())
+    return Measures(respondent=respondent, outcomes=outcomes, binary=binary)
+
+
+def _measure_values(measures: Measures, name: str) -> pd.Series:
+    return measures.respondent[name] if name in measures.respondent.columns else measures.outcomes[name]
+
+
+def measure_group(measures: Measures, group: pd.Series, rest: pd.Series) -> list[Comparison]:
+    """Group vs rest on every measure (respondent measures over respondents, outcomes over customers)."""
+    out = []
+    for name in measures.names:
+        values = _measure_values(measures, name)
+        c = compare(name, values[group].to_numpy(), values[rest].to_numpy(), binary=measures.binary[name])
+        if c is not None:
+            out.append(c)
+    return out
+
+
+def measure_stratified(measures: Measures, group: pd.Series, universe: pd.Series, segments: pd.Series
+                       ) -> tuple[list[Comparison], dict[str, list[dict]]]:
+    """Group vs rest within each segment, pooled; also the per-segment differences."""
+    out, per_segment = [], {}
+    names = sorted(segments[universe].unique())
+    for name in measures.names:
+        values = _measure_values(measures, name)
+        strata, rows = [], []
+        for segment in names:
+            in_segment = universe & (segments == segment)
+            g, r = values[in_segment & group].to_numpy(), values[in_segment & ~group].to_numpy()
+            strata.append((g, r))
+            c = compare(name, g, r, binary=measures.binary[name])
+            if c is not None:
+                rows.append({"segment": segment, "effect": c.effect, "diff": c.diff, "p_value": c.p_value,
+                             "n_group": c.n_group, "n_rest": c.n_rest})
+        pooled = stratified_compare(name, strata, binary=measures.binary[name])
+        if pooled is not None:
+            out.append(pooled)
+            per_segment[name] = rows
+    return out, per_segment
+
+
+def _respondent_counts(measures: Measures, group: pd.Series, rest: pd.Series) -> tuple[int, int]:
+    responded = measures.respondent["sentiment"].notna()
+    return int((group & responded).sum()), int((rest & responded).sum())
+
+
+# ---- the engine ----------------------------------------------------------------------------------
+
+def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.DataFrame, config: RefineConfig,
+            *, rule_columns: list[str], topic_labels: dict[int, str], seed: int = 0) -> ProposalResult:
+    """Search, correct, confirm and rank merge / split / new proposals.
+
+    Args:
+        customers: accepted customer table (original column names).
+        feedback: joined feedback rows (sentiment, topic, segment).
+        respondents: one row per respondent (see segments.respondents_table).
+        config: column roles and the [proposals] guardrails.
+        rule_columns: attribute columns rules may use.
+        topic_labels: readable label per topic id.
+        seed: seeds the discovery / holdout split and the permutation tests.
+
+    Returns:
+        ProposalResult with ranked proposals (JSON-ready), stopped candidates and the method used.
+    """
+    settings = config.proposals
+    cc = config.customers
+    segment_col = cc.segment
+    segments = customers[segment_col]
+    topic_ids = sorted(t for t in topic_labels if t >= 0)
+    measures = build_measures(customers, respondents, config, topic_ids)
+    part = split_parts(customers[cc.customer_id], seed, settings.holdout_fraction)
+    discovery, holdout = part == "discovery", part == "holdout"
+    min_resp = max(5, int(round(settings.min_respondents * (1 - settings.holdout_fraction))))
+    attribute_columns = [c for c in rule_columns if c != segment_col]
+    conditions = candidate_conditions(customers, attribute_columns, settings.min_segment_size)
+    stopped: list[dict] = []
+    candidates: list[Candidate] = []
+    comparisons_made = 0
+    all_segments = sorted(segments.unique())
+
+    # NEW: one condition across segments, judged within segments
+    new_conditions: set[str] = set()
+    for text, mask in conditions:
+        g, r = _respondent_counts(measures, discovery & mask, discovery & ~mask)
+        if g < min_resp or r < min_resp:
+            continue
+        pooled, per_segment = measure_stratified(measures, mask, discovery, segments)
+        comparisons_made += len(pooled)
+        candidates.append(Candidate("new", [], text, [text], mask, pooled, extra={"per_segment": per_segment}))
+
+    # SPLIT: a subgroup inside one segment
+    for segment in all_segments:
+        in_segment = segments == segment
+        if int(in_segment.sum()) < 2 * settings.min_segment_size:
+            continue
+        base = condition(segment_col, "==", segment)
+        for text, mask in conditions:
+            group, rest = in_segment & mask, in_segment & ~mask
+            if int(group.sum()) < settings.min_segment_size or int(rest.sum()) < settings.min_segment_size:
+                continue
+            g, r = _respondent_counts(measures, discovery & group, discovery & rest)
+            if g < min_resp or r < min_resp:
+                continue
+            found = measure_group(measures, discovery & group, discovery & rest)
+            comparisons_made += len(found)
+            candidates.append(Candidate("split", [segment], conjunction(base, text), [text], group, found,
+                                        extra={"segment_mask": in_segment}))
+
+    # MERGE: pairs of segments that do not differ beyond a margin
+    merge_candidates = []
+    for a, b in combinations(all_segments, 2):
+        ma, mb = segments == a, segments == b
+        tests = _merge_tests(measures, ma & discovery, mb & discovery, settings.equivalence_margin, seed, (a, b))
+        if tests is None:
+            continue
+        comparisons_made += len(tests["tost"]) + 1
+        merge_candidates.append((a, b, tests))
+
+    # Benjamini-Hochberg across every discovery comparison made
+    flat = [c for cand in candidates for c in cand.comparisons]
+    merge_ps = [p for _, _, t in merge_candidates for p in t["tost_p"]]
+    adjusted = benjamini_hochberg([c.p_value for c in flat] + merge_ps)
+    for c, q in zip(flat, adjusted):
+        c.p_adjusted = q
+    merge_adjusted = adjusted[len(flat):]
+
+    chosen = _select_new(candidates, settings, len(all_segments), stopped)
+    new_conditions = {c.terms[0] for c in chosen}
+    chosen += _select_splits(candidates, new_conditions, settings, stopped, measures, discovery, segments)
+    offset = 0
+    for a, b, tests in merge_candidates:
+        qs = merge_adjusted[offset: offset + len(tests["tost_p"])]
+        offset += len(tests["tost_p"])
+        tests["tost_q"] = qs
+        equivalent = bool(qs) and max(qs) < settings.alpha and tests["perm_p"] >= 0.1
+        if equivalent:
+            rule = condition(segment_col, "in", [a, b])
+            chosen.append(Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests}))
+        elif qs and max(qs) < settings.alpha:
+            stopped.append({"kind": "merge", "segments": [a, b], "rule": condition(segment_col, "in", [a, b]),
+                            "stopped_by": "feedback differs",
+                            "detail": f"outcomes equivalent but topic mix / sentiment differ (permutation p = {tests['perm_p']:.3f})"})
+    chosen += _small_segment_merges(customers, segments, measures, settings, chosen)
+
+    # confirm on the holdout part
+    _confirm(chosen, measures, holdout, segments, settings, seed)
+    proposals = _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped)
+    method = {
+        "discovery_customers": int(discovery.sum()), "holdout_customers": int(holdout.sum()),
+        "discovery_respondents": int((discovery & measures.respondent["sentiment"].notna()).sum()),
+        "holdout_respondents": int((holdout & measures.respondent["sentiment"].notna()).sum()),
+        "conditions_tested": len(conditions), "comparisons": comparisons_made,
+        "correction": "Benjamini-Hochberg across all discovery comparisons; again across candidates on the holdout",
+        "alpha": settings.alpha, "min_effect": settings.min_effect, "equivalence_margin": settings.equivalence_margin,
+        "min_segment_size": settings.min_segment_size, "max_segments": settings.max_segments, "seed": seed,
+    }
+    return ProposalResult(proposals=proposals, stopped=stopped, method=method)
+
+
+def _significant(comparisons: list[Comparison], settings) -> list[Comparison]:
+    return [c for c in comparisons if c.p_adjusted < settings.alpha and abs(c.effect) >= settings.min_effect]
+
+
+def _strength(c: Candidate, settings) -> float:
+    return sum(abs(x.effect) for x in _significant(c.comparisons, settings))
+
+
+def _stop_weak(cand: Candidate, settings, stopped: list[dict]) -> bool:
+    """True when the candidate has no significant effect large enough; records why if it came close."""
+    if _significant(cand.comparisons, settings):
+        return False
+    near = [c for c in cand.comparisons if c.p_adjusted < settings.alpha]
+    if near:
+        best = max(near, key=lambda c: abs(c.effect))
+        stopped.append({"kind": cand.kind, "segments": cand.segments, "rule": cand.rule,
+                        "stopped_by": "minimum effect",
+                        "detail": f"largest significant effect {best.measure} = {best.effect:+.2f} "
+                                  f"< {settings.min_effect}"})
+    return True
+
+
+def _select_new(candidates: list[Candidate], settings, n_segments: int, stopped: list[dict]) -> list[Candidate]:
+    chosen = []
+    for cand in (c for c in candidates if c.kind == "new"):
+        if _stop_weak(cand, settings, stopped):
+            continue
+        support = set()
+        for comp in _significant(cand.comparisons, settings):
+            for row in cand.extra["per_segment"].get(comp.measure, []):
+                if np.sign(row["diff"]) == np.sign(comp.diff) and abs(row["effect"]) >= settings.min_effect / 2:
+                    support.add(row["segment"])
+        with_data = {row["segment"] for rows in cand.extra["per_segment"].values() for row in rows}
+        needed = max(2, math.ceil(len(with_data) / 2))
+        cand.extra["supporting_segments"] = sorted(support)
+        if len(support) < needed:
+            stopped.append({"kind": "new", "segments": sorted(support), "rule": cand.rule,
+                            "stopped_by": "not shared across segments",
+                            "detail": f"holds in {len(support)} of {len(with_data)} segments; a NEW segment needs {needed}"})
+            continue
+        cand.segments = sorted(support)
+        chosen.append(cand)
+    chosen.sort(key=lambda c: -_strength(c, settings))
+    # one NEW per attribute pattern: drop candidates that mostly select the same customers as a stronger one
+    kept: list[Candidate] = []
+    for cand in chosen:
+        if any(_overlap(cand.mask, k.mask) > 0.5 for k in kept):
+            continue
+        kept.append(cand)
+    return kept
+
+
+def _overlap(a: pd.Series, b: pd.Series) -> float:
+    union = int((a | b).sum())
+    return int((a & b).sum()) / union if union else 0.0
+
+
+def _select_splits(candidates, new_conditions, settings, stopped, measures, discovery, segments) -> list[Candidate]:
+    chosen = []
+    by_segment: dict[str, list[Candidate]] = {}
+    for cand in (c for c in candidates if c.kind == "split"):
+        if cand.terms[0] in new_conditions:
+            continue  # the pattern spans segments and is proposed once, as a NEW segment
+        by_segment.setdefault(cand.segments[0], []).append(cand)
+    for segment, options in sorted(by_segment.items()):
+        strong = [c for c in options if not _stop_weak(c, settings, [])]
+        if not strong:
+            weak = [c for c in options if any(x.p_adjusted < settings.alpha for x in c.comparisons)]
+            if weak:
+                _stop_weak(max(weak, key=lambda c: max(abs(x.effect) for x in c.comparisons
+                                                        if x.p_adjusted < settings.alpha)), settings, stopped)
+            continue
+        best = max(strong, key=lambda c: (_strength(c, settings), c.rule))
+        # a second term is kept only when it strengthens the split on discovery data
+        if settings.max_rule_terms >= 2:
+            best = _refine_split(best, options, settings, measures, discovery, segments)
+        chosen.append(best)
+    return chosen
+
+
+def _refine_split(best: Candidate, options: list[Candidate], settings, measures, discovery, segments) -> Candidate:
+    in_segment = best.extra["segment_mask"]
+    current = _strength(best, settings)
+    improved = best
+    for other in options:
+        if other.terms[0] == best.terms[0] or other.terms[0].split(" ")[0] == best.terms[0].split(" ")[0]:
+            continue
+        mask = best.mask & other.mask
+        rest = in_segment & ~mask
+        if int(mask.sum()) < settings.min_segment_size:
+            continue
+        found = measure_group(measures, discovery & mask, discovery & rest)
+        # judge the refinement at the first stage's corrected thresholds: raw p scaled like BH's worst case
+        for c in found:
+            c.p_adjusted = min(1.0, c.p_value * max(len(found), 1) * len(options))
+        trial = Candidate("split", best.segments, conjunction(best.rule, other.terms[0]),
+                          best.terms + other.terms, mask, found, extra=best.extra)
+        if _strength(trial, settings) > 1.25 * current:
+            improved, current = trial, _strength(trial, settings)
+    return improved
+
+
+def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, seed: int, names) -> dict | None:
+    ra, rb = _respondent_counts(measures, a, b)
+    if ra < 10 or rb < 10:
+        return None
+    out = {"tost": [], "tost_p": []}
+    for outcome in measures.outcomes.columns:
+        p, c = tost(outcome, measures.outcomes.loc[a, outcome].to_numpy(), measures.outcomes.loc[b, outcome].to_numpy(), margin)
+        if c is not None:
+            out["tost"].append({"measure": outcome, "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high,
+                                "effect": c.effect, "p_equivalence": p})
+            out["tost_p"].append(p)
+    out["perm_p"], out["jsd"], out["sentiment_diff"] = _permutation_test(measures, a, b, seed, names)
+    return out
+
+
+def _permutation_test(measures: Measures, a: pd.Series, b: pd.Series, seed: int, names) -> tuple[float, float, float]:
+    """Permute respondents between the two segments; statistic: topic-mix JSD and sentiment gap (max of ranks)."""
+    topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
+    responded = measures.respondent["sentiment"].notna()
+    rows = measures.respondent[(a | b) & responded]
+    labels = a[(a | b) & responded].to_numpy()
+    mentions = rows[topics].to_numpy(dtype=float) if topics else np.zeros((len(rows), 1))
+    sentiment = rows["sentiment"].to_numpy(dtype=float)
+    rng = np.random.default_rng(int(_stable_hash(seed, "perm", *names) * 2**32))
+
+    def statistics(lab):
+        jsd = jensen_shannon(mentions[lab].sum(0) + 0.5, mentions[~lab].sum(0) + 0.5)
+        gap = abs(sentiment[lab].mean() - sentiment[~lab].mean())
+        return jsd, gap
+
+    jsd0, gap0 = statistics(labels)
+    perm = np.array([statistics(rng.permutation(labels)) for _ in range(PERMUTATIONS)])
+    p_jsd = (1 + np.sum(perm[:, 0] >= jsd0)) / (PERMUTATIONS + 1)
+    p_gap = (1 + np.sum(perm[:, 1] >= gap0)) / (PERMUTATIONS + 1)
+    return float(min(1.0, 2 * min(p_jsd, p_gap))), float(jsd0), float(sentiment[labels].mean() - sentiment[~labels].mean())
+
+
+def _small_segment_merges(customers, segments, measures, settings, chosen) -> list[Candidate]:
+    out = []
+    sizes = segments.value_counts()
+    merged = {s for c in chosen if c.kind == "merge" for s in c.segments}
+    profile = pd.concat([measures.respondent[["sentiment"]], measures.outcomes], axis=1)
+    standardized = (profile - profile.mean()) / profile.std(ddof=0).replace(0, 1)
+    centres = standardized.groupby(segments).mean()
+    for small in sorted(sizes[sizes < settings.min_segment_size].index):
+        if small in merged:
+            continue
+        others = centres.drop(index=small)
+        if others.empty:
+            continue
+        distance = ((others - centres.loc[small]) ** 2).sum(axis=1)
+        nearest = str(distance.idxmin())
+        out.append(Candidate("merge", sorted([small, nearest]), condition(segments.name, "in", sorted([small, nearest])),
+                             [], segments.isin([small, nearest]), [],
+                             extra={"reason": "below minimum size", "size": int(sizes[small]),
+                                    "distance": float(distance.min())}))
+    return out
+
+
+def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, seed) -> None:
+    holdout_p = []
+    for cand in chosen:
+        if cand.kind == "merge":
+            if cand.extra.get("reason") == "below minimum size":
+                cand.extra["holdout_p"] = 0.0  # a size fact needs no statistical confirmation
+                holdout_p.append(0.0)
+                continue
+            a, b = (segments == cand.segments[0]) & holdout, (segments == cand.segments[1]) & holdout
+            tests = _merge_tests(measures, a, b, settings.equivalence_margin, seed + 1, tuple(cand.segments))
+            cand.extra["holdout_tests"] = tests
+            p = max(tests["tost_p"]) if tests and tests["tost_p"] else 1.0
+            cand.extra["holdout_perm_p"] = tests["perm_p"] if tests else 0.0
+            holdout_p.append(p)
+            continue
+        primary = _significant(cand.comparisons, settings)
+        if cand.kind == "new":
+            found, _ = measure_stratified(measures, cand.mask, holdout, segments)
+        else:
+            rest = cand.extra["segment_mask"] & ~cand.mask
+            found = measure_group(measures, holdout & cand.mask, holdout & rest)
+        by_name = {c.measure: c for c in found}
+        cand.holdout = [by_name[c.measure] for c in primary if c.measure in by_name]
+        # confirmed when the strongest discovery effect holds on the holdout, in the same direction
+        lead = max(primary, key=lambda c: abs(c.effect))
+        again = by_name.get(lead.measure)
+        p = again.p_value if again is not None and np.sign(again.diff) == np.sign(lead.diff) else 1.0
+        # one-sided in the discovered direction
+        holdout_p.append(p / 2 if p < 1.0 else 1.0)
+    adjusted = benjamini_hochberg(holdout_p)
+    for cand, q in zip(chosen, adjusted):
+        cand.extra["holdout_q"] = q
+        confirmed = q < settings.alpha
+        if cand.kind == "merge" and cand.extra.get("reason") != "below minimum size":
+            confirmed = confirmed and cand.extra.get("holdout_perm_p", 0.0) >= 0.05
+        cand.extra["confirmed"] = bool(confirmed)
+
+
+def _proposal_id(kind: str, rule: str) -> str:
+    return f"{kind}-{hashlib.sha256(rule.encode()).hexdigest()[:6]}"
+
+
+def _measure_label(name: str, topic_labels: dict[int, str]) -> str:
+    if name.startswith("topic_"):
+        return f"mentions '{topic_labels.get(int(name.split('_')[1]), name)}'"
+    return {"sentiment": "mean sentiment", "negative": "share of negative comments", "score": "mean score"}.get(name, name)
+
+
+def _quotes(cand: Candidate, customers, feedback, measures, topic_labels, config, k: int = 3) -> list[str]:
+    ids = set(customers.loc[cand.mask, config.customers.customer_id])
+    said = feedback[feedback[S.CUSTOMER_ID].isin(ids)]
+    lead = max(_significant(cand.comparisons, config.proposals), key=lambda c: abs(c.effect), default=None)
+    if lead is not None and lead.measure.startswith("topic_"):
+        topic = int(lead.measure.split("_")[1])
+        pool = said[said[S.TOPIC_ID] == topic]
+        pool = pool.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[lead.diff > 0 and False, True])
+    else:
+        ascending = lead is None or lead.diff < 0
+        pool = said.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[ascending, True])
+    quotes = []
+    for text in pool[S.TEXT]:
+        short = text if len(text) <= 280 else text[:277].rsplit(" ", 1)[0] + "..."
+        if short not in quotes:
+            quotes.append(short)
+        if len(quotes) == k:
+            break
+    return quotes
+
+
+def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
+    """How well the rule recovers the feedback-defined subgroup (respondents showing the lead measure)."""
+    lead = max(cand.comparisons, key=lambda c: abs(c.effect) if c.measure in measures.respondent.columns else -1,
+               default=None)
+    if lead is None or lead.measure not in measures.respondent.columns:
+        return None
+    universe = cand.extra.get("segment_mask", pd.Series(True, index=cand.mask.index))
+    responded = measures.respondent["sentiment"].notna() & universe
+    values = measures.respondent.loc[responded, lead.measure]
+    if lead.measure in ("sentiment",):
+        subgroup = (values < 0) if lead.diff < 0 else (values > 0)
+    else:
+        subgroup = (values >= 0.5) if lead.diff > 0 else (values < 0.5)
+    selected = cand.mask[responded]
+    tp = int((selected & subgroup).sum())
+    return {"measure": lead.measure, "precision": tp / max(int(selected.sum()), 1),
+            "recall": tp / max(int(subgroup.sum()), 1), "respondents": int(responded.sum())}
+
+
+def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped) -> list[dict]:
+    total = len(customers)
+    described = []
+    for cand in chosen:
+        n_customers = int(cand.mask.sum())
+        respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
+        evidence: dict[str, Any] = {}
+        if cand.kind == "merge":
+            if cand.extra.get("reason") == "below minimum size":
+                evidence["reason"] = (f"segment of {cand.extra['size']} customers is below the minimum of "
+                                      f"{settings.min_segment_size}; nearest segment by sentiment and outcomes")
+                effect = 1.0
+            else:
+                t = cand.extra["tests"]
+                h = cand.extra.get("holdout_tests") or {}
+                evidence["equivalence"] = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
+                evidence["feedback_difference"] = {"permutation_p": t["perm_p"], "topic_jsd_bits": t["jsd"],
+                                                   "sentiment_diff": t["sentiment_diff"]}
+                evidence["holdout"] = {"equivalence": h.get("tost", []), "permutation_p": h.get("perm_p")}
+                effect = 1.0 - max(t["tost_q"])
+        else:
+            significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
+            evidence["discovery"] = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
+            evidence["holdout"] = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout]
+            if cand.kind == "new":
+                evidence["supporting_segments"] = cand.extra.get("supporting_segments", [])
+            pr = _precision_recall(cand, measures)
+            if pr:
+                evidence["rule_vs_feedback_subgroup"] = pr
+            effect = abs(significant[0].effect) if significant else 0.0
+        evidence["holdout_q"] = cand.extra.get("holdout_q")
+        impact = _expected_impact(cand, customers, measures, config)
+        confirmed = cand.extra.get("confirmed", False)
+        score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
+        described.append({
+            "id": _proposal_id(cand.kind, cand.rule), "kind": cand.kind, "segments": cand.segments,
+            "rule": cand.rule, "customers": n_customers, "respondents": respondents,
+            "evidence": evidence, "top_topics": _top_topics(cand, feedback, customers, config, topic_labels),
+            "quotes": _quotes(cand, customers, feedback, measures, topic_labels, config),
+            "expected_impact": impact, "score": score, "confirmed": confirmed,
+        })
+    described.sort(key=lambda p: (not p["confirmed"], -p["score"], p["id"]))
+    # guardrail: the segment count after accepting proposals in rank order
+    count = customers[config.customers.segment].nunique()
+    kept = []
+    for proposal in described:
+        change = {"merge": -1, "split": 1, "new": 1}[proposal["kind"]]
+        if count + change > settings.max_segments:
+            stopped.append({"kind": proposal["kind"], "segments": proposal["segments"], "rule": proposal["rule"],
+                            "stopped_by": "maximum segments",
+                            "detail": f"would make {count + change} segments (maximum {settings.max_segments})"})
+            continue
+        if len(kept) >= settings.max_proposals:
+            stopped.append({"kind": proposal["kind"], "segments": proposal["segments"], "rule": proposal["rule"],
+                            "stopped_by": "maximum proposals", "detail": f"only {settings.max_proposals} are kept"})
+            continue
+        count += change
+        kept.append(proposal)
+    for rank, proposal in enumerate(kept, start=1):
+        proposal["rank"] = rank
+    return kept
+
+
+def _top_topics(cand, feedback, customers, config, topic_labels, k: int = 3) -> list[dict]:
+    ids = set(customers.loc[cand.mask, config.customers.customer_id])
+    said = feedback[feedback[S.CUSTOMER_ID].isin(ids) & (feedback[S.TOPIC_ID] >= 0)]
+    rest = feedback[~feedback[S.CUSTOMER_ID].isin(ids) & (feedback[S.TOPIC_ID] >= 0)]
+    if said.empty:
+        return []
+    share = said[S.TOPIC_ID].value_counts(normalize=True)
+    other = rest[S.TOPIC_ID].value_counts(normalize=True) if len(rest) else pd.Series(dtype=float)
+    rows = [{"topic_id": int(t), "label": topic_labels.get(int(t), str(t)), "share": float(s),
+             "share_elsewhere": float(other.get(t, 0.0))} for t, s in share.items()]
+    rows.sort(key=lambda r: (-(r["share"] - r["share_elsewhere"]), r["topic_id"]))
+    return rows[:k]
+
+
+def _expected_impact(cand: Candidate, customers, measures, config) -> list[dict]:
+    """Per outcome: how the proposed segment differs from the customers it is compared with, and for how many."""
+    out = []
+    if cand.kind == "merge":
+        return out
+    rest = (cand.extra["segment_mask"] & ~cand.mask) if cand.kind == "split" else ~cand.mask
+    n = int(cand.mask.sum())
+    for outcome in measures.outcomes.columns:
+        c = compare(outcome, measures.outcomes.loc[cand.mask, outcome].to_numpy(),
+                    measures.outcomes.loc[rest, outcome].to_numpy(), binary=measures.binary[outcome])
+        if c is None:
+            continue
+        out.append({"outcome": outcome, "segment_mean": c.group_value, "compared_mean": c.rest_value,
+                    "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "customers": n,
+                    "total_difference": c.diff * n})
+    return out
+
+
+def proposed_assignments(customers: pd.DataFrame, proposals: list[dict], config: RefineConfig) -> pd.DataFrame:
+    """Customer id, current segment, and the segment each customer would have if every proposal were accepted."""
+    cc = config.customers
+    current = customers[cc.segment].astype(str)
+    proposed = current.copy()
+    for proposal in sorted(proposals, key=lambda p: p["rank"]):
+        mask = apply_rule(customers, proposal["rule"])
+        if proposal["kind"] == "merge":
+            proposed[mask & current.isin(proposal["segments"])] = " + ".join(proposal["segments"])
+        elif proposal["kind"] == "split":
+            proposed[mask] = f"{proposal['segments'][0]} ({proposal['rule'].split(' and ', 1)[-1]})"
+        else:
+            proposed[mask] = f"New: {proposal['rule']}"
+    return pd.DataFrame({"customer_id": customers[cc.customer_id].astype(str).values,
+                         "current_segment": current.values, "proposed_segment": proposed.values})

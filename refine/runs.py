@@ -1,0 +1,128 @@
+"""Run folders: atomic writes, and reading a finished run back (for A/B plans and decisions)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from refine.config import RefineConfig, config_from_dict
+from refine.errors import RefineError
+from refine.privacy import spreadsheet_safe
+
+
+def _atomic(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, value: Any) -> None:
+    write_text(path, json.dumps(value, indent=2, ensure_ascii=False, default=_json_default, allow_nan=False) + "\n")
+
+
+def write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> None:
+    """CSV for spreadsheets: formula-looking cells are neutralised."""
+    _atomic(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
+
+
+def _json_default(value: Any):
+    import numpy as np
+
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (pd.Timestamp,)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def clean_json(value: Any) -> Any:
+    """NaN and infinities become null, so the JSON files stay standard JSON."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+@dataclass
+class LoadedRun:
+    folder: Path
+    manifest: dict
+    config: RefineConfig
+    customers: pd.DataFrame
+    proposals: list[dict]
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RefineError(f"{what} not found", where=str(path)) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RefineError(f"{what} is not valid JSON ({exc})", where=str(path)) from None
+
+
+def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
+    """A finished run: its manifest, config, proposals and (re-read, validated) customer table."""
+    from refine.ingest import read_customers
+
+    folder = Path(folder)
+    if not (folder / "run.json").exists():
+        raise RefineError("not a finished refine run (no run.json)", where=str(folder))
+    manifest = read_json(folder / "run.json", "run manifest")
+    config = config_from_dict(manifest.get("config", {}), where=str(folder / "run.json"))
+    proposals_doc = read_json(folder / "proposals.json", "proposals file")
+    proposals = proposals_doc.get("proposals", []) if isinstance(proposals_doc, dict) else proposals_doc
+    if not isinstance(proposals, list) or not all(isinstance(p, dict) for p in proposals):
+        raise RefineError("proposals must be a list of objects", where=str(folder / "proposals.json"))
+    customers = pd.DataFrame()
+    if with_customers:
+        path = Path(manifest["inputs"]["customers"]["path"])
+        customers = read_customers(path, config)
+    return LoadedRun(folder=folder, manifest=manifest, config=config, customers=customers, proposals=proposals)
+
+
+def find_proposal(run: LoadedRun, proposal_id: str) -> dict:
+    for proposal in run.proposals:
+        if proposal.get("id") == proposal_id:
+            return proposal
+    known = ", ".join(str(p.get("id")) for p in run.proposals) or "none"
+    raise RefineError(f"no proposal {proposal_id!r} in this run (proposals: {known})", where=str(run.folder))

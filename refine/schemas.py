@@ -1,0 +1,38 @@
+"""Column names of the frames passed between stages, and checks of each stage's frame.
+
+Input files keep the company's own column names (mapped by the config). Inside refine, feedback
+rows use the canonical names below; the customer table keeps its original names because rules
+are written against them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+# feedback rows after ingest
+FEEDBACK_ID = "feedback_id"
+CUSTOMER_ID = "customer_id"
+TEXT = "text"
+SCORE = "score"
+TIMESTAMP = "timestamp"
+SOURCE = "source"
+ROW = "row"  # 1-based data row in the input file, for messages and rejects
+INGESTED = [FEEDBACK_ID, CUSTOMER_ID, TEXT, SCORE, TIMESTAMP, SOURCE, ROW]
+
+# added by sentiment and topics
+SENTIMENT_SCORE = "sentiment_score"
+SENTIMENT_LABEL = "sentiment_label"
+SENTIMENT_PROBS = ["p_negative", "p_neutral", "p_positive"]
+TOPIC_ID = "topic_id"
+TOPIC_LABEL = "topic_label"
+SEGMENT = "segment"  # the customer's current segment, joined onto feedback rows
+
+REJECT_COLUMNS = ["table", "row", "id", "reason"]
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], stage: str) -> None:
+    """A stage's contract: the frame it receives holds these columns (a bug if not, not user input)."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise AssertionError(f"{stage} needs columns {missing}; got {list(frame.columns)}")

@@ -1,0 +1,206 @@
+"""Small, tested statistics used by segment profiles and proposals.
+
+Every comparison returns an effect size, a confidence interval and a raw p-value; corrections
+across comparisons are applied by the caller, who knows how many comparisons were made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+Z95 = 1.959963984540054
+
+
+@dataclass
+class Comparison:
+    """One group-vs-rest (or A-vs-B) difference on one measure."""
+
+    measure: str
+    kind: str  # "mean" (Welch) or "proportion" (two-proportion z)
+    n_group: int
+    n_rest: int
+    group_value: float
+    rest_value: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    effect: float  # Cohen's d for means, Cohen's h for proportions
+    p_value: float
+    p_adjusted: float = float("nan")
+
+    def to_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else
+                    (round(v, 6) if isinstance(v, float) else v)) for k, v in asdict(self).items()}
+
+
+def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean with a 95% t interval; (nan, nan, nan) for no data."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    n = len(values)
+    if n == 0:
+        return (math.nan, math.nan, math.nan)
+    mean = float(values.mean())
+    if n == 1:
+        return (mean, math.nan, math.nan)
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / math.sqrt(n))
+    return (mean, mean - half, mean + half)
+
+
+def proportion_ci(successes: float, n: int) -> tuple[float, float, float]:
+    """Share with a 95% Wilson interval."""
+    if n == 0:
+        return (math.nan, math.nan, math.nan)
+    p = successes / n
+    denom = 1 + Z95**2 / n
+    centre = (p + Z95**2 / (2 * n)) / denom
+    half = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n * n)) / denom
+    return (p, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def nps(scores: np.ndarray) -> tuple[float, float, float]:
+    """NPS (-100..100) with a 95% interval from the multinomial variance (p + d - (p - d)^2) / n."""
+    scores = np.asarray(scores, dtype=float)
+    scores = scores[np.isfinite(scores)]
+    n = len(scores)
+    if n == 0:
+        return (math.nan, math.nan, math.nan)
+    p = float(np.mean(scores >= 9))
+    d = float(np.mean(scores <= 6))
+    value = p - d
+    se = math.sqrt(max(p + d - value**2, 0.0) / n)
+    return (100 * value, 100 * (value - Z95 * se), 100 * (value + Z95 * se))
+
+
+def is_binary(values: np.ndarray) -> bool:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    return len(values) > 0 and bool(np.isin(values, (0.0, 1.0)).all())
+
+
+def compare(measure: str, group: np.ndarray, rest: np.ndarray, *, binary: bool | None = None) -> Comparison | None:
+    """Group minus rest: Welch's t-test for means, two-proportion z-test for 0/1 measures."""
+    group = np.asarray(group, dtype=float)
+    rest = np.asarray(rest, dtype=float)
+    group = group[np.isfinite(group)]
+    rest = rest[np.isfinite(rest)]
+    n1, n2 = len(group), len(rest)
+    if n1 < 2 or n2 < 2:
+        return None
+    if binary is None:
+        binary = is_binary(np.concatenate([group, rest]))
+    m1, m2 = float(group.mean()), float(rest.mean())
+    diff = m1 - m2
+    if binary:
+        se = math.sqrt(m1 * (1 - m1) / n1 + m2 * (1 - m2) / n2)
+        pooled = (group.sum() + rest.sum()) / (n1 + n2)
+        se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+        p = 2 * stats.norm.sf(abs(diff) / se0) if se0 > 0 else 1.0
+        effect = 2 * math.asin(math.sqrt(m1)) - 2 * math.asin(math.sqrt(m2))
+        half = Z95 * se
+        return Comparison(measure, "proportion", n1, n2, m1, m2, diff, diff - half, diff + half, effect, float(p))
+    v1, v2 = float(group.var(ddof=1)), float(rest.var(ddof=1))
+    se = math.sqrt(v1 / n1 + v2 / n2)
+    pooled_sd = math.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))
+    if se == 0 or pooled_sd == 0:
+        return Comparison(measure, "mean", n1, n2, m1, m2, diff, diff, diff, 0.0, 1.0)
+    df = (v1 / n1 + v2 / n2) ** 2 / ((v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1))
+    t = diff / se
+    p = 2 * stats.t.sf(abs(t), df)
+    half = float(stats.t.ppf(0.975, df)) * se
+    return Comparison(measure, "mean", n1, n2, m1, m2, diff, diff - half, diff + half, diff / pooled_sd, float(p))
+
+
+def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]], *, binary: bool) -> Comparison | None:
+    """Group minus rest within each stratum, pooled by inverse variance (so a segment mix cannot fake it)."""
+    diffs, weights, sds, n1s, n2s, g_means, r_means = [], [], [], 0, 0, [], []
+    for group, rest in strata:
+        c = compare(measure, group, rest, binary=binary)
+        if c is None:
+            continue
+        if binary:
+            var = c.group_value * (1 - c.group_value) / c.n_group + c.rest_value * (1 - c.rest_value) / c.n_rest
+            pooled = (c.group_value * c.n_group + c.rest_value * c.n_rest) / (c.n_group + c.n_rest)
+            sd = math.sqrt(pooled * (1 - pooled))
+            # a stratum where both sides are all 0 (or all 1) carries no information
+            var = var if var > 0 else pooled * (1 - pooled) * (1 / c.n_group + 1 / c.n_rest)
+        else:
+            g = np.asarray(group, dtype=float)
+            r = np.asarray(rest, dtype=float)
+            var = g[np.isfinite(g)].var(ddof=1) / c.n_group + r[np.isfinite(r)].var(ddof=1) / c.n_rest
+            sd = math.sqrt((var) / (1 / c.n_group + 1 / c.n_rest))
+        if var <= 0:
+            continue
+        diffs.append(c.diff)
+        weights.append(1 / var)
+        sds.append(sd)
+        n1s += c.n_group
+        n2s += c.n_rest
+        g_means.append((c.group_value, c.n_group))
+        r_means.append((c.rest_value, c.n_rest))
+    if not diffs:
+        return None
+    w = np.asarray(weights)
+    diff = float(np.dot(w, diffs) / w.sum())
+    se = math.sqrt(1 / w.sum())
+    p = float(2 * stats.norm.sf(abs(diff) / se))
+    sd = float(np.dot(w, sds) / w.sum())
+    effect = diff / sd if sd > 0 else 0.0
+    group_value = sum(m * n for m, n in g_means) / max(n1s, 1)
+    rest_value = sum(m * n for m, n in r_means) / max(n2s, 1)
+    return Comparison(measure, "proportion" if binary else "mean", n1s, n2s, group_value, rest_value, diff,
+                      diff - Z95 * se, diff + Z95 * se, effect, p)
+
+
+def tost(measure: str, a: np.ndarray, b: np.ndarray, margin_sd: float) -> tuple[float, Comparison | None]:
+    """Two one-sided tests: p-value for |mean(a) - mean(b)| < margin_sd pooled SDs (small p = equivalent)."""
+    c = compare(measure, a, b)
+    if c is None:
+        return 1.0, None
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    pooled_sd = math.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
+    if pooled_sd == 0:
+        return (0.0 if c.diff == 0 else 1.0), c
+    margin = margin_sd * pooled_sd
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    if se == 0:
+        return (0.0 if abs(c.diff) < margin else 1.0), c
+    p_low = stats.norm.sf((c.diff + margin) / se)
+    p_high = stats.norm.cdf((c.diff - margin) / se)
+    return float(max(p_low, p_high)), c
+
+
+def benjamini_hochberg(p_values: list[float]) -> list[float]:
+    """BH-adjusted p-values (monotone, capped at 1), in the input order."""
+    p = np.asarray(p_values, dtype=float)
+    n = len(p)
+    if n == 0:
+        return []
+    order = np.argsort(p, kind="mergesort")
+    ranked = p[order] * n / np.arange(1, n + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(n)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out.tolist()
+
+
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
+    """Jensen-Shannon divergence in bits between two count or share vectors."""
+    p = np.asarray(p, dtype=float)
+    q = np.asarray(q, dtype=float)
+    if p.sum() == 0 or q.sum() == 0:
+        return 0.0
+    p, q = p / p.sum(), q / q.sum()
+    m = (p + q) / 2
+
+    def kl(x, y):
+        mask = x > 0
+        return float(np.sum(x[mask] * np.log2(x[mask] / y[mask])))
+
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up refine in ./.venv: torch 2.13.0 (CPU build) first, then refine with its test extras.
+# Safe to run again: pip skips what is already installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+if [[ ! -x .venv/bin/python ]]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# The CPU build first: a plain `torch` requirement would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[test,bench]"
+echo "refine is set up in .venv ($(.venv/bin/refine --help >/dev/null && echo ok))" >&2

@@ -1,0 +1,59 @@
+import pytest
+
+from refine.config import CONFIG_TEMPLATE, config_from_dict, load_config
+from refine.errors import RefineError
+
+
+def test_template_loads_with_documented_defaults(tmp_path):
+    path = tmp_path / "refine.toml"
+    path.write_text(CONFIG_TEMPLATE)
+    config = load_config(path)
+    assert config.feedback.customer_id == "Member No"
+    assert config.customers.segment == "Tier Name"
+    assert config.proposals.alpha == 0.05
+    assert config.model.embedding == "default"
+
+
+def test_unknown_key_is_one_line_error_naming_it(tmp_path):
+    path = tmp_path / "refine.toml"
+    path.write_text('[feedback]\ncustomer_id = "id"\ntext = "t"\ntxet = "x"\n[customers]\ncustomer_id="id"\nsegment="s"\n')
+    with pytest.raises(RefineError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert "txet" in message and str(path) in message and "\n" not in message
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    ({"nonsense": {}}, "unknown section [nonsense]"),
+    ({"proposals": {"alpha": "high"}}, "alpha must be a number"),
+    ({"feedback": {"score_scale": [5, 1]}}, "score_scale must be a [low, high] pair"),
+    ({"customers": {"outcomes": ["x"], "exclude": ["x"]}}, "both an outcome and excluded"),
+    ({"proposals": {"holdout_fraction": 0.99}}, "holdout_fraction"),
+])
+def test_bad_values_are_refused(raw, fragment):
+    with pytest.raises(RefineError, match=None) as err:
+        config_from_dict(raw, where="x.toml")
+    assert fragment in str(err.value)
+
+
+def test_missing_required_column_key(tmp_path):
+    path = tmp_path / "refine.toml"
+    path.write_text('[feedback]\ntext = "t"\n')
+    with pytest.raises(RefineError, match=r"\[feedback\] customer_id is required"):
+        load_config(path)
+
+
+def test_not_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[feedback\n")
+    with pytest.raises(RefineError, match="not valid TOML"):
+        load_config(bad)
+    with pytest.raises(RefineError, match="config file not found"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_overrides_apply(tmp_path):
+    path = tmp_path / "refine.toml"
+    path.write_text(CONFIG_TEMPLATE)
+    assert load_config(path, overrides={"run": {"seed": 7}}).run.seed == 7
+    assert load_config(path, overrides={"run": {"seed": None}}).run.seed == 0
