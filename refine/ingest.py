@@ -21,6 +21,8 @@ from refine.config import RefineConfig
 from refine.errors import RefineError
 from refine.privacy import redact
 
+# one comment may be megabytes long (pasted logs); it is truncated later, never dropped
+csv.field_size_limit(256 * 1024 * 1024)
 _SCI_ID = re.compile(r"^-?\d+(\.\d+)?[eE]\+?\d+$")
 _BOOL_TRUE = {"true", "yes", "y", "1", "t"}
 _BOOL_FALSE = {"false", "no", "n", "0", "f"}

@@ -36,7 +36,7 @@ import pandas as pd
 from refine import schemas as S
 from refine.config import RefineConfig
 from refine.rules import apply_rule, condition, conjunction
-from refine.stats import Comparison, benjamini_hochberg, compare, jensen_shannon, stratified_compare, tost
+from refine.stats import Comparison, benjamini_hochberg, compare, stratified_compare, tost
 
 PERMUTATIONS = 999
 
@@ -223,32 +223,40 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
     all_segments = sorted(segments.unique())
 
     # NEW: one condition across segments, judged within segments
-    new_conditions: set[str] = set()
     for text, mask in conditions:
         g, r = _respondent_counts(measures, discovery & mask, discovery & ~mask)
         if g < min_resp or r < min_resp:
             continue
         pooled, per_segment = measure_stratified(measures, mask, discovery, segments)
-        comparisons_made += len(pooled)
         candidates.append(Candidate("new", [], text, [text], mask, pooled, extra={"per_segment": per_segment}))
+    comparisons_made += _adjust(candidates)
+    chosen = _select_new(candidates, settings, stopped, measures, discovery, segments)
+    in_new = pd.Series(False, index=customers.index)
+    for cand in chosen:
+        in_new |= cand.mask
 
-    # SPLIT: a subgroup inside one segment
+    # SPLIT: a subgroup inside one segment, among customers not already in a NEW segment
+    splits: list[Candidate] = []
+    new_conditions = {c.terms[0] for c in chosen}
     for segment in all_segments:
         in_segment = segments == segment
         if int(in_segment.sum()) < 2 * settings.min_segment_size:
             continue
         base = condition(segment_col, "==", segment)
         for text, mask in conditions:
+            if text in new_conditions:
+                continue  # the pattern spans segments and is proposed once, as a NEW segment
             group, rest = in_segment & mask, in_segment & ~mask
             if int(group.sum()) < settings.min_segment_size or int(rest.sum()) < settings.min_segment_size:
                 continue
-            g, r = _respondent_counts(measures, discovery & group, discovery & rest)
+            g, r = _respondent_counts(measures, discovery & group & ~in_new, discovery & rest & ~in_new)
             if g < min_resp or r < min_resp:
                 continue
-            found = measure_group(measures, discovery & group, discovery & rest)
-            comparisons_made += len(found)
-            candidates.append(Candidate("split", [segment], conjunction(base, text), [text], group, found,
-                                        extra={"segment_mask": in_segment}))
+            found = measure_group(measures, discovery & group & ~in_new, discovery & rest & ~in_new)
+            splits.append(Candidate("split", [segment], conjunction(base, text), [text], group, found,
+                                    extra={"segment_mask": in_segment, "outside": ~in_new}))
+    comparisons_made += _adjust(splits)
+    chosen += _select_splits(splits, settings, stopped, measures, discovery)
 
     # MERGE: pairs of segments that do not differ beyond a margin
     merge_candidates = []
@@ -259,18 +267,7 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
             continue
         comparisons_made += len(tests["tost"]) + 1
         merge_candidates.append((a, b, tests))
-
-    # Benjamini-Hochberg across every discovery comparison made
-    flat = [c for cand in candidates for c in cand.comparisons]
-    merge_ps = [p for _, _, t in merge_candidates for p in t["tost_p"]]
-    adjusted = benjamini_hochberg([c.p_value for c in flat] + merge_ps)
-    for c, q in zip(flat, adjusted):
-        c.p_adjusted = q
-    merge_adjusted = adjusted[len(flat):]
-
-    chosen = _select_new(candidates, settings, len(all_segments), stopped)
-    new_conditions = {c.terms[0] for c in chosen}
-    chosen += _select_splits(candidates, new_conditions, settings, stopped, measures, discovery, segments)
+    merge_adjusted = benjamini_hochberg([p for _, _, t in merge_candidates for p in t["tost_p"]])
     offset = 0
     for a, b, tests in merge_candidates:
         qs = merge_adjusted[offset: offset + len(tests["tost_p"])]
@@ -294,11 +291,20 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
         "discovery_respondents": int((discovery & measures.respondent["sentiment"].notna()).sum()),
         "holdout_respondents": int((holdout & measures.respondent["sentiment"].notna()).sum()),
         "conditions_tested": len(conditions), "comparisons": comparisons_made,
-        "correction": "Benjamini-Hochberg across all discovery comparisons; again across candidates on the holdout",
+        "correction": ("Benjamini-Hochberg across every discovery comparison within each family (new, split, "
+                       "merge); again across candidates on the holdout"),
         "alpha": settings.alpha, "min_effect": settings.min_effect, "equivalence_margin": settings.equivalence_margin,
         "min_segment_size": settings.min_segment_size, "max_segments": settings.max_segments, "seed": seed,
     }
     return ProposalResult(proposals=proposals, stopped=stopped, method=method)
+
+
+def _adjust(candidates: list[Candidate]) -> int:
+    """Benjamini-Hochberg across every comparison of one family of candidates; returns how many."""
+    flat = [c for cand in candidates for c in cand.comparisons]
+    for c, q in zip(flat, benjamini_hochberg([c.p_value for c in flat])):
+        c.p_adjusted = q
+    return len(flat)
 
 
 def _significant(comparisons: list[Comparison], settings) -> list[Comparison]:
@@ -323,7 +329,8 @@ def _stop_weak(cand: Candidate, settings, stopped: list[dict]) -> bool:
     return True
 
 
-def _select_new(candidates: list[Candidate], settings, n_segments: int, stopped: list[dict]) -> list[Candidate]:
+def _select_new(candidates: list[Candidate], settings, stopped: list[dict], measures, discovery, segments
+                ) -> list[Candidate]:
     chosen = []
     for cand in (c for c in candidates if c.kind == "new"):
         if _stop_weak(cand, settings, stopped):
@@ -341,16 +348,52 @@ def _select_new(candidates: list[Candidate], settings, n_segments: int, stopped:
                             "stopped_by": "not shared across segments",
                             "detail": f"holds in {len(support)} of {len(with_data)} segments; a NEW segment needs {needed}"})
             continue
+        if not _not_one_segment(cand, settings, measures, discovery, segments):
+            stopped.append({"kind": "new", "segments": sorted(support), "rule": cand.rule,
+                            "stopped_by": "driven by one segment",
+                            "detail": "the difference disappears without its strongest segment (a split, if anything)"})
+            continue
         cand.segments = sorted(support)
         chosen.append(cand)
-    chosen.sort(key=lambda c: -_strength(c, settings))
-    # one NEW per attribute pattern: drop candidates that mostly select the same customers as a stronger one
+    # strongest first; between equally strong complements (north vs not north) the smaller group is the subgroup
+    chosen.sort(key=lambda c: _rank_key(c, settings))
     kept: list[Candidate] = []
     for cand in chosen:
         if any(_overlap(cand.mask, k.mask) > 0.5 for k in kept):
             continue
+        if kept and not _holds_without(cand, kept, measures, discovery, segments, settings, len(candidates)):
+            stopped.append({"kind": "new", "segments": cand.segments, "rule": cand.rule,
+                            "stopped_by": "explained by a stronger proposal",
+                            "detail": "no difference left once the customers of "
+                                      + ", ".join(k.rule for k in kept) + " are set aside"})
+            continue
         kept.append(cand)
     return kept
+
+
+def _not_one_segment(cand: Candidate, settings, measures, discovery, segments) -> bool:
+    """Leave-one-segment-out: a NEW segment's lead difference must hold without its strongest segment."""
+    lead = max(_significant(cand.comparisons, settings), key=lambda c: abs(c.effect))
+    rows = cand.extra["per_segment"].get(lead.measure, [])
+    if not rows:
+        return False
+    strongest = max(rows, key=lambda r: r["effect"] * np.sign(lead.diff))["segment"]
+    found, _ = measure_stratified(measures, cand.mask, discovery & (segments != strongest), segments)
+    again = next((c for c in found if c.measure == lead.measure), None)
+    return again is not None and again.p_value < settings.alpha and np.sign(again.diff) == np.sign(lead.diff)
+
+
+def _holds_without(cand: Candidate, kept: list[Candidate], measures, universe, segments, settings, tests: int) -> bool:
+    """Does the candidate still differ once the customers of stronger proposals are set aside?
+
+    Without this, "region == east" looks different only because the rest it is compared with
+    holds the north customers of a stronger NEW proposal.
+    """
+    for k in kept:
+        universe = universe & ~k.mask
+    found, _ = measure_stratified(measures, cand.mask, universe, segments)
+    threshold = settings.alpha / max(tests, 1)
+    return any(c.p_value < threshold and abs(c.effect) >= settings.min_effect for c in found)
 
 
 def _overlap(a: pd.Series, b: pd.Series) -> float:
@@ -358,12 +401,22 @@ def _overlap(a: pd.Series, b: pd.Series) -> float:
     return int((a & b).sum()) / union if union else 0.0
 
 
-def _select_splits(candidates, new_conditions, settings, stopped, measures, discovery, segments) -> list[Candidate]:
+def _lean(c: Candidate, settings) -> float:
+    """How much more the group talks about its most distinctive topic (positive: the group mentions it more)."""
+    topics = [x for x in _significant(c.comparisons, settings) if x.measure.startswith("topic_")]
+    return max(topics, key=lambda x: abs(x.effect)).diff if topics else 0.0
+
+
+def _rank_key(c: Candidate, settings):
+    # strongest first; between equally strong complements (app vs web) the side that talks about the
+    # distinctive topic is the subgroup, then the smaller side
+    return (-round(_strength(c, settings), 6), -_lean(c, settings), int(c.mask.sum()), c.rule)
+
+
+def _select_splits(candidates, settings, stopped, measures, discovery) -> list[Candidate]:
     chosen = []
     by_segment: dict[str, list[Candidate]] = {}
-    for cand in (c for c in candidates if c.kind == "split"):
-        if cand.terms[0] in new_conditions:
-            continue  # the pattern spans segments and is proposed once, as a NEW segment
+    for cand in candidates:
         by_segment.setdefault(cand.segments[0], []).append(cand)
     for segment, options in sorted(by_segment.items()):
         strong = [c for c in options if not _stop_weak(c, settings, [])]
@@ -373,16 +426,16 @@ def _select_splits(candidates, new_conditions, settings, stopped, measures, disc
                 _stop_weak(max(weak, key=lambda c: max(abs(x.effect) for x in c.comparisons
                                                         if x.p_adjusted < settings.alpha)), settings, stopped)
             continue
-        best = max(strong, key=lambda c: (_strength(c, settings), c.rule))
+        best = min(strong, key=lambda c: _rank_key(c, settings))
         # a second term is kept only when it strengthens the split on discovery data
         if settings.max_rule_terms >= 2:
-            best = _refine_split(best, options, settings, measures, discovery, segments)
+            best = _refine_split(best, options, settings, measures, discovery)
         chosen.append(best)
     return chosen
 
 
-def _refine_split(best: Candidate, options: list[Candidate], settings, measures, discovery, segments) -> Candidate:
-    in_segment = best.extra["segment_mask"]
+def _refine_split(best: Candidate, options: list[Candidate], settings, measures, discovery) -> Candidate:
+    in_segment = best.extra["segment_mask"] & best.extra["outside"]
     current = _strength(best, settings)
     improved = best
     for other in options:
@@ -392,7 +445,7 @@ def _refine_split(best: Candidate, options: list[Candidate], settings, measures,
         rest = in_segment & ~mask
         if int(mask.sum()) < settings.min_segment_size:
             continue
-        found = measure_group(measures, discovery & mask, discovery & rest)
+        found = measure_group(measures, discovery & mask & in_segment, discovery & rest)
         # judge the refinement at the first stage's corrected thresholds: raw p scaled like BH's worst case
         for c in found:
             c.p_adjusted = min(1.0, c.p_value * max(len(found), 1) * len(options))
@@ -428,16 +481,20 @@ def _permutation_test(measures: Measures, a: pd.Series, b: pd.Series, seed: int,
     sentiment = rows["sentiment"].to_numpy(dtype=float)
     rng = np.random.default_rng(int(_stable_hash(seed, "perm", *names) * 2**32))
 
-    def statistics(lab):
-        jsd = jensen_shannon(mentions[lab].sum(0) + 0.5, mentions[~lab].sum(0) + 0.5)
-        gap = abs(sentiment[lab].mean() - sentiment[~lab].mean())
-        return jsd, gap
-
-    jsd0, gap0 = statistics(labels)
-    perm = np.array([statistics(rng.permutation(labels)) for _ in range(PERMUTATIONS)])
-    p_jsd = (1 + np.sum(perm[:, 0] >= jsd0)) / (PERMUTATIONS + 1)
-    p_gap = (1 + np.sum(perm[:, 1] >= gap0)) / (PERMUTATIONS + 1)
-    return float(min(1.0, 2 * min(p_jsd, p_gap))), float(jsd0), float(sentiment[labels].mean() - sentiment[~labels].mean())
+    # all permutations at once: rows are permuted label vectors
+    perms = np.vstack([labels] + [rng.permutation(labels) for _ in range(PERMUTATIONS)]).astype(float)
+    group_counts = perms @ mentions + 0.5
+    rest_counts = (1 - perms) @ mentions + 0.5
+    p = group_counts / group_counts.sum(1, keepdims=True)
+    q = rest_counts / rest_counts.sum(1, keepdims=True)
+    m = (p + q) / 2
+    jsd = 0.5 * (p * np.log2(p / m)).sum(1) + 0.5 * (q * np.log2(q / m)).sum(1)
+    n_group = perms.sum(1)
+    gap = np.abs(perms @ sentiment / n_group - (1 - perms) @ sentiment / (len(labels) - n_group))
+    p_jsd = float(np.mean(jsd >= jsd[0] - 1e-12))  # the observed labelling counts as one permutation
+    p_gap = float(np.mean(gap >= gap[0] - 1e-12))
+    diff = float(sentiment[labels].mean() - sentiment[~labels].mean())
+    return float(min(1.0, 2 * min(p_jsd, p_gap))), float(jsd[0]), diff
 
 
 def _small_segment_merges(customers, segments, measures, settings, chosen) -> list[Candidate]:
@@ -481,8 +538,9 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
         if cand.kind == "new":
             found, _ = measure_stratified(measures, cand.mask, holdout, segments)
         else:
-            rest = cand.extra["segment_mask"] & ~cand.mask
-            found = measure_group(measures, holdout & cand.mask, holdout & rest)
+            outside = cand.extra["outside"]
+            rest = cand.extra["segment_mask"] & ~cand.mask & outside
+            found = measure_group(measures, holdout & cand.mask & outside, holdout & rest)
         by_name = {c.measure: c for c in found}
         cand.holdout = [by_name[c.measure] for c in primary if c.measure in by_name]
         # confirmed when the strongest discovery effect holds on the holdout, in the same direction

@@ -27,15 +27,19 @@ def join_segments(feedback: pd.DataFrame, customers: pd.DataFrame, config: Refin
 
 def respondents_table(feedback: pd.DataFrame, topic_ids: list[int]) -> pd.DataFrame:
     """One row per respondent: mean sentiment, mean score, comment count and 0/1 topic mentions."""
-    grouped = feedback.groupby(S.CUSTOMER_ID, sort=True)
-    table = pd.DataFrame({
-        "sentiment": grouped[S.SENTIMENT_SCORE].mean(),
-        "negative": grouped[S.SENTIMENT_LABEL].agg(lambda s: float((s == "negative").mean())),
-        "score": grouped[S.SCORE].mean(),
-        "comments": grouped.size(),
-    })
+    indicators = pd.DataFrame({S.CUSTOMER_ID: feedback[S.CUSTOMER_ID].values,
+                               "sentiment": feedback[S.SENTIMENT_SCORE].values,
+                               "negative": (feedback[S.SENTIMENT_LABEL] == "negative").astype(float).values,
+                               "score": feedback[S.SCORE].values})
+    topics = feedback[S.TOPIC_ID].to_numpy()
     for topic in topic_ids:
-        table[f"topic_{topic}"] = grouped[S.TOPIC_ID].agg(lambda s, t=topic: float((s == t).any()))
+        indicators[f"topic_{topic}"] = (topics == topic).astype(float)
+    grouped = indicators.groupby(S.CUSTOMER_ID, sort=True)
+    table = grouped[["sentiment", "negative", "score"]].mean()
+    table["comments"] = grouped.size()
+    mentions = [f"topic_{t}" for t in topic_ids]
+    if mentions:
+        table = table.join(grouped[mentions].max())
     return table
 
 

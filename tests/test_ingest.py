@@ -1,0 +1,135 @@
+import json
+
+import pandas as pd
+import pytest
+
+from refine.config import config_from_dict
+from refine.errors import RefineError
+from refine.ingest import ingest, read_table
+
+
+def make_config(**feedback):
+    return config_from_dict({
+        "feedback": {"customer_id": "Member No", "text": "Comment Text", **feedback},
+        "customers": {"customer_id": "Member No", "segment": "Tier Name", "outcomes": ["churned"],
+                      "exclude": ["contact_email"]},
+    })
+
+
+CUSTOMERS = (
+    "Member No,Tier Name,region,age,churned,contact_email\n"
+    "007,Gold,west,34,0,a@example.com\n"
+    "8,Silver,east,51,1,b@example.com\n"
+    "9,Gold,north,40,0,c@example.com\n"
+    "9,Gold,north,41,0,dup@example.com\n"
+    ",Gold,north,41,0,\n"
+)
+
+
+def write(tmp_path, name, text, encoding="utf-8"):
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_every_row_is_accounted_for(tmp_path):
+    feedback = write(tmp_path, "feedback.csv",
+                     "resp_id,Member No,Comment Text,rating\n"
+                     "r1,007,Love it - write me at jane@example.com,5\n"
+                     "r2,8,   ,3\n"
+                     "r3,404,Who am I,4\n"
+                     "r4,007,Love it - write me at jane@example.com,5\n"
+                     "r1,9,Same id again,4\n"
+                     "r6,9,Score is words,great\n"
+                     "r7,7,The 7 is not 007,2\n"
+                     "resp_id,Member No,Comment Text,rating\n"
+                     "r9,9,Fine, extra field,3\n"
+                     "r10,8,Call me on +1 415-555-0132 about card 4111 1111 1111 1111,1\n")
+    customers = write(tmp_path, "customers.csv", CUSTOMERS)
+    result = ingest(feedback, customers, make_config(id="resp_id", score="rating", score_scale=[1, 5]))
+    c = result.counts
+    assert c["feedback_in"] == 10 and c["feedback_accepted"] + c["feedback_rejected"] == 10
+    assert c["customers_in"] == 5 and c["customers_accepted"] == 3 and c["customers_rejected"] == 2
+    reasons = dict(zip(result.rejects[result.rejects.table == "feedback"]["id"],
+                       result.rejects[result.rejects.table == "feedback"]["reason"]))
+    assert reasons["r2"] == "blank text"
+    assert reasons["r3"] == "unknown customer"
+    assert reasons["r4"] == "exact duplicate submission"
+    assert reasons["r1"] == "duplicate feedback id"
+    assert reasons["r6"] == "unreadable score"
+    assert reasons["r7"] == "unknown customer"  # ids are strings: "7" is not "007"
+    assert reasons["resp_id"] == "repeated header row"
+    assert any("fields" in r for r in result.rejects["reason"])
+    customer_reasons = set(result.rejects[result.rejects.table == "customers"]["reason"])
+    assert customer_reasons == {"duplicate customer id", "missing customer id"}
+    texts = " ".join(result.feedback["text"])
+    assert "jane@example.com" not in texts and "[EMAIL]" in texts
+    assert "4111" not in texts and "555-0132" not in texts
+    assert "contact_email" not in result.customers.columns
+    assert "churned" not in result.attributes and "region" in result.attributes
+    assert result.customers["Member No"].tolist() == ["007", "8", "9"]
+
+
+def test_encodings_and_formats(tmp_path):
+    customers = write(tmp_path, "customers.csv", CUSTOMERS)
+    rows = "Member No,Comment Text\n007,Caf\u00e9 cr\u00e8me was cold\n8,\u0645\u0631\u062d\u0628\u0627 good \U0001F600\n"
+    for name, encoding in (("utf16.csv", "utf-16"), ("latin.csv", "latin-1")):
+        text = rows if encoding == "utf-16" else rows.replace("\u0645\u0631\u062d\u0628\u0627 good \U0001F600", "bon")
+        result = ingest(write(tmp_path, name, text, encoding), customers, make_config())
+        assert result.counts["feedback_accepted"] == 2
+        assert "Caf\u00e9" in result.feedback["text"].iloc[0]
+    jsonl = tmp_path / "f.jsonl"
+    jsonl.write_text(json.dumps({"Member No": "007", "Comment Text": "ok then"}) + "\nnot json\n")
+    result = ingest(jsonl, customers, make_config())
+    assert result.counts["feedback_in"] == 2 and result.counts["feedback_rejected"] == 1
+    parquet = tmp_path / "f.parquet"
+    pd.DataFrame({"Member No": ["007", "8"], "Comment Text": ["fine", "slow delivery"]}).to_parquet(parquet)
+    assert ingest(parquet, customers, make_config()).counts["feedback_accepted"] == 2
+
+
+def test_missing_column_names_file_and_column(tmp_path):
+    customers = write(tmp_path, "customers.csv", CUSTOMERS)
+    feedback = write(tmp_path, "feedback.csv", "Member No,Body\n007,hello\n")
+    with pytest.raises(RefineError) as err:
+        ingest(feedback, customers, make_config())
+    assert "'Comment Text'" in str(err.value) and "feedback.csv" in str(err.value)
+
+
+def test_outcome_must_be_numeric(tmp_path):
+    customers = write(tmp_path, "customers.csv", "Member No,Tier Name,churned,contact_email\n1,Gold,maybe,x\n")
+    feedback = write(tmp_path, "feedback.csv", "Member No,Comment Text\n1,hello\n")
+    with pytest.raises(RefineError, match="outcome column 'churned' must be numeric"):
+        ingest(feedback, customers, make_config())
+
+
+def test_unreadable_and_missing_files(tmp_path):
+    customers = write(tmp_path, "customers.csv", CUSTOMERS)
+    with pytest.raises(RefineError, match="not found"):
+        ingest(tmp_path / "nope.csv", customers, make_config())
+    bad = tmp_path / "f.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(RefineError, match="cannot read feedback file"):
+        ingest(bad, customers, make_config())
+    with pytest.raises(RefineError, match="unsupported file type"):
+        ingest(write(tmp_path, "f.xlsx", "x"), customers, make_config())
+
+
+def test_long_texts_truncated_and_counted(tmp_path):
+    customers = write(tmp_path, "customers.csv", CUSTOMERS)
+    feedback = write(tmp_path, "feedback.csv", "Member No,Comment Text\n007," + "slow " * 400000 + "\n")
+    result = ingest(feedback, customers, make_config())
+    assert result.counts["feedback_truncated"] == 1
+    assert len(result.feedback["text"].iloc[0]) == 5000
+
+
+def test_nul_bytes_and_excel_ids(tmp_path):
+    customers = write(tmp_path, "customers.csv", CUSTOMERS + "1.23E+05,Gold,west,30,0,\n")
+    feedback = write(tmp_path, "feedback.csv", "Member No,Comment Text\n007,bad\x00 zip\n")
+    result = ingest(feedback, customers, make_config())
+    assert result.feedback["text"].iloc[0] == "bad zip"
+    assert any("spreadsheet" in w for w in result.warnings)
+
+
+def test_read_table_keeps_ids_as_text(tmp_path):
+    table = read_table(write(tmp_path, "c.csv", "id,x\n007,1\n"), what="customers")
+    assert table.frame["id"].tolist() == ["007"]
