@@ -1,0 +1,89 @@
+"""Proposal quality on planted data: precision and recall of confirmed proposals against truth.json,
+and the number of confirmed proposals on null data, over several seeds of `refine demo` data.
+
+    .venv/bin/python bench/proposals_bench.py --seeds 5
+
+A confirmed proposal matches a planted one when it is of the same kind and selects nearly the same
+customers (Jaccard >= 0.7 of the customers the two rules select; merges: the same two segments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pandas as pd
+
+from refine.config import load_config
+from refine.pipeline import run_cycle
+from refine.rules import apply_rule
+from refine.synth import generate_company, write_demo_data
+
+
+def jaccard(a: pd.Series, b: pd.Series) -> float:
+    union = int((a | b).sum())
+    return int((a & b).sum()) / union if union else 0.0
+
+
+def matches(proposal: dict, planted: dict, kind: str, customers: pd.DataFrame) -> bool:
+    if proposal["kind"] != kind:
+        return False
+    if kind == "merge":
+        return sorted(proposal["segments"]) == sorted(planted["segments"])
+    return jaccard(apply_rule(customers, proposal["rule"]), apply_rule(customers, planted["rule"])) >= 0.7
+
+
+def score_run(proposals: list[dict], truth: dict, customers: pd.DataFrame) -> dict:
+    confirmed = [p for p in proposals if p["confirmed"]]
+    planted = [(kind, item) for kind in ("merge", "split", "new") for item in truth[kind]]
+    found = sum(any(matches(p, item, kind, customers) for p in confirmed) for kind, item in planted)
+    correct = sum(any(matches(p, item, kind, customers) for kind, item in planted) for p in confirmed)
+    return {"planted": len(planted), "confirmed": len(confirmed), "found": found, "correct": correct,
+            "rules": [f"{p['kind']}: {p['rule']}" for p in confirmed]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--customers", type=int, default=6000)
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "refine-bench-cache"))
+    args = parser.parse_args()
+    os.environ["REFINE_CACHE_DIR"] = args.cache
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            for null in (False, True):
+                start = time.perf_counter()
+                company = generate_company(seed, n_customers=args.customers, null=null)
+                folder = Path(tmp) / f"{seed}-{null}"
+                paths = write_demo_data(folder / "data", company)
+                config = load_config(paths["config"])
+                result = run_cycle(paths["feedback"], paths["customers"], config, folder / "run", quiet=True)
+                customers = pd.read_csv(paths["customers"], dtype={"Customer ID": str})
+                row = score_run(result.proposals, company.truth, customers)
+                row.update(seed=seed, null=null, seconds=round(time.perf_counter() - start, 1))
+                rows.append(row)
+                print(f"seed {seed} {'null   ' if null else 'planted'}: {row['confirmed']} confirmed, "
+                      f"{row['found']}/{row['planted']} planted found, {row['correct']} correct "
+                      f"({row['seconds']} s) {row['rules']}", flush=True)
+    planted = [r for r in rows if not r["null"]]
+    null = [r for r in rows if r["null"]]
+    recall = sum(r["found"] for r in planted) / max(sum(r["planted"] for r in planted), 1)
+    precision = sum(r["correct"] for r in planted) / max(sum(r["confirmed"] for r in planted), 1)
+    print()
+    print(f"| seeds | recall (planted) | precision (planted) | confirmed on null data, per seed |")
+    print(f"|---:|---:|---:|---|")
+    print(f"| {args.seeds} | {recall:.2f} | {precision:.2f} | {', '.join(str(r['confirmed']) for r in null)} |")
+    print(json.dumps({"recall": recall, "precision": precision, "null_confirmed": [r["confirmed"] for r in null]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""End to end through the CLI, on generated data, with the real default model."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from refine.cli import app
+from refine.pipeline import OUTPUT_FILES
+from refine.rules import apply_rule
+
+runner = CliRunner()
+PII = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\b(?:\d[ -]?){13,19}\b|555[ .-]?01\d\d")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    result = runner.invoke(app, ["demo", "--out", str(out), "--seed", "0", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
+def test_demo_writes_every_output_and_ends_with_the_report_path(demo):
+    out, result = demo
+    assert result.output.strip().splitlines()[-1] == str(out / "run" / "report.html")
+    for name in OUTPUT_FILES:
+        assert (out / "run" / name).stat().st_size > 0, name
+
+
+def test_every_row_accounted_for(demo):
+    out, _ = demo
+    manifest = json.loads((out / "run" / "run.json").read_text())
+    counts = manifest["counts"]
+    raw = pd.read_csv(out / "data" / "feedback.csv", dtype=str, keep_default_na=False)
+    assert counts["feedback_in"] == len(raw)
+    rejects = pd.read_csv(out / "run" / "rejects.csv", dtype=str)
+    feedback = pd.read_parquet(out / "run" / "feedback.parquet")
+    assert len(feedback) + (rejects["table"] == "feedback").sum() == len(raw)
+    truth = json.loads((out / "data" / "truth.json").read_text())
+    assert (rejects["reason"] == "blank text").sum() >= truth["quality"]["blank"]
+
+
+def test_outputs_follow_the_contract(demo):
+    out, _ = demo
+    feedback = pd.read_parquet(out / "run" / "feedback.parquet")
+    assert feedback["sentiment_score"].between(-1, 1).all()
+    assert set(feedback["sentiment_label"]) <= {"negative", "neutral", "positive"}
+    assert feedback["sentiment_label"].nunique() == 3
+    topics = json.loads((out / "run" / "topics.json").read_text())["topics"]
+    assert len(topics) >= 3 and all(t["keywords"] and t["quotes"] for t in topics)
+    assert (feedback["topic_id"] >= 0).mean() > 0.5
+    segments = pd.read_parquet(out / "run" / "segments.parquet")
+    assert {"segment", "customers", "respondents", "sentiment_mean", "sentiment_ci_low"} <= set(segments.columns)
+    assignments = pd.read_parquet(out / "run" / "assignments.parquet")
+    customers = pd.read_csv(out / "data" / "customers.csv", dtype=str)
+    assert len(assignments) == len(customers)
+
+
+def test_planted_structure_is_found(demo):
+    out, _ = demo
+    truth = json.loads((out / "data" / "truth.json").read_text())
+    proposals = json.loads((out / "run" / "proposals.json").read_text())["proposals"]
+    confirmed = [p for p in proposals if p["confirmed"]]
+    customers = pd.read_csv(out / "data" / "customers.csv", dtype={"Customer ID": str})
+    merges = [sorted(p["segments"]) for p in confirmed if p["kind"] == "merge"]
+    assert sorted(truth["merge"][0]["segments"]) in merges
+    planted_new = apply_rule(customers, truth["new"][0]["rule"])
+    assert any(p["kind"] == "new" and (apply_rule(customers, p["rule"]) == planted_new).all() for p in confirmed)
+    planted_split = apply_rule(customers, truth["split"][0]["rule"])
+    assert any(p["kind"] == "split" and (apply_rule(customers, p["rule"]) & planted_split).sum()
+               >= 0.8 * planted_split.sum() for p in confirmed)
+    for p in proposals:
+        assert "churned_90d" not in p["rule"] and "contact_email" not in p["rule"]
+        assert p["quotes"] and p["evidence"]
+
+
+def test_no_personal_data_in_any_output(demo):
+    out, _ = demo
+    for name in ("report.html", "report.md", "topics.json", "proposals.json"):
+        text = (out / "run" / name).read_text()
+        assert not PII.search(text), (name, PII.search(text))
+    feedback = pd.read_parquet(out / "run" / "feedback.parquet")
+    assert not feedback["text"].str.contains(PII).any()
+    assert "contact_email" not in (out / "run" / "report.html").read_text()
+
+
+def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path):
+    out, _ = demo
+    data = out / "data"
+    result = runner.invoke(app, ["run", "--feedback", str(data / "feedback.csv"), "--customers",
+                                 str(data / "customers.csv"), "--config", str(data / "refine.toml"),
+                                 "--out", str(tmp_path / "again"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "again" / "run.json").read_text())
+    assert manifest["embedding_cache"]["computed"] == 0
+    for name in ("proposals.json", "topics.json"):
+        assert (tmp_path / "again" / name).read_text() == (out / "run" / name).read_text()
+    first = pd.read_parquet(out / "run" / "feedback.parquet")
+    second = pd.read_parquet(tmp_path / "again" / "feedback.parquet")
+    pd.testing.assert_frame_equal(first, second)
+
+
+def test_null_demo_confirms_nothing(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--seed", "1", "--null", "--quiet"])
+    assert result.exit_code == 0, result.output
+    proposals = json.loads((tmp_path / "run" / "proposals.json").read_text())["proposals"]
+    assert [p for p in proposals if p["confirmed"]] == []
+
+
+def test_missing_column_in_config_is_one_line(demo, tmp_path):
+    out, _ = demo
+    config = (out / "data" / "refine.toml").read_text().replace('text = "Comment Text"', 'text = "Comment"')
+    (tmp_path / "refine.toml").write_text(config)
+    result = runner.invoke(app, ["run", "--feedback", str(out / "data" / "feedback.csv"), "--customers",
+                                 str(out / "data" / "customers.csv"), "--config", str(tmp_path / "refine.toml"),
+                                 "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "'Comment'" in result.output and "feedback.csv" in result.output
