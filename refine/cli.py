@@ -121,6 +121,57 @@ def init(
     typer.echo(str(path))
 
 
+RunOption = typer.Option(..., "--run", help="The run folder holding the proposal.")
+
+
+@app.command()
+@handle_errors
+def accept(
+    proposal: str = typer.Argument(..., help="Proposal id, as in proposals.json and the report."),
+    run_dir: Path = RunOption,
+    reason: str = typer.Option("", "--reason", help="Why (optional for an acceptance)."),
+) -> None:
+    """Accept a proposal: the next cycle run with --previous reports against the new segments."""
+    from refine.decisions import decide
+
+    record = decide(run_dir, proposal, "accepted", reason)
+    typer.echo(f"accepted {record['proposal']}: {record['rule']}")
+
+
+@app.command()
+@handle_errors
+def reject(
+    proposal: str = typer.Argument(..., help="Proposal id, as in proposals.json and the report."),
+    run_dir: Path = RunOption,
+    reason: str = typer.Option(..., "--reason", help="Why it was rejected (kept in the history)."),
+) -> None:
+    """Reject a proposal, with the reason, so the next cycle and the next person know."""
+    from refine.decisions import decide
+
+    record = decide(run_dir, proposal, "rejected", reason)
+    typer.echo(f"rejected {record['proposal']}: {record['reason']}")
+
+
+@app.command()
+@handle_errors
+def history(
+    runs: Path = typer.Argument(Path("."), help="Folder holding run folders (searched recursively)."),
+) -> None:
+    """List cycles, their proposals and the decisions taken on them."""
+    from refine.decisions import history as list_history
+
+    cycles = list_history(runs)
+    if not cycles:
+        typer.echo(f"no finished runs under {runs}")
+        return
+    for cycle in cycles:
+        typer.echo(f"{cycle.started}  {cycle.folder}  {cycle.feedback} comments, {cycle.proposals} proposals "
+                   f"({cycle.confirmed} confirmed)")
+        for d in cycle.decisions:
+            why = f" — {d['reason']}" if d.get("reason") else ""
+            typer.echo(f"    {d['decision']:<8} {d['proposal']}  {d['rule']}{why}")
+
+
 def _mount_subcommands() -> None:
     from refine.cli_ab import ab_app
     from refine.cli_sentiment import sentiment_app

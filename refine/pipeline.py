@@ -122,6 +122,14 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
     with progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
         data = ingest(feedback_path, customers_path, config)
     feedback = data.feedback
+    applied: list[dict] = []
+    if previous is not None:
+        from refine.decisions import accepted_proposals, redefine_segments
+
+        # last month's accepted proposals redefine the segments this cycle reports against
+        data.customers, applied = redefine_segments(data.customers, accepted_proposals(Path(previous)), config)
+        if applied and not quiet:
+            progress.echo(f"  {len(applied)} accepted proposal(s) from {previous} applied to the segments")
     if not quiet:
         c = data.counts
         progress.echo(f"  feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, "
@@ -183,6 +191,7 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         "proposal_method": result.method,
         "versions": _versions(),
         "previous": str(Path(previous).resolve()) if previous is not None else None,
+        "applied_decisions": applied,
     }
     cycle = CycleResult(out_dir=out_dir, feedback=feedback, customers=data.customers, rejects=data.rejects,
                         topics=topics, segments=segments, proposals=result.proposals, stopped=result.stopped,

@@ -1,0 +1,179 @@
+"""`refine ab plan` and `refine ab analyze`: a thin Typer layer over refine.experiment.
+
+A user mistake (RefineError) prints `error: <message>` on stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from refine.errors import RefineError
+
+ab_app = typer.Typer(
+    help="A/B tests for proposals: plan one (power analysis, deterministic stratified assignment), "
+         "then analyze the results (lift, CI, SRM, CUPED, multiple-testing correction, decision).",
+    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _errors(command):
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RefineError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2)
+        except PermissionError as exc:
+            typer.echo(f"error: permission denied: {exc.filename}", err=True)
+            raise typer.Exit(2)
+
+    return wrapper
+
+
+def _split(text: Optional[str]) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+@ab_app.command()
+@_errors
+def plan(
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for assignments.csv and plan.json."),
+    metric: str = typer.Option(..., "--metric", "-m",
+                               help="Outcome column the test is powered for (0/1 = binary rate, else continuous)."),
+    mde: float = typer.Option(..., "--mde",
+                              help="Smallest effect worth detecting: rate points as a fraction for a binary metric "
+                                   "(0.02 = 2 points), metric units for a continuous one; see --relative."),
+    run: Optional[Path] = typer.Option(None, "--run", help="A finished refine run folder holding the proposal."),
+    proposal: Optional[str] = typer.Option(None, "--proposal", "-p",
+                                           help="Proposal id in the run (its rule defines who is eligible). "
+                                                "With --customers it is only a label and the default salt."),
+    customers: Optional[Path] = typer.Option(None, "--customers", "-c",
+                                             help="Instead of --run: a customer table (CSV, Parquet, JSONL)."),
+    rule: Optional[str] = typer.Option(None, "--rule",
+                                       help='With --customers: who is eligible, e.g. \'segment == "At Risk" and '
+                                            'region == "west"\'.'),
+    customer_id: Optional[str] = typer.Option(None, "--customer-id", help="With --customers: the customer id column."),
+    segment: Optional[str] = typer.Option(None, "--segment",
+                                          help="With --customers: the current-segment column (assignment is "
+                                               "balanced within each segment)."),
+    relative: bool = typer.Option(False, "--relative", help="Read --mde as a share of the baseline (0.05 = +5%)."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
+    power: float = typer.Option(0.8, "--power", help="Power to detect the MDE."),
+    treatment_share: float = typer.Option(0.5, "--treatment-share", help="Share of eligible customers in treatment."),
+    salt: Optional[str] = typer.Option(None, "--salt",
+                                       help="Hash salt; the same salt always gives the same arms. Defaults to the "
+                                            "proposal id (or the rule text when there is no proposal)."),
+) -> None:
+    """Size an A/B test for a proposal and assign its eligible customers to arms."""
+    from refine.experiment import plan_experiment
+    from refine.runs import write_csv, write_json
+
+    if run is not None:
+        if customers is not None or rule is not None:
+            raise RefineError("give either --run with --proposal, or --customers with --rule, not both")
+        if not proposal:
+            raise RefineError("--run needs --proposal (the proposal id to test)")
+        from refine.runs import find_proposal, load_run
+
+        loaded = load_run(run)
+        found = find_proposal(loaded, proposal)
+        if not found.get("rule"):
+            raise RefineError(f"proposal {proposal!r} has no rule to select customers by")
+        table, rule = loaded.customers, str(found["rule"])
+        customer_id, segment = loaded.config.customers.customer_id, loaded.config.customers.segment
+    else:
+        if customers is None or not rule or not customer_id or not segment:
+            raise RefineError("give --run and --proposal, or --customers with --rule, --customer-id and --segment")
+        from refine.experiment import read_table
+
+        table = read_table(customers, [customer_id])
+    assignments, plan_doc = plan_experiment(
+        table, rule=rule, customer_id=customer_id, segment=segment, metric=metric, mde=mde, alpha=alpha,
+        power=power, salt=salt or proposal or rule, treatment_share=treatment_share, mde_relative=relative,
+        proposal=proposal)
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(out / "assignments.csv", assignments)
+    write_json(out / "plan.json", plan_doc)
+    need = plan_doc["n_per_arm_required"]
+    arms = plan_doc["arms"]
+    pop = plan_doc["mde_at_population"]
+    typer.echo(f"eligible: {plan_doc['eligible']} customers ({arms['treatment']} treatment / {arms['control']} control)")
+    typer.echo(f"needed for MDE {plan_doc['mde_absolute']:.4g} on {metric} ({plan_doc['metric_type']}): "
+               f"{need['treatment']} treatment / {need['control']} control")
+    if pop["absolute"] is not None:
+        typer.echo(f"smallest detectable effect with this population: {pop['absolute']:.4g}")
+    typer.echo(f"feasible: {'yes' if plan_doc['feasible'] else 'NO'}")
+    for warning in plan_doc["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(str(out / "assignments.csv"))
+    typer.echo(str(out / "plan.json"))
+
+
+@ab_app.command()
+@_errors
+def analyze(
+    data: Path = typer.Option(..., "--data", "-d",
+                              help="One row per unit (or per exposure): unit, arm and, unless --outcomes is given, "
+                                   "the metrics. CSV, TSV, Parquet or JSONL."),
+    unit: str = typer.Option(..., "--unit", help="Unit id column (user, customer) joining the tables."),
+    arm: str = typer.Option(..., "--arm", help="Arm column (e.g. group)."),
+    control: str = typer.Option(..., "--control", help="The arm value of the control group (e.g. control)."),
+    metrics: str = typer.Option(..., "--metrics",
+                                help="Comma-separated metric columns; the first is the primary metric that decides. "
+                                     "0/1 columns are rates (two-proportion test), others continuous (Welch)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for ab_report.json, ab_report.md, ab_report.html."),
+    outcomes: Optional[Path] = typer.Option(None, "--outcomes",
+                                            help="Outcomes table joined to --data on --unit (one row per unit)."),
+    covariates: Optional[str] = typer.Option(
+        None, "--covariates",
+        help="Pre-period columns for CUPED, comma-separated: either by position with --metrics "
+             "(pre_a,pre_b; '-' skips a metric) or as metric:covariate pairs (revenue:pre_revenue)."),
+    segment: Optional[str] = typer.Option(None, "--segment", help="Column to break effects down by (e.g. segment)."),
+    guardrails: Optional[str] = typer.Option(
+        None, "--guardrails", help="Comma-separated metrics that must not get worse (judged uncorrected)."),
+    lower_is_better: Optional[str] = typer.Option(
+        None, "--lower-is-better", help="Comma-separated metrics where a decrease is good (e.g. churned_90d)."),
+    consistency: Optional[List[str]] = typer.Option(
+        None, "--consistency",
+        help="Check that rows agree with their arm, repeatable: COL:OTHER=value:expected,... e.g. "
+             "group:landing_page=control:old_page,treatment:new_page. Contradicting rows are excluded and counted."),
+    correction: str = typer.Option("bh", "--correction",
+                                   help="Multiple-testing correction across metrics x segments: bh "
+                                        "(Benjamini-Hochberg) or holm."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Significance level; CIs are at 1 - alpha."),
+    expected_split: float = typer.Option(0.5, "--expected-split",
+                                         help="Expected share of units in treatment (shared by several treatment "
+                                              "arms) for the sample-ratio check."),
+) -> None:
+    """Analyze an A/B test: lift, CI and p-value per metric, arm and segment; SRM; guardrails; a decision."""
+    from refine.experiment import analyze_experiment, load_experiment_data, write_ab_report
+
+    if correction not in ("bh", "holm"):
+        raise RefineError(f"--correction must be bh or holm, not {correction!r}")
+    frame = load_experiment_data(data, outcomes, unit)
+    report = analyze_experiment(
+        frame, unit=unit, arm=arm, control=control, metrics=_split(metrics),
+        covariates=_split(covariates) or None, segment=segment, guardrails=_split(guardrails),
+        correction=correction, alpha=alpha, consistency=consistency or None,
+        lower_is_better=_split(lower_is_better), expected_split=expected_split)
+    paths = write_ab_report(report, out)
+    q = report["data_quality"]
+    ex = q["excluded_rows"]
+    typer.echo(f"rows: {q['input_rows']} in, {q['accepted_units']} units accepted; excluded: "
+               f"{ex['contradicting']} contradicting, {ex['unit_in_both_arms']} in both arms, "
+               f"{ex['duplicate_rows']} duplicates, {ex['missing_unit_or_arm']} without unit/arm")
+    for r in report["results"]:
+        if r["segment"] is None and r.get("summary"):
+            typer.echo(f"{r['summary']} p = {r['p_value']:.3g}"
+                       + (f", adjusted {r['p_adjusted']:.3g}" if r["p_adjusted"] is not None else ""))
+    for warning in report["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"decision: {report['decision']['decision']}")
+    for reason in report["decision"]["reasons"]:
+        typer.echo(f"  - {reason}")
+    for path in paths.values():
+        typer.echo(str(path))
