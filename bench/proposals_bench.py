@@ -52,7 +52,8 @@ def score_run(proposals: list[dict], truth: dict, customers: pd.DataFrame) -> di
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--customers", type=int, default=6000)
+    parser.add_argument("--customers", type=int, default=20000)
+    parser.add_argument("--response-rate", type=float, default=0.1)
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "refine-bench-cache"))
     args = parser.parse_args()
     os.environ["REFINE_CACHE_DIR"] = args.cache
@@ -61,7 +62,7 @@ def main() -> int:
         for seed in range(args.seeds):
             for null in (False, True):
                 start = time.perf_counter()
-                company = generate_company(seed, n_customers=args.customers, null=null)
+                company = generate_company(seed, n_customers=args.customers, response_rate=args.response_rate, null=null)
                 folder = Path(tmp) / f"{seed}-{null}"
                 paths = write_demo_data(folder / "data", company)
                 config = load_config(paths["config"])

@@ -89,7 +89,9 @@ def demo(
     out: Path = typer.Option(Path("refine-demo"), "--out", "-o", help="Folder for the demo data and run."),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic company."),
     null: bool = typer.Option(False, "--null", help="Plant no structure: a good engine proposes nothing."),
-    customers: int = typer.Option(6000, "--customers", help="Number of synthetic customers."),
+    customers: int = typer.Option(20000, "--customers", help="Number of synthetic customers."),
+    response_rate: float = typer.Option(0.1, "--response-rate",
+                                        help="Share of customers who left feedback this month (0.02-0.9)."),
     quiet: bool = QuietOption,
 ) -> None:
     """Generate a synthetic company with planted structure (truth.json) and run a cycle on it."""
@@ -97,7 +99,7 @@ def demo(
     from refine.pipeline import run_cycle
     from refine.synth import generate_company, write_demo_data
 
-    company = generate_company(seed, n_customers=customers, null=null)
+    company = generate_company(seed, n_customers=customers, response_rate=response_rate, null=null)
     paths = write_demo_data(out / "data", company)
     if not quiet:
         typer.echo(f"demo data: {out / 'data'} (planted structure in truth.json)", err=True)

@@ -138,7 +138,9 @@ def build_measures(customers: pd.DataFrame, respondents: pd.DataFrame, config: R
     respondent = respondents.reindex(ids.values)[columns].reset_index(drop=True)
     respondent.index = customers.index
     outcomes = customers[config.customers.outcomes].astype(float)
-    binary = {c: c.startswith("topic_") for c in columns}
+    # shares per respondent (mostly 0 or 1) are tested as proportions: Welch's test on a group whose
+    # sample happens to be all zeros would claim certainty it does not have
+    binary = {c: c.startswith("topic_") or c == "negative" for c in columns}
     for outcome in config.customers.outcomes:
         values = outcomes[outcome].dropna()
         binary[outcome] = bool(len(values) and values.isin([0.0, 1.0]).all())
@@ -231,13 +233,17 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
         candidates.append(Candidate("new", [], text, [text], mask, pooled, extra={"per_segment": per_segment}))
     comparisons_made += _adjust(candidates)
     chosen = _select_new(candidates, settings, stopped, measures, discovery, segments)
+    # NEW segments are confirmed first: only confirmed ones take their customers out of the split search
+    _confirm(chosen, measures, holdout, segments, settings, seed)
     in_new = pd.Series(False, index=customers.index)
     for cand in chosen:
-        in_new |= cand.mask
+        if cand.extra["confirmed"]:
+            in_new |= cand.mask
+    confirmed_new = len(chosen)
 
     # SPLIT: a subgroup inside one segment, among customers not already in a NEW segment
     splits: list[Candidate] = []
-    new_conditions = {c.terms[0] for c in chosen}
+    new_conditions = {c.terms[0] for c in chosen if c.extra["confirmed"]}
     for segment in all_segments:
         in_segment = segments == segment
         if int(in_segment.sum()) < 2 * settings.min_segment_size:
@@ -262,7 +268,9 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
     merge_candidates = []
     for a, b in combinations(all_segments, 2):
         ma, mb = segments == a, segments == b
-        tests = _merge_tests(measures, ma & discovery, mb & discovery, settings.equivalence_margin, seed, (a, b))
+        # customers of confirmed NEW segments are set aside: their planted difference is not the segments'
+        tests = _merge_tests(measures, ma & discovery & ~in_new, mb & discovery & ~in_new, settings.equivalence_margin,
+                             seed, (a, b))
         if tests is None:
             continue
         comparisons_made += len(tests["tost"]) + 1
@@ -273,10 +281,11 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
         qs = merge_adjusted[offset: offset + len(tests["tost_p"])]
         offset += len(tests["tost_p"])
         tests["tost_q"] = qs
-        equivalent = bool(qs) and max(qs) < settings.alpha and tests["perm_p"] >= 0.1
+        equivalent = bool(qs) and max(qs) < settings.alpha and tests["perm_p"] >= settings.alpha
         if equivalent:
             rule = condition(segment_col, "in", [a, b])
-            chosen.append(Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests}))
+            chosen.append(Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [],
+                                    extra={"tests": tests, "outside": ~in_new}))
         elif qs and max(qs) < settings.alpha:
             stopped.append({"kind": "merge", "segments": [a, b], "rule": condition(segment_col, "in", [a, b]),
                             "stopped_by": "feedback differs",
@@ -284,7 +293,7 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
     chosen += _small_segment_merges(customers, segments, measures, settings, chosen)
 
     # confirm on the holdout part
-    _confirm(chosen, measures, holdout, segments, settings, seed)
+    _confirm(chosen[confirmed_new:], measures, holdout, segments, settings, seed)
     proposals = _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped)
     method = {
         "discovery_customers": int(discovery.sum()), "holdout_customers": int(holdout.sum()),
@@ -292,7 +301,7 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
         "holdout_respondents": int((holdout & measures.respondent["sentiment"].notna()).sum()),
         "conditions_tested": len(conditions), "comparisons": comparisons_made,
         "correction": ("Benjamini-Hochberg across every discovery comparison within each family (new, split, "
-                       "merge); again across candidates on the holdout"),
+                       "merge); on the holdout, across new candidates and then across split and merge candidates"),
         "alpha": settings.alpha, "min_effect": settings.min_effect, "equivalence_margin": settings.equivalence_margin,
         "min_segment_size": settings.min_segment_size, "max_segments": settings.max_segments, "seed": seed,
     }
@@ -527,7 +536,9 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
                 cand.extra["holdout_p"] = 0.0  # a size fact needs no statistical confirmation
                 holdout_p.append(0.0)
                 continue
-            a, b = (segments == cand.segments[0]) & holdout, (segments == cand.segments[1]) & holdout
+            outside = cand.extra["outside"]
+            a = (segments == cand.segments[0]) & holdout & outside
+            b = (segments == cand.segments[1]) & holdout & outside
             tests = _merge_tests(measures, a, b, settings.equivalence_margin, seed + 1, tuple(cand.segments))
             cand.extra["holdout_tests"] = tests
             p = max(tests["tost_p"]) if tests and tests["tost_p"] else 1.0
@@ -554,7 +565,7 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
         cand.extra["holdout_q"] = q
         confirmed = q < settings.alpha
         if cand.kind == "merge" and cand.extra.get("reason") != "below minimum size":
-            confirmed = confirmed and cand.extra.get("holdout_perm_p", 0.0) >= 0.05
+            confirmed = confirmed and cand.extra.get("holdout_perm_p", 0.0) >= settings.alpha
         cand.extra["confirmed"] = bool(confirmed)
 
 

@@ -1,0 +1,427 @@
+"""Topics: reduce embeddings, cluster with HDBSCAN, keyword by c-TF-IDF, quote, keep ids stable across cycles.
+
+Steps of `fit_topics`:
+
+1. reduce the L2-normalised sentence embeddings with PCA (deterministic; `reducer = "umap"` in
+   [topics] uses umap-learn instead when it is installed) and L2-normalise the result again, so
+   HDBSCAN's euclidean distance behaves like cosine distance;
+2. cluster with `hdbscan.HDBSCAN` (leaf selection: it gives the finer, more even topics a researcher
+   can act on; eom tends to return two or three giant clusters on feedback data);
+3. keep at most `max_topics` clusters: the smallest ones beyond the cap are dissolved into the
+   outliers and only come back through step 4 when their texts are close enough to a kept topic,
+   so a capped run never glues unrelated themes together;
+4. centroids (in the full embedding space) from each cluster's members; an HDBSCAN outlier whose
+   cosine to the nearest centroid is at least `outlier_similarity` joins that topic;
+5. keywords by class-based TF-IDF over cleaned text (URLs, @handles, redaction tokens and mail
+   boilerplate removed), a label from the top 2-3 distinct keywords, and representative quotes
+   (members closest to the centroid, de-duplicated, trimmed at a word boundary);
+6. topics sorted by size get ids 0..k-1 — or, given last cycle's topics, are matched to them by
+   centroid cosine (Hungarian, >= `match_similarity`): matched topics keep id and label ("stable"),
+   the others get fresh ids ("emerging"), and unmatched previous topics are returned as "fading".
+   A first cycle (no previous topics) marks every topic "new".
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from refine.config import TopicSettings
+
+MIN_DOCS = 20  # fewer texts than this: no topics at all
+NO_TOPIC = -1
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_HANDLE = re.compile(r"(?<!\w)@\w+")
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+_REDACTED = re.compile(r"\[[A-Z_]{2,}\]")
+_BOILERPLATE = re.compile(
+    r"(?:sent from my \w+(?: \w+)?|sent from (?:yahoo )?mail for \w+|get outlook for \w+"
+    r"|this (?:e-?mail|message) (?:and any attachments )?(?:is|may be) confidential[^.]*\.?)",
+    re.IGNORECASE)
+_SPACE = re.compile(r"\s+")
+# words sklearn's English list misses once apostrophes are stripped, plus tweet noise
+_EXTRA_STOP = {
+    "dont", "didnt", "doesnt", "isnt", "wasnt", "arent", "werent", "cant", "couldnt", "wouldnt", "shouldnt",
+    "wont", "im", "ive", "id", "ill", "youre", "youve", "theyre", "thats", "theres", "whats", "lets", "hes",
+    "shes", "rt", "amp", "gt", "lt", "http", "https", "www", "com", "st", "nd", "rd", "th", "ll", "ve", "re",
+}
+
+
+@dataclass
+class Topic:
+    id: int
+    label: str
+    keywords: list[str]
+    size: int
+    centroid: np.ndarray  # unit vector in the embedding space
+    quotes: list[str]
+    status: str  # new | stable | emerging
+
+
+@dataclass
+class TopicModel:
+    doc_topics: np.ndarray  # topic id per text, -1 = no topic
+    doc_similarity: np.ndarray  # cosine to the assigned centroid (to the nearest one for -1 rows; 0 if no topics)
+    topics: list[Topic]
+    fading: list[dict] = field(default_factory=list)
+    method: dict[str, Any] = field(default_factory=dict)
+    outlier_similarity: float = 0.35
+
+    @property
+    def n_docs(self) -> int:
+        return int(len(self.doc_topics))
+
+    def _centroids(self) -> np.ndarray:
+        if not self.topics:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([t.centroid for t in self.topics]).astype(np.float32)
+
+    def assign(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Nearest topic centroid per row, -1 where the cosine is below `outlier_similarity`.
+
+        Returns (topic ids, cosine to the nearest centroid). Used for new texts and for sentences
+        (aspect-level sentiment); texts from the fit keep their HDBSCAN topic in `doc_topics`.
+        """
+        emb = _normalise(np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1))
+        n = len(emb)
+        if n == 0 or not self.topics:
+            return np.full(n, NO_TOPIC, dtype=int), np.zeros(n, dtype=np.float32)
+        sims = emb @ self._centroids().T
+        best = sims.argmax(axis=1)
+        best_sim = sims[np.arange(n), best].astype(np.float32)
+        ids = np.array([t.id for t in self.topics], dtype=int)[best]
+        ids[best_sim < self.outlier_similarity] = NO_TOPIC
+        return ids, best_sim
+
+    def to_records(self, mean_sentiment: dict[int, float] | None = None) -> list[dict]:
+        """JSON-ready dicts for topics.json: the topics (largest first), then the fading ones."""
+        mean_sentiment = {int(k): v for k, v in (mean_sentiment or {}).items()}
+        total = max(self.n_docs, 1)
+        out = []
+        for t in self.topics:
+            ms = mean_sentiment.get(int(t.id))
+            out.append({
+                "id": int(t.id), "label": t.label, "keywords": list(t.keywords), "size": int(t.size),
+                "share": round(t.size / total, 5),
+                "mean_sentiment": None if ms is None or not np.isfinite(ms) else round(float(ms), 5),
+                "quotes": list(t.quotes), "status": t.status,
+                "centroid": [round(float(x), 5) for x in t.centroid],
+            })
+        for f in self.fading:
+            out.append({"id": int(f["id"]), "label": f.get("label", ""), "keywords": list(f.get("keywords", [])),
+                        "size": 0, "share": 0.0, "mean_sentiment": None, "quotes": [], "status": "fading",
+                        "centroid": [round(float(x), 5) for x in f.get("centroid", [])]})
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- text
+
+def clean_text(text: str) -> str:
+    """Text for keywording: no URLs, @handles, e-mail addresses, redaction tokens or mail boilerplate."""
+    text = _URL.sub(" ", str(text))
+    text = _EMAIL.sub(" ", text)
+    text = _HANDLE.sub(" ", text)
+    text = _REDACTED.sub(" ", text)
+    text = _BOILERPLATE.sub(" ", text)
+    text = text.replace("'", "").replace("\u2019", "").replace("#", " ")
+    return _SPACE.sub(" ", text).strip()
+
+
+def _quote_text(text: str) -> str:
+    """Text for quotes: the redacted text without boilerplate, whitespace collapsed."""
+    return _SPACE.sub(" ", _BOILERPLATE.sub(" ", str(text))).strip()
+
+
+def trim_quote(text: str, limit: int = 300) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + "…"
+
+
+# --------------------------------------------------------------------------------------------- model
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (x / norms).astype(np.float32)
+
+
+def auto_min_cluster_size(n: int) -> int:
+    """About 1% of the texts, at least 10 and at most 150 (bigger corpora get more topics, not blurrier)."""
+    return int(min(150, max(10, round(n / 100))))
+
+
+def auto_min_samples(min_cluster_size: int) -> int:
+    """Small: a conservative core distance pushes too many texts out as noise."""
+    return int(max(2, min(10, min_cluster_size // 3)))
+
+
+def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.ndarray, str]:
+    dims = int(max(2, min(settings.reduce_to, emb.shape[1], emb.shape[0] - 1)))
+    reducer = getattr(settings, "reducer", "pca")
+    if reducer not in ("pca", "umap"):
+        from refine.errors import RefineError
+
+        raise RefineError(f"reducer must be pca or umap, got {reducer!r}", where="[topics] reducer")
+    if reducer == "umap":
+        try:
+            import umap  # optional
+        except ImportError:
+            reducer = "pca"
+        else:
+            red = umap.UMAP(n_components=dims, n_neighbors=15, min_dist=0.0, metric="cosine",
+                            random_state=seed).fit_transform(emb)
+            return np.asarray(red, dtype=np.float64), f"umap({dims})"
+    from sklearn.decomposition import PCA
+
+    red = PCA(n_components=dims, svd_solver="full", random_state=seed).fit_transform(emb.astype(np.float64))
+    # deterministic signs so the same data gives the same vectors on any BLAS
+    signs = np.sign(red[np.abs(red).argmax(axis=0), range(dims)])
+    signs[signs == 0] = 1
+    red = red * signs
+    return _normalise(red).astype(np.float64), f"pca({dims})"
+
+
+def _keywords(clean: list[str], labels: np.ndarray, topic_order: list[int], k: int) -> dict[int, list[str]]:
+    """Class-based TF-IDF (BERTopic's formula): tf per class (L1) x log(1 + mean words per class / term freq)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    stop = sorted(set(ENGLISH_STOP_WORDS) | _EXTRA_STOP)
+    n = len(clean)
+    vec = CountVectorizer(stop_words=stop, ngram_range=(1, 2), lowercase=True,
+                          token_pattern=r"(?u)\b[^\W\d_]{2,}\b", min_df=2 if n >= 200 else 1)
+    try:
+        counts = vec.fit_transform(clean)
+    except ValueError:  # only stop words / empty texts
+        return {t: [] for t in topic_order}
+    terms = vec.get_feature_names_out()
+    classes = topic_order + [NO_TOPIC]
+    rows = []
+    for c in classes:
+        idx = np.flatnonzero(labels == c)
+        rows.append(np.asarray(counts[idx].sum(axis=0)).ravel() if len(idx) else np.zeros(len(terms)))
+    class_counts = np.vstack(rows).astype(np.float64)
+    tf = class_counts / np.maximum(class_counts.sum(axis=1, keepdims=True), 1.0)
+    avg_words = class_counts.sum() / max(len(classes), 1)
+    idf = np.log(1.0 + avg_words / np.maximum(class_counts.sum(axis=0), 1.0))
+    scores = tf * idf
+    out: dict[int, list[str]] = {}
+    for row, c in enumerate(topic_order):
+        order = np.lexsort((terms, -scores[row]))  # ties broken alphabetically: deterministic
+        chosen: list[str] = []
+        for j in order:
+            if scores[row, j] <= 0 or len(chosen) >= k:
+                break
+            term = str(terms[j])
+            words = set(term.split())
+            if len(words) < len(term.split()):  # "size size"
+                continue
+            if any(words <= set(c2.split()) for c2 in chosen):  # "delivery" after "late delivery"
+                continue
+            chosen.append(term)
+        out[c] = chosen
+    return out
+
+
+def _label(keywords: list[str]) -> str:
+    """Top 2-3 keywords, skipping ones that share a word with those already in the label."""
+    parts: list[str] = []
+    used: set[str] = set()
+    for kw in keywords:
+        words = set(kw.split())
+        if words & used:
+            continue
+        parts.append(kw)
+        used |= words
+        if len(parts) == 3 or (len(parts) == 2 and sum(len(p.split()) for p in parts) >= 3):
+            break
+    return " / ".join(parts) if parts else "misc"
+
+
+def _quotes(texts: Sequence[str], members: np.ndarray, sims: np.ndarray, emb: np.ndarray, k: int) -> list[str]:
+    """Members closest to the centroid; skip duplicates and near-duplicates, prefer texts of 5+ words."""
+    order = members[np.lexsort((members, -sims[members]))]
+    picked: list[str] = []
+    picked_rows: list[int] = []
+    seen: set[str] = set()
+    fallback: list[tuple[str, int]] = []
+    for i in order[: max(200, 20 * k)]:
+        q = _quote_text(texts[i])
+        key = re.sub(r"\W+", " ", q.lower()).strip()
+        if not key or key in seen:
+            continue
+        if picked_rows and float((emb[picked_rows] @ emb[i]).max()) > 0.95:
+            continue
+        seen.add(key)
+        if len(key.split()) < 5:
+            fallback.append((q, int(i)))
+            continue
+        picked.append(trim_quote(q))
+        picked_rows.append(int(i))
+        if len(picked) >= k:
+            break
+    for q, i in fallback:
+        if len(picked) >= k:
+            break
+        picked.append(trim_quote(q))
+    return picked
+
+
+def _match_previous(centroids: np.ndarray, previous: list[dict], threshold: float
+                    ) -> tuple[dict[int, dict], list[dict], int]:
+    """Hungarian matching of this run's centroids to the previous ones; returns (row -> previous, unmatched, max id)."""
+    from scipy.optimize import linear_sum_assignment
+
+    prev = [p for p in previous if p.get("id") is not None]
+    max_id = max((int(p["id"]) for p in prev), default=-1)
+    usable = [p for p in prev if len(p.get("centroid") or []) == centroids.shape[1]]
+    matched: dict[int, dict] = {}
+    if usable and len(centroids):
+        pc = _normalise(np.asarray([p["centroid"] for p in usable], dtype=np.float32))
+        sims = centroids @ pc.T
+        rows, cols = linear_sum_assignment(-sims)
+        for r, c in zip(rows, cols):
+            if sims[r, c] >= threshold:
+                matched[int(r)] = usable[int(c)]
+    used = {id(p) for p in matched.values()}
+    # a topic that already faded last cycle and is still absent is dropped, not listed again
+    unmatched = [p for p in prev if id(p) not in used and p.get("status") != "fading"]
+    return matched, unmatched, max_id
+
+
+def _empty(n: int, method: dict, settings: TopicSettings, previous: list[dict] | None) -> TopicModel:
+    fading = [{"id": int(p["id"]), "label": p.get("label", ""), "status": "fading", "size": 0,
+               "centroid": list(p.get("centroid") or [])}
+              for p in (previous or []) if p.get("id") is not None and p.get("status") != "fading"]
+    return TopicModel(doc_topics=np.full(n, NO_TOPIC, dtype=int), doc_similarity=np.zeros(n, dtype=np.float32),
+                      topics=[], fading=fading, method=method, outlier_similarity=settings.outlier_similarity)
+
+
+def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSettings, *, seed: int = 0,
+               previous: list[dict] | None = None, show_progress: bool = False) -> TopicModel:
+    """Find the topics in `texts` (PII already redacted) from their sentence embeddings.
+
+    Args:
+        texts: one text per row of `embeddings`.
+        embeddings: (n, d) sentence embeddings (normalised here again to be safe).
+        settings: the [topics] config section.
+        seed: for the reducer where it is random (UMAP); PCA + HDBSCAN are deterministic.
+        previous: last cycle's topic dicts (id, label, centroid[, status]) to keep ids stable.
+        show_progress: print the steps to stderr.
+    """
+    texts = [("" if t is None else str(t)) for t in texts]
+    n = len(texts)
+    emb = np.asarray(embeddings, dtype=np.float32).reshape(n, -1) if n else np.zeros((0, 0), np.float32)
+    if len(emb) != n:
+        raise ValueError(f"{n} texts but {len(emb)} embeddings")
+    method: dict[str, Any] = {"n_docs": n, "reducer": None, "min_cluster_size": None, "min_samples": None,
+                              "selection": "leaf", "hdbscan_clusters": 0, "topics_dissolved": 0,
+                              "hdbscan_outliers": 0, "reassigned_outliers": 0, "unassigned": n,
+                              "outlier_similarity": settings.outlier_similarity, "seed": seed,
+                              "match_similarity": getattr(settings, "match_similarity", 0.8)}
+    if n == 0:
+        method["skipped"] = "no texts"
+        return _empty(0, method, settings, previous)
+    emb = _normalise(emb)
+    distinct = len(np.unique(np.round(emb, 4), axis=0))
+    if n < MIN_DOCS or distinct < 3:
+        method["skipped"] = f"too few texts ({n})" if n < MIN_DOCS else f"too few distinct texts ({distinct})"
+        return _empty(n, method, settings, previous)
+
+    def step(msg: str) -> None:
+        if show_progress:
+            print(f"  topics: {msg}", file=sys.stderr, flush=True)
+
+    import hdbscan
+
+    step(f"reducing {n} embeddings")
+    reduced, reducer = _reduce(emb, settings, seed)
+    mcs = settings.min_cluster_size or auto_min_cluster_size(n)
+    mcs = int(max(2, min(mcs, n // 2)))
+    ms = settings.min_samples or auto_min_samples(mcs)
+    ms = int(max(1, min(ms, n - 1)))
+    method.update(reducer=reducer, min_cluster_size=mcs, min_samples=ms)
+    step(f"clustering with HDBSCAN (min_cluster_size={mcs}, min_samples={ms}, leaf)")
+    clusterer = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms, metric="euclidean",
+                                cluster_selection_method="leaf", core_dist_n_jobs=1)
+    raw = clusterer.fit_predict(reduced)
+    labels = np.full(n, NO_TOPIC, dtype=int)
+    clusters = sorted(set(raw.tolist()) - {NO_TOPIC})
+    method["hdbscan_clusters"] = len(clusters)
+    method["hdbscan_outliers"] = int((raw == NO_TOPIC).sum())
+    # keep the largest max_topics clusters (ties: the one whose first member comes first)
+    sizes = {c: int((raw == c).sum()) for c in clusters}
+    first = {c: int(np.flatnonzero(raw == c)[0]) for c in clusters}
+    kept = sorted(clusters, key=lambda c: (-sizes[c], first[c]))[: max(settings.max_topics, 0)]
+    method["topics_dissolved"] = len(clusters) - len(kept)
+    for new, c in enumerate(kept):
+        labels[raw == c] = new
+    k = len(kept)
+    if k == 0:
+        method["skipped"] = "HDBSCAN found no clusters"
+        return _empty(n, method, settings, previous)
+
+    centroids = _normalise(np.stack([emb[labels == c].mean(axis=0) for c in range(k)]))
+    sims = emb @ centroids.T
+    nearest = sims.argmax(axis=1)
+    nearest_sim = sims[np.arange(n), nearest]
+    outliers = labels == NO_TOPIC
+    join = outliers & (nearest_sim >= settings.outlier_similarity)
+    labels[join] = nearest[join]
+    method["reassigned_outliers"] = int(join.sum())
+    method["unassigned"] = int((labels == NO_TOPIC).sum())
+    doc_sim = np.where(labels >= 0, sims[np.arange(n), np.maximum(labels, 0)], nearest_sim).astype(np.float32)
+
+    # order by final size, then by first member: ids 0..k-1 on a first cycle
+    final_sizes = np.bincount(labels[labels >= 0], minlength=k)
+    first_member = [int(np.flatnonzero(labels == c)[0]) for c in range(k)]
+    order = sorted(range(k), key=lambda c: (-final_sizes[c], first_member[c]))
+
+    step("keywords (c-TF-IDF) and quotes")
+    clean = [clean_text(t) for t in texts]
+    keywords = _keywords(clean, labels, list(range(k)), settings.keywords)
+
+    topics: list[Topic] = []
+    for c in order:
+        members = np.flatnonzero(labels == c)
+        kws = keywords.get(c, [])
+        topics.append(Topic(id=c, label=_label(kws), keywords=kws, size=int(len(members)), centroid=centroids[c],
+                            quotes=_quotes(texts, members, sims[:, c], emb, settings.quotes), status="new"))
+
+    fading: list[dict] = []
+    id_map: dict[int, int] = {}
+    if previous:
+        matched, unmatched, max_id = _match_previous(centroids[order], previous, method["match_similarity"])
+        next_id = max_id + 1
+        for row, t in enumerate(topics):
+            old = t.id
+            if row in matched:
+                t.id, t.label, t.status = int(matched[row]["id"]), str(matched[row].get("label") or t.label), "stable"
+            else:
+                t.id, t.status = next_id, "emerging"
+                next_id += 1
+            id_map[old] = t.id
+        fading = [{"id": int(p["id"]), "label": p.get("label", ""), "status": "fading", "size": 0,
+                   "centroid": list(p.get("centroid") or [])} for p in unmatched]
+        method["stable"] = len(matched)
+        method["emerging"] = len(topics) - len(matched)
+        method["fading"] = len(fading)
+    else:
+        for row, t in enumerate(topics):
+            id_map[t.id] = row
+            t.id = row
+    lookup = np.full(k + 1, NO_TOPIC, dtype=int)
+    for old, new in id_map.items():
+        lookup[old] = new
+    doc_topics = np.where(labels >= 0, lookup[np.maximum(labels, 0)], NO_TOPIC).astype(int)
+    return TopicModel(doc_topics=doc_topics, doc_similarity=doc_sim, topics=topics, fading=fading, method=method,
+                      outlier_similarity=settings.outlier_similarity)
