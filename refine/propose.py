@@ -586,7 +586,9 @@ def _quotes(cand: Candidate, customers, feedback, measures, topic_labels, config
     if lead is not None and lead.measure.startswith("topic_"):
         topic = int(lead.measure.split("_")[1])
         pool = said[said[S.TOPIC_ID] == topic]
-        pool = pool.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[lead.diff > 0 and False, True])
+        # a complaint topic is shown by its most negative comments, a praise topic by its most positive
+        negative_topic = bool(len(pool)) and float(pool[S.SENTIMENT_SCORE].mean()) < 0
+        pool = pool.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[negative_topic, True])
     else:
         ascending = lead is None or lead.diff < 0
         pool = said.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[ascending, True])
@@ -609,13 +611,17 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
     universe = cand.extra.get("segment_mask", pd.Series(True, index=cand.mask.index))
     responded = measures.respondent["sentiment"].notna() & universe
     values = measures.respondent.loc[responded, lead.measure]
-    if lead.measure in ("sentiment",):
+    if lead.measure == "sentiment":
         subgroup = (values < 0) if lead.diff < 0 else (values > 0)
+    elif lead.measure == "score":  # scales differ: below / above the median respondent
+        middle = values.median()
+        subgroup = (values < middle) if lead.diff < 0 else (values > middle)
     else:
         subgroup = (values >= 0.5) if lead.diff > 0 else (values < 0.5)
     selected = cand.mask[responded]
     tp = int((selected & subgroup).sum())
     return {"measure": lead.measure, "precision": tp / max(int(selected.sum()), 1),
+            "direction": "high" if lead.diff > 0 else "low",
             "recall": tp / max(int(subgroup.sum()), 1), "respondents": int(responded.sum())}
 
 
@@ -647,6 +653,14 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
                 evidence["supporting_segments"] = cand.extra.get("supporting_segments", [])
             pr = _precision_recall(cand, measures)
             if pr:
+                measure = _measure_label(pr["measure"], topic_labels)
+                if pr["measure"].startswith("topic_"):
+                    topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
+                    pr["definition"] = f"respondents who {'' if pr['direction'] == 'high' else 'do not '}mention '{topic}'"
+                elif pr["measure"] in ("sentiment", "score"):
+                    pr["definition"] = f"respondents with {'positive' if pr['direction'] == 'high' else 'negative'} {pr['measure']}"
+                else:
+                    pr["definition"] = f"respondents whose {measure} is {pr['direction']}"
                 evidence["rule_vs_feedback_subgroup"] = pr
             effect = abs(significant[0].effect) if significant else 0.0
         evidence["holdout_q"] = cand.extra.get("holdout_q")

@@ -3,7 +3,6 @@
 import re
 from pathlib import Path
 
-import click
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -14,9 +13,13 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 runner = CliRunner()
 
 
-def walk(command: click.Command, prefix: str = "refine"):
+def is_group(command) -> bool:
+    return hasattr(command, "commands")
+
+
+def walk(command, prefix: str = "refine"):
     yield prefix, command
-    if isinstance(command, click.Group):
+    if is_group(command):
         for name, sub in command.commands.items():
             yield from walk(sub, f"{prefix} {name}")
 
@@ -34,9 +37,9 @@ def test_every_command_is_listed():
 def test_command_has_help_and_is_in_readme(name, command):
     assert (command.help or "").strip(), f"{name} has no help text"
     for param in command.params:
-        if isinstance(param, click.Option) and param.name != "help":
+        if getattr(param, "param_type_name", "") == "option" and param.name != "help":
             assert (param.help or "").strip(), f"{name} {param.opts[0]} has no help text"
-    if name != "refine" and not isinstance(command, click.Group):
+    if name != "refine" and not is_group(command):
         assert f"`{name}`" in README, f"{name} is missing from the README"
     result = runner.invoke(app, name.split()[1:] + ["--help"])
     assert result.exit_code == 0
