@@ -142,6 +142,7 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
                               cache_dir=config.cache_dir, show_progress=not quiet)
     with progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}"):
         embeddings = embedder.encode(feedback[S.TEXT].tolist())
+    cache_use = {"documents": {"hits": embedder.last_hits, "computed": embedder.last_computed}}
     if not quiet:
         progress.echo(f"  {embedder.last_hits} from cache, {embedder.last_computed} computed")
 
@@ -156,8 +157,19 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         feedback[S.TOPIC_ID] = topic_model.doc_topics.astype(int)
         labels = {t.id: t.label for t in topic_model.topics}
         feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
-        mean_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean().to_dict()
-        topics = topic_model.to_records(mean_sentiment=mean_sentiment)
+
+    with progress.stage("aspects", "sentiment per topic, sentence by sentence"):
+        from refine.aspects import aspect_sentiment
+
+        aspects = aspect_sentiment(feedback, embeddings, embedder=embedder, scorer=scorer, topic_model=topic_model)
+        document_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean()
+        topics = topic_model.to_records(mean_sentiment=aspects.topic_sentiment)
+        for record in topics:
+            record["sentences"] = aspects.topic_sentences.get(record["id"], 0)
+            doc = document_sentiment.get(record["id"])
+            record["comment_sentiment"] = None if doc is None else round(float(doc), 4)
+        topic_model.method["aspect_sentences"] = len(aspects.sentences)
+        cache_use["sentences"] = {"hits": embedder.last_hits, "computed": embedder.last_computed}
 
     with progress.stage("join", "segments and outcomes"):
         feedback = join_segments(feedback, data.customers, config)
@@ -186,7 +198,7 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         "config_source": config.source,
         "seed": seed,
         "models": {"embedding": embedder.model_id, "sentiment": scorer.model_id},
-        "embedding_cache": {"hits": embedder.last_hits, "computed": embedder.last_computed},
+        "embedding_cache": dict(cache_use, computed=sum(v["computed"] for v in cache_use.values())),
         "topic_method": topic_model.method,
         "proposal_method": result.method,
         "versions": _versions(),
