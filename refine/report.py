@@ -259,12 +259,21 @@ def _environment():
 
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(fmt=fmt, pct=pct, md=md_escape, headline=proposal_headline, summary=proposal_summary,
+    env.filters.update(fmt=fmt, pct=pct, md=md_escape, md_code=md_code, headline=proposal_headline, summary=proposal_summary,
                        describe=describe_comparison)
     return env
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def md_code(text: Any) -> str:
+    """A code span that holds any text literally (CommonMark shows code spans as text, never as HTML)."""
+    text = str(text).replace("\n", " ")
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    return f"{fence} {text} {fence}"
 
 
 def md_escape(text: Any) -> str:

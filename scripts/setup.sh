@@ -11,4 +11,9 @@ fi
 # The CPU build first: a plain `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[test,bench]"
+# Headless Chromium lets the tests render the HTML report in a real browser (skipped without it).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "note: could not install chromium; the browser test will be skipped" >&2
+fi
 echo "refine is set up in .venv ($(.venv/bin/refine --help >/dev/null && echo ok))" >&2
