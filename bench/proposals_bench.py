@@ -54,6 +54,7 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--customers", type=int, default=20000)
     parser.add_argument("--response-rate", type=float, default=0.1)
+    parser.add_argument("--sentiment", default="default", help="[model] sentiment to use (default: the packaged head)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "refine-bench-cache"))
     args = parser.parse_args()
     os.environ["REFINE_CACHE_DIR"] = args.cache
@@ -65,7 +66,7 @@ def main() -> int:
                 company = generate_company(seed, n_customers=args.customers, response_rate=args.response_rate, null=null)
                 folder = Path(tmp) / f"{seed}-{null}"
                 paths = write_demo_data(folder / "data", company)
-                config = load_config(paths["config"])
+                config = load_config(paths["config"], overrides={"model": {"sentiment": args.sentiment}})
                 result = run_cycle(paths["feedback"], paths["customers"], config, folder / "run", quiet=True)
                 customers = pd.read_csv(paths["customers"], dtype={"Customer ID": str})
                 row = score_run(result.proposals, company.truth, customers)

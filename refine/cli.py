@@ -6,45 +6,19 @@ A user mistake (RefineError) prints one line on stderr and exits with status 2, 
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from refine.cli_common import handle_errors
 from refine.errors import RefineError
 
 app = typer.Typer(
     help="refine: propose segment merges, splits and new segments from customer feedback, with evidence, "
          "A/B plans and a stakeholder report.",
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-
-def fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def handle_errors(command):
-    """Turn user mistakes into one line on stderr and exit status 2."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except RefineError as exc:
-            fail(str(exc))
-        except PermissionError as exc:
-            fail(f"permission denied: {exc.filename}")
-        except OSError as exc:
-            if exc.errno == 28:
-                fail("no space left on the device")
-            raise
-        except KeyboardInterrupt:
-            fail("interrupted; run the same command again to resume from the cache", code=130)
-
-    return wrapper
 
 
 # shared options, defined once

@@ -5,12 +5,12 @@ A user mistake (RefineError) prints `error: <message>` on stderr and exits with 
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from refine.cli_common import handle_errors
 from refine.errors import RefineError
 
 ab_app = typer.Typer(
@@ -19,27 +19,12 @@ ab_app = typer.Typer(
     no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
-def _errors(command):
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except RefineError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2)
-        except PermissionError as exc:
-            typer.echo(f"error: permission denied: {exc.filename}", err=True)
-            raise typer.Exit(2)
-
-    return wrapper
-
-
 def _split(text: Optional[str]) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 @ab_app.command()
-@_errors
+@handle_errors
 def plan(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for assignments.csv and plan.json."),
     metric: str = typer.Option(..., "--metric", "-m",
@@ -114,7 +99,7 @@ def plan(
 
 
 @ab_app.command()
-@_errors
+@handle_errors
 def analyze(
     data: Path = typer.Option(..., "--data", "-d",
                               help="One row per unit (or per exposure): unit, arm and, unless --outcomes is given, "

@@ -119,3 +119,46 @@ def test_missing_column_in_config_is_one_line(demo, tmp_path):
                                  "--out", str(tmp_path / "run"), "--quiet"])
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "'Comment'" in result.output and "feedback.csv" in result.output
+
+
+def test_ab_plan_and_decisions_on_the_demo_run(demo, tmp_path):
+    out, _ = demo
+    proposals = json.loads((out / "run" / "proposals.json").read_text())["proposals"]
+    target = next(p for p in proposals if p["kind"] in ("split", "new") and p["confirmed"])
+    plan = runner.invoke(app, ["ab", "plan", "--run", str(out / "run"), "--proposal", target["id"], "--metric",
+                               "churned_90d", "--mde", "0.05", "--out", str(tmp_path / "ab")])
+    assert plan.exit_code == 0, plan.output
+    assignments = pd.read_csv(tmp_path / "ab" / "assignments.csv", dtype=str)
+    customers = pd.read_csv(out / "data" / "customers.csv", dtype={"Customer ID": str})
+    assert len(assignments) == int(apply_rule(customers, target["rule"]).sum())
+    again = runner.invoke(app, ["ab", "plan", "--run", str(out / "run"), "--proposal", target["id"], "--metric",
+                                "churned_90d", "--mde", "0.05", "--out", str(tmp_path / "ab2")])
+    assert again.exit_code == 0
+    assert (tmp_path / "ab" / "assignments.csv").read_text() == (tmp_path / "ab2" / "assignments.csv").read_text()
+    # decisions: accept one, reject another with a reason, and the history shows both
+    accepted = runner.invoke(app, ["accept", target["id"], "--run", str(out / "run")])
+    assert accepted.exit_code == 0, accepted.output
+    other = next(p for p in proposals if p["id"] != target["id"])
+    assert runner.invoke(app, ["reject", other["id"], "--run", str(out / "run"), "--reason", "not now"]).exit_code == 0
+    history = runner.invoke(app, ["history", str(out)])
+    assert "accepted" in history.output and "not now" in history.output
+    unknown = runner.invoke(app, ["accept", "nope", "--run", str(out / "run")])
+    assert unknown.exit_code == 2 and "no proposal 'nope'" in unknown.output
+
+
+def test_a_crafted_rule_on_disk_cannot_run_code(demo, tmp_path):
+    out, _ = demo
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(out / "run", run)
+    doc = json.loads((run / "proposals.json").read_text())
+    marker = tmp_path / "pwned"
+    doc["proposals"][0]["rule"] = f'__import__("os").system("touch {marker}")'
+    (run / "proposals.json").write_text(json.dumps(doc))
+    pid = doc["proposals"][0]["id"]
+    for args in (["ab", "plan", "--run", str(run), "--proposal", pid, "--metric", "churned_90d", "--mde", "0.05",
+                  "--out", str(tmp_path / "ab")], ["accept", pid, "--run", str(run)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "function call is not allowed" in result.output
+    assert not marker.exists()
