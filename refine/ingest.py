@@ -209,8 +209,8 @@ def _require(table: Table, column: str | None, what: str, key: str) -> None:
 def _typed(values: pd.Series) -> pd.Series:
     """Numbers become numbers, true/false become booleans, everything else stays text."""
     present = values[values.str.strip() != ""]
-    if present.empty:
-        return values
+    if present.empty:  # nothing filled in: a numeric column of missing values
+        return pd.Series(np.nan, index=values.index, dtype=float)
     lowered = present.str.strip().str.lower()
     if lowered.isin(_BOOL_TRUE | _BOOL_FALSE).all() and not lowered.isin({"0", "1"}).all():
         return values.str.strip().str.lower().map(lambda v: True if v in _BOOL_TRUE else (False if v in _BOOL_FALSE else None))
@@ -252,6 +252,8 @@ def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings
         rejects.append({"table": "customers", "row": int(frame.at[idx, "__row"]), "id": ids[idx],
                         "reason": reason[idx]})
     frame = frame[reason == ""].drop(columns="__row")
+    if frame.empty:
+        raise RefineError("no usable customer rows (see the reasons in rejects.csv)", where=str(table.path))
     frame[cc.segment] = frame[cc.segment].str.strip()
     keep = [c for c in frame.columns if c not in cc.exclude]
     frame = frame[keep]

@@ -1,0 +1,71 @@
+"""What refine refuses, and why: one row per bad input, the one-line message it gets, the exit code.
+
+Inputs that are bad row by row (blank text, unknown customer, duplicate id, unreadable score, ...)
+are not refused: those rows are counted in rejects.csv with their reason (see tests/test_ingest.py).
+The README links here as the list of what refine refuses.
+"""
+
+import pytest
+from typer.testing import CliRunner
+
+from refine.cli import app
+
+runner = CliRunner()
+
+CONFIG = """[feedback]
+customer_id = "Member No"
+text = "Comment Text"
+[customers]
+customer_id = "Member No"
+segment = "Tier Name"
+outcomes = ["churned"]
+"""
+CUSTOMERS = "Member No,Tier Name,churned\n1,Gold,0\n2,Silver,1\n"
+FEEDBACK = "Member No,Comment Text\n1,Parcel was late\n"
+
+# (case, files to write {name: content or bytes}, extra CLI args, message fragment, exit code)
+CATALOGUE = [
+    ("config file missing", {}, ["--config", "absent.toml"], "config file not found", 2),
+    ("config not TOML", {"refine.toml": "[feedback"}, [], "not valid TOML", 2),
+    ("unknown config key", {"refine.toml": CONFIG + "colour = 1\n"}, [], "unknown key 'colour' in [customers]", 2),
+    ("unknown config section", {"refine.toml": CONFIG + "[extra]\n"}, [], "unknown section [extra]", 2),
+    ("wrong type in config", {"refine.toml": CONFIG + "[proposals]\nalpha = \"low\"\n"}, [], "alpha must be a number", 2),
+    ("required key missing", {"refine.toml": "[feedback]\ntext = \"Comment Text\"\n"}, [],
+     "[feedback] customer_id is required", 2),
+    ("feedback file missing", {"feedback.csv": None}, [], "feedback file not found", 2),
+    ("feedback column missing", {"feedback.csv": "Member No,Body\n1,late\n"}, [],
+     "column 'Comment Text' ([feedback] text) is not in the feedback file", 2),
+    ("customer column missing", {"customers.csv": "Member No,Tier\n1,Gold\n"}, [],
+     "column 'Tier Name' ([customers] segment) is not in the customers file", 2),
+    ("outcome not numeric", {"customers.csv": "Member No,Tier Name,churned\n1,Gold,yes please\n"}, [],
+     "outcome column 'churned' must be numeric", 2),
+    ("unsupported file type", {"feedback.xlsx": b"PK\x03\x04"}, ["--feedback", "feedback.xlsx"],
+     "unsupported file type '.xlsx'", 2),
+    ("corrupt parquet", {"feedback.parquet": b"not parquet"}, ["--feedback", "feedback.parquet"],
+     "cannot read feedback file", 2),
+    ("empty feedback file", {"feedback.csv": ""}, [], "file is empty", 2),
+    ("no usable feedback rows", {"feedback.csv": "Member No,Comment Text\n9,unknown customer\n1,\n"}, [],
+     "no usable feedback rows", 2),
+    ("no usable customers", {"customers.csv": "Member No,Tier Name,churned\n,Gold,0\n"}, [], "no usable customer rows", 2),
+]
+
+
+@pytest.mark.parametrize("case, files, args, fragment, code", CATALOGUE, ids=[c[0] for c in CATALOGUE])
+def test_refused_with_one_line(tmp_path, monkeypatch, case, files, args, fragment, code):
+    monkeypatch.chdir(tmp_path)
+    contents = {"refine.toml": CONFIG, "customers.csv": CUSTOMERS, "feedback.csv": FEEDBACK, **files}
+    for name, content in contents.items():
+        if content is None:
+            continue
+        path = tmp_path / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    base = {"--feedback": "feedback.csv", "--customers": "customers.csv", "--config": "refine.toml", "--out": "run"}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    result = runner.invoke(app, ["run", "--quiet", *[x for pair in base.items() for x in pair]])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == code, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert fragment in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run" / "run.json").exists()
