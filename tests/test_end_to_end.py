@@ -104,7 +104,7 @@ def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path):
 
 
 def test_null_demo_confirms_nothing(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--seed", "1", "--null", "--quiet"])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--seed", "1", "--null", "--customers", "12000", "--quiet"])
     assert result.exit_code == 0, result.output
     proposals = json.loads((tmp_path / "run" / "proposals.json").read_text())["proposals"]
     assert [p for p in proposals if p["confirmed"]] == []
@@ -162,3 +162,29 @@ def test_a_crafted_rule_on_disk_cannot_run_code(demo, tmp_path):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "function call is not allowed" in result.output
     assert not marker.exists()
+
+
+def test_next_cycle_keeps_topic_ids_and_applies_accepted_proposals(demo, tmp_path):
+    import shutil
+
+    out, _ = demo
+    last = tmp_path / "last"
+    shutil.copytree(out / "run", last)
+    proposals = json.loads((last / "proposals.json").read_text())["proposals"]
+    merge = next(p for p in proposals if p["kind"] == "merge" and p["confirmed"])
+    assert runner.invoke(app, ["accept", merge["id"], "--run", str(last)]).exit_code == 0
+    data = out / "data"
+    result = runner.invoke(app, ["run", "--feedback", str(data / "feedback.csv"), "--customers",
+                                 str(data / "customers.csv"), "--config", str(data / "refine.toml"),
+                                 "--out", str(tmp_path / "next"), "--previous", str(last), "--quiet"])
+    assert result.exit_code == 0, result.output
+    before = json.loads((last / "topics.json").read_text())["topics"]
+    after = json.loads((tmp_path / "next" / "topics.json").read_text())["topics"]
+    assert {t["id"]: t["label"] for t in after} == {t["id"]: t["label"] for t in before}
+    assert all(t["status"] == "stable" for t in after)
+    segments = pd.read_parquet(tmp_path / "next" / "segments.parquet")["segment"].tolist()
+    assert " + ".join(merge["segments"]) in segments
+    assert not set(merge["segments"]) & set(segments)
+    manifest = json.loads((tmp_path / "next" / "run.json").read_text())
+    assert manifest["applied_decisions"][0]["proposal"] == merge["id"]
+    assert "Since the previous cycle" in (tmp_path / "next" / "report.html").read_text()
