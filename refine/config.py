@@ -56,10 +56,12 @@ class TopicSettings:
     min_cluster_size: int = 0  # 0 = chosen from the number of texts
     min_samples: int = 0  # 0 = chosen from min_cluster_size
     reduce_to: int = 10  # dimensions before HDBSCAN
+    reducer: str = "pca"  # pca (default), spectral (kNN-graph eigenmaps), or umap (only if umap-learn is installed)
     outlier_similarity: float = 0.35  # an outlier this close (cosine) to a topic centroid joins it
     max_topics: int = 40
     quotes: int = 4
     keywords: int = 8
+    match_similarity: float = 0.8  # centroid cosine needed to keep last cycle's topic id
 
 
 @dataclass
@@ -252,10 +254,12 @@ batch_size = 64
 min_cluster_size = 0           # 0 = chosen from the number of texts
 min_samples = 0                # 0 = chosen from min_cluster_size
 reduce_to = 10                 # dimensions before HDBSCAN
+reducer = "pca"                # pca, spectral (kNN-graph eigenmaps), or umap (only if umap-learn is installed)
 outlier_similarity = 0.35      # outliers at least this similar to a topic centroid join it
 max_topics = 40
 quotes = 4
 keywords = 8
+match_similarity = 0.8         # centroid cosine needed for a topic to keep last cycle's id
 
 [proposals]
 min_segment_size = 100         # customers; smaller segments become merge candidates

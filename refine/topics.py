@@ -34,6 +34,9 @@ from refine.config import TopicSettings
 
 MIN_DOCS = 20  # fewer texts than this: no topics at all
 NO_TOPIC = -1
+REDUCERS = ("spectral", "pca", "umap")
+SELECTION = "eom"
+REFINE_ROUNDS = 10  # at most this many centroid updates while reassigning outliers (stops when stable)
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@\w+")
@@ -87,7 +90,8 @@ class TopicModel:
         Returns (topic ids, cosine to the nearest centroid). Used for new texts and for sentences
         (aspect-level sentiment); texts from the fit keep their HDBSCAN topic in `doc_topics`.
         """
-        emb = _normalise(np.asarray(embeddings, dtype=np.float32).reshape(len(embeddings), -1))
+        emb = np.asarray(embeddings, dtype=np.float32)
+        emb = _normalise(emb.reshape(1, -1) if emb.ndim == 1 else emb)
         n = len(emb)
         if n == 0 or not self.topics:
             return np.full(n, NO_TOPIC, dtype=int), np.zeros(n, dtype=np.float32)
@@ -156,8 +160,8 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def auto_min_cluster_size(n: int) -> int:
-    """About 1% of the texts, at least 10 and at most 150 (bigger corpora get more topics, not blurrier)."""
-    return int(min(150, max(10, round(n / 100))))
+    """About 0.5% of the texts, at least 10 and at most 100 (bigger corpora get more topics, not blurrier)."""
+    return int(min(100, max(10, round(n / 200))))
 
 
 def auto_min_samples(min_cluster_size: int) -> int:
@@ -165,34 +169,93 @@ def auto_min_samples(min_cluster_size: int) -> int:
     return int(max(2, min(10, min_cluster_size // 3)))
 
 
+KNN = 15  # neighbours per text in the graph the spectral reducer embeds
+DENSE_EIGEN_BELOW = 2500  # exact dense eigendecomposition below this many texts, ARPACK above
+
+
+def knn_graph(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cosine k-nearest neighbours (self excluded) by blocked matrix products: (indices, similarities)."""
+    n = len(emb)
+    idx = np.empty((n, k), dtype=np.int64)
+    sim = np.empty((n, k), dtype=np.float32)
+    block = int(max(64, min(4096, 5e7 // max(n, 1))))  # about 200 MB of similarities at a time
+    for start in range(0, n, block):
+        s = emb[start:start + block] @ emb.T
+        rows = np.arange(len(s))
+        s[rows, start + rows] = -np.inf
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(s, part, axis=1)
+        order = np.lexsort((part, -vals), axis=1)  # ties broken by index: deterministic
+        idx[start:start + block] = np.take_along_axis(part, order, axis=1)
+        sim[start:start + block] = np.take_along_axis(vals, order, axis=1)
+    return idx, sim
+
+
+def spectral_embedding(emb: np.ndarray, dims: int, k: int = KNN) -> np.ndarray:
+    """Laplacian eigenmaps of the cosine kNN graph (UMAP-style fuzzy weights), deterministic.
+
+    Texts that share neighbours end up close whatever the density of the 384-d space around them,
+    which is what HDBSCAN needs; PCA keeps the directions of largest variance instead, and on
+    feedback those mostly separate tone and length, not subject.
+    """
+    import scipy.sparse as sp
+
+    n = len(emb)
+    k = int(max(2, min(k, n - 1)))
+    idx, sim = knn_graph(emb, k)
+    dist = 1.0 - sim.astype(np.float64)
+    rho = dist[:, :1]
+    sigma = np.maximum(dist.mean(axis=1, keepdims=True) - rho, 1e-6)
+    weights = np.exp(-np.maximum(dist - rho, 0.0) / sigma)
+    w = sp.csr_matrix((weights.ravel(), (np.repeat(np.arange(n), k), idx.ravel())), shape=(n, n))
+    w = (w + w.T - w.multiply(w.T)).tocsr()  # fuzzy union: symmetric
+    inv_sqrt = 1.0 / np.sqrt(np.asarray(w.sum(axis=1)).ravel())
+    norm_adj = sp.diags(inv_sqrt) @ w @ sp.diags(inv_sqrt)
+    want = int(min(dims + 1, n - 1))
+    if n < DENSE_EIGEN_BELOW:
+        values, vectors = np.linalg.eigh(norm_adj.toarray())
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        values, vectors = eigsh(norm_adj, k=want, which="LA", v0=np.full(n, 1.0 / np.sqrt(n)), tol=1e-8,
+                                maxiter=max(5000, n))
+    top = np.argsort(values)[::-1][:want]
+    vectors = vectors[:, top] * inv_sqrt[:, None]  # random-walk eigenvectors
+    vectors = vectors[:, 1:]  # the first one is constant on a connected graph
+    vectors = vectors * np.sign(vectors[np.abs(vectors).argmax(axis=0), range(vectors.shape[1])])
+    return vectors
+
+
 def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.ndarray, str]:
-    dims = int(max(2, min(settings.reduce_to, emb.shape[1], emb.shape[0] - 1)))
-    reducer = getattr(settings, "reducer", "pca")
-    if reducer not in ("pca", "umap"):
+    dims = int(max(2, min(settings.reduce_to, emb.shape[1], emb.shape[0] - 2)))
+    reducer = getattr(settings, "reducer", "spectral")
+    if reducer not in REDUCERS:
         from refine.errors import RefineError
 
-        raise RefineError(f"reducer must be pca or umap, got {reducer!r}", where="[topics] reducer")
+        raise RefineError(f"reducer must be one of {', '.join(REDUCERS)}, got {reducer!r}", where="[topics] reducer")
     if reducer == "umap":
         try:
             import umap  # optional
         except ImportError:
-            reducer = "pca"
+            reducer = "spectral"
         else:
-            red = umap.UMAP(n_components=dims, n_neighbors=15, min_dist=0.0, metric="cosine",
+            red = umap.UMAP(n_components=dims, n_neighbors=KNN, min_dist=0.0, metric="cosine",
                             random_state=seed).fit_transform(emb)
             return np.asarray(red, dtype=np.float64), f"umap({dims})"
-    from sklearn.decomposition import PCA
-
-    red = PCA(n_components=dims, svd_solver="full", random_state=seed).fit_transform(emb.astype(np.float64))
-    # deterministic signs so the same data gives the same vectors on any BLAS
-    signs = np.sign(red[np.abs(red).argmax(axis=0), range(dims)])
-    signs[signs == 0] = 1
-    red = red * signs
+    if reducer == "spectral":
+        return _normalise(spectral_embedding(emb, dims)).astype(np.float64), f"spectral({dims}, k={KNN})"
+    # PCA through the d x d covariance (n >> d here): exact, fast and deterministic
+    x = emb.astype(np.float64)
+    x = x - x.mean(axis=0)
+    values, vectors = np.linalg.eigh(x.T @ x)
+    top = vectors[:, np.argsort(values)[::-1][:dims]]
+    top = top * np.sign(top[np.abs(top).argmax(axis=0), range(dims)])  # fixed signs on any BLAS
+    red = x @ top
     return _normalise(red).astype(np.float64), f"pca({dims})"
 
 
 def _keywords(clean: list[str], labels: np.ndarray, topic_order: list[int], k: int) -> dict[int, list[str]]:
-    """Class-based TF-IDF (BERTopic's formula): tf per class (L1) x log(1 + mean words per class / term freq)."""
+    """Class-based TF-IDF (BERTopic's): sqrt tf per class (L1) x log(1 + mean words per class / term frequency)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
     stop = sorted(set(ENGLISH_STOP_WORDS) | _EXTRA_STOP)
@@ -210,7 +273,10 @@ def _keywords(clean: list[str], labels: np.ndarray, topic_order: list[int], k: i
         idx = np.flatnonzero(labels == c)
         rows.append(np.asarray(counts[idx].sum(axis=0)).ravel() if len(idx) else np.zeros(len(terms)))
     class_counts = np.vstack(rows).astype(np.float64)
-    tf = class_counts / np.maximum(class_counts.sum(axis=1, keepdims=True), 1.0)
+    # square-rooted term frequency (BERTopic's reduce_frequent_words): "love", "size", "fit" appear in
+    # every topic of a review corpus and otherwise top them all
+    tf = np.sqrt(class_counts)
+    tf = tf / np.maximum(tf.sum(axis=1, keepdims=True), 1e-12)
     avg_words = class_counts.sum() / max(len(classes), 1)
     idf = np.log(1.0 + avg_words / np.maximum(class_counts.sum(axis=0), 1.0))
     scores = tf * idf
@@ -233,16 +299,21 @@ def _keywords(clean: list[str], labels: np.ndarray, topic_order: list[int], k: i
 
 
 def _label(keywords: list[str]) -> str:
-    """Top 2-3 keywords, skipping ones that share a word with those already in the label."""
+    """Top 2-3 distinct keywords; a bigram made of two chosen words replaces them ("app", "crashes" -> "app crashes")."""
     parts: list[str] = []
-    used: set[str] = set()
-    for kw in keywords:
+    for kw in keywords[:6]:
         words = set(kw.split())
-        if words & used:
+        chosen = {w for p in parts for w in p.split()}
+        if len(words) > 1 and words <= chosen:
+            inside = [p for p in parts if set(p.split()) <= words]
+            at = parts.index(inside[0])
+            parts = [p for p in parts if p not in inside]
+            parts.insert(min(at, len(parts)), kw)
+        elif words & chosen:
             continue
-        parts.append(kw)
-        used |= words
-        if len(parts) == 3 or (len(parts) == 2 and sum(len(p.split()) for p in parts) >= 3):
+        else:
+            parts.append(kw)
+        if len(parts) >= 3 or sum(len(p.split()) for p in parts) >= 4:
             break
     return " / ".join(parts) if parts else "misc"
 
@@ -320,9 +391,9 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
     """
     texts = [("" if t is None else str(t)) for t in texts]
     n = len(texts)
-    emb = np.asarray(embeddings, dtype=np.float32).reshape(n, -1) if n else np.zeros((0, 0), np.float32)
-    if len(emb) != n:
-        raise ValueError(f"{n} texts but {len(emb)} embeddings")
+    emb = np.asarray(embeddings, dtype=np.float32)
+    if n and (emb.ndim != 2 or len(emb) != n):
+        raise ValueError(f"{n} texts but embeddings of shape {emb.shape}")
     method: dict[str, Any] = {"n_docs": n, "reducer": None, "min_cluster_size": None, "min_samples": None,
                               "selection": "leaf", "hdbscan_clusters": 0, "topics_dissolved": 0,
                               "hdbscan_outliers": 0, "reassigned_outliers": 0, "unassigned": n,
@@ -349,10 +420,10 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
     mcs = int(max(2, min(mcs, n // 2)))
     ms = settings.min_samples or auto_min_samples(mcs)
     ms = int(max(1, min(ms, n - 1)))
-    method.update(reducer=reducer, min_cluster_size=mcs, min_samples=ms)
-    step(f"clustering with HDBSCAN (min_cluster_size={mcs}, min_samples={ms}, leaf)")
+    method.update(reducer=reducer, min_cluster_size=mcs, min_samples=ms, selection=SELECTION)
+    step(f"clustering with HDBSCAN (min_cluster_size={mcs}, min_samples={ms}, {SELECTION})")
     clusterer = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms, metric="euclidean",
-                                cluster_selection_method="leaf", core_dist_n_jobs=1)
+                                cluster_selection_method=SELECTION, core_dist_n_jobs=1)
     raw = clusterer.fit_predict(reduced)
     labels = np.full(n, NO_TOPIC, dtype=int)
     clusters = sorted(set(raw.tolist()) - {NO_TOPIC})
@@ -370,14 +441,26 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
         method["skipped"] = "HDBSCAN found no clusters"
         return _empty(n, method, settings, previous)
 
-    centroids = _normalise(np.stack([emb[labels == c].mean(axis=0) for c in range(k)]))
-    sims = emb @ centroids.T
-    nearest = sims.argmax(axis=1)
-    nearest_sim = sims[np.arange(n), nearest]
     outliers = labels == NO_TOPIC
-    join = outliers & (nearest_sim >= settings.outlier_similarity)
-    labels[join] = nearest[join]
+    core = labels.copy()
+    rounds = 0
+    while True:
+        # centroids from the current members; HDBSCAN's members never move, outliers join the nearest
+        # centroid they are close enough to, and the centroids follow them (a k-means with fixed cores)
+        centroids = _normalise(np.stack([emb[labels == c].mean(axis=0) for c in range(k)]))
+        sims = emb @ centroids.T
+        nearest = sims.argmax(axis=1)
+        nearest_sim = sims[np.arange(n), nearest]
+        join = outliers & (nearest_sim >= settings.outlier_similarity)
+        updated = core.copy()
+        updated[join] = nearest[join]
+        if rounds >= REFINE_ROUNDS or np.array_equal(updated, labels):
+            labels = updated
+            break
+        labels = updated
+        rounds += 1
     method["reassigned_outliers"] = int(join.sum())
+    method["centroid_rounds"] = rounds
     method["unassigned"] = int((labels == NO_TOPIC).sum())
     doc_sim = np.where(labels >= 0, sims[np.arange(n), np.maximum(labels, 0)], nearest_sim).astype(np.float32)
 
