@@ -1,0 +1,132 @@
+"""`refine sentiment ...`: train a sentiment head on your own rated feedback.
+
+A thin Typer layer: parse options, read the file, call refine.sentiment.train_head, print.
+Mounted by refine/cli.py as `app.add_typer(sentiment_app, name="sentiment")`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from refine.errors import RefineError
+
+sentiment_app = typer.Typer(
+    help="Sentiment models: train the embedding head on your own rated feedback.",
+    no_args_is_help=True,
+)
+
+DEFAULT_MAPPING_HINT = "1-2:negative,3:neutral,4-5:positive"
+
+
+def _build_embedder(model: str):
+    """The embedder `train` uses (a seam the tests replace with the session's model)."""
+    from refine.config import load_config
+    from refine.embed import build_embedder
+
+    return build_embedder(model, device="cpu", batch_size=64, cache_dir=load_config(None).cache_dir)
+
+
+def _fail(exc: RefineError) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _format_scores(scores: dict) -> list[str]:
+    lines = []
+    for name, s in scores.items():
+        if not s or not s.get("n"):
+            continue
+        recall = ", ".join(f"{k} {v:.2f}" for k, v in s["recall"].items())
+        lines.append(f"  {name:<12} n={s['n']:<6} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}"
+                     f"  recall: {recall}")
+    return lines
+
+
+@sentiment_app.command("train")
+def train(
+    data: Path = typer.Option(..., "--data", help="Rated feedback: a CSV, TSV, Parquet or JSONL file."),
+    text_col: str = typer.Option(..., "--text-col", help="Column holding the feedback text."),
+    label_col: str = typer.Option(
+        ..., "--label-col",
+        help="Column holding the label (negative / neutral / positive) or, with --ratings, a numeric rating."),
+    ratings: str | None = typer.Option(
+        None, "--ratings",
+        help=f"Map numeric ratings in --label-col to labels, e.g. \"{DEFAULT_MAPPING_HINT}\" "
+             "or \"0-6:negative,7-8:neutral,9-10:positive\" (inclusive ranges)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write sentiment_head.npz and its card into."),
+    model: str = typer.Option(
+        "default", "--model",
+        help="Embedding model the head reads: \"default\" (packaged all-MiniLM-L6-v2) or a sentence-transformers "
+             "id / local path. Use the same one as [model] embedding."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the held-out split; same data + seed = same head."),
+    holdout: float = typer.Option(0.2, "--holdout", help="Share of the rows held out to score the head (0 to 0.9)."),
+    word_features: bool = typer.Option(
+        False, "--word-features/--no-word-features",
+        help="Also learn from hashed words and word pairs (as the packaged head does); "
+             "worth it with a few thousand rated texts or more."),
+) -> None:
+    """Train a sentiment head on your rated feedback and save it with a data card.
+
+    Rows with a blank text or label are skipped (and counted). The head is scored on a held-out
+    share of the rows; the scores are printed and kept in the card.
+    """
+    try:
+        _train(data, text_col, label_col, ratings, out, model, seed, holdout, word_features)
+    except RefineError as exc:
+        _fail(exc)
+
+
+def _train(data: Path, text_col: str, label_col: str, ratings: str | None, out: Path, model: str,
+           seed: int, holdout: float, word_features: bool) -> None:
+    from refine.ingest import read_table
+    from refine.sentiment import labels_from_ratings, normalise_labels, train_head
+
+    if not 0 <= holdout <= 0.9:
+        raise RefineError(f"--holdout must be between 0 and 0.9, got {holdout}")
+    table = read_table(data, what="rated feedback")
+    frame = table.frame
+    for option, column in (("--text-col", text_col), ("--label-col", label_col)):
+        if column not in frame.columns:
+            shown = ", ".join(repr(c) for c in list(frame.columns)[:12])
+            raise RefineError(f"{option} column {column!r} is not in the file (columns: {shown})", where=str(data))
+    texts = frame[text_col].astype(str).str.strip()
+    raw_labels = frame[label_col].astype(str).str.strip()
+    keep = (texts != "") & (raw_labels != "")
+    if ratings:
+        mapped = labels_from_ratings(raw_labels[keep].tolist(), ratings)
+    else:
+        mapped = normalise_labels(raw_labels[keep].tolist(), where=f"column {label_col!r}")
+    texts = texts[keep].tolist()
+    skipped = int((~keep).sum()) + len(table.bad_rows)
+    if not texts:
+        raise RefineError("no row has both a text and a label", where=str(data))
+
+    embedder = _build_embedder(model)
+    card = {
+        "training_data": {"file": Path(data).name, "sha256": table.sha256, "rows_in": table.rows_in,
+                          "rows_used": len(texts), "rows_skipped": skipped, "text_column": text_col,
+                          "label_column": label_col, "ratings_mapping": ratings},
+    }
+    head = train_head(texts, mapped, embedder.encode, seed=seed, holdout=holdout, card=card, lexical=word_features,
+                      name=Path(out).name or "custom", embedding_model=embedder.model_id)
+    path = head.save(out)
+
+    typer.echo(f"trained on {sum(head.card['training_rows'].values())} texts "
+               f"({', '.join(f'{k} {v}' for k, v in head.card['training_rows'].items())}); "
+               f"{skipped} rows skipped (blank text or label, or unreadable)")
+    band = head.band
+    typer.echo(f"neutral band: score in [{band[0]:+.3f}, {band[1]:+.3f}] is neutral")
+    if head.card.get("heldout"):
+        typer.echo("held-out scores:")
+        for line in _format_scores(head.card["heldout"]):
+            typer.echo(line)
+    else:
+        typer.echo("held-out scores: none (--holdout 0)")
+    typer.echo(f"saved {path} and its card {path.with_suffix('.json').name}")
+    typer.echo("to use it, put this in your refine.toml:")
+    typer.echo("  [model]")
+    if model != "default":
+        typer.echo(f"  embedding = \"{model}\"")
+    typer.echo(f"  sentiment = \"{Path(out).resolve().as_posix()}\"")

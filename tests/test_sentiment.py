@@ -1,0 +1,403 @@
+"""Sentiment: the packaged head on CX text, head training / files, the transformers scorer, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from refine.errors import RefineError
+from refine.sentiment import (
+    COLUMNS,
+    EmbeddingHeadScorer,
+    TransformersScorer,
+    band_labels,
+    default_head_path,
+    labels_from_ratings,
+    load_scorer,
+    map_model_labels,
+    normalise_labels,
+    split_sentences,
+    train_head,
+)
+
+# A tiny hand-written sanity set of CX feedback (never used for training). The complaints are
+# deliberately factual, with few sentiment words: a CX researcher reads each as negative.
+COMPLAINTS = [
+    "My order came two weeks late and nobody called back.",
+    "The zip broke after two washes.",
+    "I was charged twice for the same order.",
+    "I've been on hold for 45 minutes and still no answer.",
+    "The box arrived crushed and the glass inside was cracked.",
+    "Support closed my ticket without fixing anything.",
+    "The app logs me out every time I switch screens.",
+    "Still waiting for my refund after three weeks.",
+    "The driver left the parcel outside in the rain.",
+    "They sent the wrong size and the return label doesn't work.",
+    "The seams started coming apart after one wear.",
+    "Nobody answered my emails about the missing item.",
+    "The checkout page crashed twice and I lost my basket.",
+    "The colour looks nothing like the photos on the website.",
+    "I had to explain my problem to four different agents.",
+    "The battery is dead after an hour.",
+    "Half the items in my order were missing.",
+    "The promo code didn't apply and the agent couldn't help.",
+]
+PRAISE = [
+    "The agent sorted out my problem in five minutes, brilliant service.",
+    "Delivery was faster than promised and everything was perfect.",
+    "Love the new app, it is so easy to use.",
+    "The fabric is soft and the fit is perfect.",
+    "Great value for money, I will definitely order again.",
+    "Thank you for the quick refund, really appreciated.",
+    "The staff were friendly and very helpful.",
+    "Best customer service I have had in years.",
+    "The dress fits beautifully and I got so many compliments.",
+    "Setup took two minutes and it works flawlessly.",
+    "Really happy with my purchase.",
+    "Your support team went above and beyond.",
+]
+NEUTRAL = [
+    "I ordered the blue one in a medium.",
+    "I usually shop on the website at the weekend.",
+    "Is there an option to pay by bank transfer?",
+    "I bought this as a gift for my sister.",
+    "The parcel arrived on Tuesday.",
+    "I contacted support by email.",
+    "I use the app mostly to check my balance.",
+    "Can I change my delivery address after ordering?",
+    "I have been a member for three years.",
+    "I'm 5'6\" and ordered a size 8.",
+]
+
+
+@pytest.fixture(scope="module")
+def default_head():
+    return load_scorer("default")
+
+
+@pytest.fixture(scope="module")
+def cx_scores(default_head, base_embedder):
+    texts = COMPLAINTS + PRAISE + NEUTRAL
+    frame = default_head.score(texts, base_embedder.encode(texts))
+    frame["kind"] = ["complaint"] * len(COMPLAINTS) + ["praise"] * len(PRAISE) + ["neutral"] * len(NEUTRAL)
+    return frame
+
+
+def _rated_set(n_per_kind: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Generated rated feedback: complaints 1-2 stars, plain statements 3, praise 4-5."""
+    rng = np.random.default_rng(seed)
+    things = ["order", "parcel", "jacket", "app", "refund", "invoice", "delivery", "subscription"]
+    bad = ["arrived broken", "never showed up", "was charged twice", "took three weeks", "stopped working",
+           "was the wrong size", "got lost and nobody called back", "is still missing"]
+    good = ["was perfect", "arrived early and looked great", "made me really happy", "is excellent",
+            "works beautifully", "was a lovely surprise", "is the best I have had", "exceeded my hopes"]
+    plain = ["was ordered on a Monday", "is in the colour blue", "came in a cardboard box",
+             "was bought for my brother", "is the medium size", "was paid by card", "was sent to my office",
+             "has a reference number"]
+    rows = []
+    for kind, predicates, stars in (("neg", bad, [1, 2]), ("neu", plain, [3]), ("pos", good, [4, 5])):
+        for i in range(n_per_kind):
+            thing = things[i % len(things)]
+            rows.append({"comment": f"The {thing} {predicates[(i * 3 + i // 8) % len(predicates)]}.",
+                         "stars": int(rng.choice(stars)), "channel": "web" if i % 2 else "app"})
+    return pd.DataFrame(rows)
+
+
+# ---- the packaged head on CX text --------------------------------------------------------------
+
+def test_packaged_head_has_weights_and_a_card():
+    path = default_head_path()
+    assert path.is_file() and path.stat().st_size < 1_000_000
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["classes"] == ["negative", "neutral", "positive"]
+    assert {"tweeteval", "sst2", "clothing"} <= set(card["heldout"])
+    assert card["neutral_band"]["low"] <= card["neutral_band"]["high"]
+
+
+def test_default_head_calls_factual_complaints_negative(cx_scores):
+    complaints = cx_scores[cx_scores["kind"] == "complaint"]
+    share = (complaints["sentiment_label"] == "negative").mean()
+    assert share >= 0.8, complaints[["sentiment_score", "sentiment_label"]].assign(text=COMPLAINTS)
+
+
+def test_default_head_calls_praise_positive(cx_scores):
+    praise = cx_scores[cx_scores["kind"] == "praise"]
+    assert (praise["sentiment_label"] == "positive").mean() >= 0.9
+
+
+def test_plain_statements_score_between_complaints_and_praise(cx_scores):
+    means = cx_scores.groupby("kind")["sentiment_score"].mean()
+    assert means["complaint"] < means["neutral"] < means["praise"]
+    assert (cx_scores.loc[cx_scores["kind"] == "neutral", "sentiment_label"] == "neutral").mean() >= 0.5
+
+
+def test_score_frame_contract(cx_scores, default_head):
+    frame = cx_scores[COLUMNS]
+    assert list(frame.index) == list(range(len(frame)))
+    assert frame["sentiment_score"].between(-1, 1).all()
+    probs = frame[["p_negative", "p_neutral", "p_positive"]].to_numpy()
+    assert np.allclose(probs.sum(axis=1), 1.0) and (probs >= 0).all()
+    assert np.allclose(frame["sentiment_score"], probs[:, 2] - probs[:, 0])
+    assert set(frame["sentiment_label"]) <= {"negative", "neutral", "positive"}
+    assert (frame["sentiment_label"].to_numpy() == band_labels(frame["sentiment_score"], default_head.band)).all()
+    empty = default_head.score([], np.zeros((0, 384), dtype=np.float32))
+    assert list(empty.columns) == COLUMNS and len(empty) == 0
+
+
+def test_head_needs_matching_embeddings(default_head):
+    with pytest.raises(RefineError, match=r"\[model\] sentiment"):
+        default_head.score(["hello"], None)
+    with pytest.raises(RefineError, match="384-d"):
+        default_head.score(["hello"], np.ones((1, 768), dtype=np.float32))
+
+
+# ---- training, files, determinism --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def rated(base_embedder):
+    data = _rated_set()
+    labels = labels_from_ratings(data["stars"], "1-2:negative,3:neutral,4-5:positive")
+    vectors = dict(zip(data["comment"], base_embedder.encode(data["comment"].tolist())))
+    return data, labels, (lambda texts: np.stack([vectors[t] for t in texts]))
+
+
+def test_train_head_records_heldout_scores(rated):
+    data, labels, embed = rated
+    head = train_head(data["comment"].tolist(), labels, embed, sources=data["channel"].tolist(), seed=0)
+    held = head.card["heldout"]
+    assert held["all"]["n"] == sum(head.card["heldout_rows"].values()) > 0
+    assert {"web", "app"} <= set(held)
+    assert held["all"]["macro_f1"] >= 0.7  # an easy, clearly separated set
+    assert head.classes == ["negative", "neutral", "positive"]
+    assert head.band[0] <= head.band[1]
+
+
+def test_training_is_deterministic(rated):
+    data, labels, embed = rated
+    texts = data["comment"].tolist()
+    a = train_head(texts, labels, embed, seed=3)
+    b = train_head(texts, labels, embed, seed=3)
+    assert np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+    assert a.band == b.band and a.model_id == b.model_id
+    c = train_head(texts, labels, embed, seed=4)  # another seed holds out other rows
+    assert not np.array_equal(a.weight, c.weight)
+
+
+def test_save_load_round_trip_gives_identical_scores(rated, tmp_path):
+    data, labels, embed = rated
+    texts = data["comment"].tolist()
+    head = train_head(texts, labels, embed, seed=0, lexical=True, card={"note": "round trip"})
+    assert head.lexical_weight is not None
+    head.save(tmp_path / "head")
+    with np.load(tmp_path / "head" / "sentiment_head.npz", allow_pickle=False) as stored:
+        assert {"weight", "bias", "lexical_weight", "band", "classes"} <= set(stored.files)  # plain arrays
+    again = EmbeddingHeadScorer.load(tmp_path / "head")
+    x = embed(texts)
+    pd.testing.assert_frame_equal(head.score(texts, x), again.score(texts, x))
+    assert again.model_id == head.model_id and again.card["note"] == "round trip"
+    for spec in (str(tmp_path / "head"), str(tmp_path / "head" / "sentiment_head.npz")):
+        pd.testing.assert_frame_equal(load_scorer(spec).score(texts, x), head.score(texts, x))
+
+
+def test_two_class_training_gives_sign_labels(rated):
+    data, _, embed = rated
+    labels = labels_from_ratings(data["stars"], "1-3:negative,4-5:positive")
+    head = train_head(data["comment"].tolist(), labels, embed, holdout=0)
+    assert head.classes == ["negative", "positive"] and head.band == (0.0, 0.0)
+    assert head.card["heldout"] is None
+    frame = head.score(data["comment"].tolist(), embed(data["comment"].tolist()))
+    assert (frame["p_neutral"] == 0).all()
+
+
+def test_training_refuses_too_few_labels(rated):
+    data, _, embed = rated
+    with pytest.raises(RefineError, match="two sentiment classes"):
+        train_head(data["comment"].tolist(), ["positive"] * len(data), embed)
+    with pytest.raises(RefineError, match="at least 5"):
+        train_head(data["comment"].tolist()[:12], ["positive"] * 9 + ["negative"] * 3, embed)
+
+
+def test_labels_from_ratings():
+    stars = "1-2:negative,3:neutral,4-5:positive"
+    assert labels_from_ratings([1, 2, 3, 4, 5, "4", None, float("nan"), ""], stars) == [
+        "negative", "negative", "neutral", "positive", "positive", "positive", None, None, None]
+    nps = "0-6:negative,7-8:neutral,9-10:positive"
+    assert labels_from_ratings([0, 6, 7, 8.0, 9, 10], nps) == ["negative"] * 2 + ["neutral"] * 2 + ["positive"] * 2
+    with pytest.raises(RefineError, match="falls in no range"):
+        labels_from_ratings([2.5], stars)
+    with pytest.raises(RefineError, match="not a number"):
+        labels_from_ratings(["great"], stars)
+    with pytest.raises(RefineError, match="overlap"):
+        labels_from_ratings([1], "1-3:negative,3-5:positive")
+    with pytest.raises(RefineError, match="cannot read"):
+        labels_from_ratings([1], "1 to 2 negative")
+    with pytest.raises(RefineError, match="unknown sentiment labels"):
+        labels_from_ratings([1], "1-2:bad")
+
+
+def test_normalise_labels():
+    assert normalise_labels(["Negative", " pos ", "NEUTRAL", "neg"]) == ["negative", "positive", "neutral", "negative"]
+    with pytest.raises(RefineError, match="'meh'"):
+        normalise_labels(["positive", "meh"])
+
+
+# ---- choosing a scorer -------------------------------------------------------------------------
+
+def test_load_scorer_errors_name_the_config_key(tmp_path):
+    for spec in ("", "no-such-model", str(tmp_path), "transformers:", "transformers:/no/such/folder"):
+        with pytest.raises(RefineError, match=r"\[model\] sentiment"):
+            load_scorer(spec)
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(RefineError, match="cannot read sentiment head"):
+        load_scorer(str(tmp_path / "broken.npz"))
+
+
+def test_model_label_mapping():
+    assert map_model_labels(["LABEL_0", "LABEL_1"]) == {"LABEL_0": "negative", "LABEL_1": "positive"}
+    assert map_model_labels(["LABEL_0", "LABEL_1", "LABEL_2"])["LABEL_1"] == "neutral"
+    assert map_model_labels(["NEGATIVE", "POSITIVE"]) == {"NEGATIVE": "negative", "POSITIVE": "positive"}
+    assert map_model_labels(["neg", "neu", "pos"])["neu"] == "neutral"
+    stars = map_model_labels(["1 star", "2 stars", "3 stars", "4 stars", "5 stars"])
+    assert [stars[s] for s in ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")] == [
+        "negative", "negative", "neutral", "positive", "positive"]
+    for bad in (["LABEL_0", "LABEL_1", "LABEL_2", "LABEL_3"], ["joy", "anger"], ["negative", "neutral"]):
+        with pytest.raises(RefineError):
+            map_model_labels(bad)
+
+
+def _tiny_classifier(folder: Path, labels: dict[int, str]) -> Path:
+    """A randomly initialised 2-layer BERT with a 20-word vocabulary, saved locally (no download)."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "order", "was", "late", "great", "service",
+             "bad", "good", "i", "love", "it", ".", ",", "not", "very"]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=len(labels),
+                        id2label=labels, label2id={v: k for k, v in labels.items()})
+    BertForSequenceClassification(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_transformers_scorer_with_a_local_model(tmp_path):
+    folder = _tiny_classifier(tmp_path / "tiny", {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    scorer = load_scorer(f"transformers:{folder}")
+    assert isinstance(scorer, TransformersScorer) and scorer.model_id == f"transformers:{folder}"
+    texts = ["the order was late", "i love it", "", "late " * 500]  # the last is truncated, not an error
+    frame = scorer.score(texts, None)
+    assert list(frame.columns) == COLUMNS and list(frame.index) == [0, 1, 2, 3]
+    assert np.allclose(frame[["p_negative", "p_neutral", "p_positive"]].sum(axis=1), 1.0)
+    assert frame["sentiment_score"].between(-1, 1).all()
+    stars = _tiny_classifier(tmp_path / "stars", {i: f"{i + 1} star{'s' if i else ''}" for i in range(5)})
+    frame = TransformersScorer(str(stars)).score(["good service"], np.zeros((1, 384)))
+    assert frame.loc[0, "sentiment_label"] in ("negative", "neutral", "positive")
+
+
+# ---- sentences ---------------------------------------------------------------------------------
+
+def test_split_sentences():
+    assert split_sentences("") == [] and split_sentences(None) == [] and split_sentences("   ") == []
+    assert split_sentences("Love it") == ["Love it"]
+    assert split_sentences("love the fit. the zip broke!! will i buy again? no") == [
+        "love the fit.", "the zip broke!!", "will i buy again?", "no"]
+    assert split_sentences("Dr. Smith said e.g. size 8 is fine. It cost 3.50 today.") == [
+        "Dr. Smith said e.g. size 8 is fine.", "It cost 3.50 today."]
+    assert split_sentences('He said "never again." Then he left...  Fine.\nNew line here') == [
+        'He said "never again."', "Then he left...", "Fine.", "New line here"]
+
+
+# ---- the CLI -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def cli(monkeypatch, base_embedder, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    import refine.cli_sentiment as cli_sentiment
+    from refine.embed import CachedEmbedder
+
+    # reuse the session's loaded model instead of loading it again for every invocation
+    monkeypatch.setattr(cli_sentiment, "_build_embedder", lambda model: CachedEmbedder(base_embedder, tmp_path / "c"))
+    app = typer.Typer()
+    app.add_typer(cli_sentiment.sentiment_app, name="sentiment")
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["sentiment", *args])
+
+
+def test_cli_train_writes_a_head_and_prints_the_config_line(cli, tmp_path):
+    data = _rated_set()
+    data.loc[3, "comment"] = ""  # a blank text is skipped and counted
+    path = tmp_path / "rated.csv"
+    data.to_csv(path, index=False)
+    out = tmp_path / "my-head"
+    result = cli("train", "--data", str(path), "--text-col", "comment", "--label-col", "stars",
+                 "--ratings", "1-2:negative,3:neutral,4-5:positive", "--out", str(out), "--seed", "1")
+    assert result.exit_code == 0, result.output
+    assert "held-out scores" in result.stdout and "macro-F1" in result.stdout
+    assert f'sentiment = "{out.resolve().as_posix()}"' in result.stdout
+    assert "1 rows skipped" in result.stdout
+    card = json.loads((out / "sentiment_head.json").read_text())
+    assert card["training_data"]["rows_used"] == len(data) - 1 and card["heldout"]["all"]["n"] > 0
+    assert isinstance(load_scorer(str(out)), EmbeddingHeadScorer)
+
+
+def test_cli_train_reads_text_labels_from_jsonl(cli, tmp_path):
+    data = _rated_set(n_per_kind=15)
+    data["label"] = data["stars"].map({1: "Negative", 2: "negative", 3: "neutral", 4: "POSITIVE", 5: "pos"})
+    path = tmp_path / "rated.jsonl"
+    data.to_json(path, orient="records", lines=True)
+    result = cli("train", "--data", str(path), "--text-col", "comment", "--label-col", "label",
+                 "--out", str(tmp_path / "h"), "--holdout", "0")
+    assert result.exit_code == 0, result.output
+    assert "held-out scores: none" in result.stdout
+
+
+STARS = "1-2:negative,3:neutral,4-5:positive"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"--text-col": "missing", "--ratings": STARS}, "--text-col column 'missing' is not in the file"),
+    ({"--label-col": "comment"}, "unknown sentiment labels"),
+    ({"--ratings": "1-2:negative,3:neutral"}, "falls in no range"),
+    ({"--data": "does-not-exist.csv", "--ratings": STARS}, "not found"),
+])
+def test_cli_train_bad_input_is_one_line_exit_2(cli, tmp_path, overrides, message):
+    path = tmp_path / "rated.csv"
+    _rated_set(n_per_kind=10).to_csv(path, index=False)
+    options = {"--data": str(path), "--text-col": "comment", "--label-col": "stars", "--out": str(tmp_path / "o"),
+               **overrides}
+    result = cli("train", *[x for pair in options.items() for x in pair])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+# ---- quality on real data (benchmarks; need ../shared/data) -------------------------------------
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.mark.slow
+def test_default_head_on_heldout_low_rated_reviews(default_head, base_embedder):
+    if not (DATA / "womens_clothing_reviews.csv").is_file():
+        pytest.skip(f"no real data at {DATA}")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from train_default_head import load_sources
+
+    data = load_sources(DATA)
+    low = data[(data["source"] == "clothing") & (data["split"] == "holdout") & (data["rating"] <= 2)]
+    labels = default_head.score(low["text"].tolist(), base_embedder.encode(low["text"].tolist()))["sentiment_label"]
+    assert (labels == "negative").mean() >= 0.75
