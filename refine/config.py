@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -78,6 +79,20 @@ class ProposalSettings:
 
 
 @dataclass
+class LLMSettings:
+    """The optional LLM that writes topic labels and a summary paragraph; off unless provider names one."""
+
+    provider: str = "none"  # none | transformers (a local text-generation model) | openai (a compatible endpoint)
+    model: str = ""  # transformers: a local model folder; openai: the model name the endpoint serves
+    endpoint: str = ""  # openai: base URL, e.g. http://127.0.0.1:8000/v1 (POST {endpoint}/chat/completions)
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key; the key is never in config
+    timeout_s: float = 20.0  # per request; a slower answer counts as a failure
+    max_new_tokens: int = 24  # per topic label
+    summary_max_new_tokens: int = 200  # for the summary paragraph
+    prompts: str = ""  # folder of your own prompt templates; "" = the defaults in prompts/
+
+
+@dataclass
 class RunSettings:
     seed: int = 0
     cache_dir: str = ""  # "" = $REFINE_CACHE_DIR or ~/.cache/refine
@@ -90,6 +105,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "topics": TopicSettings,
     "proposals": ProposalSettings,
+    "llm": LLMSettings,
     "run": RunSettings,
 }
 
@@ -101,6 +117,7 @@ class RefineConfig:
     model: ModelSettings = field(default_factory=ModelSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
     proposals: ProposalSettings = field(default_factory=ProposalSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
     run: RunSettings = field(default_factory=RunSettings)
     source: str = "<defaults>"  # where the config came from, for messages
 
@@ -190,6 +207,23 @@ def _check(config: RefineConfig, where: str) -> None:
     overlap = set(config.customers.outcomes) & set(config.customers.exclude)
     if overlap:
         raise RefineError(f"[customers] {sorted(overlap)[0]!r} is both an outcome and excluded", where=where)
+    _check_llm(config.llm, where)
+
+
+def _check_llm(llm: LLMSettings, where: str) -> None:
+    if llm.provider not in ("none", "transformers", "openai"):
+        raise RefineError("[llm] provider must be one of none, transformers, openai", where=where)
+    if llm.timeout_s <= 0 or llm.max_new_tokens < 1 or llm.summary_max_new_tokens < 1:
+        raise RefineError("[llm] timeout_s and the token limits must be above 0", where=where)
+    if llm.provider != "none" and not llm.model:
+        raise RefineError(f'[llm] model is required when provider = "{llm.provider}"', where=where)
+    if llm.provider == "openai":
+        if not re.match(r"https?://[^/\s]+", llm.endpoint):
+            raise RefineError("[llm] endpoint must be an http:// or https:// base URL", where=where)
+        # run.json records the config: a password in the URL would end up on disk
+        if "@" in llm.endpoint.split("://", 1)[1].split("/", 1)[0]:
+            raise RefineError("[llm] endpoint must not hold credentials; put the key in the variable "
+                              "named by api_key_env", where=where)
 
 
 def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> RefineConfig:
@@ -214,6 +248,11 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
         if path is not None and not getattr(getattr(config, section), key):
             raise RefineError(f"[{section}] {key} is required (the column that holds it)", where=where)
     return config
+
+
+def llm_api_key(llm: LLMSettings) -> str | None:
+    """The key for an OpenAI-compatible endpoint, from the environment variable the config names."""
+    return os.environ.get(llm.api_key_env) if llm.api_key_env else None
 
 
 def offline_env() -> None:
@@ -271,6 +310,17 @@ alpha = 0.05                   # false-discovery rate across all comparisons (Be
 holdout_fraction = 0.4         # respondents kept aside to confirm each proposal
 max_rule_terms = 2
 max_proposals = 10
+
+[llm]
+provider = "none"              # none | transformers (local text-generation model) | openai (compatible endpoint)
+model = ""                     # transformers: a local model folder; openai: the model name the endpoint serves
+endpoint = ""                  # openai: base URL, e.g. "http://127.0.0.1:8000/v1"
+api_key_env = "OPENAI_API_KEY" # name of the environment variable holding the key (never the key itself)
+timeout_s = 20                 # per request; slower answers count as failures
+max_new_tokens = 24            # per topic label
+summary_max_new_tokens = 200   # for the machine-written summary paragraph
+prompts = ""                   # folder with your own topic_label.j2 / executive_summary.j2; "" = the defaults
+# Labels and summary see only redacted text; on any failure the keyword labels stay.
 
 [run]
 seed = 0
