@@ -43,6 +43,7 @@ class CycleResult:
     manifest: dict
     comparison: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    llm_summary: str | None = None  # the optional machine-written summary paragraph
 
     @property
     def report_path(self) -> Path:
@@ -102,6 +103,7 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
     """
     from refine.embed import build_embedder
     from refine.ingest import ingest, rule_columns
+    from refine.llm import apply_labels, executive_summary, label_topics, manifest_entry, summary_context
     from refine.propose import propose, proposed_assignments
     from refine.report import write_report
     from refine.runs import read_json, write_csv, write_json, write_parquet
@@ -171,6 +173,14 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         topic_model.method["aspect_sentences"] = len(aspects.sentences)
         cache_use["sentences"] = {"hits": embedder.last_hits, "computed": embedder.last_computed}
 
+    llm_status: dict[str, str] = {}
+    if config.llm.provider != "none":
+        with progress.stage("llm labels", f"{config.llm.provider}: {config.llm.model}"):
+            llm_labels, llm_status["labels"] = label_topics(topics, config.llm)
+            apply_labels(topics, llm_labels)
+            labels.update(llm_labels)
+            feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
+
     with progress.stage("join", "segments and outcomes"):
         feedback = join_segments(feedback, data.customers, config)
         topic_ids = sorted(labels)
@@ -181,6 +191,12 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         result = propose(data.customers, feedback, respondents, config,
                          rule_columns=rule_columns(data.attributes, config), topic_labels=labels, seed=seed)
         assignments = proposed_assignments(data.customers, result.proposals, config)
+
+    llm_summary = None
+    if config.llm.provider != "none":
+        with progress.stage("llm summary", f"{config.llm.provider}: {config.llm.model}"):
+            llm_summary, llm_status["summary"] = executive_summary(
+                summary_context(topics, result.proposals, segments, feedback), config.llm)
 
     comparison = None
     if previous is not None:
@@ -198,6 +214,7 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         "config_source": config.source,
         "seed": seed,
         "models": {"embedding": embedder.model_id, "sentiment": scorer.model_id},
+        "llm": manifest_entry(config.llm, llm_status),
         "embedding_cache": dict(cache_use, computed=sum(v["computed"] for v in cache_use.values())),
         "topic_method": topic_model.method,
         "proposal_method": result.method,
@@ -208,7 +225,7 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
     cycle = CycleResult(out_dir=out_dir, feedback=feedback, customers=data.customers, rejects=data.rejects,
                         topics=topics, segments=segments, proposals=result.proposals, stopped=result.stopped,
                         method=result.method, assignments=assignments, manifest=manifest, comparison=comparison,
-                        timings=progress.timings)
+                        timings=progress.timings, llm_summary=llm_summary)
 
     with progress.stage("report", str(out_dir)):
         out_dir.mkdir(parents=True, exist_ok=True)

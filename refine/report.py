@@ -248,6 +248,7 @@ def _context(cycle: "CycleResult") -> dict:
         "sentiment_shares": {k: float(labels.get(k, 0.0)) for k in ("negative", "neutral", "positive")},
         "score_agreement": score_agreement,
         "comparison": cycle.comparison,
+        "llm_summary": cycle.llm_summary,  # optional, machine-written, already redacted; escaped like all text
         "n_segments": len(segments),
         "respondents": int(segments["respondents"].sum()) if len(segments) else 0,
         "customers": int(segments["customers"].sum()) if len(segments) else 0,
