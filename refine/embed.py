@@ -163,7 +163,13 @@ class CachedEmbedder:
 
 
 def build_embedder(model: str, *, device: str, batch_size: int, cache_dir: Path | None,
-                   show_progress: bool = False) -> CachedEmbedder:
-    """The embedder the pipeline uses: sentence-transformers behind the content-hash cache."""
-    base = SentenceTransformerEmbedder(model, device=device, batch_size=batch_size, show_progress=show_progress)
+                   show_progress: bool = False, backend: str = "torch") -> CachedEmbedder:
+    """The embedder the pipeline uses: `[model] backend` (torch or ONNX Runtime) behind the content-hash cache."""
+    from refine.embed_onnx import OnnxEmbedder, check_backend
+
+    if check_backend(backend) == "torch":
+        base = SentenceTransformerEmbedder(model, device=device, batch_size=batch_size, show_progress=show_progress)
+    else:  # exported into the cache folder on first use; its own model id keeps its vectors apart
+        base = OnnxEmbedder(model, backend=backend, cache_dir=cache_dir, batch_size=batch_size,
+                            show_progress=show_progress)
     return CachedEmbedder(base, cache_dir)

@@ -141,7 +141,7 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
             progress.echo(f"  warning: {warning}")
 
     embedder = build_embedder(config.model.embedding, device=config.model.device, batch_size=config.model.batch_size,
-                              cache_dir=config.cache_dir, show_progress=not quiet)
+                              cache_dir=config.cache_dir, show_progress=not quiet, backend=config.model.backend)
     with progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}"):
         embeddings = embedder.encode(feedback[S.TEXT].tolist())
     cache_use = {"documents": {"hits": embedder.last_hits, "computed": embedder.last_computed}}
