@@ -132,6 +132,9 @@ class EmbeddingCache:
             index[key] = (final, row)
 
 
+CHUNK_SIZE = 2048  # texts embedded (and cached) at a time
+
+
 class CachedEmbedder:
     """Wraps an Embedder: embeds each distinct text once, ever, per model."""
 
@@ -141,6 +144,7 @@ class CachedEmbedder:
         self.cache = EmbeddingCache(cache_dir, embedder.model_id) if cache_dir is not None else None
         self.last_hits = 0
         self.last_computed = 0
+        self.chunk_size = CHUNK_SIZE
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         keys = [text_key(self.model_id, t) for t in texts]
@@ -151,15 +155,36 @@ class CachedEmbedder:
             first_text = {}
             for key, text in zip(keys, texts):
                 first_text.setdefault(key, text)
-            vectors = self.embedder.encode([first_text[k] for k in missing])
-            if self.cache is not None:
-                self.cache.put(missing, vectors)
-            found.update(zip(missing, vectors))
+            found.update(self._compute(missing, first_text))
         self.last_hits = len(unique_keys) - len(missing)
         self.last_computed = len(missing)
         if not keys:
             return np.zeros((0, 384), dtype=np.float32)
         return np.stack([found[k] for k in keys]).astype(np.float32)
+
+    def _compute(self, missing: list[str], first_text: dict[str, str]) -> dict[str, np.ndarray]:
+        """Embed in chunks, caching each chunk as it completes: a run killed mid-way keeps what it did."""
+        show = bool(getattr(self.embedder, "show_progress", False)) and len(missing) > self.chunk_size
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(missing), desc="embedding", unit="text")
+            self.embedder.show_progress = False
+        out: dict[str, np.ndarray] = {}
+        try:
+            for start in range(0, len(missing), self.chunk_size):
+                part = missing[start:start + self.chunk_size]
+                vectors = self.embedder.encode([first_text[k] for k in part])
+                if self.cache is not None:
+                    self.cache.put(part, vectors)
+                out.update(zip(part, vectors))
+                if show:
+                    bar.update(len(part))
+        finally:
+            if show:
+                bar.close()
+                self.embedder.show_progress = True
+        return out
 
 
 def build_embedder(model: str, *, device: str, batch_size: int, cache_dir: Path | None,

@@ -231,6 +231,8 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         out_dir.mkdir(parents=True, exist_ok=True)
         # run.json goes last: a folder without it is an unfinished run
         (out_dir / "run.json").unlink(missing_ok=True)
+        for stale in out_dir.glob(".*.tmp"):  # half-written files of a run killed while writing
+            stale.unlink(missing_ok=True)
         stored = feedback[[S.FEEDBACK_ID, S.CUSTOMER_ID, S.SEGMENT, S.TEXT, S.SCORE, S.TIMESTAMP, S.SOURCE,
                            S.SENTIMENT_SCORE, S.SENTIMENT_LABEL, *S.SENTIMENT_PROBS, S.TOPIC_ID, S.TOPIC_LABEL]]
         write_parquet(out_dir / "feedback.parquet", stored)

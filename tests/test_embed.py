@@ -40,3 +40,29 @@ def test_cache_holds_no_text(base_embedder, tmp_path):
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert b"refund" not in path.read_bytes()
+
+
+def test_each_chunk_is_cached_as_it_completes(base_embedder, tmp_path):
+    """A run that dies mid-way keeps every finished chunk: the next run embeds only the rest."""
+
+    class DiesOnThirdCall:
+        model_id = base_embedder.model_id
+        calls = 0
+
+        def encode(self, texts):
+            DiesOnThirdCall.calls += 1
+            if DiesOnThirdCall.calls == 3:
+                raise KeyboardInterrupt
+            return base_embedder.encode(texts)
+
+    texts = [f"the parcel arrived {i} days late" for i in range(25)]
+    dying = CachedEmbedder(DiesOnThirdCall(), tmp_path)
+    dying.chunk_size = 10
+    try:
+        dying.encode(texts)
+    except KeyboardInterrupt:
+        pass
+    again = CachedEmbedder(base_embedder, tmp_path)
+    vectors = again.encode(texts)
+    assert (again.last_hits, again.last_computed) == (20, 5)
+    np.testing.assert_allclose(vectors, base_embedder.encode(texts), atol=1e-5)
