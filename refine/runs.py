@@ -64,7 +64,7 @@ def _json_default(value: Any):
 
 
 def clean_json(value: Any) -> Any:
-    """NaN and infinities become null, so the JSON files stay standard JSON."""
+    """NaN and infinities become null, so the JSON files stay standard JSON; floats keep 8 significant digits."""
     import math
 
     import numpy as np
@@ -74,7 +74,7 @@ def clean_json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [clean_json(v) for v in value]
     if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
+        return None if not math.isfinite(float(value)) else float(f"{float(value):.8g}")
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.bool_):

@@ -116,44 +116,59 @@ def compare(measure: str, group: np.ndarray, rest: np.ndarray, *, binary: bool |
 
 
 def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]], *, binary: bool) -> Comparison | None:
-    """Group minus rest within each stratum, pooled by inverse variance (so a segment mix cannot fake it)."""
-    diffs, weights, sds, n1s, n2s, g_means, r_means = [], [], [], 0, 0, [], []
+    """Group minus rest within each stratum, pooled with Mantel-Haenszel weights (so a segment mix cannot fake it).
+
+    Each stratum k (both sides with at least 2 values) weighs w_k = n1k n0k / (n1k + n0k): unlike
+    inverse-variance weights, these never blow up for a small stratum whose observed variance
+    happens to be 0 (two customers, both 0), the usual way sparse strata fake a finding.
+
+    Proportions: the Mantel-Haenszel risk difference with Sato's (1989) variance, which stays
+    valid with sparse strata. Means: the same weights on the within-stratum mean differences; the
+    variance is sigma^2 / sum(w_k), with sigma^2 the residual variance within stratum x side cells
+    (pooled over all strata).
+
+    group_value and rest_value are standardised to the strata: rest_value is the weighted mean of
+    the rest, group_value = rest_value + diff, so the two always agree with diff (raw overall
+    means can point the other way when segments differ in size: Simpson's paradox).
+    """
+    cells = []
     for group, rest in strata:
-        c = compare(measure, group, rest, binary=binary)
-        if c is None:
-            continue
-        if binary:
-            var = c.group_value * (1 - c.group_value) / c.n_group + c.rest_value * (1 - c.rest_value) / c.n_rest
-            pooled = (c.group_value * c.n_group + c.rest_value * c.n_rest) / (c.n_group + c.n_rest)
-            sd = math.sqrt(pooled * (1 - pooled))
-            # a stratum where both sides are all 0 (or all 1) carries no information
-            var = var if var > 0 else pooled * (1 - pooled) * (1 / c.n_group + 1 / c.n_rest)
-        else:
-            g = np.asarray(group, dtype=float)
-            r = np.asarray(rest, dtype=float)
-            var = g[np.isfinite(g)].var(ddof=1) / c.n_group + r[np.isfinite(r)].var(ddof=1) / c.n_rest
-            sd = math.sqrt((var) / (1 / c.n_group + 1 / c.n_rest))
-        if var <= 0:
-            continue
-        diffs.append(c.diff)
-        weights.append(1 / var)
-        sds.append(sd)
-        n1s += c.n_group
-        n2s += c.n_rest
-        g_means.append((c.group_value, c.n_group))
-        r_means.append((c.rest_value, c.n_rest))
-    if not diffs:
+        g = np.asarray(group, dtype=float)
+        r = np.asarray(rest, dtype=float)
+        g, r = g[np.isfinite(g)], r[np.isfinite(r)]
+        if len(g) >= 2 and len(r) >= 2:
+            cells.append((g, r))
+    if not cells:
         return None
-    w = np.asarray(weights)
-    diff = float(np.dot(w, diffs) / w.sum())
-    se = math.sqrt(1 / w.sum())
+    n1 = np.array([len(g) for g, _ in cells], dtype=float)
+    n0 = np.array([len(r) for _, r in cells], dtype=float)
+    m1 = np.array([g.mean() for g, _ in cells])
+    m0 = np.array([r.mean() for _, r in cells])
+    total = n1 + n0
+    w = n1 * n0 / total
+    diff = float(np.sum(w * (m1 - m0)) / w.sum())
+    rest_value = float(np.sum(w * m0) / w.sum())
+    group_value = rest_value + diff
+    if binary:
+        a, c = m1 * n1, m0 * n0  # successes in group, in rest
+        p_k = (n1**2 * c - n0**2 * a + n1 * n0 * (n0 - n1) / 2) / total**2
+        q_k = (a * (n0 - c) + c * (n1 - a)) / (2 * total)
+        var = (diff * p_k.sum() + q_k.sum()) / w.sum() ** 2
+        p1 = min(max(group_value, 0.0), 1.0)
+        p0 = min(max(rest_value, 0.0), 1.0)
+        effect = 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p0))
+    else:
+        residual = sum(float(((g - g.mean()) ** 2).sum() + ((r - r.mean()) ** 2).sum()) for g, r in cells)
+        dof = float(total.sum() - 2 * len(cells))
+        sigma2 = residual / dof if dof > 0 else 0.0
+        var = sigma2 / w.sum()
+        effect = diff / math.sqrt(sigma2) if sigma2 > 0 else 0.0
+    if not var > 0:
+        return None
+    se = math.sqrt(var)
     p = float(2 * stats.norm.sf(abs(diff) / se))
-    sd = float(np.dot(w, sds) / w.sum())
-    effect = diff / sd if sd > 0 else 0.0
-    group_value = sum(m * n for m, n in g_means) / max(n1s, 1)
-    rest_value = sum(m * n for m, n in r_means) / max(n2s, 1)
-    return Comparison(measure, "proportion" if binary else "mean", n1s, n2s, group_value, rest_value, diff,
-                      diff - Z95 * se, diff + Z95 * se, effect, p)
+    return Comparison(measure, "proportion" if binary else "mean", int(n1.sum()), int(n0.sum()), group_value,
+                      rest_value, diff, diff - Z95 * se, diff + Z95 * se, effect, p)
 
 
 def tost(measure: str, a: np.ndarray, b: np.ndarray, margin_sd: float) -> tuple[float, Comparison | None]:

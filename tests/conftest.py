@@ -25,7 +25,17 @@ def embedder(base_embedder, tmp_path):
     return CachedEmbedder(base_embedder, tmp_path / "cache")
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """No test writes to the user's ~/.cache/refine."""
-    monkeypatch.setenv("REFINE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "refine-cache"))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """No test writes to the user's ~/.cache/refine; every test of the session shares one cache.
+
+    Session-scoped so module fixtures (the demo run) see it too: a function-scoped one is set up
+    after them, and the demo would fill a cache the later tests never read.
+    """
+    before = os.environ.get("REFINE_CACHE_DIR")
+    os.environ["REFINE_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "refine-cache")
+    yield
+    if before is None:
+        os.environ.pop("REFINE_CACHE_DIR", None)
+    else:
+        os.environ["REFINE_CACHE_DIR"] = before

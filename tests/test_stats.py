@@ -61,3 +61,41 @@ def test_stratified_compare_is_not_fooled_by_segment_mix():
     naive = compare("x", np.r_[strata[0][0], strata[1][0]], np.r_[strata[0][1], strata[1][1]])
     assert naive.p_value < 1e-6
     assert pooled.p_value > 0.01 and abs(pooled.diff) < 0.3
+
+
+def test_stratified_proportions_are_not_fooled_by_a_sparse_stratum():
+    """The null-demo false positive: a stratum with 2 'rest' customers, both 0, must not dominate."""
+    rng = np.random.default_rng(5)
+    strata = [((rng.random(300) < 0.12).astype(float), np.zeros(2)),  # rest all 0: observed variance 0
+              ((rng.random(300) < 0.10).astype(float), (rng.random(40) < 0.10).astype(float)),
+              ((rng.random(300) < 0.15).astype(float), (rng.random(25) < 0.15).astype(float))]
+    pooled = stratified_compare("x", strata, binary=True)
+    assert pooled.p_value > 0.05 and pooled.ci_low < 0 < pooled.ci_high
+    # standardised values agree with the difference
+    assert pooled.group_value - pooled.rest_value == pytest.approx(pooled.diff)
+
+
+def test_stratified_single_stratum_is_the_plain_difference():
+    rng = np.random.default_rng(6)
+    g, r = (rng.random(400) < 0.3).astype(float), (rng.random(600) < 0.2).astype(float)
+    pooled, plain = stratified_compare("x", [(g, r)], binary=True), compare("x", g, r)
+    assert pooled.diff == pytest.approx(plain.diff)
+    assert (pooled.ci_high - pooled.ci_low) == pytest.approx(plain.ci_high - plain.ci_low, rel=0.1)
+    gm, rm = rng.normal(1, 2, 300), rng.normal(0, 2, 200)
+    assert stratified_compare("y", [(gm, rm)], binary=False).diff == pytest.approx(gm.mean() - rm.mean())
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_stratified_compare_keeps_its_false_positive_rate_with_sparse_strata(binary):
+    """1000 null data sets with uneven, partly tiny strata: about 5% of p-values fall below 0.05."""
+    rng = np.random.default_rng(11)
+    sizes = [(200, 3), (150, 40), (20, 300), (5, 80)]
+    hits = 0
+    for _ in range(1000):
+        strata = []
+        for k, (n1, n0) in enumerate(sizes):
+            base = [0.05, 0.2, 0.4, 0.1][k]
+            draw = (lambda n: (rng.random(n) < base).astype(float)) if binary else (lambda n: rng.normal(k, 1, n))
+            strata.append((draw(n1), draw(n0)))
+        hits += stratified_compare("x", strata, binary=binary).p_value < 0.05
+    assert 0.025 <= hits / 1000 <= 0.075, hits
