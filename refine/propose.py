@@ -8,7 +8,7 @@ Method, in the order the code runs:
    topic; per customer, each outcome.
 3. NEW: for each single attribute condition (never an outcome or excluded column), the
    difference between customers who match and those who do not is estimated *within* each
-   segment and pooled by inverse variance, so a segment mix cannot fake it. It becomes a NEW
+   segment and pooled with Mantel-Haenszel weights, so a segment mix cannot fake it. It becomes a NEW
    candidate when it is significant and holds in at least half of the segments with data.
 4. SPLIT: inside each segment, conditions (one, then two terms) are compared against the rest of
    the segment. Conditions already proposed as NEW segments are not reused.
