@@ -62,7 +62,7 @@ class TopicSettings:
     min_cluster_size: int = 0  # 0 = chosen from the number of texts
     min_samples: int = 0  # 0 = chosen from min_cluster_size
     reduce_to: int = 10  # dimensions before HDBSCAN
-    reducer: str = "pca"  # pca (default), spectral (kNN-graph eigenmaps), or umap (only if umap-learn is installed)
+    reducer: str = "auto"  # auto (spectral from 1000 texts, pca below), spectral (kNN-graph eigenmaps), pca, or umap
     outlier_similarity: float = 0.35  # an outlier this close (cosine) to a topic centroid joins it
     max_topics: int = 40
     quotes: int = 4
@@ -310,7 +310,7 @@ backend = "torch"              # torch (fp32) | onnx-int8 (about 3x faster on CP
 min_cluster_size = 0           # 0 = chosen from the number of texts
 min_samples = 0                # 0 = chosen from min_cluster_size
 reduce_to = 10                 # dimensions before HDBSCAN
-reducer = "pca"                # pca, spectral (kNN-graph eigenmaps), or umap (only if umap-learn is installed)
+reducer = "auto"               # auto (spectral from 1000 texts, pca below), spectral, pca, or umap (if installed)
 outlier_similarity = 0.35      # outliers at least this similar to a topic centroid join it
 max_topics = 40
 quotes = 4
