@@ -109,7 +109,7 @@ def main() -> int:
         embeddings = embedder.encode(texts)
         print(f"{name}: {len(texts)} texts embedded in {time.perf_counter() - start:.0f}s "
               f"({embedder.last_hits} cached, {embedder.last_computed} computed)", flush=True)
-        methods = [("refine (pca, defaults)", lambda: run_refine(texts, embeddings, args.seed))]
+        methods = [("refine (defaults)", lambda: run_refine(texts, embeddings, args.seed))]
         if args.umap:
             methods.append(("refine (reducer=umap)", lambda: run_refine(texts, embeddings, args.seed, reducer="umap")))
         if not args.no_bertopic:
