@@ -1,0 +1,278 @@
+"""Scale benchmark: cold and warm cycle time per stage and peak memory at growing feedback sizes.
+
+Usage:
+    .venv/bin/python bench/scale_bench.py                                   # 25k, 50k, 100k feedback; 1M customers
+    .venv/bin/python bench/scale_bench.py --feedback 2000,4000 --customers 40000         # smoke run
+    .venv/bin/python bench/scale_bench.py --feedback 10000,20000,40000 --customers 400000
+    .venv/bin/python bench/scale_bench.py --backend torch --feedback 5000,10000
+
+This is a script, not a timed test (issue 7, "Speed and scale"). Target: peak memory under 4 GB and
+no stage quadratic in the number of feedback rows.
+
+For each feedback size N the synthetic company (refine.synth.generate_company) is generated with
+--customers customers and response_rate = N / customers (re-drawn once with the rate corrected by the
+first draw's overshoot, so the feedback table is close to N rows), and written as CSV. Then the cycle
+(refine.pipeline.run_cycle) runs twice on the same files, each in its own subprocess:
+
+  * cold: a fresh, empty cache folder (REFINE_CACHE_DIR), so every document and every aspect
+    sentence is embedded. The one-off ONNX export is NOT part of the cold run: it is made once
+    before all sizes into a template cache and copied into every fresh cache (its time is printed
+    apart). Use --cold-export to include it in every cold run instead.
+  * warm: the same data and the same cache folder, a new run folder: embeddings come from the cache.
+
+Measured per run: seconds per stage from the run's run.json ("timings": ingest, embed, sentiment,
+topics, aspects, join, propose, report), the run_cycle wall time ("cycle") and the whole child
+process wall time including imports ("proc"), and peak resident memory of the child process
+(ru_maxrss from os.wait4 on that child; the child also reports its own). Generation of the data is
+also run in a subprocess and its time and peak memory are printed.
+
+Then, per stage, the growth ratio time(N_next) / time(N) between consecutive sizes, normalised to a
+doubling (ratio ** (1 / log2(N_next / N))): about 2 means linear, about 4 quadratic. And warm / cold
+total time per size.
+
+Not measured (printed at the end as well): the LLM stages (provider "none"), a `previous` run
+(topic matching and month-over-month comparison), the torch backend unless --backend torch, GPU,
+disk I/O apart from what the stages do, memory of grandchild processes other than what wait4
+folds in, and the ONNX export time inside the cold runs (unless --cold-export).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+STAGES = ["ingest", "embed", "sentiment", "topics", "aspects", "join", "propose", "report"]
+GB = 1024 ** 3
+
+
+def _maxrss_bytes(ru_maxrss: int) -> int:
+    return ru_maxrss if sys.platform == "darwin" else ru_maxrss * 1024
+
+
+# --------------------------------------------------------------------------------------------- children
+
+
+def child_generate(args) -> None:
+    from refine.synth import generate_company, write_demo_data
+
+    start = time.perf_counter()
+    rate = min(0.9, max(0.02, args.n / args.customers))
+    company = generate_company(args.seed, n_customers=args.customers, response_rate=rate)
+    first = len(company.feedback)
+    corrected = min(0.9, max(0.02, rate * args.n / max(first, 1)))
+    if abs(first - args.n) > 0.02 * args.n and corrected != rate:
+        company = generate_company(args.seed, n_customers=args.customers, response_rate=corrected)
+        rate = corrected
+    generated = time.perf_counter() - start
+    paths = write_demo_data(Path(args.data), company)
+    total = time.perf_counter() - start
+    out = {"rate": rate, "feedback_rows": len(company.feedback), "customers": len(company.customers),
+           "generate_s": round(generated, 3), "generate_and_write_s": round(total, 3),
+           "paths": {k: str(v) for k, v in paths.items()},
+           "self_maxrss": _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}
+    Path(args.result).write_text(json.dumps(out))
+
+
+def child_export(args) -> None:
+    from refine.config import load_config
+    from refine.embed_onnx import ensure_export
+
+    config = load_config(None)
+    start = time.perf_counter()
+    ensure_export(Path(args.cache), config.model.embedding, args.backend)
+    Path(args.result).write_text(json.dumps({"export_s": round(time.perf_counter() - start, 3)}))
+
+
+def child_run(args) -> None:
+    start = time.perf_counter()
+    from refine.config import load_config
+    from refine.pipeline import run_cycle
+
+    data = Path(args.data)
+    config = load_config(data / "refine.toml", overrides={"model": {"backend": args.backend}})
+    cycle_start = time.perf_counter()
+    result = run_cycle(data / "feedback.csv", data / "customers.csv", config, Path(args.out), quiet=True)
+    cycle = time.perf_counter() - cycle_start
+    manifest = json.loads((Path(args.out) / "run.json").read_text(encoding="utf-8"))
+    out = {"timings": manifest.get("timings", {}), "cycle_s": round(cycle, 3),
+           "proc_s_in_child": round(time.perf_counter() - start, 3),
+           "counts": manifest.get("counts", {}), "embedding_cache": manifest.get("embedding_cache", {}),
+           "topics": len(result.topics), "proposals": len(result.proposals),
+           "aspect_sentences": manifest.get("topic_method", {}).get("aspect_sentences"),
+           "self_maxrss": _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}
+    Path(args.result).write_text(json.dumps(out))
+
+
+# --------------------------------------------------------------------------------------------- parent
+
+
+def spawn(mode: str, extra: list[str], env: dict | None = None, log: Path | None = None) -> tuple[dict, float, int]:
+    """Run this script in `mode` in a subprocess: (its result json, wall seconds, peak RSS bytes of that child)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        result_path = Path(handle.name)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", mode, "--result", str(result_path), *extra]
+    start = time.perf_counter()
+    stderr = open(log, "ab") if log is not None else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(cmd, env=env, stdout=stderr, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    finally:
+        if log is not None:
+            stderr.close()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"child {mode} failed with exit code {proc.returncode}" + (f"; see {log}" if log else ""))
+    result = json.loads(result_path.read_text())
+    result_path.unlink(missing_ok=True)
+    return result, wall, _maxrss_bytes(usage.ru_maxrss)
+
+
+def fmt(value, width=8, digits=1) -> str:
+    if value is None:
+        return "-".rjust(width)
+    return f"{value:{width}.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--feedback", default="25000,50000,100000", help="feedback row counts, comma separated")
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx-int8", "onnx"])
+    parser.add_argument("--cache", default=None,
+                        help="cache folder for the cold run (must be empty or absent); default a fresh temp "
+                             "folder per size. With several sizes a subfolder per size is used.")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default=None, help="folder for data, caches and run folders (default a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--cold-export", action="store_true",
+                        help="do not pre-export the ONNX model: every cold run exports it itself")
+    parser.add_argument("--skip-warm", action="store_true")
+    parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args._child == "generate":
+        return child_generate(args)
+    if args._child == "export":
+        return child_export(args)
+    if args._child == "run":
+        return child_run(args)
+
+    sizes = [int(s) for s in args.feedback.split(",") if s.strip()]
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="refine-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "children.log"
+    base_env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    print(f"scale bench: feedback {sizes}, customers {args.customers}, backend {args.backend}, seed {args.seed}")
+    print(f"work folder {work} (child stderr in {log}); {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
+
+    template = None
+    if args.backend != "torch" and not args.cold_export:
+        template = work / "export-template"
+        res, wall, rss = spawn("export", ["--cache", str(template), "--backend", args.backend],
+                               env=base_env, log=log)
+        print(f"one-off ONNX export ({args.backend}): {res['export_s']:.1f} s, process {wall:.1f} s, "
+              f"peak RSS {rss / GB:.2f} GB; copied into every cold cache, not timed in the cold runs")
+
+    rows = []  # (size, run, result, wall, rss)
+    gens = []
+    for n in sizes:
+        data = work / f"data-{n}"
+        gen, gen_wall, gen_rss = spawn("generate", ["--n", str(n), "--customers", str(args.customers),
+                                                    "--seed", str(args.seed), "--data", str(data)], env=base_env,
+                                       log=log)
+        gens.append((n, gen, gen_wall, gen_rss))
+        print(f"\n[N={n}] generated {gen['feedback_rows']} feedback rows, {gen['customers']} customers "
+              f"(response_rate {gen['rate']:.4f}) in {gen['generate_s']:.1f} s (+ CSV write: "
+              f"{gen['generate_and_write_s']:.1f} s); generator peak RSS {gen_rss / GB:.2f} GB", flush=True)
+        if args.cache:
+            cache = Path(args.cache) / (f"n{n}" if len(sizes) > 1 else "")
+            if cache.exists() and any(cache.iterdir()):
+                raise SystemExit(f"--cache {cache} is not empty: a cold run needs an empty cache")
+        else:
+            cache = work / f"cache-{n}"
+        cache.mkdir(parents=True, exist_ok=True)
+        if template is not None:
+            shutil.copytree(template / "onnx", cache / "onnx", dirs_exist_ok=True)
+        env = dict(base_env, REFINE_CACHE_DIR=str(cache))
+        for run in (["cold"] if args.skip_warm else ["cold", "warm"]):
+            out = work / f"run-{n}-{run}"
+            res, wall, rss = spawn("run", ["--data", str(data), "--out", str(out), "--backend", args.backend],
+                                   env=env, log=log)
+            rows.append((n, run, res, wall, rss))
+            t = res["timings"]
+            print(f"[N={n}] {run}: cycle {res['cycle_s']:.1f} s, process {wall:.1f} s, peak RSS {rss / GB:.2f} GB "
+                  f"(self-reported {res['self_maxrss'] / GB:.2f}); accepted "
+                  f"{res['counts'].get('feedback_accepted')} feedback, "
+                  f"{res['counts'].get('customers_accepted')} customers; {res['aspect_sentences']} aspect sentences; "
+                  f"embeddings computed {res['embedding_cache'].get('computed')}; {res['topics']} topics, "
+                  f"{res['proposals']} proposals; stages "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), flush=True)
+
+    # ---- table
+    print("\nseconds per stage; cycle = run_cycle wall, proc = child process wall incl. imports; RSS = child peak")
+    head = f"{'N':>7} {'run':>4} " + " ".join(f"{s:>9}" for s in STAGES) + f" {'cycle':>8} {'proc':>8} {'RSS GB':>7}"
+    print(head)
+    print("-" * len(head))
+    for n, run, res, wall, rss in rows:
+        t = res["timings"]
+        print(f"{n:>7} {run:>4} " + " ".join(fmt(t.get(s), 9, 2) for s in STAGES)
+              + f" {fmt(res['cycle_s'], 8, 1)} {fmt(wall, 8, 1)} {fmt(rss / GB, 7, 2)}")
+
+    # ---- growth ratios, normalised to a doubling of N
+    for run in ("cold", "warm"):
+        picked = [(n, res) for n, r, res, _, _ in rows if r == run]
+        if len(picked) < 2:
+            continue
+        print(f"\ngrowth per doubling of N ({run}): time(N2)/time(N1) ** (1/log2(N2/N1)); ~2 linear, ~4 quadratic")
+        print(f"{'N1->N2':>15} " + " ".join(f"{s:>9}" for s in STAGES) + f" {'cycle':>8}")
+        for (n1, a), (n2, b) in zip(picked, picked[1:]):
+            exponent = 1 / math.log2(n2 / n1)
+            cells = []
+            for stage in STAGES + ["cycle"]:
+                x = a["cycle_s"] if stage == "cycle" else a["timings"].get(stage)
+                y = b["cycle_s"] if stage == "cycle" else b["timings"].get(stage)
+                ok = x is not None and y is not None and x >= 0.05
+                cells.append(fmt((y / x) ** exponent if ok else None, 9 if stage != "cycle" else 8, 2))
+            print(f"{f'{n1}->{n2}':>15} " + " ".join(cells))
+        print("  (stages under 0.05 s at the smaller N are shown as '-': too short to read a ratio from)")
+
+    if not args.skip_warm:
+        print("\nwarm / cold cycle time per size")
+        for n in sizes:
+            cold = next(res for m, r, res, _, _ in rows if m == n and r == "cold")
+            warm = next(res for m, r, res, _, _ in rows if m == n and r == "warm")
+            print(f"  N={n}: cold {cold['cycle_s']:.1f} s, warm {warm['cycle_s']:.1f} s, "
+                  f"ratio {warm['cycle_s'] / cold['cycle_s']:.2f}")
+
+    peak = max(rss for *_, rss in rows)
+    print(f"\npeak RSS over all runs: {peak / GB:.2f} GB ({'under' if peak < 4 * GB else 'OVER'} the 4 GB target)")
+    print("\nnot measured: LLM label/summary stages (provider none); a cycle with `previous` (topic matching, "
+          "comparison, accepted decisions); " + ("the torch backend; " if args.backend != "torch" else "")
+          + ("the one-off ONNX export inside cold runs (timed once, above); " if template is not None else "")
+          + "GPU; the CLI wrapper; file-system cache effects (data files are freshly written, so in the page "
+          "cache for both runs); memory of grandchild processes beyond what wait4 reports; run-to-run noise "
+          "(one run per size, no repeats).")
+    if not args.keep and not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
