@@ -22,7 +22,8 @@ first draw's overshoot, so the feedback table is close to N rows), and written a
 
 Measured per run: seconds per stage from the run's run.json ("timings": ingest, embed, sentiment,
 topics, aspects, join, propose, report), the run_cycle wall time ("cycle") and the whole child
-process wall time including imports ("proc"), and peak resident memory of the child process
+process wall time including imports ("proc"), the child's CPU seconds and the load average when it
+started (wall times on a shared machine include waiting for a core), and peak resident memory of the child process
 (ru_maxrss from os.wait4 on that child; the child also reports its own). Generation of the data is
 also run in a subprocess and its time and peak memory are printed.
 
@@ -120,7 +121,12 @@ def child_run(args) -> None:
 
 
 def spawn(mode: str, extra: list[str], env: dict | None = None, log: Path | None = None) -> tuple[dict, float, int]:
-    """Run this script in `mode` in a subprocess: (its result json, wall seconds, peak RSS bytes of that child)."""
+    """Run this script in `mode` in a subprocess: (its result json, wall seconds, peak RSS bytes of that child).
+
+    The result also gets "cpu_s" (user + system seconds of the child) and "load1" (1-minute load average
+    when it started): on a shared machine wall time includes waiting for a core, CPU time does not.
+    """
+    load1 = os.getloadavg()[0]
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result_path = Path(handle.name)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", mode, "--result", str(result_path), *extra]
@@ -138,6 +144,8 @@ def spawn(mode: str, extra: list[str], env: dict | None = None, log: Path | None
         raise SystemExit(f"child {mode} failed with exit code {proc.returncode}" + (f"; see {log}" if log else ""))
     result = json.loads(result_path.read_text())
     result_path.unlink(missing_ok=True)
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
+    result["load1"] = round(load1, 2)
     return result, wall, _maxrss_bytes(usage.ru_maxrss)
 
 
@@ -218,7 +226,8 @@ def main() -> None:
                                    env=env, log=log)
             rows.append((n, run, res, wall, rss))
             t = res["timings"]
-            print(f"[N={n}] {run}: cycle {res['cycle_s']:.1f} s, process {wall:.1f} s, peak RSS {rss / GB:.2f} GB "
+            print(f"[N={n}] {run}: cycle {res['cycle_s']:.1f} s, process {wall:.1f} s (CPU {res['cpu_s']:.1f} s, "
+                  f"load1 at start {res['load1']:.2f}), peak RSS {rss / GB:.2f} GB "
                   f"(self-reported {res['self_maxrss'] / GB:.2f}); accepted "
                   f"{res['counts'].get('feedback_accepted')} feedback, "
                   f"{res['counts'].get('customers_accepted')} customers; {res['aspect_sentences']} aspect sentences; "
@@ -227,14 +236,17 @@ def main() -> None:
                   + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), flush=True)
 
     # ---- table
-    print("\nseconds per stage; cycle = run_cycle wall, proc = child process wall incl. imports; RSS = child peak")
-    head = f"{'N':>7} {'run':>4} " + " ".join(f"{s:>9}" for s in STAGES) + f" {'cycle':>8} {'proc':>8} {'RSS GB':>7}"
+    print("\nseconds per stage (wall); cycle = run_cycle wall, proc = child process wall incl. imports, "
+          "cpu = child user+sys s, load = 1-min load average at start; RSS = child peak")
+    head = (f"{'N':>7} {'run':>4} " + " ".join(f"{s:>9}" for s in STAGES)
+            + f" {'cycle':>8} {'proc':>8} {'cpu':>8} {'load':>5} {'RSS GB':>7}")
     print(head)
     print("-" * len(head))
     for n, run, res, wall, rss in rows:
         t = res["timings"]
         print(f"{n:>7} {run:>4} " + " ".join(fmt(t.get(s), 9, 2) for s in STAGES)
-              + f" {fmt(res['cycle_s'], 8, 1)} {fmt(wall, 8, 1)} {fmt(rss / GB, 7, 2)}")
+              + f" {fmt(res['cycle_s'], 8, 1)} {fmt(wall, 8, 1)} {fmt(res['cpu_s'], 8, 1)} {fmt(res['load1'], 5, 2)}"
+              + f" {fmt(rss / GB, 7, 2)}")
 
     # ---- growth ratios, normalised to a doubling of N
     for run in ("cold", "warm"):
@@ -269,7 +281,8 @@ def main() -> None:
           + ("the one-off ONNX export inside cold runs (timed once, above); " if template is not None else "")
           + "GPU; the CLI wrapper; file-system cache effects (data files are freshly written, so in the page "
           "cache for both runs); memory of grandchild processes beyond what wait4 reports; run-to-run noise "
-          "(one run per size, no repeats).")
+          "(one run per size, no repeats; with load1 above the CPU count another process shared the cores and "
+          "wall times are inflated).")
     if not args.keep and not args.work:
         shutil.rmtree(work, ignore_errors=True)
 
