@@ -178,7 +178,9 @@ def auto_min_samples(min_cluster_size: int) -> int:
 
 
 KNN = 15  # neighbours per text in the graph the spectral reducer embeds
-DENSE_EIGEN_BELOW = 2500  # exact dense eigendecomposition below this many texts, ARPACK above
+# dense eigendecomposition below this many texts, ARPACK above: on the 2132 demo texts dense took
+# 14.6 s and ARPACK 0.27 s, with the same vectors to 1e-9
+DENSE_EIGEN_BELOW = 300
 
 
 def knn_graph(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
