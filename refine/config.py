@@ -68,6 +68,7 @@ class TopicSettings:
     quotes: int = 4
     keywords: int = 8
     match_similarity: float = 0.8  # centroid cosine needed to keep last cycle's topic id
+    fit_sample: int = 0  # > 0: cluster a seeded sample of this many texts, assign the rest to the nearest topic
 
 
 @dataclass
@@ -102,6 +103,13 @@ class RunSettings:
     seed: int = 0
     cache_dir: str = ""  # "" = $REFINE_CACHE_DIR or ~/.cache/refine
     quiet: bool = False
+    engine: str = "local"  # local | dask (embedding and sentiment as a map stage on a Dask cluster)
+    scheduler: str = ""  # dask: a scheduler address (tcp://host:8786); "" = start a local cluster
+    workers: int = 2  # dask with scheduler = "": worker processes of the local cluster
+
+
+ENGINES = ("local", "dask")
+SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
 
 
 SECTIONS: dict[str, type] = {
@@ -220,6 +228,21 @@ def _check(config: RefineConfig, where: str) -> None:
     if overlap:
         raise RefineError(f"[customers] {sorted(overlap)[0]!r} is both an outcome and excluded", where=where)
     _check_llm(config.llm, where)
+    _check_run(config.run, config.topics, where)
+
+
+def _check_run(run: RunSettings, topics: TopicSettings, where: str) -> None:
+    if run.engine not in ENGINES:
+        raise RefineError(f"[run] engine must be one of {', '.join(ENGINES)}, got {run.engine!r}", where=where)
+    if run.scheduler and not SCHEDULER_ADDRESS.match(run.scheduler):
+        raise RefineError(f"[run] scheduler must be a Dask scheduler address like \"tcp://host:8786\" "
+                          f"or \"\", got {run.scheduler!r}", where=where)
+    if run.scheduler and run.engine != "dask":
+        raise RefineError('[run] scheduler is only used with engine = "dask"', where=where)
+    if run.workers < 1:
+        raise RefineError("[run] workers must be at least 1", where=where)
+    if topics.fit_sample < 0 or 0 < topics.fit_sample < 50:
+        raise RefineError("[topics] fit_sample must be 0 (fit on all texts) or at least 50", where=where)
 
 
 def _check_llm(llm: LLMSettings, where: str) -> None:
@@ -316,6 +339,8 @@ max_topics = 40
 quotes = 4
 keywords = 8
 match_similarity = 0.8         # centroid cosine needed for a topic to keep last cycle's id
+fit_sample = 0                 # 0 = cluster every text; N = cluster a seeded sample of N, assign the rest
+                               # to the nearest topic (outlier_similarity applies): for very large months
 
 [proposals]
 min_segment_size = 100         # customers; smaller segments become merge candidates
@@ -342,4 +367,7 @@ prompts = ""                   # folder with your own topic_label.j2 / executive
 [run]
 seed = 0
 cache_dir = ""                 # "" = $REFINE_CACHE_DIR or ~/.cache/refine
+engine = "local"               # local | dask: embedding and sentiment mapped over a Dask cluster
+scheduler = ""                 # dask: scheduler address, e.g. "tcp://10.0.0.5:8786"; "" = start a local cluster
+workers = 2                    # dask with scheduler = "": worker processes of that local cluster
 '''

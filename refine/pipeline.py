@@ -101,14 +101,23 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         >>> config = load_config("refine.toml")
         >>> result = run_cycle("feedback.csv", "customers.csv", config, "runs/2026-11")
     """
-    from refine.embed import build_embedder
+    from refine.distributed import Engine
+
+    # [run] engine = "dask": a cluster is started (or reached) on first use and closed when the run ends
+    with Engine(config.run) as engine:
+        return _run_cycle(feedback_path, customers_path, config, out_dir, previous=previous, quiet=quiet,
+                          echo=echo, engine=engine)
+
+
+def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: RefineConfig, out_dir: str | Path,
+               *, previous: str | Path | None, quiet: bool, echo: Callable[[str], None] | None,
+               engine) -> CycleResult:
     from refine.ingest import ingest, rule_columns
     from refine.llm import apply_labels, executive_summary, label_topics, manifest_entry, summary_context
     from refine.propose import propose, proposed_assignments
     from refine.report import write_report
     from refine.runs import read_json, write_csv, write_json, write_parquet
     from refine.segments import join_segments, profile_segments, respondents_table
-    from refine.sentiment import load_scorer
     from refine.topics import fit_topics
 
     offline_env()
@@ -140,16 +149,16 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         for warning in data.warnings:
             progress.echo(f"  warning: {warning}")
 
-    embedder = build_embedder(config.model.embedding, device=config.model.device, batch_size=config.model.batch_size,
-                              cache_dir=config.cache_dir, show_progress=not quiet, backend=config.model.backend)
-    with progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}"):
+    embedder = engine.embedder(config, show_progress=not quiet)  # documents and aspect sentences alike
+    where = f" on Dask ({config.run.scheduler or 'local cluster'})" if engine.distributed else ""
+    with progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}{where}"):
         embeddings = embedder.encode(feedback[S.TEXT].tolist())
     cache_use = {"documents": {"hits": embedder.last_hits, "computed": embedder.last_computed}}
     if not quiet:
         progress.echo(f"  {embedder.last_hits} from cache, {embedder.last_computed} computed")
 
     with progress.stage("sentiment", config.model.sentiment):
-        scorer = load_scorer(config.model.sentiment, device=config.model.device)
+        scorer = engine.scorer(config.model.sentiment, device=config.model.device)
         sentiment = scorer.score(feedback[S.TEXT].tolist(), embeddings)
         feedback = pd.concat([feedback.reset_index(drop=True), sentiment.reset_index(drop=True)], axis=1)
 
@@ -215,6 +224,7 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
         "seed": seed,
         "models": {"embedding": embedder.model_id, "sentiment": scorer.model_id},
         "llm": manifest_entry(config.llm, llm_status),
+        "engine": engine.describe(),
         "embedding_cache": dict(cache_use, computed=sum(v["computed"] for v in cache_use.values())),
         "topic_method": topic_model.method,
         "proposal_method": result.method,

@@ -389,6 +389,46 @@ def _empty(n: int, method: dict, settings: TopicSettings, previous: list[dict] |
                       topics=[], fading=fading, method=method, outlier_similarity=settings.outlier_similarity)
 
 
+def _fit_on_sample(texts: list[str], emb: np.ndarray, settings: TopicSettings, size: int, *, seed: int,
+                   previous: list[dict] | None, show_progress: bool) -> TopicModel:
+    """`fit_sample`: cluster a seeded random sample, then assign every other text to its nearest topic.
+
+    The reducer and HDBSCAN grow faster than linearly with the number of texts; assigning is one
+    matrix product. Sizes, keywords and quotes are recomputed over all assigned texts; centroids
+    (and so topic identity across cycles) come from the sample.
+    """
+    import dataclasses
+
+    n = len(texts)
+    sample = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
+    rest = np.setdiff1d(np.arange(n), sample)
+    if show_progress:
+        print(f"  topics: fitting on a sample of {size} of {n} texts", file=sys.stderr, flush=True)
+    model = fit_topics([texts[i] for i in sample], emb[sample], dataclasses.replace(settings, fit_sample=0),
+                       seed=seed, previous=previous, show_progress=show_progress)
+    emb = _normalise(emb)
+    doc_topics = np.full(n, NO_TOPIC, dtype=int)
+    doc_similarity = np.zeros(n, dtype=np.float32)
+    doc_topics[sample], doc_similarity[sample] = model.doc_topics, model.doc_similarity
+    doc_topics[rest], doc_similarity[rest] = model.assign(emb[rest])
+    method = dict(model.method, n_docs=n, fit_sample=size, assigned_after_fit=int(len(rest)),
+                  assigned_rest_to_topics=int((doc_topics[rest] >= 0).sum()),
+                  unassigned=int((doc_topics == NO_TOPIC).sum()))
+    if model.topics:
+        ids = [t.id for t in model.topics]
+        keywords = _keywords([clean_text(t) for t in texts], doc_topics, ids, settings.keywords)
+        for t in model.topics:
+            members = np.flatnonzero(doc_topics == t.id)
+            t.size = int(len(members))
+            t.keywords = keywords.get(t.id, [])
+            if t.status != "stable":  # a matched topic keeps last cycle's label
+                t.label = _label(t.keywords)
+            t.quotes = _quotes(texts, members, emb @ t.centroid, emb, settings.quotes)
+        model.topics.sort(key=lambda t: -t.size)  # stable: ties keep the sample's order
+    return TopicModel(doc_topics=doc_topics, doc_similarity=doc_similarity, topics=model.topics,
+                      fading=model.fading, method=method, outlier_similarity=settings.outlier_similarity)
+
+
 def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSettings, *, seed: int = 0,
                previous: list[dict] | None = None, show_progress: bool = False) -> TopicModel:
     """Find the topics in `texts` (PII already redacted) from their sentence embeddings.
@@ -406,6 +446,10 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
     emb = np.asarray(embeddings, dtype=np.float32)
     if n and (emb.ndim != 2 or len(emb) != n):
         raise ValueError(f"{n} texts but embeddings of shape {emb.shape}")
+    fit_sample = int(getattr(settings, "fit_sample", 0) or 0)
+    if 0 < fit_sample < n:
+        return _fit_on_sample(texts, emb, settings, fit_sample, seed=seed, previous=previous,
+                              show_progress=show_progress)
     method: dict[str, Any] = {"n_docs": n, "reducer": None, "min_cluster_size": None, "min_samples": None,
                               "selection": "leaf", "hdbscan_clusters": 0, "topics_dissolved": 0,
                               "hdbscan_outliers": 0, "reassigned_outliers": 0, "unassigned": n,

@@ -1,0 +1,166 @@
+"""[run] engine = "dask": embedding on a local 2-worker cluster matches the local path; sampled topic fits."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from refine.config import TopicSettings, load_config
+from refine.distributed import Engine, embed_distributed, worker_stats
+from refine.embed import CachedEmbedder
+from refine.errors import RefineError
+
+distributed = pytest.importorskip("distributed")
+
+WORDS = ["parcel", "late", "size", "small", "app", "crash", "staff", "friendly", "refund", "charged"]
+TEXTS = [f"text {i}: the {WORDS[i % 10]} was {WORDS[(i * 3 + 1) % 10]}" + " and more" * (i % 7) for i in range(40)]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as local_cluster:
+        yield local_cluster
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    with distributed.Client(cluster) as dask_client:
+        yield dask_client
+
+
+def same(a, b, path=""):
+    """Equal JSON documents, floats to 1e-5: vectors from other batches differ in the 7th digit."""
+    assert type(a) is type(b) or {type(a), type(b)} <= {int, float}, path
+    if isinstance(a, dict):
+        assert list(a) == list(b), path
+        for key in a:
+            same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-5), path
+    else:
+        assert a == b, path
+
+
+def test_distributed_vectors_match_local_and_keep_input_order(client, base_embedder):
+    remote = embed_distributed(TEXTS, "default", "torch", 64, client, partition_size=7)
+    local = base_embedder.encode(TEXTS)
+    assert remote.dtype == np.float32 and remote.shape == local.shape
+    assert float(np.abs(remote - local).max()) < 1e-5
+    assert np.allclose(np.linalg.norm(remote, axis=1), 1.0, atol=1e-5)
+    # reversed input, reversed rows: order follows the input, not which worker finished first
+    backwards = embed_distributed(TEXTS[::-1], "default", "torch", 64, client, partition_size=7)
+    assert float(np.abs(backwards[::-1] - local).max()) < 1e-5
+    stats = worker_stats(client)
+    assert len(stats) == 2 and all(s["loads"] == 1 for s in stats.values())  # each worker loads the model once
+    assert sum(s["texts"] for s in stats.values()) == 2 * len(TEXTS)
+
+
+def test_cache_stays_on_the_driver(client, tmp_path):
+    from refine.distributed import DistributedEmbedder
+
+    remote = DistributedEmbedder("default", backend="torch", batch_size=64, device="cpu", client=client,
+                                 partition_size=8)
+    cached = CachedEmbedder(remote, tmp_path / "cache")
+    first = cached.encode(TEXTS[:30])
+    assert cached.last_computed == 30
+    before = sum(s["texts"] for s in worker_stats(client).values())
+    again = cached.encode(TEXTS[:30] + TEXTS[:5])  # all hits, duplicates included
+    assert cached.last_computed == 0 and cached.last_hits == 30
+    assert sum(s["texts"] for s in worker_stats(client).values()) == before  # nothing reached a worker
+    assert np.array_equal(again[:30], first)
+    cached.encode(TEXTS)  # only the 10 missing texts travel
+    assert cached.last_computed == 10
+    assert sum(s["texts"] for s in worker_stats(client).values()) == before + 10
+
+
+def test_dask_run_matches_local_run(cluster, tmp_path, monkeypatch):
+    from refine.pipeline import run_cycle
+    from refine.synth import generate_company, write_demo_data
+
+    paths = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=3000, response_rate=0.3))
+    outputs = {}
+    # the module's cluster reached by its address, as a real cluster would be
+    for engine, run in (("local", {}), ("dask", {"engine": "dask", "scheduler": cluster.scheduler_address})):
+        monkeypatch.setenv("REFINE_CACHE_DIR", str(tmp_path / f"cache-{engine}"))  # both really embed
+        config = load_config(paths["config"], overrides={"run": run})
+        result = run_cycle(paths["feedback"], paths["customers"], config, tmp_path / engine, quiet=True)
+        assert result.manifest["embedding_cache"]["documents"]["hits"] == 0
+        outputs[engine] = tmp_path / engine
+    manifest = json.loads((outputs["dask"] / "run.json").read_text())
+    assert manifest["engine"] == {"name": "dask", "workers": 2, "scheduler": cluster.scheduler_address,
+                                  "started": True}
+    assert json.loads((outputs["local"] / "run.json").read_text())["engine"] == {"name": "local", "workers": 1}
+    for name in ("proposals.json", "topics.json"):
+        local, remote = (json.loads((outputs[e] / name).read_text()) for e in ("local", "dask"))
+        same(local, remote, name)  # same proposals, topics, sizes, keywords and quotes
+    for name in ("feedback.parquet", "assignments.parquet"):
+        local, remote = (pd.read_parquet(outputs[e] / name) for e in ("local", "dask"))
+        pd.testing.assert_frame_equal(local, remote, rtol=1e-4, atol=1e-5, obj=name)
+
+
+def test_engine_starts_and_closes_its_own_local_cluster():
+    config = load_config(None, overrides={"run": {"engine": "dask", "workers": 1}})
+    with Engine(config.run) as engine:
+        assert engine.describe()["started"] is False  # nothing needed a worker yet
+        assert len(engine.client.nthreads()) == 1
+        cluster = engine._cluster
+        assert engine.describe() == {"name": "dask", "workers": 1, "scheduler": "local cluster", "started": True}
+    assert cluster.status.name == "closed" and engine._client is None
+
+
+def test_bad_scheduler_address_is_a_one_line_error():
+    config = load_config(None, overrides={"run": {"engine": "dask", "scheduler": "tcp://127.0.0.1:1"}})
+    engine = Engine(config.run)
+    engine.connect_timeout_s = 2  # nothing listens on port 1: no need to wait the full 10 s
+    with pytest.raises(RefineError) as caught:
+        engine.client
+    message = str(caught.value)
+    assert message.startswith("[run] scheduler:") and "\n" not in message
+    for bad, key in (({"engine": "spark"}, "[run] engine"), ({"scheduler": "localhost:8786", "engine": "dask"},
+                     "[run] scheduler"), ({"scheduler": "tcp://h:8786"}, "[run] scheduler"),
+                     ({"workers": 0, "engine": "dask"}, "[run] workers")):
+        with pytest.raises(RefineError, match=key.replace("[", r"\[").replace("]", r"\]")):
+            load_config(None, overrides={"run": bad})
+
+
+def test_sampled_fit_assigns_every_text_in_input_order(base_embedder):
+    from refine.topics import fit_topics
+    from tests.test_topics import APP, DELIVERY, SIZING, STAFF
+
+    texts = [t for group in (DELIVERY, SIZING, APP, STAFF) for t in group]
+    order = np.random.default_rng(1).permutation(len(texts))
+    texts = [texts[i] for i in order]
+    emb = base_embedder.encode(texts)
+    settings = TopicSettings(fit_sample=80)
+    model = fit_topics(texts, emb, settings, seed=0)
+    n = len(texts)
+    assert len(model.doc_topics) == n and len(model.doc_similarity) == n
+    assert model.method["fit_sample"] == 80 and model.method["assigned_after_fit"] == n - 80
+    assert model.method["n_docs"] == n and len(model.topics) >= 3
+    assert sum(t.size for t in model.topics) == int((model.doc_topics >= 0).sum())
+    assert model.method["unassigned"] == int((model.doc_topics < 0).sum())
+    # texts outside the sample carry exactly what `assign` gives them
+    ids, sims = model.assign(emb)
+    fitted_ids = model.doc_topics.copy()
+    sample = np.sort(np.random.default_rng(0).choice(n, size=80, replace=False))
+    rest = np.setdiff1d(np.arange(n), sample)
+    assert np.array_equal(fitted_ids[rest], ids[rest])
+    assert np.allclose(model.doc_similarity[rest], sims[rest])
+    again = fit_topics(texts, emb, settings, seed=0)
+    assert np.array_equal(again.doc_topics, model.doc_topics)
+    assert [t.keywords for t in again.topics] == [t.keywords for t in model.topics]
+    whole = fit_topics(texts, emb, TopicSettings(fit_sample=n), seed=0)  # not smaller than n: a normal fit
+    assert "fit_sample" not in whole.method
+
+
+def test_sampled_fit_setting_is_checked():
+    assert load_config(None, overrides={"topics": {"fit_sample": 5000}}).topics.fit_sample == 5000
+    with pytest.raises(RefineError, match=r"\[topics\] fit_sample"):
+        load_config(None, overrides={"topics": {"fit_sample": 10}})
