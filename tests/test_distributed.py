@@ -32,7 +32,8 @@ def client(cluster):
 
 
 def same(a, b, path=""):
-    """Equal JSON documents, floats to 1e-5: vectors from other batches differ in the 7th digit."""
+    """Equal JSON documents, floats to 2e-5: vectors from other batches differ in the 7th digit, and a
+    value stored with 5 decimals (centroids) can then round one unit apart."""
     assert type(a) is type(b) or {type(a), type(b)} <= {int, float}, path
     if isinstance(a, dict):
         assert list(a) == list(b), path
@@ -43,7 +44,7 @@ def same(a, b, path=""):
         for i, (x, y) in enumerate(zip(a, b)):
             same(x, y, f"{path}[{i}]")
     elif isinstance(a, float):
-        assert a == pytest.approx(b, rel=1e-4, abs=1e-5), path
+        assert a == pytest.approx(b, rel=1e-4, abs=2e-5), path
     else:
         assert a == b, path
 
@@ -84,7 +85,7 @@ def test_dask_run_matches_local_run(cluster, tmp_path, monkeypatch):
     from refine.pipeline import run_cycle
     from refine.synth import generate_company, write_demo_data
 
-    paths = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=3000, response_rate=0.3))
+    paths = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=1500, response_rate=0.3))
     outputs = {}
     # the module's cluster reached by its address, as a real cluster would be
     for engine, run in (("local", {}), ("dask", {"engine": "dask", "scheduler": cluster.scheduler_address})):
