@@ -68,7 +68,7 @@ class TopicSettings:
     quotes: int = 4
     keywords: int = 8
     match_similarity: float = 0.8  # centroid cosine needed to keep last cycle's topic id
-    fit_sample: int = 0  # > 0: cluster a seeded sample of this many texts, assign the rest to the nearest topic
+    fit_sample: int = 25000  # cluster a seeded sample of this many texts, assign the rest to the nearest topic; 0 = all
 
 
 @dataclass
@@ -339,7 +339,7 @@ max_topics = 40
 quotes = 4
 keywords = 8
 match_similarity = 0.8         # centroid cosine needed for a topic to keep last cycle's id
-fit_sample = 0                 # 0 = cluster every text; N = cluster a seeded sample of N, assign the rest
+fit_sample = 25000             # above N texts: cluster a seeded sample of N, assign the rest; 0 = cluster every text
                                # to the nearest topic (outlier_similarity applies): for very large months
 
 [proposals]

@@ -167,12 +167,23 @@ def measure_stratified(measures: Measures, group: pd.Series, universe: pd.Series
     """Group vs rest within each segment, pooled; also the per-segment differences."""
     out, per_segment = [], {}
     names = sorted(segments[universe].unique())
+    # the per-segment masks once, as numpy: recomputing `segments == segment` per measure made this
+    # the slowest step at a million customers (bench/scale_bench.py)
+    in_universe = universe.reindex(group.index).fillna(False).to_numpy(dtype=bool)
+    in_group = group.to_numpy(dtype=bool)
+    segment_of = segments.reindex(group.index).to_numpy()
+    cells = []
+    for segment in names:
+        in_segment = in_universe & (segment_of == segment)
+        cells.append((segment, in_segment & in_group, in_segment & ~in_group))
     for name in measures.names:
         values = _measure_values(measures, name)
+        if not values.index.equals(group.index):
+            values = values.reindex(group.index)  # rows it lacks are NaN, which compare() drops
+        v = values.to_numpy(dtype=float, na_value=np.nan)
         strata, rows = [], []
-        for segment in names:
-            in_segment = universe & (segments == segment)
-            g, r = values[in_segment & group].to_numpy(), values[in_segment & ~group].to_numpy()
+        for segment, group_cell, rest_cell in cells:
+            g, r = v[group_cell], v[rest_cell]
             strata.append((g, r))
             c = compare(name, g, r, binary=measures.binary[name])
             if c is not None:
