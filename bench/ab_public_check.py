@@ -1,6 +1,6 @@
 """Check `refine ab analyze` on a real experiment: the Udacity landing-page A/B test.
 
-    python bench/ab_data_check.py [--data ../shared/data/ab_data.csv] [--out DIR]
+    python bench/ab_public_check.py [--data ../shared/data/ab_data.csv] [--out DIR]
 
 The file (294,478 rows: user_id, timestamp, group, landing_page, converted) has known defects:
 rows whose group and landing_page disagree, and users who appear twice. The script runs the library's
