@@ -66,8 +66,16 @@ def _stable_hash(*parts: Any) -> float:
 
 
 def split_parts(customer_ids: pd.Series, seed: int, holdout_fraction: float) -> pd.Series:
-    """'holdout' or 'discovery' per customer, from a seeded hash of the id (row order does not matter)."""
-    return customer_ids.map(lambda c: "holdout" if _stable_hash(seed, "part", c) < holdout_fraction else "discovery")
+    """'holdout' or 'discovery' per customer, from a seeded hash of the id (row order does not matter).
+
+    The same draw as ``_stable_hash(seed, "part", id) < holdout_fraction``, written out because it
+    runs once per customer (a million of them in bench/scale_bench.py).
+    """
+    prefix = f"{seed}\x00part\x00"
+    sha256 = hashlib.sha256
+    draws = [int.from_bytes(sha256((prefix + str(c)).encode()).digest()[:8], "big") / 2**64 for c in customer_ids]
+    return pd.Series(np.where(np.array(draws) < holdout_fraction, "holdout", "discovery"), index=customer_ids.index,
+                     name=customer_ids.name)
 
 
 # ---- candidate conditions ----------------------------------------------------------------------
@@ -118,11 +126,28 @@ def candidate_conditions(customers: pd.DataFrame, columns: list[str], min_size: 
 
 @dataclass
 class Measures:
-    """What can differ between groups, aligned on the customer table's rows."""
+    """What can differ between groups, aligned on the customer table's rows.
+
+    Besides the two frames, the columns are kept as numpy arrays: respondent measures only over
+    the respondents' rows (a tenth of a large customer table, and the rest is NaN anyway), and the
+    segment of every row as an integer code. Group comparisons index these arrays instead of
+    masking pandas Series over every customer, which made `propose` the slowest stage at a million
+    customers (bench/scale_bench.py).
+    """
 
     respondent: pd.DataFrame  # per customer row; NaN where the customer did not respond
     outcomes: pd.DataFrame
     binary: dict[str, bool]
+    segment_codes: np.ndarray | None = None  # per customer row: index into segment_names
+    segment_names: list = field(default_factory=list)  # sorted
+
+    def __post_init__(self) -> None:
+        self.responded = self.respondent["sentiment"].notna().to_numpy()
+        self.resp_rows = np.flatnonzero(self.responded)
+        self.columns = [(name, self.respondent[name].to_numpy(dtype=float, na_value=np.nan)[self.resp_rows], True)
+                        for name in self.respondent.columns]
+        self.columns += [(name, self.outcomes[name].to_numpy(dtype=float, na_value=np.nan), False)
+                         for name in self.outcomes.columns]
 
     @property
     def names(self) -> list[str]:
@@ -144,51 +169,63 @@ def build_measures(customers: pd.DataFrame, respondents: pd.DataFrame, config: R
     for outcome in config.customers.outcomes:
         values = outcomes[outcome].dropna()
         binary[outcome] = bool(len(values) and values.isin([0.0, 1.0]).all())
-    return Measures(respondent=respondent, outcomes=outcomes, binary=binary)
+    names = sorted(customers[config.customers.segment].unique())
+    codes = pd.Categorical(customers[config.customers.segment], categories=names).codes.astype(np.int64)
+    return Measures(respondent=respondent, outcomes=outcomes, binary=binary, segment_codes=codes,
+                    segment_names=names)
+
+
+def _flags(mask) -> np.ndarray:
+    return mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else np.asarray(mask, dtype=bool)
 
 
 def _measure_values(measures: Measures, name: str) -> pd.Series:
     return measures.respondent[name] if name in measures.respondent.columns else measures.outcomes[name]
 
 
-def measure_group(measures: Measures, group: pd.Series, rest: pd.Series) -> list[Comparison]:
+def measure_group(measures: Measures, group, rest) -> list[Comparison]:
     """Group vs rest on every measure (respondent measures over respondents, outcomes over customers)."""
+    g, r = _flags(group), _flags(rest)
+    g_resp, r_resp = g[measures.resp_rows], r[measures.resp_rows]
     out = []
-    for name in measures.names:
-        values = _measure_values(measures, name)
-        c = compare(name, values[group].to_numpy(), values[rest].to_numpy(), binary=measures.binary[name])
+    for name, values, over_respondents in measures.columns:
+        a, b = (g_resp, r_resp) if over_respondents else (g, r)
+        c = compare(name, values[a], values[b], binary=measures.binary[name])
         if c is not None:
             out.append(c)
     return out
 
 
-def measure_stratified(measures: Measures, group: pd.Series, universe: pd.Series, segments: pd.Series
-                       ) -> tuple[list[Comparison], dict[str, list[dict]]]:
+def _cell_slices(cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row order that groups rows by cell (keeping their order within a cell) and each cell's bounds."""
+    inside = np.flatnonzero(cell >= 0)
+    order = inside[np.argsort(cell[inside], kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(cell[inside], minlength=n_cells))])
+    return order, bounds
+
+
+def measure_stratified(measures: Measures, group, universe) -> tuple[list[Comparison], dict[str, list[dict]]]:
     """Group vs rest within each segment, pooled; also the per-segment differences."""
     out, per_segment = [], {}
-    names = sorted(segments[universe].unique())
-    # the per-segment masks once, as numpy: recomputing `segments == segment` per measure made this
-    # the slowest step at a million customers (bench/scale_bench.py)
-    in_universe = universe.reindex(group.index).fillna(False).to_numpy(dtype=bool)
-    in_group = group.to_numpy(dtype=bool)
-    segment_of = segments.reindex(group.index).to_numpy()
-    cells = []
-    for segment in names:
-        in_segment = in_universe & (segment_of == segment)
-        cells.append((segment, in_segment & in_group, in_segment & ~in_group))
-    for name in measures.names:
-        values = _measure_values(measures, name)
-        if not values.index.equals(group.index):
-            values = values.reindex(group.index)  # rows it lacks are NaN, which compare() drops
-        v = values.to_numpy(dtype=float, na_value=np.nan)
+    g, u = _flags(group), _flags(universe)
+    # cell 2k: segment k, group; cell 2k + 1: segment k, rest; -1: outside the universe
+    cell = np.where(u, 2 * measures.segment_codes + (~g).astype(np.int64), -1)
+    present = np.unique(measures.segment_codes[u])
+    n_cells = 2 * len(measures.segment_names)
+    by_customer = _cell_slices(cell, n_cells)
+    by_respondent = _cell_slices(cell[measures.resp_rows], n_cells)
+    for name, values, over_respondents in measures.columns:
+        order, bounds = by_respondent if over_respondents else by_customer
+        v = values[order]
         strata, rows = [], []
-        for segment, group_cell, rest_cell in cells:
-            g, r = v[group_cell], v[rest_cell]
-            strata.append((g, r))
-            c = compare(name, g, r, binary=measures.binary[name])
+        for k in present:
+            g_values = v[bounds[2 * k]: bounds[2 * k + 1]]
+            r_values = v[bounds[2 * k + 1]: bounds[2 * k + 2]]
+            strata.append((g_values, r_values))
+            c = compare(name, g_values, r_values, binary=measures.binary[name])
             if c is not None:
-                rows.append({"segment": segment, "effect": c.effect, "diff": c.diff, "p_value": c.p_value,
-                             "n_group": c.n_group, "n_rest": c.n_rest})
+                rows.append({"segment": measures.segment_names[k], "effect": c.effect, "diff": c.diff,
+                             "p_value": c.p_value, "n_group": c.n_group, "n_rest": c.n_rest})
         pooled = stratified_compare(name, strata, binary=measures.binary[name])
         if pooled is not None:
             out.append(pooled)
@@ -196,9 +233,8 @@ def measure_stratified(measures: Measures, group: pd.Series, universe: pd.Series
     return out, per_segment
 
 
-def _respondent_counts(measures: Measures, group: pd.Series, rest: pd.Series) -> tuple[int, int]:
-    responded = measures.respondent["sentiment"].notna()
-    return int((group & responded).sum()), int((rest & responded).sum())
+def _respondent_counts(measures: Measures, group, rest) -> tuple[int, int]:
+    return int((_flags(group) & measures.responded).sum()), int((_flags(rest) & measures.responded).sum())
 
 
 # ---- the engine ----------------------------------------------------------------------------------
@@ -240,7 +276,7 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
         g, r = _respondent_counts(measures, discovery & mask, discovery & ~mask)
         if g < min_resp or r < min_resp:
             continue
-        pooled, per_segment = measure_stratified(measures, mask, discovery, segments)
+        pooled, per_segment = measure_stratified(measures, mask, discovery)
         candidates.append(Candidate("new", [], text, [text], mask, pooled, extra={"per_segment": per_segment}))
     comparisons_made += _adjust(candidates)
     chosen = _select_new(candidates, settings, stopped, measures, discovery, segments)
@@ -398,7 +434,7 @@ def _not_one_segment(cand: Candidate, settings, measures, discovery, segments) -
     if not rows:
         return False
     strongest = max(rows, key=lambda r: r["effect"] * np.sign(lead.diff))["segment"]
-    found, _ = measure_stratified(measures, cand.mask, discovery & (segments != strongest), segments)
+    found, _ = measure_stratified(measures, cand.mask, discovery & (segments != strongest))
     again = next((c for c in found if c.measure == lead.measure), None)
     return again is not None and again.p_value < settings.alpha and np.sign(again.diff) == np.sign(lead.diff)
 
@@ -411,7 +447,7 @@ def _holds_without(cand: Candidate, kept: list[Candidate], measures, universe, s
     """
     for k in kept:
         universe = universe & ~k.mask
-    found, _ = measure_stratified(measures, cand.mask, universe, segments)
+    found, _ = measure_stratified(measures, cand.mask, universe)
     threshold = settings.alpha / max(tests, 1)
     return any(c.p_value < threshold and abs(c.effect) >= settings.min_effect for c in found)
 
@@ -558,7 +594,7 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
             continue
         primary = _significant(cand.comparisons, settings)
         if cand.kind == "new":
-            found, _ = measure_stratified(measures, cand.mask, holdout, segments)
+            found, _ = measure_stratified(measures, cand.mask, holdout)
         else:
             outside = cand.extra["outside"]
             rest = cand.extra["segment_mask"] & ~cand.mask & outside
@@ -590,9 +626,21 @@ def _measure_label(name: str, topic_labels: dict[int, str]) -> str:
     return {"sentiment": "mean sentiment", "negative": "share of negative comments", "score": "mean score"}.get(name, name)
 
 
-def _quotes(cand: Candidate, customers, feedback, measures, topic_labels, config, k: int = 3) -> list[str]:
-    ids = set(customers.loc[cand.mask, config.customers.customer_id])
-    said = feedback[feedback[S.CUSTOMER_ID].isin(ids)]
+def _feedback_rows(customers: pd.DataFrame, feedback: pd.DataFrame, config: RefineConfig) -> np.ndarray:
+    """Per feedback row, the position of its customer in the customer table (-1: not there)."""
+    return pd.Index(customers[config.customers.customer_id]).get_indexer(feedback[S.CUSTOMER_ID])
+
+
+def _said_by(cand: Candidate, feedback_rows: np.ndarray) -> np.ndarray:
+    """Which feedback rows come from the candidate's customers."""
+    selected = np.zeros(len(feedback_rows), dtype=bool)
+    known = feedback_rows >= 0
+    selected[known] = _flags(cand.mask)[feedback_rows[known]]
+    return selected
+
+
+def _quotes(cand: Candidate, feedback, said_by: np.ndarray, config, k: int = 3) -> list[str]:
+    said = feedback[said_by]
     lead = max(_significant(cand.comparisons, config.proposals), key=lambda c: abs(c.effect), default=None)
     if lead is not None and lead.measure.startswith("topic_"):
         topic = int(lead.measure.split("_")[1])
@@ -639,8 +687,10 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
 def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped) -> list[dict]:
     total = len(customers)
     described = []
+    feedback_rows = _feedback_rows(customers, feedback, config)
     for cand in chosen:
         n_customers = int(cand.mask.sum())
+        said_by = _said_by(cand, feedback_rows)
         respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
         evidence: dict[str, Any] = {}
         if cand.kind == "merge":
@@ -681,8 +731,8 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
         described.append({
             "id": _proposal_id(cand.kind, cand.rule), "kind": cand.kind, "segments": cand.segments,
             "rule": cand.rule, "customers": n_customers, "respondents": respondents,
-            "evidence": evidence, "top_topics": _top_topics(cand, feedback, customers, config, topic_labels),
-            "quotes": _quotes(cand, customers, feedback, measures, topic_labels, config),
+            "evidence": evidence, "top_topics": _top_topics(feedback, said_by, topic_labels),
+            "quotes": _quotes(cand, feedback, said_by, config),
             "expected_impact": impact, "score": score, "confirmed": confirmed,
         })
     described.sort(key=lambda p: (not p["confirmed"], -p["score"], p["id"]))
@@ -707,10 +757,10 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
     return kept
 
 
-def _top_topics(cand, feedback, customers, config, topic_labels, k: int = 3) -> list[dict]:
-    ids = set(customers.loc[cand.mask, config.customers.customer_id])
-    said = feedback[feedback[S.CUSTOMER_ID].isin(ids) & (feedback[S.TOPIC_ID] >= 0)]
-    rest = feedback[~feedback[S.CUSTOMER_ID].isin(ids) & (feedback[S.TOPIC_ID] >= 0)]
+def _top_topics(feedback, said_by: np.ndarray, topic_labels, k: int = 3) -> list[dict]:
+    with_topic = (feedback[S.TOPIC_ID] >= 0).to_numpy()
+    said = feedback[said_by & with_topic]
+    rest = feedback[~said_by & with_topic]
     if said.empty:
         return []
     share = said[S.TOPIC_ID].value_counts(normalize=True)
