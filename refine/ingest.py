@@ -79,6 +79,7 @@ def read_table(path: str | Path, *, what: str) -> Table:
     suffix = path.suffix.lower()
     bad_rows: list[tuple[int, str]] = []
     encoding = "binary"
+    delimited = False
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(io.BytesIO(raw))
@@ -103,6 +104,7 @@ def read_table(path: str | Path, *, what: str) -> Table:
         elif suffix in (".csv", ".tsv", ".txt", ""):
             text, encoding = _decode(raw, path)
             frame, bad_rows = _read_delimited(text, "\t" if suffix == ".tsv" else None)
+            delimited = True
         else:
             raise RefineError(f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet or .jsonl)",
                               where=str(path))
@@ -112,8 +114,11 @@ def read_table(path: str | Path, *, what: str) -> Table:
         raise RefineError(f"cannot read {what} file ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})",
                           where=str(path)) from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame = frame.astype(object).where(frame.notna(), "")
-    frame = frame.map(_cell)
+    if delimited:  # already NUL-free text cells
+        frame = frame.astype("str")
+    else:  # Parquet and JSON cells are typed values
+        frame = frame.astype(object).where(frame.notna(), "")
+        frame = frame.map(_cell)
     rows_in = len(frame) + len(bad_rows)
     return Table(path=path, frame=frame.reset_index(drop=True), bad_rows=bad_rows, sha256=digest,
                  encoding=encoding, rows_in=rows_in)
@@ -159,11 +164,9 @@ def _read_delimited(text: str, delimiter: str | None) -> tuple[pd.DataFrame, lis
             number += 1
             bad.append((number, f"malformed row ({exc})"))
             continue
+        if not record:  # a truly empty line is not a data row
+            continue
         number += 1
-        if not record or all(not cell.strip() for cell in record):
-            if not record:  # a truly empty line is not a data row
-                number -= 1
-                continue
         if len(record) != width:
             # trailing empty cells from spreadsheet exports are harmless
             if len(record) > width and not any(c.strip() for c in record[width:]):
@@ -296,7 +299,7 @@ def _scale(config: RefineConfig, scores: pd.Series) -> tuple[list[float] | None,
     return scale, kind
 
 
-def _feedback(table: Table, config: RefineConfig, known_customers: set[str], rejects: list[dict],
+def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rejects: list[dict],
               warnings: list[str], counts: dict[str, int]) -> pd.DataFrame:
     fc = config.feedback
     for key in ("customer_id", "text", "id", "score", "timestamp", "source"):
@@ -323,7 +326,7 @@ def _feedback(table: Table, config: RefineConfig, known_customers: set[str], rej
     mark(customer == "", "missing customer id")
     mark(text.str.strip() == "", "blank text")
     mark(~text.str.contains(r"[^\W_]", regex=True), "text has no letters or digits")
-    mark(~customer.isin(known_customers), "unknown customer")
+    mark(pd.Series(known_customers.get_indexer(customer) < 0, index=frame.index), "unknown customer")
     key = customer + "\x00" + text.str.strip() + (
         "\x00" + frame[fc.timestamp].str.strip() if fc.timestamp else "")
     first = ~key.duplicated(keep="first")
@@ -399,7 +402,7 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     customers, attributes = _customers(customers_table, config, rejects, warnings)
     if customers.empty:
         raise RefineError("no usable customer rows", where=str(customers_table.path))
-    known = set(customers[config.customers.customer_id])
+    known = pd.Index(customers[config.customers.customer_id])  # unique: duplicates were rejected
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
     by_table = reject_frame["table"].value_counts().to_dict()
