@@ -102,6 +102,7 @@ class LLMSettings:
 class RunSettings:
     seed: int = 0
     cache_dir: str = ""  # "" = $REFINE_CACHE_DIR or ~/.cache/refine
+    reuse: bool = True  # reuse a stored topic fit / proposal search whose inputs, settings and code are unchanged
     quiet: bool = False
     engine: str = "local"  # local | dask (embedding and sentiment as a map stage on a Dask cluster)
     scheduler: str = ""  # dask: a scheduler address (tcp://host:8786); "" = start a local cluster
@@ -367,6 +368,7 @@ prompts = ""                   # folder with your own topic_label.j2 / executive
 [run]
 seed = 0
 cache_dir = ""                 # "" = $REFINE_CACHE_DIR or ~/.cache/refine
+reuse = true                   # reuse a topic fit / proposal search whose inputs, settings and code are unchanged
 engine = "local"               # local | dask: embedding and sentiment mapped over a Dask cluster
 scheduler = ""                 # dask: scheduler address, e.g. "tcp://10.0.0.5:8786"; "" = start a local cluster
 workers = 2                    # dask with scheduler = "": worker processes of that local cluster

@@ -5,6 +5,7 @@ ingest -> embed -> sentiment -> topics -> join -> profile -> propose -> report
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import sys
 import time
@@ -112,13 +113,18 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
 def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: RefineConfig, out_dir: str | Path,
                *, previous: str | Path | None, quiet: bool, echo: Callable[[str], None] | None,
                engine) -> CycleResult:
+    from refine import propose as propose_module
+    from refine import rules as rules_module
+    from refine import stats as stats_module
+    from refine import topics as topics_module
     from refine.ingest import ingest, rule_columns
+    from refine.memo import Digest, StageMemo, code_digest
     from refine.llm import apply_labels, executive_summary, label_topics, manifest_entry, summary_context
-    from refine.propose import propose, proposed_assignments
+    from refine.propose import ProposalResult, propose, proposed_assignments
     from refine.report import write_report
     from refine.runs import read_json, write_csv, write_json, write_parquet
     from refine.segments import join_segments, profile_segments, respondents_table
-    from refine.topics import fit_topics
+    from refine.topics import TopicModel, fit_topics
 
     offline_env()
     started = datetime.now(timezone.utc)
@@ -162,9 +168,21 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         sentiment = scorer.score(feedback[S.TEXT].tolist(), embeddings)
         feedback = pd.concat([feedback.reset_index(drop=True), sentiment.reset_index(drop=True)], axis=1)
 
+    # a stored topic fit / proposal search is reused when everything it reads is unchanged (refine.memo)
+    memo = StageMemo(config.cache_dir if config.run.reuse else None)
     with progress.stage("topics", "reduce + HDBSCAN + keywords"):
-        topic_model = fit_topics(feedback[S.TEXT].tolist(), embeddings, config.topics, seed=seed,
-                                 previous=previous_topics, show_progress=not quiet)
+        texts = feedback[S.TEXT].tolist()
+        key = Digest("topics", __version__, code_digest(topics_module), texts, np.asarray(embeddings),
+                     dataclasses.asdict(config.topics), seed, previous_topics).hexdigest()
+        reused = memo.load("topics", key)
+        if reused is not None:
+            topic_model = TopicModel.from_payload(*reused)
+            if not quiet:
+                progress.echo("  reused the stored fit (same texts, embeddings, settings and code)")
+        else:
+            topic_model = fit_topics(texts, embeddings, config.topics, seed=seed, previous=previous_topics,
+                                     show_progress=not quiet)
+            memo.store("topics", key, *topic_model.to_payload())
         feedback[S.TOPIC_ID] = topic_model.doc_topics.astype(int)
         labels = {t.id: t.label for t in topic_model.topics}
         feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
@@ -197,8 +215,19 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         respondents = respondents_table(feedback, topic_ids)
 
     with progress.stage("propose", "merge / split / new, confirmed on holdout"):
-        result = propose(data.customers, feedback, respondents, config,
-                         rule_columns=rule_columns(data.attributes, config), topic_labels=labels, seed=seed)
+        allowed = rule_columns(data.attributes, config)
+        key = Digest("propose", __version__, code_digest(propose_module, stats_module, rules_module), data.customers,
+                     feedback, respondents, config.to_dict(), allowed, sorted(labels.items()), seed).hexdigest()
+        reused = memo.load("propose", key)
+        if reused is not None:
+            result = ProposalResult(**reused[0])
+            if not quiet:
+                progress.echo("  reused the stored search (same customers, feedback, config and code)")
+        else:
+            result = propose(data.customers, feedback, respondents, config, rule_columns=allowed,
+                             topic_labels=labels, seed=seed)
+            memo.store("propose", key, {"proposals": result.proposals, "stopped": result.stopped,
+                                        "method": result.method})
         assignments = proposed_assignments(data.customers, result.proposals, config)
 
     llm_summary = None
@@ -226,6 +255,7 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         "llm": manifest_entry(config.llm, llm_status),
         "engine": engine.describe(),
         "embedding_cache": dict(cache_use, computed=sum(v["computed"] for v in cache_use.values())),
+        "stage_cache": memo.used if config.run.reuse else "off",
         "topic_method": topic_model.method,
         "proposal_method": result.method,
         "versions": _versions(),

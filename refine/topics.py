@@ -110,6 +110,25 @@ class TopicModel:
         ids[best_sim < self.outlier_similarity] = NO_TOPIC
         return ids, best_sim
 
+    def to_payload(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """The model as JSON plus arrays, for the stage cache (refine.memo); from_payload reads it back."""
+        document = {"topics": [{"id": int(t.id), "label": t.label, "keywords": list(t.keywords), "size": int(t.size),
+                                "quotes": list(t.quotes), "status": t.status} for t in self.topics],
+                    "fading": self.fading, "method": self.method, "outlier_similarity": self.outlier_similarity}
+        arrays = {"doc_topics": np.asarray(self.doc_topics), "doc_similarity": np.asarray(self.doc_similarity)}
+        if self.topics:
+            arrays["centroids"] = np.stack([t.centroid for t in self.topics])
+        return document, arrays
+
+    @classmethod
+    def from_payload(cls, document: dict, arrays: dict[str, np.ndarray]) -> "TopicModel":
+        topics = [Topic(id=t["id"], label=t["label"], keywords=t["keywords"], size=t["size"],
+                        centroid=arrays["centroids"][i], quotes=t["quotes"], status=t["status"])
+                  for i, t in enumerate(document["topics"])]
+        return cls(doc_topics=arrays["doc_topics"], doc_similarity=arrays["doc_similarity"], topics=topics,
+                   fading=document["fading"], method=document["method"],
+                   outlier_similarity=document["outlier_similarity"])
+
     def to_records(self, mean_sentiment: dict[int, float] | None = None) -> list[dict]:
         """JSON-ready dicts for topics.json: the topics (largest first), then the fading ones."""
         mean_sentiment = {int(k): v for k, v in (mean_sentiment or {}).items()}

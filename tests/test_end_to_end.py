@@ -1,7 +1,9 @@
 """End to end through the CLI, on generated data, with the real default model."""
 
 import json
+import os
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -85,22 +87,36 @@ def test_no_personal_data_in_any_output(demo):
     feedback = pd.read_parquet(out / "run" / "feedback.parquet")
     assert not feedback["text"].str.contains(PII).any()
     assert "contact_email" not in (out / "run" / "report.html").read_text()
+    stored = list((Path(os.environ["REFINE_CACHE_DIR"]) / "stages").rglob("result.json"))
+    assert {p.parts[-4] for p in stored} >= {"topics", "propose"}  # the stage cache holds what the run folder holds
+    for path in stored:
+        assert not PII.search(path.read_text()), (path, PII.search(path.read_text()))
 
 
-def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path):
+@pytest.mark.parametrize("reuse", [False, True], ids=["recomputed", "reused"])
+def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path, reuse):
     out, _ = demo
     data = out / "data"
+    config = data / "refine.toml"
+    if not reuse:  # every stage but embedding computed again: the same inputs and seed must give the same outputs
+        text = config.read_text()
+        assert text.rstrip().splitlines()[-2] == "[run]"
+        config = tmp_path / "refine.toml"
+        config.write_text(text + "reuse = false\n")
     result = runner.invoke(app, ["run", "--feedback", str(data / "feedback.csv"), "--customers",
-                                 str(data / "customers.csv"), "--config", str(data / "refine.toml"),
+                                 str(data / "customers.csv"), "--config", str(config),
                                  "--out", str(tmp_path / "again"), "--quiet"])
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "again" / "run.json").read_text())
     assert manifest["embedding_cache"]["computed"] == 0
-    for name in ("proposals.json", "topics.json"):
-        assert (tmp_path / "again" / name).read_text() == (out / "run" / name).read_text()
-    first = pd.read_parquet(out / "run" / "feedback.parquet")
-    second = pd.read_parquet(tmp_path / "again" / "feedback.parquet")
-    pd.testing.assert_frame_equal(first, second)
+    assert manifest["stage_cache"] == ({"topics": "reused", "propose": "reused"} if reuse else "off")
+    for name in ("proposals.json", "topics.json", "report.md"):
+        first, second = ((folder / name).read_text() for folder in (out / "run", tmp_path / "again"))
+        if name == "report.md":  # the run's start time is printed in the header
+            first, second = (re.sub(r"Run of \S+", "", t) for t in (first, second))
+        assert second == first, name
+    for name in ("feedback.parquet", "segments.parquet", "assignments.parquet"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / "run" / name), pd.read_parquet(tmp_path / "again" / name))
 
 
 def test_null_demo_confirms_nothing(tmp_path):
@@ -188,3 +204,17 @@ def test_next_cycle_keeps_topic_ids_and_applies_accepted_proposals(demo, tmp_pat
     manifest = json.loads((tmp_path / "next" / "run.json").read_text())
     assert manifest["applied_decisions"][0]["proposal"] == merge["id"]
     assert "Since the previous cycle" in (tmp_path / "next" / "report.html").read_text()
+
+
+def test_a_changed_customer_reruns_the_proposal_search_but_not_the_topic_fit(demo, tmp_path):
+    out, _ = demo
+    data = out / "data"
+    customers = pd.read_csv(data / "customers.csv", dtype=str, keep_default_na=False)
+    customers.loc[0, "region"] = "south" if customers.loc[0, "region"] != "south" else "north"
+    customers.to_csv(tmp_path / "customers.csv", index=False)
+    result = runner.invoke(app, ["run", "--feedback", str(data / "feedback.csv"), "--customers",
+                                 str(tmp_path / "customers.csv"), "--config", str(data / "refine.toml"),
+                                 "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert manifest["stage_cache"] == {"topics": "reused", "propose": "computed"}

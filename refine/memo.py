@@ -1,0 +1,149 @@
+"""Stage results kept in the cache folder, keyed by everything the stage reads.
+
+A rerun of the same month recomputes nothing that has not changed. The embedding cache
+(refine.embed) covers the texts. This module covers two more stages, each keyed by a digest of its
+inputs, its settings, the seed and the source code of the modules that compute it:
+
+* the topic fit (texts, embeddings, [topics], seed, last month's topics);
+* the proposal search (customer table, joined feedback, respondents, the whole config, seed).
+
+Change one customer, one text, one setting or one line of those modules and the key changes, so
+the stage runs again. A stored result is what the run folder holds anyway: topics (keywords,
+redacted quotes, centroids, one topic id per text) and proposals (rules, evidence, redacted
+quotes). The customer table itself is never stored here.
+
+Payloads are JSON plus an ``.npz`` of arrays (never pickle: loading a pickle runs code, and a cache
+folder may be shared). The JSON file is written last, so an entry without it is unfinished and
+ignored. A missing, unfinished or unreadable entry is a miss, never an error. Delete
+``<cache>/stages`` at any time to drop them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FORMAT = 1  # bump when the payload layout changes
+
+
+class Digest:
+    """sha256 over a sequence of values, each framed by its type and length (so 'ab','c' != 'a','bc')."""
+
+    def __init__(self, *values: Any):
+        self._h = hashlib.sha256()
+        self.add(FORMAT, *values)
+
+    def add(self, *values: Any) -> "Digest":
+        for value in values:
+            self._add(value)
+        return self
+
+    def _frame(self, tag: str, payload: bytes) -> None:
+        self._h.update(f"{tag}:{len(payload)}:".encode())
+        self._h.update(payload)
+
+    def _add(self, value: Any) -> None:
+        if isinstance(value, np.ndarray):
+            array = np.ascontiguousarray(value)
+            self._frame(f"nd{array.dtype.str}{array.shape}", array.tobytes())
+        elif isinstance(value, pd.DataFrame):
+            self._frame("df", json.dumps([list(map(str, value.columns)), [str(t) for t in value.dtypes]]).encode())
+            self._add(pd.util.hash_pandas_object(value, index=True).to_numpy())
+        elif isinstance(value, pd.Series):
+            self._frame("series", f"{value.name}|{value.dtype}".encode())
+            self._add(pd.util.hash_pandas_object(value, index=True).to_numpy())
+        elif isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            self._frame("strs", "\x00".join(value).encode("utf-8", "surrogatepass"))
+            self._frame("n", str(len(value)).encode())
+        elif isinstance(value, bytes):
+            self._frame("bytes", value)
+        else:
+            self._frame("json", json.dumps(value, sort_keys=True, default=_plain).encode("utf-8", "surrogatepass"))
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def code_digest(*modules: ModuleType) -> str:
+    """Digest of the source files of `modules`: a code change invalidates what they computed."""
+    digest = Digest()
+    for module in modules:
+        digest.add(module.__name__, Path(inspect.getfile(module)).read_bytes())
+    return digest.hexdigest()
+
+
+def _plain(value: Any):
+    """JSON for numpy scalars and arrays, exactly (floats round-trip through JSON unchanged)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (pd.Timestamp, Path)):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in the stage cache")
+
+
+class StageMemo:
+    """Stored results per stage and key under ``<cache>/stages``; ``StageMemo(None)`` stores nothing."""
+
+    def __init__(self, cache_dir: Path | None):
+        self.root = Path(cache_dir) / "stages" if cache_dir is not None else None
+        self.used: dict[str, str] = {}  # stage -> "reused" | "computed", for run.json
+
+    def _entry(self, stage: str, key: str) -> Path:
+        assert self.root is not None
+        return self.root / stage / key[:2] / key
+
+    def load(self, stage: str, key: str) -> tuple[Any, dict[str, np.ndarray]] | None:
+        """(document, arrays) stored for this stage and key, or None."""
+        if self.root is None:
+            return None
+        entry = self._entry(stage, key)
+        try:
+            document = json.loads((entry / "result.json").read_text(encoding="utf-8"))
+            arrays: dict[str, np.ndarray] = {}
+            if (entry / "arrays.npz").exists():
+                with np.load(entry / "arrays.npz", allow_pickle=False) as stored:
+                    arrays = {name: stored[name] for name in stored.files}
+        except (OSError, ValueError, KeyError):
+            return None
+        if not isinstance(document, dict) or document.get("format") != FORMAT or document.get("key") != key:
+            return None
+        self.used[stage] = "reused"
+        return document["value"], arrays
+
+    def store(self, stage: str, key: str, value: Any, arrays: dict[str, np.ndarray] | None = None) -> None:
+        """Keep a result; a failure to write (full disk, read-only cache) only costs the reuse."""
+        self.used[stage] = "computed"
+        if self.root is None:
+            return
+        entry = self._entry(stage, key)
+        try:
+            entry.mkdir(parents=True, exist_ok=True)
+            if arrays:
+                _atomic_write(entry / "arrays.npz", lambda f: np.savez(f, **arrays))
+            text = json.dumps({"format": FORMAT, "key": key, "value": value}, default=_plain, allow_nan=True)
+            _atomic_write(entry / "result.json", lambda f: f.write(text.encode("utf-8", "surrogatepass")))
+        except OSError:
+            return
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
