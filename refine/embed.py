@@ -83,11 +83,16 @@ def text_key(model_id: str, text: str) -> str:
 
 
 class EmbeddingCache:
-    """Vectors on disk in append-only shards, one folder per model; written atomically."""
+    """Vectors on disk in append-only shards, one folder per model; written atomically.
 
-    def __init__(self, root: Path, model_id: str):
+    `kind` and `dtype` let other per-text results share the layout (sentiment: float64 rows under
+    ``<cache>/sentiment``, so a reused score is bit-identical to the computed one).
+    """
+
+    def __init__(self, root: Path, model_id: str, *, kind: str = "embeddings", dtype=np.float32):
         self.model_id = model_id
-        self.folder = Path(root) / "embeddings" / hashlib.sha256(model_id.encode()).hexdigest()[:16]
+        self.dtype = dtype
+        self.folder = Path(root) / kind / hashlib.sha256(model_id.encode()).hexdigest()[:16]
         self._index: dict[str, tuple[Path, int]] | None = None
 
     def _load_index(self) -> dict[str, tuple[Path, int]]:
@@ -125,7 +130,7 @@ class EmbeddingCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / f"shard-{uuid.uuid4().hex}.npz"
         tmp = final.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.asarray(keys), vectors=vectors.astype(np.float32))
+        np.savez(tmp, keys=np.asarray(keys), vectors=vectors.astype(self.dtype))
         os.replace(tmp, final)
         index = self._load_index()
         for row, key in enumerate(keys):

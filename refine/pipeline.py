@@ -124,6 +124,7 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
     from refine.report import write_report
     from refine.runs import read_json, write_csv, write_json, write_parquet
     from refine.segments import join_segments, profile_segments, respondents_table
+    from refine.sentiment import CachedScorer, cached_scorer
     from refine.topics import TopicModel, fit_topics
 
     offline_env()
@@ -164,8 +165,12 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         progress.echo(f"  {embedder.last_hits} from cache, {embedder.last_computed} computed")
 
     with progress.stage("sentiment", config.model.sentiment):
-        scorer = engine.scorer(config.model.sentiment, device=config.model.device)
+        scorer = cached_scorer(engine.scorer(config.model.sentiment, device=config.model.device),
+                               config.cache_dir, embedder.model_id)
         sentiment = scorer.score(feedback[S.TEXT].tolist(), embeddings)
+        sentiment_use: dict[str, dict[str, int]] = {}
+        if isinstance(scorer, CachedScorer):
+            sentiment_use["documents"] = {"hits": scorer.last_hits, "computed": scorer.last_computed}
         feedback = pd.concat([feedback.reset_index(drop=True), sentiment.reset_index(drop=True)], axis=1)
 
     # a stored topic fit / proposal search is reused when everything it reads is unchanged (refine.memo)
@@ -190,6 +195,8 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
     with progress.stage("aspects", "sentiment per topic, sentence by sentence"):
         from refine.aspects import aspect_sentiment
 
+        if isinstance(scorer, CachedScorer):
+            scorer.last_hits = scorer.last_computed = 0  # counted again for the sentences
         aspects = aspect_sentiment(feedback, embeddings, embedder=embedder, scorer=scorer, topic_model=topic_model)
         document_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean()
         topics = topic_model.to_records(mean_sentiment=aspects.topic_sentiment)
@@ -199,6 +206,8 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
             record["comment_sentiment"] = None if doc is None else round(float(doc), 4)
         topic_model.method["aspect_sentences"] = len(aspects.sentences)
         cache_use["sentences"] = {"hits": embedder.last_hits, "computed": embedder.last_computed}
+        if isinstance(scorer, CachedScorer):
+            sentiment_use["sentences"] = {"hits": scorer.last_hits, "computed": scorer.last_computed}
 
     llm_status: dict[str, str] = {}
     if config.llm.provider != "none":
@@ -255,6 +264,7 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         "llm": manifest_entry(config.llm, llm_status),
         "engine": engine.describe(),
         "embedding_cache": dict(cache_use, computed=sum(v["computed"] for v in cache_use.values())),
+        "sentiment_cache": sentiment_use or "off",
         "stage_cache": memo.used if config.run.reuse else "off",
         "topic_method": topic_model.method,
         "proposal_method": result.method,

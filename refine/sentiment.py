@@ -482,6 +482,59 @@ def load_scorer(spec: str, *, device: str = "cpu") -> SentimentScorer:
                       f"or \"transformers:<id or path>\"", where=WHERE)
 
 
+class CachedScorer:
+    """Wraps an embedding-head scorer: each distinct text is scored once per head and embedding model.
+
+    The probabilities and the label of every text are kept as float64 rows under
+    ``<cache>/sentiment`` (keyed by a hash of the head's id, which hashes its weights, the embedding
+    model and the text; never the text itself), so a rerun reads them back bit for bit. The word
+    features of the default head cost more than its matrix product: on 100k comments and their 220k
+    sentences, about 15 s of a warm rerun (bench/scale_bench.py).
+
+    A `transformers:` scorer is not wrapped: its id names a model, not its weights, and a model
+    retrained in place would be read from a stale cache.
+    """
+
+    def __init__(self, scorer: SentimentScorer, cache_dir: Path, embedding_model_id: str):
+        from refine.embed import EmbeddingCache
+
+        self.scorer = scorer
+        self.model_id = scorer.model_id
+        self.namespace = f"{scorer.model_id}\x00{embedding_model_id}"
+        self.cache = EmbeddingCache(cache_dir, self.namespace, kind="sentiment", dtype=np.float64)
+        self.last_hits = 0
+        self.last_computed = 0
+
+    def score(self, texts: Sequence[str], embeddings: np.ndarray | None) -> pd.DataFrame:
+        from refine.embed import text_key
+
+        keys = [text_key(self.namespace, str(t)) for t in texts]
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        found = self.cache.get(list(first))
+        missing = [k for k in first if k not in found]
+        if missing:
+            rows = [first[k] for k in missing]
+            part = self.scorer.score([texts[i] for i in rows], None if embeddings is None else embeddings[rows])
+            codes = part["sentiment_label"].map({label: i for i, label in enumerate(LABELS)}).to_numpy(dtype=float)
+            computed = np.column_stack([part[["p_negative", "p_neutral", "p_positive"]].to_numpy(dtype=float), codes])
+            self.cache.put(missing, computed)
+            found.update(zip(missing, computed))
+        self.last_hits, self.last_computed = len(first) - len(missing), len(missing)
+        if not keys:
+            return _frame(np.zeros((0, 3)), [])
+        table = np.stack([found[k] for k in keys])
+        return _frame(table[:, :3], [LABELS[int(code)] for code in table[:, 3]])
+
+
+def cached_scorer(scorer: SentimentScorer, cache_dir: Path | None, embedding_model_id: str) -> SentimentScorer:
+    """`scorer` behind the per-text sentiment cache where that is safe (an embedding head), else as it is."""
+    if cache_dir is None or not isinstance(scorer, EmbeddingHeadScorer):
+        return scorer
+    return CachedScorer(scorer, cache_dir, embedding_model_id)
+
+
 # ---- training --------------------------------------------------------------------------------
 
 def normalise_labels(labels: Iterable, *, where: str = "labels") -> list[str]:

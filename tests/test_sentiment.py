@@ -307,6 +307,36 @@ def test_transformers_scorer_with_a_local_model(tmp_path):
     assert frame.loc[0, "sentiment_label"] in ("negative", "neutral", "positive")
 
 
+def test_cached_scorer_reads_back_exactly_what_it_computed(default_head, base_embedder, tmp_path):
+    from refine.sentiment import CachedScorer, cached_scorer
+
+    texts = COMPLAINTS[:4] + PRAISE[:3] + [COMPLAINTS[0]]  # a repeated text is scored once
+    vectors = base_embedder.encode(texts)
+    direct = default_head.score(texts, vectors)
+    cached = cached_scorer(default_head, tmp_path, base_embedder.model_id)
+    assert isinstance(cached, CachedScorer) and cached.model_id == default_head.model_id
+    first = cached.score(texts, vectors)
+    assert (cached.last_hits, cached.last_computed) == (0, 7)
+    again = cached_scorer(default_head, tmp_path, base_embedder.model_id)  # a new run: a fresh index
+    second = again.score(texts[::-1], vectors[::-1])
+    assert (again.last_hits, again.last_computed) == (7, 0)
+    pd.testing.assert_frame_equal(first, direct)
+    pd.testing.assert_frame_equal(second, direct.iloc[::-1].reset_index(drop=True))
+    other = cached_scorer(default_head, tmp_path, "another-embedding-model")  # vectors differ: no reuse
+    other.score(texts[:2], vectors[:2])
+    assert other.last_computed == 2
+    assert not any(t.encode() in p.read_bytes() for p in tmp_path.rglob("*.npz") for t in texts)
+    assert cached.score([], np.zeros((0, 384))).empty
+
+
+def test_transformers_scorer_is_not_cached(tmp_path):
+    from refine.sentiment import cached_scorer
+
+    folder = _tiny_classifier(tmp_path / "tiny", {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    scorer = load_scorer(f"transformers:{folder}")
+    assert cached_scorer(scorer, tmp_path / "cache", "m") is scorer  # its id names no weights
+
+
 # ---- sentences ---------------------------------------------------------------------------------
 
 def test_split_sentences():
