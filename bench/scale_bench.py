@@ -18,7 +18,12 @@ first draw's overshoot, so the feedback table is close to N rows), and written a
     sentence is embedded. The one-off ONNX export is NOT part of the cold run: it is made once
     before all sizes into a template cache and copied into every fresh cache (its time is printed
     apart). Use --cold-export to include it in every cold run instead.
-  * warm: the same data and the same cache folder, a new run folder: embeddings come from the cache.
+  * warm: the same data and the same cache folder, a new run folder: embeddings, sentiment, the
+    topic fit and the proposal search come from the cache (refine.embed, refine.sentiment.CachedScorer,
+    refine.memo); ingest, aspects (sentence splitting), join and report run again.
+  * next (unless --next-shared 1): a "next month" sharing --next-shared (0.9) of its texts with the
+    first: the same customers and rows, the other texts edited into new ones. Only the new texts are
+    embedded and scored; the topic fit and the proposal search run again, since their inputs changed.
 
 Measured per run: seconds per stage from the run's run.json ("timings": ingest, embed, sentiment,
 topics, aspects, join, propose, report), the run_cycle wall time ("cycle") and the whole child
@@ -111,6 +116,7 @@ def child_run(args) -> None:
     out = {"timings": manifest.get("timings", {}), "cycle_s": round(cycle, 3),
            "proc_s_in_child": round(time.perf_counter() - start, 3),
            "counts": manifest.get("counts", {}), "embedding_cache": manifest.get("embedding_cache", {}),
+           "stage_cache": manifest.get("stage_cache"),
            "topics": len(result.topics), "proposals": len(result.proposals),
            "aspect_sentences": manifest.get("topic_method", {}).get("aspect_sentences"),
            "self_maxrss": _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}
@@ -118,6 +124,24 @@ def child_run(args) -> None:
 
 
 # --------------------------------------------------------------------------------------------- parent
+
+
+def _next_month(data: Path, folder: Path, shared: float, seed: int) -> Path:
+    """The same customers and feedback rows, with a seeded (1 - shared) of the texts edited into new texts."""
+    import numpy as np
+    import pandas as pd
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("customers.csv", "refine.toml"):
+        shutil.copyfile(data / name, folder / name)
+    feedback = pd.read_csv(data / "feedback.csv", dtype=str, keep_default_na=False)
+    config = (data / "refine.toml").read_text()
+    text_col = next(line.split("=", 1)[1].strip().strip('"') for line in config.splitlines()
+                    if line.startswith("text"))
+    edited = np.random.default_rng(seed + 1).random(len(feedback)) >= shared
+    feedback.loc[edited, text_col] = feedback.loc[edited, text_col] + [f" (note {i})" for i in range(int(edited.sum()))]
+    feedback.to_csv(folder / "feedback.csv", index=False)
+    return folder
 
 
 def spawn(mode: str, extra: list[str], env: dict | None = None, log: Path | None = None) -> tuple[dict, float, int]:
@@ -169,6 +193,9 @@ def main() -> None:
     parser.add_argument("--cold-export", action="store_true",
                         help="do not pre-export the ONNX model: every cold run exports it itself")
     parser.add_argument("--skip-warm", action="store_true")
+    parser.add_argument("--next-shared", type=float, default=0.9,
+                        help="after the warm run, a 'next month' run in which this share of the feedback texts is "
+                             "unchanged and the rest are edited (1 = no such run)")
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
@@ -220,9 +247,13 @@ def main() -> None:
         if template is not None:
             shutil.copytree(template / "onnx", cache / "onnx", dirs_exist_ok=True)
         env = dict(base_env, REFINE_CACHE_DIR=str(cache))
-        for run in (["cold"] if args.skip_warm else ["cold", "warm"]):
+        runs = ["cold"] if args.skip_warm else ["cold", "warm"] + (["next"] if args.next_shared < 1 else [])
+        for run in runs:
             out = work / f"run-{n}-{run}"
-            res, wall, rss = spawn("run", ["--data", str(data), "--out", str(out), "--backend", args.backend],
+            source = data
+            if run == "next":
+                source = _next_month(data, work / f"data-{n}-next", args.next_shared, args.seed)
+            res, wall, rss = spawn("run", ["--data", str(source), "--out", str(out), "--backend", args.backend],
                                    env=env, log=log)
             rows.append((n, run, res, wall, rss))
             t = res["timings"]
@@ -231,7 +262,8 @@ def main() -> None:
                   f"(self-reported {res['self_maxrss'] / GB:.2f}); accepted "
                   f"{res['counts'].get('feedback_accepted')} feedback, "
                   f"{res['counts'].get('customers_accepted')} customers; {res['aspect_sentences']} aspect sentences; "
-                  f"embeddings computed {res['embedding_cache'].get('computed')}; {res['topics']} topics, "
+                  f"embeddings computed {res['embedding_cache'].get('computed')}; stage cache "
+                  f"{res.get('stage_cache')}; {res['topics']} topics, "
                   f"{res['proposals']} proposals; stages "
                   + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), flush=True)
 
@@ -267,12 +299,18 @@ def main() -> None:
         print("  (stages under 0.05 s at the smaller N are shown as '-': too short to read a ratio from)")
 
     if not args.skip_warm:
-        print("\nwarm / cold cycle time per size")
+        print("\nrerun speed-up per size: cold cycle time / rerun cycle time (same process kind, same cache folder)")
         for n in sizes:
             cold = next(res for m, r, res, _, _ in rows if m == n and r == "cold")
-            warm = next(res for m, r, res, _, _ in rows if m == n and r == "warm")
-            print(f"  N={n}: cold {cold['cycle_s']:.1f} s, warm {warm['cycle_s']:.1f} s, "
-                  f"ratio {warm['cycle_s'] / cold['cycle_s']:.2f}")
+            line = f"  N={n}: cold {cold['cycle_s']:.1f} s"
+            for run in ("warm", "next"):
+                again = next((res for m, r, res, _, _ in rows if m == n and r == run), None)
+                if again is not None:
+                    line += f"; {run} {again['cycle_s']:.1f} s = {cold['cycle_s'] / again['cycle_s']:.1f}x faster"
+            print(line)
+        if args.next_shared < 1:
+            print(f"  (next: the same customers, {args.next_shared:.0%} of the feedback texts unchanged, the rest "
+                  "edited, so they are new texts)")
 
     peak = max(rss for *_, rss in rows)
     print(f"\npeak RSS over all runs: {peak / GB:.2f} GB ({'under' if peak < 4 * GB else 'OVER'} the 4 GB target)")
