@@ -641,7 +641,13 @@ def _said_by(cand: Candidate, feedback_rows: np.ndarray) -> np.ndarray:
 
 def _quotes(cand: Candidate, feedback, said_by: np.ndarray, config, k: int = 3) -> list[str]:
     said = feedback[said_by]
-    lead = max(_significant(cand.comparisons, config.proposals), key=lambda c: abs(c.effect), default=None)
+    significant = _significant(cand.comparisons, config.proposals)
+    lead = max(significant, key=lambda c: abs(c.effect), default=None)
+    # a topic the group raises more often says why in their words, even when a score differs more
+    # ("mean score -2.1" is led by its quotes about the crashing app, not by any angry comment)
+    raised = [c for c in significant if c.measure.startswith("topic_") and c.diff > 0]
+    if raised:
+        lead = max(raised, key=lambda c: abs(c.effect))
     if lead is not None and lead.measure.startswith("topic_"):
         topic = int(lead.measure.split("_")[1])
         pool = said[said[S.TOPIC_ID] == topic]

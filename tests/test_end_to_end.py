@@ -77,6 +77,10 @@ def test_planted_structure_is_found(demo):
     for p in proposals:
         assert "churned_90d" not in p["rule"] and "contact_email" not in p["rule"]
         assert p["quotes"] and p["evidence"]
+    # quotes say why in the customers' words: the app split's quotes are about the app, although its
+    # largest difference is the mean score
+    split = next(p for p in confirmed if p["kind"] == "split")
+    assert "channel" in split["rule"] and all("app" in q.lower() for q in split["quotes"]), split["quotes"]
 
 
 def test_no_personal_data_in_any_output(demo):
