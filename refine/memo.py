@@ -2,7 +2,8 @@
 
 A rerun of the same month recomputes nothing that has not changed. The embedding cache
 (refine.embed) covers the texts. This module covers two more stages, each keyed by a digest of its
-inputs, its settings, the seed and the source code of the modules that compute it:
+inputs, its settings, the seed, the versions of refine and its libraries, and the source code of
+the modules that compute it:
 
 * the topic fit (texts, embeddings, [topics], seed, last month's topics);
 * the proposal search (customer table, joined feedback, respondents, the whole config, seed).
@@ -27,7 +28,7 @@ import os
 import tempfile
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -120,6 +121,17 @@ class StageMemo:
             return None
         self.used[stage] = "reused"
         return document["value"], arrays
+
+    def reuse_or_compute(self, stage: str, key: str, compute: Callable[[], Any], *,
+                         save: Callable[[Any], tuple[Any, dict[str, np.ndarray]]],
+                         restore: Callable[[Any, dict[str, np.ndarray]], Any]) -> tuple[Any, bool]:
+        """(result, reused): the stored result for this key, else compute() stored through save()."""
+        stored = self.load(stage, key)
+        if stored is not None:
+            return restore(*stored), True
+        value = compute()
+        self.store(stage, key, *save(value))
+        return value, False
 
     def store(self, stage: str, key: str, value: Any, arrays: dict[str, np.ndarray] | None = None) -> None:
         """Keep a result; a failure to write (full disk, read-only cache) only costs the reuse."""

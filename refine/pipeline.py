@@ -175,19 +175,17 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
 
     # a stored topic fit / proposal search is reused when everything it reads is unchanged (refine.memo)
     memo = StageMemo(config.cache_dir if config.run.reuse else None)
+    versions = _versions()  # refine's and the libraries' versions: part of every stage key
     with progress.stage("topics", "reduce + HDBSCAN + keywords"):
         texts = feedback[S.TEXT].tolist()
-        key = Digest("topics", __version__, code_digest(topics_module), texts, np.asarray(embeddings),
+        key = Digest("topics", versions, code_digest(topics_module), texts, np.asarray(embeddings),
                      dataclasses.asdict(config.topics), seed, previous_topics).hexdigest()
-        reused = memo.load("topics", key)
-        if reused is not None:
-            topic_model = TopicModel.from_payload(*reused)
-            if not quiet:
-                progress.echo("  reused the stored fit (same texts, embeddings, settings and code)")
-        else:
-            topic_model = fit_topics(texts, embeddings, config.topics, seed=seed, previous=previous_topics,
-                                     show_progress=not quiet)
-            memo.store("topics", key, *topic_model.to_payload())
+        topic_model, reused = memo.reuse_or_compute(
+            "topics", key, lambda: fit_topics(texts, embeddings, config.topics, seed=seed, previous=previous_topics,
+                                              show_progress=not quiet),
+            save=TopicModel.to_payload, restore=TopicModel.from_payload)
+        if reused and not quiet:
+            progress.echo("  reused the stored fit (same texts, embeddings, settings, code and libraries)")
         feedback[S.TOPIC_ID] = topic_model.doc_topics.astype(int)
         labels = {t.id: t.label for t in topic_model.topics}
         feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
@@ -225,18 +223,15 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
 
     with progress.stage("propose", "merge / split / new, confirmed on holdout"):
         allowed = rule_columns(data.attributes, config)
-        key = Digest("propose", __version__, code_digest(propose_module, stats_module, rules_module), data.customers,
+        key = Digest("propose", versions, code_digest(propose_module, stats_module, rules_module), data.customers,
                      feedback, respondents, config.to_dict(), allowed, sorted(labels.items()), seed).hexdigest()
-        reused = memo.load("propose", key)
-        if reused is not None:
-            result = ProposalResult(**reused[0])
-            if not quiet:
-                progress.echo("  reused the stored search (same customers, feedback, config and code)")
-        else:
-            result = propose(data.customers, feedback, respondents, config, rule_columns=allowed,
-                             topic_labels=labels, seed=seed)
-            memo.store("propose", key, {"proposals": result.proposals, "stopped": result.stopped,
-                                        "method": result.method})
+        result, reused = memo.reuse_or_compute(
+            "propose", key, lambda: propose(data.customers, feedback, respondents, config, rule_columns=allowed,
+                                            topic_labels=labels, seed=seed),
+            save=lambda r: ({"proposals": r.proposals, "stopped": r.stopped, "method": r.method}, {}),
+            restore=lambda document, _: ProposalResult(**document))
+        if reused and not quiet:
+            progress.echo("  reused the stored search (same customers, feedback, config, code and libraries)")
         assignments = proposed_assignments(data.customers, result.proposals, config)
 
     llm_summary = None
@@ -268,7 +263,7 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         "stage_cache": memo.used if config.run.reuse else "off",
         "topic_method": topic_model.method,
         "proposal_method": result.method,
-        "versions": _versions(),
+        "versions": versions,
         "previous": str(Path(previous).resolve()) if previous is not None else None,
         "applied_decisions": applied,
     }
