@@ -133,3 +133,32 @@ def test_nul_bytes_and_excel_ids(tmp_path):
 def test_read_table_keeps_ids_as_text(tmp_path):
     table = read_table(write(tmp_path, "c.csv", "id,x\n007,1\n"), what="customers")
     assert table.frame["id"].tolist() == ["007"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_rejects_name_the_data_row_of_the_file(tmp_path, suffix):
+    """A reject's row is the 1-based data row (CSV) or line (JSONL) the user can find in the file."""
+    write(tmp_path, "c.csv", "Member No,Tier Name\nC1,A\nC2\nC1,B\n,A\nC3,A\n")
+    feedback = [("r1", "C1", "hello there"), ("r2", "C9", "unknown customer"), ("r3", "C3", "")]
+    if suffix == ".csv":
+        body = "resp,Member No,Comment Text\n" + "".join(f"{a},{b},{c}\n" for a, b, c in feedback)
+    else:
+        body = "".join(json.dumps({"resp": a, "Member No": b, "Comment Text": c}) + "\n" for a, b, c in feedback)
+    write(tmp_path, f"f{suffix}", body)
+    result = ingest(tmp_path / f"f{suffix}", tmp_path / "c.csv", config_from_dict({
+        "feedback": {"id": "resp", "customer_id": "Member No", "text": "Comment Text"},
+        "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
+    rows = {(r.table, r.row): r.reason for r in result.rejects.itertuples()}
+    assert rows == {("customers", 2): "row has 1 fields, header has 2", ("customers", 3): "duplicate customer id",
+                    ("customers", 4): "missing customer id", ("feedback", 2): "unknown customer",
+                    ("feedback", 3): "blank text"}
+    assert result.feedback["row"].tolist() == [1]
+
+
+def test_non_finite_numbers_stay_floats(tmp_path):
+    write(tmp_path, "c.csv", "Member No,Tier Name,limit\n1,A,inf\n2,B,3\n")
+    write(tmp_path, "f.csv", "Member No,Comment Text\n1,fine thanks\n")
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", config_from_dict({
+        "feedback": {"customer_id": "Member No", "text": "Comment Text"},
+        "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
+    assert result.customers["limit"].dtype == float

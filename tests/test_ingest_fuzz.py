@@ -58,3 +58,85 @@ def test_megabyte_comment_and_leading_zero_ids(tmp_path):
     result = ingest(tmp_path / "feedback.csv", tmp_path / "customers.csv", CONFIG)
     assert result.feedback["customer_id"].tolist() == ["007", "7"]
     assert result.counts["feedback_truncated"] == 1
+
+
+# ---- the Arrow fast path reads exactly what the python csv reader reads -------------------------------
+
+DELIMITERS = [",", ";", "\t", "|"]
+odd_cell = st.sampled_from(["", "a", "007", " x ", '"q"', 'a"b', '"a,b"', '"line\nbreak"', '"cr\rin"', "\u00e9",
+                            "\u00a0", "NA", "null", "1e5", '""', '"a""b"', '"x"y', " ", "\t", "#c", "=1+1"])
+
+
+def readers(text: str):
+    """The Arrow reader's frame (None when it declines) and a call that runs the python reader."""
+    from refine.ingest import _decode, _delimiter, _read_delimited, _read_delimited_arrow
+
+    raw = text.encode("utf-8")
+    decoded, _ = _decode(raw, None)
+    delimiter = _delimiter(decoded, None)
+    return _read_delimited_arrow(raw, decoded, delimiter), lambda: _read_delimited(decoded, delimiter)
+
+
+def assert_same_frames(text: str) -> bool:
+    fast, python_reader = readers(text)
+    if fast is None:
+        return False
+    slow, bad = python_reader()
+    assert not bad, f"the fast path answered for a file the python reader rejects rows of: {text!r}"
+    assert list(fast.columns) == list(slow.columns)
+    assert list(fast.index) == list(slow.index)
+    assert fast.astype("str").equals(slow.astype("str")), text
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(width=st.integers(1, 4), delimiter=st.sampled_from(DELIMITERS),
+       rows=st.lists(st.tuples(st.booleans(), st.lists(odd_cell, min_size=0, max_size=6)), max_size=6),
+       eol=st.sampled_from(["\n", "\r\n", "\r"]), tail=st.sampled_from(["", "eol", "eol2"]), bom=st.booleans())
+def test_arrow_reader_matches_python_reader(width, delimiter, rows, eol, tail, bom):
+    lines = [delimiter.join(f"h{i}" for i in range(width))]
+    for full, cells in rows:  # mostly rows of the header's width, some ragged
+        lines.append(delimiter.join((cells + [""] * width)[:width] if full else cells))
+    text = ("\ufeff" if bom else "") + eol.join(lines) + {"": "", "eol": eol, "eol2": eol * 2}[tail]
+    assert_same_frames(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=['a', 'b', ',', ';', '"', '\n', '\r', ' ', '\t', '1', '\u00e9', '\ufeff'],
+                    max_size=60),
+       header=st.booleans())
+def test_arrow_reader_matches_python_reader_on_noise(text, header):
+    assert_same_frames(("h1,h2,h3\n" if header else "") + text)
+
+
+def test_arrow_reader_takes_the_common_file_and_leaves_the_odd_ones():
+    assert assert_same_frames('id,Segment,spend\n007,Gold,"1,200.50"\n8,"Silver ""plus""",3\n\n9,"two\nlines",4\n')
+    ragged, python_reader = readers("id,x\n1,2\n3\n")
+    assert ragged is None and python_reader()[1] == [(2, "row has 1 fields, header has 2")]
+    nul, _ = readers("id,x\n1,2\x00\n")
+    assert nul is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.one_of(
+    st.integers(-10**15 + 1, 10**15 - 1).map(str),
+    st.decimals(min_value=-10**6, max_value=10**6, places=4, allow_nan=False).map(lambda d: f"{d:f}"),
+    st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
+    st.sampled_from(["", " ", " 12 ", "+5", ".5", "5.", "1e3", "inf", "1,000", "0", "1", "-0", "0012",
+                     "1234567890123456789", "x"])), min_size=1, max_size=30))
+def test_typed_numbers_match_pandas_to_numeric(cells):
+    """The Arrow parse of plain decimals gives the same typed column as pd.to_numeric."""
+    import pandas as pd
+
+    from refine import ingest as I
+
+    values = pd.Series(cells, dtype=object).astype("str")
+    fast = I._typed(values)
+    original = I._plain_numbers
+    I._plain_numbers = lambda present: None
+    try:
+        slow = I._typed(values)
+    finally:
+        I._plain_numbers = original
+    assert str(fast.dtype) == str(slow.dtype), cells
+    assert fast.equals(slow), cells
