@@ -487,7 +487,8 @@ class CachedScorer:
 
     The probabilities and the label of every text are kept as float64 rows under
     ``<cache>/sentiment`` (keyed by a hash of the head's id, which hashes its weights, the embedding
-    model and the text; never the text itself), so a rerun reads them back bit for bit. The word
+    model, the source of this module (the word features and the scoring), the numpy version and the
+    text; never the text itself), so a rerun reads them back bit for bit. The word
     features of the default head cost more than its matrix product: on 100k comments and their 220k
     sentences, about 15 s of a warm rerun (bench/scale_bench.py).
 
@@ -498,9 +499,15 @@ class CachedScorer:
     def __init__(self, scorer: SentimentScorer, cache_dir: Path, embedding_model_id: str):
         from refine.embed import EmbeddingCache
 
+        import sys
+
+        from refine.memo import code_digest
+
         self.scorer = scorer
         self.model_id = scorer.model_id
-        self.namespace = f"{scorer.model_id}\x00{embedding_model_id}"
+        # the head's id hashes its weights; the word features and the scoring are this module's code
+        self.namespace = "\x00".join([scorer.model_id, embedding_model_id, code_digest(sys.modules[__name__]),
+                                      f"numpy {np.__version__}"])
         self.cache = EmbeddingCache(cache_dir, self.namespace, kind="sentiment", dtype=np.float64)
         self.last_hits = 0
         self.last_computed = 0

@@ -325,6 +325,10 @@ def test_cached_scorer_reads_back_exactly_what_it_computed(default_head, base_em
     other = cached_scorer(default_head, tmp_path, "another-embedding-model")  # vectors differ: no reuse
     other.score(texts[:2], vectors[:2])
     assert other.last_computed == 2
+    import refine.sentiment
+    from refine.memo import code_digest
+
+    assert code_digest(refine.sentiment) in cached.namespace  # new word features or scoring code: no reuse
     assert not any(t.encode() in p.read_bytes() for p in tmp_path.rglob("*.npz") for t in texts)
     assert cached.score([], np.zeros((0, 384))).empty
 
