@@ -36,7 +36,7 @@ import pandas as pd
 from refine import schemas as S
 from refine.config import RefineConfig
 from refine.rules import apply_rule, condition, conjunction
-from refine.stats import Comparison, benjamini_hochberg, compare, stratified_compare, tost
+from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
 
 PERMUTATIONS = 999
 
@@ -520,7 +520,7 @@ def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, 
     for outcome in measures.outcomes.columns:
         p, c = tost(outcome, measures.outcomes.loc[a, outcome].to_numpy(), measures.outcomes.loc[b, outcome].to_numpy(), margin)
         if c is not None:
-            out["tost"].append({"measure": outcome, "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high,
+            out["tost"].append({"measure": outcome, "kind": c.kind, "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high,
                                 "effect": c.effect, "p_equivalence": p})
             out["tost_p"].append(p)
     out["perm_p"], out["jsd"], out["sentiment_diff"] = _permutation_test(measures, a, b, seed, names)
@@ -693,9 +693,11 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
 def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped) -> list[dict]:
     total = len(customers)
     described = []
+    masks: dict[str, np.ndarray] = {}
     feedback_rows = _feedback_rows(customers, feedback, config)
     for cand in chosen:
         n_customers = int(cand.mask.sum())
+        masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
         said_by = _said_by(cand, feedback_rows)
         respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
         evidence: dict[str, Any] = {}
@@ -731,7 +733,12 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
                 evidence["rule_vs_feedback_subgroup"] = pr
             effect = abs(significant[0].effect) if significant else 0.0
         evidence["holdout_q"] = cand.extra.get("holdout_q")
+        if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
+            left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
+            if left_out:
+                evidence["in_new_segments"] = left_out
         impact = _expected_impact(cand, customers, measures, config)
+        score_gap = _score_gap(cand, feedback, feedback_rows, config)
         confirmed = cand.extra.get("confirmed", False)
         score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
         described.append({
@@ -739,7 +746,7 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
             "rule": cand.rule, "customers": n_customers, "respondents": respondents,
             "evidence": evidence, "top_topics": _top_topics(feedback, said_by, topic_labels),
             "quotes": _quotes(cand, feedback, said_by, config),
-            "expected_impact": impact, "score": score, "confirmed": confirmed,
+            "expected_impact": impact, "score_gap": score_gap, "score": score, "confirmed": confirmed,
         })
     described.sort(key=lambda p: (not p["confirmed"], -p["score"], p["id"]))
     # guardrail: the segment count after accepting proposals in rank order
@@ -760,6 +767,13 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
         kept.append(proposal)
     for rank, proposal in enumerate(kept, start=1):
         proposal["rank"] = rank
+        proposal["overlaps"] = []
+    for i, first in enumerate(kept):  # customers two proposals both claim (assignments settle who gets them)
+        for second in kept[i + 1:]:
+            shared = int((masks[first["id"]] & masks[second["id"]]).sum())
+            if shared:
+                first["overlaps"].append({"proposal": second["id"], "rank": second["rank"], "customers": shared})
+                second["overlaps"].append({"proposal": first["id"], "rank": first["rank"], "customers": shared})
     return kept
 
 
@@ -789,18 +803,58 @@ def _expected_impact(cand: Candidate, customers, measures, config) -> list[dict]
                     measures.outcomes.loc[rest, outcome].to_numpy(), binary=measures.binary[outcome])
         if c is None:
             continue
-        out.append({"outcome": outcome, "segment_mean": c.group_value, "compared_mean": c.rest_value,
+        out.append({"outcome": outcome, "kind": c.kind, "segment_mean": c.group_value, "compared_mean": c.rest_value,
                     "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "customers": n,
                     "total_difference": c.diff * n})
     return out
 
 
+def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarray, config: RefineConfig
+               ) -> dict | None:
+    """The feedback score of the rule's customers vs those they are compared with, as CX reports it.
+
+    NPS as %promoters - %detractors (DOMAIN: variance (p + d - (p - d)^2) / n per side, the sides
+    independent), CSAT as top-2-box share, any other score as its mean; over answers, like the
+    segment table. Descriptive, over every customer the rule matches (no discovery / holdout split):
+    the tests above are on the mean score per respondent.
+    """
+    if cand.kind == "merge" or S.SCORE not in feedback.columns:
+        return None
+    rest = (cand.extra["segment_mask"] & ~cand.mask) if cand.kind == "split" else ~cand.mask
+    scores = feedback[S.SCORE].to_numpy(dtype=float)
+    known = (feedback_rows >= 0) & np.isfinite(scores)
+    group, other = np.zeros(len(scores), dtype=bool), np.zeros(len(scores), dtype=bool)
+    group[known] = _flags(cand.mask)[feedback_rows[known]]
+    other[known] = _flags(rest)[feedback_rows[known]]
+    a, b = scores[group], scores[other]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    kind = config.feedback.score_kind
+    if kind == "nps":
+        (v1, lo1, hi1), (v2, lo2, hi2) = nps(a), nps(b)
+        half = Z95 * math.hypot((hi1 - lo1) / (2 * Z95), (hi2 - lo2) / (2 * Z95))
+        return {"measure": "NPS", "kind": "nps", "group_value": round(v1, 6), "rest_value": round(v2, 6),
+                "diff": round(v1 - v2, 6), "ci_low": round(v1 - v2 - half, 6), "ci_high": round(v1 - v2 + half, 6),
+                "n_group": len(a), "n_rest": len(b)}
+    if kind == "csat":
+        c = compare("CSAT (top-2-box)", a >= 4, b >= 4, binary=True)
+    else:
+        c = compare(f"mean {kind or 'score'}", a, b)
+    return None if c is None else {key: value for key, value in c.to_dict().items()
+                                   if key not in ("p_value", "p_adjusted", "effect")}
+
+
 def proposed_assignments(customers: pd.DataFrame, proposals: list[dict], config: RefineConfig) -> pd.DataFrame:
-    """Customer id, current segment, and the segment each customer would have if every proposal were accepted."""
+    """Customer id, current segment, and the segment each customer would have if every proposal were accepted.
+
+    A customer two proposals claim goes to a NEW segment first (the proposal search already tests
+    merges and splits without the customers of a confirmed new segment), else to the higher-ranked
+    proposal: proposals are applied lowest precedence first, so the last one to match wins.
+    """
     cc = config.customers
     current = customers[cc.segment].astype(str)
     proposed = current.copy()
-    for proposal in sorted(proposals, key=lambda p: p["rank"]):
+    for proposal in sorted(proposals, key=lambda p: (p["kind"] == "new", -p["rank"])):
         mask = apply_rule(customers, proposal["rule"])
         if proposal["kind"] == "merge":
             proposed[mask & current.isin(proposal["segments"])] = " + ".join(proposal["segments"])

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from refine import schemas as S
 from refine.runs import read_json, write_text
 
 if TYPE_CHECKING:
@@ -37,6 +38,84 @@ def pct(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     return f"{100 * float(value):.0f}%"
+
+
+def pval(value: Any) -> str:
+    """What follows "p" or "q": "= 0.0123", or "< 0.0001" (never a bare 0.0000)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return "< 0.0001" if float(value) < 0.0001 else f"= {float(value):.4f}"
+
+
+def amount(value: Any) -> str:
+    """An outcome value on its own scale: thousands separated, two decimals below 1,000, none above."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    value = float(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+
+
+def difference(c: dict) -> str:
+    """A difference with its 95% interval, in points for shares (+10.6 pts [+9.1, +12.2]), else in units."""
+    if c.get("kind") == "proportion":
+        return (f"{100 * c['diff']:+.1f} pts [{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]")
+    return f"{c['diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
+
+
+def impact(e: dict, name=str) -> str:
+    """One outcome's gap: both means, the difference with its interval, and what it adds up to."""
+    if e.get("kind") == "proportion":
+        total = e["total_difference"]
+        return (f"{name(e['outcome'])}: {100 * e['segment_mean']:.1f}% vs {100 * e['compared_mean']:.1f}%, "
+                f"{100 * e['diff']:+.1f} points (95% CI {100 * e['ci_low']:+.1f} to {100 * e['ci_high']:+.1f}) "
+                f"across {e['customers']:,} customers: about {abs(total):,.0f} "
+                f"{'more' if total > 0 else 'fewer'} than at the compared rate")
+    return (f"{name(e['outcome'])}: {amount(e['segment_mean'])} vs {amount(e['compared_mean'])} per customer, "
+            f"{e['diff']:+,.2f} (95% CI {e['ci_low']:+,.2f} to {e['ci_high']:+,.2f}) across "
+            f"{e['customers']:,} customers: {e['total_difference']:+,.0f} in total")
+
+
+def score_gap(g: dict) -> str:
+    """The feedback score of the rule's customers vs the compared ones: NPS, top-2-box or mean."""
+    digits = {"nps": 0, "proportion": 0}.get(g["kind"], 2)
+    ci = f"95% CI {{:+.{digits}f}} to {{:+.{digits}f}}"
+    if g["kind"] == "nps":
+        head = (f"NPS {g['group_value']:+.0f} vs {g['rest_value']:+.0f}, {g['diff']:+.0f} points "
+                f"({ci.format(g['ci_low'], g['ci_high'])})")
+    elif g["kind"] == "proportion":
+        head = (f"{g['measure']} {100 * g['group_value']:.0f}% vs {100 * g['rest_value']:.0f}%, "
+                f"{100 * g['diff']:+.0f} points ({ci.format(100 * g['ci_low'], 100 * g['ci_high'])})")
+    else:
+        head = (f"{g['measure']} {g['group_value']:.2f} vs {g['rest_value']:.2f}, {g['diff']:+.2f} "
+                f"({ci.format(g['ci_low'], g['ci_high'])})")
+    return f"{head} over {g['n_group']:,} vs {g['n_rest']:,} answers"
+
+
+def impact_md(e: dict) -> str:
+    return impact(e, name=md_escape)
+
+
+def lead_outcome(p: dict) -> str:
+    """The outcome an A/B test of the proposal would measure first."""
+    if p.get("expected_impact"):
+        return p["expected_impact"][0]["outcome"]
+    equivalence = p.get("evidence", {}).get("equivalence") or [{}]
+    return equivalence[0].get("measure", "OUTCOME")
+
+
+def gap(e: dict) -> str:
+    """The observed outcome gap alone: +10.6 points, or +12.34."""
+    return f"{100 * e['diff']:+.1f} points" if e.get("kind") == "proportion" else f"{e['diff']:+,.2f}"
+
+
+def period(timestamps: pd.Series) -> str | None:
+    """'1 May 2024 to 31 May 2024' for the comments' timestamps (None when there are none)."""
+    known = pd.to_datetime(timestamps, errors="coerce", utc=True).dropna()
+    if known.empty:
+        return None
+    first, last = known.min(), known.max()
+    day = lambda t: f"{t.day} {t:%B %Y}"  # noqa: E731
+    return day(first) if first.date() == last.date() else f"{day(first)} to {day(last)}"
 
 
 def _interval(c: dict, scale: float = 1.0, unit: str = "") -> str:
@@ -70,11 +149,10 @@ def proposal_summary(p: dict) -> str:
     if p["kind"] == "merge":
         if "reason" in ev:
             return ev["reason"]
-        eq = "; ".join(f"{e['measure']} differs by {e['diff']:+.3f} (95% CI {e['ci_low']:+.3f} to {e['ci_high']:+.3f})"
-                       for e in ev.get("equivalence", []))
+        eq = "; ".join(f"{e['measure']} differs by {difference(e)}" for e in ev.get("equivalence", []))
         fd = ev.get("feedback_difference", {})
         return (f"Outcomes equivalent within the margin: {eq}. No detectable difference in what they talk about "
-                f"or how they feel (permutation p = {fmt(fd.get('permutation_p'), 3)}).")
+                f"or how they feel (permutation p {pval(fd.get('permutation_p'))}).")
     lead = ev.get("discovery", [])
     parts = [describe_comparison(c) for c in lead[:3]]
     return "; ".join(parts)
@@ -232,6 +310,8 @@ def _context(cycle: "CycleResult") -> dict:
     return {
         "title": "Segment refinement report",
         "created": cycle.manifest["started"],
+        "period": period(cycle.feedback[S.TIMESTAMP]) if S.TIMESTAMP in cycle.feedback.columns else None,
+        "run_dir": str(cycle.out_dir),
         "counts": counts,
         "rejects": [(reason, int(n)) for reason, n in rejects.items()],
         "warnings": cycle.manifest["warnings"],
@@ -261,7 +341,9 @@ def _environment():
     env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters.update(fmt=fmt, pct=pct, md=md_escape, md_code=md_code, headline=proposal_headline, summary=proposal_summary,
-                       describe=describe_comparison)
+                       describe=describe_comparison, pval=pval, difference=difference, impact=impact, amount=amount,
+                       gap=gap, impact_md=impact_md, lead_outcome=lead_outcome,
+                       score_gap=score_gap)
     return env
 
 

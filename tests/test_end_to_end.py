@@ -116,8 +116,8 @@ def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path, reuse
     assert manifest["stage_cache"] == ({"topics": "reused", "propose": "reused"} if reuse else "off")
     for name in ("proposals.json", "topics.json", "report.md"):
         first, second = ((folder / name).read_text() for folder in (out / "run", tmp_path / "again"))
-        if name == "report.md":  # the run's start time is printed in the header
-            first, second = (re.sub(r"Run of \S+", "", t) for t in (first, second))
+        if name == "report.md":  # the run's start time is printed in the header, its folder in the A/B commands
+            first, second = (re.sub(r"Run of \S+|--run \S+", "", t) for t in (first, second))
         assert second == first, name
     for name in ("feedback.parquet", "segments.parquet", "assignments.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(out / "run" / name), pd.read_parquet(tmp_path / "again" / name))
@@ -222,3 +222,43 @@ def test_a_changed_customer_reruns_the_proposal_search_but_not_the_topic_fit(dem
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["stage_cache"] == {"topics": "reused", "propose": "computed"}
+
+
+def test_proposals_say_what_they_share_and_score_in_nps(demo):
+    """Overlapping proposals say so, assignments settle them as documented, and the score reads as NPS."""
+    out, _ = demo
+    proposals = json.loads((out / "run" / "proposals.json").read_text())["proposals"]
+    customers = pd.read_csv(out / "data" / "customers.csv", dtype={"Customer ID": str})
+    feedback = pd.read_parquet(out / "run" / "feedback.parquet")
+    assignments = pd.read_parquet(out / "run" / "assignments.parquet")
+    masks = {p["id"]: apply_rule(customers, p["rule"]).to_numpy() for p in proposals}
+    ranks = {p["id"]: p["rank"] for p in proposals}
+    shared_any = False
+    for p in proposals:
+        for o in p["overlaps"]:
+            assert o["customers"] == int((masks[p["id"]] & masks[o["proposal"]]).sum()) > 0
+            assert o["rank"] == ranks[o["proposal"]]
+            shared_any = True
+    assert shared_any  # the demo's new segment (north) cuts across the merged and the split segments
+    new = next(p for p in proposals if p["kind"] == "new")
+    in_new = masks[new["id"]]
+    assert (assignments["proposed_segment"][in_new] == f"New: {new['rule']}").all()
+    split = next(p for p in proposals if p["kind"] == "split")
+    assert split["evidence"]["in_new_segments"] == int((masks[split["id"]] & in_new).sum())
+    # the score gap is NPS over answers: %promoters - %detractors, recomputed here from the run's files
+    by_customer = dict(zip(customers["Customer ID"], masks[split["id"]]))
+    in_segment = dict(zip(customers["Customer ID"], customers["Segment"] == split["segments"][0]))
+    said = feedback["customer_id"].map(by_customer).fillna(False).astype(bool)
+    same_segment = feedback["customer_id"].map(in_segment).fillna(False).astype(bool)
+
+    def nps(scores):
+        scores = scores.dropna()
+        return 100 * ((scores >= 9).mean() - (scores <= 6).mean())
+
+    gap = split["score_gap"]
+    assert gap["kind"] == "nps" and gap["n_group"] == int(feedback["score"][said].notna().sum())
+    assert gap["group_value"] == pytest.approx(nps(feedback["score"][said]), abs=1e-4)
+    assert gap["rest_value"] == pytest.approx(nps(feedback["score"][same_segment & ~said]), abs=1e-4)
+    assert gap["ci_low"] < gap["diff"] < gap["ci_high"] < 0  # the app users are far less likely to recommend
+    report = (out / "run" / "report.md").read_text()
+    assert "NPS" in report and "0.0000" not in report and "Overlaps:" in report

@@ -110,3 +110,27 @@ def test_report_renders_in_chromium_and_runs_nothing(tmp_path):
     keep = Path(__file__).parent.parent / "test-artifacts"
     keep.mkdir(exist_ok=True)
     shutil.copy(shot, keep / "report-hostile.png")
+
+
+def test_figures_read_as_a_cx_reader_expects():
+    from refine.report import difference, gap, impact, period, pval, score_gap
+
+    assert (pval(0.0), pval(0.00004), pval(0.01234), pval(None)) == ("< 0.0001", "< 0.0001", "= 0.0123", "n/a")
+    share = {"kind": "proportion", "diff": 0.106, "ci_low": 0.091, "ci_high": 0.122}
+    assert difference(share) == "+10.6 pts [+9.1, +12.2]"
+    assert difference({"kind": "mean", "diff": -1.5623, "ci_low": -1.94, "ci_high": -1.18}) == "-1.56 [-1.94, -1.18]"
+    churn = dict(share, outcome="churned_90d", segment_mean=0.302, compared_mean=0.196, customers=3939,
+                 total_difference=0.106 * 3939)
+    assert impact(churn).startswith("churned_90d: 30.2% vs 19.6%, +10.6 points (95% CI +9.1 to +12.2) across "
+                                    "3,939 customers: about 418 more")
+    assert gap(churn) == "+10.6 points"
+    revenue = {"kind": "mean", "outcome": "revenue", "segment_mean": 515.2, "compared_mean": 1597.3, "diff": -82.1,
+               "ci_low": -105.2, "ci_high": -59.0, "customers": 3939, "total_difference": -323385.0}
+    assert impact(revenue) == ("revenue: 515.20 vs 1,597 per customer, -82.10 (95% CI -105.20 to -59.00) across "
+                               "3,939 customers: -323,385 in total")
+    assert score_gap({"kind": "nps", "group_value": -44.6, "rest_value": -1.4, "diff": -43.2, "ci_low": -53.5,
+                      "ci_high": -33.2, "n_group": 296, "n_rest": 1292}) == (
+        "NPS -45 vs -1, -43 points (95% CI -54 to -33) over 296 vs 1,292 answers")
+    stamps = pd.Series(pd.to_datetime(["2024-05-31T23:00:00Z", "2024-05-01T08:00:00Z", None], utc=True))
+    assert period(stamps) == "1 May 2024 to 31 May 2024"
+    assert period(pd.Series([pd.NaT, pd.NaT])) is None
