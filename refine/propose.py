@@ -342,6 +342,10 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
     # confirm on the holdout part
     _confirm(chosen[confirmed_new:], measures, holdout, segments, settings, seed)
     proposals = _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped)
+    for s in stopped:
+        if s["stopped_by"] == "minimum effect" and "measure" in s:
+            s["detail"] = (f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
+                           f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}")
     method = {
         "discovery_customers": int(discovery.sum()), "holdout_customers": int(holdout.sum()),
         "discovery_respondents": int((discovery & measures.respondent["sentiment"].notna()).sum()),
@@ -379,9 +383,8 @@ def _stop_weak(cand: Candidate, settings, stopped: list[dict]) -> bool:
     if near:
         best = max(near, key=lambda c: abs(c.effect))
         stopped.append({"kind": cand.kind, "segments": cand.segments, "rule": cand.rule,
-                        "stopped_by": "minimum effect",
-                        "detail": f"largest significant effect {best.measure} = {best.effect:+.2f} "
-                                  f"< {settings.min_effect}"})
+                        "stopped_by": "minimum effect", "measure": best.measure, "effect": round(best.effect, 6),
+                        "detail": ""})  # worded in propose(), which knows the topic labels
     return True
 
 

@@ -91,6 +91,16 @@ def score_gap(g: dict) -> str:
     return f"{head} over {g['n_group']:,} vs {g['n_rest']:,} answers"
 
 
+def outcome_cell(row: dict, outcome: str, binary: bool) -> str:
+    """A segment's outcome mean with its interval: 13.1% [12.1, 14.1] for a 0/1 outcome, else 937.25 [918.76, 955.73]."""
+    mean, low, high = (row.get(f"outcome:{outcome}:{k}") for k in ("mean", "ci_low", "ci_high"))
+    if mean is None or not math.isfinite(float(mean)):
+        return "n/a"
+    if binary:
+        return f"{100 * mean:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+    return f"{amount(mean)} [{amount(low)}, {amount(high)}]"
+
+
 def impact_md(e: dict) -> str:
     return impact(e, name=md_escape)
 
@@ -191,8 +201,9 @@ def sentiment_chart(segments: pd.DataFrame) -> str:
 
 
 def heatmap(segments: pd.DataFrame, topics: list[dict], limit: int = 12) -> str:
-    """Segment x topic share of comments, as an inline SVG heatmap."""
-    shown = [t for t in topics if t.get("status") != "fading" and f"topic_{t['id']}_share" in segments.columns][:limit]
+    """Segment x topic share of comments for the `limit` largest topics, as an inline SVG heatmap."""
+    shown = [t for t in topics if t.get("status") != "fading" and f"topic_{t['id']}_share" in segments.columns]
+    shown = sorted(shown, key=lambda t: (-t.get("size", 0), t["id"]))[:limit]
     if not shown or segments.empty:
         return ""
     cell_w, cell_h, left, top = 64, 28, 200, 150
@@ -319,6 +330,7 @@ def _context(cycle: "CycleResult") -> dict:
         "fading": [t for t in cycle.topics if t.get("status") == "fading"],
         "segments": segments.to_dict("records"),
         "outcomes": [c.split(":")[1] for c in outcome_cols],
+        "binary_outcomes": {c.split(":")[1]: _is_binary(cycle.customers, c.split(":")[1]) for c in outcome_cols},
         "proposals": cycle.proposals,
         "confirmed": confirmed,
         "stopped": cycle.stopped,
@@ -328,11 +340,18 @@ def _context(cycle: "CycleResult") -> dict:
         "sentiment_shares": {k: float(labels.get(k, 0.0)) for k in ("negative", "neutral", "positive")},
         "score_agreement": score_agreement,
         "comparison": cycle.comparison,
+        "topic_method": cycle.manifest.get("topic_method") or {},
         "llm_summary": cycle.llm_summary,  # optional, machine-written, already redacted; escaped like all text
         "n_segments": len(segments),
         "respondents": int(segments["respondents"].sum()) if len(segments) else 0,
         "customers": int(segments["customers"].sum()) if len(segments) else 0,
     }
+
+
+def _is_binary(customers: pd.DataFrame, column: str) -> bool:
+    from refine.stats import is_binary
+
+    return column in customers.columns and is_binary(customers[column].to_numpy(dtype=float))
 
 
 def _environment():
@@ -343,7 +362,7 @@ def _environment():
     env.filters.update(fmt=fmt, pct=pct, md=md_escape, md_code=md_code, headline=proposal_headline, summary=proposal_summary,
                        describe=describe_comparison, pval=pval, difference=difference, impact=impact, amount=amount,
                        gap=gap, impact_md=impact_md, lead_outcome=lead_outcome,
-                       score_gap=score_gap)
+                       score_gap=score_gap, outcome_cell=outcome_cell)
     return env
 
 
