@@ -472,14 +472,15 @@ def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rej
         rejects.append({"table": "feedback", "row": int(rows[idx]), "id": ids[idx], "reason": reason[idx]})
     keep = reason == ""
     cleaned = text[keep].str.replace(r"\s+", " ", regex=True).str.strip()
-    too_long = cleaned.str.len() > fc.max_text_chars
+    # redact before cutting: an address cut in half no longer looks like one
+    redacted = cleaned.map(redact)
+    counts["feedback_redacted"] = int((redacted != cleaned).sum())
+    too_long = redacted.str.len() > fc.max_text_chars
     counts["feedback_truncated"] = int(too_long.sum())
     if too_long.any():
         warnings.append(f"{int(too_long.sum())} feedback texts longer than {fc.max_text_chars} characters "
                         "were truncated")
-        cleaned = cleaned.where(~too_long, cleaned.str.slice(0, fc.max_text_chars))
-    redacted = cleaned.map(redact)
-    counts["feedback_redacted"] = int((redacted != cleaned).sum())
+        redacted = redacted.where(~too_long, redacted.str.slice(0, fc.max_text_chars))
     out = pd.DataFrame({
         S.FEEDBACK_ID: ids[keep].values,
         S.CUSTOMER_ID: customer[keep].values,

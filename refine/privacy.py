@@ -11,21 +11,29 @@ import re
 
 import pandas as pd
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
-# 13-19 digits, optionally grouped by spaces or dashes (4111 1111 1111 1111, 4111-1111-1111-1111)
-CARD = re.compile(r"(?<![\d])(?:\d[ \-]?){12,18}\d(?![\d])")
-# +1 415-555-0132, (415) 555 0199, 0044 20 7946 0958, 415.555.0132, 4155550132; needs 7+ digits
+# any letters (jürgen@müller.de), and the full-width or small at signs some keyboards type
+EMAIL = re.compile(r"[\w.%+\-]+[@\uFF20\uFE6B][\w\-]+(?:\.[\w\-]+)+")
+# a digit group separator as people type it: space(s), hyphen, en / em dash, non-breaking hyphen,
+# slash, underscore or dot
+_SEP = r"(?:[ \t\u00a0]{1,2}|[\-\u2010\u2011\u2012\u2013\u2014/_.])"
+# 13-19 digits, optionally grouped (4111 1111 1111 1111, 4111-1111-1111-1111, 4111–1111–1111–1111)
+CARD = re.compile(rf"(?<!\d)(?:\d{_SEP}?){{12,18}}\d(?!\d)")
+# +1 415-555-0132, (415) 555 0199, +33 1 23 45 67 89, 415.555.0132, 4155550132, 555-123-4567 ext. 89;
+# needs 7+ digits (checked in _phone). Letters may touch it ("at555-444-1212"), digits may not.
 PHONE = re.compile(
-    r"(?<![\w])(?:\+\d{1,3}[\s.\-]?)?(?:\(\d{1,4}\)[\s.\-]?)?\d{2,4}(?:[\s.\-]?\d{2,4}){1,3}(?![\w])")
+    rf"(?<!\d)(?:\+\d{{1,3}}{_SEP}?)?(?:\(\d{{1,4}}\){_SEP}?)?\d{{1,4}}(?:{_SEP}?\d{{1,4}}){{1,5}}"
+    r"(?:\s*(?:ext\.?|x|#)\s*\d{1,6})?(?!\d)", re.IGNORECASE)
 
 REDACTION_TOKENS = ("[EMAIL]", "[CARD]", "[PHONE]")
+# dates are not phone numbers: 2026-11-02, 02/11/2026, 2.11.26
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
 
 
 def _phone(match: re.Match) -> str:
     digits = sum(ch.isdigit() for ch in match.group(0))
     text = match.group(0)
     # dates (2026-11-02), years and small counts are not phone numbers
-    if digits < 7 or re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) or re.fullmatch(r"\d{1,2}[./]\d{1,2}[./]\d{2,4}", text):
+    if digits < 7 or _DATE.fullmatch(text.strip()):
         return text
     return "[PHONE]"
 

@@ -162,3 +162,15 @@ def test_non_finite_numbers_stay_floats(tmp_path):
         "feedback": {"customer_id": "Member No", "text": "Comment Text"},
         "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
     assert result.customers["limit"].dtype == float
+
+
+def test_an_address_across_the_cut_is_redacted_not_halved(tmp_path):
+    customers = write(tmp_path, "customers.csv", CUSTOMERS)
+    text = "x" * 190 + " andrew.longname@company.example.com and more words after it"
+    feedback = write(tmp_path, "feedback.csv", f"Member No,Comment Text\n007,{text}\n")
+    config = make_config()
+    config.feedback.max_text_chars = 200
+    result = ingest(feedback, customers, config)
+    kept = result.feedback["text"].iloc[0]
+    assert "[EMAIL]" in kept and "andrew" not in kept and len(kept) <= 200
+    assert result.counts["feedback_redacted"] == 1
