@@ -55,8 +55,9 @@ def plan(
 ) -> None:
     """Size an A/B test for a proposal and assign its eligible customers to arms."""
     from refine.experiment import plan_experiment
-    from refine.runs import write_csv, write_json
+    from refine.runs import check_output_folder, write_csv, write_json
 
+    check_output_folder(out, {"assignments.csv", "plan.json"}, what="A/B plan")
     if run is not None:
         if customers is not None or rule is not None:
             raise RefineError("give either --run with --proposal, or --customers with --rule, not both")
@@ -137,8 +138,11 @@ def analyze(
     """Analyze an A/B test: lift, CI and p-value per metric, arm and segment; SRM; guardrails; a decision."""
     from refine.experiment import analyze_experiment, load_experiment_data, write_ab_report
 
+    from refine.runs import check_output_folder
+
     if correction not in ("bh", "holm"):
         raise RefineError(f"--correction must be bh or holm, not {correction!r}")
+    check_output_folder(out, {"ab_report.json", "ab_report.md", "ab_report.html"}, what="A/B analysis")
     frame = load_experiment_data(data, outcomes, unit)
     report = analyze_experiment(
         frame, unit=unit, arm=arm, control=control, metrics=_split(metrics),

@@ -85,6 +85,9 @@ def _train(data: Path, text_col: str, label_col: str, ratings: str | None, out: 
 
     if not 0 <= holdout <= 0.9:
         raise RefineError(f"--holdout must be between 0 and 0.9, got {holdout}")
+    from refine.runs import check_output_folder
+
+    check_output_folder(out, {"sentiment_head.npz", "sentiment_head.json"}, what="sentiment head")
     table = read_table(data, what="rated feedback")
     frame = table.frame
     for option, column in (("--text-col", text_col), ("--label-col", label_col)):

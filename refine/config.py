@@ -7,6 +7,7 @@ An unknown section or key is an error that names it, so a typo never silently fa
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -228,8 +229,36 @@ def _check(config: RefineConfig, where: str) -> None:
     overlap = set(config.customers.outcomes) & set(config.customers.exclude)
     if overlap:
         raise RefineError(f"[customers] {sorted(overlap)[0]!r} is both an outcome and excluded", where=where)
+    for key in ("customer_id", "segment"):
+        column = getattr(config.customers, key)
+        if column and column in config.customers.exclude:
+            raise RefineError(f"[customers] exclude names {column!r}, the {key.replace('_', ' ')} column, which "
+                              "every run needs; list only columns to keep out of rules and reports", where=where)
+    _check_ranges(config, where)
     _check_llm(config.llm, where)
     _check_run(config.run, config.topics, where)
+
+
+# (section, key, lowest allowed, highest allowed): numbers outside make a run meaningless or crash it
+_RANGES = [
+    ("feedback", "max_text_chars", 20, None), ("model", "batch_size", 1, 4096),
+    ("topics", "min_cluster_size", 0, None), ("topics", "min_samples", 0, None), ("topics", "reduce_to", 2, 200),
+    ("topics", "outlier_similarity", -1.0, 1.0), ("topics", "max_topics", 1, None), ("topics", "quotes", 0, 50),
+    ("topics", "keywords", 1, 50), ("topics", "match_similarity", -1.0, 1.0),
+    ("proposals", "min_segment_size", 1, None), ("proposals", "min_respondents", 2, None),
+    ("proposals", "max_segments", 2, None), ("proposals", "min_effect", 0.0, 10.0),
+    ("proposals", "equivalence_margin", 0.0, 5.0), ("proposals", "max_proposals", 1, None),
+]
+
+
+def _check_ranges(config: RefineConfig, where: str) -> None:
+    for section, key, low, high in _RANGES:
+        value = getattr(getattr(config, section), key)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RefineError(f"[{section}] {key} must be a finite number, got {value!r}", where=where)
+        if value < low or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise RefineError(f"[{section}] {key} must be {span}, got {value!r}", where=where)
 
 
 def _check_run(run: RunSettings, topics: TopicSettings, where: str) -> None:
@@ -272,6 +301,8 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise RefineError("config file not found", where=where) from None
+        except IsADirectoryError:
+            raise RefineError("config path is a folder; give the refine.toml file", where=where) from None
         except UnicodeDecodeError:
             raise RefineError("config file is not UTF-8 text", where=where) from None
         except tomllib.TOMLDecodeError as exc:

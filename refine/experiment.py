@@ -496,10 +496,15 @@ def _normalise_covariates(covariates, metrics: list[str], analysed: list[str]) -
                 raise RefineError(f"{len(items)} covariates for {len(metrics)} metrics; pair them by position "
                                   "or write metric:covariate")
             pairs = {m: c for m, c in zip(metrics, items) if c and c != "-"}
-    for metric in pairs:
+    pairs = {k.strip(): v.strip() for k, v in pairs.items()}
+    for metric, covariate in pairs.items():
         if metric not in analysed:
             raise RefineError(f"covariate given for {metric!r}, which is not among the metrics or guardrails")
-    return {k.strip(): v.strip() for k, v in pairs.items()}
+        if covariate in analysed:
+            # CUPED needs a pre-period measurement; an outcome of this test would explain itself away
+            raise RefineError(f"covariate {covariate!r} for {metric!r} is itself a metric or guardrail of this test; "
+                              "use a column measured before the test started")
+    return pairs
 
 
 def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyCheck]) -> tuple[pd.DataFrame, dict]:

@@ -26,6 +26,7 @@ from refine.privacy import redact
 csv.field_size_limit(256 * 1024 * 1024)
 _SCI_ID = re.compile(r"^-?\d+(\.\d+)?[eE]\+?\d+$")
 _PLAIN_NUMBER = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"
+_MISSING = {"na", "n/a", "#n/a", "null", "none", "nan", "-"}
 _BOOL_TRUE = {"true", "yes", "y", "1", "t"}
 _BOOL_FALSE = {"false", "no", "n", "0", "f"}
 SCALES = {"nps": [0.0, 10.0], "csat": [1.0, 5.0], "stars": [1.0, 5.0], "ces": [1.0, 7.0]}
@@ -117,7 +118,9 @@ def read_table(path: str | Path, *, what: str) -> Table:
         else:
             raise RefineError(f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet or .jsonl)",
                               where=str(path))
-    except RefineError:
+    except RefineError as exc:
+        if exc.where is None:  # say which file
+            raise RefineError(f"{what} {exc}", where=str(path)) from None
         raise
     except Exception as exc:
         raise RefineError(f"cannot read {what} file ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})",
@@ -293,10 +296,24 @@ def _require(table: Table, column: str | None, what: str, key: str) -> None:
 
 # ---- customers -------------------------------------------------------------------------------
 
-def _typed(values: pd.Series) -> pd.Series:
-    """Numbers become numbers, true/false become booleans, everything else stays text."""
+def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
+    """Numbers become numbers, true/false become booleans, everything else stays text.
+
+    In a column of numbers, the usual spellings of a missing value (NA, N/A, null, ...) are missing
+    values, counted in `warnings`; in a text column they stay text.
+    """
     stripped = values.str.strip()
     blank = stripped == ""
+    marked = stripped.str.lower().isin(_MISSING) & ~blank
+    if marked.any():
+        typed = _typed(values.where(~marked, ""))
+        if pd.api.types.is_numeric_dtype(typed) and not pd.api.types.is_bool_dtype(typed):
+            if warnings is not None:
+                shown = ", ".join(repr(v) for v in sorted(set(stripped[marked]))[:3])
+                warnings.append(f"{int(marked.sum())} cells of the numeric column {values.name!r} read as missing "
+                                f"({shown})")
+            return typed
+        return values
     present = stripped[~blank]
     if present.empty:  # nothing filled in: a numeric column of missing values
         return pd.Series(np.nan, index=values.index, dtype=float)
@@ -374,7 +391,7 @@ def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings
     for column in frame.columns:
         if column in (cc.customer_id,):
             continue
-        frame[column] = _typed(frame[column]) if column != cc.segment else frame[column]
+        frame[column] = _typed(frame[column], warnings) if column != cc.segment else frame[column]
         if column in cc.outcomes:
             if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])):
                 bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & (frame[column] != "")]
@@ -472,7 +489,10 @@ def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rej
         rejects.append({"table": "feedback", "row": int(rows[idx]), "id": ids[idx], "reason": reason[idx]})
     keep = reason == ""
     cleaned = text[keep].str.replace(r"\s+", " ", regex=True).str.strip()
-    # redact before cutting: an address cut in half no longer looks like one
+    # redact before cutting: an address cut in half no longer looks like one (a margin past the limit
+    # keeps any address that crosses it whole, and keeps a megabyte paste from reaching the patterns)
+    margin = fc.max_text_chars + 512
+    cleaned = cleaned.where(cleaned.str.len() <= margin, cleaned.str.slice(0, margin))
     redacted = cleaned.map(redact)
     counts["feedback_redacted"] = int((redacted != cleaned).sum())
     too_long = redacted.str.len() > fc.max_text_chars

@@ -27,6 +27,35 @@ OUTPUT_FILES = ["feedback.parquet", "rejects.csv", "topics.json", "segments.parq
                 "assignments.parquet", "report.html", "report.md", "run.json"]
 
 
+def _check_out_dir(out_dir: Path) -> None:
+    """A run goes into a new or empty folder, or replaces an earlier run in its own folder; nothing else."""
+    from refine.runs import check_output_folder
+
+    if out_dir.is_dir() and (out_dir / "decisions.json").exists():
+        raise RefineError("this folder holds decisions (refine accept / reject) on the run in it; write the new "
+                          "run to another folder so they stay with the run they were made on", where=str(out_dir))
+    check_output_folder(out_dir, OUTPUT_FILES, what="run")
+
+
+def _previous_topics(previous: Path) -> list[dict]:
+    """Last cycle's topics (kept and fading), from a finished run folder."""
+    from refine.runs import read_json
+
+    if not previous.is_dir():
+        raise RefineError("--previous must be the folder of an earlier run", where=str(previous))
+    if not (previous / "run.json").exists():
+        raise RefineError("--previous is not a finished refine run (no run.json)", where=str(previous))
+    doc = read_json(previous / "topics.json", "previous run's topics")
+    topics = doc.get("topics", []) if isinstance(doc, dict) else None
+    fading = doc.get("fading", []) if isinstance(doc, dict) else None
+    if not isinstance(topics, list) or not isinstance(fading, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("id"), int) and isinstance(t.get("centroid"), list)
+            for t in topics + fading):
+        raise RefineError("previous run's topics.json is not a refine topics file (topics with ids and centroids)",
+                          where=str(previous / "topics.json"))
+    return topics + fading
+
+
 @dataclass
 class CycleResult:
     """Everything one cycle produced, in memory; the run folder holds the same on disk."""
@@ -132,10 +161,11 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
     out_dir = Path(out_dir)
     progress = Progress(quiet, echo)
     seed = config.run.seed
-    previous_topics = None
-    if previous is not None:
-        previous_doc = read_json(Path(previous) / "topics.json", "previous run's topics")
-        previous_topics = previous_doc.get("topics", []) + previous_doc.get("fading", [])
+    _check_out_dir(out_dir)
+    if config.cache_dir.exists() and not config.cache_dir.is_dir():
+        raise RefineError("the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
+                          where=str(config.cache_dir))
+    previous_topics = _previous_topics(Path(previous)) if previous is not None else None
 
     with progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
         data = ingest(feedback_path, customers_path, config)

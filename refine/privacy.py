@@ -12,7 +12,8 @@ import re
 import pandas as pd
 
 # any letters (jürgen@müller.de), and the full-width or small at signs some keyboards type
-EMAIL = re.compile(r"[\w.%+\-]+[@\uFF20\uFE6B][\w\-]+(?:\.[\w\-]+)+")
+# (bounded parts: a megabyte of letters without an at sign must not cost quadratic time)
+EMAIL = re.compile(r"[\w.%+\-]{1,64}[@\uFF20\uFE6B][\w\-]{1,63}(?:\.[\w\-]{1,63}){1,8}")
 # a digit group separator as people type it: space(s), hyphen, en / em dash, non-breaking hyphen,
 # slash, underscore or dot
 _SEP = r"(?:[ \t\u00a0]{1,2}|[\-\u2010\u2011\u2012\u2013\u2014/_.])"

@@ -91,6 +91,27 @@ class LoadedRun:
     proposals: list[dict]
 
 
+def check_output_folder(folder: str | Path, own: set[str] | list[str], *, what: str) -> None:
+    """Refuse a folder that would mix these outputs with someone else's files.
+
+    A new or empty folder is fine, and so is one holding only `own` files (a rerun replaces them);
+    a file in the way, or any other file in the folder, is a one-line error before any work is done.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        parent = next((p for p in folder.absolute().parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise RefineError(f"cannot make the {what} folder: {parent} is a file", where=str(folder))
+        return
+    if not folder.is_dir():
+        raise RefineError(f"the output path is a file; give a folder for the {what}", where=str(folder))
+    others = sorted(p.name for p in folder.iterdir() if p.name not in set(own) and not p.name.startswith("."))
+    if others:
+        shown = ", ".join(repr(n) for n in others[:3]) + (" ..." if len(others) > 3 else "")
+        raise RefineError(f"the output folder holds files refine did not write ({shown}); give a new or empty "
+                          f"folder, or an earlier {what}'s folder to replace it", where=str(folder))
+
+
 def read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

@@ -47,6 +47,26 @@ CATALOGUE = [
     ("no usable feedback rows", {"feedback.csv": "Member No,Comment Text\n9,unknown customer\n1,\n"}, [],
      "no usable feedback rows", 2),
     ("no usable customers", {"customers.csv": "Member No,Tier Name,churned\n,Gold,0\n"}, [], "no usable customer rows", 2),
+    ("empty customers file", {"customers.csv": ""}, [], "customers.csv: customers file is empty", 2),
+    ("config path is a folder", {"cfg/notes.txt": "x"}, ["--config", "cfg"], "config path is a folder", 2),
+    ("segment column excluded", {"refine.toml": CONFIG + 'exclude = ["Tier Name"]\n'}, [],
+     "exclude names 'Tier Name', the segment column", 2),
+    ("setting not finite", {"refine.toml": CONFIG + "[proposals]\nmin_effect = nan\n"}, [],
+     "min_effect must be a finite number", 2),
+    ("setting out of range", {"refine.toml": CONFIG.replace('text = "Comment Text"', 'text = "Comment Text"\n'
+                                                             'max_text_chars = 0')}, [],
+     "max_text_chars must be at least 20, got 0", 2),
+    ("output path is a file", {"out.txt": "mine"}, ["--out", "out.txt"], "the output path is a file", 2),
+    ("output folder inside a file", {"out.txt": "mine"}, ["--out", "out.txt/run"], "out.txt is a file", 2),
+    ("output folder holds other files", {"mine/notes.txt": "mine"}, ["--out", "mine"],
+     "holds files refine did not write ('notes.txt')", 2),
+    ("output folder holds decisions", {"old/decisions.json": "{}"}, ["--out", "old"], "holds decisions", 2),
+    ("previous run is a file", {}, ["--previous", "feedback.csv"], "--previous must be the folder of an earlier run", 2),
+    ("previous run unfinished", {"prev/topics.json": "{}"}, ["--previous", "prev"], "no run.json", 2),
+    ("previous topics malformed", {"prev/topics.json": '{"topics": 5}', "prev/run.json": "{}"}, ["--previous", "prev"],
+     "not a refine topics file", 2),
+    ("cache folder is a file", {"cache.bin": "x", "refine.toml": CONFIG + '[run]\ncache_dir = "cache.bin"\n'}, [],
+     "the cache folder is a file", 2),
 ]
 
 
@@ -58,6 +78,7 @@ def test_refused_with_one_line(tmp_path, monkeypatch, case, files, args, fragmen
         if content is None:
             continue
         path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     base = {"--feedback": "feedback.csv", "--customers": "customers.csv", "--config": "refine.toml", "--out": "run"}
     for flag, value in zip(args[::2], args[1::2]):

@@ -408,6 +408,7 @@ def test_cli_plan_with_customers(cli, tmp_path):
     (["analyze", "--metrics", "converted", "--control", "ctrl"], "control value 'ctrl'"),
     (["analyze", "--metrics", "converted", "--correction", "sidak"], "bh or holm"),
     (["plan", "--metric", "churned", "--mde", "0.1"], "give --run"),
+    (["analyze", "--metrics", "converted", "--covariates", "converted"], "is itself a metric or guardrail"),
 ])
 def test_cli_errors_exit_2_with_one_line(cli, tmp_path, args, message):
     experiment(n=100).to_csv(tmp_path / "d.csv", index=False)
@@ -447,3 +448,19 @@ def test_cli_plan_from_a_run_folder(cli, tmp_path, monkeypatch):
     res = cli("plan", "--run", tmp_path, "--proposal", "nope", "--metric", "spend", "--mde", "10",
               "--out", tmp_path / "plan")
     assert res.exit_code == 2 and "no proposal 'nope'" in res.stderr
+
+
+def test_cli_outputs_never_land_among_other_files(cli, tmp_path):
+    """--out naming a folder of someone else's files, or a file, is refused before any work; a rerun replaces."""
+    experiment(n=100).to_csv(tmp_path / "d.csv", index=False)
+    args = ["analyze", "--data", tmp_path / "d.csv", "--unit", "user", "--arm", "group", "--control", "control",
+            "--metrics", "converted"]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    for out, message in ((tmp_path / "mine", "holds files refine did not write ('notes.txt')"),
+                         (tmp_path / "d.csv", "the output path is a file")):
+        res = cli(*args, "--out", out)
+        assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output, res.output
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me" and len(list((tmp_path / "mine").iterdir())) == 1
+    assert cli(*args, "--out", tmp_path / "o").exit_code == 0
+    assert cli(*args, "--out", tmp_path / "o").exit_code == 0  # its own files: replaced

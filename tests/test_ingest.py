@@ -174,3 +174,16 @@ def test_an_address_across_the_cut_is_redacted_not_halved(tmp_path):
     kept = result.feedback["text"].iloc[0]
     assert "[EMAIL]" in kept and "andrew" not in kept and len(kept) <= 200
     assert result.counts["feedback_redacted"] == 1
+
+
+def test_missing_value_spellings_in_a_numeric_column(tmp_path):
+    """'NA' among numbers is a missing value (and said so); among words it is a word."""
+    write(tmp_path, "c.csv", "Member No,Tier Name,churned,plan\n1,A,0,basic\n2,B,NA,None\n3,A,1,pro\n4,B, n/a ,basic\n")
+    write(tmp_path, "f.csv", "Member No,Comment Text\n1,fine thanks\n")
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", config_from_dict({
+        "feedback": {"customer_id": "Member No", "text": "Comment Text"},
+        "customers": {"customer_id": "Member No", "segment": "Tier Name", "outcomes": ["churned"]}}))
+    churned = result.customers["churned"]
+    assert churned.dtype == float and churned.isna().tolist() == [False, True, False, True]
+    assert result.customers["plan"].tolist() == ["basic", "None", "pro", "basic"]
+    assert any("2 cells of the numeric column 'churned' read as missing" in w for w in result.warnings)
