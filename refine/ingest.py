@@ -43,6 +43,7 @@ class Table:
     sha256: str
     encoding: str
     rows_in: int
+    notes: list[str] = field(default_factory=list)  # warnings about the file as a whole
 
 
 @dataclass
@@ -84,6 +85,7 @@ def read_table(path: str | Path, *, what: str) -> Table:
     bad_rows: list[tuple[int, str]] = []
     encoding = "binary"
     delimited = False
+    delimiter = ","
     try:
         if suffix in (".parquet", ".pq"):
             frame = pd.read_parquet(io.BytesIO(raw)).reset_index(drop=True)
@@ -132,8 +134,36 @@ def read_table(path: str | Path, *, what: str) -> Table:
         frame = frame.astype(object).where(frame.notna(), "")
         frame = frame.map(_cell)
     rows_in = len(frame) + len(bad_rows)
+    notes = []
+    # more line breaks than rows: some cell holds one (or the file has blank lines); look closer
+    if delimited and (text.count("\n") if "\n" in text else text.count("\r")) > rows_in + 1:
+        notes = _joined_rows(frame, delimiter, path)
     return Table(path=path, frame=frame, bad_rows=bad_rows, sha256=digest,
-                 encoding=encoding, rows_in=rows_in)
+                 encoding=encoding, rows_in=rows_in, notes=notes)
+
+
+def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
+    """A warning per cell whose line breaks hide what look like whole rows: an unclosed quote swallowed them.
+
+    A quoted comment may span lines, so such a cell is kept; but when a line inside it splits into
+    as many fields as the header has, the file most likely lost a closing quote there.
+    """
+    width = len(frame.columns)
+    notes = []
+    if width < 2:
+        return notes
+    for column in frame.columns:
+        cells = frame[column]
+        multiline = cells[cells.str.contains("\n", regex=False)]
+        for row, cell in multiline.items():
+            inner = cell.split("\n")[1:]
+            rowlike = sum(1 for line in inner if line.count(delimiter) == width - 1)
+            if rowlike:
+                notes.append(f"{path.name} row {row}: column {column!r} spans {len(inner) + 1} lines, {rowlike} of "
+                             f"which look like whole rows; an unclosed quote may have joined them into this row")
+                if len(notes) >= 5:
+                    return notes
+    return notes
 
 
 def _cell(value) -> str:
@@ -247,7 +277,9 @@ def _parse_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tupl
             if len(record) > width and not any(c.strip() for c in record[width:]):
                 record = record[:width]
             else:
-                bad.append((number, f"row has {len(record)} fields, header has {width}"))
+                joined = " (an unclosed quote may have joined it with the lines after it)" if any(
+                    "\n" in c or "\r" in c for c in record) else ""
+                bad.append((number, f"row has {len(record)} fields, header has {width}{joined}"))
                 continue
         rows.append(record)
     names = _unique_header(header)
@@ -330,7 +362,8 @@ def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
         out = pd.to_numeric(stripped.replace("", np.nan), errors="coerce")  # parsed once, per cell
     if out[~blank].notna().all():
         filled = out.dropna()
-        if np.isfinite(filled).all() and (filled == filled.round()).all():  # "inf" stays a float
+        # whole numbers become integers; "inf" and numbers past 2**53 (no longer exact) stay floats
+        if np.isfinite(filled).all() and (filled.abs() < 2.0**53).all() and (filled == filled.round()).all():
             return out.astype("Int64") if out.isna().any() else out.astype("int64")
         return out.astype(float)
     return values
@@ -399,6 +432,10 @@ def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings
                 raise RefineError(f"outcome column {column!r} must be numeric or true/false "
                                   f"(found {str(example)[:30]!r})", where=str(table.path))
             frame[column] = frame[column].astype(float)
+            infinite = ~np.isfinite(frame[column].fillna(0.0).to_numpy())
+            if infinite.any():
+                raise RefineError(f"outcome column {column!r} holds an infinite value ({int(infinite.sum())} "
+                                  f"rows); an outcome must be a finite number or blank", where=str(table.path))
         elif column != cc.segment:
             attributes.append(column)
         else:
@@ -551,6 +588,7 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     if feedback.empty:
         raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=str(feedback_table.path))
     for table in (customers_table, feedback_table):
+        warnings.extend(table.notes)
         if table.encoding not in ("utf-8", "binary"):
             warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
     inputs = {name: {"path": str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}

@@ -47,6 +47,8 @@ CATALOGUE = [
     ("no usable feedback rows", {"feedback.csv": "Member No,Comment Text\n9,unknown customer\n1,\n"}, [],
      "no usable feedback rows", 2),
     ("no usable customers", {"customers.csv": "Member No,Tier Name,churned\n,Gold,0\n"}, [], "no usable customer rows", 2),
+    ("infinite outcome", {"customers.csv": "Member No,Tier Name,churned\n1,Gold,inf\n2,Silver,1\n"}, [],
+     "outcome column 'churned' holds an infinite value", 2),
     ("empty customers file", {"customers.csv": ""}, [], "customers.csv: customers file is empty", 2),
     ("config path is a folder", {"cfg/notes.txt": "x"}, ["--config", "cfg"], "config path is a folder", 2),
     ("segment column excluded", {"refine.toml": CONFIG + 'exclude = ["Tier Name"]\n'}, [],

@@ -187,3 +187,21 @@ def test_missing_value_spellings_in_a_numeric_column(tmp_path):
     assert churned.dtype == float and churned.isna().tolist() == [False, True, False, True]
     assert result.customers["plan"].tolist() == ["basic", "None", "pro", "basic"]
     assert any("2 cells of the numeric column 'churned' read as missing" in w for w in result.warnings)
+
+
+def test_an_unclosed_quote_is_named_as_the_likely_cause(tmp_path):
+    write(tmp_path, "c.csv", "Member No,Tier Name\n1,A\n2,B\n")
+    write(tmp_path, "f.csv", 'Member No,Comment Text\n1,"never closed\n2,second row\n1,third row\n')
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", config_from_dict({
+        "feedback": {"customer_id": "Member No", "text": "Comment Text"},
+        "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
+    # the csv reader reads the rest of the file into the open quote: one row, but not a silent one
+    assert result.counts["feedback_in"] == 1
+    assert any("f.csv row 1" in w and "unclosed quote" in w and "2 of which look like whole rows" in w
+               for w in result.warnings), result.warnings
+    # a quote left open among rows with more fields: the reject says why
+    write(tmp_path, "g.csv", 'Member No,Comment Text,rating\n1,"never closed,5\n2,second row,4\n1,third "row",3\n')
+    result = ingest(tmp_path / "g.csv", tmp_path / "c.csv", config_from_dict({
+        "feedback": {"customer_id": "Member No", "text": "Comment Text"},
+        "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
+    assert result.counts["feedback_accepted"] + result.counts["feedback_rejected"] == result.counts["feedback_in"]
