@@ -753,6 +753,11 @@ def analyze_experiment(data: pd.DataFrame, *, unit: str, arm: str, control: str,
             if harmed:
                 warnings.append(f"GUARDRAIL HARMED: {r['metric']} is significantly worse in {r['arm']} "
                                 f"(p = {r['p_value']:.3g}).")
+    for metric, missing in quality["missing_outcome"].items():
+        if missing and missing >= 0.05 * len(accepted):
+            # the test is about the units measured; a large unmeasured share can bias it (who goes unmeasured?)
+            warnings.append(f"{missing} of {len(accepted)} accepted units ({missing / len(accepted):.0%}) have no "
+                            f"{metric!r} value and are left out of its test; check why before trusting it")
     decision = _decide(results, guardrail_rows, srm, metrics[0], treatments, correction, alpha, metric_info)
     report = {
         "kind": "refine A/B analysis", "version": 1,

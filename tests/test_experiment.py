@@ -293,6 +293,7 @@ def test_load_experiment_data_joins_outcomes(tmp_path):
     assert joined.attrs["refine_load"]["outcome_rows_without_assignment"] == 1
     rep = analyze_experiment(joined, unit="user", arm="group", control="control", metrics=["converted"])
     assert rep["data_quality"]["missing_outcome"]["converted"] == 50
+    assert any("50 of 300 accepted units (17%) have no 'converted' value" in w for w in rep["warnings"])
     conflicting = pd.concat([outcomes, outcomes.iloc[:1].assign(converted=1 - outcomes.iloc[0]["converted"])])
     conflicting.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(RefineError, match="different outcome rows"):
