@@ -26,6 +26,13 @@ CUSTOMERS = (
 )
 
 
+def plain_config(feedback: dict | None = None, **customers):
+    """Member No / Comment Text / Tier Name, and nothing else unless asked."""
+    return config_from_dict({
+        "feedback": {"customer_id": "Member No", "text": "Comment Text", **(feedback or {})},
+        "customers": {"customer_id": "Member No", "segment": "Tier Name", **customers}})
+
+
 def write(tmp_path, name, text, encoding="utf-8"):
     path = tmp_path / name
     path.write_bytes(text.encode(encoding))
@@ -145,9 +152,7 @@ def test_rejects_name_the_data_row_of_the_file(tmp_path, suffix):
     else:
         body = "".join(json.dumps({"resp": a, "Member No": b, "Comment Text": c}) + "\n" for a, b, c in feedback)
     write(tmp_path, f"f{suffix}", body)
-    result = ingest(tmp_path / f"f{suffix}", tmp_path / "c.csv", config_from_dict({
-        "feedback": {"id": "resp", "customer_id": "Member No", "text": "Comment Text"},
-        "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
+    result = ingest(tmp_path / f"f{suffix}", tmp_path / "c.csv", plain_config({"id": "resp"}))
     rows = {(r.table, r.row): r.reason for r in result.rejects.itertuples()}
     assert rows == {("customers", 2): "row has 1 fields, header has 2", ("customers", 3): "duplicate customer id",
                     ("customers", 4): "missing customer id", ("feedback", 2): "unknown customer",
@@ -158,9 +163,7 @@ def test_rejects_name_the_data_row_of_the_file(tmp_path, suffix):
 def test_non_finite_numbers_stay_floats(tmp_path):
     write(tmp_path, "c.csv", "Member No,Tier Name,limit\n1,A,inf\n2,B,3\n")
     write(tmp_path, "f.csv", "Member No,Comment Text\n1,fine thanks\n")
-    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", config_from_dict({
-        "feedback": {"customer_id": "Member No", "text": "Comment Text"},
-        "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config())
     assert result.customers["limit"].dtype == float
 
 
@@ -180,9 +183,7 @@ def test_missing_value_spellings_in_a_numeric_column(tmp_path):
     """'NA' among numbers is a missing value (and said so); among words it is a word."""
     write(tmp_path, "c.csv", "Member No,Tier Name,churned,plan\n1,A,0,basic\n2,B,NA,None\n3,A,1,pro\n4,B, n/a ,basic\n")
     write(tmp_path, "f.csv", "Member No,Comment Text\n1,fine thanks\n")
-    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", config_from_dict({
-        "feedback": {"customer_id": "Member No", "text": "Comment Text"},
-        "customers": {"customer_id": "Member No", "segment": "Tier Name", "outcomes": ["churned"]}}))
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config(outcomes=["churned"]))
     churned = result.customers["churned"]
     assert churned.dtype == float and churned.isna().tolist() == [False, True, False, True]
     assert result.customers["plan"].tolist() == ["basic", "None", "pro", "basic"]
@@ -192,16 +193,12 @@ def test_missing_value_spellings_in_a_numeric_column(tmp_path):
 def test_an_unclosed_quote_is_named_as_the_likely_cause(tmp_path):
     write(tmp_path, "c.csv", "Member No,Tier Name\n1,A\n2,B\n")
     write(tmp_path, "f.csv", 'Member No,Comment Text\n1,"never closed\n2,second row\n1,third row\n')
-    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", config_from_dict({
-        "feedback": {"customer_id": "Member No", "text": "Comment Text"},
-        "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config())
     # the csv reader reads the rest of the file into the open quote: one row, but not a silent one
     assert result.counts["feedback_in"] == 1
     assert any("f.csv row 1" in w and "unclosed quote" in w and "2 of which look like whole rows" in w
                for w in result.warnings), result.warnings
     # a quote left open among rows with more fields: the reject says why
     write(tmp_path, "g.csv", 'Member No,Comment Text,rating\n1,"never closed,5\n2,second row,4\n1,third "row",3\n')
-    result = ingest(tmp_path / "g.csv", tmp_path / "c.csv", config_from_dict({
-        "feedback": {"customer_id": "Member No", "text": "Comment Text"},
-        "customers": {"customer_id": "Member No", "segment": "Tier Name"}}))
+    result = ingest(tmp_path / "g.csv", tmp_path / "c.csv", plain_config())
     assert result.counts["feedback_accepted"] + result.counts["feedback_rejected"] == result.counts["feedback_in"]
