@@ -26,8 +26,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # ---- words -------------------------------------------------------------------------------------
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
 def fmt(value: Any, digits: int = 2) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if _missing(value):
         return "n/a"
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
@@ -35,21 +39,21 @@ def fmt(value: Any, digits: int = 2) -> str:
 
 
 def pct(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if _missing(value):
         return "n/a"
     return f"{100 * float(value):.0f}%"
 
 
 def pval(value: Any) -> str:
     """What follows "p" or "q": "= 0.0123", or "< 0.0001" (never a bare 0.0000)."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if _missing(value):
         return "n/a"
     return "< 0.0001" if float(value) < 0.0001 else f"= {float(value):.4f}"
 
 
 def amount(value: Any) -> str:
     """An outcome value on its own scale: thousands separated, two decimals below 1,000, none above."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+    if _missing(value):
         return "n/a"
     value = float(value)
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"

@@ -105,7 +105,8 @@ def check_output_folder(folder: str | Path, own: set[str] | list[str], *, what: 
         return
     if not folder.is_dir():
         raise RefineError(f"the output path is a file; give a folder for the {what}", where=str(folder))
-    others = sorted(p.name for p in folder.iterdir() if p.name not in set(own) and not p.name.startswith("."))
+    own = set(own)
+    others = sorted(p.name for p in folder.iterdir() if p.name not in own and not p.name.startswith("."))
     if others:
         shown = ", ".join(repr(n) for n in others[:3]) + (" ..." if len(others) > 3 else "")
         raise RefineError(f"the output folder holds files refine did not write ({shown}); give a new or empty "
