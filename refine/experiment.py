@@ -678,6 +678,12 @@ def analyze_experiment(data: pd.DataFrame, *, unit: str, arm: str, control: str,
     srm.update({"arms": list(counts), "observed": list(counts.values()),
                 "expected_shares": shares})
     warnings: list[str] = []
+    by_folded: dict[str, list[str]] = {}
+    for label in counts:
+        by_folded.setdefault(label.casefold(), []).append(label)
+    for spellings in (v for v in by_folded.values() if len(v) > 1):
+        warnings.append(f"arms {', '.join(repr(a) for a in spellings)} differ only in letter case and are analysed "
+                        f"as separate arms; if they are one arm, fix the spelling in column {arm!r}")
     if srm["mismatch"]:
         srm["warning"] = (f"SAMPLE RATIO MISMATCH: arm counts {counts} differ from the expected split "
                           f"(chi-square p = {srm['p_value']:.2g} < {srm_threshold:g}). Assignment or logging is "

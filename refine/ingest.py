@@ -44,6 +44,15 @@ class Table:
     encoding: str
     rows_in: int
     notes: list[str] = field(default_factory=list)  # warnings about the file as a whole
+    bad_cells: dict[int, list[str]] = field(default_factory=dict)  # row number -> cells of a ragged row
+
+    def bad_row_id(self, number: int, column: str | None) -> str:
+        """The id cell of an unparseable row, when the row got that far (for the reject's id)."""
+        cells = self.bad_cells.get(number)
+        if not cells or not column or column not in self.frame.columns:
+            return ""
+        position = self.frame.columns.get_loc(column)
+        return cells[position].strip() if isinstance(position, int) and position < len(cells) else ""
 
 
 @dataclass
@@ -127,6 +136,7 @@ def read_table(path: str | Path, *, what: str) -> Table:
     except Exception as exc:
         raise RefineError(f"cannot read {what} file ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})",
                           where=str(path)) from None
+    bad_cells = frame.attrs.pop("bad_cells", {})
     frame.columns = [str(c).strip() for c in frame.columns]
     if delimited:  # already NUL-free text cells
         frame = frame.astype("str")
@@ -139,7 +149,7 @@ def read_table(path: str | Path, *, what: str) -> Table:
     if delimited and (text.count("\n") if "\n" in text else text.count("\r")) > rows_in + 1:
         notes = _joined_rows(frame, delimiter, path)
     return Table(path=path, frame=frame, bad_rows=bad_rows, sha256=digest,
-                 encoding=encoding, rows_in=rows_in, notes=notes)
+                 encoding=encoding, rows_in=rows_in, notes=notes, bad_cells=bad_cells)
 
 
 def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
@@ -257,6 +267,7 @@ def _parse_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tupl
     width = len(header)
     rows: list[list[str]] = []
     bad: list[tuple[int, str]] = []
+    cells: dict[int, list[str]] = {}  # a ragged row's cells, for its id in the reject
     number = 0
     try:  # the usual case, a well-formed file, read in one call
         records = list(reader)
@@ -280,11 +291,13 @@ def _parse_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tupl
                 joined = " (an unclosed quote may have joined it with the lines after it)" if any(
                     "\n" in c or "\r" in c for c in record) else ""
                 bad.append((number, f"row has {len(record)} fields, header has {width}{joined}"))
+                cells[number] = record
                 continue
         rows.append(record)
     names = _unique_header(header)
     frame = pd.DataFrame(rows, columns=names, dtype=object)
     frame.index = [n for n in _row_numbers(number, bad)]
+    frame.attrs["bad_cells"] = cells
     return frame, bad
 
 
@@ -395,7 +408,8 @@ def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings
         for column in getattr(cc, key):
             _require(table, column, "customers", f"[customers] {key}")
     for number, reason in table.bad_rows:
-        rejects.append({"table": "customers", "row": number, "id": "", "reason": reason})
+        rejects.append({"table": "customers", "row": number, "id": table.bad_row_id(number, cc.customer_id),
+                        "reason": reason})
     frame = table.frame.copy()
     frame.insert(0, "__row", frame.index)
     ids = frame[cc.customer_id].str.strip()
@@ -469,7 +483,7 @@ def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rej
     for key in ("customer_id", "text", "id", "score", "timestamp", "source"):
         _require(table, getattr(fc, key), "feedback", f"[feedback] {key}")
     for number, reason in table.bad_rows:
-        rejects.append({"table": "feedback", "row": number, "id": "", "reason": reason})
+        rejects.append({"table": "feedback", "row": number, "id": table.bad_row_id(number, fc.id), "reason": reason})
     frame = table.frame
     n = len(frame)
     rows = pd.Series(frame.index, index=frame.index)

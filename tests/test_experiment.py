@@ -465,3 +465,10 @@ def test_cli_outputs_never_land_among_other_files(cli, tmp_path):
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me" and len(list((tmp_path / "mine").iterdir())) == 1
     assert cli(*args, "--out", tmp_path / "o").exit_code == 0
     assert cli(*args, "--out", tmp_path / "o").exit_code == 0  # its own files: replaced
+
+
+def test_arms_spelled_two_ways_are_flagged():
+    df = experiment(n=600)
+    df.loc[df.index[:40], "group"] = df.loc[df.index[:40], "group"].str.capitalize()
+    rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["converted"])
+    assert any("differ only in letter case" in w and "'Treatment'" in w for w in rep["warnings"]), rep["warnings"]

@@ -154,6 +154,8 @@ def test_rejects_name_the_data_row_of_the_file(tmp_path, suffix):
     write(tmp_path, f"f{suffix}", body)
     result = ingest(tmp_path / f"f{suffix}", tmp_path / "c.csv", plain_config({"id": "resp"}))
     rows = {(r.table, r.row): r.reason for r in result.rejects.itertuples()}
+    ids = {(r.table, r.row): r.id for r in result.rejects.itertuples()}
+    assert ids[("customers", 2)] == "C2"  # a ragged row still names its customer when the id cell was read
     assert rows == {("customers", 2): "row has 1 fields, header has 2", ("customers", 3): "duplicate customer id",
                     ("customers", 4): "missing customer id", ("feedback", 2): "unknown customer",
                     ("feedback", 3): "blank text"}
