@@ -642,8 +642,30 @@ def _said_by(cand: Candidate, feedback_rows: np.ndarray) -> np.ndarray:
     return selected
 
 
+def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame | None:
+    """For a merge: comments on the topic both segments raise most, taking turns between the segments."""
+    if S.SEGMENT not in said.columns or len(cand.segments) != 2:
+        return None
+    with_topic = said[said[S.TOPIC_ID] >= 0]
+    shares = [with_topic[with_topic[S.SEGMENT] == s][S.TOPIC_ID].value_counts(normalize=True) for s in cand.segments]
+    common = pd.concat(shares, axis=1).fillna(0.0).min(axis=1)
+    if common.empty or common.max() <= 0:
+        return None
+    topic = int(common.sort_index().idxmax())
+    pool = with_topic[with_topic[S.TOPIC_ID] == topic]
+    negative_topic = float(pool[S.SENTIMENT_SCORE].mean()) < 0
+    sides = [pool[pool[S.SEGMENT] == s].sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[negative_topic, True])
+             for s in cand.segments]
+    turns = [side.iloc[[i]] for i in range(k) for side in sides if i < len(side)]
+    return pd.concat(turns) if turns else None
+
+
 def _quotes(cand: Candidate, feedback, said_by: np.ndarray, config, k: int = 3) -> list[str]:
     said = feedback[said_by]
+    if cand.kind == "merge":
+        pool = _merge_quotes(cand, said, k)
+        if pool is not None:
+            return _distinct_texts(pool, k)
     significant = _significant(cand.comparisons, config.proposals)
     lead = max(significant, key=lambda c: abs(c.effect), default=None)
     # a topic the group raises more often says why in their words, even when a score differs more
@@ -660,6 +682,11 @@ def _quotes(cand: Candidate, feedback, said_by: np.ndarray, config, k: int = 3) 
     else:
         ascending = lead is None or lead.diff < 0
         pool = said.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[ascending, True])
+    return _distinct_texts(pool, k)
+
+
+def _distinct_texts(pool: pd.DataFrame, k: int) -> list[str]:
+    """The first k distinct comments of the pool, each cut to 280 characters at a word."""
     quotes = []
     for text in pool[S.TEXT]:
         short = text if len(text) <= 280 else text[:277].rsplit(" ", 1)[0] + "..."

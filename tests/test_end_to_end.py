@@ -81,6 +81,12 @@ def test_planted_structure_is_found(demo):
     # largest difference is the mean score
     split = next(p for p in confirmed if p["kind"] == "split")
     assert "channel" in split["rule"] and all("app" in q.lower() for q in split["quotes"]), split["quotes"]
+    # a merge is quoted on the topic both segments raise most, from both segments
+    merge = next(p for p in confirmed if p["kind"] == "merge")
+    feedback = pd.read_parquet(out / "run" / "feedback.parquet")
+    quoted = [feedback[feedback["text"].str.startswith(q.removesuffix("...")[:120])].iloc[0] for q in merge["quotes"]]
+    assert len({row["topic_id"] for row in quoted}) == 1 and quoted[0]["topic_id"] >= 0
+    assert {row["segment"] for row in quoted} == set(merge["segments"])
 
 
 def test_no_personal_data_in_any_output(demo):
