@@ -165,11 +165,20 @@ def proposal_summary(p: dict) -> str:
             return ev["reason"]
         eq = "; ".join(f"{e['measure']} differs by {difference(e)}" for e in ev.get("equivalence", []))
         fd = ev.get("feedback_difference", {})
-        return (f"Outcomes equivalent within the margin: {eq}. No detectable difference in what they talk about "
+        text = (f"Outcomes equivalent within the margin: {eq}. No detectable difference in what they talk about "
                 f"or how they feel (permutation p {pval(fd.get('permutation_p'))}).")
-    lead = ev.get("discovery", [])
-    parts = [describe_comparison(c) for c in lead[:3]]
-    return "; ".join(parts)
+        held = ev.get("holdout") or {}
+        if held.get("equivalence"):
+            text += (" On held-out customers: " + "; ".join(f"{e['measure']} differs by {difference(e)}"
+                                                           for e in held["equivalence"])
+                     + f" (permutation p {pval(held.get('permutation_p'))}).")
+        return text
+    # lead with the held-out estimates: the discovery ones were picked for being large, so they run high
+    held = {c["measure"]: c for c in ev.get("holdout", [])}
+    lead = ev.get("discovery", [])[:3]
+    if lead and all(c["measure"] in held for c in lead):
+        return "On held-out customers: " + "; ".join(describe_comparison(held[c["measure"]]) for c in lead)
+    return "; ".join(describe_comparison(c) for c in lead)
 
 
 # ---- charts (inline SVG) -----------------------------------------------------------------------
