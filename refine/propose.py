@@ -711,11 +711,13 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
     elif lead.measure == "score":  # scales differ: below / above the median respondent
         middle = values.median()
         subgroup = (values < middle) if lead.diff < 0 else (values > middle)
+        cut = float(middle)
     else:
         subgroup = (values >= 0.5) if lead.diff > 0 else (values < 0.5)
     selected = cand.mask[responded]
     tp = int((selected & subgroup).sum())
     return {"measure": lead.measure, "precision": tp / max(int(selected.sum()), 1),
+            **({"median": cut} if lead.measure == "score" else {}),
             "direction": "high" if lead.diff > 0 else "low",
             "recall": tp / max(int(subgroup.sum()), 1), "respondents": int(responded.sum())}
 
@@ -756,8 +758,11 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
                 if pr["measure"].startswith("topic_"):
                     topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
                     pr["definition"] = f"respondents who {'' if pr['direction'] == 'high' else 'do not '}mention '{topic}'"
-                elif pr["measure"] in ("sentiment", "score"):
-                    pr["definition"] = f"respondents with {'positive' if pr['direction'] == 'high' else 'negative'} {pr['measure']}"
+                elif pr["measure"] == "score":
+                    pr["definition"] = (f"respondents scoring {'above' if pr['direction'] == 'high' else 'below'} "
+                                        f"the median respondent's {pr['median']:g}")
+                elif pr["measure"] == "sentiment":
+                    pr["definition"] = f"respondents whose comments read {'positive' if pr['direction'] == 'high' else 'negative'}"
                 else:
                     pr["definition"] = f"respondents whose {measure} is {pr['direction']}"
                 evidence["rule_vs_feedback_subgroup"] = pr
