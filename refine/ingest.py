@@ -288,8 +288,9 @@ def _parse_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tupl
             if len(record) > width and not any(c.strip() for c in record[width:]):
                 record = record[:width]
             else:
-                joined = " (an unclosed quote may have joined it with the lines after it)" if any(
-                    "\n" in c or "\r" in c for c in record) else ""
+                lines = sum(c.count("\n") + c.count("\r") for c in record)
+                joined = (f" (an unclosed quote may have joined it with the {lines} lines after it)"
+                          if lines else "")
                 bad.append((number, f"row has {len(record)} fields, header has {width}{joined}"))
                 cells[number] = record
                 continue
@@ -540,10 +541,8 @@ def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rej
         rejects.append({"table": "feedback", "row": int(rows[idx]), "id": ids[idx], "reason": reason[idx]})
     keep = reason == ""
     cleaned = text[keep].str.replace(r"\s+", " ", regex=True).str.strip()
-    # redact before cutting: an address cut in half no longer looks like one (a margin past the limit
-    # keeps any address that crosses it whole, and keeps a megabyte paste from reaching the patterns)
-    margin = fc.max_text_chars + 512
-    cleaned = cleaned.where(cleaned.str.len() <= margin, cleaned.str.slice(0, margin))
+    # redact the whole text before cutting it: an address cut in half no longer looks like one (the
+    # patterns are linear, so a megabyte paste costs a fraction of a second)
     redacted = cleaned.map(redact)
     counts["feedback_redacted"] = int((redacted != cleaned).sum())
     too_long = redacted.str.len() > fc.max_text_chars
@@ -558,7 +557,7 @@ def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rej
         S.TEXT: redacted.values,
         S.SCORE: score[keep].astype(float).values,
         S.TIMESTAMP: timestamp[keep].values,
-        S.SOURCE: (frame[fc.source][keep].str.strip().values if fc.source else [""] * int(keep.sum())),
+        S.SOURCE: (frame[fc.source][keep].str.strip().map(redact).values if fc.source else [""] * int(keep.sum())),
         S.ROW: rows[keep].astype(int).values,
     })
     assert len(out) + int((reason != "").sum()) == n
@@ -587,6 +586,8 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     known = pd.Index(customers[config.customers.customer_id])  # unique: duplicates were rejected
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
+    # a reject's id is whatever its first cells held, and a broken row's cells can be comment text
+    reject_frame["id"] = reject_frame["id"].astype(str).map(redact)
     by_table = reject_frame["table"].value_counts().to_dict()
     counts.update({
         "customers_in": customers_table.rows_in,
@@ -603,6 +604,11 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
         raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=str(feedback_table.path))
     for table in (customers_table, feedback_table):
         warnings.extend(table.notes)
+        swallowed = [n for n, reason in table.bad_rows if "unclosed quote" in reason]
+        if swallowed:
+            warnings.append(f"{table.path.name}: {len(swallowed)} rejected rows (first: row {swallowed[0]}) hold line "
+                            "breaks that look like an unclosed quote; the lines inside them are not counted as rows "
+                            "(see rejects.csv)")
         if table.encoding not in ("utf-8", "binary"):
             warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
     inputs = {name: {"path": str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}

@@ -11,12 +11,15 @@ import re
 
 import pandas as pd
 
-# any letters (jürgen@müller.de), and the full-width or small at signs some keyboards type
-# (bounded parts: a megabyte of letters without an at sign must not cost quadratic time)
-EMAIL = re.compile(r"[\w.%+\-]{1,64}[@\uFF20\uFE6B][\w\-]{1,63}(?:\.[\w\-]{1,63}){1,8}")
-# a digit group separator as people type it: space(s), hyphen, en / em dash, non-breaking hyphen,
-# slash, underscore or dot
-_SEP = r"(?:[ \t\u00a0]{1,2}|[\-\u2010\u2011\u2012\u2013\u2014/_.])"
+# any letters (jürgen@müller.de, o'brien@x.com), full-width or small at signs and dots; a match starts
+# only where a run of address characters starts (the look-behind), which also keeps a megabyte of
+# letters without an at sign linear
+EMAIL = re.compile(r"(?<![\w.%+\-'])[\w.%+\-']{1,256}[@\uFF20\uFE6B][\w\-]{1,63}"
+                   r"(?:[.\uFF0E\u3002][\w\-]{1,63}){1,8}")
+# a digit group separator as people type it: up to two spaces, or a hyphen, dash, minus sign, slash,
+# underscore, dot or middle dot with a space either side or none (4111 - 1111, 555·123·4567)
+_SEP = (r"(?:[ \t\u00a0]{1,2}|[ \u00a0]?[\-\u2010-\u2015\u2212\uFF0D\uFE63/_.\u00b7\u2022\u30fb]"
+        r"[ \u00a0]?)")
 # 13-19 digits, optionally grouped (4111 1111 1111 1111, 4111-1111-1111-1111, 4111–1111–1111–1111)
 CARD = re.compile(rf"(?<!\d)(?:\d{_SEP}?){{12,18}}\d(?!\d)")
 # +1 415-555-0132, (415) 555 0199, +33 1 23 45 67 89, 415.555.0132, 4155550132, 555-123-4567 ext. 89;
@@ -24,10 +27,13 @@ CARD = re.compile(rf"(?<!\d)(?:\d{_SEP}?){{12,18}}\d(?!\d)")
 PHONE = re.compile(
     rf"(?<!\d)(?:\+\d{{1,3}}{_SEP}?)?(?:\(\d{{1,4}}\){_SEP}?)?\d{{1,4}}(?:{_SEP}?\d{{1,4}}){{1,5}}"
     r"(?:\s*(?:ext\.?|x|#)\s*\d{1,6})?(?!\d)", re.IGNORECASE)
+# characters nobody sees, which would split a number or an address for the patterns above
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 REDACTION_TOKENS = ("[EMAIL]", "[CARD]", "[PHONE]")
 # dates are not phone numbers: 2026-11-02, 02/11/2026, 2.11.26
-_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}")
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}"
+                   r"|(?:19|20)\d\d ?[-\u2013\u2014] ?(?:19|20)\d\d")  # and year ranges: 2019 - 2024
 
 
 def _phone(match: re.Match) -> str:
@@ -43,6 +49,7 @@ def redact(text: str) -> str:
     """Replace emails, card numbers and phone numbers with placeholders."""
     if not text:
         return text
+    text = _INVISIBLE.sub("", text)
     text = EMAIL.sub("[EMAIL]", text)
     text = CARD.sub("[CARD]", text)
     return PHONE.sub(_phone, text)

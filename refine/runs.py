@@ -97,7 +97,7 @@ def check_output_folder(folder: str | Path, own: set[str] | list[str], *, what: 
     A new or empty folder is fine, and so is one holding only `own` files (a rerun replaces them);
     a file in the way, or any other file in the folder, is a one-line error before any work is done.
     """
-    folder = Path(folder)
+    folder = Path(os.path.normpath(os.path.abspath(folder)))  # "new/../old" is "old", as mkdir will find
     if not folder.exists():
         parent = next((p for p in folder.absolute().parents if p.exists()), None)
         if parent is not None and not parent.is_dir():

@@ -62,6 +62,8 @@ CATALOGUE = [
     ("output folder inside a file", {"out.txt": "mine"}, ["--out", "out.txt/run"], "out.txt is a file", 2),
     ("output folder holds other files", {"mine/notes.txt": "mine"}, ["--out", "mine"],
      "holds files refine did not write ('notes.txt')", 2),
+    ("output folder reached through ..", {"mine/notes.txt": "mine"}, ["--out", "nothere/../mine"],
+     "holds files refine did not write ('notes.txt')", 2),
     ("output folder holds decisions", {"old/decisions.json": "{}"}, ["--out", "old"], "holds decisions", 2),
     ("previous run is a file", {}, ["--previous", "feedback.csv"], "--previous must be the folder of an earlier run", 2),
     ("previous run unfinished", {"prev/topics.json": "{}"}, ["--previous", "prev"], "no run.json", 2),

@@ -179,6 +179,12 @@ def test_an_address_across_the_cut_is_redacted_not_halved(tmp_path):
     kept = result.feedback["text"].iloc[0]
     assert "[EMAIL]" in kept and "andrew" not in kept and len(kept) <= 200
     assert result.counts["feedback_redacted"] == 1
+    # many addresses shrink the text: a card number far past the limit must not slide under it half-cut
+    text = " ".join(f"user{i:02d}.longer.name@example-company.com" for i in range(16)) + " " + "f" * 60
+    text += " secretlocalpartzz@secret.example.org 4929 1234 5678 9012 end"
+    feedback = write(tmp_path, "feedback.csv", f"Member No,Comment Text\n007,{text}\n")
+    kept = ingest(feedback, customers, config).feedback["text"].iloc[0]
+    assert "secret" not in kept and "4929" not in kept and len(kept) <= 200, kept
 
 
 def test_missing_value_spellings_in_a_numeric_column(tmp_path):
@@ -204,3 +210,11 @@ def test_an_unclosed_quote_is_named_as_the_likely_cause(tmp_path):
     write(tmp_path, "g.csv", 'Member No,Comment Text,rating\n1,"never closed,5\n2,second row,4\n1,third "row",3\n')
     result = ingest(tmp_path / "g.csv", tmp_path / "c.csv", plain_config())
     assert result.counts["feedback_accepted"] + result.counts["feedback_rejected"] == result.counts["feedback_in"]
+
+
+def test_a_broken_rows_id_is_redacted(tmp_path):
+    """A ragged row's first cell can be comment text; its reject id is redacted like any text."""
+    write(tmp_path, "c.csv", "Member No,Tier Name\n1,A\n")
+    write(tmp_path, "f.csv", "resp,Member No,Comment Text\nmail rag@leak.com or 555-777-8888,1,oops,7\nr2,1,fine\n")
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config({"id": "resp"}))
+    assert result.rejects["id"].tolist() == ["mail [EMAIL] or [PHONE]"]
