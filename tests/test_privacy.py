@@ -50,5 +50,5 @@ def test_spreadsheet_formulas_are_neutralised():
 
 def test_a_megabyte_of_near_misses_is_left_as_it_is():
     """Long runs that almost match (a quadratic pattern would take hours on these; they take well under a second)."""
-    for text in ("a" * 1_000_000, "x@" * 300_000, "1 - 2" * 200_000):
+    for text in ("a" * 1_000_000, "x@" * 300_000, "ab." * 300_000):
         assert redact(text) == text
