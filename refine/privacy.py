@@ -18,14 +18,24 @@ EMAIL = re.compile(r"(?<![\w.%+\-'])[\w.%+\-']{1,256}[@\uFF20\uFE6B][\w\-]{1,63}
                    r"(?:[.\uFF0E\u3002][\w\-]{1,63}){1,8}")
 # a digit group separator as people type it: up to two spaces, or a hyphen, dash, minus sign, slash,
 # underscore, dot or middle dot with a space either side or none (4111 - 1111, 555·123·4567)
-_SEP = (r"(?:[ \t\u00a0]{1,2}|[ \u00a0]?[\-\u2010-\u2015\u2212\uFF0D\uFE63/_.\u00b7\u2022\u30fb]"
-        r"[ \u00a0]?)")
+_MARKS = r"\-\u2010-\u2015\u2212\uFF0D\uFE63_.\u00b7\u2022\u30fb"
+
+
+def _separator(marks: str) -> str:
+    return rf"(?:[ \t\u00a0]{{1,2}}|[ \u00a0]?[{marks}][ \u00a0]?)"
+
+
+_SEP = _separator(_MARKS + "/")
 # 13-19 digits, optionally grouped (4111 1111 1111 1111, 4111-1111-1111-1111, 4111–1111–1111–1111)
 CARD = re.compile(rf"(?<!\d)(?:\d{_SEP}?){{12,18}}\d(?!\d)")
 # +1 415-555-0132, (415) 555 0199, +33 1 23 45 67 89, 415.555.0132, 4155550132, 555-123-4567 ext. 89;
-# needs 7+ digits (checked in _phone). Letters may touch it ("at555-444-1212"), digits may not.
+# needs 7+ digits (checked in _phone). Letters may touch it ("at555-444-1212"), digits may not. Groups
+# have 2-4 digits (one digit only right after a country code) and no slashes, so body measurements in
+# reviews ("32-24.5-32", "38-27-35/135") stay readable.
+_PHONE_SEP = _separator(_MARKS)
 PHONE = re.compile(
-    rf"(?<!\d)(?:\+\d{{1,3}}{_SEP}?)?(?:\(\d{{1,4}}\){_SEP}?)?\d{{1,4}}(?:{_SEP}?\d{{1,4}}){{1,5}}"
+    rf"(?<!\d)(?:\+\d{{1,3}}{_PHONE_SEP}?(?:\d{_PHONE_SEP})?)?(?:\(\d{{1,4}}\){_PHONE_SEP}?)?"
+    rf"\d{{2,4}}(?:{_PHONE_SEP}?\d{{2,4}}){{1,5}}"
     r"(?:\s*(?:ext\.?|x|#)\s*\d{1,6})?(?!\d)", re.IGNORECASE)
 # characters nobody sees, which would split a number or an address for the patterns above
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
