@@ -93,6 +93,7 @@ def read_table(path: str | Path, *, what: str) -> Table:
     suffix = path.suffix.lower()
     bad_rows: list[tuple[int, str]] = []
     encoding = "binary"
+    bad_cells: dict[int, list[str]] = {}
     delimited = False
     delimiter = ","
     try:
@@ -124,7 +125,7 @@ def read_table(path: str | Path, *, what: str) -> Table:
             delimiter = _delimiter(text, "\t" if suffix == ".tsv" else None)
             frame = _read_delimited_arrow(raw, text, delimiter) if encoding == "utf-8" else None
             if frame is None:
-                frame, bad_rows = _read_delimited(text, delimiter)
+                frame, bad_rows, bad_cells = _read_delimited(text, delimiter)
             delimited = True
         else:
             raise RefineError(f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet or .jsonl)",
@@ -136,7 +137,6 @@ def read_table(path: str | Path, *, what: str) -> Table:
     except Exception as exc:
         raise RefineError(f"cannot read {what} file ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})",
                           where=str(path)) from None
-    bad_cells = frame.attrs.pop("bad_cells", {})
     frame.columns = [str(c).strip() for c in frame.columns]
     if delimited:  # already NUL-free text cells
         frame = frame.astype("str")
@@ -243,7 +243,8 @@ def _read_delimited_arrow(raw: bytes, text: str, delimiter: str) -> pd.DataFrame
     return frame
 
 
-def _read_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+def _read_delimited(text: str, delimiter: str
+                    ) -> tuple[pd.DataFrame, list[tuple[int, str]], dict[int, list[str]]]:
     text = text.replace("\x00", "")
     # a million rows are a million lists: the cyclic collector would scan them again and again
     # while they pile up (3 of the 4 s of parsing 1M customers); none of them can form a cycle
@@ -256,7 +257,9 @@ def _read_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tuple
             gc.enable()
 
 
-def _parse_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+def _parse_delimited(text: str, delimiter: str
+                     ) -> tuple[pd.DataFrame, list[tuple[int, str]], dict[int, list[str]]]:
+    """Cells, (row, reason) for each row that could not be used, and a ragged row's cells by row."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
@@ -298,8 +301,7 @@ def _parse_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tupl
     names = _unique_header(header)
     frame = pd.DataFrame(rows, columns=names, dtype=object)
     frame.index = [n for n in _row_numbers(number, bad)]
-    frame.attrs["bad_cells"] = cells
-    return frame, bad
+    return frame, bad, cells
 
 
 def _records_one_by_one(reader) -> list:

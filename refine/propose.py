@@ -634,11 +634,11 @@ def _feedback_rows(customers: pd.DataFrame, feedback: pd.DataFrame, config: Refi
     return pd.Index(customers[config.customers.customer_id]).get_indexer(feedback[S.CUSTOMER_ID])
 
 
-def _said_by(cand: Candidate, feedback_rows: np.ndarray) -> np.ndarray:
-    """Which feedback rows come from the candidate's customers."""
+def _said_by(mask, feedback_rows: np.ndarray) -> np.ndarray:
+    """Which feedback rows come from the customers a mask over the customer table selects."""
     selected = np.zeros(len(feedback_rows), dtype=bool)
     known = feedback_rows >= 0
-    selected[known] = _flags(cand.mask)[feedback_rows[known]]
+    selected[known] = _flags(mask)[feedback_rows[known]]
     return selected
 
 
@@ -730,7 +730,7 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
     for cand in chosen:
         n_customers = int(cand.mask.sum())
         masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
-        said_by = _said_by(cand, feedback_rows)
+        said_by = _said_by(cand.mask, feedback_rows)
         respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
         evidence: dict[str, Any] = {}
         if cand.kind == "merge":
@@ -857,11 +857,9 @@ def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarra
         return None
     rest = (cand.extra["segment_mask"] & ~cand.mask) if cand.kind == "split" else ~cand.mask
     scores = feedback[S.SCORE].to_numpy(dtype=float)
-    known = (feedback_rows >= 0) & np.isfinite(scores)
-    group, other = np.zeros(len(scores), dtype=bool), np.zeros(len(scores), dtype=bool)
-    group[known] = _flags(cand.mask)[feedback_rows[known]]
-    other[known] = _flags(rest)[feedback_rows[known]]
-    a, b = scores[group], scores[other]
+    scored = np.isfinite(scores)
+    a = scores[_said_by(cand.mask, feedback_rows) & scored]
+    b = scores[_said_by(rest, feedback_rows) & scored]
     if len(a) < 2 or len(b) < 2:
         return None
     kind = config.feedback.score_kind

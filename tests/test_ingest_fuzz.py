@@ -81,7 +81,7 @@ def assert_same_frames(text: str) -> bool:
     fast, python_reader = readers(text)
     if fast is None:
         return False
-    slow, bad = python_reader()
+    slow, bad, _ = python_reader()
     assert not bad, f"the fast path answered for a file the python reader rejects rows of: {text!r}"
     assert list(fast.columns) == list(slow.columns)
     assert list(fast.index) == list(slow.index)
