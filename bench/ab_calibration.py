@@ -86,11 +86,18 @@ def pipeline(rng, sims, n, effect_conv, effect_rev):
         arm = np.where(rng.random(2 * n) < 0.5, "treatment", "control")
         t = arm == "treatment"
         pre = rng.gamma(2.0, 10.0, 2 * n)
-        frame = pd.DataFrame({"unit": np.arange(2 * n), "arm": arm,
-                              "conv": (rng.random(2 * n) < 0.1 + effect_conv * t).astype(int),
-                              "pre": pre, "rev": 0.8 * pre + rng.normal(4.0, 6.0, 2 * n) + effect_rev * t})
-        rep = analyze_experiment(frame, unit="unit", arm="arm", control="control", metrics=["conv", "rev"],
-                                 covariates={"rev": "pre"})
+        frame = pd.DataFrame(
+            {
+                "unit": np.arange(2 * n),
+                "arm": arm,
+                "conv": (rng.random(2 * n) < 0.1 + effect_conv * t).astype(int),
+                "pre": pre,
+                "rev": 0.8 * pre + rng.normal(4.0, 6.0, 2 * n) + effect_rev * t,
+            }
+        )
+        rep = analyze_experiment(
+            frame, unit="unit", arm="arm", control="control", metrics=["conv", "rev"], covariates={"rev": "pre"}
+        )
         conv, rev = rep["results"][0], rep["results"][1]
         p_conv.append(conv["p_value"])
         p_rev.append(rev["p_value"])
@@ -121,8 +128,17 @@ def main() -> int:
         cover_rel = float(np.mean((ab["rel_lo"] <= true_rel) & (true_rel <= ab["rel_hi"])))
         good = band(fpr, FPR_BAND) and band(cover_abs, COVER_BAND) and band(cover_rel, COVER_BAND)
         ok &= good
-        rows.append((name, f"{args.sims}", f"{n}", f"{fpr:.4f}", f"{cover_abs:.4f}", f"{cover_rel:.4f}",
-                     "ok" if good else "OUT OF BAND"))
+        rows.append(
+            (
+                name,
+                f"{args.sims}",
+                f"{n}",
+                f"{fpr:.4f}",
+                f"{cover_abs:.4f}",
+                f"{cover_rel:.4f}",
+                "ok" if good else "OUT OF BAND",
+            )
+        )
 
     n_pipe = 500
     p_conv, c_conv, p_rev, c_rev, srm_aa = pipeline(rng, args.pipeline_sims, n_pipe, 0.0, 0.0)
@@ -131,8 +147,17 @@ def main() -> int:
         fpr, cov = float(np.mean(p < 0.05)), float(np.mean(cover))
         good = band(fpr, FPR_BAND) and band(cov, COVER_BAND)
         ok &= good
-        rows.append((name, f"{args.pipeline_sims}", f"~{n_pipe}", f"{fpr:.4f}", f"{cov:.4f}", "-",
-                     "ok" if good else "OUT OF BAND"))
+        rows.append(
+            (
+                name,
+                f"{args.pipeline_sims}",
+                f"~{n_pipe}",
+                f"{fpr:.4f}",
+                f"{cov:.4f}",
+                "-",
+                "ok" if good else "OUT OF BAND",
+            )
+        )
 
     header = ("scenario", "tests", "n/arm", "A/A FPR", "abs CI cover", "rel CI cover", "check")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

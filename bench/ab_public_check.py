@@ -36,8 +36,14 @@ def main() -> int:
     from refine.experiment import analyze_experiment, load_experiment_data, write_ab_report
 
     frame = load_experiment_data(args.data, None, "user_id")
-    report = analyze_experiment(frame, unit="user_id", arm="group", control="control", metrics=["converted"],
-                                consistency=["group:landing_page=control:old_page,treatment:new_page"])
+    report = analyze_experiment(
+        frame,
+        unit="user_id",
+        arm="group",
+        control="control",
+        metrics=["converted"],
+        consistency=["group:landing_page=control:old_page,treatment:new_page"],
+    )
     q, srm = report["data_quality"], report["srm"]
     cell = next(r for r in report["results"] if r["segment"] is None)
     print(f"data: {args.data}")
@@ -48,18 +54,28 @@ def main() -> int:
             print(f"    {k}: {v}")
     print(f"users with more than one row (raw): {q['units_with_several_rows_in_input']}")
     print(f"users in both arms (raw, before removing mismatches): {q['units_in_both_arms_before_consistency']}")
-    print(f"users in both arms (after removing mismatches): {q['units_in_both_arms']} "
-          f"({q['excluded_rows']['unit_in_both_arms']} rows excluded)")
-    print(f"duplicate users (same arm): {q['duplicate_units']} ({q['excluded_rows']['duplicate_rows']} rows excluded, "
-          "first row kept)")
+    print(
+        f"users in both arms (after removing mismatches): {q['units_in_both_arms']} "
+        f"({q['excluded_rows']['unit_in_both_arms']} rows excluded)"
+    )
+    print(
+        f"duplicate users (same arm): {q['duplicate_units']} ({q['excluded_rows']['duplicate_rows']} rows excluded, "
+        "first row kept)"
+    )
     print(f"rows without user or group: {q['excluded_rows']['missing_unit_or_arm']}")
     print(f"accepted users: {q['accepted_units']}; accepted + excluded = input: {q['accounted']}")
-    print(f"SRM: control {srm['observed'][0]} / treatment {srm['observed'][1]}, chi2 = {srm['chi2']:.3f}, "
-          f"p = {srm['p_value']:.4f} ({'MISMATCH' if srm['mismatch'] else 'no mismatch'})")
-    print(f"conversion: control {cell['mean_control']:.4%} (n={cell['n_control']}), "
-          f"treatment {cell['mean_treatment']:.4%} (n={cell['n_treatment']})")
-    print(f"absolute lift: {cell['abs_lift'] * 100:+.4f} pp, 95% CI [{cell['abs_ci'][0] * 100:+.4f}, "
-          f"{cell['abs_ci'][1] * 100:+.4f}] pp")
+    print(
+        f"SRM: control {srm['observed'][0]} / treatment {srm['observed'][1]}, chi2 = {srm['chi2']:.3f}, "
+        f"p = {srm['p_value']:.4f} ({'MISMATCH' if srm['mismatch'] else 'no mismatch'})"
+    )
+    print(
+        f"conversion: control {cell['mean_control']:.4%} (n={cell['n_control']}), "
+        f"treatment {cell['mean_treatment']:.4%} (n={cell['n_treatment']})"
+    )
+    print(
+        f"absolute lift: {cell['abs_lift'] * 100:+.4f} pp, 95% CI [{cell['abs_ci'][0] * 100:+.4f}, "
+        f"{cell['abs_ci'][1] * 100:+.4f}] pp"
+    )
     print(f"relative lift: {cell['rel_lift']:+.4%}, 95% CI [{cell['rel_ci'][0]:+.4%}, {cell['rel_ci'][1]:+.4%}]")
     print(f"two-proportion z = {cell['statistic']:.4f}, p = {cell['p_value']:.4f}")
     print(f"decision: {report['decision']['decision']} -- {'; '.join(report['decision']['reasons'])}")
@@ -71,12 +87,18 @@ def main() -> int:
     ok = raw[(raw["group"] == "treatment") == (raw["landing_page"] == "new_page")]
     ok = ok.drop_duplicates("user_id", keep="first")
     x = ok.groupby("group")["converted"].agg(["sum", "count"])
-    z, p = proportions_ztest([x.loc["treatment", "sum"], x.loc["control", "sum"]],
-                             [x.loc["treatment", "count"], x.loc["control", "count"]])
-    same = (int(x["count"].sum()) == q["accepted_units"] and np.isclose(p, cell["p_value"], rtol=1e-9, atol=0)
-            and np.isclose(z, cell["statistic"], rtol=1e-9))
-    print(f"cross-check (pandas + statsmodels proportions_ztest): users {int(x['count'].sum())}, z = {z:.4f}, "
-          f"p = {p:.4f} -> {'agrees' if same else 'DISAGREES'}")
+    z, p = proportions_ztest(
+        [x.loc["treatment", "sum"], x.loc["control", "sum"]], [x.loc["treatment", "count"], x.loc["control", "count"]]
+    )
+    same = (
+        int(x["count"].sum()) == q["accepted_units"]
+        and np.isclose(p, cell["p_value"], rtol=1e-9, atol=0)
+        and np.isclose(z, cell["statistic"], rtol=1e-9)
+    )
+    print(
+        f"cross-check (pandas + statsmodels proportions_ztest): users {int(x['count'].sum())}, z = {z:.4f}, "
+        f"p = {p:.4f} -> {'agrees' if same else 'DISAGREES'}"
+    )
     if args.out:
         for path in write_ab_report(report, args.out).values():
             print(path)

@@ -71,8 +71,10 @@ def topic_rows(texts, labels, vectors: dict[str, np.ndarray], seed: int) -> None
 
     assignments = {}
     print(f"\ntopics (fit_topics defaults) on the same {len(texts)} texts; NMI as bench/topics_bench.py")
-    print(f"{'backend':<10} {'topics':>6} {'unassigned':>10} {'NMI dept':>9} {'NMI class':>9} "
-          f"{'d dept':>7} {'d class':>7} {'NMI vs torch':>12}")
+    print(
+        f"{'backend':<10} {'topics':>6} {'unassigned':>10} {'NMI dept':>9} {'NMI class':>9} "
+        f"{'d dept':>7} {'d class':>7} {'NMI vs torch':>12}"
+    )
     for backend, v in vectors.items():
         model = fit_topics(texts, v, TopicSettings(), seed=seed)
         topics = np.asarray(model.doc_topics)
@@ -80,14 +82,17 @@ def topic_rows(texts, labels, vectors: dict[str, np.ndarray], seed: int) -> None
         dept, cls = nmi(labels["Department Name"], topics), nmi(labels["Class Name"], topics)
         if backend == "torch":
             base = (dept, cls)
-        print(f"{backend:<10} {len(model.topics):>6} {float((topics == -1).mean()):>10.1%} {dept:>9.3f} {cls:>9.3f} "
-              f"{dept - base[0]:>+7.3f} {cls - base[1]:>+7.3f} {nmi(assignments['torch'], topics):>12.3f}")
+        print(
+            f"{backend:<10} {len(model.topics):>6} {float((topics == -1).mean()):>10.1%} {dept:>9.3f} {cls:>9.3f} "
+            f"{dept - base[0]:>+7.3f} {cls - base[1]:>+7.3f} {nmi(assignments['torch'], topics):>12.3f}"
+        )
 
 
 def sentiment_rows(data_dir: Path, n: int, embedders: dict, cache_dir: Path, seed: int) -> None:
+    from train_default_head import load_sources
+
     from refine.embed import CachedEmbedder
     from refine.sentiment import default_head_path, evaluate, load_scorer
-    from train_default_head import load_sources
 
     head = load_scorer("default") if default_head_path().is_file() else None
     split_seed = int(getattr(head, "card", {}).get("split", {}).get("seed", 0)) if head else 0
@@ -116,11 +121,14 @@ def sentiment_rows(data_dir: Path, n: int, embedders: dict, cache_dir: Path, see
         train = train.sample(n=min(4000, len(train)), random_state=seed)
         stand_in = LogisticRegression(C=4.0, max_iter=2000, class_weight="balanced")
         stand_in.fit(vectors("torch", train["text"].tolist()), train["label"].to_numpy())
-        name = (f"STAND-IN head (no packaged head at {default_head_path()} yet): logistic regression "
-                f"on fp32 vectors of {len(train)} train-split clothing reviews")
+        name = (
+            f"STAND-IN head (no packaged head at {default_head_path()} yet): logistic regression "
+            f"on fp32 vectors of {len(train)} train-split clothing reviews"
+        )
 
         def predict(x):
             return stand_in.predict(x).astype(object)
+
     print(f"\nsentiment: {name}; {len(texts)} held-out clothing reviews, 3-class")
     print(f"{'backend':<10} {'macro-F1':>8} {'accuracy':>8} {'d F1':>7} {'labels = torch':>14}")
     base = None
@@ -129,8 +137,10 @@ def sentiment_rows(data_dir: Path, n: int, embedders: dict, cache_dir: Path, see
         scores = evaluate(truth, labels)
         if base is None:
             base, base_labels = scores, labels
-        print(f"{backend:<10} {scores['macro_f1']:>8.4f} {scores['accuracy']:>8.4f} "
-              f"{scores['macro_f1'] - base['macro_f1']:>+7.4f} {np.mean(labels == base_labels):>14.1%}")
+        print(
+            f"{backend:<10} {scores['macro_f1']:>8.4f} {scores['accuracy']:>8.4f} "
+            f"{scores['macro_f1'] - base['macro_f1']:>+7.4f} {np.mean(labels == base_labels):>14.1%}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,15 +151,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="torch,onnx-int8,onnx", help="comma-separated; torch always runs")
     parser.add_argument("--batch-size", type=int, default=64, help="the same for every backend ([model] default)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per backend (interleaved); median")
-    parser.add_argument("--export-dir", type=Path, default=Path("/tmp/refine-bench-cache"),
-                        help="ONNX exports (its onnx/ folder) and the torch vectors the sentiment check reuses")
+    parser.add_argument(
+        "--export-dir",
+        type=Path,
+        default=Path("/tmp/refine-bench-cache"),
+        help="ONNX exports (its onnx/ folder) and the torch vectors the sentiment check reuses",
+    )
     parser.add_argument("--sentiment-n", type=int, default=2000, help="held-out clothing reviews; 0 = skip")
     parser.add_argument("--no-topics", action="store_true", help="skip the topic NMI check")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    source = args.data_dir / ("womens_clothing_reviews.csv" if args.texts == "clothing"
-                              else "sentiment/tweeteval_test_text.txt")
+    source = args.data_dir / (
+        "womens_clothing_reviews.csv" if args.texts == "clothing" else "sentiment/tweeteval_test_text.txt"
+    )
     if not source.is_file():
         print(f"no benchmark data at {source}; nothing to benchmark")
         return 0
@@ -164,10 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         embedders[backend].encode(texts[: args.batch_size])  # warm-up (and export, first time): not timed
         setup[backend] = time.perf_counter() - started
     threads = torch.get_num_threads()
-    onnx_threads = {b: e._session.get_session_options().intra_op_num_threads
-                    for b, e in embedders.items() if b != "torch"}
-    print(f"embedding bench: {len(texts)} {args.texts} texts, batch {args.batch_size}, torch threads {threads}, "
-          f"onnxruntime threads {onnx_threads or '-'}, {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}")
+    onnx_threads = {
+        b: e._session.get_session_options().intra_op_num_threads for b, e in embedders.items() if b != "torch"
+    }
+    print(
+        f"embedding bench: {len(texts)} {args.texts} texts, batch {args.batch_size}, torch threads {threads}, "
+        f"onnxruntime threads {onnx_threads or '-'}, {os.cpu_count()} CPUs, load avg {os.getloadavg()[0]:.1f}"
+    )
     chars = np.array([len(t) for t in texts])
     print(f"text length: mean {chars.mean():.0f} chars, median {np.median(chars):.0f}, max {chars.max()}")
 
@@ -180,15 +198,19 @@ def main(argv: list[str] | None = None) -> int:
             rates[backend].append(len(texts) / (time.perf_counter() - started))
 
     base = float(np.median(rates["torch"]))
-    print(f"\n{'backend':<10} {'texts/s':>8} {'x torch':>8} {'cos mean':>9} {'cos p1':>8} {'cos min':>8} "
-          f"{'setup s':>8}  model id")
+    print(
+        f"\n{'backend':<10} {'texts/s':>8} {'x torch':>8} {'cos mean':>9} {'cos p1':>8} {'cos min':>8} "
+        f"{'setup s':>8}  model id"
+    )
     for backend in backends:
         rate = float(np.median(rates[backend]))
         cosine = (vectors[backend] * vectors["torch"]).sum(axis=1)
         runs = "" if len(rates[backend]) == 1 else "  runs " + " ".join(f"{r:.1f}" for r in rates[backend])
-        print(f"{backend:<10} {rate:>8.1f} {rate / base:>8.2f} {cosine.mean():>9.4f} "
-              f"{np.percentile(cosine, 1):>8.4f} {cosine.min():>8.4f} {setup[backend]:>8.1f}  "
-              f"{embedders[backend].model_id}{runs}")
+        print(
+            f"{backend:<10} {rate:>8.1f} {rate / base:>8.2f} {cosine.mean():>9.4f} "
+            f"{np.percentile(cosine, 1):>8.4f} {cosine.min():>8.4f} {setup[backend]:>8.1f}  "
+            f"{embedders[backend].model_id}{runs}"
+        )
     print(f"load avg after timing: {os.getloadavg()[0]:.1f} (other work on the machine slows every backend)")
 
     if labels is not None and not args.no_topics:

@@ -45,8 +45,13 @@ def score_run(proposals: list[dict], truth: dict, customers: pd.DataFrame) -> di
     planted = [(kind, item) for kind in ("merge", "split", "new") for item in truth[kind]]
     found = sum(any(matches(p, item, kind, customers) for p in confirmed) for kind, item in planted)
     correct = sum(any(matches(p, item, kind, customers) for kind, item in planted) for p in confirmed)
-    return {"planted": len(planted), "confirmed": len(confirmed), "found": found, "correct": correct,
-            "rules": [f"{p['kind']}: {p['rule']}" for p in confirmed]}
+    return {
+        "planted": len(planted),
+        "confirmed": len(confirmed),
+        "found": found,
+        "correct": correct,
+        "rules": [f"{p['kind']}: {p['rule']}" for p in confirmed],
+    }
 
 
 def main() -> int:
@@ -63,7 +68,9 @@ def main() -> int:
         for seed in range(args.seeds):
             for null in (False, True):
                 start = time.perf_counter()
-                company = generate_company(seed, n_customers=args.customers, response_rate=args.response_rate, null=null)
+                company = generate_company(
+                    seed, n_customers=args.customers, response_rate=args.response_rate, null=null
+                )
                 folder = Path(tmp) / f"{seed}-{null}"
                 paths = write_demo_data(folder / "data", company)
                 config = load_config(paths["config"], overrides={"model": {"sentiment": args.sentiment}})
@@ -72,16 +79,19 @@ def main() -> int:
                 row = score_run(result.proposals, company.truth, customers)
                 row.update(seed=seed, null=null, seconds=round(time.perf_counter() - start, 1))
                 rows.append(row)
-                print(f"seed {seed} {'null   ' if null else 'planted'}: {row['confirmed']} confirmed, "
-                      f"{row['found']}/{row['planted']} planted found, {row['correct']} correct "
-                      f"({row['seconds']} s) {row['rules']}", flush=True)
+                print(
+                    f"seed {seed} {'null   ' if null else 'planted'}: {row['confirmed']} confirmed, "
+                    f"{row['found']}/{row['planted']} planted found, {row['correct']} correct "
+                    f"({row['seconds']} s) {row['rules']}",
+                    flush=True,
+                )
     planted = [r for r in rows if not r["null"]]
     null = [r for r in rows if r["null"]]
     recall = sum(r["found"] for r in planted) / max(sum(r["planted"] for r in planted), 1)
     precision = sum(r["correct"] for r in planted) / max(sum(r["confirmed"] for r in planted), 1)
     print()
-    print(f"| seeds | recall (planted) | precision (planted) | confirmed on null data, per seed |")
-    print(f"|---:|---:|---:|---|")
+    print("| seeds | recall (planted) | precision (planted) | confirmed on null data, per seed |")
+    print("|---:|---:|---:|---|")
     print(f"| {args.seeds} | {recall:.2f} | {precision:.2f} | {', '.join(str(r['confirmed']) for r in null)} |")
     print(json.dumps({"recall": recall, "precision": precision, "null_confirmed": [r["confirmed"] for r in null]}))
     return 0

@@ -61,7 +61,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 STAGES = ["ingest", "embed", "sentiment", "topics", "aspects", "join", "propose", "report"]
-GB = 1024 ** 3
+GB = 1024**3
 
 
 def _maxrss_bytes(ru_maxrss: int) -> int:
@@ -85,10 +85,15 @@ def child_generate(args) -> None:
     generated = time.perf_counter() - start
     paths = write_demo_data(Path(args.data), company)
     total = time.perf_counter() - start
-    out = {"rate": rate, "feedback_rows": len(company.feedback), "customers": len(company.customers),
-           "generate_s": round(generated, 3), "generate_and_write_s": round(total, 3),
-           "paths": {k: str(v) for k, v in paths.items()},
-           "self_maxrss": _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}
+    out = {
+        "rate": rate,
+        "feedback_rows": len(company.feedback),
+        "customers": len(company.customers),
+        "generate_s": round(generated, 3),
+        "generate_and_write_s": round(total, 3),
+        "paths": {k: str(v) for k, v in paths.items()},
+        "self_maxrss": _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+    }
     Path(args.result).write_text(json.dumps(out))
 
 
@@ -113,13 +118,18 @@ def child_run(args) -> None:
     result = run_cycle(data / "feedback.csv", data / "customers.csv", config, Path(args.out), quiet=True)
     cycle = time.perf_counter() - cycle_start
     manifest = json.loads((Path(args.out) / "run.json").read_text(encoding="utf-8"))
-    out = {"timings": manifest.get("timings", {}), "cycle_s": round(cycle, 3),
-           "proc_s_in_child": round(time.perf_counter() - start, 3),
-           "counts": manifest.get("counts", {}), "embedding_cache": manifest.get("embedding_cache", {}),
-           "stage_cache": manifest.get("stage_cache"),
-           "topics": len(result.topics), "proposals": len(result.proposals),
-           "aspect_sentences": manifest.get("topic_method", {}).get("aspect_sentences"),
-           "self_maxrss": _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)}
+    out = {
+        "timings": manifest.get("timings", {}),
+        "cycle_s": round(cycle, 3),
+        "proc_s_in_child": round(time.perf_counter() - start, 3),
+        "counts": manifest.get("counts", {}),
+        "embedding_cache": manifest.get("embedding_cache", {}),
+        "stage_cache": manifest.get("stage_cache"),
+        "topics": len(result.topics),
+        "proposals": len(result.proposals),
+        "aspect_sentences": manifest.get("topic_method", {}).get("aspect_sentences"),
+        "self_maxrss": _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
+    }
     Path(args.result).write_text(json.dumps(out))
 
 
@@ -136,8 +146,7 @@ def _next_month(data: Path, folder: Path, shared: float, seed: int) -> Path:
         shutil.copyfile(data / name, folder / name)
     feedback = pd.read_csv(data / "feedback.csv", dtype=str, keep_default_na=False)
     config = (data / "refine.toml").read_text()
-    text_col = next(line.split("=", 1)[1].strip().strip('"') for line in config.splitlines()
-                    if line.startswith("text"))
+    text_col = next(line.split("=", 1)[1].strip().strip('"') for line in config.splitlines() if line.startswith("text"))
     edited = np.random.default_rng(seed + 1).random(len(feedback)) >= shared
     feedback.loc[edited, text_col] = feedback.loc[edited, text_col] + [f" (note {i})" for i in range(int(edited.sum()))]
     feedback.to_csv(folder / "feedback.csv", index=False)
@@ -184,18 +193,26 @@ def main() -> None:
     parser.add_argument("--feedback", default="25000,50000,100000", help="feedback row counts, comma separated")
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx-int8", "onnx"])
-    parser.add_argument("--cache", default=None,
-                        help="cache folder for the cold run (must be empty or absent); default a fresh temp "
-                             "folder per size. With several sizes a subfolder per size is used.")
+    parser.add_argument(
+        "--cache",
+        default=None,
+        help="cache folder for the cold run (must be empty or absent); default a fresh temp "
+        "folder per size. With several sizes a subfolder per size is used.",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=None, help="folder for data, caches and run folders (default a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
-    parser.add_argument("--cold-export", action="store_true",
-                        help="do not pre-export the ONNX model: every cold run exports it itself")
+    parser.add_argument(
+        "--cold-export", action="store_true", help="do not pre-export the ONNX model: every cold run exports it itself"
+    )
     parser.add_argument("--skip-warm", action="store_true")
-    parser.add_argument("--next-shared", type=float, default=0.9,
-                        help="after the warm run, a 'next month' run in which this share of the feedback texts is "
-                             "unchanged and the rest are edited (1 = no such run)")
+    parser.add_argument(
+        "--next-shared",
+        type=float,
+        default=0.9,
+        help="after the warm run, a 'next month' run in which this share of the feedback texts is "
+        "unchanged and the rest are edited (1 = no such run)",
+    )
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
@@ -221,22 +238,29 @@ def main() -> None:
     template = None
     if args.backend != "torch" and not args.cold_export:
         template = work / "export-template"
-        res, wall, rss = spawn("export", ["--cache", str(template), "--backend", args.backend],
-                               env=base_env, log=log)
-        print(f"one-off ONNX export ({args.backend}): {res['export_s']:.1f} s, process {wall:.1f} s, "
-              f"peak RSS {rss / GB:.2f} GB; copied into every cold cache, not timed in the cold runs")
+        res, wall, rss = spawn("export", ["--cache", str(template), "--backend", args.backend], env=base_env, log=log)
+        print(
+            f"one-off ONNX export ({args.backend}): {res['export_s']:.1f} s, process {wall:.1f} s, "
+            f"peak RSS {rss / GB:.2f} GB; copied into every cold cache, not timed in the cold runs"
+        )
 
     rows = []  # (size, run, result, wall, rss)
     gens = []
     for n in sizes:
         data = work / f"data-{n}"
-        gen, gen_wall, gen_rss = spawn("generate", ["--n", str(n), "--customers", str(args.customers),
-                                                    "--seed", str(args.seed), "--data", str(data)], env=base_env,
-                                       log=log)
+        gen, gen_wall, gen_rss = spawn(
+            "generate",
+            ["--n", str(n), "--customers", str(args.customers), "--seed", str(args.seed), "--data", str(data)],
+            env=base_env,
+            log=log,
+        )
         gens.append((n, gen, gen_wall, gen_rss))
-        print(f"\n[N={n}] generated {gen['feedback_rows']} feedback rows, {gen['customers']} customers "
-              f"(response_rate {gen['rate']:.4f}) in {gen['generate_s']:.1f} s (+ CSV write: "
-              f"{gen['generate_and_write_s']:.1f} s); generator peak RSS {gen_rss / GB:.2f} GB", flush=True)
+        print(
+            f"\n[N={n}] generated {gen['feedback_rows']} feedback rows, {gen['customers']} customers "
+            f"(response_rate {gen['rate']:.4f}) in {gen['generate_s']:.1f} s (+ CSV write: "
+            f"{gen['generate_and_write_s']:.1f} s); generator peak RSS {gen_rss / GB:.2f} GB",
+            flush=True,
+        )
         if args.cache:
             cache = Path(args.cache) / (f"n{n}" if len(sizes) > 1 else "")
             if cache.exists() and any(cache.iterdir()):
@@ -253,32 +277,43 @@ def main() -> None:
             source = data
             if run == "next":
                 source = _next_month(data, work / f"data-{n}-next", args.next_shared, args.seed)
-            res, wall, rss = spawn("run", ["--data", str(source), "--out", str(out), "--backend", args.backend],
-                                   env=env, log=log)
+            res, wall, rss = spawn(
+                "run", ["--data", str(source), "--out", str(out), "--backend", args.backend], env=env, log=log
+            )
             rows.append((n, run, res, wall, rss))
             t = res["timings"]
-            print(f"[N={n}] {run}: cycle {res['cycle_s']:.1f} s, process {wall:.1f} s (CPU {res['cpu_s']:.1f} s, "
-                  f"load1 at start {res['load1']:.2f}), peak RSS {rss / GB:.2f} GB "
-                  f"(self-reported {res['self_maxrss'] / GB:.2f}); accepted "
-                  f"{res['counts'].get('feedback_accepted')} feedback, "
-                  f"{res['counts'].get('customers_accepted')} customers; {res['aspect_sentences']} aspect sentences; "
-                  f"embeddings computed {res['embedding_cache'].get('computed')}; stage cache "
-                  f"{res.get('stage_cache')}; {res['topics']} topics, "
-                  f"{res['proposals']} proposals; stages "
-                  + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), flush=True)
+            print(
+                f"[N={n}] {run}: cycle {res['cycle_s']:.1f} s, process {wall:.1f} s (CPU {res['cpu_s']:.1f} s, "
+                f"load1 at start {res['load1']:.2f}), peak RSS {rss / GB:.2f} GB "
+                f"(self-reported {res['self_maxrss'] / GB:.2f}); accepted "
+                f"{res['counts'].get('feedback_accepted')} feedback, "
+                f"{res['counts'].get('customers_accepted')} customers; {res['aspect_sentences']} aspect sentences; "
+                f"embeddings computed {res['embedding_cache'].get('computed')}; stage cache "
+                f"{res.get('stage_cache')}; {res['topics']} topics, "
+                f"{res['proposals']} proposals; stages " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()),
+                flush=True,
+            )
 
     # ---- table
-    print("\nseconds per stage (wall); cycle = run_cycle wall, proc = child process wall incl. imports, "
-          "cpu = child user+sys s, load = 1-min load average at start; RSS = child peak")
-    head = (f"{'N':>7} {'run':>4} " + " ".join(f"{s:>9}" for s in STAGES)
-            + f" {'cycle':>8} {'proc':>8} {'cpu':>8} {'load':>5} {'RSS GB':>7}")
+    print(
+        "\nseconds per stage (wall); cycle = run_cycle wall, proc = child process wall incl. imports, "
+        "cpu = child user+sys s, load = 1-min load average at start; RSS = child peak"
+    )
+    head = (
+        f"{'N':>7} {'run':>4} "
+        + " ".join(f"{s:>9}" for s in STAGES)
+        + f" {'cycle':>8} {'proc':>8} {'cpu':>8} {'load':>5} {'RSS GB':>7}"
+    )
     print(head)
     print("-" * len(head))
     for n, run, res, wall, rss in rows:
         t = res["timings"]
-        print(f"{n:>7} {run:>4} " + " ".join(fmt(t.get(s), 9, 2) for s in STAGES)
-              + f" {fmt(res['cycle_s'], 8, 1)} {fmt(wall, 8, 1)} {fmt(res['cpu_s'], 8, 1)} {fmt(res['load1'], 5, 2)}"
-              + f" {fmt(rss / GB, 7, 2)}")
+        print(
+            f"{n:>7} {run:>4} "
+            + " ".join(fmt(t.get(s), 9, 2) for s in STAGES)
+            + f" {fmt(res['cycle_s'], 8, 1)} {fmt(wall, 8, 1)} {fmt(res['cpu_s'], 8, 1)} {fmt(res['load1'], 5, 2)}"
+            + f" {fmt(rss / GB, 7, 2)}"
+        )
 
     # ---- growth ratios, normalised to a doubling of N
     for run in ("cold", "warm"):
@@ -309,18 +344,23 @@ def main() -> None:
                     line += f"; {run} {again['cycle_s']:.1f} s = {cold['cycle_s'] / again['cycle_s']:.1f}x faster"
             print(line)
         if args.next_shared < 1:
-            print(f"  (next: the same customers, {args.next_shared:.0%} of the feedback texts unchanged, the rest "
-                  "edited, so they are new texts)")
+            print(
+                f"  (next: the same customers, {args.next_shared:.0%} of the feedback texts unchanged, the rest "
+                "edited, so they are new texts)"
+            )
 
     peak = max(rss for *_, rss in rows)
     print(f"\npeak RSS over all runs: {peak / GB:.2f} GB ({'under' if peak < 4 * GB else 'OVER'} the 4 GB target)")
-    print("\nnot measured: LLM label/summary stages (provider none); a cycle with `previous` (topic matching, "
-          "comparison, accepted decisions); " + ("the torch backend; " if args.backend != "torch" else "")
-          + ("the one-off ONNX export inside cold runs (timed once, above); " if template is not None else "")
-          + "GPU; the CLI wrapper; file-system cache effects (data files are freshly written, so in the page "
-          "cache for both runs); memory of grandchild processes beyond what wait4 reports; run-to-run noise "
-          "(one run per size, no repeats; with load1 above the CPU count another process shared the cores and "
-          "wall times are inflated).")
+    print(
+        "\nnot measured: LLM label/summary stages (provider none); a cycle with `previous` (topic matching, "
+        "comparison, accepted decisions); "
+        + ("the torch backend; " if args.backend != "torch" else "")
+        + ("the one-off ONNX export inside cold runs (timed once, above); " if template is not None else "")
+        + "GPU; the CLI wrapper; file-system cache effects (data files are freshly written, so in the page "
+        "cache for both runs); memory of grandchild processes beyond what wait4 reports; run-to-run noise "
+        "(one run per size, no repeats; with load1 above the CPU count another process shared the cores and "
+        "wall times are inflated)."
+    )
     if not args.keep and not args.work:
         shutil.rmtree(work, ignore_errors=True)
 

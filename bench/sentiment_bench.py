@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--head", default="default", help="[model] sentiment spec of the head to benchmark")
     args = parser.parse_args(argv)
     if not (args.data / "sentiment").is_dir() or not (args.data / "womens_clothing_reviews.csv").is_file():
-        print(f"no benchmark data at {args.data} (needs sentiment/ and womens_clothing_reviews.csv); "
-              "nothing to benchmark")
+        print(
+            f"no benchmark data at {args.data} (needs sentiment/ and womens_clothing_reviews.csv); nothing to benchmark"
+        )
         return 0
     try:
         import vaderSentiment  # noqa: F401
@@ -90,14 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         m = mask.to_numpy()
         h = evaluate(truth[m], (head_three if kind == "three" else head_binary)[m])
         v = evaluate(truth[m], (vader_three if kind == "three" else vader_binary)[m])
-        print(f"{name:<30} {h['n']:>6} | {h['macro_f1']:>7.3f} {h['accuracy']:>8.3f} | "
-              f"{v['macro_f1']:>8.3f} {v['accuracy']:>9.3f} | {h['macro_f1'] - v['macro_f1']:>+7.3f}")
+        print(
+            f"{name:<30} {h['n']:>6} | {h['macro_f1']:>7.3f} {h['accuracy']:>8.3f} | "
+            f"{v['macro_f1']:>8.3f} {v['accuracy']:>9.3f} | {h['macro_f1'] - v['macro_f1']:>+7.3f}"
+        )
     low = ((data["source"] == "clothing") & (data["split"] == "holdout") & (data["rating"] <= 2)).to_numpy()
     print("-" * 88)
-    print(f"{'Clothing 1-2 star held-out':<30} {int(low.sum()):>6} | negative recall: head "
-          f"{np.mean(head_three[low] == 'negative'):.3f}, VADER {np.mean(vader_three[low] == 'negative'):.3f}"
-          f" | called positive: head {np.mean(head_three[low] == 'positive'):.3f}, "
-          f"VADER {np.mean(vader_three[low] == 'positive'):.3f}")
+    print(
+        f"{'Clothing 1-2 star held-out':<30} {int(low.sum()):>6} | negative recall: head "
+        f"{np.mean(head_three[low] == 'negative'):.3f}, VADER {np.mean(vader_three[low] == 'negative'):.3f}"
+        f" | called positive: head {np.mean(head_three[low] == 'positive'):.3f}, "
+        f"VADER {np.mean(vader_three[low] == 'positive'):.3f}"
+    )
     print(f"({len(data)} held-out texts, {time.time() - started:.0f}s)")
     return 0
 

@@ -107,13 +107,28 @@ def main() -> int:
     for name, texts, truth in sets:
         start = time.perf_counter()
         embeddings = embedder.encode(texts)
-        print(f"{name}: {len(texts)} texts embedded in {time.perf_counter() - start:.0f}s "
-              f"({embedder.last_hits} cached, {embedder.last_computed} computed)", flush=True)
-        methods = [("refine (defaults)", lambda: run_refine(texts, embeddings, args.seed))]
+        print(
+            f"{name}: {len(texts)} texts embedded in {time.perf_counter() - start:.0f}s "
+            f"({embedder.last_hits} cached, {embedder.last_computed} computed)",
+            flush=True,
+        )
+        methods = [
+            ("refine (defaults)", lambda texts=texts, embeddings=embeddings: run_refine(texts, embeddings, args.seed))
+        ]
         if args.umap:
-            methods.append(("refine (reducer=umap)", lambda: run_refine(texts, embeddings, args.seed, reducer="umap")))
+            methods.append(
+                (
+                    "refine (reducer=umap)",
+                    lambda texts=texts, embeddings=embeddings: run_refine(texts, embeddings, args.seed, reducer="umap"),
+                )
+            )
         if not args.no_bertopic:
-            methods.append(("BERTopic defaults", lambda: run_bertopic(texts, embeddings, args.seed)))
+            methods.append(
+                (
+                    "BERTopic defaults",
+                    lambda texts=texts, embeddings=embeddings: run_bertopic(texts, embeddings, args.seed),
+                )
+            )
         for label, fn in methods:
             result = fn()
             if result is None:
@@ -125,8 +140,11 @@ def main() -> int:
             dept = nmi(truth["Department Name"], topics) if truth else None
             cls = nmi(truth["Class Name"], topics) if truth else None
             rows.append((name, label, k, unassigned, dept, cls, seconds))
-            print(f"{name} / {label}: {k} topics, {unassigned:.1%} unassigned, {seconds:.0f}s"
-                  + (f"  {model.method}" if model is not None else ""), flush=True)
+            print(
+                f"{name} / {label}: {k} topics, {unassigned:.1%} unassigned, {seconds:.0f}s"
+                + (f"  {model.method}" if model is not None else ""),
+                flush=True,
+            )
             if model is not None and args.show:
                 for t in model.topics[: args.show]:
                     quote = t.quotes[0][:90] if t.quotes else ""
@@ -134,7 +152,9 @@ def main() -> int:
 
     print()
     print("NMI counts unassigned texts (-1) as one class of their own; seconds = topic step only.")
-    print(f"{'data':<17} {'method':<23} {'topics':>6} {'unassigned':>10} {'NMI dept':>9} {'NMI class':>9} {'seconds':>8}")
+    print(
+        f"{'data':<17} {'method':<23} {'topics':>6} {'unassigned':>10} {'NMI dept':>9} {'NMI class':>9} {'seconds':>8}"
+    )
     for name, label, k, un, dept, cls, sec in rows:
         if k is None:
             print(f"{name:<17} {label:<23} {'skipped (not importable)':>46}")

@@ -99,24 +99,40 @@ def load_sources(data_dir: Path, seed: int = SEED, holdout: float = HOLDOUT) -> 
 
     sst = pd.read_csv(sent / "sst2_train.tsv", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
     sst = sst.iloc[np.sort(rng.choice(len(sst), size=min(SST2_SAMPLE, len(sst)), replace=False))]
-    sst = pd.DataFrame({"text": sst["sentence"].astype(str).str.strip(),
-                        "label": np.where(sst["label"].astype(int) == 1, "positive", "negative"),
-                        "source": "sst2"})
+    sst = pd.DataFrame(
+        {
+            "text": sst["sentence"].astype(str).str.strip(),
+            "label": np.where(sst["label"].astype(int) == 1, "positive", "negative"),
+            "source": "sst2",
+        }
+    )
     sst["split"] = np.where(_stratified_holdout(sst["label"], holdout, rng), "holdout", "train")
     frames.append(sst)
 
     dev = pd.read_csv(sent / "sst2_dev.tsv", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
     text_col = "sentence" if "sentence" in dev.columns else "content"  # the dev file's header says "content"
-    frames.append(pd.DataFrame({"text": dev[text_col].astype(str).str.strip(),
-                                "label": np.where(dev["label"].astype(int) == 1, "positive", "negative"),
-                                "source": "sst2_dev", "split": "dev"}))
+    frames.append(
+        pd.DataFrame(
+            {
+                "text": dev[text_col].astype(str).str.strip(),
+                "label": np.where(dev["label"].astype(int) == 1, "positive", "negative"),
+                "source": "sst2_dev",
+                "split": "dev",
+            }
+        )
+    )
 
     reviews = pd.read_csv(data_dir / "womens_clothing_reviews.csv")
     reviews = reviews[reviews["Review Text"].notna()]
     reviews = reviews[reviews["Review Text"].astype(str).str.strip() != ""]
-    clothing = pd.DataFrame({"text": reviews["Review Text"].astype(str).str.strip().to_numpy(),
-                             "rating": reviews["Rating"].astype(int).to_numpy(), "source": "clothing",
-                             "title": reviews["Title"].fillna("").astype(str).str.strip().to_numpy()})
+    clothing = pd.DataFrame(
+        {
+            "text": reviews["Review Text"].astype(str).str.strip().to_numpy(),
+            "rating": reviews["Rating"].astype(int).to_numpy(),
+            "source": "clothing",
+            "title": reviews["Title"].fillna("").astype(str).str.strip().to_numpy(),
+        }
+    )
     clothing["label"] = clothing["rating"].map(CLOTHING_RATING_LABELS)
     # stratify by star rating (not only label) so the held-out part keeps the 1-2 star share exactly
     clothing["split"] = np.where(_stratified_holdout(clothing["rating"], holdout, rng), "holdout", "train")
@@ -144,7 +160,7 @@ def embed_in_chunks(embedder, texts: list[str], chunk: int = 1000, log=print) ->
     parts = []
     start = time.time()
     for i in range(0, len(texts), chunk):
-        parts.append(embedder.encode(texts[i:i + chunk]))
+        parts.append(embedder.encode(texts[i : i + chunk]))
         if embedder.last_computed:
             done = min(i + chunk, len(texts))
             log(f"  embedded {done}/{len(texts)} ({time.time() - start:.0f}s)")
@@ -198,15 +214,19 @@ def source_scores(data: pd.DataFrame, probs: np.ndarray, band: tuple[float, floa
         out[source] = evaluate(data["label"].to_numpy()[rows], predicted[rows])
     low = ((data["source"] == "clothing") & (data["rating"] <= 2)).to_numpy()
     if low.any():
-        out["clothing_1_2_star"] = {"n": int(low.sum()), "negative_recall": round(float(np.mean(three[low] == "negative")), 4),
-                                    "called_positive": round(float(np.mean(three[low] == "positive")), 4)}
+        out["clothing_1_2_star"] = {
+            "n": int(low.sum()),
+            "negative_recall": round(float(np.mean(three[low] == "negative")), 4),
+            "called_positive": round(float(np.mean(three[low] == "positive")), 4),
+        }
     return out
 
 
 def objective(scores: dict) -> float:
     """What model selection maximises (at the CX band): CX reviews first, tweets next, SST-2 polarity a little."""
-    return (2 * scores["clothing"]["macro_f1"] + scores["tweeteval"]["macro_f1"]
-            + 0.5 * scores["sst2"]["accuracy"]) / 3.5
+    return (
+        2 * scores["clothing"]["macro_f1"] + scores["tweeteval"]["macro_f1"] + 0.5 * scores["sst2"]["accuracy"]
+    ) / 3.5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,8 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     print(data.groupby(["source", "split", "label"]).size().to_string(), flush=True)
     embedder = bench_embedder()
     # held-out clothing first: the number that matters most is available soonest
-    order = (data.assign(_o=data["source"].map({"clothing": 0, "tweeteval": 1, "sst2": 2, "sst2_dev": 3}))
-             .sort_values(["_o", "split"], kind="stable"))
+    order = data.assign(_o=data["source"].map({"clothing": 0, "tweeteval": 1, "sst2": 2, "sst2_dev": 3})).sort_values(
+        ["_o", "split"], kind="stable"
+    )
     embed_in_chunks(embedder, order["text"].tolist(), log=lambda m: print(m, flush=True))
     if args.embed_only:
         return 0
@@ -245,55 +266,96 @@ def main(argv: list[str] | None = None) -> int:
     best, candidates = None, []
     for candidate in CANDIDATES:
         t0 = time.time()
-        oof = out_of_fold_scores(x[train], labels, texts=texts, folds=5, seed=args.seed, sample_weight=weights,
-                                 class_weight=None, C=candidate["C"], lexical=candidate["lexical"])
-        band = calibrate_band(labels[three_class], (oof[:, 2] - oof[:, 0])[three_class],
-                              groups=tr["source"].to_numpy()[three_class], group_weights=BAND_WEIGHTS,
-                              floor_rows=low_rated[three_class], negative_floor=NEGATIVE_FLOOR)
+        oof = out_of_fold_scores(
+            x[train],
+            labels,
+            texts=texts,
+            folds=5,
+            seed=args.seed,
+            sample_weight=weights,
+            class_weight=None,
+            C=candidate["C"],
+            lexical=candidate["lexical"],
+        )
+        band = calibrate_band(
+            labels[three_class],
+            (oof[:, 2] - oof[:, 0])[three_class],
+            groups=tr["source"].to_numpy()[three_class],
+            group_weights=BAND_WEIGHTS,
+            floor_rows=low_rated[three_class],
+            negative_floor=NEGATIVE_FLOOR,
+        )
         scores = source_scores(tr, oof, band)
         value = objective(scores)
-        print(f"{candidate['name']:<26} band=({band[0]:+.3f}, {band[1]:+.3f}) objective={value:.4f} "
-              f"clothing F1={scores['clothing']['macro_f1']:.3f} tweeteval F1={scores['tweeteval']['macro_f1']:.3f} "
-              f"sst2 acc={scores['sst2']['accuracy']:.3f} 1-2 star negative recall="
-              f"{scores['clothing_1_2_star']['negative_recall']:.3f} ({time.time() - t0:.0f}s)", flush=True)
+        print(
+            f"{candidate['name']:<26} band=({band[0]:+.3f}, {band[1]:+.3f}) objective={value:.4f} "
+            f"clothing F1={scores['clothing']['macro_f1']:.3f} tweeteval F1={scores['tweeteval']['macro_f1']:.3f} "
+            f"sst2 acc={scores['sst2']['accuracy']:.3f} 1-2 star negative recall="
+            f"{scores['clothing_1_2_star']['negative_recall']:.3f} ({time.time() - t0:.0f}s)",
+            flush=True,
+        )
         candidates.append({**candidate, "band": band, "objective": round(value, 4), "out_of_fold": scores})
         if best is None or value > best["objective"]:
             best = candidates[-1]
 
-    sizes = {source: {split: {k: int(v) for k, v in part["label"].value_counts().sort_index().items()}
-                      for split, part in frame.groupby("split")}
-             for source, frame in data.groupby("source")}
+    sizes = {
+        source: {
+            split: {k: int(v) for k, v in part["label"].value_counts().sort_index().items()}
+            for split, part in frame.groupby("split")
+        }
+        for source, frame in data.groupby("source")
+    }
     card = {
         "description": "Default sentiment head of refine: multinomial logistic regression on all-MiniLM-L6-v2 "
-                       "sentence embeddings (plus hashed word features when selected), with a neutral band "
-                       "set so that complaint-style feedback reads as negative.",
+        "sentence embeddings (plus hashed word features when selected), with a neutral band "
+        "set so that complaint-style feedback reads as negative.",
         "embedding_model": EMBEDDING_MODEL,
         "trained": dt.date.today().isoformat(),
         "trained_by": "bench/train_default_head.py",
         "selected": best["name"],
         "hyperparameters": {"C": best["C"], "lexical": best["lexical"]},
-        "selection": {"objective": "(2 x clothing macro-F1 + TweetEval macro-F1 + 0.5 x SST-2 accuracy) / 3.5 "
-                                   "on 5-fold out-of-fold predictions of the training part, at each candidate's band",
-                      "candidates": [{k: v for k, v in c.items() if k != "out_of_fold"} for c in candidates]},
+        "selection": {
+            "objective": "(2 x clothing macro-F1 + TweetEval macro-F1 + 0.5 x SST-2 accuracy) / 3.5 "
+            "on 5-fold out-of-fold predictions of the training part, at each candidate's band",
+            "candidates": [{k: v for k, v in c.items() if k != "out_of_fold"} for c in candidates],
+        },
         "training_data": {
             "tweeteval": "TweetEval sentiment (SemEval-2017), val + test files, 3 classes",
             "sst2": f"SST-2 (GLUE) train, seeded subsample of {SST2_SAMPLE}, binary; sst2_dev.tsv never trained on",
             "clothing": "Women's e-commerce clothing reviews (Kaggle), Review Text; Rating 1-2 negative, "
-                        f"3 neutral, 4-5 positive; 4-5 star training rows subsampled to {CLOTHING_POSITIVE_TRAIN}",
+            f"3 neutral, 4-5 positive; 4-5 star training rows subsampled to {CLOTHING_POSITIVE_TRAIN}",
             "rows": sizes,
         },
-        "split": {"seed": args.seed, "holdout": HOLDOUT, "how": "bench/train_default_head.py load_sources: "
-                  "per source, stratified by label (clothing: by star rating), before any subsampling"},
-        "weighting": {"source_weights": SOURCE_WEIGHTS,
-                      "class_weight": "balanced within each source, then source weight x source size"},
+        "split": {
+            "seed": args.seed,
+            "holdout": HOLDOUT,
+            "how": "bench/train_default_head.py load_sources: "
+            "per source, stratified by label (clothing: by star rating), before any subsampling",
+        },
+        "weighting": {
+            "source_weights": SOURCE_WEIGHTS,
+            "class_weight": "balanced within each source, then source weight x source size",
+        },
         "neutral_band_calibration": {
             "how": "grid search (step 0.025) on out-of-fold predictions of the training part: best weighted macro-F1 "
-                   "among bands that call at least negative_floor of the 1-2 star clothing reviews negative",
-            "group_weights": BAND_WEIGHTS, "negative_floor": NEGATIVE_FLOOR},
+            "among bands that call at least negative_floor of the 1-2 star clothing reviews negative",
+            "group_weights": BAND_WEIGHTS,
+            "negative_floor": NEGATIVE_FLOOR,
+        },
         "out_of_fold": best["out_of_fold"],
     }
-    head = fit_head(x[train], labels, texts=texts, lexical=best["lexical"], sample_weight=weights,
-                    class_weight=None, C=best["C"], band=best["band"], card=card, name="default")
+    head = fit_head(
+        x[train],
+        labels,
+        texts=texts,
+        lexical=best["lexical"],
+        sample_weight=weights,
+        class_weight=None,
+        C=best["C"],
+        band=best["band"],
+        card=card,
+        name="default",
+    )
     held = (data["split"] != "train").to_numpy()
     ho = data[held].reset_index(drop=True)
     head.card["heldout"] = source_scores(ho, head.predict_proba(x[held], ho["text"].tolist()), head.band)

@@ -22,8 +22,9 @@ class AspectResult:
     topic_sentences: dict[int, int]
 
 
-def aspect_sentiment(feedback: pd.DataFrame, embeddings: np.ndarray, *, embedder, scorer, topic_model,
-                     min_chars: int = 12) -> AspectResult:
+def aspect_sentiment(
+    feedback: pd.DataFrame, embeddings: np.ndarray, *, embedder, scorer, topic_model, min_chars: int = 12
+) -> AspectResult:
     """Score each sentence's sentiment and topic; aggregate sentiment per topic from sentences.
 
     Args:
@@ -52,24 +53,41 @@ def aspect_sentiment(feedback: pd.DataFrame, embeddings: np.ndarray, *, embedder
     frame_parts = []
     if single:
         index = np.asarray(single)
-        frame_parts.append(pd.DataFrame({
-            "feedback_row": index, "sentence": feedback[S.TEXT].to_numpy()[index],
-            S.TOPIC_ID: feedback[S.TOPIC_ID].to_numpy()[index],
-            S.SENTIMENT_SCORE: feedback[S.SENTIMENT_SCORE].to_numpy()[index],
-            S.SENTIMENT_LABEL: feedback[S.SENTIMENT_LABEL].to_numpy()[index]}))
+        frame_parts.append(
+            pd.DataFrame(
+                {
+                    "feedback_row": index,
+                    "sentence": feedback[S.TEXT].to_numpy()[index],
+                    S.TOPIC_ID: feedback[S.TOPIC_ID].to_numpy()[index],
+                    S.SENTIMENT_SCORE: feedback[S.SENTIMENT_SCORE].to_numpy()[index],
+                    S.SENTIMENT_LABEL: feedback[S.SENTIMENT_LABEL].to_numpy()[index],
+                }
+            )
+        )
     if texts:
         vectors = embedder.encode(texts)
         scored = scorer.score(texts, vectors)
         topic_ids, _ = topic_model.assign(vectors)
-        frame_parts.append(pd.DataFrame({
-            "feedback_row": rows, "sentence": texts, S.TOPIC_ID: topic_ids,
-            S.SENTIMENT_SCORE: scored[S.SENTIMENT_SCORE].to_numpy(),
-            S.SENTIMENT_LABEL: scored[S.SENTIMENT_LABEL].to_numpy()}))
-    sentences = (pd.concat(frame_parts, ignore_index=True).sort_values(["feedback_row"], kind="mergesort")
-                 .reset_index(drop=True) if frame_parts else
-                 pd.DataFrame(columns=["feedback_row", "sentence", S.TOPIC_ID, S.SENTIMENT_SCORE, S.SENTIMENT_LABEL]))
+        frame_parts.append(
+            pd.DataFrame(
+                {
+                    "feedback_row": rows,
+                    "sentence": texts,
+                    S.TOPIC_ID: topic_ids,
+                    S.SENTIMENT_SCORE: scored[S.SENTIMENT_SCORE].to_numpy(),
+                    S.SENTIMENT_LABEL: scored[S.SENTIMENT_LABEL].to_numpy(),
+                }
+            )
+        )
+    sentences = (
+        pd.concat(frame_parts, ignore_index=True).sort_values(["feedback_row"], kind="mergesort").reset_index(drop=True)
+        if frame_parts
+        else pd.DataFrame(columns=["feedback_row", "sentence", S.TOPIC_ID, S.SENTIMENT_SCORE, S.SENTIMENT_LABEL])
+    )
     on_topic = sentences[sentences[S.TOPIC_ID] >= 0]
     grouped = on_topic.groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE]
-    return AspectResult(sentences=sentences,
-                        topic_sentiment={int(k): float(v) for k, v in grouped.mean().items()},
-                        topic_sentences={int(k): int(v) for k, v in grouped.size().items()})
+    return AspectResult(
+        sentences=sentences,
+        topic_sentiment={int(k): float(v) for k, v in grouped.mean().items()},
+        topic_sentences={int(k): int(v) for k, v in grouped.size().items()},
+    )

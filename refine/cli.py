@@ -17,8 +17,11 @@ from refine.errors import RefineError
 
 app = typer.Typer(
     help="refine: propose segment merges, splits and new segments from customer feedback, with evidence, "
-         "A/B plans and a stakeholder report.",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    "A/B plans and a stakeholder report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 # shared options, defined once
@@ -33,7 +36,9 @@ def run(
     customers: Path = typer.Option(..., "--customers", "-c", help="Customer table with today's segments."),
     config: Path = typer.Option(..., "--config", help="refine.toml mapping your column names (see `refine init`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
-    previous: Optional[Path] = typer.Option(None, "--previous", help="Last cycle's run folder: keep topic ids, compare."),
+    previous: Optional[Path] = typer.Option(
+        None, "--previous", help="Last cycle's run folder: keep topic ids, compare."
+    ),
     seed: Optional[int] = SeedOption,
     quiet: bool = QuietOption,
 ) -> None:
@@ -49,8 +54,10 @@ def run(
 def _print_summary(result, quiet: bool) -> None:
     if not quiet:
         confirmed = sum(p["confirmed"] for p in result.proposals)
-        typer.echo(f"{len(result.proposals)} proposals ({confirmed} confirmed on holdout), "
-                   f"{len(result.topics)} topics, {len(result.rejects)} rejected rows")
+        typer.echo(
+            f"{len(result.proposals)} proposals ({confirmed} confirmed on holdout), "
+            f"{len(result.topics)} topics, {len(result.rejects)} rejected rows"
+        )
         for p in result.proposals[:5]:
             mark = "confirmed" if p["confirmed"] else "not confirmed"
             typer.echo(f"  {p['rank']}. [{p['kind']}] {p['rule']}  ({p['customers']} customers, {mark}, id {p['id']})")
@@ -64,8 +71,9 @@ def demo(
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic company."),
     null: bool = typer.Option(False, "--null", help="Plant no structure: a good engine proposes nothing."),
     customers: int = typer.Option(20000, "--customers", help="Number of synthetic customers."),
-    response_rate: float = typer.Option(0.1, "--response-rate",
-                                        help="Share of customers who left feedback this month (0.02-0.9)."),
+    response_rate: float = typer.Option(
+        0.1, "--response-rate", help="Share of customers who left feedback this month (0.02-0.9)."
+    ),
     quiet: bool = QuietOption,
 ) -> None:
     """Generate a synthetic company with planted structure (truth.json) and run a cycle on it."""
@@ -141,8 +149,10 @@ def history(
         typer.echo(f"no finished runs under {runs}")
         return
     for cycle in cycles:
-        typer.echo(f"{cycle.started}  {cycle.folder}  {cycle.feedback} comments, {cycle.proposals} proposals "
-                   f"({cycle.confirmed} confirmed)")
+        typer.echo(
+            f"{cycle.started}  {cycle.folder}  {cycle.feedback} comments, {cycle.proposals} proposals "
+            f"({cycle.confirmed} confirmed)"
+        )
         for d in cycle.decisions:
             why = f" — {d['reason']}" if d.get("reason") else ""
             typer.echo(f"    {d['decision']:<8} {d['proposal']}  {d['rule']}{why}")

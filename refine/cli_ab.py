@@ -6,7 +6,7 @@ A user mistake (RefineError) prints `error: <message>` on stderr and exits with 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
@@ -15,8 +15,11 @@ from refine.errors import RefineError
 
 ab_app = typer.Typer(
     help="A/B tests for proposals: plan one (power analysis, deterministic stratified assignment), "
-         "then analyze the results (lift, CI, SRM, CUPED, multiple-testing correction, decision).",
-    no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+    "then analyze the results (lift, CI, SRM, CUPED, multiple-testing correction, decision).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
 
 def _split(text: Optional[str]) -> list[str]:
@@ -27,31 +30,45 @@ def _split(text: Optional[str]) -> list[str]:
 @handle_errors
 def plan(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for assignments.csv and plan.json."),
-    metric: str = typer.Option(..., "--metric", "-m",
-                               help="Outcome column the test is powered for (0/1 = binary rate, else continuous)."),
-    mde: float = typer.Option(..., "--mde",
-                              help="Smallest effect worth detecting: rate points as a fraction for a binary metric "
-                                   "(0.02 = 2 points), metric units for a continuous one; see --relative."),
+    metric: str = typer.Option(
+        ..., "--metric", "-m", help="Outcome column the test is powered for (0/1 = binary rate, else continuous)."
+    ),
+    mde: float = typer.Option(
+        ...,
+        "--mde",
+        help="Smallest effect worth detecting: rate points as a fraction for a binary metric "
+        "(0.02 = 2 points), metric units for a continuous one; see --relative.",
+    ),
     run: Optional[Path] = typer.Option(None, "--run", help="A finished refine run folder holding the proposal."),
-    proposal: Optional[str] = typer.Option(None, "--proposal", "-p",
-                                           help="Proposal id in the run (its rule defines who is eligible). "
-                                                "With --customers it is only a label and the default salt."),
-    customers: Optional[Path] = typer.Option(None, "--customers", "-c",
-                                             help="Instead of --run: a customer table (CSV, Parquet, JSONL)."),
-    rule: Optional[str] = typer.Option(None, "--rule",
-                                       help='With --customers: who is eligible, e.g. \'segment == "At Risk" and '
-                                            'region == "west"\'.'),
+    proposal: Optional[str] = typer.Option(
+        None,
+        "--proposal",
+        "-p",
+        help="Proposal id in the run (its rule defines who is eligible). "
+        "With --customers it is only a label and the default salt.",
+    ),
+    customers: Optional[Path] = typer.Option(
+        None, "--customers", "-c", help="Instead of --run: a customer table (CSV, Parquet, JSONL)."
+    ),
+    rule: Optional[str] = typer.Option(
+        None, "--rule", help='With --customers: who is eligible, e.g. \'segment == "At Risk" and region == "west"\'.'
+    ),
     customer_id: Optional[str] = typer.Option(None, "--customer-id", help="With --customers: the customer id column."),
-    segment: Optional[str] = typer.Option(None, "--segment",
-                                          help="With --customers: the current-segment column (assignment is "
-                                               "balanced within each segment)."),
+    segment: Optional[str] = typer.Option(
+        None,
+        "--segment",
+        help="With --customers: the current-segment column (assignment is balanced within each segment).",
+    ),
     relative: bool = typer.Option(False, "--relative", help="Read --mde as a share of the baseline (0.05 = +5%)."),
     alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
     power: float = typer.Option(0.8, "--power", help="Power to detect the MDE."),
     treatment_share: float = typer.Option(0.5, "--treatment-share", help="Share of eligible customers in treatment."),
-    salt: Optional[str] = typer.Option(None, "--salt",
-                                       help="Hash salt; the same salt always gives the same arms. Defaults to the "
-                                            "proposal id (or the rule text when there is no proposal)."),
+    salt: Optional[str] = typer.Option(
+        None,
+        "--salt",
+        help="Hash salt; the same salt always gives the same arms. Defaults to the "
+        "proposal id (or the rule text when there is no proposal).",
+    ),
 ) -> None:
     """Size an A/B test for a proposal and assign its eligible customers to arms."""
     from refine.experiment import plan_experiment
@@ -78,18 +95,32 @@ def plan(
 
         table = read_table(customers, [customer_id])
     assignments, plan_doc = plan_experiment(
-        table, rule=rule, customer_id=customer_id, segment=segment, metric=metric, mde=mde, alpha=alpha,
-        power=power, salt=salt or proposal or rule, treatment_share=treatment_share, mde_relative=relative,
-        proposal=proposal)
+        table,
+        rule=rule,
+        customer_id=customer_id,
+        segment=segment,
+        metric=metric,
+        mde=mde,
+        alpha=alpha,
+        power=power,
+        salt=salt or proposal or rule,
+        treatment_share=treatment_share,
+        mde_relative=relative,
+        proposal=proposal,
+    )
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "assignments.csv", assignments)
     write_json(out / "plan.json", plan_doc)
     need = plan_doc["n_per_arm_required"]
     arms = plan_doc["arms"]
     pop = plan_doc["mde_at_population"]
-    typer.echo(f"eligible: {plan_doc['eligible']} customers ({arms['treatment']} treatment / {arms['control']} control)")
-    typer.echo(f"needed for MDE {plan_doc['mde_absolute']:.4g} on {metric} ({plan_doc['metric_type']}): "
-               f"{need['treatment']} treatment / {need['control']} control")
+    typer.echo(
+        f"eligible: {plan_doc['eligible']} customers ({arms['treatment']} treatment / {arms['control']} control)"
+    )
+    typer.echo(
+        f"needed for MDE {plan_doc['mde_absolute']:.4g} on {metric} ({plan_doc['metric_type']}): "
+        f"{need['treatment']} treatment / {need['control']} control"
+    )
     if pop["absolute"] is not None:
         typer.echo(f"smallest detectable effect with this population: {pop['absolute']:.4g}")
     typer.echo(f"feasible: {'yes' if plan_doc['feasible'] else 'NO'}")
@@ -102,42 +133,59 @@ def plan(
 @ab_app.command()
 @handle_errors
 def analyze(
-    data: Path = typer.Option(..., "--data", "-d",
-                              help="One row per unit (or per exposure): unit, arm and, unless --outcomes is given, "
-                                   "the metrics. CSV, TSV, Parquet or JSONL."),
+    data: Path = typer.Option(
+        ...,
+        "--data",
+        "-d",
+        help="One row per unit (or per exposure): unit, arm and, unless --outcomes is given, "
+        "the metrics. CSV, TSV, Parquet or JSONL.",
+    ),
     unit: str = typer.Option(..., "--unit", help="Unit id column (user, customer) joining the tables."),
     arm: str = typer.Option(..., "--arm", help="Arm column (e.g. group)."),
     control: str = typer.Option(..., "--control", help="The arm value of the control group (e.g. control)."),
-    metrics: str = typer.Option(..., "--metrics",
-                                help="Comma-separated metric columns; the first is the primary metric that decides. "
-                                     "0/1 columns are rates (two-proportion test), others continuous (Welch)."),
+    metrics: str = typer.Option(
+        ...,
+        "--metrics",
+        help="Comma-separated metric columns; the first is the primary metric that decides. "
+        "0/1 columns are rates (two-proportion test), others continuous (Welch).",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for ab_report.json, ab_report.md, ab_report.html."),
-    outcomes: Optional[Path] = typer.Option(None, "--outcomes",
-                                            help="Outcomes table joined to --data on --unit (one row per unit)."),
+    outcomes: Optional[Path] = typer.Option(
+        None, "--outcomes", help="Outcomes table joined to --data on --unit (one row per unit)."
+    ),
     covariates: Optional[str] = typer.Option(
-        None, "--covariates",
+        None,
+        "--covariates",
         help="Pre-period columns for CUPED, comma-separated: either by position with --metrics "
-             "(pre_a,pre_b; '-' skips a metric) or as metric:covariate pairs (revenue:pre_revenue)."),
+        "(pre_a,pre_b; '-' skips a metric) or as metric:covariate pairs (revenue:pre_revenue).",
+    ),
     segment: Optional[str] = typer.Option(None, "--segment", help="Column to break effects down by (e.g. segment)."),
     guardrails: Optional[str] = typer.Option(
-        None, "--guardrails", help="Comma-separated metrics that must not get worse (judged uncorrected)."),
+        None, "--guardrails", help="Comma-separated metrics that must not get worse (judged uncorrected)."
+    ),
     lower_is_better: Optional[str] = typer.Option(
-        None, "--lower-is-better", help="Comma-separated metrics where a decrease is good (e.g. churned_90d)."),
-    consistency: Optional[List[str]] = typer.Option(
-        None, "--consistency",
+        None, "--lower-is-better", help="Comma-separated metrics where a decrease is good (e.g. churned_90d)."
+    ),
+    consistency: Optional[list[str]] = typer.Option(
+        None,
+        "--consistency",
         help="Check that rows agree with their arm, repeatable: COL:OTHER=value:expected,... e.g. "
-             "group:landing_page=control:old_page,treatment:new_page. Contradicting rows are excluded and counted."),
-    correction: str = typer.Option("bh", "--correction",
-                                   help="Multiple-testing correction across metrics x segments: bh "
-                                        "(Benjamini-Hochberg) or holm."),
+        "group:landing_page=control:old_page,treatment:new_page. Contradicting rows are excluded and counted.",
+    ),
+    correction: str = typer.Option(
+        "bh",
+        "--correction",
+        help="Multiple-testing correction across metrics x segments: bh (Benjamini-Hochberg) or holm.",
+    ),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level; CIs are at 1 - alpha."),
-    expected_split: float = typer.Option(0.5, "--expected-split",
-                                         help="Expected share of units in treatment (shared by several treatment "
-                                              "arms) for the sample-ratio check."),
+    expected_split: float = typer.Option(
+        0.5,
+        "--expected-split",
+        help="Expected share of units in treatment (shared by several treatment arms) for the sample-ratio check.",
+    ),
 ) -> None:
     """Analyze an A/B test: lift, CI and p-value per metric, arm and segment; SRM; guardrails; a decision."""
     from refine.experiment import analyze_experiment, load_experiment_data, write_ab_report
-
     from refine.runs import check_output_folder
 
     if correction not in ("bh", "holm"):
@@ -145,20 +193,34 @@ def analyze(
     check_output_folder(out, {"ab_report.json", "ab_report.md", "ab_report.html"}, what="A/B analysis")
     frame = load_experiment_data(data, outcomes, unit)
     report = analyze_experiment(
-        frame, unit=unit, arm=arm, control=control, metrics=_split(metrics),
-        covariates=_split(covariates) or None, segment=segment, guardrails=_split(guardrails),
-        correction=correction, alpha=alpha, consistency=consistency or None,
-        lower_is_better=_split(lower_is_better), expected_split=expected_split)
+        frame,
+        unit=unit,
+        arm=arm,
+        control=control,
+        metrics=_split(metrics),
+        covariates=_split(covariates) or None,
+        segment=segment,
+        guardrails=_split(guardrails),
+        correction=correction,
+        alpha=alpha,
+        consistency=consistency or None,
+        lower_is_better=_split(lower_is_better),
+        expected_split=expected_split,
+    )
     paths = write_ab_report(report, out)
     q = report["data_quality"]
     ex = q["excluded_rows"]
-    typer.echo(f"rows: {q['input_rows']} in, {q['accepted_units']} units accepted; excluded: "
-               f"{ex['contradicting']} contradicting, {ex['unit_in_both_arms']} in both arms, "
-               f"{ex['duplicate_rows']} duplicates, {ex['missing_unit_or_arm']} without unit/arm")
+    typer.echo(
+        f"rows: {q['input_rows']} in, {q['accepted_units']} units accepted; excluded: "
+        f"{ex['contradicting']} contradicting, {ex['unit_in_both_arms']} in both arms, "
+        f"{ex['duplicate_rows']} duplicates, {ex['missing_unit_or_arm']} without unit/arm"
+    )
     for r in report["results"]:
         if r["segment"] is None and r.get("summary"):
-            typer.echo(f"{r['summary']} p = {r['p_value']:.3g}"
-                       + (f", adjusted {r['p_adjusted']:.3g}" if r["p_adjusted"] is not None else ""))
+            typer.echo(
+                f"{r['summary']} p = {r['p_value']:.3g}"
+                + (f", adjusted {r['p_adjusted']:.3g}" if r["p_adjusted"] is not None else "")
+            )
     for warning in report["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"decision: {report['decision']['decision']}")

@@ -9,10 +9,8 @@ import typer
 
 from refine.errors import RefineError
 
-
 # OSErrors that say a path given on the command line or in the config is the wrong kind of thing
-_PATH_MISTAKES = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EROFS,
-                  errno.ELOOP}
+_PATH_MISTAKES = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EROFS, errno.ELOOP}
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -36,8 +34,10 @@ def handle_errors(command):
                 fail("no space left on the device")
             if exc.errno in _PATH_MISTAKES:  # a path that names a file where a folder must be, or the reverse
                 where = exc.filename if exc.filename is not None else "a path given"
-                fail(f"{where}: {exc.strerror.lower() if exc.strerror else type(exc).__name__}"
-                     f"{' (and ' + str(exc.filename2) + ')' if exc.filename2 else ''}")
+                fail(
+                    f"{where}: {exc.strerror.lower() if exc.strerror else type(exc).__name__}"
+                    f"{' (and ' + str(exc.filename2) + ')' if exc.filename2 else ''}"
+                )
             raise
         except KeyboardInterrupt:
             fail("interrupted; run the same command again to resume from the cache", code=130)

@@ -39,8 +39,9 @@ def _format_scores(scores: dict) -> list[str]:
         if not s or not s.get("n"):
             continue
         recall = ", ".join(f"{k} {v:.2f}" for k, v in s["recall"].items())
-        lines.append(f"  {name:<12} n={s['n']:<6} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}"
-                     f"  recall: {recall}")
+        lines.append(
+            f"  {name:<12} n={s['n']:<6} accuracy {s['accuracy']:.3f}  macro-F1 {s['macro_f1']:.3f}  recall: {recall}"
+        )
     return lines
 
 
@@ -49,23 +50,31 @@ def train(
     data: Path = typer.Option(..., "--data", help="Rated feedback: a CSV, TSV, Parquet or JSONL file."),
     text_col: str = typer.Option(..., "--text-col", help="Column holding the feedback text."),
     label_col: str = typer.Option(
-        ..., "--label-col",
-        help="Column holding the label (negative / neutral / positive) or, with --ratings, a numeric rating."),
+        ...,
+        "--label-col",
+        help="Column holding the label (negative / neutral / positive) or, with --ratings, a numeric rating.",
+    ),
     ratings: str | None = typer.Option(
-        None, "--ratings",
-        help=f"Map numeric ratings in --label-col to labels, e.g. \"{DEFAULT_MAPPING_HINT}\" "
-             "or \"0-6:negative,7-8:neutral,9-10:positive\" (inclusive ranges)."),
+        None,
+        "--ratings",
+        help=f'Map numeric ratings in --label-col to labels, e.g. "{DEFAULT_MAPPING_HINT}" '
+        'or "0-6:negative,7-8:neutral,9-10:positive" (inclusive ranges).',
+    ),
     out: Path = typer.Option(..., "--out", help="Folder to write sentiment_head.npz and its card into."),
     model: str = typer.Option(
-        "default", "--model",
-        help="Embedding model the head reads: \"default\" (packaged all-MiniLM-L6-v2) or a sentence-transformers "
-             "id / local path. Use the same one as [model] embedding."),
+        "default",
+        "--model",
+        help='Embedding model the head reads: "default" (packaged all-MiniLM-L6-v2) or a sentence-transformers '
+        "id / local path. Use the same one as [model] embedding.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for the held-out split; same data + seed = same head."),
     holdout: float = typer.Option(0.2, "--holdout", help="Share of the rows held out to score the head (0 to 0.9)."),
     word_features: bool = typer.Option(
-        False, "--word-features/--no-word-features",
+        False,
+        "--word-features/--no-word-features",
         help="Also learn from hashed words and word pairs (as the packaged head does); "
-             "worth it with a few thousand rated texts or more."),
+        "worth it with a few thousand rated texts or more.",
+    ),
 ) -> None:
     """Train a sentiment head on your rated feedback and save it with a data card.
 
@@ -78,8 +87,17 @@ def train(
         _fail(exc)
 
 
-def _train(data: Path, text_col: str, label_col: str, ratings: str | None, out: Path, model: str,
-           seed: int, holdout: float, word_features: bool) -> None:
+def _train(
+    data: Path,
+    text_col: str,
+    label_col: str,
+    ratings: str | None,
+    out: Path,
+    model: str,
+    seed: int,
+    holdout: float,
+    word_features: bool,
+) -> None:
     from refine.ingest import read_table
     from refine.sentiment import labels_from_ratings, normalise_labels, train_head
 
@@ -108,17 +126,35 @@ def _train(data: Path, text_col: str, label_col: str, ratings: str | None, out: 
 
     embedder = _build_embedder(model)
     card = {
-        "training_data": {"file": Path(data).name, "sha256": table.sha256, "rows_in": table.rows_in,
-                          "rows_used": len(texts), "rows_skipped": skipped, "text_column": text_col,
-                          "label_column": label_col, "ratings_mapping": ratings},
+        "training_data": {
+            "file": Path(data).name,
+            "sha256": table.sha256,
+            "rows_in": table.rows_in,
+            "rows_used": len(texts),
+            "rows_skipped": skipped,
+            "text_column": text_col,
+            "label_column": label_col,
+            "ratings_mapping": ratings,
+        },
     }
-    head = train_head(texts, mapped, embedder.encode, seed=seed, holdout=holdout, card=card, lexical=word_features,
-                      name=Path(out).name or "custom", embedding_model=embedder.model_id)
+    head = train_head(
+        texts,
+        mapped,
+        embedder.encode,
+        seed=seed,
+        holdout=holdout,
+        card=card,
+        lexical=word_features,
+        name=Path(out).name or "custom",
+        embedding_model=embedder.model_id,
+    )
     path = head.save(out)
 
-    typer.echo(f"trained on {sum(head.card['training_rows'].values())} texts "
-               f"({', '.join(f'{k} {v}' for k, v in head.card['training_rows'].items())}); "
-               f"{skipped} rows skipped (blank text or label, or unreadable)")
+    typer.echo(
+        f"trained on {sum(head.card['training_rows'].values())} texts "
+        f"({', '.join(f'{k} {v}' for k, v in head.card['training_rows'].items())}); "
+        f"{skipped} rows skipped (blank text or label, or unreadable)"
+    )
     band = head.band
     typer.echo(f"neutral band: score in [{band[0]:+.3f}, {band[1]:+.3f}] is neutral")
     if head.card.get("heldout"):
@@ -131,5 +167,5 @@ def _train(data: Path, text_col: str, label_col: str, ratings: str | None, out: 
     typer.echo("to use it, put this in your refine.toml:")
     typer.echo("  [model]")
     if model != "default":
-        typer.echo(f"  embedding = \"{model}\"")
-    typer.echo(f"  sentiment = \"{Path(out).resolve().as_posix()}\"")
+        typer.echo(f'  embedding = "{model}"')
+    typer.echo(f'  sentiment = "{Path(out).resolve().as_posix()}"')

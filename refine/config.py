@@ -158,8 +158,10 @@ def _coerce(section: str, key: str, value: Any, annotation: str, where: str) -> 
     if value is None and optional:
         return None
     base = wants.replace("|None", "")
+
     def bad(kind: str) -> RefineError:
         return RefineError(f"[{section}] {key} must be {kind}, got {value!r}", where=where)
+
     if base == "str":
         if not isinstance(value, str):
             raise bad("a string")
@@ -181,9 +183,12 @@ def _coerce(section: str, key: str, value: Any, annotation: str, where: str) -> 
             raise bad("a list of strings")
         return list(value)
     if base == "list[float]":
-        if (not isinstance(value, list) or len(value) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-                or value[0] >= value[1]):
+        if (
+            not isinstance(value, list)
+            or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            or value[0] >= value[1]
+        ):
             raise bad("a [low, high] pair of numbers")
         return [float(v) for v in value]
     raise AssertionError(f"unhandled annotation {annotation}")  # a bug in this module, not user input
@@ -201,8 +206,7 @@ def config_from_dict(raw: dict[str, Any], where: str = "<config>") -> RefineConf
         known = {f.name: f for f in fields(target)}
         for key, value in values.items():
             if key not in known:
-                raise RefineError(
-                    f"unknown key '{key}' in [{section}] (known: {', '.join(known)})", where=where)
+                raise RefineError(f"unknown key '{key}' in [{section}] (known: {', '.join(known)})", where=where)
             setattr(target, key, _coerce(section, key, value, str(known[key].type), where))
     _check(config, where)
     return config
@@ -218,11 +222,13 @@ def _check(config: RefineConfig, where: str) -> None:
         raise RefineError("[proposals] max_rule_terms must be 1, 2 or 3", where=where)
     backend = config.model.backend
     if backend not in EMBEDDING_BACKENDS:
-        raise RefineError(f"[model] backend must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}",
-                          where=where)
+        raise RefineError(
+            f"[model] backend must be one of {', '.join(EMBEDDING_BACKENDS)}, got {backend!r}", where=where
+        )
     if backend != "torch" and config.model.device != "cpu":
-        raise RefineError(f"[model] backend {backend!r} runs on the CPU: set device = \"cpu\" or backend = \"torch\"",
-                          where=where)
+        raise RefineError(
+            f'[model] backend {backend!r} runs on the CPU: set device = "cpu" or backend = "torch"', where=where
+        )
     kind = config.feedback.score_kind
     if kind is not None and kind not in ("nps", "csat", "stars", "ces", "other"):
         raise RefineError("[feedback] score_kind must be one of nps, csat, stars, ces, other", where=where)
@@ -232,8 +238,11 @@ def _check(config: RefineConfig, where: str) -> None:
     for key in ("customer_id", "segment"):
         column = getattr(config.customers, key)
         if column and column in config.customers.exclude:
-            raise RefineError(f"[customers] exclude names {column!r}, the {key.replace('_', ' ')} column, which "
-                              "every run needs; list only columns to keep out of rules and reports", where=where)
+            raise RefineError(
+                f"[customers] exclude names {column!r}, the {key.replace('_', ' ')} column, which "
+                "every run needs; list only columns to keep out of rules and reports",
+                where=where,
+            )
     _check_ranges(config, where)
     _check_llm(config.llm, where)
     _check_run(config.run, config.topics, where)
@@ -241,13 +250,22 @@ def _check(config: RefineConfig, where: str) -> None:
 
 # (section, key, lowest allowed, highest allowed): numbers outside make a run meaningless or crash it
 _RANGES = [
-    ("feedback", "max_text_chars", 20, None), ("model", "batch_size", 1, 4096),
-    ("topics", "min_cluster_size", 0, None), ("topics", "min_samples", 0, None), ("topics", "reduce_to", 2, 200),
-    ("topics", "outlier_similarity", -1.0, 1.0), ("topics", "max_topics", 1, None), ("topics", "quotes", 0, 50),
-    ("topics", "keywords", 1, 50), ("topics", "match_similarity", -1.0, 1.0),
-    ("proposals", "min_segment_size", 1, None), ("proposals", "min_respondents", 2, None),
-    ("proposals", "max_segments", 2, None), ("proposals", "min_effect", 0.0, 10.0),
-    ("proposals", "equivalence_margin", 0.0, 5.0), ("proposals", "max_proposals", 1, None),
+    ("feedback", "max_text_chars", 20, None),
+    ("model", "batch_size", 1, 4096),
+    ("topics", "min_cluster_size", 0, None),
+    ("topics", "min_samples", 0, None),
+    ("topics", "reduce_to", 2, 200),
+    ("topics", "outlier_similarity", -1.0, 1.0),
+    ("topics", "max_topics", 1, None),
+    ("topics", "quotes", 0, 50),
+    ("topics", "keywords", 1, 50),
+    ("topics", "match_similarity", -1.0, 1.0),
+    ("proposals", "min_segment_size", 1, None),
+    ("proposals", "min_respondents", 2, None),
+    ("proposals", "max_segments", 2, None),
+    ("proposals", "min_effect", 0.0, 10.0),
+    ("proposals", "equivalence_margin", 0.0, 5.0),
+    ("proposals", "max_proposals", 1, None),
 ]
 
 
@@ -265,8 +283,10 @@ def _check_run(run: RunSettings, topics: TopicSettings, where: str) -> None:
     if run.engine not in ENGINES:
         raise RefineError(f"[run] engine must be one of {', '.join(ENGINES)}, got {run.engine!r}", where=where)
     if run.scheduler and not SCHEDULER_ADDRESS.match(run.scheduler):
-        raise RefineError(f"[run] scheduler must be a Dask scheduler address like \"tcp://host:8786\" "
-                          f"or \"\", got {run.scheduler!r}", where=where)
+        raise RefineError(
+            f'[run] scheduler must be a Dask scheduler address like "tcp://host:8786" or "", got {run.scheduler!r}',
+            where=where,
+        )
     if run.scheduler and run.engine != "dask":
         raise RefineError('[run] scheduler is only used with engine = "dask"', where=where)
     if run.workers < 1:
@@ -287,8 +307,10 @@ def _check_llm(llm: LLMSettings, where: str) -> None:
             raise RefineError("[llm] endpoint must be an http:// or https:// base URL", where=where)
         # run.json records the config: a password in the URL would end up on disk
         if "@" in llm.endpoint.split("://", 1)[1].split("/", 1)[0]:
-            raise RefineError("[llm] endpoint must not hold credentials; put the key in the variable "
-                              "named by api_key_env", where=where)
+            raise RefineError(
+                "[llm] endpoint must not hold credentials; put the key in the variable named by api_key_env",
+                where=where,
+            )
 
 
 def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | None = None) -> RefineConfig:
@@ -310,8 +332,12 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
     config = config_from_dict(raw, where)
-    for section, key in (("feedback", "customer_id"), ("feedback", "text"),
-                         ("customers", "customer_id"), ("customers", "segment")):
+    for section, key in (
+        ("feedback", "customer_id"),
+        ("feedback", "text"),
+        ("customers", "customer_id"),
+        ("customers", "segment"),
+    ):
         if path is not None and not getattr(getattr(config, section), key):
             raise RefineError(f"[{section}] {key} is required (the column that holds it)", where=where)
     return config
@@ -333,7 +359,7 @@ def offline_env() -> None:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
 
 
-CONFIG_TEMPLATE = '''\
+CONFIG_TEMPLATE = """\
 # refine configuration. Column names are exactly as in your files (spaces and capitals are fine).
 # Every key below except the four marked "required" has the default shown.
 
@@ -403,4 +429,4 @@ reuse = true                   # reuse a topic fit / proposal search whose input
 engine = "local"               # local | dask: embedding and sentiment mapped over a Dask cluster
 scheduler = ""                 # dask: scheduler address, e.g. "tcp://10.0.0.5:8786"; "" = start a local cluster
 workers = 2                    # dask with scheduler = "": worker processes of that local cluster
-'''
+"""

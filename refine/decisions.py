@@ -8,7 +8,7 @@ reports against.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -52,10 +52,16 @@ def decide(run_dir: str | Path, proposal_id: str, decision: str, reason: str = "
     run = load_run(run_dir, with_customers=False)
     proposal = find_proposal(run, proposal_id)
     parse_rule(proposal.get("rule", ""))  # a hand-edited rule is checked before it can shape anything
-    record = {"proposal": proposal_id, "decision": decision, "kind": proposal.get("kind"),
-              "segments": proposal.get("segments", []), "rule": proposal["rule"], "reason": reason.strip(),
-              "confirmed": bool(proposal.get("confirmed")),
-              "at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    record = {
+        "proposal": proposal_id,
+        "decision": decision,
+        "kind": proposal.get("kind"),
+        "segments": proposal.get("segments", []),
+        "rule": proposal["rule"],
+        "reason": reason.strip(),
+        "confirmed": bool(proposal.get("confirmed")),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     decisions = [d for d in read_decisions(run.folder) if d.get("proposal") != proposal_id] + [record]
     write_json(_decisions_path(run.folder), {"decisions": decisions})
     return record
@@ -92,10 +98,16 @@ def history(root: str | Path) -> list[Cycle]:
             run = load_run(folder, with_customers=False)
         except RefineError:
             continue  # an unfinished or foreign folder is not a cycle
-        cycles.append(Cycle(folder=folder, started=run.manifest.get("started", ""),
-                            feedback=run.manifest.get("counts", {}).get("feedback_accepted", 0),
-                            proposals=len(run.proposals), confirmed=sum(bool(p.get("confirmed")) for p in run.proposals),
-                            decisions=read_decisions(folder)))
+        cycles.append(
+            Cycle(
+                folder=folder,
+                started=run.manifest.get("started", ""),
+                feedback=run.manifest.get("counts", {}).get("feedback_accepted", 0),
+                proposals=len(run.proposals),
+                confirmed=sum(bool(p.get("confirmed")) for p in run.proposals),
+                decisions=read_decisions(folder),
+            )
+        )
     return sorted(cycles, key=lambda c: (c.started, str(c.folder)))
 
 

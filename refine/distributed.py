@@ -12,7 +12,8 @@ the driver; a `transformers:` scorer reads texts and is mapped over partitions l
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ _WORKER_STATS = {"loads": 0, "texts": 0, "partitions": 0}
 
 # ---------------------------------------------------------------------------------------- on workers
 
+
 def _worker_model(key: tuple, build):
     model = _WORKER_MODELS.get(key)
     if model is None:
@@ -42,8 +44,9 @@ def _worker_model(key: tuple, build):
     return model
 
 
-def _embed_partition(texts: list[str], model: str, backend: str, texts_per_batch: int, device: str,
-                     cache_dir: str | None) -> np.ndarray:
+def _embed_partition(
+    texts: list[str], model: str, backend: str, texts_per_batch: int, device: str, cache_dir: str | None
+) -> np.ndarray:
     """Embed one partition with this worker's copy of the model (built on its first partition).
 
     `texts_per_batch` is `[model] batch_size` (not so named: `client.map` takes `batch_size` itself).
@@ -57,8 +60,9 @@ def _embed_partition(texts: list[str], model: str, backend: str, texts_per_batch
     def build():
         if backend == "torch":
             return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size)
-        return OnnxEmbedder(model, backend=backend, batch_size=batch_size,
-                            cache_dir=Path(cache_dir) if cache_dir else None)
+        return OnnxEmbedder(
+            model, backend=backend, batch_size=batch_size, cache_dir=Path(cache_dir) if cache_dir else None
+        )
 
     embedder = _worker_model(("embed", model, backend, batch_size, device, cache_dir), build)
     vectors = embedder.encode(texts)
@@ -89,14 +93,23 @@ def worker_stats(client) -> dict[str, dict[str, int]]:
 
 # ---------------------------------------------------------------------------------------- on the driver
 
+
 def _partitions(count: int, size: int) -> list[slice]:
     size = max(1, int(size))
     return [slice(start, start + size) for start in range(0, count, size)]
 
 
-def embed_distributed(texts: Sequence[str], model: str, backend: str, batch_size: int, client,
-                      partition_size: int = PARTITION_SIZE, *, device: str = "cpu",
-                      cache_dir: str | None = None) -> np.ndarray:
+def embed_distributed(
+    texts: Sequence[str],
+    model: str,
+    backend: str,
+    batch_size: int,
+    client,
+    partition_size: int = PARTITION_SIZE,
+    *,
+    device: str = "cpu",
+    cache_dir: str | None = None,
+) -> np.ndarray:
     """Embed `texts` on the cluster behind `client`; float32 unit vectors in input order.
 
     Args:
@@ -120,8 +133,15 @@ def embed_distributed(texts: Sequence[str], model: str, backend: str, batch_size
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
     parts = [texts[s] for s in _partitions(len(texts), partition_size)]
-    futures = client.map(_embed_partition, parts, model=model, backend=backend, texts_per_batch=batch_size,
-                         device=device, cache_dir=cache_dir)
+    futures = client.map(
+        _embed_partition,
+        parts,
+        model=model,
+        backend=backend,
+        texts_per_batch=batch_size,
+        device=device,
+        cache_dir=cache_dir,
+    )
     # gather returns results in the order of `futures`, i.e. of the partitions: input order
     return np.concatenate(client.gather(futures)).astype(np.float32)
 
@@ -137,8 +157,17 @@ class DistributedEmbedder:
     `client` is a distributed.Client or an Engine (which then starts its cluster on the first miss).
     """
 
-    def __init__(self, model: str, *, backend: str, batch_size: int, device: str, client,
-                 cache_dir: str | None = None, partition_size: int = PARTITION_SIZE):
+    def __init__(
+        self,
+        model: str,
+        *,
+        backend: str,
+        batch_size: int,
+        device: str,
+        client,
+        cache_dir: str | None = None,
+        partition_size: int = PARTITION_SIZE,
+    ):
         from refine.embed import SentenceTransformerEmbedder
 
         self.model_name = model
@@ -155,8 +184,16 @@ class DistributedEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, 384), dtype=np.float32)
-        return embed_distributed(texts, self.model_name, self.backend, self.batch_size, _client_of(self.client),
-                                 self.partition_size, device=self.device, cache_dir=self.cache_dir)
+        return embed_distributed(
+            texts,
+            self.model_name,
+            self.backend,
+            self.batch_size,
+            _client_of(self.client),
+            self.partition_size,
+            device=self.device,
+            cache_dir=self.cache_dir,
+        )
 
 
 class DistributedScorer:
@@ -182,6 +219,7 @@ class DistributedScorer:
 
 
 # ---------------------------------------------------------------------------------------- the engine
+
 
 class Engine:
     """Where embedding and sentiment run: "local" (this process) or "dask" (a cluster, started lazily).
@@ -216,24 +254,30 @@ class Engine:
         try:
             from distributed import Client, LocalCluster
         except ImportError:  # pragma: no cover - a broken install, not user input
-            raise RefineError('engine "dask" needs dask[distributed]: pip install "dask[distributed]"',
-                              where="[run] engine") from None
+            raise RefineError(
+                'engine "dask" needs dask[distributed]: pip install "dask[distributed]"', where="[run] engine"
+            ) from None
         if not self.scheduler:
-            self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                         dashboard_address=":0")
+            self._cluster = LocalCluster(
+                n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            )
             return Client(self._cluster)
         try:
             client = Client(self.scheduler, timeout=self.connect_timeout_s)
         except Exception as exc:  # unreachable host, refused port, bad address: all a config problem
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise RefineError(f"cannot connect to the Dask scheduler {self.scheduler!r} "
-                              f"({type(exc).__name__}: {first})", where=WHERE) from None
+            raise RefineError(
+                f"cannot connect to the Dask scheduler {self.scheduler!r} ({type(exc).__name__}: {first})", where=WHERE
+            ) from None
         self.workers = len(client.nthreads())
         if self.workers == 0:
             client.close()
             self._client = None
-            raise RefineError(f"the Dask scheduler {self.scheduler!r} has no workers "
-                              f"(start some with `dask worker {self.scheduler}`)", where=WHERE)
+            raise RefineError(
+                f"the Dask scheduler {self.scheduler!r} has no workers "
+                f"(start some with `dask worker {self.scheduler}`)",
+                where=WHERE,
+            )
         return client
 
     def describe(self) -> dict[str, Any]:
@@ -241,8 +285,12 @@ class Engine:
         if not self.distributed:
             return {"name": "local", "workers": 1}
         # started: False when every text came from the cache and no worker was needed
-        return {"name": "dask", "workers": self.workers, "scheduler": self.scheduler or "local cluster",
-                "started": self._client is not None or self._started}
+        return {
+            "name": "dask",
+            "workers": self.workers,
+            "scheduler": self.scheduler or "local cluster",
+            "started": self._client is not None or self._started,
+        }
 
     def embedder(self, config, *, show_progress: bool = False):
         """The pipeline's cached embedder: the cache on this machine, the missing texts embedded where the engine runs."""
@@ -250,10 +298,22 @@ class Engine:
 
         model = config.model
         if not self.distributed:
-            return build_embedder(model.embedding, device=model.device, batch_size=model.batch_size,
-                                  cache_dir=config.cache_dir, show_progress=show_progress, backend=model.backend)
-        remote = DistributedEmbedder(model.embedding, backend=model.backend, batch_size=model.batch_size,
-                                     device=model.device, client=self, cache_dir=str(config.cache_dir))
+            return build_embedder(
+                model.embedding,
+                device=model.device,
+                batch_size=model.batch_size,
+                cache_dir=config.cache_dir,
+                show_progress=show_progress,
+                backend=model.backend,
+            )
+        remote = DistributedEmbedder(
+            model.embedding,
+            backend=model.backend,
+            batch_size=model.batch_size,
+            device=model.device,
+            client=self,
+            cache_dir=str(config.cache_dir),
+        )
         cached = CachedEmbedder(remote, config.cache_dir)
         # a chunk is cached as soon as it comes back; big enough to keep every worker busy
         cached.chunk_size = max(CHUNK_SIZE, 4 * self.workers * remote.partition_size)
@@ -277,7 +337,7 @@ class Engine:
             self._cluster.close()
             self._cluster = None
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -38,8 +39,9 @@ def default_model_path() -> Path:
 class SentenceTransformerEmbedder:
     """sentence-transformers model, loaded on first use."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 64,
-                 show_progress: bool = False):
+    def __init__(
+        self, model: str = DEFAULT_MODEL, *, device: str = "cpu", batch_size: int = 64, show_progress: bool = False
+    ):
         self.model_name = model
         self.device = device
         self.batch_size = batch_size
@@ -61,7 +63,9 @@ class SentenceTransformerEmbedder:
             except Exception as exc:  # any loader failure is a config problem for the user
                 raise RefineError(
                     f"cannot load embedding model {self.model_name!r} offline "
-                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", where="[model] embedding") from None
+                    f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+                    where="[model] embedding",
+                ) from None
             self.loads += 1
         return self._model
 
@@ -73,8 +77,13 @@ class SentenceTransformerEmbedder:
         if len(texts) == 0:
             return np.zeros((0, 384), dtype=np.float32)
         model = self._load()
-        vectors = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                               convert_to_numpy=True, show_progress_bar=self.show_progress)
+        vectors = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=self.show_progress,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -178,7 +187,7 @@ class CachedEmbedder:
         out: dict[str, np.ndarray] = {}
         try:
             for start in range(0, len(missing), self.chunk_size):
-                part = missing[start:start + self.chunk_size]
+                part = missing[start : start + self.chunk_size]
                 vectors = self.embedder.encode([first_text[k] for k in part])
                 if self.cache is not None:
                     self.cache.put(part, vectors)
@@ -192,14 +201,22 @@ class CachedEmbedder:
         return out
 
 
-def build_embedder(model: str, *, device: str, batch_size: int, cache_dir: Path | None,
-                   show_progress: bool = False, backend: str = "torch") -> CachedEmbedder:
+def build_embedder(
+    model: str,
+    *,
+    device: str,
+    batch_size: int,
+    cache_dir: Path | None,
+    show_progress: bool = False,
+    backend: str = "torch",
+) -> CachedEmbedder:
     """The embedder the pipeline uses: `[model] backend` (torch or ONNX Runtime) behind the content-hash cache."""
     from refine.embed_onnx import OnnxEmbedder, check_backend
 
     if check_backend(backend) == "torch":
         base = SentenceTransformerEmbedder(model, device=device, batch_size=batch_size, show_progress=show_progress)
     else:  # exported into the cache folder on first use; its own model id keeps its vectors apart
-        base = OnnxEmbedder(model, backend=backend, cache_dir=cache_dir, batch_size=batch_size,
-                            show_progress=show_progress)
+        base = OnnxEmbedder(
+            model, backend=backend, cache_dir=cache_dir, batch_size=batch_size, show_progress=show_progress
+        )
     return CachedEmbedder(base, cache_dir)

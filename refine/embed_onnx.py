@@ -20,9 +20,9 @@ import shutil
 import time
 import uuid
 import warnings
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -68,16 +68,21 @@ def _model_source(model: str) -> tuple[str, str]:
         if not path.is_dir():
             return model, model  # a hub id: resolved from the local Hugging Face cache, offline
     # name, size and mtime of each file: an upgraded model package gets a fresh export
-    files = sorted((p.relative_to(path).as_posix(), p.stat().st_size, int(p.stat().st_mtime))
-                   for p in path.rglob("*") if p.is_file())
+    files = sorted(
+        (p.relative_to(path).as_posix(), p.stat().st_size, int(p.stat().st_mtime))
+        for p in path.rglob("*")
+        if p.is_file()
+    )
     return str(path.resolve()), json.dumps([str(path.resolve()), files])
 
 
 def export_folder(cache_dir: Path, model: str, backend: str) -> Path:
     """Where the export of `model` for `backend` lives: keyed by model files, backend and library versions."""
     _, fingerprint = _model_source(model)
-    key = json.dumps({"model": fingerprint, "backend": backend, "recipe": RECIPE, "opset": OPSET,
-                      "versions": _versions()}, sort_keys=True)
+    key = json.dumps(
+        {"model": fingerprint, "backend": backend, "recipe": RECIPE, "opset": OPSET, "versions": _versions()},
+        sort_keys=True,
+    )
     return Path(cache_dir) / "onnx" / f"{backend}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
@@ -128,9 +133,10 @@ def _load_sentence_transformer(model: str):
     try:
         return SentenceTransformer(source, device="cpu")
     except Exception as exc:  # any loader failure is a config problem for the user
-        raise RefineError(f"cannot load embedding model {model!r} offline "
-                          f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
-                          where="[model] embedding") from None
+        raise RefineError(
+            f"cannot load embedding model {model!r} offline ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+            where="[model] embedding",
+        ) from None
 
 
 def _pipeline_parts(st_model, model: str):
@@ -138,21 +144,33 @@ def _pipeline_parts(st_model, model: str):
     kinds = [type(m).__name__ for m in st_model]
     pooling = st_model[1] if len(kinds) > 1 else None
     mode = getattr(pooling, "pooling_mode", None) or (
-        "mean" if getattr(pooling, "pooling_mode_mean_tokens", False) else None)
-    if (kinds[:2] != ["Transformer", "Pooling"] or set(kinds[2:]) - {"Normalize"} or mode != "mean"
-            or getattr(pooling, "include_prompt", True) is not True):
-        raise RefineError(f"the onnx backends handle Transformer + mean Pooling (+ Normalize) models; "
-                          f"{model!r} is {' + '.join(kinds)} (pooling {mode}): use backend = \"torch\"",
-                          where=WHERE)
+        "mean" if getattr(pooling, "pooling_mode_mean_tokens", False) else None
+    )
+    if (
+        kinds[:2] != ["Transformer", "Pooling"]
+        or set(kinds[2:]) - {"Normalize"}
+        or mode != "mean"
+        or getattr(pooling, "include_prompt", True) is not True
+    ):
+        raise RefineError(
+            f"the onnx backends handle Transformer + mean Pooling (+ Normalize) models; "
+            f'{model!r} is {" + ".join(kinds)} (pooling {mode}): use backend = "torch"',
+            where=WHERE,
+        )
     transformer = st_model[0]
     hf_model = transformer.auto_model
     if not (hasattr(hf_model, "embeddings") and hasattr(hf_model, "encoder")):
-        raise RefineError(f"the onnx backends export BERT-style encoders; {model!r} is "
-                          f"{type(hf_model).__name__}: use backend = \"torch\"", where=WHERE)
+        raise RefineError(
+            f"the onnx backends export BERT-style encoders; {model!r} is "
+            f'{type(hf_model).__name__}: use backend = "torch"',
+            where=WHERE,
+        )
     tokenizer = transformer.tokenizer
     if not getattr(tokenizer, "is_fast", False):
-        raise RefineError(f"the onnx backends need a fast tokenizer (tokenizer.json); {model!r} has none: "
-                          f"use backend = \"torch\"", where=WHERE)
+        raise RefineError(
+            f'the onnx backends need a fast tokenizer (tokenizer.json); {model!r} has none: use backend = "torch"',
+            where=WHERE,
+        )
     return transformer, int(st_model.max_seq_length)
 
 
@@ -177,15 +195,23 @@ def _export(model: str, backend: str, folder: Path) -> None:
             additive = (1.0 - attention_mask[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
             return self.inner.encoder(hidden, attention_mask=additive).last_hidden_state
 
-    example = transformer.tokenizer(["a short example", "a somewhat longer example sentence for the export"],
-                                    padding=True, return_tensors="pt")
+    example = transformer.tokenizer(
+        ["a short example", "a somewhat longer example sentence for the export"], padding=True, return_tensors="pt"
+    )
     fp32_path = folder / ("model-fp32.onnx" if backend == "onnx-int8" else MODEL_FILE)
     axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "token_embeddings")}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Encoder(hf_model), tuple(example[name] for name in INPUTS), str(fp32_path),
-                          input_names=list(INPUTS), output_names=["token_embeddings"], dynamic_axes=axes,
-                          opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            Encoder(hf_model),
+            tuple(example[name] for name in INPUTS),
+            str(fp32_path),
+            input_names=list(INPUTS),
+            output_names=["token_embeddings"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
     if backend == "onnx-int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -199,16 +225,29 @@ def _export(model: str, backend: str, folder: Path) -> None:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                quantize_dynamic(str(fp32_path), str(folder / MODEL_FILE), op_types_to_quantize=["MatMul"],
-                                 per_channel=True, weight_type=QuantType.QInt8)
+                quantize_dynamic(
+                    str(fp32_path),
+                    str(folder / MODEL_FILE),
+                    op_types_to_quantize=["MatMul"],
+                    per_channel=True,
+                    weight_type=QuantType.QInt8,
+                )
         finally:
             root.removeFilter(hush)
         fp32_path.unlink()
     transformer.tokenizer.save_pretrained(str(folder / "tokenizer"))
-    card = {"model": model, "backend": backend, "max_seq_length": max_seq_length,
-            "dimension": int(hf_model.config.hidden_size), "pooling": "mean",
-            "normalize": True, "opset": OPSET, "recipe": RECIPE, "versions": _versions(),
-            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    card = {
+        "model": model,
+        "backend": backend,
+        "max_seq_length": max_seq_length,
+        "dimension": int(hf_model.config.hidden_size),
+        "pooling": "mean",
+        "normalize": True,
+        "opset": OPSET,
+        "recipe": RECIPE,
+        "versions": _versions(),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     (folder / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
 
 
@@ -237,8 +276,16 @@ class OnnxEmbedder:
     the other texts in its batch; the same texts in the same order always give the same vectors.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, backend: str = "onnx-int8", cache_dir: Path | None,
-                 batch_size: int = 64, threads: int | None = None, show_progress: bool = False):
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        backend: str = "onnx-int8",
+        cache_dir: Path | None,
+        batch_size: int = 64,
+        threads: int | None = None,
+        show_progress: bool = False,
+    ):
         self.model_name = model
         self.backend = check_backend(backend)
         if backend not in ONNX_BACKENDS:
@@ -277,8 +324,9 @@ class OnnxEmbedder:
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             options.use_deterministic_compute = True
             options.log_severity_level = 3
-            self._session = ort.InferenceSession(str(self.folder / MODEL_FILE), options,
-                                                 providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(
+                str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            )
             self._input_names = [i.name for i in self._session.get_inputs()]
             self._tokenizer = tokenizer
             self.loads += 1
@@ -299,7 +347,7 @@ class OnnxEmbedder:
 
             bar = tqdm(total=len(texts), desc="embedding", unit="text")
         for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
+            rows = order[start : start + self.batch_size]
             width = int(lengths[rows].max())
             feed = {name: np.zeros((len(rows), width), dtype=np.int64) for name in INPUTS}
             for r, i in enumerate(rows):

@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,7 @@ DATA_QUALITY_POLICY = [
 
 # ---- small helpers --------------------------------------------------------------------------
 
+
 def _label(series: pd.Series) -> pd.Series:
     """Values as text labels: 1.0 -> "1", True -> "True", missing stays missing (None)."""
     present = series.notna().to_numpy()
@@ -79,8 +81,9 @@ def _numeric(series: pd.Series, name: str, what: str = "metric") -> pd.Series:
     if pd.api.types.is_numeric_dtype(series):
         values = series.astype(float)
     else:
-        values = pd.to_numeric(series.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v),
-                               errors="coerce").astype(float)
+        values = pd.to_numeric(
+            series.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v), errors="coerce"
+        ).astype(float)
         bad = series.notna() & values.isna()
         if bad.any():
             example = str(series[bad].iloc[0])[:40]
@@ -123,6 +126,7 @@ def _finite(value: Any) -> Any:
 
 # ---- core statistics (vectorised: scalars or arrays of many simulated tests) -----------------
 
+
 def two_proportion(x_t, n_t, x_c, n_c, level: float = 0.95) -> dict[str, np.ndarray]:
     """Two-proportion comparison: unpooled normal CI for the difference, pooled z-test p-value,
     delta-method CI for the relative lift p_t / p_c - 1."""
@@ -138,21 +142,34 @@ def two_proportion(x_t, n_t, x_c, n_c, level: float = 0.95) -> dict[str, np.ndar
         stat = np.where(se0 > 0, diff / np.where(se0 > 0, se0, 1), 0.0)
         p = np.where(se0 > 0, 2 * stats.norm.sf(np.abs(stat)), 1.0)
         rel, rel_se = _relative(p_t, var_t, p_c, var_c)
-    return {"mean_t": p_t, "mean_c": p_c, "diff": diff, "se": se, "lo": diff - z * se, "hi": diff + z * se,
-            "stat": stat, "p": p, "rel": rel, "rel_se": rel_se, "rel_lo": rel - z * rel_se,
-            "rel_hi": rel + z * rel_se, "df": np.full_like(diff, np.nan)}
+    return {
+        "mean_t": p_t,
+        "mean_c": p_c,
+        "diff": diff,
+        "se": se,
+        "lo": diff - z * se,
+        "hi": diff + z * se,
+        "stat": stat,
+        "p": p,
+        "rel": rel,
+        "rel_se": rel_se,
+        "rel_lo": rel - z * rel_se,
+        "rel_hi": rel + z * rel_se,
+        "df": np.full_like(diff, np.nan),
+    }
 
 
 def welch(mean_t, var_t, n_t, mean_c, var_c, n_c, level: float = 0.95) -> dict[str, np.ndarray]:
     """Welch's t-test from summary statistics (variances with ddof=1); CI on the Welch-Satterthwaite
     degrees of freedom; delta-method normal CI for the relative lift mean_t / mean_c - 1."""
-    mean_t, var_t, n_t, mean_c, var_c, n_c = (np.asarray(v, dtype=float)
-                                              for v in (mean_t, var_t, n_t, mean_c, var_c, n_c))
+    mean_t, var_t, n_t, mean_c, var_c, n_c = (
+        np.asarray(v, dtype=float) for v in (mean_t, var_t, n_t, mean_c, var_c, n_c)
+    )
     a, b = var_t / n_t, var_c / n_c
     se = np.sqrt(a + b)
     diff = mean_t - mean_c
     with np.errstate(divide="ignore", invalid="ignore"):
-        df = (a + b) ** 2 / (a ** 2 / (n_t - 1) + b ** 2 / (n_c - 1))
+        df = (a + b) ** 2 / (a**2 / (n_t - 1) + b**2 / (n_c - 1))
         stat = diff / se
         p = 2 * stats.t.sf(np.abs(stat), df)
         # no variance in either arm: identical means differ by nothing, different ones are certain
@@ -161,9 +178,21 @@ def welch(mean_t, var_t, n_t, mean_c, var_c, n_c, level: float = 0.95) -> dict[s
         crit = np.where(se > 0, stats.t.ppf(1 - (1 - level) / 2, df), 0.0)
         rel, rel_se = _relative(mean_t, a, mean_c, b)
     z = _z(level)
-    return {"mean_t": mean_t, "mean_c": mean_c, "diff": diff, "se": se, "lo": diff - crit * se,
-            "hi": diff + crit * se, "stat": stat, "p": p, "rel": rel, "rel_se": rel_se,
-            "rel_lo": rel - z * rel_se, "rel_hi": rel + z * rel_se, "df": df}
+    return {
+        "mean_t": mean_t,
+        "mean_c": mean_c,
+        "diff": diff,
+        "se": se,
+        "lo": diff - crit * se,
+        "hi": diff + crit * se,
+        "stat": stat,
+        "p": p,
+        "rel": rel,
+        "rel_se": rel_se,
+        "rel_lo": rel - z * rel_se,
+        "rel_hi": rel + z * rel_se,
+        "df": df,
+    }
 
 
 def _relative(m_t, v_t, m_c, v_c):
@@ -171,8 +200,9 @@ def _relative(m_t, v_t, m_c, v_c):
     with np.errstate(divide="ignore", invalid="ignore"):
         ok = m_c != 0
         rel = np.where(ok, m_t / np.where(ok, m_c, 1) - 1, np.nan)
-        rel_se = np.where(ok, np.sqrt(v_t / np.where(ok, m_c, 1) ** 2 + m_t ** 2 * v_c / np.where(ok, m_c, 1) ** 4),
-                          np.nan)
+        rel_se = np.where(
+            ok, np.sqrt(v_t / np.where(ok, m_c, 1) ** 2 + m_t**2 * v_c / np.where(ok, m_c, 1) ** 4), np.nan
+        )
     return rel, rel_se
 
 
@@ -182,7 +212,7 @@ def cuped_adjust(y: np.ndarray, x: np.ndarray, axis: int = -1) -> tuple[np.ndarr
     y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
     xc = x - x.mean(axis=axis, keepdims=True)
     yc = y - y.mean(axis=axis, keepdims=True)
-    var_x = (xc ** 2).sum(axis=axis, keepdims=True)
+    var_x = (xc**2).sum(axis=axis, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         theta = np.where(var_x > 0, (xc * yc).sum(axis=axis, keepdims=True) / np.where(var_x > 0, var_x, 1), 0.0)
     return y - theta * xc, np.squeeze(theta, axis=axis)
@@ -214,16 +244,22 @@ def srm_check(counts: Sequence[int], shares: Sequence[float], threshold: float =
     shares = np.asarray(shares, dtype=float) / np.sum(shares)
     expected = shares * observed.sum()
     chi2, p = stats.chisquare(observed, expected)
-    return {"chi2": float(chi2), "p_value": float(p), "mismatch": bool(p < threshold), "threshold": threshold,
-            "expected": [float(e) for e in expected]}
+    return {
+        "chi2": float(chi2),
+        "p_value": float(p),
+        "mismatch": bool(p < threshold),
+        "threshold": threshold,
+        "expected": [float(e) for e in expected],
+    }
 
 
 # ---- planning ---------------------------------------------------------------------------------
 
+
 def hash_unit(salt: str, unit: Any) -> float:
     """sha256(salt + ":" + unit) mapped to [0, 1) (first 8 bytes of the digest / 2**64)."""
-    digest = hashlib.sha256(f"{salt}:{unit}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0 ** 64
+    digest = hashlib.sha256(f"{salt}:{unit}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def assign_arms(ids: pd.Series, strata: pd.Series | None, *, salt: str, treatment_share: float = 0.5) -> pd.Series:
@@ -258,10 +294,21 @@ def _h_to_rate(p: float, h: float) -> float:
     return 1.0 if angle >= math.pi / 2 else math.sin(angle) ** 2
 
 
-def plan_experiment(customers: pd.DataFrame, *, rule: str, customer_id: str, segment: str, metric: str,
-                    mde: float, alpha: float = 0.05, power: float = 0.8, salt: str,
-                    treatment_share: float = 0.5, mde_relative: bool = False,
-                    proposal: str | None = None) -> tuple[pd.DataFrame, dict]:
+def plan_experiment(
+    customers: pd.DataFrame,
+    *,
+    rule: str,
+    customer_id: str,
+    segment: str,
+    metric: str,
+    mde: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    salt: str,
+    treatment_share: float = 0.5,
+    mde_relative: bool = False,
+    proposal: str | None = None,
+) -> tuple[pd.DataFrame, dict]:
     """Plan an A/B test of a proposal over the customers its rule selects.
 
     ``mde`` is the smallest effect worth detecting on ``metric``: absolute (rate points as a fraction for
@@ -291,8 +338,9 @@ def plan_experiment(customers: pd.DataFrame, *, rule: str, customer_id: str, seg
     ids = _label(eligible[customer_id])
     duplicated = ids.duplicated(keep="first")
     if duplicated.any():
-        warnings.append(f"{int(duplicated.sum())} eligible rows repeat a customer id; the first row of each "
-                        "customer was kept.")
+        warnings.append(
+            f"{int(duplicated.sum())} eligible rows repeat a customer id; the first row of each customer was kept."
+        )
         eligible, ids = eligible[~duplicated], ids[~duplicated]
     if eligible.empty:
         raise RefineError(f"the rule selects no customers: {rule}")
@@ -303,8 +351,10 @@ def plan_experiment(customers: pd.DataFrame, *, rule: str, customer_id: str, seg
     if observed.empty:
         raise RefineError(f"metric {metric!r} has no values among the eligible customers")
     if missing_metric:
-        warnings.append(f"{missing_metric} eligible customers have no {metric!r} value; the baseline uses the "
-                        f"other {len(observed)}.")
+        warnings.append(
+            f"{missing_metric} eligible customers have no {metric!r} value; the baseline uses the "
+            f"other {len(observed)}."
+        )
     binary = is_binary(observed)
     base_mean = float(observed.mean())
     base_sd = float(observed.std(ddof=1)) if len(observed) > 1 else float("nan")
@@ -315,8 +365,10 @@ def plan_experiment(customers: pd.DataFrame, *, rule: str, customer_id: str, seg
     if binary:
         target = base_mean + mde_abs
         if not 0 < base_mean < 1:
-            raise RefineError(f"baseline rate of {metric!r} among eligible customers is {base_mean:g}; "
-                              "a power analysis needs a rate strictly between 0 and 1")
+            raise RefineError(
+                f"baseline rate of {metric!r} among eligible customers is {base_mean:g}; "
+                "a power analysis needs a rate strictly between 0 and 1"
+            )
         if not 0 < target < 1:
             raise RefineError(f"baseline {base_mean:.4g} plus the MDE {mde_abs:.4g} leaves the 0-1 range")
         effect = abs(2 * math.asin(math.sqrt(target)) - 2 * math.asin(math.sqrt(base_mean)))
@@ -326,61 +378,97 @@ def plan_experiment(customers: pd.DataFrame, *, rule: str, customer_id: str, seg
             raise RefineError(f"metric {metric!r} does not vary among the eligible customers")
         effect = abs(mde_abs) / base_sd
         engine, effect_name = TTestIndPower(), "Cohen's d"
-    n_t_req = float(engine.solve_power(effect_size=effect, nobs1=None, alpha=alpha, power=power, ratio=ratio,
-                                       alternative="two-sided"))
+    n_t_req = float(
+        engine.solve_power(
+            effect_size=effect, nobs1=None, alpha=alpha, power=power, ratio=ratio, alternative="two-sided"
+        )
+    )
     required = {"treatment": int(math.ceil(n_t_req)), "control": int(math.ceil(n_t_req * ratio))}
 
     arms = assign_arms(ids, eligible[segment], salt=salt, treatment_share=treatment_share)
-    assignments = pd.DataFrame({customer_id: ids.to_numpy(), segment: eligible[segment].to_numpy(),
-                                "arm": arms.to_numpy()})
+    assignments = pd.DataFrame(
+        {customer_id: ids.to_numpy(), segment: eligible[segment].to_numpy(), "arm": arms.to_numpy()}
+    )
     counts = {a: int((assignments["arm"] == a).sum()) for a in ARMS}
-    per_segment = {str(seg): {a: int((grp["arm"] == a).sum()) for a in ARMS}
-                   for seg, grp in assignments.groupby(_label(assignments[segment]).fillna("(missing)"), sort=True)}
+    per_segment = {
+        str(seg): {a: int((grp["arm"] == a).sum()) for a in ARMS}
+        for seg, grp in assignments.groupby(_label(assignments[segment]).fillna("(missing)"), sort=True)
+    }
 
     mde_pop: dict[str, Any] = {"effect_size": None, "absolute": None, "relative": None}
     if counts["treatment"] >= 2 and counts["control"] >= 2:
         try:
-            h = float(engine.solve_power(effect_size=None, nobs1=counts["treatment"], alpha=alpha, power=power,
-                                         ratio=counts["control"] / counts["treatment"], alternative="two-sided"))
+            h = float(
+                engine.solve_power(
+                    effect_size=None,
+                    nobs1=counts["treatment"],
+                    alpha=alpha,
+                    power=power,
+                    ratio=counts["control"] / counts["treatment"],
+                    alternative="two-sided",
+                )
+            )
         except Exception:  # statsmodels' root finder gives up on tiny samples
             h = float("nan")
         if math.isfinite(h):
             absolute = (_h_to_rate(base_mean, h) - base_mean) if binary else h * base_sd
-            mde_pop = {"effect_size": h, "absolute": absolute,
-                       "relative": absolute / base_mean if base_mean else None}
+            mde_pop = {"effect_size": h, "absolute": absolute, "relative": absolute / base_mean if base_mean else None}
     feasible = counts["treatment"] >= required["treatment"] and counts["control"] >= required["control"]
     unit = "rate points" if binary else f"{metric} units"
     if not feasible:
-        smallest = ("unknown (population too small)" if mde_pop["absolute"] is None
-                    else f"{mde_pop['absolute']:.4g} {unit}"
-                    + (f" ({mde_pop['relative']:+.1%} of baseline)" if mde_pop["relative"] is not None else ""))
-        warnings.insert(0, f"UNDERPOWERED: the eligible population ({len(assignments)} customers: "
-                           f"{counts['treatment']} treatment / {counts['control']} control) cannot detect an effect "
-                           f"of {mde_abs:.4g} {unit} with power {power:g} at alpha {alpha:g}; that needs "
-                           f"{required['treatment']} treatment / {required['control']} control. The smallest "
-                           f"detectable effect here is {smallest}.")
+        smallest = (
+            "unknown (population too small)"
+            if mde_pop["absolute"] is None
+            else f"{mde_pop['absolute']:.4g} {unit}"
+            + (f" ({mde_pop['relative']:+.1%} of baseline)" if mde_pop["relative"] is not None else "")
+        )
+        warnings.insert(
+            0,
+            f"UNDERPOWERED: the eligible population ({len(assignments)} customers: "
+            f"{counts['treatment']} treatment / {counts['control']} control) cannot detect an effect "
+            f"of {mde_abs:.4g} {unit} with power {power:g} at alpha {alpha:g}; that needs "
+            f"{required['treatment']} treatment / {required['control']} control. The smallest "
+            f"detectable effect here is {smallest}.",
+        )
     plan = {
-        "proposal": proposal, "rule": rule, "metric": metric, "metric_type": "binary" if binary else "continuous",
+        "proposal": proposal,
+        "rule": rule,
+        "metric": metric,
+        "metric_type": "binary" if binary else "continuous",
         "baseline": {"mean": base_mean, "sd": base_sd, "n": int(len(observed)), "missing": missing_metric},
-        "mde": float(mde), "mde_relative": bool(mde_relative), "mde_absolute": mde_abs,
-        "effect_size": effect, "effect_size_kind": effect_name,
-        "alpha": alpha, "power": power, "treatment_share": treatment_share,
-        "n_per_arm_required": required, "n_total_required": required["treatment"] + required["control"],
-        "eligible": int(len(assignments)), "arms": counts, "segments": per_segment,
-        "mde_at_population": mde_pop, "feasible": bool(feasible), "warnings": warnings, "salt": salt,
-        "method": (f"Eligible customers: the rule. Sample size from statsmodels "
-                   f"{type(engine).__name__}.solve_power on {effect_name} "
-                   f"({'2 asin sqrt(p1) - 2 asin sqrt(p0)' if binary else 'MDE / baseline sd'}), two-sided, "
-                   f"treatment:control = {treatment_share:g}:{1 - treatment_share:g}. Assignment: "
-                   "sha256(salt + ':' + customer id) mapped to [0, 1); within each current segment customers "
-                   "are ordered by that hash and allocated systematically from a hashed start, so each segment "
-                   "is split to within one customer of the treatment share; the same customers and salt always "
-                   "give the same arms, whatever the row order."),
+        "mde": float(mde),
+        "mde_relative": bool(mde_relative),
+        "mde_absolute": mde_abs,
+        "effect_size": effect,
+        "effect_size_kind": effect_name,
+        "alpha": alpha,
+        "power": power,
+        "treatment_share": treatment_share,
+        "n_per_arm_required": required,
+        "n_total_required": required["treatment"] + required["control"],
+        "eligible": int(len(assignments)),
+        "arms": counts,
+        "segments": per_segment,
+        "mde_at_population": mde_pop,
+        "feasible": bool(feasible),
+        "warnings": warnings,
+        "salt": salt,
+        "method": (
+            f"Eligible customers: the rule. Sample size from statsmodels "
+            f"{type(engine).__name__}.solve_power on {effect_name} "
+            f"({'2 asin sqrt(p1) - 2 asin sqrt(p0)' if binary else 'MDE / baseline sd'}), two-sided, "
+            f"treatment:control = {treatment_share:g}:{1 - treatment_share:g}. Assignment: "
+            "sha256(salt + ':' + customer id) mapped to [0, 1); within each current segment customers "
+            "are ordered by that hash and allocated systematically from a hashed start, so each segment "
+            "is split to within one customer of the treatment share; the same customers and salt always "
+            "give the same arms, whatever the row order."
+        ),
     }
     return assignments, _finite(plan)
 
 
 # ---- analysis: loading and data quality ------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ConsistencyCheck:
@@ -403,7 +491,7 @@ def parse_consistency(spec: str | tuple[str, str] | ConsistencyCheck) -> Consist
         return spec
     if isinstance(spec, (tuple, list)):
         if len(spec) != 2:
-            raise RefineError(f"consistency check {spec!r} must be a (\"COL:OTHER\", \"a:b,c:d\") pair")
+            raise RefineError(f'consistency check {spec!r} must be a ("COL:OTHER", "a:b,c:d") pair')
         spec = f"{spec[0]}={spec[1]}"
     text = str(spec)
     usage = "write it as COL:OTHER=value:expected,value:expected (e.g. group:landing_page=control:old_page,treatment:new_page)"
@@ -437,8 +525,9 @@ def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFra
         else:
             sep = "\t" if suffix in (".tsv", ".tab") else ","
             header = pd.read_csv(path, sep=sep, nrows=0).columns
-            frame = pd.read_csv(path, sep=sep, dtype={c: str for c in text_columns if c in header},
-                                keep_default_na=True)
+            frame = pd.read_csv(
+                path, sep=sep, dtype={c: str for c in text_columns if c in header}, keep_default_na=True
+            )
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise RefineError(f"cannot read the table ({str(exc).splitlines()[0][:160]})", where=str(path)) from None
     for column in text_columns:
@@ -467,12 +556,19 @@ def load_experiment_data(data_path: str | Path, outcomes_path: str | Path | None
         outcomes = outcomes[~exact]
         conflicting = outcomes[unit].notna() & outcomes[unit].duplicated(keep=False)
         if conflicting.any():
-            raise RefineError(f"the outcomes table holds {int(outcomes.loc[conflicting, unit].nunique())} units with "
-                              "different outcome rows; one row per unit is needed")
+            raise RefineError(
+                f"the outcomes table holds {int(outcomes.loc[conflicting, unit].nunique())} units with "
+                "different outcome rows; one row per unit is needed"
+            )
         outcomes = outcomes[outcomes[unit].notna()]
         unassigned = ~outcomes[unit].isin(set(data[unit].dropna()))
-        load.update({"outcome_rows": int(len(outcomes) + exact.sum()), "outcome_exact_duplicates": int(exact.sum()),
-                     "outcome_rows_without_assignment": int(unassigned.sum())})
+        load.update(
+            {
+                "outcome_rows": int(len(outcomes) + exact.sum()),
+                "outcome_exact_duplicates": int(exact.sum()),
+                "outcome_rows_without_assignment": int(unassigned.sum()),
+            }
+        )
         data = data.merge(outcomes[~unassigned], on=unit, how="left", validate="many_to_one")
     data.attrs["refine_load"] = load
     return data
@@ -487,14 +583,17 @@ def _normalise_covariates(covariates, metrics: list[str], analysed: list[str]) -
         items = [c.strip() for c in covariates]
         explicit = [":" in c for c in items]
         if any(explicit) and not all(explicit):
-            raise RefineError("covariates: use either positional names (pre_a,pre_b) or metric:covariate pairs, "
-                              "not both")
+            raise RefineError(
+                "covariates: use either positional names (pre_a,pre_b) or metric:covariate pairs, not both"
+            )
         if all(explicit) and items:
             pairs = dict(c.split(":", 1) for c in items)
         else:
             if len(items) > len(metrics):
-                raise RefineError(f"{len(items)} covariates for {len(metrics)} metrics; pair them by position "
-                                  "or write metric:covariate")
+                raise RefineError(
+                    f"{len(items)} covariates for {len(metrics)} metrics; pair them by position "
+                    "or write metric:covariate"
+                )
             pairs = {m: c for m, c in zip(metrics, items) if c and c != "-"}
     pairs = {k.strip(): v.strip() for k, v in pairs.items()}
     for metric, covariate in pairs.items():
@@ -502,8 +601,10 @@ def _normalise_covariates(covariates, metrics: list[str], analysed: list[str]) -
             raise RefineError(f"covariate given for {metric!r}, which is not among the metrics or guardrails")
         if covariate in analysed:
             # CUPED needs a pre-period measurement; an outcome of this test would explain itself away
-            raise RefineError(f"covariate {covariate!r} for {metric!r} is itself a metric or guardrail of this test; "
-                              "use a column measured before the test started")
+            raise RefineError(
+                f"covariate {covariate!r} for {metric!r} is itself a metric or guardrail of this test; "
+                "use a column measured before the test started"
+            )
     return pairs
 
 
@@ -529,8 +630,14 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
         want = a.map(check.expected)
         bad = known & (b.isna() | (b != want))
         by_value = {f"{k} with {check.other} != {v}": int((bad & (a == k)).sum()) for k, v in check.expected.items()}
-        consistency.append({"check": check.text, "contradicting_rows": int(bad.sum()), "by_value": by_value,
-                            "rows_not_covered": int((~known).sum())})
+        consistency.append(
+            {
+                "check": check.text,
+                "contradicting_rows": int(bad.sum()),
+                "by_value": by_value,
+                "rows_not_covered": int((~known).sum()),
+            }
+        )
         bad_any |= bad.fillna(False).astype(bool)
     excluded["contradicting"] = int(bad_any.sum())
     work = work[~bad_any]
@@ -548,25 +655,40 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
     accepted = len(work)
     quality = {
         "policy": DATA_QUALITY_POLICY,
-        "input_rows": int(n_input), "accepted_units": int(accepted), "excluded_rows": excluded,
+        "input_rows": int(n_input),
+        "accepted_units": int(accepted),
+        "excluded_rows": excluded,
         "excluded_total": int(sum(excluded.values())),
         "accounted": bool(accepted + sum(excluded.values()) == n_input),
         "units_with_several_rows_in_input": repeated_raw,
-        "units_in_both_arms": len(both_units), "units_in_both_arms_before_consistency": both_raw,
-        "duplicate_units": duplicate_units, "consistency": consistency,
+        "units_in_both_arms": len(both_units),
+        "units_in_both_arms_before_consistency": both_raw,
+        "duplicate_units": duplicate_units,
+        "consistency": consistency,
     }
     return work, quality
 
 
 # ---- analysis ------------------------------------------------------------------------------
 
-def _cell(y: np.ndarray, arm_mask: np.ndarray, control_mask: np.ndarray, *, binary: bool, adjusted: np.ndarray | None,
-          level: float) -> dict:
+
+def _cell(
+    y: np.ndarray,
+    arm_mask: np.ndarray,
+    control_mask: np.ndarray,
+    *,
+    binary: bool,
+    adjusted: np.ndarray | None,
+    level: float,
+) -> dict:
     y_t, y_c = y[arm_mask], y[control_mask]
     n_t, n_c = len(y_t), len(y_c)
-    cell: dict[str, Any] = {"n_control": n_c, "n_treatment": n_t,
-                            "mean_control": float(y_c.mean()) if n_c else None,
-                            "mean_treatment": float(y_t.mean()) if n_t else None}
+    cell: dict[str, Any] = {
+        "n_control": n_c,
+        "n_treatment": n_t,
+        "mean_control": float(y_c.mean()) if n_c else None,
+        "mean_treatment": float(y_t.mean()) if n_t else None,
+    }
     if n_t < 2 or n_c < 2:
         cell.update({"skipped": f"fewer than 2 units in an arm ({n_c} control, {n_t} treatment)", "p_value": None})
         return cell
@@ -586,10 +708,18 @@ def _cell(y: np.ndarray, arm_mask: np.ndarray, control_mask: np.ndarray, *, bina
     else:
         res = welch(y_t.mean(), y_t.var(ddof=1), n_t, y_c.mean(), y_c.var(ddof=1), n_c, level)
         cell["method"] = "Welch t-test"
-    cell.update({"abs_lift": float(res["diff"]), "abs_ci": [float(res["lo"]), float(res["hi"])],
-                 "se": float(res["se"]), "rel_lift": float(res["rel"]),
-                 "rel_ci": [float(res["rel_lo"]), float(res["rel_hi"])], "statistic": float(res["stat"]),
-                 "df": float(res["df"]), "p_value": float(res["p"])})
+    cell.update(
+        {
+            "abs_lift": float(res["diff"]),
+            "abs_ci": [float(res["lo"]), float(res["hi"])],
+            "se": float(res["se"]),
+            "rel_lift": float(res["rel"]),
+            "rel_ci": [float(res["rel_lo"]), float(res["rel_hi"])],
+            "statistic": float(res["stat"]),
+            "df": float(res["df"]),
+            "p_value": float(res["p"]),
+        }
+    )
     return cell
 
 
@@ -620,11 +750,23 @@ def _plain(result: dict, binary: bool) -> str:
     return f"{name}: between {side(lo)} and {side(hi)} ({int(round(result['ci_level'] * 100))}% CI)."
 
 
-def analyze_experiment(data: pd.DataFrame, *, unit: str, arm: str, control: str, metrics: list[str],
-                       covariates: dict[str, str] | list[str] | None = None, segment: str | None = None,
-                       guardrails: list[str] | None = None, correction: str = "bh", alpha: float = 0.05,
-                       consistency: list | None = None, lower_is_better: list[str] | None = None,
-                       expected_split: float = 0.5, srm_threshold: float = 0.001) -> dict:
+def analyze_experiment(
+    data: pd.DataFrame,
+    *,
+    unit: str,
+    arm: str,
+    control: str,
+    metrics: list[str],
+    covariates: dict[str, str] | list[str] | None = None,
+    segment: str | None = None,
+    guardrails: list[str] | None = None,
+    correction: str = "bh",
+    alpha: float = 0.05,
+    consistency: list | None = None,
+    lower_is_better: list[str] | None = None,
+    expected_split: float = 0.5,
+    srm_threshold: float = 0.001,
+) -> dict:
     """Analyze an A/B test: one row per unit (after cleaning), metrics as numeric columns.
 
     ``expected_split`` is the expected share of units in the treatment arm(s), shared equally when there
@@ -675,19 +817,22 @@ def analyze_experiment(data: pd.DataFrame, *, unit: str, arm: str, control: str,
 
     shares = [1 - expected_split] + [expected_split / len(treatments)] * len(treatments)
     srm = srm_check(list(counts.values()), shares, srm_threshold)
-    srm.update({"arms": list(counts), "observed": list(counts.values()),
-                "expected_shares": shares})
+    srm.update({"arms": list(counts), "observed": list(counts.values()), "expected_shares": shares})
     warnings: list[str] = []
     by_folded: dict[str, list[str]] = {}
     for label in counts:
         by_folded.setdefault(label.casefold(), []).append(label)
     for spellings in (v for v in by_folded.values() if len(v) > 1):
-        warnings.append(f"arms {', '.join(repr(a) for a in spellings)} differ only in letter case and are analysed "
-                        f"as separate arms; if they are one arm, fix the spelling in column {arm!r}")
+        warnings.append(
+            f"arms {', '.join(repr(a) for a in spellings)} differ only in letter case and are analysed "
+            f"as separate arms; if they are one arm, fix the spelling in column {arm!r}"
+        )
     if srm["mismatch"]:
-        srm["warning"] = (f"SAMPLE RATIO MISMATCH: arm counts {counts} differ from the expected split "
-                          f"(chi-square p = {srm['p_value']:.2g} < {srm_threshold:g}). Assignment or logging is "
-                          "broken; do not trust the effects until the cause is found.")
+        srm["warning"] = (
+            f"SAMPLE RATIO MISMATCH: arm counts {counts} differ from the expected split "
+            f"(chi-square p = {srm['p_value']:.2g} < {srm_threshold:g}). Assignment or logging is "
+            "broken; do not trust the effects until the cause is found."
+        )
         warnings.append(srm["warning"])
 
     seg_labels = _label(accepted[segment]).fillna("(missing)") if segment else None
@@ -703,10 +848,13 @@ def analyze_experiment(data: pd.DataFrame, *, unit: str, arm: str, control: str,
         y = y_all.to_numpy()[present]
         binary = is_binary(y)
         arms_m = arm_values[present]
-        info = {"type": "binary" if binary else "continuous", "units": int(present.sum()),
-                "lower_is_better": metric in lower_is_better,
-                "role": "primary" if metric == metrics[0] else ("secondary" if metric in metrics else "guardrail"),
-                "guardrail": metric in guardrails}
+        info = {
+            "type": "binary" if binary else "continuous",
+            "units": int(present.sum()),
+            "lower_is_better": metric in lower_is_better,
+            "role": "primary" if metric == metrics[0] else ("secondary" if metric in metrics else "guardrail"),
+            "guardrail": metric in guardrails,
+        }
         adjusted = None
         if metric in cov:
             x_all = _numeric(accepted[cov[metric]], cov[metric], "covariate")
@@ -718,18 +866,35 @@ def analyze_experiment(data: pd.DataFrame, *, unit: str, arm: str, control: str,
             x = np.where(miss_x, np.nanmean(x), x)
             adjusted, theta = cuped_adjust(y, x)
             var_y = y.var(ddof=1) if len(y) > 1 else float("nan")
-            info["cuped"] = {"covariate": cov[metric], "theta": float(theta),
-                             "variance_reduction": float(1 - adjusted.var(ddof=1) / var_y) if var_y > 0 else None,
-                             "covariate_missing_filled": int(miss_x.sum())}
+            info["cuped"] = {
+                "covariate": cov[metric],
+                "theta": float(theta),
+                "variance_reduction": float(1 - adjusted.var(ddof=1) / var_y) if var_y > 0 else None,
+                "covariate_missing_filled": int(miss_x.sum()),
+            }
         metric_info[metric] = info
         seg_m = seg_labels.to_numpy()[present] if segment else None
         for treatment in treatments:
             for seg in [_ALL, *segments]:
                 inside = np.ones(len(y), bool) if seg is _ALL else (seg_m == seg)
-                cell = _cell(y, inside & (arms_m == treatment), inside & (arms_m == control), binary=binary,
-                             adjusted=adjusted, level=level)
-                cell.update({"metric": metric, "arm": treatment, "segment": seg, "role": info["role"],
-                             "type": info["type"], "ci_level": level})
+                cell = _cell(
+                    y,
+                    inside & (arms_m == treatment),
+                    inside & (arms_m == control),
+                    binary=binary,
+                    adjusted=adjusted,
+                    level=level,
+                )
+                cell.update(
+                    {
+                        "metric": metric,
+                        "arm": treatment,
+                        "segment": seg,
+                        "role": info["role"],
+                        "type": info["type"],
+                        "ci_level": level,
+                    }
+                )
                 results.append(cell)
 
     family = [r for r in results if r["metric"] in metrics and r.get("p_value") is not None]
@@ -753,30 +918,63 @@ def analyze_experiment(data: pd.DataFrame, *, unit: str, arm: str, control: str,
     for r in results:
         if r["segment"] is _ALL and metric_info[r["metric"]]["guardrail"]:
             harmed = r.get("p_value") is not None and r["p_value"] < alpha and r["direction"] == "worse"
-            guardrail_rows.append({"metric": r["metric"], "arm": r["arm"], "harmed": bool(harmed),
-                                   "abs_lift": r.get("abs_lift"), "abs_ci": r.get("abs_ci"),
-                                   "p_value": r.get("p_value"), "lower_is_better": metric_info[r["metric"]]["lower_is_better"]})
+            guardrail_rows.append(
+                {
+                    "metric": r["metric"],
+                    "arm": r["arm"],
+                    "harmed": bool(harmed),
+                    "abs_lift": r.get("abs_lift"),
+                    "abs_ci": r.get("abs_ci"),
+                    "p_value": r.get("p_value"),
+                    "lower_is_better": metric_info[r["metric"]]["lower_is_better"],
+                }
+            )
             if harmed:
-                warnings.append(f"GUARDRAIL HARMED: {r['metric']} is significantly worse in {r['arm']} "
-                                f"(p = {r['p_value']:.3g}).")
+                warnings.append(
+                    f"GUARDRAIL HARMED: {r['metric']} is significantly worse in {r['arm']} (p = {r['p_value']:.3g})."
+                )
     for metric, missing in quality["missing_outcome"].items():
         if missing and missing >= 0.05 * len(accepted):
             # the test is about the units measured; a large unmeasured share can bias it (who goes unmeasured?)
-            warnings.append(f"{missing} of {len(accepted)} accepted units ({missing / len(accepted):.0%}) have no "
-                            f"{metric!r} value and are left out of its test; check why before trusting it")
+            warnings.append(
+                f"{missing} of {len(accepted)} accepted units ({missing / len(accepted):.0%}) have no "
+                f"{metric!r} value and are left out of its test; check why before trusting it"
+            )
     decision = _decide(results, guardrail_rows, srm, metrics[0], treatments, correction, alpha, metric_info)
     report = {
-        "kind": "refine A/B analysis", "version": 1,
-        "settings": {"unit": unit, "arm": arm, "control": control, "treatments": treatments, "metrics": metrics,
-                     "primary": metrics[0], "guardrails": guardrails, "covariates": cov, "segment": segment,
-                     "lower_is_better": lower_is_better, "correction": correction, "alpha": alpha,
-                     "ci_level": level, "expected_split": expected_split, "srm_threshold": srm_threshold,
-                     "consistency": [c.text for c in checks]},
-        "decision": decision, "warnings": warnings, "data_quality": quality, "srm": srm, "metrics": metric_info,
-        "results": results, "guardrails": guardrail_rows,
-        "correction": {"method": {"bh": "Benjamini-Hochberg", "holm": "Holm"}[correction], "tests": len(family),
-                       "family": "primary and secondary metrics x treatment arms x (all units + each segment); "
-                                 "guardrail-only metrics judged on uncorrected p-values"},
+        "kind": "refine A/B analysis",
+        "version": 1,
+        "settings": {
+            "unit": unit,
+            "arm": arm,
+            "control": control,
+            "treatments": treatments,
+            "metrics": metrics,
+            "primary": metrics[0],
+            "guardrails": guardrails,
+            "covariates": cov,
+            "segment": segment,
+            "lower_is_better": lower_is_better,
+            "correction": correction,
+            "alpha": alpha,
+            "ci_level": level,
+            "expected_split": expected_split,
+            "srm_threshold": srm_threshold,
+            "consistency": [c.text for c in checks],
+        },
+        "decision": decision,
+        "warnings": warnings,
+        "data_quality": quality,
+        "srm": srm,
+        "metrics": metric_info,
+        "results": results,
+        "guardrails": guardrail_rows,
+        "correction": {
+            "method": {"bh": "Benjamini-Hochberg", "holm": "Holm"}[correction],
+            "tests": len(family),
+            "family": "primary and secondary metrics x treatment arms x (all units + each segment); "
+            "guardrail-only metrics judged on uncorrected p-values",
+        },
         "method": _method_notes(level),
     }
     return _finite(report)
@@ -808,8 +1006,10 @@ def _decide(results, guardrail_rows, srm, primary, treatments, correction, alpha
             verdict = "keep testing"
             reasons.append(f"primary metric {primary}: {cell['skipped']}")
         else:
-            lift = (f"{_fmt(cell['abs_lift'], binary, True)} [{_fmt(cell['abs_ci'][0], binary, True)}, "
-                    f"{_fmt(cell['abs_ci'][1], binary, True)}], p adjusted ({correction}) = {cell['p_adjusted']:.3g}")
+            lift = (
+                f"{_fmt(cell['abs_lift'], binary, True)} [{_fmt(cell['abs_ci'][0], binary, True)}, "
+                f"{_fmt(cell['abs_ci'][1], binary, True)}], p adjusted ({correction}) = {cell['p_adjusted']:.3g}"
+            )
             good = cell["significant"] and cell["direction"] == "better"
             bad = cell["significant"] and cell["direction"] == "worse"
             if bad:
@@ -826,13 +1026,17 @@ def _decide(results, guardrail_rows, srm, primary, treatments, correction, alpha
             else:
                 verdict = "keep testing"
                 if good:
-                    reasons.append(f"primary metric {primary} is significantly better ({lift}), but the sample "
-                                   f"ratio is off (p = {srm['p_value']:.2g}): fix assignment before shipping")
+                    reasons.append(
+                        f"primary metric {primary} is significantly better ({lift}), but the sample "
+                        f"ratio is off (p = {srm['p_value']:.2g}): fix assignment before shipping"
+                    )
                 else:
                     reasons.append(f"primary metric {primary} is not significant after correction: {lift}")
-                    reasons.append(f"the {int(round(cell['ci_level'] * 100))}% CI already rules out effects outside "
-                                   f"[{_fmt(cell['abs_ci'][0], binary, True)}, {_fmt(cell['abs_ci'][1], binary, True)}]"
-                                   "; if nothing in that range is worth shipping, stopping is reasonable")
+                    reasons.append(
+                        f"the {int(round(cell['ci_level'] * 100))}% CI already rules out effects outside "
+                        f"[{_fmt(cell['abs_ci'][0], binary, True)}, {_fmt(cell['abs_ci'][1], binary, True)}]"
+                        "; if nothing in that range is worth shipping, stopping is reasonable"
+                    )
         if srm["mismatch"] and verdict != "keep testing":
             reasons.append(f"warning: sample-ratio mismatch (p = {srm['p_value']:.2g})")
         per_arm[treatment] = {"decision": verdict, "reasons": reasons}
@@ -853,6 +1057,7 @@ def _decide(results, guardrail_rows, srm, primary, treatments, correction, alpha
 
 # ---- report writing --------------------------------------------------------------------------
 
+
 def _seg_name(seg: str | None) -> str:
     return "all units" if seg is None else str(seg)
 
@@ -864,8 +1069,7 @@ def render_markdown(report: dict) -> str:
     def esc(text: Any) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
-    lines = ["# A/B test analysis", "",
-             f"**Decision: {report['decision']['decision'].upper()}**", ""]
+    lines = ["# A/B test analysis", "", f"**Decision: {report['decision']['decision'].upper()}**", ""]
     lines += [f"- {esc(r)}" for r in report["decision"]["reasons"]]
     if report["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {esc(w)}" for w in report["warnings"]]
@@ -876,10 +1080,13 @@ def render_markdown(report: dict) -> str:
     for reason, n in q["excluded_rows"].items():
         lines.append(f"| excluded: {reason.replace('_', ' ')} | {n} |")
     lines.append(f"| accepted units (one row each) | {q['accepted_units']} |")
-    lines += ["", f"- Accepted + excluded = input: {'yes' if q['accounted'] else 'NO'}. "
-              f"Units with more than one row in the input: {q['units_with_several_rows_in_input']}. "
-              f"Units in both arms: {q['units_in_both_arms']} (before removing contradicting rows: "
-              f"{q['units_in_both_arms_before_consistency']}). Units with duplicate rows: {q['duplicate_units']}."]
+    lines += [
+        "",
+        f"- Accepted + excluded = input: {'yes' if q['accounted'] else 'NO'}. "
+        f"Units with more than one row in the input: {q['units_with_several_rows_in_input']}. "
+        f"Units in both arms: {q['units_in_both_arms']} (before removing contradicting rows: "
+        f"{q['units_in_both_arms_before_consistency']}). Units with duplicate rows: {q['duplicate_units']}.",
+    ]
     for c in q["consistency"]:
         detail = "; ".join(f"{esc(k)}: {v}" for k, v in c["by_value"].items())
         lines.append(f"- Consistency `{esc(c['check'])}`: {c['contradicting_rows']} contradicting rows ({detail}).")
@@ -891,36 +1098,54 @@ def render_markdown(report: dict) -> str:
             lines.append(f"- Missing CUPED covariate for {esc(metric)}: {n} units kept unadjusted.")
     for key, n in q.get("input", {}).items():
         lines.append(f"- Loading: {key.replace('_', ' ')} = {n}.")
-    lines += ["", "## Sample ratio", "",
-              "| arm | units | expected |", "| --- | ---: | ---: |"]
+    lines += ["", "## Sample ratio", "", "| arm | units | expected |", "| --- | ---: | ---: |"]
     for a, n, e in zip(srm["arms"], srm["observed"], srm["expected"]):
         lines.append(f"| {esc(a)} | {n} | {e:.1f} |")
-    lines += ["", f"Chi-square = {srm['chi2']:.3f}, p = {srm['p_value']:.3g} "
-              f"({'MISMATCH' if srm['mismatch'] else 'no mismatch'} at p < {srm['threshold']:g})."]
-    header = ("| metric | segment | arm | control mean (n) | treatment mean (n) | abs lift [CI] | rel lift [CI] "
-              "| p | p adj | result |")
-    lines += ["", "## Results", "", f"{int(round(s['ci_level'] * 100))}% confidence intervals; p adjusted by "
-              f"{report['correction']['method']} over {report['correction']['tests']} tests "
-              f"({report['correction']['family']}).", "", header, "| --- " * 10 + "|"]
+    lines += [
+        "",
+        f"Chi-square = {srm['chi2']:.3f}, p = {srm['p_value']:.3g} "
+        f"({'MISMATCH' if srm['mismatch'] else 'no mismatch'} at p < {srm['threshold']:g}).",
+    ]
+    header = (
+        "| metric | segment | arm | control mean (n) | treatment mean (n) | abs lift [CI] | rel lift [CI] "
+        "| p | p adj | result |"
+    )
+    lines += [
+        "",
+        "## Results",
+        "",
+        f"{int(round(s['ci_level'] * 100))}% confidence intervals; p adjusted by "
+        f"{report['correction']['method']} over {report['correction']['tests']} tests "
+        f"({report['correction']['family']}).",
+        "",
+        header,
+        "| --- " * 10 + "|",
+    ]
     for r in report["results"]:
         binary = info[r["metric"]]["type"] == "binary"
         if r.get("p_value") is None:
-            lines.append(f"| {esc(r['metric'])} | {esc(_seg_name(r['segment']))} | {esc(r['arm'])} | "
-                         f"n={r['n_control']} | n={r['n_treatment']} | {esc(r['skipped'])} | | | | |")
+            lines.append(
+                f"| {esc(r['metric'])} | {esc(_seg_name(r['segment']))} | {esc(r['arm'])} | "
+                f"n={r['n_control']} | n={r['n_treatment']} | {esc(r['skipped'])} | | | | |"
+            )
             continue
         padj = "n/a" if r["p_adjusted"] is None else f"{r['p_adjusted']:.3g}"
-        verdict = (("significant, " if r["significant"] else "not significant, ") + r["direction"])
+        verdict = ("significant, " if r["significant"] else "not significant, ") + r["direction"]
         lines.append(
             f"| {esc(r['metric'])} | {esc(_seg_name(r['segment']))} | {esc(r['arm'])} | "
             f"{_fmt(r['mean_control'], binary)} ({r['n_control']}) | {_fmt(r['mean_treatment'], binary)} "
             f"({r['n_treatment']}) | {_fmt(r['abs_lift'], binary, True)} [{_fmt(r['abs_ci'][0], binary, True)}, "
             f"{_fmt(r['abs_ci'][1], binary, True)}] | {_pct(r['rel_lift'])} [{_pct(r['rel_ci'][0])}, "
-            f"{_pct(r['rel_ci'][1])}] | {r['p_value']:.3g} | {padj} | {verdict} |")
+            f"{_pct(r['rel_ci'][1])}] | {r['p_value']:.3g} | {padj} | {verdict} |"
+        )
     cuped = [(m, i["cuped"]) for m, i in info.items() if i.get("cuped")]
     if cuped:
         lines += ["", "## CUPED", ""]
-        lines += [f"- {esc(m)} adjusted by {esc(c['covariate'])}: theta = {c['theta']:.4g}, variance reduced by "
-                  f"{_pct(c['variance_reduction']).lstrip('+')}" for m, c in cuped]
+        lines += [
+            f"- {esc(m)} adjusted by {esc(c['covariate'])}: theta = {c['theta']:.4g}, variance reduced by "
+            f"{_pct(c['variance_reduction']).lstrip('+')}"
+            for m, c in cuped
+        ]
     if report["guardrails"]:
         lines += ["", "## Guardrails", ""]
         for g in report["guardrails"]:
@@ -933,8 +1158,14 @@ def render_markdown(report: dict) -> str:
 
 def forest_rows(report: dict) -> dict:
     """Geometry of the forest plot of relative lifts (percent), for the HTML template."""
-    rows = [r for r in report["results"] if r.get("p_value") is not None and r.get("rel_lift") is not None
-            and r.get("rel_ci") and None not in r["rel_ci"]]
+    rows = [
+        r
+        for r in report["results"]
+        if r.get("p_value") is not None
+        and r.get("rel_lift") is not None
+        and r.get("rel_ci")
+        and None not in r["rel_ci"]
+    ]
     width, left, right, row_h, top = 760, 260, 40, 22, 30
     if not rows:
         return {"rows": [], "width": width, "height": 60, "ticks": []}
@@ -952,18 +1183,36 @@ def forest_rows(report: dict) -> dict:
     for i, r in enumerate(rows):
         y = top + i * row_h
         color = "#888888" if not r["significant"] else ("#1a7f37" if r["direction"] == "better" else "#cf222e")
-        out.append({"y": y, "label": f"{r['metric']} · {_seg_name(r['segment'])} · {r['arm']}",
-                    "x": x(r["rel_lift"]), "x_lo": x(r["rel_ci"][0]), "x_hi": x(r["rel_ci"][1]), "color": color,
-                    "text": f"{r['rel_lift'] * 100:+.2f}% [{r['rel_ci'][0] * 100:+.2f}%, {r['rel_ci'][1] * 100:+.2f}%]"})
-    return {"rows": out, "width": width, "height": top + len(rows) * row_h + 30, "zero": x(0.0), "ticks": ticks,
-            "left": left, "right": width - right, "axis_y": top + len(rows) * row_h}
+        out.append(
+            {
+                "y": y,
+                "label": f"{r['metric']} · {_seg_name(r['segment'])} · {r['arm']}",
+                "x": x(r["rel_lift"]),
+                "x_lo": x(r["rel_ci"][0]),
+                "x_hi": x(r["rel_ci"][1]),
+                "color": color,
+                "text": f"{r['rel_lift'] * 100:+.2f}% [{r['rel_ci'][0] * 100:+.2f}%, {r['rel_ci'][1] * 100:+.2f}%]",
+            }
+        )
+    return {
+        "rows": out,
+        "width": width,
+        "height": top + len(rows) * row_h + 30,
+        "zero": x(0.0),
+        "ticks": ticks,
+        "left": left,
+        "right": width - right,
+        "axis_y": top + len(rows) * row_h,
+    }
 
 
 def render_html(report: dict) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
-                      autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(
+        loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+    )
     env.filters["fmt"] = _fmt
     env.filters["pct"] = _pct
     env.filters["segname"] = _seg_name

@@ -68,6 +68,7 @@ class IngestResult:
 
 # ---- reading ---------------------------------------------------------------------------------
 
+
 def _decode(raw: bytes, path: Path) -> tuple[str, str]:
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16"), "utf-16"
@@ -128,15 +129,15 @@ def read_table(path: str | Path, *, what: str) -> Table:
                 frame, bad_rows, bad_cells = _read_delimited(text, delimiter)
             delimited = True
         else:
-            raise RefineError(f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet or .jsonl)",
-                              where=str(path))
+            raise RefineError(f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet or .jsonl)", where=str(path))
     except RefineError as exc:
         if exc.where is None:  # say which file
             raise RefineError(f"{what} {exc}", where=str(path)) from None
         raise
     except Exception as exc:
-        raise RefineError(f"cannot read {what} file ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})",
-                          where=str(path)) from None
+        raise RefineError(
+            f"cannot read {what} file ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})", where=str(path)
+        ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if delimited:  # already NUL-free text cells
         frame = frame.astype("str")
@@ -148,8 +149,16 @@ def read_table(path: str | Path, *, what: str) -> Table:
     # more line breaks than rows: some cell holds one (or the file has blank lines); look closer
     if delimited and (text.count("\n") if "\n" in text else text.count("\r")) > rows_in + 1:
         notes = _joined_rows(frame, delimiter, path)
-    return Table(path=path, frame=frame, bad_rows=bad_rows, sha256=digest,
-                 encoding=encoding, rows_in=rows_in, notes=notes, bad_cells=bad_cells)
+    return Table(
+        path=path,
+        frame=frame,
+        bad_rows=bad_rows,
+        sha256=digest,
+        encoding=encoding,
+        rows_in=rows_in,
+        notes=notes,
+        bad_cells=bad_cells,
+    )
 
 
 def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
@@ -169,8 +178,10 @@ def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
             inner = cell.split("\n")[1:]
             rowlike = sum(1 for line in inner if line.count(delimiter) == width - 1)
             if rowlike:
-                notes.append(f"{path.name} row {row}: column {column!r} spans {len(inner) + 1} lines, {rowlike} of "
-                             f"which look like whole rows; an unclosed quote may have joined them into this row")
+                notes.append(
+                    f"{path.name} row {row}: column {column!r} spans {len(inner) + 1} lines, {rowlike} of "
+                    f"which look like whole rows; an unclosed quote may have joined them into this row"
+                )
                 if len(notes) >= 5:
                     return notes
     return notes
@@ -227,11 +238,19 @@ def _read_delimited_arrow(raw: bytes, text: str, delimiter: str) -> pd.DataFrame
         table = pcsv.read_csv(
             pa.BufferReader(body),
             read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 24),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, quote_char='"', double_quote=True,
-                                            escape_char=False, newlines_in_values=True,
-                                            ignore_empty_lines=True),
-            convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names},
-                                                strings_can_be_null=False, quoted_strings_can_be_null=False),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
     except Exception:  # ragged rows, bad quoting, anything: the python reader explains it row by row
         return None
@@ -243,8 +262,7 @@ def _read_delimited_arrow(raw: bytes, text: str, delimiter: str) -> pd.DataFrame
     return frame
 
 
-def _read_delimited(text: str, delimiter: str
-                    ) -> tuple[pd.DataFrame, list[tuple[int, str]], dict[int, list[str]]]:
+def _read_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tuple[int, str]], dict[int, list[str]]]:
     text = text.replace("\x00", "")
     # a million rows are a million lists: the cyclic collector would scan them again and again
     # while they pile up (3 of the 4 s of parsing 1M customers); none of them can form a cycle
@@ -257,8 +275,7 @@ def _read_delimited(text: str, delimiter: str
             gc.enable()
 
 
-def _parse_delimited(text: str, delimiter: str
-                     ) -> tuple[pd.DataFrame, list[tuple[int, str]], dict[int, list[str]]]:
+def _parse_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tuple[int, str]], dict[int, list[str]]]:
     """Cells, (row, reason) for each row that could not be used, and a ragged row's cells by row."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
@@ -292,8 +309,7 @@ def _parse_delimited(text: str, delimiter: str
                 record = record[:width]
             else:
                 lines = sum(c.count("\n") + c.count("\r") for c in record)
-                joined = (f" (an unclosed quote may have joined it with the {lines} lines after it)"
-                          if lines else "")
+                joined = f" (an unclosed quote may have joined it with the {lines} lines after it)" if lines else ""
                 bad.append((number, f"row has {len(record)} fields, header has {width}{joined}"))
                 cells[number] = record
                 continue
@@ -318,7 +334,7 @@ def _records_one_by_one(reader) -> list:
 
 def _row_numbers(total: int, bad: list[tuple[int, str]]):
     skip = {n for n, _ in bad}
-    return [n for n in range(1, total + 1) if n not in skip][: total]
+    return [n for n in range(1, total + 1) if n not in skip][:total]
 
 
 def _unique_header(header: list[str]) -> list[str]:
@@ -338,11 +354,13 @@ def _unique_header(header: list[str]) -> list[str]:
 def _require(table: Table, column: str | None, what: str, key: str) -> None:
     if column and column not in table.frame.columns:
         shown = ", ".join(repr(c) for c in list(table.frame.columns)[:12])
-        raise RefineError(f"column {column!r} ({key}) is not in the {what} file (it has: {shown})",
-                          where=str(table.path))
+        raise RefineError(
+            f"column {column!r} ({key}) is not in the {what} file (it has: {shown})", where=str(table.path)
+        )
 
 
 # ---- customers -------------------------------------------------------------------------------
+
 
 def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
     """Numbers become numbers, true/false become booleans, everything else stays text.
@@ -358,8 +376,9 @@ def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
         if pd.api.types.is_numeric_dtype(typed) and not pd.api.types.is_bool_dtype(typed):
             if warnings is not None:
                 shown = ", ".join(repr(v) for v in sorted(set(stripped[marked]))[:3])
-                warnings.append(f"{int(marked.sum())} cells of the numeric column {values.name!r} read as missing "
-                                f"({shown})")
+                warnings.append(
+                    f"{int(marked.sum())} cells of the numeric column {values.name!r} read as missing ({shown})"
+                )
             return typed
         return values
     present = stripped[~blank]
@@ -402,8 +421,9 @@ def _plain_numbers(present: pd.Series) -> np.ndarray | None:
     return pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings: list[str]
-               ) -> tuple[pd.DataFrame, list[str]]:
+def _customers(
+    table: Table, config: RefineConfig, rejects: list[dict], warnings: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
     cc = config.customers
     for key in ("customer_id", "segment"):
         _require(table, getattr(cc, key), "customers", f"[customers] {key}")
@@ -411,8 +431,9 @@ def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings
         for column in getattr(cc, key):
             _require(table, column, "customers", f"[customers] {key}")
     for number, reason in table.bad_rows:
-        rejects.append({"table": "customers", "row": number, "id": table.bad_row_id(number, cc.customer_id),
-                        "reason": reason})
+        rejects.append(
+            {"table": "customers", "row": number, "id": table.bad_row_id(number, cc.customer_id), "reason": reason}
+        )
     frame = table.frame.copy()
     frame.insert(0, "__row", frame.index)
     ids = frame[cc.customer_id].str.strip()
@@ -426,11 +447,14 @@ def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings
     reason[dup & (reason == "")] = "duplicate customer id"
     sci = ids.str.match(_SCI_ID)
     if sci.any():
-        warnings.append(f"{int(sci.sum())} customer ids look like numbers mangled by a spreadsheet "
-                        f"(e.g. {ids[sci].iloc[0]!r}); they will not match the feedback file's ids")
+        warnings.append(
+            f"{int(sci.sum())} customer ids look like numbers mangled by a spreadsheet "
+            f"(e.g. {ids[sci].iloc[0]!r}); they will not match the feedback file's ids"
+        )
     for idx in reason[reason != ""].index:
-        rejects.append({"table": "customers", "row": int(frame.at[idx, "__row"]), "id": ids[idx],
-                        "reason": reason[idx]})
+        rejects.append(
+            {"table": "customers", "row": int(frame.at[idx, "__row"]), "id": ids[idx], "reason": reason[idx]}
+        )
     frame = frame[reason == ""].drop(columns="__row")
     if frame.empty:
         raise RefineError("no usable customer rows (see the reasons in rejects.csv)", where=str(table.path))
@@ -446,13 +470,18 @@ def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings
             if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])):
                 bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & (frame[column] != "")]
                 example = bad.iloc[0] if len(bad) else ""
-                raise RefineError(f"outcome column {column!r} must be numeric or true/false "
-                                  f"(found {str(example)[:30]!r})", where=str(table.path))
+                raise RefineError(
+                    f"outcome column {column!r} must be numeric or true/false (found {str(example)[:30]!r})",
+                    where=str(table.path),
+                )
             frame[column] = frame[column].astype(float)
             infinite = ~np.isfinite(frame[column].fillna(0.0).to_numpy())
             if infinite.any():
-                raise RefineError(f"outcome column {column!r} holds an infinite value ({int(infinite.sum())} "
-                                  f"rows); an outcome must be a finite number or blank", where=str(table.path))
+                raise RefineError(
+                    f"outcome column {column!r} holds an infinite value ({int(infinite.sum())} "
+                    f"rows); an outcome must be a finite number or blank",
+                    where=str(table.path),
+                )
         elif column != cc.segment:
             attributes.append(column)
         else:
@@ -461,6 +490,7 @@ def _customers(table: Table, config: RefineConfig, rejects: list[dict], warnings
 
 
 # ---- feedback --------------------------------------------------------------------------------
+
 
 def _scale(config: RefineConfig, scores: pd.Series) -> tuple[list[float] | None, str | None]:
     fc = config.feedback
@@ -480,8 +510,14 @@ def _scale(config: RefineConfig, scores: pd.Series) -> tuple[list[float] | None,
     return scale, kind
 
 
-def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rejects: list[dict],
-              warnings: list[str], counts: dict[str, int]) -> pd.DataFrame:
+def _feedback(
+    table: Table,
+    config: RefineConfig,
+    known_customers: pd.Index,
+    rejects: list[dict],
+    warnings: list[str],
+    counts: dict[str, int],
+) -> pd.DataFrame:
     fc = config.feedback
     for key in ("customer_id", "text", "id", "score", "timestamp", "source"):
         _require(table, getattr(fc, key), "feedback", f"[feedback] {key}")
@@ -508,16 +544,17 @@ def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rej
     mark(text.str.strip() == "", "blank text")
     mark(~text.str.contains(r"[^\W_]", regex=True), "text has no letters or digits")
     mark(pd.Series(known_customers.get_indexer(customer) < 0, index=frame.index), "unknown customer")
-    key = customer + "\x00" + text.str.strip() + (
-        "\x00" + frame[fc.timestamp].str.strip() if fc.timestamp else "")
+    key = customer + "\x00" + text.str.strip() + ("\x00" + frame[fc.timestamp].str.strip() if fc.timestamp else "")
     first = ~key.duplicated(keep="first")
     mark(~first & (reason == ""), "exact duplicate submission")
     if fc.id:
         mark(ids.duplicated(keep="first"), "duplicate feedback id")
     sci = customer.str.match(_SCI_ID)
     if sci.any():
-        warnings.append(f"{int(sci.sum())} feedback customer ids look like numbers mangled by a spreadsheet "
-                        f"(e.g. {customer[sci].iloc[0]!r})")
+        warnings.append(
+            f"{int(sci.sum())} feedback customer ids look like numbers mangled by a spreadsheet "
+            f"(e.g. {customer[sci].iloc[0]!r})"
+        )
 
     score = pd.Series(np.nan, index=frame.index)
     if fc.score:
@@ -530,7 +567,7 @@ def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rej
             out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1]))
         mark(unreadable, "unreadable score")
         mark(out_of_scale, "score outside its scale")
-        counts["score_scale_low"], counts["score_scale_high"] = (scale or [0, 0])
+        counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]
         config.feedback.score_scale, config.feedback.score_kind = scale, kind
 
     timestamp = pd.Series(pd.NaT, index=frame.index)
@@ -550,18 +587,21 @@ def _feedback(table: Table, config: RefineConfig, known_customers: pd.Index, rej
     too_long = redacted.str.len() > fc.max_text_chars
     counts["feedback_truncated"] = int(too_long.sum())
     if too_long.any():
-        warnings.append(f"{int(too_long.sum())} feedback texts longer than {fc.max_text_chars} characters "
-                        "were truncated")
+        warnings.append(
+            f"{int(too_long.sum())} feedback texts longer than {fc.max_text_chars} characters were truncated"
+        )
         redacted = redacted.where(~too_long, redacted.str.slice(0, fc.max_text_chars))
-    out = pd.DataFrame({
-        S.FEEDBACK_ID: ids[keep].values,
-        S.CUSTOMER_ID: customer[keep].values,
-        S.TEXT: redacted.values,
-        S.SCORE: score[keep].astype(float).values,
-        S.TIMESTAMP: timestamp[keep].values,
-        S.SOURCE: (frame[fc.source][keep].str.strip().map(redact).values if fc.source else [""] * int(keep.sum())),
-        S.ROW: rows[keep].astype(int).values,
-    })
+    out = pd.DataFrame(
+        {
+            S.FEEDBACK_ID: ids[keep].values,
+            S.CUSTOMER_ID: customer[keep].values,
+            S.TEXT: redacted.values,
+            S.SCORE: score[keep].astype(float).values,
+            S.TIMESTAMP: timestamp[keep].values,
+            S.SOURCE: (frame[fc.source][keep].str.strip().map(redact).values if fc.source else [""] * int(keep.sum())),
+            S.ROW: rows[keep].astype(int).values,
+        }
+    )
     assert len(out) + int((reason != "").sum()) == n
     return out
 
@@ -591,14 +631,16 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     # a reject's id is whatever its first cells held, and a broken row's cells can be comment text
     reject_frame["id"] = reject_frame["id"].astype(str).map(redact)
     by_table = reject_frame["table"].value_counts().to_dict()
-    counts.update({
-        "customers_in": customers_table.rows_in,
-        "customers_accepted": len(customers),
-        "customers_rejected": int(by_table.get("customers", 0)),
-        "feedback_in": feedback_table.rows_in,
-        "feedback_accepted": len(feedback),
-        "feedback_rejected": int(by_table.get("feedback", 0)),
-    })
+    counts.update(
+        {
+            "customers_in": customers_table.rows_in,
+            "customers_accepted": len(customers),
+            "customers_rejected": int(by_table.get("customers", 0)),
+            "feedback_in": feedback_table.rows_in,
+            "feedback_accepted": len(feedback),
+            "feedback_rejected": int(by_table.get("feedback", 0)),
+        }
+    )
     for table in ("customers", "feedback"):
         if counts[f"{table}_accepted"] + counts[f"{table}_rejected"] != counts[f"{table}_in"]:
             raise AssertionError(f"{table} rows do not add up: {counts}")
@@ -608,15 +650,26 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
         warnings.extend(table.notes)
         swallowed = [n for n, reason in table.bad_rows if "unclosed quote" in reason]
         if swallowed:
-            warnings.append(f"{table.path.name}: {len(swallowed)} rejected rows (first: row {swallowed[0]}) hold line "
-                            "breaks that look like an unclosed quote; the lines inside them are not counted as rows "
-                            "(see rejects.csv)")
+            warnings.append(
+                f"{table.path.name}: {len(swallowed)} rejected rows (first: row {swallowed[0]}) hold line "
+                "breaks that look like an unclosed quote; the lines inside them are not counted as rows "
+                "(see rejects.csv)"
+            )
         if table.encoding not in ("utf-8", "binary"):
             warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
-    inputs = {name: {"path": str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
-              for name, t in (("feedback", feedback_table), ("customers", customers_table))}
-    return IngestResult(feedback=feedback, customers=customers, rejects=reject_frame, attributes=attributes,
-                        counts=counts, warnings=warnings, inputs=inputs)
+    inputs = {
+        name: {"path": str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
+        for name, t in (("feedback", feedback_table), ("customers", customers_table))
+    }
+    return IngestResult(
+        feedback=feedback,
+        customers=customers,
+        rejects=reject_frame,
+        attributes=attributes,
+        counts=counts,
+        warnings=warnings,
+        inputs=inputs,
+    )
 
 
 def read_customers(path: str | Path, config: RefineConfig) -> pd.DataFrame:

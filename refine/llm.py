@@ -15,8 +15,9 @@ import json
 import re
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from refine.config import LLMSettings, llm_api_key, offline_env
 from refine.privacy import REDACTION_TOKENS, redact
@@ -34,6 +35,7 @@ class LLMFailure(Exception):
 
 
 # ---- prompts -----------------------------------------------------------------------------------
+
 
 def prompt_folders(settings: LLMSettings) -> list[Path]:
     """Where templates are looked up, first match wins: the config's folder, then the defaults."""
@@ -66,12 +68,18 @@ def render_prompt(name: str, settings: LLMSettings, **context: Any) -> str:
     """Render one prompt template with redacted context (plain text, no autoescaping)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    env = Environment(loader=FileSystemLoader([str(p) for p in prompt_folders(settings)]), autoescape=False,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader([str(p) for p in prompt_folders(settings)]),
+        autoescape=False,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     return env.get_template(name).render(**_redacted(context)).strip() + "\n"
 
 
 # ---- asking the model --------------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=1)
 def _local_pipeline(path: str):
@@ -101,8 +109,14 @@ def _ask_local(settings: LLMSettings, prompt: str, max_new_tokens: int) -> str:
 
 def _ask_endpoint(settings: LLMSettings, prompt: str, max_new_tokens: int) -> str:
     url = settings.endpoint.rstrip("/") + "/chat/completions"
-    body = json.dumps({"model": settings.model, "messages": [{"role": "user", "content": prompt}],
-                       "temperature": 0, "max_tokens": max_new_tokens}).encode("utf-8")
+    body = json.dumps(
+        {
+            "model": settings.model,
+            "messages": [{"role": "user", "content": prompt}],
+            "temperature": 0,
+            "max_tokens": max_new_tokens,
+        }
+    ).encode("utf-8")
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     key = llm_api_key(settings)
     if key:
@@ -191,7 +205,7 @@ def clean_label(answer: str) -> str | None:
     if redacted != label or any(token in redacted for token in REDACTION_TOKENS):
         return None  # a label that needed redacting is not a label
     if len(label) > LABEL_CHARS:
-        cut = label[:LABEL_CHARS + 1]
+        cut = label[: LABEL_CHARS + 1]
         label = (cut.rsplit(" ", 1)[0] if " " in cut else cut[:LABEL_CHARS]).rstrip(".,;:!?-–— ")
     return None if _garbled(label) else label
 
@@ -204,13 +218,14 @@ def clean_summary(answer: str) -> str | None:
     if len(text) > SUMMARY_CHARS:
         cut = text[:SUMMARY_CHARS]
         end = cut.rfind(". ")
-        text = cut[:end + 1] if end > SUMMARY_CHARS // 3 else cut.rsplit(" ", 1)[0] + " …"
+        text = cut[: end + 1] if end > SUMMARY_CHARS // 3 else cut.rsplit(" ", 1)[0] + " …"
     if len(text.split()) < 4 or sum(ch.isalpha() for ch in text) < 20 or _garbled(text):
         return None
     return text
 
 
 # ---- the public API ----------------------------------------------------------------------------
+
 
 def label_topics(topics: list[dict], settings: LLMSettings) -> tuple[dict[int, str], str]:
     """Ask the configured model for a label per live topic; keep keyword labels wherever that fails.
@@ -236,9 +251,14 @@ def label_topics(topics: list[dict], settings: LLMSettings) -> tuple[dict[int, s
         ask = _asker(settings)
         for topic in live:
             keyword_label = topic.get("keyword_label", topic["label"])
-            prompt = render_prompt("topic_label.j2", settings, keywords=list(topic.get("keywords", [])),
-                                   quotes=list(topic.get("quotes", [])), size=int(topic.get("size", 0)),
-                                   keyword_label=keyword_label)
+            prompt = render_prompt(
+                "topic_label.j2",
+                settings,
+                keywords=list(topic.get("keywords", [])),
+                quotes=list(topic.get("quotes", [])),
+                size=int(topic.get("size", 0)),
+                keyword_label=keyword_label,
+            )
             label = clean_label(ask(prompt, settings.max_new_tokens))
             # a label two topics share tells the reader nothing about either
             if label is None or label.casefold() in {v.casefold() for v in labels.values()}:
@@ -275,9 +295,14 @@ def summary_context(topics: list[dict], proposals: list[dict], segments, feedbac
         "customers": int(segments["customers"].sum()) if len(segments) else 0,
         "segments": len(segments),
         "negative_share": pct(negative),
-        "topics": [{"label": t["label"], "share": pct(t.get("share", 0.0)),
-                    "sentiment": "n/a" if t.get("mean_sentiment") is None else f"{t['mean_sentiment']:+.2f}"}
-                   for t in live[:limit]],
+        "topics": [
+            {
+                "label": t["label"],
+                "share": pct(t.get("share", 0.0)),
+                "sentiment": "n/a" if t.get("mean_sentiment") is None else f"{t['mean_sentiment']:+.2f}",
+            }
+            for t in live[:limit]
+        ],
         "confirmed": [proposal_headline(p) for p in proposals if p.get("confirmed")][:5],
         "not_confirmed": sum(1 for p in proposals if not p.get("confirmed")),
     }

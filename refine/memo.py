@@ -26,9 +26,10 @@ import inspect
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ class Digest:
         self._h = hashlib.sha256()
         self.add(FORMAT, *values)
 
-    def add(self, *values: Any) -> "Digest":
+    def add(self, *values: Any) -> Digest:
         for value in values:
             self._add(value)
         return self
@@ -122,9 +123,15 @@ class StageMemo:
         self.used[stage] = "reused"
         return document["value"], arrays
 
-    def reuse_or_compute(self, stage: str, key: str, compute: Callable[[], Any], *,
-                         save: Callable[[Any], tuple[Any, dict[str, np.ndarray]]],
-                         restore: Callable[[Any, dict[str, np.ndarray]], Any]) -> tuple[Any, bool]:
+    def reuse_or_compute(
+        self,
+        stage: str,
+        key: str,
+        compute: Callable[[], Any],
+        *,
+        save: Callable[[Any], tuple[Any, dict[str, np.ndarray]]],
+        restore: Callable[[Any, dict[str, np.ndarray]], Any],
+    ) -> tuple[Any, bool]:
         """(result, reused): the stored result for this key, else compute() stored through save()."""
         stored = self.load(stage, key)
         if stored is not None:
@@ -158,4 +165,3 @@ def _atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-

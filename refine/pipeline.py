@@ -9,11 +9,11 @@ import dataclasses
 import platform
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,17 @@ from refine import schemas as S
 from refine.config import RefineConfig, offline_env
 from refine.errors import RefineError
 
-OUTPUT_FILES = ["feedback.parquet", "rejects.csv", "topics.json", "segments.parquet", "proposals.json",
-                "assignments.parquet", "report.html", "report.md", "run.json"]
+OUTPUT_FILES = [
+    "feedback.parquet",
+    "rejects.csv",
+    "topics.json",
+    "segments.parquet",
+    "proposals.json",
+    "assignments.parquet",
+    "report.html",
+    "report.md",
+    "run.json",
+]
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -32,8 +41,11 @@ def _check_out_dir(out_dir: Path) -> None:
     from refine.runs import check_output_folder
 
     if out_dir.is_dir() and (out_dir / "decisions.json").exists():
-        raise RefineError("this folder holds decisions (refine accept / reject) on the run in it; write the new "
-                          "run to another folder so they stay with the run they were made on", where=str(out_dir))
+        raise RefineError(
+            "this folder holds decisions (refine accept / reject) on the run in it; write the new "
+            "run to another folder so they stay with the run they were made on",
+            where=str(out_dir),
+        )
     check_output_folder(out_dir, OUTPUT_FILES, what="run")
 
 
@@ -48,11 +60,18 @@ def _previous_topics(previous: Path) -> list[dict]:
     doc = read_json(previous / "topics.json", "previous run's topics")
     topics = doc.get("topics", []) if isinstance(doc, dict) else None
     fading = doc.get("fading", []) if isinstance(doc, dict) else None
-    if not isinstance(topics, list) or not isinstance(fading, list) or not all(
+    if (
+        not isinstance(topics, list)
+        or not isinstance(fading, list)
+        or not all(
             isinstance(t, dict) and isinstance(t.get("id"), int) and isinstance(t.get("centroid"), list)
-            for t in topics + fading):
-        raise RefineError("previous run's topics.json is not a refine topics file (topics with ids and centroids)",
-                          where=str(previous / "topics.json"))
+            for t in topics + fading
+        )
+    ):
+        raise RefineError(
+            "previous run's topics.json is not a refine topics file (topics with ids and centroids)",
+            where=str(previous / "topics.json"),
+        )
     return topics + fading
 
 
@@ -101,8 +120,16 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"refine": __version__, "python": platform.python_version()}
-    for package in ("torch", "transformers", "sentence-transformers", "hdbscan", "scikit-learn", "pandas", "numpy",
-                    "scipy"):
+    for package in (
+        "torch",
+        "transformers",
+        "sentence-transformers",
+        "hdbscan",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "scipy",
+    ):
         try:
             out[package] = version(package)
         except PackageNotFoundError:
@@ -110,9 +137,16 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: RefineConfig, out_dir: str | Path,
-              *, previous: str | Path | None = None, quiet: bool = False,
-              echo: Callable[[str], None] | None = None) -> CycleResult:
+def run_cycle(
+    feedback_path: str | Path,
+    customers_path: str | Path,
+    config: RefineConfig,
+    out_dir: str | Path,
+    *,
+    previous: str | Path | None = None,
+    quiet: bool = False,
+    echo: Callable[[str], None] | None = None,
+) -> CycleResult:
     """Run one monthly cycle and write the run folder.
 
     Args:
@@ -135,36 +169,47 @@ def run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Ref
 
     # [run] engine = "dask": a cluster is started (or reached) on first use and closed when the run ends
     with Engine(config.run) as engine:
-        return _run_cycle(feedback_path, customers_path, config, out_dir, previous=previous, quiet=quiet,
-                          echo=echo, engine=engine)
+        return _run_cycle(
+            feedback_path, customers_path, config, out_dir, previous=previous, quiet=quiet, echo=echo, engine=engine
+        )
 
 
-def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: RefineConfig, out_dir: str | Path,
-               *, previous: str | Path | None, quiet: bool, echo: Callable[[str], None] | None,
-               engine) -> CycleResult:
+def _run_cycle(
+    feedback_path: str | Path,
+    customers_path: str | Path,
+    config: RefineConfig,
+    out_dir: str | Path,
+    *,
+    previous: str | Path | None,
+    quiet: bool,
+    echo: Callable[[str], None] | None,
+    engine,
+) -> CycleResult:
     from refine import propose as propose_module
     from refine import rules as rules_module
     from refine import stats as stats_module
     from refine import topics as topics_module
     from refine.ingest import ingest, rule_columns
-    from refine.memo import Digest, StageMemo, code_digest
     from refine.llm import apply_labels, executive_summary, label_topics, manifest_entry, summary_context
+    from refine.memo import Digest, StageMemo, code_digest
     from refine.propose import ProposalResult, propose, proposed_assignments
     from refine.report import write_report
-    from refine.runs import read_json, write_csv, write_json, write_parquet
+    from refine.runs import write_csv, write_json, write_parquet
     from refine.segments import join_segments, profile_segments, respondents_table
     from refine.sentiment import CachedScorer, cached_scorer
     from refine.topics import TopicModel, fit_topics
 
     offline_env()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     out_dir = Path(out_dir)
     progress = Progress(quiet, echo)
     seed = config.run.seed
     _check_out_dir(out_dir)
     if config.cache_dir.exists() and not config.cache_dir.is_dir():
-        raise RefineError("the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
-                          where=str(config.cache_dir))
+        raise RefineError(
+            "the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
+            where=str(config.cache_dir),
+        )
     previous_topics = _previous_topics(Path(previous)) if previous is not None else None
 
     with progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
@@ -180,9 +225,11 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
             progress.echo(f"  {len(applied)} accepted proposal(s) from {previous} applied to the segments")
     if not quiet:
         c = data.counts
-        progress.echo(f"  feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, "
-                      f"{c['feedback_rejected']} rejected; customers {c['customers_in']} in, "
-                      f"{c['customers_accepted']} accepted, {c['customers_rejected']} rejected")
+        progress.echo(
+            f"  feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, "
+            f"{c['feedback_rejected']} rejected; customers {c['customers_in']} in, "
+            f"{c['customers_accepted']} accepted, {c['customers_rejected']} rejected"
+        )
         for warning in data.warnings:
             progress.echo(f"  warning: {warning}")
 
@@ -195,8 +242,9 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         progress.echo(f"  {embedder.last_hits} from cache, {embedder.last_computed} computed")
 
     with progress.stage("sentiment", config.model.sentiment):
-        scorer = cached_scorer(engine.scorer(config.model.sentiment, device=config.model.device),
-                               config.cache_dir, embedder.model_id)
+        scorer = cached_scorer(
+            engine.scorer(config.model.sentiment, device=config.model.device), config.cache_dir, embedder.model_id
+        )
         sentiment = scorer.score(feedback[S.TEXT].tolist(), embeddings)
         sentiment_use: dict[str, dict[str, int]] = {}
         if isinstance(scorer, CachedScorer):
@@ -208,12 +256,25 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
     versions = _versions()  # refine's and the libraries' versions: part of every stage key
     with progress.stage("topics", "reduce + HDBSCAN + keywords"):
         texts = feedback[S.TEXT].tolist()
-        key = Digest("topics", versions, code_digest(topics_module), texts, np.asarray(embeddings),
-                     dataclasses.asdict(config.topics), seed, previous_topics).hexdigest()
+        key = Digest(
+            "topics",
+            versions,
+            code_digest(topics_module),
+            texts,
+            np.asarray(embeddings),
+            dataclasses.asdict(config.topics),
+            seed,
+            previous_topics,
+        ).hexdigest()
         topic_model, reused = memo.reuse_or_compute(
-            "topics", key, lambda: fit_topics(texts, embeddings, config.topics, seed=seed, previous=previous_topics,
-                                              show_progress=not quiet),
-            save=TopicModel.to_payload, restore=TopicModel.from_payload)
+            "topics",
+            key,
+            lambda: fit_topics(
+                texts, embeddings, config.topics, seed=seed, previous=previous_topics, show_progress=not quiet
+            ),
+            save=TopicModel.to_payload,
+            restore=TopicModel.from_payload,
+        )
         if reused and not quiet:
             progress.echo("  reused the stored fit (same texts, embeddings, settings, code and libraries)")
         feedback[S.TOPIC_ID] = topic_model.doc_topics.astype(int)
@@ -253,13 +314,27 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
 
     with progress.stage("propose", "merge / split / new, confirmed on holdout"):
         allowed = rule_columns(data.attributes, config)
-        key = Digest("propose", versions, code_digest(propose_module, stats_module, rules_module), data.customers,
-                     feedback, respondents, config.to_dict(), allowed, sorted(labels.items()), seed).hexdigest()
+        key = Digest(
+            "propose",
+            versions,
+            code_digest(propose_module, stats_module, rules_module),
+            data.customers,
+            feedback,
+            respondents,
+            config.to_dict(),
+            allowed,
+            sorted(labels.items()),
+            seed,
+        ).hexdigest()
         result, reused = memo.reuse_or_compute(
-            "propose", key, lambda: propose(data.customers, feedback, respondents, config, rule_columns=allowed,
-                                            topic_labels=labels, seed=seed),
+            "propose",
+            key,
+            lambda: propose(
+                data.customers, feedback, respondents, config, rule_columns=allowed, topic_labels=labels, seed=seed
+            ),
             save=lambda r: ({"proposals": r.proposals, "stopped": r.stopped, "method": r.method}, {}),
-            restore=lambda document, _: ProposalResult(**document))
+            restore=lambda document, _: ProposalResult(**document),
+        )
         if reused and not quiet:
             progress.echo("  reused the stored search (same customers, feedback, config, code and libraries)")
         assignments = proposed_assignments(data.customers, result.proposals, config)
@@ -268,7 +343,8 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
     if config.llm.provider != "none":
         with progress.stage("llm summary", f"{config.llm.provider}: {config.llm.model}"):
             llm_summary, llm_status["summary"] = executive_summary(
-                summary_context(topics, result.proposals, segments, feedback), config.llm)
+                summary_context(topics, result.proposals, segments, feedback), config.llm
+            )
 
     comparison = None
     if previous is not None:
@@ -297,10 +373,22 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         "previous": str(Path(previous).resolve()) if previous is not None else None,
         "applied_decisions": applied,
     }
-    cycle = CycleResult(out_dir=out_dir, feedback=feedback, customers=data.customers, rejects=data.rejects,
-                        topics=topics, segments=segments, proposals=result.proposals, stopped=result.stopped,
-                        method=result.method, assignments=assignments, manifest=manifest, comparison=comparison,
-                        timings=progress.timings, llm_summary=llm_summary)
+    cycle = CycleResult(
+        out_dir=out_dir,
+        feedback=feedback,
+        customers=data.customers,
+        rejects=data.rejects,
+        topics=topics,
+        segments=segments,
+        proposals=result.proposals,
+        stopped=result.stopped,
+        method=result.method,
+        assignments=assignments,
+        manifest=manifest,
+        comparison=comparison,
+        timings=progress.timings,
+        llm_summary=llm_summary,
+    )
 
     with progress.stage("report", str(out_dir)):
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -308,21 +396,44 @@ def _run_cycle(feedback_path: str | Path, customers_path: str | Path, config: Re
         (out_dir / "run.json").unlink(missing_ok=True)
         for stale in out_dir.glob(".*.tmp"):  # half-written files of a run killed while writing
             stale.unlink(missing_ok=True)
-        stored = feedback[[S.FEEDBACK_ID, S.CUSTOMER_ID, S.SEGMENT, S.TEXT, S.SCORE, S.TIMESTAMP, S.SOURCE,
-                           S.SENTIMENT_SCORE, S.SENTIMENT_LABEL, *S.SENTIMENT_PROBS, S.TOPIC_ID, S.TOPIC_LABEL]]
+        stored = feedback[
+            [
+                S.FEEDBACK_ID,
+                S.CUSTOMER_ID,
+                S.SEGMENT,
+                S.TEXT,
+                S.SCORE,
+                S.TIMESTAMP,
+                S.SOURCE,
+                S.SENTIMENT_SCORE,
+                S.SENTIMENT_LABEL,
+                *S.SENTIMENT_PROBS,
+                S.TOPIC_ID,
+                S.TOPIC_LABEL,
+            ]
+        ]
         write_parquet(out_dir / "feedback.parquet", stored)
         write_csv(out_dir / "rejects.csv", data.rejects)
         from refine.runs import clean_json
 
-        write_json(out_dir / "topics.json", clean_json({"topics": [t for t in topics if t.get("status") != "fading"],
-                                                        "fading": [t for t in topics if t.get("status") == "fading"],
-                                                        "method": topic_model.method}))
+        write_json(
+            out_dir / "topics.json",
+            clean_json(
+                {
+                    "topics": [t for t in topics if t.get("status") != "fading"],
+                    "fading": [t for t in topics if t.get("status") == "fading"],
+                    "method": topic_model.method,
+                }
+            ),
+        )
         write_parquet(out_dir / "segments.parquet", segments)
-        write_json(out_dir / "proposals.json", clean_json({"proposals": result.proposals, "stopped": result.stopped,
-                                                           "method": result.method}))
+        write_json(
+            out_dir / "proposals.json",
+            clean_json({"proposals": result.proposals, "stopped": result.stopped, "method": result.method}),
+        )
         write_parquet(out_dir / "assignments.parquet", assignments)
         write_report(cycle)
     manifest["timings"] = progress.timings
-    manifest["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     write_json(out_dir / "run.json", clean_json(manifest))
     return cycle

@@ -14,8 +14,10 @@ import pandas as pd
 # any letters (jürgen@müller.de, o'brien@x.com), full-width or small at signs and dots; a match starts
 # only where a run of address characters starts (the look-behind), which also keeps a megabyte of
 # letters without an at sign linear
-EMAIL = re.compile(r"(?<![\w.%+\-'])[\w.%+\-']{1,256}[@\uFF20\uFE6B][\w\-]{1,63}"
-                   r"(?:[.\uFF0E\u3002][\w\-]{1,63}){1,8}")
+EMAIL = re.compile(
+    r"(?<![\w.%+\-'])[\w.%+\-']{1,256}[@\uFF20\uFE6B][\w\-]{1,63}"
+    r"(?:[.\uFF0E\u3002][\w\-]{1,63}){1,8}"
+)
 # a digit group separator as people type it: up to two spaces, or a hyphen, dash, minus sign, slash,
 # underscore, dot or middle dot with a space either side or none (4111 - 1111, 555·123·4567)
 _MARKS = r"\-\u2010-\u2015\u2212\uFF0D\uFE63_.\u00b7\u2022\u30fb"
@@ -36,14 +38,18 @@ _PHONE_SEP = _separator(_MARKS)
 PHONE = re.compile(
     rf"(?<!\d)(?:\+\d{{1,3}}{_PHONE_SEP}?(?:\d{_PHONE_SEP})?)?(?:\(\d{{1,4}}\){_PHONE_SEP}?)?"
     rf"\d{{2,4}}(?:{_PHONE_SEP}?\d{{2,4}}){{1,5}}"
-    r"(?:\s*(?:ext\.?|x|#)\s*\d{1,6})?(?!\d)", re.IGNORECASE)
+    r"(?:\s*(?:ext\.?|x|#)\s*\d{1,6})?(?!\d)",
+    re.IGNORECASE,
+)
 # characters nobody sees, which would split a number or an address for the patterns above
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 REDACTION_TOKENS = ("[EMAIL]", "[CARD]", "[PHONE]")
 # dates are not phone numbers: 2026-11-02, 02/11/2026, 2.11.26
-_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}"
-                   r"|(?:19|20)\d\d ?[-\u2013\u2014] ?(?:19|20)\d\d")  # and year ranges: 2019 - 2024
+_DATE = re.compile(
+    r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}"
+    r"|(?:19|20)\d\d ?[-\u2013\u2014] ?(?:19|20)\d\d"
+)  # and year ranges: 2019 - 2024
 
 
 def _phone(match: re.Match) -> str:
@@ -75,5 +81,6 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v)
+                lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+            )
     return safe

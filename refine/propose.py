@@ -74,11 +74,15 @@ def split_parts(customer_ids: pd.Series, seed: int, holdout_fraction: float) -> 
     prefix = f"{seed}\x00part\x00"
     sha256 = hashlib.sha256
     draws = [int.from_bytes(sha256((prefix + str(c)).encode()).digest()[:8], "big") / 2**64 for c in customer_ids]
-    return pd.Series(np.where(np.array(draws) < holdout_fraction, "holdout", "discovery"), index=customer_ids.index,
-                     name=customer_ids.name)
+    return pd.Series(
+        np.where(np.array(draws) < holdout_fraction, "holdout", "discovery"),
+        index=customer_ids.index,
+        name=customer_ids.name,
+    )
 
 
 # ---- candidate conditions ----------------------------------------------------------------------
+
 
 def _nice(value: float) -> float:
     if value == 0 or not math.isfinite(value):
@@ -124,6 +128,7 @@ def candidate_conditions(customers: pd.DataFrame, columns: list[str], min_size: 
 
 # ---- measuring a group against the rest ------------------------------------------------------
 
+
 @dataclass
 class Measures:
     """What can differ between groups, aligned on the customer table's rows.
@@ -144,18 +149,22 @@ class Measures:
     def __post_init__(self) -> None:
         self.responded = self.respondent["sentiment"].notna().to_numpy()
         self.resp_rows = np.flatnonzero(self.responded)
-        self.columns = [(name, self.respondent[name].to_numpy(dtype=float, na_value=np.nan)[self.resp_rows], True)
-                        for name in self.respondent.columns]
-        self.columns += [(name, self.outcomes[name].to_numpy(dtype=float, na_value=np.nan), False)
-                         for name in self.outcomes.columns]
+        self.columns = [
+            (name, self.respondent[name].to_numpy(dtype=float, na_value=np.nan)[self.resp_rows], True)
+            for name in self.respondent.columns
+        ]
+        self.columns += [
+            (name, self.outcomes[name].to_numpy(dtype=float, na_value=np.nan), False) for name in self.outcomes.columns
+        ]
 
     @property
     def names(self) -> list[str]:
         return list(self.respondent.columns) + list(self.outcomes.columns)
 
 
-def build_measures(customers: pd.DataFrame, respondents: pd.DataFrame, config: RefineConfig,
-                   topic_ids: list[int]) -> Measures:
+def build_measures(
+    customers: pd.DataFrame, respondents: pd.DataFrame, config: RefineConfig, topic_ids: list[int]
+) -> Measures:
     ids = customers[config.customers.customer_id]
     columns = ["sentiment", "negative"] + [f"topic_{t}" for t in topic_ids]
     if respondents["score"].notna().sum() >= 2 * config.proposals.min_respondents:
@@ -171,8 +180,7 @@ def build_measures(customers: pd.DataFrame, respondents: pd.DataFrame, config: R
         binary[outcome] = bool(len(values) and values.isin([0.0, 1.0]).all())
     names = sorted(customers[config.customers.segment].unique())
     codes = pd.Categorical(customers[config.customers.segment], categories=names).codes.astype(np.int64)
-    return Measures(respondent=respondent, outcomes=outcomes, binary=binary, segment_codes=codes,
-                    segment_names=names)
+    return Measures(respondent=respondent, outcomes=outcomes, binary=binary, segment_codes=codes, segment_names=names)
 
 
 def _flags(mask) -> np.ndarray:
@@ -219,13 +227,21 @@ def measure_stratified(measures: Measures, group, universe) -> tuple[list[Compar
         v = values[order]
         strata, rows = [], []
         for k in present:
-            g_values = v[bounds[2 * k]: bounds[2 * k + 1]]
-            r_values = v[bounds[2 * k + 1]: bounds[2 * k + 2]]
+            g_values = v[bounds[2 * k] : bounds[2 * k + 1]]
+            r_values = v[bounds[2 * k + 1] : bounds[2 * k + 2]]
             strata.append((g_values, r_values))
             c = compare(name, g_values, r_values, binary=measures.binary[name])
             if c is not None:
-                rows.append({"segment": measures.segment_names[k], "effect": c.effect, "diff": c.diff,
-                             "p_value": c.p_value, "n_group": c.n_group, "n_rest": c.n_rest})
+                rows.append(
+                    {
+                        "segment": measures.segment_names[k],
+                        "effect": c.effect,
+                        "diff": c.diff,
+                        "p_value": c.p_value,
+                        "n_group": c.n_group,
+                        "n_rest": c.n_rest,
+                    }
+                )
         pooled = stratified_compare(name, strata, binary=measures.binary[name])
         if pooled is not None:
             out.append(pooled)
@@ -239,8 +255,17 @@ def _respondent_counts(measures: Measures, group, rest) -> tuple[int, int]:
 
 # ---- the engine ----------------------------------------------------------------------------------
 
-def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.DataFrame, config: RefineConfig,
-            *, rule_columns: list[str], topic_labels: dict[int, str], seed: int = 0) -> ProposalResult:
+
+def propose(
+    customers: pd.DataFrame,
+    feedback: pd.DataFrame,
+    respondents: pd.DataFrame,
+    config: RefineConfig,
+    *,
+    rule_columns: list[str],
+    topic_labels: dict[int, str],
+    seed: int = 0,
+) -> ProposalResult:
     """Search, correct, confirm and rank merge / split / new proposals.
 
     Args:
@@ -306,8 +331,17 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
             if g < min_resp or r < min_resp:
                 continue
             found = measure_group(measures, discovery & group & ~in_new, discovery & rest & ~in_new)
-            splits.append(Candidate("split", [segment], conjunction(base, text), [text], group, found,
-                                    extra={"segment_mask": in_segment, "outside": ~in_new}))
+            splits.append(
+                Candidate(
+                    "split",
+                    [segment],
+                    conjunction(base, text),
+                    [text],
+                    group,
+                    found,
+                    extra={"segment_mask": in_segment, "outside": ~in_new},
+                )
+            )
     comparisons_made += _adjust(splits)
     chosen += _select_splits(splits, settings, stopped, measures, discovery)
 
@@ -316,8 +350,9 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
     for a, b in combinations(all_segments, 2):
         ma, mb = segments == a, segments == b
         # customers of confirmed NEW segments are set aside: their planted difference is not the segments'
-        tests = _merge_tests(measures, ma & discovery & ~in_new, mb & discovery & ~in_new, settings.equivalence_margin,
-                             seed, (a, b))
+        tests = _merge_tests(
+            measures, ma & discovery & ~in_new, mb & discovery & ~in_new, settings.equivalence_margin, seed, (a, b)
+        )
         if tests is None:
             continue
         comparisons_made += len(tests["tost"]) + 1
@@ -325,18 +360,27 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
     merge_adjusted = benjamini_hochberg([p for _, _, t in merge_candidates for p in t["tost_p"]])
     offset = 0
     for a, b, tests in merge_candidates:
-        qs = merge_adjusted[offset: offset + len(tests["tost_p"])]
+        qs = merge_adjusted[offset : offset + len(tests["tost_p"])]
         offset += len(tests["tost_p"])
         tests["tost_q"] = qs
         equivalent = bool(qs) and max(qs) < settings.alpha and tests["perm_p"] >= settings.alpha
         if equivalent:
             rule = condition(segment_col, "in", [a, b])
-            chosen.append(Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [],
-                                    extra={"tests": tests, "outside": ~in_new}))
+            chosen.append(
+                Candidate(
+                    "merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests, "outside": ~in_new}
+                )
+            )
         elif qs and max(qs) < settings.alpha:
-            stopped.append({"kind": "merge", "segments": [a, b], "rule": condition(segment_col, "in", [a, b]),
-                            "stopped_by": "feedback differs",
-                            "detail": f"outcomes equivalent but topic mix / sentiment differ (permutation p = {tests['perm_p']:.3f})"})
+            stopped.append(
+                {
+                    "kind": "merge",
+                    "segments": [a, b],
+                    "rule": condition(segment_col, "in", [a, b]),
+                    "stopped_by": "feedback differs",
+                    "detail": f"outcomes equivalent but topic mix / sentiment differ (permutation p = {tests['perm_p']:.3f})",
+                }
+            )
     chosen += _small_segment_merges(customers, segments, measures, settings, chosen)
 
     # confirm on the holdout part
@@ -344,17 +388,27 @@ def propose(customers: pd.DataFrame, feedback: pd.DataFrame, respondents: pd.Dat
     proposals = _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped)
     for s in stopped:
         if s["stopped_by"] == "minimum effect" and "measure" in s:
-            s["detail"] = (f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
-                           f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}")
+            s["detail"] = (
+                f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
+                f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}"
+            )
     method = {
-        "discovery_customers": int(discovery.sum()), "holdout_customers": int(holdout.sum()),
+        "discovery_customers": int(discovery.sum()),
+        "holdout_customers": int(holdout.sum()),
         "discovery_respondents": int((discovery & measures.respondent["sentiment"].notna()).sum()),
         "holdout_respondents": int((holdout & measures.respondent["sentiment"].notna()).sum()),
-        "conditions_tested": len(conditions), "comparisons": comparisons_made,
-        "correction": ("Benjamini-Hochberg across every discovery comparison within each family (new, split, "
-                       "merge); on the holdout, across new candidates and then across split and merge candidates"),
-        "alpha": settings.alpha, "min_effect": settings.min_effect, "equivalence_margin": settings.equivalence_margin,
-        "min_segment_size": settings.min_segment_size, "max_segments": settings.max_segments, "seed": seed,
+        "conditions_tested": len(conditions),
+        "comparisons": comparisons_made,
+        "correction": (
+            "Benjamini-Hochberg across every discovery comparison within each family (new, split, "
+            "merge); on the holdout, across new candidates and then across split and merge candidates"
+        ),
+        "alpha": settings.alpha,
+        "min_effect": settings.min_effect,
+        "equivalence_margin": settings.equivalence_margin,
+        "min_segment_size": settings.min_segment_size,
+        "max_segments": settings.max_segments,
+        "seed": seed,
     }
     return ProposalResult(proposals=proposals, stopped=stopped, method=method)
 
@@ -382,14 +436,23 @@ def _stop_weak(cand: Candidate, settings, stopped: list[dict]) -> bool:
     near = [c for c in cand.comparisons if c.p_adjusted < settings.alpha]
     if near:
         best = max(near, key=lambda c: abs(c.effect))
-        stopped.append({"kind": cand.kind, "segments": cand.segments, "rule": cand.rule,
-                        "stopped_by": "minimum effect", "measure": best.measure, "effect": round(best.effect, 6),
-                        "detail": ""})  # worded in propose(), which knows the topic labels
+        stopped.append(
+            {
+                "kind": cand.kind,
+                "segments": cand.segments,
+                "rule": cand.rule,
+                "stopped_by": "minimum effect",
+                "measure": best.measure,
+                "effect": round(best.effect, 6),
+                "detail": "",
+            }
+        )  # worded in propose(), which knows the topic labels
     return True
 
 
-def _select_new(candidates: list[Candidate], settings, stopped: list[dict], measures, discovery, segments
-                ) -> list[Candidate]:
+def _select_new(
+    candidates: list[Candidate], settings, stopped: list[dict], measures, discovery, segments
+) -> list[Candidate]:
     chosen = []
     for cand in (c for c in candidates if c.kind == "new"):
         if _stop_weak(cand, settings, stopped):
@@ -403,14 +466,26 @@ def _select_new(candidates: list[Candidate], settings, stopped: list[dict], meas
         needed = max(2, math.ceil(len(with_data) / 2))
         cand.extra["supporting_segments"] = sorted(support)
         if len(support) < needed:
-            stopped.append({"kind": "new", "segments": sorted(support), "rule": cand.rule,
-                            "stopped_by": "not shared across segments",
-                            "detail": f"holds in {len(support)} of {len(with_data)} segments; a NEW segment needs {needed}"})
+            stopped.append(
+                {
+                    "kind": "new",
+                    "segments": sorted(support),
+                    "rule": cand.rule,
+                    "stopped_by": "not shared across segments",
+                    "detail": f"holds in {len(support)} of {len(with_data)} segments; a NEW segment needs {needed}",
+                }
+            )
             continue
         if not _not_one_segment(cand, settings, measures, discovery, segments):
-            stopped.append({"kind": "new", "segments": sorted(support), "rule": cand.rule,
-                            "stopped_by": "driven by one segment",
-                            "detail": "the difference disappears without its strongest segment (a split, if anything)"})
+            stopped.append(
+                {
+                    "kind": "new",
+                    "segments": sorted(support),
+                    "rule": cand.rule,
+                    "stopped_by": "driven by one segment",
+                    "detail": "the difference disappears without its strongest segment (a split, if anything)",
+                }
+            )
             continue
         cand.segments = sorted(support)
         chosen.append(cand)
@@ -421,10 +496,17 @@ def _select_new(candidates: list[Candidate], settings, stopped: list[dict], meas
         if any(_overlap(cand.mask, k.mask) > 0.5 for k in kept):
             continue
         if kept and not _holds_without(cand, kept, measures, discovery, segments, settings, len(candidates)):
-            stopped.append({"kind": "new", "segments": cand.segments, "rule": cand.rule,
-                            "stopped_by": "explained by a stronger proposal",
-                            "detail": "no difference left once the customers of "
-                                      + ", ".join(k.rule for k in kept) + " are set aside"})
+            stopped.append(
+                {
+                    "kind": "new",
+                    "segments": cand.segments,
+                    "rule": cand.rule,
+                    "stopped_by": "explained by a stronger proposal",
+                    "detail": "no difference left once the customers of "
+                    + ", ".join(k.rule for k in kept)
+                    + " are set aside",
+                }
+            )
             continue
         kept.append(cand)
     return kept
@@ -477,13 +559,16 @@ def _select_splits(candidates, settings, stopped, measures, discovery) -> list[C
     by_segment: dict[str, list[Candidate]] = {}
     for cand in candidates:
         by_segment.setdefault(cand.segments[0], []).append(cand)
-    for segment, options in sorted(by_segment.items()):
+    for _segment, options in sorted(by_segment.items()):
         strong = [c for c in options if not _stop_weak(c, settings, [])]
         if not strong:
             weak = [c for c in options if any(x.p_adjusted < settings.alpha for x in c.comparisons)]
             if weak:
-                _stop_weak(max(weak, key=lambda c: max(abs(x.effect) for x in c.comparisons
-                                                        if x.p_adjusted < settings.alpha)), settings, stopped)
+                _stop_weak(
+                    max(weak, key=lambda c: max(abs(x.effect) for x in c.comparisons if x.p_adjusted < settings.alpha)),
+                    settings,
+                    stopped,
+                )
             continue
         best = min(strong, key=lambda c: _rank_key(c, settings))
         # a second term is kept only when it strengthens the split on discovery data
@@ -508,8 +593,15 @@ def _refine_split(best: Candidate, options: list[Candidate], settings, measures,
         # judge the refinement at the first stage's corrected thresholds: raw p scaled like BH's worst case
         for c in found:
             c.p_adjusted = min(1.0, c.p_value * max(len(found), 1) * len(options))
-        trial = Candidate("split", best.segments, conjunction(best.rule, other.terms[0]),
-                          best.terms + other.terms, mask, found, extra=best.extra)
+        trial = Candidate(
+            "split",
+            best.segments,
+            conjunction(best.rule, other.terms[0]),
+            best.terms + other.terms,
+            mask,
+            found,
+            extra=best.extra,
+        )
         if _strength(trial, settings) > 1.25 * current:
             improved, current = trial, _strength(trial, settings)
     return improved
@@ -521,10 +613,21 @@ def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, 
         return None
     out = {"tost": [], "tost_p": []}
     for outcome in measures.outcomes.columns:
-        p, c = tost(outcome, measures.outcomes.loc[a, outcome].to_numpy(), measures.outcomes.loc[b, outcome].to_numpy(), margin)
+        p, c = tost(
+            outcome, measures.outcomes.loc[a, outcome].to_numpy(), measures.outcomes.loc[b, outcome].to_numpy(), margin
+        )
         if c is not None:
-            out["tost"].append({"measure": outcome, "kind": c.kind, "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high,
-                                "effect": c.effect, "p_equivalence": p})
+            out["tost"].append(
+                {
+                    "measure": outcome,
+                    "kind": c.kind,
+                    "diff": c.diff,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                    "effect": c.effect,
+                    "p_equivalence": p,
+                }
+            )
             out["tost_p"].append(p)
     out["perm_p"], out["jsd"], out["sentiment_diff"] = _permutation_test(measures, a, b, seed, names)
     return out
@@ -571,10 +674,17 @@ def _small_segment_merges(customers, segments, measures, settings, chosen) -> li
             continue
         distance = ((others - centres.loc[small]) ** 2).sum(axis=1)
         nearest = str(distance.idxmin())
-        out.append(Candidate("merge", sorted([small, nearest]), condition(segments.name, "in", sorted([small, nearest])),
-                             [], segments.isin([small, nearest]), [],
-                             extra={"reason": "below minimum size", "size": int(sizes[small]),
-                                    "distance": float(distance.min())}))
+        out.append(
+            Candidate(
+                "merge",
+                sorted([small, nearest]),
+                condition(segments.name, "in", sorted([small, nearest])),
+                [],
+                segments.isin([small, nearest]),
+                [],
+                extra={"reason": "below minimum size", "size": int(sizes[small]), "distance": float(distance.min())},
+            )
+        )
     return out
 
 
@@ -626,7 +736,9 @@ def _proposal_id(kind: str, rule: str) -> str:
 def _measure_label(name: str, topic_labels: dict[int, str]) -> str:
     if name.startswith("topic_"):
         return f"mentions '{topic_labels.get(int(name.split('_')[1]), name)}'"
-    return {"sentiment": "mean sentiment", "negative": "share of negative comments", "score": "mean score"}.get(name, name)
+    return {"sentiment": "mean sentiment", "negative": "share of negative comments", "score": "mean score"}.get(
+        name, name
+    )
 
 
 def _feedback_rows(customers: pd.DataFrame, feedback: pd.DataFrame, config: RefineConfig) -> np.ndarray:
@@ -654,8 +766,10 @@ def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame |
     topic = int(common.sort_index().idxmax())
     pool = with_topic[with_topic[S.TOPIC_ID] == topic]
     negative_topic = float(pool[S.SENTIMENT_SCORE].mean()) < 0
-    sides = [pool[pool[S.SEGMENT] == s].sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[negative_topic, True])
-             for s in cand.segments]
+    sides = [
+        pool[pool[S.SEGMENT] == s].sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[negative_topic, True])
+        for s in cand.segments
+    ]
     turns = [side.iloc[[i]] for i in range(k) for side in sides if i < len(side)]
     return pd.concat(turns) if turns else None
 
@@ -699,8 +813,9 @@ def _distinct_texts(pool: pd.DataFrame, k: int) -> list[str]:
 
 def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
     """How well the rule recovers the feedback-defined subgroup (respondents showing the lead measure)."""
-    lead = max(cand.comparisons, key=lambda c: abs(c.effect) if c.measure in measures.respondent.columns else -1,
-               default=None)
+    lead = max(
+        cand.comparisons, key=lambda c: abs(c.effect) if c.measure in measures.respondent.columns else -1, default=None
+    )
     if lead is None or lead.measure not in measures.respondent.columns:
         return None
     universe = cand.extra.get("segment_mask", pd.Series(True, index=cand.mask.index))
@@ -716,10 +831,14 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
         subgroup = (values >= 0.5) if lead.diff > 0 else (values < 0.5)
     selected = cand.mask[responded]
     tp = int((selected & subgroup).sum())
-    return {"measure": lead.measure, "precision": tp / max(int(selected.sum()), 1),
-            **({"median": cut} if lead.measure == "score" else {}),
-            "direction": "high" if lead.diff > 0 else "low",
-            "recall": tp / max(int(subgroup.sum()), 1), "respondents": int(responded.sum())}
+    return {
+        "measure": lead.measure,
+        "precision": tp / max(int(selected.sum()), 1),
+        **({"median": cut} if lead.measure == "score" else {}),
+        "direction": "high" if lead.diff > 0 else "low",
+        "recall": tp / max(int(subgroup.sum()), 1),
+        "respondents": int(responded.sum()),
+    }
 
 
 def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped) -> list[dict]:
@@ -735,21 +854,30 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
         evidence: dict[str, Any] = {}
         if cand.kind == "merge":
             if cand.extra.get("reason") == "below minimum size":
-                evidence["reason"] = (f"segment of {cand.extra['size']} customers is below the minimum of "
-                                      f"{settings.min_segment_size}; nearest segment by sentiment and outcomes")
+                evidence["reason"] = (
+                    f"segment of {cand.extra['size']} customers is below the minimum of "
+                    f"{settings.min_segment_size}; nearest segment by sentiment and outcomes"
+                )
                 effect = 1.0
             else:
                 t = cand.extra["tests"]
                 h = cand.extra.get("holdout_tests") or {}
                 evidence["equivalence"] = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
-                evidence["feedback_difference"] = {"permutation_p": t["perm_p"], "topic_jsd_bits": t["jsd"],
-                                                   "sentiment_diff": t["sentiment_diff"]}
+                evidence["feedback_difference"] = {
+                    "permutation_p": t["perm_p"],
+                    "topic_jsd_bits": t["jsd"],
+                    "sentiment_diff": t["sentiment_diff"],
+                }
                 evidence["holdout"] = {"equivalence": h.get("tost", []), "permutation_p": h.get("perm_p")}
                 effect = 1.0 - max(t["tost_q"])
         else:
             significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
-            evidence["discovery"] = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
-            evidence["holdout"] = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout]
+            evidence["discovery"] = [
+                dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant
+            ]
+            evidence["holdout"] = [
+                dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout
+            ]
             if cand.kind == "new":
                 evidence["supporting_segments"] = cand.extra.get("supporting_segments", [])
             pr = _precision_recall(cand, measures)
@@ -757,12 +885,18 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
                 measure = _measure_label(pr["measure"], topic_labels)
                 if pr["measure"].startswith("topic_"):
                     topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
-                    pr["definition"] = f"respondents who {'' if pr['direction'] == 'high' else 'do not '}mention '{topic}'"
+                    pr["definition"] = (
+                        f"respondents who {'' if pr['direction'] == 'high' else 'do not '}mention '{topic}'"
+                    )
                 elif pr["measure"] == "score":
-                    pr["definition"] = (f"respondents scoring {'above' if pr['direction'] == 'high' else 'below'} "
-                                        f"the median respondent's {pr['median']:g}")
+                    pr["definition"] = (
+                        f"respondents scoring {'above' if pr['direction'] == 'high' else 'below'} "
+                        f"the median respondent's {pr['median']:g}"
+                    )
                 elif pr["measure"] == "sentiment":
-                    pr["definition"] = f"respondents whose comments read {'positive' if pr['direction'] == 'high' else 'negative'}"
+                    pr["definition"] = (
+                        f"respondents whose comments read {'positive' if pr['direction'] == 'high' else 'negative'}"
+                    )
                 else:
                     pr["definition"] = f"respondents whose {measure} is {pr['direction']}"
                 evidence["rule_vs_feedback_subgroup"] = pr
@@ -776,13 +910,23 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
         score_gap = _score_gap(cand, feedback, feedback_rows, config)
         confirmed = cand.extra.get("confirmed", False)
         score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
-        described.append({
-            "id": _proposal_id(cand.kind, cand.rule), "kind": cand.kind, "segments": cand.segments,
-            "rule": cand.rule, "customers": n_customers, "respondents": respondents,
-            "evidence": evidence, "top_topics": _top_topics(feedback, said_by, topic_labels),
-            "quotes": _quotes(cand, feedback, said_by, config),
-            "expected_impact": impact, "score_gap": score_gap, "score": score, "confirmed": confirmed,
-        })
+        described.append(
+            {
+                "id": _proposal_id(cand.kind, cand.rule),
+                "kind": cand.kind,
+                "segments": cand.segments,
+                "rule": cand.rule,
+                "customers": n_customers,
+                "respondents": respondents,
+                "evidence": evidence,
+                "top_topics": _top_topics(feedback, said_by, topic_labels),
+                "quotes": _quotes(cand, feedback, said_by, config),
+                "expected_impact": impact,
+                "score_gap": score_gap,
+                "score": score,
+                "confirmed": confirmed,
+            }
+        )
     described.sort(key=lambda p: (not p["confirmed"], -p["score"], p["id"]))
     # guardrail: the segment count after accepting proposals in rank order
     count = customers[config.customers.segment].nunique()
@@ -790,13 +934,26 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
     for proposal in described:
         change = {"merge": -1, "split": 1, "new": 1}[proposal["kind"]]
         if count + change > settings.max_segments:
-            stopped.append({"kind": proposal["kind"], "segments": proposal["segments"], "rule": proposal["rule"],
-                            "stopped_by": "maximum segments",
-                            "detail": f"would make {count + change} segments (maximum {settings.max_segments})"})
+            stopped.append(
+                {
+                    "kind": proposal["kind"],
+                    "segments": proposal["segments"],
+                    "rule": proposal["rule"],
+                    "stopped_by": "maximum segments",
+                    "detail": f"would make {count + change} segments (maximum {settings.max_segments})",
+                }
+            )
             continue
         if len(kept) >= settings.max_proposals:
-            stopped.append({"kind": proposal["kind"], "segments": proposal["segments"], "rule": proposal["rule"],
-                            "stopped_by": "maximum proposals", "detail": f"only {settings.max_proposals} are kept"})
+            stopped.append(
+                {
+                    "kind": proposal["kind"],
+                    "segments": proposal["segments"],
+                    "rule": proposal["rule"],
+                    "stopped_by": "maximum proposals",
+                    "detail": f"only {settings.max_proposals} are kept",
+                }
+            )
             continue
         count += change
         kept.append(proposal)
@@ -804,7 +961,7 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
         proposal["rank"] = rank
         proposal["overlaps"] = []
     for i, first in enumerate(kept):  # customers two proposals both claim (assignments settle who gets them)
-        for second in kept[i + 1:]:
+        for second in kept[i + 1 :]:
             shared = int((masks[first["id"]] & masks[second["id"]]).sum())
             if shared:
                 first["overlaps"].append({"proposal": second["id"], "rank": second["rank"], "customers": shared})
@@ -820,8 +977,15 @@ def _top_topics(feedback, said_by: np.ndarray, topic_labels, k: int = 3) -> list
         return []
     share = said[S.TOPIC_ID].value_counts(normalize=True)
     other = rest[S.TOPIC_ID].value_counts(normalize=True) if len(rest) else pd.Series(dtype=float)
-    rows = [{"topic_id": int(t), "label": topic_labels.get(int(t), str(t)), "share": float(s),
-             "share_elsewhere": float(other.get(t, 0.0))} for t, s in share.items()]
+    rows = [
+        {
+            "topic_id": int(t),
+            "label": topic_labels.get(int(t), str(t)),
+            "share": float(s),
+            "share_elsewhere": float(other.get(t, 0.0)),
+        }
+        for t, s in share.items()
+    ]
     rows.sort(key=lambda r: (-(r["share"] - r["share_elsewhere"]), r["topic_id"]))
     return rows[:k]
 
@@ -834,18 +998,31 @@ def _expected_impact(cand: Candidate, customers, measures, config) -> list[dict]
     rest = (cand.extra["segment_mask"] & ~cand.mask) if cand.kind == "split" else ~cand.mask
     n = int(cand.mask.sum())
     for outcome in measures.outcomes.columns:
-        c = compare(outcome, measures.outcomes.loc[cand.mask, outcome].to_numpy(),
-                    measures.outcomes.loc[rest, outcome].to_numpy(), binary=measures.binary[outcome])
+        c = compare(
+            outcome,
+            measures.outcomes.loc[cand.mask, outcome].to_numpy(),
+            measures.outcomes.loc[rest, outcome].to_numpy(),
+            binary=measures.binary[outcome],
+        )
         if c is None:
             continue
-        out.append({"outcome": outcome, "kind": c.kind, "segment_mean": c.group_value, "compared_mean": c.rest_value,
-                    "diff": c.diff, "ci_low": c.ci_low, "ci_high": c.ci_high, "customers": n,
-                    "total_difference": c.diff * n})
+        out.append(
+            {
+                "outcome": outcome,
+                "kind": c.kind,
+                "segment_mean": c.group_value,
+                "compared_mean": c.rest_value,
+                "diff": c.diff,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "customers": n,
+                "total_difference": c.diff * n,
+            }
+        )
     return out
 
 
-def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarray, config: RefineConfig
-               ) -> dict | None:
+def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarray, config: RefineConfig) -> dict | None:
     """The feedback score of the rule's customers vs those they are compared with, as CX reports it.
 
     NPS as %promoters - %detractors (DOMAIN: variance (p + d - (p - d)^2) / n per side, the sides
@@ -866,15 +1043,26 @@ def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarra
     if kind == "nps":
         (v1, lo1, hi1), (v2, lo2, hi2) = nps(a), nps(b)
         half = Z95 * math.hypot((hi1 - lo1) / (2 * Z95), (hi2 - lo2) / (2 * Z95))
-        return {"measure": "NPS", "kind": "nps", "group_value": round(v1, 6), "rest_value": round(v2, 6),
-                "diff": round(v1 - v2, 6), "ci_low": round(v1 - v2 - half, 6), "ci_high": round(v1 - v2 + half, 6),
-                "n_group": len(a), "n_rest": len(b)}
+        return {
+            "measure": "NPS",
+            "kind": "nps",
+            "group_value": round(v1, 6),
+            "rest_value": round(v2, 6),
+            "diff": round(v1 - v2, 6),
+            "ci_low": round(v1 - v2 - half, 6),
+            "ci_high": round(v1 - v2 + half, 6),
+            "n_group": len(a),
+            "n_rest": len(b),
+        }
     if kind == "csat":
         c = compare("CSAT (top-2-box)", a >= 4, b >= 4, binary=True)
     else:
         c = compare(f"mean {kind or 'score'}", a, b)
-    return None if c is None else {key: value for key, value in c.to_dict().items()
-                                   if key not in ("p_value", "p_adjusted", "effect")}
+    return (
+        None
+        if c is None
+        else {key: value for key, value in c.to_dict().items() if key not in ("p_value", "p_adjusted", "effect")}
+    )
 
 
 def proposed_assignments(customers: pd.DataFrame, proposals: list[dict], config: RefineConfig) -> pd.DataFrame:
@@ -895,5 +1083,10 @@ def proposed_assignments(customers: pd.DataFrame, proposals: list[dict], config:
             proposed[mask] = f"{proposal['segments'][0]} ({proposal['rule'].split(' and ', 1)[-1]})"
         else:
             proposed[mask] = f"New: {proposal['rule']}"
-    return pd.DataFrame({"customer_id": customers[cc.customer_id].astype(str).values,
-                         "current_segment": current.values, "proposed_segment": proposed.values})
+    return pd.DataFrame(
+        {
+            "customer_id": customers[cc.customer_id].astype(str).values,
+            "current_segment": current.values,
+            "proposed_segment": proposed.values,
+        }
+    )

@@ -26,6 +26,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # ---- words -------------------------------------------------------------------------------------
 
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
@@ -62,7 +63,7 @@ def amount(value: Any) -> str:
 def difference(c: dict) -> str:
     """A difference with its 95% interval, in points for shares (+10.6 pts [+9.1, +12.2]), else in units."""
     if c.get("kind") == "proportion":
-        return (f"{100 * c['diff']:+.1f} pts [{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]")
+        return f"{100 * c['diff']:+.1f} pts [{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]"
     return f"{c['diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
 
 
@@ -70,13 +71,17 @@ def impact(e: dict, name=str) -> str:
     """One outcome's gap: both means, the difference with its interval, and what it adds up to."""
     if e.get("kind") == "proportion":
         total = e["total_difference"]
-        return (f"{name(e['outcome'])}: {100 * e['segment_mean']:.1f}% vs {100 * e['compared_mean']:.1f}%, "
-                f"{100 * e['diff']:+.1f} points (95% CI {100 * e['ci_low']:+.1f} to {100 * e['ci_high']:+.1f}) "
-                f"across {e['customers']:,} customers: about {abs(total):,.0f} "
-                f"{'more' if total > 0 else 'fewer'} than at the compared rate")
-    return (f"{name(e['outcome'])}: {amount(e['segment_mean'])} vs {amount(e['compared_mean'])} per customer, "
-            f"{e['diff']:+,.2f} (95% CI {e['ci_low']:+,.2f} to {e['ci_high']:+,.2f}) across "
-            f"{e['customers']:,} customers: {e['total_difference']:+,.0f} in total")
+        return (
+            f"{name(e['outcome'])}: {100 * e['segment_mean']:.1f}% vs {100 * e['compared_mean']:.1f}%, "
+            f"{100 * e['diff']:+.1f} points (95% CI {100 * e['ci_low']:+.1f} to {100 * e['ci_high']:+.1f}) "
+            f"across {e['customers']:,} customers: about {abs(total):,.0f} "
+            f"{'more' if total > 0 else 'fewer'} than at the compared rate"
+        )
+    return (
+        f"{name(e['outcome'])}: {amount(e['segment_mean'])} vs {amount(e['compared_mean'])} per customer, "
+        f"{e['diff']:+,.2f} (95% CI {e['ci_low']:+,.2f} to {e['ci_high']:+,.2f}) across "
+        f"{e['customers']:,} customers: {e['total_difference']:+,.0f} in total"
+    )
 
 
 def score_gap(g: dict) -> str:
@@ -84,14 +89,20 @@ def score_gap(g: dict) -> str:
     digits = {"nps": 0, "proportion": 0}.get(g["kind"], 2)
     ci = f"95% CI {{:+.{digits}f}} to {{:+.{digits}f}}"
     if g["kind"] == "nps":
-        head = (f"NPS {g['group_value']:+.0f} vs {g['rest_value']:+.0f}, {g['diff']:+.0f} points "
-                f"({ci.format(g['ci_low'], g['ci_high'])})")
+        head = (
+            f"NPS {g['group_value']:+.0f} vs {g['rest_value']:+.0f}, {g['diff']:+.0f} points "
+            f"({ci.format(g['ci_low'], g['ci_high'])})"
+        )
     elif g["kind"] == "proportion":
-        head = (f"{g['measure']} {100 * g['group_value']:.0f}% vs {100 * g['rest_value']:.0f}%, "
-                f"{100 * g['diff']:+.0f} points ({ci.format(100 * g['ci_low'], 100 * g['ci_high'])})")
+        head = (
+            f"{g['measure']} {100 * g['group_value']:.0f}% vs {100 * g['rest_value']:.0f}%, "
+            f"{100 * g['diff']:+.0f} points ({ci.format(100 * g['ci_low'], 100 * g['ci_high'])})"
+        )
     else:
-        head = (f"{g['measure']} {g['group_value']:.2f} vs {g['rest_value']:.2f}, {g['diff']:+.2f} "
-                f"({ci.format(g['ci_low'], g['ci_high'])})")
+        head = (
+            f"{g['measure']} {g['group_value']:.2f} vs {g['rest_value']:.2f}, {g['diff']:+.2f} "
+            f"({ci.format(g['ci_low'], g['ci_high'])})"
+        )
     return f"{head} over {g['n_group']:,} vs {g['n_rest']:,} answers"
 
 
@@ -142,11 +153,16 @@ def describe_comparison(c: dict) -> str:
     if c["kind"] == "proportion":
         low, high = sorted((100 * c["ci_low"], 100 * c["ci_high"]))
         direction = "more" if c["diff"] > 0 else "fewer"
-        return (f"{label}: {pct(c['group_value'])} vs {pct(c['rest_value'])} — between {abs(low):.0f} and "
-                f"{abs(high):.0f} points {direction}" if low * high > 0 else
-                f"{label}: {pct(c['group_value'])} vs {pct(c['rest_value'])} (95% CI {low:+.0f} to {high:+.0f} points)")
-    return (f"{label}: {fmt(c['group_value'])} vs {fmt(c['rest_value'])}, difference "
-            f"{_interval(c)}, effect size {c['effect']:+.2f}")
+        return (
+            f"{label}: {pct(c['group_value'])} vs {pct(c['rest_value'])} — between {abs(low):.0f} and "
+            f"{abs(high):.0f} points {direction}"
+            if low * high > 0
+            else f"{label}: {pct(c['group_value'])} vs {pct(c['rest_value'])} (95% CI {low:+.0f} to {high:+.0f} points)"
+        )
+    return (
+        f"{label}: {fmt(c['group_value'])} vs {fmt(c['rest_value'])}, difference "
+        f"{_interval(c)}, effect size {c['effect']:+.2f}"
+    )
 
 
 def proposal_headline(p: dict) -> str:
@@ -165,13 +181,17 @@ def proposal_summary(p: dict) -> str:
             return ev["reason"]
         eq = "; ".join(f"{e['measure']} differs by {difference(e)}" for e in ev.get("equivalence", []))
         fd = ev.get("feedback_difference", {})
-        text = (f"Outcomes equivalent within the margin: {eq}. No detectable difference in what they talk about "
-                f"or how they feel (permutation p {pval(fd.get('permutation_p'))}).")
+        text = (
+            f"Outcomes equivalent within the margin: {eq}. No detectable difference in what they talk about "
+            f"or how they feel (permutation p {pval(fd.get('permutation_p'))})."
+        )
         held = ev.get("holdout") or {}
         if held.get("equivalence"):
-            text += (" On held-out customers: " + "; ".join(f"{e['measure']} differs by {difference(e)}"
-                                                           for e in held["equivalence"])
-                     + f" (permutation p {pval(held.get('permutation_p'))}).")
+            text += (
+                " On held-out customers: "
+                + "; ".join(f"{e['measure']} differs by {difference(e)}" for e in held["equivalence"])
+                + f" (permutation p {pval(held.get('permutation_p'))})."
+            )
         return text
     # lead with the held-out estimates: the discovery ones were picked for being large, so they run high
     held = {c["measure"]: c for c in ev.get("holdout", [])}
@@ -182,6 +202,7 @@ def proposal_summary(p: dict) -> str:
 
 
 # ---- charts (inline SVG) -----------------------------------------------------------------------
+
 
 def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
@@ -195,20 +216,26 @@ def sentiment_chart(segments: pd.DataFrame) -> str:
     width, left, row_h = 720, 220, 30
     height = 40 + row_h * len(rows)
     x = lambda v: left + (v + 1) / 2 * (width - left - 30)  # noqa: E731 - sentiment spans -1..1
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Sentiment by segment" '
-             f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Sentiment by segment" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
+    ]
     for tick in (-1, -0.5, 0, 0.5, 1):
-        parts.append(f'<line x1="{x(tick):.1f}" y1="20" x2="{x(tick):.1f}" y2="{height - 15}" stroke="#ddd"/>'
-                     f'<text x="{x(tick):.1f}" y="{height - 2}" font-size="11" text-anchor="middle" fill="#555">{tick:+g}</text>')
+        parts.append(
+            f'<line x1="{x(tick):.1f}" y1="20" x2="{x(tick):.1f}" y2="{height - 15}" stroke="#ddd"/>'
+            f'<text x="{x(tick):.1f}" y="{height - 2}" font-size="11" text-anchor="middle" fill="#555">{tick:+g}</text>'
+        )
     for i, (_, r) in enumerate(rows.iterrows()):
         y = 32 + i * row_h
         low = r["sentiment_ci_low"] if math.isfinite(r["sentiment_ci_low"]) else r["sentiment_mean"]
         high = r["sentiment_ci_high"] if math.isfinite(r["sentiment_ci_high"]) else r["sentiment_mean"]
         colour = "#c0392b" if r["sentiment_mean"] < -0.1 else ("#27ae60" if r["sentiment_mean"] > 0.1 else "#7f8c8d")
-        parts.append(f'<text x="{left - 10}" y="{y + 4}" font-size="13" text-anchor="end">{_esc(r["segment"])} '
-                     f'(n={int(r["respondents"])})</text>'
-                     f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="{colour}" stroke-width="3"/>'
-                     f'<circle cx="{x(r["sentiment_mean"]):.1f}" cy="{y}" r="6" fill="{colour}"/>')
+        parts.append(
+            f'<text x="{left - 10}" y="{y + 4}" font-size="13" text-anchor="end">{_esc(r["segment"])} '
+            f"(n={int(r['respondents'])})</text>"
+            f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="{colour}" stroke-width="3"/>'
+            f'<circle cx="{x(r["sentiment_mean"]):.1f}" cy="{y}" r="6" fill="{colour}"/>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -223,23 +250,29 @@ def heatmap(segments: pd.DataFrame, topics: list[dict], limit: int = 12) -> str:
     width = left + cell_w * len(shown) + 10
     height = top + cell_h * len(segments) + 10
     peak = max(float(segments[[f"topic_{t['id']}_share" for t in shown]].to_numpy().max()), 1e-9)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Topic share by segment" '
-             f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Topic share by segment" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
+    ]
     for j, t in enumerate(shown):
         cx = left + j * cell_w + cell_w / 2
         label = t["label"] if len(t["label"]) <= 24 else t["label"][:23] + "…"
         parts.append(f'<text transform="translate({cx:.0f},{top - 8}) rotate(-40)" font-size="11">{_esc(label)}</text>')
     for i, (_, r) in enumerate(segments.iterrows()):
         y = top + i * cell_h
-        parts.append(f'<text x="{left - 8}" y="{y + cell_h / 2 + 4}" font-size="12" text-anchor="end">{_esc(r["segment"])}</text>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + cell_h / 2 + 4}" font-size="12" text-anchor="end">{_esc(r["segment"])}</text>'
+        )
         for j, t in enumerate(shown):
             share = float(r[f"topic_{t['id']}_share"])
             alpha = 0.08 + 0.92 * share / peak
-            parts.append(f'<rect x="{left + j * cell_w}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
-                         f'fill="rgba(41,128,185,{alpha:.2f})"><title>{_esc(r["segment"])} / {_esc(t["label"])}: '
-                         f'{100 * share:.0f}%</title></rect>'
-                         f'<text x="{left + j * cell_w + cell_w / 2 - 1}" y="{y + cell_h / 2 + 4}" font-size="11" '
-                         f'text-anchor="middle" fill="{"#fff" if share / peak > 0.6 else "#222"}">{100 * share:.0f}%</text>')
+            parts.append(
+                f'<rect x="{left + j * cell_w}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
+                f'fill="rgba(41,128,185,{alpha:.2f})"><title>{_esc(r["segment"])} / {_esc(t["label"])}: '
+                f"{100 * share:.0f}%</title></rect>"
+                f'<text x="{left + j * cell_w + cell_w / 2 - 1}" y="{y + cell_h / 2 + 4}" font-size="11" '
+                f'text-anchor="middle" fill="{"#fff" if share / peak > 0.6 else "#222"}">{100 * share:.0f}%</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -254,31 +287,38 @@ def impact_chart(topics: list[dict], limit: int = 10) -> str:
     height = 20 + row_h * len(rows)
     mid = left + (width - left - 20) / 2
     scale = (width - left - 20) / 2
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Sentiment by topic" '
-             f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
-             f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Sentiment by topic" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
+        f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>'
+    ]
     for i, t in enumerate(rows):
         y = 10 + i * row_h
         v = float(t["mean_sentiment"])
         x0, w = (mid + v * scale, -v * scale) if v < 0 else (mid, v * scale)
         colour = "#c0392b" if v < 0 else "#27ae60"
         label = t["label"] if len(t["label"]) <= 34 else t["label"][:33] + "…"
-        parts.append(f'<text x="{left - 8}" y="{y + 13}" font-size="12" text-anchor="end">{_esc(label)} '
-                     f'({t["size"]})</text><rect x="{x0:.1f}" y="{y}" width="{max(w, 1):.1f}" height="18" fill="{colour}"/>'
-                     f'<text x="{mid + (6 if v < 0 else -6)}" y="{y + 13}" font-size="11" '
-                     f'text-anchor="{"start" if v < 0 else "end"}">{v:+.2f}</text>')
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 13}" font-size="12" text-anchor="end">{_esc(label)} '
+            f'({t["size"]})</text><rect x="{x0:.1f}" y="{y}" width="{max(w, 1):.1f}" height="18" fill="{colour}"/>'
+            f'<text x="{mid + (6 if v < 0 else -6)}" y="{y + 13}" font-size="11" '
+            f'text-anchor="{"start" if v < 0 else "end"}">{v:+.2f}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
 
 # ---- cycle over cycle --------------------------------------------------------------------------
 
+
 def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataFrame, fading: list[dict]) -> dict:
     """What changed since last month: emerging and fading topics, sentiment shifts per segment."""
     from refine.stats import Z95
 
     out: dict[str, Any] = {"previous": str(previous)}
-    out["emerging"] = [{"id": t["id"], "label": t["label"], "size": t["size"]} for t in topics if t.get("status") == "emerging"]
+    out["emerging"] = [
+        {"id": t["id"], "label": t["label"], "size": t["size"]} for t in topics if t.get("status") == "emerging"
+    ]
     out["fading"] = [{"id": t["id"], "label": t["label"]} for t in fading]
     shifts = []
     try:
@@ -297,12 +337,22 @@ def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataF
         from scipy import stats
 
         p = float(2 * stats.norm.sf(abs(diff) / se)) if se and math.isfinite(se) and se > 0 else math.nan
-        shifts.append({"segment": now["segment"], "before": float(was["sentiment_mean"]),
-                       "now": float(now["sentiment_mean"]), "diff": float(diff),
-                       "ci_low": diff - Z95 * se, "ci_high": diff + Z95 * se, "p_value": p})
+        shifts.append(
+            {
+                "segment": now["segment"],
+                "before": float(was["sentiment_mean"]),
+                "now": float(now["sentiment_mean"]),
+                "diff": float(diff),
+                "ci_low": diff - Z95 * se,
+                "ci_high": diff + Z95 * se,
+                "p_value": p,
+            }
+        )
     from refine.stats import benjamini_hochberg
 
-    for shift, q in zip(shifts, benjamini_hochberg([s["p_value"] if math.isfinite(s["p_value"]) else 1.0 for s in shifts])):
+    for shift, q in zip(
+        shifts, benjamini_hochberg([s["p_value"] if math.isfinite(s["p_value"]) else 1.0 for s in shifts])
+    ):
         shift["p_adjusted"] = q
     out["sentiment_shifts"] = shifts
     try:
@@ -315,7 +365,8 @@ def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataF
 
 # ---- the report --------------------------------------------------------------------------------
 
-def _context(cycle: "CycleResult") -> dict:
+
+def _context(cycle: CycleResult) -> dict:
     counts = cycle.manifest["counts"]
     rejects = cycle.rejects["reason"].value_counts().sort_index()
     topics = [t for t in cycle.topics if t.get("status") != "fading"]
@@ -370,12 +421,30 @@ def _is_binary(customers: pd.DataFrame, column: str) -> bool:
 def _environment():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "j2"]),
-                      trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(fmt=fmt, pct=pct, md=md_escape, md_code=md_code, headline=proposal_headline, summary=proposal_summary,
-                       describe=describe_comparison, pval=pval, difference=difference, impact=impact, amount=amount,
-                       gap=gap, impact_md=impact_md, lead_outcome=lead_outcome,
-                       score_gap=score_gap, outcome_cell=outcome_cell)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        fmt=fmt,
+        pct=pct,
+        md=md_escape,
+        md_code=md_code,
+        headline=proposal_headline,
+        summary=proposal_summary,
+        describe=describe_comparison,
+        pval=pval,
+        difference=difference,
+        impact=impact,
+        amount=amount,
+        gap=gap,
+        impact_md=impact_md,
+        lead_outcome=lead_outcome,
+        score_gap=score_gap,
+        outcome_cell=outcome_cell,
+    )
     return env
 
 
@@ -396,7 +465,7 @@ def md_escape(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False)).replace("\n", " ")
 
 
-def write_report(cycle: "CycleResult") -> tuple[Path, Path]:
+def write_report(cycle: CycleResult) -> tuple[Path, Path]:
     """Write report.html and report.md into the run folder."""
     from markupsafe import Markup
 

@@ -17,8 +17,9 @@ import ast
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,8 +27,16 @@ import pandas as pd
 from refine.errors import RefineError
 
 _BACKTICK = re.compile(r"`([^`]*)`")
-_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
-            ast.In: "in", ast.NotIn: "not in"}
+_COMPARE = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+    ast.NotIn: "not in",
+}
 _MAX_RULE_CHARS = 2000
 
 
@@ -42,8 +51,9 @@ class Rule:
     def mask(self, customers: pd.DataFrame) -> pd.Series:
         missing = [c for c in self.columns if c not in customers.columns]
         if missing:
-            raise RefineError(f"rule names column {missing[0]!r}, which the customer table does not have",
-                              where=f"rule {self.text!r}")
+            raise RefineError(
+                f"rule names column {missing[0]!r}, which the customer table does not have", where=f"rule {self.text!r}"
+            )
         result = _evaluate(self.tree.body, customers, self._names)
         return pd.Series(np.asarray(result, dtype=bool), index=customers.index)
 
@@ -90,8 +100,9 @@ def parse_rule(text: str, *, allowed_columns: Iterable[str] | None = None) -> Ru
         allowed = set(allowed_columns)
         for name in columns:
             if name not in allowed:
-                raise RefineError(f"column {name!r} may not be used in a rule (outcome, excluded or unknown)",
-                                  where=f"rule {text!r}")
+                raise RefineError(
+                    f"column {name!r} may not be used in a rule (outcome, excluded or unknown)", where=f"rule {text!r}"
+                )
     return Rule(text=text.strip(), tree=tree, columns=tuple(columns))
 
 
@@ -111,8 +122,10 @@ def _check(node: ast.AST, text: str) -> None:
     elif isinstance(node, ast.Name):  # a boolean column on its own
         return
     else:
-        raise RefineError(f"{_describe(node)} is not allowed in a rule "
-                          "(only columns, literals, comparisons, and/or/not, in-lists)", where=where)
+        raise RefineError(
+            f"{_describe(node)} is not allowed in a rule (only columns, literals, comparisons, and/or/not, in-lists)",
+            where=where,
+        )
 
 
 def _check_operand(node: ast.AST, text: str) -> None:
@@ -122,22 +135,33 @@ def _check_operand(node: ast.AST, text: str) -> None:
         return
     if isinstance(node, (ast.List, ast.Tuple)) and all(_is_literal(e) for e in node.elts):
         return
-    raise RefineError(f"{_describe(node)} is not allowed in a rule "
-                      "(only columns, literals, comparisons, and/or/not, in-lists)", where=f"rule {text!r}")
+    raise RefineError(
+        f"{_describe(node)} is not allowed in a rule (only columns, literals, comparisons, and/or/not, in-lists)",
+        where=f"rule {text!r}",
+    )
 
 
 def _is_literal(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, (str, int, float, bool))):
         return True
-    return (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
-            and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float))
-            and not isinstance(node.operand.value, bool))
+    return (
+        isinstance(node, ast.UnaryOp)
+        and isinstance(node.op, ast.USub)
+        and isinstance(node.operand, ast.Constant)
+        and isinstance(node.operand.value, (int, float))
+        and not isinstance(node.operand.value, bool)
+    )
 
 
 def _describe(node: ast.AST) -> str:
-    return {ast.Call: "a function call", ast.Attribute: "attribute access", ast.Subscript: "subscripting",
-            ast.BinOp: "arithmetic", ast.Lambda: "a lambda", ast.IfExp: "an if-expression"}.get(
-        type(node), f"a {type(node).__name__} expression")
+    return {
+        ast.Call: "a function call",
+        ast.Attribute: "attribute access",
+        ast.Subscript: "subscripting",
+        ast.BinOp: "arithmetic",
+        ast.Lambda: "a lambda",
+        ast.IfExp: "an if-expression",
+    }.get(type(node), f"a {type(node).__name__} expression")
 
 
 def _literal(node: ast.AST) -> Any:
@@ -165,8 +189,12 @@ def _compare(left: Any, op: type, right: Any) -> pd.Series:
     if op is ast.NotEq:
         return ~_eq(left, right)
     try:
-        result = {ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b,
-                  ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}[op](left, right)
+        result = {
+            ast.Lt: lambda a, b: a < b,
+            ast.LtE: lambda a, b: a <= b,
+            ast.Gt: lambda a, b: a > b,
+            ast.GtE: lambda a, b: a >= b,
+        }[op](left, right)
     except TypeError:
         raise RefineError("rule compares a text column with a number (or the reverse)", where="rule") from None
     return result.fillna(False).astype(bool) if isinstance(result, pd.Series) else result
@@ -221,6 +249,7 @@ def apply_rule(customers: pd.DataFrame, rule: str, *, allowed_columns: Iterable[
 
 
 # ---- building rules -------------------------------------------------------------------------
+
 
 def quote_column(name: str) -> str:
     """A column name as a rule writes it: bare when it is an identifier, else in backticks."""

@@ -109,8 +109,11 @@ def check_output_folder(folder: str | Path, own: set[str] | list[str], *, what: 
     others = sorted(p.name for p in folder.iterdir() if p.name not in own and not p.name.startswith("."))
     if others:
         shown = ", ".join(repr(n) for n in others[:3]) + (" ..." if len(others) > 3 else "")
-        raise RefineError(f"the output folder holds files refine did not write ({shown}); give a new or empty "
-                          f"folder, or an earlier {what}'s folder to replace it", where=str(folder))
+        raise RefineError(
+            f"the output folder holds files refine did not write ({shown}); give a new or empty "
+            f"folder, or an earlier {what}'s folder to replace it",
+            where=str(folder),
+        )
 
 
 def read_json(path: Path, what: str) -> Any:

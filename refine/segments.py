@@ -27,10 +27,14 @@ def join_segments(feedback: pd.DataFrame, customers: pd.DataFrame, config: Refin
 
 def respondents_table(feedback: pd.DataFrame, topic_ids: list[int]) -> pd.DataFrame:
     """One row per respondent: mean sentiment, mean score, comment count and 0/1 topic mentions."""
-    indicators = pd.DataFrame({S.CUSTOMER_ID: feedback[S.CUSTOMER_ID].values,
-                               "sentiment": feedback[S.SENTIMENT_SCORE].values,
-                               "negative": (feedback[S.SENTIMENT_LABEL] == "negative").astype(float).values,
-                               "score": feedback[S.SCORE].values})
+    indicators = pd.DataFrame(
+        {
+            S.CUSTOMER_ID: feedback[S.CUSTOMER_ID].values,
+            "sentiment": feedback[S.SENTIMENT_SCORE].values,
+            "negative": (feedback[S.SENTIMENT_LABEL] == "negative").astype(float).values,
+            "score": feedback[S.SCORE].values,
+        }
+    )
     topics = feedback[S.TOPIC_ID].to_numpy()
     for topic in topic_ids:
         indicators[f"topic_{topic}"] = (topics == topic).astype(float)
@@ -43,8 +47,9 @@ def respondents_table(feedback: pd.DataFrame, topic_ids: list[int]) -> pd.DataFr
     return table
 
 
-def profile_segments(feedback: pd.DataFrame, customers: pd.DataFrame, config: RefineConfig,
-                     topic_ids: list[int]) -> pd.DataFrame:
+def profile_segments(
+    feedback: pd.DataFrame, customers: pd.DataFrame, config: RefineConfig, topic_ids: list[int]
+) -> pd.DataFrame:
     """Per segment: size, respondents, coverage, sentiment and score with CIs, topic shares and impact,
     outcome means with CIs.
 
@@ -92,7 +97,10 @@ def profile_segments(feedback: pd.DataFrame, customers: pd.DataFrame, config: Re
             else:
                 mean, low, high = mean_ci(values)
             row[f"outcome:{outcome}:mean"], row[f"outcome:{outcome}:ci_low"], row[f"outcome:{outcome}:ci_high"] = (
-                mean, low, high)
+                mean,
+                low,
+                high,
+            )
         base = float(said[S.SENTIMENT_SCORE].mean()) if len(said) else np.nan
         for topic in topic_ids:
             on_topic = said[S.TOPIC_ID] == topic

@@ -21,8 +21,9 @@ import hashlib
 import json
 import re
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,14 @@ HEAD_FILE = "sentiment_head.npz"
 CARD_FILE = "sentiment_head.json"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 WHERE = "[model] sentiment"
-_LABEL_ALIASES = {"neg": "negative", "negative": "negative", "neu": "neutral", "neutral": "neutral",
-                  "pos": "positive", "positive": "positive"}
+_LABEL_ALIASES = {
+    "neg": "negative",
+    "negative": "negative",
+    "neu": "neutral",
+    "neutral": "neutral",
+    "pos": "positive",
+    "positive": "positive",
+}
 
 
 class SentimentScorer(Protocol):
@@ -66,13 +73,16 @@ def _frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     """The scorer output frame from an (n, 3) array of [p_negative, p_neutral, p_positive]."""
     probs = np.asarray(probs, dtype=np.float64).reshape(-1, 3)
     score = np.clip(probs[:, 2] - probs[:, 0], -1.0, 1.0)
-    return pd.DataFrame({
-        "sentiment_score": score,
-        "sentiment_label": pd.Series(list(labels), dtype=object),
-        "p_negative": probs[:, 0],
-        "p_neutral": probs[:, 1],
-        "p_positive": probs[:, 2],
-    }, index=pd.RangeIndex(len(probs)))
+    return pd.DataFrame(
+        {
+            "sentiment_score": score,
+            "sentiment_label": pd.Series(list(labels), dtype=object),
+            "p_negative": probs[:, 0],
+            "p_neutral": probs[:, 1],
+            "p_positive": probs[:, 2],
+        },
+        index=pd.RangeIndex(len(probs)),
+    )
 
 
 def band_labels(score: np.ndarray, band: Sequence[float]) -> np.ndarray:
@@ -114,8 +124,9 @@ def lexical_buckets(text: str, buckets: int) -> np.ndarray:
     tokens = _TOKEN.findall(str(text).lower())
     grams = set(tokens)
     grams.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
-    return np.unique(np.fromiter((zlib.crc32(g.encode("utf-8")) % buckets for g in grams), dtype=np.int64,
-                                 count=len(grams)))
+    return np.unique(
+        np.fromiter((zlib.crc32(g.encode("utf-8")) % buckets for g in grams), dtype=np.int64, count=len(grams))
+    )
 
 
 def lexical_matrix(texts: Sequence[str], buckets: int, scale: float):
@@ -131,8 +142,9 @@ def lexical_matrix(texts: Sequence[str], buckets: int, scale: float):
             vals.append(np.full(len(ids), scale / np.sqrt(len(ids))))
     if not rows:
         return sparse.csr_matrix((len(texts), buckets))
-    return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(len(texts), buckets))
+    return sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(texts), buckets)
+    )
 
 
 class EmbeddingHeadScorer:
@@ -154,9 +166,17 @@ class EmbeddingHeadScorer:
         model_id: "sentiment-head:<name>@<12 hex of the weights' hash>".
     """
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, classes: Sequence[str],
-                 band: Sequence[float] = (-0.2, 0.2), card: dict | None = None, name: str = "custom",
-                 lexical_weight: np.ndarray | None = None, lexical_scale: float = 0.0):
+    def __init__(
+        self,
+        weight: np.ndarray,
+        bias: np.ndarray,
+        classes: Sequence[str],
+        band: Sequence[float] = (-0.2, 0.2),
+        card: dict | None = None,
+        name: str = "custom",
+        lexical_weight: np.ndarray | None = None,
+        lexical_scale: float = 0.0,
+    ):
         self.weight = np.asarray(weight, dtype=np.float64)
         self.bias = np.asarray(bias, dtype=np.float64).reshape(-1)
         self.classes = [str(c) for c in classes]
@@ -164,8 +184,12 @@ class EmbeddingHeadScorer:
         self.lexical_weight = None if lexical_weight is None else np.asarray(lexical_weight, dtype=np.float32)
         self.lexical_scale = float(lexical_scale)
         k = len(self.classes)
-        if self.weight.ndim != 2 or self.weight.shape[1] != k or self.bias.shape != (k,) \
-                or (self.lexical_weight is not None and self.lexical_weight.shape[1:] != (k,)):
+        if (
+            self.weight.ndim != 2
+            or self.weight.shape[1] != k
+            or self.bias.shape != (k,)
+            or (self.lexical_weight is not None and self.lexical_weight.shape[1:] != (k,))
+        ):
             raise ValueError(f"weights of shape {self.weight.shape} do not fit {k} classes")
         if not set(self.classes) <= set(LABELS) or len(set(self.classes)) != k or k < 2:
             raise ValueError(f"classes {self.classes} are not two or three of {LABELS}")
@@ -174,8 +198,13 @@ class EmbeddingHeadScorer:
         self.name = name
         self.embedding_model = self.card.get("embedding_model", EMBEDDING_MODEL)
         digest = hashlib.sha256()
-        for array in (self.weight, self.bias, np.asarray(self.band), np.asarray(self.lexical_scale),
-                      self.lexical_weight if self.lexical_weight is not None else np.zeros(0)):
+        for array in (
+            self.weight,
+            self.bias,
+            np.asarray(self.band),
+            np.asarray(self.lexical_scale),
+            self.lexical_weight if self.lexical_weight is not None else np.zeros(0),
+        ):
             digest.update(np.ascontiguousarray(array).tobytes())
         self.model_id = f"sentiment-head:{name}@{digest.hexdigest()[:12]}"
 
@@ -202,7 +231,9 @@ class EmbeddingHeadScorer:
             raise RefineError(
                 f"the sentiment head reads {self.dimension}-d embeddings from {self.embedding_model}, "
                 f"got {x.shape[1]}-d ones: use that embedding model or retrain the head "
-                f"(refine sentiment train --model ...)", where=WHERE)
+                f"(refine sentiment train --model ...)",
+                where=WHERE,
+            )
         norms = np.linalg.norm(x, axis=1, keepdims=True)
         logits = (x / np.where(norms > 0, norms, 1.0)) @ self.weight + self.bias
         if self.lexical_weight is not None:
@@ -213,7 +244,8 @@ class EmbeddingHeadScorer:
                 ids = lexical_buckets(text, buckets)
                 if len(ids):
                     logits[i] += self.lexical_weight[ids].astype(np.float64).sum(axis=0) * (
-                        self.lexical_scale / np.sqrt(len(ids)))
+                        self.lexical_scale / np.sqrt(len(ids))
+                    )
         logits -= logits.max(axis=1, keepdims=True)  # stable softmax
         p = np.exp(logits)
         p /= p.sum(axis=1, keepdims=True)
@@ -233,8 +265,10 @@ class EmbeddingHeadScorer:
             The sentiment frame, index 0..n-1.
         """
         if embeddings is None:
-            raise RefineError("the sentiment head scores sentence embeddings; none were given "
-                              "(compute them with refine.embed first)", where=WHERE)
+            raise RefineError(
+                "the sentiment head scores sentence embeddings; none were given (compute them with refine.embed first)",
+                where=WHERE,
+            )
         if len(texts) != len(embeddings):
             raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings")
         if len(texts) == 0:
@@ -270,18 +304,31 @@ class EmbeddingHeadScorer:
         tmp = directory / (HEAD_FILE + ".tmp.npz")
         np.savez_compressed(tmp, **arrays)
         tmp.replace(path)
-        card = {**self.card, "name": self.name, "model_id": self.model_id, "classes": self.classes,
-                "neutral_band": {"low": self.band[0], "high": self.band[1],
-                                 "rule": "score < low: negative; score > high: positive; else neutral"},
-                "embedding_model": self.embedding_model, "weights_file": HEAD_FILE,
-                "word_features": None if self.lexical_weight is None else {
-                    "buckets": int(len(self.lexical_weight)), "scale": self.lexical_scale,
-                    "what": "crc32-hashed lower-cased words and word pairs, L2-normalised"}}
+        card = {
+            **self.card,
+            "name": self.name,
+            "model_id": self.model_id,
+            "classes": self.classes,
+            "neutral_band": {
+                "low": self.band[0],
+                "high": self.band[1],
+                "rule": "score < low: negative; score > high: positive; else neutral",
+            },
+            "embedding_model": self.embedding_model,
+            "weights_file": HEAD_FILE,
+            "word_features": None
+            if self.lexical_weight is None
+            else {
+                "buckets": int(len(self.lexical_weight)),
+                "scale": self.lexical_scale,
+                "what": "crc32-hashed lower-cased words and word pairs, L2-normalised",
+            },
+        }
         (directory / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
         return path
 
     @classmethod
-    def load(cls, path_or_dir: str | Path, *, name: str | None = None) -> "EmbeddingHeadScorer":
+    def load(cls, path_or_dir: str | Path, *, name: str | None = None) -> EmbeddingHeadScorer:
         """Read a head saved by `save`: a folder holding sentiment_head.npz, or the .npz itself.
 
         Args:
@@ -303,8 +350,9 @@ class EmbeddingHeadScorer:
                 raise ValueError(f"format {int(arrays['format'])} is newer than this refine reads")
         except Exception as exc:  # a damaged or foreign file is a config problem, said in one line
             detail = str(exc).strip().splitlines()[0][:150] if str(exc).strip() else ""
-            raise RefineError(f"cannot read sentiment head {path} ({type(exc).__name__}: {detail})",
-                              where=WHERE) from None
+            raise RefineError(
+                f"cannot read sentiment head {path} ({type(exc).__name__}: {detail})", where=WHERE
+            ) from None
         card: dict = {}
         card_path = path.with_suffix(".json")
         if card_path.is_file():
@@ -313,9 +361,16 @@ class EmbeddingHeadScorer:
             except ValueError:
                 raise RefineError(f"sentiment head card {card_path} is not valid JSON", where=WHERE) from None
         try:
-            return cls(arrays["weight"], arrays["bias"], [str(c) for c in arrays["classes"]],
-                       arrays["band"].tolist(), card, name=name or card.get("name") or path.parent.name or "custom",
-                       lexical_weight=arrays.get("lexical_weight"), lexical_scale=float(arrays["lexical_scale"]))
+            return cls(
+                arrays["weight"],
+                arrays["bias"],
+                [str(c) for c in arrays["classes"]],
+                arrays["band"].tolist(),
+                card,
+                name=name or card.get("name") or path.parent.name or "custom",
+                lexical_weight=arrays.get("lexical_weight"),
+                lexical_scale=float(arrays["lexical_scale"]),
+            )
         except (ValueError, KeyError) as exc:
             raise RefineError(f"sentiment head {path} is inconsistent ({exc})", where=WHERE) from None
 
@@ -349,8 +404,7 @@ def map_model_labels(labels: Sequence[str]) -> dict[str, str]:
         ids = sorted(int(m.group(1)) for m in generic)
         order = {2: ["negative", "positive"], 3: list(LABELS)}.get(len(labels))
         if order is None or ids != list(range(len(labels))):
-            raise RefineError(f"cannot tell which of the model's labels {labels} is negative / positive",
-                              where=WHERE)
+            raise RefineError(f"cannot tell which of the model's labels {labels} is negative / positive", where=WHERE)
         return {x: order[int(m.group(1))] for x, m in zip(labels, generic)}
     for x in labels:
         stars = _STARS.match(x)
@@ -365,8 +419,9 @@ def map_model_labels(labels: Sequence[str]) -> dict[str, str]:
         elif low.startswith("pos"):
             mapping[x] = "positive"
         else:
-            raise RefineError(f"cannot map the model's label {x!r} to negative / neutral / positive "
-                              f"(labels: {labels})", where=WHERE)
+            raise RefineError(
+                f"cannot map the model's label {x!r} to negative / neutral / positive (labels: {labels})", where=WHERE
+            )
     if "negative" not in mapping.values() or "positive" not in mapping.values():
         raise RefineError(f"the model's labels {labels} lack a negative or a positive class", where=WHERE)
     return mapping
@@ -402,17 +457,22 @@ class TransformersScorer:
 
             tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=True)
             classifier = AutoModelForSequenceClassification.from_pretrained(model, local_files_only=True)
-            self._pipe = pipeline("text-classification", model=classifier, tokenizer=tokenizer,
-                                  top_k=None, device=device)
+            self._pipe = pipeline(
+                "text-classification", model=classifier, tokenizer=tokenizer, top_k=None, device=device
+            )
         except Exception as exc:  # any loader failure is a config problem for the user
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise RefineError(f"cannot load sentiment model {model!r} offline ({type(exc).__name__}: {first})",
-                              where=WHERE) from None
+            raise RefineError(
+                f"cannot load sentiment model {model!r} offline ({type(exc).__name__}: {first})", where=WHERE
+            ) from None
         id2label = classifier.config.id2label
         self.label_map = map_model_labels([id2label[i] for i in sorted(id2label)])
         # tokenizers saved without a limit report ~1e30; the position table is the real limit
-        limits = [max_length, getattr(tokenizer, "model_max_length", None),
-                  getattr(classifier.config, "max_position_embeddings", None)]
+        limits = [
+            max_length,
+            getattr(tokenizer, "model_max_length", None),
+            getattr(classifier.config, "max_position_embeddings", None),
+        ]
         self.max_length = int(min(x for x in limits if isinstance(x, int) and x > 0))
 
     def score(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
@@ -432,6 +492,7 @@ class TransformersScorer:
 
 
 # ---- choosing a scorer from config -----------------------------------------------------------
+
 
 def default_head_path() -> Path:
     """The head shipped inside the package (refine/models/sentiment_head.npz)."""
@@ -476,10 +537,13 @@ def load_scorer(spec: str, *, device: str = "cpu") -> SentimentScorer:
     if path.is_file() and path.suffix == ".npz":
         return EmbeddingHeadScorer.load(path)
     if path.is_dir():
-        raise RefineError(f"folder {spec!r} holds no {HEAD_FILE} (train one with `refine sentiment train`)",
-                          where=WHERE)
-    raise RefineError(f"unknown sentiment model {spec!r}: use \"default\", a head folder or .npz file, "
-                      f"or \"transformers:<id or path>\"", where=WHERE)
+        raise RefineError(
+            f"folder {spec!r} holds no {HEAD_FILE} (train one with `refine sentiment train`)", where=WHERE
+        )
+    raise RefineError(
+        f'unknown sentiment model {spec!r}: use "default", a head folder or .npz file, or "transformers:<id or path>"',
+        where=WHERE,
+    )
 
 
 class CachedScorer:
@@ -497,17 +561,17 @@ class CachedScorer:
     """
 
     def __init__(self, scorer: SentimentScorer, cache_dir: Path, embedding_model_id: str):
-        from refine.embed import EmbeddingCache
-
         import sys
 
+        from refine.embed import EmbeddingCache
         from refine.memo import code_digest
 
         self.scorer = scorer
         self.model_id = scorer.model_id
         # the head's id hashes its weights; the word features and the scoring are this module's code
-        self.namespace = "\x00".join([scorer.model_id, embedding_model_id, code_digest(sys.modules[__name__]),
-                                      f"numpy {np.__version__}"])
+        self.namespace = "\x00".join(
+            [scorer.model_id, embedding_model_id, code_digest(sys.modules[__name__]), f"numpy {np.__version__}"]
+        )
         self.cache = EmbeddingCache(cache_dir, self.namespace, kind="sentiment", dtype=np.float64)
         self.last_hits = 0
         self.last_computed = 0
@@ -544,6 +608,7 @@ def cached_scorer(scorer: SentimentScorer, cache_dir: Path | None, embedding_mod
 
 # ---- training --------------------------------------------------------------------------------
 
+
 def normalise_labels(labels: Iterable, *, where: str = "labels") -> list[str]:
     """Map label spellings (Negative, neg, NEUTRAL, pos, ...) to negative / neutral / positive.
 
@@ -566,8 +631,11 @@ def normalise_labels(labels: Iterable, *, where: str = "labels") -> list[str]:
         out.append(label)
     if unknown:
         shown = ", ".join(repr(u) for u in sorted(set(unknown))[:5])
-        raise RefineError(f"unknown sentiment labels {shown} (use negative / neutral / positive, "
-                          f"or give --ratings to map numeric ratings)", where=where)
+        raise RefineError(
+            f"unknown sentiment labels {shown} (use negative / neutral / positive, "
+            f"or give --ratings to map numeric ratings)",
+            where=where,
+        )
     return out
 
 
@@ -588,13 +656,14 @@ def parse_rating_mapping(mapping: str) -> list[tuple[float, float, str]]:
     """
     parts = [p for p in str(mapping).split(",") if p.strip()]
     if not parts:
-        raise RefineError("is empty (e.g. \"1-2:negative,3:neutral,4-5:positive\")", where="ratings mapping")
+        raise RefineError('is empty (e.g. "1-2:negative,3:neutral,4-5:positive")', where="ratings mapping")
     ranges = []
     for part in parts:
         m = _RANGE.match(part)
         if not m:
-            raise RefineError(f"cannot read {part.strip()!r} (want e.g. \"1-2:negative\" or \"3:neutral\")",
-                              where="ratings mapping")
+            raise RefineError(
+                f'cannot read {part.strip()!r} (want e.g. "1-2:negative" or "3:neutral")', where="ratings mapping"
+            )
         low = float(m.group(1))
         high = float(m.group(2)) if m.group(2) is not None else low
         if high < low:
@@ -642,8 +711,9 @@ def labels_from_ratings(ratings: Iterable, mapping: str) -> list[str | None]:
     return out
 
 
-def _sample_weights(labels: np.ndarray, classes: Sequence[str], class_weight: str | dict | None,
-                    extra: np.ndarray | None = None) -> np.ndarray:
+def _sample_weights(
+    labels: np.ndarray, classes: Sequence[str], class_weight: str | dict | None, extra: np.ndarray | None = None
+) -> np.ndarray:
     """Per-text weights: class balance (each class weighs the same in total) times any extra weight."""
     base = np.ones(len(labels)) if extra is None else np.asarray(extra, dtype=np.float64)
     if class_weight is None:
@@ -659,15 +729,25 @@ def _sample_weights(labels: np.ndarray, classes: Sequence[str], class_weight: st
     return base * np.array([per_class[c] for c in labels])
 
 
-LEXICAL_BUCKETS = 2 ** 15
+LEXICAL_BUCKETS = 2**15
 LEXICAL_SCALE = 0.5
 
 
-def fit_head(embeddings: np.ndarray, labels: Sequence[str], *, texts: Sequence[str] | None = None,
-             lexical: bool = False, sample_weight: np.ndarray | None = None,
-             class_weight: str | dict | None = "balanced", C: float = 1.0,
-             band: Sequence[float] | None = None, card: dict | None = None, name: str = "custom",
-             buckets: int = LEXICAL_BUCKETS, lexical_scale: float = LEXICAL_SCALE) -> EmbeddingHeadScorer:
+def fit_head(
+    embeddings: np.ndarray,
+    labels: Sequence[str],
+    *,
+    texts: Sequence[str] | None = None,
+    lexical: bool = False,
+    sample_weight: np.ndarray | None = None,
+    class_weight: str | dict | None = "balanced",
+    C: float = 1.0,
+    band: Sequence[float] | None = None,
+    card: dict | None = None,
+    name: str = "custom",
+    buckets: int = LEXICAL_BUCKETS,
+    lexical_scale: float = LEXICAL_SCALE,
+) -> EmbeddingHeadScorer:
     """Fit a head on embeddings (no held-out split, no band calibration: see train_head).
 
     Args:
@@ -716,9 +796,16 @@ def fit_head(embeddings: np.ndarray, labels: Sequence[str], *, texts: Sequence[s
     d = x.shape[1]
     if band is None:
         band = (-0.2, 0.2) if "neutral" in classes else (0.0, 0.0)
-    return EmbeddingHeadScorer(coef[:, :d].T.copy(), intercept.copy(), classes, band, card, name=name,
-                               lexical_weight=coef[:, d:].T.copy() if lexical else None,
-                               lexical_scale=lexical_scale if lexical else 0.0)
+    return EmbeddingHeadScorer(
+        coef[:, :d].T.copy(),
+        intercept.copy(),
+        classes,
+        band,
+        card,
+        name=name,
+        lexical_weight=coef[:, d:].T.copy() if lexical else None,
+        lexical_scale=lexical_scale if lexical else 0.0,
+    )
 
 
 def evaluate(true: Sequence[str], predicted: Sequence[str]) -> dict:
@@ -747,9 +834,16 @@ def evaluate(true: Sequence[str], predicted: Sequence[str]) -> dict:
     }
 
 
-def calibrate_band(true: Sequence[str], score: np.ndarray, *, groups: Sequence[str] | None = None,
-                   group_weights: dict[str, float] | None = None, grid: np.ndarray | None = None,
-                   floor_rows: np.ndarray | None = None, negative_floor: float = 0.0) -> tuple[float, float]:
+def calibrate_band(
+    true: Sequence[str],
+    score: np.ndarray,
+    *,
+    groups: Sequence[str] | None = None,
+    group_weights: dict[str, float] | None = None,
+    grid: np.ndarray | None = None,
+    floor_rows: np.ndarray | None = None,
+    negative_floor: float = 0.0,
+) -> tuple[float, float]:
     """Choose the neutral band [low, high] that maximises macro-F1 of out-of-sample predictions.
 
     With `floor_rows` and `negative_floor`, only bands that call at least that share of those rows
@@ -777,8 +871,7 @@ def calibrate_band(true: Sequence[str], score: np.ndarray, *, groups: Sequence[s
     names = [g for g in dict.fromkeys(groups_arr) if "neutral" in set(true[groups_arr == g])]
     weights = {g: float((group_weights or {}).get(g, 1.0)) for g in names}
     grid = np.round(np.arange(-0.9, 0.9001, 0.025), 4) if grid is None else np.asarray(grid)
-    codes = {g: (np.array([LABELS.index(t) for t in true[groups_arr == g]]), score[groups_arr == g])
-             for g in names}
+    codes = {g: (np.array([LABELS.index(t) for t in true[groups_arr == g]]), score[groups_arr == g]) for g in names}
     floor_scores = score[np.asarray(floor_rows, dtype=bool)] if floor_rows is not None else np.zeros(0)
     best, best_key = (-0.2, 0.2), (-1.0, -1.0)
     for low in grid:
@@ -808,8 +901,9 @@ def _macro_f1(true: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(f1s))
 
 
-def stratified_split(labels: Sequence[str], holdout: float, seed: int,
-                     strata: Sequence[str] | None = None) -> np.ndarray:
+def stratified_split(
+    labels: Sequence[str], holdout: float, seed: int, strata: Sequence[str] | None = None
+) -> np.ndarray:
     """Boolean mask of held-out rows: `holdout` of each stratum (label, or source + label), seeded.
 
     Args:
@@ -823,7 +917,9 @@ def stratified_split(labels: Sequence[str], holdout: float, seed: int,
     """
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels, dtype=object)
-    key = labels if strata is None else np.asarray([f"{s}\x00{l}" for s, l in zip(strata, labels)], dtype=object)
+    key = (
+        labels if strata is None else np.asarray([f"{s}\x00{label}" for s, label in zip(strata, labels)], dtype=object)
+    )
     held = np.zeros(len(labels), dtype=bool)
     for value in sorted(set(key)):
         rows = rng.permutation(np.flatnonzero(key == value))
@@ -832,9 +928,16 @@ def stratified_split(labels: Sequence[str], holdout: float, seed: int,
     return held
 
 
-def out_of_fold_scores(embeddings: np.ndarray, labels: Sequence[str], *, texts: Sequence[str] | None = None,
-                       folds: int = 5, seed: int = 0, sample_weight: np.ndarray | None = None,
-                       **fit_options) -> np.ndarray:
+def out_of_fold_scores(
+    embeddings: np.ndarray,
+    labels: Sequence[str],
+    *,
+    texts: Sequence[str] | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    sample_weight: np.ndarray | None = None,
+    **fit_options,
+) -> np.ndarray:
     """Probabilities of every row from a head fitted without it (k-fold).
 
     Args:
@@ -858,21 +961,38 @@ def out_of_fold_scores(embeddings: np.ndarray, labels: Sequence[str], *, texts: 
         if not test.any() or len(set(labels[~test])) < 2:
             continue
         fold_texts = None if texts is None else [texts[i] for i in np.flatnonzero(~test)]
-        head = fit_head(embeddings[~test], labels[~test], texts=fold_texts,
-                        sample_weight=None if sample_weight is None else sample_weight[~test], **fit_options)
-        probs[test] = head.predict_proba(embeddings[test],
-                                         None if texts is None else [texts[i] for i in np.flatnonzero(test)])
+        head = fit_head(
+            embeddings[~test],
+            labels[~test],
+            texts=fold_texts,
+            sample_weight=None if sample_weight is None else sample_weight[~test],
+            **fit_options,
+        )
+        probs[test] = head.predict_proba(
+            embeddings[test], None if texts is None else [texts[i] for i in np.flatnonzero(test)]
+        )
     return probs
 
 
 MIN_PER_CLASS = 5
 
 
-def train_head(texts: Sequence[str], labels: Sequence[str], embed: Callable[[list[str]], np.ndarray], *,
-               sources: Sequence[str] | None = None, seed: int = 0, holdout: float = 0.2,
-               class_weight: str | dict | None = "balanced", C: float = 1.0, lexical: bool = False,
-               source_weights: dict[str, float] | None = None, card: dict | None = None,
-               name: str = "custom", embedding_model: str | None = None) -> EmbeddingHeadScorer:
+def train_head(
+    texts: Sequence[str],
+    labels: Sequence[str],
+    embed: Callable[[list[str]], np.ndarray],
+    *,
+    sources: Sequence[str] | None = None,
+    seed: int = 0,
+    holdout: float = 0.2,
+    class_weight: str | dict | None = "balanced",
+    C: float = 1.0,
+    lexical: bool = False,
+    source_weights: dict[str, float] | None = None,
+    card: dict | None = None,
+    name: str = "custom",
+    embedding_model: str | None = None,
+) -> EmbeddingHeadScorer:
     """Train a head on rated feedback: split, fit, calibrate the neutral band, score the held-out part.
 
     The neutral band is calibrated on out-of-fold predictions of the training part (never on the
@@ -925,23 +1045,45 @@ def train_head(texts: Sequence[str], labels: Sequence[str], embed: Callable[[lis
     band = (0.0, 0.0)
     if "neutral" in set(y[train]):
         folds = max(2, min(5, min(int((y[train] == c).sum()) for c in set(y[train]))))
-        oof = out_of_fold_scores(x[train], y[train], texts=train_texts, folds=folds, seed=seed,
-                                 sample_weight=None if extra is None else extra[train], **options)
-        band = calibrate_band(y[train], oof[:, 2] - oof[:, 0],
-                              groups=None if src is None else src[train], group_weights=source_weights)
+        oof = out_of_fold_scores(
+            x[train],
+            y[train],
+            texts=train_texts,
+            folds=folds,
+            seed=seed,
+            sample_weight=None if extra is None else extra[train],
+            **options,
+        )
+        band = calibrate_band(
+            y[train], oof[:, 2] - oof[:, 0], groups=None if src is None else src[train], group_weights=source_weights
+        )
     info = {
         **(card or {}),
         "embedding_model": embedding_model or EMBEDDING_MODEL,
         "trained": dt.date.today().isoformat(),
         "head": "multinomial logistic regression on the embedding" + (" + hashed word features" if lexical else ""),
-        "options": {"seed": seed, "holdout": holdout, "class_weight": class_weight, "C": C, "lexical": lexical,
-                    "source_weights": source_weights or None},
+        "options": {
+            "seed": seed,
+            "holdout": holdout,
+            "class_weight": class_weight,
+            "C": C,
+            "lexical": lexical,
+            "source_weights": source_weights or None,
+        },
         "training_rows": {c: int(((y == c) & train).sum()) for c in counts},
         "heldout_rows": {c: int(((y == c) & held).sum()) for c in counts},
         "neutral_band_calibration": "macro-F1 of out-of-fold predictions on the training part",
     }
-    head = fit_head(x[train], y[train], texts=train_texts, sample_weight=None if extra is None else extra[train],
-                    band=band, card=info, name=name, **options)
+    head = fit_head(
+        x[train],
+        y[train],
+        texts=train_texts,
+        sample_weight=None if extra is None else extra[train],
+        band=band,
+        card=info,
+        name=name,
+        **options,
+    )
     if held.any():
         predicted = head.score([texts[i] for i in np.flatnonzero(held)], x[held])["sentiment_label"].to_numpy()
         scores = {"all": evaluate(y[held], predicted)}
@@ -958,10 +1100,60 @@ def train_head(texts: Sequence[str], labels: Sequence[str], embed: Callable[[lis
 # ---- sentences -------------------------------------------------------------------------------
 
 _ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "eg", "ie", "approx",
-    "no", "nr", "inc", "ltd", "co", "corp", "dept", "min", "max", "mins", "hrs", "hr", "sec", "ref", "fig",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k",
-    "a.m", "p.m", "ca", "cf", "vol", "ave", "rd", "tel", "ext", "est",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "sr",
+    "jr",
+    "st",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "eg",
+    "ie",
+    "approx",
+    "no",
+    "nr",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "dept",
+    "min",
+    "max",
+    "mins",
+    "hrs",
+    "hr",
+    "sec",
+    "ref",
+    "fig",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "u.s",
+    "u.k",
+    "a.m",
+    "p.m",
+    "ca",
+    "cf",
+    "vol",
+    "ave",
+    "rd",
+    "tel",
+    "ext",
+    "est",
 }
 # a candidate boundary: sentence punctuation, optional closing quotes / brackets, then whitespace
 _BOUNDARY = re.compile(r"([.!?\u2026]+)([\"'\u201d\u2019)\]]*)(\s+)")
@@ -992,12 +1184,12 @@ def split_sentences(text: str) -> list[str]:
         start = 0
         for m in _BOUNDARY.finditer(line):
             if m.group(1) == ".":
-                word = _LAST_WORD.search(line[start:m.start(1)])
+                word = _LAST_WORD.search(line[start : m.start(1)])
                 if word:
                     w = word.group(1).lower().rstrip(".")
                     if w in _ABBREVIATIONS or (len(w) == 1 and w.isalpha() and w not in {"i", "a"}):
                         continue
-            piece = line[start:m.end(2)].strip()
+            piece = line[start : m.end(2)].strip()
             if piece:
                 sentences.append(piece)
             start = m.end(3)

@@ -33,8 +33,10 @@ class Comparison:
     p_adjusted: float = float("nan")
 
     def to_dict(self) -> dict:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else
-                    (round(v, 6) if isinstance(v, float) else v)) for k, v in asdict(self).items()}
+        return {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else (round(v, 6) if isinstance(v, float) else v))
+            for k, v in asdict(self).items()
+        }
 
 
 def mean_ci(values: np.ndarray) -> tuple[float, float, float]:
@@ -167,8 +169,19 @@ def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]]
         return None
     se = math.sqrt(var)
     p = float(2 * stats.norm.sf(abs(diff) / se))
-    return Comparison(measure, "proportion" if binary else "mean", int(n1.sum()), int(n0.sum()), group_value,
-                      rest_value, diff, diff - Z95 * se, diff + Z95 * se, effect, p)
+    return Comparison(
+        measure,
+        "proportion" if binary else "mean",
+        int(n1.sum()),
+        int(n0.sum()),
+        group_value,
+        rest_value,
+        diff,
+        diff - Z95 * se,
+        diff + Z95 * se,
+        effect,
+        p,
+    )
 
 
 def tost(measure: str, a: np.ndarray, b: np.ndarray, margin_sd: float) -> tuple[float, Comparison | None]:

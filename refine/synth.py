@@ -97,23 +97,108 @@ class _Segment:
 
 #                                   delivery sizing app price support quality returns loyalty checkout praise
 _BASE = {
-    "Champions": _Segment(0.11, (.16, .27, .30, .27), (.15, .35, .50), (.50, .35, .15), 40, 14, 85, 44, .75, 1.30,
-                          (.06, .05, .06, .06, .16, .14, .03, .18, .04, .22), 1.00, 0.03, 1500),
-    "Loyal": _Segment(0.22, (.19, .30, .25, .26), (.30, .45, .25), (.40, .38, .22), 30, 9, 70, 42, .60, 1.15,
-                      (.08, .07, .08, .10, .14, .12, .05, .18, .06, .12), 0.60, 0.06, 800),
-    "Potential Loyalists": _Segment(0.17, (.20, .25, .27, .28), (.50, .35, .15), (.42, .40, .18), 9, 4, 55, 36, .45,
-                                    1.00, (.10, .18, .06, .16, .06, .12, .14, .04, .08, .06), 0.15, 0.12, 300),
-    "Promising": _Segment(0.14, (.20, .25, .27, .28), (.58, .31, .11), (.46, .39, .15), 6, 3, 50, 33, .40, 1.00,
-                          (.10, .18, .06, .16, .06, .12, .14, .04, .08, .06), 0.15, 0.12, 300),
-    "At Risk": _Segment(0.16, (.23, .28, .22, .27), (.45, .35, .20), (.30, .40, .30), 28, 3, 60, 45, .35, 0.70,
-                        (.12, .06, .06, .18, .12, .18, .16, .02, .06, .04), -0.60, 0.30, 350),
-    "Hibernating": _Segment(0.20, (.23, .30, .22, .25), (.70, .22, .08), (.20, .35, .45), 34, 1, 40, 39, .20, 0.60,
-                            (.12, .06, .04, .26, .04, .12, .08, .10, .04, .14), -0.30, 0.42, 80),
+    "Champions": _Segment(
+        0.11,
+        (0.16, 0.27, 0.30, 0.27),
+        (0.15, 0.35, 0.50),
+        (0.50, 0.35, 0.15),
+        40,
+        14,
+        85,
+        44,
+        0.75,
+        1.30,
+        (0.06, 0.05, 0.06, 0.06, 0.16, 0.14, 0.03, 0.18, 0.04, 0.22),
+        1.00,
+        0.03,
+        1500,
+    ),
+    "Loyal": _Segment(
+        0.22,
+        (0.19, 0.30, 0.25, 0.26),
+        (0.30, 0.45, 0.25),
+        (0.40, 0.38, 0.22),
+        30,
+        9,
+        70,
+        42,
+        0.60,
+        1.15,
+        (0.08, 0.07, 0.08, 0.10, 0.14, 0.12, 0.05, 0.18, 0.06, 0.12),
+        0.60,
+        0.06,
+        800,
+    ),
+    "Potential Loyalists": _Segment(
+        0.17,
+        (0.20, 0.25, 0.27, 0.28),
+        (0.50, 0.35, 0.15),
+        (0.42, 0.40, 0.18),
+        9,
+        4,
+        55,
+        36,
+        0.45,
+        1.00,
+        (0.10, 0.18, 0.06, 0.16, 0.06, 0.12, 0.14, 0.04, 0.08, 0.06),
+        0.15,
+        0.12,
+        300,
+    ),
+    "Promising": _Segment(
+        0.14,
+        (0.20, 0.25, 0.27, 0.28),
+        (0.58, 0.31, 0.11),
+        (0.46, 0.39, 0.15),
+        6,
+        3,
+        50,
+        33,
+        0.40,
+        1.00,
+        (0.10, 0.18, 0.06, 0.16, 0.06, 0.12, 0.14, 0.04, 0.08, 0.06),
+        0.15,
+        0.12,
+        300,
+    ),
+    "At Risk": _Segment(
+        0.16,
+        (0.23, 0.28, 0.22, 0.27),
+        (0.45, 0.35, 0.20),
+        (0.30, 0.40, 0.30),
+        28,
+        3,
+        60,
+        45,
+        0.35,
+        0.70,
+        (0.12, 0.06, 0.06, 0.18, 0.12, 0.18, 0.16, 0.02, 0.06, 0.04),
+        -0.60,
+        0.30,
+        350,
+    ),
+    "Hibernating": _Segment(
+        0.20,
+        (0.23, 0.30, 0.22, 0.25),
+        (0.70, 0.22, 0.08),
+        (0.20, 0.35, 0.45),
+        34,
+        1,
+        40,
+        39,
+        0.20,
+        0.60,
+        (0.12, 0.06, 0.04, 0.26, 0.04, 0.12, 0.08, 0.10, 0.04, 0.14),
+        -0.30,
+        0.42,
+        80,
+    ),
 }
 # Under the null, Promising is its own segment: newer customers stuck at checkout and in the app,
 # less satisfied, churning more, spending less than Potential Loyalists.
-_NULL_PROMISING = dict(themes=(.10, .08, .12, .10, .06, .08, .08, .04, .22, .12), satisfaction=-0.25,
-                       churn=0.22, revenue_12m=200)
+_NULL_PROMISING = dict(
+    themes=(0.10, 0.08, 0.12, 0.10, 0.06, 0.08, 0.08, 0.04, 0.22, 0.12), satisfaction=-0.25, churn=0.22, revenue_12m=200
+)
 
 # a theme's own pull on tone: a comment about support leans kind, one about checkout leans sour
 _THEME_TONE_BIAS = np.array([-0.5, -0.3, -0.6, -0.3, 0.5, -0.1, -0.5, 0.3, -0.6, 1.0])
@@ -121,37 +206,143 @@ _THEME_TONE_BIAS = np.array([-0.5, -0.3, -0.6, -0.3, 0.5, -0.1, -0.5, 0.3, -0.6,
 # ---- text -----------------------------------------------------------------------------------
 
 _SLOTS: dict[str, tuple[str, ...]] = {
-    "product": ("jacket", "pair of sneakers", "pair of jeans", "dress", "hoodie", "backpack", "coffee maker",
-                "pair of headphones", "blender", "t-shirt", "pair of boots", "desk lamp", "rain coat", "duvet cover",
-                "pair of running shoes", "phone case", "kettle", "winter coat", "yoga mat", "water bottle", "handbag",
-                "sweater", "bedding set", "air fryer", "frying pan", "toaster", "office chair", "bluetooth speaker"),
-    "clothing": ("pair of jeans", "jacket", "dress", "hoodie", "pair of sneakers", "pair of boots", "t-shirt",
-                 "pair of running shoes", "winter coat", "shirt", "sweater", "pair of trousers", "skirt", "blazer",
-                 "cardigan", "parka", "swimsuit"),
+    "product": (
+        "jacket",
+        "pair of sneakers",
+        "pair of jeans",
+        "dress",
+        "hoodie",
+        "backpack",
+        "coffee maker",
+        "pair of headphones",
+        "blender",
+        "t-shirt",
+        "pair of boots",
+        "desk lamp",
+        "rain coat",
+        "duvet cover",
+        "pair of running shoes",
+        "phone case",
+        "kettle",
+        "winter coat",
+        "yoga mat",
+        "water bottle",
+        "handbag",
+        "sweater",
+        "bedding set",
+        "air fryer",
+        "frying pan",
+        "toaster",
+        "office chair",
+        "bluetooth speaker",
+    ),
+    "clothing": (
+        "pair of jeans",
+        "jacket",
+        "dress",
+        "hoodie",
+        "pair of sneakers",
+        "pair of boots",
+        "t-shirt",
+        "pair of running shoes",
+        "winter coat",
+        "shirt",
+        "sweater",
+        "pair of trousers",
+        "skirt",
+        "blazer",
+        "cardigan",
+        "parka",
+        "swimsuit",
+    ),
     "top": ("jacket", "hoodie", "shirt", "sweater", "blazer", "cardigan", "parka", "winter coat"),
     "bottom": ("pair of jeans", "pair of trousers", "skirt", "pair of shorts", "pair of leggings"),
-    "span": ("two weeks", "10 days", "over a week", "almost three weeks", "12 days", "nine days", "a full week",
-             "eight days", "more than two weeks", "3 weeks", "11 days", "nearly a month", "two and a half weeks"),
+    "span": (
+        "two weeks",
+        "10 days",
+        "over a week",
+        "almost three weeks",
+        "12 days",
+        "nine days",
+        "a full week",
+        "eight days",
+        "more than two weeks",
+        "3 weeks",
+        "11 days",
+        "nearly a month",
+        "two and a half weeks",
+    ),
     "span2": ("a week", "five days", "4-5 days", "about a week", "six days", "5 working days"),
-    "fastspan": ("two days", "one day", "48 hours", "less than three days", "24 hours", "a day and a half",
-                 "just over a day"),
-    "intens": ("really", "very", "super", "so", "extremely", "incredibly", "pretty", "quite", "seriously",
-               "genuinely", "honestly"),
-    "courier": ("the courier", "the driver", "the delivery guy", "UPS", "DHL", "the carrier", "the postman",
-                "FedEx"),
-    "staff": ("the staff", "the guy at the counter", "the support agent", "customer service", "the lady on the phone",
-              "the chat agent", "the store team", "the manager", "the sales assistant", "the young man at the till"),
-    "app_action": ("log in", "check out", "track my order", "open my orders", "apply a coupon", "see my points",
-                   "pay", "update my address", "add items to my basket", "open the sale page"),
-    "crashcount": ("three times", "twice", "again and again", "five times in a row", "four times",
-                   "every few minutes"),
+    "fastspan": (
+        "two days",
+        "one day",
+        "48 hours",
+        "less than three days",
+        "24 hours",
+        "a day and a half",
+        "just over a day",
+    ),
+    "intens": (
+        "really",
+        "very",
+        "super",
+        "so",
+        "extremely",
+        "incredibly",
+        "pretty",
+        "quite",
+        "seriously",
+        "genuinely",
+        "honestly",
+    ),
+    "courier": ("the courier", "the driver", "the delivery guy", "UPS", "DHL", "the carrier", "the postman", "FedEx"),
+    "staff": (
+        "the staff",
+        "the guy at the counter",
+        "the support agent",
+        "customer service",
+        "the lady on the phone",
+        "the chat agent",
+        "the store team",
+        "the manager",
+        "the sales assistant",
+        "the young man at the till",
+    ),
+    "app_action": (
+        "log in",
+        "check out",
+        "track my order",
+        "open my orders",
+        "apply a coupon",
+        "see my points",
+        "pay",
+        "update my address",
+        "add items to my basket",
+        "open the sale page",
+    ),
+    "crashcount": ("three times", "twice", "again and again", "five times in a row", "four times", "every few minutes"),
     "points": ("points", "reward points", "loyalty points", "rewards", "bonus points", "member points"),
     "pay": ("Apple Pay", "PayPal", "Google Pay", "my credit card", "a gift card", "Klarna", "my debit card"),
     "amount": ("$5", "$8", "$10", "$12", "$15", "$20", "$25", "$30", "$40", "$18"),
-    "waittime": ("45 minutes", "over an hour", "30 minutes", "20 minutes", "an hour and a half", "40 minutes",
-                 "almost an hour"),
-    "usespan": ("two weeks", "a month", "three days", "a couple of uses", "a week", "10 days", "barely a month",
-                "six weeks"),
+    "waittime": (
+        "45 minutes",
+        "over an hour",
+        "30 minutes",
+        "20 minutes",
+        "an hour and a half",
+        "40 minutes",
+        "almost an hour",
+    ),
+    "usespan": (
+        "two weeks",
+        "a month",
+        "three days",
+        "a couple of uses",
+        "a week",
+        "10 days",
+        "barely a month",
+        "six weeks",
+    ),
     "washes": ("one wash", "the first wash", "two washes", "a couple of washes", "three washes"),
 }
 
@@ -563,36 +754,148 @@ _PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 
-_OPENERS = (("Hi.", False), ("Hello team.", False), ("Hi there!", False), ("Honestly,", True),
-            ("To be honest,", True), ("Ok so", True), ("Tbh", True), ("Quick feedback:", False),
-            ("Well,", True), ("Feedback on my last order:", False))
+_OPENERS = (
+    ("Hi.", False),
+    ("Hello team.", False),
+    ("Hi there!", False),
+    ("Honestly,", True),
+    ("To be honest,", True),
+    ("Ok so", True),
+    ("Tbh", True),
+    ("Quick feedback:", False),
+    ("Well,", True),
+    ("Feedback on my last order:", False),
+)
 _CLOSERS = {
-    "negative": ("Please fix this.", "Not happy.", "Very disappointed.", "Sort it out please.", "Expected better.",
-                 "This needs to improve.", "Really annoyed."),
+    "negative": (
+        "Please fix this.",
+        "Not happy.",
+        "Very disappointed.",
+        "Sort it out please.",
+        "Expected better.",
+        "This needs to improve.",
+        "Really annoyed.",
+    ),
     "neutral": ("Thanks.", "That's all.", "Just my two cents.", "Otherwise fine."),
     "positive": ("Thanks!", "Thank you.", "Keep it up!", "Will shop again.", "Cheers.", "Great job.", "10/10."),
 }
-_CONTRAST = {"negative": ("But", "That said,", "On the other hand,", "However,"),
-             "positive": ("But", "On the plus side,", "That said,", "On the other hand,")}
-_SIGNATURES = ("\n\nSent from my iPhone", "\n\nSent from my iPhone", "\n\nSent from my Samsung Galaxy smartphone.",
-               "\n\nGet Outlook for iOS", "\n\nSent from my Android phone")
-_FIRST_NAMES = ("james", "mary", "john", "patricia", "robert", "jennifer", "michael", "linda", "david", "elizabeth",
-                "william", "susan", "maria", "karen", "daniel", "lisa", "matthew", "nancy", "anthony", "sandra",
-                "mark", "ashley", "paul", "emily", "kevin", "laura", "jason", "sarah", "omar", "priya", "wei", "lucia",
-                "ahmed", "sofia", "kenji", "fatima", "lars", "ana", "tomas", "chloe")
-_LAST_NAMES = ("smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez",
-               "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor", "moore", "jackson", "martin",
-               "lee", "perez", "thompson", "white", "harris", "clark", "lewis", "walker", "young", "allen", "khan",
-               "patel", "nguyen", "kim", "schmidt", "rossi", "silva", "novak", "okafor", "tanaka")
+_CONTRAST = {
+    "negative": ("But", "That said,", "On the other hand,", "However,"),
+    "positive": ("But", "On the plus side,", "That said,", "On the other hand,"),
+}
+_SIGNATURES = (
+    "\n\nSent from my iPhone",
+    "\n\nSent from my iPhone",
+    "\n\nSent from my Samsung Galaxy smartphone.",
+    "\n\nGet Outlook for iOS",
+    "\n\nSent from my Android phone",
+)
+_FIRST_NAMES = (
+    "james",
+    "mary",
+    "john",
+    "patricia",
+    "robert",
+    "jennifer",
+    "michael",
+    "linda",
+    "david",
+    "elizabeth",
+    "william",
+    "susan",
+    "maria",
+    "karen",
+    "daniel",
+    "lisa",
+    "matthew",
+    "nancy",
+    "anthony",
+    "sandra",
+    "mark",
+    "ashley",
+    "paul",
+    "emily",
+    "kevin",
+    "laura",
+    "jason",
+    "sarah",
+    "omar",
+    "priya",
+    "wei",
+    "lucia",
+    "ahmed",
+    "sofia",
+    "kenji",
+    "fatima",
+    "lars",
+    "ana",
+    "tomas",
+    "chloe",
+)
+_LAST_NAMES = (
+    "smith",
+    "johnson",
+    "williams",
+    "brown",
+    "jones",
+    "garcia",
+    "miller",
+    "davis",
+    "rodriguez",
+    "martinez",
+    "hernandez",
+    "lopez",
+    "gonzalez",
+    "wilson",
+    "anderson",
+    "thomas",
+    "taylor",
+    "moore",
+    "jackson",
+    "martin",
+    "lee",
+    "perez",
+    "thompson",
+    "white",
+    "harris",
+    "clark",
+    "lewis",
+    "walker",
+    "young",
+    "allen",
+    "khan",
+    "patel",
+    "nguyen",
+    "kim",
+    "schmidt",
+    "rossi",
+    "silva",
+    "novak",
+    "okafor",
+    "tanaka",
+)
 _EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
 _PII_PHRASES = {
-    "email": ("You can reach me at {value}.", "My email is {value} if you need anything.",
-              "Please reply to {value}, not the address on my account.", "Contact me: {value}",
-              "email me at {value} pls"),
-    "phone": ("Call me back on {value}.", "My number is {value}.", "I left my number ({value}) but nobody called.",
-              "Text me at {value} when it ships.", "Reach me on {value} any time after 5pm."),
-    "card": ("I was charged twice on my card {value}.", "My card {value} was declined even though it works elsewhere.",
-             "Refund it to card {value} please.", "I used card number {value} for the order, please check."),
+    "email": (
+        "You can reach me at {value}.",
+        "My email is {value} if you need anything.",
+        "Please reply to {value}, not the address on my account.",
+        "Contact me: {value}",
+        "email me at {value} pls",
+    ),
+    "phone": (
+        "Call me back on {value}.",
+        "My number is {value}.",
+        "I left my number ({value}) but nobody called.",
+        "Text me at {value} when it ships.",
+        "Reach me on {value} any time after 5pm.",
+    ),
+    "card": (
+        "I was charged twice on my card {value}.",
+        "My card {value} was declined even though it works elsewhere.",
+        "Refund it to card {value} please.",
+        "I used card number {value} for the order, please check.",
+    ),
 }
 _SLOT = re.compile(r"\{(\w+)\}")
 _VOWEL_ARTICLE = re.compile(r"\b([Aa]) (?=[aeiou])")
@@ -614,8 +917,9 @@ class SyntheticCompany:
     labels: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def generate_company(seed: int = 0, *, n_customers: int = 4000, response_rate: float = 0.35,
-                     null: bool = False) -> SyntheticCompany:
+def generate_company(
+    seed: int = 0, *, n_customers: int = 4000, response_rate: float = 0.35, null: bool = False
+) -> SyntheticCompany:
     """Generate a synthetic company with planted merge / split / new structure (none when ``null``).
 
     Args:
@@ -644,7 +948,8 @@ def generate_company(seed: int = 0, *, n_customers: int = 4000, response_rate: f
     seed, n_customers, response_rate = int(seed), int(n_customers), float(response_rate)
     # independent streams: the customer attributes are the same with and without the planted structure
     r_attr, r_outcome, r_feedback, r_text, r_quality = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5))
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
+    )
     params = _segment_params(null)
 
     customers, seg, split_group, new_group = _customers(r_attr, n_customers, params, null)
@@ -653,8 +958,9 @@ def generate_company(seed: int = 0, *, n_customers: int = 4000, response_rate: f
     feedback, labels, pii, quality = _feedback_table(r_text, r_quality, comments, customers)
 
     truth = _truth(seed, null, customers, feedback, labels, pii, quality, split_group, new_group)
-    return SyntheticCompany(customers=customers, feedback=feedback, truth=truth,
-                            config_toml=config_toml(seed), labels=labels)
+    return SyntheticCompany(
+        customers=customers, feedback=feedback, truth=truth, config_toml=config_toml(seed), labels=labels
+    )
 
 
 def write_demo_data(out_dir: Path, company: SyntheticCompany) -> dict[str, Path]:
@@ -665,8 +971,12 @@ def write_demo_data(out_dir: Path, company: SyntheticCompany) -> dict[str, Path]
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"customers": out_dir / "customers.csv", "feedback": out_dir / "feedback.csv",
-             "truth": out_dir / "truth.json", "config": out_dir / "refine.toml"}
+    paths = {
+        "customers": out_dir / "customers.csv",
+        "feedback": out_dir / "feedback.csv",
+        "truth": out_dir / "truth.json",
+        "config": out_dir / "refine.toml",
+    }
     company.customers.to_csv(paths["customers"], index=False, encoding="utf-8")
     company.feedback.to_csv(paths["feedback"], index=False, encoding="utf-8")
     paths["truth"].write_text(json.dumps(company.truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -676,7 +986,7 @@ def write_demo_data(out_dir: Path, company: SyntheticCompany) -> dict[str, Path]
 
 def config_toml(seed: int) -> str:
     """The refine.toml that maps the synthetic company's columns."""
-    return f'''\
+    return f"""\
 # refine configuration for the synthetic demo company (generated by refine.synth, seed {seed}).
 # Column names are exactly as in customers.csv and feedback.csv.
 
@@ -698,10 +1008,11 @@ exclude = ["contact_email"]
 
 [run]
 seed = {seed}
-'''
+"""
 
 
 # ---- customers ------------------------------------------------------------------------------
+
 
 def _segment_params(null: bool) -> dict[str, _Segment]:
     params = dict(_BASE)
@@ -747,21 +1058,23 @@ def _customers(rng: np.random.Generator, n: int, params: dict[str, _Segment], nu
     dup = emails.groupby(emails).cumcount().to_numpy()
     emails = [f"{e}{d + 1}@example.com" if d else f"{e}@example.com" for e, d in zip(emails, dup)]
 
-    customers = pd.DataFrame({
-        "Customer ID": [f"C{i:06d}" for i in range(1, n + 1)],
-        "Segment": np.asarray(SEGMENTS, dtype=object)[seg],
-        "region": region,
-        "Plan": plan,
-        "channel": channel,
-        "tenure_months": tenure,
-        "orders_12m": orders,
-        "avg_order_value": aov,
-        "age": age,
-        "newsletter": newsletter,
-        "churned_90d": np.zeros(n, dtype=np.int64),
-        "revenue_12m": np.zeros(n),
-        "contact_email": emails,
-    })
+    customers = pd.DataFrame(
+        {
+            "Customer ID": [f"C{i:06d}" for i in range(1, n + 1)],
+            "Segment": np.asarray(SEGMENTS, dtype=object)[seg],
+            "region": region,
+            "Plan": plan,
+            "channel": channel,
+            "tenure_months": tenure,
+            "orders_12m": orders,
+            "avg_order_value": aov,
+            "age": age,
+            "newsletter": newsletter,
+            "churned_90d": np.zeros(n, dtype=np.int64),
+            "revenue_12m": np.zeros(n),
+            "contact_email": emails,
+        }
+    )
     if null:
         split_group = np.zeros(n, dtype=bool)
         new_group = np.zeros(n, dtype=bool)
@@ -786,13 +1099,18 @@ def _outcomes(rng, customers, seg, params, split_group, new_group) -> np.ndarray
     revenue = np.round(revenue * np.where(churned, 0.75, 1.0), 2)  # churners stopped buying part-way
     customers["churned_90d"] = churned.astype(np.int64)
     customers["revenue_12m"] = revenue
-    satisfaction = (np.array([params[s].satisfaction for s in SEGMENTS])[seg]
-                    + SPLIT_SATISFACTION_SHIFT * split_group + NEW_SATISFACTION_SHIFT * new_group
-                    + CHURN_SATISFACTION * churned + rng.normal(0.0, 0.8, n))
+    satisfaction = (
+        np.array([params[s].satisfaction for s in SEGMENTS])[seg]
+        + SPLIT_SATISFACTION_SHIFT * split_group
+        + NEW_SATISFACTION_SHIFT * new_group
+        + CHURN_SATISFACTION * churned
+        + rng.normal(0.0, 0.8, n)
+    )
     return satisfaction
 
 
 # ---- comments (what each respondent says, before words) -------------------------------------
+
 
 def _comments(rng, seg, satisfaction, params, split_group, new_group, response_rate) -> dict[str, np.ndarray]:
     n = seg.size
@@ -843,9 +1161,18 @@ def _comments(rng, seg, satisfaction, params, split_group, new_group, response_r
     day = rng.integers(0, MONTH_DAYS, m)
     hour = rng.choice(24, m, p=_norm([1, 1, 1, 1, 1, 1, 2, 4, 6, 8, 9, 9, 10, 9, 8, 8, 8, 9, 10, 11, 10, 8, 5, 2]))
     seconds = day * 86400 + hour * 3600 + rng.integers(0, 3600, m)
-    return {"customer": who, "theme": theme, "tone": tone, "planted": planted, "second_theme": second_theme,
-            "second_tone": second_tone, "rating": rating, "has_rating": has_rating, "source": source,
-            "seconds": seconds}
+    return {
+        "customer": who,
+        "theme": theme,
+        "tone": tone,
+        "planted": planted,
+        "second_theme": second_theme,
+        "second_tone": second_tone,
+        "rating": rating,
+        "has_rating": has_rating,
+        "source": source,
+        "seconds": seconds,
+    }
 
 
 def _draw(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
@@ -863,6 +1190,7 @@ def _tone(rng: np.random.Generator, mood: np.ndarray) -> np.ndarray:
 
 # ---- feedback table: words, PII, data-quality problems ---------------------------------------
 
+
 def _feedback_table(r_text, r_quality, comments, customers):
     m = comments["customer"].size
     customer_ids = customers["Customer ID"].to_numpy()
@@ -872,9 +1200,9 @@ def _feedback_table(r_text, r_quality, comments, customers):
     n_each = max(1, int(round(QUALITY_SHARE * m)))
     order = r_quality.permutation(m)
     pii_rows = set(order[:n_pii].tolist())
-    blank_rows = order[n_pii:n_pii + n_each]
-    unknown_rows = order[n_pii + n_each:n_pii + 2 * n_each]
-    dup_rows = order[n_pii + 2 * n_each:n_pii + 3 * n_each]
+    blank_rows = order[n_pii : n_pii + n_each]
+    unknown_rows = order[n_pii + n_each : n_pii + 2 * n_each]
+    dup_rows = order[n_pii + 2 * n_each : n_pii + 3 * n_each]
 
     texts, pii = [], []
     for i in range(m):
@@ -895,22 +1223,26 @@ def _feedback_table(r_text, r_quality, comments, customers):
 
     rating = pd.array(np.where(comments["has_rating"], comments["rating"], 0), dtype="Int64")
     rating[~comments["has_rating"]] = pd.NA
-    feedback = pd.DataFrame({
-        "Customer ID": cust,
-        "Comment Text": pd.Series(texts),
-        "rating": rating,
-        "submitted": MONTH_START + pd.to_timedelta(comments["seconds"], unit="s"),
-        "channel_src": np.asarray(SOURCES, dtype=object)[comments["source"]],
-    })
+    feedback = pd.DataFrame(
+        {
+            "Customer ID": cust,
+            "Comment Text": pd.Series(texts),
+            "rating": rating,
+            "submitted": MONTH_START + pd.to_timedelta(comments["seconds"], unit="s"),
+            "channel_src": np.asarray(SOURCES, dtype=object)[comments["source"]],
+        }
+    )
     quality = np.full(m, "", dtype=object)
     quality[blank_rows], quality[unknown_rows] = "blank_text", "unknown_customer"
-    labels = pd.DataFrame({
-        "theme": np.asarray(THEMES, dtype=object)[comments["theme"]],
-        "tone": np.asarray(TONES, dtype=object)[comments["tone"]],
-        "second_theme": np.asarray(THEMES, dtype=object)[comments["second_theme"]],
-        "planted": comments["planted"],
-        "quality": quality,
-    })
+    labels = pd.DataFrame(
+        {
+            "theme": np.asarray(THEMES, dtype=object)[comments["theme"]],
+            "tone": np.asarray(TONES, dtype=object)[comments["tone"]],
+            "second_theme": np.asarray(THEMES, dtype=object)[comments["second_theme"]],
+            "planted": comments["planted"],
+            "quality": quality,
+        }
+    )
     # an export is in time order; ids follow it. A duplicate submission repeats its row exactly.
     time_order = np.argsort(feedback["submitted"].to_numpy(), kind="stable")
     position = np.empty(m, dtype=np.int64)
@@ -927,9 +1259,11 @@ def _feedback_table(r_text, r_quality, comments, customers):
     for item in pii:
         item["resp_id"] = resp_ids[item.pop("row")]
     pii.sort(key=lambda item: item["resp_id"])
-    quality_ids = {"blank_text": sorted(resp_ids[blank_rows].tolist()),
-                   "duplicate_rows": sorted(resp_ids[dup_rows].tolist()),
-                   "unknown_customer": sorted(resp_ids[unknown_rows].tolist())}
+    quality_ids = {
+        "blank_text": sorted(resp_ids[blank_rows].tolist()),
+        "duplicate_rows": sorted(resp_ids[dup_rows].tolist()),
+        "unknown_customer": sorted(resp_ids[unknown_rows].tolist()),
+    }
     return feedback, labels, pii, quality_ids
 
 
@@ -1007,9 +1341,9 @@ def _roughen(rng: np.random.Generator, text: str, tone: int) -> str:
             j = int(rng.integers(1, len(w) - 2))
             kind = rng.random()
             if kind < 0.5:
-                words[k] = w[:j] + w[j + 1] + w[j] + w[j + 2:]  # swapped letters
+                words[k] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]  # swapped letters
             elif kind < 0.8:
-                words[k] = w[:j] + w[j + 1:]  # dropped letter
+                words[k] = w[:j] + w[j + 1 :]  # dropped letter
             else:
                 words[k] = w[:j] + w[j] + w[j:]  # doubled letter
             text = " ".join(words)
@@ -1024,22 +1358,36 @@ def _pii(rng: np.random.Generator, own_email: str) -> tuple[str, str, str]:
         if rng.random() < 0.5:
             value = own_email
         else:
-            value = (f"{_pick(rng, _FIRST_NAMES)}{_pick(rng, ('.', '_', ''))}{_pick(rng, _LAST_NAMES)}"
-                     f"{int(rng.integers(1, 99)) if rng.random() < 0.4 else ''}@{_pick(rng, _EMAIL_DOMAINS)}")
+            value = (
+                f"{_pick(rng, _FIRST_NAMES)}{_pick(rng, ('.', '_', ''))}{_pick(rng, _LAST_NAMES)}"
+                f"{int(rng.integers(1, 99)) if rng.random() < 0.4 else ''}@{_pick(rng, _EMAIL_DOMAINS)}"
+            )
     elif u < 0.80:
         kind = "phone"
         area = _pick(rng, ("415", "212", "312", "646", "503", "617", "206", "720"))
         line = f"01{int(rng.integers(0, 100)):02d}"  # 555-0100..0199 is reserved for fiction
-        value = _pick(rng, (f"+1 {area}-555-{line}", f"({area}) 555 {line}", f"{area}.555.{line}",
-                            f"{area}-555-{line}", f"+1 ({area}) 555-{line}", "+44 20 7946 0958"))
+        value = _pick(
+            rng,
+            (
+                f"+1 {area}-555-{line}",
+                f"({area}) 555 {line}",
+                f"{area}.555.{line}",
+                f"{area}-555-{line}",
+                f"+1 ({area}) 555-{line}",
+                "+44 20 7946 0958",
+            ),
+        )
     else:
         kind = "card"
-        digits = [4] + [int(d) for d in rng.integers(0, 10, 14)] if rng.random() < 0.6 else \
-            [5, int(rng.integers(1, 6))] + [int(d) for d in rng.integers(0, 10, 13)]
+        digits = (
+            [4] + [int(d) for d in rng.integers(0, 10, 14)]
+            if rng.random() < 0.6
+            else [5, int(rng.integers(1, 6))] + [int(d) for d in rng.integers(0, 10, 13)]
+        )
         digits.append(_luhn_check_digit(digits))
         raw = "".join(map(str, digits))
         sep = _pick(rng, (" ", " ", "-", ""))
-        value = sep.join(raw[k:k + 4] for k in range(0, 16, 4))
+        value = sep.join(raw[k : k + 4] for k in range(0, 16, 4))
     return kind, value, _pick(rng, _PII_PHRASES[kind]).format(value=value)
 
 
@@ -1055,39 +1403,71 @@ def _luhn_check_digit(digits: list[int]) -> int:
 
 # ---- truth ----------------------------------------------------------------------------------
 
+
 def _truth(seed, null, customers, feedback, labels, pii, quality_ids, split_group, new_group) -> dict:
     sizes = customers["Segment"].value_counts()
     truth: dict = {"seed": seed, "null": null, "merge": [], "split": [], "new": []}
     if not null:
-        truth["merge"] = [{"segments": ["Potential Loyalists", "Promising"],
-                           "why": "same theme mix, sentiment, churn and revenue parameters"}]
-        truth["split"] = [{"segment": SPLIT_SEGMENT,
-                           "rule": f'Segment == "{SPLIT_SEGMENT}" and {SPLIT_COLUMN} == "{SPLIT_VALUE}"',
-                           "attribute": SPLIT_COLUMN, "theme": SPLIT_THEME, "value": SPLIT_VALUE,
-                           "n_customers": int(split_group.sum()),
-                           "effect": {"theme_share": SPLIT_THEME_SHARE, "theme_share_rest": 0.08,
-                                      "churn_add": SPLIT_CHURN_ADD,
-                                      "satisfaction_shift": SPLIT_SATISFACTION_SHIFT}}]
-        truth["new"] = [{"rule": f'{NEW_COLUMN} == "{NEW_VALUE}"', "attribute": NEW_COLUMN, "theme": NEW_THEME,
-                         "value": NEW_VALUE, "n_customers": int(new_group.sum()),
-                         "segments": [s for s in SEGMENTS if (new_group & (customers["Segment"] == s)).any()],
-                         "effect": {"theme_share_add": NEW_THEME_ADD, "churn_add": NEW_CHURN_ADD,
-                                    "satisfaction_shift": NEW_SATISFACTION_SHIFT}}]
+        truth["merge"] = [
+            {
+                "segments": ["Potential Loyalists", "Promising"],
+                "why": "same theme mix, sentiment, churn and revenue parameters",
+            }
+        ]
+        truth["split"] = [
+            {
+                "segment": SPLIT_SEGMENT,
+                "rule": f'Segment == "{SPLIT_SEGMENT}" and {SPLIT_COLUMN} == "{SPLIT_VALUE}"',
+                "attribute": SPLIT_COLUMN,
+                "theme": SPLIT_THEME,
+                "value": SPLIT_VALUE,
+                "n_customers": int(split_group.sum()),
+                "effect": {
+                    "theme_share": SPLIT_THEME_SHARE,
+                    "theme_share_rest": 0.08,
+                    "churn_add": SPLIT_CHURN_ADD,
+                    "satisfaction_shift": SPLIT_SATISFACTION_SHIFT,
+                },
+            }
+        ]
+        truth["new"] = [
+            {
+                "rule": f'{NEW_COLUMN} == "{NEW_VALUE}"',
+                "attribute": NEW_COLUMN,
+                "theme": NEW_THEME,
+                "value": NEW_VALUE,
+                "n_customers": int(new_group.sum()),
+                "segments": [s for s in SEGMENTS if (new_group & (customers["Segment"] == s)).any()],
+                "effect": {
+                    "theme_share_add": NEW_THEME_ADD,
+                    "churn_add": NEW_CHURN_ADD,
+                    "satisfaction_shift": NEW_SATISFACTION_SHIFT,
+                },
+            }
+        ]
     clean = labels["quality"] == ""
-    truth.update({
-        "segments": {s: int(sizes.get(s, 0)) for s in SEGMENTS},
-        "n_customers": len(customers),
-        "n_feedback": len(feedback),
-        "n_respondents": int(feedback.loc[clean, "Customer ID"].nunique()),
-        "themes": dict(THEME_LABELS),
-        "quality": {"blank_text": len(quality_ids["blank_text"]),
-                    "duplicate_rows": len(quality_ids["duplicate_rows"]),
-                    "unknown_customer": len(quality_ids["unknown_customer"]),
-                    "clean_rows": int(clean.sum()),
-                    "resp_ids": quality_ids},
-        "pii": {"rows": len(pii), "email": sum(p["kind"] == "email" for p in pii),
-                "phone": sum(p["kind"] == "phone" for p in pii), "card": sum(p["kind"] == "card" for p in pii),
-                "items": pii},
-        "reference_month": MONTH_START.strftime("%Y-%m"),
-    })
+    truth.update(
+        {
+            "segments": {s: int(sizes.get(s, 0)) for s in SEGMENTS},
+            "n_customers": len(customers),
+            "n_feedback": len(feedback),
+            "n_respondents": int(feedback.loc[clean, "Customer ID"].nunique()),
+            "themes": dict(THEME_LABELS),
+            "quality": {
+                "blank_text": len(quality_ids["blank_text"]),
+                "duplicate_rows": len(quality_ids["duplicate_rows"]),
+                "unknown_customer": len(quality_ids["unknown_customer"]),
+                "clean_rows": int(clean.sum()),
+                "resp_ids": quality_ids,
+            },
+            "pii": {
+                "rows": len(pii),
+                "email": sum(p["kind"] == "email" for p in pii),
+                "phone": sum(p["kind"] == "phone" for p in pii),
+                "card": sum(p["kind"] == "card" for p in pii),
+                "items": pii,
+            },
+            "reference_month": MONTH_START.strftime("%Y-%m"),
+        }
+    )
     return truth

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,13 +54,51 @@ _REDACTED = re.compile(r"\[[A-Z_]{2,}\]")
 _BOILERPLATE = re.compile(
     r"(?:sent from my \w+(?: \w+)?|sent from (?:yahoo )?mail for \w+|get outlook for \w+"
     r"|this (?:e-?mail|message) (?:and any attachments )?(?:is|may be) confidential[^.]*\.?)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _SPACE = re.compile(r"\s+")
 # words sklearn's English list misses once apostrophes are stripped, plus tweet noise
 _EXTRA_STOP = {
-    "dont", "didnt", "doesnt", "isnt", "wasnt", "arent", "werent", "cant", "couldnt", "wouldnt", "shouldnt",
-    "wont", "im", "ive", "id", "ill", "youre", "youve", "theyre", "thats", "theres", "whats", "lets", "hes",
-    "shes", "rt", "amp", "gt", "lt", "http", "https", "www", "com", "st", "nd", "rd", "th", "ll", "ve", "re",
+    "dont",
+    "didnt",
+    "doesnt",
+    "isnt",
+    "wasnt",
+    "arent",
+    "werent",
+    "cant",
+    "couldnt",
+    "wouldnt",
+    "shouldnt",
+    "wont",
+    "im",
+    "ive",
+    "id",
+    "ill",
+    "youre",
+    "youve",
+    "theyre",
+    "thats",
+    "theres",
+    "whats",
+    "lets",
+    "hes",
+    "shes",
+    "rt",
+    "amp",
+    "gt",
+    "lt",
+    "http",
+    "https",
+    "www",
+    "com",
+    "st",
+    "nd",
+    "rd",
+    "th",
+    "ll",
+    "ve",
+    "re",
 }
 
 
@@ -112,22 +151,49 @@ class TopicModel:
 
     def to_payload(self) -> tuple[dict, dict[str, np.ndarray]]:
         """The model as JSON plus arrays, for the stage cache (refine.memo); from_payload reads it back."""
-        document = {"topics": [{"id": int(t.id), "label": t.label, "keywords": list(t.keywords), "size": int(t.size),
-                                "quotes": list(t.quotes), "status": t.status} for t in self.topics],
-                    "fading": self.fading, "method": self.method, "outlier_similarity": self.outlier_similarity}
+        document = {
+            "topics": [
+                {
+                    "id": int(t.id),
+                    "label": t.label,
+                    "keywords": list(t.keywords),
+                    "size": int(t.size),
+                    "quotes": list(t.quotes),
+                    "status": t.status,
+                }
+                for t in self.topics
+            ],
+            "fading": self.fading,
+            "method": self.method,
+            "outlier_similarity": self.outlier_similarity,
+        }
         arrays = {"doc_topics": np.asarray(self.doc_topics), "doc_similarity": np.asarray(self.doc_similarity)}
         if self.topics:
             arrays["centroids"] = np.stack([t.centroid for t in self.topics])
         return document, arrays
 
     @classmethod
-    def from_payload(cls, document: dict, arrays: dict[str, np.ndarray]) -> "TopicModel":
-        topics = [Topic(id=t["id"], label=t["label"], keywords=t["keywords"], size=t["size"],
-                        centroid=arrays["centroids"][i], quotes=t["quotes"], status=t["status"])
-                  for i, t in enumerate(document["topics"])]
-        return cls(doc_topics=arrays["doc_topics"], doc_similarity=arrays["doc_similarity"], topics=topics,
-                   fading=document["fading"], method=document["method"],
-                   outlier_similarity=document["outlier_similarity"])
+    def from_payload(cls, document: dict, arrays: dict[str, np.ndarray]) -> TopicModel:
+        topics = [
+            Topic(
+                id=t["id"],
+                label=t["label"],
+                keywords=t["keywords"],
+                size=t["size"],
+                centroid=arrays["centroids"][i],
+                quotes=t["quotes"],
+                status=t["status"],
+            )
+            for i, t in enumerate(document["topics"])
+        ]
+        return cls(
+            doc_topics=arrays["doc_topics"],
+            doc_similarity=arrays["doc_similarity"],
+            topics=topics,
+            fading=document["fading"],
+            method=document["method"],
+            outlier_similarity=document["outlier_similarity"],
+        )
 
     def to_records(self, mean_sentiment: dict[int, float] | None = None) -> list[dict]:
         """JSON-ready dicts for topics.json: the topics (largest first), then the fading ones."""
@@ -136,21 +202,38 @@ class TopicModel:
         out = []
         for t in self.topics:
             ms = mean_sentiment.get(int(t.id))
-            out.append({
-                "id": int(t.id), "label": t.label, "keywords": list(t.keywords), "size": int(t.size),
-                "share": round(t.size / total, 5),
-                "mean_sentiment": None if ms is None or not np.isfinite(ms) else round(float(ms), 5),
-                "quotes": list(t.quotes), "status": t.status,
-                "centroid": [round(float(x), 5) for x in t.centroid],
-            })
+            out.append(
+                {
+                    "id": int(t.id),
+                    "label": t.label,
+                    "keywords": list(t.keywords),
+                    "size": int(t.size),
+                    "share": round(t.size / total, 5),
+                    "mean_sentiment": None if ms is None or not np.isfinite(ms) else round(float(ms), 5),
+                    "quotes": list(t.quotes),
+                    "status": t.status,
+                    "centroid": [round(float(x), 5) for x in t.centroid],
+                }
+            )
         for f in self.fading:
-            out.append({"id": int(f["id"]), "label": f.get("label", ""), "keywords": list(f.get("keywords", [])),
-                        "size": 0, "share": 0.0, "mean_sentiment": None, "quotes": [], "status": "fading",
-                        "centroid": [round(float(x), 5) for x in f.get("centroid", [])]})
+            out.append(
+                {
+                    "id": int(f["id"]),
+                    "label": f.get("label", ""),
+                    "keywords": list(f.get("keywords", [])),
+                    "size": 0,
+                    "share": 0.0,
+                    "mean_sentiment": None,
+                    "quotes": [],
+                    "status": "fading",
+                    "centroid": [round(float(x), 5) for x in f.get("centroid", [])],
+                }
+            )
         return out
 
 
 # ---------------------------------------------------------------------------------------------- text
+
 
 def clean_text(text: str) -> str:
     """Text for keywording: no URLs, @handles, e-mail addresses, redaction tokens or mail boilerplate."""
@@ -179,6 +262,7 @@ def trim_quote(text: str, limit: int = 300) -> str:
 
 
 # --------------------------------------------------------------------------------------------- model
+
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -209,14 +293,14 @@ def knn_graph(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     sim = np.empty((n, k), dtype=np.float32)
     block = int(max(64, min(4096, 5e7 // max(n, 1))))  # about 200 MB of similarities at a time
     for start in range(0, n, block):
-        s = emb[start:start + block] @ emb.T
+        s = emb[start : start + block] @ emb.T
         rows = np.arange(len(s))
         s[rows, start + rows] = -np.inf
         part = np.argpartition(-s, k - 1, axis=1)[:, :k]
         vals = np.take_along_axis(s, part, axis=1)
         order = np.lexsort((part, -vals), axis=1)  # ties broken by index: deterministic
-        idx[start:start + block] = np.take_along_axis(part, order, axis=1)
-        sim[start:start + block] = np.take_along_axis(vals, order, axis=1)
+        idx[start : start + block] = np.take_along_axis(part, order, axis=1)
+        sim[start : start + block] = np.take_along_axis(vals, order, axis=1)
     return idx, sim
 
 
@@ -246,8 +330,9 @@ def spectral_embedding(emb: np.ndarray, dims: int, k: int = KNN) -> np.ndarray:
     else:
         from scipy.sparse.linalg import eigsh
 
-        values, vectors = eigsh(norm_adj, k=want, which="LA", v0=np.full(n, 1.0 / np.sqrt(n)), tol=1e-8,
-                                maxiter=max(5000, n))
+        values, vectors = eigsh(
+            norm_adj, k=want, which="LA", v0=np.full(n, 1.0 / np.sqrt(n)), tol=1e-8, maxiter=max(5000, n)
+        )
     top = np.argsort(values)[::-1][:want]
     vectors = vectors[:, top] * inv_sqrt[:, None]  # random-walk eigenvectors
     vectors = vectors[:, 1:]  # the first one is constant on a connected graph
@@ -270,8 +355,9 @@ def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.nda
         except ImportError:
             reducer = "spectral"
         else:
-            red = umap.UMAP(n_components=dims, n_neighbors=KNN, min_dist=0.0, metric="cosine",
-                            random_state=seed).fit_transform(emb)
+            red = umap.UMAP(
+                n_components=dims, n_neighbors=KNN, min_dist=0.0, metric="cosine", random_state=seed
+            ).fit_transform(emb)
             return np.asarray(red, dtype=np.float64), f"umap({dims})"
     if reducer == "spectral":
         return _normalise(spectral_embedding(emb, dims)).astype(np.float64), f"spectral({dims}, k={KNN})"
@@ -291,8 +377,13 @@ def _keywords(clean: list[str], labels: np.ndarray, topic_order: list[int], k: i
 
     stop = sorted(set(ENGLISH_STOP_WORDS) | _EXTRA_STOP)
     n = len(clean)
-    vec = CountVectorizer(stop_words=stop, ngram_range=(1, 2), lowercase=True,
-                          token_pattern=r"(?u)\b[^\W\d_]{2,}\b", min_df=2 if n >= 200 else 1)
+    vec = CountVectorizer(
+        stop_words=stop,
+        ngram_range=(1, 2),
+        lowercase=True,
+        token_pattern=r"(?u)\b[^\W\d_]{2,}\b",
+        min_df=2 if n >= 200 else 1,
+    )
     try:
         counts = vec.fit_transform(clean)
     except ValueError:  # only stop words / empty texts
@@ -371,15 +462,16 @@ def _quotes(texts: Sequence[str], members: np.ndarray, sims: np.ndarray, emb: np
         picked_rows.append(int(i))
         if len(picked) >= k:
             break
-    for q, i in fallback:
+    for q, _row in fallback:
         if len(picked) >= k:
             break
         picked.append(trim_quote(q))
     return picked
 
 
-def _match_previous(centroids: np.ndarray, previous: list[dict], threshold: float
-                    ) -> tuple[dict[int, dict], list[dict], int]:
+def _match_previous(
+    centroids: np.ndarray, previous: list[dict], threshold: float
+) -> tuple[dict[int, dict], list[dict], int]:
     """Hungarian matching of this run's centroids to the previous ones; returns (row -> previous, unmatched, max id)."""
     from scipy.optimize import linear_sum_assignment
 
@@ -401,15 +493,37 @@ def _match_previous(centroids: np.ndarray, previous: list[dict], threshold: floa
 
 
 def _empty(n: int, method: dict, settings: TopicSettings, previous: list[dict] | None) -> TopicModel:
-    fading = [{"id": int(p["id"]), "label": p.get("label", ""), "status": "fading", "size": 0,
-               "centroid": list(p.get("centroid") or [])}
-              for p in (previous or []) if p.get("id") is not None and p.get("status") != "fading"]
-    return TopicModel(doc_topics=np.full(n, NO_TOPIC, dtype=int), doc_similarity=np.zeros(n, dtype=np.float32),
-                      topics=[], fading=fading, method=method, outlier_similarity=settings.outlier_similarity)
+    fading = [
+        {
+            "id": int(p["id"]),
+            "label": p.get("label", ""),
+            "status": "fading",
+            "size": 0,
+            "centroid": list(p.get("centroid") or []),
+        }
+        for p in (previous or [])
+        if p.get("id") is not None and p.get("status") != "fading"
+    ]
+    return TopicModel(
+        doc_topics=np.full(n, NO_TOPIC, dtype=int),
+        doc_similarity=np.zeros(n, dtype=np.float32),
+        topics=[],
+        fading=fading,
+        method=method,
+        outlier_similarity=settings.outlier_similarity,
+    )
 
 
-def _fit_on_sample(texts: list[str], emb: np.ndarray, settings: TopicSettings, size: int, *, seed: int,
-                   previous: list[dict] | None, show_progress: bool) -> TopicModel:
+def _fit_on_sample(
+    texts: list[str],
+    emb: np.ndarray,
+    settings: TopicSettings,
+    size: int,
+    *,
+    seed: int,
+    previous: list[dict] | None,
+    show_progress: bool,
+) -> TopicModel:
     """`fit_sample`: cluster a seeded random sample, then assign every other text to its nearest topic.
 
     The reducer and HDBSCAN grow faster than linearly with the number of texts; assigning is one
@@ -423,16 +537,27 @@ def _fit_on_sample(texts: list[str], emb: np.ndarray, settings: TopicSettings, s
     rest = np.setdiff1d(np.arange(n), sample)
     if show_progress:
         print(f"  topics: fitting on a sample of {size} of {n} texts", file=sys.stderr, flush=True)
-    model = fit_topics([texts[i] for i in sample], emb[sample], dataclasses.replace(settings, fit_sample=0),
-                       seed=seed, previous=previous, show_progress=show_progress)
+    model = fit_topics(
+        [texts[i] for i in sample],
+        emb[sample],
+        dataclasses.replace(settings, fit_sample=0),
+        seed=seed,
+        previous=previous,
+        show_progress=show_progress,
+    )
     emb = _normalise(emb)
     doc_topics = np.full(n, NO_TOPIC, dtype=int)
     doc_similarity = np.zeros(n, dtype=np.float32)
     doc_topics[sample], doc_similarity[sample] = model.doc_topics, model.doc_similarity
     doc_topics[rest], doc_similarity[rest] = model.assign(emb[rest])
-    method = dict(model.method, n_docs=n, fit_sample=size, assigned_after_fit=int(len(rest)),
-                  assigned_rest_to_topics=int((doc_topics[rest] >= 0).sum()),
-                  unassigned=int((doc_topics == NO_TOPIC).sum()))
+    method = dict(
+        model.method,
+        n_docs=n,
+        fit_sample=size,
+        assigned_after_fit=int(len(rest)),
+        assigned_rest_to_topics=int((doc_topics[rest] >= 0).sum()),
+        unassigned=int((doc_topics == NO_TOPIC).sum()),
+    )
     if model.topics:
         ids = [t.id for t in model.topics]
         keywords = _keywords([clean_text(t) for t in texts], doc_topics, ids, settings.keywords)
@@ -444,12 +569,25 @@ def _fit_on_sample(texts: list[str], emb: np.ndarray, settings: TopicSettings, s
                 t.label = _label(t.keywords)
             t.quotes = _quotes(texts, members, emb @ t.centroid, emb, settings.quotes)
         model.topics.sort(key=lambda t: -t.size)  # stable: ties keep the sample's order
-    return TopicModel(doc_topics=doc_topics, doc_similarity=doc_similarity, topics=model.topics,
-                      fading=model.fading, method=method, outlier_similarity=settings.outlier_similarity)
+    return TopicModel(
+        doc_topics=doc_topics,
+        doc_similarity=doc_similarity,
+        topics=model.topics,
+        fading=model.fading,
+        method=method,
+        outlier_similarity=settings.outlier_similarity,
+    )
 
 
-def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSettings, *, seed: int = 0,
-               previous: list[dict] | None = None, show_progress: bool = False) -> TopicModel:
+def fit_topics(
+    texts: Sequence[str],
+    embeddings: np.ndarray,
+    settings: TopicSettings,
+    *,
+    seed: int = 0,
+    previous: list[dict] | None = None,
+    show_progress: bool = False,
+) -> TopicModel:
     """Find the topics in `texts` (PII already redacted) from their sentence embeddings.
 
     Args:
@@ -467,13 +605,24 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
         raise ValueError(f"{n} texts but embeddings of shape {emb.shape}")
     fit_sample = int(getattr(settings, "fit_sample", 0) or 0)
     if 0 < fit_sample < n:
-        return _fit_on_sample(texts, emb, settings, fit_sample, seed=seed, previous=previous,
-                              show_progress=show_progress)
-    method: dict[str, Any] = {"n_docs": n, "reducer": None, "min_cluster_size": None, "min_samples": None,
-                              "selection": "leaf", "hdbscan_clusters": 0, "topics_dissolved": 0,
-                              "hdbscan_outliers": 0, "reassigned_outliers": 0, "unassigned": n,
-                              "outlier_similarity": settings.outlier_similarity, "seed": seed,
-                              "match_similarity": getattr(settings, "match_similarity", 0.8)}
+        return _fit_on_sample(
+            texts, emb, settings, fit_sample, seed=seed, previous=previous, show_progress=show_progress
+        )
+    method: dict[str, Any] = {
+        "n_docs": n,
+        "reducer": None,
+        "min_cluster_size": None,
+        "min_samples": None,
+        "selection": "leaf",
+        "hdbscan_clusters": 0,
+        "topics_dissolved": 0,
+        "hdbscan_outliers": 0,
+        "reassigned_outliers": 0,
+        "unassigned": n,
+        "outlier_similarity": settings.outlier_similarity,
+        "seed": seed,
+        "match_similarity": getattr(settings, "match_similarity", 0.8),
+    }
     if n == 0:
         method["skipped"] = "no texts"
         return _empty(0, method, settings, previous)
@@ -497,8 +646,9 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
     ms = int(max(1, min(ms, n - 1)))
     method.update(reducer=reducer, min_cluster_size=mcs, min_samples=ms, selection=SELECTION)
     step(f"clustering with HDBSCAN (min_cluster_size={mcs}, min_samples={ms}, {SELECTION})")
-    clusterer = hdbscan.HDBSCAN(min_cluster_size=mcs, min_samples=ms, metric="euclidean",
-                                cluster_selection_method=SELECTION, core_dist_n_jobs=1)
+    clusterer = hdbscan.HDBSCAN(
+        min_cluster_size=mcs, min_samples=ms, metric="euclidean", cluster_selection_method=SELECTION, core_dist_n_jobs=1
+    )
     raw = clusterer.fit_predict(reduced)
     labels = np.full(n, NO_TOPIC, dtype=int)
     clusters = sorted(set(raw.tolist()) - {NO_TOPIC})
@@ -552,8 +702,17 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
     for c in order:
         members = np.flatnonzero(labels == c)
         kws = keywords.get(c, [])
-        topics.append(Topic(id=c, label=_label(kws), keywords=kws, size=int(len(members)), centroid=centroids[c],
-                            quotes=_quotes(texts, members, sims[:, c], emb, settings.quotes), status="new"))
+        topics.append(
+            Topic(
+                id=c,
+                label=_label(kws),
+                keywords=kws,
+                size=int(len(members)),
+                centroid=centroids[c],
+                quotes=_quotes(texts, members, sims[:, c], emb, settings.quotes),
+                status="new",
+            )
+        )
 
     fading: list[dict] = []
     id_map: dict[int, int] = {}
@@ -568,8 +727,16 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
                 t.id, t.status = next_id, "emerging"
                 next_id += 1
             id_map[old] = t.id
-        fading = [{"id": int(p["id"]), "label": p.get("label", ""), "status": "fading", "size": 0,
-                   "centroid": list(p.get("centroid") or [])} for p in unmatched]
+        fading = [
+            {
+                "id": int(p["id"]),
+                "label": p.get("label", ""),
+                "status": "fading",
+                "size": 0,
+                "centroid": list(p.get("centroid") or []),
+            }
+            for p in unmatched
+        ]
         method["stable"] = len(matched)
         method["emerging"] = len(topics) - len(matched)
         method["fading"] = len(fading)
@@ -581,5 +748,11 @@ def fit_topics(texts: Sequence[str], embeddings: np.ndarray, settings: TopicSett
     for old, new in id_map.items():
         lookup[old] = new
     doc_topics = np.where(labels >= 0, lookup[np.maximum(labels, 0)], NO_TOPIC).astype(int)
-    return TopicModel(doc_topics=doc_topics, doc_similarity=doc_sim, topics=topics, fading=fading, method=method,
-                      outlier_similarity=settings.outlier_similarity)
+    return TopicModel(
+        doc_topics=doc_topics,
+        doc_similarity=doc_sim,
+        topics=topics,
+        fading=fading,
+        method=method,
+        outlier_similarity=settings.outlier_similarity,
+    )

@@ -1,6 +1,5 @@
 """CLI surface: every command has help text and appears in the README; errors are one line."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -29,8 +28,14 @@ COMMANDS = list(walk(typer.main.get_command(app)))
 
 def test_every_command_is_listed():
     names = {name for name, _ in COMMANDS}
-    assert {"refine run", "refine demo", "refine init", "refine sentiment train", "refine ab plan",
-            "refine ab analyze"} <= names
+    assert {
+        "refine run",
+        "refine demo",
+        "refine init",
+        "refine sentiment train",
+        "refine ab plan",
+        "refine ab analyze",
+    } <= names
 
 
 @pytest.mark.parametrize("name, command", COMMANDS, ids=[n for n, _ in COMMANDS])
@@ -46,8 +51,20 @@ def test_command_has_help_and_is_in_readme(name, command):
 
 
 def test_missing_config_is_one_line_error(tmp_path):
-    result = runner.invoke(app, ["run", "--feedback", "f.csv", "--customers", "c.csv", "--config",
-                                 str(tmp_path / "absent.toml"), "--out", str(tmp_path / "out")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--feedback",
+            "f.csv",
+            "--customers",
+            "c.csv",
+            "--config",
+            str(tmp_path / "absent.toml"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and "absent.toml" in lines[0]

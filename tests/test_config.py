@@ -16,20 +16,25 @@ def test_template_loads_with_documented_defaults(tmp_path):
 
 def test_unknown_key_is_one_line_error_naming_it(tmp_path):
     path = tmp_path / "refine.toml"
-    path.write_text('[feedback]\ncustomer_id = "id"\ntext = "t"\ntxet = "x"\n[customers]\ncustomer_id="id"\nsegment="s"\n')
+    path.write_text(
+        '[feedback]\ncustomer_id = "id"\ntext = "t"\ntxet = "x"\n[customers]\ncustomer_id="id"\nsegment="s"\n'
+    )
     with pytest.raises(RefineError) as err:
         load_config(path)
     message = str(err.value)
     assert "txet" in message and str(path) in message and "\n" not in message
 
 
-@pytest.mark.parametrize("raw, fragment", [
-    ({"nonsense": {}}, "unknown section [nonsense]"),
-    ({"proposals": {"alpha": "high"}}, "alpha must be a number"),
-    ({"feedback": {"score_scale": [5, 1]}}, "score_scale must be a [low, high] pair"),
-    ({"customers": {"outcomes": ["x"], "exclude": ["x"]}}, "both an outcome and excluded"),
-    ({"proposals": {"holdout_fraction": 0.99}}, "holdout_fraction"),
-])
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [
+        ({"nonsense": {}}, "unknown section [nonsense]"),
+        ({"proposals": {"alpha": "high"}}, "alpha must be a number"),
+        ({"feedback": {"score_scale": [5, 1]}}, "score_scale must be a [low, high] pair"),
+        ({"customers": {"outcomes": ["x"], "exclude": ["x"]}}, "both an outcome and excluded"),
+        ({"proposals": {"holdout_fraction": 0.99}}, "holdout_fraction"),
+    ],
+)
 def test_bad_values_are_refused(raw, fragment):
     with pytest.raises(RefineError, match=None) as err:
         config_from_dict(raw, where="x.toml")

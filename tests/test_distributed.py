@@ -1,7 +1,6 @@
 """[run] engine = "dask": embedding on a local 2-worker cluster matches the local path; sampled topic fits."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,8 +19,9 @@ TEXTS = [f"text {i}: the {WORDS[i % 10]} was {WORDS[(i * 3 + 1) % 10]}" + " and 
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=":0") as local_cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as local_cluster:
         yield local_cluster
 
 
@@ -66,8 +66,9 @@ def test_distributed_vectors_match_local_and_keep_input_order(client, base_embed
 def test_cache_stays_on_the_driver(client, tmp_path):
     from refine.distributed import DistributedEmbedder
 
-    remote = DistributedEmbedder("default", backend="torch", batch_size=64, device="cpu", client=client,
-                                 partition_size=8)
+    remote = DistributedEmbedder(
+        "default", backend="torch", batch_size=64, device="cpu", client=client, partition_size=8
+    )
     cached = CachedEmbedder(remote, tmp_path / "cache")
     first = cached.encode(TEXTS[:30])
     assert cached.last_computed == 30
@@ -95,8 +96,7 @@ def test_dask_run_matches_local_run(cluster, tmp_path, monkeypatch):
         assert result.manifest["embedding_cache"]["documents"]["hits"] == 0
         outputs[engine] = tmp_path / engine
     manifest = json.loads((outputs["dask"] / "run.json").read_text())
-    assert manifest["engine"] == {"name": "dask", "workers": 2, "scheduler": cluster.scheduler_address,
-                                  "started": True}
+    assert manifest["engine"] == {"name": "dask", "workers": 2, "scheduler": cluster.scheduler_address, "started": True}
     assert json.loads((outputs["local"] / "run.json").read_text())["engine"] == {"name": "local", "workers": 1}
     for name in ("proposals.json", "topics.json"):
         local, remote = (json.loads((outputs[e] / name).read_text()) for e in ("local", "dask"))
@@ -121,12 +121,15 @@ def test_bad_scheduler_address_is_a_one_line_error():
     engine = Engine(config.run)
     engine.connect_timeout_s = 2  # nothing listens on port 1: no need to wait the full 10 s
     with pytest.raises(RefineError) as caught:
-        engine.client
+        _ = engine.client
     message = str(caught.value)
     assert message.startswith("[run] scheduler:") and "\n" not in message
-    for bad, key in (({"engine": "spark"}, "[run] engine"), ({"scheduler": "localhost:8786", "engine": "dask"},
-                     "[run] scheduler"), ({"scheduler": "tcp://h:8786"}, "[run] scheduler"),
-                     ({"workers": 0, "engine": "dask"}, "[run] workers")):
+    for bad, key in (
+        ({"engine": "spark"}, "[run] engine"),
+        ({"scheduler": "localhost:8786", "engine": "dask"}, "[run] scheduler"),
+        ({"scheduler": "tcp://h:8786"}, "[run] scheduler"),
+        ({"workers": 0, "engine": "dask"}, "[run] workers"),
+    ):
         with pytest.raises(RefineError, match=key.replace("[", r"\[").replace("]", r"\]")):
             load_config(None, overrides={"run": bad})
 

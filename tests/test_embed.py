@@ -2,9 +2,12 @@ import numpy as np
 
 from refine.embed import CachedEmbedder, SentenceTransformerEmbedder
 
-
-TEXTS = ["The parcel came two weeks late.", "Lovely staff at the store!", "The app crashes at login.",
-         "The parcel came two weeks late."]
+TEXTS = [
+    "The parcel came two weeks late.",
+    "Lovely staff at the store!",
+    "The app crashes at login.",
+    "The parcel came two weeks late.",
+]
 
 
 def test_real_model_embeds_normalised_vectors(base_embedder):

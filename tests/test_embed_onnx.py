@@ -86,11 +86,13 @@ def test_int8_is_close_to_torch_fp32(int8_embedder, torch_vectors):
     cosine = (vectors * torch_vectors).sum(axis=1)
     assert cosine.mean() >= 0.98, cosine.mean()
     assert cosine.min() >= 0.95, (cosine.min(), FEEDBACK[int(cosine.argmin())])
+
     # neighbours survive quantization: each text's nearest other text is mostly the same
     def nearest(v):
         sim = v @ v.T
         np.fill_diagonal(sim, -2)
         return sim.argmax(axis=1)
+
     assert (nearest(vectors) == nearest(torch_vectors)).mean() >= 0.8
 
 

@@ -72,8 +72,10 @@ def test_planted_structure_is_found(demo):
     planted_new = apply_rule(customers, truth["new"][0]["rule"])
     assert any(p["kind"] == "new" and (apply_rule(customers, p["rule"]) == planted_new).all() for p in confirmed)
     planted_split = apply_rule(customers, truth["split"][0]["rule"])
-    assert any(p["kind"] == "split" and (apply_rule(customers, p["rule"]) & planted_split).sum()
-               >= 0.8 * planted_split.sum() for p in confirmed)
+    assert any(
+        p["kind"] == "split" and (apply_rule(customers, p["rule"]) & planted_split).sum() >= 0.8 * planted_split.sum()
+        for p in confirmed
+    )
     for p in proposals:
         assert "churned_90d" not in p["rule"] and "contact_email" not in p["rule"]
         assert p["quotes"] and p["evidence"]
@@ -113,9 +115,21 @@ def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path, reuse
         assert text.rstrip().splitlines()[-2] == "[run]"
         config = tmp_path / "refine.toml"
         config.write_text(text + "reuse = false\n")
-    result = runner.invoke(app, ["run", "--feedback", str(data / "feedback.csv"), "--customers",
-                                 str(data / "customers.csv"), "--config", str(config),
-                                 "--out", str(tmp_path / "again"), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--feedback",
+            str(data / "feedback.csv"),
+            "--customers",
+            str(data / "customers.csv"),
+            "--config",
+            str(config),
+            "--out",
+            str(tmp_path / "again"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "again" / "run.json").read_text())
     assert manifest["embedding_cache"]["computed"] == 0
@@ -130,7 +144,9 @@ def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path, reuse
 
 
 def test_null_demo_confirms_nothing(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--seed", "1", "--null", "--customers", "12000", "--quiet"])
+    result = runner.invoke(
+        app, ["demo", "--out", str(tmp_path), "--seed", "1", "--null", "--customers", "12000", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     proposals = json.loads((tmp_path / "run" / "proposals.json").read_text())["proposals"]
     assert [p for p in proposals if p["confirmed"]] == []
@@ -140,9 +156,21 @@ def test_missing_column_in_config_is_one_line(demo, tmp_path):
     out, _ = demo
     config = (out / "data" / "refine.toml").read_text().replace('text = "Comment Text"', 'text = "Comment"')
     (tmp_path / "refine.toml").write_text(config)
-    result = runner.invoke(app, ["run", "--feedback", str(out / "data" / "feedback.csv"), "--customers",
-                                 str(out / "data" / "customers.csv"), "--config", str(tmp_path / "refine.toml"),
-                                 "--out", str(tmp_path / "run"), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--feedback",
+            str(out / "data" / "feedback.csv"),
+            "--customers",
+            str(out / "data" / "customers.csv"),
+            "--config",
+            str(tmp_path / "refine.toml"),
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "'Comment'" in result.output and "feedback.csv" in result.output
 
@@ -151,14 +179,44 @@ def test_ab_plan_and_decisions_on_the_demo_run(demo, tmp_path):
     out, _ = demo
     proposals = json.loads((out / "run" / "proposals.json").read_text())["proposals"]
     target = next(p for p in proposals if p["kind"] in ("split", "new") and p["confirmed"])
-    plan = runner.invoke(app, ["ab", "plan", "--run", str(out / "run"), "--proposal", target["id"], "--metric",
-                               "churned_90d", "--mde", "0.05", "--out", str(tmp_path / "ab")])
+    plan = runner.invoke(
+        app,
+        [
+            "ab",
+            "plan",
+            "--run",
+            str(out / "run"),
+            "--proposal",
+            target["id"],
+            "--metric",
+            "churned_90d",
+            "--mde",
+            "0.05",
+            "--out",
+            str(tmp_path / "ab"),
+        ],
+    )
     assert plan.exit_code == 0, plan.output
     assignments = pd.read_csv(tmp_path / "ab" / "assignments.csv", dtype=str)
     customers = pd.read_csv(out / "data" / "customers.csv", dtype={"Customer ID": str})
     assert len(assignments) == int(apply_rule(customers, target["rule"]).sum())
-    again = runner.invoke(app, ["ab", "plan", "--run", str(out / "run"), "--proposal", target["id"], "--metric",
-                                "churned_90d", "--mde", "0.05", "--out", str(tmp_path / "ab2")])
+    again = runner.invoke(
+        app,
+        [
+            "ab",
+            "plan",
+            "--run",
+            str(out / "run"),
+            "--proposal",
+            target["id"],
+            "--metric",
+            "churned_90d",
+            "--mde",
+            "0.05",
+            "--out",
+            str(tmp_path / "ab2"),
+        ],
+    )
     assert again.exit_code == 0
     assert (tmp_path / "ab" / "assignments.csv").read_text() == (tmp_path / "ab2" / "assignments.csv").read_text()
     # decisions: accept one, reject another with a reason, and the history shows both
@@ -183,8 +241,23 @@ def test_a_crafted_rule_on_disk_cannot_run_code(demo, tmp_path):
     doc["proposals"][0]["rule"] = f'__import__("os").system("touch {marker}")'
     (run / "proposals.json").write_text(json.dumps(doc))
     pid = doc["proposals"][0]["id"]
-    for args in (["ab", "plan", "--run", str(run), "--proposal", pid, "--metric", "churned_90d", "--mde", "0.05",
-                  "--out", str(tmp_path / "ab")], ["accept", pid, "--run", str(run)]):
+    for args in (
+        [
+            "ab",
+            "plan",
+            "--run",
+            str(run),
+            "--proposal",
+            pid,
+            "--metric",
+            "churned_90d",
+            "--mde",
+            "0.05",
+            "--out",
+            str(tmp_path / "ab"),
+        ],
+        ["accept", pid, "--run", str(run)],
+    ):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and "function call is not allowed" in result.output
     assert not marker.exists()
@@ -200,9 +273,23 @@ def test_next_cycle_keeps_topic_ids_and_applies_accepted_proposals(demo, tmp_pat
     merge = next(p for p in proposals if p["kind"] == "merge" and p["confirmed"])
     assert runner.invoke(app, ["accept", merge["id"], "--run", str(last)]).exit_code == 0
     data = out / "data"
-    result = runner.invoke(app, ["run", "--feedback", str(data / "feedback.csv"), "--customers",
-                                 str(data / "customers.csv"), "--config", str(data / "refine.toml"),
-                                 "--out", str(tmp_path / "next"), "--previous", str(last), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--feedback",
+            str(data / "feedback.csv"),
+            "--customers",
+            str(data / "customers.csv"),
+            "--config",
+            str(data / "refine.toml"),
+            "--out",
+            str(tmp_path / "next"),
+            "--previous",
+            str(last),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     before = json.loads((last / "topics.json").read_text())["topics"]
     after = json.loads((tmp_path / "next" / "topics.json").read_text())["topics"]
@@ -222,9 +309,21 @@ def test_a_changed_customer_reruns_the_proposal_search_but_not_the_topic_fit(dem
     customers = pd.read_csv(data / "customers.csv", dtype=str, keep_default_na=False)
     customers.loc[0, "region"] = "south" if customers.loc[0, "region"] != "south" else "north"
     customers.to_csv(tmp_path / "customers.csv", index=False)
-    result = runner.invoke(app, ["run", "--feedback", str(data / "feedback.csv"), "--customers",
-                                 str(tmp_path / "customers.csv"), "--config", str(data / "refine.toml"),
-                                 "--out", str(tmp_path / "run"), "--quiet"])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--feedback",
+            str(data / "feedback.csv"),
+            "--customers",
+            str(tmp_path / "customers.csv"),
+            "--config",
+            str(data / "refine.toml"),
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["stage_cache"] == {"topics": "reused", "propose": "computed"}

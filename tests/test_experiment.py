@@ -17,8 +17,15 @@ from typer.testing import CliRunner
 
 from refine.cli_ab import ab_app
 from refine.errors import RefineError
-from refine.experiment import (adjust_pvalues, analyze_experiment, assign_arms, load_experiment_data,
-                               parse_consistency, plan_experiment, write_ab_report)
+from refine.experiment import (
+    adjust_pvalues,
+    analyze_experiment,
+    assign_arms,
+    load_experiment_data,
+    parse_consistency,
+    plan_experiment,
+    write_ab_report,
+)
 
 Z = stats.norm.ppf(0.975)
 
@@ -28,12 +35,17 @@ def experiment(n=3000, seed=0, conv_lift=0.03, rev_lift=0.4, segments=("A", "B",
     arm = rng.choice(["control", "treatment"], n)
     t = arm == "treatment"
     pre = rng.gamma(4, 5, n)
-    return pd.DataFrame({
-        "user": [f"u{i:05d}" for i in range(n)], "group": arm, "segment": rng.choice(list(segments), n),
-        "converted": (rng.random(n) < 0.2 + conv_lift * t).astype(int),
-        "pre_revenue": pre, "revenue": 0.7 * pre + rng.normal(0, 4, n) + rev_lift * t,
-        "churned": (rng.random(n) < 0.1).astype(int),
-    })
+    return pd.DataFrame(
+        {
+            "user": [f"u{i:05d}" for i in range(n)],
+            "group": arm,
+            "segment": rng.choice(list(segments), n),
+            "converted": (rng.random(n) < 0.2 + conv_lift * t).astype(int),
+            "pre_revenue": pre,
+            "revenue": 0.7 * pre + rng.normal(0, 4, n) + rev_lift * t,
+            "churned": (rng.random(n) < 0.1).astype(int),
+        }
+    )
 
 
 def cell(report, metric, segment=None, arm="treatment"):
@@ -43,16 +55,25 @@ def cell(report, metric, segment=None, arm="treatment"):
 def delta_rel(mt, vt, mc, vc):
     """Relative lift and its delta-method CI, written out independently; v* are variances of the means."""
     rel = mt / mc - 1
-    se = np.sqrt(vt / mc ** 2 + mt ** 2 * vc / mc ** 4)
+    se = np.sqrt(vt / mc**2 + mt**2 * vc / mc**4)
     return rel, rel - Z * se, rel + Z * se
 
 
 # ---- analysis figures ----------------------------------------------------------------------
 
+
 def test_binary_metric_matches_statsmodels():
     df = experiment()
-    rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["converted"],
-                             covariates=None, segment=None, guardrails=[])
+    rep = analyze_experiment(
+        df,
+        unit="user",
+        arm="group",
+        control="control",
+        metrics=["converted"],
+        covariates=None,
+        segment=None,
+        guardrails=[],
+    )
     r = cell(rep, "converted")
     yt = df.loc[df.group == "treatment", "converted"]
     yc = df.loc[df.group == "control", "converted"]
@@ -70,8 +91,16 @@ def test_binary_metric_matches_statsmodels():
 
 def test_continuous_metric_matches_scipy_welch():
     df = experiment()
-    rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["revenue"],
-                             covariates=None, segment=None, guardrails=[])
+    rep = analyze_experiment(
+        df,
+        unit="user",
+        arm="group",
+        control="control",
+        metrics=["revenue"],
+        covariates=None,
+        segment=None,
+        guardrails=[],
+    )
     r = cell(rep, "revenue")
     yt = df.loc[df.group == "treatment", "revenue"].to_numpy()
     yc = df.loc[df.group == "control", "revenue"].to_numpy()
@@ -87,8 +116,16 @@ def test_continuous_metric_matches_scipy_welch():
 
 def test_cuped_matches_direct_computation():
     df = experiment()
-    rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["revenue"],
-                             covariates=["pre_revenue"], segment="segment", guardrails=[])
+    rep = analyze_experiment(
+        df,
+        unit="user",
+        arm="group",
+        control="control",
+        metrics=["revenue"],
+        covariates=["pre_revenue"],
+        segment="segment",
+        guardrails=[],
+    )
     y, x = df["revenue"].to_numpy(), df["pre_revenue"].to_numpy()
     theta = np.cov(y, x)[0, 1] / np.var(x, ddof=1)
     adj = y - theta * (x - x.mean())
@@ -104,12 +141,16 @@ def test_cuped_matches_direct_computation():
     assert r["abs_lift"] == pytest.approx(adj[t].mean() - adj[~t].mean())
     assert r["abs_ci"] == pytest.approx([ci.low, ci.high], rel=1e-9)
     assert r["mean_treatment"] == pytest.approx(y[t].mean())  # raw means reported beside the adjusted ones
-    rel, rlo, rhi = delta_rel(adj[t].mean(), adj[t].var(ddof=1) / t.sum(), adj[~t].mean(), adj[~t].var(ddof=1) / (~t).sum())
+    rel, rlo, rhi = delta_rel(
+        adj[t].mean(), adj[t].var(ddof=1) / t.sum(), adj[~t].mean(), adj[~t].var(ddof=1) / (~t).sum()
+    )
     assert r["rel_ci"] == pytest.approx([rlo, rhi], rel=1e-9)
     # per segment: the same global adjustment, variance reduction within the segment
     seg = (df.segment == "B").to_numpy()
     rb = cell(rep, "revenue", "B")
-    assert rb["p_value"] == pytest.approx(stats.ttest_ind(adj[seg & t], adj[seg & ~t], equal_var=False).pvalue, rel=1e-9)
+    assert rb["p_value"] == pytest.approx(
+        stats.ttest_ind(adj[seg & t], adj[seg & ~t], equal_var=False).pvalue, rel=1e-9
+    )
     assert rb["variance_reduction"] == pytest.approx(1 - np.var(adj[seg], ddof=1) / np.var(y[seg], ddof=1))
     # CUPED narrows the interval compared with the raw analysis
     raw = cell(analyze_experiment(df, unit="user", arm="group", control="control", metrics=["revenue"]), "revenue")
@@ -129,8 +170,16 @@ def test_covariate_pairing_syntaxes_agree():
 def test_segments_and_corrections_match_multipletests():
     df = experiment(n=4000, seed=3)
     for method, sm in (("bh", "fdr_bh"), ("holm", "holm")):
-        rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["converted", "revenue"],
-                                 segment="segment", guardrails=["churned"], correction=method)
+        rep = analyze_experiment(
+            df,
+            unit="user",
+            arm="group",
+            control="control",
+            metrics=["converted", "revenue"],
+            segment="segment",
+            guardrails=["churned"],
+            correction=method,
+        )
         family = [r for r in rep["results"] if r["metric"] in ("converted", "revenue")]
         assert len(family) == 2 * 4 == rep["correction"]["tests"]
         reject, padj, _, _ = multipletests([r["p_value"] for r in family], alpha=0.05, method=sm)
@@ -140,7 +189,8 @@ def test_segments_and_corrections_match_multipletests():
         sub = df[df.segment == "C"]
         yt, yc = sub.loc[sub.group == "treatment", "converted"], sub.loc[sub.group == "control", "converted"]
         assert cell(rep, "converted", "C")["p_value"] == pytest.approx(
-            proportions_ztest([yt.sum(), yc.sum()], [len(yt), len(yc)])[1], rel=1e-10)
+            proportions_ztest([yt.sum(), yc.sum()], [len(yt), len(yc)])[1], rel=1e-10
+        )
         guard = cell(rep, "churned")
         assert guard["p_adjusted"] is None  # guardrail-only metrics are judged uncorrected
     rng = np.random.default_rng(0)
@@ -158,33 +208,45 @@ def test_srm_matches_scipy_chisquare_and_warns():
     chi2, p = stats.chisquare([counts["control"], counts["treatment"]])
     assert rep["srm"]["chi2"] == pytest.approx(chi2) and rep["srm"]["p_value"] == pytest.approx(p)
     assert rep["srm"]["mismatch"] and any("SAMPLE RATIO MISMATCH" in w for w in rep["warnings"])
-    rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["converted"],
-                             expected_split=0.3)
+    rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["converted"], expected_split=0.3)
     counts = df.group.value_counts()
     n = len(df)
     assert rep["srm"]["p_value"] == pytest.approx(
-        stats.chisquare([counts["control"], counts["treatment"]], [0.7 * n, 0.3 * n]).pvalue)
+        stats.chisquare([counts["control"], counts["treatment"]], [0.7 * n, 0.3 * n]).pvalue
+    )
 
 
 def test_data_quality_policy_counts_add_up():
     df = experiment(n=400, seed=5)
     df["page"] = np.where(df.group == "treatment", "new", "old")
     extra = [
-        df.iloc[[0]].assign(converted=1 - df.iloc[0]["converted"]),          # duplicate of unit 0, same arm
-        df.iloc[[1]].assign(group="treatment" if df.iloc[1]["group"] == "control" else "control",
-                            page="new" if df.iloc[1]["group"] == "control" else "old"),  # unit 1 in both arms
+        df.iloc[[0]].assign(converted=1 - df.iloc[0]["converted"]),  # duplicate of unit 0, same arm
+        df.iloc[[1]].assign(
+            group="treatment" if df.iloc[1]["group"] == "control" else "control",
+            page="new" if df.iloc[1]["group"] == "control" else "old",
+        ),  # unit 1 in both arms
         df.iloc[[2]].assign(page="new" if df.iloc[2]["group"] == "control" else "old"),  # contradicting row
-        df.iloc[[3]].assign(user=None),                                          # no unit
+        df.iloc[[3]].assign(user=None),  # no unit
     ]
     dirty = pd.concat([df, *extra], ignore_index=True)
     dirty.loc[[10, 11, 12], "revenue"] = np.nan
     dirty.loc[[13], "pre_revenue"] = np.nan
-    rep = analyze_experiment(dirty, unit="user", arm="group", control="control", metrics=["converted", "revenue"],
-                             covariates={"revenue": "pre_revenue"},
-                             consistency=["group:page=control:old,treatment:new"])
+    rep = analyze_experiment(
+        dirty,
+        unit="user",
+        arm="group",
+        control="control",
+        metrics=["converted", "revenue"],
+        covariates={"revenue": "pre_revenue"},
+        consistency=["group:page=control:old,treatment:new"],
+    )
     q = rep["data_quality"]
-    assert q["excluded_rows"] == {"missing_unit_or_arm": 1, "contradicting": 1, "unit_in_both_arms": 2,
-                                  "duplicate_rows": 1}
+    assert q["excluded_rows"] == {
+        "missing_unit_or_arm": 1,
+        "contradicting": 1,
+        "unit_in_both_arms": 2,
+        "duplicate_rows": 1,
+    }
     assert q["accepted_units"] == 400 - 1 and q["accounted"]
     assert q["accepted_units"] + q["excluded_total"] == q["input_rows"] == len(dirty)
     assert q["duplicate_units"] == 1 and q["units_in_both_arms"] == 1
@@ -196,7 +258,8 @@ def test_data_quality_policy_counts_add_up():
     yt = clean.loc[clean.group == "treatment", "converted"]
     yc = clean.loc[clean.group == "control", "converted"]
     assert cell(rep, "converted")["p_value"] == pytest.approx(
-        proportions_ztest([yt.sum(), yc.sum()], [len(yt), len(yc)])[1], rel=1e-10)
+        proportions_ztest([yt.sum(), yc.sum()], [len(yt), len(yc)])[1], rel=1e-10
+    )
 
 
 def test_consistency_syntax():
@@ -211,8 +274,13 @@ def test_consistency_syntax():
 
 def test_decisions():
     kw = dict(unit="user", arm="group", control="control")
-    ship = analyze_experiment(experiment(n=6000, conv_lift=0.05), metrics=["converted"], guardrails=["churned"],
-                              lower_is_better=["churned"], **kw)
+    ship = analyze_experiment(
+        experiment(n=6000, conv_lift=0.05),
+        metrics=["converted"],
+        guardrails=["churned"],
+        lower_is_better=["churned"],
+        **kw,
+    )
     assert ship["decision"]["decision"] == "ship" and len(ship["decision"]["reasons"]) == 3
     worse = analyze_experiment(experiment(n=6000, conv_lift=-0.05), metrics=["converted"], **kw)
     assert worse["decision"]["decision"] == "stop" and "worse" in worse["decision"]["reasons"][0]
@@ -229,8 +297,10 @@ def test_decisions():
     assert fine["decision"]["decision"] == "ship" and not fine["guardrails"][0]["harmed"]
     # lower-is-better primary: a significant decrease ships
     df2 = experiment(n=6000, conv_lift=-0.05)
-    assert analyze_experiment(df2, metrics=["converted"], lower_is_better=["converted"], **kw)[
-        "decision"]["decision"] == "ship"
+    assert (
+        analyze_experiment(df2, metrics=["converted"], lower_is_better=["converted"], **kw)["decision"]["decision"]
+        == "ship"
+    )
     # a significant win with a sample-ratio mismatch keeps testing
     srm = df.drop(df[df.group == "treatment"].index[:600])
     res = analyze_experiment(srm, metrics=["converted"], **kw)
@@ -244,22 +314,29 @@ def test_several_treatment_arms():
     rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["revenue"])
     assert rep["settings"]["treatments"] == ["treatment", "variant_b"]
     r = cell(rep, "revenue", arm="variant_b")
-    res = stats.ttest_ind(df.loc[df.group == "variant_b", "revenue"], df.loc[df.group == "control", "revenue"],
-                          equal_var=False)
+    res = stats.ttest_ind(
+        df.loc[df.group == "variant_b", "revenue"], df.loc[df.group == "control", "revenue"], equal_var=False
+    )
     assert r["p_value"] == pytest.approx(res.pvalue, rel=1e-10)
     counts = df.group.value_counts()
     n = len(df)
-    assert rep["srm"]["p_value"] == pytest.approx(stats.chisquare(
-        [counts["control"], counts["treatment"], counts["variant_b"]], [0.5 * n, 0.25 * n, 0.25 * n]).pvalue)
+    assert rep["srm"]["p_value"] == pytest.approx(
+        stats.chisquare(
+            [counts["control"], counts["treatment"], counts["variant_b"]], [0.5 * n, 0.25 * n, 0.25 * n]
+        ).pvalue
+    )
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(metrics=["nope"]), "column 'nope' not found"),
-    (dict(metrics=["converted"], control="ctrl"), "control value 'ctrl'"),
-    (dict(metrics=["label"]), "not numeric"),
-    (dict(metrics=["converted"], segment="region"), "column 'region' not found"),
-    (dict(metrics=["converted"], covariates=["a:b", "c"]), "not both"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(metrics=["nope"]), "column 'nope' not found"),
+        (dict(metrics=["converted"], control="ctrl"), "control value 'ctrl'"),
+        (dict(metrics=["label"]), "not numeric"),
+        (dict(metrics=["converted"], segment="region"), "column 'region' not found"),
+        (dict(metrics=["converted"], covariates=["a:b", "c"]), "not both"),
+    ],
+)
 def test_errors_are_refine_errors(kwargs, message):
     df = experiment(n=200).assign(label="x")
     args = dict(unit="user", arm="group", control="control") | kwargs
@@ -272,8 +349,14 @@ def test_errors_are_refine_errors(kwargs, message):
 
 def test_report_files_are_escaped_and_self_contained(tmp_path):
     df = experiment(n=500).rename(columns={"revenue": "<script>alert(1)</script>"})
-    rep = analyze_experiment(df, unit="user", arm="group", control="control",
-                             metrics=["converted", "<script>alert(1)</script>"], segment="segment")
+    rep = analyze_experiment(
+        df,
+        unit="user",
+        arm="group",
+        control="control",
+        metrics=["converted", "<script>alert(1)</script>"],
+        segment="segment",
+    )
     paths = write_ab_report(rep, tmp_path)
     page = paths["html"].read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page and "<svg" in page
@@ -287,7 +370,8 @@ def test_load_experiment_data_joins_outcomes(tmp_path):
     df[["user", "group", "segment"]].to_csv(tmp_path / "assign.csv", index=False)
     outcomes = df[["user", "converted"]].iloc[:250]
     pd.concat([outcomes, outcomes.iloc[:5], pd.DataFrame({"user": ["ghost"], "converted": [1]})]).to_csv(
-        tmp_path / "out.csv", index=False)
+        tmp_path / "out.csv", index=False
+    )
     joined = load_experiment_data(tmp_path / "assign.csv", tmp_path / "out.csv", "user")
     assert len(joined) == 300 and joined.attrs["refine_load"]["outcome_exact_duplicates"] == 5
     assert joined.attrs["refine_load"]["outcome_rows_without_assignment"] == 1
@@ -302,17 +386,25 @@ def test_load_experiment_data_joins_outcomes(tmp_path):
 
 # ---- planning ------------------------------------------------------------------------------
 
+
 def customers(n=5000, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"cid": [f"C{i}" for i in range(n)], "tier": rng.choice(["Gold", "Silver", "Bronze"], n),
-                         "region": rng.choice(["west", "east"], n), "churned": (rng.random(n) < 0.2).astype(int),
-                         "spend": rng.gamma(3, 30, n)})
+    return pd.DataFrame(
+        {
+            "cid": [f"C{i}" for i in range(n)],
+            "tier": rng.choice(["Gold", "Silver", "Bronze"], n),
+            "region": rng.choice(["west", "east"], n),
+            "churned": (rng.random(n) < 0.2).astype(int),
+            "spend": rng.gamma(3, 30, n),
+        }
+    )
 
 
 def test_plan_binary_power_matches_statsmodels():
     cust = customers()
-    assign, plan = plan_experiment(cust, rule='region == "west"', customer_id="cid", segment="tier",
-                                   metric="churned", mde=-0.05, salt="p1")
+    assign, plan = plan_experiment(
+        cust, rule='region == "west"', customer_id="cid", segment="tier", metric="churned", mde=-0.05, salt="p1"
+    )
     west = cust[cust.region == "west"]
     p0 = west.churned.mean()
     h = proportion_effectsize(p0 - 0.05, p0)
@@ -330,8 +422,17 @@ def test_plan_binary_power_matches_statsmodels():
 
 def test_plan_continuous_power_and_infeasible_warning():
     cust = customers(n=600)
-    assign, plan = plan_experiment(cust, rule='tier == "Gold"', customer_id="cid", segment="region",
-                                   metric="spend", mde=0.05, mde_relative=True, salt="p2", treatment_share=0.4)
+    assign, plan = plan_experiment(
+        cust,
+        rule='tier == "Gold"',
+        customer_id="cid",
+        segment="region",
+        metric="spend",
+        mde=0.05,
+        mde_relative=True,
+        salt="p2",
+        treatment_share=0.4,
+    )
     gold = cust[cust.tier == "Gold"]
     d = 0.05 * gold.spend.mean() / gold.spend.std(ddof=1)
     n = TTestIndPower().solve_power(effect_size=d, alpha=0.05, power=0.8, ratio=0.6 / 0.4)
@@ -359,12 +460,17 @@ def test_assignment_is_deterministic_order_independent_and_balanced():
     # unstratified: exactly the documented hash rule
     ids = cust.cid.iloc[:50]
     arms = assign_arms(ids, None, salt="s", treatment_share=0.5)
-    want = ["treatment" if int.from_bytes(hashlib.sha256(f"s:{i}".encode()).digest()[:8], "big") / 2 ** 64 < 0.5
-            else "control" for i in ids]
+    want = [
+        "treatment"
+        if int.from_bytes(hashlib.sha256(f"s:{i}".encode()).digest()[:8], "big") / 2**64 < 0.5
+        else "control"
+        for i in ids
+    ]
     assert list(arms) == want
 
 
 # ---- CLI -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def cli():
@@ -377,23 +483,69 @@ def cli():
 def test_cli_analyze(cli, tmp_path):
     df = experiment(n=1500)
     df.to_csv(tmp_path / "data.csv", index=False)
-    res = cli("analyze", "--data", tmp_path / "data.csv", "--unit", "user", "--arm", "group", "--control", "control",
-              "--metrics", "converted,revenue", "--covariates", "-,pre_revenue", "--segment", "segment",
-              "--guardrails", "churned", "--lower-is-better", "churned", "--correction", "holm", "--out", tmp_path / "o")
+    res = cli(
+        "analyze",
+        "--data",
+        tmp_path / "data.csv",
+        "--unit",
+        "user",
+        "--arm",
+        "group",
+        "--control",
+        "control",
+        "--metrics",
+        "converted,revenue",
+        "--covariates",
+        "-,pre_revenue",
+        "--segment",
+        "segment",
+        "--guardrails",
+        "churned",
+        "--lower-is-better",
+        "churned",
+        "--correction",
+        "holm",
+        "--out",
+        tmp_path / "o",
+    )
     assert res.exit_code == 0, res.output
     assert "decision:" in res.stdout
     rep = json.loads((tmp_path / "o" / "ab_report.json").read_text())
-    direct = analyze_experiment(df.assign(user=df.user.astype(str)), unit="user", arm="group", control="control",
-                                metrics=["converted", "revenue"], covariates=["-", "pre_revenue"], segment="segment",
-                                guardrails=["churned"], lower_is_better=["churned"], correction="holm")
+    direct = analyze_experiment(
+        df.assign(user=df.user.astype(str)),
+        unit="user",
+        arm="group",
+        control="control",
+        metrics=["converted", "revenue"],
+        covariates=["-", "pre_revenue"],
+        segment="segment",
+        guardrails=["churned"],
+        lower_is_better=["churned"],
+        correction="holm",
+    )
     assert rep["results"] == json.loads(json.dumps(direct["results"]))
     assert (tmp_path / "o" / "ab_report.html").exists() and (tmp_path / "o" / "ab_report.md").exists()
 
 
 def test_cli_plan_with_customers(cli, tmp_path):
     customers(n=2000).to_csv(tmp_path / "c.csv", index=False)
-    args = ["plan", "--customers", tmp_path / "c.csv", "--rule", 'tier in ["Gold", "Silver"]', "--customer-id", "cid",
-            "--segment", "tier", "--metric", "churned", "--mde", "0.03", "--proposal", "new-1"]
+    args = [
+        "plan",
+        "--customers",
+        tmp_path / "c.csv",
+        "--rule",
+        'tier in ["Gold", "Silver"]',
+        "--customer-id",
+        "cid",
+        "--segment",
+        "tier",
+        "--metric",
+        "churned",
+        "--mde",
+        "0.03",
+        "--proposal",
+        "new-1",
+    ]
     res = cli(*args, "--out", tmp_path / "p1")
     assert res.exit_code == 0, res.output
     res2 = cli(*args, "--out", tmp_path / "p2")
@@ -404,17 +556,22 @@ def test_cli_plan_with_customers(cli, tmp_path):
     assert "feasible" in res2.stdout
 
 
-@pytest.mark.parametrize("args, message", [
-    (["analyze", "--metrics", "nope"], "column 'nope' not found"),
-    (["analyze", "--metrics", "converted", "--control", "ctrl"], "control value 'ctrl'"),
-    (["analyze", "--metrics", "converted", "--correction", "sidak"], "bh or holm"),
-    (["plan", "--metric", "churned", "--mde", "0.1"], "give --run"),
-    (["analyze", "--metrics", "converted", "--covariates", "converted"], "is itself a metric or guardrail"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["analyze", "--metrics", "nope"], "column 'nope' not found"),
+        (["analyze", "--metrics", "converted", "--control", "ctrl"], "control value 'ctrl'"),
+        (["analyze", "--metrics", "converted", "--correction", "sidak"], "bh or holm"),
+        (["plan", "--metric", "churned", "--mde", "0.1"], "give --run"),
+        (["analyze", "--metrics", "converted", "--covariates", "converted"], "is itself a metric or guardrail"),
+    ],
+)
 def test_cli_errors_exit_2_with_one_line(cli, tmp_path, args, message):
     experiment(n=100).to_csv(tmp_path / "d.csv", index=False)
-    base = {"analyze": ["--data", tmp_path / "d.csv", "--unit", "user", "--arm", "group", "--control", "control"],
-            "plan": []}[args[0]]
+    base = {
+        "analyze": ["--data", tmp_path / "d.csv", "--unit", "user", "--arm", "group", "--control", "control"],
+        "plan": [],
+    }[args[0]]
     extra = [a for a in args[1:]]
     if args[0] == "analyze" and "--control" in extra:
         base = base[:-2]
@@ -433,33 +590,67 @@ def test_cli_plan_from_a_run_folder(cli, tmp_path, monkeypatch):
 
     cust = customers(n=1500)
     fake = types.SimpleNamespace(
-        folder=tmp_path, customers=cust.assign(cid=cust.cid.astype(str)),
+        folder=tmp_path,
+        customers=cust.assign(cid=cust.cid.astype(str)),
         config=types.SimpleNamespace(customers=types.SimpleNamespace(customer_id="cid", segment="tier")),
-        proposals=[{"id": "split-2", "rule": 'tier == "Gold" and region == "west"'}])
+        proposals=[{"id": "split-2", "rule": 'tier == "Gold" and region == "west"'}],
+    )
     monkeypatch.setattr(refine.runs, "load_run", lambda folder, **kw: fake)
-    res = cli("plan", "--run", tmp_path, "--proposal", "split-2", "--metric", "spend", "--mde", "10",
-              "--out", tmp_path / "plan")
+    res = cli(
+        "plan",
+        "--run",
+        tmp_path,
+        "--proposal",
+        "split-2",
+        "--metric",
+        "spend",
+        "--mde",
+        "10",
+        "--out",
+        tmp_path / "plan",
+    )
     assert res.exit_code == 0, res.output
     plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
-    direct_assign, direct = plan_experiment(fake.customers, rule=fake.proposals[0]["rule"], customer_id="cid",
-                                            segment="tier", metric="spend", mde=10, salt="split-2",
-                                            proposal="split-2")
+    direct_assign, direct = plan_experiment(
+        fake.customers,
+        rule=fake.proposals[0]["rule"],
+        customer_id="cid",
+        segment="tier",
+        metric="spend",
+        mde=10,
+        salt="split-2",
+        proposal="split-2",
+    )
     assert plan == json.loads(json.dumps(direct))
     assert plan["eligible"] == int(((cust.tier == "Gold") & (cust.region == "west")).sum())
-    res = cli("plan", "--run", tmp_path, "--proposal", "nope", "--metric", "spend", "--mde", "10",
-              "--out", tmp_path / "plan")
+    res = cli(
+        "plan", "--run", tmp_path, "--proposal", "nope", "--metric", "spend", "--mde", "10", "--out", tmp_path / "plan"
+    )
     assert res.exit_code == 2 and "no proposal 'nope'" in res.stderr
 
 
 def test_cli_outputs_never_land_among_other_files(cli, tmp_path):
     """--out naming a folder of someone else's files, or a file, is refused before any work; a rerun replaces."""
     experiment(n=100).to_csv(tmp_path / "d.csv", index=False)
-    args = ["analyze", "--data", tmp_path / "d.csv", "--unit", "user", "--arm", "group", "--control", "control",
-            "--metrics", "converted"]
+    args = [
+        "analyze",
+        "--data",
+        tmp_path / "d.csv",
+        "--unit",
+        "user",
+        "--arm",
+        "group",
+        "--control",
+        "control",
+        "--metrics",
+        "converted",
+    ]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    for out, message in ((tmp_path / "mine", "holds files refine did not write ('notes.txt')"),
-                         (tmp_path / "d.csv", "the output path is a file")):
+    for out, message in (
+        (tmp_path / "mine", "holds files refine did not write ('notes.txt')"),
+        (tmp_path / "d.csv", "the output path is a file"),
+    ):
         res = cli(*args, "--out", out)
         assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output, res.output
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me" and len(list((tmp_path / "mine").iterdir())) == 1

@@ -9,11 +9,17 @@ from refine.ingest import ingest, read_table
 
 
 def make_config(**feedback):
-    return config_from_dict({
-        "feedback": {"customer_id": "Member No", "text": "Comment Text", **feedback},
-        "customers": {"customer_id": "Member No", "segment": "Tier Name", "outcomes": ["churned"],
-                      "exclude": ["contact_email"]},
-    })
+    return config_from_dict(
+        {
+            "feedback": {"customer_id": "Member No", "text": "Comment Text", **feedback},
+            "customers": {
+                "customer_id": "Member No",
+                "segment": "Tier Name",
+                "outcomes": ["churned"],
+                "exclude": ["contact_email"],
+            },
+        }
+    )
 
 
 CUSTOMERS = (
@@ -28,9 +34,12 @@ CUSTOMERS = (
 
 def plain_config(feedback: dict | None = None, **customers):
     """Member No / Comment Text / Tier Name, and nothing else unless asked."""
-    return config_from_dict({
-        "feedback": {"customer_id": "Member No", "text": "Comment Text", **(feedback or {})},
-        "customers": {"customer_id": "Member No", "segment": "Tier Name", **customers}})
+    return config_from_dict(
+        {
+            "feedback": {"customer_id": "Member No", "text": "Comment Text", **(feedback or {})},
+            "customers": {"customer_id": "Member No", "segment": "Tier Name", **customers},
+        }
+    )
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -40,25 +49,32 @@ def write(tmp_path, name, text, encoding="utf-8"):
 
 
 def test_every_row_is_accounted_for(tmp_path):
-    feedback = write(tmp_path, "feedback.csv",
-                     "resp_id,Member No,Comment Text,rating\n"
-                     "r1,007,Love it - write me at jane@example.com,5\n"
-                     "r2,8,   ,3\n"
-                     "r3,404,Who am I,4\n"
-                     "r4,007,Love it - write me at jane@example.com,5\n"
-                     "r1,9,Same id again,4\n"
-                     "r6,9,Score is words,great\n"
-                     "r7,7,The 7 is not 007,2\n"
-                     "resp_id,Member No,Comment Text,rating\n"
-                     "r9,9,Fine, extra field,3\n"
-                     "r10,8,Call me on +1 415-555-0132 about card 4111 1111 1111 1111,1\n")
+    feedback = write(
+        tmp_path,
+        "feedback.csv",
+        "resp_id,Member No,Comment Text,rating\n"
+        "r1,007,Love it - write me at jane@example.com,5\n"
+        "r2,8,   ,3\n"
+        "r3,404,Who am I,4\n"
+        "r4,007,Love it - write me at jane@example.com,5\n"
+        "r1,9,Same id again,4\n"
+        "r6,9,Score is words,great\n"
+        "r7,7,The 7 is not 007,2\n"
+        "resp_id,Member No,Comment Text,rating\n"
+        "r9,9,Fine, extra field,3\n"
+        "r10,8,Call me on +1 415-555-0132 about card 4111 1111 1111 1111,1\n",
+    )
     customers = write(tmp_path, "customers.csv", CUSTOMERS)
     result = ingest(feedback, customers, make_config(id="resp_id", score="rating", score_scale=[1, 5]))
     c = result.counts
     assert c["feedback_in"] == 10 and c["feedback_accepted"] + c["feedback_rejected"] == 10
     assert c["customers_in"] == 5 and c["customers_accepted"] == 3 and c["customers_rejected"] == 2
-    reasons = dict(zip(result.rejects[result.rejects.table == "feedback"]["id"],
-                       result.rejects[result.rejects.table == "feedback"]["reason"]))
+    reasons = dict(
+        zip(
+            result.rejects[result.rejects.table == "feedback"]["id"],
+            result.rejects[result.rejects.table == "feedback"]["reason"],
+        )
+    )
     assert reasons["r2"] == "blank text"
     assert reasons["r3"] == "unknown customer"
     assert reasons["r4"] == "exact duplicate submission"
@@ -79,9 +95,11 @@ def test_every_row_is_accounted_for(tmp_path):
 
 def test_encodings_and_formats(tmp_path):
     customers = write(tmp_path, "customers.csv", CUSTOMERS)
-    rows = "Member No,Comment Text\n007,Caf\u00e9 cr\u00e8me was cold\n8,\u0645\u0631\u062d\u0628\u0627 good \U0001F600\n"
+    rows = (
+        "Member No,Comment Text\n007,Caf\u00e9 cr\u00e8me was cold\n8,\u0645\u0631\u062d\u0628\u0627 good \U0001f600\n"
+    )
     for name, encoding in (("utf16.csv", "utf-16"), ("latin.csv", "latin-1")):
-        text = rows if encoding == "utf-16" else rows.replace("\u0645\u0631\u062d\u0628\u0627 good \U0001F600", "bon")
+        text = rows if encoding == "utf-16" else rows.replace("\u0645\u0631\u062d\u0628\u0627 good \U0001f600", "bon")
         result = ingest(write(tmp_path, name, text, encoding), customers, make_config())
         assert result.counts["feedback_accepted"] == 2
         assert "Caf\u00e9" in result.feedback["text"].iloc[0]
@@ -156,9 +174,13 @@ def test_rejects_name_the_data_row_of_the_file(tmp_path, suffix):
     rows = {(r.table, r.row): r.reason for r in result.rejects.itertuples()}
     ids = {(r.table, r.row): r.id for r in result.rejects.itertuples()}
     assert ids[("customers", 2)] == "C2"  # a ragged row still names its customer when the id cell was read
-    assert rows == {("customers", 2): "row has 1 fields, header has 2", ("customers", 3): "duplicate customer id",
-                    ("customers", 4): "missing customer id", ("feedback", 2): "unknown customer",
-                    ("feedback", 3): "blank text"}
+    assert rows == {
+        ("customers", 2): "row has 1 fields, header has 2",
+        ("customers", 3): "duplicate customer id",
+        ("customers", 4): "missing customer id",
+        ("feedback", 2): "unknown customer",
+        ("feedback", 3): "blank text",
+    }
     assert result.feedback["row"].tolist() == [1]
 
 
@@ -204,8 +226,9 @@ def test_an_unclosed_quote_is_named_as_the_likely_cause(tmp_path):
     result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config())
     # the csv reader reads the rest of the file into the open quote: one row, but not a silent one
     assert result.counts["feedback_in"] == 1
-    assert any("f.csv row 1" in w and "unclosed quote" in w and "2 of which look like whole rows" in w
-               for w in result.warnings), result.warnings
+    assert any(
+        "f.csv row 1" in w and "unclosed quote" in w and "2 of which look like whole rows" in w for w in result.warnings
+    ), result.warnings
     # a quote left open among rows with more fields: the reject says why
     write(tmp_path, "g.csv", 'Member No,Comment Text,rating\n1,"never closed,5\n2,second row,4\n1,third "row",3\n')
     result = ingest(tmp_path / "g.csv", tmp_path / "c.csv", plain_config())

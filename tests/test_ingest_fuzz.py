@@ -1,7 +1,5 @@
 """Fuzzed ingest: whatever the bytes, refine answers with counted rows or one clear line, never a traceback."""
 
-import string
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -9,17 +7,37 @@ from refine.config import config_from_dict
 from refine.errors import RefineError
 from refine.ingest import ingest
 
-CONFIG = config_from_dict({
-    "feedback": {"customer_id": "Member No", "text": "Comment Text", "id": "resp_id", "score": "rating"},
-    "customers": {"customer_id": "Member No", "segment": "Tier Name"},
-})
+CONFIG = config_from_dict(
+    {
+        "feedback": {"customer_id": "Member No", "text": "Comment Text", "id": "resp_id", "score": "rating"},
+        "customers": {"customer_id": "Member No", "segment": "Tier Name"},
+    }
+)
 CUSTOMERS = "Member No,Tier Name\n007,Gold\n7,Silver\n1.23E+05,Gold\n"
 HEADER = "resp_id,Member No,Comment Text,rating\n"
 
-cell = st.one_of(st.text(max_size=40), st.sampled_from(["", "007", "7", "1.23E+05", "\x00", "=cmd()", "\u202eevil",
-                                                        "\U0001F600" * 5, "x" * 5000, '"quoted, comma"', "5", "11"]))
-row = st.lists(cell, min_size=0, max_size=6).map(lambda cells: ",".join(
-    '"' + c.replace('"', '""') + '"' if any(ch in c for ch in ',"\n') else c for c in cells))
+cell = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "",
+            "007",
+            "7",
+            "1.23E+05",
+            "\x00",
+            "=cmd()",
+            "\u202eevil",
+            "\U0001f600" * 5,
+            "x" * 5000,
+            '"quoted, comma"',
+            "5",
+            "11",
+        ]
+    ),
+)
+row = st.lists(cell, min_size=0, max_size=6).map(
+    lambda cells: ",".join('"' + c.replace('"', '""') + '"' if any(ch in c for ch in ',"\n') else c for c in cells)
+)
 
 
 def check(tmp_path, payload: bytes, suffix: str = ".csv") -> None:
@@ -38,8 +56,11 @@ def check(tmp_path, payload: bytes, suffix: str = ".csv") -> None:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(row, max_size=12), encoding=st.sampled_from(["utf-8", "utf-16", "latin-1", "utf-8-sig"]),
-       repeat_header=st.booleans())
+@given(
+    rows=st.lists(row, max_size=12),
+    encoding=st.sampled_from(["utf-8", "utf-16", "latin-1", "utf-8-sig"]),
+    repeat_header=st.booleans(),
+)
 def test_ragged_rows_encodings_and_repeated_headers(tmp_path, rows, encoding, repeat_header):
     text = HEADER + "\n".join(rows) + ("\n" + HEADER if repeat_header else "")
     check(tmp_path, text.encode(encoding, errors="replace"))
@@ -63,8 +84,31 @@ def test_megabyte_comment_and_leading_zero_ids(tmp_path):
 # ---- the Arrow fast path reads exactly what the python csv reader reads -------------------------------
 
 DELIMITERS = [",", ";", "\t", "|"]
-odd_cell = st.sampled_from(["", "a", "007", " x ", '"q"', 'a"b', '"a,b"', '"line\nbreak"', '"cr\rin"', "\u00e9",
-                            "\u00a0", "NA", "null", "1e5", '""', '"a""b"', '"x"y', " ", "\t", "#c", "=1+1"])
+odd_cell = st.sampled_from(
+    [
+        "",
+        "a",
+        "007",
+        " x ",
+        '"q"',
+        'a"b',
+        '"a,b"',
+        '"line\nbreak"',
+        '"cr\rin"',
+        "\u00e9",
+        "\u00a0",
+        "NA",
+        "null",
+        "1e5",
+        '""',
+        '"a""b"',
+        '"x"y',
+        " ",
+        "\t",
+        "#c",
+        "=1+1",
+    ]
+)
 
 
 def readers(text: str):
@@ -90,9 +134,14 @@ def assert_same_frames(text: str) -> bool:
 
 
 @settings(max_examples=300, deadline=None)
-@given(width=st.integers(1, 4), delimiter=st.sampled_from(DELIMITERS),
-       rows=st.lists(st.tuples(st.booleans(), st.lists(odd_cell, min_size=0, max_size=6)), max_size=6),
-       eol=st.sampled_from(["\n", "\r\n", "\r"]), tail=st.sampled_from(["", "eol", "eol2"]), bom=st.booleans())
+@given(
+    width=st.integers(1, 4),
+    delimiter=st.sampled_from(DELIMITERS),
+    rows=st.lists(st.tuples(st.booleans(), st.lists(odd_cell, min_size=0, max_size=6)), max_size=6),
+    eol=st.sampled_from(["\n", "\r\n", "\r"]),
+    tail=st.sampled_from(["", "eol", "eol2"]),
+    bom=st.booleans(),
+)
 def test_arrow_reader_matches_python_reader(width, delimiter, rows, eol, tail, bom):
     lines = [delimiter.join(f"h{i}" for i in range(width))]
     for full, cells in rows:  # mostly rows of the header's width, some ragged
@@ -102,9 +151,10 @@ def test_arrow_reader_matches_python_reader(width, delimiter, rows, eol, tail, b
 
 
 @settings(max_examples=300, deadline=None)
-@given(text=st.text(alphabet=['a', 'b', ',', ';', '"', '\n', '\r', ' ', '\t', '1', '\u00e9', '\ufeff'],
-                    max_size=60),
-       header=st.booleans())
+@given(
+    text=st.text(alphabet=["a", "b", ",", ";", '"', "\n", "\r", " ", "\t", "1", "\u00e9", "\ufeff"], max_size=60),
+    header=st.booleans(),
+)
 def test_arrow_reader_matches_python_reader_on_noise(text, header):
     assert_same_frames(("h1,h2,h3\n" if header else "") + text)
 
@@ -118,12 +168,36 @@ def test_arrow_reader_takes_the_common_file_and_leaves_the_odd_ones():
 
 
 @settings(max_examples=200, deadline=None)
-@given(cells=st.lists(st.one_of(
-    st.integers(-10**15 + 1, 10**15 - 1).map(str),
-    st.decimals(min_value=-10**6, max_value=10**6, places=4, allow_nan=False).map(lambda d: f"{d:f}"),
-    st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
-    st.sampled_from(["", " ", " 12 ", "+5", ".5", "5.", "1e3", "inf", "1,000", "0", "1", "-0", "0012",
-                     "1234567890123456789", "x"])), min_size=1, max_size=30))
+@given(
+    cells=st.lists(
+        st.one_of(
+            st.integers(-(10**15) + 1, 10**15 - 1).map(str),
+            st.decimals(min_value=-(10**6), max_value=10**6, places=4, allow_nan=False).map(lambda d: f"{d:f}"),
+            st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
+            st.sampled_from(
+                [
+                    "",
+                    " ",
+                    " 12 ",
+                    "+5",
+                    ".5",
+                    "5.",
+                    "1e3",
+                    "inf",
+                    "1,000",
+                    "0",
+                    "1",
+                    "-0",
+                    "0012",
+                    "1234567890123456789",
+                    "x",
+                ]
+            ),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_typed_numbers_match_pandas_to_numeric(cells):
     """The Arrow parse of plain decimals gives the same typed column as pd.to_numeric."""
     import pandas as pd

@@ -29,8 +29,20 @@ def company(tmp_path_factory):
 
 
 def _command(paths, out: Path) -> list[str]:
-    return [sys.executable, "-m", "refine.cli", "run", "--feedback", str(paths["feedback"]),
-            "--customers", str(paths["customers"]), "--config", str(paths["config"]), "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "refine.cli",
+        "run",
+        "--feedback",
+        str(paths["feedback"]),
+        "--customers",
+        str(paths["customers"]),
+        "--config",
+        str(paths["config"]),
+        "--out",
+        str(out),
+    ]
 
 
 def _env(cache: Path) -> dict:
@@ -45,8 +57,9 @@ def _run(paths, out: Path, cache: Path) -> subprocess.CompletedProcess:
 
 def _kill_at(paths, out: Path, cache: Path, stage: str) -> str:
     """Start a run and SIGKILL it as soon as its progress announces `stage`; returns what it printed."""
-    proc = subprocess.Popen(_command(paths, out), env=_env(cache), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True, bufsize=1)
+    proc = subprocess.Popen(
+        _command(paths, out), env=_env(cache), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, bufsize=1
+    )
     seen = []
     deadline = time.monotonic() + 600
     try:

@@ -11,7 +11,6 @@ import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,8 +18,17 @@ import pytest
 
 from refine.config import CONFIG_TEMPLATE, LLMSettings, config_from_dict, llm_api_key, load_config
 from refine.errors import RefineError
-from refine.llm import (DEFAULT_PROMPTS, LABEL_CHARS, PROMPT_FILES, apply_labels, clean_label, clean_summary,
-                        executive_summary, label_topics, render_prompt)
+from refine.llm import (
+    DEFAULT_PROMPTS,
+    LABEL_CHARS,
+    PROMPT_FILES,
+    apply_labels,
+    clean_label,
+    clean_summary,
+    executive_summary,
+    label_topics,
+    render_prompt,
+)
 
 PII = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\d{3}[ .-]?\d{3}[ .-]?\d{4}")
 
@@ -28,20 +36,52 @@ PII = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\d{3}[ .-]?\d{3}[ .-]?\d{4}")
 def make_topics() -> list[dict]:
     """Two live topics and a fading one, with personal data planted in a quote as if redaction had missed it."""
     return [
-        {"id": 0, "label": "delivery / late", "keywords": ["delivery", "late", "courier"], "size": 40, "share": 0.5,
-         "mean_sentiment": -0.5, "status": "new",
-         "quotes": ["Delivery was late again, call me on 415-555-0132 or write to jo.smith@example.com",
-                    "the courier left the box outside"]},
-        {"id": 1, "label": "app / crash", "keywords": ["app", "crash", "login"], "size": 30, "share": 0.375,
-         "mean_sentiment": -0.3, "status": "stable", "quotes": ["app crashes on login", "cannot log in"]},
-        {"id": 7, "label": "old topic", "keywords": ["old"], "size": 0, "share": 0.0, "mean_sentiment": None,
-         "status": "fading", "quotes": []},
+        {
+            "id": 0,
+            "label": "delivery / late",
+            "keywords": ["delivery", "late", "courier"],
+            "size": 40,
+            "share": 0.5,
+            "mean_sentiment": -0.5,
+            "status": "new",
+            "quotes": [
+                "Delivery was late again, call me on 415-555-0132 or write to jo.smith@example.com",
+                "the courier left the box outside",
+            ],
+        },
+        {
+            "id": 1,
+            "label": "app / crash",
+            "keywords": ["app", "crash", "login"],
+            "size": 30,
+            "share": 0.375,
+            "mean_sentiment": -0.3,
+            "status": "stable",
+            "quotes": ["app crashes on login", "cannot log in"],
+        },
+        {
+            "id": 7,
+            "label": "old topic",
+            "keywords": ["old"],
+            "size": 0,
+            "share": 0.0,
+            "mean_sentiment": None,
+            "status": "fading",
+            "quotes": [],
+        },
     ]
 
 
-SUMMARY_CONTEXT = {"comments": 80, "respondents": 70, "customers": 1000, "segments": 3, "negative_share": "40%",
-                   "topics": [{"label": "Late deliveries", "share": "50%", "sentiment": "-0.50"}],
-                   "confirmed": ["Split “Loyal”: a subgroup that differs (region == \"west\")"], "not_confirmed": 1}
+SUMMARY_CONTEXT = {
+    "comments": 80,
+    "respondents": 70,
+    "customers": 1000,
+    "segments": 3,
+    "negative_share": "40%",
+    "topics": [{"label": "Late deliveries", "share": "50%", "sentiment": "-0.50"}],
+    "confirmed": ['Split “Loyal”: a subgroup that differs (region == "west")'],
+    "not_confirmed": 1,
+}
 
 
 # ---- a tiny local text-generation model -------------------------------------------------------
@@ -59,19 +99,37 @@ def tiny_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny-gpt2")
     settings = LLMSettings()
     topics = {t["id"]: t for t in make_topics()}
-    prompts = {i: render_prompt("topic_label.j2", settings, keywords=topics[i]["keywords"], quotes=topics[i]["quotes"],
-                                size=topics[i]["size"], keyword_label=topics[i]["label"]) for i in TAUGHT}
+    prompts = {
+        i: render_prompt(
+            "topic_label.j2",
+            settings,
+            keywords=topics[i]["keywords"],
+            quotes=topics[i]["quotes"],
+            size=topics[i]["size"],
+            keyword_label=topics[i]["label"],
+        )
+        for i in TAUGHT
+    }
     words = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     words.pre_tokenizer = pre_tokenizers.Whitespace()
     words.decoder = decoders.WordPiece()  # joins words with spaces
-    words.train_from_iterator([*prompts.values(), *TAUGHT.values()],
-                              trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]", pad_token="[PAD]",
-                                        eos_token="[EOS]")
+    words.train_from_iterator(
+        [*prompts.values(), *TAUGHT.values()], trainers.WordLevelTrainer(special_tokens=["[UNK]", "[PAD]", "[EOS]"])
+    )
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]")
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=256, n_embd=32, n_layer=1, n_head=2,
-                                       bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-                                       pad_token_id=tokenizer.pad_token_id))
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=len(tokenizer),
+            n_positions=256,
+            n_embd=32,
+            n_layer=1,
+            n_head=2,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
     # teach it each prompt's answer so that greedy decoding has something definite to say
     sequences = [tokenizer(prompts[i] + " " + TAUGHT[i])["input_ids"] + [tokenizer.eos_token_id] for i in TAUGHT]
     width = max(map(len, sequences))
@@ -107,8 +165,10 @@ def test_labels_come_from_the_local_model(tiny_model):
     assert label_topics(make_topics(), local(tiny_model)) == (labels, status)
     apply_labels(topics, labels)
     assert [(t["label"], t.get("label_source"), t.get("keyword_label")) for t in topics] == [
-        ("late parcel delivery", "llm", "delivery / late"), ("app login crashes", "llm", "app / crash"),
-        ("old topic", None, None)]  # fading topics keep last cycle's label untouched
+        ("late parcel delivery", "llm", "delivery / late"),
+        ("app login crashes", "llm", "app / crash"),
+        ("old topic", None, None),
+    ]  # fading topics keep last cycle's label untouched
     assert all(len(label) <= LABEL_CHARS and "\n" not in label for label in labels.values())
 
 
@@ -135,8 +195,10 @@ def test_missing_or_broken_model_falls_back_to_keyword_labels(tmp_path):
     text, status = executive_summary(SUMMARY_CONTEXT, local(broken))
     assert text is None and status.startswith("fallback: ")
     apply_labels(topics, labels)
-    assert [(t["label"], t["label_source"]) for t in topics[:2]] == [("delivery / late", "keywords"),
-                                                                     ("app / crash", "keywords")]
+    assert [(t["label"], t["label_source"]) for t in topics[:2]] == [
+        ("delivery / late", "keywords"),
+        ("app / crash", "keywords"),
+    ]
 
 
 def test_provider_none_asks_nothing():
@@ -148,6 +210,7 @@ def test_provider_none_asks_nothing():
 
 # ---- a stub OpenAI-compatible endpoint --------------------------------------------------------
 
+
 class Stub:
     """What the stub server does next, and every request it received."""
 
@@ -158,8 +221,10 @@ class Stub:
 
     def answer(self, prompt: str) -> str:
         if "Summary:" in prompt:
-            return ("Summary: Most comments are about **late deliveries**; ask ops@example.com. "
-                    "R&D costs <b>rose</b> & sentiment fell.\n\nA second paragraph.")
+            return (
+                "Summary: Most comments are about **late deliveries**; ask ops@example.com. "
+                "R&D costs <b>rose</b> & sentiment fell.\n\nA second paragraph."
+            )
         if "CUSTOM PROMPT" in prompt:
             return "Custom label"
         if "courier" in prompt:
@@ -192,9 +257,19 @@ def stub(monkeypatch):
                 body = json.dumps({"choices": [{"message": {"role": "assistant", "content": "  \n"}}]}).encode()
             else:
                 prompt = json.loads(raw)["messages"][0]["content"]
-                body = json.dumps({"id": "x", "object": "chat.completion", "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": state.answer(prompt)},
-                     "finish_reason": "stop"}]}).encode()
+                body = json.dumps(
+                    {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": state.answer(prompt)},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                    }
+                ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -223,8 +298,9 @@ def test_labels_and_summary_come_from_the_endpoint(stub, monkeypatch):
     assert status == "ok" and labels == {0: "Late deliveries", 1: "App login failures"}  # cleaned of markup
     text, status = executive_summary(SUMMARY_CONTEXT, settings)
     assert status == "ok"
-    assert text == ("Most comments are about late deliveries; ask [EMAIL]. R&D costs rose & sentiment fell. "
-                    "A second paragraph.")  # one paragraph, no markup, redacted
+    assert text == (
+        "Most comments are about late deliveries; ask [EMAIL]. R&D costs rose & sentiment fell. A second paragraph."
+    )  # one paragraph, no markup, redacted
     assert len(stub.requests) == 3
     for request in stub.requests:
         body = json.loads(request["raw"])
@@ -237,8 +313,9 @@ def test_labels_and_summary_come_from_the_endpoint(stub, monkeypatch):
     assert json.loads(stub.requests[2]["raw"])["max_tokens"] == settings.summary_max_new_tokens
 
 
-@pytest.mark.parametrize("mode, reason", [("500", "HTTP 500"), ("garbage", "not a chat completion"),
-                                          ("hang", "no answer within 0.5 s")])
+@pytest.mark.parametrize(
+    "mode, reason", [("500", "HTTP 500"), ("garbage", "not a chat completion"), ("hang", "no answer within 0.5 s")]
+)
 def test_a_failing_endpoint_falls_back_after_one_try(stub, mode, reason):
     stub.mode = mode
     topics = make_topics()
@@ -285,16 +362,25 @@ def test_a_prompt_folder_of_your_own(stub, tmp_path):
 
 # ---- cleaning, prompts, config ----------------------------------------------------------------
 
-@pytest.mark.parametrize("answer, label", [
-    ('**"Late deliveries."**\nmore text', "Late deliveries"),
-    ("Label: <b>App crashes</b>", "App crashes"),
-    ("1. Refund delays", "Refund delays"),
-    ("<|im_start|>Slow checkout<|im_end|>", "Slow checkout"),
-    ("'Customer's refund'", "Customer's refund"),
-    ("[UNK] [UNK]", None), ("", None), ("!!! ???", None), ("weeks weeks weeks weeks", None),
-    ("call 415-555-0132 now", None), ("mail bo@example.com", None), ("write to [EMAIL] now", None),
-    (" ".join(f"word{i}" for i in range(30)), "word0 word1 word2 word3 word4 word5 word6 word7 word8 word9"),
-])
+
+@pytest.mark.parametrize(
+    "answer, label",
+    [
+        ('**"Late deliveries."**\nmore text', "Late deliveries"),
+        ("Label: <b>App crashes</b>", "App crashes"),
+        ("1. Refund delays", "Refund delays"),
+        ("<|im_start|>Slow checkout<|im_end|>", "Slow checkout"),
+        ("'Customer's refund'", "Customer's refund"),
+        ("[UNK] [UNK]", None),
+        ("", None),
+        ("!!! ???", None),
+        ("weeks weeks weeks weeks", None),
+        ("call 415-555-0132 now", None),
+        ("mail bo@example.com", None),
+        ("write to [EMAIL] now", None),
+        (" ".join(f"word{i}" for i in range(30)), "word0 word1 word2 word3 word4 word5 word6 word7 word8 word9"),
+    ],
+)
 def test_clean_label(answer, label):
     assert clean_label(answer) == label
 
@@ -319,11 +405,20 @@ def test_default_prompts_ship_inside_the_package_too():
 def test_config_llm_section():
     assert config_from_dict({}).llm.provider == "none"
     assert load_config(None).llm == LLMSettings()
-    config = config_from_dict({"llm": {"provider": "openai", "model": "m", "endpoint": "http://127.0.0.1:9/v1",
-                                       "timeout_s": 3}})
+    config = config_from_dict(
+        {"llm": {"provider": "openai", "model": "m", "endpoint": "http://127.0.0.1:9/v1", "timeout_s": 3}}
+    )
     assert config.llm.timeout_s == 3.0
-    assert set(config.to_dict()["llm"]) == {"provider", "model", "endpoint", "api_key_env", "timeout_s",
-                                            "max_new_tokens", "summary_max_new_tokens", "prompts"}  # no key
+    assert set(config.to_dict()["llm"]) == {
+        "provider",
+        "model",
+        "endpoint",
+        "api_key_env",
+        "timeout_s",
+        "max_new_tokens",
+        "summary_max_new_tokens",
+        "prompts",
+    }  # no key
 
 
 def test_config_template_documents_llm(tmp_path):
@@ -332,14 +427,20 @@ def test_config_template_documents_llm(tmp_path):
     assert load_config(path).llm == LLMSettings()
 
 
-@pytest.mark.parametrize("raw, fragment", [
-    ({"llm": {"api_key": "sk-1"}}, "unknown key 'api_key' in [llm]"),
-    ({"llm": {"provider": "gpt"}}, "provider must be one of"),
-    ({"llm": {"provider": "transformers"}}, "model is required"),
-    ({"llm": {"provider": "openai", "model": "m"}}, "endpoint must be an http"),
-    ({"llm": {"provider": "openai", "model": "m", "endpoint": "https://u:pw@host/v1"}}, "must not hold credentials"),
-    ({"llm": {"timeout_s": 0}}, "timeout_s"),
-])
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [
+        ({"llm": {"api_key": "sk-1"}}, "unknown key 'api_key' in [llm]"),
+        ({"llm": {"provider": "gpt"}}, "provider must be one of"),
+        ({"llm": {"provider": "transformers"}}, "model is required"),
+        ({"llm": {"provider": "openai", "model": "m"}}, "endpoint must be an http"),
+        (
+            {"llm": {"provider": "openai", "model": "m", "endpoint": "https://u:pw@host/v1"}},
+            "must not hold credentials",
+        ),
+        ({"llm": {"timeout_s": 0}}, "timeout_s"),
+    ],
+)
 def test_config_llm_refuses(raw, fragment):
     with pytest.raises(RefineError) as err:
         config_from_dict(raw, where="x.toml")
@@ -354,6 +455,7 @@ def test_api_key_comes_from_the_named_variable(monkeypatch):
 
 
 # ---- wired into a cycle -----------------------------------------------------------------------
+
 
 class WordEmbedder:
     """Hashed bag of words: topics without loading a model (the wiring, not the quality, is under test)."""
@@ -376,10 +478,15 @@ class WordScorer:
 
     def score(self, texts, embeddings):
         negative = np.array([bool(re.search(r"late|slow|broke|never|not|bad|worst|crash", t.lower())) for t in texts])
-        return pd.DataFrame({"sentiment_score": np.where(negative, -0.6, 0.4),
-                             "sentiment_label": np.where(negative, "negative", "positive"),
-                             "p_negative": np.where(negative, 0.8, 0.1), "p_neutral": 0.1,
-                             "p_positive": np.where(negative, 0.1, 0.8)})
+        return pd.DataFrame(
+            {
+                "sentiment_score": np.where(negative, -0.6, 0.4),
+                "sentiment_label": np.where(negative, "negative", "positive"),
+                "p_negative": np.where(negative, 0.8, 0.1),
+                "p_neutral": 0.1,
+                "p_positive": np.where(negative, 0.1, 0.8),
+            }
+        )
 
 
 def test_a_cycle_uses_llm_labels_and_summary(stub, tmp_path, monkeypatch):
@@ -391,12 +498,24 @@ def test_a_cycle_uses_llm_labels_and_summary(stub, tmp_path, monkeypatch):
     monkeypatch.setattr(refine.embed, "build_embedder", lambda *a, **k: WordEmbedder())
     monkeypatch.setattr(refine.sentiment, "load_scorer", lambda *a, **k: WordScorer())
     monkeypatch.setenv("REFINE_TEST_LLM_KEY", "sk-secret-999")
-    stub.answer = lambda prompt: ("A <script>x</script> summary: R&D < costs, most comments are negative."
-                                  if "Summary:" in prompt else f"Theme {len(stub.requests)}")
+    stub.answer = lambda prompt: (
+        "A <script>x</script> summary: R&D < costs, most comments are negative."
+        if "Summary:" in prompt
+        else f"Theme {len(stub.requests)}"
+    )
     paths = write_demo_data(tmp_path / "data", generate_company(seed=0, n_customers=1500))
-    config = load_config(paths["config"], overrides={"llm": {"provider": "openai", "model": "stub-model",
-                                                             "endpoint": stub.endpoint, "timeout_s": 5,
-                                                             "api_key_env": "REFINE_TEST_LLM_KEY"}})
+    config = load_config(
+        paths["config"],
+        overrides={
+            "llm": {
+                "provider": "openai",
+                "model": "stub-model",
+                "endpoint": stub.endpoint,
+                "timeout_s": 5,
+                "api_key_env": "REFINE_TEST_LLM_KEY",
+            }
+        },
+    )
     result = run_cycle(paths["feedback"], paths["customers"], config, tmp_path / "run", quiet=True)
     run = tmp_path / "run"
 
@@ -410,10 +529,17 @@ def test_a_cycle_uses_llm_labels_and_summary(stub, tmp_path, monkeypatch):
 
     manifest_text = (run / "run.json").read_text()
     manifest = json.loads(manifest_text)
-    assert manifest["llm"] == {"provider": "openai", "model": "stub-model", "labels": "ok", "summary": "ok",
-                               "endpoint": stub.endpoint}
+    assert manifest["llm"] == {
+        "provider": "openai",
+        "model": "stub-model",
+        "labels": "ok",
+        "summary": "ok",
+        "endpoint": stub.endpoint,
+    }
     assert "sk-secret-999" not in manifest_text
-    assert not any("sk-secret" in p.read_text(errors="ignore") for p in run.iterdir() if p.suffix in (".json", ".md", ".html"))
+    assert not any(
+        "sk-secret" in p.read_text(errors="ignore") for p in run.iterdir() if p.suffix in (".json", ".md", ".html")
+    )
 
     assert result.llm_summary == "A x summary: R&D costs, most comments are negative."
     html = (run / "report.html").read_text()

@@ -23,8 +23,14 @@ def test_digest_frames_values_and_sees_every_change():
 
 def test_store_and_load_round_trip_exactly(tmp_path):
     memo = StageMemo(tmp_path)
-    value = {"p": 0.1 + 0.2, "tiny": 1e-300, "nan": float("nan"), "n": np.int64(3), "f": np.float32(0.5),
-             "nested": [{"rule": 'region == "north"', "q": [1.0 / 3]}]}
+    value = {
+        "p": 0.1 + 0.2,
+        "tiny": 1e-300,
+        "nan": float("nan"),
+        "n": np.int64(3),
+        "f": np.float32(0.5),
+        "nested": [{"rule": 'region == "north"', "q": [1.0 / 3]}],
+    }
     arrays = {"ids": np.array([3, -1, 0]), "sim": np.array([0.25, 0.5, 1.0], dtype=np.float32)}
     key = Digest("stage", 1).hexdigest()
     assert memo.load("stage", key) is None
@@ -56,11 +62,17 @@ def test_unfinished_corrupt_or_foreign_entries_are_misses(tmp_path):
 def test_topic_model_payload_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     centroids = rng.normal(size=(2, 8)).astype(np.float32)
-    model = TopicModel(doc_topics=np.array([0, 1, -1, 0]), doc_similarity=np.array([0.9, 0.8, 0.2, 0.7], np.float32),
-                       topics=[Topic(0, "late delivery", ["late", "delivery"], 2, centroids[0], ["It came late."], "new"),
-                               Topic(1, "sizing", ["size", "small"], 1, centroids[1], ["Runs small."], "stable")],
-                       fading=[{"id": 7, "label": "old", "keywords": ["old"], "centroid": [0.1, 0.2]}],
-                       method={"reducer": "pca", "n_docs": 4, "outlier_similarity": 0.35}, outlier_similarity=0.35)
+    model = TopicModel(
+        doc_topics=np.array([0, 1, -1, 0]),
+        doc_similarity=np.array([0.9, 0.8, 0.2, 0.7], np.float32),
+        topics=[
+            Topic(0, "late delivery", ["late", "delivery"], 2, centroids[0], ["It came late."], "new"),
+            Topic(1, "sizing", ["size", "small"], 1, centroids[1], ["Runs small."], "stable"),
+        ],
+        fading=[{"id": 7, "label": "old", "keywords": ["old"], "centroid": [0.1, 0.2]}],
+        method={"reducer": "pca", "n_docs": 4, "outlier_similarity": 0.35},
+        outlier_similarity=0.35,
+    )
     memo = StageMemo(tmp_path)
     memo.store("topics", "k" * 64, *model.to_payload())
     again = TopicModel.from_payload(*memo.load("topics", "k" * 64))

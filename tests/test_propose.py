@@ -23,30 +23,58 @@ def company(seed: int, planted: bool, n: int = 6000):
     north = (region == "north") & planted
     app_a = (segments == "A") & (channel == "app") & planted
     churn = rng.random(n) < np.array([base_churn[s] for s in segments]) + 0.12 * north + 0.12 * app_a
-    customers = pd.DataFrame({
-        "Customer ID": [f"C{i:05d}" for i in range(n)], "Segment": segments, "region": region,
-        "channel": channel, "age": rng.integers(18, 80, n), "churned": churn.astype(float),
-    })
+    customers = pd.DataFrame(
+        {
+            "Customer ID": [f"C{i:05d}" for i in range(n)],
+            "Segment": segments,
+            "region": region,
+            "channel": channel,
+            "age": rng.integers(18, 80, n),
+            "churned": churn.astype(float),
+        }
+    )
     rows = []
     for i in np.flatnonzero(rng.random(n) < 0.4):
         s = segments[i]
         sentiment = np.clip(base_sent[s] - 0.6 * north[i] - 0.6 * app_a[i] + rng.normal(0, 0.45), -1, 1)
-        topic = 2 if (north[i] and rng.random() < 0.6) else (1 if (app_a[i] and rng.random() < 0.6) else rng.integers(0, 4))
-        rows.append({S.FEEDBACK_ID: f"f{i}", S.CUSTOMER_ID: customers.at[i, "Customer ID"], S.TEXT: f"comment {i}",
-                     S.SCORE: np.nan, S.SENTIMENT_SCORE: sentiment,
-                     S.SENTIMENT_LABEL: "negative" if sentiment < -0.2 else ("positive" if sentiment > 0.2 else "neutral"),
-                     S.TOPIC_ID: int(topic), S.SEGMENT: s})
+        topic = (
+            2 if (north[i] and rng.random() < 0.6) else (1 if (app_a[i] and rng.random() < 0.6) else rng.integers(0, 4))
+        )
+        rows.append(
+            {
+                S.FEEDBACK_ID: f"f{i}",
+                S.CUSTOMER_ID: customers.at[i, "Customer ID"],
+                S.TEXT: f"comment {i}",
+                S.SCORE: np.nan,
+                S.SENTIMENT_SCORE: sentiment,
+                S.SENTIMENT_LABEL: "negative" if sentiment < -0.2 else ("positive" if sentiment > 0.2 else "neutral"),
+                S.TOPIC_ID: int(topic),
+                S.SEGMENT: s,
+            }
+        )
     feedback = pd.DataFrame(rows)
-    config = config_from_dict({"customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
-                               "feedback": {"customer_id": "x", "text": "y"}, "run": {"seed": seed}})
+    config = config_from_dict(
+        {
+            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
+            "feedback": {"customer_id": "x", "text": "y"},
+            "run": {"seed": seed},
+        }
+    )
     return customers, feedback, config
 
 
 def run(customers, feedback, config, seed=0):
     labels = {0: "price", 1: "app crashes", 2: "late delivery", 3: "staff"}
     respondents = respondents_table(feedback, sorted(labels))
-    return propose(customers, feedback, respondents, config, rule_columns=["Segment", "region", "channel", "age"],
-                   topic_labels=labels, seed=seed)
+    return propose(
+        customers,
+        feedback,
+        respondents,
+        config,
+        rule_columns=["Segment", "region", "channel", "age"],
+        topic_labels=labels,
+        seed=seed,
+    )
 
 
 @pytest.mark.parametrize("seed", [0, 1])

@@ -7,23 +7,28 @@ from refine.rules import apply_rule, condition, conjunction, parse_rule
 
 @pytest.fixture
 def customers():
-    return pd.DataFrame({
-        "Tier Name": ["Gold", "Silver", "Gold", "Bronze"],
-        "age": [30, 50, 45, 22],
-        "region": ["west", "east", "west", "north"],
-        "vip": [True, False, True, False],
-        "spend": [10.5, 200.0, 55.0, None],
-    })
+    return pd.DataFrame(
+        {
+            "Tier Name": ["Gold", "Silver", "Gold", "Bronze"],
+            "age": [30, 50, 45, 22],
+            "region": ["west", "east", "west", "north"],
+            "vip": [True, False, True, False],
+            "spend": [10.5, 200.0, 55.0, None],
+        }
+    )
 
 
-@pytest.mark.parametrize("rule, expected", [
-    ('`Tier Name` == "Gold" and age >= 40', [False, False, True, False]),
-    ('30 <= age < 50 and region in ["west"]', [True, False, True, False]),
-    ("not vip or age == 50", [False, True, False, True]),
-    ('region not in ["west", "east"]', [False, False, False, True]),
-    ("spend > 50", [False, True, True, False]),
-    ("age != -1", [True, True, True, True]),
-])
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        ('`Tier Name` == "Gold" and age >= 40', [False, False, True, False]),
+        ('30 <= age < 50 and region in ["west"]', [True, False, True, False]),
+        ("not vip or age == 50", [False, True, False, True]),
+        ('region not in ["west", "east"]', [False, False, False, True]),
+        ("spend > 50", [False, True, True, False]),
+        ("age != -1", [True, True, True, True]),
+    ],
+)
 def test_rules_select_the_right_customers(customers, rule, expected):
     assert apply_rule(customers, rule).tolist() == expected
 
@@ -33,17 +38,20 @@ def test_rule_matches_pandas_query(customers):
     assert apply_rule(customers, rule).tolist() == customers.eval(rule).tolist()
 
 
-@pytest.mark.parametrize("rule, fragment", [
-    ('__import__("os").system("touch /tmp/pwned")', "function call"),
-    ("region.str.len() > 3", "function call"),
-    ("df.age == 1", "attribute access"),
-    ("@secret == 1", "'@' local variables"),
-    ("age + 1 > 2", "arithmetic"),
-    ("age[0] == 1", "subscripting"),
-    ("(lambda: 1)() == 1", "function call"),
-    ("age ==", "not a valid expression"),
-    ("", "non-empty"),
-])
+@pytest.mark.parametrize(
+    "rule, fragment",
+    [
+        ('__import__("os").system("touch /tmp/pwned")', "function call"),
+        ("region.str.len() > 3", "function call"),
+        ("df.age == 1", "attribute access"),
+        ("@secret == 1", "'@' local variables"),
+        ("age + 1 > 2", "arithmetic"),
+        ("age[0] == 1", "subscripting"),
+        ("(lambda: 1)() == 1", "function call"),
+        ("age ==", "not a valid expression"),
+        ("", "non-empty"),
+    ],
+)
 def test_unsafe_or_broken_rules_are_refused(rule, fragment):
     with pytest.raises(RefineError) as err:
         parse_rule(rule)
@@ -59,7 +67,8 @@ def test_rule_on_unknown_or_banned_column(customers):
 
 
 def test_building_rules_round_trips(customers):
-    rule = conjunction(condition("Tier Name", "==", "Gold"), condition("age", ">=", 40.0),
-                       condition("region", "in", ["west", "north"]))
+    rule = conjunction(
+        condition("Tier Name", "==", "Gold"), condition("age", ">=", 40.0), condition("region", "in", ["west", "north"])
+    )
     assert rule == '`Tier Name` == "Gold" and age >= 40 and region in ["west", "north"]'
     assert apply_rule(customers, rule).tolist() == [False, False, True, False]

@@ -91,23 +91,52 @@ def _rated_set(n_per_kind: int = 40, seed: int = 0) -> pd.DataFrame:
     """Generated rated feedback: complaints 1-2 stars, plain statements 3, praise 4-5."""
     rng = np.random.default_rng(seed)
     things = ["order", "parcel", "jacket", "app", "refund", "invoice", "delivery", "subscription"]
-    bad = ["arrived broken", "never showed up", "was charged twice", "took three weeks", "stopped working",
-           "was the wrong size", "got lost and nobody called back", "is still missing"]
-    good = ["was perfect", "arrived early and looked great", "made me really happy", "is excellent",
-            "works beautifully", "was a lovely surprise", "is the best I have had", "exceeded my hopes"]
-    plain = ["was ordered on a Monday", "is in the colour blue", "came in a cardboard box",
-             "was bought for my brother", "is the medium size", "was paid by card", "was sent to my office",
-             "has a reference number"]
+    bad = [
+        "arrived broken",
+        "never showed up",
+        "was charged twice",
+        "took three weeks",
+        "stopped working",
+        "was the wrong size",
+        "got lost and nobody called back",
+        "is still missing",
+    ]
+    good = [
+        "was perfect",
+        "arrived early and looked great",
+        "made me really happy",
+        "is excellent",
+        "works beautifully",
+        "was a lovely surprise",
+        "is the best I have had",
+        "exceeded my hopes",
+    ]
+    plain = [
+        "was ordered on a Monday",
+        "is in the colour blue",
+        "came in a cardboard box",
+        "was bought for my brother",
+        "is the medium size",
+        "was paid by card",
+        "was sent to my office",
+        "has a reference number",
+    ]
     rows = []
-    for kind, predicates, stars in (("neg", bad, [1, 2]), ("neu", plain, [3]), ("pos", good, [4, 5])):
+    for _kind, predicates, stars in (("neg", bad, [1, 2]), ("neu", plain, [3]), ("pos", good, [4, 5])):
         for i in range(n_per_kind):
             thing = things[i % len(things)]
-            rows.append({"comment": f"The {thing} {predicates[(i * 3 + i // 8) % len(predicates)]}.",
-                         "stars": int(rng.choice(stars)), "channel": "web" if i % 2 else "app"})
+            rows.append(
+                {
+                    "comment": f"The {thing} {predicates[(i * 3 + i // 8) % len(predicates)]}.",
+                    "stars": int(rng.choice(stars)),
+                    "channel": "web" if i % 2 else "app",
+                }
+            )
     return pd.DataFrame(rows)
 
 
 # ---- the packaged head on CX text --------------------------------------------------------------
+
 
 def test_packaged_head_has_weights_and_a_card():
     path = default_head_path()
@@ -161,6 +190,7 @@ def test_head_needs_matching_embeddings(default_head):
 
 
 # ---- training, files, determinism --------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def rated(base_embedder):
@@ -229,7 +259,16 @@ def test_training_refuses_too_few_labels(rated):
 def test_labels_from_ratings():
     stars = "1-2:negative,3:neutral,4-5:positive"
     assert labels_from_ratings([1, 2, 3, 4, 5, "4", None, float("nan"), ""], stars) == [
-        "negative", "negative", "neutral", "positive", "positive", "positive", None, None, None]
+        "negative",
+        "negative",
+        "neutral",
+        "positive",
+        "positive",
+        "positive",
+        None,
+        None,
+        None,
+    ]
     nps = "0-6:negative,7-8:neutral,9-10:positive"
     assert labels_from_ratings([0, 6, 7, 8.0, 9, 10], nps) == ["negative"] * 2 + ["neutral"] * 2 + ["positive"] * 2
     with pytest.raises(RefineError, match="falls in no range"):
@@ -252,6 +291,7 @@ def test_normalise_labels():
 
 # ---- choosing a scorer -------------------------------------------------------------------------
 
+
 def test_load_scorer_errors_name_the_config_key(tmp_path):
     for spec in ("", "no-such-model", str(tmp_path), "transformers:", "transformers:/no/such/folder"):
         with pytest.raises(RefineError, match=r"\[model\] sentiment"):
@@ -268,7 +308,12 @@ def test_model_label_mapping():
     assert map_model_labels(["neg", "neu", "pos"])["neu"] == "neutral"
     stars = map_model_labels(["1 star", "2 stars", "3 stars", "4 stars", "5 stars"])
     assert [stars[s] for s in ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")] == [
-        "negative", "negative", "neutral", "positive", "positive"]
+        "negative",
+        "negative",
+        "neutral",
+        "positive",
+        "positive",
+    ]
     for bad in (["LABEL_0", "LABEL_1", "LABEL_2", "LABEL_3"], ["joy", "anger"], ["negative", "neutral"]):
         with pytest.raises(RefineError):
             map_model_labels(bad)
@@ -280,14 +325,42 @@ def _tiny_classifier(folder: Path, labels: dict[int, str]) -> Path:
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     folder.mkdir(parents=True, exist_ok=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "order", "was", "late", "great", "service",
-             "bad", "good", "i", "love", "it", ".", ",", "not", "very"]
+    words = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        "the",
+        "order",
+        "was",
+        "late",
+        "great",
+        "service",
+        "bad",
+        "good",
+        "i",
+        "love",
+        "it",
+        ".",
+        ",",
+        "not",
+        "very",
+    ]
     (folder / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=len(labels),
-                        id2label=labels, label2id={v: k for k, v in labels.items()})
+    config = BertConfig(
+        vocab_size=len(words),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=len(labels),
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+    )
     BertForSequenceClassification(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
@@ -343,18 +416,30 @@ def test_transformers_scorer_is_not_cached(tmp_path):
 
 # ---- sentences ---------------------------------------------------------------------------------
 
+
 def test_split_sentences():
     assert split_sentences("") == [] and split_sentences(None) == [] and split_sentences("   ") == []
     assert split_sentences("Love it") == ["Love it"]
     assert split_sentences("love the fit. the zip broke!! will i buy again? no") == [
-        "love the fit.", "the zip broke!!", "will i buy again?", "no"]
+        "love the fit.",
+        "the zip broke!!",
+        "will i buy again?",
+        "no",
+    ]
     assert split_sentences("Dr. Smith said e.g. size 8 is fine. It cost 3.50 today.") == [
-        "Dr. Smith said e.g. size 8 is fine.", "It cost 3.50 today."]
+        "Dr. Smith said e.g. size 8 is fine.",
+        "It cost 3.50 today.",
+    ]
     assert split_sentences('He said "never again." Then he left...  Fine.\nNew line here') == [
-        'He said "never again."', "Then he left...", "Fine.", "New line here"]
+        'He said "never again."',
+        "Then he left...",
+        "Fine.",
+        "New line here",
+    ]
 
 
 # ---- the CLI -----------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def cli(monkeypatch, base_embedder, tmp_path):
@@ -378,8 +463,21 @@ def test_cli_train_writes_a_head_and_prints_the_config_line(cli, tmp_path):
     path = tmp_path / "rated.csv"
     data.to_csv(path, index=False)
     out = tmp_path / "my-head"
-    result = cli("train", "--data", str(path), "--text-col", "comment", "--label-col", "stars",
-                 "--ratings", "1-2:negative,3:neutral,4-5:positive", "--out", str(out), "--seed", "1")
+    result = cli(
+        "train",
+        "--data",
+        str(path),
+        "--text-col",
+        "comment",
+        "--label-col",
+        "stars",
+        "--ratings",
+        "1-2:negative,3:neutral,4-5:positive",
+        "--out",
+        str(out),
+        "--seed",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert "held-out scores" in result.stdout and "macro-F1" in result.stdout
     assert f'sentiment = "{out.resolve().as_posix()}"' in result.stdout
@@ -394,8 +492,19 @@ def test_cli_train_reads_text_labels_from_jsonl(cli, tmp_path):
     data["label"] = data["stars"].map({1: "Negative", 2: "negative", 3: "neutral", 4: "POSITIVE", 5: "pos"})
     path = tmp_path / "rated.jsonl"
     data.to_json(path, orient="records", lines=True)
-    result = cli("train", "--data", str(path), "--text-col", "comment", "--label-col", "label",
-                 "--out", str(tmp_path / "h"), "--holdout", "0")
+    result = cli(
+        "train",
+        "--data",
+        str(path),
+        "--text-col",
+        "comment",
+        "--label-col",
+        "label",
+        "--out",
+        str(tmp_path / "h"),
+        "--holdout",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     assert "held-out scores: none" in result.stdout
 
@@ -403,17 +512,25 @@ def test_cli_train_reads_text_labels_from_jsonl(cli, tmp_path):
 STARS = "1-2:negative,3:neutral,4-5:positive"
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"--text-col": "missing", "--ratings": STARS}, "--text-col column 'missing' is not in the file"),
-    ({"--label-col": "comment"}, "unknown sentiment labels"),
-    ({"--ratings": "1-2:negative,3:neutral"}, "falls in no range"),
-    ({"--data": "does-not-exist.csv", "--ratings": STARS}, "not found"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"--text-col": "missing", "--ratings": STARS}, "--text-col column 'missing' is not in the file"),
+        ({"--label-col": "comment"}, "unknown sentiment labels"),
+        ({"--ratings": "1-2:negative,3:neutral"}, "falls in no range"),
+        ({"--data": "does-not-exist.csv", "--ratings": STARS}, "not found"),
+    ],
+)
 def test_cli_train_bad_input_is_one_line_exit_2(cli, tmp_path, overrides, message):
     path = tmp_path / "rated.csv"
     _rated_set(n_per_kind=10).to_csv(path, index=False)
-    options = {"--data": str(path), "--text-col": "comment", "--label-col": "stars", "--out": str(tmp_path / "o"),
-               **overrides}
+    options = {
+        "--data": str(path),
+        "--text-col": "comment",
+        "--label-col": "stars",
+        "--out": str(tmp_path / "o"),
+        **overrides,
+    }
     result = cli("train", *[x for pair in options.items() for x in pair])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()

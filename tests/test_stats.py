@@ -66,9 +66,11 @@ def test_stratified_compare_is_not_fooled_by_segment_mix():
 def test_stratified_proportions_are_not_fooled_by_a_sparse_stratum():
     """The null-demo false positive: a stratum with 2 'rest' customers, both 0, must not dominate."""
     rng = np.random.default_rng(5)
-    strata = [((rng.random(300) < 0.12).astype(float), np.zeros(2)),  # rest all 0: observed variance 0
-              ((rng.random(300) < 0.10).astype(float), (rng.random(40) < 0.10).astype(float)),
-              ((rng.random(300) < 0.15).astype(float), (rng.random(25) < 0.15).astype(float))]
+    strata = [
+        ((rng.random(300) < 0.12).astype(float), np.zeros(2)),  # rest all 0: observed variance 0
+        ((rng.random(300) < 0.10).astype(float), (rng.random(40) < 0.10).astype(float)),
+        ((rng.random(300) < 0.15).astype(float), (rng.random(25) < 0.15).astype(float)),
+    ]
     pooled = stratified_compare("x", strata, binary=True)
     assert pooled.p_value > 0.05 and pooled.ci_low < 0 < pooled.ci_high
     # standardised values agree with the difference
@@ -95,7 +97,11 @@ def test_stratified_compare_keeps_its_false_positive_rate_with_sparse_strata(bin
         strata = []
         for k, (n1, n0) in enumerate(sizes):
             base = [0.05, 0.2, 0.4, 0.1][k]
-            draw = (lambda n: (rng.random(n) < base).astype(float)) if binary else (lambda n: rng.normal(k, 1, n))
+            draw = (
+                (lambda n, base=base: (rng.random(n) < base).astype(float))
+                if binary
+                else (lambda n, k=k: rng.normal(k, 1, n))
+            )
             strata.append((draw(n1), draw(n0)))
         hits += stratified_compare("x", strata, binary=binary).p_value < 0.05
     assert 0.025 <= hits / 1000 <= 0.075, hits

@@ -10,7 +10,7 @@ import pytest
 from refine.config import load_config
 from refine.errors import RefineError
 from refine.rules import apply_rule
-from refine.synth import SEGMENTS, THEMES, _PHRASES, generate_company, write_demo_data
+from refine.synth import _PHRASES, SEGMENTS, THEMES, generate_company, write_demo_data
 
 DELIVERY_WORDS = re.compile(r"deliver|shipping|parcel|tracking|courier|depot|turned up", re.I)
 APP_WORDS = re.compile(r"\bapp\b|log ?in|logged out|crash", re.I)
@@ -57,6 +57,7 @@ def within_segment_gap(frame: pd.DataFrame, group: pd.Series, value: str) -> flo
 
 # ---- determinism ---------------------------------------------------------------------------
 
+
 def test_same_seed_gives_identical_company():
     a, b = generate_company(seed=7, n_customers=1500), generate_company(seed=7, n_customers=1500)
     pd.testing.assert_frame_equal(a.customers, b.customers)
@@ -79,11 +80,24 @@ def test_null_and_planted_companies_share_their_customers_attributes(big, big_nu
 
 # ---- shape of the tables -------------------------------------------------------------------
 
+
 def test_customer_table_columns_and_types(company):
     customers = company.customers
-    assert list(customers.columns) == ["Customer ID", "Segment", "region", "Plan", "channel", "tenure_months",
-                                       "orders_12m", "avg_order_value", "age", "newsletter", "churned_90d",
-                                       "revenue_12m", "contact_email"]
+    assert list(customers.columns) == [
+        "Customer ID",
+        "Segment",
+        "region",
+        "Plan",
+        "channel",
+        "tenure_months",
+        "orders_12m",
+        "avg_order_value",
+        "age",
+        "newsletter",
+        "churned_90d",
+        "revenue_12m",
+        "contact_email",
+    ]
     assert len(customers) == 4000 and customers["Customer ID"].is_unique
     assert customers["Customer ID"].str.fullmatch(r"C\d{6}").all()
     for column in ("tenure_months", "orders_12m", "age", "churned_90d"):
@@ -143,6 +157,7 @@ def test_only_some_customers_respond_and_unhappy_segments_less(company):
 
 # ---- text ----------------------------------------------------------------------------------
 
+
 def test_every_theme_has_many_phrasings_in_every_tone():
     assert set(_PHRASES) == set(THEMES)
     for theme, tones in _PHRASES.items():
@@ -186,14 +201,15 @@ def test_segments_are_distinct_at_baseline(big):
 
 # ---- planted structure ---------------------------------------------------------------------
 
+
 def test_truth_names_the_planted_structure(company):
     truth = company.truth
     assert truth["seed"] == 0 and truth["null"] is False
     assert truth["merge"] == [{"segments": ["Potential Loyalists", "Promising"], "why": truth["merge"][0]["why"]}]
-    split, = truth["split"]
+    (split,) = truth["split"]
     assert (split["segment"], split["attribute"], split["theme"]) == ("Loyal", "channel", "app")
     assert split["rule"] == 'Segment == "Loyal" and channel == "app"'
-    new, = truth["new"]
+    (new,) = truth["new"]
     assert (new["rule"], new["attribute"], new["theme"]) == ('region == "north"', "region", "delivery")
     # the rules are valid refine rules and select the planted groups
     customers = company.customers
@@ -269,8 +285,13 @@ def test_null_plants_nothing(big_null):
     churn = loyal.groupby(loyal["channel"] == "app")["churned_90d"].mean()
     assert abs(churn[True] - churn[False]) < 0.03
     lr = rows[rows["Segment"] == "Loyal"]
-    assert abs((lr.loc[lr["channel"] == "app", "theme"] == "app").mean()
-               - (lr.loc[lr["channel"] != "app", "theme"] == "app").mean()) < 0.05
+    assert (
+        abs(
+            (lr.loc[lr["channel"] == "app", "theme"] == "app").mean()
+            - (lr.loc[lr["channel"] != "app", "theme"] == "app").mean()
+        )
+        < 0.05
+    )
     # no merge: the would-be pair is clearly different
     by = customers.groupby("Segment")["churned_90d"].mean()
     assert by["Promising"] - by["Potential Loyalists"] > 0.05
@@ -283,6 +304,7 @@ def test_null_plants_nothing(big_null):
 
 
 # ---- personal data and quality problems ------------------------------------------------------
+
 
 def test_some_raw_comments_carry_personal_data(company):
     pii = company.truth["pii"]
@@ -328,11 +350,16 @@ def test_quality_problems_are_planted_and_counted(company):
 
 # ---- files ---------------------------------------------------------------------------------
 
+
 def test_write_demo_data_writes_four_files_that_load(tmp_path, company):
     paths = write_demo_data(tmp_path / "demo", company)
     assert set(paths) == {"customers", "feedback", "truth", "config"}
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
-        "customers.csv", "feedback.csv", "refine.toml", "truth.json"]
+        "customers.csv",
+        "feedback.csv",
+        "refine.toml",
+        "truth.json",
+    ]
     config = load_config(paths["config"])
     assert config.feedback.text == "Comment Text" and config.feedback.score_kind == "nps"
     assert config.feedback.score_scale == [0.0, 10.0] and config.run.seed == 0
@@ -341,11 +368,21 @@ def test_write_demo_data_writes_four_files_that_load(tmp_path, company):
     customers = pd.read_csv(paths["customers"])
     feedback = pd.read_csv(paths["feedback"], keep_default_na=False)
     assert len(customers) == 4000 and len(feedback) == company.truth["n_feedback"]
-    mapped = [config.feedback.id, config.feedback.customer_id, config.feedback.text, config.feedback.score,
-              config.feedback.timestamp, config.feedback.source]
+    mapped = [
+        config.feedback.id,
+        config.feedback.customer_id,
+        config.feedback.text,
+        config.feedback.score,
+        config.feedback.timestamp,
+        config.feedback.source,
+    ]
     assert set(mapped) <= set(feedback.columns)
-    assert {config.customers.customer_id, config.customers.segment, *config.customers.outcomes,
-            *config.customers.exclude} <= set(customers.columns)
+    assert {
+        config.customers.customer_id,
+        config.customers.segment,
+        *config.customers.outcomes,
+        *config.customers.exclude,
+    } <= set(customers.columns)
     # multi-line comments (email signatures) survive the round trip
     assert (feedback["Comment Text"] == company.feedback["Comment Text"].fillna("")).all()
     assert json.loads(paths["truth"].read_text()) == company.truth

@@ -282,8 +282,9 @@ def test_same_input_same_topics(vectors, fitted):
     again = fit_topics(list(texts), emb.copy(), TopicSettings(), seed=0)
     assert np.array_equal(first.doc_topics, again.doc_topics)
     assert np.array_equal(first.doc_similarity, again.doc_similarity)
-    assert [(t.id, t.label, t.keywords, t.quotes, t.size) for t in first.topics] == \
-        [(t.id, t.label, t.keywords, t.quotes, t.size) for t in again.topics]
+    assert [(t.id, t.label, t.keywords, t.quotes, t.size) for t in first.topics] == [
+        (t.id, t.label, t.keywords, t.quotes, t.size) for t in again.topics
+    ]
     assert json.dumps(first.to_records()) == json.dumps(again.to_records())
 
 
@@ -328,14 +329,13 @@ def test_ids_stay_stable_across_cycles(vectors, fitted):
 
 def test_assign_uses_the_nearest_centroid(base_embedder, fitted):
     _, _, themes, model = fitted
-    new = base_embedder.encode(["The parcel came a week later than promised.",
-                                "The app crashed when I tried to pay."])
+    new = base_embedder.encode(["The parcel came a week later than promised.", "The app crashed when I tried to pay."])
     ids, sims = model.assign(new)
     assert ids.tolist() == [majority(model, themes, "delivery")[0], majority(model, themes, "app")[0]]
     assert (sims >= model.outlier_similarity).all()
     ids, sims = model.assign(np.zeros((2, new.shape[1]), dtype=np.float32))
     assert ids.tolist() == [-1, -1]
-    assert model.assign(np.zeros((0, new.shape[1]))) [0].shape == (0,)
+    assert model.assign(np.zeros((0, new.shape[1])))[0].shape == (0,)
 
 
 def test_records_are_json_ready(fitted):
@@ -382,8 +382,10 @@ def test_tiny_and_degenerate_inputs(vectors):
 
 
 def test_clean_text_and_quotes():
-    raw = ("Love it!! see https://shop.example.com/x?y=1 @support_team [EMAIL] #fastshipping "
-           "don't wait.\nSent from my iPhone")
+    raw = (
+        "Love it!! see https://shop.example.com/x?y=1 @support_team [EMAIL] #fastshipping "
+        "don't wait.\nSent from my iPhone"
+    )
     cleaned = clean_text(raw)
     assert "http" not in cleaned and "@" not in cleaned and "EMAIL" not in cleaned
     assert "iPhone" not in cleaned and "fastshipping" in cleaned and "dont" in cleaned

@@ -1,0 +1,5 @@
+"""`python -m refine`: the same command line as `refine`."""
+
+from refine.cli import main
+
+main()
