@@ -1,0 +1,90 @@
+"""What the A/B modules share: labels, numeric columns, column checks, JSON-safe values, number formats."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from refine.errors import RefineError
+from refine.stats import is_binary  # noqa: F401  (one is_binary for refine; re-exported for old imports)
+
+ARMS = ("control", "treatment")
+_ALL = None  # the segment key of the all-units cell
+
+
+def _label(series: pd.Series) -> pd.Series:
+    """Values as text labels: 1.0 -> "1", True -> "True", missing stays missing (None)."""
+    present = series.notna().to_numpy()
+    values = series.to_numpy(dtype=object)
+    if pd.api.types.is_float_dtype(series) and present.any():
+        numbers = series.to_numpy(dtype=float)[present]
+        if np.all(np.mod(numbers, 1) == 0):
+            values = values.copy()
+            values[present] = numbers.astype("int64")
+    out = np.array([str(v).strip() if p else None for v, p in zip(values, present)], dtype=object)
+    return pd.Series(out, index=series.index, dtype="object")
+
+
+def _numeric(series: pd.Series, name: str, what: str = "metric") -> pd.Series:
+    """A metric column as float; a value that is not a number is a one-line error."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(float)
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.astype(float)
+    else:
+        values = pd.to_numeric(
+            series.map(lambda v: float(v) if isinstance(v, (bool, np.bool_)) else v), errors="coerce"
+        ).astype(float)
+        bad = series.notna() & values.isna()
+        if bad.any():
+            example = str(series[bad].iloc[0])[:40]
+            raise RefineError(f"{what} column {name!r} is not numeric (e.g. {example!r})")
+    if np.isinf(values.to_numpy()).any():
+        raise RefineError(f"{what} column {name!r} holds infinite values")
+    return values
+
+
+def _require_columns(frame: pd.DataFrame, columns: Iterable[str], where: str) -> None:
+    for column in columns:
+        if column not in frame.columns:
+            shown = ", ".join(map(str, list(frame.columns)[:12]))
+            raise RefineError(f"column {column!r} not found in the {where} (columns: {shown})")
+
+
+def _z(level: float) -> float:
+    return float(stats.norm.ppf(1 - (1 - level) / 2))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(float(value)) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _fmt(value: float | None, binary: bool = False, signed: bool = False) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if binary:
+        return f"{value * 100:+.2f} pp" if signed else f"{value * 100:.2f}%"
+    return f"{value:+.4g}" if signed else f"{value:.4g}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value * 100:+.2f}%"
+
+
+def _seg_name(seg: str | None) -> str:
+    return "all units" if seg is None else str(seg)
