@@ -110,6 +110,15 @@ class RunSettings:
     workers: int = 2  # dask with scheduler = "": worker processes of the local cluster
 
 
+@dataclass
+class ABSettings:
+    interval: str = "fixed"  # fixed | sequential: which interval judges `refine ab analyze` (and sizes `ab plan`)
+    sequential_tuning: float = 0.0  # units at which the sequential interval is tightest; 0 = the plan's total, else 5000
+    prior_mean: float = 0.0  # Bayesian read-out: normal prior on the relative effect (0.02 = +2%)
+    prior_sd: float = 0.0  # its standard deviation; 0 = flat (improper) prior, GrowthBook's default
+    max_levels: int = 50  # most distinct values a breakdown column (--segment, --attributes) may have
+
+
 ENGINES = ("local", "dask")
 SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
 
@@ -122,6 +131,7 @@ SECTIONS: dict[str, type] = {
     "proposals": ProposalSettings,
     "llm": LLMSettings,
     "run": RunSettings,
+    "ab": ABSettings,
 }
 
 
@@ -134,6 +144,7 @@ class RefineConfig:
     proposals: ProposalSettings = field(default_factory=ProposalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    ab: ABSettings = field(default_factory=ABSettings)
     source: str = "<defaults>"  # where the config came from, for messages
 
     @property
@@ -266,6 +277,9 @@ _RANGES = [
     ("proposals", "min_effect", 0.0, 10.0),
     ("proposals", "equivalence_margin", 0.0, 5.0),
     ("proposals", "max_proposals", 1, None),
+    ("ab", "sequential_tuning", 0.0, None),
+    ("ab", "prior_sd", 0.0, None),
+    ("ab", "max_levels", 2, None),
 ]
 
 
@@ -429,4 +443,11 @@ reuse = true                   # reuse a topic fit / proposal search whose input
 engine = "local"               # local | dask: embedding and sentiment mapped over a Dask cluster
 scheduler = ""                 # dask: scheduler address, e.g. "tcp://10.0.0.5:8786"; "" = start a local cluster
 workers = 2                    # dask with scheduler = "": worker processes of that local cluster
+
+[ab]
+interval = "fixed"             # fixed | sequential (always-valid: read the test any day); flags override
+sequential_tuning = 0          # units where the sequential interval is tightest; 0 = the plan's total, else 5000
+prior_mean = 0.0               # Bayesian read-out: normal prior on the relative effect (0.02 = +2%) ...
+prior_sd = 0.0                 # ... with this sd; 0 = flat prior (the posterior follows the data)
+max_levels = 50                # most distinct values a breakdown column (--segment, --attributes) may have
 """

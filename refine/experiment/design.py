@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from refine.errors import RefineError
+from refine.experiment import sequential
 from refine.experiment._common import ARMS, _finite, _label, _numeric, _require_columns, is_binary
 
 
@@ -65,13 +67,18 @@ def plan_experiment(
     treatment_share: float = 0.5,
     mde_relative: bool = False,
     proposal: str | None = None,
+    interval: str = "fixed",
 ) -> tuple[pd.DataFrame, dict]:
     """Plan an A/B test of a proposal over the customers its rule selects.
 
     ``mde`` is the smallest effect worth detecting on ``metric``: absolute (rate points as a fraction for
     a binary metric, metric units for a continuous one), or relative to the baseline when
-    ``mde_relative``. Returns the assignment frame (customer id, segment, arm) and the plan.
+    ``mde_relative``. ``interval`` "sequential" sizes the test for always-valid intervals read any day
+    (refine.experiment.sequential, tuned to the planned total): the power is the chance that the interval
+    at the planned sample size excludes zero. Returns the assignment frame (customer id, segment, arm) and the plan.
     """
+    if interval not in ("fixed", "sequential"):
+        raise RefineError(f"unknown interval {interval!r} (use fixed or sequential)")
     from statsmodels.stats.power import NormalIndPower, TTestIndPower
 
     from refine.rules import apply_rule
@@ -140,6 +147,13 @@ def plan_experiment(
             effect_size=effect, nobs1=None, alpha=alpha, power=power, ratio=ratio, alternative="two-sided"
         )
     )
+    fixed_required = {"treatment": int(math.ceil(n_t_req)), "control": int(math.ceil(n_t_req * ratio))}
+    seq_c = sequential.planned_multiplier(alpha)
+    z_power = float(stats.norm.ppf(power))
+    if interval == "sequential":
+        # the confidence sequence tuned to N = the planned total is seq_c standard errors wide at N, so the
+        # effect must sit (seq_c + z_power) standard errors from zero: n_t = (seq_c + z)^2 (1 + 1/ratio) / effect^2
+        n_t_req = (seq_c + z_power) ** 2 * (1 + 1 / ratio) / effect**2
     required = {"treatment": int(math.ceil(n_t_req)), "control": int(math.ceil(n_t_req * ratio))}
 
     arms = assign_arms(ids, eligible[segment], salt=salt, treatment_share=treatment_share)
@@ -167,6 +181,8 @@ def plan_experiment(
             )
         except Exception:  # statsmodels' root finder gives up on tiny samples
             h = float("nan")
+        if interval == "sequential":
+            h = (seq_c + z_power) * math.sqrt(1 / counts["treatment"] + 1 / counts["control"])
         if math.isfinite(h):
             absolute = (_h_to_rate(base_mean, h) - base_mean) if binary else h * base_sd
             mde_pop = {"effect_size": h, "absolute": absolute, "relative": absolute / base_mean if base_mean else None}
@@ -210,6 +226,15 @@ def plan_experiment(
         "feasible": bool(feasible),
         "warnings": warnings,
         "salt": salt,
+        "interval": interval,
+        "sequential": {
+            "tuning": required["treatment"] + required["control"] if interval == "sequential" else None,
+            "multiplier": seq_c,
+            "fixed_horizon_n_per_arm_required": fixed_required,
+            "note": "always-valid interval (gbstats' confidence sequence) tuned to the planned total; it is "
+            f"{seq_c:.3f} standard errors wide at that total against {float(stats.norm.ppf(1 - alpha / 2)):.3f} "
+            "for the fixed-horizon interval",
+        },
         "method": (
             f"Eligible customers: the rule. Sample size from statsmodels "
             f"{type(engine).__name__}.solve_power on {effect_name} "
@@ -219,6 +244,12 @@ def plan_experiment(
             "are ordered by that hash and allocated systematically from a hashed start, so each segment "
             "is split to within one customer of the treatment share; the same customers and salt always "
             "give the same arms, whatever the row order."
+            + (
+                f" Sequential: n per arm = (c + z_power)^2 (1 + 1/ratio) / effect^2 with c = {seq_c:.4f}, the "
+                "always-valid interval's half-width in standard errors at the planned total (normal approximation)."
+                if interval == "sequential"
+                else ""
+            )
         ),
     }
     return assignments, _finite(plan)
