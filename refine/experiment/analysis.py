@@ -623,6 +623,15 @@ def analyze_experiment(
                 f"{missing} of {len(accepted)} accepted units ({missing / len(accepted):.0%}) have no "
                 f"{metric!r} value and are left out of its test; check why before trusting it"
             )
+    checked = [c for c in novelty_out if c.p_value is not None]
+    for c, p in zip(checked, adjust_pvalues([c.p_value for c in checked], correction)):
+        c.p_adjusted = float(p)
+        if c.flagged and p >= alpha:
+            c.flagged = False
+            c.verdict = (
+                f"early and late units differ at p = {c.p_value:.3g}, but not after {CORRECTIONS[correction]} "
+                f"over the {len(checked)} novelty checks (p adjusted = {p:.3g})"
+            )
     for check in novelty_out:
         if check.flagged:
             warnings.append(f"NOVELTY CHECK {check.metric} ({check.arm}): {check.verdict}")

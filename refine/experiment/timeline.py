@@ -78,6 +78,7 @@ class NoveltyCheck:
     late: dict = field(default_factory=dict)
     difference: float | None = None
     p_value: float | None = None
+    p_adjusted: float | None = None  # over the novelty checks of one analysis (the analysis' correction)
     flagged: bool = False
     verdict: str = ""
 
