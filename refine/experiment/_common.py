@@ -17,8 +17,7 @@ ARMS = ("control", "treatment")
 _ALL = None  # the segment key of the all-units cell
 
 
-def _label(series: pd.Series) -> pd.Series:
-    """Values as text labels: 1.0 -> "1", True -> "True", missing stays missing (None)."""
+def _label_each(series: pd.Series) -> np.ndarray:
     present = series.notna().to_numpy()
     values = series.to_numpy(dtype=object)
     if pd.api.types.is_float_dtype(series) and present.any():
@@ -26,8 +25,30 @@ def _label(series: pd.Series) -> pd.Series:
         if np.all(np.mod(numbers, 1) == 0):
             values = values.copy()
             values[present] = numbers.astype("int64")
-    out = np.array([str(v).strip() if p else None for v, p in zip(values, present)], dtype=object)
+    return np.array([str(v).strip() if p else None for v, p in zip(values, present)], dtype=object)
+
+
+def _label(series: pd.Series) -> pd.Series:
+    """Values as text labels: 1.0 -> "1", True -> "True", missing stays missing (None).
+
+    Each distinct value is labelled once (factorize first), so a 10M-row arm column costs one hash pass."""
+    codes, uniques = pd.factorize(series)
+    labels = _label_each(pd.Series(uniques))
+    out = np.full(len(series), None, dtype=object)
+    ok = codes >= 0
+    out[ok] = labels[codes[ok]]
     return pd.Series(out, index=series.index, dtype="object")
+
+
+def _label_codes(series: pd.Series) -> np.ndarray:
+    """Integer codes that group values exactly as their text labels do (-1 = missing), without building the labels
+    for numeric columns (distinct numbers have distinct labels)."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        codes, _ = pd.factorize(series)
+        return codes.astype(np.int64)
+    codes, uniques = pd.factorize(series)
+    labels, _ = pd.factorize(_label_each(pd.Series(uniques)))
+    return np.where(codes >= 0, labels[np.maximum(codes, 0)], -1).astype(np.int64)
 
 
 def _numeric(series: pd.Series, name: str, what: str = "metric") -> pd.Series:

@@ -374,13 +374,15 @@ def analyze_experiment(
         quality["excluded_total"] = int(sum(quality["excluded_rows"].values()))
         quality["accounted"] = bool(quality["accepted_units"] + quality["excluded_total"] == quality["input_rows"])
     quality["input"] = load
-    arm_values = accepted["__arm__"].to_numpy()
-    counts = {a: int((arm_values == a).sum()) for a in [control, *treatments]}
+    arm_order = [control, *treatments]
+    raw_codes, raw_arms = pd.factorize(accepted["__arm__"])
+    lookup = np.array([arm_order.index(a) for a in raw_arms], dtype=np.int64)
+    arm_codes = lookup[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int64)
+    per_code = np.bincount(arm_codes, minlength=len(arm_order))
+    counts = {a: int(per_code[i]) for i, a in enumerate(arm_order)}
     empty = [a for a, n in counts.items() if n == 0]
     if empty:
         raise RefineError(f"arm {empty[0]!r} has no units left after the data-quality checks")
-    arm_order = [control, *treatments]
-    arm_codes = pd.Series(arm_values).map({a: i for i, a in enumerate(arm_order)}).to_numpy(dtype=np.int64)
     day_all = accepted["__day__"].to_numpy(dtype=np.int64) if timestamp else None
 
     shares = [1 - expected_split] + [expected_split / len(treatments)] * len(treatments)
@@ -404,8 +406,7 @@ def analyze_experiment(
 
     breakdowns = [(c, *_labels_with_limit(accepted, c, max_levels)) for c in ([segment] if segment else [])]
     breakdowns += [(c, *_labels_with_limit(accepted, c, max_levels)) for c in attributes if c != segment]
-    seg_labels = _label(accepted[segment]).fillna("(missing)") if segment else None
-    segments = sorted(set(seg_labels)) if segment else []
+    segments = list(breakdowns[0][2]) if segment else []
     results: list[dict] = []
     quality["missing_outcome"], quality["missing_covariate_filled"], quality["metric_units"] = {}, {}, {}
     metric_info: dict[str, dict] = {}
@@ -439,7 +440,7 @@ def analyze_experiment(
         quality["missing_outcome"][metric] = int((~present).sum())
         quality["metric_units"][metric] = int(present.sum())
         binary = kind == "binary"
-        arms_m = arm_values[present]
+        codes_m = arm_codes[present]
         info: dict[str, Any] = {
             "type": kind,
             "units": int(present.sum()),
@@ -476,12 +477,14 @@ def analyze_experiment(
                 "covariate_missing_filled": int(miss_x.sum()),
             }
         metric_info[metric] = info
-        seg_m = seg_labels.to_numpy()[present] if segment else None
+        seg_m = breakdowns[0][1][present] if segment else None
         overall: dict[str, float] = {}
-        for treatment in treatments:
-            for seg in [_ALL, *segments]:
-                inside = np.ones(len(y), bool) if seg is _ALL else (seg_m == seg)
-                t_mask, c_mask = inside & (arms_m == treatment), inside & (arms_m == control)
+        for t_code, treatment in enumerate(treatments, start=1):
+            t_all, c_all = codes_m == t_code, codes_m == 0
+            for seg_code, seg in enumerate([_ALL, *segments]):
+                inside = None if seg is _ALL else (seg_m == seg_code - 1)
+                t_mask = t_all if inside is None else inside & t_all
+                c_mask = c_all if inside is None else inside & c_all
                 if constant:
                     cell = {
                         "n_control": int(c_mask.sum()),
@@ -515,7 +518,6 @@ def analyze_experiment(
             continue
         series_kind = "cuped" if adjusted is not None else kind
         d_col = den if kind == "ratio" else (x if adjusted is not None else None)
-        codes_m = arm_codes[present]
         if timestamp:
             day_m = day_all[present]
             series_out += daily_series(
@@ -635,7 +637,7 @@ def analyze_experiment(
     for check in novelty_out:
         if check.flagged:
             warnings.append(f"NOVELTY CHECK {check.metric} ({check.arm}): {check.verdict}")
-    accrual = _accrual(accepted, arm_values, arm_order, day_all, days, metrics[0], quality)
+    accrual = _accrual(counts, day_all, days)
     if plan and plan.get("metric") and plan["metric"] != metrics[0]:
         warnings.append(
             f"the plan was sized for {plan['metric']!r} but the primary metric here is {metrics[0]!r}; "
@@ -728,9 +730,8 @@ def _interval_statement(interval: str, level: float, tuning: float, source: str)
     )
 
 
-def _accrual(accepted, arm_values, arm_order, day_all, days, primary, quality) -> dict:
+def _accrual(per_arm: dict[str, int], day_all, days) -> dict:
     """Units per arm and per day observed (for days-to-go)."""
-    per_arm = {a: int((arm_values == a).sum()) for a in arm_order}
     if day_all is None or not len(days):
         return {"days": None, "units": per_arm, "per_day": None}
     n_days = len(days)

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
-from refine.experiment._common import _label, _require_columns
+from refine.experiment._common import _label, _label_codes, _require_columns
 
 DATA_QUALITY_POLICY = [
     "Rows with no unit id or no arm are excluded (counted).",
@@ -162,19 +163,30 @@ def _normalise_covariates(covariates, metrics: list[str], analysed: list[str]) -
     return pairs
 
 
+def _units_in_several_arms(units: np.ndarray, arm_codes: np.ndarray) -> np.ndarray:
+    """Unit codes seen in more than one arm: each row's arm against the arm of its unit's first row (O(rows))."""
+    if not len(units):
+        return np.array([], dtype=np.int64)
+    first_arm = np.full(int(units.max()) + 1, -1, dtype=np.int64)
+    first_arm[units[::-1]] = arm_codes[::-1]  # with repeated indices the last write wins: here, the first row
+    differs = arm_codes != first_arm[units]
+    return np.flatnonzero(np.bincount(units[differs], minlength=len(first_arm)) > 0)
+
+
 def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyCheck]) -> tuple[pd.DataFrame, dict]:
     """Apply the data-quality policy; return the accepted rows (one per unit) and every count."""
     n_input = len(data)
     work = data.copy(deep=False)
     work["__arm__"] = _label(work[arm])
-    work["__unit__"] = _label(work[unit])
+    # units are grouped by integer codes (same grouping as their text labels): hashing ints, not strings
+    work["__unit__"] = _label_codes(work[unit])
     excluded = {"missing_unit_or_arm": 0, "contradicting": 0, "unit_in_both_arms": 0, "duplicate_rows": 0}
-    missing = work["__unit__"].isna() | work["__arm__"].isna()
+    missing = (work["__unit__"].to_numpy() < 0) | work["__arm__"].isna().to_numpy()
     excluded["missing_unit_or_arm"] = int(missing.sum())
     work = work[~missing]
-    arms_raw = work.groupby("__unit__")["__arm__"].nunique()
-    both_raw = int((arms_raw > 1).sum())
-    repeated_raw = int((work["__unit__"].value_counts() > 1).sum())
+    arm_codes, _ = pd.factorize(work["__arm__"])
+    both_raw = len(_units_in_several_arms(work["__unit__"].to_numpy(), arm_codes))
+    repeated_raw = int((np.bincount(work["__unit__"].to_numpy()) > 1).sum())
 
     consistency = []
     bad_any = pd.Series(False, index=work.index)
@@ -194,16 +206,17 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
         )
         bad_any |= bad.fillna(False).astype(bool)
     excluded["contradicting"] = int(bad_any.sum())
-    work = work[~bad_any]
+    work = work[~bad_any.to_numpy()]
 
-    arms_per_unit = work.groupby("__unit__")["__arm__"].nunique()
-    both_units = set(arms_per_unit.index[arms_per_unit > 1])
-    in_both = work["__unit__"].isin(both_units)
+    units = work["__unit__"].to_numpy()
+    arm_codes, _ = pd.factorize(work["__arm__"])
+    both_units = _units_in_several_arms(units, arm_codes)
+    in_both = np.isin(units, both_units)
     excluded["unit_in_both_arms"] = int(in_both.sum())
     work = work[~in_both]
 
-    dup = work["__unit__"].duplicated(keep="first")
-    duplicate_units = int(work.loc[dup, "__unit__"].nunique())
+    dup = work["__unit__"].duplicated(keep="first").to_numpy()
+    duplicate_units = int(np.count_nonzero(np.bincount(work["__unit__"].to_numpy()[dup])))
     excluded["duplicate_rows"] = int(dup.sum())
     work = work[~dup]
     accepted = len(work)
@@ -215,7 +228,7 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
         "excluded_total": int(sum(excluded.values())),
         "accounted": bool(accepted + sum(excluded.values()) == n_input),
         "units_with_several_rows_in_input": repeated_raw,
-        "units_in_both_arms": len(both_units),
+        "units_in_both_arms": int(len(both_units)),
         "units_in_both_arms_before_consistency": both_raw,
         "duplicate_units": duplicate_units,
         "consistency": consistency,

@@ -8,6 +8,7 @@ looks cost one pass over the rows.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,8 +22,17 @@ from refine.experiment.estimators import effect_from_moments, moments
 
 def parse_days(values: pd.Series, column: str, as_of: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(day code per row, -1 where missing or unparseable; mask of rows after ``as_of``; the day labels)."""
-    text = values.astype("string")
-    parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+    else:
+        # one inferred format first (fast on a clean export); rows it cannot read get a per-value second try
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": the per-value path is fine
+            parsed = pd.to_datetime(values, errors="coerce", utc=True)
+        retry = (parsed.isna() & values.notna()).to_numpy()
+        if retry.any():
+            parsed = parsed.copy()
+            parsed[retry] = pd.to_datetime(values[retry].astype("string"), errors="coerce", utc=True, format="mixed")
     ok = parsed.notna().to_numpy()
     if not ok.any():
         example = str(values.dropna().iloc[0])[:40] if values.notna().any() else "(all empty)"
