@@ -197,13 +197,18 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=200, help="units per arm per day")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--speed-rows", type=int, default=10_000_000, help="rows for the speed check; 0 skips it")
+    parser.add_argument("--parts", default="peeking,coverage,power,speed", help="which checks to run")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
-    peeking(rng, args.sims, args.looks, args.per_day)
-    coverage(rng, args.sims, args.looks, args.per_day)
-    power(rng, args.sims)
-    if args.speed_rows:
+    if "peeking" in parts:
+        peeking(rng, args.sims, args.looks, args.per_day)
+    if "coverage" in parts:
+        coverage(rng, args.sims, args.looks, args.per_day)
+    if "power" in parts:
+        power(rng, args.sims)
+    if args.speed_rows and "speed" in parts:
         speed(args.speed_rows, args.seed)
     print(f"\nrun time: {time.perf_counter() - start:.0f} s")
 

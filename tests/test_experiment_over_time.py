@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from refine.cli_ab import ab_app
 from refine.errors import RefineError
-from refine.experiment import analyze_experiment, plan_experiment, write_ab_report
+from refine.experiment import ABReport, analyze_experiment, plan_experiment, write_ab_report
 from refine.experiment import sequential as seq
 from refine.stats import adjust_pvalues, is_binary
 
@@ -49,7 +49,7 @@ def cell(report, metric, segment=None, arm="treatment"):
 
 
 def no_nan(obj):
-    text = json.dumps(obj, allow_nan=False)  # raises on NaN / inf
+    text = json.dumps(obj.to_json(), allow_nan=False)  # raises on NaN / inf
     return "NaN" not in text
 
 
@@ -286,12 +286,19 @@ def test_cli_sequential_with_plan_config_and_report(cli, tmp_path):
 
 
 def test_old_report_renders(tmp_path):
-    """A version-1 report (no sequential, Bayesian, daily or heterogeneity keys) still renders."""
+    """A version-1 report (no sequential, Bayesian, daily or heterogeneity keys) still loads and renders."""
     rep = analyze_experiment(dated(n=500), metrics=["converted"], **KW)
-    old = {k: v for k, v in rep.items() if k not in ("interval", "accrual", "daily", "novelty", "heterogeneity")}
+    assert ABReport.from_json(json.loads(json.dumps(rep.to_json()))) == rep
+    old = {
+        k: v for k, v in rep.to_json().items() if k not in ("interval", "accrual", "daily", "novelty", "heterogeneity")
+    }
+    old["version"] = 1
     old["settings"] = {k: v for k, v in old["settings"].items() if k != "interval"}
     for r in old["results"]:
         r.pop("sequential", None), r.pop("bayesian", None), r.pop("interval", None)
     old["decision"] = {k: v for k, v in old["decision"].items() if k != "headline"}
+    loaded = ABReport.from_json(old)
+    assert loaded.daily == [] and loaded.interval is None and loaded.results == old["results"]
     paths = write_ab_report(old, tmp_path)
     assert "Decision" in paths["html"].read_text() and "## Results" in paths["md"].read_text()
+    assert json.loads(paths["json"].read_text())["results"] == old["results"]

@@ -9,6 +9,7 @@ Modules
     timeline     daily cumulative effects from sufficient statistics, novelty check
     heterogeneity  "who it helps": Cochran's Q across segment / attribute levels, opposite-sign levels
     analysis     ``analyze_experiment``: SRM, effects per metric x arm x segment, corrections, decision
+    report       ``ABReport``: the typed result; ``to_json()`` / ``from_json()`` are ab_report.json
     render       ``write_ab_report``: ab_report.json, ab_report.md, ab_report.html (inline SVG)
 
 ``from refine.experiment import plan_experiment, analyze_experiment, write_ab_report`` is the public API.
@@ -26,8 +27,10 @@ from refine.experiment.data import (
 from refine.experiment.design import assign_arms, hash_unit, plan_experiment
 from refine.experiment.estimators import adjust_pvalues, cuped_adjust, srm_check, two_proportion, welch
 from refine.experiment.render import forest_rows, render_html, render_markdown, write_ab_report
+from refine.experiment.report import ABReport
 
 __all__ = [
+    "ABReport",
     "ARMS",
     "DATA_QUALITY_POLICY",
     "ConsistencyCheck",

@@ -23,7 +23,8 @@ from refine.experiment.estimators import (
     winsorize,
 )
 from refine.experiment.heterogeneity import breakdown
-from refine.experiment.timeline import daily_series, novelty_checks, parse_days
+from refine.experiment.report import ABReport
+from refine.experiment.timeline import daily_series, day_grid, novelty_checks, parse_days
 from refine.stats import CORRECTIONS, adjust_pvalues
 
 
@@ -269,7 +270,7 @@ def analyze_experiment(
     prior: Prior | None = None,
     plan: dict | None = None,
     max_levels: int = 50,
-) -> dict:
+) -> ABReport:
     """Analyze an A/B test: one row per unit (after cleaning), metrics as numeric columns.
 
     Args:
@@ -289,7 +290,7 @@ def analyze_experiment(
         max_levels: most distinct values a breakdown column may have.
 
     Returns:
-        The report as a JSON-ready dict (``write_ab_report`` writes it).
+        An ``ABReport`` (named fields; ``to_json()`` is ab_report.json; ``write_ab_report`` writes the files).
     """
     ratio_specs = _parse_ratios(ratios)
     metrics = [m for m in (metrics or []) if m]
@@ -362,7 +363,9 @@ def analyze_experiment(
             warnings.append(
                 f"{int(bad.sum())} rows have a missing or unreadable {timestamp!r}{shown} and are excluded (counted)"
             )
-        frame = frame.assign(__day__=day_codes)[day_codes >= 0]
+        frame = frame.assign(__day__=day_codes)
+        if (day_codes < 0).any():
+            frame = frame[day_codes >= 0]
     elif as_of is not None:
         raise RefineError("--as-of needs --timestamp (the column saying when each unit was exposed)")
 
@@ -375,8 +378,8 @@ def analyze_experiment(
         quality["accounted"] = bool(quality["accepted_units"] + quality["excluded_total"] == quality["input_rows"])
     quality["input"] = load
     arm_order = [control, *treatments]
-    raw_codes, raw_arms = pd.factorize(accepted["__arm__"])
-    lookup = np.array([arm_order.index(a) for a in raw_arms], dtype=np.int64)
+    raw_codes = accepted["__arm__"].cat.codes.to_numpy()
+    lookup = np.array([arm_order.index(a) if a in arm_order else -1 for a in accepted["__arm__"].cat.categories])
     arm_codes = lookup[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int64)
     per_code = np.bincount(arm_codes, minlength=len(arm_order))
     counts = {a: int(per_code[i]) for i, a in enumerate(arm_order)}
@@ -520,6 +523,7 @@ def analyze_experiment(
         d_col = den if kind == "ratio" else (x if adjusted is not None else None)
         if timestamp:
             day_m = day_all[present]
+            grid = day_grid(y, d_col, codes_m, day_m, len(arm_order), len(days))
             series_out += daily_series(
                 metric=metric,
                 kind=series_kind,
@@ -532,6 +536,7 @@ def analyze_experiment(
                 level=level,
                 tuning=tuning_value,
                 interval=interval,
+                grid=grid,
             )
             if metric in metrics:
                 novelty_out += novelty_checks(
@@ -544,6 +549,7 @@ def analyze_experiment(
                     day_codes=day_m,
                     days=days,
                     level=level,
+                    grid=grid,
                 )
         if metric in metrics:
             for column, level_codes, levels in breakdowns:
@@ -712,7 +718,7 @@ def analyze_experiment(
         "heterogeneity": [h.to_json() for h in hetero_out],
         "method": _method_notes(level, prior),
     }
-    return _finite(report)
+    return ABReport.from_json(_finite(report))
 
 
 def _interval_statement(interval: str, level: float, tuning: float, source: str) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
-from refine.experiment._common import _label, _label_codes, _require_columns
+from refine.experiment._common import _label, _label_codes, _label_each, _require_columns
 
 DATA_QUALITY_POLICY = [
     "Rows with no unit id or no arm are excluded (counted).",
@@ -177,21 +177,28 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
     """Apply the data-quality policy; return the accepted rows (one per unit) and every count."""
     n_input = len(data)
     work = data.copy(deep=False)
-    work["__arm__"] = _label(work[arm])
+    raw_codes, raw_uniques = pd.factorize(work[arm])
+    arm_labels = _label_each(pd.Series(raw_uniques))
+    label_codes, label_uniques = pd.factorize(arm_labels)  # two raw values with one label are one arm
+    codes = np.where(raw_codes >= 0, label_codes[np.maximum(raw_codes, 0)], -1) if len(label_codes) else raw_codes
+    work["__arm__"] = pd.Categorical.from_codes(codes, categories=list(label_uniques))
     # units are grouped by integer codes (same grouping as their text labels): hashing ints, not strings
     work["__unit__"] = _label_codes(work[unit])
     excluded = {"missing_unit_or_arm": 0, "contradicting": 0, "unit_in_both_arms": 0, "duplicate_rows": 0}
-    missing = (work["__unit__"].to_numpy() < 0) | work["__arm__"].isna().to_numpy()
-    excluded["missing_unit_or_arm"] = int(missing.sum())
-    work = work[~missing]
-    arm_codes, _ = pd.factorize(work["__arm__"])
-    both_raw = len(_units_in_several_arms(work["__unit__"].to_numpy(), arm_codes))
-    repeated_raw = int((np.bincount(work["__unit__"].to_numpy()) > 1).sum())
+    # every step judges the rows the previous steps left: a mask over the input, one copy of the table at the end
+    units_all = work["__unit__"].to_numpy()
+    arms_all = work["__arm__"].cat.codes.to_numpy().astype(np.int64)
+    alive = (units_all >= 0) & (arms_all >= 0)
+    excluded["missing_unit_or_arm"] = int((~alive).sum())
+    rows = np.flatnonzero(alive)
+    both_raw = len(_units_in_several_arms(units_all[rows], arms_all[rows]))
+    repeated_raw = int((np.bincount(units_all[rows]) > 1).sum()) if len(rows) else 0
 
     consistency = []
-    bad_any = pd.Series(False, index=work.index)
+    bad_any = np.zeros(len(rows), dtype=bool)
     for check in checks:
-        a, b = _label(work[check.column]), _label(work[check.other])
+        part = work.iloc[rows]
+        a, b = _label(part[check.column]), _label(part[check.other])
         known = a.isin(list(check.expected))
         want = a.map(check.expected)
         bad = known & (b.isna() | (b != want))
@@ -204,21 +211,23 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
                 "rows_not_covered": int((~known).sum()),
             }
         )
-        bad_any |= bad.fillna(False).astype(bool)
+        bad_any |= bad.fillna(False).astype(bool).to_numpy()
     excluded["contradicting"] = int(bad_any.sum())
-    work = work[~bad_any.to_numpy()]
+    alive[rows[bad_any]] = False
 
-    units = work["__unit__"].to_numpy()
-    arm_codes, _ = pd.factorize(work["__arm__"])
-    both_units = _units_in_several_arms(units, arm_codes)
+    rows = np.flatnonzero(alive)
+    units = units_all[rows]
+    both_units = _units_in_several_arms(units, arms_all[rows])
     in_both = np.isin(units, both_units)
     excluded["unit_in_both_arms"] = int(in_both.sum())
-    work = work[~in_both]
+    alive[rows[in_both]] = False
 
-    dup = work["__unit__"].duplicated(keep="first").to_numpy()
-    duplicate_units = int(np.count_nonzero(np.bincount(work["__unit__"].to_numpy()[dup])))
+    rows = np.flatnonzero(alive)
+    dup = pd.Series(units_all[rows]).duplicated(keep="first").to_numpy()
+    duplicate_units = int(np.count_nonzero(np.bincount(units_all[rows][dup]))) if dup.any() else 0
     excluded["duplicate_rows"] = int(dup.sum())
-    work = work[~dup]
+    alive[rows[dup]] = False
+    work = work[alive]
     accepted = len(work)
     quality = {
         "policy": DATA_QUALITY_POLICY,

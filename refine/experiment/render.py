@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from refine.errors import RefineError
-from refine.experiment._common import _finite, _fmt, _pct, _seg_name
+from refine.experiment._common import _fmt, _pct, _seg_name
+from refine.experiment.report import ABReport
 
 
 def shown(r: dict, interval: str) -> dict:
@@ -328,7 +329,7 @@ def render_html(report: dict) -> str:
     )
 
 
-def write_ab_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
+def write_ab_report(report: ABReport | dict, out_dir: str | Path) -> dict[str, Path]:
     """Write ab_report.json, ab_report.md and ab_report.html (self-contained, no network) into out_dir."""
     from refine.runs import write_json, write_text
 
@@ -337,8 +338,9 @@ def write_ab_report(report: dict, out_dir: str | Path) -> dict[str, Path]:
         out.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise RefineError("output path exists and is not a folder", where=str(out)) from None
+    report = ABReport.from_json(report)
     paths = {"json": out / "ab_report.json", "md": out / "ab_report.md", "html": out / "ab_report.html"}
-    write_json(paths["json"], _finite(report))
+    write_json(paths["json"], report.to_json())
     write_text(paths["md"], render_markdown(report))
     write_text(paths["html"], render_html(report))
     return paths

@@ -98,6 +98,18 @@ class NoveltyCheck:
         return _finite(self.__dict__.copy())
 
 
+def day_grid(y, d, arm_codes, day_codes, n_arms: int, n_days: int) -> dict[str, np.ndarray]:
+    """Sums per arm and day, shape (arms, days), from one bincount (rows with day code -1 left out)."""
+    keep = day_codes >= 0
+    if keep.all():
+        m = moments(arm_codes * n_days + day_codes, n_arms * n_days, y, d)
+    else:
+        m = moments(
+            arm_codes[keep] * n_days + day_codes[keep], n_arms * n_days, y[keep], None if d is None else d[keep]
+        )
+    return {k: v.reshape(n_arms, n_days) for k, v in m.items()}
+
+
 def daily_series(
     *,
     metric: str,
@@ -111,12 +123,12 @@ def daily_series(
     level: float,
     tuning: float,
     interval: str,
+    grid: dict[str, np.ndarray] | None = None,
 ) -> list[DailySeries]:
     """One DailySeries per treatment arm (arm code 0 is control); rows with day code -1 are left out."""
-    keep = day_codes >= 0
     n_days, n_arms = len(days), len(arms)
-    m = moments(arm_codes[keep] * n_days + day_codes[keep], n_arms * n_days, y[keep], None if d is None else d[keep])
-    cum = {k: np.cumsum(v.reshape(n_arms, n_days), axis=1) for k, v in m.items()}
+    grid = grid if grid is not None else day_grid(y, d, arm_codes, day_codes, n_arms, n_days)
+    cum = {k: np.cumsum(v, axis=1) for k, v in grid.items()}
     control = {k: v[0] for k, v in cum.items()}
     out = []
     alpha = 1 - level
@@ -161,6 +173,7 @@ def novelty_checks(
     day_codes: np.ndarray,
     days: list[str],
     level: float,
+    grid: dict[str, np.ndarray] | None = None,
 ) -> list[NoveltyCheck]:
     """Early (first half of the days) vs late units: z-test of the difference of the two effects.
 
@@ -169,11 +182,9 @@ def novelty_checks(
     if len(days) < 4:
         return []
     half = len(days) // 2
-    keep = day_codes >= 0
-    late = (day_codes[keep] >= half).astype(np.int64)
     n_arms = len(arms)
-    m = moments(arm_codes[keep] * 2 + late, n_arms * 2, y[keep], None if d is None else d[keep])
-    grid = {k: v.reshape(n_arms, 2) for k, v in m.items()}
+    by_day = grid if grid is not None else day_grid(y, d, arm_codes, day_codes, n_arms, len(days))
+    grid = {k: np.stack([v[:, :half].sum(1), v[:, half:].sum(1)], axis=1) for k, v in by_day.items()}
     out = []
     for a in range(1, n_arms):
         parts = {}
