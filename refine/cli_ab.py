@@ -197,7 +197,9 @@ def analyze(
         help="Pre-period columns for CUPED, comma-separated: either by position with --metrics "
         "(pre_a,pre_b; '-' skips a metric) or as metric:covariate pairs (revenue:pre_revenue).",
     ),
-    segment: Optional[str] = typer.Option(None, "--segment", help="Column to break effects down by (e.g. segment)."),
+    segment: Optional[str] = typer.Option(
+        None, "--segment", help="Column to break effects down by (e.g. segment); also tested for who it helps."
+    ),
     guardrails: Optional[str] = typer.Option(
         None, "--guardrails", help="Comma-separated metrics that must not get worse (judged uncorrected)."
     ),
@@ -213,7 +215,8 @@ def analyze(
     correction: str = typer.Option(
         "bh",
         "--correction",
-        help="Multiple-testing correction across metrics x segments: bh (Benjamini-Hochberg) or holm.",
+        help="Multiple-testing correction: bh (Benjamini-Hochberg) or holm, over primary and secondary metrics x "
+        "treatment arms x (all units + each segment); also over the who-it-helps and novelty tests, each family apart.",
     ),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level; CIs are at 1 - alpha."),
     expected_split: float = typer.Option(
@@ -268,7 +271,7 @@ def analyze(
         None, "--prior-sd", help="Its standard deviation (0.1 = 10%); 0 or absent = flat prior (GrowthBook's default)."
     ),
     max_levels: Optional[int] = typer.Option(
-        None, "--max-levels", help="Most distinct values a breakdown column may have (default [ab] max_levels, 50)."
+        None, "--max-levels", help="Most distinct values a breakdown column may have (default [ab] max_levels, 500)."
     ),
     config: Optional[Path] = typer.Option(None, "--config", help="A refine.toml; only its [ab] section is read."),
 ) -> None:

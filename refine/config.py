@@ -116,7 +116,7 @@ class ABSettings:
     sequential_tuning: float = 0.0  # units at which the sequential interval is tightest; 0 = the plan's total, else 5000
     prior_mean: float = 0.0  # Bayesian read-out: normal prior on the relative effect (0.02 = +2%)
     prior_sd: float = 0.0  # its standard deviation; 0 = flat (improper) prior, GrowthBook's default
-    max_levels: int = 50  # most distinct values a breakdown column (--segment, --attributes) may have
+    max_levels: int = 500  # most distinct values a breakdown column (--segment, --attributes) may have
 
 
 ENGINES = ("local", "dask")
@@ -449,5 +449,5 @@ interval = "fixed"             # fixed | sequential (always-valid: read the test
 sequential_tuning = 0          # units where the sequential interval is tightest; 0 = the plan's total, else 5000
 prior_mean = 0.0               # Bayesian read-out: normal prior on the relative effect (0.02 = +2%) ...
 prior_sd = 0.0                 # ... with this sd; 0 = flat prior (the posterior follows the data)
-max_levels = 50                # most distinct values a breakdown column (--segment, --attributes) may have
+max_levels = 500               # most distinct values a breakdown column (--segment, --attributes) may have
 """

@@ -269,7 +269,7 @@ def analyze_experiment(
     tuning: float | None = None,
     prior: Prior | None = None,
     plan: dict | None = None,
-    max_levels: int = 50,
+    max_levels: int = 500,
 ) -> ABReport:
     """Analyze an A/B test: one row per unit (after cleaning), metrics as numeric columns.
 
