@@ -83,8 +83,8 @@ def is_binary(values) -> bool:
     if hasattr(values, "to_numpy"):
         values = values.to_numpy(dtype=float, na_value=np.nan)
     values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    return len(values) > 0 and bool(np.isin(values, (0.0, 1.0)).all())
+    finite = np.isfinite(values)
+    return bool(finite.any()) and bool(((values == 0.0) | (values == 1.0) | ~finite).all())
 
 
 def compare(measure: str, group: np.ndarray, rest: np.ndarray, *, binary: bool | None = None) -> Comparison | None:

@@ -43,6 +43,10 @@ def _label(series: pd.Series) -> pd.Series:
 def _label_codes(series: pd.Series) -> np.ndarray:
     """Integer codes that group values exactly as their text labels do (-1 = missing), without building the labels
     for numeric columns (distinct numbers have distinct labels)."""
+    if pd.api.types.is_integer_dtype(series) and not series.hasnans:
+        values = series.to_numpy()
+        if len(values) and values.min() >= 0 and values.max() < 4 * len(values):
+            return values.astype(np.int64, copy=False)  # small non-negative ids are their own codes
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         codes, _ = pd.factorize(series)
         return codes.astype(np.int64)

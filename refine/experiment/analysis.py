@@ -12,7 +12,7 @@ from refine.errors import RefineError
 from refine.experiment import bayesian, sequential
 from refine.experiment._common import _ALL, _finite, _fmt, _label, _numeric, _require_columns, is_binary
 from refine.experiment.bayesian import Prior
-from refine.experiment.data import _clean, _normalise_covariates, parse_consistency
+from refine.experiment.data import _clean, _normalise_covariates, arm_categories, parse_consistency
 from refine.experiment.estimators import (
     cuped_adjust,
     effect_from_moments,
@@ -37,13 +37,23 @@ def _cell(
     adjusted: np.ndarray | None,
     level: float,
 ) -> dict:
-    y_t, y_c = y[arm_mask], y[control_mask]
-    n_t, n_c = len(y_t), len(y_c)
+    if binary and adjusted is None:
+        # counts only: no copy of the metric per arm (a 0/1 metric's sum is its count of ones)
+        n_t, n_c = int(np.count_nonzero(arm_mask)), int(np.count_nonzero(control_mask))
+        ones = y > 0.5
+        x_t, x_c = float(np.count_nonzero(ones & arm_mask)), float(np.count_nonzero(ones & control_mask))
+        y_t = y_c = None
+        mean_t, mean_c = (x_t / n_t if n_t else None), (x_c / n_c if n_c else None)
+    else:
+        y_t, y_c = y[arm_mask], y[control_mask]
+        n_t, n_c = len(y_t), len(y_c)
+        mean_t = float(y_t.mean()) if n_t else None
+        mean_c = float(y_c.mean()) if n_c else None
     cell: dict[str, Any] = {
         "n_control": n_c,
         "n_treatment": n_t,
-        "mean_control": float(y_c.mean()) if n_c else None,
-        "mean_treatment": float(y_t.mean()) if n_t else None,
+        "mean_control": mean_c,
+        "mean_treatment": mean_t,
     }
     if n_t < 2 or n_c < 2:
         cell.update({"skipped": f"fewer than 2 units in an arm ({n_c} control, {n_t} treatment)", "p_value": None})
@@ -59,7 +69,7 @@ def _cell(
         cell["mean_treatment_adjusted"] = float(a_t.mean())
         cell["variance_reduction"] = float(1 - both_adj.var(ddof=1) / var_y) if var_y > 0 else None
     elif binary:
-        res = two_proportion(y_t.sum(), n_t, y_c.sum(), n_c, level)
+        res = two_proportion(x_t, n_t, x_c, n_c, level)
         cell["method"] = "two-proportion z-test (pooled); unpooled normal CI"
     else:
         res = welch(y_t.mean(), y_t.var(ddof=1), n_t, y_c.mean(), y_c.var(ddof=1), n_c, level)
@@ -196,11 +206,8 @@ def _add_sequential_and_bayes(cell: dict, *, alpha: float, tuning: float, prior:
     cell["bayesian"] = bayes
 
 
-def _moment_cell(y, d, arm_mask, control_mask, kind: str, level: float, den_name: str | None) -> dict:
-    """A results cell from sums (ratio metrics): same keys as ``_cell``."""
-    codes = np.where(arm_mask, 1, 0)[arm_mask | control_mask]
-    m = moments(codes, 2, y[arm_mask | control_mask], None if d is None else d[arm_mask | control_mask])
-    mt, mc = {k: v[1] for k, v in m.items()}, {k: v[0] for k, v in m.items()}
+def _moment_cell(mt: dict, mc: dict, kind: str, level: float, den_name: str | None) -> dict:
+    """A results cell from per-arm sums (ratio metrics): same keys as ``_cell``."""
     n_t, n_c = int(mt["n"]), int(mc["n"])
     cell: dict[str, Any] = {"n_control": n_c, "n_treatment": n_t, "mean_control": None, "mean_treatment": None}
     if n_t < 2 or n_c < 2:
@@ -230,6 +237,11 @@ def _moment_cell(y, d, arm_mask, control_mask, kind: str, level: float, den_name
         }
     )
     return cell
+
+
+def _keep(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """values[present], without the copy when every value is present (the common case on a big table)."""
+    return values if present.all() else values[present]
 
 
 def _labels_with_limit(frame: pd.DataFrame, column: str, max_levels: int) -> tuple[np.ndarray, list[str]]:
@@ -340,8 +352,8 @@ def analyze_experiment(
         needed += [check.column, check.other]
     _require_columns(data, dict.fromkeys(needed), "data")
     control = str(control).strip()
-    arm_labels = _label(data[arm])
-    seen = sorted(set(arm_labels.dropna()))
+    arm_column = arm_categories(data[arm])
+    seen = sorted(arm_column.categories[np.unique(arm_column.codes[arm_column.codes >= 0])])
     if control not in seen:
         raise RefineError(f"control value {control!r} is not in column {arm!r} (values: {', '.join(seen[:10])})")
     treatments = [a for a in seen if a != control]
@@ -350,7 +362,7 @@ def analyze_experiment(
     level = 1 - alpha
     warnings: list[str] = []
 
-    frame = data[list(dict.fromkeys(needed))]
+    frame = data[list(dict.fromkeys(needed))].assign(__arm__=arm_column)
     time_excluded: dict[str, int] = {}
     days: list[str] = []
     if timestamp:
@@ -422,7 +434,7 @@ def analyze_experiment(
             num_all = _numeric(accepted[num_name], num_name)
             den_all = _numeric(accepted[den_name], den_name, "denominator")
             present = (num_all.notna() & den_all.notna()).to_numpy()
-            y, den = num_all.to_numpy()[present], den_all.to_numpy()[present]
+            y, den = _keep(num_all.to_numpy(), present), _keep(den_all.to_numpy(), present)
             kind = "ratio"
             if len(den) and den.sum() == 0:
                 raise RefineError(
@@ -438,12 +450,12 @@ def analyze_experiment(
         else:
             y_all = _numeric(accepted[metric], metric)
             present = y_all.notna().to_numpy()
-            y = y_all.to_numpy()[present]
+            y = _keep(y_all.to_numpy(), present)
             kind = "binary" if is_binary(y) else "continuous"
         quality["missing_outcome"][metric] = int((~present).sum())
         quality["metric_units"][metric] = int(present.sum())
         binary = kind == "binary"
-        codes_m = arm_codes[present]
+        codes_m = _keep(arm_codes, present)
         info: dict[str, Any] = {
             "type": kind,
             "units": int(present.sum()),
@@ -465,7 +477,7 @@ def analyze_experiment(
         adjusted = None
         if metric in cov:
             x_all = _numeric(accepted[cov[metric]], cov[metric], "covariate")
-            x = x_all.to_numpy()[present]
+            x = _keep(x_all.to_numpy(), present)
             miss_x = np.isnan(x)
             quality["missing_covariate_filled"][metric] = int(miss_x.sum())
             if miss_x.all():
@@ -480,8 +492,9 @@ def analyze_experiment(
                 "covariate_missing_filled": int(miss_x.sum()),
             }
         metric_info[metric] = info
-        seg_m = breakdowns[0][1][present] if segment else None
+        seg_m = _keep(breakdowns[0][1], present) if segment else None
         overall: dict[str, float] = {}
+        ratio_sums: dict = {}
         for t_code, treatment in enumerate(treatments, start=1):
             t_all, c_all = codes_m == t_code, codes_m == 0
             for seg_code, seg in enumerate([_ALL, *segments]):
@@ -498,7 +511,17 @@ def analyze_experiment(
                         "p_value": None,
                     }
                 elif kind == "ratio":
-                    cell = _moment_cell(y, den, t_mask, c_mask, "ratio", level, ratio_specs[metric][1])
+                    if seg not in ratio_sums:  # sums per arm inside the segment, once for every treatment arm
+                        rows_in = slice(None) if inside is None else inside
+                        ratio_sums[seg] = moments(codes_m[rows_in], len(arm_order), y[rows_in], den[rows_in])
+                    sums = ratio_sums[seg]
+                    cell = _moment_cell(
+                        {k: v[t_code] for k, v in sums.items()},
+                        {k: v[0] for k, v in sums.items()},
+                        "ratio",
+                        level,
+                        ratio_specs[metric][1],
+                    )
                 else:
                     cell = _cell(y, t_mask, c_mask, binary=binary, adjusted=adjusted, level=level)
                 if cell.get("p_value") is not None:
@@ -522,8 +545,8 @@ def analyze_experiment(
         series_kind = "cuped" if adjusted is not None else kind
         d_col = den if kind == "ratio" else (x if adjusted is not None else None)
         if timestamp:
-            day_m = day_all[present]
-            grid = day_grid(y, d_col, codes_m, day_m, len(arm_order), len(days))
+            day_m = _keep(day_all, present)
+            grid = day_grid(y, d_col, codes_m, day_m, len(arm_order), len(days), binary=series_kind == "binary")
             series_out += daily_series(
                 metric=metric,
                 kind=series_kind,
@@ -561,7 +584,7 @@ def analyze_experiment(
                     d=den if kind == "ratio" else None,
                     arm_codes=codes_m,
                     arms=arm_order,
-                    level_codes=level_codes[present],
+                    level_codes=_keep(level_codes, present),
                     levels=levels,
                     overall=overall,
                     level=level,

@@ -163,6 +163,15 @@ def _normalise_covariates(covariates, metrics: list[str], analysed: list[str]) -
     return pairs
 
 
+def arm_categories(values: pd.Series) -> pd.Categorical:
+    """The arm column as a categorical of text labels (each distinct value labelled once; two raw values with the
+    same label, e.g. "B " and "B", are one arm)."""
+    raw_codes, raw_uniques = pd.factorize(values)
+    label_codes, label_uniques = pd.factorize(_label_each(pd.Series(raw_uniques)))
+    codes = np.where(raw_codes >= 0, label_codes[np.maximum(raw_codes, 0)], -1) if len(label_codes) else raw_codes
+    return pd.Categorical.from_codes(codes, categories=list(label_uniques))
+
+
 def _units_in_several_arms(units: np.ndarray, arm_codes: np.ndarray) -> np.ndarray:
     """Unit codes seen in more than one arm: each row's arm against the arm of its unit's first row (O(rows))."""
     if not len(units):
@@ -177,11 +186,8 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
     """Apply the data-quality policy; return the accepted rows (one per unit) and every count."""
     n_input = len(data)
     work = data.copy(deep=False)
-    raw_codes, raw_uniques = pd.factorize(work[arm])
-    arm_labels = _label_each(pd.Series(raw_uniques))
-    label_codes, label_uniques = pd.factorize(arm_labels)  # two raw values with one label are one arm
-    codes = np.where(raw_codes >= 0, label_codes[np.maximum(raw_codes, 0)], -1) if len(label_codes) else raw_codes
-    work["__arm__"] = pd.Categorical.from_codes(codes, categories=list(label_uniques))
+    if "__arm__" not in work.columns:
+        work["__arm__"] = arm_categories(work[arm])
     # units are grouped by integer codes (same grouping as their text labels): hashing ints, not strings
     work["__unit__"] = _label_codes(work[unit])
     excluded = {"missing_unit_or_arm": 0, "contradicting": 0, "unit_in_both_arms": 0, "duplicate_rows": 0}
@@ -223,7 +229,10 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
     alive[rows[in_both]] = False
 
     rows = np.flatnonzero(alive)
-    dup = pd.Series(units_all[rows]).duplicated(keep="first").to_numpy()
+    # a row is a duplicate unless it is the first remaining row of its unit (unit codes are dense: no hashing)
+    first_row = np.full(int(units_all.max()) + 1 if len(units_all) else 0, -1, dtype=np.int64)
+    first_row[units_all[rows][::-1]] = rows[::-1]
+    dup = first_row[units_all[rows]] != rows
     duplicate_units = int(np.count_nonzero(np.bincount(units_all[rows][dup]))) if dup.any() else 0
     excluded["duplicate_rows"] = int(dup.sum())
     alive[rows[dup]] = False

@@ -120,14 +120,17 @@ def srm_check(counts: Sequence[int], shares: Sequence[float], threshold: float =
 # ---- sufficient statistics: every effect from per-group sums, so daily looks never loop over rows ----------------
 
 
-def moments(codes: np.ndarray, n_codes: int, y: np.ndarray, d: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def moments(
+    codes: np.ndarray, n_codes: int, y: np.ndarray, d: np.ndarray | None = None, *, binary: bool = False
+) -> dict[str, np.ndarray]:
     """Per-group sums by bincount: n, sum y, sum y^2 and, with a second column d (a ratio's denominator or a
-    CUPED covariate), sum d, sum d^2, sum y d. Arrays of length ``n_codes``."""
+    CUPED covariate), sum d, sum d^2, sum y d. Arrays of length ``n_codes``. For a 0/1 ``y``, y^2 = y."""
     codes = np.asarray(codes, dtype=np.int64)
+    sy = np.bincount(codes, weights=y, minlength=n_codes)
     out = {
         "n": np.bincount(codes, minlength=n_codes).astype(float),
-        "sy": np.bincount(codes, weights=y, minlength=n_codes),
-        "syy": np.bincount(codes, weights=y * y, minlength=n_codes),
+        "sy": sy,
+        "syy": sy if binary else np.bincount(codes, weights=y * y, minlength=n_codes),
     }
     if d is not None:
         out["sd"] = np.bincount(codes, weights=d, minlength=n_codes)

@@ -19,11 +19,14 @@ from refine.errors import RefineError
 from refine.experiment import sequential
 from refine.experiment.estimators import effect_from_moments, moments
 
+_DAY_NS = 86_400 * 10**9
+
 
 def parse_days(values: pd.Series, column: str, as_of: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(day code per row, -1 where missing or unparseable; mask of rows after ``as_of``; the day labels)."""
     if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
+        # naive times are read as UTC; aware ones converted (the int64 view of a datetime64 is UTC nanoseconds)
+        parsed = values if values.dt.tz is None else values.dt.tz_convert("UTC").dt.tz_localize(None)
     else:
         # one inferred format first (fast on a clean export); rows it cannot read get a per-value second try
         with warnings.catch_warnings():
@@ -33,25 +36,26 @@ def parse_days(values: pd.Series, column: str, as_of: str | None = None) -> tupl
         if retry.any():
             parsed = parsed.copy()
             parsed[retry] = pd.to_datetime(values[retry].astype("string"), errors="coerce", utc=True, format="mixed")
+        parsed = parsed.dt.tz_localize(None)
     ok = parsed.notna().to_numpy()
     if not ok.any():
         example = str(values.dropna().iloc[0])[:40] if values.notna().any() else "(all empty)"
         raise RefineError(f"timestamp column {column!r} holds no readable date or time (e.g. {example!r})")
-    day = parsed.dt.floor("D")
+    day = np.floor_divide(parsed.to_numpy("datetime64[ns]").view(np.int64), _DAY_NS)
     after = np.zeros(len(values), dtype=bool)
     if as_of is not None:
         cut = pd.to_datetime(str(as_of), errors="coerce", utc=True)
         if pd.isna(cut):
             raise RefineError(f"--as-of {as_of!r} is not a date (write it as YYYY-MM-DD)")
-        after = ok & (day > cut.floor("D")).to_numpy()
+        after = ok & (day > cut.value // _DAY_NS)
     keep = ok & ~after
     if not keep.any():
         raise RefineError(f"no row of {column!r} is on or before the --as-of date {as_of}")
-    first = day[keep].min()
-    codes = np.full(len(values), -1, dtype=np.int64)
-    codes[keep] = ((day[keep] - first).dt.days).to_numpy(dtype=np.int64)
+    first = int(day[keep].min())
+    codes = np.where(keep, day - first, -1).astype(np.int64)
     n_days = int(codes.max()) + 1
-    labels = [str((first + pd.Timedelta(days=i)).date()) for i in range(n_days)]
+    start = pd.Timestamp(first * _DAY_NS)
+    labels = [str((start + pd.Timedelta(days=i)).date()) for i in range(n_days)]
     return codes, after, labels
 
 
@@ -98,14 +102,18 @@ class NoveltyCheck:
         return _finite(self.__dict__.copy())
 
 
-def day_grid(y, d, arm_codes, day_codes, n_arms: int, n_days: int) -> dict[str, np.ndarray]:
+def day_grid(y, d, arm_codes, day_codes, n_arms: int, n_days: int, binary: bool = False) -> dict[str, np.ndarray]:
     """Sums per arm and day, shape (arms, days), from one bincount (rows with day code -1 left out)."""
     keep = day_codes >= 0
     if keep.all():
-        m = moments(arm_codes * n_days + day_codes, n_arms * n_days, y, d)
+        m = moments(arm_codes * n_days + day_codes, n_arms * n_days, y, d, binary=binary)
     else:
         m = moments(
-            arm_codes[keep] * n_days + day_codes[keep], n_arms * n_days, y[keep], None if d is None else d[keep]
+            arm_codes[keep] * n_days + day_codes[keep],
+            n_arms * n_days,
+            y[keep],
+            None if d is None else d[keep],
+            binary=binary,
         )
     return {k: v.reshape(n_arms, n_days) for k, v in m.items()}
 
