@@ -113,9 +113,7 @@ class RunSettings:
 @dataclass
 class ABSettings:
     interval: str = "fixed"  # fixed | sequential: which interval judges `refine ab analyze` (and sizes `ab plan`)
-    sequential_tuning: float = (
-        0.0  # units at which the sequential interval is tightest; 0 = the plan's total, else 5000
-    )
+    sequential_tuning: float = 0.0  # units where the sequential interval is tightest; 0 = the plan's total, or 5000
     prior_mean: float = 0.0  # Bayesian read-out: normal prior on the relative effect (0.02 = +2%)
     prior_sd: float = 0.0  # its standard deviation; 0 = flat (improper) prior, GrowthBook's default
     max_levels: int = 500  # most distinct values a breakdown column (--segment, --attributes) may have
