@@ -37,7 +37,23 @@ _API = {
     "HashingEmbedder": "refine.embed",
 }
 
-__all__ = ["RefineError", "__version__", *_API]
+__all__ = [
+    "RefineError",
+    "__version__",
+    "load_config",
+    "RefineConfig",
+    "run_cycle",
+    "CycleResult",
+    "RunManifest",
+    "SentenceTable",
+    "load_run",
+    "LoadedRun",
+    "plan_experiment",
+    "analyze_experiment",
+    "write_ab_report",
+    "apply_rule",
+    "HashingEmbedder",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from refine.config import RefineConfig, load_config
