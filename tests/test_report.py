@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from refine.results import CycleResult, RunManifest
 from refine.report import md_escape, write_report
+from refine.results import CycleResult, RunManifest
 
 PAYLOADS = [
     "<script>document.body.setAttribute('data-pwned','script')</script>",
