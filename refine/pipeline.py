@@ -94,28 +94,10 @@ class Progress:
             self.echo(f"- {name}{': ' + detail if detail else ''}")
         start = time.perf_counter()
         yield
-        self.timings[name] = round(time.perf_counter() - start, 3)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"refine": __version__, "python": platform.python_version()}
-    for package in (
-        "torch",
-        "transformers",
-        "sentence-transformers",
-        "hdbscan",
-        "scikit-learn",
-        "pandas",
-        "numpy",
-        "scipy",
-    ):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = "absent"
-    return out
+        elapsed = time.perf_counter() - start
+        self.timings[name] = round(elapsed, 3)
+        if not self.quiet and elapsed >= 1.0:  # long stages say how long they took
+            self.echo(f"  {name} took {elapsed:.1f} s")
 
 
 def versions() -> dict[str, str]:
