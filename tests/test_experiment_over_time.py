@@ -60,8 +60,8 @@ def test_sequential_multiplier_and_plan():
     assert float(seq.multiplier(123, 0.05, 123)) == pytest.approx(c)
     assert c > stats.norm.ppf(0.975)
     rng = np.random.default_rng(0)
-    customers = pd.DataFrame({"cid": [f"c{i}" for i in range(40000)], "tier": rng.choice(["a", "b"], 40000)}).assign(
-        conv=(rng.random(40000) < 0.2).astype(int)
+    customers = pd.DataFrame({"cid": [f"c{i}" for i in range(10000)], "tier": rng.choice(["a", "b"], 10000)}).assign(
+        conv=(rng.random(10000) < 0.2).astype(int)
     )
     kw = dict(rule='tier != "z"', customer_id="cid", segment="tier", metric="conv", mde=0.02, salt="s")
     _, fixed = plan_experiment(customers, **kw)
