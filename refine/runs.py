@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,23 +13,12 @@ import pandas as pd
 
 from refine.config import RefineConfig, config_from_dict
 from refine.errors import RefineError
+from refine.files import atomic_write
 from refine.privacy import spreadsheet_safe
 
 
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -37,12 +26,12 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """CSV for spreadsheets: formula-looking cells are neutralised."""
-    _atomic(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
+    atomic_write(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
 
 
 def _json_default(value: Any):
@@ -125,6 +114,16 @@ def read_json(path: Path, what: str) -> Any:
         raise RefineError(f"{what} is not valid JSON ({exc})", where=str(path)) from None
 
 
+def _config_of_run(manifest: dict, where: str) -> RefineConfig:
+    """The config a run recorded; settings deprecated since it was written are dropped without a warning.
+
+    The warning is for a person editing a config file; nobody edits an old run's run.json.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return config_from_dict(manifest.get("config", {}), where=where)
+
+
 def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
     """A finished run: its manifest, config, proposals and (re-read, validated) customer table."""
     from refine.ingest import read_customers
@@ -133,7 +132,7 @@ def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
     if not (folder / "run.json").exists():
         raise RefineError("not a finished refine run (no run.json)", where=str(folder))
     manifest = read_json(folder / "run.json", "run manifest")
-    config = config_from_dict(manifest.get("config", {}), where=str(folder / "run.json"))
+    config = _config_of_run(manifest, str(folder / "run.json"))
     proposals_doc = read_json(folder / "proposals.json", "proposals file")
     proposals = proposals_doc.get("proposals", []) if isinstance(proposals_doc, dict) else proposals_doc
     if not isinstance(proposals, list) or not all(isinstance(p, dict) for p in proposals):
