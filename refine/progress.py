@@ -138,11 +138,14 @@ class Progress:
 
     @contextmanager
     def stage(self, name: str, detail: str = "") -> Iterator[None]:
-        """'- name: detail' as the stage starts; its duration in `timings` when it ends."""
+        """'- name: detail' as the stage starts; its duration in `timings` (and a line, from 1 s) when it ends."""
         self.say(f"- {name}{': ' + detail if detail else ''}")
         start = time.perf_counter()
         yield
-        self.timings[name] = round(time.perf_counter() - start, 3)
+        elapsed = time.perf_counter() - start
+        self.timings[name] = round(elapsed, 3)
+        if elapsed >= 1.0:  # a long stage says how long it took
+            self.say(f"  {name} took {elapsed:.1f} s")
 
     def task(self, what: str, total: int, unit: str = "rows") -> Task:
         """A loop over `total` items to report on (see Task)."""

@@ -13,12 +13,9 @@ import pandas as pd
 
 from refine.config import RefineConfig, config_from_dict
 from refine.errors import RefineError
-from refine.files import atomic_write
+from refine.files import atomic_write, clean_json, read_json, write_text  # noqa: F401 - also refine.runs' names
 from refine.privacy import spreadsheet_safe
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+from refine.results import RunManifest
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -52,29 +49,10 @@ def _json_default(value: Any):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def clean_json(value: Any) -> Any:
-    """NaN and infinities become null, so the JSON files stay standard JSON; floats keep 8 significant digits."""
-    import math
-
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(f"{float(value):.8g}")
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 @dataclass
 class LoadedRun:
     folder: Path
-    manifest: dict
+    manifest: RunManifest
     config: RefineConfig
     customers: pd.DataFrame
     proposals: list[dict]
@@ -105,23 +83,14 @@ def check_output_folder(folder: str | Path, own: set[str] | list[str], *, what: 
         )
 
 
-def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RefineError(f"{what} not found", where=str(path)) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RefineError(f"{what} is not valid JSON ({exc})", where=str(path)) from None
-
-
-def _config_of_run(manifest: dict, where: str) -> RefineConfig:
+def _config_of_run(config: dict, where: str) -> RefineConfig:
     """The config a run recorded; settings deprecated since it was written are dropped without a warning.
 
     The warning is for a person editing a config file; nobody edits an old run's run.json.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        return config_from_dict(manifest.get("config", {}), where=where)
+        return config_from_dict(config, where=where)
 
 
 def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
@@ -131,15 +100,18 @@ def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
     folder = Path(folder)
     if not (folder / "run.json").exists():
         raise RefineError("not a finished refine run (no run.json)", where=str(folder))
-    manifest = read_json(folder / "run.json", "run manifest")
-    config = _config_of_run(manifest, str(folder / "run.json"))
+    document = read_json(folder / "run.json", "run manifest")
+    if not isinstance(document, dict):
+        raise RefineError("run.json is not a refine run manifest", where=str(folder / "run.json"))
+    manifest = RunManifest.from_json(document)
+    config = _config_of_run(manifest.config, str(folder / "run.json"))
     proposals_doc = read_json(folder / "proposals.json", "proposals file")
     proposals = proposals_doc.get("proposals", []) if isinstance(proposals_doc, dict) else proposals_doc
     if not isinstance(proposals, list) or not all(isinstance(p, dict) for p in proposals):
         raise RefineError("proposals must be a list of objects", where=str(folder / "proposals.json"))
     customers = pd.DataFrame()
     if with_customers:
-        path = Path(manifest["inputs"]["customers"]["path"])
+        path = Path(manifest.inputs["customers"]["path"])
         customers = read_customers(path, config)
     return LoadedRun(folder=folder, manifest=manifest, config=config, customers=customers, proposals=proposals)
 
@@ -150,3 +122,60 @@ def find_proposal(run: LoadedRun, proposal_id: str) -> dict:
             return proposal
     known = ", ".join(str(p.get("id")) for p in run.proposals) or "none"
     raise RefineError(f"no proposal {proposal_id!r} in this run (proposals: {known})", where=str(run.folder))
+
+
+def write_run(result) -> None:
+    """Every file of a run folder but run.json (written last by the pipeline): tables, JSON, the report.
+
+    Args:
+        result: a refine.results.CycleResult.
+    """
+    from refine import schemas as S
+    from refine.report import write_report
+
+    out_dir = result.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # run.json goes last: a folder without it is an unfinished run
+    (out_dir / "run.json").unlink(missing_ok=True)
+    for stale in out_dir.glob(".*.tmp"):  # half-written files of a run killed while writing
+        stale.unlink(missing_ok=True)
+    columns = [
+        S.FEEDBACK_ID,
+        S.CUSTOMER_ID,
+        S.SEGMENT,
+        S.TEXT,
+        S.SCORE,
+        S.TIMESTAMP,
+        S.SOURCE,
+        S.SENTIMENT_SCORE,
+        S.SENTIMENT_LABEL,
+        *S.SENTIMENT_PROBS,
+        S.TOPIC_ID,
+        S.TOPIC_LABEL,
+    ]
+    write_parquet(out_dir / "feedback.parquet", result.feedback[columns])
+    write_csv(out_dir / "rejects.csv", result.rejects)
+    topics = result.topics
+    write_json(
+        out_dir / "topics.json",
+        clean_json(
+            {
+                "topics": [t for t in topics if t.get("status") != "fading"],
+                "fading": [t for t in topics if t.get("status") == "fading"],
+                "method": result.manifest.topic_method,
+            }
+        ),
+    )
+    write_parquet(out_dir / "segments.parquet", result.segments)
+    write_json(
+        out_dir / "proposals.json",
+        clean_json(
+            {
+                "proposals": result.proposals,
+                "stopped": result.stopped,
+                "method": result.method,
+            }
+        ),
+    )
+    write_parquet(out_dir / "assignments.parquet", result.assignments)
+    write_report(result)

@@ -104,5 +104,5 @@ def test_an_old_run_json_config_loads_without_warning(recwarn):
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        config = _config_of_run({"config": {"run": {"seed": 3, "quiet": False}}}, "run.json")
+        config = _config_of_run({"run": {"seed": 3, "quiet": False}}, "run.json")
     assert config.run.seed == 3
