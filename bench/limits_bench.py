@@ -9,6 +9,7 @@ included) and prints the seconds until it exited and the one-line error it print
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+REPO = Path(__file__).resolve().parent.parent
 CONFIG = """[feedback]
 customer_id = "id"
 text = "text"
@@ -48,6 +50,7 @@ def case_inputs(kind: str, rows: int, folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="customer rows of the segments and levels cases")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds before a case is stopped")
     args = parser.parse_args()
     cases = [("segments", args.rows), ("levels", args.rows), ("attributes", 2_000)]
     print(f"{'case':<12} {'rows':>8}  {'seconds':>7}  exit  message")
@@ -56,17 +59,22 @@ def main() -> None:
             folder = Path(tmp)
             case_inputs(kind, rows, folder)
             started = time.perf_counter()
-            done = subprocess.run(
-                [sys.executable, "-m", "refine", "run", "--quiet", "-f", "feedback.csv", "-c", "customers.csv"]
-                + ["--config", "refine.toml", "--out", "run"],
-                cwd=folder,
-                capture_output=True,
-                text=True,
-                timeout=3600,
-            )
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-m", "refine", "run", "--quiet", "-f", "feedback.csv", "-c", "customers.csv"]
+                    + ["--config", "refine.toml", "--out", "run"],
+                    cwd=folder,
+                    env={**os.environ, "PYTHONPATH": str(REPO)},  # this checkout's refine, whatever the cwd
+                    capture_output=True,
+                    text=True,
+                    timeout=args.timeout,
+                )
+            except subprocess.TimeoutExpired:
+                print(f"{kind:<12} {rows:>8,}  {time.perf_counter() - started:>7.1f}     -  still running: stopped")
+                continue
             seconds = time.perf_counter() - started
             message = (done.stderr.strip().splitlines() or [""])[-1].replace(str(folder) + "/", "")
-            print(f"{kind:<12} {rows:>8,}  {seconds:>7.1f}  {done.returncode:>4}  {message}")
+            print(f"{kind:<12} {rows:>8,}  {seconds:>7.1f}  {done.returncode:>4}  {message}", flush=True)
 
 
 if __name__ == "__main__":
