@@ -35,6 +35,7 @@ import pandas as pd
 
 from refine import schemas as S
 from refine.config import RefineConfig
+from refine.proposals import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
 from refine.rules import apply_rule, condition, conjunction
 from refine.search import Attribute, describe_columns, scan_stratified, scan_within
 from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
@@ -52,6 +53,7 @@ CORRECTION = (
 # (SPLIT): the strongest conditions that do not overlap (two planted groups rarely share an attribute)
 NEW_PER_ATTRIBUTE = 2
 SPLIT_PER_ATTRIBUTE = 2
+RANGE_PENALTY = 0.85  # a two-cut range wins over a one-cut threshold only when 1 / 0.85 times as strong
 
 
 @dataclass
@@ -64,13 +66,6 @@ class Candidate:
     comparisons: list[Comparison] = field(default_factory=list)
     holdout: list[Comparison] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class ProposalResult:
-    proposals: list[dict]
-    stopped: list[dict]
-    method: dict
 
 
 def _stable_hash(*parts: Any) -> float:
@@ -368,28 +363,28 @@ def propose(
                 f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
                 f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}"
             )
-    method = {
-        "discovery_customers": int(discovery.sum()),
-        "holdout_customers": int(holdout.sum()),
-        "discovery_respondents": int((discovery & measures.respondent["sentiment"].notna()).sum()),
-        "holdout_respondents": int((holdout & measures.respondent["sentiment"].notna()).sum()),
-        "conditions_tested": conditions_tested,
-        "comparisons": comparisons_made,
-        "families": families,
-        "correction": CORRECTION,
-        "attributes": [
+    method = ProposalMethod(
+        discovery_customers=int(discovery.sum()),
+        holdout_customers=int(holdout.sum()),
+        discovery_respondents=int((discovery & measures.respondent["sentiment"].notna()).sum()),
+        holdout_respondents=int((holdout & measures.respondent["sentiment"].notna()).sum()),
+        conditions_tested=conditions_tested,
+        comparisons=comparisons_made,
+        correction=CORRECTION,
+        alpha=settings.alpha,
+        min_effect=settings.min_effect,
+        equivalence_margin=settings.equivalence_margin,
+        min_segment_size=settings.min_segment_size,
+        max_segments=settings.max_segments,
+        seed=seed,
+        families=families,
+        attributes=[
             {"column": a.column, "kind": a.kind, "levels": a.levels, "conditions": len(a.conditions)}
             for a in attributes
         ],
-        "skipped_columns": [s.to_json() for s in skipped],
-        "alpha": settings.alpha,
-        "min_effect": settings.min_effect,
-        "equivalence_margin": settings.equivalence_margin,
-        "min_segment_size": settings.min_segment_size,
-        "max_segments": settings.max_segments,
-        "seed": seed,
-    }
-    return ProposalResult(proposals=proposals, stopped=stopped, method=method)
+        skipped_columns=[s.to_json() for s in skipped],
+    )
+    return ProposalResult(proposals=proposals, stopped=[StoppedCandidate.from_json(s) for s in stopped], method=method)
 
 
 @dataclass
@@ -422,8 +417,12 @@ def _screen(
     effect = np.concatenate(effect_parts) if effect_parts else np.zeros(0)
     q = np.asarray(benjamini_hochberg(p.tolist())) if len(p) else np.zeros(0)
     significant = (q < settings.alpha) & (np.abs(effect) >= settings.min_effect)
+    # among overlapping conditions of one attribute (cuts of one number), the best is the most
+    # significant one, as a regression tree's split: summed -log10 p over the measures that pass.
+    # Summed effect sizes would drift to the most extreme cut (a purer but much smaller group).
     strength: dict[int, float] = {}
-    for owner, e in zip(owners[significant], np.abs(effect[significant])):
+    evidence = -np.log10(np.maximum(p, 1e-300))
+    for owner, e in zip(owners[significant], evidence[significant]):
         strength[int(owner)] = strength.get(int(owner), 0.0) + float(e)
     candidates = []
     by_scan: dict[int, list[int]] = {}
@@ -432,8 +431,13 @@ def _screen(
     for s, rows in sorted(by_scan.items()):
         attribute, scan, *rest = scans[s]
         conditions = [scan.conditions[i] for i in rows]
+        # a range must be clearly stronger than a threshold to be preferred: one cut reads simpler than two
         order = sorted(
-            range(len(rows)), key=lambda k: (-round(strength[s * 1_000_000 + rows[k]], 6), conditions[k].size)
+            range(len(rows)),
+            key=lambda k: (
+                -round(strength[s * 1_000_000 + rows[k]] * (RANGE_PENALTY if conditions[k].is_range else 1.0), 6),
+                conditions[k].size,
+            ),
         )
         kept = []
         counts = np.concatenate([[0], np.cumsum(np.bincount(attribute.codes, minlength=attribute.n_bins))])
@@ -923,7 +927,9 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
     }
 
 
-def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped) -> list[dict]:
+def _rank_and_describe(
+    chosen, customers, feedback, measures, settings, topic_labels, config, stopped
+) -> list[Proposal]:
     total = len(customers)
     described = []
     masks: dict[str, np.ndarray] = {}
@@ -933,10 +939,10 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
         masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
         said_by = _said_by(cand.mask, feedback_rows)
         respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
-        evidence: dict[str, Any] = {}
+        evidence = Evidence()
         if cand.kind == "merge":
             if cand.extra.get("reason") == "below minimum size":
-                evidence["reason"] = (
+                evidence.reason = (
                     f"segment of {cand.extra['size']} customers is below the minimum of "
                     f"{settings.min_segment_size}; nearest segment by sentiment and outcomes"
                 )
@@ -944,24 +950,20 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
             else:
                 t = cand.extra["tests"]
                 h = cand.extra.get("holdout_tests") or {}
-                evidence["equivalence"] = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
-                evidence["feedback_difference"] = {
+                evidence.equivalence = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
+                evidence.feedback_difference = {
                     "permutation_p": t["perm_p"],
                     "topic_jsd_bits": t["jsd"],
                     "sentiment_diff": t["sentiment_diff"],
                 }
-                evidence["holdout"] = {"equivalence": h.get("tost", []), "permutation_p": h.get("perm_p")}
+                evidence.holdout = {"equivalence": h.get("tost", []), "permutation_p": h.get("perm_p")}
                 effect = 1.0 - max(t["tost_q"])
         else:
             significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
-            evidence["discovery"] = [
-                dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant
-            ]
-            evidence["holdout"] = [
-                dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout
-            ]
+            evidence.discovery = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
+            evidence.holdout = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout]
             if cand.kind == "new":
-                evidence["supporting_segments"] = cand.extra.get("supporting_segments", [])
+                evidence.supporting_segments = cand.extra.get("supporting_segments", [])
             pr = _precision_recall(cand, measures)
             if pr:
                 measure = _measure_label(pr["measure"], topic_labels)
@@ -981,46 +983,47 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
                     )
                 else:
                     pr["definition"] = f"respondents whose {measure} is {pr['direction']}"
-                evidence["rule_vs_feedback_subgroup"] = pr
+                evidence.rule_vs_feedback_subgroup = pr
             effect = abs(significant[0].effect) if significant else 0.0
-        evidence["holdout_q"] = cand.extra.get("holdout_q")
+        evidence.holdout_q = cand.extra.get("holdout_q")
         if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
             left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
             if left_out:
-                evidence["in_new_segments"] = left_out
+                evidence.in_new_segments = left_out
         impact = _expected_impact(cand, customers, measures, config)
         score_gap = _score_gap(cand, feedback, feedback_rows, config)
         confirmed = cand.extra.get("confirmed", False)
         score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
         described.append(
-            {
-                "id": _proposal_id(cand.kind, cand.rule),
-                "kind": cand.kind,
-                "segments": cand.segments,
-                "rule": cand.rule,
-                "customers": n_customers,
-                "respondents": respondents,
-                "evidence": evidence,
-                "top_topics": _top_topics(feedback, said_by, topic_labels),
-                "quotes": _quotes(cand, feedback, said_by, config),
-                "expected_impact": impact,
-                "score_gap": score_gap,
-                "score": score,
-                "confirmed": confirmed,
-            }
+            Proposal(
+                id=_proposal_id(cand.kind, cand.rule),
+                kind=cand.kind,
+                segments=cand.segments,
+                rule=cand.rule,
+                customers=n_customers,
+                respondents=respondents,
+                evidence=evidence,
+                top_topics=_top_topics(feedback, said_by, topic_labels),
+                quotes=_quotes(cand, feedback, said_by, config),
+                expected_impact=impact,
+                score_gap=score_gap,
+                score=score,
+                confirmed=bool(confirmed),
+                rule_note=cand.extra.get("note") or "",
+            )
         )
-    described.sort(key=lambda p: (not p["confirmed"], -p["score"], p["id"]))
+    described.sort(key=lambda p: (not p.confirmed, -p.score, p.id))
     # guardrail: the segment count after accepting proposals in rank order
     count = customers[config.customers.segment].nunique()
-    kept = []
+    kept: list[Proposal] = []
     for proposal in described:
-        change = {"merge": -1, "split": 1, "new": 1}[proposal["kind"]]
+        change = {"merge": -1, "split": 1, "new": 1}[proposal.kind]
         if count + change > settings.max_segments:
             stopped.append(
                 {
-                    "kind": proposal["kind"],
-                    "segments": proposal["segments"],
-                    "rule": proposal["rule"],
+                    "kind": proposal.kind,
+                    "segments": proposal.segments,
+                    "rule": proposal.rule,
                     "stopped_by": "maximum segments",
                     "detail": f"would make {count + change} segments (maximum {settings.max_segments})",
                 }
@@ -1029,9 +1032,9 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
         if len(kept) >= settings.max_proposals:
             stopped.append(
                 {
-                    "kind": proposal["kind"],
-                    "segments": proposal["segments"],
-                    "rule": proposal["rule"],
+                    "kind": proposal.kind,
+                    "segments": proposal.segments,
+                    "rule": proposal.rule,
                     "stopped_by": "maximum proposals",
                     "detail": f"only {settings.max_proposals} are kept",
                 }
@@ -1040,14 +1043,14 @@ def _rank_and_describe(chosen, customers, feedback, measures, settings, topic_la
         count += change
         kept.append(proposal)
     for rank, proposal in enumerate(kept, start=1):
-        proposal["rank"] = rank
-        proposal["overlaps"] = []
+        proposal.rank = rank
+        proposal.overlaps = []
     for i, first in enumerate(kept):  # customers two proposals both claim (assignments settle who gets them)
         for second in kept[i + 1 :]:
-            shared = int((masks[first["id"]] & masks[second["id"]]).sum())
+            shared = int((masks[first.id] & masks[second.id]).sum())
             if shared:
-                first["overlaps"].append({"proposal": second["id"], "rank": second["rank"], "customers": shared})
-                second["overlaps"].append({"proposal": first["id"], "rank": first["rank"], "customers": shared})
+                first.overlaps.append({"proposal": second.id, "rank": second.rank, "customers": shared})
+                second.overlaps.append({"proposal": first.id, "rank": first.rank, "customers": shared})
     return kept
 
 
@@ -1147,14 +1150,19 @@ def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarra
     )
 
 
-def proposed_assignments(customers: pd.DataFrame, proposals: list[dict], config: RefineConfig) -> pd.DataFrame:
+def proposed_assignments(
+    customers: pd.DataFrame, proposals: list[dict] | list[Proposal], config: RefineConfig
+) -> pd.DataFrame:
     """Customer id, current segment, and the segment each customer would have if every proposal were accepted.
+
+    Takes proposals as proposals.json holds them (dicts) or as typed records.
 
     A customer two proposals claim goes to a NEW segment first (the proposal search already tests
     merges and splits without the customers of a confirmed new segment), else to the higher-ranked
     proposal: proposals are applied lowest precedence first, so the last one to match wins.
     """
     cc = config.customers
+    proposals = [p.to_json() if isinstance(p, Proposal) else p for p in proposals]
     current = customers[cc.segment].astype(str)
     proposed = current.copy()
     for proposal in sorted(proposals, key=lambda p: (p["kind"] == "new", -p["rank"])):

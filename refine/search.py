@@ -94,6 +94,7 @@ class Condition:
     high: int  # bins low <= code < high
     size: int  # customers selected, over the whole table
     note: str = ""  # how a date rule reads in days, e.g. "90+ days before 2024-05-01"
+    is_range: bool = False  # a <= x < b (two cuts), as opposed to a level, a threshold or missing
 
 
 @dataclass
@@ -183,10 +184,8 @@ def describe_columns(
             else:
                 present = values[~missing]
                 distinct = present.nunique()
-                if len(present) and distinct >= ID_LIKE_DISTINCT * len(present) and distinct > 1:
-                    skipped.append(SkippedColumn(column, f"id-like: {distinct:,} distinct values in {len(present):,}"))
-                    continue
                 lengths = present.astype(str).str.len()
+                # free text first: notes are mostly distinct too, but they are words, not codes
                 if len(present) and distinct >= TEXT_DISTINCT * len(present) and lengths.median() >= TEXT_MEDIAN_CHARS:
                     skipped.append(
                         SkippedColumn(
@@ -195,6 +194,9 @@ def describe_columns(
                             f"median length {int(lengths.median())} characters",
                         )
                     )
+                    continue
+                if len(present) and distinct >= ID_LIKE_DISTINCT * len(present) and distinct > 1:
+                    skipped.append(SkippedColumn(column, f"id-like: {distinct:,} distinct values in {len(present):,}"))
                     continue
                 attribute = _categorical(column, values.where(~missing, None).astype(object), min_size, n)
         if attribute is None or not attribute.conditions:
@@ -254,7 +256,7 @@ def _interval_conditions(column: str, cuts: list, text_at_least, text_below, tex
         out.append(Condition(column, text_below(cut), 0, j, 0))
     for i in range(1, m + 1):
         for j in range(i + 1, m + 1):
-            out.append(Condition(column, text_range(cuts[i - 1], cuts[j - 1]), i, j, 0))
+            out.append(Condition(column, text_range(cuts[i - 1], cuts[j - 1]), i, j, 0, is_range=True))
     out.append(Condition(column, f"{quote_column(column)} == None", m + 1, m + 2, 0))
     return out
 
