@@ -105,7 +105,8 @@ def run_world(seed: int, null: bool, pools, embedded, customers: int, workdir: P
     t_propose = time.perf_counter() - t_propose
     # planted masks follow the world's rows; line them up with the ingested table by customer id
     position = pd.Index(world.customers["customer_id"]).get_indexer(data.customers["customer_id"])
-    confirmed = [p for p in result.proposals if p["confirmed"]]
+    document = result.to_json()
+    confirmed = [p for p in document["proposals"] if p["confirmed"]]
     masks = {p["id"]: apply_rule(data.customers, p["rule"]).to_numpy() for p in confirmed}
 
     def matches(p, planted) -> bool:
@@ -124,7 +125,7 @@ def run_world(seed: int, null: bool, pools, embedded, customers: int, workdir: P
         planted_rows.append(row)
     correct = [p for p in confirmed if any(matches(p, planted) for planted in world.planted)]
     wrong = [f"{p['kind']}: {p['rule']}" for p in confirmed if p not in correct]
-    skipped = [s["column"] for s in result.method.get("skipped_columns", [])]
+    skipped = [s["column"] for s in document["method"].get("skipped_columns", [])]
     return {
         "seed": seed,
         "null": null,

@@ -37,7 +37,7 @@ from refine import schemas as S
 from refine.config import RefineConfig
 from refine.proposals import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
 from refine.rules import apply_rule, condition, conjunction
-from refine.search import Attribute, describe_columns, scan_stratified, scan_within
+from refine.search import Attribute, describe_columns, scan_splits, scan_stratified, scan_within
 from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
 
 PERMUTATIONS = 999
@@ -282,25 +282,32 @@ def propose(
     new_conditions = {c.terms[0] for c in chosen if c.extra["confirmed"]}
     outside = ~in_new
     split_scans = []
-    for segment in all_segments:
-        in_segment = segments == segment
-        if int(in_segment.sum()) < 2 * settings.min_segment_size:
-            continue
-        seg_flags = _flags(in_segment)
-        universe = disc & seg_flags & _flags(outside)
-        for attribute in attributes:
-            inside = np.bincount(attribute.codes[seg_flags], minlength=attribute.n_bins)
-            edges = np.concatenate([[0], np.cumsum(inside)])
-            n_segment = int(seg_flags.sum())
-            usable = [
+    universe = disc & _flags(outside)
+    seg_codes = measures.segment_codes
+    seg_sizes = np.bincount(seg_codes, minlength=len(measures.segment_names))
+    eligible = [k for k, size in enumerate(seg_sizes) if size >= 2 * settings.min_segment_size]
+    for attribute in attributes:
+        # customers per segment x bin over the whole table: the size guardrails of each split
+        per_bin = np.bincount(
+            seg_codes * attribute.n_bins + attribute.codes, minlength=len(seg_sizes) * attribute.n_bins
+        )
+        edges = np.concatenate(
+            [np.zeros((len(seg_sizes), 1)), np.cumsum(per_bin.reshape(len(seg_sizes), attribute.n_bins), axis=1)],
+            axis=1,
+        )
+
+        def usable(k, attribute=attribute, edges=edges):
+            return [
                 c
                 for c in attribute.conditions
                 if c.text not in new_conditions  # the pattern spans segments and is proposed once, as a NEW segment
-                and settings.min_segment_size <= edges[c.high] - edges[c.low] <= n_segment - settings.min_segment_size
+                and settings.min_segment_size
+                <= edges[k, c.high] - edges[k, c.low]
+                <= seg_sizes[k] - settings.min_segment_size
             ]
-            if usable:
-                scan = scan_within(measures, attribute, universe, universe, usable)
-                split_scans.append((attribute, scan, segment))
+
+        for k, scan in scan_splits(measures, attribute, universe, eligible, usable):
+            split_scans.append((attribute, scan, measures.segment_names[k]))
     splits, family = _screen(split_scans, min_resp, settings, per_attribute=SPLIT_PER_ATTRIBUTE, index=customers.index)
     base_of = {s: condition(segment_col, "==", s) for s in all_segments}
     for cand in splits:

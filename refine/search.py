@@ -397,6 +397,8 @@ def _stratified(g, r, binary: bool):
             p_k = np.where(ok, (n1**2 * c - n0**2 * a + n1 * n0 * (n0 - n1) / 2) / tot**2, 0.0)
             q_k = np.where(ok, (a * (n0 - c) + c * (n1 - a)) / (2 * tot), 0.0)
             var = (diff * p_k.sum(axis=0) + q_k.sum(axis=0)) / wsum**2
+            pooled = np.where(ok, (a + c) / tot, 0.0)
+            null_var = (w * pooled * (1 - pooled)).sum(axis=0) / wsum**2  # as stats.stratified_compare
             p1 = np.clip(group_value, 0, 1)
             p0 = np.clip(rest_value, 0, 1)
             effect = 2 * np.arcsin(np.sqrt(p1)) - 2 * np.arcsin(np.sqrt(p0))
@@ -407,7 +409,11 @@ def _stratified(g, r, binary: bool):
             var = sigma2 / wsum
             effect = np.where(sigma2 > 0, diff / np.sqrt(np.maximum(sigma2, 1e-300)), 0.0)
         se = np.sqrt(np.where(var > 0, var, np.nan))
-        p = 2 * stats.norm.sf(np.abs(diff) / se)
+        if binary:
+            p = np.where(null_var > 0, 2 * stats.norm.sf(np.abs(diff) / np.sqrt(np.maximum(null_var, 1e-300))), 1.0)
+            p = np.where(var > 0, p, np.nan)
+        else:
+            p = 2 * stats.norm.sf(np.abs(diff) / se)
     p = np.where(np.isfinite(p) & (wsum > 0), p, np.nan)
     return p, effect, diff
 
@@ -456,6 +462,45 @@ def scan_within(
     strata = np.where(group_rows, 0, -1)
     all_rows = np.where(universe, 0, -1)
     return _scan(measures, attribute, conditions, strata, 1, _two_sample, totals_strata=all_rows)
+
+
+def scan_splits(measures, attribute: Attribute, universe: np.ndarray, segments: list[int], conditions_of) -> list:
+    """SPLIT, every segment at once: per segment k, its customers matching each condition vs the rest of k.
+
+    One pass of per-(segment, bin) statistics serves every segment (a segment's row is its own
+    scan), instead of one pass over all customers per segment. ``conditions_of(k)`` gives the
+    conditions usable in segment k. Returns (segment code, ScanResult) pairs.
+    """
+    n_seg = len(measures.segment_names)
+    strata = np.where(universe, measures.segment_codes, -1)
+    resp_codes = attribute.codes[measures.resp_rows]
+    resp_strata = strata[measures.resp_rows]
+    stats_by_measure = []
+    for name, values, over_respondents in measures.columns:
+        codes = resp_codes if over_respondents else attribute.codes
+        st = resp_strata if over_respondents else strata
+        stats_by_measure.append((name, _bin_stats(codes, st, n_seg, attribute.n_bins, values)))
+    out = []
+    names = [name for name, _, _ in measures.columns]
+    for k in segments:
+        conditions = conditions_of(k)
+        if not conditions:
+            continue
+        low = np.array([c.low for c in conditions], dtype=np.int64)
+        high = np.array([c.high for c in conditions], dtype=np.int64)
+        p = np.full((len(conditions), len(names)), np.nan)
+        effect = np.zeros_like(p)
+        diff = np.zeros_like(p)
+        counted = (np.zeros(len(conditions)), np.zeros(len(conditions)))
+        for j, (name, per_bin) in enumerate(stats_by_measure):
+            rows = [x[k : k + 1] for x in per_bin]
+            g = [_interval_sums(x, low, high) for x in rows]
+            r = [x.sum(axis=1, keepdims=True) - y for x, y in zip(rows, g)]
+            p[:, j], effect[:, j], diff[:, j] = _two_sample(g, r, measures.binary[name])
+            if name == "sentiment":
+                counted = (g[0][0], r[0][0])
+        out.append((k, ScanResult(conditions, names, p, effect, diff, counted[0], counted[1])))
+    return out
 
 
 def _scan(measures, attribute, conditions, strata, n_strata, test, totals_strata=None) -> ScanResult:
