@@ -141,26 +141,31 @@ class StoppedCandidate:
 class ProposalMethod:
     """How proposals were searched and corrected (proposals.json ``method``, the report's method section)."""
 
-    discovery_customers: int = 0
-    holdout_customers: int = 0
-    discovery_respondents: int = 0
-    holdout_respondents: int = 0
-    conditions_tested: int = 0  # single-attribute conditions the NEW search tested
-    comparisons: int = 0  # condition x measure comparisons in all discovery families
-    correction: str = ""  # what the Benjamini-Hochberg correction covers, as it runs
-    alpha: float = 0.05
-    min_effect: float = 0.3
-    equivalence_margin: float = 0.2
-    min_segment_size: int = 100
-    max_segments: int = 12
-    seed: int = 0
-    families: dict[str, dict] = field(default_factory=dict)  # new / split / merge: conditions and comparisons
-    attributes: list[dict] = field(default_factory=list)  # column, kind, levels, conditions
-    skipped_columns: list[dict] = field(default_factory=list)  # column, reason
+    # every field may be absent from a proposals.json an older refine wrote: None = not recorded, not written
+    discovery_customers: int | None = None
+    holdout_customers: int | None = None
+    discovery_respondents: int | None = None
+    holdout_respondents: int | None = None
+    conditions_tested: int | None = None  # single-attribute conditions the NEW search tested
+    comparisons: int | None = None  # condition x measure comparisons in all discovery families
+    correction: str | None = None  # what the Benjamini-Hochberg correction covers, as it runs
+    alpha: float | None = None
+    min_effect: float | None = None
+    equivalence_margin: float | None = None
+    min_segment_size: int | None = None
+    max_segments: int | None = None
+    seed: int | None = None
+    families: dict[str, dict] | None = None  # new / split / merge: conditions and comparisons (new key)
+    attributes: list[dict] | None = None  # column, kind, levels, conditions (new key)
+    skipped_columns: list[dict] | None = None  # column, reason (new key)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        document = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "extra" and getattr(self, f.name) is not None
+        }
         document.update(self.extra)
         return document
 

@@ -294,3 +294,17 @@ def test_dates_with_missing_values_are_searched_as_dates():
     assert not apply_rule(customers, best["rule"])[customers["last_order"] == ""].any()
     missing = apply_rule(customers, "last_order == None")
     assert missing.sum() == (customers["last_order"] == "").sum() > 0
+
+
+def test_proposals_json_of_the_previous_version_round_trips_through_the_typed_result():
+    import json
+    from pathlib import Path
+
+    from refine.proposals import ProposalResult
+
+    document = json.loads((Path(__file__).parent / "data" / "run-0.1.0" / "run" / "proposals.json").read_text())
+    result = ProposalResult.from_json(document)
+    assert result.proposals and result.proposals[0].kind in ("merge", "split", "new")
+    assert result.proposals[0].evidence.holdout_q == document["proposals"][0]["evidence"]["holdout_q"]
+    assert result.method.comparisons == document["method"]["comparisons"]
+    assert result.to_json() == document  # same keys, same meanings: nothing lost, nothing renamed
