@@ -53,6 +53,7 @@ CORRECTION = (
 # (SPLIT): the strongest conditions that do not overlap (two planted groups rarely share an attribute)
 NEW_PER_ATTRIBUTE = 2
 SPLIT_PER_ATTRIBUTE = 2
+MIN_EVENTS = 10  # respondents with (and without) a 0/1 measure needed to test a share (see _enough_events)
 RANGE_PENALTY = 0.85  # a two-cut range wins over a one-cut threshold only when 1 / 0.85 times as strong
 
 
@@ -161,10 +162,24 @@ def measure_group(measures: Measures, group, rest) -> list[Comparison]:
     out = []
     for name, values, over_respondents in measures.columns:
         a, b = (g_resp, r_resp) if over_respondents else (g, r)
+        if measures.binary[name] and not _enough_events(values[a], values[b]):
+            continue
         c = compare(name, values[a], values[b], binary=measures.binary[name])
         if c is not None:
             out.append(c)
     return out
+
+
+def _enough_events(*parts) -> bool:
+    """A share is tested only with MIN_EVENTS respondents on each answer (yes and no) across both sides.
+
+    The z-test's normal approximation fails with a handful of events: 4 of 18 respondents on a
+    topic nobody else of 176 raised reads as p = 1e-10, where an exact test says about 3e-4.
+    """
+    values = np.concatenate([np.asarray(x, dtype=float) for x in parts])
+    values = values[np.isfinite(values)]
+    events = float(values.sum())
+    return events >= MIN_EVENTS and len(values) - events >= MIN_EVENTS
 
 
 def _cell_slices(cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
@@ -205,6 +220,8 @@ def measure_stratified(measures: Measures, group, universe) -> tuple[list[Compar
                         "n_rest": c.n_rest,
                     }
                 )
+        if measures.binary[name] and not _enough_events(*[x for pair in strata for x in pair]):
+            continue
         pooled = stratified_compare(name, strata, binary=measures.binary[name])
         if pooled is not None:
             out.append(pooled)

@@ -79,7 +79,8 @@ CUT_QUANTILES = (
     0.98,
     0.99,
 )
-MAX_RANGE_SHARE = 0.5  # a range wider than this is a threshold's complement in disguise
+MAX_RANGE_SHARE = 0.5
+MIN_EVENTS = 10  # a 0/1 measure is tested only with this many yes and no answers (refine.propose._enough_events)  # a range wider than this is a threshold's complement in disguise
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?)?$")
 _ROUND_DAYS = (7, 14, 30, 60, 90, 120, 180, 270, 365, 540, 730, 1095, 1460, 1825, 2555, 3650)
 
@@ -415,6 +416,10 @@ def _stratified(g, r, binary: bool):
         else:
             p = 2 * stats.norm.sf(np.abs(diff) / se)
     p = np.where(np.isfinite(p) & (wsum > 0), p, np.nan)
+    if binary:  # as refine.propose._enough_events, over every stratum with data
+        events = (s1 + s0).sum(axis=0)
+        total = (g[0] + r[0]).sum(axis=0)
+        p = np.where((events >= MIN_EVENTS) & (total - events >= MIN_EVENTS), p, np.nan)
     return p, effect, diff
 
 
@@ -439,6 +444,9 @@ def _two_sample(g, r, binary: bool):
             dof = (v1 / n1 + v0 / n0) ** 2 / ((v1 / n1) ** 2 / (n1 - 1) + (v0 / n0) ** 2 / (n0 - 1))
             p = np.where(se > 0, 2 * stats.t.sf(np.abs(diff) / np.where(se > 0, se, 1), np.where(se > 0, dof, 1)), 1.0)
             effect = np.where(pooled_sd > 0, diff / np.where(pooled_sd > 0, pooled_sd, 1), 0.0)
+    if binary:  # as refine.propose._enough_events: too few events for the normal approximation
+        events, total = s1 + s0, n1 + n0
+        ok = ok & (events >= MIN_EVENTS) & (total - events >= MIN_EVENTS)
     return np.where(ok, p, np.nan), np.where(ok, effect, 0.0), np.where(ok, diff, 0.0)
 
 
