@@ -121,6 +121,17 @@ class LimitSettings:
     max_attribute_levels: int = 2000  # distinct values of a category column (id-like, free-text columns skipped)
 
 
+@dataclass
+class ABSettings:
+    """Defaults of `refine ab plan` / `refine ab analyze` (their flags override them)."""
+
+    interval: str = "fixed"  # fixed | sequential: which interval judges `refine ab analyze` (and sizes `ab plan`)
+    sequential_tuning: float = 0.0  # units where the sequential interval is tightest; 0 = the plan's total, or 5000
+    prior_mean: float = 0.0  # Bayesian read-out: normal prior on the relative effect (0.02 = +2%)
+    prior_sd: float = 0.0  # its standard deviation; 0 = flat (improper) prior, GrowthBook's default
+    max_levels: int = 500  # most distinct values a breakdown column (--segment, --attributes) may have
+
+
 ENGINES = ("local", "dask")
 SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
 
@@ -134,6 +145,7 @@ SECTIONS: dict[str, type] = {
     "llm": LLMSettings,
     "run": RunSettings,
     "limits": LimitSettings,
+    "ab": ABSettings,
 }
 
 # settings that no longer do anything: a file (or an old run's run.json) that sets one still loads,
@@ -153,6 +165,7 @@ class RefineConfig:
     llm: LLMSettings = field(default_factory=LLMSettings)
     run: RunSettings = field(default_factory=RunSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    ab: ABSettings = field(default_factory=ABSettings)
     source: str = "<defaults>"  # where the config came from, for messages
 
     @property
@@ -297,6 +310,9 @@ _RANGES = [
     ("limits", "max_segment_values", 1, None),
     ("limits", "max_attributes", 0, None),
     ("limits", "max_attribute_levels", 1, None),
+    ("ab", "sequential_tuning", 0.0, None),
+    ("ab", "prior_sd", 0.0, None),
+    ("ab", "max_levels", 2, None),
 ]
 
 
@@ -479,4 +495,11 @@ max_segment_values = 500       # distinct segments in the segment column (each i
 max_attributes = 500           # customer columns rules may use: all but id, segment, outcomes and exclude
 max_attribute_levels = 2000    # distinct values of one category column; id-like columns (a value per customer)
                                # and free text are skipped by the proposal search, not refused
+
+[ab]
+interval = "fixed"             # fixed | sequential (always-valid: read the test any day); flags override
+sequential_tuning = 0          # units where the sequential interval is tightest; 0 = the plan's total, else 5000
+prior_mean = 0.0               # Bayesian read-out: normal prior on the relative effect (0.02 = +2%) ...
+prior_sd = 0.0                 # ... with this sd; 0 = flat prior (the posterior follows the data)
+max_levels = 500               # most distinct values a breakdown column (--segment, --attributes) may have
 """
