@@ -429,8 +429,10 @@ class _Proposals:
 
 def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.DataFrame, topics: list[dict]):
     """Merge / split / new proposals confirmed on the holdout, reused when nothing they read changed."""
+    from refine import proposals as proposals_module
     from refine import propose as propose_module
     from refine import rules as rules_module
+    from refine import search as search_module
     from refine import stats as stats_module
     from refine.ingest import rule_columns
     from refine.memo import Digest, code_digest
@@ -443,7 +445,7 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
         key = Digest(
             "propose",
             cycle.versions,
-            code_digest(propose_module, stats_module, rules_module),
+            code_digest(propose_module, search_module, proposals_module, stats_module, rules_module),
             data.customers,
             feedback,
             respondents,
@@ -464,13 +466,14 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
                 topic_labels=labels,
                 seed=cycle.seed,
             ),
-            save=lambda r: ({"proposals": r.proposals, "stopped": r.stopped, "method": r.method}, {}),
-            restore=lambda document, _: ProposalResult(**document),
+            save=lambda r: (r.to_json(), {}),
+            restore=lambda document, _: ProposalResult.from_json(document),
         )
         if reused:
             cycle.note("reused the stored search (same customers, feedback, config, code and libraries)")
-        assignments = proposed_assignments(data.customers, result.proposals, config)
-    return _Proposals(result.proposals, result.stopped, result.method, assignments)
+        document = result.to_json()  # proposals.json: the report, decisions and A/B plans read this form
+        assignments = proposed_assignments(data.customers, document["proposals"], config)
+    return _Proposals(document["proposals"], document["stopped"], document["method"], assignments)
 
 
 def llm_summary_stage(cycle: _Cycle, topics, proposals, segments, feedback) -> str | None:

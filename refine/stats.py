@@ -159,6 +159,11 @@ def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]]
         p_k = (n1**2 * c - n0**2 * a + n1 * n0 * (n0 - n1) / 2) / total**2
         q_k = (a * (n0 - c) + c * (n1 - a)) / (2 * total)
         var = (diff * p_k.sum() + q_k.sum()) / w.sum() ** 2
+        # the test uses the variance under no difference (each stratum's pooled share), as the
+        # two-proportion z-test does: Sato's variance, right for the interval, collapses towards 0
+        # when a small group happens to be all 0 (17 respondents, none on a topic: p = 1e-35)
+        pooled = (a + c) / total
+        null_var = float(np.sum(w * pooled * (1 - pooled))) / w.sum() ** 2
         p1 = min(max(group_value, 0.0), 1.0)
         p0 = min(max(rest_value, 0.0), 1.0)
         effect = 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p0))
@@ -171,7 +176,10 @@ def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]]
     if not var > 0:
         return None
     se = math.sqrt(var)
-    p = float(2 * stats.norm.sf(abs(diff) / se))
+    if binary:
+        p = float(2 * stats.norm.sf(abs(diff) / math.sqrt(null_var))) if null_var > 0 else 1.0
+    else:
+        p = float(2 * stats.norm.sf(abs(diff) / se))
     return Comparison(
         measure,
         "proportion" if binary else "mean",
