@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,11 @@ from refine import __version__
 from refine import schemas as S
 from refine.config import RefineConfig, offline_env
 from refine.errors import RefineError
+from refine.memo import StageMemo
 from refine.results import CycleResult, RunManifest
+
+if TYPE_CHECKING:
+    from refine.distributed import Engine
 
 OUTPUT_FILES = [
     "feedback.parquet",
@@ -130,10 +135,11 @@ class _Cycle:
     out_dir: Path
     previous: Path | None
     progress: Progress
-    engine: object
+    engine: Engine
     quiet: bool
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    memo: object = None
+    memo: StageMemo = field(default_factory=lambda: StageMemo(None))
+    applied: list[dict] = field(default_factory=list)  # last cycle's accepted proposals applied to the segments
     versions: dict[str, str] = field(default_factory=dict)
     embedding_use: dict[str, dict[str, int]] = field(default_factory=dict)
     sentiment_use: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -248,16 +254,15 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
 
     with cycle.progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
         data = ingest(feedback_path, customers_path, cycle.config)
-    data.applied = []
     if cycle.previous is not None:
         from refine.decisions import accepted_proposals, redefine_segments
 
         # last month's accepted proposals redefine the segments this cycle reports against
-        data.customers, data.applied = redefine_segments(
+        data.customers, cycle.applied = redefine_segments(
             data.customers, accepted_proposals(cycle.previous), cycle.config
         )
-        if data.applied:
-            cycle.note(f"{len(data.applied)} accepted proposal(s) from {cycle.previous} applied to the segments")
+        if cycle.applied:
+            cycle.note(f"{len(cycle.applied)} accepted proposal(s) from {cycle.previous} applied to the segments")
     c = data.counts
     cycle.note(
         f"feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, {c['feedback_rejected']} rejected; "
@@ -340,7 +345,7 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
 def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics):
     """Topics by reduced embeddings + HDBSCAN, reused from the stage cache when nothing they read changed."""
     from refine import topics as topics_module
-    from refine.memo import Digest, StageMemo, code_digest
+    from refine.memo import Digest, code_digest
     from refine.topics import TopicModel, fit_topics
 
     config = cycle.config
@@ -524,7 +529,7 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
         proposal_method=proposals.method,
         versions=cycle.versions,
         previous=str(cycle.previous.resolve()) if cycle.previous is not None else None,
-        applied_decisions=data.applied,
+        applied_decisions=cycle.applied,
     )
 
 
