@@ -10,7 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The CPU build first: a plain `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test,bench,onnx,dask,llm]"  # every optional part: the whole suite runs
+.venv/bin/python -m pip install --quiet -e ".[test,bench,dev,onnx,dask,llm]"  # every optional part: the whole suite and .ci/run run
 # Headless Chromium lets the tests render the HTML report in a real browser (skipped without it).
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
