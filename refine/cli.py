@@ -6,7 +6,6 @@ A user mistake (RefineError) prints one line on stderr and exits with status 2, 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -200,4 +199,4 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

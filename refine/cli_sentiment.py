@@ -115,12 +115,15 @@ def _train(
     texts = frame[text_col].astype(str).str.strip()
     raw_labels = frame[label_col].astype(str).str.strip()
     keep = (texts != "") & (raw_labels != "")
+    mapped: list[str | None] = []
     if ratings:
         mapped = labels_from_ratings(raw_labels[keep].tolist(), ratings)
     else:
-        mapped = normalise_labels(raw_labels[keep].tolist(), where=f"column {label_col!r}")
-    texts = texts[keep].tolist()
-    skipped = int((~keep).sum()) + len(table.bad_rows)
+        mapped += normalise_labels(raw_labels[keep].tolist(), where=f"column {label_col!r}")
+    # a rating that reads as missing ("nan", "NA") gives no label: that row is skipped, not trained on
+    texts = [text for text, label in zip(texts[keep].tolist(), mapped) if label is not None]
+    labels = [label for label in mapped if label is not None]
+    skipped = int((~keep).sum()) + len(table.bad_rows) + (len(mapped) - len(labels))
     if not texts:
         raise RefineError("no row has both a text and a label", where=str(data))
 
@@ -139,7 +142,7 @@ def _train(
     }
     head = train_head(
         texts,
-        mapped,
+        labels,
         embedder.encode,
         seed=seed,
         holdout=holdout,

@@ -116,7 +116,7 @@ class LimitSettings:
 
     max_feedback_rows: int = 1_000_000  # rows of the feedback file
     max_customer_rows: int = 10_000_000  # rows of the customer table
-    max_segment_values: int = 500  # distinct values of the segment column
+    max_segment_values: int = 200  # distinct values of the segment column (the merge search compares every pair)
     max_attributes: int = 500  # customer columns rules may use (all but id, segment, outcomes and exclude)
     max_attribute_levels: int = 2000  # distinct values of a category column (id-like, free-text columns skipped)
 
@@ -491,7 +491,7 @@ workers = 2                    # dask with scheduler = "": worker processes of t
 # the defaults hold large CRM tables. (Text length: [feedback] max_text_chars truncates and counts.)
 max_feedback_rows = 1000000    # rows of the feedback file
 max_customer_rows = 10000000   # rows of the customer table
-max_segment_values = 500       # distinct segments in the segment column (each is profiled and compared)
+max_segment_values = 200       # distinct segments in the segment column (the merge search compares every pair)
 max_attributes = 500           # customer columns rules may use: all but id, segment, outcomes and exclude
 max_attribute_levels = 2000    # distinct values of one category column; id-like columns (a value per customer)
                                # and free text are skipped by the proposal search, not refused

@@ -171,7 +171,7 @@ def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
     as many fields as the header has, the file most likely lost a closing quote there.
     """
     width = len(frame.columns)
-    notes = []
+    notes: list[str] = []
     if width < 2:
         return notes
     for column in frame.columns:
@@ -513,7 +513,7 @@ def _scale(config: RefineConfig, scores: pd.Series) -> tuple[list[float] | None,
         scale = [0.0, 10.0] if high > 5 else [1.0, 5.0]
         kind = kind or ("nps" if high > 5 else "stars")
     if kind is None:
-        kind = {(0.0, 10.0): "nps", (1.0, 5.0): "stars", (1.0, 7.0): "ces"}.get(tuple(scale), "other")
+        kind = {(0.0, 10.0): "nps", (1.0, 5.0): "stars", (1.0, 7.0): "ces"}.get((scale[0], scale[1]), "other")
     return scale, kind
 
 
@@ -574,7 +574,8 @@ def _feedback(
             out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1]))
         mark(unreadable, "unreadable score")
         mark(out_of_scale, "score outside its scale")
-        counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]
+        # the scale's bounds are numbers like 1.0, kept with the counts (run.json) since 0.1.0
+        counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
         config.feedback.score_scale, config.feedback.score_kind = scale, kind
 
     timestamp = pd.Series(pd.NaT, index=frame.index)
@@ -652,9 +653,9 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
             "feedback_rejected": int(by_table.get("feedback", 0)),
         }
     )
-    for table in ("customers", "feedback"):
-        if counts[f"{table}_accepted"] + counts[f"{table}_rejected"] != counts[f"{table}_in"]:
-            raise AssertionError(f"{table} rows do not add up: {counts}")
+    for name in ("customers", "feedback"):
+        if counts[f"{name}_accepted"] + counts[f"{name}_rejected"] != counts[f"{name}_in"]:
+            raise AssertionError(f"{name} rows do not add up: {counts}")
     if feedback.empty:
         raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=str(feedback_table.path))
     for table in (customers_table, feedback_table):

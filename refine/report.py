@@ -104,7 +104,7 @@ def score_gap(g: dict) -> str:
 def outcome_cell(row: dict, outcome: str, binary: bool) -> str:
     """A segment's outcome mean with its interval: 13.1% [12.1, 14.1] for a 0/1 outcome, else 937.25 [918.76, 955.73]."""
     mean, low, high = (row.get(f"outcome:{outcome}:{k}") for k in ("mean", "ci_low", "ci_high"))
-    if mean is None or not math.isfinite(float(mean)):
+    if mean is None or low is None or high is None or not math.isfinite(float(mean)):
         return "n/a"
     if binary:
         return f"{100 * mean:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
