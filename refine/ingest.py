@@ -45,6 +45,12 @@ class Table:
     rows_in: int
     notes: list[str] = field(default_factory=list)  # warnings about the file as a whole
     bad_cells: dict[int, list[str]] = field(default_factory=dict)  # row number -> cells of a ragged row
+    source: str | None = None  # a database table / query (URL without password) instead of a file
+
+    @property
+    def where(self) -> str:
+        """What messages name: the file, or the database URL (password removed) and table / query."""
+        return self.source or str(self.path)
 
     def bad_row_id(self, number: int, column: str | None) -> str:
         """The id cell of an unparseable row, when the row got that far (for the reject's id)."""
@@ -355,7 +361,8 @@ def _require(table: Table, column: str | None, what: str, key: str) -> None:
     if column and column not in table.frame.columns:
         shown = ", ".join(repr(c) for c in list(table.frame.columns)[:12])
         raise RefineError(
-            f"column {column!r} ({key}) is not in the {what} file (it has: {shown})", where=str(table.path)
+            f"column {column!r} ({key}) is not in the {what} {'table' if table.source else 'file'} (it has: {shown})",
+            where=table.where,
         )
 
 
@@ -430,6 +437,7 @@ def _customers(
     for key in ("outcomes", "exclude"):
         for column in getattr(cc, key):
             _require(table, column, "customers", f"[customers] {key}")
+    _require(table, getattr(cc, "value", ""), "customers", "[customers] value")
     for number, reason in table.bad_rows:
         rejects.append(
             {"table": "customers", "row": number, "id": table.bad_row_id(number, cc.customer_id), "reason": reason}
@@ -457,7 +465,7 @@ def _customers(
         )
     frame = frame[reason == ""].drop(columns="__row")
     if frame.empty:
-        raise RefineError("no usable customer rows (see the reasons in rejects.csv)", where=str(table.path))
+        raise RefineError("no usable customer rows (see the reasons in rejects.csv)", where=table.where)
     frame[cc.segment] = frame[cc.segment].str.strip()
     keep = [c for c in frame.columns if c not in cc.exclude]
     frame = frame[keep]
@@ -472,7 +480,7 @@ def _customers(
                 example = bad.iloc[0] if len(bad) else ""
                 raise RefineError(
                     f"outcome column {column!r} must be numeric or true/false (found {str(example)[:30]!r})",
-                    where=str(table.path),
+                    where=table.where,
                 )
             frame[column] = frame[column].astype(float)
             infinite = ~np.isfinite(frame[column].fillna(0.0).to_numpy())
@@ -480,7 +488,7 @@ def _customers(
                 raise RefineError(
                     f"outcome column {column!r} holds an infinite value ({int(infinite.sum())} "
                     f"rows); an outcome must be a finite number or blank",
-                    where=str(table.path),
+                    where=table.where,
                 )
         elif column != cc.segment:
             attributes.append(column)
@@ -620,11 +628,11 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     rejects: list[dict] = []
     warnings: list[str] = []
     counts: dict[str, int] = {}
-    customers_table = read_table(customers_path, what="customers")
-    feedback_table = read_table(feedback_path, what="feedback")
+    customers_table = _read_input(customers_path, config, "customers")
+    feedback_table = _read_input(feedback_path, config, "feedback")
     customers, attributes = _customers(customers_table, config, rejects, warnings)
     if customers.empty:
-        raise RefineError("no usable customer rows", where=str(customers_table.path))
+        raise RefineError("no usable customer rows", where=customers_table.where)
     known = pd.Index(customers[config.customers.customer_id])  # unique: duplicates were rejected
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
@@ -645,7 +653,7 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
         if counts[f"{table}_accepted"] + counts[f"{table}_rejected"] != counts[f"{table}_in"]:
             raise AssertionError(f"{table} rows do not add up: {counts}")
     if feedback.empty:
-        raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=str(feedback_table.path))
+        raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=feedback_table.where)
     for table in (customers_table, feedback_table):
         warnings.extend(table.notes)
         swallowed = [n for n, reason in table.bad_rows if "unclosed quote" in reason]
@@ -655,10 +663,10 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
                 "breaks that look like an unclosed quote; the lines inside them are not counted as rows "
                 "(see rejects.csv)"
             )
-        if table.encoding not in ("utf-8", "binary"):
+        if table.encoding not in ("utf-8", "binary", "database"):
             warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
     inputs = {
-        name: {"path": str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
+        name: {"path": t.source or str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
         for name, t in (("feedback", feedback_table), ("customers", customers_table))
     }
     return IngestResult(
@@ -672,9 +680,21 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     )
 
 
-def read_customers(path: str | Path, config: RefineConfig) -> pd.DataFrame:
+def _read_input(path: str | Path | None, config: RefineConfig, what: str) -> Table:
+    """The input file, or the table / query of `[feedback|customers] database` when the config names one."""
+    section = getattr(config, what)
+    if getattr(section, "database", ""):
+        from refine.sources import read_database
+
+        return read_database(section.database, table=section.table, query=section.query, what=what, section=what)
+    if path is None:
+        raise RefineError(f"no {what} given: pass the file, or set [{what}] database and table / query in the config")
+    return read_table(path, what=what)
+
+
+def read_customers(path: str | Path | None, config: RefineConfig) -> pd.DataFrame:
     """The customer table alone, validated and typed as ingest does (for A/B plans and decisions)."""
-    customers, _ = _customers(read_table(path, what="customers"), config, [], [])
+    customers, _ = _customers(_read_input(path, config, "customers"), config, [], [])
     return customers
 
 
