@@ -32,8 +32,12 @@ SeedOption = typer.Option(None, "--seed", help="Random seed (overrides [run] see
 @app.command()
 @handle_errors
 def run(
-    feedback: Path = typer.Option(..., "--feedback", "-f", help="Feedback file: CSV, TSV, Parquet or JSONL."),
-    customers: Path = typer.Option(..., "--customers", "-c", help="Customer table with today's segments."),
+    feedback: Optional[Path] = typer.Option(
+        None, "--feedback", "-f", help="Feedback file: CSV, TSV, Parquet or JSONL (not with [feedback] database)."
+    ),
+    customers: Optional[Path] = typer.Option(
+        None, "--customers", "-c", help="Customer table with today's segments (not with [customers] database)."
+    ),
     config: Path = typer.Option(..., "--config", help="refine.toml mapping your column names (see `refine init`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
     previous: Optional[Path] = typer.Option(
@@ -47,6 +51,11 @@ def run(
     from refine.pipeline import run_cycle
 
     settings = load_config(config, overrides={"run": {"seed": seed}})
+    for name, path, section in (("feedback", feedback, settings.feedback), ("customers", customers, settings.customers)):
+        if path is None and not section.database:
+            raise RefineError(f"give --{name}, or set [{name}] database and table / query in the config")
+        if path is not None and section.database:
+            raise RefineError(f"give either --{name} or [{name}] database in the config, not both", where=str(config))
     result = run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet)
     _print_summary(result, quiet)
 

@@ -18,8 +18,9 @@ Three questions a CX lead is asked about a monthly cycle, answered from the run'
   ``mid(S)`` term sums to zero over themes because both cycles' shares sum to one. A theme present in
   one cycle only takes its one score in both (no within effect, all volume).
 * **emerging / fading** - per theme, its share of comments now vs the pooled last cycles
-  (two-proportion z test), Holm-corrected across the themes tested, reported only when significant
-  *and* the share moved at least ``MIN_SHARE_CHANGE``.
+  (two-proportion z test), Holm-corrected across the themes tested (family-wise ``ALPHA`` = 0.01 per
+  cycle), reported only when significant *and* the share moved at least ``MIN_SHARE_CHANGE`` (3
+  points). Each share is measured with one theme definition on both periods (see ``what_is_new``).
 
 NPS is scored per answer as +100 (promoter), 0 (passive), -100 (detractor), so its mean is the NPS;
 CSAT as 100 x top-2-box; other scales as the rating itself.
@@ -37,8 +38,10 @@ from refine import schemas as S
 from refine.stats import Z95, benjamini_hochberg
 
 NO_THEME = -1
-MIN_SHARE_CHANGE = 0.02  # a theme's share must move at least 2 points of all comments to be called new or fading
-ALPHA = 0.05
+MIN_SHARE_CHANGE = 0.03  # a theme's share must move at least 3 points of all comments to be called new or fading
+# family-wise error rate per cycle (Holm across the themes): a monthly job runs ~12 cycles a year, so at
+# 0.01 a year of stable months raises a false "new theme" alert with probability about 0.1
+ALPHA = 0.01
 MIN_THEME_RESPONDENTS = 10  # a theme mentioned by fewer respondents gets no driver estimate (too noisy)
 
 
@@ -206,6 +209,17 @@ def theme_drivers(
         design = _design(table.loc[keep], themes)
         design = design.loc[:, (design != 0).any(axis=0)]  # a segment with no respondent here drops out
         used = [c for c in columns if c in design.columns and design[c].nunique() > 1]
+        design = design.drop(columns=[c for c in columns if c in design.columns and c not in used])
+        reference = None
+        if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1] and used:
+            # every respondent mentions some theme (the indicators add up to the constant): the effects
+            # are then read against the most-mentioned theme, which leaves the model
+            reference = max(used, key=lambda c: (design[c].sum(), c))
+            used.remove(reference)
+            design = design.drop(columns=[reference])
+            if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1]:
+                result.method[measure] = {"skipped": "theme and segment indicators are collinear"}
+                continue
         model = "OLS, HC3 robust standard errors"
         estimates = None
         if binary:
@@ -243,6 +257,12 @@ def theme_drivers(
             "respondents": n,
             "adjusted_for": "the other themes and segment (fixed effects)",
             "binary": binary,
+            "compared_with": (
+                "respondents who did not mention the theme"
+                if reference is None
+                else f"respondents on the most-mentioned theme, {topic_labels.get(int(reference[1:]), reference)} "
+                "(every respondent mentioned some theme)"
+            ),
         }
     for driver, q in zip(result.drivers, benjamini_hochberg([d.p_value for d in result.drivers])):
         driver.p_adjusted = q
