@@ -167,14 +167,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from refine.config import offline_env
-    from refine.drivers import MIN_SHARE_CHANGE
+    from refine.drivers import ALPHA, MIN_SHARE_CHANGE
     from refine.embed import build_embedder
 
     offline_env()
     embedder = build_embedder("default", device="cpu", batch_size=64, cache_dir=Path(args.cache), backend=args.backend)
     print(
         f"6 months per series, {args.customers} customers, response rate {args.rate}, planted share {args.share}, "
-        f"backend {args.backend}, min share change {MIN_SHARE_CHANGE}, Holm alpha 0.05, baseline = last 3 months"
+        f"backend {args.backend}, min share change {MIN_SHARE_CHANGE}, Holm alpha {ALPHA}, baseline = last 3 months"
     )
     start = time.perf_counter()
     pool = []

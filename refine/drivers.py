@@ -304,6 +304,7 @@ class Attribution:
     answers_before: int
     answers_now: int
     contributions: list[ThemeContribution]
+    themes: str = "topic ids as stored by each cycle"  # how comments were given a theme on both sides
 
     @property
     def change(self) -> float:
@@ -319,6 +320,7 @@ class Attribution:
             "answers_now": self.answers_now,
             "contributions": [c.to_json() for c in self.contributions],
             "method": "scored comments; volume = (w1 - w0)(mid s_theme - mid S), within = mid w (s1 - s0)",
+            "themes": self.themes,
         }
 
     @classmethod
@@ -333,6 +335,7 @@ class Attribution:
             doc["answers_before"],
             doc["answers_now"],
             contributions,
+            doc.get("themes", "topic ids as stored by each cycle"),
         )
 
 

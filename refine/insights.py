@@ -15,7 +15,15 @@ import numpy as np
 import pandas as pd
 
 from refine import schemas as S
-from refine.drivers import Attribution, DriverResult, WhatIsNew, attribute_change, theme_drivers, what_is_new
+from refine.drivers import (
+    Attribution,
+    DriverResult,
+    WhatIsNew,
+    attribute_change,
+    nearest_theme,
+    theme_drivers,
+    what_is_new,
+)
 from refine.value import ValueResult, value_at_risk
 
 PREVIOUS_CYCLES = 3  # emerging / fading compare with the pooled last (up to) three cycles
@@ -143,22 +151,42 @@ def compute_insights(
     previous_topics = _topics_of(last)
     all_labels = {**{int(t["id"]): t.get("label", "") for t in previous_topics}, **labels}
     previous_kind = (meta.get("config") or {}).get("feedback", {}).get("score_kind")
+    now_centroids = {int(t["id"]): np.asarray(t["centroid"]) for t in topics if t.get("status") != "fading"}
+    threshold = config.topics.outlier_similarity
+    # earlier cycles' comments, embedded again with this cycle's embedder (cache hits in a monthly job)
+    texts_by_run: list[list[str]] = []
+    if embedder is not None and embeddings is not None:
+        for folder in chain:
+            try:
+                texts_by_run.append(
+                    pd.read_parquet(folder / "feedback.parquet", columns=[S.TEXT])[S.TEXT].astype(str).tolist()
+                )
+            except Exception:
+                notes.append(f"{folder}: feedback.parquet unreadable, left out of the earlier cycles")
+                texts_by_run.append([])
+    texts = [t for run_texts in texts_by_run for t in run_texts]
+    before_vectors = np.asarray(embedder.encode(texts), dtype=np.float32) if texts else None
     if kind and previous_kind == kind:
-        insights.attribution = attribute_change(before, feedback, kind, all_labels)
+        if before_vectors is not None and now_centroids and len(texts_by_run[0]) == len(before):
+            # one theme definition for both cycles: every comment of both gets its nearest theme of this
+            # cycle, so a theme the topic step refitted under another id is not read as gone and new
+            before_now = before.assign(
+                **{S.TOPIC_ID: nearest_theme(before_vectors[: len(before)], now_centroids, threshold)}
+            )
+            now_frame = feedback.assign(**{S.TOPIC_ID: nearest_theme(embeddings, now_centroids, threshold)})
+            insights.attribution = attribute_change(before_now, now_frame, kind, all_labels)
+            insights.attribution.themes = (
+                f"this cycle's themes, each comment of both cycles to its nearest (cosine >= {threshold})"
+            )
+        else:
+            insights.attribution = attribute_change(before, feedback, kind, all_labels)
+            insights.attribution.themes = "topic ids as stored by each cycle"
     elif kind:
         notes.append(f"score change not attributed: last cycle's score was {previous_kind or 'absent'}, now {kind}")
-    if embedder is None or embeddings is None:
+    if before_vectors is None:
         notes.append("what is new needs the comments' embeddings")
         return insights
-    texts: list[str] = []
-    for folder in chain:
-        try:
-            texts += pd.read_parquet(folder / "feedback.parquet", columns=[S.TEXT])[S.TEXT].astype(str).tolist()
-        except Exception:
-            notes.append(f"{folder}: feedback.parquet unreadable, left out of the earlier cycles")
-    before_vectors = np.asarray(embedder.encode(texts), dtype=np.float32) if texts else np.zeros((0, 1))
     same_model = (meta.get("models") or {}).get("embedding") == getattr(embedder, "model_id", None)
-    now_centroids = {int(t["id"]): np.asarray(t["centroid"]) for t in topics if t.get("status") != "fading"}
     previous_centroids = (
         {int(t["id"]): np.asarray(t["centroid"]) for t in previous_topics if t.get("centroid")} if same_model else {}
     )
@@ -172,7 +200,7 @@ def compute_insights(
             previous_centroids,
             all_labels,
             cycles_before=len(chain),
-            min_similarity=config.topics.outlier_similarity,
+            min_similarity=threshold,
         )
     return insights
 

@@ -275,7 +275,9 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
         return Path(path).name if path is not None else "?"
 
     config = cycle.config
-    with cycle.progress.stage("ingest", f"{shown(feedback_path, config.feedback)} + {shown(customers_path, config.customers)}"):
+    with cycle.progress.stage(
+        "ingest", f"{shown(feedback_path, config.feedback)} + {shown(customers_path, config.customers)}"
+    ):
         data = ingest(feedback_path, customers_path, cycle.config)
     data.applied = []
     if cycle.previous is not None:

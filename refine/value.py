@@ -212,7 +212,7 @@ def value_at_risk(
         result.segments.append(line("segment", name, name, (seg == name).to_numpy()))
     for proposal in proposals:
         try:
-            mask = apply_rule(customers, proposal["rule"]).to_numpy(dtype=bool)
+            mask = np.array(apply_rule(customers, proposal["rule"]), dtype=bool)
         except RefineError:
             continue  # a rule that no longer applies to this table is reported elsewhere
         if proposal.get("kind") == "merge":

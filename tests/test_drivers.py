@@ -130,7 +130,9 @@ def test_what_is_new_is_blind_to_a_theme_refitted_in_two():
     # a real newcomer is found
     new_dir = np.eye(8)[6]
     now2 = np.vstack([now, new_dir + rng.normal(0, 0.05, (80, 8))])
-    news = what_is_new(before, now2, {**now_centroids, 6: new_dir}, previous, {6: "new"}, cycles_before=1, min_similarity=0.35)
+    news = what_is_new(
+        before, now2, {**now_centroids, 6: new_dir}, previous, {6: "new"}, cycles_before=1, min_similarity=0.35
+    )
     assert [s.theme for s in news.emerging] == [6]
     assert (nearest_theme(np.zeros((0, 8)), previous, 0.3)).shape == (0,)
 
@@ -148,7 +150,12 @@ def test_drivers_when_every_respondent_mentions_a_theme():
         }
     )
     result = theme_drivers(
-        feedback, feedback, customer_id=S.CUSTOMER_ID, outcomes=[], score_kind="nps", topic_labels={0: "a", 1: "b", 2: "c"}
+        feedback,
+        feedback,
+        customer_id=S.CUSTOMER_ID,
+        outcomes=[],
+        score_kind="nps",
+        topic_labels={0: "a", 1: "b", 2: "c"},
     )
     rows = result.for_measure("score")
     assert len(rows) == 2 and all(abs(d.effect) < 300 for d in rows)  # NPS points, not a singular blow-up
