@@ -6,7 +6,6 @@ messages.
 """
 
 import json
-import os
 import sqlite3
 
 import pandas as pd
@@ -181,7 +180,7 @@ def test_postgresql_run_keeps_the_password_out_of_the_run_folder(tmp_path, monke
 
     from refine.synth import generate_company
 
-    company = generate_company(seed=3, n_customers=400, response_rate=0.3)
+    company = generate_company(seed=3, n_customers=300, response_rate=0.3)
     secret = "Pg-Secret-771"
     admin = sa.create_engine(server.get_uri())
     with admin.begin() as connection:
@@ -214,9 +213,19 @@ def test_postgresql_run_keeps_the_password_out_of_the_run_folder(tmp_path, monke
             },
         }
     )
-    result = ingest(None, None, settings)
-    assert result.counts["feedback_in"] == len(company.feedback)
-    assert result.counts["customers_in"] == len(company.customers)
-    assert secret not in json.dumps(result.inputs)
-    server.cleanup()
-    del os.environ["REFINE_PG_PASSWORD"]
+    try:
+        result = ingest(None, None, settings)
+        assert result.counts["feedback_in"] == len(company.feedback)
+        assert result.counts["customers_in"] == len(company.customers)
+        assert secret not in json.dumps(result.inputs)
+        # a whole cycle from the database: the password is nowhere in the run folder or the messages
+        from refine.pipeline import run_cycle
+
+        messages: list[str] = []
+        cycle = run_cycle(None, None, settings, tmp_path / "run", echo=messages.append, embedder=fake_embedder)
+        assert cycle.manifest.inputs["feedback"]["path"].startswith("postgresql://cx_reader:***@/")
+        for path in (tmp_path / "run").iterdir():
+            assert secret.encode() not in path.read_bytes(), path.name
+        assert secret not in "\n".join(messages) and messages
+    finally:
+        server.cleanup()
