@@ -140,7 +140,7 @@ def read_database(
     url, secrets = expand(database, section)
     digest = hashlib.sha256()
     columns: list[str] | None = None
-    cells: dict[str, list[str]] = {}
+    cells: dict[str, list[pd.Series]] = {}  # per column, each chunk's cells as pandas strings
     rows = 0
     try:
         engine = sa.create_engine(url)
@@ -162,13 +162,16 @@ def read_database(
             for chunk in pd.read_sql(statement, connection, chunksize=chunk_rows):
                 if columns is None:
                     columns = [str(c).strip() for c in chunk.columns]
+                    if len(set(columns)) != len(columns):
+                        raise RefineError(f"the {what} result has repeated column names; alias them", where=shown)
                     cells = {c: [] for c in columns}
                     digest.update(("\x1f".join(columns) + "\n").encode("utf-8"))
                 text = chunk.astype(object).where(chunk.notna(), "").map(_cell)
                 text.columns = columns
-                for column in columns:
-                    cells[column].extend(text[column].tolist())
                 digest.update(text.to_csv(index=False, header=False).encode("utf-8"))
+                for position, column in enumerate(columns):
+                    # the chunk's python objects are dropped here; only the string column is kept
+                    cells[column].append(text.iloc[:, position].astype("str").reset_index(drop=True))
                 rows += len(chunk)
                 del chunk, text
     except RefineError:
@@ -182,11 +185,11 @@ def read_database(
         engine.dispose()
     if columns is None:  # a query with no result set rows still has columns; a statement without any does not
         raise RefineError(f"the {what} query returned no columns", where=shown)
-    frame = pd.DataFrame(cells, columns=columns, dtype=object) if rows else pd.DataFrame(columns=columns, dtype=object)
-    frame = frame.astype("str")  # the text cells a delimited file gives (pandas' string dtype)
+    if rows:
+        frame = pd.DataFrame({c: pd.concat(cells.pop(c), ignore_index=True) for c in columns}, columns=columns)
+    else:
+        frame = pd.DataFrame(columns=columns, dtype="str")  # the text cells a delimited file gives
     frame.index = pd.RangeIndex(1, rows + 1)
-    if len(set(columns)) != len(columns):
-        raise RefineError(f"the {what} result has repeated column names; alias them in the query", where=shown)
     return Table(
         path=Path(what),
         frame=frame,
