@@ -114,6 +114,17 @@ def describe(database: str, table: str, query: str) -> str:
     return f"{safe_url(database)} ({what})"
 
 
+def _text_cells(values: pd.Series, cell) -> pd.Series:
+    """A result column as the text cells a file gives: blank for NULL, whole floats without ".0"."""
+    values = values.reset_index(drop=True)
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        out = values.where(values.notna(), "").astype("str")
+        return out.str.replace("\x00", "", regex=False)
+    if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("str")
+    return values.astype(object).where(values.notna(), "").map(cell).astype("str")
+
+
 def read_database(
     database: str, *, table: str = "", query: str = "", what: str, section: str, chunk_rows: int = CHUNK_ROWS
 ):
@@ -166,14 +177,13 @@ def read_database(
                         raise RefineError(f"the {what} result has repeated column names; alias them", where=shown)
                     cells = {c: [] for c in columns}
                     digest.update(("\x1f".join(columns) + "\n").encode("utf-8"))
-                text = chunk.astype(object).where(chunk.notna(), "").map(_cell)
-                text.columns = columns
-                digest.update(text.to_csv(index=False, header=False).encode("utf-8"))
                 for position, column in enumerate(columns):
                     # the chunk's python objects are dropped here; only the string column is kept
-                    cells[column].append(text.iloc[:, position].astype("str").reset_index(drop=True))
+                    text = _text_cells(chunk.iloc[:, position], _cell)
+                    digest.update(("\x1f".join(text.tolist()) + "\x1e").encode("utf-8", "surrogatepass"))
+                    cells[column].append(text)
                 rows += len(chunk)
-                del chunk, text
+                del chunk
     except RefineError:
         raise
     except Exception as exc:
