@@ -131,9 +131,10 @@ def _design(table: pd.DataFrame, themes: list[int]) -> pd.DataFrame:
 
 
 def _ols(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> dict[str, tuple[float, float, float]]:
-    import statsmodels.api as sm
+    # the model module alone: statsmodels.api also imports its plotting and time-series packages (seconds)
+    from statsmodels.regression.linear_model import OLS
 
-    fit = sm.OLS(y, design).fit(cov_type="HC3")
+    fit = OLS(y, design).fit(cov_type="HC3")
     out = {}
     for c in columns:
         b, se, p = float(fit.params[c]), float(fit.bse[c]), float(fit.pvalues[c])
@@ -144,11 +145,11 @@ def _ols(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> dict[str, t
 def _logit_margins(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> dict[str, tuple[float, float, float]]:
     import warnings
 
-    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import Logit
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a separation / convergence warning means: use the linear model
-        fit = sm.Logit(y, design).fit(disp=0, maxiter=200)
+        fit = Logit(y, design).fit(disp=0, maxiter=200)
         margins = fit.get_margeff(at="overall", method="dydx", dummy=True)
     names = list(design.columns[1:])  # margeff leaves out the constant
     frame = margins.summary_frame()
