@@ -20,6 +20,7 @@ import pandas as pd
 from refine import schemas as S
 from refine.config import RefineConfig
 from refine.errors import RefineError
+from refine.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
 from refine.privacy import redact
 
 # one comment may be megabytes long (pasted logs); it is truncated later, never dropped
@@ -70,6 +71,8 @@ class IngestResult:
     counts: dict[str, int]
     warnings: list[str] = field(default_factory=list)
     inputs: dict[str, dict] = field(default_factory=dict)
+    # numeric / boolean / category / id-like / free text, per attribute but the segment (refine.limits)
+    column_kinds: ColumnKinds = field(default_factory=ColumnKinds)
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -469,6 +472,10 @@ def _customers(
     frame[cc.segment] = frame[cc.segment].str.strip()
     keep = [c for c in frame.columns if c not in cc.exclude]
     frame = frame[keep]
+    # before typing each column: a table a thousand columns wide is refused in a second, not a minute
+    check_attribute_count(
+        [c for c in keep if c not in (cc.customer_id, cc.segment) and c not in cc.outcomes], config, str(table.path)
+    )
     attributes = []
     for column in frame.columns:
         if column in (cc.customer_id,):
@@ -629,10 +636,14 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     warnings: list[str] = []
     counts: dict[str, int] = {}
     customers_table = _read_input(customers_path, config, "customers")
+    check_rows(customers_table.rows_in, table="customer", config=config, where=customers_table.where)
     feedback_table = _read_input(feedback_path, config, "feedback")
+    check_rows(feedback_table.rows_in, table="feedback", config=config, where=feedback_table.where)
     customers, attributes = _customers(customers_table, config, rejects, warnings)
     if customers.empty:
         raise RefineError("no usable customer rows", where=customers_table.where)
+    # [limits]: distinct segments and category levels, before any expensive stage
+    column_kinds = check_customers(customers, attributes, config, where=customers_table.where)
     known = pd.Index(customers[config.customers.customer_id])  # unique: duplicates were rejected
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
@@ -677,6 +688,7 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
         counts=counts,
         warnings=warnings,
         inputs=inputs,
+        column_kinds=column_kinds,
     )
 
 
@@ -694,7 +706,9 @@ def _read_input(path: str | Path | None, config: RefineConfig, what: str) -> Tab
 
 def read_customers(path: str | Path | None, config: RefineConfig) -> pd.DataFrame:
     """The customer table alone, validated and typed as ingest does (for A/B plans and decisions)."""
-    customers, _ = _customers(_read_input(path, config, "customers"), config, [], [])
+    table = _read_input(path, config, "customers")
+    check_rows(table.rows_in, table="customer", config=config, where=table.where)
+    customers, _ = _customers(table, config, [], [])
     return customers
 
 
