@@ -229,3 +229,19 @@ def test_postgresql_run_keeps_the_password_out_of_the_run_folder(tmp_path, monke
         assert secret not in "\n".join(messages) and messages
     finally:
         server.cleanup()
+
+
+def test_run_needs_a_file_or_a_database(tmp_path):
+    from typer.testing import CliRunner
+
+    from refine.cli import app
+
+    (tmp_path / "refine.toml").write_text(
+        '[feedback]\ncustomer_id = "id"\ntext = "t"\n[customers]\ncustomer_id = "id"\nsegment = "s"\n'
+        'database = "sqlite:///x.db"\ntable = "crm"\n'
+    )
+    common = ["run", "--config", str(tmp_path / "refine.toml"), "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(app, common)
+    assert result.exit_code == 2 and "give --feedback, or set [feedback] database" in result.output
+    result = CliRunner().invoke(app, [*common, "--feedback", "f.csv", "--customers", "c.csv"])
+    assert result.exit_code == 2 and "either --customers or [customers] database" in result.output
