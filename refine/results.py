@@ -100,6 +100,7 @@ class CycleResult:
     llm_summary: str | None = None  # the optional machine-written summary paragraph
     embeddings: np.ndarray | None = None
     sentences: pd.DataFrame | None = None
+    insights: Any = None  # refine.insights.CycleInsights: drivers, value, score change, what is new
 
     @property
     def report_path(self) -> Path:
