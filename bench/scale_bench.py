@@ -36,6 +36,15 @@ Then, per stage, the growth ratio time(N_next) / time(N) between consecutive siz
 doubling (ratio ** (1 / log2(N_next / N))): about 2 means linear, about 4 quadratic. And warm / cold
 total time per size.
 
+--sentiment-rate N (issue 16) instead measures the sentiment stage alone, in texts per second, on real
+texts from the shared data folder: an English-only set (N clothing reviews and tweets) and a
+mixed-language set (the XLM-T test parts: en, es, de, fr, pt). The comments' and their sentences'
+all-MiniLM-L6-v2 embeddings are computed first (the embed and sentences stages, cached, untimed); timed
+are "before" (the English head on every comment and every cut-out sentence, as refine scored them before
+languages) and "now" (refine.feedback_sentiment: language detection, routing, USE multilingual v3 on the
+non-English comments and sentences, uncached, and the sentence aggregation), and, for the mixed set,
+embedding every comment with USE multilingual v3 for the theme space.
+
 Not measured (printed at the end as well): the LLM stages (provider "none"), a `previous` run
 (topic matching and month-over-month comparison), the torch backend unless --backend torch, GPU,
 disk I/O apart from what the stages do, memory of grandchild processes other than what wait4
@@ -188,6 +197,58 @@ def fmt(value, width=8, digits=1) -> str:
     return f"{value:{width}.{digits}f}"
 
 
+def sentiment_rate(n: int, data_dir: Path) -> None:
+    """Texts/s of the sentiment stage, before and now, on English-only and mixed-language real texts."""
+    sys.path.insert(0, str(HERE))
+    from train_default_head import bench_embedder, embed_in_chunks, load_sources
+    from train_multilingual_head import load_xlmt
+
+    from refine.embed_multilingual import MultilingualEncoder
+    from refine.feedback_sentiment import FeedbackSentiment, build_sentences, default_multilingual_head
+    from refine.sentiment import load_scorer
+
+    if not (data_dir / "multilingual_sentiment").is_dir():
+        print(f"no shared data at {data_dir}; nothing to measure")
+        return
+    english = load_sources(data_dir)
+    english = english[english["source"].isin(["clothing", "tweeteval"])]
+    english = english.sample(n=min(n, len(english)), random_state=0)["text"].tolist()
+    xlmt = load_xlmt(data_dir)
+    mixed = xlmt[xlmt["split"] == "test"]["text"].tolist()
+    head = load_scorer("default")
+    minilm = bench_embedder()
+    print(f"sentiment stage texts/s ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); embeddings precomputed")
+    for name, texts in (("English-only", english), ("mixed-language (XLM-T test)", mixed)):
+        x = embed_in_chunks(minilm, texts, log=lambda *_: None)
+        table = build_sentences(texts, x, minilm)
+        cut = table.split_rows
+        start = time.perf_counter()
+        head.score(texts, x)
+        if len(cut):
+            head.score(table.frame["text"].to_numpy()[cut].tolist(), table.embeddings[cut])
+        before = time.perf_counter() - start
+        stage = FeedbackSentiment(
+            head, multilingual_head=default_multilingual_head(), multilingual_embedder=MultilingualEncoder()
+        )
+        stage.multilingual_embedder._load()  # the one-off weight load is not per text
+        start = time.perf_counter()
+        result = stage.score(texts, x, sentences=table)
+        now = time.perf_counter() - start
+        routes = result.documents["route"].value_counts().to_dict()
+        print(
+            f"  {name:<28} {len(texts):>6} texts ({len(cut)} cut sentences; routes {routes}): "
+            f"before {len(texts) / before:8.0f} texts/s, now {len(texts) / now:8.0f} texts/s"
+        )
+        if name.startswith("mixed"):
+            encoder = MultilingualEncoder()
+            encoder._load()
+            start = time.perf_counter()
+            encoder.encode(texts)
+            print(
+                f"  {'  theme space (USE, all)':<28} {len(texts):>6} texts: {len(texts) / (time.perf_counter() - start):8.0f} texts/s"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--feedback", default="25000,50000,100000", help="feedback row counts, comma separated")
@@ -213,6 +274,13 @@ def main() -> None:
         help="after the warm run, a 'next month' run in which this share of the feedback texts is "
         "unchanged and the rest are edited (1 = no such run)",
     )
+    parser.add_argument(
+        "--sentiment-rate",
+        type=int,
+        default=0,
+        help="measure only the sentiment stage's texts/s on N English texts and on the mixed-language XLM-T test set",
+    )
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"), help="shared data folder")
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
@@ -220,6 +288,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.sentiment_rate:
+        return sentiment_rate(args.sentiment_rate, Path(args.data_dir))
     if args._child == "generate":
         return child_generate(args)
     if args._child == "export":

@@ -30,7 +30,7 @@ import pandas as pd
 
 from refine.errors import RefineError
 from refine.language import UNKNOWN, LanguageGuess, detect_languages, language_mix
-from refine.sentiment import COLUMNS, LABELS, band_labels, split_sentences
+from refine.sentiment import COLUMNS, LABELS, band_labels
 
 PROBS = ["p_negative", "p_neutral", "p_positive"]
 CONFIDENCE = "sentiment_confidence"
@@ -142,48 +142,21 @@ def _empty_sentences() -> pd.DataFrame:
     )
 
 
-# ---- sentences ------------------------------------------------------------------------------
-
-
-@dataclass
-class Sentences:
-    """Sentences of the comments: `frame` (feedback_row, sentence_index, text) and aligned `embeddings`.
-
-    The same shape as the pipeline's SentenceTable: a comment of one sentence is one row holding the
-    whole text with its document embedding.
-    """
-
-    frame: pd.DataFrame
-    embeddings: np.ndarray
+# ---- sentences (refine.sentences builds them; these helpers serve callers without a pipeline) ----
 
 
 def sentence_rows(texts: Sequence[str], min_chars: int = MIN_SENTENCE_CHARS) -> pd.DataFrame:
     """One row per sentence (feedback_row, sentence_index, text); a comment of <= 1 sentence is its whole text."""
-    rows, index, parts = [], [], []
-    for position, text in enumerate(texts):
-        text = "" if text is None else str(text)
-        pieces = [p for p in split_sentences(text) if len(p) >= min_chars]
-        if len(pieces) <= 1:
-            pieces = [text]
-        for i, piece in enumerate(pieces):
-            rows.append(position)
-            index.append(i)
-            parts.append(piece)
-    return pd.DataFrame({"feedback_row": rows, "sentence_index": index, "text": parts})
+    from refine.sentences import split_texts
+
+    return split_texts(["" if t is None else str(t) for t in texts], min_chars).drop(columns="whole")
 
 
-def build_sentences(texts: Sequence[str], doc_embeddings: np.ndarray, embedder) -> Sentences:
-    """Sentences of every comment with their embeddings (single-sentence comments reuse the document's)."""
-    frame = sentence_rows(texts)
-    counts = frame.groupby("feedback_row").size().reindex(range(len(texts)), fill_value=0).to_numpy()
-    multi = counts[frame["feedback_row"].to_numpy()] > 1
-    dim = doc_embeddings.shape[1] if np.ndim(doc_embeddings) == 2 else 0
-    vectors = np.zeros((len(frame), dim), dtype=np.float32)
-    single = ~multi
-    vectors[single] = np.asarray(doc_embeddings)[frame["feedback_row"].to_numpy()[single]]
-    if multi.any():
-        vectors[multi] = embedder.encode(frame["text"][multi].tolist())
-    return Sentences(frame, vectors)
+def build_sentences(texts: Sequence[str], doc_embeddings: np.ndarray, embedder):
+    """The SentenceTable of the comments (refine.sentences.build_sentences)."""
+    from refine.sentences import build_sentences as build
+
+    return build(["" if t is None else str(t) for t in texts], doc_embeddings, embedder)
 
 
 # ---- the aggregator -------------------------------------------------------------------------
@@ -393,6 +366,7 @@ class FeedbackSentiment:
         self._multilingual_embedder = multilingual_embedder
         self.aggregator = aggregator if aggregator is not None else default_aggregator()
         self.english = frozenset(english)
+        self.use: dict[str, dict[str, int]] = {}  # cache hits / computed of the English scorer, for run.json
 
     @property
     def multilingual_embedder(self):
@@ -415,7 +389,7 @@ class FeedbackSentiment:
         return out
 
     def _score_texts(
-        self, texts: list[str], embeddings: np.ndarray | None, routes: np.ndarray, embed_english
+        self, texts: list[str], embeddings: np.ndarray | None, routes: np.ndarray, embed_english, part: str
     ) -> np.ndarray:
         """(n, 3) probabilities of texts by route; unknown texts get uniform probabilities."""
         probs = np.full((len(texts), 3), 1 / 3)
@@ -423,6 +397,8 @@ class FeedbackSentiment:
         if len(eng):
             x = embeddings[eng] if embeddings is not None else embed_english([texts[i] for i in eng])
             probs[eng] = _probs(self.scorer.score([texts[i] for i in eng], x))
+            if hasattr(self.scorer, "last_hits"):
+                self.use[part] = {"hits": self.scorer.last_hits, "computed": self.scorer.last_computed}
         multi = np.flatnonzero(routes == "multilingual")
         if len(multi):
             part = [texts[i] for i in multi]
@@ -435,7 +411,7 @@ class FeedbackSentiment:
         texts: Sequence[str],
         embeddings: np.ndarray | None,
         *,
-        sentences: Sentences | None = None,
+        sentences=None,
         embedder=None,
         languages: Sequence[LanguageGuess] | None = None,
     ) -> SentimentResult:
@@ -445,8 +421,8 @@ class FeedbackSentiment:
             texts: the comments.
             embeddings: their embeddings from the pipeline's embedder (what `scorer` reads), or None
                 for a scorer that reads text (a transformers model).
-            sentences: the comments' sentences with the pipeline embedder's vectors (SentenceTable);
-                built here with `embedder` when None.
+            sentences: the comments' sentences with the pipeline embedder's vectors
+                (refine.sentences.SentenceTable); built here with `embedder` when None.
             embedder: the pipeline's embedder, to embed sentences when `sentences` is None.
             languages: precomputed language guesses (detected here when None).
 
@@ -464,14 +440,16 @@ class FeedbackSentiment:
                 raise RefineError("sentences need embedding but no embedder was given", where=WHERE)
             return embedder.encode(part)
 
-        doc = self._score_texts(texts, embeddings, routes, embed_english)
+        self.use = {}
+        doc = self._score_texts(texts, embeddings, routes, embed_english, "documents")
 
-        if sentences is None:
-            if embeddings is not None and embedder is not None:
-                sentences = build_sentences(texts, embeddings, embedder)
-            else:
-                sentences = Sentences(sentence_rows(texts), None)
-        frame = sentences.frame.reset_index(drop=True)
+        if sentences is not None:
+            frame, sentence_vectors = sentences.frame.reset_index(drop=True), sentences.embeddings
+        elif embeddings is not None and embedder is not None:
+            table = build_sentences(texts, embeddings, embedder)
+            frame, sentence_vectors = table.frame, table.embeddings
+        else:  # a scorer that reads text: sentences need no vectors
+            frame, sentence_vectors = sentence_rows(texts), None
         sent_rows = frame["feedback_row"].to_numpy(dtype=int)
         count = np.bincount(sent_rows, minlength=n) if len(frame) else np.zeros(n, dtype=int)
         in_multi = count[sent_rows] > 1 if len(frame) else np.zeros(0, dtype=bool)
@@ -480,10 +458,12 @@ class FeedbackSentiment:
         s_texts = multi_frame["text"].astype(str).tolist()
         s_routes = routes[s_rows] if len(s_rows) else np.empty(0, dtype=object)
         s_embeddings = None
-        if sentences.embeddings is not None and len(multi_frame):
-            s_embeddings = np.asarray(sentences.embeddings)[np.flatnonzero(in_multi)]
+        if sentence_vectors is not None and len(multi_frame):
+            s_embeddings = np.asarray(sentence_vectors)[np.flatnonzero(in_multi)]
         s_probs = (
-            self._score_texts(s_texts, s_embeddings, s_routes, embed_english) if len(s_texts) else np.zeros((0, 3))
+            self._score_texts(s_texts, s_embeddings, s_routes, embed_english, "sentences")
+            if len(s_texts)
+            else np.zeros((0, 3))
         )
 
         final = doc.copy()

@@ -667,7 +667,7 @@ def test_build_sentences_reuses_document_vectors_for_single_sentences(fake_embed
     texts = ["One sentence only here.", ENGLISH_LONG]
     x = fake_embedder.encode(texts)
     sentences = build_sentences(texts, x, fake_embedder)
-    assert len(sentences.frame) == len(sentences.embeddings) == 3
+    assert len(sentences.frame) == len(sentences.embeddings) == 3  # refine.sentences.SentenceTable
     assert np.allclose(sentences.embeddings[0], x[0])
 
 
