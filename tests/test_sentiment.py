@@ -733,3 +733,43 @@ def test_packaged_multilingual_head_reads_spanish_and_german():
     ]
     labels = head.score(texts, MultilingualEncoder().encode(texts))["sentiment_label"].tolist()
     assert labels == ["negative", "positive"]
+
+
+SPANISH_COMPLAINTS = [
+    "El pedido llegó dos semanas tarde y nadie contestó mis correos.",
+    "Me cobraron dos veces y todavía espero el reembolso.",
+    "La aplicación se cierra cada vez que intento pagar.",
+    "El paquete llegó roto. El servicio de atención fue muy lento.",
+]
+
+
+def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_path):
+    """A month with Spanish comments: language per comment, the multilingual route, one theme space, the report."""
+    from refine.config import load_config
+    from refine.embed import HashingEmbedder
+    from refine.pipeline import run_cycle
+    from refine.synth import generate_company, write_demo_data
+
+    company = generate_company(seed=0, n_customers=800)
+    feedback = company.feedback
+    text = "Comment Text"
+    rows = feedback.index[feedback[text].fillna("").str.len() > 20][::4]
+    feedback.loc[rows, text] = [SPANISH_COMPLAINTS[i % len(SPANISH_COMPLAINTS)] for i in range(len(rows))]
+    paths = write_demo_data(tmp_path / "data", company)
+    config = load_config(paths["config"])
+    result = run_cycle(
+        paths["feedback"], paths["customers"], config, tmp_path / "run", quiet=True, embedder=HashingEmbedder()
+    )
+    saved = pd.read_parquet(tmp_path / "run" / "feedback.parquet")
+    assert {"language", "sentiment_confidence"} <= set(saved.columns)
+    assert saved["sentiment_score"].between(-1, 1).all()
+    spanish = saved[saved[text if text in saved else "text"].isin(SPANISH_COMPLAINTS)]
+    assert len(spanish) and (spanish["language"] == "es").all()
+    assert (spanish["sentiment_label"] == "negative").mean() >= 0.75  # the multilingual head read them
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    languages = {row["language"]: row["comments"] for row in manifest["sentiment"]["languages"]}
+    assert languages["es"] == len(spanish) and languages["en"] > languages["es"]
+    assert manifest["theme_space"]["multilingual"] is True
+    assert manifest["models"]["sentiment_multilingual"].startswith("sentiment-head:multilingual@")
+    assert result.sentiment.documents["route"].isin(["english", "multilingual", "unknown"]).all()
+    assert "Languages:" in (tmp_path / "run" / "report.md").read_text()
