@@ -37,6 +37,9 @@ CONFIDENCE = "sentiment_confidence"
 LANGUAGE = "language"
 ENGLISH = frozenset({"en"})
 MIN_SENTENCE_CHARS = 12  # shorter fragments ("Thanks!") are not sentences of their own (as refine.aspects)
+# a comment shorter than this keeps its whole-text score (tweets, one-liners: "a short comment behaves as
+# today"); the sentences of longer multi-sentence comments decide (one embedding washes a long review out)
+MIN_AGGREGATE_WORDS = 25
 AGGREGATOR_FILE = "sentence_aggregator.npz"
 AGGREGATOR_CARD = "sentence_aggregator.json"
 WHERE = "[model] sentiment"
@@ -152,11 +155,28 @@ def sentence_rows(texts: Sequence[str], min_chars: int = MIN_SENTENCE_CHARS) -> 
     return split_texts(["" if t is None else str(t) for t in texts], min_chars).drop(columns="whole")
 
 
-def build_sentences(texts: Sequence[str], doc_embeddings: np.ndarray, embedder):
-    """The SentenceTable of the comments (refine.sentences.build_sentences)."""
+def build_sentences(texts: Sequence[str], doc_embeddings: np.ndarray, embedder, *, min_words: int = 0):
+    """The SentenceTable of the comments (refine.sentences.build_sentences).
+
+    With `min_words`, comments shorter than that stay whole (their sentences are not embedded):
+    all the aggregation reads, for callers that need no per-sentence aspects (the benches).
+    """
+    from refine.sentences import SentenceTable, split_texts
     from refine.sentences import build_sentences as build
 
-    return build(["" if t is None else str(t) for t in texts], doc_embeddings, embedder)
+    texts = ["" if t is None else str(t) for t in texts]
+    if not min_words:
+        return build(texts, doc_embeddings, embedder)
+    long = _words(texts) >= min_words
+    frame = split_texts([t if long[i] else "" for i, t in enumerate(texts)])
+    frame["text"] = [texts[r] if w else t for r, t, w in zip(frame["feedback_row"], frame["text"], frame["whole"])]
+    whole = frame["whole"].to_numpy()
+    x = np.asarray(doc_embeddings, dtype=np.float32)
+    vectors = x[frame["feedback_row"].to_numpy()].copy()
+    cut = np.flatnonzero(~whole)
+    if len(cut):
+        vectors[cut] = embedder.encode(frame["text"].to_numpy()[cut].tolist())
+    return SentenceTable(frame=frame.drop(columns="whole"), embeddings=vectors, whole=whole)
 
 
 # ---- the aggregator -------------------------------------------------------------------------
@@ -350,6 +370,7 @@ class FeedbackSentiment:
         multilingual_embedder: the USE embedder (anything with encode); built on first use if None.
         aggregator: the SentenceAggregator; the packaged one if None.
         english: languages `scorer` reads (default {"en"}).
+        min_words: comments with fewer words keep their whole-text score (MIN_AGGREGATE_WORDS).
     """
 
     def __init__(
@@ -360,8 +381,10 @@ class FeedbackSentiment:
         multilingual_embedder=None,
         aggregator: SentenceAggregator | None = None,
         english: frozenset[str] = ENGLISH,
+        min_words: int = MIN_AGGREGATE_WORDS,
     ):
         self.scorer = scorer
+        self.min_words = int(min_words)
         self.multilingual_head = multilingual_head
         self._multilingual_embedder = multilingual_embedder
         self.aggregator = aggregator if aggregator is not None else default_aggregator()
@@ -467,9 +490,10 @@ class FeedbackSentiment:
         )
 
         final = doc.copy()
+        many = np.zeros(n, dtype=bool)  # comments whose score is aggregated from their sentences
         labels = np.empty(n, dtype=object)
         labels[:] = [LABELS[i] for i in doc.argmax(axis=1)] if n else []
-        # single-sentence comments keep their scorer's label (its own band); unknown ones are neutral
+        # short and single-sentence comments keep their scorer's label (its own band); unknown ones are neutral
         if n:
             known = routes != "unknown"
             eng = np.flatnonzero(routes == "english")
@@ -481,7 +505,7 @@ class FeedbackSentiment:
             if len(s_rows):
                 f = SentenceAggregator.features(doc, s_probs, s_rows, _words(s_texts))
                 agg_probs, agg_labels = self.aggregator.aggregate(f)
-                many = (count > 1) & known
+                many = (count > 1) & known & (_words(texts) >= self.min_words)
                 final[many] = agg_probs[many]
                 labels[many] = agg_labels[many]
             labels[~known] = "neutral"
@@ -496,7 +520,7 @@ class FeedbackSentiment:
                 CONFIDENCE: np.round(confidence, 6),
                 LANGUAGE: pd.Series(codes, dtype=object),
                 "language_confidence": [g.confidence for g in guesses],
-                "sentences": np.maximum(count, 1),
+                "sentences": np.where(many, count, 1),
                 "route": pd.Series(routes, dtype=object),
             },
             index=pd.RangeIndex(n),

@@ -581,8 +581,8 @@ def _constant_head(probs, dim, name):
 S_LABELS = ("negative", "neutral", "positive")
 SPANISH = "El paquete llegó roto y nadie me devolvió el dinero."
 ENGLISH_LONG = (
-    "The dress fits beautifully and the colour is lovely. "
-    "Sadly the zip broke after two washes and support never answered."
+    "The dress fits beautifully and the colour is lovely, I wore it to a wedding last weekend. "
+    "Sadly the zip broke after two washes and support never answered any of my emails about it."
 )
 
 
@@ -630,7 +630,8 @@ def test_mixed_scripts_and_undetectable_text_get_a_defined_result(stage, fake_em
 
 
 def test_single_sentence_comment_scores_as_before(default_head, base_embedder):
-    texts = ["The zip broke after two washes.", "Really happy with my purchase."]
+    # one sentence, or two short ones: a short comment behaves as before sentences were read
+    texts = ["The zip broke after two washes.", "Really happy with my purchase. Will buy again soon."]
     x = base_embedder.encode(texts)
     before = default_head.score(texts, x)
     stage = FeedbackSentiment(default_head, multilingual_head=None)
@@ -645,6 +646,7 @@ def test_multi_sentence_comment_is_the_length_weighted_mean_of_its_sentences(def
     x = base_embedder.encode(texts)
     stage = FeedbackSentiment(default_head, aggregator=SentenceAggregator("length_weighted", band=(-0.2, 0.2)))
     result = stage.score(texts, x, embedder=base_embedder)
+    assert len(ENGLISH_LONG.split()) >= stage.min_words  # long enough to be read sentence by sentence
     sentences = result.sentences
     assert len(sentences) == 2 and result.documents.loc[0, "sentences"] == 2
     words = np.array([len(t.split()) for t in sentences["text"]], dtype=float)
