@@ -775,3 +775,45 @@ def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_pat
     assert manifest["models"]["sentiment_multilingual"].startswith("sentiment-head:multilingual@")
     assert result.sentiment.documents["route"].isin(["english", "multilingual", "unknown"]).all()
     assert "Languages:" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_cli_train_multilingual_head_with_languages(cli, monkeypatch, tmp_path):
+    """--encoder multilingual trains on the multilingual encoder's space; --language-col scores per language."""
+    import refine.cli_sentiment as cli_sentiment
+    from refine.embed import HashingEmbedder
+
+    ml = HashingEmbedder(512)
+    ml.model_id = "fake-multilingual-512"
+    monkeypatch.setattr(cli_sentiment, "_build_multilingual_embedder", lambda: ml)
+    english = _rated_set(n_per_kind=20)
+    spanish = english.copy()
+    spanish["comment"] = "es: " + spanish["comment"]  # distinct texts standing in for a second language
+    english["lang"], spanish["lang"] = "en", "es"
+    data = pd.concat([english, spanish], ignore_index=True)
+    path = tmp_path / "rated.csv"
+    data.to_csv(path, index=False)
+    out = tmp_path / "ml-head"
+    result = cli(
+        "train",
+        *("--data", str(path), "--text-col", "comment", "--label-col", "stars", "--ratings", STARS),
+        *("--out", str(out), "--encoder", "multilingual", "--language-col", "lang"),
+    )
+    assert result.exit_code == 0, result.output
+    assert f'multilingual = "{out.resolve().as_posix()}"' in result.stdout
+    card = json.loads((out / "sentiment_head.json").read_text())
+    assert card["encoder"] == "multilingual" and card["embedding_model"] == "fake-multilingual-512"
+    assert {"en", "es"} <= set(card["heldout"])  # held-out scores per language
+    from refine.feedback_sentiment import load_multilingual_head
+
+    assert load_multilingual_head(str(out)).dimension == 512
+
+
+def test_cli_train_rejects_an_unknown_encoder(cli, tmp_path):
+    path = tmp_path / "rated.csv"
+    _rated_set(n_per_kind=10).to_csv(path, index=False)
+    result = cli(
+        "train",
+        *("--data", str(path), "--text-col", "comment", "--label-col", "stars", "--ratings", STARS),
+        *("--out", str(tmp_path / "h"), "--encoder", "klingon"),
+    )
+    assert result.exit_code == 2 and "--encoder" in result.output
