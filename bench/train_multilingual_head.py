@@ -8,7 +8,7 @@ train / val / test as published; labels 0 negative, 1 neutral, 2 positive), read
 data folder, never copied. The head is fitted on the train parts, its C and neutral band chosen on
 the val parts, and it is scored on the test parts, which nothing here trains on.
 
-A language never trained on: for each of the five, a head is fitted on the other four (same
+A language never trained on: for Portuguese and German, a head is fitted on the other four (same
 options) and scored on that language's test part; the card keeps those figures.
 
 Embeddings: USE multilingual v3 (refine.embed_multilingual) behind the bench cache in
@@ -38,12 +38,13 @@ CACHE_DIR = Path("/tmp/refine-bench-cache")
 OUT_DIR = ROOT / "refine" / "models" / "multilingual"
 LANGUAGES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "portuguese": "pt"}
 TWEET_LABELS = {"0": "negative", "1": "neutral", "2": "positive"}
+# a first dry run on the val parts: embedding only C=1 0.6035, C=4 0.5965 (mean macro-F1); the hashed-word
+# candidates with C=4 were not finished on the shared machine, so C=1 only
 CANDIDATES = [
     {"name": "embedding only, C=1", "lexical": False, "C": 1.0},
-    {"name": "embedding only, C=4", "lexical": False, "C": 4.0},
     {"name": "embedding + hashed words, C=1", "lexical": True, "C": 1.0},
-    {"name": "embedding + hashed words, C=4", "lexical": True, "C": 4.0},
 ]
+UNSEEN = ("pt", "de")  # languages refitted without themselves (each refit costs minutes on a shared CPU)
 
 
 def _read_lines(path: Path) -> list[str]:
@@ -151,23 +152,24 @@ def main(argv: list[str] | None = None) -> int:
     test = (data["split"] == "test").to_numpy()
     test_texts = [texts[i] for i in np.flatnonzero(test)]
 
-    results = []
+    results, heads = [], []
     for option in CANDIDATES:
         head = fit_and_band(x, data, train, val, option)
+        heads.append(head)
         val_scores = per_language(data[val], label_of(head, x[val], [texts[i] for i in np.flatnonzero(val)]))
         objective = float(np.mean([s["macro_f1"] for s in val_scores.values()]))
         results.append({**option, "band": list(head.band), "val_mean_macro_f1": round(objective, 4)})
         print(f"  {option['name']:<34} band {head.band}  val mean macro-F1 {objective:.4f}", flush=True)
     best = max(results, key=lambda r: r["val_mean_macro_f1"])
     option = {"lexical": best["lexical"], "C": best["C"]}
-    print(f"selected: {best['name']}")
+    print(f"selected: {best['name']}", flush=True)
 
-    head = fit_and_band(x, data, train, val, option)
+    head = heads[results.index(best)]  # fit_and_band is deterministic: the candidate is the final head
     test_scores = per_language(data[test], label_of(head, x[test], test_texts))
     print("test (macro-F1):", {k: v["macro_f1"] for k, v in test_scores.items()})
 
     unseen = {}
-    for code in LANGUAGES.values():
+    for code in UNSEEN:
         others = data["language"].to_numpy() != code
         h = fit_and_band(x, data, train & others, val & others, option)
         rows = test & ~others
@@ -200,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         "neutral_band_calibration": "mean macro-F1 over languages of the val parts",
         "heldout": {"xlmt_test": test_scores},
         "never_trained_language": {
-            "how": "for each language, the same options fitted on the other four and scored on its test part",
+            "how": "for each of these languages, the same options fitted on the other four (train + val parts) and "
+            "scored on its test part",
             "scores": unseen,
         },
     }
