@@ -103,8 +103,8 @@ def per_language(data: pd.DataFrame, predicted: np.ndarray) -> dict:
     return out
 
 
-def fit_and_band(x, data, train, val, option, weights=None):
-    """Fit on `train`, choose the neutral band on `val` (mean macro-F1 over languages)."""
+def fit_and_band(x, data, train, val, option, weights=None, refit=False):
+    """Fit on `train`, choose the neutral band on `val` (mean macro-F1 over languages); `refit`: then refit on both."""
     from refine.sentiment import calibrate_band, fit_head
 
     texts = data["text"].tolist()
@@ -123,6 +123,15 @@ def fit_and_band(x, data, train, val, option, weights=None):
         groups=data["language"].to_numpy(dtype=object)[val],
     )
     head.band = band
+    if refit:
+        head = fit_head(
+            x[train | val],
+            data["label"].to_numpy(dtype=object)[train | val],
+            texts=[texts[i] for i in np.flatnonzero(train | val)],
+            lexical=option["lexical"],
+            C=option["C"],
+            band=band,
+        )
     return head
 
 
@@ -134,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--dry-run", action="store_true", help="score the candidates, write nothing")
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="after choosing the options and the band on the val parts, refit on train + val (the test parts stay unseen)",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "multilingual_sentiment").is_dir():
         print(f"no XLM-T data at {args.data / 'multilingual_sentiment'}; nothing to train")
@@ -164,14 +178,15 @@ def main(argv: list[str] | None = None) -> int:
     option = {"lexical": best["lexical"], "C": best["C"]}
     print(f"selected: {best['name']}", flush=True)
 
-    head = heads[results.index(best)]  # fit_and_band is deterministic: the candidate is the final head
+    # fit_and_band is deterministic: the candidate is the final head, unless it is refitted on train + val
+    head = fit_and_band(x, data, train, val, option, refit=True) if args.refit else heads[results.index(best)]
     test_scores = per_language(data[test], label_of(head, x[test], test_texts))
     print("test (macro-F1):", {k: v["macro_f1"] for k, v in test_scores.items()})
 
     unseen = {}
     for code in UNSEEN:
         others = data["language"].to_numpy() != code
-        h = fit_and_band(x, data, train & others, val & others, option)
+        h = fit_and_band(x, data, train & others, val & others, option, refit=args.refit)
         rows = test & ~others
         pred = label_of(h, x[rows], [texts[i] for i in np.flatnonzero(rows)])
         unseen[code] = per_language(data[rows], pred)[code]
@@ -190,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "trained_by": "bench/train_multilingual_head.py",
         "selected": best["name"],
         "hyperparameters": option,
+        "fitted_on": "train + val parts (options and band chosen on val first)" if args.refit else "train parts",
         "selection": {"objective": "mean macro-F1 over the five languages' val parts", "candidates": results},
         "training_data": {
             "xlmt": "XLM-T unified multilingual sentiment (Cardiff NLP), tweets, en/fr/de/es/pt; train parts fit, "
