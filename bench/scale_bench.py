@@ -38,9 +38,9 @@ total time per size.
 
 --sentiment-rate N (issue 16) instead measures the sentiment stage alone, in texts per second, on real
 texts from the shared data folder: an English-only set (N clothing reviews and tweets) and a
-mixed-language set (the first 200 texts of each XLM-T test part: en, es, de, fr, pt). The comments' and their sentences'
-all-MiniLM-L6-v2 embeddings are computed first (the embed and sentences stages, cached, untimed); timed
-are "before" (the English head on every comment and every cut-out sentence, as refine scored them before
+mixed-language set (the first 200 texts of each XLM-T test part: en, es, de, fr, pt). The embed and
+sentences stages are not timed (all-MiniLM-L6-v2 vectors are zero stand-ins: the head's cost does not
+depend on their values); timed are "before" (the English head on every comment and every cut-out sentence, as refine scored them before
 languages) and "now" (refine.feedback_sentiment: language detection, routing, USE multilingual v3 on the
 non-English comments and sentences, uncached, and the sentence aggregation), and, for the mixed set,
 embedding every comment with USE multilingual v3 for the theme space.
