@@ -99,8 +99,36 @@ def main() -> int:
         f"cross-check (pandas + statsmodels proportions_ztest): users {int(x['count'].sum())}, z = {z:.4f}, "
         f"p = {p:.4f} -> {'agrees' if same else 'DISAGREES'}"
     )
+    # the same test read day by day (its timestamps), with always-valid intervals and the Bayesian read-out
+    daily = analyze_experiment(
+        frame,
+        unit="user_id",
+        arm="group",
+        control="control",
+        metrics=["converted"],
+        consistency=["group:landing_page=control:old_page,treatment:new_page"],
+        timestamp="timestamp",
+        interval="sequential",
+    )
+    seq_cell = next(r for r in daily["results"] if r["segment"] is None)
+    series = daily["daily"][0]
+    ever_fixed = [d for d, p in zip(series["days"], series["p_value"]) if p is not None and p < 0.05]
+    ever_seq = [
+        d for d, (lo, hi) in zip(series["days"], series["sequential_ci"]) if lo is not None and (lo > 0 or hi < 0)
+    ]
+    bayes = seq_cell["bayesian"]
+    print(
+        f"over {len(series['days'])} days ({series['days'][0]} to {series['days'][-1]}): days the fixed-horizon test "
+        f"read p < 0.05: {len(ever_fixed)}; days the always-valid interval excluded 0: {len(ever_seq)}"
+    )
+    lo, hi = seq_cell["sequential"]["abs_ci"]
+    print(
+        f"always-valid 95% CI [{lo * 100:+.4f}, {hi * 100:+.4f}] pp (tuning {daily['settings']['sequential_tuning']:g}); "
+        f"chance to beat control {bayes['chance_to_win']:.1%}, expected loss if shipped {bayes['risk_ship']:.4%} "
+        f"(relative, flat prior); novelty: {daily['novelty'][0]['verdict']}"
+    )
     if args.out:
-        for path in write_ab_report(report, args.out).values():
+        for path in write_ab_report(daily, args.out).values():
             print(path)
     return 0 if same else 1
 

@@ -5,6 +5,8 @@ Usage:
     .venv/bin/python bench/scale_bench.py --feedback 2000,4000 --customers 40000         # smoke run
     .venv/bin/python bench/scale_bench.py --feedback 10000,20000,40000 --customers 400000
     .venv/bin/python bench/scale_bench.py --backend torch --feedback 5000,10000
+    .venv/bin/python bench/scale_bench.py --propose-only --feedback 100000 --baseline /tmp/refine-baseline
+        # the propose stage alone on a wide table (1M customers, 20 attributes), against an older checkout
 
 This is a script, not a timed test (issue 7, "Speed and scale"). Target: peak memory under 4 GB and
 no stage quadratic in the number of feedback rows.
@@ -67,7 +69,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, os.environ.get("REFINE_BENCH_CODE", str(ROOT)))  # --baseline: time an older checkout
 
 STAGES = ["ingest", "embed", "sentiment", "topics", "aspects", "join", "propose", "report"]
 GB = 1024**3
@@ -191,6 +193,121 @@ def spawn(mode: str, extra: list[str], env: dict | None = None, log: Path | None
     return result, wall, _maxrss_bytes(usage.ru_maxrss)
 
 
+# ---------------------------------------------------------------------- the propose stage alone (issue 14)
+
+
+def wide_customers(n: int, seed: int):
+    """A wide CRM table: 20 attributes, two of 300 levels, five numeric, two dates (ISO text), booleans, small categoricals."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    segments = np.array(["Champions", "Loyal", "Potential Loyalists", "Promising", "At Risk", "Hibernating"])
+    seg = rng.choice(len(segments), size=n, p=[0.1, 0.2, 0.2, 0.2, 0.15, 0.15])
+    table = {"Customer ID": np.char.add("C", np.arange(n).astype(str)), "Segment": segments[seg]}
+    for name in ("store", "home_airport"):  # 300 levels each, Zipf-like shares
+        share = 1 / np.arange(1, 301) ** 0.8
+        table[name] = np.char.add(f"{name[:3]}-", rng.choice(300, size=n, p=share / share.sum()).astype(str))
+    for name, levels in (("region", 5), ("plan", 3), ("channel", 4), ("language", 8), ("device", 6)):
+        table[name] = np.char.add(f"{name[:3]}-", rng.integers(0, levels, n).astype(str))
+    table["spend"] = np.round(np.exp(rng.normal(7, 1, n)), 2)
+    table["tenure_months"] = rng.integers(0, 120, n).astype(float)
+    table["visits_90d"] = rng.poisson(4, n).astype(float)
+    table["age"] = np.round(rng.normal(45, 14, n))
+    table["discount_rate"] = np.round(rng.beta(2, 8, n) * 100, 1)
+    reference = np.datetime64("2024-05-31")
+    for name in ("signup_date", "last_order_date"):
+        days = rng.exponential(300, n).astype(int)
+        dates = (reference - days.astype("timedelta64[D]")).astype(str)
+        table[name] = np.where(rng.random(n) < 0.05, "", dates)
+    for name in ("newsletter", "app_user", "paperless", "auto_renew", "gift_buyer", "loyalty_card"):
+        table[name] = rng.random(n) < rng.uniform(0.2, 0.8)
+    table["churned"] = (rng.random(n) < 0.05 + 0.04 * seg).astype(float)
+    table["revenue_12m"] = np.round(np.exp(rng.normal(5 + 0.1 * seg, 0.8, n)), 2)
+    return pd.DataFrame(table)
+
+
+def child_propose(args) -> None:
+    """Time refine.propose.propose alone on a wide table (whichever refine is first on sys.path)."""
+    import numpy as np
+    import pandas as pd
+
+    import refine
+    from refine import schemas as S
+    from refine.config import config_from_dict
+    from refine.propose import propose
+    from refine.segments import join_segments, respondents_table
+
+    customers = wide_customers(args.customers, args.seed)
+    rng = np.random.default_rng(args.seed + 1)
+    writers = rng.choice(len(customers), size=args.n, replace=True)
+    sentiment = np.clip(rng.normal(0, 0.5, args.n), -1, 1)
+    feedback = pd.DataFrame(
+        {
+            S.FEEDBACK_ID: [f"f{i}" for i in range(args.n)],
+            S.CUSTOMER_ID: customers["Customer ID"].to_numpy()[writers],
+            S.TEXT: "comment",
+            S.SCORE: rng.integers(0, 11, args.n).astype(float),
+            S.SENTIMENT_SCORE: sentiment,
+            S.SENTIMENT_LABEL: np.where(sentiment < -0.2, "negative", np.where(sentiment > 0.2, "positive", "neutral")),
+            S.TOPIC_ID: rng.integers(-1, 15, args.n),
+        }
+    )
+    config = config_from_dict(
+        {
+            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned", "revenue_12m"]},
+            "feedback": {"customer_id": "x", "text": "y", "score": "s", "score_kind": "nps"},
+            "run": {"seed": args.seed},
+        }
+    )
+    feedback = join_segments(feedback, customers, config)
+    labels = {t: f"topic {t}" for t in range(15)}
+    respondents = respondents_table(feedback, sorted(labels))
+    columns = [c for c in customers.columns if c not in ("Customer ID", "churned", "revenue_12m")]
+    start, cpu = time.perf_counter(), time.process_time()
+    result = propose(
+        customers, feedback, respondents, config, rule_columns=columns, topic_labels=labels, seed=args.seed
+    )
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    document = result.to_json() if hasattr(result, "to_json") else {"proposals": result.proposals}
+    out = {
+        "refine": str(Path(refine.__file__).parent),
+        "propose_s": seconds,
+        "proposals": len(document["proposals"]),
+        "conditions": document.get("method", getattr(result, "method", {})).get("conditions_tested"),
+        "propose_cpu_s": cpu,  # CPU seconds: comparable on a shared machine, where wall time includes waiting
+    }
+    Path(args.result).write_text(json.dumps(out))
+
+
+def propose_only(args, base_env: dict) -> None:
+    """Propose stage on the wide table: this checkout against --baseline (an older checkout's root)."""
+    roots = ([("baseline", Path(args.baseline))] if args.baseline else []) + [("this checkout", ROOT)]
+    times = {}
+    for n in [int(s) for s in args.feedback.split(",") if s.strip()]:
+        for name, root in roots:
+            with tempfile.TemporaryDirectory() as tmp:
+                result = Path(tmp) / "result.json"
+                env = dict(base_env, PYTHONPATH=str(root), REFINE_BENCH_CODE=str(root))
+                command = [sys.executable, str(HERE / "scale_bench.py"), "--_child", "propose", "--result", str(result)]
+                command += ["--n", str(n), "--customers", str(args.customers), "--seed", str(args.seed)]
+                start = time.perf_counter()
+                subprocess.run(command, env=env, check=True, cwd=tmp)
+                wall = time.perf_counter() - start
+                res = json.loads(result.read_text())
+                times[(n, name)] = res["propose_cpu_s"]
+                print(
+                    f"propose, {args.customers:,} customers x 20 attributes (two of 300 levels, five numeric, two "
+                    f"dates), {n:,} feedback rows, {name} ({res['refine']}): {res['propose_s']:.1f} s wall, "
+                    f"{res['propose_cpu_s']:.1f} s CPU "
+                    f"(process {wall:.1f} s, {res['proposals']} proposals, conditions {res['conditions']})",
+                    flush=True,
+                )
+        if args.baseline:
+            ratio = times[(n, "this checkout")] / times[(n, "baseline")]
+            print(f"  CPU time ratio this / baseline at {n:,} feedback rows: {ratio:.2f}x (target: within 3x)")
+
+
 def fmt(value, width=8, digits=1) -> str:
     if value is None:
         return "-".rjust(width)
@@ -299,6 +416,15 @@ def main() -> None:
         help="measure only the sentiment stage's texts/s on N English texts and on the mixed-language XLM-T test set",
     )
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"), help="shared data folder")
+    parser.add_argument(
+        "--propose-only",
+        action="store_true",
+        help="time only the propose stage on a wide customer table (20 attributes, two of 300 levels, five numeric, "
+        "two dates) with generated sentiment and topics; no texts are embedded",
+    )
+    parser.add_argument(
+        "--baseline", default=None, help="with --propose-only: root of an older checkout to time the same way"
+    )
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=None, help=argparse.SUPPRESS)
@@ -314,6 +440,11 @@ def main() -> None:
         return child_export(args)
     if args._child == "run":
         return child_run(args)
+    if args._child == "propose":
+        return child_propose(args)
+    if args.propose_only:
+        env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+        return propose_only(args, env)
 
     sizes = [int(s) for s in args.feedback.split(",") if s.strip()]
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="refine-scale-"))

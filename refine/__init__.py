@@ -33,6 +33,7 @@ _API = {
     "plan_experiment": "refine.experiment",
     "analyze_experiment": "refine.experiment",
     "write_ab_report": "refine.experiment",
+    "ABReport": "refine.experiment",
     "apply_rule": "refine.rules",
     "HashingEmbedder": "refine.embed",
 }
@@ -51,6 +52,7 @@ __all__ = [
     "plan_experiment",
     "analyze_experiment",
     "write_ab_report",
+    "ABReport",
     "apply_rule",
     "HashingEmbedder",
 ]
@@ -58,7 +60,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from refine.config import RefineConfig, load_config
     from refine.embed import HashingEmbedder
-    from refine.experiment import analyze_experiment, plan_experiment, write_ab_report
+    from refine.experiment import ABReport, analyze_experiment, plan_experiment, write_ab_report
     from refine.pipeline import run_cycle
     from refine.results import CycleResult, RunManifest
     from refine.rules import apply_rule

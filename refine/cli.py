@@ -74,17 +74,43 @@ def demo(
     response_rate: float = typer.Option(
         0.1, "--response-rate", help="Share of customers who left feedback this month (0.02-0.9)."
     ),
+    world: int | None = typer.Option(
+        None,
+        "--world",
+        help="Draw randomized world SEED instead (refine.worlds: random attributes and planted structure, real "
+        "texts from ../shared/data when present); --seed and --response-rate do not apply.",
+    ),
     quiet: bool = QuietOption,
 ) -> None:
     """Generate a synthetic company with planted structure (truth.json) and run a cycle on it."""
     from refine.config import load_config
     from refine.pipeline import run_cycle
-    from refine.synth import generate_company, write_demo_data
 
-    company = generate_company(seed, n_customers=customers, response_rate=response_rate, null=null)
-    paths = write_demo_data(out / "data", company)
-    if not quiet:
-        typer.echo(f"demo data: {out / 'data'} (planted structure in truth.json)", err=True)
+    if world is not None:
+        from refine.worlds import draw_world, find_shared_data, load_pools, world_pool
+
+        if world < 0:
+            raise RefineError(f"--world must be a whole number >= 0, got {world}")
+        if customers < 2000:
+            raise RefineError(f"--customers must be at least 2000 for a world, got {customers}")
+        pools = load_pools(find_shared_data())
+        drawn = draw_world(world, world_pool(world, pools), null=null, n_customers=customers)
+        paths = drawn.write(out / "data")
+        if not quiet:
+            if not pools:
+                typer.echo("../shared/data not found: texts come from refine.synth's sentence generator", err=True)
+            typer.echo(
+                f"world {world}: {len(drawn.planted)} planted structure(s), texts: {drawn.text_source}; "
+                f"data in {out / 'data'} (truth.json)",
+                err=True,
+            )
+    else:
+        from refine.synth import generate_company, write_demo_data
+
+        company = generate_company(seed, n_customers=customers, response_rate=response_rate, null=null)
+        paths = write_demo_data(out / "data", company)
+        if not quiet:
+            typer.echo(f"demo data: {out / 'data'} (planted structure in truth.json)", err=True)
     settings = load_config(paths["config"])
     result = run_cycle(paths["feedback"], paths["customers"], settings, out / "run", quiet=quiet)
     _print_summary(result, quiet)

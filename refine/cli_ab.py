@@ -14,8 +14,9 @@ from refine.cli_common import handle_errors
 from refine.errors import RefineError
 
 ab_app = typer.Typer(
-    help="A/B tests for proposals: plan one (power analysis, deterministic stratified assignment), "
-    "then analyze the results (lift, CI, SRM, CUPED, multiple-testing correction, decision).",
+    help="A/B tests for proposals: plan one (power analysis, fixed-horizon or sequential, deterministic stratified "
+    "assignment), then analyze the results (lift with fixed or always-valid intervals, Bayesian chance to win, "
+    "SRM, CUPED, ratio metrics, capping, daily cumulative effect, novelty, who it helps, corrections, decision).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -24,6 +25,32 @@ ab_app = typer.Typer(
 
 def _split(text: Optional[str]) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _ab_settings(config: Optional[Path]):
+    """The [ab] section of a refine.toml (only that section is read and checked), or the defaults."""
+    from refine.config import ABSettings, config_from_dict
+
+    if config is None:
+        return ABSettings()
+    import tomllib
+
+    try:
+        raw = tomllib.loads(config.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RefineError("config file not found", where=str(config)) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RefineError(f"not a valid TOML file ({str(exc).splitlines()[0]})", where=str(config)) from None
+    settings = config_from_dict({"ab": raw.get("ab", {})}, str(config)).ab
+    if settings.interval not in ("fixed", "sequential"):
+        raise RefineError(f"[ab] interval must be fixed or sequential, not {settings.interval!r}", where=str(config))
+    return settings
+
+
+INTERVAL_HELP = (
+    "fixed (one look at the planned sample size) or sequential (always-valid intervals: look any day and stop "
+    "when one excludes zero). Default: [ab] interval in --config, else fixed."
+)
 
 
 @ab_app.command()
@@ -69,11 +96,21 @@ def plan(
         help="Hash salt; the same salt always gives the same arms. Defaults to the "
         "proposal id (or the rule text when there is no proposal).",
     ),
+    interval: Optional[str] = typer.Option(
+        None,
+        "--interval",
+        help="Size the test for " + INTERVAL_HELP + " Recorded in plan.json; `ab analyze --plan` uses it.",
+    ),
+    config: Optional[Path] = typer.Option(None, "--config", help="A refine.toml; only its [ab] section is read."),
 ) -> None:
     """Size an A/B test for a proposal and assign its eligible customers to arms."""
     from refine.experiment import plan_experiment
     from refine.runs import check_output_folder, write_csv, write_json
 
+    settings = _ab_settings(config)
+    interval = interval or settings.interval
+    if interval not in ("fixed", "sequential"):
+        raise RefineError(f"--interval must be fixed or sequential, not {interval!r}")
     check_output_folder(out, {"assignments.csv", "plan.json"}, what="A/B plan")
     if run is not None:
         if customers is not None or rule is not None:
@@ -107,6 +144,7 @@ def plan(
         treatment_share=treatment_share,
         mde_relative=relative,
         proposal=proposal,
+        interval=interval,
     )
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "assignments.csv", assignments)
@@ -119,7 +157,7 @@ def plan(
     )
     typer.echo(
         f"needed for MDE {plan_doc['mde_absolute']:.4g} on {metric} ({plan_doc['metric_type']}): "
-        f"{need['treatment']} treatment / {need['control']} control"
+        f"{need['treatment']} treatment / {need['control']} control ({interval} interval)"
     )
     if pop["absolute"] is not None:
         typer.echo(f"smallest detectable effect with this population: {pop['absolute']:.4g}")
@@ -159,7 +197,9 @@ def analyze(
         help="Pre-period columns for CUPED, comma-separated: either by position with --metrics "
         "(pre_a,pre_b; '-' skips a metric) or as metric:covariate pairs (revenue:pre_revenue).",
     ),
-    segment: Optional[str] = typer.Option(None, "--segment", help="Column to break effects down by (e.g. segment)."),
+    segment: Optional[str] = typer.Option(
+        None, "--segment", help="Column to break effects down by (e.g. segment); also tested for who it helps."
+    ),
     guardrails: Optional[str] = typer.Option(
         None, "--guardrails", help="Comma-separated metrics that must not get worse (judged uncorrected)."
     ),
@@ -175,7 +215,8 @@ def analyze(
     correction: str = typer.Option(
         "bh",
         "--correction",
-        help="Multiple-testing correction across metrics x segments: bh (Benjamini-Hochberg) or holm.",
+        help="Multiple-testing correction: bh (Benjamini-Hochberg) or holm, over primary and secondary metrics x "
+        "treatment arms x (all units + each segment); also over the who-it-helps and novelty tests, each family apart.",
     ),
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level; CIs are at 1 - alpha."),
     expected_split: float = typer.Option(
@@ -183,13 +224,85 @@ def analyze(
         "--expected-split",
         help="Expected share of units in treatment (shared by several treatment arms) for the sample-ratio check.",
     ),
+    interval: Optional[str] = typer.Option(
+        None, "--interval", help="Which interval judges significance: " + INTERVAL_HELP
+    ),
+    tuning: Optional[float] = typer.Option(
+        None,
+        "--tuning",
+        help="Sequential tuning parameter: the total units at which the always-valid interval is tightest. "
+        "Default: [ab] sequential_tuning, else the plan's total (--plan), else 5000 (GrowthBook's default).",
+    ),
+    plan_path: Optional[Path] = typer.Option(
+        None,
+        "--plan",
+        help="plan.json from `refine ab plan`: its sample size gives 'keep running: N more days' and the tuning.",
+    ),
+    timestamp: Optional[str] = typer.Option(
+        None,
+        "--timestamp",
+        help="Exposure time column: daily cumulative effect chart, novelty check (early vs late units), days to go. "
+        "Unreadable values are excluded and counted.",
+    ),
+    as_of: Optional[str] = typer.Option(
+        None, "--as-of", help="With --timestamp: analyse only units exposed up to this date (YYYY-MM-DD)."
+    ),
+    ratio: Optional[list[str]] = typer.Option(
+        None,
+        "--ratio",
+        help="Ratio metric by the delta method, repeatable: NAME=NUMERATOR/DENOMINATOR (revenue_per_order="
+        "revenue/orders). Name it in --metrics to make it primary; otherwise it is added as a secondary metric.",
+    ),
+    cap: Optional[str] = typer.Option(
+        None,
+        "--cap",
+        help="Winsorize metrics at a percentile of the pooled data (all arms), comma-separated METRIC:P "
+        "(revenue:0.99).",
+    ),
+    attributes: Optional[str] = typer.Option(
+        None,
+        "--attributes",
+        help="Comma-separated columns to test 'who it helps' (Cochran's Q across their levels), next to --segment.",
+    ),
+    prior_mean: Optional[float] = typer.Option(
+        None, "--prior-mean", help="Bayesian read-out: normal prior mean of the relative effect (0.02 = +2%)."
+    ),
+    prior_sd: Optional[float] = typer.Option(
+        None, "--prior-sd", help="Its standard deviation (0.1 = 10%); 0 or absent = flat prior (GrowthBook's default)."
+    ),
+    max_levels: Optional[int] = typer.Option(
+        None, "--max-levels", help="Most distinct values a breakdown column may have (default [ab] max_levels, 500)."
+    ),
+    config: Optional[Path] = typer.Option(None, "--config", help="A refine.toml; only its [ab] section is read."),
 ) -> None:
-    """Analyze an A/B test: lift, CI and p-value per metric, arm and segment; SRM; guardrails; a decision."""
+    """Analyze an A/B test: lift, fixed or always-valid CI, Bayesian chance to win, per metric, arm and segment;
+    SRM; guardrails; daily cumulative effect; who it helps; a decision."""
+    import json
+
     from refine.experiment import analyze_experiment, load_experiment_data, write_ab_report
+    from refine.experiment.bayesian import Prior
     from refine.runs import check_output_folder
 
     if correction not in ("bh", "holm"):
         raise RefineError(f"--correction must be bh or holm, not {correction!r}")
+    settings = _ab_settings(config)
+    interval = interval or settings.interval
+    if interval not in ("fixed", "sequential"):
+        raise RefineError(f"--interval must be fixed or sequential, not {interval!r}")
+    sd = settings.prior_sd if prior_sd is None else prior_sd
+    mean = settings.prior_mean if prior_mean is None else prior_mean
+    if sd < 0:
+        raise RefineError("--prior-sd must be 0 (flat prior) or a positive number")
+    plan_doc = None
+    if plan_path is not None:
+        try:
+            plan_doc = json.loads(plan_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RefineError("plan file not found", where=str(plan_path)) from None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise RefineError("not a plan.json written by `refine ab plan`", where=str(plan_path)) from None
+        if not isinstance(plan_doc, dict) or "n_per_arm_required" not in plan_doc:
+            raise RefineError("not a plan.json written by `refine ab plan`", where=str(plan_path))
     check_output_folder(out, {"ab_report.json", "ab_report.md", "ab_report.html"}, what="A/B analysis")
     frame = load_experiment_data(data, outcomes, unit)
     report = analyze_experiment(
@@ -206,6 +319,16 @@ def analyze(
         consistency=consistency or None,
         lower_is_better=_split(lower_is_better),
         expected_split=expected_split,
+        ratios=ratio or None,
+        caps=_split(cap) or None,
+        timestamp=timestamp,
+        as_of=as_of,
+        attributes=_split(attributes),
+        interval=interval,
+        tuning=tuning if tuning is not None else (settings.sequential_tuning or None),
+        prior=Prior(mean, sd) if sd > 0 else Prior(),
+        plan=plan_doc,
+        max_levels=max_levels or settings.max_levels,
     )
     paths = write_ab_report(report, out)
     q = report["data_quality"]
@@ -217,13 +340,23 @@ def analyze(
     )
     for r in report["results"]:
         if r["segment"] is None and r.get("summary"):
-            typer.echo(
-                f"{r['summary']} p = {r['p_value']:.3g}"
-                + (f", adjusted {r['p_adjusted']:.3g}" if r["p_adjusted"] is not None else "")
-            )
+            if interval == "sequential":
+                seq = r["sequential"]
+                tail = f"always-valid p = {seq['p_value']:.3g}" + (
+                    f", adjusted {seq['p_adjusted']:.3g}" if seq.get("p_adjusted") is not None else ""
+                )
+            else:
+                tail = f"p = {r['p_value']:.3g}" + (
+                    f", adjusted {r['p_adjusted']:.3g}" if r["p_adjusted"] is not None else ""
+                )
+            bayes = r.get("bayesian", {})
+            if "chance_to_win" in bayes:
+                tail += f"; chance to beat control {bayes['chance_to_win']:.1%}"
+            typer.echo(f"{r['summary']} {tail}")
     for warning in report["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
-    typer.echo(f"decision: {report['decision']['decision']}")
+    typer.echo(report["interval"]["statement"])
+    typer.echo(f"decision: {report['decision']['decision']} ({report['decision']['headline']})")
     for reason in report["decision"]["reasons"]:
         typer.echo(f"  - {reason}")
     for path in paths.values():

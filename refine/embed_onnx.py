@@ -20,14 +20,16 @@ import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Sequence
-from importlib import metadata
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from refine.config import DEFAULT_MODEL, EMBEDDING_BACKENDS
+from refine.config import DEFAULT_MODEL, EMBEDDING_BACKENDS, default_model_path
 from refine.errors import RefineError
+from refine.optional import check_extra
+from refine.progress import Progress
+from refine.versions import package_versions
 
 WHERE = "[model] backend"
 ONNX_BACKENDS = tuple(b for b in EMBEDDING_BACKENDS if b != "torch")
@@ -47,21 +49,9 @@ def check_backend(backend: str) -> str:
     return backend
 
 
-def _versions() -> dict[str, str]:
-    out = {}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "missing"
-    return out
-
-
 def _model_source(model: str) -> tuple[str, str]:
     """(path or id to load, fingerprint of the files it names) for `[model] embedding`."""
     if model == DEFAULT_MODEL:
-        from refine.embed import default_model_path
-
         path = default_model_path()
     else:
         path = Path(model).expanduser()
@@ -80,7 +70,13 @@ def export_folder(cache_dir: Path, model: str, backend: str) -> Path:
     """Where the export of `model` for `backend` lives: keyed by model files, backend and library versions."""
     _, fingerprint = _model_source(model)
     key = json.dumps(
-        {"model": fingerprint, "backend": backend, "recipe": RECIPE, "opset": OPSET, "versions": _versions()},
+        {
+            "model": fingerprint,
+            "backend": backend,
+            "recipe": RECIPE,
+            "opset": OPSET,
+            "versions": package_versions(_VERSIONED),
+        },
         sort_keys=True,
     )
     return Path(cache_dir) / "onnx" / f"{backend}-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
@@ -245,7 +241,7 @@ def _export(model: str, backend: str, folder: Path) -> None:
         "normalize": True,
         "opset": OPSET,
         "recipe": RECIPE,
-        "versions": _versions(),
+        "versions": package_versions(_VERSIONED),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (folder / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
@@ -290,6 +286,7 @@ class OnnxEmbedder:
         self.backend = check_backend(backend)
         if backend not in ONNX_BACKENDS:
             raise RefineError(f"OnnxEmbedder runs {', '.join(ONNX_BACKENDS)}, not {backend!r}", where=WHERE)
+        check_extra("onnx", f"backend {backend!r}", where=WHERE)  # before any text is read, not at first batch
         if cache_dir is None:
             from refine.config import RefineConfig
 
@@ -298,6 +295,7 @@ class OnnxEmbedder:
         self.batch_size = max(1, int(batch_size))
         self.threads = threads
         self.show_progress = show_progress
+        self.on_batch: Callable[[int], object] | None = None  # told the texts each batch finished (CachedEmbedder)
         base = "sentence-transformers/all-MiniLM-L6-v2" if model == DEFAULT_MODEL else model
         self.model_id = f"{base}+{backend}"
         self.loads = 0
@@ -341,11 +339,7 @@ class OnnxEmbedder:
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(-lengths, kind="stable")  # longest first: a memory problem shows at once
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        bar = None
-        if self.show_progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(texts), desc="embedding", unit="text")
+        task = Progress(quiet=not self.show_progress).task("embedding", len(texts), "texts")
         for start in range(0, len(order), self.batch_size):
             rows = order[start : start + self.batch_size]
             width = int(lengths[rows].max())
@@ -361,8 +355,8 @@ class OnnxEmbedder:
             pooled = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
             out[rows] = pooled
-            if bar is not None:
-                bar.update(len(rows))
-        if bar is not None:
-            bar.close()
+            task.advance(len(rows))
+            if self.on_batch is not None:
+                self.on_batch(len(rows))
+        task.done()
         return out

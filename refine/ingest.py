@@ -20,6 +20,7 @@ import pandas as pd
 from refine import schemas as S
 from refine.config import RefineConfig
 from refine.errors import RefineError
+from refine.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
 from refine.privacy import redact
 
 # one comment may be megabytes long (pasted logs); it is truncated later, never dropped
@@ -64,6 +65,8 @@ class IngestResult:
     counts: dict[str, int]
     warnings: list[str] = field(default_factory=list)
     inputs: dict[str, dict] = field(default_factory=dict)
+    # numeric / boolean / category / id-like / free text, per attribute but the segment (refine.limits)
+    column_kinds: ColumnKinds = field(default_factory=ColumnKinds)
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -461,6 +464,10 @@ def _customers(
     frame[cc.segment] = frame[cc.segment].str.strip()
     keep = [c for c in frame.columns if c not in cc.exclude]
     frame = frame[keep]
+    # before typing each column: a table a thousand columns wide is refused in a second, not a minute
+    check_attribute_count(
+        [c for c in keep if c not in (cc.customer_id, cc.segment) and c not in cc.outcomes], config, str(table.path)
+    )
     attributes = []
     for column in frame.columns:
         if column in (cc.customer_id,):
@@ -621,10 +628,14 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     warnings: list[str] = []
     counts: dict[str, int] = {}
     customers_table = read_table(customers_path, what="customers")
+    check_rows(customers_table.rows_in, table="customer", config=config, where=str(customers_table.path))
     feedback_table = read_table(feedback_path, what="feedback")
+    check_rows(feedback_table.rows_in, table="feedback", config=config, where=str(feedback_table.path))
     customers, attributes = _customers(customers_table, config, rejects, warnings)
     if customers.empty:
         raise RefineError("no usable customer rows", where=str(customers_table.path))
+    # [limits]: distinct segments and category levels, before any expensive stage
+    column_kinds = check_customers(customers, attributes, config, where=str(customers_table.path))
     known = pd.Index(customers[config.customers.customer_id])  # unique: duplicates were rejected
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
@@ -669,12 +680,15 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
         counts=counts,
         warnings=warnings,
         inputs=inputs,
+        column_kinds=column_kinds,
     )
 
 
 def read_customers(path: str | Path, config: RefineConfig) -> pd.DataFrame:
     """The customer table alone, validated and typed as ingest does (for A/B plans and decisions)."""
-    customers, _ = _customers(read_table(path, what="customers"), config, [], [])
+    table = read_table(path, what="customers")
+    check_rows(table.rows_in, table="customer", config=config, where=str(table.path))
+    customers, _ = _customers(table, config, [], [])
     return customers
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from refine.config import LLMSettings, llm_api_key, offline_env
 from refine.privacy import REDACTION_TOKENS, redact
+from refine.wording import pct, proposal_headline
 
 LABEL_CHARS = 60
 SUMMARY_CHARS = 1200
@@ -285,7 +286,6 @@ def apply_labels(topics: list[dict], labels: dict[int, str]) -> None:
 
 def summary_context(topics: list[dict], proposals: list[dict], segments, feedback, limit: int = 10) -> dict:
     """The facts the summary prompt receives: counts, topics, proposal headlines (all redacted later)."""
-    from refine.report import pct, proposal_headline
 
     live = sorted((t for t in topics if t.get("status") != "fading"), key=lambda t: -int(t.get("size", 0)))
     negative = float((feedback["sentiment_label"] == "negative").mean()) if len(feedback) else 0.0

@@ -24,8 +24,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from refine.files import atomic_write
 
 FORMAT = 1  # bump when the payload layout changes
 
@@ -149,19 +149,13 @@ class StageMemo:
         try:
             entry.mkdir(parents=True, exist_ok=True)
             if arrays:
-                _atomic_write(entry / "arrays.npz", lambda f: np.savez(f, **arrays))
+                atomic_write(entry / "arrays.npz", lambda tmp: _save_arrays(tmp, arrays))
             text = json.dumps({"format": FORMAT, "key": key, "value": value}, default=_plain, allow_nan=True)
-            _atomic_write(entry / "result.json", lambda f: f.write(text.encode("utf-8", "surrogatepass")))
+            atomic_write(entry / "result.json", lambda tmp: tmp.write_bytes(text.encode("utf-8", "surrogatepass")))
         except OSError:
             return
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:  # a handle: np.savez would add ".npz" to a path without it
+        np.savez(handle, **arrays)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,11 @@ from refine import __version__
 from refine import schemas as S
 from refine.config import RefineConfig, offline_env
 from refine.errors import RefineError
+from refine.memo import StageMemo
 from refine.results import CycleResult, RunManifest
+
+if TYPE_CHECKING:
+    from refine.distributed import Engine
 
 OUTPUT_FILES = [
     "feedback.parquet",
@@ -94,28 +99,10 @@ class Progress:
             self.echo(f"- {name}{': ' + detail if detail else ''}")
         start = time.perf_counter()
         yield
-        self.timings[name] = round(time.perf_counter() - start, 3)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"refine": __version__, "python": platform.python_version()}
-    for package in (
-        "torch",
-        "transformers",
-        "sentence-transformers",
-        "hdbscan",
-        "scikit-learn",
-        "pandas",
-        "numpy",
-        "scipy",
-    ):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = "absent"
-    return out
+        elapsed = time.perf_counter() - start
+        self.timings[name] = round(elapsed, 3)
+        if not self.quiet and elapsed >= 1.0:  # long stages say how long they took
+            self.echo(f"  {name} took {elapsed:.1f} s")
 
 
 def versions() -> dict[str, str]:
@@ -148,10 +135,11 @@ class _Cycle:
     out_dir: Path
     previous: Path | None
     progress: Progress
-    engine: object
+    engine: Engine
     quiet: bool
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    memo: object = None
+    memo: StageMemo = field(default_factory=lambda: StageMemo(None))
+    applied: list[dict] = field(default_factory=list)  # last cycle's accepted proposals applied to the segments
     versions: dict[str, str] = field(default_factory=dict)
     embedding_use: dict[str, dict[str, int]] = field(default_factory=dict)
     sentiment_use: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -271,16 +259,15 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
 
     with cycle.progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
         data = ingest(feedback_path, customers_path, cycle.config)
-    data.applied = []
     if cycle.previous is not None:
         from refine.decisions import accepted_proposals, redefine_segments
 
         # last month's accepted proposals redefine the segments this cycle reports against
-        data.customers, data.applied = redefine_segments(
+        data.customers, cycle.applied = redefine_segments(
             data.customers, accepted_proposals(cycle.previous), cycle.config
         )
-        if data.applied:
-            cycle.note(f"{len(data.applied)} accepted proposal(s) from {cycle.previous} applied to the segments")
+        if cycle.applied:
+            cycle.note(f"{len(cycle.applied)} accepted proposal(s) from {cycle.previous} applied to the segments")
     c = data.counts
     cycle.note(
         f"feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, {c['feedback_rejected']} rejected; "
@@ -409,7 +396,7 @@ def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray
 def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics):
     """Topics by reduced embeddings + HDBSCAN, reused from the stage cache when nothing they read changed."""
     from refine import topics as topics_module
-    from refine.memo import Digest, StageMemo, code_digest
+    from refine.memo import Digest, code_digest
     from refine.topics import TopicModel, fit_topics
 
     config = cycle.config
@@ -498,8 +485,10 @@ class _Proposals:
 
 def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.DataFrame, topics: list[dict]):
     """Merge / split / new proposals confirmed on the holdout, reused when nothing they read changed."""
+    from refine import proposals as proposals_module
     from refine import propose as propose_module
     from refine import rules as rules_module
+    from refine import search as search_module
     from refine import stats as stats_module
     from refine.ingest import rule_columns
     from refine.memo import Digest, code_digest
@@ -512,7 +501,7 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
         key = Digest(
             "propose",
             cycle.versions,
-            code_digest(propose_module, stats_module, rules_module),
+            code_digest(propose_module, search_module, proposals_module, stats_module, rules_module),
             data.customers,
             feedback,
             respondents,
@@ -533,13 +522,14 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
                 topic_labels=labels,
                 seed=cycle.seed,
             ),
-            save=lambda r: ({"proposals": r.proposals, "stopped": r.stopped, "method": r.method}, {}),
-            restore=lambda document, _: ProposalResult(**document),
+            save=lambda r: (r.to_json(), {}),
+            restore=lambda document, _: ProposalResult.from_json(document),
         )
         if reused:
             cycle.note("reused the stored search (same customers, feedback, config, code and libraries)")
-        assignments = proposed_assignments(data.customers, result.proposals, config)
-    return _Proposals(result.proposals, result.stopped, result.method, assignments)
+        document = result.to_json()  # proposals.json: the report, decisions and A/B plans read this form
+        assignments = proposed_assignments(data.customers, document["proposals"], config)
+    return _Proposals(document["proposals"], document["stopped"], document["method"], assignments)
 
 
 def llm_summary_stage(cycle: _Cycle, topics, proposals, segments, feedback) -> str | None:
@@ -592,7 +582,7 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
         proposal_method=proposals.method,
         versions=cycle.versions,
         previous=str(cycle.previous.resolve()) if cycle.previous is not None else None,
-        applied_decisions=data.applied,
+        applied_decisions=cycle.applied,
     )
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from refine import schemas as S
-from refine.runs import read_json, write_text
+from refine.files import read_json, write_text
+from refine.wording import pct, proposal_headline  # noqa: F401 - the templates use both
 
 if TYPE_CHECKING:
     from refine.results import CycleResult
@@ -37,12 +38,6 @@ def fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     return f"{float(value):.{digits}f}"
-
-
-def pct(value: Any) -> str:
-    if _missing(value):
-        return "n/a"
-    return f"{100 * float(value):.0f}%"
 
 
 def pval(value: Any) -> str:
@@ -163,15 +158,6 @@ def describe_comparison(c: dict) -> str:
         f"{label}: {fmt(c['group_value'])} vs {fmt(c['rest_value'])}, difference "
         f"{_interval(c)}, effect size {c['effect']:+.2f}"
     )
-
-
-def proposal_headline(p: dict) -> str:
-    segments = " and ".join(f"“{s}”" for s in p["segments"])
-    if p["kind"] == "merge":
-        return f"Merge {segments}: they say and do the same things"
-    if p["kind"] == "split":
-        return f"Split {segments}: a subgroup that differs ({p['rule'].split(' and ', 1)[-1]})"
-    return f"New segment across {len(p['segments'])} segments: {p['rule']}"
 
 
 def proposal_summary(p: dict) -> str:

@@ -47,7 +47,7 @@ class RunManifest:
 
     def to_json(self) -> dict[str, Any]:
         """The run.json document (the same keys as every earlier version, plus newer ones)."""
-        from refine.runs import clean_json
+        from refine.files import clean_json
 
         document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         if self.finished is None:

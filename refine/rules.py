@@ -197,7 +197,12 @@ def _compare(left: Any, op: type, right: Any) -> pd.Series:
         }[op](left, right)
     except TypeError:
         raise RefineError("rule compares a text column with a number (or the reverse)", where="rule") from None
-    return result.fillna(False).astype(bool) if isinstance(result, pd.Series) else result
+    if isinstance(result, pd.Series):
+        # a missing value (blank text, NaN, NaT) is never above or below anything: `last_order < "2024-02-01"`
+        # must not select the customers with no order date, whose cell is "" (which sorts first)
+        series = left if isinstance(left, pd.Series) else right
+        return result.fillna(False).astype(bool) & ~_missing(series)
+    return result
 
 
 def _eq(left: Any, right: Any) -> pd.Series:
@@ -208,11 +213,25 @@ def _eq(left: Any, right: Any) -> pd.Series:
     return (left == right).fillna(False).astype(bool)
 
 
+def _missing(series: pd.Series) -> pd.Series:
+    """Missing cells: NaN / NaT / None, and blank text (how ingest keeps an empty cell of a text column)."""
+    out = series.isna()
+    if series.dtype == object or pd.api.types.is_string_dtype(series):
+        out = out | (series.astype(str).str.strip() == "")
+    return out.fillna(True).astype(bool)
+
+
 def _isin(series: pd.Series, values: list) -> pd.Series:
+    """Membership; `None` in the list stands for a missing value (`col == None`: no value recorded)."""
+    want_missing = any(v is None for v in values)
+    values = [v for v in values if v is not None]
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        return series.isin(numeric)
-    return series.isin(values)
+        result = series.isin(numeric)
+    else:
+        result = series.isin(values)
+    result = result.fillna(False).astype(bool)
+    return (result | _missing(series)) if want_missing else result
 
 
 def _evaluate(node: ast.AST, frame: pd.DataFrame, names: dict[str, str]) -> pd.Series:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,24 +13,9 @@ import pandas as pd
 
 from refine.config import RefineConfig, config_from_dict
 from refine.errors import RefineError
+from refine.files import atomic_write, clean_json, read_json, write_text  # noqa: F401 - also refine.runs' names
 from refine.privacy import spreadsheet_safe
 from refine.results import RunManifest
-
-
-def _atomic(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_json(path: Path, value: Any) -> None:
@@ -38,12 +23,12 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
     """CSV for spreadsheets: formula-looking cells are neutralised."""
-    _atomic(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
+    atomic_write(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
 
 
 def _json_default(value: Any):
@@ -62,25 +47,6 @@ def _json_default(value: Any):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def clean_json(value: Any) -> Any:
-    """NaN and infinities become null, so the JSON files stay standard JSON; floats keep 8 significant digits."""
-    import math
-
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(f"{float(value):.8g}")
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 @dataclass
@@ -117,13 +83,14 @@ def check_output_folder(folder: str | Path, own: set[str] | list[str], *, what: 
         )
 
 
-def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RefineError(f"{what} not found", where=str(path)) from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RefineError(f"{what} is not valid JSON ({exc})", where=str(path)) from None
+def _config_of_run(config: dict, where: str) -> RefineConfig:
+    """The config a run recorded; settings deprecated since it was written are dropped without a warning.
+
+    The warning is for a person editing a config file; nobody edits an old run's run.json.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return config_from_dict(config, where=where)
 
 
 def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
@@ -137,7 +104,7 @@ def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
     if not isinstance(document, dict):
         raise RefineError("run.json is not a refine run manifest", where=str(folder / "run.json"))
     manifest = RunManifest.from_json(document)
-    config = config_from_dict(manifest.config, where=str(folder / "run.json"))
+    config = _config_of_run(manifest.config, str(folder / "run.json"))
     proposals_doc = read_json(folder / "proposals.json", "proposals file")
     proposals = proposals_doc.get("proposals", []) if isinstance(proposals_doc, dict) else proposals_doc
     if not isinstance(proposals, list) or not all(isinstance(p, dict) for p in proposals):

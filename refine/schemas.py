@@ -1,4 +1,4 @@
-"""Column names of the frames passed between stages, and checks of each stage's frame.
+"""Column names of the frames passed between stages.
 
 Input files keep the company's own column names (mapped by the config). Inside refine, feedback
 rows use the canonical names below; the customer table keeps its original names because rules
@@ -6,8 +6,6 @@ are written against them.
 """
 
 from __future__ import annotations
-
-import pandas as pd
 
 # feedback rows after ingest
 FEEDBACK_ID = "feedback_id"
@@ -29,10 +27,3 @@ SEGMENT = "segment"  # the customer's current segment, joined onto feedback rows
 
 REJECT_COLUMNS = ["table", "row", "id", "reason"]
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
-
-
-def require_columns(frame: pd.DataFrame, columns: list[str], stage: str) -> None:
-    """A stage's contract: the frame it receives holds these columns (a bug if not, not user input)."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise AssertionError(f"{stage} needs columns {missing}; got {list(frame.columns)}")

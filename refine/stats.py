@@ -78,10 +78,13 @@ def nps(scores: np.ndarray) -> tuple[float, float, float]:
     return (100 * value, 100 * (value - Z95 * se), 100 * (value + Z95 * se))
 
 
-def is_binary(values: np.ndarray) -> bool:
+def is_binary(values) -> bool:
+    """True when every non-missing value is 0 or 1 (booleans count); takes an array, a list or a pandas Series."""
+    if hasattr(values, "to_numpy"):
+        values = values.to_numpy(dtype=float, na_value=np.nan)
     values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    return len(values) > 0 and bool(np.isin(values, (0.0, 1.0)).all())
+    finite = np.isfinite(values)
+    return bool(finite.any()) and bool(((values == 0.0) | (values == 1.0) | ~finite).all())
 
 
 def compare(measure: str, group: np.ndarray, rest: np.ndarray, *, binary: bool | None = None) -> Comparison | None:
@@ -156,6 +159,11 @@ def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]]
         p_k = (n1**2 * c - n0**2 * a + n1 * n0 * (n0 - n1) / 2) / total**2
         q_k = (a * (n0 - c) + c * (n1 - a)) / (2 * total)
         var = (diff * p_k.sum() + q_k.sum()) / w.sum() ** 2
+        # the test uses the variance under no difference (each stratum's pooled share), as the
+        # two-proportion z-test does: Sato's variance, right for the interval, collapses towards 0
+        # when a small group happens to be all 0 (17 respondents, none on a topic: p = 1e-35)
+        pooled = (a + c) / total
+        null_var = float(np.sum(w * pooled * (1 - pooled))) / w.sum() ** 2
         p1 = min(max(group_value, 0.0), 1.0)
         p0 = min(max(rest_value, 0.0), 1.0)
         effect = 2 * math.asin(math.sqrt(p1)) - 2 * math.asin(math.sqrt(p0))
@@ -168,7 +176,10 @@ def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]]
     if not var > 0:
         return None
     se = math.sqrt(var)
-    p = float(2 * stats.norm.sf(abs(diff) / se))
+    if binary:
+        p = float(2 * stats.norm.sf(abs(diff) / math.sqrt(null_var))) if null_var > 0 else 1.0
+    else:
+        p = float(2 * stats.norm.sf(abs(diff) / se))
     return Comparison(
         measure,
         "proportion" if binary else "mean",
@@ -204,18 +215,34 @@ def tost(measure: str, a: np.ndarray, b: np.ndarray, margin_sd: float) -> tuple[
     return float(max(p_low, p_high)), c
 
 
+CORRECTIONS = {"bh": "Benjamini-Hochberg", "holm": "Holm"}
+
+
+def adjust_pvalues(p_values, method: str = "bh") -> np.ndarray:
+    """Adjusted p-values in the input order: Benjamini-Hochberg ("bh", false-discovery rate) or Holm
+    ("holm", family-wise error); monotone in the ranks and capped at 1. The one implementation in refine."""
+    from refine.errors import RefineError
+
+    p = np.asarray(p_values, dtype=float)
+    m = len(p)
+    if method not in CORRECTIONS:
+        raise RefineError(f"unknown correction {method!r} (use bh or holm)")
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="mergesort")
+    ranked = p[order]
+    if method == "bh":
+        adjusted = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
+    else:
+        adjusted = np.maximum.accumulate(ranked * (m - np.arange(m)))
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
 def benjamini_hochberg(p_values: list[float]) -> list[float]:
     """BH-adjusted p-values (monotone, capped at 1), in the input order."""
-    p = np.asarray(p_values, dtype=float)
-    n = len(p)
-    if n == 0:
-        return []
-    order = np.argsort(p, kind="mergesort")
-    ranked = p[order] * n / np.arange(1, n + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(n)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out.tolist()
+    return adjust_pvalues(p_values, "bh").tolist()
 
 
 def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:

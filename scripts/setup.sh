@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up refine in ./.venv: torch 2.13.0 (CPU build) first, then refine with its test extras.
+# Set up refine in ./.venv: torch 2.13.0 (CPU build) first, then refine with its test extras and every optional part.
 # Safe to run again: pip skips what is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +10,10 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The CPU build first: a plain `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test,bench]"
+.venv/bin/python -m pip install --quiet -e ".[test,bench,onnx,dask,llm]"  # every optional part: the whole suite runs
+# The A/B reference (tests/test_experiment_reference.py): gbstats pins numpy<2 / pandas<2 in its metadata but runs on
+# the versions above, so it goes in without its dependency pins (see pyproject.toml).
+.venv/bin/python -m pip install --quiet --no-deps "gbstats==0.8.0"
 # Headless Chromium lets the tests render the HTML report in a real browser (skipped without it).
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \

@@ -62,3 +62,47 @@ def test_overrides_apply(tmp_path):
     path.write_text(CONFIG_TEMPLATE)
     assert load_config(path, overrides={"run": {"seed": 7}}).run.seed == 7
     assert load_config(path, overrides={"run": {"seed": None}}).run.seed == 0
+
+
+def test_template_sets_every_key_to_its_default(tmp_path):
+    """The template documents every setting with its real default, [limits] included (no stale notes)."""
+    import tomllib
+
+    from refine.config import SECTIONS, RefineConfig
+
+    parsed = tomllib.loads(CONFIG_TEMPLATE)
+    defaults = RefineConfig()
+    required = {
+        ("feedback", "customer_id"),
+        ("feedback", "text"),
+        ("customers", "customer_id"),
+        ("customers", "segment"),
+    }
+    for section, values in parsed.items():
+        assert section in SECTIONS
+        for key, value in values.items():
+            if (section, key) not in required:
+                assert getattr(getattr(defaults, section), key) == value, f"[{section}] {key}"
+    assert set(parsed["limits"]) == set(SECTIONS["limits"].__dataclass_fields__)
+
+
+def test_run_quiet_is_deprecated_not_an_error(tmp_path):
+    """[run] quiet was never read: an old file (or an old run's run.json) that sets it loads with a warning."""
+    path = tmp_path / "refine.toml"
+    path.write_text(CONFIG_TEMPLATE.replace("[run]\n", "[run]\nquiet = true\n"))
+    with pytest.warns(FutureWarning, match=r"\[run\] quiet is no longer used"):
+        config = load_config(path)
+    assert not hasattr(config.run, "quiet")
+    assert "quiet" not in config.to_dict()["run"]
+
+
+def test_an_old_run_json_config_loads_without_warning(recwarn):
+    """refine.runs.load_run rebuilds the config of runs written when [run] quiet existed."""
+    import warnings
+
+    from refine.runs import _config_of_run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config = _config_of_run({"run": {"seed": 3, "quiet": False}}, "run.json")
+    assert config.run.seed == 3

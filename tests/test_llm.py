@@ -394,10 +394,24 @@ def test_clean_summary_caps_length_and_redacts():
     assert "[PHONE]" in clean_summary("Customers asked us to call them on 415-555-0132 about their orders.")
 
 
-def test_default_prompts_ship_inside_the_package_too():
+def test_default_prompts_have_one_copy_and_ship_inside_the_package(tmp_path):
+    """prompts/ is the source; the wheel's build step (setup.py) copies it into the package as refine/prompts."""
+    import subprocess
+    import sys
+
     repo, packaged = DEFAULT_PROMPTS
+    assert all((repo / name).is_file() for name in PROMPT_FILES)
+    assert not packaged.exists(), "refine/prompts/ is a second copy in the checkout; edit prompts/ only"
+    root = repo.parent
+    built = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr[-2000:]
     for name in PROMPT_FILES:
-        assert (repo / name).read_text() == (packaged / name).read_text(), f"refine/prompts/{name} is stale"
+        assert (tmp_path / "refine" / "prompts" / name).read_text() == (repo / name).read_text()
     prompt = render_prompt("executive_summary.j2", LLMSettings(), **SUMMARY_CONTEXT)
     assert "Late deliveries: 50% of comments" in prompt and prompt.rstrip().endswith("Summary:")
 

@@ -63,17 +63,31 @@ def company(seed: int, planted: bool, n: int = 6000):
     return customers, feedback, config
 
 
+class Run:
+    """The proposal stage's result in its proposals.json form (what the report and A/B plans read)."""
+
+    def __init__(self, result):
+        self.result = result
+        document = result.to_json()
+        self.proposals, self.stopped, self.method = document["proposals"], document["stopped"], document["method"]
+
+    def to_json(self):
+        return self.result.to_json()
+
+
 def run(customers, feedback, config, seed=0):
     labels = {0: "price", 1: "app crashes", 2: "late delivery", 3: "staff"}
     respondents = respondents_table(feedback, sorted(labels))
-    return propose(
-        customers,
-        feedback,
-        respondents,
-        config,
-        rule_columns=["Segment", "region", "channel", "age"],
-        topic_labels=labels,
-        seed=seed,
+    return Run(
+        propose(
+            customers,
+            feedback,
+            respondents,
+            config,
+            rule_columns=["Segment", "region", "channel", "age"],
+            topic_labels=labels,
+            seed=seed,
+        )
     )
 
 
@@ -101,17 +115,26 @@ def test_finds_planted_merge_split_and_new(seed):
 def test_proposes_nothing_confirmed_on_null_data(seed):
     customers, feedback, config = company(seed, planted=False)
     result = run(customers, feedback, config, seed)
+    assert result.method["conditions_tested"] > 0 and result.method["comparisons"] > 0  # it did search
     assert [p for p in result.proposals if p["confirmed"]] == []
 
 
 def test_deterministic_and_assignments_cover_everyone():
+    # the previous version compared ids only, which two empty lists pass: now the run must propose
+    # something, a rerun must give the same document, and a shuffled table the same proposals
     customers, feedback, config = company(5, planted=True, n=3000)
-    first, second = run(customers, feedback, config), run(customers.sample(frac=1, random_state=1), feedback, config)
-    assert [p["id"] for p in first.proposals] == [p["id"] for p in run(customers, feedback, config).proposals]
-    assert {p["id"] for p in first.proposals} == {p["id"] for p in second.proposals}
+    first = run(customers, feedback, config)
+    assert first.proposals, "planted data must yield proposals, or this test checks nothing"
+    assert first.to_json() == run(customers, feedback, config).to_json()
+    shuffled = run(customers.sample(frac=1, random_state=1), feedback, config)
+    summary = [(p["id"], p["customers"], p["respondents"], p["confirmed"]) for p in first.proposals]
+    assert sorted(summary) == sorted(
+        (p["id"], p["customers"], p["respondents"], p["confirmed"]) for p in shuffled.proposals
+    )
     assignments = proposed_assignments(customers, first.proposals, config)
     assert len(assignments) == len(customers)
     assert set(assignments.columns) == {"customer_id", "current_segment", "proposed_segment"}
+    assert (assignments["proposed_segment"] != assignments["current_segment"]).any()
 
 
 def test_parts_do_not_depend_on_row_order():
@@ -129,3 +152,159 @@ def test_guardrails_are_reported():
     kinds = {p["kind"] for p in result.proposals}
     assert kinds <= {"merge", "split", "new"}
     assert any(s["stopped_by"] == "maximum segments" for s in result.stopped)
+
+
+# ---- any customer table (issue 14): small generated tables with one planted group each ----------
+
+
+def crm_table(seed: int, n: int = 6000, planted=None):
+    """Customers with many-level, numeric, date, id and free-text columns; `planted(customers)` -> group mask."""
+    rng = np.random.default_rng(seed)
+    segments = rng.choice(["A", "B", "C", "D"], size=n, p=[0.3, 0.25, 0.25, 0.2])
+    airports = [f"AP{i:02d}" for i in range(30)]
+    share = np.full(30, 0.94 / 29)
+    share[7] = 0.06
+    last_order = (pd.Timestamp("2024-05-31") - pd.to_timedelta(np.floor(rng.exponential(200, n)), unit="D")).strftime(
+        "%Y-%m-%d"
+    )
+    last_order = np.where(rng.random(n) < 0.1, "", last_order)
+    customers = pd.DataFrame(
+        {
+            "Customer ID": [f"C{i:05d}" for i in range(n)],
+            "Segment": segments,
+            "home_airport": rng.choice(airports, size=n, p=share),
+            "spend": np.round(np.exp(rng.normal(8, 0.8, n)), 2),
+            "last_order": last_order,
+            "member_code": [f"M{v:07d}" for v in rng.permutation(n) * 7],
+            "notes": [f"customer asked about order {i} and prefers email contact" for i in range(n)],
+            "lounge": rng.random(n) < np.where(segments == "A", 0.9, 0.05),  # tracks segment A
+        }
+    )
+    group = planted(customers) if planted is not None else np.zeros(n, dtype=bool)
+    base_churn = {"A": 0.05, "B": 0.15, "C": 0.25, "D": 0.35}
+    base_sent = {"A": 0.5, "B": 0.1, "C": -0.1, "D": -0.4}
+    churn = rng.random(n) < np.array([base_churn[s] for s in segments]) + 0.2 * group
+    customers["churned"] = churn.astype(float)
+    rows = []
+    for i in np.flatnonzero(rng.random(n) < 0.4):
+        sentiment = np.clip(base_sent[segments[i]] - 0.6 * group[i] + rng.normal(0, 0.45), -1, 1)
+        topic = 2 if (group[i] and rng.random() < 0.6) else rng.integers(0, 4)
+        rows.append(
+            {
+                S.FEEDBACK_ID: f"f{i}",
+                S.CUSTOMER_ID: customers.at[i, "Customer ID"],
+                S.TEXT: f"comment {i}",
+                S.SCORE: np.nan,
+                S.SENTIMENT_SCORE: sentiment,
+                S.SENTIMENT_LABEL: "negative" if sentiment < -0.2 else ("positive" if sentiment > 0.2 else "neutral"),
+                S.TOPIC_ID: int(topic),
+                S.SEGMENT: segments[i],
+            }
+        )
+    config = config_from_dict(
+        {
+            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
+            "feedback": {"customer_id": "x", "text": "y"},
+            "run": {"seed": seed},
+        }
+    )
+    return customers, pd.DataFrame(rows), config, group
+
+
+def run_crm(customers, feedback, config, seed=0):
+    labels = {0: "price", 1: "app crashes", 2: "late delivery", 3: "staff"}
+    columns = [c for c in customers.columns if c not in ("Customer ID", "churned")]
+    return Run(
+        propose(
+            customers,
+            feedback,
+            respondents_table(feedback, sorted(labels)),
+            config,
+            rule_columns=columns,
+            topic_labels=labels,
+            seed=seed,
+        )
+    )
+
+
+def _jaccard(a, b) -> float:
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    return (a & b).sum() / max((a | b).sum(), 1)
+
+
+def test_numeric_threshold_that_is_not_a_quartile_is_found():
+    cut = {}
+
+    def top_spenders(customers):
+        cut["value"] = float(customers["spend"].quantile(0.92))  # 8% of customers: no quartile comes near
+        return (customers["spend"] >= cut["value"]).to_numpy()
+
+    customers, feedback, config, group = crm_table(1, planted=top_spenders)
+    result = run_crm(customers, feedback, config, seed=1)
+    new = [p for p in result.proposals if p["confirmed"] and p["kind"] == "new"]
+    assert new, [p["rule"] for p in result.proposals]
+    best = max(new, key=lambda p: _jaccard(apply_rule(customers, p["rule"]), group))
+    assert best["rule"].startswith("spend >=")
+    assert _jaccard(apply_rule(customers, best["rule"]), group) >= 0.8
+    value = float(best["rule"].split(">=")[1])
+    assert value == float(f"{value:.2g}")  # a round cut a person would write
+    assert abs(value - cut["value"]) / cut["value"] < 0.15
+
+
+def test_one_level_of_a_30_level_attribute_is_a_new_segment():
+    customers, feedback, config, group = crm_table(2, planted=lambda c: (c["home_airport"] == "AP07").to_numpy())
+    result = run_crm(customers, feedback, config, seed=2)
+    confirmed = {(p["kind"], p["rule"]) for p in result.proposals if p["confirmed"]}
+    assert ("new", 'home_airport == "AP07"') in confirmed
+    attributes = {a["column"]: a for a in result.method["attributes"]}
+    assert attributes["home_airport"]["levels"] == 30 and attributes["home_airport"]["kind"] == "category"
+
+
+def test_id_like_and_free_text_columns_are_skipped_and_reported():
+    customers, feedback, config, _ = crm_table(3)
+    result = run_crm(customers, feedback, config, seed=3)
+    skipped = {s["column"]: s["reason"] for s in result.method["skipped_columns"]}
+    assert skipped["member_code"].startswith("id-like")
+    assert skipped["notes"].startswith("free text")
+    assert not any("member_code" in p["rule"] or "notes" in p["rule"] for p in result.proposals)
+
+
+def test_an_attribute_that_tracks_a_segment_proposes_nothing_on_its_own():
+    customers, feedback, config, _ = crm_table(4)  # nothing planted; lounge is held by 90% of segment A
+    result = run_crm(customers, feedback, config, seed=4)
+    assert [p["rule"] for p in result.proposals if p["kind"] in ("new", "split") and p["confirmed"]] == []
+    assert not any("lounge" in p["rule"] for p in result.proposals)
+
+
+def test_dates_with_missing_values_are_searched_as_dates():
+    def lapsed(customers):
+        dates = pd.to_datetime(customers["last_order"].replace("", None))
+        return (dates < pd.Timestamp("2023-09-01")).to_numpy() & dates.notna().to_numpy()
+
+    customers, feedback, config, group = crm_table(5, planted=lapsed)
+    assert 0.1 < group.mean() < 0.3
+    result = run_crm(customers, feedback, config, seed=5)
+    attributes = {a["column"]: a for a in result.method["attributes"]}
+    assert attributes["last_order"]["kind"] == "date"
+    new = [p for p in result.proposals if p["confirmed"] and p["kind"] == "new"]
+    best = max(new, key=lambda p: _jaccard(apply_rule(customers, p["rule"]), group))
+    assert best["rule"].startswith('last_order < "')
+    assert _jaccard(apply_rule(customers, best["rule"]), group) >= 0.8
+    # a missing date is never inside a date range, and is a level of its own
+    assert not apply_rule(customers, best["rule"])[customers["last_order"] == ""].any()
+    missing = apply_rule(customers, "last_order == None")
+    assert missing.sum() == (customers["last_order"] == "").sum() > 0
+
+
+def test_proposals_json_of_the_previous_version_round_trips_through_the_typed_result():
+    import json
+    from pathlib import Path
+
+    from refine.proposals import ProposalResult
+
+    document = json.loads((Path(__file__).parent / "data" / "run-0.1.0" / "run" / "proposals.json").read_text())
+    result = ProposalResult.from_json(document)
+    assert result.proposals and result.proposals[0].kind in ("merge", "split", "new")
+    assert result.proposals[0].evidence.holdout_q == document["proposals"][0]["evidence"]["holdout_q"]
+    assert result.method.comparisons == document["method"]["comparisons"]
+    assert result.to_json() == document  # same keys, same meanings: nothing lost, nothing renamed

@@ -1,0 +1,323 @@
+"""Proposal recall and precision on randomized worlds (refine.worlds): planted merge / split / new
+structures on tables of random shape, with real feedback text drawn by topic from ../shared/data.
+
+    PYTHONPATH=. .venv/bin/python bench/worlds_bench.py --worlds 50 --null 50          # the full set
+    PYTHONPATH=. .venv/bin/python bench/worlds_bench.py --worlds 6 --null 4            # a smoke run
+    PYTHONPATH=. .venv/bin/python bench/worlds_bench.py --report worlds.jsonl --chart docs/worlds_recall.svg
+
+Per world: the tables are written as CSV and read back by refine.ingest (as a CRM export would be
+read), the texts take their vectors and sentiment from the pool (embedded once, with the default
+model through the project's cached embedder, onnx-int8 backend by default), the topic step runs
+(refine.topics.fit_topics), then refine.propose. A planted structure counts as found when a
+confirmed proposal of its kind selects customers with Jaccard >= 0.6 against the planted ones
+(merge: the same two segments). Precision: confirmed proposals matching a planted structure over
+all confirmed proposals in the worlds with structure. Null worlds: share confirming anything.
+
+Targets (issue 14): recall >= 0.9 for medium or large effects on >= 300 customers for each kind and
+attribute type; precision >= 0.95; at most 5% of null worlds confirm anything. Not a test: it prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from refine import schemas as S  # noqa: E402
+from refine.config import config_from_dict  # noqa: E402
+from refine.worlds import draw_world, find_shared_data, load_pools, world_pool  # noqa: E402
+
+SIZE_BUCKETS = ((0, 300, "<300"), (300, 1000, "300-999"), (1000, 10**9, "1000+"))
+
+
+def size_bucket(n: int) -> str:
+    return next(label for low, high, label in SIZE_BUCKETS if low <= n < high)
+
+
+def embed_pools(pools, cache: Path, backend: str):
+    from refine.embed import build_embedder
+    from refine.sentiment import load_scorer
+
+    embedder = build_embedder("default", device="cpu", batch_size=64, cache_dir=cache, backend=backend)
+    scorer = load_scorer("default")
+    out = []
+    for pool in pools:
+        start = time.perf_counter()
+        vectors = embedder.encode(pool.texts)
+        sentiment = scorer.score(pool.texts, vectors)
+        print(
+            f"pool {pool.source}: {len(pool.texts)} texts, {embedder.last_computed} embedded, "
+            f"{embedder.last_hits} from cache ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+        out.append((vectors, sentiment))
+    return out, embedder.model_id
+
+
+def run_world(seed: int, null: bool, pools, embedded, customers: int, workdir: Path) -> dict:
+    from refine.ingest import ingest, rule_columns
+    from refine.propose import propose
+    from refine.rules import apply_rule
+    from refine.segments import join_segments, respondents_table
+    from refine.topics import fit_topics
+
+    start = time.perf_counter()
+    index = seed % len(pools) if pools else 0
+    world = draw_world(seed, world_pool(seed, pools), null=null, n_customers=customers)
+    vectors, sentiment = embedded[index]
+    folder = workdir / f"{seed}-{'null' if null else 'planted'}"
+    paths = world.write(folder)
+    config = config_from_dict(world.config_dict())
+    data = ingest(paths["feedback"], paths["customers"], config)
+    row_of = dict(zip(world.feedback["feedback_id"], world.pool_rows))
+    rows = data.feedback[S.FEEDBACK_ID].map(row_of).to_numpy(dtype=np.int64)
+    feedback = data.feedback.reset_index(drop=True)
+    feedback = pd.concat([feedback, sentiment.iloc[rows].reset_index(drop=True)], axis=1)
+    model = fit_topics(feedback[S.TEXT].tolist(), vectors[rows], config.topics, seed=seed)
+    feedback[S.TOPIC_ID] = model.doc_topics.astype(int)
+    labels = {t.id: t.label for t in model.topics}
+    feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
+    feedback = join_segments(feedback, data.customers, config)
+    respondents = respondents_table(feedback, sorted(labels))
+    t_propose = time.perf_counter()
+    result = propose(
+        data.customers,
+        feedback,
+        respondents,
+        config,
+        rule_columns=rule_columns(data.attributes, config),
+        topic_labels=labels,
+        seed=seed,
+    )
+    t_propose = time.perf_counter() - t_propose
+    # planted masks follow the world's rows; line them up with the ingested table by customer id
+    position = pd.Index(world.customers["customer_id"]).get_indexer(data.customers["customer_id"])
+    document = result.to_json()
+    confirmed = [p for p in document["proposals"] if p["confirmed"]]
+    masks = {p["id"]: apply_rule(data.customers, p["rule"]).to_numpy() for p in confirmed}
+
+    def matches(p, planted) -> bool:
+        if p["kind"] != planted.kind:
+            return False
+        if planted.kind == "merge":
+            return sorted(p["segments"]) == sorted(planted.segments)
+        truth = planted.mask[position]
+        union = int((masks[p["id"]] | truth).sum())
+        return union > 0 and int((masks[p["id"]] & truth).sum()) / union >= 0.6
+
+    planted_rows = []
+    for planted in world.planted:
+        row = planted.to_json()
+        row["found"] = any(matches(p, planted) for p in confirmed)
+        planted_rows.append(row)
+    correct = [p for p in confirmed if any(matches(p, planted) for planted in world.planted)]
+    wrong = [f"{p['kind']}: {p['rule']}" for p in confirmed if p not in correct]
+    skipped = [s["column"] for s in document["method"].get("skipped_columns", [])]
+    return {
+        "seed": seed,
+        "null": null,
+        "text_source": world.text_source,
+        "customers": len(data.customers),
+        "feedback": len(feedback),
+        "segments": int(world.customers["segment"].nunique()),
+        "attributes": len(world.attribute_types),
+        "topics": len(labels),
+        "planted": planted_rows,
+        "confirmed": len(confirmed),
+        "correct": len(correct),
+        "wrong": wrong,
+        "rules": [f"{p['kind']}: {p['rule']}" for p in confirmed],
+        "skipped": skipped,
+        "decoys_used": [
+            p["rule"]
+            for p in confirmed
+            if any(world.attribute_types.get(c) == "decoy" for c in world.attribute_types if c in p["rule"])
+        ],
+        "propose_s": round(t_propose, 2),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def summarize(rows: list[dict]) -> dict:
+    planted = [p for r in rows if not r["null"] for p in r["planted"]]
+    worlds = [r for r in rows if not r["null"]]
+    nulls = [r for r in rows if r["null"]]
+    cells = defaultdict(lambda: [0, 0])
+    for p in planted:
+        key = (p["kind"], p["attribute_type"], p["effect"], size_bucket(p["customers"]))
+        cells[key][0] += p["found"]
+        cells[key][1] += 1
+    targets = defaultdict(lambda: [0, 0])
+    for p in planted:
+        if p["customers"] >= 300 and p["effect"] in ("medium", "large", "equal"):
+            targets[(p["kind"], p["attribute_type"])][0] += p["found"]
+            targets[(p["kind"], p["attribute_type"])][1] += 1
+    confirmed = sum(r["confirmed"] for r in worlds)
+    return {
+        "worlds": len(worlds),
+        "null_worlds": len(nulls),
+        "planted": len(planted),
+        "recall_all": sum(p["found"] for p in planted) / max(len(planted), 1),
+        "precision": sum(r["correct"] for r in worlds) / confirmed if confirmed else float("nan"),
+        "confirmed": confirmed,
+        "null_false_alarm": sum(r["confirmed"] > 0 for r in nulls) / len(nulls) if nulls else float("nan"),
+        "cells": {" | ".join(k): v for k, v in sorted(cells.items())},
+        "targets": {" | ".join(k): v for k, v in sorted(targets.items())},
+    }
+
+
+def print_tables(summary: dict) -> None:
+    print()
+    print(
+        f"{summary['worlds']} worlds with structure ({summary['planted']} planted), {summary['null_worlds']} null worlds"
+    )
+    print(f"recall, all planted: {summary['recall_all']:.2f}")
+    print(f"precision (confirmed proposals matching a planted structure): {summary['precision']:.3f} "
+          f"of {summary['confirmed']}")  # fmt: skip
+    print(f"null worlds confirming anything: {summary['null_false_alarm']:.2f}")
+    print()
+    print("Recall by kind x attribute type x effect x planted customers (found / planted):")
+    print()
+    print("| kind | attribute type | effect | customers | found / planted | recall |")
+    print("|---|---|---|---|---:|---:|")
+    for key, (found, total) in summary["cells"].items():
+        kind, attribute_type, effect, size = key.split(" | ")
+        print(f"| {kind} | {attribute_type} | {effect} | {size} | {found} / {total} | {found / total:.2f} |")
+    print()
+    print("Target: medium or large effect (merge: equal segments), 300+ customers, recall >= 0.9:")
+    print()
+    print("| kind | attribute type | found / planted | recall | target met |")
+    print("|---|---|---:|---:|---|")
+    for key, (found, total) in summary["targets"].items():
+        kind, attribute_type = key.split(" | ")
+        print(
+            f"| {kind} | {attribute_type} | {found} / {total} | {found / total:.2f} | "
+            f"{'yes' if found / total >= 0.9 else 'no'} |"
+        )
+
+
+def chart(summary: dict, path: Path) -> None:
+    """A small SVG: recall by effect size and planted customers, one panel per kind."""
+    kinds = ["new", "split", "merge"]
+    effects = ["small", "medium", "large"]
+    sizes = [label for _, _, label in SIZE_BUCKETS]
+    colours = {"<300": "#c6dbef", "300-999": "#6baed6", "1000+": "#08519c"}
+    agg = defaultdict(lambda: [0, 0])
+    for key, (found, total) in summary["cells"].items():
+        kind, _type, effect, size = key.split(" | ")
+        agg[(kind, effect if kind != "merge" else "equal", size)][0] += found
+        agg[(kind, effect if kind != "merge" else "equal", size)][1] += total
+    width, height, panel = 720, 260, 240
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="11">',
+        '<rect width="100%" height="100%" fill="white"/>',
+    ]
+    for k, kind in enumerate(kinds):
+        x0 = k * panel + 40
+        parts.append(f'<text x="{x0 + 80}" y="16" font-weight="bold">{kind}</text>')
+        parts.append(f'<line x1="{x0}" y1="200" x2="{x0 + 190}" y2="200" stroke="#444"/>')
+        parts.append(f'<line x1="{x0}" y1="30" x2="{x0}" y2="200" stroke="#444"/>')
+        for tick in (0, 0.5, 0.9, 1.0):
+            y = 200 - 170 * tick
+            parts.append(f'<text x="{x0 - 4}" y="{y + 4}" text-anchor="end">{tick:g}</text>')
+            if tick == 0.9:
+                parts.append(
+                    f'<line x1="{x0}" y1="{y}" x2="{x0 + 190}" y2="{y}" stroke="#d62728" stroke-dasharray="3,3"/>'
+                )
+        groups = ["equal"] if kind == "merge" else effects
+        for g, effect in enumerate(groups):
+            gx = x0 + 8 + g * 60
+            parts.append(f'<text x="{gx + 24}" y="214" text-anchor="middle">{effect}</text>')
+            for s, size in enumerate(sizes):
+                found, total = agg.get((kind, effect, size), [0, 0])
+                bx = gx + s * 17
+                if total:
+                    h = 170 * found / total
+                    parts.append(
+                        f'<rect x="{bx}" y="{200 - h:.1f}" width="15" height="{h:.1f}" fill="{colours[size]}">'
+                        f"<title>{kind} {effect} {size}: {found}/{total}</title></rect>"
+                    )
+                    parts.append(
+                        f'<text x="{bx + 7}" y="{196 - h:.1f}" text-anchor="middle" font-size="8">{total}</text>'
+                    )
+    for s, size in enumerate(sizes):
+        parts.append(f'<rect x="{40 + s * 110}" y="236" width="12" height="12" fill="{colours[size]}"/>')
+        parts.append(f'<text x="{56 + s * 110}" y="246">{size} customers</text>')
+    parts.append('<text x="400" y="246">bar: recall; number: planted; dashed: 0.9 target</text>')
+    parts.append("</svg>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worlds", type=int, default=50, help="worlds with planted structure (seeds start..)")
+    parser.add_argument("--null", type=int, default=50, help="null worlds (nothing planted)")
+    parser.add_argument("--start", type=int, default=0, help="first seed")
+    parser.add_argument("--customers", type=int, default=20000)
+    parser.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx", "onnx-int8"])
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "refine-worlds-cache"))
+    parser.add_argument("--out", default="worlds.jsonl", help="one JSON line per world (appended)")
+    parser.add_argument("--report", default=None, help="only summarize this JSONL file")
+    parser.add_argument("--chart", default=None, help="write the recall chart (SVG) here")
+    args = parser.parse_args()
+
+    if args.report:
+        rows = [json.loads(line) for line in Path(args.report).read_text().splitlines() if line.strip()]
+    else:
+        data = find_shared_data(ROOT)
+        pools = load_pools(data)
+        if not pools:
+            print("../shared/data not found: worlds use refine.synth's generated sentences instead of real texts")
+        from refine.worlds import synthetic_pool
+
+        embedded, model_id = embed_pools(pools or [synthetic_pool(0)], Path(args.cache), args.backend)
+        print(f"embedding model: {model_id}")
+        rows = []
+        order = [(s, False) for s in range(args.start, args.start + args.worlds)]
+        order += [(s, True) for s in range(args.start, args.start + args.null)]
+        # interleave, so a run cut short still has both kinds of world
+        order.sort(key=lambda item: (item[0], item[1]))
+        with tempfile.TemporaryDirectory() as tmp, open(args.out, "a", encoding="utf-8") as sink:
+            for seed, null in order:
+                row = run_world(seed, null, pools, embedded, args.customers, Path(tmp))
+                rows.append(row)
+                sink.write(json.dumps(row) + "\n")
+                sink.flush()
+                found = sum(p["found"] for p in row["planted"])
+                what = ", ".join(
+                    f"{p['kind']} {p['attribute_type']} {p['effect']} {p['customers']}" for p in row["planted"]
+                )
+                print(
+                    f"world {seed:3d} {'null   ' if null else 'planted'}: {row['segments']} segments, "
+                    f"{row['attributes']} attributes, {row['feedback']} comments, {row['topics']} topics; "
+                    f"{found}/{len(row['planted'])} found, {row['confirmed']} confirmed, wrong {row['wrong']} "
+                    f"[{what}] "
+                    f"({row['seconds']} s, propose {row['propose_s']} s)",
+                    flush=True,
+                )
+    summary = summarize(rows)
+    print_tables(summary)
+    if args.chart:
+        chart(summary, Path(args.chart))
+        print(f"\nchart: {args.chart}")
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("cells", "targets")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

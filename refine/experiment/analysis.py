@@ -1,0 +1,923 @@
+"""Analysing an A/B test: per metric x arm x segment effects, SRM, CUPED, corrections, guardrails, decision."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from refine.errors import RefineError
+from refine.experiment import bayesian, sequential
+from refine.experiment._common import _ALL, _finite, _fmt, _label, _numeric, _require_columns, is_binary
+from refine.experiment.bayesian import Prior
+from refine.experiment.data import _clean, _normalise_covariates, arm_categories, parse_consistency
+from refine.experiment.estimators import (
+    cuped_adjust,
+    effect_from_moments,
+    moments,
+    srm_check,
+    two_proportion,
+    welch,
+    winsorize,
+)
+from refine.experiment.heterogeneity import breakdown
+from refine.experiment.report import ABReport
+from refine.experiment.timeline import daily_series, day_grid, novelty_checks, parse_days
+from refine.stats import CORRECTIONS, adjust_pvalues
+
+
+def _cell(
+    y: np.ndarray,
+    arm_mask: np.ndarray,
+    control_mask: np.ndarray,
+    *,
+    binary: bool,
+    adjusted: np.ndarray | None,
+    level: float,
+) -> dict:
+    if binary and adjusted is None:
+        # counts only: no copy of the metric per arm (a 0/1 metric's sum is its count of ones)
+        n_t, n_c = int(np.count_nonzero(arm_mask)), int(np.count_nonzero(control_mask))
+        ones = y > 0.5
+        x_t, x_c = float(np.count_nonzero(ones & arm_mask)), float(np.count_nonzero(ones & control_mask))
+        y_t = y_c = None
+        mean_t, mean_c = (x_t / n_t if n_t else None), (x_c / n_c if n_c else None)
+    else:
+        y_t, y_c = y[arm_mask], y[control_mask]
+        n_t, n_c = len(y_t), len(y_c)
+        mean_t = float(y_t.mean()) if n_t else None
+        mean_c = float(y_c.mean()) if n_c else None
+    cell: dict[str, Any] = {
+        "n_control": n_c,
+        "n_treatment": n_t,
+        "mean_control": mean_c,
+        "mean_treatment": mean_t,
+    }
+    if n_t < 2 or n_c < 2:
+        cell.update({"skipped": f"fewer than 2 units in an arm ({n_c} control, {n_t} treatment)", "p_value": None})
+        return cell
+    if adjusted is not None:
+        a_t, a_c = adjusted[arm_mask], adjusted[control_mask]
+        res = welch(a_t.mean(), a_t.var(ddof=1), n_t, a_c.mean(), a_c.var(ddof=1), n_c, level)
+        both = np.concatenate([y_t, y_c])
+        both_adj = np.concatenate([a_t, a_c])
+        var_y = both.var(ddof=1)
+        cell["method"] = "CUPED + Welch t-test"
+        cell["mean_control_adjusted"] = float(a_c.mean())
+        cell["mean_treatment_adjusted"] = float(a_t.mean())
+        cell["variance_reduction"] = float(1 - both_adj.var(ddof=1) / var_y) if var_y > 0 else None
+    elif binary:
+        res = two_proportion(x_t, n_t, x_c, n_c, level)
+        cell["method"] = "two-proportion z-test (pooled); unpooled normal CI"
+    else:
+        res = welch(y_t.mean(), y_t.var(ddof=1), n_t, y_c.mean(), y_c.var(ddof=1), n_c, level)
+        cell["method"] = "Welch t-test"
+    cell.update(
+        {
+            "abs_lift": float(res["diff"]),
+            "abs_ci": [float(res["lo"]), float(res["hi"])],
+            "se": float(res["se"]),
+            "rel_lift": float(res["rel"]),
+            "rel_ci": [float(res["rel_lo"]), float(res["rel_hi"])],
+            "rel_se": float(res["rel_se"]),
+            "statistic": float(res["stat"]),
+            "df": float(res["df"]),
+            "p_value": float(res["p"]),
+        }
+    )
+    return cell
+
+
+def _plain(result: dict, binary: bool) -> str:
+    if result.get("p_value") is None:
+        return f"{result['metric']}: not enough data to compare."
+    sequential_ci = result.get("interval") == "sequential" and "sequential" in result
+    lo, hi = result["sequential"]["abs_ci"] if sequential_ci else result["abs_ci"]
+
+    def amount(v: float) -> str:
+        return f"{abs(v) * 100:.2f} points" if binary else f"{abs(v):.4g}"
+
+    def side(v: float) -> str:
+        return f"{amount(v)} {'higher' if v >= 0 else 'lower'}"
+
+    name = f"{result['metric']} ({result['arm']} vs control)"
+    return f"{name}: between {side(lo)} and {side(hi)} ({int(round(result['ci_level'] * 100))}% {'always-valid ' if sequential_ci else ''}CI)."
+
+
+INTERVALS = ("fixed", "sequential")
+
+
+def _parse_ratios(ratios) -> dict[str, tuple[str, str]]:
+    """{"name": ("numerator", "denominator")} from a dict or "name=numerator/denominator" strings."""
+    if not ratios:
+        return {}
+    if isinstance(ratios, dict):
+        return {str(k).strip(): (str(v[0]).strip(), str(v[1]).strip()) for k, v in ratios.items()}
+    out = {}
+    for spec in ratios:
+        name, _, rest = str(spec).partition("=")
+        num, _, den = rest.partition("/")
+        if not (name.strip() and num.strip() and den.strip()):
+            raise RefineError(
+                f"ratio metric {spec!r} must be NAME=NUMERATOR/DENOMINATOR (e.g. revenue_per_order=revenue/orders)"
+            )
+        out[name.strip()] = (num.strip(), den.strip())
+    return out
+
+
+def _parse_caps(caps) -> dict[str, float]:
+    """{"metric": percentile} from a dict or "metric:0.99" strings; the percentile is a fraction in (0.5, 1)."""
+    if not caps:
+        return {}
+    items = caps.items() if isinstance(caps, dict) else (str(c).rsplit(":", 1) for c in caps)
+    out = {}
+    for pair in items:
+        if len(pair) != 2:
+            raise RefineError(f"cap {':'.join(pair)!r} must be METRIC:PERCENTILE (e.g. revenue:0.99)")
+        name, value = pair
+        try:
+            pct = float(value)
+        except ValueError:
+            raise RefineError(f"cap for {name!r}: {value!r} is not a number (write revenue:0.99)") from None
+        if not 0.5 < pct < 1:
+            raise RefineError(f"cap for {name!r}: the percentile must be between 0.5 and 1 (e.g. 0.99), not {pct:g}")
+        out[str(name).strip()] = pct
+    return out
+
+
+def _tuning_from(tuning: float | None, plan: dict | None) -> tuple[float, str]:
+    if tuning is not None:
+        if not tuning > 0:
+            raise RefineError("the sequential tuning parameter must be a positive number of units")
+        return float(tuning), "given"
+    seq = (plan or {}).get("sequential") or {}
+    if seq.get("tuning"):
+        return float(seq["tuning"]), "the plan's planned sample size"
+    if plan and plan.get("n_total_required"):
+        return float(plan["n_total_required"]), "the plan's planned sample size"
+    return sequential.DEFAULT_TUNING, "default (GrowthBook's 5000)"
+
+
+def _add_sequential_and_bayes(cell: dict, *, alpha: float, tuning: float, prior: Prior, lower: bool) -> None:
+    """Always-valid interval and p-value, and the Bayesian read-out, from the cell's estimate and standard error."""
+    n_total = cell["n_control"] + cell["n_treatment"]
+    lo, hi = sequential.interval(cell["abs_lift"], cell["se"], n_total, alpha, tuning)
+    rel_se = cell.get("rel_se")
+    rlo, rhi = (
+        sequential.interval(cell["rel_lift"], rel_se, n_total, alpha, tuning) if rel_se is not None else (None, None)
+    )
+    cell["sequential"] = {
+        "abs_ci": [float(lo), float(hi)],
+        "rel_ci": [None if rlo is None else float(rlo), None if rhi is None else float(rhi)],
+        "p_value": float(sequential.p_value(cell["abs_lift"], cell["se"], n_total, alpha, tuning)),
+        "tuning": tuning,
+    }
+    base = cell.get("mean_control")
+    bayes: dict[str, Any] = {"prior": prior.to_json(), "scale": "relative"}
+    if rel_se is not None and math.isfinite(rel_se) and rel_se > 0:
+        mean, sd = bayesian.posterior(cell["rel_lift"], rel_se, prior)
+        keep_risk, ship_risk = bayesian.risks(mean, sd, lower)
+        clo, chi = bayesian.credible_interval(mean, sd, alpha)
+        bayes.update(
+            {
+                "chance_to_win": float(bayesian.chance_to_win(mean, sd, lower)),
+                "rel_mean": float(mean),
+                "rel_ci": [float(clo), float(chi)],
+                "risk_ship": float(ship_risk),
+                "risk_keep": float(keep_risk),
+            }
+        )
+    else:
+        bayes["skipped"] = "control mean is 0 or the relative effect has no spread: no relative read-out"
+    if cell["se"] > 0 and base:
+        mean, sd = bayesian.posterior(cell["abs_lift"], cell["se"], prior, scale=base)
+        keep_risk, ship_risk = bayesian.risks(mean, sd, lower)
+        clo, chi = bayesian.credible_interval(mean, sd, alpha)
+        bayes.update(
+            {
+                "abs_mean": float(mean),
+                "abs_ci": [float(clo), float(chi)],
+                "abs_risk_ship": float(ship_risk),
+                "abs_chance_to_win": float(bayesian.chance_to_win(mean, sd, lower)),
+            }
+        )
+    cell["bayesian"] = bayes
+
+
+def _moment_cell(mt: dict, mc: dict, kind: str, level: float, den_name: str | None) -> dict:
+    """A results cell from per-arm sums (ratio metrics): same keys as ``_cell``."""
+    n_t, n_c = int(mt["n"]), int(mc["n"])
+    cell: dict[str, Any] = {"n_control": n_c, "n_treatment": n_t, "mean_control": None, "mean_treatment": None}
+    if n_t < 2 or n_c < 2:
+        cell.update({"skipped": f"fewer than 2 units in an arm ({n_c} control, {n_t} treatment)", "p_value": None})
+        return cell
+    if kind == "ratio" and (mt["sd"] == 0 or mc["sd"] == 0):
+        which = "control" if mc["sd"] == 0 else "treatment"
+        cell.update(
+            {"skipped": f"denominator {den_name!r} sums to 0 in {which}: the ratio is undefined", "p_value": None}
+        )
+        return cell
+    with np.errstate(all="ignore"):
+        res = effect_from_moments(mt, mc, kind, level)
+    cell["mean_treatment"], cell["mean_control"] = float(res["mean_t"]), float(res["mean_c"])
+    cell["method"] = "ratio of sums, delta-method variance, Welch t-test"
+    cell.update(
+        {
+            "abs_lift": float(res["diff"]),
+            "abs_ci": [float(res["lo"]), float(res["hi"])],
+            "se": float(res["se"]),
+            "rel_lift": float(res["rel"]),
+            "rel_ci": [float(res["rel_lo"]), float(res["rel_hi"])],
+            "rel_se": float(res["rel_se"]),
+            "statistic": float(res["stat"]),
+            "df": float(res["df"]),
+            "p_value": float(res["p"]),
+        }
+    )
+    return cell
+
+
+def _keep(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """values[present], without the copy when every value is present (the common case on a big table)."""
+    return values if present.all() else values[present]
+
+
+def _labels_with_limit(frame: pd.DataFrame, column: str, max_levels: int) -> tuple[np.ndarray, list[str]]:
+    labels = _label(frame[column]).fillna("(missing)")
+    levels = sorted(set(labels))
+    if len(levels) > max_levels:
+        raise RefineError(
+            f"column {column!r} has {len(levels)} distinct values; a breakdown takes at most {max_levels} "
+            "(raise it with --max-levels or [ab] max_levels)"
+        )
+    index = {v: i for i, v in enumerate(levels)}
+    return labels.map(index).to_numpy(dtype=np.int64), levels
+
+
+def analyze_experiment(
+    data: pd.DataFrame,
+    *,
+    unit: str,
+    arm: str,
+    control: str,
+    metrics: list[str],
+    covariates: dict[str, str] | list[str] | None = None,
+    segment: str | None = None,
+    guardrails: list[str] | None = None,
+    correction: str = "bh",
+    alpha: float = 0.05,
+    consistency: list | None = None,
+    lower_is_better: list[str] | None = None,
+    expected_split: float = 0.5,
+    srm_threshold: float = 0.001,
+    ratios: dict[str, tuple[str, str]] | list[str] | None = None,
+    caps: dict[str, float] | list[str] | None = None,
+    timestamp: str | None = None,
+    as_of: str | None = None,
+    attributes: list[str] | None = None,
+    interval: str = "fixed",
+    tuning: float | None = None,
+    prior: Prior | None = None,
+    plan: dict | None = None,
+    max_levels: int = 500,
+) -> ABReport:
+    """Analyze an A/B test: one row per unit (after cleaning), metrics as numeric columns.
+
+    Args:
+        expected_split: expected share of units in the treatment arm(s), shared equally when there are several.
+        covariates: pairs metrics with pre-period columns for CUPED: a dict, a list positional with ``metrics``
+            ("-" skips one), or a list of "metric:covariate" strings.
+        ratios: ratio metrics ``{"revenue_per_order": ("revenue", "orders")}`` or "name=num/den" strings, analysed by
+            the delta method; a ratio named in ``metrics`` takes that place, otherwise it is added as secondary.
+        caps: winsorize metrics at a percentile of the pooled data, ``{"revenue": 0.99}`` or "revenue:0.99".
+        timestamp: exposure time column: enables the daily cumulative chart, the novelty check and days-to-go.
+        as_of: analyse only units exposed up to this date (YYYY-MM-DD), as on that day; later rows are counted out.
+        attributes: more columns to break the effect down by ("who it helps"), next to ``segment``.
+        interval: "fixed" (fixed-horizon) or "sequential" (always-valid): which one judges significance.
+        tuning: the sequential tuning parameter (units); default: the plan's sample size, else 5000.
+        prior: normal prior on the relative effect for the Bayesian read-out (flat when None).
+        plan: a plan.json document: the planned sample size (for "keep running: N more days") and tuning.
+        max_levels: most distinct values a breakdown column may have.
+
+    Returns:
+        An ``ABReport`` (named fields; ``to_json()`` is ab_report.json; ``write_ab_report`` writes the files).
+    """
+    ratio_specs = _parse_ratios(ratios)
+    metrics = [m for m in (metrics or []) if m]
+    metrics += [r for r in ratio_specs if r not in metrics]
+    guardrails = [g for g in (guardrails or []) if g]
+    lower_is_better = list(lower_is_better or [])
+    attributes = [a for a in (attributes or []) if a]
+    cap_specs = _parse_caps(caps)
+    prior = prior or Prior()
+    if not metrics:
+        raise RefineError("at least one metric is needed")
+    if len(set(metrics)) != len(metrics):
+        raise RefineError("a metric is listed twice")
+    if correction not in ("bh", "holm"):
+        raise RefineError(f"unknown correction {correction!r} (use bh or holm)")
+    if interval not in INTERVALS:
+        raise RefineError(f"unknown interval {interval!r} (use fixed or sequential)")
+    if not 0 < alpha < 1:
+        raise RefineError("alpha must be between 0 and 1")
+    if not 0 < expected_split < 1:
+        raise RefineError("the expected split must be strictly between 0 and 1")
+    if prior.proper and not (prior.sd and prior.sd > 0 and math.isfinite(prior.sd)):
+        raise RefineError("the prior's standard deviation must be a positive number")
+    tuning_value, tuning_source = _tuning_from(tuning, plan)
+    analysed = metrics + [g for g in guardrails if g not in metrics]
+    for name in lower_is_better:
+        if name not in analysed:
+            raise RefineError(f"--lower-is-better names {name!r}, which is not among the metrics or guardrails")
+    for name in ratio_specs:
+        if name in data.columns:
+            raise RefineError(f"ratio metric name {name!r} is also a column of the data; give the ratio another name")
+    for name in cap_specs:
+        if name not in analysed:
+            raise RefineError(f"--cap names {name!r}, which is not among the metrics or guardrails")
+        if name in ratio_specs:
+            raise RefineError(f"--cap names the ratio metric {name!r}; cap its numerator column instead")
+    cov = _normalise_covariates(covariates, metrics, analysed)
+    for name in cov:
+        if name in ratio_specs:
+            raise RefineError(f"CUPED covariate given for the ratio metric {name!r}; CUPED applies to plain metrics")
+    checks = [parse_consistency(c) for c in (consistency or [])]
+    columns_of = {m: list(ratio_specs[m]) if m in ratio_specs else [m] for m in analysed}
+    needed = [unit, arm, *(c for m in analysed for c in columns_of[m]), *cov.values()]
+    needed += [segment] if segment else []
+    needed += attributes + ([timestamp] if timestamp else [])
+    for check in checks:
+        needed += [check.column, check.other]
+    _require_columns(data, dict.fromkeys(needed), "data")
+    control = str(control).strip()
+    arm_column = arm_categories(data[arm])
+    seen = sorted(arm_column.categories[np.unique(arm_column.codes[arm_column.codes >= 0])])
+    if control not in seen:
+        raise RefineError(f"control value {control!r} is not in column {arm!r} (values: {', '.join(seen[:10])})")
+    treatments = [a for a in seen if a != control]
+    if not treatments:
+        raise RefineError(f"column {arm!r} holds only the control arm {control!r}; there is no treatment arm")
+    level = 1 - alpha
+    warnings: list[str] = []
+
+    frame = data[list(dict.fromkeys(needed))].assign(__arm__=arm_column)
+    time_excluded: dict[str, int] = {}
+    days: list[str] = []
+    if timestamp:
+        day_codes, after, days = parse_days(frame[timestamp], timestamp, as_of)
+        bad = (day_codes < 0) & ~after
+        time_excluded = {"missing_or_unreadable_timestamp": int(bad.sum()), "after_as_of": int(after.sum())}
+        if bad.any():
+            example = frame.loc[bad & frame[timestamp].notna().to_numpy(), timestamp]
+            shown = f" (e.g. {str(example.iloc[0])[:40]!r})" if len(example) else ""
+            warnings.append(
+                f"{int(bad.sum())} rows have a missing or unreadable {timestamp!r}{shown} and are excluded (counted)"
+            )
+        frame = frame.assign(__day__=day_codes)
+        if (day_codes < 0).any():
+            frame = frame[day_codes >= 0]
+    elif as_of is not None:
+        raise RefineError("--as-of needs --timestamp (the column saying when each unit was exposed)")
+
+    load = dict(data.attrs.get("refine_load", {}))
+    accepted, quality = _clean(frame, unit, arm, checks)
+    if time_excluded:
+        quality["excluded_rows"].update(time_excluded)
+        quality["input_rows"] += sum(time_excluded.values())
+        quality["excluded_total"] = int(sum(quality["excluded_rows"].values()))
+        quality["accounted"] = bool(quality["accepted_units"] + quality["excluded_total"] == quality["input_rows"])
+    quality["input"] = load
+    arm_order = [control, *treatments]
+    raw_codes = accepted["__arm__"].cat.codes.to_numpy()
+    lookup = np.array([arm_order.index(a) if a in arm_order else -1 for a in accepted["__arm__"].cat.categories])
+    arm_codes = lookup[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int64)
+    per_code = np.bincount(arm_codes, minlength=len(arm_order))
+    counts = {a: int(per_code[i]) for i, a in enumerate(arm_order)}
+    empty = [a for a, n in counts.items() if n == 0]
+    if empty:
+        raise RefineError(f"arm {empty[0]!r} has no units left after the data-quality checks")
+    day_all = accepted["__day__"].to_numpy(dtype=np.int64) if timestamp else None
+
+    shares = [1 - expected_split] + [expected_split / len(treatments)] * len(treatments)
+    srm = srm_check(list(counts.values()), shares, srm_threshold)
+    srm.update({"arms": list(counts), "observed": list(counts.values()), "expected_shares": shares})
+    by_folded: dict[str, list[str]] = {}
+    for label in counts:
+        by_folded.setdefault(label.casefold(), []).append(label)
+    for spellings in (v for v in by_folded.values() if len(v) > 1):
+        warnings.append(
+            f"arms {', '.join(repr(a) for a in spellings)} differ only in letter case and are analysed "
+            f"as separate arms; if they are one arm, fix the spelling in column {arm!r}"
+        )
+    if srm["mismatch"]:
+        srm["warning"] = (
+            f"SAMPLE RATIO MISMATCH: arm counts {counts} differ from the expected split "
+            f"(chi-square p = {srm['p_value']:.2g} < {srm_threshold:g}). Assignment or logging is "
+            "broken; do not trust the effects until the cause is found."
+        )
+        warnings.append(srm["warning"])
+
+    breakdowns = [(c, *_labels_with_limit(accepted, c, max_levels)) for c in ([segment] if segment else [])]
+    breakdowns += [(c, *_labels_with_limit(accepted, c, max_levels)) for c in attributes if c != segment]
+    segments = list(breakdowns[0][2]) if segment else []
+    results: list[dict] = []
+    quality["missing_outcome"], quality["missing_covariate_filled"], quality["metric_units"] = {}, {}, {}
+    metric_info: dict[str, dict] = {}
+    series_out, novelty_out, hetero_out = [], [], []
+    for metric in analysed:
+        lower = metric in lower_is_better
+        den = None
+        if metric in ratio_specs:
+            num_name, den_name = ratio_specs[metric]
+            num_all = _numeric(accepted[num_name], num_name)
+            den_all = _numeric(accepted[den_name], den_name, "denominator")
+            present = (num_all.notna() & den_all.notna()).to_numpy()
+            y, den = _keep(num_all.to_numpy(), present), _keep(den_all.to_numpy(), present)
+            kind = "ratio"
+            if len(den) and den.sum() == 0:
+                raise RefineError(
+                    f"ratio metric {metric!r}: denominator {den_name!r} is 0 for every unit, so the ratio is undefined"
+                )
+            zero_den = int((den == 0).sum())
+            quality.setdefault("zero_denominator", {})[metric] = zero_den
+            if zero_den:
+                warnings.append(
+                    f"ratio metric {metric!r}: {zero_den} units have {den_name!r} = 0; they stay in both sums "
+                    "(ratio of sums), adding to the numerator only"
+                )
+        else:
+            y_all = _numeric(accepted[metric], metric)
+            present = y_all.notna().to_numpy()
+            y = _keep(y_all.to_numpy(), present)
+            kind = "binary" if is_binary(y) else "continuous"
+        quality["missing_outcome"][metric] = int((~present).sum())
+        quality["metric_units"][metric] = int(present.sum())
+        binary = kind == "binary"
+        codes_m = _keep(arm_codes, present)
+        info: dict[str, Any] = {
+            "type": kind,
+            "units": int(present.sum()),
+            "lower_is_better": lower,
+            "role": "primary" if metric == metrics[0] else ("secondary" if metric in metrics else "guardrail"),
+            "guardrail": metric in guardrails,
+        }
+        if kind == "ratio":
+            info["ratio"] = {"numerator": ratio_specs[metric][0], "denominator": ratio_specs[metric][1]}
+        constant = len(y) > 0 and kind != "ratio" and bool(np.all(y == y[0]))
+        if constant:
+            info["constant"] = float(y[0])
+            warnings.append(f"metric {metric!r} is constant (every unit = {y[0]:g}); it is not tested")
+        if metric in cap_specs:
+            if binary:
+                raise RefineError(f"--cap names the 0/1 metric {metric!r}; capping changes nothing there")
+            y, cap_value, n_capped = winsorize(y, cap_specs[metric])
+            info["capped"] = {"percentile": cap_specs[metric], "cap": cap_value, "units_capped": n_capped}
+        adjusted = None
+        if metric in cov:
+            x_all = _numeric(accepted[cov[metric]], cov[metric], "covariate")
+            x = _keep(x_all.to_numpy(), present)
+            miss_x = np.isnan(x)
+            quality["missing_covariate_filled"][metric] = int(miss_x.sum())
+            if miss_x.all():
+                raise RefineError(f"covariate {cov[metric]!r} has no values for the units with {metric!r}")
+            x = np.where(miss_x, np.nanmean(x), x)
+            adjusted, theta = cuped_adjust(y, x)
+            var_y = y.var(ddof=1) if len(y) > 1 else float("nan")
+            info["cuped"] = {
+                "covariate": cov[metric],
+                "theta": float(theta),
+                "variance_reduction": float(1 - adjusted.var(ddof=1) / var_y) if var_y > 0 else None,
+                "covariate_missing_filled": int(miss_x.sum()),
+            }
+        metric_info[metric] = info
+        seg_m = _keep(breakdowns[0][1], present) if segment else None
+        overall: dict[str, float] = {}
+        ratio_sums: dict = {}
+        for t_code, treatment in enumerate(treatments, start=1):
+            t_all, c_all = codes_m == t_code, codes_m == 0
+            for seg_code, seg in enumerate([_ALL, *segments]):
+                inside = None if seg is _ALL else (seg_m == seg_code - 1)
+                t_mask = t_all if inside is None else inside & t_all
+                c_mask = c_all if inside is None else inside & c_all
+                if constant:
+                    cell = {
+                        "n_control": int(c_mask.sum()),
+                        "n_treatment": int(t_mask.sum()),
+                        "mean_control": info["constant"],
+                        "mean_treatment": info["constant"],
+                        "skipped": f"metric is constant (every unit = {info['constant']:g}): nothing to compare",
+                        "p_value": None,
+                    }
+                elif kind == "ratio":
+                    if seg not in ratio_sums:  # sums per arm inside the segment, once for every treatment arm
+                        rows_in = slice(None) if inside is None else inside
+                        ratio_sums[seg] = moments(codes_m[rows_in], len(arm_order), y[rows_in], den[rows_in])
+                    sums = ratio_sums[seg]
+                    cell = _moment_cell(
+                        {k: v[t_code] for k, v in sums.items()},
+                        {k: v[0] for k, v in sums.items()},
+                        "ratio",
+                        level,
+                        ratio_specs[metric][1],
+                    )
+                else:
+                    cell = _cell(y, t_mask, c_mask, binary=binary, adjusted=adjusted, level=level)
+                if cell.get("p_value") is not None:
+                    _add_sequential_and_bayes(cell, alpha=alpha, tuning=tuning_value, prior=prior, lower=lower)
+                    if seg is _ALL:
+                        overall[treatment] = cell["abs_lift"]
+                cell.update(
+                    {
+                        "metric": metric,
+                        "arm": treatment,
+                        "segment": seg,
+                        "role": info["role"],
+                        "type": info["type"],
+                        "ci_level": level,
+                        "interval": interval,
+                    }
+                )
+                results.append(cell)
+        if constant or not len(y):
+            continue
+        series_kind = "cuped" if adjusted is not None else kind
+        d_col = den if kind == "ratio" else (x if adjusted is not None else None)
+        if timestamp:
+            day_m = _keep(day_all, present)
+            grid = day_grid(y, d_col, codes_m, day_m, len(arm_order), len(days), binary=series_kind == "binary")
+            series_out += daily_series(
+                metric=metric,
+                kind=series_kind,
+                y=y,
+                d=d_col,
+                arm_codes=codes_m,
+                arms=arm_order,
+                day_codes=day_m,
+                days=days,
+                level=level,
+                tuning=tuning_value,
+                interval=interval,
+                grid=grid,
+            )
+            if metric in metrics:
+                novelty_out += novelty_checks(
+                    metric=metric,
+                    kind=series_kind,
+                    y=y,
+                    d=d_col,
+                    arm_codes=codes_m,
+                    arms=arm_order,
+                    day_codes=day_m,
+                    days=days,
+                    level=level,
+                    grid=grid,
+                )
+        if metric in metrics:
+            for column, level_codes, levels in breakdowns:
+                hetero_out += breakdown(
+                    column=column,
+                    metric=metric,
+                    kind="continuous" if adjusted is not None else kind,
+                    y=adjusted if adjusted is not None else y,
+                    d=den if kind == "ratio" else None,
+                    arm_codes=codes_m,
+                    arms=arm_order,
+                    level_codes=_keep(level_codes, present),
+                    levels=levels,
+                    overall=overall,
+                    level=level,
+                )
+
+    family = [r for r in results if r["metric"] in metrics and r.get("p_value") is not None]
+    for r, p in zip(family, adjust_pvalues([r["p_value"] for r in family], correction)):
+        r["p_adjusted"] = float(p)
+    for r, p in zip(family, adjust_pvalues([r["sequential"]["p_value"] for r in family], correction)):
+        r["sequential"]["p_adjusted"] = float(p)
+    for r in results:
+        lower = metric_info[r["metric"]]["lower_is_better"]
+        if r.get("p_value") is None:
+            r.update({"p_adjusted": None, "significant": False, "direction": "unknown"})
+            continue
+        r.setdefault("p_adjusted", None)  # guardrail-only metrics are judged uncorrected
+        if interval == "sequential":
+            seq = r["sequential"]
+            p_judged = seq.get("p_adjusted", seq["p_value"])
+        else:
+            p_judged = r["p_adjusted"] if r["p_adjusted"] is not None else r["p_value"]
+        r["significant"] = bool(p_judged < alpha)
+        better = r["abs_lift"] < 0 if lower else r["abs_lift"] > 0
+        r["direction"] = ("better" if better else "worse") if r["abs_lift"] != 0 else "flat"
+        if r["segment"] is _ALL:
+            r["summary"] = _plain(r, metric_info[r["metric"]]["type"] == "binary")
+
+    tested = [h for h in hetero_out if h.p_value is not None]
+    for h, p in zip(tested, adjust_pvalues([h.p_value for h in tested], correction)):
+        h.p_adjusted = float(p)
+        h.differs = bool(p < alpha)
+    for h in hetero_out:
+        hurt = [lv.level for lv in h.levels if lv.opposite]
+        if hurt:
+            warnings.append(
+                f"{h.metric} ({h.arm}): the effect is significantly on the other side of the overall effect "
+                f"for {h.column} = {', '.join(hurt[:5])}"
+            )
+
+    guardrail_rows = []
+    for r in results:
+        if r["segment"] is _ALL and metric_info[r["metric"]]["guardrail"]:
+            p_guard = None
+            if r.get("p_value") is not None:
+                p_guard = r["sequential"]["p_value"] if interval == "sequential" else r["p_value"]
+            harmed = p_guard is not None and p_guard < alpha and r["direction"] == "worse"
+            guardrail_rows.append(
+                {
+                    "metric": r["metric"],
+                    "arm": r["arm"],
+                    "harmed": bool(harmed),
+                    "abs_lift": r.get("abs_lift"),
+                    "abs_ci": r.get("abs_ci"),
+                    "p_value": r.get("p_value"),
+                    "p_judged": p_guard,
+                    "lower_is_better": metric_info[r["metric"]]["lower_is_better"],
+                }
+            )
+            if harmed:
+                warnings.append(
+                    f"GUARDRAIL HARMED: {r['metric']} is significantly worse in {r['arm']} (p = {p_guard:.3g})."
+                )
+    for metric, missing in quality["missing_outcome"].items():
+        if missing and missing >= 0.05 * len(accepted):
+            # the test is about the units measured; a large unmeasured share can bias it (who goes unmeasured?)
+            warnings.append(
+                f"{missing} of {len(accepted)} accepted units ({missing / len(accepted):.0%}) have no "
+                f"{metric!r} value and are left out of its test; check why before trusting it"
+            )
+    checked = [c for c in novelty_out if c.p_value is not None]
+    for c, p in zip(checked, adjust_pvalues([c.p_value for c in checked], correction)):
+        c.p_adjusted = float(p)
+        if c.flagged and p >= alpha:
+            c.flagged = False
+            c.verdict = (
+                f"early and late units differ at p = {c.p_value:.3g}, but not after {CORRECTIONS[correction]} "
+                f"over the {len(checked)} novelty checks (p adjusted = {p:.3g})"
+            )
+    for check in novelty_out:
+        if check.flagged:
+            warnings.append(f"NOVELTY CHECK {check.metric} ({check.arm}): {check.verdict}")
+    accrual = _accrual(counts, day_all, days)
+    if plan and plan.get("metric") and plan["metric"] != metrics[0]:
+        warnings.append(
+            f"the plan was sized for {plan['metric']!r} but the primary metric here is {metrics[0]!r}; "
+            "days-to-go use the plan's sample size as it is"
+        )
+    decision = _decide(
+        results, guardrail_rows, srm, metrics[0], treatments, correction, alpha, metric_info, interval, plan, accrual
+    )
+    n_arms = len(treatments)
+    report = {
+        "kind": "refine A/B analysis",
+        "version": 2,
+        "settings": {
+            "unit": unit,
+            "arm": arm,
+            "control": control,
+            "treatments": treatments,
+            "metrics": metrics,
+            "primary": metrics[0],
+            "guardrails": guardrails,
+            "covariates": cov,
+            "segment": segment,
+            "lower_is_better": lower_is_better,
+            "correction": correction,
+            "alpha": alpha,
+            "ci_level": level,
+            "expected_split": expected_split,
+            "srm_threshold": srm_threshold,
+            "consistency": [c.text for c in checks],
+            "interval": interval,
+            "sequential_tuning": tuning_value,
+            "sequential_tuning_source": tuning_source,
+            "prior": prior.to_json(),
+            "ratios": {k: list(v) for k, v in ratio_specs.items()},
+            "caps": cap_specs,
+            "timestamp": timestamp,
+            "as_of": as_of,
+            "attributes": attributes,
+            "plan": None
+            if not plan
+            else {k: plan.get(k) for k in ("proposal", "metric", "n_total_required", "n_per_arm_required", "power")},
+        },
+        "decision": decision,
+        "warnings": warnings,
+        "data_quality": quality,
+        "srm": srm,
+        "metrics": metric_info,
+        "results": results,
+        "guardrails": guardrail_rows,
+        "correction": {
+            "method": CORRECTIONS[correction],
+            "tests": len(family),
+            "family": "primary and secondary metrics x treatment arms x (all units + each segment); "
+            "guardrail-only metrics judged on uncorrected p-values",
+            "treatment_arms": n_arms,
+            "arms_statement": (
+                f"{n_arms} treatment arms are each compared with control; every arm's tests are in the family, so "
+                f"{CORRECTIONS[correction]} corrects over the arms too (pairwise against control, not Dunnett's test)"
+                if n_arms > 1
+                else "one treatment arm against control"
+            ),
+        },
+        "interval": {
+            "in_force": interval,
+            "tuning": tuning_value,
+            "tuning_source": tuning_source,
+            "statement": _interval_statement(interval, level, tuning_value, tuning_source),
+        },
+        "accrual": accrual,
+        "daily": [s.to_json() for s in series_out],
+        "novelty": [c.to_json() for c in novelty_out],
+        "heterogeneity": [h.to_json() for h in hetero_out],
+        "method": _method_notes(level, prior),
+    }
+    return ABReport.from_json(_finite(report))
+
+
+def _interval_statement(interval: str, level: float, tuning: float, source: str) -> str:
+    pct = f"{level * 100:g}%"
+    if interval == "sequential":
+        return (
+            f"Sequential (always-valid) {pct} intervals are in force: they hold at every look, so the test may be "
+            f"read daily and stopped as soon as one excludes zero. Tuning parameter {tuning:g} units ({source}). "
+            "Fixed-horizon intervals are shown beside them for reference only."
+        )
+    return (
+        f"Fixed-horizon {pct} intervals are in force: valid for one look at the planned sample size. Reading them "
+        "daily and stopping at the first significant day inflates false positives; use --interval sequential to "
+        "look any day."
+    )
+
+
+def _accrual(per_arm: dict[str, int], day_all, days) -> dict:
+    """Units per arm and per day observed (for days-to-go)."""
+    if day_all is None or not len(days):
+        return {"days": None, "units": per_arm, "per_day": None}
+    n_days = len(days)
+    return {
+        "days": n_days,
+        "first_day": days[0],
+        "last_day": days[-1],
+        "units": per_arm,
+        "per_day": {a: n / n_days for a, n in per_arm.items()},
+    }
+
+
+def _method_notes(level: float, prior: Prior | None = None) -> list[str]:
+    pct = f"{level * 100:g}%"
+    return [
+        f"Binary metrics (values 0/1): absolute lift = difference in rates, {pct} CI by the normal approximation "
+        "with the unpooled standard error; p-value from the pooled two-proportion z-test.",
+        f"Continuous metrics: Welch's t-test; {pct} CI with Welch-Satterthwaite degrees of freedom.",
+        "Ratio metrics (numerator / denominator, e.g. revenue per order): ratio of sums per arm, per-unit "
+        "delta-method variance var(M)/mu_D^2 - 2 cov(M,D) mu_M/mu_D^3 + mu_M^2 var(D)/mu_D^4, Welch's t-test.",
+        "Relative lift = treatment mean / control mean - 1, CI by the delta method (normal).",
+        "CUPED (when a pre-period covariate is given): theta = cov(Y, X) / var(X) over all arms, "
+        "Y_adj = Y - theta (X - mean X), Welch's t-test on Y_adj; variance reduction = 1 - var(Y_adj) / var(Y). "
+        "Relative lift under CUPED uses the adjusted control mean.",
+        "Capping (--cap metric:p): values above the p-th percentile of the pooled data (all arms) are set to it "
+        "before any test.",
+        "Sequential intervals: the asymptotic confidence sequence of Waudby-Smith et al. (2023), as GrowthBook's "
+        "gbstats, on the same estimate and standard error; the sequential p-value is always valid.",
+        "Bayesian read-out: normal posterior on the relative effect ("
+        + (prior or Prior()).text()
+        + "); chance to beat control, expected loss (risk) of shipping, credible interval, as gbstats.",
+        "Who it helps: Cochran's Q across the levels of each breakdown column, corrected over every column x "
+        "metric x arm tested; levels whose interval sits on the other side of zero from the overall effect are "
+        "flagged.",
+        "Sample-ratio mismatch: chi-square goodness of fit of accepted units per arm against the expected split.",
+        "Confidence intervals are not adjusted for multiplicity; significance uses the corrected p-values.",
+    ]
+
+
+def _days_to_go(plan: dict | None, accrual: dict, cell: dict) -> tuple[int | None, str]:
+    """Days still needed to reach the plan's sample size at the observed daily accrual (None when unknown)."""
+    if not plan or not plan.get("n_per_arm_required"):
+        return None, "no plan given (--plan plan.json), so the sample still needed is unknown"
+    need = plan["n_per_arm_required"]
+    have = {"treatment": cell["n_treatment"], "control": cell["n_control"]}
+    short = {k: max(0, int(need.get(k, 0)) - have[k]) for k in have}
+    if not any(short.values()):
+        return 0, f"the planned sample ({need['treatment']} treatment / {need['control']} control) is reached"
+    if not accrual.get("per_day"):
+        return None, (
+            f"{short['treatment']} treatment / {short['control']} control units short of the plan; "
+            "give --timestamp to turn that into days"
+        )
+    n_days = accrual["days"]
+    rates = {"treatment": cell["n_treatment"] / n_days, "control": cell["n_control"] / n_days}
+    days = max(math.ceil(short[k] / rates[k]) if rates[k] > 0 else 10**9 for k in short if short[k])
+    return days, (
+        f"{short['treatment']} treatment / {short['control']} control units short of the planned "
+        f"{need['treatment']} / {need['control']}; at the observed {rates['treatment']:.0f} / "
+        f"{rates['control']:.0f} units a day that is {days} more days"
+    )
+
+
+def _decide(
+    results, guardrail_rows, srm, primary, treatments, correction, alpha, metric_info, interval, plan, accrual
+) -> dict:
+    per_arm = {}
+    ci_key = "sequential" if interval == "sequential" else None
+    for treatment in treatments:
+        cell = next(r for r in results if r["metric"] == primary and r["arm"] == treatment and r["segment"] is _ALL)
+        harmed = [g for g in guardrail_rows if g["arm"] == treatment and g["harmed"]]
+        binary = metric_info[primary]["type"] == "binary"
+        reasons = []
+        headline = None
+        bayes_text = None
+        if cell.get("p_value") is None:
+            verdict = "keep testing"
+            reasons.append(f"primary metric {primary}: {cell['skipped']}")
+        else:
+            ci = cell["sequential"]["abs_ci"] if ci_key else cell["abs_ci"]
+            p_adj = cell["sequential"].get("p_adjusted") if ci_key else cell["p_adjusted"]
+            lift = (
+                f"{_fmt(cell['abs_lift'], binary, True)} [{_fmt(ci[0], binary, True)}, "
+                f"{_fmt(ci[1], binary, True)}], {'always-valid ' if ci_key else ''}p adjusted ({correction}) = "
+                f"{p_adj:.3g}"
+            )
+            good = cell["significant"] and cell["direction"] == "better"
+            bad = cell["significant"] and cell["direction"] == "worse"
+            if bad:
+                reasons.append(f"primary metric {primary} is significantly worse: {lift}")
+            for g in harmed:
+                reasons.append(f"guardrail {g['metric']} is significantly harmed (p = {g['p_judged']:.3g})")
+            if bad or harmed:
+                verdict, headline = "stop", "don't ship"
+            elif good and not srm["mismatch"]:
+                verdict, headline = "ship", "ship"
+                reasons.append(f"primary metric {primary} is significantly better: {lift}")
+                reasons.append("no guardrail is significantly harmed" if guardrail_rows else "no guardrails were given")
+                reasons.append(f"no sample-ratio mismatch (p = {srm['p_value']:.3g})")
+            else:
+                verdict = "keep testing"
+                if good:
+                    reasons.append(
+                        f"primary metric {primary} is significantly better ({lift}), but the sample "
+                        f"ratio is off (p = {srm['p_value']:.2g}): fix assignment before shipping"
+                    )
+                    headline = "keep running: fix the sample ratio first"
+                else:
+                    reasons.append(f"primary metric {primary} is not significant after correction: {lift}")
+                    days, why = _days_to_go(plan, accrual, cell)
+                    if days == 0:
+                        verdict, headline = "stop", "don't ship"
+                        reasons.append(
+                            f"{why} without a significant effect; the "
+                            f"{int(round(cell['ci_level'] * 100))}% interval [{_fmt(ci[0], binary, True)}, "
+                            f"{_fmt(ci[1], binary, True)}] bounds what it can be"
+                        )
+                    elif days is not None:
+                        headline = f"keep running: {days} more days to reach the planned power"
+                        reasons.append(why)
+                    else:
+                        reasons.append(
+                            f"the {int(round(cell['ci_level'] * 100))}% CI already rules out effects outside "
+                            f"[{_fmt(ci[0], binary, True)}, {_fmt(ci[1], binary, True)}]"
+                            "; if nothing in that range is worth shipping, stopping is reasonable"
+                        )
+                        if plan:
+                            reasons.append(why)
+            bayes = cell.get("bayesian", {})
+            if "chance_to_win" in bayes:
+                bayes_text = (
+                    f"{bayes['chance_to_win']:.1%} chance to beat control; expected loss if shipped "
+                    f"{bayes['risk_ship'] * 100:.3g}% of the control mean ({bayes['prior']['kind']} prior)"
+                )
+        if srm["mismatch"] and verdict != "keep testing":
+            reasons.append(f"warning: sample-ratio mismatch (p = {srm['p_value']:.2g})")
+        headline = headline or {"ship": "ship", "stop": "don't ship"}.get(verdict, "keep running")
+        per_arm[treatment] = {"decision": verdict, "headline": headline, "reasons": reasons, "bayesian": bayes_text}
+    if len(treatments) == 1:
+        overall = dict(per_arm[treatments[0]])
+    else:
+        ship = [t for t in treatments if per_arm[t]["decision"] == "ship"]
+        if ship:
+            overall = {
+                "decision": "ship",
+                "headline": f"ship {', '.join(ship)}",
+                "reasons": [f"ship {', '.join(ship)}"],
+            }
+        elif all(per_arm[t]["decision"] == "stop" for t in treatments):
+            overall = {"decision": "stop", "headline": "don't ship", "reasons": ["every treatment arm should stop"]}
+        else:
+            keep = [per_arm[t]["headline"] for t in treatments if per_arm[t]["decision"] == "keep testing"]
+            overall = {
+                "decision": "keep testing",
+                "headline": keep[0] if keep else "keep running",
+                "reasons": ["no treatment arm is ready to ship"],
+            }
+        overall["reasons"] += [f"{t}: {per_arm[t]['headline']}" for t in treatments]
+    overall["per_arm"] = per_arm
+    return overall

@@ -1,0 +1,72 @@
+"""Randomized worlds (refine.worlds): shape, determinism, planted groups that match their rules, offline texts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from refine.config import load_config
+from refine.ingest import ingest
+from refine.rules import apply_rule
+from refine.search import describe_columns
+from refine.worlds import draw_world, synthetic_pool
+
+
+@pytest.fixture(scope="module")
+def pool():
+    return synthetic_pool(0)
+
+
+def test_the_synthetic_pool_is_the_offline_fallback(pool):
+    assert "refine.synth" in pool.source
+    assert len(pool.texts) == len(set(pool.texts)) > 500
+    assert set(np.unique(pool.tone)) == {0, 1, 2}
+
+
+def test_same_seed_same_world(pool):
+    first, second = draw_world(7, pool, n_customers=4000), draw_world(7, pool, n_customers=4000)
+    pd.testing.assert_frame_equal(first.customers, second.customers)
+    pd.testing.assert_frame_equal(first.feedback, second.feedback)
+    assert first.truth() == second.truth()
+    other = draw_world(8, pool, n_customers=4000)
+    assert not first.customers.equals(other.customers)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_worlds_have_the_promised_shape_and_planted_groups_match_their_rules(pool, seed):
+    world = draw_world(seed, pool, n_customers=5000)
+    customers = world.customers
+    assert 4 <= customers["segment"].nunique() <= 10
+    attributes = [c for c, kind in world.attribute_types.items() if kind not in ("id", "free text")]
+    assert 5 <= len(attributes) <= 20
+    assert 1 <= len(world.planted) <= 3
+    for planted in world.planted:
+        assert planted.kind in ("merge", "split", "new")
+        selected = apply_rule(customers, planted.rule).to_numpy()
+        if planted.kind == "merge":
+            assert selected.sum() == planted.size
+            continue
+        jaccard = (selected & planted.mask).sum() / max((selected | planted.mask).sum(), 1)
+        assert jaccard >= 0.95, (planted.rule, jaccard)
+        assert planted.size > 0
+        if planted.kind == "split":
+            assert (customers.loc[planted.mask, "segment"] == planted.segments[0]).all()
+    # feedback texts are drawn from the pool, never composed per world
+    assert set(world.feedback["comment"]) <= set(pool.texts)
+
+
+def test_null_worlds_plant_nothing(pool):
+    world = draw_world(3, pool, null=True, n_customers=4000)
+    assert world.null and world.truth()["planted"] == []
+
+
+def test_a_world_written_to_disk_reads_back_through_ingest(pool, tmp_path):
+    world = draw_world(2, pool, n_customers=3000)
+    paths = world.write(tmp_path)
+    config = load_config(paths["config"])
+    data = ingest(paths["feedback"], paths["customers"], config)
+    assert len(data.customers) == 3000
+    assert data.counts["feedback_accepted"] + data.counts["feedback_rejected"] == len(world.feedback)
+    dates = [c for c, kind in world.attribute_types.items() if kind == "date"]
+    assert dates, "world 2 has a date attribute"
+    found, skipped = describe_columns(data.customers, dates, 100)
+    assert [a.kind for a in found] == ["date"] * len(dates) and not skipped
