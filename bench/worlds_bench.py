@@ -10,7 +10,9 @@ read), the texts take their vectors and sentiment from the pool (embedded once, 
 model through the project's cached embedder, onnx-int8 backend by default), the topic step runs
 (refine.topics.fit_topics), then refine.propose. A planted structure counts as found when a
 confirmed proposal of its kind selects customers with Jaccard >= 0.6 against the planted ones
-(merge: the same two segments). Precision: confirmed proposals matching a planted structure over
+(merge: the same two segments; split: either of the two segments it makes, the rule's customers or
+the rest of the segment, since `segment == "S4" and app_user == False` splits S4 exactly as
+`... == True` does). Precision: confirmed proposals matching a planted structure over
 all confirmed proposals in the worlds with structure. Null worlds: share confirming anything.
 
 Targets (issue 14): recall >= 0.9 for medium or large effects on >= 300 customers for each kind and
@@ -115,8 +117,13 @@ def run_world(seed: int, null: bool, pools, embedded, customers: int, workdir: P
         if planted.kind == "merge":
             return sorted(p["segments"]) == sorted(planted.segments)
         truth = planted.mask[position]
-        union = int((masks[p["id"]] | truth).sum())
-        return union > 0 and int((masks[p["id"]] & truth).sum()) / union >= 0.6
+        sides = [masks[p["id"]]]
+        if p["kind"] == "split":  # a split makes two segments: the rule's customers and the rest of the segment
+            sides.append((data.customers["segment"] == p["segments"][0]).to_numpy() & ~masks[p["id"]])
+        return any(
+            int((side | truth).sum()) > 0 and int((side & truth).sum()) / int((side | truth).sum()) >= 0.6
+            for side in sides
+        )
 
     planted_rows = []
     for planted in world.planted:

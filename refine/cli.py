@@ -6,7 +6,6 @@ A user mistake (RefineError) prints one line on stderr and exits with status 2, 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -32,8 +31,12 @@ SeedOption = typer.Option(None, "--seed", help="Random seed (overrides [run] see
 @app.command()
 @handle_errors
 def run(
-    feedback: Path = typer.Option(..., "--feedback", "-f", help="Feedback file: CSV, TSV, Parquet or JSONL."),
-    customers: Path = typer.Option(..., "--customers", "-c", help="Customer table with today's segments."),
+    feedback: Optional[Path] = typer.Option(
+        None, "--feedback", "-f", help="Feedback file: CSV, TSV, Parquet or JSONL (not with [feedback] database)."
+    ),
+    customers: Optional[Path] = typer.Option(
+        None, "--customers", "-c", help="Customer table with today's segments (not with [customers] database)."
+    ),
     config: Path = typer.Option(..., "--config", help="refine.toml mapping your column names (see `refine init`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
     previous: Optional[Path] = typer.Option(
@@ -47,6 +50,14 @@ def run(
     from refine.pipeline import run_cycle
 
     settings = load_config(config, overrides={"run": {"seed": seed}})
+    for name, path, section in (
+        ("feedback", feedback, settings.feedback),
+        ("customers", customers, settings.customers),
+    ):
+        if path is None and not section.database:
+            raise RefineError(f"give --{name}, or set [{name}] database and table / query in the config")
+        if path is not None and section.database:
+            raise RefineError(f"give either --{name} or [{name}] database in the config, not both", where=str(config))
     result = run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet)
     _print_summary(result, quiet)
 
@@ -166,9 +177,13 @@ def reject(
 @handle_errors
 def history(
     runs: Path = typer.Argument(Path("."), help="Folder holding run folders (searched recursively)."),
+    chart: Optional[Path] = typer.Option(
+        None, "--chart", help="Also write the trend (score, sentiment, top themes) as an HTML page with charts."
+    ),
 ) -> None:
-    """List cycles, their proposals and the decisions taken on them."""
+    """List cycles, their proposals and decisions, and the trend of score, sentiment, themes and what was new."""
     from refine.decisions import history as list_history
+    from refine.history import trend, trend_page
 
     cycles = list_history(runs)
     if not cycles:
@@ -182,6 +197,45 @@ def history(
         for d in cycle.decisions:
             why = f" — {d['reason']}" if d.get("reason") else ""
             typer.echo(f"    {d['decision']:<8} {d['proposal']}  {d['rule']}{why}")
+    result = trend(runs)
+    typer.echo("trend (score, mean sentiment, negative share; emerging / fading themes):")
+    for point in result.cycles:
+        score = "n/a" if point.score is None else f"{point.score:+.1f}"
+        sentiment = "n/a" if point.sentiment is None else f"{point.sentiment:+.2f}"
+        negative = "n/a" if point.negative_share is None else f"{100 * point.negative_share:.0f}%"
+        new = "; ".join([f"+ {label}" for label in point.emerging] + [f"- {label}" for label in point.fading])
+        typer.echo(
+            f"  {Path(point.folder).name:<24} score {score:>6}  sentiment {sentiment}  negative {negative}  {new}"
+        )
+    if chart is not None:
+        from refine.runs import write_text
+
+        if chart.is_dir():
+            raise RefineError("--chart is a folder; give the .html file to write", where=str(chart))
+        write_text(chart, trend_page(result))
+        typer.echo(str(chart))
+
+
+@app.command()
+@handle_errors
+def assign(
+    run_dir: Path = typer.Option(..., "--run", help="The run folder whose accepted proposals to apply."),
+    customers: Optional[Path] = typer.Option(
+        None, "--customers", "-c", help="A fresh customer table (the run's columns); default: [customers] database."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The CSV to write: customer id, segment, new segment."),
+) -> None:
+    """Apply a run's accepted proposals to a fresh customer table and write each customer's new segment."""
+    from refine.assign import assign_segments
+
+    result = assign_segments(run_dir, customers, out)
+    typer.echo(
+        f"{result.customers} customers: {result.changed} change segment, {result.conflicts} matched by more than "
+        f"one accepted rule (resolved: new segment first, then the higher-ranked proposal), "
+        f"{result.rejected} rows rejected{' (' + str(result.rejects_path) + ')' if result.rejects_path else ''}; "
+        f"accepted proposals applied: {', '.join(result.accepted) or 'none'}"
+    )
+    typer.echo(str(result.out))
 
 
 def _mount_subcommands() -> None:
@@ -200,4 +254,4 @@ def main() -> None:  # pragma: no cover - console entry point
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -133,15 +133,19 @@ def _train(
     texts = frame[text_col].astype(str).str.strip()
     raw_labels = frame[label_col].astype(str).str.strip()
     keep = (texts != "") & (raw_labels != "")
+    mapped: list[str | None] = []
     if ratings:
         mapped = labels_from_ratings(raw_labels[keep].tolist(), ratings)
     else:
-        mapped = normalise_labels(raw_labels[keep].tolist(), where=f"column {label_col!r}")
+        mapped += normalise_labels(raw_labels[keep].tolist(), where=f"column {label_col!r}")
     languages = None
     if language_col is not None:
-        languages = frame[language_col].fillna("unknown").astype(str).str.strip().str.lower()[keep].tolist()
-    texts = texts[keep].tolist()
-    skipped = int((~keep).sum()) + len(table.bad_rows)
+        kept_languages = frame[language_col].fillna("unknown").astype(str).str.strip().str.lower()[keep].tolist()
+        languages = [code for code, label in zip(kept_languages, mapped) if label is not None]
+    # a rating that reads as missing ("nan", "NA") gives no label: that row is skipped, not trained on
+    texts = [text for text, label in zip(texts[keep].tolist(), mapped) if label is not None]
+    labels = [label for label in mapped if label is not None]
+    skipped = int((~keep).sum()) + len(table.bad_rows) + (len(mapped) - len(labels))
     if not texts:
         raise RefineError("no row has both a text and a label", where=str(data))
 
@@ -162,7 +166,7 @@ def _train(
     }
     head = train_head(
         texts,
-        mapped,
+        labels,
         embedder.encode,
         seed=seed,
         holdout=holdout,
@@ -172,7 +176,7 @@ def _train(
         embedding_model=embedder.model_id,
         sources=languages,
     )
-    aggregated = _heldout_aggregated(head, texts, mapped, languages, seed, holdout, embedder)
+    aggregated = _heldout_aggregated(head, texts, labels, languages, seed, holdout, embedder)
     if aggregated:
         head.card["heldout_sentences_aggregated"] = aggregated
     path = head.save(out)

@@ -38,6 +38,9 @@ class FeedbackColumns:
     timestamp: str | None = None
     source: str | None = None  # survey / review / ticket ...
     max_text_chars: int = 5000  # longer texts are truncated (and counted), never dropped
+    database: str = ""  # a SQLAlchemy URL to read the feedback from instead of a file (password as ${ENV_VAR})
+    table: str = ""  # with database: the table or view to read
+    query: str = ""  # with database: or a SELECT statement
 
 
 @dataclass
@@ -48,6 +51,10 @@ class CustomerColumns:
     segment: str = ""
     outcomes: list[str] = field(default_factory=list)  # judged, never used in rules
     exclude: list[str] = field(default_factory=list)  # never used in rules, never shown
+    value: str = ""  # revenue / ARR / LTV column: value touched and value at risk per theme, segment, proposal
+    database: str = ""  # a SQLAlchemy URL to read the customers from instead of a file (password as ${ENV_VAR})
+    table: str = ""  # with database: the table or view to read
+    query: str = ""  # with database: or a SELECT statement
 
 
 @dataclass
@@ -118,7 +125,7 @@ class LimitSettings:
 
     max_feedback_rows: int = 1_000_000  # rows of the feedback file
     max_customer_rows: int = 10_000_000  # rows of the customer table
-    max_segment_values: int = 500  # distinct values of the segment column
+    max_segment_values: int = 200  # distinct values of the segment column (the merge search compares every pair)
     max_attributes: int = 500  # customer columns rules may use (all but id, segment, outcomes and exclude)
     max_attribute_levels: int = 2000  # distinct values of a category column (id-like, free-text columns skipped)
 
@@ -287,6 +294,7 @@ def _check(config: RefineConfig, where: str) -> None:
                 where=where,
             )
     _check_ranges(config, where)
+    _check_sources(config, where)
     _check_llm(config.llm, where)
     _check_run(config.run, config.topics, where)
 
@@ -344,6 +352,23 @@ def _check_run(run: RunSettings, topics: TopicSettings, where: str) -> None:
         raise RefineError("[run] workers must be at least 1", where=where)
     if topics.fit_sample < 0 or 0 < topics.fit_sample < 50:
         raise RefineError("[topics] fit_sample must be 0 (fit on all texts) or at least 50", where=where)
+
+
+def _check_sources(config: RefineConfig, where: str) -> None:
+    from refine.sources import check_source, looks_like_url
+
+    if looks_like_url(config.feedback.source):
+        raise RefineError(
+            "[feedback] source names the column holding the channel (survey / review / ticket); "
+            "put a database URL in [feedback] database, with table or query",
+            where=where,
+        )
+    for section in ("feedback", "customers"):
+        s = getattr(config, section)
+        check_source(section, s.database, s.table, s.query, where)
+    value = config.customers.value
+    if value and value in config.customers.exclude:
+        raise RefineError(f"[customers] value {value!r} is also excluded; a value column is shown", where=where)
 
 
 def _check_llm(llm: LLMSettings, where: str) -> None:
@@ -433,12 +458,20 @@ text = "Comment Text"          # required: the free-text answer
 # timestamp = "submitted"
 # source = "channel"           # survey / review / ticket ...
 # max_text_chars = 5000        # longer texts are truncated and counted
+# database = "postgresql://cx_reader:${PGPASSWORD}@warehouse/cx"   # read from a database instead of a file:
+#                              # a SQLAlchemy URL (postgresql, sqlite:///path, duckdb:///path); a password only
+#                              # as ${ENV_VAR}, expanded from the environment, never stored in the run
+# table = "survey_answers"     # with database: a table or view ...
+# query = "select * from survey_answers where answered_at >= '2026-11-01' order by id"   # ... or a query
 
 [customers]
 customer_id = "Member No"      # required
 segment = "Tier Name"          # required: today's segment
 outcomes = []                  # e.g. ["churned_90d", "revenue_12m"]: judged, never used in rules
 exclude = []                   # e.g. ["contact_email"]: never used in rules, never shown
+# value = "arr"                # revenue / ARR / LTV: value touched and value at risk per theme, segment, proposal
+# database = "duckdb:///warehouse.duckdb"   # read from a database instead of a file (as in [feedback])
+# table = "customers"          # or query = "select ..."
 
 [model]
 embedding = "default"          # "default" = packaged all-MiniLM-L6-v2; or a sentence-transformers id / local path
@@ -497,7 +530,7 @@ workers = 2                    # dask with scheduler = "": worker processes of t
 # the defaults hold large CRM tables. (Text length: [feedback] max_text_chars truncates and counts.)
 max_feedback_rows = 1000000    # rows of the feedback file
 max_customer_rows = 10000000   # rows of the customer table
-max_segment_values = 500       # distinct segments in the segment column (each is profiled and compared)
+max_segment_values = 200       # distinct segments in the segment column (the merge search compares every pair)
 max_attributes = 500           # customer columns rules may use: all but id, segment, outcomes and exclude
 max_attribute_levels = 2000    # distinct values of one category column; id-like columns (a value per customer)
                                # and free text are skipped by the proposal search, not refused

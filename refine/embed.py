@@ -194,7 +194,7 @@ class CachedEmbedder:
         found = self.cache.get(unique_keys) if self.cache is not None else {}
         missing = [k for k in unique_keys if k not in found]
         if missing:
-            first_text = {}
+            first_text: dict[str, str] = {}
             for key, text in zip(keys, texts):
                 first_text.setdefault(key, text)
             found.update(self._compute(missing, first_text))
@@ -250,6 +250,7 @@ def build_embedder(
     """
     from refine.embed_onnx import OnnxEmbedder, check_backend
 
+    base: Embedder
     if check_backend(backend) == "torch":
         base = SentenceTransformerEmbedder(model, device=device, batch_size=batch_size, show_progress=show_progress)
     else:  # exported into the cache folder on first use; its own model id keeps its vectors apart

@@ -22,6 +22,7 @@ import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -215,8 +216,10 @@ def _export(model: str, backend: str, folder: Path) -> None:
         # embedding tables) cost MiniLM ~0.05 cosine to fp32; per-channel keeps it above 0.99.
         # its advice to pre-process first does not apply: symbolic shape inference fails on this graph
         root = logging.getLogger()
-        hush = logging.Filter()
-        hush.filter = lambda record: "pre-processing before quantization" not in record.getMessage()
+
+        def hush(record: logging.LogRecord) -> bool:
+            return "pre-processing before quantization" not in record.getMessage()
+
         root.addFilter(hush)
         try:
             with warnings.catch_warnings():
@@ -301,7 +304,7 @@ class OnnxEmbedder:
         self.loads = 0
         self.folder: Path | None = None
         self._session = None
-        self._tokenizer = None
+        self._tokenizer: Any = None  # a tokenizers.Tokenizer once loaded
         self._input_names: list[str] = []
         self.dimension = 384
 

@@ -46,6 +46,12 @@ class Table:
     rows_in: int
     notes: list[str] = field(default_factory=list)  # warnings about the file as a whole
     bad_cells: dict[int, list[str]] = field(default_factory=dict)  # row number -> cells of a ragged row
+    source: str | None = None  # a database table / query (URL without password) instead of a file
+
+    @property
+    def where(self) -> str:
+        """What messages name: the file, or the database URL (password removed) and table / query."""
+        return self.source or str(self.path)
 
     def bad_row_id(self, number: int, column: str | None) -> str:
         """The id cell of an unparseable row, when the row got that far (for the reject's id)."""
@@ -171,7 +177,7 @@ def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
     as many fields as the header has, the file most likely lost a closing quote there.
     """
     width = len(frame.columns)
-    notes = []
+    notes: list[str] = []
     if width < 2:
         return notes
     for column in frame.columns:
@@ -358,7 +364,8 @@ def _require(table: Table, column: str | None, what: str, key: str) -> None:
     if column and column not in table.frame.columns:
         shown = ", ".join(repr(c) for c in list(table.frame.columns)[:12])
         raise RefineError(
-            f"column {column!r} ({key}) is not in the {what} file (it has: {shown})", where=str(table.path)
+            f"column {column!r} ({key}) is not in the {what} {'table' if table.source else 'file'} (it has: {shown})",
+            where=table.where,
         )
 
 
@@ -433,6 +440,7 @@ def _customers(
     for key in ("outcomes", "exclude"):
         for column in getattr(cc, key):
             _require(table, column, "customers", f"[customers] {key}")
+    _require(table, getattr(cc, "value", ""), "customers", "[customers] value")
     for number, reason in table.bad_rows:
         rejects.append(
             {"table": "customers", "row": number, "id": table.bad_row_id(number, cc.customer_id), "reason": reason}
@@ -460,7 +468,7 @@ def _customers(
         )
     frame = frame[reason == ""].drop(columns="__row")
     if frame.empty:
-        raise RefineError("no usable customer rows (see the reasons in rejects.csv)", where=str(table.path))
+        raise RefineError("no usable customer rows (see the reasons in rejects.csv)", where=table.where)
     frame[cc.segment] = frame[cc.segment].str.strip()
     keep = [c for c in frame.columns if c not in cc.exclude]
     frame = frame[keep]
@@ -479,7 +487,7 @@ def _customers(
                 example = bad.iloc[0] if len(bad) else ""
                 raise RefineError(
                     f"outcome column {column!r} must be numeric or true/false (found {str(example)[:30]!r})",
-                    where=str(table.path),
+                    where=table.where,
                 )
             frame[column] = frame[column].astype(float)
             infinite = ~np.isfinite(frame[column].fillna(0.0).to_numpy())
@@ -487,7 +495,7 @@ def _customers(
                 raise RefineError(
                     f"outcome column {column!r} holds an infinite value ({int(infinite.sum())} "
                     f"rows); an outcome must be a finite number or blank",
-                    where=str(table.path),
+                    where=table.where,
                 )
         elif column != cc.segment:
             attributes.append(column)
@@ -513,7 +521,7 @@ def _scale(config: RefineConfig, scores: pd.Series) -> tuple[list[float] | None,
         scale = [0.0, 10.0] if high > 5 else [1.0, 5.0]
         kind = kind or ("nps" if high > 5 else "stars")
     if kind is None:
-        kind = {(0.0, 10.0): "nps", (1.0, 5.0): "stars", (1.0, 7.0): "ces"}.get(tuple(scale), "other")
+        kind = {(0.0, 10.0): "nps", (1.0, 5.0): "stars", (1.0, 7.0): "ces"}.get((scale[0], scale[1]), "other")
     return scale, kind
 
 
@@ -574,7 +582,8 @@ def _feedback(
             out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1]))
         mark(unreadable, "unreadable score")
         mark(out_of_scale, "score outside its scale")
-        counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]
+        # the scale's bounds are numbers like 1.0, kept with the counts (run.json) since 0.1.0
+        counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
         config.feedback.score_scale, config.feedback.score_kind = scale, kind
 
     timestamp = pd.Series(pd.NaT, index=frame.index)
@@ -627,15 +636,15 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     rejects: list[dict] = []
     warnings: list[str] = []
     counts: dict[str, int] = {}
-    customers_table = read_table(customers_path, what="customers")
-    check_rows(customers_table.rows_in, table="customer", config=config, where=str(customers_table.path))
-    feedback_table = read_table(feedback_path, what="feedback")
-    check_rows(feedback_table.rows_in, table="feedback", config=config, where=str(feedback_table.path))
+    customers_table = _read_input(customers_path, config, "customers")
+    check_rows(customers_table.rows_in, table="customer", config=config, where=customers_table.where)
+    feedback_table = _read_input(feedback_path, config, "feedback")
+    check_rows(feedback_table.rows_in, table="feedback", config=config, where=feedback_table.where)
     customers, attributes = _customers(customers_table, config, rejects, warnings)
     if customers.empty:
-        raise RefineError("no usable customer rows", where=str(customers_table.path))
+        raise RefineError("no usable customer rows", where=customers_table.where)
     # [limits]: distinct segments and category levels, before any expensive stage
-    column_kinds = check_customers(customers, attributes, config, where=str(customers_table.path))
+    column_kinds = check_customers(customers, attributes, config, where=customers_table.where)
     known = pd.Index(customers[config.customers.customer_id])  # unique: duplicates were rejected
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
@@ -652,11 +661,11 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
             "feedback_rejected": int(by_table.get("feedback", 0)),
         }
     )
-    for table in ("customers", "feedback"):
-        if counts[f"{table}_accepted"] + counts[f"{table}_rejected"] != counts[f"{table}_in"]:
-            raise AssertionError(f"{table} rows do not add up: {counts}")
+    for name in ("customers", "feedback"):
+        if counts[f"{name}_accepted"] + counts[f"{name}_rejected"] != counts[f"{name}_in"]:
+            raise AssertionError(f"{name} rows do not add up: {counts}")
     if feedback.empty:
-        raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=str(feedback_table.path))
+        raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=feedback_table.where)
     for table in (customers_table, feedback_table):
         warnings.extend(table.notes)
         swallowed = [n for n, reason in table.bad_rows if "unclosed quote" in reason]
@@ -666,10 +675,10 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
                 "breaks that look like an unclosed quote; the lines inside them are not counted as rows "
                 "(see rejects.csv)"
             )
-        if table.encoding not in ("utf-8", "binary"):
+        if table.encoding not in ("utf-8", "binary", "database"):
             warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
     inputs = {
-        name: {"path": str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
+        name: {"path": t.source or str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
         for name, t in (("feedback", feedback_table), ("customers", customers_table))
     }
     return IngestResult(
@@ -684,10 +693,22 @@ def ingest(feedback_path: str | Path, customers_path: str | Path, config: Refine
     )
 
 
-def read_customers(path: str | Path, config: RefineConfig) -> pd.DataFrame:
+def _read_input(path: str | Path | None, config: RefineConfig, what: str) -> Table:
+    """The input file, or the table / query of `[feedback|customers] database` when the config names one."""
+    section = getattr(config, what)
+    if getattr(section, "database", ""):
+        from refine.sources import read_database
+
+        return read_database(section.database, table=section.table, query=section.query, what=what, section=what)
+    if path is None:
+        raise RefineError(f"no {what} given: pass the file, or set [{what}] database and table / query in the config")
+    return read_table(path, what=what)
+
+
+def read_customers(path: str | Path | None, config: RefineConfig) -> pd.DataFrame:
     """The customer table alone, validated and typed as ingest does (for A/B plans and decisions)."""
-    table = read_table(path, what="customers")
-    check_rows(table.rows_in, table="customer", config=config, where=str(table.path))
+    table = _read_input(path, config, "customers")
+    check_rows(table.rows_in, table="customer", config=config, where=table.where)
     customers, _ = _customers(table, config, [], [])
     return customers
 

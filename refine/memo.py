@@ -158,4 +158,4 @@ class StageMemo:
 
 def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as handle:  # a handle: np.savez would add ".npz" to a path without it
-        np.savez(handle, **arrays)
+        np.savez(handle, allow_pickle=False, **arrays)

@@ -40,6 +40,7 @@ OUTPUT_FILES = [
     "segments.parquet",
     "proposals.json",
     "assignments.parquet",
+    "insights.json",
     "report.html",
     "report.md",
     "run.json",
@@ -225,6 +226,7 @@ def run_cycle(
         feedback, topics = llm_labels_stage(cycle, feedback, topics)
         feedback, segments, respondents = join_stage(cycle, feedback, data.customers, topics)
         proposals = propose_stage(cycle, data, feedback, respondents, topics)
+        insights = insights_stage(cycle, data, feedback, topics, proposals.proposals, embedder, vectors)
         llm_summary = llm_summary_stage(cycle, topics, proposals.proposals, segments, feedback)
         comparison = compare_stage(cycle, topics, segments, topic_model)
         manifest = build_manifest(cycle, data, embedder, scorer, topic_model, proposals)
@@ -246,6 +248,7 @@ def run_cycle(
             embeddings=vectors,
             sentences=sentences_frame,
             sentiment=cycle.sentiment,
+            insights=insights,
         )
         return write_stage(cycle, result)
 
@@ -257,7 +260,17 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
     """Read, validate and redact both inputs; apply last cycle's accepted proposals to the segments."""
     from refine.ingest import ingest
 
-    with cycle.progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
+    def shown(path, section) -> str:
+        if getattr(section, "database", ""):
+            from refine.sources import describe
+
+            return describe(section.database, section.table, section.query)
+        return Path(path).name if path is not None else "?"
+
+    config = cycle.config
+    with cycle.progress.stage(
+        "ingest", f"{shown(feedback_path, config.feedback)} + {shown(customers_path, config.customers)}"
+    ):
         data = ingest(feedback_path, customers_path, cycle.config)
     if cycle.previous is not None:
         from refine.decisions import accepted_proposals, redefine_segments
@@ -530,6 +543,26 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
         document = result.to_json()  # proposals.json: the report, decisions and A/B plans read this form
         assignments = proposed_assignments(data.customers, document["proposals"], config)
     return _Proposals(document["proposals"], document["stopped"], document["method"], assignments)
+
+
+def insights_stage(cycle: _Cycle, data, feedback: pd.DataFrame, topics, proposals, embedder, vectors):
+    """Theme drivers, value touched / at risk, and against --previous: score-change attribution and what is new."""
+    from refine.insights import compute_insights
+
+    with cycle.progress.stage("insights", "drivers, value, score change, what is new"):
+        insights = compute_insights(
+            feedback,
+            data.customers,
+            cycle.config,
+            topics,
+            proposals,
+            previous=cycle.previous,
+            embedder=embedder,
+            embeddings=vectors,
+        )
+    for note in insights.notes or []:
+        cycle.note(note)
+    return insights
 
 
 def llm_summary_stage(cycle: _Cycle, topics, proposals, segments, feedback) -> str | None:

@@ -104,7 +104,7 @@ def score_gap(g: dict) -> str:
 def outcome_cell(row: dict, outcome: str, binary: bool) -> str:
     """A segment's outcome mean with its interval: 13.1% [12.1, 14.1] for a 0/1 outcome, else 937.25 [918.76, 955.73]."""
     mean, low, high = (row.get(f"outcome:{outcome}:{k}") for k in ("mean", "ci_low", "ci_high"))
-    if mean is None or not math.isfinite(float(mean)):
+    if mean is None or low is None or high is None or not math.isfinite(float(mean)):
         return "n/a"
     if binary:
         return f"{100 * mean:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
@@ -397,6 +397,8 @@ def _context(cycle: CycleResult) -> dict:
         "n_segments": len(segments),
         "respondents": int(segments["respondents"].sum()) if len(segments) else 0,
         "customers": int(segments["customers"].sum()) if len(segments) else 0,
+        "insights": getattr(cycle, "insights", None),  # refine.insights.CycleInsights (templates/insights.*.j2)
+        "score_label": _score_label(cycle),
     }
 
 
@@ -411,6 +413,19 @@ def _languages(cycle: CycleResult) -> list[dict]:
         result = SentimentResult.from_json({}, cycle.feedback)
     rows = result.by_language()
     return rows if len(rows) > 1 else []
+
+
+def _score_label(cycle) -> str:
+    from refine.drivers import score_name
+
+    config = (cycle.manifest.config if hasattr(cycle.manifest, "config") else cycle.manifest.get("config")) or {}
+    return score_name((config.get("feedback") or {}).get("score_kind"))
+
+
+def _money(value: Any) -> str:
+    from refine.value import money
+
+    return money(value)
 
 
 def _is_binary(customers: pd.DataFrame, column: str) -> bool:
@@ -445,6 +460,7 @@ def _environment():
         lead_outcome=lead_outcome,
         score_gap=score_gap,
         outcome_cell=outcome_cell,
+        money=_money,
     )
     return env
 
@@ -466,6 +482,23 @@ def md_escape(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False)).replace("\n", " ")
 
 
+def _insight_charts(context: dict) -> dict:
+    """The driver chart (score) and the score-change waterfall, when the cycle has them."""
+    from markupsafe import Markup
+
+    from refine.insight_charts import driver_chart, waterfall_chart
+
+    insights = context.get("insights")
+    if insights is None:
+        return {"drivers": "", "waterfall": ""}
+    drivers = insights.drivers.for_measure("score")
+    unit = drivers[0].unit if drivers else ""
+    return {
+        "drivers": Markup(driver_chart(drivers, f"Theme drivers of {context['score_label']}", unit)),
+        "waterfall": Markup(waterfall_chart(insights.attribution)),
+    }
+
+
 def write_report(cycle: CycleResult) -> tuple[Path, Path]:
     """Write report.html and report.md into the run folder."""
     from markupsafe import Markup
@@ -476,6 +509,7 @@ def write_report(cycle: CycleResult) -> tuple[Path, Path]:
         "sentiment": Markup(sentiment_chart(cycle.segments)),
         "heatmap": Markup(heatmap(cycle.segments, context["topics"])),
         "impact": Markup(impact_chart(context["topics"])),
+        **_insight_charts(context),
     }
     html_text = env.get_template("report.html.j2").render(**context, charts=charts)
     md_env = _environment()

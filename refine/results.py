@@ -108,6 +108,7 @@ class CycleResult:
     embeddings: np.ndarray | None = None
     sentences: pd.DataFrame | None = None
     sentiment: Any = None
+    insights: Any = None  # refine.insights.CycleInsights: drivers, value, score change, what is new
 
     @property
     def report_path(self) -> Path:

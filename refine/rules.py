@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -167,9 +167,9 @@ def _describe(node: ast.AST) -> str:
 def _literal(node: ast.AST) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
-    if isinstance(node, ast.UnaryOp):
-        return -node.operand.value
-    return [_literal(e) for e in node.elts]
+    if isinstance(node, ast.UnaryOp):  # a negative number: the grammar allows nothing else here
+        return -cast(Any, node.operand).value
+    return [_literal(e) for e in cast(ast.List, node).elts]
 
 
 def _operand(node: ast.AST, frame: pd.DataFrame, names: dict[str, str]) -> Any:
@@ -178,7 +178,7 @@ def _operand(node: ast.AST, frame: pd.DataFrame, names: dict[str, str]) -> Any:
     return _literal(node)
 
 
-def _compare(left: Any, op: type, right: Any) -> pd.Series:
+def _compare(left: Any, op: type[ast.cmpop], right: Any) -> pd.Series:
     if op in (ast.In, ast.NotIn):
         values = right if isinstance(right, list) else [right]
         series = left if isinstance(left, pd.Series) else pd.Series([left])
@@ -247,6 +247,7 @@ def _evaluate(node: ast.AST, frame: pd.DataFrame, names: dict[str, str]) -> pd.S
         return frame[names[node.id]].fillna(False).astype(bool)
     # chained comparison a < b <= c means a < b and b <= c
     out = None
+    node = cast(ast.Compare, node)  # what the grammar leaves
     left = _operand(node.left, frame, names)
     for op, comparator in zip(node.ops, node.comparators):
         right = _operand(comparator, frame, names)

@@ -180,4 +180,6 @@ def write_run(result) -> None:
         ),
     )
     write_parquet(out_dir / "assignments.parquet", result.assignments)
+    if getattr(result, "insights", None) is not None:
+        write_json(out_dir / "insights.json", result.insights.to_json())
     write_report(result)

@@ -517,16 +517,23 @@ def _scan(measures, attribute, conditions, strata, n_strata, test, totals_strata
     p = np.full((k, len(names)), np.nan)
     effect = np.zeros((k, len(names)))
     diff = np.zeros((k, len(names)))
-    resp_codes = attribute.codes[measures.resp_rows]
-    resp_strata = strata[measures.resp_rows]
-    resp_totals = None if totals_strata is None else totals_strata[measures.resp_rows]
+    # only the rows that count (the universe of a one-segment scan is a few percent of a big table)
+    inside = (strata >= 0) if totals_strata is None else (totals_strata >= 0)
+    rows = np.flatnonzero(inside)
+    resp_inside = np.flatnonzero(inside[measures.resp_rows])
+    resp_rows = measures.resp_rows[resp_inside]
+    resp_codes, resp_strata = attribute.codes[resp_rows], strata[resp_rows]
+    resp_totals = None if totals_strata is None else totals_strata[resp_rows]
+    all_codes, all_strata = attribute.codes[rows], strata[rows]
+    all_totals = None if totals_strata is None else totals_strata[rows]
     counted = None
-    for j, (name, values, over_respondents) in enumerate(measures.columns):
-        codes = resp_codes if over_respondents else attribute.codes
-        st = resp_strata if over_respondents else strata
+    for j, (name, column, over_respondents) in enumerate(measures.columns):
+        values = column[resp_inside] if over_respondents else column[rows]
+        codes = resp_codes if over_respondents else all_codes
+        st = resp_strata if over_respondents else all_strata
         totals = None
         if totals_strata is not None:
-            ts = resp_totals if over_respondents else totals_strata
+            ts = resp_totals if over_respondents else all_totals
             totals = [x.sum(axis=1, keepdims=True) for x in _bin_stats(codes, ts, n_strata, attribute.n_bins, values)]
         sub = Attribute(attribute.column, attribute.kind, codes, attribute.n_bins)
         g, r = _group_and_rest(sub, conditions, st, n_strata, values, totals)

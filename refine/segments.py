@@ -85,7 +85,8 @@ def profile_segments(
             value = nps(said[S.SCORE].dropna().to_numpy())
         elif score_kind == "csat":
             top2 = said[S.SCORE].dropna().to_numpy() >= 4
-            value = tuple(100 * v for v in proportion_ci(float(top2.sum()), len(top2)))
+            share, low, high = proportion_ci(float(top2.sum()), len(top2))
+            value = (100 * share, 100 * low, 100 * high)
         else:
             value = mean_ci(scores)
         row["score_value"], row["score_ci_low"], row["score_ci_high"] = value

@@ -150,6 +150,55 @@ CATALOGUE = [
         "not a refine topics file",
         2,
     ),
+    # [limits]: what one run may cost (tests/test_limits.py runs the hostile tables themselves)
+    (
+        "limit set to zero",
+        {"refine.toml": CONFIG + "[limits]\nmax_feedback_rows = 0\n"},
+        [],
+        "max_feedback_rows must be at least 1",
+        2,
+    ),
+    (
+        "too many feedback rows",
+        {"refine.toml": CONFIG + "[limits]\nmax_feedback_rows = 1\n", "feedback.csv": FEEDBACK + "2,Too small\n"},
+        [],
+        "the feedback file has 2 rows, more than [limits] max_feedback_rows = 1",
+        2,
+    ),
+    (
+        "too many customer rows",
+        {"refine.toml": CONFIG + "[limits]\nmax_customer_rows = 1\n"},
+        [],
+        "the customer file has 2 rows, more than [limits] max_customer_rows = 1",
+        2,
+    ),
+    (
+        "too many segments",
+        {"refine.toml": CONFIG + "[limits]\nmax_segment_values = 1\n"},
+        [],
+        "the segment column 'Tier Name' holds 2 distinct segments, more than [limits] max_segment_values = 1",
+        2,
+    ),
+    (
+        "too many attribute columns",
+        {
+            "refine.toml": CONFIG + "[limits]\nmax_attributes = 1\n",
+            "customers.csv": "Member No,Tier Name,churned,region,plan\n1,Gold,0,west,a\n2,Silver,1,east,b\n",
+        },
+        [],
+        "2 attribute columns, more than [limits] max_attributes = 1",
+        2,
+    ),
+    (
+        "too many levels in an attribute",
+        {
+            "refine.toml": CONFIG + "[limits]\nmax_attribute_levels = 1\n",
+            "customers.csv": "Member No,Tier Name,churned,region\n1,Gold,0,west\n2,Silver,1,east\n",
+        },
+        [],
+        "column 'region' has 2 distinct values, more than [limits] max_attribute_levels = 1",
+        2,
+    ),
     (
         "cache folder is a file",
         {"cache.bin": "x", "refine.toml": CONFIG + '[run]\ncache_dir = "cache.bin"\n'},

@@ -28,11 +28,20 @@ def company(tmp_path_factory):
     return write_demo_data(out, generate_company(seed=3, n_customers=3000, response_rate=0.3))
 
 
+# `refine run` with the hashing embedder in place of the model (refine.embed.HashingEmbedder): what is
+# tested is restarting after a kill, not what the vectors mean, and each run skips loading torch
+BOOT = (
+    "import refine.embed as e; "
+    "e.build_embedder = lambda model, *, cache_dir, **_: e.CachedEmbedder(e.HashingEmbedder(), cache_dir); "
+    "from refine.cli import main; main()"
+)
+
+
 def _command(paths, out: Path) -> list[str]:
     return [
         sys.executable,
-        "-m",
-        "refine.cli",
+        "-c",
+        BOOT,
         "run",
         "--feedback",
         str(paths["feedback"]),

@@ -94,7 +94,7 @@ def test_hostile_segment_column_is_refused_at_ingest(tmp_path, no_models):
     feedback, path = write_inputs(tmp_path, customers)
     line = run_cli(tmp_path, feedback, path)
     assert "'segment' holds 100,000 distinct segments" in line
-    assert "[limits] max_segment_values = 500" in line
+    assert "[limits] max_segment_values = 200" in line
     assert "customers.csv" in line
 
 
