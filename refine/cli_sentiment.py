@@ -7,6 +7,7 @@ Mounted by refine/cli.py as `app.add_typer(sentiment_app, name="sentiment")`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -232,7 +233,7 @@ def _heldout_aggregated(head, texts, labels, languages, seed, holdout, embedder)
         return {}
     y = np.asarray(normalise_labels(labels), dtype=object)
     src = None if languages is None else np.asarray(languages, dtype=object)
-    held = np.flatnonzero(stratified_split(y, holdout, seed, src))
+    held = np.flatnonzero(stratified_split(list(y), holdout, seed, None if src is None else list(src)))
     part = [texts[i] for i in held]
     frame = sentence_rows(part)
     counts = frame.groupby("feedback_row").size().reindex(range(len(part)), fill_value=0).to_numpy()
@@ -249,7 +250,7 @@ def _heldout_aggregated(head, texts, labels, languages, seed, holdout, embedder)
     agg_labels = aggregator.aggregate(f)[1]
     whole_labels = head.score(docs, embedder.encode(docs))["sentiment_label"].to_numpy(dtype=object)
     truth = y[held][multi_docs]
-    out = {"all": _pair(truth, whole_labels, agg_labels, evaluate)}
+    out: dict[str, Any] = {"all": _pair(truth, whole_labels, agg_labels, evaluate)}
     if src is not None:
         for name in dict.fromkeys(src[held][multi_docs]):
             rows = src[held][multi_docs] == name

