@@ -38,6 +38,15 @@ Then, per stage, the growth ratio time(N_next) / time(N) between consecutive siz
 doubling (ratio ** (1 / log2(N_next / N))): about 2 means linear, about 4 quadratic. And warm / cold
 total time per size.
 
+--sentiment-rate N (issue 16) instead measures the sentiment stage alone, in texts per second, on real
+texts from the shared data folder: an English-only set (N clothing reviews and tweets) and a
+mixed-language set (the first 200 texts of each XLM-T test part: en, es, de, fr, pt). The embed and
+sentences stages are not timed (all-MiniLM-L6-v2 vectors are zero stand-ins: the head's cost does not
+depend on their values); timed are "before" (the English head on every comment and every cut-out sentence, as refine scored them before
+languages) and "now" (refine.feedback_sentiment: language detection, routing, USE multilingual v3 on the
+non-English comments and sentences, uncached, and the sentence aggregation), and, for the mixed set,
+embedding every comment with USE multilingual v3 for the theme space.
+
 Not measured (printed at the end as well): the LLM stages (provider "none"), a `previous` run
 (topic matching and month-over-month comparison), the torch backend unless --backend torch, GPU,
 disk I/O apart from what the stages do, memory of grandchild processes other than what wait4
@@ -305,6 +314,76 @@ def fmt(value, width=8, digits=1) -> str:
     return f"{value:{width}.{digits}f}"
 
 
+class _StandIn:
+    """Zero vectors in all-MiniLM-L6-v2's shape: the head's cost does not depend on the values."""
+
+    model_id = "stand-in"
+
+    def encode(self, texts):
+        import numpy as np
+
+        return np.zeros((len(texts), 384), dtype=np.float32)
+
+
+def sentiment_rate(n: int, data_dir: Path) -> None:
+    """Texts/s of the sentiment stage, before and now, on English-only and mixed-language real texts."""
+    sys.path.insert(0, str(HERE))
+    from train_default_head import load_sources
+    from train_multilingual_head import load_xlmt
+
+    from refine.embed_multilingual import MultilingualEncoder
+    from refine.feedback_sentiment import FeedbackSentiment, build_sentences, default_multilingual_head
+    from refine.sentiment import load_scorer
+
+    if not (data_dir / "multilingual_sentiment").is_dir():
+        print(f"no shared data at {data_dir}; nothing to measure")
+        return
+    english = load_sources(data_dir)
+    english = english.sample(n=min(n, len(english)), random_state=0)["text"].tolist()
+    xlmt = load_xlmt(data_dir)
+    test = xlmt[xlmt["split"] == "test"]
+    mixed = test.groupby("language").head(200)["text"].tolist()  # 200 per language: USE is the slow part
+    head = load_scorer("default")
+    stand_in = _StandIn()
+    print(
+        f"sentiment stage texts/s ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}); the embed and sentences "
+        "stages are not timed (all-MiniLM-L6-v2 vectors are zero stand-ins: the head costs the same whatever they hold)"
+    )
+    for name, texts in (
+        (f"English-only ({len(english)} texts)", english),
+        ("mixed-language (XLM-T test, 200/lang)", mixed),
+    ):
+        x = stand_in.encode(texts)
+        table = build_sentences(texts, x, stand_in)
+        cut = table.split_rows
+        start = time.perf_counter()
+        head.score(texts, x)
+        if len(cut):
+            head.score(table.frame["text"].to_numpy()[cut].tolist(), table.embeddings[cut])
+        before = time.perf_counter() - start
+        stage = FeedbackSentiment(
+            head, multilingual_head=default_multilingual_head(), multilingual_embedder=MultilingualEncoder()
+        )
+        stage.multilingual_embedder._load()  # the one-off weight load is not per text
+        start = time.perf_counter()
+        result = stage.score(texts, x, sentences=table)
+        now = time.perf_counter() - start
+        routes = result.documents["route"].value_counts().to_dict()
+        print(
+            f"  {name:<34} {len(texts):>6} texts, {len(cut)} cut sentences, routes {routes}: "
+            f"before {len(texts) / before:7.0f} texts/s ({before:.1f}s), now {len(texts) / now:7.0f} texts/s ({now:.1f}s)"
+        )
+        if name.startswith("mixed"):
+            encoder = MultilingualEncoder()
+            encoder._load()
+            start = time.perf_counter()
+            encoder.encode(texts)
+            spent = time.perf_counter() - start
+            print(
+                f"  {'theme space (USE on every comment)':<34} {len(texts):>6} texts: {len(texts) / spent:7.0f} texts/s"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--feedback", default="25000,50000,100000", help="feedback row counts, comma separated")
@@ -331,6 +410,13 @@ def main() -> None:
         "unchanged and the rest are edited (1 = no such run)",
     )
     parser.add_argument(
+        "--sentiment-rate",
+        type=int,
+        default=0,
+        help="measure only the sentiment stage's texts/s on N English texts and on the mixed-language XLM-T test set",
+    )
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"), help="shared data folder")
+    parser.add_argument(
         "--propose-only",
         action="store_true",
         help="time only the propose stage on a wide customer table (20 attributes, two of 300 levels, five numeric, "
@@ -346,6 +432,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    if args.sentiment_rate:
+        return sentiment_rate(args.sentiment_rate, Path(args.data_dir))
     if args._child == "generate":
         return child_generate(args)
     if args._child == "export":

@@ -7,6 +7,7 @@ Mounted by refine/cli.py as `app.add_typer(sentiment_app, name="sentiment")`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -75,6 +76,18 @@ def train(
         help="Also learn from hashed words and word pairs (as the packaged head does); "
         "worth it with a few thousand rated texts or more.",
     ),
+    encoder: str = typer.Option(
+        "english",
+        "--encoder",
+        help='"english": a head on --model embeddings, for [model] sentiment; "multilingual": a head on USE '
+        "multilingual v3 embeddings, for comments not in English ([model] multilingual).",
+    ),
+    language_col: str | None = typer.Option(
+        None,
+        "--language-col",
+        help="Optional column with each text's language: the split is stratified by it and held-out scores "
+        "are printed per language.",
+    ),
 ) -> None:
     """Train a sentiment head on your rated feedback and save it with a data card.
 
@@ -82,7 +95,7 @@ def train(
     share of the rows; the scores are printed and kept in the card.
     """
     try:
-        _train(data, text_col, label_col, ratings, out, model, seed, holdout, word_features)
+        _train(data, text_col, label_col, ratings, out, model, seed, holdout, word_features, encoder, language_col)
     except RefineError as exc:
         _fail(exc)
 
@@ -97,18 +110,24 @@ def _train(
     seed: int,
     holdout: float,
     word_features: bool,
+    encoder: str = "english",
+    language_col: str | None = None,
 ) -> None:
     from refine.ingest import read_table
     from refine.sentiment import labels_from_ratings, normalise_labels, train_head
 
     if not 0 <= holdout <= 0.9:
         raise RefineError(f"--holdout must be between 0 and 0.9, got {holdout}")
+    if encoder not in ("english", "multilingual"):
+        raise RefineError(f'--encoder must be "english" or "multilingual", got {encoder!r}')
     from refine.runs import check_output_folder
 
     check_output_folder(out, {"sentiment_head.npz", "sentiment_head.json"}, what="sentiment head")
     table = read_table(data, what="rated feedback")
     frame = table.frame
-    for option, column in (("--text-col", text_col), ("--label-col", label_col)):
+    for option, column in (("--text-col", text_col), ("--label-col", label_col), ("--language-col", language_col)):
+        if column is None:
+            continue
         if column not in frame.columns:
             shown = ", ".join(repr(c) for c in list(frame.columns)[:12])
             raise RefineError(f"{option} column {column!r} is not in the file (columns: {shown})", where=str(data))
@@ -120,6 +139,10 @@ def _train(
         mapped = labels_from_ratings(raw_labels[keep].tolist(), ratings)
     else:
         mapped += normalise_labels(raw_labels[keep].tolist(), where=f"column {label_col!r}")
+    languages = None
+    if language_col is not None:
+        kept_languages = frame[language_col].fillna("unknown").astype(str).str.strip().str.lower()[keep].tolist()
+        languages = [code for code, label in zip(kept_languages, mapped) if label is not None]
     # a rating that reads as missing ("nan", "NA") gives no label: that row is skipped, not trained on
     texts = [text for text, label in zip(texts[keep].tolist(), mapped) if label is not None]
     labels = [label for label in mapped if label is not None]
@@ -127,7 +150,7 @@ def _train(
     if not texts:
         raise RefineError("no row has both a text and a label", where=str(data))
 
-    embedder = _build_embedder(model)
+    embedder = _build_multilingual_embedder() if encoder == "multilingual" else _build_embedder(model)
     card = {
         "training_data": {
             "file": Path(data).name,
@@ -138,7 +161,9 @@ def _train(
             "text_column": text_col,
             "label_column": label_col,
             "ratings_mapping": ratings,
+            "language_column": language_col,
         },
+        "encoder": encoder,
     }
     head = train_head(
         texts,
@@ -150,7 +175,11 @@ def _train(
         lexical=word_features,
         name=Path(out).name or "custom",
         embedding_model=embedder.model_id,
+        sources=languages,
     )
+    aggregated = _heldout_aggregated(head, texts, labels, languages, seed, holdout, embedder)
+    if aggregated:
+        head.card["heldout_sentences_aggregated"] = aggregated
     path = head.save(out)
 
     typer.echo(
@@ -166,9 +195,74 @@ def _train(
             typer.echo(line)
     else:
         typer.echo("held-out scores: none (--holdout 0)")
+    if aggregated:
+        typer.echo("held-out scores of multi-sentence texts, whole text vs aggregated from sentences (as runs do):")
+        for name, s in aggregated.items():
+            if not isinstance(s, dict):
+                continue
+            typer.echo(
+                f"  {name:<12} n={s['n']:<6} macro-F1 whole text {s['whole_text']:.3f}, aggregated {s['aggregated']:.3f}"
+            )
     typer.echo(f"saved {path} and its card {path.with_suffix('.json').name}")
     typer.echo("to use it, put this in your refine.toml:")
     typer.echo("  [model]")
+    if encoder == "multilingual":
+        typer.echo(f'  multilingual = "{Path(out).resolve().as_posix()}"')
+        return
     if model != "default":
         typer.echo(f'  embedding = "{model}"')
     typer.echo(f'  sentiment = "{Path(out).resolve().as_posix()}"')
+
+
+def _build_multilingual_embedder():
+    """USE multilingual v3 behind the user's cache (a seam tests may replace)."""
+    from refine.config import load_config
+    from refine.embed_multilingual import build_multilingual_embedder
+
+    return build_multilingual_embedder(load_config(None).cache_dir)
+
+
+def _heldout_aggregated(head, texts, labels, languages, seed, holdout, embedder) -> dict:
+    """Held-out macro-F1 of the multi-sentence texts: whole text vs aggregated from sentences (packaged aggregator)."""
+    import numpy as np
+
+    from refine.feedback_sentiment import PROBS, SentenceAggregator, _words, default_aggregator, sentence_rows
+    from refine.sentiment import evaluate, normalise_labels, stratified_split
+
+    if holdout <= 0:
+        return {}
+    y = np.asarray(normalise_labels(labels), dtype=object)
+    src = None if languages is None else np.asarray(languages, dtype=object)
+    held = np.flatnonzero(stratified_split(list(y), holdout, seed, None if src is None else list(src)))
+    part = [texts[i] for i in held]
+    frame = sentence_rows(part)
+    counts = frame.groupby("feedback_row").size().reindex(range(len(part)), fill_value=0).to_numpy()
+    multi_docs = np.flatnonzero(counts > 1)
+    if len(multi_docs) < 10:
+        return {}
+    docs = [part[i] for i in multi_docs]
+    sub = sentence_rows(docs)
+    doc_probs = head.score(docs, embedder.encode(docs))[PROBS].to_numpy()
+    s_texts = sub["text"].tolist()
+    s_probs = head.score(s_texts, embedder.encode(s_texts))[PROBS].to_numpy()
+    aggregator = default_aggregator()
+    f = SentenceAggregator.features(doc_probs, s_probs, sub["feedback_row"].to_numpy(), _words(s_texts))
+    agg_labels = aggregator.aggregate(f)[1]
+    whole_labels = head.score(docs, embedder.encode(docs))["sentiment_label"].to_numpy(dtype=object)
+    truth = y[held][multi_docs]
+    out: dict[str, Any] = {"all": _pair(truth, whole_labels, agg_labels, evaluate)}
+    if src is not None:
+        for name in dict.fromkeys(src[held][multi_docs]):
+            rows = src[held][multi_docs] == name
+            if rows.sum() >= 10:
+                out[str(name)] = _pair(truth[rows], whole_labels[rows], agg_labels[rows], evaluate)
+    out["aggregator"] = aggregator.model_id
+    return out
+
+
+def _pair(truth, whole, aggregated, evaluate) -> dict:
+    return {
+        "n": int(len(truth)),
+        "whole_text": evaluate(truth, whole)["macro_f1"],
+        "aggregated": evaluate(truth, aggregated)["macro_f1"],
+    }

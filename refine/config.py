@@ -64,6 +64,8 @@ class ModelSettings:
     device: str = "cpu"
     batch_size: int = 64
     backend: str = "torch"  # torch | onnx-int8 | onnx (the onnx backends run on the CPU)
+    multilingual: str = DEFAULT_MODEL  # head for comments not in English: "default" (USE multilingual), a folder, "off"
+    multilingual_themes: float = 0.1  # themes use the multilingual space when this share of comments is not English
 
 
 @dataclass
@@ -275,6 +277,8 @@ def _check(config: RefineConfig, where: str) -> None:
         raise RefineError(
             f'[model] backend {backend!r} runs on the CPU: set device = "cpu" or backend = "torch"', where=where
         )
+    if not 0 <= config.model.multilingual_themes <= 1:
+        raise RefineError("[model] multilingual_themes must be a share between 0 and 1", where=where)
     kind = config.feedback.score_kind
     if kind is not None and kind not in ("nps", "csat", "stars", "ces", "other"):
         raise RefineError("[feedback] score_kind must be one of nps, csat, stars, ces, other", where=where)
@@ -475,6 +479,8 @@ sentiment = "default"          # "default" head, a head directory, or "transform
 device = "cpu"
 batch_size = 64
 backend = "torch"              # torch (fp32) | onnx-int8 (about 3x faster on CPU, cosine ~0.99 to torch) | onnx
+multilingual = "default"       # comments not in English: "default" head on USE multilingual v3, a head folder, or "off"
+multilingual_themes = 0.1      # from this share of non-English comments, themes cluster one multilingual space (1 = never)
 
 [topics]
 min_cluster_size = 0           # 0 = chosen from the number of texts

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -145,6 +145,9 @@ class _Cycle:
     embedding_use: dict[str, dict[str, int]] = field(default_factory=dict)
     sentiment_use: dict[str, dict[str, int]] = field(default_factory=dict)
     llm_status: dict[str, str] = field(default_factory=dict)
+    sentiment: Any = None  # the SentimentResult (refine.feedback_sentiment)
+    multilingual_embedder: Any = None  # USE multilingual behind the cache, built when a comment needs it
+    theme_space: dict = field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -217,8 +220,9 @@ def run_cycle(
         vectors = embed_stage(cycle, data.feedback, embedder, embeddings)
         sentences = sentences_stage(cycle, data.feedback, vectors, embedder)
         feedback, scorer = sentiment_stage(cycle, data.feedback, vectors, sentences, scorer, embedder.model_id)
-        feedback, topic_model = topics_stage(cycle, feedback, vectors, previous_topics)
-        topics, sentences_frame = aspects_stage(cycle, feedback, sentences, topic_model)
+        theme_vectors, theme_sentences = theme_space_stage(cycle, feedback, vectors, sentences, embedder)
+        feedback, topic_model = topics_stage(cycle, feedback, theme_vectors, previous_topics)
+        topics, sentences_frame = aspects_stage(cycle, feedback, theme_sentences, topic_model)
         feedback, topics = llm_labels_stage(cycle, feedback, topics)
         feedback, segments, respondents = join_stage(cycle, feedback, data.customers, topics)
         proposals = propose_stage(cycle, data, feedback, respondents, topics)
@@ -243,6 +247,7 @@ def run_cycle(
             llm_summary=llm_summary,
             embeddings=vectors,
             sentences=sentences_frame,
+            sentiment=cycle.sentiment,
             insights=insights,
         )
         return write_stage(cycle, result)
@@ -331,28 +336,74 @@ def sentences_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
 
 
 def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, given, embedding_id: str):
-    """Sentiment per comment and per sentence; the scorer is cached where that is safe."""
+    """Language, sentiment per sentence, and per comment from its sentences (refine.feedback_sentiment)."""
+    from refine.feedback_sentiment import FeedbackSentiment, load_multilingual_head
     from refine.sentiment import cached_scorer
 
     config = cycle.config
     with cycle.progress.stage("sentiment", config.model.sentiment if given is None else given.model_id):
         base = given if given is not None else cycle.engine.scorer(config.model.sentiment, device=config.model.device)
         scorer = cached_scorer(base, config.cache_dir, embedding_id)
-        scored = scorer.score(feedback[S.TEXT].tolist(), vectors)
-        cycle.count(cycle.sentiment_use, "documents", scorer)
-        feedback = pd.concat([feedback.reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
-        # a whole-comment sentence is its comment; only sentences cut from longer comments are scored again
+        stage = FeedbackSentiment(
+            scorer,
+            multilingual_head=load_multilingual_head(config.model.multilingual),
+            multilingual_embedder=_multilingual_embedder(cycle),
+        )
+        result = stage.score(feedback[S.TEXT].tolist(), vectors, sentences=sentences)
+        cycle.sentiment = result
+        cycle.sentiment_use.update(stage.use)
+        feedback = pd.concat([feedback.reset_index(drop=True), result.feedback_columns()], axis=1)
+        # a whole-comment sentence is its comment; sentences cut from longer comments carry their own scores
         rows = sentences.frame["feedback_row"].to_numpy()
         for column in (S.SENTIMENT_SCORE, S.SENTIMENT_LABEL):
             sentences.frame[column] = feedback[column].to_numpy()[rows]
         cut = sentences.split_rows
-        _reset_counts(scorer)
         if len(cut):
-            part = scorer.score(sentences.frame["text"].to_numpy()[cut].tolist(), sentences.embeddings[cut])
-            sentences.frame.loc[cut, S.SENTIMENT_SCORE] = part[S.SENTIMENT_SCORE].to_numpy()
-            sentences.frame.loc[cut, S.SENTIMENT_LABEL] = part[S.SENTIMENT_LABEL].to_numpy()
-        cycle.count(cycle.sentiment_use, "sentences", scorer)
+            sentences.frame.loc[cut, S.SENTIMENT_SCORE] = result.sentences[S.SENTIMENT_SCORE].to_numpy()
+            sentences.frame.loc[cut, S.SENTIMENT_LABEL] = result.sentences[S.SENTIMENT_LABEL].to_numpy()
+        mix = result.language_mix()
+        if len(mix) > 1 or (mix and "en" not in mix):
+            cycle.note("languages: " + ", ".join(f"{code} {n}" for code, n in list(mix.items())[:8]))
     return feedback, scorer
+
+
+def _multilingual_embedder(cycle: _Cycle):
+    """USE multilingual v3 behind the cache (built once per cycle; loads its weights only when a text needs it)."""
+    if cycle.multilingual_embedder is None:
+        from refine.embed_multilingual import build_multilingual_embedder
+
+        cycle.multilingual_embedder = build_multilingual_embedder(cycle.config.cache_dir)
+    return cycle.multilingual_embedder
+
+
+def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, embedder):
+    """The vectors themes cluster: one multilingual space when enough comments are not in English, else `vectors`."""
+    from refine.feedback_sentiment import theme_space
+    from refine.sentences import SentenceTable
+
+    threshold = cycle.config.model.multilingual_themes
+    space = theme_space(
+        feedback[S.TEXT].tolist(),
+        feedback["language"].tolist(),
+        vectors,
+        embedder,
+        threshold=threshold,
+        multilingual_embedder=_multilingual_embedder(cycle) if threshold < 1 else None,
+    )
+    cycle.theme_space = space.to_json()
+    if not space.multilingual:
+        return vectors, sentences
+    cycle.note(
+        f"{space.non_english_share:.0%} of comments are not in English: themes are clustered in one "
+        f"multilingual space ({space.model_id})"
+    )
+    cut = sentences.split_rows
+    theme_vectors = np.asarray(space.embeddings, dtype=np.float32)
+    rows = sentences.frame["feedback_row"].to_numpy()
+    sentence_vectors = theme_vectors[rows].copy()
+    if len(cut):
+        sentence_vectors[cut] = space.embedder.encode(sentences.frame["text"].to_numpy()[cut].tolist())
+    return theme_vectors, SentenceTable(frame=sentences.frame, embeddings=sentence_vectors, whole=sentences.whole)
 
 
 def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics):
@@ -552,11 +603,13 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
         config=config.to_dict(),
         config_source=config.source,
         seed=cycle.seed,
-        models={"embedding": embedder.model_id, "sentiment": scorer.model_id},
+        models={"embedding": embedder.model_id, "sentiment": scorer.model_id, **_sentiment_models(cycle)},
         llm=manifest_entry(config.llm, cycle.llm_status),
         engine=cycle.engine.describe(),
         embedding_cache=dict(embedding_use, computed=sum(v["computed"] for v in embedding_use.values())),
         sentiment_cache=dict(cycle.sentiment_use) or "off",
+        sentiment=cycle.sentiment.to_json() if cycle.sentiment is not None else {},
+        theme_space=dict(cycle.theme_space),
         stage_cache=cycle.memo.used if config.run.reuse else "off",
         topic_method=topic_model.method,
         proposal_method=proposals.method,
@@ -564,6 +617,20 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
         previous=str(cycle.previous.resolve()) if cycle.previous is not None else None,
         applied_decisions=cycle.applied,
     )
+
+
+def _sentiment_models(cycle: _Cycle) -> dict[str, str]:
+    """The models beside the English scorer: multilingual head and encoder, aggregator, language detector."""
+    if cycle.sentiment is None:
+        return {}
+    models = cycle.sentiment.models
+    out = {
+        "sentiment_multilingual": models.get("multilingual"),
+        "multilingual_embedding": models.get("multilingual_embedding"),
+        "sentence_aggregator": models.get("aggregator"),
+        "language_detector": models.get("language"),
+    }
+    return {k: v for k, v in out.items() if v}
 
 
 def write_stage(cycle: _Cycle, result: CycleResult) -> CycleResult:

@@ -389,6 +389,8 @@ def _context(cycle: CycleResult) -> dict:
         "unassigned": unassigned,
         "sentiment_shares": {k: float(labels.get(k, 0.0)) for k in ("negative", "neutral", "positive")},
         "score_agreement": score_agreement,
+        "languages": _languages(cycle),
+        "theme_space": cycle.manifest.theme_space or {},
         "comparison": cycle.comparison,
         "topic_method": cycle.manifest.topic_method or {},
         "llm_summary": cycle.llm_summary,  # optional, machine-written, already redacted; escaped like all text
@@ -398,6 +400,19 @@ def _context(cycle: CycleResult) -> dict:
         "insights": getattr(cycle, "insights", None),  # refine.insights.CycleInsights (templates/insights.*.j2)
         "score_label": _score_label(cycle),
     }
+
+
+def _languages(cycle: CycleResult) -> list[dict]:
+    """Per language: comments, share, mean sentiment, negative / positive shares; empty for a one-language month."""
+    from refine.feedback_sentiment import SentimentResult
+
+    result = cycle.sentiment
+    if result is None:
+        if "language" not in cycle.feedback.columns:
+            return []
+        result = SentimentResult.from_json({}, cycle.feedback)
+    rows = result.by_language()
+    return rows if len(rows) > 1 else []
 
 
 def _score_label(cycle) -> str:

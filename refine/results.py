@@ -33,6 +33,8 @@ class RunManifest:
     engine: dict[str, Any] = field(default_factory=dict)
     embedding_cache: dict[str, Any] = field(default_factory=dict)
     sentiment_cache: dict[str, Any] | str = "off"
+    sentiment: dict[str, Any] = field(default_factory=dict)  # SentimentResult.to_json(): languages, routes, models
+    theme_space: dict[str, Any] = field(default_factory=dict)  # the space themes were clustered in
     stage_cache: dict[str, str] | str = "off"
     topic_method: dict[str, Any] = field(default_factory=dict)
     proposal_method: dict[str, Any] = field(default_factory=dict)
@@ -50,6 +52,9 @@ class RunManifest:
         document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         if self.finished is None:
             document.pop("finished")
+        for key in ("sentiment", "theme_space"):  # added with languages: absent from runs written before
+            if not document[key]:
+                document.pop(key)
         document.update(self.extra)
         return clean_json(document)
 
@@ -82,6 +87,8 @@ class CycleResult:
         embeddings: the comments' embeddings, row i for feedback row i (pass them back to
             ``run_cycle(..., embeddings=...)`` to skip embedding on a rerun).
         sentences: the comments' sentences with their topic and sentiment.
+        sentiment: the SentimentResult (refine.feedback_sentiment): per comment language and
+            confidence, per sentence scores, language mix.
     """
 
     out_dir: Path
@@ -100,6 +107,7 @@ class CycleResult:
     llm_summary: str | None = None  # the optional machine-written summary paragraph
     embeddings: np.ndarray | None = None
     sentences: pd.DataFrame | None = None
+    sentiment: Any = None
     insights: Any = None  # refine.insights.CycleInsights: drivers, value, score change, what is new
 
     @property

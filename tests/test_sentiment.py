@@ -557,3 +557,263 @@ def test_default_head_on_heldout_low_rated_reviews(default_head, base_embedder):
     low = data[(data["source"] == "clothing") & (data["split"] == "holdout") & (data["rating"] <= 2)]
     labels = default_head.score(low["text"].tolist(), base_embedder.encode(low["text"].tolist()))["sentiment_label"]
     assert (labels == "negative").mean() >= 0.75
+
+
+# ---- the sentiment stage: languages, sentences, aggregation (refine.feedback_sentiment) --------
+
+from refine.feedback_sentiment import (  # noqa: E402
+    FeedbackSentiment,
+    SentenceAggregator,
+    SentimentResult,
+    build_sentences,
+    confidence_of,
+    sentence_rows,
+    theme_space,
+)
+from refine.language import UNKNOWN  # noqa: E402
+
+
+def _constant_head(probs, dim, name):
+    """A head that gives every text the same probabilities (zero weights, log-prob bias): routes become visible."""
+    return EmbeddingHeadScorer(np.zeros((dim, 3)), np.log(np.asarray(probs)), list(S_LABELS), (-0.2, 0.2), name=name)
+
+
+S_LABELS = ("negative", "neutral", "positive")
+SPANISH = "El paquete llegó roto y nadie me devolvió el dinero."
+ENGLISH_LONG = (
+    "The dress fits beautifully and the colour is lovely, I wore it to a wedding last weekend. "
+    "Sadly the zip broke after two washes and support never answered any of my emails about it."
+)
+
+
+@pytest.fixture
+def stage(fake_embedder):
+    from refine.embed import HashingEmbedder
+
+    english = _constant_head([0.1, 0.2, 0.7], 384, "en")
+    spanish = _constant_head([0.8, 0.1, 0.1], 512, "ml")
+    return FeedbackSentiment(
+        english,
+        multilingual_head=spanish,
+        multilingual_embedder=HashingEmbedder(512),
+        aggregator=SentenceAggregator("length_weighted", band=(-0.2, 0.2)),
+    )
+
+
+def test_stage_routes_by_language_and_keeps_every_row(stage, fake_embedder):
+    texts = ["Great service, thank you.", SPANISH, "😡", "", "12345 !!!", None]
+    x = fake_embedder.encode(["" if t is None else t for t in texts])
+    result = stage.score(texts, x, embedder=fake_embedder)
+    docs = result.documents
+    assert len(docs) == len(texts)  # nothing dropped
+    assert docs["language"].tolist()[:2] == ["en", "es"]
+    assert docs["route"].tolist() == ["english", "multilingual", "unknown", "unknown", "unknown", "unknown"]
+    assert docs.loc[0, "sentiment_label"] == "positive" and docs.loc[1, "sentiment_label"] == "negative"
+    assert np.isclose(docs.loc[1, "p_negative"], 0.8)
+    bad = docs.iloc[2:]
+    assert (bad["language"] == UNKNOWN).all()
+    assert (bad["sentiment_label"] == "neutral").all()
+    assert np.allclose(bad["sentiment_score"], 0.0) and np.allclose(bad["sentiment_confidence"], 0.0)
+    assert docs["sentiment_score"].between(-1, 1).all()
+    assert np.allclose(docs[["p_negative", "p_neutral", "p_positive"]].sum(axis=1), 1.0)
+
+
+def test_mixed_scripts_and_undetectable_text_get_a_defined_result(stage, fake_embedder):
+    texts = ["Great product 很好 отлично", "ok ок", "qzx vbk wq"]
+    result = stage.score(texts, fake_embedder.encode(texts), embedder=fake_embedder)
+    docs = result.documents
+    assert len(docs) == 3
+    assert set(docs["sentiment_label"]) <= {"negative", "neutral", "positive"}
+    unknown = docs["language"] == UNKNOWN
+    assert (docs.loc[unknown, "sentiment_label"] == "neutral").all()
+    assert np.isfinite(docs["sentiment_score"]).all()
+
+
+def test_single_sentence_comment_scores_as_before(default_head, base_embedder):
+    # one sentence, or two short ones: a short comment behaves as before sentences were read
+    texts = ["The zip broke after two washes.", "Really happy with my purchase. Will buy again soon."]
+    x = base_embedder.encode(texts)
+    before = default_head.score(texts, x)
+    stage = FeedbackSentiment(default_head, multilingual_head=None)
+    after = stage.score(texts, x, embedder=base_embedder).documents
+    assert np.allclose(after["sentiment_score"], before["sentiment_score"])
+    assert after["sentiment_label"].tolist() == before["sentiment_label"].tolist()
+    assert (after["sentences"] == 1).all()
+
+
+def test_multi_sentence_comment_is_the_length_weighted_mean_of_its_sentences(default_head, base_embedder):
+    texts = [ENGLISH_LONG]
+    x = base_embedder.encode(texts)
+    stage = FeedbackSentiment(default_head, aggregator=SentenceAggregator("length_weighted", band=(-0.2, 0.2)))
+    result = stage.score(texts, x, embedder=base_embedder)
+    assert len(ENGLISH_LONG.split()) >= stage.min_words  # long enough to be read sentence by sentence
+    sentences = result.sentences
+    assert len(sentences) == 2 and result.documents.loc[0, "sentences"] == 2
+    words = np.array([len(t.split()) for t in sentences["text"]], dtype=float)
+    expected = (sentences["sentiment_score"].to_numpy() * words).sum() / words.sum()
+    assert np.isclose(result.documents.loc[0, "sentiment_score"], expected)
+    # the praise and the complaint each keep their own sign
+    assert sentences["sentiment_score"].iloc[0] > 0 > sentences["sentiment_score"].iloc[1]
+
+
+def test_sentence_rows_keep_short_comments_whole():
+    texts = ["Thanks!", "Loved it at first. The fit was odd though, too long in the body.", "Ok. Fine. Whatever."]
+    frame = sentence_rows(texts)
+    assert frame[frame["feedback_row"] == 0]["text"].tolist() == ["Thanks!"]
+    assert len(frame[frame["feedback_row"] == 1]) == 2
+    # fragments under 12 characters are no sentences of their own: the comment stays whole
+    assert frame[frame["feedback_row"] == 2]["text"].tolist() == ["Ok. Fine. Whatever."]
+
+
+def test_build_sentences_reuses_document_vectors_for_single_sentences(fake_embedder):
+    texts = ["One sentence only here.", ENGLISH_LONG]
+    x = fake_embedder.encode(texts)
+    sentences = build_sentences(texts, x, fake_embedder)
+    assert len(sentences.frame) == len(sentences.embeddings) == 3  # refine.sentences.SentenceTable
+    assert np.allclose(sentences.embeddings[0], x[0])
+
+
+def test_aggregator_files_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    agg = SentenceAggregator("learned", band=(-0.1, 0.3), weight=rng.normal(size=(8, 3)), bias=rng.normal(size=3))
+    agg.save(tmp_path)
+    back = SentenceAggregator.load(tmp_path)
+    f = SentenceAggregator.features(
+        rng.dirichlet(np.ones(3), 4), rng.dirichlet(np.ones(3), 6), np.array([0, 0, 1, 1, 2, 3]), np.arange(1, 7)
+    )
+    assert np.allclose(agg.probabilities(f), back.probabilities(f))
+    assert back.model_id == agg.model_id
+    assert json.loads((tmp_path / "sentence_aggregator.json").read_text())["method"] == "learned"
+    with np.load(tmp_path / "sentence_aggregator.npz", allow_pickle=False) as data:
+        assert "weight" in data.files  # plain arrays, no pickle
+
+
+def test_result_json_and_old_runs(stage, fake_embedder):
+    texts = ["Great service, thank you.", SPANISH, "😡"]
+    result = stage.score(texts, fake_embedder.encode(texts), embedder=fake_embedder)
+    columns = result.feedback_columns()
+    assert list(columns.columns) == [*COLUMNS, "sentiment_confidence", "language"]
+    summary = result.to_json()
+    assert summary["comments"] == 3 and {r["language"] for r in summary["languages"]} == {"en", "es", UNKNOWN}
+    json.dumps(summary)  # serialisable as it is
+    back = SentimentResult.from_json(summary, columns)
+    assert back.documents["language"].tolist() == columns["language"].tolist()
+    # a run written before languages: no language column, read as English with its scores
+    old = columns.drop(columns=["language", "sentiment_confidence"])
+    legacy = SentimentResult.from_json({}, old)
+    assert legacy.documents["language"].tolist() == ["en"] * 3
+    assert np.allclose(legacy.documents["sentiment_score"], old["sentiment_score"])
+
+
+def test_confidence_is_zero_for_uniform_and_one_for_certain():
+    assert np.allclose(confidence_of(np.array([[1 / 3] * 3, [0, 0, 1.0]])), [0.0, 1.0])
+
+
+def test_theme_space_switches_to_one_multilingual_space_above_the_threshold(fake_embedder):
+    from refine.embed import HashingEmbedder
+
+    texts = ["late parcel", "paquete tarde", "late again"]
+    x = fake_embedder.encode(texts)
+    ml = HashingEmbedder(512)
+    kept = theme_space(texts, ["en", "en", "en"], x, fake_embedder, threshold=0.1, multilingual_embedder=ml)
+    assert not kept.multilingual and kept.embeddings is x or np.shares_memory(kept.embeddings, x)
+    mixed = theme_space(texts, ["en", "es", "en"], x, fake_embedder, threshold=0.1, multilingual_embedder=ml)
+    assert mixed.multilingual and mixed.embeddings.shape == (3, 512) and mixed.non_english_share == pytest.approx(1 / 3)
+    never = theme_space(texts, ["en", "es", "en"], x, fake_embedder, threshold=1.0, multilingual_embedder=ml)
+    assert not never.multilingual
+
+
+def test_packaged_multilingual_head_reads_spanish_and_german():
+    from refine.embed_multilingual import MultilingualEncoder
+    from refine.feedback_sentiment import default_multilingual_head
+
+    head = default_multilingual_head()
+    assert head is not None and head.dimension == 512
+    texts = [
+        "El paquete llegó roto y nadie me devolvió el dinero. Pésimo servicio.",
+        "Die Lieferung war schnell und alles war perfekt, vielen Dank!",
+    ]
+    labels = head.score(texts, MultilingualEncoder().encode(texts))["sentiment_label"].tolist()
+    assert labels == ["negative", "positive"]
+
+
+SPANISH_COMPLAINTS = [
+    "El pedido llegó dos semanas tarde y nadie contestó mis correos.",
+    "Me cobraron dos veces y todavía espero el reembolso.",
+    "La aplicación se cierra cada vez que intento pagar.",
+    "El paquete llegó roto. El servicio de atención fue muy lento.",
+]
+
+
+def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_path):
+    """A month with Spanish comments: language per comment, the multilingual route, one theme space, the report."""
+    from refine.config import load_config
+    from refine.embed import HashingEmbedder
+    from refine.pipeline import run_cycle
+    from refine.synth import generate_company, write_demo_data
+
+    company = generate_company(seed=0, n_customers=800)
+    feedback = company.feedback
+    text = "Comment Text"
+    rows = feedback.index[feedback[text].fillna("").str.len() > 20][::4]
+    feedback.loc[rows, text] = [SPANISH_COMPLAINTS[i % len(SPANISH_COMPLAINTS)] for i in range(len(rows))]
+    paths = write_demo_data(tmp_path / "data", company)
+    config = load_config(paths["config"])
+    result = run_cycle(
+        paths["feedback"], paths["customers"], config, tmp_path / "run", quiet=True, embedder=HashingEmbedder()
+    )
+    saved = pd.read_parquet(tmp_path / "run" / "feedback.parquet")
+    assert {"language", "sentiment_confidence"} <= set(saved.columns)
+    assert saved["sentiment_score"].between(-1, 1).all()
+    spanish = saved[saved[text if text in saved else "text"].isin(SPANISH_COMPLAINTS)]
+    assert len(spanish) and (spanish["language"] == "es").all()
+    assert (spanish["sentiment_label"] == "negative").mean() >= 0.75  # the multilingual head read them
+    manifest = json.loads((tmp_path / "run" / "run.json").read_text())
+    languages = {row["language"]: row["comments"] for row in manifest["sentiment"]["languages"]}
+    assert languages["es"] == len(spanish) and languages["en"] > languages["es"]
+    assert manifest["theme_space"]["multilingual"] is True
+    assert manifest["models"]["sentiment_multilingual"].startswith("sentiment-head:multilingual@")
+    assert result.sentiment.documents["route"].isin(["english", "multilingual", "unknown"]).all()
+    assert "Languages:" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_cli_train_multilingual_head_with_languages(cli, monkeypatch, tmp_path):
+    """--encoder multilingual trains on the multilingual encoder's space; --language-col scores per language."""
+    import refine.cli_sentiment as cli_sentiment
+    from refine.embed import HashingEmbedder
+
+    ml = HashingEmbedder(512)
+    ml.model_id = "fake-multilingual-512"
+    monkeypatch.setattr(cli_sentiment, "_build_multilingual_embedder", lambda: ml)
+    english = _rated_set(n_per_kind=20)
+    spanish = english.copy()
+    spanish["comment"] = "es: " + spanish["comment"]  # distinct texts standing in for a second language
+    english["lang"], spanish["lang"] = "en", "es"
+    data = pd.concat([english, spanish], ignore_index=True)
+    path = tmp_path / "rated.csv"
+    data.to_csv(path, index=False)
+    out = tmp_path / "ml-head"
+    result = cli(
+        "train",
+        *("--data", str(path), "--text-col", "comment", "--label-col", "stars", "--ratings", STARS),
+        *("--out", str(out), "--encoder", "multilingual", "--language-col", "lang"),
+    )
+    assert result.exit_code == 0, result.output
+    assert f'multilingual = "{out.resolve().as_posix()}"' in result.stdout
+    card = json.loads((out / "sentiment_head.json").read_text())
+    assert card["encoder"] == "multilingual" and card["embedding_model"] == "fake-multilingual-512"
+    assert {"en", "es"} <= set(card["heldout"])  # held-out scores per language
+    from refine.feedback_sentiment import load_multilingual_head
+
+    assert load_multilingual_head(str(out)).dimension == 512
+
+
+def test_cli_train_rejects_an_unknown_encoder(cli, tmp_path):
+    path = tmp_path / "rated.csv"
+    _rated_set(n_per_kind=10).to_csv(path, index=False)
+    result = cli(
+        "train",
+        *("--data", str(path), "--text-col", "comment", "--label-col", "stars", "--ratings", STARS),
+        *("--out", str(tmp_path / "h"), "--encoder", "klingon"),
+    )
+    assert result.exit_code == 2 and "--encoder" in result.output
