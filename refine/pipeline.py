@@ -10,11 +10,7 @@ before it produced and returns its own result (frames and typed records, never f
 from __future__ import annotations
 
 import dataclasses
-import platform
-import sys
-import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +24,7 @@ from refine import schemas as S
 from refine.config import RefineConfig, offline_env
 from refine.errors import RefineError
 from refine.memo import StageMemo
+from refine.progress import Progress
 from refine.results import CycleResult, RunManifest
 
 if TYPE_CHECKING:
@@ -84,48 +81,6 @@ def _previous_topics(previous: Path) -> list[dict]:
             where=str(previous / "topics.json"),
         )
     return topics + fading
-
-
-class Progress:
-    """Stage messages and progress bars; silent when quiet."""
-
-    def __init__(self, quiet: bool = False, echo: Callable[[str], None] | None = None):
-        self.quiet = quiet
-        self.echo = echo or (lambda message: print(message, file=sys.stderr))
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str, detail: str = ""):
-        if not self.quiet:
-            self.echo(f"- {name}{': ' + detail if detail else ''}")
-        start = time.perf_counter()
-        yield
-        elapsed = time.perf_counter() - start
-        self.timings[name] = round(elapsed, 3)
-        if not self.quiet and elapsed >= 1.0:  # long stages say how long they took
-            self.echo(f"  {name} took {elapsed:.1f} s")
-
-
-def versions() -> dict[str, str]:
-    """refine's and its libraries' installed versions: recorded in run.json and part of every stage key."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"refine": __version__, "python": platform.python_version()}
-    for package in (
-        "torch",
-        "transformers",
-        "sentence-transformers",
-        "hdbscan",
-        "scikit-learn",
-        "pandas",
-        "numpy",
-        "scipy",
-    ):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = "absent"
-    return out
 
 
 @dataclass
@@ -295,7 +250,7 @@ def embedder_for(cycle: _Cycle, given=None):
     """The embedder a caller passed in, else the configured model behind the content-hash cache."""
     if given is not None:
         return given
-    return cycle.engine.embedder(cycle.config, show_progress=not cycle.quiet)
+    return cycle.engine.embedder(cycle.config, show_progress=not cycle.quiet, progress=cycle.progress)
 
 
 def embed_stage(cycle: _Cycle, feedback: pd.DataFrame, embedder, given: np.ndarray | None) -> np.ndarray:
@@ -414,6 +369,8 @@ def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, pre
 
     config = cycle.config
     cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
+    from refine.versions import versions
+
     cycle.versions = versions()
     with cycle.progress.stage("topics", "reduce + HDBSCAN + keywords"):
         texts = feedback[S.TEXT].tolist()
