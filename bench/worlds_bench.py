@@ -278,7 +278,11 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=20000)
     parser.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx", "onnx-int8"])
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "refine-worlds-cache"))
-    parser.add_argument("--out", default="worlds.jsonl", help="one JSON line per world (appended)")
+    parser.add_argument(
+        "--out",
+        default=str(Path(tempfile.gettempdir()) / "refine-worlds.jsonl"),
+        help="one JSON line per world (appended)",
+    )
     parser.add_argument("--report", default=None, help="only summarize this JSONL file")
     parser.add_argument("--chart", default=None, help="write the recall chart (SVG) here")
     args = parser.parse_args()
