@@ -34,6 +34,8 @@ _API = {
     "analyze_experiment": "refine.experiment",
     "write_ab_report": "refine.experiment",
     "ABReport": "refine.experiment",
+    "Proposal": "refine.proposals",
+    "ProposalResult": "refine.proposals",
     "apply_rule": "refine.rules",
     "HashingEmbedder": "refine.embed",
 }
@@ -53,6 +55,8 @@ __all__ = [
     "analyze_experiment",
     "write_ab_report",
     "ABReport",
+    "Proposal",
+    "ProposalResult",
     "apply_rule",
     "HashingEmbedder",
 ]
@@ -62,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from refine.embed import HashingEmbedder
     from refine.experiment import ABReport, analyze_experiment, plan_experiment, write_ab_report
     from refine.pipeline import run_cycle
+    from refine.proposals import Proposal, ProposalResult
     from refine.results import CycleResult, RunManifest
     from refine.rules import apply_rule
     from refine.runs import LoadedRun, load_run
