@@ -101,8 +101,8 @@ def history(root: str | Path) -> list[Cycle]:
         cycles.append(
             Cycle(
                 folder=folder,
-                started=run.manifest.get("started", ""),
-                feedback=run.manifest.get("counts", {}).get("feedback_accepted", 0),
+                started=run.manifest.started,
+                feedback=run.manifest.counts.get("feedback_accepted", 0),
                 proposals=len(run.proposals),
                 confirmed=sum(bool(p.get("confirmed")) for p in run.proposals),
                 decisions=read_decisions(folder),

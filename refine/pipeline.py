@@ -1,6 +1,10 @@
 """run_cycle: the one place where the stages are wired, top to bottom in the order the data flows.
 
-ingest -> embed -> sentiment -> topics -> join -> profile -> propose -> report
+ingest -> embed -> sentences -> sentiment -> topics -> aspects -> (llm labels) -> join -> propose
+-> (llm summary) -> compare -> manifest -> write (run folder + report)
+
+``run_cycle`` calls one function per stage; each stage function below takes what the stages
+before it produced and returns its own result (frames and typed records, never file paths).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from refine import __version__
 from refine import schemas as S
 from refine.config import RefineConfig, offline_env
 from refine.errors import RefineError
+from refine.results import CycleResult, RunManifest
 
 OUTPUT_FILES = [
     "feedback.parquet",
@@ -75,30 +80,6 @@ def _previous_topics(previous: Path) -> list[dict]:
     return topics + fading
 
 
-@dataclass
-class CycleResult:
-    """Everything one cycle produced, in memory; the run folder holds the same on disk."""
-
-    out_dir: Path
-    feedback: pd.DataFrame
-    customers: pd.DataFrame
-    rejects: pd.DataFrame
-    topics: list[dict]
-    segments: pd.DataFrame
-    proposals: list[dict]
-    stopped: list[dict]
-    method: dict
-    assignments: pd.DataFrame
-    manifest: dict
-    comparison: dict | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    llm_summary: str | None = None  # the optional machine-written summary paragraph
-
-    @property
-    def report_path(self) -> Path:
-        return self.out_dir / "report.html"
-
-
 class Progress:
     """Stage messages and progress bars; silent when quiet."""
 
@@ -113,10 +94,14 @@ class Progress:
             self.echo(f"- {name}{': ' + detail if detail else ''}")
         start = time.perf_counter()
         yield
-        self.timings[name] = round(time.perf_counter() - start, 3)
+        elapsed = time.perf_counter() - start
+        self.timings[name] = round(elapsed, 3)
+        if not self.quiet and elapsed >= 1.0:  # long stages say how long they took
+            self.echo(f"  {name} took {elapsed:.1f} s")
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """refine's and its libraries' installed versions: recorded in run.json and part of every stage key."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"refine": __version__, "python": platform.python_version()}
@@ -137,6 +122,37 @@ def _versions() -> dict[str, str]:
     return out
 
 
+@dataclass
+class _Cycle:
+    """What every stage of one cycle shares: settings, progress, caches and what they counted."""
+
+    config: RefineConfig
+    out_dir: Path
+    previous: Path | None
+    progress: Progress
+    engine: object
+    quiet: bool
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    memo: object = None
+    versions: dict[str, str] = field(default_factory=dict)
+    embedding_use: dict[str, dict[str, int]] = field(default_factory=dict)
+    sentiment_use: dict[str, dict[str, int]] = field(default_factory=dict)
+    llm_status: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return self.config.run.seed
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.progress.echo(f"  {message}")
+
+    def count(self, use: dict[str, dict[str, int]], part: str, counter) -> None:
+        """Cache hits and computed items of a cached embedder or scorer, for run.json."""
+        if hasattr(counter, "last_hits"):
+            use[part] = {"hits": counter.last_hits, "computed": counter.last_computed}
+
+
 def run_cycle(
     feedback_path: str | Path,
     customers_path: str | Path,
@@ -146,6 +162,9 @@ def run_cycle(
     previous: str | Path | None = None,
     quiet: bool = False,
     echo: Callable[[str], None] | None = None,
+    embedder=None,
+    scorer=None,
+    embeddings: np.ndarray | None = None,
 ) -> CycleResult:
     """Run one monthly cycle and write the run folder.
 
@@ -157,6 +176,11 @@ def run_cycle(
         previous: last month's run folder, to keep topic ids and compare.
         quiet: no progress messages or bars.
         echo: where progress messages go (stderr by default).
+        embedder: anything with ``model_id`` and ``encode(texts)``, used instead of the configured model
+            (e.g. ``refine.embed.HashingEmbedder()`` for a dry run); it is not cached.
+        scorer: a sentiment scorer (``model_id`` and ``score(texts, embeddings)``) instead of ``[model] sentiment``.
+        embeddings: precomputed comment embeddings, row i for accepted feedback row i (``result.embeddings``
+            of an earlier cycle on the same files); sentences are still embedded with the embedder.
 
     Returns:
         CycleResult; ``result.report_path`` is the stakeholder report.
@@ -167,43 +191,8 @@ def run_cycle(
     """
     from refine.distributed import Engine
 
-    # [run] engine = "dask": a cluster is started (or reached) on first use and closed when the run ends
-    with Engine(config.run) as engine:
-        return _run_cycle(
-            feedback_path, customers_path, config, out_dir, previous=previous, quiet=quiet, echo=echo, engine=engine
-        )
-
-
-def _run_cycle(
-    feedback_path: str | Path,
-    customers_path: str | Path,
-    config: RefineConfig,
-    out_dir: str | Path,
-    *,
-    previous: str | Path | None,
-    quiet: bool,
-    echo: Callable[[str], None] | None,
-    engine,
-) -> CycleResult:
-    from refine import propose as propose_module
-    from refine import rules as rules_module
-    from refine import stats as stats_module
-    from refine import topics as topics_module
-    from refine.ingest import ingest, rule_columns
-    from refine.llm import apply_labels, executive_summary, label_topics, manifest_entry, summary_context
-    from refine.memo import Digest, StageMemo, code_digest
-    from refine.propose import ProposalResult, propose, proposed_assignments
-    from refine.report import write_report
-    from refine.runs import write_csv, write_json, write_parquet
-    from refine.segments import join_segments, profile_segments, respondents_table
-    from refine.sentiment import CachedScorer, cached_scorer
-    from refine.topics import TopicModel, fit_topics
-
     offline_env()
-    started = datetime.now(UTC)
     out_dir = Path(out_dir)
-    progress = Progress(quiet, echo)
-    seed = config.run.seed
     _check_out_dir(out_dir)
     if config.cache_dir.exists() and not config.cache_dir.is_dir():
         raise RefineError(
@@ -211,112 +200,249 @@ def _run_cycle(
             where=str(config.cache_dir),
         )
     previous_topics = _previous_topics(Path(previous)) if previous is not None else None
+    # [run] engine = "dask": a cluster is started (or reached) on first use and closed when the run ends
+    with Engine(config.run) as engine:
+        cycle = _Cycle(
+            config, out_dir, Path(previous) if previous is not None else None, Progress(quiet, echo), engine, quiet
+        )
+        data = ingest_stage(cycle, feedback_path, customers_path)
+        embedder = embedder_for(cycle, embedder)
+        vectors = embed_stage(cycle, data.feedback, embedder, embeddings)
+        sentences = sentences_stage(cycle, data.feedback, vectors, embedder)
+        feedback, scorer = sentiment_stage(cycle, data.feedback, vectors, sentences, scorer, embedder.model_id)
+        feedback, topic_model = topics_stage(cycle, feedback, vectors, previous_topics)
+        topics, sentences_frame = aspects_stage(cycle, feedback, sentences, topic_model)
+        feedback, topics = llm_labels_stage(cycle, feedback, topics)
+        feedback, segments, respondents = join_stage(cycle, feedback, data.customers, topics)
+        proposals = propose_stage(cycle, data, feedback, respondents, topics)
+        llm_summary = llm_summary_stage(cycle, topics, proposals.proposals, segments, feedback)
+        comparison = compare_stage(cycle, topics, segments, topic_model)
+        manifest = build_manifest(cycle, data, embedder, scorer, topic_model, proposals)
+        result = CycleResult(
+            out_dir=out_dir,
+            feedback=feedback,
+            customers=data.customers,
+            rejects=data.rejects,
+            topics=topics,
+            segments=segments,
+            proposals=proposals.proposals,
+            stopped=proposals.stopped,
+            method=proposals.method,
+            assignments=proposals.assignments,
+            manifest=manifest,
+            comparison=comparison,
+            timings=cycle.progress.timings,
+            llm_summary=llm_summary,
+            embeddings=vectors,
+            sentences=sentences_frame,
+        )
+        return write_stage(cycle, result)
 
-    with progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
-        data = ingest(feedback_path, customers_path, config)
-    feedback = data.feedback
-    applied: list[dict] = []
-    if previous is not None:
+
+# ---- the stages, in the order run_cycle calls them ----------------------------------------------
+
+
+def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
+    """Read, validate and redact both inputs; apply last cycle's accepted proposals to the segments."""
+    from refine.ingest import ingest
+
+    with cycle.progress.stage("ingest", f"{Path(feedback_path).name} + {Path(customers_path).name}"):
+        data = ingest(feedback_path, customers_path, cycle.config)
+    data.applied = []
+    if cycle.previous is not None:
         from refine.decisions import accepted_proposals, redefine_segments
 
         # last month's accepted proposals redefine the segments this cycle reports against
-        data.customers, applied = redefine_segments(data.customers, accepted_proposals(Path(previous)), config)
-        if applied and not quiet:
-            progress.echo(f"  {len(applied)} accepted proposal(s) from {previous} applied to the segments")
-    if not quiet:
-        c = data.counts
-        progress.echo(
-            f"  feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, "
-            f"{c['feedback_rejected']} rejected; customers {c['customers_in']} in, "
-            f"{c['customers_accepted']} accepted, {c['customers_rejected']} rejected"
+        data.customers, data.applied = redefine_segments(
+            data.customers, accepted_proposals(cycle.previous), cycle.config
         )
-        for warning in data.warnings:
-            progress.echo(f"  warning: {warning}")
+        if data.applied:
+            cycle.note(f"{len(data.applied)} accepted proposal(s) from {cycle.previous} applied to the segments")
+    c = data.counts
+    cycle.note(
+        f"feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, {c['feedback_rejected']} rejected; "
+        f"customers {c['customers_in']} in, {c['customers_accepted']} accepted, {c['customers_rejected']} rejected"
+    )
+    for warning in data.warnings:
+        cycle.note(f"warning: {warning}")
+    return data
 
-    embedder = engine.embedder(config, show_progress=not quiet)  # documents and aspect sentences alike
-    where = f" on Dask ({config.run.scheduler or 'local cluster'})" if engine.distributed else ""
-    with progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}{where}"):
-        embeddings = embedder.encode(feedback[S.TEXT].tolist())
-    cache_use = {"documents": {"hits": embedder.last_hits, "computed": embedder.last_computed}}
-    if not quiet:
-        progress.echo(f"  {embedder.last_hits} from cache, {embedder.last_computed} computed")
 
-    with progress.stage("sentiment", config.model.sentiment):
-        scorer = cached_scorer(
-            engine.scorer(config.model.sentiment, device=config.model.device), config.cache_dir, embedder.model_id
-        )
-        sentiment = scorer.score(feedback[S.TEXT].tolist(), embeddings)
-        sentiment_use: dict[str, dict[str, int]] = {}
-        if isinstance(scorer, CachedScorer):
-            sentiment_use["documents"] = {"hits": scorer.last_hits, "computed": scorer.last_computed}
-        feedback = pd.concat([feedback.reset_index(drop=True), sentiment.reset_index(drop=True)], axis=1)
+def embedder_for(cycle: _Cycle, given=None):
+    """The embedder a caller passed in, else the configured model behind the content-hash cache."""
+    if given is not None:
+        return given
+    return cycle.engine.embedder(cycle.config, show_progress=not cycle.quiet)
 
-    # a stored topic fit / proposal search is reused when everything it reads is unchanged (refine.memo)
-    memo = StageMemo(config.cache_dir if config.run.reuse else None)
-    versions = _versions()  # refine's and the libraries' versions: part of every stage key
-    with progress.stage("topics", "reduce + HDBSCAN + keywords"):
+
+def embed_stage(cycle: _Cycle, feedback: pd.DataFrame, embedder, given: np.ndarray | None) -> np.ndarray:
+    """One embedding per comment (documents and sentences share the embedder and its cache)."""
+    if given is not None:
+        vectors = np.asarray(given, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(feedback):
+            raise RefineError(
+                f"embeddings of shape {vectors.shape} do not match the {len(feedback)} accepted feedback rows",
+                where="run_cycle(embeddings=...)",
+            )
+        cycle.embedding_use["documents"] = {"hits": len(feedback), "computed": 0}
+        return vectors
+    where = f" on Dask ({cycle.config.run.scheduler or 'local cluster'})" if cycle.engine.distributed else ""
+    with cycle.progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}{where}"):
+        vectors = embedder.encode(feedback[S.TEXT].tolist())
+    cycle.count(cycle.embedding_use, "documents", embedder)
+    if "documents" in cycle.embedding_use:
+        use = cycle.embedding_use["documents"]
+        cycle.note(f"{use['hits']} from cache, {use['computed']} computed")
+    return vectors
+
+
+def _reset_counts(counter) -> None:
+    if hasattr(counter, "last_hits"):
+        counter.last_hits = counter.last_computed = 0
+
+
+def sentences_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, embedder):
+    """Each comment's sentences, embedded (a one-sentence comment reuses its embedding)."""
+    from refine.sentences import build_sentences
+
+    _reset_counts(embedder)
+    with cycle.progress.stage("sentences", "split comments, embed the sentences of longer ones"):
+        sentences = build_sentences(feedback[S.TEXT].tolist(), vectors, embedder)
+    cycle.count(cycle.embedding_use, "sentences", embedder)
+    return sentences
+
+
+def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, given, embedding_id: str):
+    """Sentiment per comment and per sentence; the scorer is cached where that is safe."""
+    from refine.sentiment import cached_scorer
+
+    config = cycle.config
+    with cycle.progress.stage("sentiment", config.model.sentiment if given is None else given.model_id):
+        base = given if given is not None else cycle.engine.scorer(config.model.sentiment, device=config.model.device)
+        scorer = cached_scorer(base, config.cache_dir, embedding_id)
+        scored = scorer.score(feedback[S.TEXT].tolist(), vectors)
+        cycle.count(cycle.sentiment_use, "documents", scorer)
+        feedback = pd.concat([feedback.reset_index(drop=True), scored.reset_index(drop=True)], axis=1)
+        # a whole-comment sentence is its comment; only sentences cut from longer comments are scored again
+        rows = sentences.frame["feedback_row"].to_numpy()
+        for column in (S.SENTIMENT_SCORE, S.SENTIMENT_LABEL):
+            sentences.frame[column] = feedback[column].to_numpy()[rows]
+        cut = sentences.split_rows
+        _reset_counts(scorer)
+        if len(cut):
+            part = scorer.score(sentences.frame["text"].to_numpy()[cut].tolist(), sentences.embeddings[cut])
+            sentences.frame.loc[cut, S.SENTIMENT_SCORE] = part[S.SENTIMENT_SCORE].to_numpy()
+            sentences.frame.loc[cut, S.SENTIMENT_LABEL] = part[S.SENTIMENT_LABEL].to_numpy()
+        cycle.count(cycle.sentiment_use, "sentences", scorer)
+    return feedback, scorer
+
+
+def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics):
+    """Topics by reduced embeddings + HDBSCAN, reused from the stage cache when nothing they read changed."""
+    from refine import topics as topics_module
+    from refine.memo import Digest, StageMemo, code_digest
+    from refine.topics import TopicModel, fit_topics
+
+    config = cycle.config
+    cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
+    cycle.versions = versions()
+    with cycle.progress.stage("topics", "reduce + HDBSCAN + keywords"):
         texts = feedback[S.TEXT].tolist()
         key = Digest(
             "topics",
-            versions,
+            cycle.versions,
             code_digest(topics_module),
             texts,
-            np.asarray(embeddings),
+            np.asarray(vectors),
             dataclasses.asdict(config.topics),
-            seed,
+            cycle.seed,
             previous_topics,
         ).hexdigest()
-        topic_model, reused = memo.reuse_or_compute(
+        topic_model, reused = cycle.memo.reuse_or_compute(
             "topics",
             key,
             lambda: fit_topics(
-                texts, embeddings, config.topics, seed=seed, previous=previous_topics, show_progress=not quiet
+                texts, vectors, config.topics, seed=cycle.seed, previous=previous_topics, show_progress=not cycle.quiet
             ),
             save=TopicModel.to_payload,
             restore=TopicModel.from_payload,
         )
-        if reused and not quiet:
-            progress.echo("  reused the stored fit (same texts, embeddings, settings, code and libraries)")
+        if reused:
+            cycle.note("reused the stored fit (same texts, embeddings, settings, code and libraries)")
         feedback[S.TOPIC_ID] = topic_model.doc_topics.astype(int)
-        labels = {t.id: t.label for t in topic_model.topics}
-        feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
+    return feedback, topic_model
 
-    with progress.stage("aspects", "sentiment per topic, sentence by sentence"):
-        from refine.aspects import aspect_sentiment
 
-        if isinstance(scorer, CachedScorer):
-            scorer.last_hits = scorer.last_computed = 0  # counted again for the sentences
-        aspects = aspect_sentiment(feedback, embeddings, embedder=embedder, scorer=scorer, topic_model=topic_model)
+def aspects_stage(cycle: _Cycle, feedback: pd.DataFrame, sentences, topic_model) -> tuple[list[dict], pd.DataFrame]:
+    """Sentence topics and sentiment per topic; the topic records of topics.json."""
+    from refine.aspects import aspect_sentiment
+
+    with cycle.progress.stage("aspects", "sentiment per topic, sentence by sentence"):
+        aspects = aspect_sentiment(feedback, sentences, topic_model=topic_model)
         document_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean()
         topics = topic_model.to_records(mean_sentiment=aspects.topic_sentiment)
         for record in topics:
             record["sentences"] = aspects.topic_sentences.get(record["id"], 0)
             doc = document_sentiment.get(record["id"])
             record["comment_sentiment"] = None if doc is None else round(float(doc), 4)
-        topic_model.method["aspect_sentences"] = len(aspects.sentences)
-        cache_use["sentences"] = {"hits": embedder.last_hits, "computed": embedder.last_computed}
-        if isinstance(scorer, CachedScorer):
-            sentiment_use["sentences"] = {"hits": scorer.last_hits, "computed": scorer.last_computed}
+        topic_model.method["aspect_sentences"] = int(len(sentences))
+    return topics, aspects.sentences
 
-    llm_status: dict[str, str] = {}
-    if config.llm.provider != "none":
-        with progress.stage("llm labels", f"{config.llm.provider}: {config.llm.model}"):
-            llm_labels, llm_status["labels"] = label_topics(topics, config.llm)
-            apply_labels(topics, llm_labels)
-            labels.update(llm_labels)
-            feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
 
-    with progress.stage("join", "segments and outcomes"):
-        feedback = join_segments(feedback, data.customers, config)
-        topic_ids = sorted(labels)
-        segments = profile_segments(feedback, data.customers, config, topic_ids)
+def _label_topics(feedback: pd.DataFrame, topics: list[dict]) -> pd.DataFrame:
+    labels = {t["id"]: t["label"] for t in topics if t.get("status") != "fading"}
+    feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
+    return feedback
+
+
+def llm_labels_stage(cycle: _Cycle, feedback: pd.DataFrame, topics: list[dict]):
+    """Optional: a language model rewrites the keyword labels ([llm]); the keyword labels stay on any failure."""
+    llm = cycle.config.llm
+    if llm.provider != "none":
+        from refine.llm import apply_labels, label_topics
+
+        with cycle.progress.stage("llm labels", f"{llm.provider}: {llm.model}"):
+            labels, cycle.llm_status["labels"] = label_topics(topics, llm)
+            apply_labels(topics, labels)
+    return _label_topics(feedback, topics), topics
+
+
+def join_stage(cycle: _Cycle, feedback: pd.DataFrame, customers: pd.DataFrame, topics: list[dict]):
+    """The writer's segment on every comment; segment profiles; one row per respondent."""
+    from refine.segments import join_segments, profile_segments, respondents_table
+
+    with cycle.progress.stage("join", "segments and outcomes"):
+        feedback = join_segments(feedback, customers, cycle.config)
+        topic_ids = sorted(t["id"] for t in topics if t.get("status") != "fading")
+        segments = profile_segments(feedback, customers, cycle.config, topic_ids)
         respondents = respondents_table(feedback, topic_ids)
+    return feedback, segments, respondents
 
-    with progress.stage("propose", "merge / split / new, confirmed on holdout"):
+
+@dataclass
+class _Proposals:
+    proposals: list[dict]
+    stopped: list[dict]
+    method: dict
+    assignments: pd.DataFrame
+
+
+def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.DataFrame, topics: list[dict]):
+    """Merge / split / new proposals confirmed on the holdout, reused when nothing they read changed."""
+    from refine import propose as propose_module
+    from refine import rules as rules_module
+    from refine import stats as stats_module
+    from refine.ingest import rule_columns
+    from refine.memo import Digest, code_digest
+    from refine.propose import ProposalResult, propose, proposed_assignments
+
+    config = cycle.config
+    labels = {t["id"]: t["label"] for t in topics if t.get("status") != "fading"}
+    with cycle.progress.stage("propose", "merge / split / new, confirmed on holdout"):
         allowed = rule_columns(data.attributes, config)
         key = Digest(
             "propose",
-            versions,
+            cycle.versions,
             code_digest(propose_module, stats_module, rules_module),
             data.customers,
             feedback,
@@ -324,116 +450,90 @@ def _run_cycle(
             config.to_dict(),
             allowed,
             sorted(labels.items()),
-            seed,
+            cycle.seed,
         ).hexdigest()
-        result, reused = memo.reuse_or_compute(
+        result, reused = cycle.memo.reuse_or_compute(
             "propose",
             key,
             lambda: propose(
-                data.customers, feedback, respondents, config, rule_columns=allowed, topic_labels=labels, seed=seed
+                data.customers,
+                feedback,
+                respondents,
+                config,
+                rule_columns=allowed,
+                topic_labels=labels,
+                seed=cycle.seed,
             ),
             save=lambda r: ({"proposals": r.proposals, "stopped": r.stopped, "method": r.method}, {}),
             restore=lambda document, _: ProposalResult(**document),
         )
-        if reused and not quiet:
-            progress.echo("  reused the stored search (same customers, feedback, config, code and libraries)")
+        if reused:
+            cycle.note("reused the stored search (same customers, feedback, config, code and libraries)")
         assignments = proposed_assignments(data.customers, result.proposals, config)
+    return _Proposals(result.proposals, result.stopped, result.method, assignments)
 
-    llm_summary = None
-    if config.llm.provider != "none":
-        with progress.stage("llm summary", f"{config.llm.provider}: {config.llm.model}"):
-            llm_summary, llm_status["summary"] = executive_summary(
-                summary_context(topics, result.proposals, segments, feedback), config.llm
-            )
 
-    comparison = None
-    if previous is not None:
-        from refine.report import compare_with_previous
+def llm_summary_stage(cycle: _Cycle, topics, proposals, segments, feedback) -> str | None:
+    """Optional: one machine-written paragraph for the executive summary ([llm])."""
+    llm = cycle.config.llm
+    if llm.provider == "none":
+        return None
+    from refine.llm import executive_summary, summary_context
 
-        comparison = compare_with_previous(Path(previous), topics, segments, topic_model.fading)
+    with cycle.progress.stage("llm summary", f"{llm.provider}: {llm.model}"):
+        summary, cycle.llm_status["summary"] = executive_summary(
+            summary_context(topics, proposals, segments, feedback), llm
+        )
+    return summary
 
-    manifest = {
-        "refine_version": __version__,
-        "started": started.isoformat(timespec="seconds"),
-        "inputs": data.inputs,
-        "counts": data.counts,
-        "warnings": data.warnings,
-        "config": config.to_dict(),
-        "config_source": config.source,
-        "seed": seed,
-        "models": {"embedding": embedder.model_id, "sentiment": scorer.model_id},
-        "llm": manifest_entry(config.llm, llm_status),
-        "engine": engine.describe(),
-        "embedding_cache": dict(cache_use, computed=sum(v["computed"] for v in cache_use.values())),
-        "sentiment_cache": sentiment_use or "off",
-        "stage_cache": memo.used if config.run.reuse else "off",
-        "topic_method": topic_model.method,
-        "proposal_method": result.method,
-        "versions": versions,
-        "previous": str(Path(previous).resolve()) if previous is not None else None,
-        "applied_decisions": applied,
-    }
-    cycle = CycleResult(
-        out_dir=out_dir,
-        feedback=feedback,
-        customers=data.customers,
-        rejects=data.rejects,
-        topics=topics,
-        segments=segments,
-        proposals=result.proposals,
-        stopped=result.stopped,
-        method=result.method,
-        assignments=assignments,
-        manifest=manifest,
-        comparison=comparison,
-        timings=progress.timings,
-        llm_summary=llm_summary,
+
+def compare_stage(cycle: _Cycle, topics, segments, topic_model) -> dict | None:
+    """What changed since the previous cycle (--previous): emerging and fading topics, sentiment shifts."""
+    if cycle.previous is None:
+        return None
+    from refine.report import compare_with_previous
+
+    return compare_with_previous(cycle.previous, topics, segments, topic_model.fading)
+
+
+def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals: _Proposals) -> RunManifest:
+    """run.json's content: inputs, counts, config, models, caches and methods (timings are added when written)."""
+    from refine.llm import manifest_entry
+
+    config = cycle.config
+    embedding_use = dict(cycle.embedding_use)
+    return RunManifest(
+        refine_version=__version__,
+        started=cycle.started.isoformat(timespec="seconds"),
+        inputs=data.inputs,
+        counts=data.counts,
+        warnings=data.warnings,
+        config=config.to_dict(),
+        config_source=config.source,
+        seed=cycle.seed,
+        models={"embedding": embedder.model_id, "sentiment": scorer.model_id},
+        llm=manifest_entry(config.llm, cycle.llm_status),
+        engine=cycle.engine.describe(),
+        embedding_cache=dict(embedding_use, computed=sum(v["computed"] for v in embedding_use.values())),
+        sentiment_cache=dict(cycle.sentiment_use) or "off",
+        stage_cache=cycle.memo.used if config.run.reuse else "off",
+        topic_method=topic_model.method,
+        proposal_method=proposals.method,
+        versions=cycle.versions,
+        previous=str(cycle.previous.resolve()) if cycle.previous is not None else None,
+        applied_decisions=data.applied,
     )
 
-    with progress.stage("report", str(out_dir)):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        # run.json goes last: a folder without it is an unfinished run
-        (out_dir / "run.json").unlink(missing_ok=True)
-        for stale in out_dir.glob(".*.tmp"):  # half-written files of a run killed while writing
-            stale.unlink(missing_ok=True)
-        stored = feedback[
-            [
-                S.FEEDBACK_ID,
-                S.CUSTOMER_ID,
-                S.SEGMENT,
-                S.TEXT,
-                S.SCORE,
-                S.TIMESTAMP,
-                S.SOURCE,
-                S.SENTIMENT_SCORE,
-                S.SENTIMENT_LABEL,
-                *S.SENTIMENT_PROBS,
-                S.TOPIC_ID,
-                S.TOPIC_LABEL,
-            ]
-        ]
-        write_parquet(out_dir / "feedback.parquet", stored)
-        write_csv(out_dir / "rejects.csv", data.rejects)
-        from refine.runs import clean_json
 
-        write_json(
-            out_dir / "topics.json",
-            clean_json(
-                {
-                    "topics": [t for t in topics if t.get("status") != "fading"],
-                    "fading": [t for t in topics if t.get("status") == "fading"],
-                    "method": topic_model.method,
-                }
-            ),
-        )
-        write_parquet(out_dir / "segments.parquet", segments)
-        write_json(
-            out_dir / "proposals.json",
-            clean_json({"proposals": result.proposals, "stopped": result.stopped, "method": result.method}),
-        )
-        write_parquet(out_dir / "assignments.parquet", assignments)
-        write_report(cycle)
-    manifest["timings"] = progress.timings
-    manifest["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
-    write_json(out_dir / "run.json", clean_json(manifest))
-    return cycle
+def write_stage(cycle: _Cycle, result: CycleResult) -> CycleResult:
+    """The run folder: every output file, then run.json last (a folder without it is an unfinished run)."""
+    from refine.runs import write_run
+
+    with cycle.progress.stage("report", str(result.out_dir)):
+        write_run(result)
+    result.manifest.timings = cycle.progress.timings
+    result.manifest.finished = datetime.now(UTC).isoformat(timespec="seconds")
+    from refine.runs import write_json
+
+    write_json(result.out_dir / "run.json", result.manifest.to_json())
+    return result

@@ -19,7 +19,7 @@ from refine import schemas as S
 from refine.runs import read_json, write_text
 
 if TYPE_CHECKING:
-    from refine.pipeline import CycleResult
+    from refine.results import CycleResult
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -367,7 +367,7 @@ def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataF
 
 
 def _context(cycle: CycleResult) -> dict:
-    counts = cycle.manifest["counts"]
+    counts = cycle.manifest.counts
     rejects = cycle.rejects["reason"].value_counts().sort_index()
     topics = [t for t in cycle.topics if t.get("status") != "fading"]
     confirmed = [p for p in cycle.proposals if p["confirmed"]]
@@ -384,12 +384,12 @@ def _context(cycle: CycleResult) -> dict:
         score_agreement = {"n": len(both), "spearman": float(rho)}
     return {
         "title": "Segment refinement report",
-        "created": cycle.manifest["started"],
+        "created": cycle.manifest.started,
         "period": period(cycle.feedback[S.TIMESTAMP]) if S.TIMESTAMP in cycle.feedback.columns else None,
         "run_dir": str(cycle.out_dir),
         "counts": counts,
         "rejects": [(reason, int(n)) for reason, n in rejects.items()],
-        "warnings": cycle.manifest["warnings"],
+        "warnings": cycle.manifest.warnings,
         "topics": topics,
         "fading": [t for t in cycle.topics if t.get("status") == "fading"],
         "segments": segments.to_dict("records"),
@@ -404,7 +404,7 @@ def _context(cycle: CycleResult) -> dict:
         "sentiment_shares": {k: float(labels.get(k, 0.0)) for k in ("negative", "neutral", "positive")},
         "score_agreement": score_agreement,
         "comparison": cycle.comparison,
-        "topic_method": cycle.manifest.get("topic_method") or {},
+        "topic_method": cycle.manifest.topic_method or {},
         "llm_summary": cycle.llm_summary,  # optional, machine-written, already redacted; escaped like all text
         "n_segments": len(segments),
         "respondents": int(segments["respondents"].sum()) if len(segments) else 0,

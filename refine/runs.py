@@ -14,6 +14,7 @@ import pandas as pd
 from refine.config import RefineConfig, config_from_dict
 from refine.errors import RefineError
 from refine.privacy import spreadsheet_safe
+from refine.results import RunManifest
 
 
 def _atomic(path: Path, write) -> None:
@@ -85,7 +86,7 @@ def clean_json(value: Any) -> Any:
 @dataclass
 class LoadedRun:
     folder: Path
-    manifest: dict
+    manifest: RunManifest
     config: RefineConfig
     customers: pd.DataFrame
     proposals: list[dict]
@@ -132,15 +133,18 @@ def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
     folder = Path(folder)
     if not (folder / "run.json").exists():
         raise RefineError("not a finished refine run (no run.json)", where=str(folder))
-    manifest = read_json(folder / "run.json", "run manifest")
-    config = config_from_dict(manifest.get("config", {}), where=str(folder / "run.json"))
+    document = read_json(folder / "run.json", "run manifest")
+    if not isinstance(document, dict):
+        raise RefineError("run.json is not a refine run manifest", where=str(folder / "run.json"))
+    manifest = RunManifest.from_json(document)
+    config = config_from_dict(manifest.config, where=str(folder / "run.json"))
     proposals_doc = read_json(folder / "proposals.json", "proposals file")
     proposals = proposals_doc.get("proposals", []) if isinstance(proposals_doc, dict) else proposals_doc
     if not isinstance(proposals, list) or not all(isinstance(p, dict) for p in proposals):
         raise RefineError("proposals must be a list of objects", where=str(folder / "proposals.json"))
     customers = pd.DataFrame()
     if with_customers:
-        path = Path(manifest["inputs"]["customers"]["path"])
+        path = Path(manifest.inputs["customers"]["path"])
         customers = read_customers(path, config)
     return LoadedRun(folder=folder, manifest=manifest, config=config, customers=customers, proposals=proposals)
 
@@ -151,3 +155,60 @@ def find_proposal(run: LoadedRun, proposal_id: str) -> dict:
             return proposal
     known = ", ".join(str(p.get("id")) for p in run.proposals) or "none"
     raise RefineError(f"no proposal {proposal_id!r} in this run (proposals: {known})", where=str(run.folder))
+
+
+def write_run(result) -> None:
+    """Every file of a run folder but run.json (written last by the pipeline): tables, JSON, the report.
+
+    Args:
+        result: a refine.results.CycleResult.
+    """
+    from refine import schemas as S
+    from refine.report import write_report
+
+    out_dir = result.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # run.json goes last: a folder without it is an unfinished run
+    (out_dir / "run.json").unlink(missing_ok=True)
+    for stale in out_dir.glob(".*.tmp"):  # half-written files of a run killed while writing
+        stale.unlink(missing_ok=True)
+    columns = [
+        S.FEEDBACK_ID,
+        S.CUSTOMER_ID,
+        S.SEGMENT,
+        S.TEXT,
+        S.SCORE,
+        S.TIMESTAMP,
+        S.SOURCE,
+        S.SENTIMENT_SCORE,
+        S.SENTIMENT_LABEL,
+        *S.SENTIMENT_PROBS,
+        S.TOPIC_ID,
+        S.TOPIC_LABEL,
+    ]
+    write_parquet(out_dir / "feedback.parquet", result.feedback[columns])
+    write_csv(out_dir / "rejects.csv", result.rejects)
+    topics = result.topics
+    write_json(
+        out_dir / "topics.json",
+        clean_json(
+            {
+                "topics": [t for t in topics if t.get("status") != "fading"],
+                "fading": [t for t in topics if t.get("status") == "fading"],
+                "method": result.manifest.topic_method,
+            }
+        ),
+    )
+    write_parquet(out_dir / "segments.parquet", result.segments)
+    write_json(
+        out_dir / "proposals.json",
+        clean_json(
+            {
+                "proposals": result.proposals,
+                "stopped": result.stopped,
+                "method": result.method,
+            }
+        ),
+    )
+    write_parquet(out_dir / "assignments.parquet", result.assignments)
+    write_report(result)

@@ -93,7 +93,7 @@ def test_dask_run_matches_local_run(cluster, tmp_path, monkeypatch):
         monkeypatch.setenv("REFINE_CACHE_DIR", str(tmp_path / f"cache-{engine}"))  # both really embed
         config = load_config(paths["config"], overrides={"run": run})
         result = run_cycle(paths["feedback"], paths["customers"], config, tmp_path / engine, quiet=True)
-        assert result.manifest["embedding_cache"]["documents"]["hits"] == 0
+        assert result.manifest.embedding_cache["documents"]["hits"] == 0
         outputs[engine] = tmp_path / engine
     manifest = json.loads((outputs["dask"] / "run.json").read_text())
     assert manifest["engine"] == {"name": "dask", "workers": 2, "scheduler": cluster.scheduler_address, "started": True}

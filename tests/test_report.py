@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from refine.pipeline import CycleResult
 from refine.report import md_escape, write_report
+from refine.results import CycleResult, RunManifest
 
 PAYLOADS = [
     "<script>document.body.setAttribute('data-pwned','script')</script>",
@@ -159,7 +159,7 @@ def hostile_cycle(out: Path) -> CycleResult:
         stopped=[],
         method=method,
         assignments=pd.DataFrame(),
-        manifest=manifest,
+        manifest=RunManifest.from_json(manifest),
     )
 
 
