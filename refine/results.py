@@ -82,6 +82,7 @@ class CycleResult:
         embeddings: the comments' embeddings, row i for feedback row i (pass them back to
             ``run_cycle(..., embeddings=...)`` to skip embedding on a rerun).
         sentences: the comments' sentences with their topic and sentiment.
+        parents: parent theme records (id, label, children, ...) as in topics.json.
     """
 
     out_dir: Path
@@ -100,6 +101,7 @@ class CycleResult:
     llm_summary: str | None = None  # the optional machine-written summary paragraph
     embeddings: np.ndarray | None = None
     sentences: pd.DataFrame | None = None
+    parents: list[dict] = field(default_factory=list)  # parent themes as in topics.json's "parents"
 
     @property
     def report_path(self) -> Path:

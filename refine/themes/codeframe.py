@@ -106,7 +106,9 @@ def _theme_from(raw: dict, where: str) -> CodeframeTheme:
     known = {"name", "parent", "description", "examples", "id", "merges", "status", "size"}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise RefineError(f"unknown key {unknown[0]!r} in a codeframe theme (known: {', '.join(sorted(known))})", where=where)
+        raise RefineError(
+            f"unknown key {unknown[0]!r} in a codeframe theme (known: {', '.join(sorted(known))})", where=where
+        )
     name = str(raw.get("name") or "").strip()
     if not name:
         raise RefineError("every codeframe theme needs a name", where=where)
@@ -350,7 +352,9 @@ def assign(
         empty = np.zeros(n, dtype=np.float32)
         return CodeframeAssignment(np.full(n, NO_THEME, dtype=int), empty, empty, 1.0, seeds)
     train_x = np.vstack([prototypes.wording, *[ex for ex in prototypes.examples if len(ex)]])
-    train_y = np.concatenate([np.arange(k)] + [np.full(len(ex), j) for j, ex in enumerate(prototypes.examples) if len(ex)])
+    train_y = np.concatenate(
+        [np.arange(k)] + [np.full(len(ex), j) for j, ex in enumerate(prototypes.examples) if len(ex)]
+    )
     if k == 1:
         prob = np.ones((n, 1), dtype=np.float64)
     else:

@@ -38,14 +38,14 @@ def entity_words(texts: Sequence[str]) -> set[str]:
     capital: Counter[str] = Counter()
     lower: Counter[str] = Counter()
     for text in texts:
-        text = _URL.sub(" ", _EMAIL.sub(" ", str(text or "")))
+        text = _HANDLE.sub(" ", _URL.sub(" ", _EMAIL.sub(" ", str(text or ""))))
         for m in _WORD.finditer(text):
             word = m.group(0)
             key = word.lower()
             if key in _COMMON_CAPS or _is_acronym(word):
                 continue
             before = text[max(0, m.start() - 4) : m.start()].rstrip()
-            if not before or before[-1] in ".!?:;\"“(\n-":
+            if not before or before[-1] in '.!?:;"“(\n-':
                 continue  # sentence-initial: capitalised anyway
             if word[0].isupper() or any(c.isupper() for c in word[1:]):
                 capital[key] += 1

@@ -32,7 +32,9 @@ def _stop_words() -> frozenset[str]:
     from refine.topics import _EXTRA_STOP
 
     extra = {"really", "just", "got", "get", "like", "also", "would", "could", "one", "even", "still", "us"}
-    return frozenset(ENGLISH_STOP_WORDS | _EXTRA_STOP | extra)
+    # sklearn's list holds words that name what happened in feedback ("top up", "bill", "call back")
+    content = {"top", "bill", "call", "back", "full", "empty", "find", "found", "interest", "system", "move", "fire"}
+    return frozenset((ENGLISH_STOP_WORDS | _EXTRA_STOP | extra) - content)
 
 
 def tokens(text: str) -> list[str]:
@@ -116,7 +118,7 @@ def choose_name(
         relevance = vectors @ (centroid / max(float(np.linalg.norm(centroid)), 1e-9))
         stat = np.array([s for _, s in pool])
         stat = stat / max(float(stat.max()), 1e-9)
-        combined = relevance + 0.25 * stat
+        combined = relevance + 0.5 * stat
         best = pool[int(np.argmax(combined))][0]
     return best
 
@@ -126,9 +128,7 @@ def readable(phrase: str) -> str:
     return phrase[:1].upper() + phrase[1:] if phrase else phrase
 
 
-def mmr(
-    vectors: np.ndarray, centroid: np.ndarray, k: int, diversity: float = 0.5
-) -> list[int]:
+def mmr(vectors: np.ndarray, centroid: np.ndarray, k: int, diversity: float = 0.5) -> list[int]:
     """Maximal marginal relevance: k rows close to the centroid and unlike each other (indices, best first)."""
     if len(vectors) == 0 or k <= 0:
         return []

@@ -177,21 +177,24 @@ def fit_themes(
         )
         offset = len(children)
         for t in sorted(discovered.topics, key=lambda t: t.id):
-            children.append(
-                {"centroid": t.centroid, "keywords": t.keywords, "source": "discovered", "topic_id": t.id}
-            )
+            children.append({"centroid": t.centroid, "keywords": t.keywords, "source": "discovered", "topic_id": t.id})
         id_to_local = {t.id: offset + i for i, t in enumerate(sorted(discovered.topics, key=lambda t: t.id))}
         found = discovered.doc_topics
         local[rest] = np.array([id_to_local.get(int(t), NO_THEME) for t in found], dtype=int)
         similarity[rest] = discovered.doc_similarity
         method["discovery"] = {
             k: discovered.method.get(k)
-            for k in ("reducer", "min_cluster_size", "min_samples", "hdbscan_clusters", "topics_dissolved", "unassigned")
+            for k in (
+                "reducer",
+                "min_cluster_size",
+                "min_samples",
+                "hdbscan_clusters",
+                "topics_dissolved",
+                "unassigned",
+            )
         }
     k = len(children)
-    centroids = (
-        np.stack([_unit(c["centroid"]) for c in children]) if k else np.zeros((0, vectors.shape[1]), np.float32)
-    )
+    centroids = np.stack([_unit(c["centroid"]) for c in children]) if k else np.zeros((0, vectors.shape[1]), np.float32)
 
     # 4. per comment: its themes, and the primary one
     comment_sets: list[list[int]] = [[] for _ in range(n_comments)]
@@ -280,9 +283,7 @@ def fit_themes(
     ]
 
     # sentiment per theme, if the sentences carry it
-    sentence_sentiment = (
-        frame["sentiment_score"].to_numpy(dtype=float) if "sentiment_score" in frame.columns else None
-    )
+    sentence_sentiment = frame["sentiment_score"].to_numpy(dtype=float) if "sentiment_score" in frame.columns else None
 
     # 7. ids
     child_ids, statuses, fading, merged = _child_ids(children, names, centroids, previous, settings.match_similarity)
@@ -290,7 +291,11 @@ def fit_themes(
     for c in range(k):
         primary_count = int((primary_local == c).sum())
         mentions = sum(1 for s in comment_sets if c in s)
-        ms = float(np.mean(sentence_sentiment[members_of[c]])) if sentence_sentiment is not None and len(members_of[c]) else None
+        ms = (
+            float(np.mean(sentence_sentiment[members_of[c]]))
+            if sentence_sentiment is not None and len(members_of[c])
+            else None
+        )
         themes.append(
             Theme(
                 id=child_ids[c],
@@ -353,9 +358,6 @@ def fit_themes(
     sentence_theme = lookup[np.where(local >= 0, local, k)]
     primary = lookup[np.where(primary_local >= 0, primary_local, k)]
     comment_themes = [[int(lookup[c]) for c in s] for s in comment_sets]
-    for t in themes:
-        if sentence_sentiment is not None:
-            pass
     order = sorted(range(k), key=lambda c: (-themes[c].size, -themes[c].mentions, themes[c].id))
     themes = [themes[c] for c in order]
     parents.sort(key=lambda p: (-p.size, p.id))

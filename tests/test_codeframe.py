@@ -1,0 +1,167 @@
+"""Codeframe: reading TOML / CSV, zero-shot assignment, candidates, and the suggest round trip across cycles."""
+
+import json
+
+import numpy as np
+import pytest
+from test_topics import APP, DELIVERY, REFUND, SIZING, STAFF
+
+from refine.config import TopicSettings
+from refine.errors import RefineError
+from refine.themes import ThemeResult, fit_themes, load_codeframe, split_comments
+from refine.themes.codeframe import Codeframe, CodeframeTheme, assign, build_prototypes, name_words
+
+TOML = """
+[[theme]]
+name = "Late delivery"
+parent = "Orders"
+description = "the parcel or order arrived late, delivery delays"
+
+[[theme]]
+name = "Sizing and fit"
+parent = "Product"
+examples = ["runs small, size up", "too tight around the waist"]
+
+[[theme]]
+name = "App crashes"
+parent = "App"
+description = "the mobile app crashes, freezes or will not log in"
+
+[[theme]]
+name = "Friendly staff"
+parent = "Store"
+examples = ["the staff were friendly and helpful"]
+"""
+
+
+def test_reading_toml_and_csv(tmp_path):
+    path = tmp_path / "codeframe.toml"
+    path.write_text(TOML)
+    frame = load_codeframe(path)
+    assert frame.names == ["Late delivery", "Sizing and fit", "App crashes", "Friendly staff"]
+    assert frame.themes[1].examples == ["runs small, size up", "too tight around the waist"]
+    assert frame.parents() == ["Orders", "Product", "App", "Store"]
+    csv_path = tmp_path / "codeframe.csv"
+    csv_path.write_text("name,parent,examples,id\nLate delivery,Orders,parcel late | still waiting,4\nRefunds,,,\n")
+    frame = load_codeframe(csv_path)
+    assert frame.themes[0].examples == ["parcel late", "still waiting"] and frame.themes[0].id == 4
+    assert frame.themes[1].parent is None and frame.themes[1].id is None
+
+
+@pytest.mark.parametrize(
+    "content, suffix, message",
+    [
+        ("[[theme]]\nparent = 'x'\n", ".toml", "needs a name"),
+        ("[[theme]]\nname = 'a'\nid = 'seven'\n", ".toml", "whole number"),
+        ("[[theme]]\nname = 'a'\n[[theme]]\nname = 'A'\n", ".toml", "listed twice"),
+        ("[[theme]]\nname = 'a'\ncolour = 'red'\n", ".toml", "unknown key"),
+        ("name = [", ".toml", "not valid TOML"),
+        ("title,parent\nx,y\n", ".csv", "'name' column"),
+        ("", ".toml", "lists no themes"),
+        ("a", ".txt", ".toml or .csv"),
+    ],
+)
+def test_bad_codeframes_are_one_line_errors(tmp_path, content, suffix, message):
+    path = tmp_path / f"codeframe{suffix}"
+    path.write_text(content)
+    with pytest.raises(RefineError, match=message):
+        load_codeframe(path)
+    with pytest.raises(RefineError, match="not found"):
+        load_codeframe(tmp_path / "missing.toml")
+
+
+def test_name_words():
+    assert name_words("card_arrival") == "card arrival" and name_words("TopUpFailed") == "top up failed"
+
+
+def test_assignment_zero_shot(base_embedder):
+    frame = Codeframe(
+        [CodeframeTheme(name=n) for n in ("late delivery", "clothes size and fit", "app crashing", "staff")]
+    )
+    texts = DELIVERY + SIZING + APP + STAFF
+    truth = np.repeat(np.arange(4), [len(DELIVERY), len(SIZING), len(APP), len(STAFF)])
+    placed = assign(base_embedder.encode(texts), build_prototypes(frame, base_embedder.encode))
+    assert (placed.theme == truth).mean() >= 0.9
+    assert (placed.theme == -1).mean() <= 0.1 and placed.prototypes.shape == (4, 384)
+
+
+@pytest.fixture(scope="module")
+def month(base_embedder):
+    docs = DELIVERY + SIZING + APP + STAFF + REFUND
+    vectors = base_embedder.encode(docs)
+    return docs, vectors, split_comments(docs, vectors, base_embedder.encode)
+
+
+def test_codeframe_themes_candidates_and_suggest_round_trip(base_embedder, month, tmp_path):
+    from refine.cli_themes import suggest_codeframe
+
+    docs, vectors, sentences = month
+    path = tmp_path / "codeframe.toml"
+    path.write_text(TOML)
+    encode = base_embedder.encode
+    first = fit_themes(sentences, vectors, docs, TopicSettings(), encode=encode, codeframe=load_codeframe(path))
+    by_label = {t.label: t for t in first.themes}
+    assert {"Late delivery", "Sizing and fit", "App crashes", "Friendly staff"} <= set(by_label)
+    assert by_label["Late delivery"].size >= 0.8 * len(DELIVERY) and by_label["Late delivery"].source == "codeframe"
+    refund_rows = range(len(docs) - len(REFUND), len(docs))
+    refund_ids = [first.primary[i] for i in refund_rows]
+    candidates = {t.id for t in first.themes if t.candidate}
+    assert candidates and np.mean([i in candidates for i in refund_ids]) >= 0.6  # refunds fit no codeframe theme
+    parents = {p.label: p for p in first.parents}
+    assert by_label["App crashes"].id in parents["App"].children
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "topics.json").write_text(json.dumps(first.to_json()))
+    draft = tmp_path / "draft.toml"
+    counts = suggest_codeframe(run, draft)
+    assert counts["candidates"] == len(candidates)
+    with pytest.raises(RefineError, match="exists"):
+        suggest_codeframe(run, draft)
+    edited = load_codeframe(draft)
+    assert {t.name for t in edited.themes} == {t.label for t in first.themes}
+    # the team renames the app theme, moves staff under "Orders", keeps the candidate as "Refunds"
+    themes = []
+    for t in edited.themes:
+        if t.name == "App crashes":
+            t.name = "App stability"
+        if t.name == "Friendly staff":
+            t.parent = "Orders"
+        if t.id in candidates:
+            t.name = "Refunds" if t.id == min(candidates) else t.name
+        themes.append(t)
+    second = fit_themes(
+        sentences, vectors, docs, TopicSettings(), encode=encode, codeframe=Codeframe(themes),
+        previous=ThemeResult.previous_from_json(json.loads(json.dumps(first.to_json()))),
+    )  # fmt: skip
+    again = {t.label: t for t in second.themes}
+    assert again["App stability"].id == by_label["App crashes"].id and again["App stability"].status == "stable"
+    assert again["Refunds"].id == min(candidates) and not again["Refunds"].candidate
+    orders = next(p for p in second.parents if p.label == "Orders")
+    assert again["Friendly staff"].id in orders.children
+    assert not second.fading or all(t.id not in {x.id for x in second.themes} for t in second.fading)
+
+
+def test_merges_carry_into_the_next_cycle(base_embedder, month, tmp_path):
+    docs, vectors, sentences = month
+    encode = base_embedder.encode
+    path = tmp_path / "codeframe.toml"
+    path.write_text(TOML)
+    first = fit_themes(sentences, vectors, docs, TopicSettings(), encode=encode, codeframe=load_codeframe(path))
+    ids = {t.label: t.id for t in first.themes}
+    merged = Codeframe(
+        [
+            CodeframeTheme(name="Late delivery", merges=["Friendly staff"]),
+            CodeframeTheme(name="Sizing and fit"),
+            CodeframeTheme(name="App crashes"),
+        ]
+    )
+    previous = ThemeResult.previous_from_json(json.loads(json.dumps(first.to_json())))
+    second = fit_themes(sentences, vectors, docs, TopicSettings(), encode=encode, codeframe=merged, previous=previous)
+    assert {t.label: t.id for t in second.themes if t.source == "codeframe"} == {
+        k: ids[k] for k in ("Late delivery", "Sizing and fit", "App crashes")
+    }
+    assert ids["Friendly staff"] not in {t.id for t in second.fading}  # merged, not fading
+    assert second.method["merged"] == [
+        {"id": ids["Friendly staff"], "label": "Friendly staff", "into": "Late delivery"}
+    ]
