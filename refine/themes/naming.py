@@ -77,9 +77,17 @@ def candidate_scores(
         counts.update(p)
     n = max(len(member_phrases), 1)
     floor = max(MIN_COUNT, MIN_SHARE * n)
+    frequent = {p: c for p, c in counts.items() if c >= floor}
+    # a phrase always said inside a longer one ("keeps crashing" in "app keeps crashing") is that longer one
+    absorbed = {
+        p
+        for p in frequent
+        for q in frequent
+        if len(q) > len(p) and f" {p} " in f" {q} " and frequent[q] >= 0.8 * frequent[p] and len(q.split()) <= 3
+    }
     scored = []
-    for phrase, c in counts.items():
-        if c < floor:
+    for phrase, c in frequent.items():
+        if phrase in absorbed:
             continue
         share_in = c / n
         share_all = all_counts.get(phrase, c) / max(n_all, 1)
