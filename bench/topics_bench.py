@@ -95,6 +95,15 @@ def banking(args, encode, nmi, rows):
     texts = every["text"].astype(str).tolist()
     truth = every["category"].to_numpy()
     vectors = unit(encode(texts))
+    if args.only in (None, "banking"):
+        banking_themes(args, encode, nmi, rows, texts, truth, vectors)
+    if args.only in (None, "banking", "codeframe"):
+        banking_codeframe(args, encode, train, test)
+    if args.only in (None, "banking", "entities"):
+        banking_entities(args, encode, nmi, test)
+
+
+def banking_themes(args, encode, nmi, rows, texts, truth, vectors):
     result, seconds = run_themes(texts, vectors, encode, args.seed)
     ids = result.primary
     rows.append(
@@ -129,7 +138,9 @@ def banking(args, encode, nmi, rows):
             )
             print(f"banking77 / BERTopic: {rows[-1]}", flush=True)
 
-    # codeframe from the intent names, then names + 5 examples each
+
+def banking_codeframe(args, encode, train, test):
+    """Codeframe from the intent names, then names + 5 examples each."""
     from refine.themes import Codeframe, CodeframeTheme
     from refine.themes.codeframe import assign, build_prototypes, name_words
 
@@ -159,7 +170,10 @@ def banking(args, encode, nmi, rows):
             flush=True,
         )
 
-    # entity-like tokens planted independently of the intent
+
+def banking_entities(args, encode, nmi, test):
+    """Entity-like tokens planted independently of the intent: with and without masking."""
+    x = unit(encode(test["text"].astype(str).tolist()))
     rng = np.random.default_rng(args.seed)
     bank = rng.integers(0, len(BANKS), len(test))
     city = rng.integers(0, len(CITIES), len(test))
@@ -237,7 +251,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/refine-bench-cache"))
     parser.add_argument("--backend", default="onnx-int8", help="torch | onnx | onnx-int8")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["banking", "clothing"], default=None)
+    parser.add_argument("--only", choices=["banking", "codeframe", "entities", "clothing"], default=None)
     parser.add_argument("--no-bertopic", action="store_true", help="skip the BERTopic comparison")
     args = parser.parse_args()
     if not (args.data_dir / "banking77" / "test.csv").exists():
@@ -250,7 +264,7 @@ def main() -> int:
     embedder = build_embedder("default", device="cpu", batch_size=64, cache_dir=args.cache, backend=args.backend)
     print(f"embeddings: {embedder.model_id}", flush=True)
     rows: list[tuple] = []
-    if args.only in (None, "banking"):
+    if args.only in (None, "banking", "codeframe", "entities"):
         banking(args, embedder.encode, nmi, rows)
     if args.only in (None, "clothing"):
         clothing(args, embedder.encode, nmi, rows)

@@ -282,7 +282,7 @@ PSEUDO_PER_THEME = 10  # texts per theme taken as pseudo-examples in the first r
 SMOOTH_K = 10  # neighbours whose scores are blended into a text's scores
 SMOOTH_WEIGHT = 0.5
 SMOOTH_STEPS = 10
-CALIBRATION_QUANTILE = 0.01
+CALIBRATION_Z = 3.0
 
 
 def _smooth(prob: np.ndarray, emb: np.ndarray, k: int, weight: float, steps: int = SMOOTH_STEPS) -> np.ndarray:
@@ -338,9 +338,9 @@ def assign(
         smooth_k, smooth_weight: neighbour smoothing of the probabilities (0 weight = off).
 
     Calibration: a text fits its best theme when its cosine to that theme's prototype (the mean of
-    the wording, examples and the texts the theme holds) is at least the 1st percentile of the
-    cosines of the texts the theme holds clearly (top half by probability), so about one text in a
-    hundred that looks like the rest is left out, and texts about something else fall below.
+    the wording, examples and the texts the theme holds) is no more than 3 robust standard
+    deviations below the median cosine of the texts the themes hold clearly (top half by
+    probability); texts about something else fall below and go to discovery.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -388,8 +388,12 @@ def assign(
     else:
         margin = np.ones(n, dtype=np.float32)
     if min_score is None:
-        clear = best_prob >= np.median(best_prob)
-        threshold = float(np.quantile(score[clear], CALIBRATION_QUANTILE)) if clear.any() else -1.0
+        # the texts a theme holds clearly are mostly on theme: a text whose cosine lies more than
+        # CALIBRATION_Z robust standard deviations (1.4826 x MAD) below theirs fits no theme
+        clear = score[best_prob >= np.median(best_prob)]
+        centre = float(np.median(clear))
+        spread = 1.4826 * float(np.median(np.abs(clear - centre)))
+        threshold = centre - CALIBRATION_Z * max(spread, 1e-3)
     else:
         threshold = float(min_score)
     theme = np.where(score >= threshold, best, NO_THEME).astype(int)
