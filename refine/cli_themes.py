@@ -36,7 +36,12 @@ def suggest_codeframe(run: Path, out: Path, *, force: bool = False, examples: in
     entries = []
     for t in topics:
         parent = parents.get(t.get("parent_id"))
-        parent_name = parent["label"] if parent and len(parent.get("children", [])) > 1 else None
+        # a parent of one child that only repeats the child's name is no parent to write down
+        parent_name = (
+            parent["label"]
+            if parent and (len(parent.get("children", [])) > 1 or parent["label"] != t.get("label"))
+            else None
+        )
         entries.append(
             {
                 "name": t.get("label", ""),

@@ -97,16 +97,16 @@ def test_codeframe_themes_candidates_and_suggest_round_trip(base_embedder, month
 
     docs, vectors, sentences = month
     path = tmp_path / "codeframe.toml"
-    path.write_text(TOML)
+    path.write_text(TOML.split('[[theme]]\nname = "Friendly staff"')[0])  # the team does not track staff yet
     encode = base_embedder.encode
     first = fit_themes(sentences, vectors, docs, TopicSettings(), encode=encode, codeframe=load_codeframe(path))
     by_label = {t.label: t for t in first.themes}
-    assert {"Late delivery", "Sizing and fit", "App crashes", "Friendly staff"} <= set(by_label)
+    assert {"Late delivery", "Sizing and fit", "App crashes"} <= set(by_label)
     assert by_label["Late delivery"].size >= 0.8 * len(DELIVERY) and by_label["Late delivery"].source == "codeframe"
-    refund_rows = range(len(docs) - len(REFUND), len(docs))
-    refund_ids = [first.primary[i] for i in refund_rows]
+    staff_rows = [i for i, d in enumerate(docs) if d in STAFF]
     candidates = {t.id for t in first.themes if t.candidate}
-    assert candidates and np.mean([i in candidates for i in refund_ids]) >= 0.6  # refunds fit no codeframe theme
+    assert candidates and np.mean([first.primary[i] in candidates for i in staff_rows]) >= 0.8  # fits no theme
+    staff_id = int(np.bincount(first.primary[staff_rows][first.primary[staff_rows] >= 0]).argmax())
     parents = {p.label: p for p in first.parents}
     assert by_label["App crashes"].id in parents["App"].children
 
@@ -120,26 +120,21 @@ def test_codeframe_themes_candidates_and_suggest_round_trip(base_embedder, month
         suggest_codeframe(run, draft)
     edited = load_codeframe(draft)
     assert {t.name for t in edited.themes} == {t.label for t in first.themes}
-    # the team renames the app theme, moves staff under "Orders", keeps the candidate as "Refunds"
-    themes = []
+    # the team renames the app theme and adopts the staff candidate under "Orders" with its own name
     for t in edited.themes:
         if t.name == "App crashes":
             t.name = "App stability"
-        if t.name == "Friendly staff":
-            t.parent = "Orders"
-        if t.id in candidates:
-            t.name = "Refunds" if t.id == min(candidates) else t.name
-        themes.append(t)
+        if t.id == staff_id:
+            t.name, t.parent = "Friendly staff", "Orders"
     second = fit_themes(
-        sentences, vectors, docs, TopicSettings(), encode=encode, codeframe=Codeframe(themes),
+        sentences, vectors, docs, TopicSettings(), encode=encode, codeframe=edited,
         previous=ThemeResult.previous_from_json(json.loads(json.dumps(first.to_json()))),
     )  # fmt: skip
     again = {t.label: t for t in second.themes}
     assert again["App stability"].id == by_label["App crashes"].id and again["App stability"].status == "stable"
-    assert again["Refunds"].id == min(candidates) and not again["Refunds"].candidate
+    assert again["Friendly staff"].id == staff_id and not again["Friendly staff"].candidate
     orders = next(p for p in second.parents if p.label == "Orders")
-    assert again["Friendly staff"].id in orders.children
-    assert not second.fading or all(t.id not in {x.id for x in second.themes} for t in second.fading)
+    assert {again["Friendly staff"].id, again["Late delivery"].id} <= set(orders.children)
 
 
 def test_merges_carry_into_the_next_cycle(base_embedder, month, tmp_path):
