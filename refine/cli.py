@@ -241,8 +241,10 @@ def assign(
 def _mount_subcommands() -> None:
     from refine.cli_ab import ab_app
     from refine.cli_sentiment import sentiment_app
+    from refine.cli_themes import themes_app
 
     app.add_typer(sentiment_app, name="sentiment")
+    app.add_typer(themes_app, name="themes")
     app.add_typer(ab_app, name="ab")
 
 

@@ -83,6 +83,22 @@ class TopicSettings:
 
 
 @dataclass
+class ThemeSettings:
+    """Themes on top of [topics]: the user's codeframe and entity masking."""
+
+    codeframe: str = ""  # a codeframe file (.toml or .csv): themes you track; "" = discover every theme
+    mask_entities: bool = True  # keep handles, brands, places and names out of the clustering
+
+    def codeframe_path(self, config: RefineConfig) -> Path:
+        """The codeframe file; a relative path is read from the config file's folder."""
+        path = Path(self.codeframe).expanduser()
+        source = Path(config.source)
+        if not path.is_absolute() and config.source != "<defaults>" and source.is_file():
+            path = source.parent / path
+        return path
+
+
+@dataclass
 class ProposalSettings:
     min_segment_size: int = 100  # customers; smaller segments are merge candidates, smaller rules are refused
     min_respondents: int = 30  # respondents needed on each side of a comparison
@@ -150,6 +166,7 @@ SECTIONS: dict[str, type] = {
     "customers": CustomerColumns,
     "model": ModelSettings,
     "topics": TopicSettings,
+    "themes": ThemeSettings,
     "proposals": ProposalSettings,
     "llm": LLMSettings,
     "run": RunSettings,
@@ -170,6 +187,7 @@ class RefineConfig:
     customers: CustomerColumns = field(default_factory=CustomerColumns)
     model: ModelSettings = field(default_factory=ModelSettings)
     topics: TopicSettings = field(default_factory=TopicSettings)
+    themes: ThemeSettings = field(default_factory=ThemeSettings)
     proposals: ProposalSettings = field(default_factory=ProposalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     run: RunSettings = field(default_factory=RunSettings)
@@ -494,6 +512,10 @@ keywords = 8
 match_similarity = 0.8         # centroid cosine needed for a topic to keep last cycle's id
 fit_sample = 25000             # above N texts: cluster a seeded sample of N and assign every other text to the
                                # nearest topic (outlier_similarity applies), for very large months; 0 = cluster all
+
+[themes]
+codeframe = ""                 # your codeframe (.toml or .csv; see README); "" = discover every theme
+mask_entities = true           # keep handles, brands, places and names out of the clustering
 
 [proposals]
 min_segment_size = 100         # customers; smaller segments become merge candidates

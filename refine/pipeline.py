@@ -57,8 +57,8 @@ def _check_out_dir(out_dir: Path) -> None:
     check_output_folder(out_dir, OUTPUT_FILES, what="run")
 
 
-def _previous_topics(previous: Path) -> list[dict]:
-    """Last cycle's topics (kept and fading), from a finished run folder."""
+def _previous_topics(previous: Path) -> dict:
+    """Last cycle's topics.json document (topics, fading and, from themes on, parents), from a finished run folder."""
     from refine.runs import read_json
 
     if not previous.is_dir():
@@ -80,7 +80,7 @@ def _previous_topics(previous: Path) -> list[dict]:
             "previous run's topics.json is not a refine topics file (topics with ids and centroids)",
             where=str(previous / "topics.json"),
         )
-    return topics + fading
+    return doc
 
 
 @dataclass
@@ -175,8 +175,10 @@ def run_cycle(
         vectors = embed_stage(cycle, data.feedback, embedder, embeddings)
         sentences = sentences_stage(cycle, data.feedback, vectors, embedder)
         feedback, scorer = sentiment_stage(cycle, data.feedback, vectors, sentences, scorer, embedder.model_id)
-        theme_vectors, theme_sentences = theme_space_stage(cycle, feedback, vectors, sentences, embedder)
-        feedback, topic_model = topics_stage(cycle, feedback, theme_vectors, previous_topics)
+        theme_vectors, theme_sentences, theme_embedder = theme_space_stage(cycle, feedback, vectors, sentences, embedder)
+        feedback, topic_model = topics_stage(
+            cycle, feedback, theme_vectors, previous_topics, theme_sentences, theme_embedder
+        )
         topics, sentences_frame = aspects_stage(cycle, feedback, theme_sentences, topic_model)
         feedback, topics = llm_labels_stage(cycle, feedback, topics)
         feedback, segments, respondents = join_stage(cycle, feedback, data.customers, topics)
@@ -204,6 +206,7 @@ def run_cycle(
             sentences=sentences_frame,
             sentiment=cycle.sentiment,
             insights=insights,
+            parents=[p.to_record(topic_model.n_comments) for p in topic_model.parents],
         )
         return write_stage(cycle, result)
 
@@ -347,7 +350,7 @@ def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray
     )
     cycle.theme_space = space.to_json()
     if not space.multilingual:
-        return vectors, sentences
+        return vectors, sentences, embedder
     cycle.note(
         f"{space.non_english_share:.0%} of comments are not in English: themes are clustered in one "
         f"multilingual space ({space.model_id})"
@@ -358,61 +361,83 @@ def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray
     sentence_vectors = theme_vectors[rows].copy()
     if len(cut):
         sentence_vectors[cut] = space.embedder.encode(sentences.frame["text"].to_numpy()[cut].tolist())
-    return theme_vectors, SentenceTable(frame=sentences.frame, embeddings=sentence_vectors, whole=sentences.whole)
+    theme_sentences = SentenceTable(frame=sentences.frame, embeddings=sentence_vectors, whole=sentences.whole)
+    return theme_vectors, theme_sentences, space.embedder
 
 
-def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics):
-    """Topics by reduced embeddings + HDBSCAN, reused from the stage cache when nothing they read changed."""
+def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics, sentences, embedder):
+    """Themes per sentence in two levels (refine.themes), reused from the stage cache when nothing they read changed."""
     from refine import topics as topics_module
     from refine.memo import Digest, code_digest
-    from refine.topics import TopicModel, fit_topics
+    from refine.themes import ThemeResult, fit_themes, load_codeframe
+    from refine.themes import codeframe as codeframe_module
+    from refine.themes import entities as entities_module
+    from refine.themes import model as model_module
+    from refine.themes import naming as naming_module
+    from refine.themes import stage as stage_module
 
     config = cycle.config
     cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
     from refine.versions import versions
 
     cycle.versions = versions()
-    with cycle.progress.stage("topics", "reduce + HDBSCAN + keywords"):
+    codeframe = load_codeframe(config.themes.codeframe_path(config)) if config.themes.codeframe else None
+    previous = ThemeResult.previous_from_json(previous_topics) if previous_topics is not None else None
+    with cycle.progress.stage("topics", "themes per sentence: reduce + HDBSCAN, parents, names"):
         texts = feedback[S.TEXT].tolist()
         key = Digest(
-            "topics",
+            "themes",
             cycle.versions,
-            code_digest(topics_module),
+            code_digest(topics_module, stage_module, model_module, codeframe_module, naming_module, entities_module),
             texts,
             np.asarray(vectors),
+            sentences.frame["text"].tolist(),
+            np.asarray(sentences.embeddings),
+            sentences.frame[S.SENTIMENT_SCORE].to_numpy() if S.SENTIMENT_SCORE in sentences.frame else [],
             dataclasses.asdict(config.topics),
+            dataclasses.asdict(config.themes),
+            [t.to_dict() for t in codeframe.themes] if codeframe is not None else None,
+            embedder.model_id,
             cycle.seed,
             previous_topics,
         ).hexdigest()
-        topic_model, reused = cycle.memo.reuse_or_compute(
+        result, reused = cycle.memo.reuse_or_compute(
             "topics",
             key,
-            lambda: fit_topics(
-                texts, vectors, config.topics, seed=cycle.seed, previous=previous_topics, show_progress=not cycle.quiet
+            lambda: fit_themes(
+                sentences,
+                vectors,
+                texts,
+                config.topics,
+                encode=embedder.encode,
+                codeframe=codeframe,
+                previous=previous,
+                seed=cycle.seed,
+                mask=config.themes.mask_entities,
+                show_progress=not cycle.quiet,
             ),
-            save=TopicModel.to_payload,
-            restore=TopicModel.from_payload,
+            save=ThemeResult.to_payload,
+            restore=ThemeResult.from_payload,
         )
         if reused:
             cycle.note("reused the stored fit (same texts, embeddings, settings, code and libraries)")
-        feedback[S.TOPIC_ID] = topic_model.doc_topics.astype(int)
-    return feedback, topic_model
+        feedback[S.TOPIC_ID] = result.primary.astype(int)
+    return feedback, result
 
 
 def aspects_stage(cycle: _Cycle, feedback: pd.DataFrame, sentences, topic_model) -> tuple[list[dict], pd.DataFrame]:
-    """Sentence topics and sentiment per topic; the topic records of topics.json."""
-    from refine.aspects import aspect_sentiment
-
-    with cycle.progress.stage("aspects", "sentiment per topic, sentence by sentence"):
-        aspects = aspect_sentiment(feedback, sentences, topic_model=topic_model)
+    """Each sentence's theme, and the theme records of topics.json (sentence sentiment per theme)."""
+    with cycle.progress.stage("aspects", "sentiment per theme, sentence by sentence"):
+        frame = sentences.frame.copy()
+        frame[S.TOPIC_ID] = topic_model.sentence_theme.astype(int)
         document_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean()
-        topics = topic_model.to_records(mean_sentiment=aspects.topic_sentiment)
+        topics = topic_model.records()
         for record in topics:
-            record["sentences"] = aspects.topic_sentences.get(record["id"], 0)
             doc = document_sentiment.get(record["id"])
             record["comment_sentiment"] = None if doc is None else round(float(doc), 4)
         topic_model.method["aspect_sentences"] = int(len(sentences))
-    return topics, aspects.sentences
+        columns = ["feedback_row", "sentence_index", "text", S.TOPIC_ID, S.SENTIMENT_SCORE, S.SENTIMENT_LABEL]
+    return topics, frame[[c for c in columns if c in frame.columns]]
 
 
 def _label_topics(feedback: pd.DataFrame, topics: list[dict]) -> pd.DataFrame:
@@ -542,7 +567,8 @@ def compare_stage(cycle: _Cycle, topics, segments, topic_model) -> dict | None:
         return None
     from refine.report import compare_with_previous
 
-    return compare_with_previous(cycle.previous, topics, segments, topic_model.fading)
+    fading = [t.to_record(topic_model.n_comments) for t in topic_model.fading]
+    return compare_with_previous(cycle.previous, topics, segments, fading)
 
 
 def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals: _Proposals) -> RunManifest:

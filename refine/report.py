@@ -352,6 +352,17 @@ def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataF
 # ---- the report --------------------------------------------------------------------------------
 
 
+def theme_tree(topics: list[dict], parents: list[dict]) -> list[dict]:
+    """Parent themes (largest first), each with its live child theme records (largest first)."""
+    by_id = {t["id"]: t for t in topics}
+    tree = []
+    for parent in sorted(parents, key=lambda p: -int(p.get("size", 0))):
+        children = sorted((by_id[c] for c in parent.get("children", []) if c in by_id), key=lambda t: -int(t["size"]))
+        if children:
+            tree.append(dict(parent, child_records=children))
+    return tree
+
+
 def _context(cycle: CycleResult) -> dict:
     counts = cycle.manifest.counts
     rejects = cycle.rejects["reason"].value_counts().sort_index()
@@ -377,6 +388,7 @@ def _context(cycle: CycleResult) -> dict:
         "rejects": [(reason, int(n)) for reason, n in rejects.items()],
         "warnings": cycle.manifest.warnings,
         "topics": topics,
+        "theme_tree": theme_tree(topics, getattr(cycle, "parents", None) or []),
         "fading": [t for t in cycle.topics if t.get("status") == "fading"],
         "segments": segments.to_dict("records"),
         "outcomes": [c.split(":")[1] for c in outcome_cols],

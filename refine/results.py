@@ -89,6 +89,7 @@ class CycleResult:
         sentences: the comments' sentences with their topic and sentiment.
         sentiment: the SentimentResult (refine.feedback_sentiment): per comment language and
             confidence, per sentence scores, language mix.
+        parents: parent theme records (id, label, children, ...) as in topics.json.
     """
 
     out_dir: Path
@@ -109,6 +110,7 @@ class CycleResult:
     sentences: pd.DataFrame | None = None
     sentiment: Any = None
     insights: Any = None  # refine.insights.CycleInsights: drivers, value, score change, what is new
+    parents: list[dict] = field(default_factory=list)  # parent themes as in topics.json's "parents"
 
     @property
     def report_path(self) -> Path:

@@ -164,6 +164,7 @@ def write_run(result) -> None:
             {
                 "topics": [t for t in topics if t.get("status") != "fading"],
                 "fading": [t for t in topics if t.get("status") == "fading"],
+                "parents": result.parents,
                 "method": result.manifest.topic_method,
             }
         ),

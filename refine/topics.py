@@ -613,7 +613,7 @@ def fit_topics(
         "reducer": None,
         "min_cluster_size": None,
         "min_samples": None,
-        "selection": "leaf",
+        "selection": SELECTION,
         "hdbscan_clusters": 0,
         "topics_dissolved": 0,
         "hdbscan_outliers": 0,

@@ -1,0 +1,217 @@
+"""The themes stage's result types, and topics.json produced from them in one place (`to_json` / `from_json`).
+
+topics.json keeps every key and meaning it had before themes: `topics` (the live child themes: id,
+label, keywords, size = comments whose primary theme it is, share, mean_sentiment = mean sentence
+sentiment, quotes, status, centroid, sentences, comment_sentiment), `fading` and `method`. Added:
+per theme `parent_id`, `mentions` (comments with at least one sentence in it), `candidate` (found
+in the texts, not in the user's codeframe) and `source`; and a `parents` list (id, label,
+keywords, size, share, mean_sentiment, quotes, status, centroid, children). A run written before
+themes has no parents: `from_json` reads it as themes without parents.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+NO_THEME = -1
+
+
+def _rounded(vector) -> list[float]:
+    return [round(float(x), 5) for x in np.asarray(vector).ravel()]
+
+
+def _sentiment(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), 5)
+
+
+@dataclass
+class Theme:
+    """A child theme: what customers say happened, named in their words."""
+
+    id: int
+    label: str
+    keywords: list[str]
+    size: int  # comments whose primary theme this is (the topic_id column)
+    centroid: np.ndarray  # unit vector in the embedding space
+    quotes: list[str]
+    status: str  # new | stable | emerging | fading
+    parent_id: int | None = None
+    mentions: int = 0  # comments with at least one sentence in this theme
+    sentences: int = 0
+    mean_sentiment: float | None = None  # mean sentence sentiment
+    comment_sentiment: float | None = None  # mean sentiment of the comments whose primary theme it is
+    candidate: bool = False  # discovered while a codeframe is in use: a candidate for it
+    source: str = "discovered"  # discovered | codeframe
+
+    def to_record(self, n_comments: int) -> dict[str, Any]:
+        return {
+            "id": int(self.id),
+            "label": self.label,
+            "keywords": list(self.keywords),
+            "size": int(self.size),
+            "share": round(self.size / max(n_comments, 1), 5) if self.status != "fading" else 0.0,
+            "mean_sentiment": _sentiment(self.mean_sentiment),
+            "quotes": list(self.quotes),
+            "status": self.status,
+            "centroid": _rounded(self.centroid),
+            "sentences": int(self.sentences),
+            "comment_sentiment": _sentiment(self.comment_sentiment),
+            "parent_id": None if self.parent_id is None else int(self.parent_id),
+            "mentions": int(self.mentions),
+            "candidate": bool(self.candidate),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> Theme:
+        return cls(
+            id=int(record["id"]),
+            label=str(record.get("label", "")),
+            keywords=list(record.get("keywords", [])),
+            size=int(record.get("size", 0) or 0),
+            centroid=np.asarray(record.get("centroid") or [], dtype=np.float32),
+            quotes=list(record.get("quotes", [])),
+            status=str(record.get("status", "new")),
+            parent_id=record.get("parent_id"),
+            mentions=int(record.get("mentions", 0) or 0),
+            sentences=int(record.get("sentences", 0) or 0),
+            mean_sentiment=record.get("mean_sentiment"),
+            comment_sentiment=record.get("comment_sentiment"),
+            candidate=bool(record.get("candidate", False)),
+            source=str(record.get("source", "discovered")),
+        )
+
+
+@dataclass
+class ParentTheme:
+    """A parent theme grouping related child themes (App > crashing, login, password)."""
+
+    id: int
+    label: str
+    keywords: list[str]
+    size: int  # comments whose primary theme is one of its children
+    centroid: np.ndarray
+    quotes: list[str]
+    status: str
+    children: list[int]
+    mentions: int = 0
+    mean_sentiment: float | None = None
+
+    def to_record(self, n_comments: int) -> dict[str, Any]:
+        return {
+            "id": int(self.id),
+            "label": self.label,
+            "keywords": list(self.keywords),
+            "size": int(self.size),
+            "share": round(self.size / max(n_comments, 1), 5),
+            "mean_sentiment": _sentiment(self.mean_sentiment),
+            "quotes": list(self.quotes),
+            "status": self.status,
+            "centroid": _rounded(self.centroid),
+            "children": [int(c) for c in self.children],
+            "mentions": int(self.mentions),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict) -> ParentTheme:
+        return cls(
+            id=int(record["id"]),
+            label=str(record.get("label", "")),
+            keywords=list(record.get("keywords", [])),
+            size=int(record.get("size", 0) or 0),
+            centroid=np.asarray(record.get("centroid") or [], dtype=np.float32),
+            quotes=list(record.get("quotes", [])),
+            status=str(record.get("status", "new")),
+            children=[int(c) for c in record.get("children", [])],
+            mentions=int(record.get("mentions", 0) or 0),
+            mean_sentiment=record.get("mean_sentiment"),
+        )
+
+
+@dataclass
+class PreviousThemes:
+    """Last cycle's themes as read back from its topics.json (a run from before themes has no parents)."""
+
+    themes: list[Theme]  # live and fading child themes
+    parents: list[ParentTheme] = field(default_factory=list)
+
+    @property
+    def max_id(self) -> int:
+        return max((t.id for t in self.themes), default=-1)
+
+    @property
+    def max_parent_id(self) -> int:
+        return max((p.id for p in self.parents), default=-1)
+
+
+@dataclass
+class ThemeResult:
+    """Everything the themes stage found, per sentence, per comment and per theme."""
+
+    themes: list[Theme]  # live child themes, largest first
+    parents: list[ParentTheme]
+    fading: list[Theme]
+    sentence_theme: np.ndarray  # theme id per sentence row (-1 = none)
+    sentence_similarity: np.ndarray  # cosine to that theme's centroid
+    comment_themes: list[list[int]]  # per comment: its themes (its sentences' themes), primary first
+    primary: np.ndarray  # per comment: the primary theme id (-1 = none)
+    method: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_comments(self) -> int:
+        return int(len(self.primary))
+
+    def labels(self) -> dict[int, str]:
+        return {t.id: t.label for t in self.themes}
+
+    def records(self) -> list[dict]:
+        """The live themes (largest first), then the fading ones: what topics.json lists as topics + fading."""
+        return [t.to_record(self.n_comments) for t in self.themes + self.fading]
+
+    def to_json(self) -> dict[str, Any]:
+        """The topics.json document (see the module docstring for the keys)."""
+        return {
+            "topics": [t.to_record(self.n_comments) for t in self.themes],
+            "fading": [t.to_record(self.n_comments) for t in self.fading],
+            "parents": [p.to_record(self.n_comments) for p in self.parents],
+            "method": self.method,
+        }
+
+    @staticmethod
+    def previous_from_json(document: dict) -> PreviousThemes:
+        """Last cycle's topics.json (this version's or the one before themes) as PreviousThemes."""
+        themes = [Theme.from_record(r) for r in list(document.get("topics", [])) + list(document.get("fading", []))]
+        parents = [ParentTheme.from_record(r) for r in document.get("parents", []) or []]
+        return PreviousThemes(themes=themes, parents=parents)
+
+    # the stage cache (refine.memo) stores the result as JSON plus arrays
+    def to_payload(self) -> tuple[dict, dict[str, np.ndarray]]:
+        document = self.to_json()
+        document["n_comments"] = self.n_comments
+        document["comment_themes"] = self.comment_themes
+        arrays = {
+            "sentence_theme": np.asarray(self.sentence_theme),
+            "sentence_similarity": np.asarray(self.sentence_similarity),
+            "primary": np.asarray(self.primary),
+        }
+        return document, arrays
+
+    @classmethod
+    def from_payload(cls, document: dict, arrays: dict[str, np.ndarray]) -> ThemeResult:
+        def theme(record: dict) -> Theme:
+            t = Theme.from_record(record)
+            return t
+
+        return cls(
+            themes=[theme(r) for r in document["topics"]],
+            parents=[ParentTheme.from_record(r) for r in document["parents"]],
+            fading=[theme(r) for r in document["fading"]],
+            sentence_theme=arrays["sentence_theme"],
+            sentence_similarity=arrays["sentence_similarity"],
+            comment_themes=[list(map(int, c)) for c in document["comment_themes"]],
+            primary=arrays["primary"],
+            method=document["method"],
+        )
