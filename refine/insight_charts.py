@@ -46,9 +46,9 @@ def driver_chart(drivers: list, title: str = "Theme drivers", unit: str = "") ->
             f'<text x="{x(share):.1f}" y="{height - bottom + 16}" font-size="11" text-anchor="middle" '
             f'fill="#555">{100 * share:.0f}%</text>'
         )
-    for tick in (low + pad, 0.0, high - pad):
+    for level in (low + pad, 0.0, high - pad):
         parts.append(
-            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{tick:+.1f}</text>'
+            f'<text x="{left - 6}" y="{y(level) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{level:+.1f}</text>'
         )
     for d in sorted(rows, key=lambda d: d.effect):
         significant = d.p_adjusted < 0.05 if math.isfinite(d.p_adjusted) else False

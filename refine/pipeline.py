@@ -175,7 +175,9 @@ def run_cycle(
         vectors = embed_stage(cycle, data.feedback, embedder, embeddings)
         sentences = sentences_stage(cycle, data.feedback, vectors, embedder)
         feedback, scorer = sentiment_stage(cycle, data.feedback, vectors, sentences, scorer, embedder.model_id)
-        theme_vectors, theme_sentences, theme_embedder = theme_space_stage(cycle, feedback, vectors, sentences, embedder)
+        theme_vectors, theme_sentences, theme_embedder = theme_space_stage(
+            cycle, feedback, vectors, sentences, embedder
+        )
         feedback, topic_model = topics_stage(
             cycle, feedback, theme_vectors, previous_topics, theme_sentences, theme_embedder
         )

@@ -183,6 +183,7 @@ def describe_columns(
                 else:
                     attribute = _numeric(column, values.astype(float), min_size, n)
             else:
+                assert missing is not None  # a text column: missing was computed above
                 present = values[~missing]
                 distinct = present.nunique()
                 lengths = present.astype(str).str.len()
@@ -534,6 +535,7 @@ def _scan(measures, attribute, conditions, strata, n_strata, test, totals_strata
         totals = None
         if totals_strata is not None:
             ts = resp_totals if over_respondents else all_totals
+            assert ts is not None  # both are set when totals_strata is
             totals = [x.sum(axis=1, keepdims=True) for x in _bin_stats(codes, ts, n_strata, attribute.n_bins, values)]
         sub = Attribute(attribute.column, attribute.kind, codes, attribute.n_bins)
         g, r = _group_and_rest(sub, conditions, st, n_strata, values, totals)

@@ -32,6 +32,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -196,7 +197,7 @@ _BASE = {
 }
 # Under the null, Promising is its own segment: newer customers stuck at checkout and in the app,
 # less satisfied, churning more, spending less than Potential Loyalists.
-_NULL_PROMISING = dict(
+_NULL_PROMISING: dict[str, Any] = dict(
     themes=(0.10, 0.08, 0.12, 0.10, 0.06, 0.08, 0.08, 0.04, 0.22, 0.12), satisfaction=-0.25, churn=0.22, revenue_12m=200
 )
 

@@ -89,7 +89,9 @@ def breakdown(
         for i, name in enumerate(levels):
             ok = bool(usable[i])
             lo, hi = (float(r["lo"][i]), float(r["hi"][i])) if ok else (None, None)
-            opposite = ok and sign != 0 and ((sign > 0 and hi < 0) or (sign < 0 and lo > 0))
+            opposite = (
+                lo is not None and hi is not None and sign != 0 and ((sign > 0 and hi < 0) or (sign < 0 and lo > 0))
+            )
             test.levels.append(
                 LevelEffect(
                     level=name,
