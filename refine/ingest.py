@@ -22,6 +22,7 @@ from refine.config import RefineConfig
 from refine.errors import RefineError
 from refine.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
 from refine.privacy import redact
+from refine.tables import Table, _cell
 
 # one comment may be megabytes long (pasted logs); it is truncated later, never dropped
 csv.field_size_limit(256 * 1024 * 1024)
@@ -31,35 +32,6 @@ _MISSING = {"na", "n/a", "#n/a", "null", "none", "nan", "-"}
 _BOOL_TRUE = {"true", "yes", "y", "1", "t"}
 _BOOL_FALSE = {"false", "no", "n", "0", "f"}
 SCALES = {"nps": [0.0, 10.0], "csat": [1.0, 5.0], "stars": [1.0, 5.0], "ces": [1.0, 7.0]}
-
-
-@dataclass
-class Table:
-    """A file read as text cells, with the rows that could not be parsed."""
-
-    path: Path
-    frame: pd.DataFrame  # every cell a string ("" for blank), original column names; index = row number
-    #                      (1-based data row of a CSV / TSV / Parquet file, line number of a JSONL file)
-    bad_rows: list[tuple[int, str]]  # (row number, reason) for rows that could not be parsed
-    sha256: str
-    encoding: str
-    rows_in: int
-    notes: list[str] = field(default_factory=list)  # warnings about the file as a whole
-    bad_cells: dict[int, list[str]] = field(default_factory=dict)  # row number -> cells of a ragged row
-    source: str | None = None  # a database table / query (URL without password) instead of a file
-
-    @property
-    def where(self) -> str:
-        """What messages name: the file, or the database URL (password removed) and table / query."""
-        return self.source or str(self.path)
-
-    def bad_row_id(self, number: int, column: str | None) -> str:
-        """The id cell of an unparseable row, when the row got that far (for the reject's id)."""
-        cells = self.bad_cells.get(number)
-        if not cells or not column or column not in self.frame.columns:
-            return ""
-        position = self.frame.columns.get_loc(column)
-        return cells[position].strip() if isinstance(position, int) and position < len(cells) else ""
 
 
 @dataclass
@@ -194,18 +166,6 @@ def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
                 if len(notes) >= 5:
                     return notes
     return notes
-
-
-def _cell(value) -> str:
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, (list, dict, np.ndarray)):
-        return str(value)
-    return str(value)
 
 
 def _delimiter(text: str, delimiter: str | None) -> str:

@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from refine.errors import RefineError
+from refine.tables import Table, _cell
 
 CHUNK_ROWS = 50_000
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -141,8 +142,6 @@ def read_database(
     Returns:
         refine.ingest.Table whose ``source`` is the URL without its password.
     """
-    from refine.ingest import Table, _cell
-
     try:
         import sqlalchemy as sa
     except ImportError:  # pragma: no cover - an optional extra
