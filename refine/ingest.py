@@ -582,7 +582,7 @@ def _feedback(
     return out
 
 
-def ingest(feedback_path: str | Path, customers_path: str | Path, config: RefineConfig) -> IngestResult:
+def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, config: RefineConfig) -> IngestResult:
     """Read, validate and redact both inputs; every input row is accepted or rejected with a reason.
 
     Args:

@@ -119,8 +119,8 @@ class _Cycle:
 
 
 def run_cycle(
-    feedback_path: str | Path,
-    customers_path: str | Path,
+    feedback_path: str | Path | None,
+    customers_path: str | Path | None,
     config: RefineConfig,
     out_dir: str | Path,
     *,
@@ -134,8 +134,9 @@ def run_cycle(
     """Run one monthly cycle and write the run folder.
 
     Args:
-        feedback_path: the month's feedback (CSV / TSV / Parquet / JSONL).
-        customers_path: the customer table with today's segments.
+        feedback_path: the month's feedback (CSV / TSV / Parquet / JSONL); None when
+            ``[feedback] database`` names a table or query instead.
+        customers_path: the customer table with today's segments; None with ``[customers] database``.
         config: column mapping and settings (see refine.config).
         out_dir: the run folder to write (created if needed).
         previous: last month's run folder, to keep topic ids and compare.
