@@ -50,17 +50,32 @@ def driver_chart(drivers: list, title: str = "Theme drivers", unit: str = "") ->
         parts.append(
             f'<text x="{left - 6}" y="{y(level) + 4:.1f}" font-size="11" text-anchor="end" fill="#555">{level:+.1f}</text>'
         )
+
+    def significant(d) -> bool:
+        return d.p_adjusted < 0.05 if math.isfinite(d.p_adjusted) else False
+
     for d in sorted(rows, key=lambda d: d.effect):
-        significant = d.p_adjusted < 0.05 if math.isfinite(d.p_adjusted) else False
-        colour = ("#c0392b" if d.effect < 0 else "#27ae60") if significant else "#95a5a6"
+        colour = ("#c0392b" if d.effect < 0 else "#27ae60") if significant(d) else "#95a5a6"
         cx, cy = x(d.share), y(d.effect)
         parts.append(
             f'<line x1="{cx:.1f}" y1="{y(d.ci_low):.1f}" x2="{cx:.1f}" y2="{y(d.ci_high):.1f}" stroke="{colour}" '
             f'stroke-width="2" opacity="0.6"/><circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="{colour}">'
             f"<title>{_esc(d.label)}: {d.effect:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}], "
             f"{100 * d.share:.0f}% of respondents</title></circle>"
-            f'<text x="{cx + 8:.1f}" y="{cy + 4:.1f}" font-size="11">{_esc(_short(d.label, 28))}</text>'
         )
+    # names where they fit: significant themes first, then the largest effects; a name that would
+    # overlap one already written is left to the point's tooltip (a pile of names reads as nothing)
+    placed: list[tuple[float, float, float]] = []
+    for d in sorted(rows, key=lambda d: (not significant(d), -abs(d.effect) * d.share)):
+        label = _short(d.label, 28)
+        cx, cy = x(d.share) + 8, y(d.effect) + 4
+        w = 6.2 * len(label)
+        if cx + w > width:  # near the right edge the name goes to the left of its point
+            cx = x(d.share) - 8 - w
+        if any(abs(cy - py) < 12 and cx < px + pw and px < cx + w for px, py, pw in placed):
+            continue
+        placed.append((cx, cy, w))
+        parts.append(f'<text x="{cx:.1f}" y="{cy:.1f}" font-size="11">{_esc(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
