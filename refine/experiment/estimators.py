@@ -26,20 +26,25 @@ def two_proportion(x_t, n_t, x_c, n_c, level: float = 0.95) -> dict[str, np.ndar
         stat = np.where(se0 > 0, diff / np.where(se0 > 0, se0, 1), 0.0)
         p = np.where(se0 > 0, 2 * stats.norm.sf(np.abs(stat)), 1.0)
         rel, rel_se = _relative(p_t, var_t, p_c, var_c)
+    return _result(p_t, p_c, diff, se, z * se, stat, p, rel, rel_se, z, np.full_like(diff, np.nan))
+
+
+def _result(mean_t, mean_c, diff, se, half, stat, p, rel, rel_se, z, df) -> dict[str, np.ndarray]:
+    """The one shape every two-arm estimator returns: difference with its interval, relative lift by the delta method."""
     return {
-        "mean_t": p_t,
-        "mean_c": p_c,
+        "mean_t": mean_t,
+        "mean_c": mean_c,
         "diff": diff,
         "se": se,
-        "lo": diff - z * se,
-        "hi": diff + z * se,
+        "lo": diff - half,
+        "hi": diff + half,
         "stat": stat,
         "p": p,
         "rel": rel,
         "rel_se": rel_se,
         "rel_lo": rel - z * rel_se,
         "rel_hi": rel + z * rel_se,
-        "df": np.full_like(diff, np.nan),
+        "df": df,
     }
 
 
@@ -61,22 +66,7 @@ def welch(mean_t, var_t, n_t, mean_c, var_c, n_c, level: float = 0.95) -> dict[s
         stat = np.where(se > 0, stat, 0.0)
         crit = np.where(se > 0, stats.t.ppf(1 - (1 - level) / 2, df), 0.0)
         rel, rel_se = _relative(mean_t, a, mean_c, b)
-    z = _z(level)
-    return {
-        "mean_t": mean_t,
-        "mean_c": mean_c,
-        "diff": diff,
-        "se": se,
-        "lo": diff - crit * se,
-        "hi": diff + crit * se,
-        "stat": stat,
-        "p": p,
-        "rel": rel,
-        "rel_se": rel_se,
-        "rel_lo": rel - z * rel_se,
-        "rel_hi": rel + z * rel_se,
-        "df": df,
-    }
+    return _result(mean_t, mean_c, diff, se, crit * se, stat, p, rel, rel_se, _z(level), df)
 
 
 def _relative(m_t, v_t, m_c, v_c):
