@@ -372,6 +372,8 @@ class FeedbackSentiment:
         aggregator: the SentenceAggregator; the packaged one if None.
         english: languages `scorer` reads (default {"en"}).
         min_words: comments with fewer words keep their whole-text score (MIN_AGGREGATE_WORDS).
+        language_cache: a refine.language.LanguageCache (the run's cache folder), so a text detected
+            in an earlier run is not detected again; None detects each distinct text once per call.
     """
 
     def __init__(
@@ -383,8 +385,10 @@ class FeedbackSentiment:
         aggregator: SentenceAggregator | None = None,
         english: frozenset[str] = ENGLISH,
         min_words: int = MIN_AGGREGATE_WORDS,
+        language_cache=None,
     ):
         self.scorer = scorer
+        self.language_cache = language_cache
         self.min_words = int(min_words)
         self.multilingual_head = multilingual_head
         self._multilingual_embedder = multilingual_embedder
@@ -455,7 +459,7 @@ class FeedbackSentiment:
         """
         texts = ["" if t is None else str(t) for t in texts]
         n = len(texts)
-        guesses = list(languages) if languages is not None else detect_languages(texts)
+        guesses = list(languages) if languages is not None else detect_languages(texts, cache=self.language_cache)
         codes = [g.language for g in guesses]
         routes = self.routes(codes)
 

@@ -309,6 +309,7 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
             scorer,
             multilingual_head=load_multilingual_head(config.model.multilingual),
             multilingual_embedder=_multilingual_embedder(cycle),
+            language_cache=_language_cache(config.cache_dir),
         )
         result = stage.score(feedback[S.TEXT].tolist(), vectors, sentences=sentences)
         cycle.sentiment = result
@@ -326,6 +327,15 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
         if len(mix) > 1 or (mix and "en" not in mix):
             cycle.note("languages: " + ", ".join(f"{code} {n}" for code, n in list(mix.items())[:8]))
     return feedback, scorer
+
+
+def _language_cache(cache_dir):
+    """Language guesses of earlier runs (refine.language.LanguageCache), or None without a cache folder."""
+    if cache_dir is None:
+        return None
+    from refine.language import LanguageCache
+
+    return LanguageCache(cache_dir)
 
 
 def _multilingual_embedder(cycle: _Cycle):

@@ -64,3 +64,50 @@ def test_each_distinct_text_detected_once_and_order_kept():
     codes = [g.language for g in detect_languages(texts)]
     assert codes == ["es", "en", "es", UNKNOWN]
     assert language_mix(codes) == {"es": 2, "en": 1, UNKNOWN: 1}
+
+
+def test_language_cache_reads_back_what_was_detected_and_stores_no_text(tmp_path, monkeypatch):
+    from refine import language
+    from refine.language import LanguageCache
+
+    texts = [*SAMPLES.values(), "write to ana.perez@example.com", "!!!", list(SAMPLES.values())[0]]
+    first = detect_languages(texts, cache=LanguageCache(tmp_path))
+    assert first == detect_languages(texts)  # the cache changes nothing
+
+    def no_detection(*args, **kwargs):
+        raise AssertionError("a cached text was detected again")
+
+    monkeypatch.setattr(language, "detect_one", no_detection)
+    again = LanguageCache(tmp_path)
+    assert detect_languages(texts, cache=again) == first
+    assert again.hits == len(set(texts)) and again.computed == 0
+    stored = b"".join(path.read_bytes() for path in tmp_path.rglob("*") if path.is_file())
+    assert b"ana.perez" not in stored and b"example" not in stored and b"retraso" not in stored
+
+
+def test_language_codes_round_trip_through_numbers():
+    from refine.language import _code_number, _number_code
+
+    for code in ("en", "es", "zh", "ceb", "pt", "a", "zzz"):
+        assert _number_code(_code_number(code)) == code
+    assert _number_code(_code_number(UNKNOWN)) == UNKNOWN
+    assert _number_code(_code_number("x-1")) == UNKNOWN
+
+
+def test_second_look_only_when_the_lower_cased_answer_is_unsure(monkeypatch):
+    from refine import language
+
+    asked: list[str] = []
+
+    class Detector:
+        def detect(self, text, model, k):
+            asked.append(text)
+            return [{"lang": "en", "score": 0.95 if text == text.lower() else 0.99}]
+
+    monkeypatch.setattr(language, "_detector", lambda: Detector())
+    assert detect_one("The Parcel Came Late") == language.LanguageGuess("en", 0.95)
+    assert asked == ["the parcel came late"]
+    monkeypatch.setattr(language, "SECOND_LOOK", 0.97)
+    asked.clear()
+    assert detect_one("The Parcel Came Late") == language.LanguageGuess("en", 0.99)
+    assert asked == ["the parcel came late", "The Parcel Came Late"]
