@@ -23,7 +23,7 @@ import re
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -69,7 +69,7 @@ class SentimentScorer(Protocol):
         ...
 
 
-def _frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
+def _frame(probs: np.ndarray, labels: Sequence[str] | np.ndarray) -> pd.DataFrame:
     """The scorer output frame from an (n, 3) array of [p_negative, p_neutral, p_positive]."""
     probs = np.asarray(probs, dtype=np.float64).reshape(-1, 3)
     score = np.clip(probs[:, 2] - probs[:, 0], -1.0, 1.0)
@@ -302,7 +302,7 @@ class EmbeddingHeadScorer:
             arrays["lexical_weight"] = self.lexical_weight
         path = directory / HEAD_FILE
         tmp = directory / (HEAD_FILE + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
         card = {
             **self.card,
@@ -400,12 +400,13 @@ def map_model_labels(labels: Sequence[str]) -> dict[str, str]:
     labels = [str(x) for x in labels]
     mapping: dict[str, str] = {}
     generic = [_GENERIC.match(x) for x in labels]
-    if all(generic):
-        ids = sorted(int(m.group(1)) for m in generic)
+    matches = [m for m in generic if m is not None]
+    if len(matches) == len(labels):
+        ids = sorted(int(m.group(1)) for m in matches)
         order = {2: ["negative", "positive"], 3: list(LABELS)}.get(len(labels))
         if order is None or ids != list(range(len(labels))):
             raise RefineError(f"cannot tell which of the model's labels {labels} is negative / positive", where=WHERE)
-        return {x: order[int(m.group(1))] for x, m in zip(labels, generic)}
+        return {x: order[int(m.group(1))] for x, m in zip(labels, matches)}
     for x in labels:
         stars = _STARS.match(x)
         low = x.strip().lower()
@@ -483,9 +484,9 @@ class TransformersScorer:
         outputs = self._pipe(texts, batch_size=self.batch_size, truncation=True, max_length=self.max_length)
         probs = np.zeros((len(texts), 3))
         for row, result in enumerate(outputs):
-            if isinstance(result, dict):  # a pipeline that returned only its top class
-                result = [result]
-            for item in result:
+            # a pipeline that returned only its top class gives a dict
+            items: list[dict[str, Any]] = [result] if isinstance(result, dict) else list(result)
+            for item in items:
                 probs[row, LABELS.index(self.label_map[item["label"]])] += float(item["score"])
         probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
         return _frame(probs, [LABELS[i] for i in probs.argmax(axis=1)])
@@ -622,13 +623,15 @@ def normalise_labels(labels: Iterable, *, where: str = "labels") -> list[str]:
     Raises:
         RefineError: naming the first few labels that are none of the three.
     """
-    out, unknown = [], []
+    out: list[str] = []
+    unknown: list[str] = []
     for value in labels:
         key = str(value).strip().lower()
         label = _LABEL_ALIASES.get(key)
         if label is None:
             unknown.append(str(value))
-        out.append(label)
+        else:
+            out.append(label)
     if unknown:
         shown = ", ".join(repr(u) for u in sorted(set(unknown))[:5])
         raise RefineError(
@@ -808,7 +811,7 @@ def fit_head(
     )
 
 
-def evaluate(true: Sequence[str], predicted: Sequence[str]) -> dict:
+def evaluate(true: Sequence[str] | np.ndarray, predicted: Sequence[str] | np.ndarray) -> dict:
     """Accuracy, macro-F1 and per-class recall of predicted labels.
 
     Args:
@@ -835,7 +838,7 @@ def evaluate(true: Sequence[str], predicted: Sequence[str]) -> dict:
 
 
 def calibrate_band(
-    true: Sequence[str],
+    true: Sequence[str] | np.ndarray,
     score: np.ndarray,
     *,
     groups: Sequence[str] | None = None,
@@ -902,7 +905,10 @@ def _macro_f1(true: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def stratified_split(
-    labels: Sequence[str], holdout: float, seed: int, strata: Sequence[str] | None = None
+    labels: Sequence[str] | np.ndarray,
+    holdout: float,
+    seed: int,
+    strata: Sequence[str] | np.ndarray | None = None,
 ) -> np.ndarray:
     """Boolean mask of held-out rows: `holdout` of each stratum (label, or source + label), seeded.
 
@@ -930,7 +936,7 @@ def stratified_split(
 
 def out_of_fold_scores(
     embeddings: np.ndarray,
-    labels: Sequence[str],
+    labels: Sequence[str] | np.ndarray,
     *,
     texts: Sequence[str] | None = None,
     folds: int = 5,
@@ -960,7 +966,7 @@ def out_of_fold_scores(
         test = fold == f
         if not test.any() or len(set(labels[~test])) < 2:
             continue
-        fold_texts = None if texts is None else [texts[i] for i in np.flatnonzero(~test)]
+        fold_texts = None if texts is None else [texts[int(i)] for i in np.flatnonzero(~test)]
         head = fit_head(
             embeddings[~test],
             labels[~test],
@@ -969,7 +975,7 @@ def out_of_fold_scores(
             **fit_options,
         )
         probs[test] = head.predict_proba(
-            embeddings[test], None if texts is None else [texts[i] for i in np.flatnonzero(test)]
+            embeddings[test], None if texts is None else [texts[int(i)] for i in np.flatnonzero(test)]
         )
     return probs
 
@@ -1040,7 +1046,7 @@ def train_head(
     if source_weights and src is not None:
         extra = np.array([float(source_weights.get(s, 1.0)) for s in src])
     train = ~held
-    options = dict(class_weight=class_weight, C=C, lexical=lexical)
+    options: dict[str, Any] = dict(class_weight=class_weight, C=C, lexical=lexical)
     train_texts = [texts[i] for i in np.flatnonzero(train)]
     band = (0.0, 0.0)
     if "neutral" in set(y[train]):
