@@ -618,6 +618,28 @@ def test_stage_routes_by_language_and_keeps_every_row(stage, fake_embedder):
     assert np.allclose(docs[["p_negative", "p_neutral", "p_positive"]].sum(axis=1), 1.0)
 
 
+def test_stage_reads_languages_from_the_cache_on_a_rerun(stage, fake_embedder, tmp_path, monkeypatch):
+    from refine import language
+    from refine.language import LanguageCache
+
+    texts = ["Great service, thank you.", SPANISH, "Great service, thank you.", "😡"]
+    x = fake_embedder.encode(texts)
+    stage.language_cache = LanguageCache(tmp_path)
+    first = stage.score(texts, x, embedder=fake_embedder).documents
+    assert stage.language_cache.computed == 3  # each distinct text detected once
+
+    def no_detection(*args, **kwargs):
+        raise AssertionError("a cached text was detected again")
+
+    monkeypatch.setattr(language, "detect_one", no_detection)
+    stage.language_cache = LanguageCache(tmp_path)  # next month's run: a fresh process, the same cache folder
+    again = stage.score(texts, x, embedder=fake_embedder).documents
+    assert again[["language", "language_confidence", "route"]].equals(
+        first[["language", "language_confidence", "route"]]
+    )
+    assert stage.language_cache.hits == 3 and stage.language_cache.computed == 0
+
+
 def test_mixed_scripts_and_undetectable_text_get_a_defined_result(stage, fake_embedder):
     texts = ["Great product 很好 отлично", "ok ок", "qzx vbk wq"]
     result = stage.score(texts, fake_embedder.encode(texts), embedder=fake_embedder)
