@@ -133,6 +133,7 @@ def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path, reuse
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "again" / "run.json").read_text())
     assert manifest["embedding_cache"]["computed"] == 0
+    assert any((Path(os.environ["REFINE_CACHE_DIR"]) / "language").rglob("shard-*.npz"))  # languages kept for reruns
     assert manifest["stage_cache"] == ({"topics": "reused", "propose": "reused"} if reuse else "off")
     for name in ("proposals.json", "topics.json", "report.md"):
         first, second = ((folder / name).read_text() for folder in (out / "run", tmp_path / "again"))
