@@ -22,10 +22,12 @@ from refine.experiment.estimators import (
     welch,
     winsorize,
 )
-from refine.experiment.heterogeneity import breakdown
+from refine.experiment.heterogeneity import HeterogeneityTest, breakdown
 from refine.experiment.report import ABReport, ArmDecision, Decision
-from refine.experiment.timeline import daily_series, day_grid, novelty_checks, parse_days
+from refine.experiment.timeline import DailySeries, NoveltyCheck, daily_series, day_grid, novelty_checks, parse_days
 from refine.stats import CORRECTIONS, adjust_pvalues
+
+Cell = dict[str, Any]  # one results row of ab_report.json: a metric x treatment arm x segment
 
 
 def _cell(
@@ -36,7 +38,7 @@ def _cell(
     binary: bool,
     adjusted: np.ndarray | None,
     level: float,
-) -> dict:
+) -> Cell:
     if binary and adjusted is None:
         # counts only: no copy of the metric per arm (a 0/1 metric's sum is its count of ones)
         n_t, n_c = int(np.count_nonzero(arm_mask)), int(np.count_nonzero(control_mask))
@@ -92,7 +94,7 @@ def _cell(
     return cell
 
 
-def _plain(result: dict, binary: bool) -> str:
+def _plain(result: Cell, binary: bool) -> str:
     if result.get("p_value") is None:
         return f"{result['metric']}: not enough data to compare."
     sequential_ci = result.get("interval") == "sequential" and "sequential" in result
@@ -149,7 +151,7 @@ def _parse_caps(caps: dict[str, float] | list[str] | None) -> dict[str, float]:
     return out
 
 
-def _tuning_from(tuning: float | None, plan: dict | None) -> tuple[float, str]:
+def _tuning_from(tuning: float | None, plan: dict[str, Any] | None) -> tuple[float, str]:
     if tuning is not None:
         if not tuning > 0:
             raise RefineError("the sequential tuning parameter must be a positive number of units")
@@ -162,7 +164,7 @@ def _tuning_from(tuning: float | None, plan: dict | None) -> tuple[float, str]:
     return sequential.DEFAULT_TUNING, "default (GrowthBook's 5000)"
 
 
-def _add_sequential_and_bayes(cell: dict, *, alpha: float, tuning: float, prior: Prior, lower: bool) -> None:
+def _add_sequential_and_bayes(cell: Cell, *, alpha: float, tuning: float, prior: Prior, lower: bool) -> None:
     """Always-valid interval and p-value, and the Bayesian read-out, from the cell's estimate and standard error."""
     n_total = cell["n_control"] + cell["n_treatment"]
     lo, hi = sequential.interval(cell["abs_lift"], cell["se"], n_total, alpha, tuning)
@@ -208,7 +210,9 @@ def _add_sequential_and_bayes(cell: dict, *, alpha: float, tuning: float, prior:
     cell["bayesian"] = bayes
 
 
-def _moment_cell(mt: dict, mc: dict, kind: str, level: float, den_name: str | None) -> dict:
+def _moment_cell(
+    mt: dict[str, np.ndarray], mc: dict[str, np.ndarray], kind: str, level: float, den_name: str | None
+) -> Cell:
     """A results cell from per-arm sums (ratio metrics): same keys as ``_cell``."""
     n_t, n_c = int(mt["n"]), int(mc["n"])
     cell: dict[str, Any] = {"n_control": n_c, "n_treatment": n_t, "mean_control": None, "mean_treatment": None}
@@ -282,7 +286,7 @@ def analyze_experiment(
     interval: str = "fixed",
     tuning: float | None = None,
     prior: Prior | None = None,
-    plan: dict | None = None,
+    plan: dict[str, Any] | None = None,
     max_levels: int = 500,
 ) -> ABReport:
     """Analyze an A/B test: one row per unit (after cleaning), metrics as numeric columns.
@@ -424,10 +428,12 @@ def analyze_experiment(
     breakdowns = [(c, *_labels_with_limit(accepted, c, max_levels)) for c in ([segment] if segment else [])]
     breakdowns += [(c, *_labels_with_limit(accepted, c, max_levels)) for c in attributes if c != segment]
     segments = list(breakdowns[0][2]) if segment else []
-    results: list[dict] = []
+    results: list[Cell] = []
     quality["missing_outcome"], quality["missing_covariate_filled"], quality["metric_units"] = {}, {}, {}
-    metric_info: dict[str, dict] = {}
-    series_out, novelty_out, hetero_out = [], [], []
+    metric_info: dict[str, dict[str, Any]] = {}
+    series_out: list[DailySeries] = []
+    novelty_out: list[NoveltyCheck] = []
+    hetero_out: list[HeterogeneityTest] = []
     for metric in analysed:
         lower = metric in lower_is_better
         den = None
@@ -496,7 +502,7 @@ def analyze_experiment(
         metric_info[metric] = info
         seg_m = _keep(breakdowns[0][1], present) if segment else None
         overall: dict[str, float] = {}
-        ratio_sums: dict = {}
+        ratio_sums: dict[object, dict[str, np.ndarray]] = {}  # per segment (or _ALL)
         for t_code, treatment in enumerate(treatments, start=1):
             t_all, c_all = codes_m == t_code, codes_m == 0
             for seg_code, seg in enumerate([_ALL, *segments]):
@@ -802,7 +808,7 @@ def _method_notes(level: float, prior: Prior | None = None) -> list[str]:
     ]
 
 
-def _days_to_go(plan: dict | None, accrual: dict, cell: dict) -> tuple[int | None, str]:
+def _days_to_go(plan: dict[str, Any] | None, accrual: dict[str, Any], cell: Cell) -> tuple[int | None, str]:
     """Days still needed to reach the plan's sample size at the observed daily accrual (None when unknown)."""
     if not plan or not plan.get("n_per_arm_required"):
         return None, "no plan given (--plan plan.json), so the sample still needed is unknown"
@@ -827,7 +833,7 @@ def _days_to_go(plan: dict | None, accrual: dict, cell: dict) -> tuple[int | Non
 
 
 def _decide(
-    results: list[dict[str, Any]],
+    results: list[Cell],
     guardrail_rows: list[dict[str, Any]],
     srm: dict[str, Any],
     primary: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -76,7 +76,7 @@ class DailySeries:
     p_sequential: list[float | None]
     interval: str = "fixed"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         from refine.experiment._common import _finite
 
         return _finite(self.__dict__.copy())
@@ -107,7 +107,7 @@ class NoveltyCheck:
     flagged: bool = False
     verdict: str = ""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         from refine.experiment._common import _finite
 
         return _finite(self.__dict__.copy())
