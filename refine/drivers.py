@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -83,27 +84,40 @@ class Driver:
     p_adjusted: float = float("nan")
     unit: str = ""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
     @classmethod
-    def from_json(cls, doc: dict) -> Driver:
-        return cls(**{k: (float("nan") if v is None and k != "unit" else v) for k, v in doc.items()})
+    def from_json(cls, doc: dict[str, Any]) -> Driver:
+        values: dict[str, Any] = {k: (float("nan") if v is None and k != "unit" else v) for k, v in doc.items()}
+        return cls(**values)
+
+
+class MeasureMethod(TypedDict, total=False):
+    """How one measure's drivers were estimated, or why they were not (``skipped``)."""
+
+    model: str
+    respondents: int
+    adjusted_for: str
+    binary: bool
+    compared_with: str
+    skipped: str
 
 
 @dataclass
 class DriverResult:
     drivers: list[Driver] = field(default_factory=list)
-    method: dict = field(default_factory=dict)  # per measure: model, n, adjusted for, or why skipped
+    # per measure: its MeasureMethod; "correction" (and "skipped" when no theme was modelled): a sentence
+    method: dict[str, MeasureMethod | str] = field(default_factory=dict)
 
     def for_measure(self, measure: str) -> list[Driver]:
         return sorted([d for d in self.drivers if d.measure == measure], key=lambda d: d.effect)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"drivers": [d.to_json() for d in self.drivers], "method": self.method}
 
     @classmethod
-    def from_json(cls, doc: dict) -> DriverResult:
+    def from_json(cls, doc: dict[str, Any]) -> DriverResult:
         return cls([Driver.from_json(d) for d in doc.get("drivers", [])], dict(doc.get("method", {})))
 
 
@@ -135,7 +149,7 @@ def _ols(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> dict[str, t
     from statsmodels.regression.linear_model import OLS
 
     fit = OLS(y, design).fit(cov_type="HC3")
-    out = {}
+    out: dict[str, tuple[float, float, float]] = {}
     for c in columns:
         b, se, p = float(fit.params[c]), float(fit.bse[c]), float(fit.pvalues[c])
         out[c] = (b, se, p)
@@ -153,7 +167,7 @@ def _logit_margins(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> d
         margins = fit.get_margeff(at="overall", method="dydx", dummy=True)
     names = list(design.columns[1:])  # margeff leaves out the constant
     frame = margins.summary_frame()
-    out = {}
+    out: dict[str, tuple[float, float, float]] = {}
     for c in columns:
         row = frame.iloc[names.index(c)]
         out[c] = (float(row["dy/dx"]), float(row["Std. Err."]), float(row["Pr(>|z|)"]))
@@ -289,7 +303,7 @@ class ThemeContribution:
     def total(self) -> float:
         return self.volume + self.within
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["total"] = self.total
         return out
@@ -311,7 +325,7 @@ class Attribution:
     def change(self) -> float:
         return self.score_now - self.score_before
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "score_before": self.score_before,
@@ -325,7 +339,7 @@ class Attribution:
         }
 
     @classmethod
-    def from_json(cls, doc: dict) -> Attribution:
+    def from_json(cls, doc: dict[str, Any]) -> Attribution:
         contributions = [
             ThemeContribution(**{k: v for k, v in c.items() if k != "total"}) for c in doc.get("contributions", [])
         ]
@@ -372,6 +386,7 @@ def attribute_change(
         m1 = float(g1.at[theme, "mean"]) if theme in g1.index else None
         a0 = m0 if m0 is not None else m1
         a1 = m1 if m1 is not None else m0
+        assert a0 is not None and a1 is not None  # every theme here has scored comments in one cycle at least
         volume = (w1 - w0) * ((a0 + a1) / 2 - mid_total)
         within = (w0 + w1) / 2 * (a1 - a0)
         label = "no theme" if theme == NO_THEME else labels.get(int(theme), f"theme {theme}")
@@ -401,13 +416,13 @@ class ThemeShift:
     def change(self) -> float:
         return self.share_now - self.share_before
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["change"] = self.change
         return out
 
     @classmethod
-    def from_json(cls, doc: dict) -> ThemeShift:
+    def from_json(cls, doc: dict[str, Any]) -> ThemeShift:
         return cls(**{k: v for k, v in doc.items() if k != "change"})
 
 
@@ -512,7 +527,7 @@ class WhatIsNew:
     themes_tested: int
     method: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "emerging": [s.to_json() for s in self.emerging],
             "fading": [s.to_json() for s in self.fading],
@@ -524,7 +539,7 @@ class WhatIsNew:
         }
 
     @classmethod
-    def from_json(cls, doc: dict) -> WhatIsNew:
+    def from_json(cls, doc: dict[str, Any]) -> WhatIsNew:
         return cls(
             [ThemeShift.from_json(s) for s in doc.get("emerging", [])],
             [ThemeShift.from_json(s) for s in doc.get("fading", [])],
@@ -574,7 +589,8 @@ def what_is_new(
         min_change=min_change,
         direction="emerging",
     )
-    fading, tested_before = ([], 0)
+    fading: list[ThemeShift] = []
+    tested_before = 0
     if previous_centroids:
         fading, tested_before = theme_shifts(
             nearest_theme(before_embeddings, previous_centroids, min_similarity),

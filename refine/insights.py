@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,10 @@ from refine.drivers import (
 )
 from refine.value import ValueResult, value_at_risk
 
+if TYPE_CHECKING:
+    from refine.config import RefineConfig
+    from refine.embed import Embedder
+
 PREVIOUS_CYCLES = 3  # emerging / fading compare with the pooled last (up to) three cycles
 
 
@@ -37,7 +42,7 @@ class CycleInsights:
     what_is_new: WhatIsNew | None = None
     notes: list[str] | None = None  # why a part was left out
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         from refine.runs import clean_json
 
         return clean_json(
@@ -51,7 +56,7 @@ class CycleInsights:
         )
 
     @classmethod
-    def from_json(cls, doc: dict) -> CycleInsights:
+    def from_json(cls, doc: dict[str, Any]) -> CycleInsights:
         return cls(
             DriverResult.from_json(doc.get("drivers") or {}),
             ValueResult.from_json(doc["value"]) if doc.get("value") else None,
@@ -87,7 +92,7 @@ def previous_runs(previous: Path, limit: int = PREVIOUS_CYCLES) -> list[Path]:
     return chain
 
 
-def _run_meta(folder: Path) -> dict:
+def _run_meta(folder: Path) -> dict[str, Any]:
     try:
         return json.loads((folder / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -97,12 +102,12 @@ def _run_meta(folder: Path) -> dict:
 def compute_insights(
     feedback: pd.DataFrame,
     customers: pd.DataFrame,
-    config,
-    topics: list[dict],
-    proposals: list[dict],
+    config: RefineConfig,
+    topics: list[dict[str, Any]],
+    proposals: list[dict[str, Any]],
     *,
     previous: Path | None = None,
-    embedder=None,
+    embedder: Embedder | None = None,
     embeddings: np.ndarray | None = None,
 ) -> CycleInsights:
     """Drivers, value (with ``[customers] value``) and, with a previous run, attribution and what is new.
@@ -155,6 +160,8 @@ def compute_insights(
     threshold = config.topics.outlier_similarity
     # earlier cycles' comments, embedded again with this cycle's embedder (cache hits in a monthly job)
     texts_by_run: list[list[str]] = []
+    before_vectors: np.ndarray | None = None  # the earlier cycles' comments, pooled (None: not embedded)
+    now_vectors: np.ndarray | None = None
     if embedder is not None and embeddings is not None:
         for folder in chain:
             try:
@@ -164,26 +171,36 @@ def compute_insights(
             except Exception:
                 notes.append(f"{folder}: feedback.parquet unreadable, left out of the earlier cycles")
                 texts_by_run.append([])
-    texts = [t for run_texts in texts_by_run for t in run_texts]
-    before_vectors = np.asarray(embedder.encode(texts), dtype=np.float32) if texts else None
+        texts = [t for run_texts in texts_by_run for t in run_texts]
+        if texts:
+            before_vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+            now_vectors = np.asarray(embeddings, dtype=np.float32)
     if kind and previous_kind == kind:
-        if before_vectors is not None and now_centroids and len(texts_by_run[0]) == len(before):
+        if (
+            before_vectors is not None
+            and now_vectors is not None
+            and now_centroids
+            and len(texts_by_run[0]) == len(before)
+        ):
             # one theme definition for both cycles: every comment of both gets its nearest theme of this
             # cycle, so a theme the topic step refitted under another id is not read as gone and new
             before_now = before.assign(
                 **{S.TOPIC_ID: nearest_theme(before_vectors[: len(before)], now_centroids, threshold)}
             )
-            now_frame = feedback.assign(**{S.TOPIC_ID: nearest_theme(embeddings, now_centroids, threshold)})
-            insights.attribution = attribute_change(before_now, now_frame, kind, all_labels)
-            insights.attribution.themes = (
-                f"this cycle's themes, each comment of both cycles to its nearest (cosine >= {threshold})"
-            )
+            now_frame = feedback.assign(**{S.TOPIC_ID: nearest_theme(now_vectors, now_centroids, threshold)})
+            attribution = attribute_change(before_now, now_frame, kind, all_labels)
+            themes_rule = f"this cycle's themes, each comment of both cycles to its nearest (cosine >= {threshold})"
         else:
-            insights.attribution = attribute_change(before, feedback, kind, all_labels)
-            insights.attribution.themes = "topic ids as stored by each cycle"
+            attribution = attribute_change(before, feedback, kind, all_labels)
+            themes_rule = "topic ids as stored by each cycle"
+        if attribution is None:
+            notes.append("score change not attributed: a cycle has no scored comment")
+        else:
+            attribution.themes = themes_rule
+        insights.attribution = attribution
     elif kind:
         notes.append(f"score change not attributed: last cycle's score was {previous_kind or 'absent'}, now {kind}")
-    if before_vectors is None:
+    if before_vectors is None or now_vectors is None:
         notes.append("what is new needs the comments' embeddings")
         return insights
     same_model = (meta.get("models") or {}).get("embedding") == getattr(embedder, "model_id", None)
@@ -195,7 +212,7 @@ def compute_insights(
     if len(before_vectors) and now_centroids:
         insights.what_is_new = what_is_new(
             before_vectors,
-            np.asarray(embeddings, dtype=np.float32),
+            now_vectors,
             now_centroids,
             previous_centroids,
             all_labels,
@@ -205,7 +222,7 @@ def compute_insights(
     return insights
 
 
-def _topics_of(folder: Path) -> list[dict]:
+def _topics_of(folder: Path) -> list[dict[str, Any]]:
     try:
         doc = json.loads((folder / "topics.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,11 +51,11 @@ class ValueLine:
     def at_risk_share(self) -> float:
         return self.value_at_risk / self.value if self.value else float("nan")
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, doc: dict) -> ValueLine:
+    def from_json(cls, doc: dict[str, Any]) -> ValueLine:
         return cls(**doc)
 
 
@@ -73,22 +74,29 @@ class ValueResult:
     def by_value(self, kind: str) -> list[ValueLine]:
         return sorted(getattr(self, kind), key=lambda line: line.rank_by_value)
 
-    def line(self, kind: str, key) -> ValueLine | None:
+    def line(self, kind: str, key: object) -> ValueLine | None:
+        """The line of a theme id, segment name or proposal id (compared as text)."""
         return next((line for line in getattr(self, kind) if line.key == str(key)), None)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         out = {k: v for k, v in asdict(self).items() if k not in ("themes", "segments", "proposals")}
         for kind in ("themes", "segments", "proposals"):
             out[kind] = [line.to_json() for line in getattr(self, kind)]
         return out
 
     @classmethod
-    def from_json(cls, doc: dict) -> ValueResult:
-        lines = {
-            kind: [ValueLine.from_json(d) for d in doc.get(kind, [])] for kind in ("themes", "segments", "proposals")
-        }
-        head = {k: v for k, v in doc.items() if k not in lines}
-        return cls(**head, **lines)
+    def from_json(cls, doc: dict[str, Any]) -> ValueResult:
+        return cls(
+            column=doc["column"],
+            total_value=doc["total_value"],
+            total_at_risk=doc["total_at_risk"],
+            missing_values=doc["missing_values"],
+            unhappy_rule=doc["unhappy_rule"],
+            churn_outcomes=list(doc["churn_outcomes"]),
+            themes=[ValueLine.from_json(d) for d in doc.get("themes", [])],
+            segments=[ValueLine.from_json(d) for d in doc.get("segments", [])],
+            proposals=[ValueLine.from_json(d) for d in doc.get("proposals", [])],
+        )
 
 
 def detractor(scores: pd.Series, kind: str | None) -> pd.Series:
@@ -143,7 +151,7 @@ def value_at_risk(
     outcomes: list[str],
     score_kind: str | None,
     topic_labels: dict[int, str],
-    proposals: list[dict],
+    proposals: list[dict[str, Any]],
 ) -> ValueResult:
     """Customers, value touched and value at risk per theme, segment and proposal, ranked two ways.
 
@@ -230,7 +238,7 @@ def _rank(lines: list[ValueLine]) -> None:
         item.rank_by_value = rank
 
 
-def money(value: float) -> str:
+def money(value: float | None) -> str:
     """A value amount for the report: 1.2M, 35.4k, 950."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"

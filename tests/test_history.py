@@ -81,3 +81,17 @@ def test_a_run_without_a_value_column_reads_as_before(two_cycles, tmp_path):
     write_report(dataclasses.replace(first, out_dir=tmp_path, insights=insights))
     html = (tmp_path / "report.html").read_text()
     assert "What it is worth" not in html and 'id="insights"' in html
+
+
+def test_a_cycle_without_scores_notes_why_the_change_is_not_attributed(two_cycles):
+    from refine import schemas as S
+    from refine.insights import compute_insights
+
+    root, (first, second) = two_cycles
+    config = load_config(root / "data2" / "refine.toml")
+    unscored = second.feedback.assign(**{S.SCORE: float("nan")})
+    insights = compute_insights(
+        unscored, second.customers, config, second.topics, second.proposals, previous=first.out_dir
+    )
+    assert insights.attribution is None
+    assert "score change not attributed: a cycle has no scored comment" in (insights.notes or [])

@@ -22,10 +22,12 @@ from refine.experiment.estimators import (
     welch,
     winsorize,
 )
-from refine.experiment.heterogeneity import breakdown
-from refine.experiment.report import ABReport
-from refine.experiment.timeline import daily_series, day_grid, novelty_checks, parse_days
+from refine.experiment.heterogeneity import HeterogeneityTest, breakdown
+from refine.experiment.report import ABReport, ArmDecision, Decision
+from refine.experiment.timeline import DailySeries, NoveltyCheck, daily_series, day_grid, novelty_checks, parse_days
 from refine.stats import CORRECTIONS, adjust_pvalues
+
+Cell = dict[str, Any]  # one results row of ab_report.json: a metric x treatment arm x segment
 
 
 def _cell(
@@ -36,13 +38,14 @@ def _cell(
     binary: bool,
     adjusted: np.ndarray | None,
     level: float,
-) -> dict:
+) -> Cell:
     if binary and adjusted is None:
         # counts only: no copy of the metric per arm (a 0/1 metric's sum is its count of ones)
         n_t, n_c = int(np.count_nonzero(arm_mask)), int(np.count_nonzero(control_mask))
         ones = y > 0.5
         x_t, x_c = float(np.count_nonzero(ones & arm_mask)), float(np.count_nonzero(ones & control_mask))
-        y_t = y_c = None
+        y_t: np.ndarray | None = None
+        y_c: np.ndarray | None = None
         mean_t, mean_c = (x_t / n_t if n_t else None), (x_c / n_c if n_c else None)
     else:
         y_t, y_c = y[arm_mask], y[control_mask]
@@ -72,6 +75,7 @@ def _cell(
         res = two_proportion(x_t, n_t, x_c, n_c, level)
         cell["method"] = "two-proportion z-test (pooled); unpooled normal CI"
     else:
+        assert y_t is not None and y_c is not None  # only a counts-only 0/1 cell has no per-arm copy
         res = welch(y_t.mean(), y_t.var(ddof=1), n_t, y_c.mean(), y_c.var(ddof=1), n_c, level)
         cell["method"] = "Welch t-test"
     cell.update(
@@ -90,7 +94,7 @@ def _cell(
     return cell
 
 
-def _plain(result: dict, binary: bool) -> str:
+def _plain(result: Cell, binary: bool) -> str:
     if result.get("p_value") is None:
         return f"{result['metric']}: not enough data to compare."
     sequential_ci = result.get("interval") == "sequential" and "sequential" in result
@@ -109,7 +113,7 @@ def _plain(result: dict, binary: bool) -> str:
 INTERVALS = ("fixed", "sequential")
 
 
-def _parse_ratios(ratios) -> dict[str, tuple[str, str]]:
+def _parse_ratios(ratios: dict[str, tuple[str, str]] | list[str] | None) -> dict[str, tuple[str, str]]:
     """{"name": ("numerator", "denominator")} from a dict or "name=numerator/denominator" strings."""
     if not ratios:
         return {}
@@ -127,7 +131,7 @@ def _parse_ratios(ratios) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _parse_caps(caps) -> dict[str, float]:
+def _parse_caps(caps: dict[str, float] | list[str] | None) -> dict[str, float]:
     """{"metric": percentile} from a dict or "metric:0.99" strings; the percentile is a fraction in (0.5, 1)."""
     if not caps:
         return {}
@@ -147,7 +151,7 @@ def _parse_caps(caps) -> dict[str, float]:
     return out
 
 
-def _tuning_from(tuning: float | None, plan: dict | None) -> tuple[float, str]:
+def _tuning_from(tuning: float | None, plan: dict[str, Any] | None) -> tuple[float, str]:
     if tuning is not None:
         if not tuning > 0:
             raise RefineError("the sequential tuning parameter must be a positive number of units")
@@ -160,7 +164,7 @@ def _tuning_from(tuning: float | None, plan: dict | None) -> tuple[float, str]:
     return sequential.DEFAULT_TUNING, "default (GrowthBook's 5000)"
 
 
-def _add_sequential_and_bayes(cell: dict, *, alpha: float, tuning: float, prior: Prior, lower: bool) -> None:
+def _add_sequential_and_bayes(cell: Cell, *, alpha: float, tuning: float, prior: Prior, lower: bool) -> None:
     """Always-valid interval and p-value, and the Bayesian read-out, from the cell's estimate and standard error."""
     n_total = cell["n_control"] + cell["n_treatment"]
     lo, hi = sequential.interval(cell["abs_lift"], cell["se"], n_total, alpha, tuning)
@@ -206,7 +210,9 @@ def _add_sequential_and_bayes(cell: dict, *, alpha: float, tuning: float, prior:
     cell["bayesian"] = bayes
 
 
-def _moment_cell(mt: dict, mc: dict, kind: str, level: float, den_name: str | None) -> dict:
+def _moment_cell(
+    mt: dict[str, np.ndarray], mc: dict[str, np.ndarray], kind: str, level: float, den_name: str | None
+) -> Cell:
     """A results cell from per-arm sums (ratio metrics): same keys as ``_cell``."""
     n_t, n_c = int(mt["n"]), int(mc["n"])
     cell: dict[str, Any] = {"n_control": n_c, "n_treatment": n_t, "mean_control": None, "mean_treatment": None}
@@ -280,7 +286,7 @@ def analyze_experiment(
     interval: str = "fixed",
     tuning: float | None = None,
     prior: Prior | None = None,
-    plan: dict | None = None,
+    plan: dict[str, Any] | None = None,
     max_levels: int = 500,
 ) -> ABReport:
     """Analyze an A/B test: one row per unit (after cleaning), metrics as numeric columns.
@@ -422,10 +428,12 @@ def analyze_experiment(
     breakdowns = [(c, *_labels_with_limit(accepted, c, max_levels)) for c in ([segment] if segment else [])]
     breakdowns += [(c, *_labels_with_limit(accepted, c, max_levels)) for c in attributes if c != segment]
     segments = list(breakdowns[0][2]) if segment else []
-    results: list[dict] = []
+    results: list[Cell] = []
     quality["missing_outcome"], quality["missing_covariate_filled"], quality["metric_units"] = {}, {}, {}
-    metric_info: dict[str, dict] = {}
-    series_out, novelty_out, hetero_out = [], [], []
+    metric_info: dict[str, dict[str, Any]] = {}
+    series_out: list[DailySeries] = []
+    novelty_out: list[NoveltyCheck] = []
+    hetero_out: list[HeterogeneityTest] = []
     for metric in analysed:
         lower = metric in lower_is_better
         den = None
@@ -494,11 +502,11 @@ def analyze_experiment(
         metric_info[metric] = info
         seg_m = _keep(breakdowns[0][1], present) if segment else None
         overall: dict[str, float] = {}
-        ratio_sums: dict = {}
+        ratio_sums: dict[object, dict[str, np.ndarray]] = {}  # per segment (or _ALL)
         for t_code, treatment in enumerate(treatments, start=1):
             t_all, c_all = codes_m == t_code, codes_m == 0
             for seg_code, seg in enumerate([_ALL, *segments]):
-                inside = None if seg is _ALL else (seg_m == seg_code - 1)
+                inside = None if seg is _ALL or seg_m is None else (seg_m == seg_code - 1)
                 t_mask = t_all if inside is None else inside & t_all
                 c_mask = c_all if inside is None else inside & c_all
                 if constant:
@@ -510,7 +518,7 @@ def analyze_experiment(
                         "skipped": f"metric is constant (every unit = {info['constant']:g}): nothing to compare",
                         "p_value": None,
                     }
-                elif kind == "ratio":
+                elif den is not None:  # a ratio metric (kind "ratio")
                     if seg not in ratio_sums:  # sums per arm inside the segment, once for every treatment arm
                         rows_in = slice(None) if inside is None else inside
                         ratio_sums[seg] = moments(codes_m[rows_in], len(arm_order), y[rows_in], den[rows_in])
@@ -544,7 +552,7 @@ def analyze_experiment(
             continue
         series_kind = "cuped" if adjusted is not None else kind
         d_col = den if kind == "ratio" else (x if adjusted is not None else None)
-        if timestamp:
+        if day_all is not None:  # a timestamp column was given
             day_m = _keep(day_all, present)
             grid = day_grid(y, d_col, codes_m, day_m, len(arm_order), len(days), binary=series_kind == "binary")
             series_out += daily_series(
@@ -654,18 +662,18 @@ def analyze_experiment(
                 f"{missing} of {len(accepted)} accepted units ({missing / len(accepted):.0%}) have no "
                 f"{metric!r} value and are left out of its test; check why before trusting it"
             )
-    checked = [c for c in novelty_out if c.p_value is not None]
-    for c, p in zip(checked, adjust_pvalues([c.p_value for c in checked], correction)):
-        c.p_adjusted = float(p)
-        if c.flagged and p >= alpha:
-            c.flagged = False
-            c.verdict = (
-                f"early and late units differ at p = {c.p_value:.3g}, but not after {CORRECTIONS[correction]} "
+    checked = [n for n in novelty_out if n.p_value is not None]
+    for novelty, p in zip(checked, adjust_pvalues([n.p_value for n in checked], correction)):
+        novelty.p_adjusted = float(p)
+        if novelty.flagged and p >= alpha:
+            novelty.flagged = False
+            novelty.verdict = (
+                f"early and late units differ at p = {novelty.p_value:.3g}, but not after {CORRECTIONS[correction]} "
                 f"over the {len(checked)} novelty checks (p adjusted = {p:.3g})"
             )
-    for check in novelty_out:
-        if check.flagged:
-            warnings.append(f"NOVELTY CHECK {check.metric} ({check.arm}): {check.verdict}")
+    for novelty in novelty_out:
+        if novelty.flagged:
+            warnings.append(f"NOVELTY CHECK {novelty.metric} ({novelty.arm}): {novelty.verdict}")
     accrual = _accrual(counts, day_all, days)
     if plan and plan.get("metric") and plan["metric"] != metrics[0]:
         warnings.append(
@@ -759,7 +767,7 @@ def _interval_statement(interval: str, level: float, tuning: float, source: str)
     )
 
 
-def _accrual(per_arm: dict[str, int], day_all, days) -> dict:
+def _accrual(per_arm: dict[str, int], day_all: np.ndarray | None, days: list[str]) -> dict[str, Any]:
     """Units per arm and per day observed (for days-to-go)."""
     if day_all is None or not len(days):
         return {"days": None, "units": per_arm, "per_day": None}
@@ -800,7 +808,7 @@ def _method_notes(level: float, prior: Prior | None = None) -> list[str]:
     ]
 
 
-def _days_to_go(plan: dict | None, accrual: dict, cell: dict) -> tuple[int | None, str]:
+def _days_to_go(plan: dict[str, Any] | None, accrual: dict[str, Any], cell: Cell) -> tuple[int | None, str]:
     """Days still needed to reach the plan's sample size at the observed daily accrual (None when unknown)."""
     if not plan or not plan.get("n_per_arm_required"):
         return None, "no plan given (--plan plan.json), so the sample still needed is unknown"
@@ -825,9 +833,19 @@ def _days_to_go(plan: dict | None, accrual: dict, cell: dict) -> tuple[int | Non
 
 
 def _decide(
-    results, guardrail_rows, srm, primary, treatments, correction, alpha, metric_info, interval, plan, accrual
-) -> dict:
-    per_arm = {}
+    results: list[Cell],
+    guardrail_rows: list[dict[str, Any]],
+    srm: dict[str, Any],
+    primary: str,
+    treatments: list[str],
+    correction: str,
+    alpha: float,
+    metric_info: dict[str, dict[str, Any]],
+    interval: str,
+    plan: dict[str, Any] | None,
+    accrual: dict[str, Any],
+) -> Decision:
+    per_arm: dict[str, ArmDecision] = {}
     ci_key = "sequential" if interval == "sequential" else None
     for treatment in treatments:
         cell = next(r for r in results if r["metric"] == primary and r["arm"] == treatment and r["segment"] is _ALL)
@@ -899,8 +917,15 @@ def _decide(
             reasons.append(f"warning: sample-ratio mismatch (p = {srm['p_value']:.2g})")
         headline = headline or {"ship": "ship", "stop": "don't ship"}.get(verdict, "keep running")
         per_arm[treatment] = {"decision": verdict, "headline": headline, "reasons": reasons, "bayesian": bayes_text}
+    overall: Decision
     if len(treatments) == 1:
-        overall = dict(per_arm[treatments[0]])
+        only = per_arm[treatments[0]]
+        overall = {
+            "decision": only["decision"],
+            "headline": only["headline"],
+            "reasons": list(only["reasons"]),
+            "bayesian": only["bayesian"],
+        }
     else:
         ship = [t for t in treatments if per_arm[t]["decision"] == "ship"]
         if ship:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -11,8 +12,20 @@ from refine.errors import RefineError
 from refine.experiment._common import _fmt, _pct, _seg_name
 from refine.experiment.report import ABReport
 
+Report = Mapping[str, Any]  # an ABReport, or the ab_report.json document it reads like
+Escape = Callable[[Any], str]
 
-def shown(r: dict, interval: str) -> dict:
+
+class Shown(TypedDict):
+    """A results row's interval and p-values under the interval in force."""
+
+    abs_ci: list[float]
+    rel_ci: list[float]
+    p: float
+    p_adj: float | None
+
+
+def shown(r: Mapping[str, Any], interval: str) -> Shown:
     """The interval, p and adjusted p of a results row under the interval in force (fixed when absent)."""
     seq = r.get("sequential") if interval == "sequential" else None
     if seq:
@@ -24,7 +37,7 @@ def _num(value: Any, spec: str = ".3g", missing: str = "n/a") -> str:
     return missing if value is None else format(value, spec)
 
 
-def render_markdown(report: dict) -> str:
+def render_markdown(report: Report) -> str:
     s, q, srm = report["settings"], report["data_quality"], report["srm"]
     info = report["metrics"]
 
@@ -150,7 +163,7 @@ def render_markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _markdown_time(report: dict, esc) -> list[str]:
+def _markdown_time(report: Report, esc: Escape) -> list[str]:
     daily = report.get("daily") or []
     if not daily:
         return []
@@ -183,7 +196,7 @@ def _markdown_time(report: dict, esc) -> list[str]:
     return lines
 
 
-def _markdown_heterogeneity(report: dict, esc) -> list[str]:
+def _markdown_heterogeneity(report: Report, esc: Escape) -> list[str]:
     tests = report.get("heterogeneity") or []
     if not tests:
         return []
@@ -211,7 +224,7 @@ def _markdown_heterogeneity(report: dict, esc) -> list[str]:
     return lines
 
 
-def daily_chart(report: dict) -> list[dict]:
+def daily_chart(report: Report) -> list[dict[str, Any]]:
     """Geometry of the cumulative-effect charts (primary metric, one per arm) for the HTML template."""
     daily = report.get("daily") or []
     primary = report["settings"]["primary"]
@@ -263,7 +276,7 @@ def daily_chart(report: dict) -> list[dict]:
     return charts
 
 
-def forest_rows(report: dict) -> dict:
+def forest_rows(report: Report) -> dict[str, Any]:
     """Geometry of the forest plot of relative lifts (percent), for the HTML template."""
     rows = [
         r
@@ -313,7 +326,7 @@ def forest_rows(report: dict) -> dict:
     }
 
 
-def render_html(report: dict) -> str:
+def render_html(report: Report) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     env = Environment(
@@ -329,7 +342,7 @@ def render_html(report: dict) -> str:
     )
 
 
-def write_ab_report(report: ABReport | dict, out_dir: str | Path) -> dict[str, Path]:
+def write_ab_report(report: ABReport | Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ab_report.json, ab_report.md and ab_report.html (self-contained, no network) into out_dir."""
     from refine.runs import write_json, write_text
 

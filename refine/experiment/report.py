@@ -10,13 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, NotRequired, TypedDict
+
+
+class ArmDecision(TypedDict):
+    """The decision for one treatment arm against control."""
+
+    decision: str  # ship | stop | keep testing
+    headline: str
+    reasons: list[str]
+    bayesian: str | None  # the Bayesian read-out of the primary metric, in words
+
+
+class Decision(TypedDict):
+    """The report's decision: with one treatment arm its ArmDecision, with several a summary over the arms."""
+
+    decision: str
+    headline: str
+    reasons: list[str]
+    bayesian: NotRequired[str | None]  # one treatment arm only
+    per_arm: NotRequired[dict[str, ArmDecision]]
 
 
 @dataclass(eq=False)
 class ABReport(Mapping):
     settings: dict
-    decision: dict
+    decision: Decision
     warnings: list
     data_quality: dict
     srm: dict

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -75,10 +76,20 @@ class DailySeries:
     p_sequential: list[float | None]
     interval: str = "fixed"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         from refine.experiment._common import _finite
 
         return _finite(self.__dict__.copy())
+
+
+class HalfEffect(TypedDict, total=False):
+    """The effect among the units of one half of the days (empty when an arm had fewer than 2 units there)."""
+
+    abs_lift: float
+    ci: list[float]
+    se: float
+    n_control: int
+    n_treatment: int
 
 
 @dataclass
@@ -88,21 +99,29 @@ class NoveltyCheck:
     metric: str
     arm: str
     split_day: str
-    early: dict = field(default_factory=dict)
-    late: dict = field(default_factory=dict)
+    early: HalfEffect = field(default_factory=HalfEffect)
+    late: HalfEffect = field(default_factory=HalfEffect)
     difference: float | None = None
     p_value: float | None = None
     p_adjusted: float | None = None  # over the novelty checks of one analysis (the analysis' correction)
     flagged: bool = False
     verdict: str = ""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         from refine.experiment._common import _finite
 
         return _finite(self.__dict__.copy())
 
 
-def day_grid(y, d, arm_codes, day_codes, n_arms: int, n_days: int, binary: bool = False) -> dict[str, np.ndarray]:
+def day_grid(
+    y: np.ndarray,
+    d: np.ndarray | None,
+    arm_codes: np.ndarray,
+    day_codes: np.ndarray,
+    n_arms: int,
+    n_days: int,
+    binary: bool = False,
+) -> dict[str, np.ndarray]:
     """Sums per arm and day, shape (arms, days), from one bincount (rows with day code -1 left out)."""
     keep = day_codes >= 0
     if keep.all():
@@ -149,7 +168,7 @@ def daily_series(
             s_lo, s_hi = sequential.interval(res["diff"], res["se"], n_total, alpha, tuning)
             s_p = sequential.p_value(res["diff"], res["se"], n_total, alpha, tuning)
 
-        def col(values, enough=enough):
+        def col(values: np.ndarray, enough: np.ndarray = enough) -> list[float | None]:
             return [float(v) if ok and np.isfinite(v) else None for v, ok in zip(values, enough)]
 
         out.append(
@@ -195,7 +214,7 @@ def novelty_checks(
     grid = {k: np.stack([v[:, :half].sum(1), v[:, half:].sum(1)], axis=1) for k, v in by_day.items()}
     out = []
     for a in range(1, n_arms):
-        parts = {}
+        parts: dict[str, HalfEffect | None] = {}
         for j, name in ((0, "early"), (1, "late")):
             mt = {k: v[a, j] for k, v in grid.items()}
             mc = {k: v[0, j] for k, v in grid.items()}
@@ -212,10 +231,10 @@ def novelty_checks(
                 "n_treatment": int(mt["n"]),
             }
         check = NoveltyCheck(metric=metric, arm=arms[a], split_day=days[half])
-        if parts["early"] is None or parts["late"] is None:
+        e, lt = parts["early"], parts["late"]
+        if e is None or lt is None:
             check.verdict = "not enough units in one half to compare early and late effects"
         else:
-            e, lt = parts["early"], parts["late"]
             se = float(np.hypot(e["se"], lt["se"]))
             check.difference = e["abs_lift"] - lt["abs_lift"]
             check.p_value = float(2 * stats.norm.sf(abs(check.difference) / se)) if se > 0 else None
@@ -228,6 +247,6 @@ def novelty_checks(
                 )
             else:
                 check.verdict = f"early and late units show no significant difference (p = {check.p_value:.3g})"
-        check.early, check.late = parts["early"] or {}, parts["late"] or {}
+        check.early, check.late = e or HalfEffect(), lt or HalfEffect()
         out.append(check)
     return out
