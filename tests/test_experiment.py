@@ -663,3 +663,24 @@ def test_arms_spelled_two_ways_are_flagged():
     df.loc[df.index[:40], "group"] = df.loc[df.index[:40], "group"].str.capitalize()
     rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["converted"])
     assert any("differ only in letter case" in w and "'Treatment'" in w for w in rep["warnings"]), rep["warnings"]
+
+
+def test_tables_are_read_by_the_one_reader_and_bad_rows_are_one_line(tmp_path):
+    """The A/B tables go through refine.ingest's reader: ids keep their zeros, blanks and NA are missing,
+    numbers are numbers, JSON arrays are read, and an unparseable row or a missing file is one line."""
+    from refine.experiment import read_table
+
+    path = tmp_path / "d.csv"
+    path.write_text("user,group,conv,pre\n007,control,1,\n008,treatment,0,2.5\n009,NA,1,3\n")
+    frame = read_table(path, ["user"])
+    assert frame["user"].tolist() == ["007", "008", "009"]
+    assert frame["group"].tolist()[:2] == ["control", "treatment"] and frame["group"].isna().tolist()[2]
+    assert frame["conv"].dtype == np.int64 and frame["pre"].dtype == float and np.isnan(frame["pre"][0])
+    assert list(frame.index) == [0, 1, 2]
+    (tmp_path / "d.json").write_text('[{"user": "01", "m": 1.5}, {"user": "02", "m": null}]')
+    assert read_table(tmp_path / "d.json", ["user"])["user"].tolist() == ["01", "02"]
+    (tmp_path / "bad.csv").write_text("user,group\n1,a\n2,a,b\n")
+    for name, expected in (("bad.csv", "row 2: row has 3 fields"), ("nope.csv", "data file not found")):
+        with pytest.raises(RefineError) as caught:
+            load_experiment_data(tmp_path / name, None, "user")
+        assert expected in str(caught.value) and name in str(caught.value) and "\n" not in str(caught.value)
