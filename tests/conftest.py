@@ -47,3 +47,11 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("REFINE_CACHE_DIR", None)
     else:
         os.environ["REFINE_CACHE_DIR"] = before
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that asks for the session model is a real-model test (marker `real_model`, see pyproject.toml);
+    tests that run the model inside a cycle or the CLI carry the marker themselves."""
+    for item in items:
+        if "base_embedder" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_model)

@@ -59,21 +59,17 @@ def delta_rel(mt, vt, mc, vc):
     return rel, rel - Z * se, rel + Z * se
 
 
+def analyze(df, metrics, **settings):
+    """analyze_experiment on experiment()'s columns: unit user, arm group, control arm control."""
+    return analyze_experiment(df, unit="user", arm="group", control="control", metrics=metrics, **settings)
+
+
 # ---- analysis figures ----------------------------------------------------------------------
 
 
 def test_binary_metric_matches_statsmodels():
     df = experiment()
-    rep = analyze_experiment(
-        df,
-        unit="user",
-        arm="group",
-        control="control",
-        metrics=["converted"],
-        covariates=None,
-        segment=None,
-        guardrails=[],
-    )
+    rep = analyze(df, ["converted"], covariates=None, segment=None, guardrails=[])
     r = cell(rep, "converted")
     yt = df.loc[df.group == "treatment", "converted"]
     yc = df.loc[df.group == "control", "converted"]
@@ -91,16 +87,7 @@ def test_binary_metric_matches_statsmodels():
 
 def test_continuous_metric_matches_scipy_welch():
     df = experiment()
-    rep = analyze_experiment(
-        df,
-        unit="user",
-        arm="group",
-        control="control",
-        metrics=["revenue"],
-        covariates=None,
-        segment=None,
-        guardrails=[],
-    )
+    rep = analyze(df, ["revenue"], covariates=None, segment=None, guardrails=[])
     r = cell(rep, "revenue")
     yt = df.loc[df.group == "treatment", "revenue"].to_numpy()
     yc = df.loc[df.group == "control", "revenue"].to_numpy()
@@ -116,16 +103,7 @@ def test_continuous_metric_matches_scipy_welch():
 
 def test_cuped_matches_direct_computation():
     df = experiment()
-    rep = analyze_experiment(
-        df,
-        unit="user",
-        arm="group",
-        control="control",
-        metrics=["revenue"],
-        covariates=["pre_revenue"],
-        segment="segment",
-        guardrails=[],
-    )
+    rep = analyze(df, ["revenue"], covariates=["pre_revenue"], segment="segment", guardrails=[])
     y, x = df["revenue"].to_numpy(), df["pre_revenue"].to_numpy()
     theta = np.cov(y, x)[0, 1] / np.var(x, ddof=1)
     adj = y - theta * (x - x.mean())
@@ -170,16 +148,7 @@ def test_covariate_pairing_syntaxes_agree():
 def test_segments_and_corrections_match_multipletests():
     df = experiment(n=4000, seed=3)
     for method, sm in (("bh", "fdr_bh"), ("holm", "holm")):
-        rep = analyze_experiment(
-            df,
-            unit="user",
-            arm="group",
-            control="control",
-            metrics=["converted", "revenue"],
-            segment="segment",
-            guardrails=["churned"],
-            correction=method,
-        )
+        rep = analyze(df, ["converted", "revenue"], segment="segment", guardrails=["churned"], correction=method)
         family = [r for r in rep["results"] if r["metric"] in ("converted", "revenue")]
         assert len(family) == 2 * 4 == rep["correction"]["tests"]
         reject, padj, _, _ = multipletests([r["p_value"] for r in family], alpha=0.05, method=sm)
@@ -349,14 +318,7 @@ def test_errors_are_refine_errors(kwargs, message):
 
 def test_report_files_are_escaped_and_self_contained(tmp_path):
     df = experiment(n=500).rename(columns={"revenue": "<script>alert(1)</script>"})
-    rep = analyze_experiment(
-        df,
-        unit="user",
-        arm="group",
-        control="control",
-        metrics=["converted", "<script>alert(1)</script>"],
-        segment="segment",
-    )
+    rep = analyze(df, ["converted", "<script>alert(1)</script>"], segment="segment")
     paths = write_ab_report(rep, tmp_path)
     page = paths["html"].read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page and "<svg" in page
