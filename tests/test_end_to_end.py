@@ -28,20 +28,8 @@ def refine_run(data: Path, out: Path, *extra: str, config: Path | None = None, c
 
 def ab_plan(run_dir: Path, proposal: str, out: Path) -> list[str]:
     """`refine ab plan` arguments: the proposal's customers, churn as the metric, a 5-point effect."""
-    return [
-        "ab",
-        "plan",
-        "--run",
-        str(run_dir),
-        "--proposal",
-        proposal,
-        "--metric",
-        "churned_90d",
-        "--mde",
-        "0.05",
-        "--out",
-        str(out),
-    ]
+    where = ["--run", str(run_dir), "--proposal", proposal, "--out", str(out)]
+    return ["ab", "plan", *where, "--metric", "churned_90d", "--mde", "0.05"]
 
 
 def _hashing_model(patch: pytest.MonkeyPatch) -> None:
