@@ -1,10 +1,13 @@
 """Shared fixtures: the real default embedding model, loaded once per session, fully offline."""
 
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# hypothesis keeps its example database and caches outside the repository (default: ./.hypothesis)
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "refine-tests-hypothesis"))
 
 import pytest
 
