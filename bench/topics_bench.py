@@ -88,6 +88,25 @@ def show(result, limit=12):
         print(f"  [{p.id}] {p.label} ({p.size}): " + "; ".join(f"{t.label} ({t.size})" for t in kids[:6]))
 
 
+def add_rows(args, nmi, rows, name, texts, vectors, result, seconds, truth, second_truth=None):
+    """One data set's rows: refine themes, then BERTopic defaults on the same vectors (unless --no-bertopic);
+    NMI against the truth and, where there is one, a second truth."""
+
+    def scores(ids):
+        return float((ids == -1).mean()), nmi(truth, ids), None if second_truth is None else nmi(second_truth, ids)
+
+    ids = result.primary
+    rows.append((name, "refine themes", len(result.themes), len(result.parents), *scores(ids), seconds))
+    print(f"{name.split(' (')[0]} / refine themes: {result.method}", flush=True)
+    show(result)
+    if not args.no_bertopic:
+        out = run_bertopic(texts, vectors, args.seed)
+        if out is not None:
+            topics, seconds = out
+            rows.append((name, "BERTopic defaults", len(set(topics.tolist()) - {-1}), None, *scores(topics), seconds))
+            print(f"{name.split(' (')[0]} / BERTopic: {rows[-1]}", flush=True)
+
+
 def banking(args, encode, nmi, rows):
     d = args.data_dir / "banking77"
     train, test = pd.read_csv(d / "train.csv"), pd.read_csv(d / "test.csv")
@@ -105,38 +124,7 @@ def banking(args, encode, nmi, rows):
 
 def banking_themes(args, encode, nmi, rows, texts, truth, vectors):
     result, seconds = run_themes(texts, vectors, encode, args.seed)
-    ids = result.primary
-    rows.append(
-        (
-            "banking77 (13,083)",
-            "refine themes",
-            len(result.themes),
-            len(result.parents),
-            float((ids == -1).mean()),
-            nmi(truth, ids),
-            None,
-            seconds,
-        )
-    )
-    print(f"banking77 / refine themes: {result.method}", flush=True)
-    show(result)
-    if not args.no_bertopic:
-        out = run_bertopic(texts, vectors, args.seed)
-        if out is not None:
-            topics, seconds = out
-            rows.append(
-                (
-                    "banking77 (13,083)",
-                    "BERTopic defaults",
-                    len(set(topics.tolist()) - {-1}),
-                    None,
-                    float((topics == -1).mean()),
-                    nmi(truth, topics),
-                    None,
-                    seconds,
-                )
-            )
-            print(f"banking77 / BERTopic: {rows[-1]}", flush=True)
+    add_rows(args, nmi, rows, "banking77 (13,083)", texts, vectors, result, seconds, truth)
 
 
 def banking_codeframe(args, encode, train, test):
@@ -207,37 +195,7 @@ def clothing(args, encode, nmi, rows):
     cls = df["Class Name"].fillna("(none)").astype(str).to_numpy()
     vectors = unit(encode(texts))
     result, seconds = run_themes(texts, vectors, encode, args.seed, split=False)
-    ids = result.primary
-    rows.append(
-        (
-            f"clothing ({len(texts):,})",
-            "refine themes",
-            len(result.themes),
-            len(result.parents),
-            float((ids == -1).mean()),
-            nmi(dept, ids),
-            nmi(cls, ids),
-            seconds,
-        )
-    )
-    print(f"clothing / refine themes: {result.method}", flush=True)
-    show(result)
-    if not args.no_bertopic:
-        out = run_bertopic(texts, vectors, args.seed)
-        if out is not None:
-            topics, seconds = out
-            rows.append(
-                (
-                    f"clothing ({len(texts):,})",
-                    "BERTopic defaults",
-                    len(set(topics.tolist()) - {-1}),
-                    None,
-                    float((topics == -1).mean()),
-                    nmi(dept, topics),
-                    nmi(cls, topics),
-                    seconds,
-                )
-            )
+    add_rows(args, nmi, rows, f"clothing ({len(texts):,})", texts, vectors, result, seconds, dept, cls)
 
 
 def main() -> int:

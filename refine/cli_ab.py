@@ -130,7 +130,7 @@ def plan(
             raise RefineError("give --run and --proposal, or --customers with --rule, --customer-id and --segment")
         from refine.experiment import read_table
 
-        table = read_table(customers, [customer_id])
+        table = read_table(customers, [customer_id], what="customers")
     assignments, plan_doc = plan_experiment(
         table,
         rule=rule,

@@ -11,6 +11,7 @@ import gc
 import hashlib
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,24 @@ def read_table(path: str | Path, *, what: str) -> Table:
                 records.append(value)
                 numbers.append(number)
             frame = pd.DataFrame.from_records(records, index=pd.Index(numbers, dtype="int64"))
+        elif suffix == ".json":  # one JSON array of objects; rows numbered from 1 in array order
+            import json
+
+            text, encoding = _decode(raw, path)
+            try:
+                document = json.loads(text)
+            except ValueError as exc:
+                raise RefineError(f"file is not valid JSON ({exc})") from None
+            if not isinstance(document, list):
+                raise RefineError("a .json file must hold one array of objects (or use .jsonl, an object a line)")
+            records, numbers = [], []
+            for number, value in enumerate(document, start=1):
+                if isinstance(value, dict):
+                    records.append(value)
+                    numbers.append(number)
+                else:
+                    bad_rows.append((number, "element is not a JSON object"))
+            frame = pd.DataFrame.from_records(records, index=pd.Index(numbers, dtype="int64"))
         elif suffix in (".csv", ".tsv", ".txt", ""):
             text, encoding = _decode(raw, path)
             delimiter = _delimiter(text, "\t" if suffix == ".tsv" else None)
@@ -110,7 +129,9 @@ def read_table(path: str | Path, *, what: str) -> Table:
                 frame, bad_rows, bad_cells = _read_delimited(text, delimiter)
             delimited = True
         else:
-            raise RefineError(f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet or .jsonl)", where=str(path))
+            raise RefineError(
+                f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet, .jsonl or .json)", where=str(path)
+            )
     except RefineError as exc:
         if exc.where is None:  # say which file
             raise RefineError(f"{what} {exc}", where=str(path)) from None
@@ -372,6 +393,34 @@ def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
             return out.astype("Int64") if out.isna().any() else out.astype("int64")
         return out.astype(float)
     return values
+
+
+def read_typed_table(path: str | Path, *, what: str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A whole file read by `read_table` and typed as ingest types customer attributes (for the A/B tables).
+
+    Columns of numbers become numbers (whole numbers with a gap become floats, as pandas reads them),
+    true/false columns booleans, the rest text; `text_columns` (ids) stay text. A blank cell or one of
+    the usual missing spellings (NA, null, ...) is missing. A row that cannot be parsed is a one-line error naming the file and the row:
+    an A/B table has no rejects file to count it in. The index is 0..n-1 in file order.
+    """
+    table = read_table(path, what=what)
+    if table.bad_rows:
+        number, reason = table.bad_rows[0]
+        more = f" (and {len(table.bad_rows) - 1} more rows)" if len(table.bad_rows) > 1 else ""
+        raise RefineError(f"cannot read {what} file: row {number}: {reason}{more}", where=table.where)
+    keep_text = set(text_columns)
+    columns = {}
+    for column in table.frame.columns:
+        cells = table.frame[column]
+        typed = cells if column in keep_text else _typed(cells)
+        if isinstance(typed.dtype, pd.Int64Dtype):
+            typed = typed.astype(float)
+        elif typed is cells:  # text
+            stripped = cells.str.strip()
+            typed = cells.where((stripped != "") & ~stripped.str.lower().isin(_MISSING), None).astype(object)
+        columns[column] = typed
+    frame = pd.DataFrame(columns, index=table.frame.index)
+    return frame.reset_index(drop=True)
 
 
 def _plain_numbers(present: pd.Series) -> np.ndarray | None:

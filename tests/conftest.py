@@ -1,10 +1,13 @@
 """Shared fixtures: the real default embedding model, loaded once per session, fully offline."""
 
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# hypothesis keeps its example database and caches outside the repository (default: ./.hypothesis)
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "refine-tests-hypothesis"))
 
 import pytest
 
@@ -47,3 +50,11 @@ def _isolated_cache(tmp_path_factory):
         os.environ.pop("REFINE_CACHE_DIR", None)
     else:
         os.environ["REFINE_CACHE_DIR"] = before
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that asks for the session model is a real-model test (marker `real_model`, see pyproject.toml);
+    tests that run the model inside a cycle or the CLI carry the marker themselves."""
+    for item in items:
+        if "base_embedder" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_model)

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from refine.cli import app
 from refine.results import RunManifest
 from refine.runs import load_run
+from tests.test_end_to_end import ab_plan
 
 OLD = Path(__file__).parent / "data" / "run-0.1.0"
 runner = CliRunner()
@@ -45,23 +46,7 @@ def test_old_run_loads_with_its_customers_and_proposals(old_run):
 
 def test_ab_plan_from_an_old_run(old_run, tmp_path):
     proposal = load_run(old_run, with_customers=False).proposals[0]["id"]
-    result = runner.invoke(
-        app,
-        [
-            "ab",
-            "plan",
-            "--run",
-            str(old_run),
-            "--proposal",
-            proposal,
-            "--metric",
-            "churned_90d",
-            "--mde",
-            "0.05",
-            "--out",
-            str(tmp_path / "plan"),
-        ],
-    )
+    result = runner.invoke(app, ab_plan(old_run, proposal, tmp_path / "plan"))
     assert result.exit_code == 0, result.output
     plan = json.loads((tmp_path / "plan" / "plan.json").read_text())
     assert plan["proposal"] == proposal and plan["eligible"] > 0

@@ -79,6 +79,7 @@ def torch_vectors(base_embedder):
     return base_embedder.encode(FEEDBACK)
 
 
+@pytest.mark.real_model
 def test_int8_is_close_to_torch_fp32(int8_embedder, torch_vectors):
     vectors = int8_embedder.encode(FEEDBACK)
     assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
@@ -96,6 +97,7 @@ def test_int8_is_close_to_torch_fp32(int8_embedder, torch_vectors):
     assert (nearest(vectors) == nearest(torch_vectors)).mean() >= 0.8
 
 
+@pytest.mark.real_model
 def test_onnx_fp32_matches_torch(export_cache, torch_vectors):
     """Same tokens, same pooling, same normalisation as sentence-transformers: equal up to float noise."""
     embedder = OnnxEmbedder("default", backend="onnx", cache_dir=export_cache, batch_size=7)
@@ -103,6 +105,7 @@ def test_onnx_fp32_matches_torch(export_cache, torch_vectors):
     assert embedder.model_id == "sentence-transformers/all-MiniLM-L6-v2+onnx"
 
 
+@pytest.mark.real_model
 def test_int8_is_deterministic_and_in_input_order(int8_embedder, export_cache):
     first = int8_embedder.encode(FEEDBACK)
     again = OnnxEmbedder("default", backend="onnx-int8", cache_dir=export_cache, batch_size=16)
@@ -120,6 +123,7 @@ def test_int8_is_deterministic_and_in_input_order(int8_embedder, export_cache):
     assert int8_embedder.encode([]).shape == (0, 384)
 
 
+@pytest.mark.real_model
 def test_int8_has_its_own_model_id_so_the_cache_keeps_them_apart(int8_embedder, base_embedder, tmp_path):
     assert int8_embedder.model_id == "sentence-transformers/all-MiniLM-L6-v2+onnx-int8"
     assert int8_embedder.model_id != base_embedder.model_id
@@ -138,6 +142,7 @@ def test_int8_has_its_own_model_id_so_the_cache_keeps_them_apart(int8_embedder, 
     assert len({p.parent for p in tmp_path.rglob("shard-*.npz")}) == 2  # one cache folder per model id
 
 
+@pytest.mark.real_model
 def test_build_embedder_picks_the_backend(export_cache):
     embedder = build_embedder("default", device="cpu", batch_size=8, cache_dir=export_cache, backend="onnx-int8")
     assert isinstance(embedder.embedder, OnnxEmbedder)
@@ -182,6 +187,7 @@ def test_a_killed_export_leaves_no_half_model(tmp_path, monkeypatch):
     assert list((tmp_path / "onnx").iterdir()) == []  # the temporary folder went too
 
 
+@pytest.mark.real_model
 def test_export_folder_holds_a_complete_export(int8_embedder):
     assert (int8_embedder.folder / CARD_FILE).is_file() and (int8_embedder.folder / "model.onnx").is_file()
     assert not list(int8_embedder.folder.parent.glob(".*.tmp-*"))

@@ -1,4 +1,5 @@
-"""End to end through the CLI, on generated data, with the real default model."""
+"""End to end through the CLI, on generated data: the demo with the real default model; reruns, the stage cache and
+the null demo with the hashing embedder (they test plumbing and statistics, not what comments mean)."""
 
 import json
 import os
@@ -17,6 +18,49 @@ runner = CliRunner()
 PII = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?<![\d.])\b(?:\d[ -]?){13,19}\b(?!\.\d)|555[ .-]?01\d\d")
 
 
+def refine_run(data: Path, out: Path, *extra: str, config: Path | None = None, customers: Path | None = None):
+    """`refine run` on the demo's data (its config and customers unless given), quiet."""
+    args = ["run", "--feedback", str(data / "feedback.csv"), "--customers", str(customers or data / "customers.csv")]
+    return runner.invoke(
+        app, [*args, "--config", str(config or data / "refine.toml"), "--out", str(out), *extra, "--quiet"]
+    )
+
+
+def ab_plan(run_dir: Path, proposal: str, out: Path) -> list[str]:
+    """`refine ab plan` arguments: the proposal's customers, churn as the metric, a 5-point effect."""
+    where = ["--run", str(run_dir), "--proposal", proposal, "--out", str(out)]
+    return ["ab", "plan", *where, "--metric", "churned_90d", "--mde", "0.05"]
+
+
+def _hashing_model(patch: pytest.MonkeyPatch) -> None:
+    """Every cycle embeds with refine.embed.HashingEmbedder (cached as usual) instead of loading the model."""
+    import refine.embed as embed
+
+    patch.setattr(
+        embed,
+        "build_embedder",
+        lambda model, *, cache_dir, **_: embed.CachedEmbedder(embed.HashingEmbedder(), cache_dir),
+    )
+
+
+@pytest.fixture
+def hashing_model(monkeypatch):
+    _hashing_model(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A smaller company (4,000 customers) run with the hashing embedder, for the tests of reruns and the stage cache:
+    they test plumbing (same inputs, same outputs; what is reused), not what comments mean. The real model's
+    run is `demo`."""
+    out = tmp_path_factory.mktemp("small")
+    with pytest.MonkeyPatch.context() as patch:
+        _hashing_model(patch)
+        result = runner.invoke(app, ["demo", "--out", str(out), "--seed", "0", "--customers", "4000", "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out, result
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
@@ -25,6 +69,7 @@ def demo(tmp_path_factory):
     return out, result
 
 
+@pytest.mark.real_model
 def test_demo_writes_every_output_and_ends_with_the_report_path(demo):
     out, result = demo
     assert result.output.strip().splitlines()[-1] == str(out / "run" / "report.html")
@@ -32,6 +77,7 @@ def test_demo_writes_every_output_and_ends_with_the_report_path(demo):
         assert (out / "run" / name).stat().st_size > 0, name
 
 
+@pytest.mark.real_model
 def test_every_row_accounted_for(demo):
     out, _ = demo
     manifest = json.loads((out / "run" / "run.json").read_text())
@@ -45,6 +91,7 @@ def test_every_row_accounted_for(demo):
     assert (rejects["reason"] == "blank text").sum() >= truth["quality"]["blank_text"]
 
 
+@pytest.mark.real_model
 def test_outputs_follow_the_contract(demo):
     out, _ = demo
     feedback = pd.read_parquet(out / "run" / "feedback.parquet")
@@ -61,6 +108,7 @@ def test_outputs_follow_the_contract(demo):
     assert len(assignments) == len(customers)
 
 
+@pytest.mark.real_model
 def test_planted_structure_is_found(demo):
     out, _ = demo
     truth = json.loads((out / "data" / "truth.json").read_text())
@@ -91,6 +139,7 @@ def test_planted_structure_is_found(demo):
     assert {row["segment"] for row in quoted} == set(merge["segments"])
 
 
+@pytest.mark.real_model
 def test_no_personal_data_in_any_output(demo):
     out, _ = demo
     for name in ("report.html", "report.md", "topics.json", "proposals.json"):
@@ -106,8 +155,8 @@ def test_no_personal_data_in_any_output(demo):
 
 
 @pytest.mark.parametrize("reuse", [False, True], ids=["recomputed", "reused"])
-def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path, reuse):
-    out, _ = demo
+def test_rerun_uses_the_cache_and_gives_the_same_proposals(small, hashing_model, tmp_path, reuse):
+    out, _ = small
     data = out / "data"
     config = data / "refine.toml"
     if not reuse:  # every stage but embedding computed again: the same inputs and seed must give the same outputs
@@ -115,21 +164,7 @@ def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path, reuse
         assert text.rstrip().splitlines()[-2] == "[run]"
         config = tmp_path / "refine.toml"
         config.write_text(text + "reuse = false\n")
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "--feedback",
-            str(data / "feedback.csv"),
-            "--customers",
-            str(data / "customers.csv"),
-            "--config",
-            str(config),
-            "--out",
-            str(tmp_path / "again"),
-            "--quiet",
-        ],
-    )
+    result = refine_run(data, tmp_path / "again", config=config)
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "again" / "run.json").read_text())
     assert manifest["embedding_cache"]["computed"] == 0
@@ -144,7 +179,9 @@ def test_rerun_uses_the_cache_and_gives_the_same_proposals(demo, tmp_path, reuse
         pd.testing.assert_frame_equal(pd.read_parquet(out / "run" / name), pd.read_parquet(tmp_path / "again" / name))
 
 
-def test_null_demo_confirms_nothing(tmp_path):
+def test_null_demo_confirms_nothing(tmp_path, hashing_model):
+    """No planted structure, nothing confirmed. This tests the statistics, not what the comments mean, so they are
+    embedded by the hashing embedder (no model load); the demo fixture above runs the real model."""
     result = runner.invoke(
         app, ["demo", "--out", str(tmp_path), "--seed", "1", "--null", "--customers", "12000", "--quiet"]
     )
@@ -153,71 +190,27 @@ def test_null_demo_confirms_nothing(tmp_path):
     assert [p for p in proposals if p["confirmed"]] == []
 
 
+@pytest.mark.real_model
 def test_missing_column_in_config_is_one_line(demo, tmp_path):
     out, _ = demo
     config = (out / "data" / "refine.toml").read_text().replace('text = "Comment Text"', 'text = "Comment"')
     (tmp_path / "refine.toml").write_text(config)
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "--feedback",
-            str(out / "data" / "feedback.csv"),
-            "--customers",
-            str(out / "data" / "customers.csv"),
-            "--config",
-            str(tmp_path / "refine.toml"),
-            "--out",
-            str(tmp_path / "run"),
-            "--quiet",
-        ],
-    )
+    result = refine_run(out / "data", tmp_path / "run", config=tmp_path / "refine.toml")
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "'Comment'" in result.output and "feedback.csv" in result.output
 
 
+@pytest.mark.real_model
 def test_ab_plan_and_decisions_on_the_demo_run(demo, tmp_path):
     out, _ = demo
     proposals = json.loads((out / "run" / "proposals.json").read_text())["proposals"]
     target = next(p for p in proposals if p["kind"] in ("split", "new") and p["confirmed"])
-    plan = runner.invoke(
-        app,
-        [
-            "ab",
-            "plan",
-            "--run",
-            str(out / "run"),
-            "--proposal",
-            target["id"],
-            "--metric",
-            "churned_90d",
-            "--mde",
-            "0.05",
-            "--out",
-            str(tmp_path / "ab"),
-        ],
-    )
+    plan = runner.invoke(app, ab_plan(out / "run", target["id"], tmp_path / "ab"))
     assert plan.exit_code == 0, plan.output
     assignments = pd.read_csv(tmp_path / "ab" / "assignments.csv", dtype=str)
     customers = pd.read_csv(out / "data" / "customers.csv", dtype={"Customer ID": str})
     assert len(assignments) == int(apply_rule(customers, target["rule"]).sum())
-    again = runner.invoke(
-        app,
-        [
-            "ab",
-            "plan",
-            "--run",
-            str(out / "run"),
-            "--proposal",
-            target["id"],
-            "--metric",
-            "churned_90d",
-            "--mde",
-            "0.05",
-            "--out",
-            str(tmp_path / "ab2"),
-        ],
-    )
+    again = runner.invoke(app, ab_plan(out / "run", target["id"], tmp_path / "ab2"))
     assert again.exit_code == 0
     assert (tmp_path / "ab" / "assignments.csv").read_text() == (tmp_path / "ab2" / "assignments.csv").read_text()
     # decisions: accept one, reject another with a reason, and the history shows both
@@ -231,6 +224,7 @@ def test_ab_plan_and_decisions_on_the_demo_run(demo, tmp_path):
     assert unknown.exit_code == 2 and "no proposal 'nope'" in unknown.output
 
 
+@pytest.mark.real_model
 def test_a_crafted_rule_on_disk_cannot_run_code(demo, tmp_path):
     out, _ = demo
     run = tmp_path / "run"
@@ -243,20 +237,7 @@ def test_a_crafted_rule_on_disk_cannot_run_code(demo, tmp_path):
     (run / "proposals.json").write_text(json.dumps(doc))
     pid = doc["proposals"][0]["id"]
     for args in (
-        [
-            "ab",
-            "plan",
-            "--run",
-            str(run),
-            "--proposal",
-            pid,
-            "--metric",
-            "churned_90d",
-            "--mde",
-            "0.05",
-            "--out",
-            str(tmp_path / "ab"),
-        ],
+        ab_plan(run, pid, tmp_path / "ab"),
         ["accept", pid, "--run", str(run)],
     ):
         result = runner.invoke(app, args)
@@ -264,6 +245,7 @@ def test_a_crafted_rule_on_disk_cannot_run_code(demo, tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.real_model
 def test_next_cycle_keeps_topic_ids_and_applies_accepted_proposals(demo, tmp_path):
     import shutil
 
@@ -274,23 +256,7 @@ def test_next_cycle_keeps_topic_ids_and_applies_accepted_proposals(demo, tmp_pat
     merge = next(p for p in proposals if p["kind"] == "merge" and p["confirmed"])
     assert runner.invoke(app, ["accept", merge["id"], "--run", str(last)]).exit_code == 0
     data = out / "data"
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "--feedback",
-            str(data / "feedback.csv"),
-            "--customers",
-            str(data / "customers.csv"),
-            "--config",
-            str(data / "refine.toml"),
-            "--out",
-            str(tmp_path / "next"),
-            "--previous",
-            str(last),
-            "--quiet",
-        ],
-    )
+    result = refine_run(data, tmp_path / "next", "--previous", str(last))
     assert result.exit_code == 0, result.output
     before = json.loads((last / "topics.json").read_text())["topics"]
     after = json.loads((tmp_path / "next" / "topics.json").read_text())["topics"]
@@ -304,32 +270,19 @@ def test_next_cycle_keeps_topic_ids_and_applies_accepted_proposals(demo, tmp_pat
     assert "Since the previous cycle" in (tmp_path / "next" / "report.html").read_text()
 
 
-def test_a_changed_customer_reruns_the_proposal_search_but_not_the_topic_fit(demo, tmp_path):
-    out, _ = demo
+def test_a_changed_customer_reruns_the_proposal_search_but_not_the_topic_fit(small, hashing_model, tmp_path):
+    out, _ = small
     data = out / "data"
     customers = pd.read_csv(data / "customers.csv", dtype=str, keep_default_na=False)
     customers.loc[0, "region"] = "south" if customers.loc[0, "region"] != "south" else "north"
     customers.to_csv(tmp_path / "customers.csv", index=False)
-    result = runner.invoke(
-        app,
-        [
-            "run",
-            "--feedback",
-            str(data / "feedback.csv"),
-            "--customers",
-            str(tmp_path / "customers.csv"),
-            "--config",
-            str(data / "refine.toml"),
-            "--out",
-            str(tmp_path / "run"),
-            "--quiet",
-        ],
-    )
+    result = refine_run(data, tmp_path / "run", customers=tmp_path / "customers.csv")
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
     assert manifest["stage_cache"] == {"topics": "reused", "propose": "computed"}
 
 
+@pytest.mark.real_model
 def test_proposals_say_what_they_share_and_score_in_nps(demo):
     """Overlapping proposals say so, assignments settle them as documented, and the score reads as NPS."""
     out, _ = demo

@@ -59,21 +59,17 @@ def delta_rel(mt, vt, mc, vc):
     return rel, rel - Z * se, rel + Z * se
 
 
+def analyze(df, metrics, **settings):
+    """analyze_experiment on experiment()'s columns: unit user, arm group, control arm control."""
+    return analyze_experiment(df, unit="user", arm="group", control="control", metrics=metrics, **settings)
+
+
 # ---- analysis figures ----------------------------------------------------------------------
 
 
 def test_binary_metric_matches_statsmodels():
     df = experiment()
-    rep = analyze_experiment(
-        df,
-        unit="user",
-        arm="group",
-        control="control",
-        metrics=["converted"],
-        covariates=None,
-        segment=None,
-        guardrails=[],
-    )
+    rep = analyze(df, ["converted"], covariates=None, segment=None, guardrails=[])
     r = cell(rep, "converted")
     yt = df.loc[df.group == "treatment", "converted"]
     yc = df.loc[df.group == "control", "converted"]
@@ -91,16 +87,7 @@ def test_binary_metric_matches_statsmodels():
 
 def test_continuous_metric_matches_scipy_welch():
     df = experiment()
-    rep = analyze_experiment(
-        df,
-        unit="user",
-        arm="group",
-        control="control",
-        metrics=["revenue"],
-        covariates=None,
-        segment=None,
-        guardrails=[],
-    )
+    rep = analyze(df, ["revenue"], covariates=None, segment=None, guardrails=[])
     r = cell(rep, "revenue")
     yt = df.loc[df.group == "treatment", "revenue"].to_numpy()
     yc = df.loc[df.group == "control", "revenue"].to_numpy()
@@ -116,16 +103,7 @@ def test_continuous_metric_matches_scipy_welch():
 
 def test_cuped_matches_direct_computation():
     df = experiment()
-    rep = analyze_experiment(
-        df,
-        unit="user",
-        arm="group",
-        control="control",
-        metrics=["revenue"],
-        covariates=["pre_revenue"],
-        segment="segment",
-        guardrails=[],
-    )
+    rep = analyze(df, ["revenue"], covariates=["pre_revenue"], segment="segment", guardrails=[])
     y, x = df["revenue"].to_numpy(), df["pre_revenue"].to_numpy()
     theta = np.cov(y, x)[0, 1] / np.var(x, ddof=1)
     adj = y - theta * (x - x.mean())
@@ -170,16 +148,7 @@ def test_covariate_pairing_syntaxes_agree():
 def test_segments_and_corrections_match_multipletests():
     df = experiment(n=4000, seed=3)
     for method, sm in (("bh", "fdr_bh"), ("holm", "holm")):
-        rep = analyze_experiment(
-            df,
-            unit="user",
-            arm="group",
-            control="control",
-            metrics=["converted", "revenue"],
-            segment="segment",
-            guardrails=["churned"],
-            correction=method,
-        )
+        rep = analyze(df, ["converted", "revenue"], segment="segment", guardrails=["churned"], correction=method)
         family = [r for r in rep["results"] if r["metric"] in ("converted", "revenue")]
         assert len(family) == 2 * 4 == rep["correction"]["tests"]
         reject, padj, _, _ = multipletests([r["p_value"] for r in family], alpha=0.05, method=sm)
@@ -349,14 +318,7 @@ def test_errors_are_refine_errors(kwargs, message):
 
 def test_report_files_are_escaped_and_self_contained(tmp_path):
     df = experiment(n=500).rename(columns={"revenue": "<script>alert(1)</script>"})
-    rep = analyze_experiment(
-        df,
-        unit="user",
-        arm="group",
-        control="control",
-        metrics=["converted", "<script>alert(1)</script>"],
-        segment="segment",
-    )
+    rep = analyze(df, ["converted", "<script>alert(1)</script>"], segment="segment")
     paths = write_ab_report(rep, tmp_path)
     page = paths["html"].read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page and "<svg" in page
@@ -663,3 +625,24 @@ def test_arms_spelled_two_ways_are_flagged():
     df.loc[df.index[:40], "group"] = df.loc[df.index[:40], "group"].str.capitalize()
     rep = analyze_experiment(df, unit="user", arm="group", control="control", metrics=["converted"])
     assert any("differ only in letter case" in w and "'Treatment'" in w for w in rep["warnings"]), rep["warnings"]
+
+
+def test_tables_are_read_by_the_one_reader_and_bad_rows_are_one_line(tmp_path):
+    """The A/B tables go through refine.ingest's reader: ids keep their zeros, blanks and NA are missing,
+    numbers are numbers, JSON arrays are read, and an unparseable row or a missing file is one line."""
+    from refine.experiment import read_table
+
+    path = tmp_path / "d.csv"
+    path.write_text("user,group,conv,pre\n007,control,1,\n008,treatment,0,2.5\n009,NA,1,3\n")
+    frame = read_table(path, ["user"])
+    assert frame["user"].tolist() == ["007", "008", "009"]
+    assert frame["group"].tolist()[:2] == ["control", "treatment"] and frame["group"].isna().tolist()[2]
+    assert frame["conv"].dtype == np.int64 and frame["pre"].dtype == float and np.isnan(frame["pre"][0])
+    assert list(frame.index) == [0, 1, 2]
+    (tmp_path / "d.json").write_text('[{"user": "01", "m": 1.5}, {"user": "02", "m": null}]')
+    assert read_table(tmp_path / "d.json", ["user"])["user"].tolist() == ["01", "02"]
+    (tmp_path / "bad.csv").write_text("user,group\n1,a\n2,a,b\n")
+    for name, expected in (("bad.csv", "row 2: row has 3 fields"), ("nope.csv", "data file not found")):
+        with pytest.raises(RefineError) as caught:
+            load_experiment_data(tmp_path / name, None, "user")
+        assert expected in str(caught.value) and name in str(caught.value) and "\n" not in str(caught.value)

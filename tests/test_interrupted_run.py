@@ -25,7 +25,7 @@ STABLE_PARQUET = ("feedback.parquet", "segments.parquet", "assignments.parquet")
 @pytest.fixture(scope="module")
 def company(tmp_path_factory):
     out = tmp_path_factory.mktemp("interrupted-data")
-    return write_demo_data(out, generate_company(seed=3, n_customers=3000, response_rate=0.3))
+    return write_demo_data(out, generate_company(seed=3, n_customers=1200, response_rate=0.3))
 
 
 # `refine run` with the hashing embedder in place of the model (refine.embed.HashingEmbedder): what is

@@ -403,8 +403,10 @@ def test_default_prompts_have_one_copy_and_ship_inside_the_package(tmp_path):
     assert all((repo / name).is_file() for name in PROMPT_FILES)
     assert not packaged.exists(), "refine/prompts/ is a second copy in the checkout; edit prompts/ only"
     root = repo.parent
+    (tmp_path / "egg").mkdir()  # egg_info's metadata goes there, not into the checkout
     built = subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)],
+        [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(tmp_path / "egg")]
+        + ["build_py", "--build-lib", str(tmp_path)],
         cwd=root,
         capture_output=True,
         text=True,

@@ -78,19 +78,7 @@ def _cell(
         assert y_t is not None and y_c is not None  # only a counts-only 0/1 cell has no per-arm copy
         res = welch(y_t.mean(), y_t.var(ddof=1), n_t, y_c.mean(), y_c.var(ddof=1), n_c, level)
         cell["method"] = "Welch t-test"
-    cell.update(
-        {
-            "abs_lift": float(res["diff"]),
-            "abs_ci": [float(res["lo"]), float(res["hi"])],
-            "se": float(res["se"]),
-            "rel_lift": float(res["rel"]),
-            "rel_ci": [float(res["rel_lo"]), float(res["rel_hi"])],
-            "rel_se": float(res["rel_se"]),
-            "statistic": float(res["stat"]),
-            "df": float(res["df"]),
-            "p_value": float(res["p"]),
-        }
-    )
+    cell.update(_lift_fields(res))
     return cell
 
 
@@ -229,20 +217,23 @@ def _moment_cell(
         res = effect_from_moments(mt, mc, kind, level)
     cell["mean_treatment"], cell["mean_control"] = float(res["mean_t"]), float(res["mean_c"])
     cell["method"] = "ratio of sums, delta-method variance, Welch t-test"
-    cell.update(
-        {
-            "abs_lift": float(res["diff"]),
-            "abs_ci": [float(res["lo"]), float(res["hi"])],
-            "se": float(res["se"]),
-            "rel_lift": float(res["rel"]),
-            "rel_ci": [float(res["rel_lo"]), float(res["rel_hi"])],
-            "rel_se": float(res["rel_se"]),
-            "statistic": float(res["stat"]),
-            "df": float(res["df"]),
-            "p_value": float(res["p"]),
-        }
-    )
+    cell.update(_lift_fields(res))
     return cell
+
+
+def _lift_fields(res: dict[str, np.ndarray]) -> dict[str, float | list[float]]:
+    """A cell's lift, intervals and test from an estimator's result (two_proportion, welch, effect_from_moments)."""
+    return {
+        "abs_lift": float(res["diff"]),
+        "abs_ci": [float(res["lo"]), float(res["hi"])],
+        "se": float(res["se"]),
+        "rel_lift": float(res["rel"]),
+        "rel_ci": [float(res["rel_lo"]), float(res["rel_hi"])],
+        "rel_se": float(res["rel_se"]),
+        "statistic": float(res["stat"]),
+        "df": float(res["df"]),
+        "p_value": float(res["p"]),
+    }
 
 
 def _keep(values: np.ndarray, present: np.ndarray) -> np.ndarray:

@@ -65,26 +65,12 @@ def parse_consistency(spec: str | tuple[str, str] | ConsistencyCheck) -> Consist
     return ConsistencyCheck(columns[0].strip(), columns[1].strip(), expected)
 
 
-def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise RefineError("file not found", where=str(path))
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif suffix in (".jsonl", ".ndjson"):
-            frame = pd.read_json(path, lines=True, dtype=False)
-        elif suffix == ".json":
-            frame = pd.read_json(path, dtype=False)
-        else:
-            sep = "\t" if suffix in (".tsv", ".tab") else ","
-            header = pd.read_csv(path, sep=sep, nrows=0).columns
-            frame = pd.read_csv(
-                path, sep=sep, dtype={c: str for c in text_columns if c in header}, keep_default_na=True
-            )
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise RefineError(f"cannot read the table ({str(exc).splitlines()[0][:160]})", where=str(path)) from None
+def read_table(path: str | Path, text_columns: Sequence[str] = (), *, what: str = "data") -> pd.DataFrame:
+    """A CSV / TSV / Parquet / JSONL / JSON table, read by ingest's reader (refine.ingest.read_typed_table) and
+    typed as ingest types attributes; ``text_columns`` (unit ids) are text labels, leading zeros kept."""
+    from refine.ingest import read_typed_table
+
+    frame = read_typed_table(path, what=what, text_columns=text_columns)
     for column in text_columns:
         if column in frame.columns:
             frame[column] = _label(frame[column])
@@ -102,7 +88,7 @@ def load_experiment_data(data_path: str | Path, outcomes_path: str | Path | None
     _require_columns(data, [unit], f"data file {Path(data_path).name}")
     load = {"data_rows": int(len(data))}
     if outcomes_path is not None:
-        outcomes = read_table(outcomes_path, [unit])
+        outcomes = read_table(outcomes_path, [unit], what="outcomes")
         _require_columns(outcomes, [unit], f"outcomes file {Path(outcomes_path).name}")
         shared = [c for c in outcomes.columns if c in data.columns and c != unit]
         if shared:

@@ -27,6 +27,19 @@ def _sentiment(value) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 5)
 
 
+def _shared_fields(record: dict) -> dict[str, Any]:
+    """The fields a theme and a parent theme read alike from topics.json."""
+    return {
+        "id": int(record["id"]),
+        "label": str(record.get("label", "")),
+        "keywords": list(record.get("keywords", [])),
+        "size": int(record.get("size", 0) or 0),
+        "centroid": np.asarray(record.get("centroid") or [], dtype=np.float32),
+        "quotes": list(record.get("quotes", [])),
+        "status": str(record.get("status", "new")),
+    }
+
+
 @dataclass
 class Theme:
     """A child theme: what customers say happened, named in their words."""
@@ -68,13 +81,7 @@ class Theme:
     @classmethod
     def from_record(cls, record: dict) -> Theme:
         return cls(
-            id=int(record["id"]),
-            label=str(record.get("label", "")),
-            keywords=list(record.get("keywords", [])),
-            size=int(record.get("size", 0) or 0),
-            centroid=np.asarray(record.get("centroid") or [], dtype=np.float32),
-            quotes=list(record.get("quotes", [])),
-            status=str(record.get("status", "new")),
+            **_shared_fields(record),
             parent_id=record.get("parent_id"),
             mentions=int(record.get("mentions", 0) or 0),
             sentences=int(record.get("sentences", 0) or 0),
@@ -118,13 +125,7 @@ class ParentTheme:
     @classmethod
     def from_record(cls, record: dict) -> ParentTheme:
         return cls(
-            id=int(record["id"]),
-            label=str(record.get("label", "")),
-            keywords=list(record.get("keywords", [])),
-            size=int(record.get("size", 0) or 0),
-            centroid=np.asarray(record.get("centroid") or [], dtype=np.float32),
-            quotes=list(record.get("quotes", [])),
-            status=str(record.get("status", "new")),
+            **_shared_fields(record),
             children=[int(c) for c in record.get("children", [])],
             mentions=int(record.get("mentions", 0) or 0),
             mean_sentiment=record.get("mean_sentiment"),
