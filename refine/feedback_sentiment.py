@@ -37,7 +37,7 @@ PROBS = ["p_negative", "p_neutral", "p_positive"]
 CONFIDENCE = "sentiment_confidence"
 LANGUAGE = "language"
 ENGLISH = frozenset({"en"})
-MIN_SENTENCE_CHARS = 12  # shorter fragments ("Thanks!") are not sentences of their own (as refine.aspects)
+MIN_SENTENCE_CHARS = 12  # shorter fragments ("Thanks!") are not sentences of their own
 # a comment shorter than this keeps its whole-text score (tweets, one-liners: "a short comment behaves as
 # today"); the sentences of longer multi-sentence comments decide (one embedding washes a long review out)
 MIN_AGGREGATE_WORDS = 25
