@@ -727,6 +727,14 @@ def _refine_split(best: Candidate, attributes: list[Attribute], settings, measur
         return best
     attribute, cond = pick
     mask = best.mask & pd.Series((attribute.codes >= cond.low) & (attribute.codes < cond.high), index=best.mask.index)
+    # the second term must divide the first term's customers, as a tree's split must divide its node:
+    # a subset of a real group often looks stronger by chance (the extremes of a noisy group)
+    divided = measure_group(measures, discovery & mask & in_segment, discovery & best.mask & ~mask & in_segment)
+    if not any(
+        min(1.0, c.p_value * max(len(divided), 1) * tests) < settings.alpha and abs(c.effect) >= settings.min_effect
+        for c in divided
+    ):
+        return best
     found = measure_group(measures, discovery & mask & in_segment, discovery & in_segment & ~mask)
     for c in found:
         c.p_adjusted = min(1.0, c.p_value * max(len(found), 1) * tests)
