@@ -38,7 +38,15 @@ from refine import schemas as S
 from refine.config import RefineConfig
 from refine.proposals import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
 from refine.rules import apply_rule, condition, conjunction
-from refine.search import Attribute, describe_columns, enough_expected, scan_splits, scan_stratified, scan_within
+from refine.search import (
+    Attribute,
+    Condition,
+    describe_columns,
+    enough_expected,
+    scan_splits,
+    scan_stratified,
+    scan_within,
+)
 from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
 
 PERMUTATIONS = 999
@@ -213,8 +221,10 @@ def measure_stratified(measures: Measures, group, universe) -> tuple[list[Compar
     out, per_segment = [], {}
     g, u = _flags(group), _flags(universe)
     # cell 2k: segment k, group; cell 2k + 1: segment k, rest; -1: outside the universe
-    cell = np.where(u, 2 * measures.segment_codes + (~g).astype(np.int64), -1)
-    present = np.unique(measures.segment_codes[u])
+    codes = measures.segment_codes
+    assert codes is not None  # build_measures always sets them
+    cell = np.where(u, 2 * codes + (~g).astype(np.int64), -1)
+    present = np.unique(codes[u])
     n_cells = 2 * len(measures.segment_names)
     by_customer = _cell_slices(cell, n_cells)
     by_respondent = _cell_slices(cell[measures.resp_rows], n_cells)
@@ -319,6 +329,7 @@ def propose(
     split_scans = []
     universe = disc & _flags(outside)
     seg_codes = measures.segment_codes
+    assert seg_codes is not None  # build_measures always sets them
     seg_sizes = np.bincount(seg_codes, minlength=len(measures.segment_names))
     eligible = [k for k, size in enumerate(seg_sizes) if size >= 2 * settings.min_segment_size]
     for attribute in attributes:
@@ -477,18 +488,18 @@ def _screen(
     by_scan: dict[int, list[int]] = {}
     for owner in strength:
         by_scan.setdefault(owner // 1_000_000, []).append(owner % 1_000_000)
-    for s, rows in sorted(by_scan.items()):
+    for s, picked in sorted(by_scan.items()):
         attribute, scan, *rest = scans[s]
-        conditions = [scan.conditions[i] for i in rows]
+        conditions = [scan.conditions[i] for i in picked]
         # a range must be clearly stronger than a threshold to be preferred: one cut reads simpler than two
         order = sorted(
-            range(len(rows)),
+            range(len(picked)),
             key=lambda k: (
-                -round(strength[s * 1_000_000 + rows[k]] * (RANGE_PENALTY if conditions[k].is_range else 1.0), 6),
+                -round(strength[s * 1_000_000 + picked[k]] * (RANGE_PENALTY if conditions[k].is_range else 1.0), 6),
                 conditions[k].size,
             ),
         )
-        kept = []
+        kept: list[Condition] = []
         counts = np.concatenate([[0], np.cumsum(np.bincount(attribute.codes, minlength=attribute.n_bins))])
         for k in order:
             c = conditions[k]
@@ -503,7 +514,7 @@ def _screen(
                     c.text,
                     [c.text],
                     mask,
-                    extra={"condition": c, "owner": s * 1_000_000 + rows[k], "note": c.note},
+                    extra={"condition": c, "owner": s * 1_000_000 + picked[k], "note": c.note},
                 )
             )
             if len(kept) == per_attribute:
@@ -754,7 +765,7 @@ def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, 
     ra, rb = _respondent_counts(measures, a, b)
     if ra < 10 or rb < 10:
         return None
-    out = {"tost": [], "tost_p": []}
+    out: dict[str, Any] = {"tost": [], "tost_p": []}
     for outcome in measures.outcomes.columns:
         p, c = tost(
             outcome, measures.outcomes.loc[a, outcome].to_numpy(), measures.outcomes.loc[b, outcome].to_numpy(), margin
@@ -1198,7 +1209,7 @@ def _top_topics(feedback, said_by: np.ndarray, topic_labels, k: int = 3) -> list
 
 def _expected_impact(cand: Candidate, customers, measures, config) -> list[dict]:
     """Per outcome: how the proposed segment differs from the customers it is compared with, and for how many."""
-    out = []
+    out: list[dict] = []
     if cand.kind == "merge":
         return out
     rest = (cand.extra["segment_mask"] & ~cand.mask) if cand.kind == "split" else ~cand.mask
