@@ -104,7 +104,9 @@ class ProposalSettings:
     min_respondents: int = 30  # respondents needed on each side of a comparison
     max_segments: int = 12  # a proposal that would push the count above this is refused
     min_effect: float = 0.3  # smallest standardized effect (Cohen's d / h) worth a proposal
-    equivalence_margin: float = 0.2  # standardized margin inside which two segments count as alike (TOST)
+    # practical equivalence for a merge (TOST, in pooled SDs): the minimum effect's bar, so two segments
+    # are alike when they differ by less than the smallest difference refine would propose a segment for
+    equivalence_margin: float = 0.3
     alpha: float = 0.05  # false-discovery rate, controlled within each family (new, split, merge), not across them
     holdout_fraction: float = 0.4  # share of respondents kept aside to confirm proposals
     max_rule_terms: int = 2  # conditions in a split / new rule
@@ -522,7 +524,7 @@ min_segment_size = 100         # customers; smaller segments become merge candid
 min_respondents = 30           # respondents needed on each side of a comparison
 max_segments = 12
 min_effect = 0.3               # smallest standardized effect worth proposing
-equivalence_margin = 0.2       # standardized margin for "these two segments are alike" (TOST)
+equivalence_margin = 0.3       # standardized margin for "these two segments are alike" (TOST); as min_effect
 alpha = 0.05                   # false-discovery rate (Benjamini-Hochberg) within each family of comparisons: new, split, merge
 holdout_fraction = 0.4         # respondents kept aside to confirm each proposal
 max_rule_terms = 2

@@ -6,13 +6,15 @@ limit is refused in one line that names the file or column and the setting that 
 seconds of reading it, instead of running for hours without saying why.
 
 The customer columns are classified once, here, so the limits and the proposal search agree on what
-an attribute is: numbers, true/false, a category with a countable set of levels, or one of two
-kinds the search skips rather than refuses: id-like columns (nearly one value per customer) and
-free text (long strings). ``classify_columns`` is the one definition of both.
+an attribute is: numbers, true/false, dates (a datetime column, or text that is ISO dates), a
+category with a countable set of levels, or one of two kinds the search skips rather than refuses:
+id-like columns (nearly one value per customer) and free text (long strings). ``classify_column`` is
+the one definition of all of them; refine.search bins each column by the kind it returns.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ FREE_TEXT_CHARS = 40  # a text column whose values' median length exceeds this i
 
 NUMERIC = "numeric"
 BOOLEAN = "boolean"
+DATE = "date"
 CATEGORY = "category"
 ID_LIKE = "id-like"
 FREE_TEXT = "free text"
@@ -38,7 +41,7 @@ FREE_TEXT = "free text"
 class ColumnKinds:
     """What each customer attribute is, with the number of distinct values of each text column."""
 
-    kinds: dict[str, str] = field(default_factory=dict)  # column -> numeric | boolean | category | id-like | free text
+    kinds: dict[str, str] = field(default_factory=dict)  # numeric | boolean | date | category | id-like | free text
     levels: dict[str, int] = field(default_factory=dict)  # text column -> distinct non-blank values
 
     def of(self, kind: str) -> list[str]:
@@ -47,8 +50,8 @@ class ColumnKinds:
 
     @property
     def searchable(self) -> list[str]:
-        """Columns a rule can be built on: numbers, true/false and categories (not ids or free text)."""
-        return [column for column, k in self.kinds.items() if k in (NUMERIC, BOOLEAN, CATEGORY)]
+        """Columns a rule can be built on: numbers, true/false, dates and categories (not ids or free text)."""
+        return [column for column, k in self.kinds.items() if k in (NUMERIC, BOOLEAN, DATE, CATEGORY)]
 
     @property
     def skipped(self) -> list[str]:
@@ -56,19 +59,53 @@ class ColumnKinds:
         return [column for column, k in self.kinds.items() if k in (ID_LIKE, FREE_TEXT)]
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?)?$")
+
+
+def _is_text(values: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values))
+
+
+def date_values(values: pd.Series) -> pd.Series | None:
+    """Datetimes for a date column (datetime dtype, or text that is ISO dates nearly everywhere), else None."""
+    if pd.api.types.is_datetime64_any_dtype(values):
+        out = values
+        if getattr(out.dt, "tz", None) is not None:
+            out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+        return out
+    if not _is_text(values):
+        return None
+    text = values.astype("string").str.strip()
+    present = text[text.notna() & (text != "")]
+    if present.empty:
+        return None
+    sample = present.iloc[:2000]
+    if not sample.str.match(_ISO_DATE).all():
+        return None
+    parsed = pd.to_datetime(text.where(text != ""), errors="coerce", utc=True, format="ISO8601")
+    if parsed[text.notna() & (text != "")].isna().mean() > 0.01:
+        return None
+    return parsed.dt.tz_localize(None)
+
+
 def classify_column(values: pd.Series) -> tuple[str, int]:
     """(kind, distinct non-blank values) of one typed customer column (see the module docstring)."""
     if pd.api.types.is_bool_dtype(values) or str(values.dtype) == "boolean":
         return BOOLEAN, int(values.nunique(dropna=True))
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return DATE, int(values.nunique(dropna=True))
     if pd.api.types.is_numeric_dtype(values):
         return NUMERIC, int(values.nunique(dropna=True))
     text = values.astype(str)
-    filled = text[text.str.strip() != ""]
+    filled = text[values.notna().to_numpy() & (text.str.strip() != "").to_numpy()]
     distinct = int(filled.nunique())
-    if len(filled) >= ID_LIKE_MIN_ROWS and distinct >= ID_LIKE_SHARE * len(filled):
-        return ID_LIKE, distinct
+    if date_values(values) is not None:
+        return DATE, distinct
+    # free text first: notes are mostly distinct too, but they are words, not codes
     if len(filled) and float(filled.str.len().median()) > FREE_TEXT_CHARS:
         return FREE_TEXT, distinct
+    if len(filled) >= ID_LIKE_MIN_ROWS and distinct >= ID_LIKE_SHARE * len(filled):
+        return ID_LIKE, distinct
     return CATEGORY, distinct
 
 

@@ -12,10 +12,12 @@ Method, in the order the code runs:
    candidate when it is significant and holds in at least half of the segments with data.
 4. SPLIT: inside each segment, conditions (one, then two terms) are compared against the rest of
    the segment. Conditions already proposed as NEW segments are not reused.
-5. MERGE: two segments are alike when every outcome is equivalent within a margin (TOST) and a
-   permutation test on the topic mix and sentiment finds no difference. A segment below the
-   minimum size is a merge candidate with its nearest neighbour.
-6. p-values are Benjamini-Hochberg adjusted across every comparison made in discovery. Each
+5. MERGE: on discovery, the few segment pairs (MERGE_PAIRS) whose outcome and feedback profiles
+   are closest, every outcome within the equivalence margin, are chosen; on the holdout each outcome
+   of each chosen pair is tested for equivalence within the margin (TOST), Benjamini-Hochberg over
+   those tests only, and a permutation test on the topic mix and sentiment must find no difference.
+   A segment below the minimum size is a merge candidate with its nearest neighbour.
+6. NEW and SPLIT p-values are Benjamini-Hochberg adjusted across every comparison made in discovery. Each
    surviving candidate is re-tested on the holdout part (BH across candidates); only those that
    hold there are ``confirmed``. Confirmed proposals rank first.
 7. Guardrails (minimum size, minimum effect, maximum segment count) stop candidates; the
@@ -27,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -37,17 +38,28 @@ from refine import schemas as S
 from refine.config import RefineConfig
 from refine.proposals import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
 from refine.rules import apply_rule, condition, conjunction
-from refine.search import Attribute, describe_columns, scan_splits, scan_stratified, scan_within
+from refine.search import (
+    Attribute,
+    Condition,
+    describe_columns,
+    enough_expected,
+    scan_splits,
+    scan_stratified,
+    scan_within,
+)
 from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
 
 PERMUTATIONS = 999
+# segment pairs chosen on discovery for the holdout equivalence test (the MERGE family): the closest few
+MERGE_PAIRS = 3
 # what the correction covers, worded as it runs (proposals.json method, report method section, README)
 CORRECTION = (
     "Benjamini-Hochberg within each family of discovery comparisons, not across families: NEW (every "
-    "condition tested x every measure), SPLIT (every segment x condition x measure) and MERGE (every "
-    "equivalence test); a second rule term is judged at Bonferroni thresholds over every condition it "
-    "was chosen from. On the holdout, BH across the NEW candidates, then across the SPLIT and MERGE "
-    "candidates together"
+    "condition tested x every measure) and SPLIT (every segment x condition x measure); a second rule term "
+    "is judged at Bonferroni thresholds over every condition it was chosen from. On the holdout, BH across "
+    "the NEW candidates, then across the SPLIT candidates (and merges of segments below the minimum size). "
+    f"MERGE: up to {MERGE_PAIRS} segment pairs, the closest on discovery, are tested for equivalence on the "
+    "holdout only, BH over those pairs x outcomes"
 )
 # candidates carried from the scan to the full checks, per attribute (NEW) or per attribute and segment
 # (SPLIT): the strongest conditions that do not overlap (two planted groups rarely share an attribute)
@@ -162,7 +174,7 @@ def measure_group(measures: Measures, group, rest) -> list[Comparison]:
     out = []
     for name, values, over_respondents in measures.columns:
         a, b = (g_resp, r_resp) if over_respondents else (g, r)
-        if measures.binary[name] and not _enough_events(values[a], values[b]):
+        if measures.binary[name] and not _enough_events([(values[a], values[b])]):
             continue
         c = compare(name, values[a], values[b], binary=measures.binary[name])
         if c is not None:
@@ -170,16 +182,30 @@ def measure_group(measures: Measures, group, rest) -> list[Comparison]:
     return out
 
 
-def _enough_events(*parts) -> bool:
-    """A share is tested only with MIN_EVENTS respondents on each answer (yes and no) across both sides.
+def _enough_events(strata: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """A share is tested only with MIN_EVENTS respondents on each answer (yes and no) across both sides,
+    and when each side expects MIN_EXPECTED of each answer were there no difference (as the scan).
 
     The z-test's normal approximation fails with a handful of events: 4 of 18 respondents on a
     topic nobody else of 176 raised reads as p = 1e-10, where an exact test says about 3e-4.
     """
-    values = np.concatenate([np.asarray(x, dtype=float) for x in parts])
-    values = values[np.isfinite(values)]
-    events = float(values.sum())
-    return events >= MIN_EVENTS and len(values) - events >= MIN_EVENTS
+    cells = []
+    for group, rest in strata:
+        g = np.asarray(group, dtype=float)
+        r = np.asarray(rest, dtype=float)
+        cells.append((g[np.isfinite(g)], r[np.isfinite(r)]))
+    events = sum(float(g.sum() + r.sum()) for g, r in cells)
+    answers = sum(len(g) + len(r) for g, r in cells)
+    if events < MIN_EVENTS or answers - events < MIN_EVENTS:
+        return False
+    used = [(g, r) for g, r in cells if len(g) >= 2 and len(r) >= 2]  # the strata the test pools
+    if not used:
+        return False
+    n1, e1, n0, e0 = (
+        np.array([f(pair) for pair in used])
+        for f in (lambda x: len(x[0]), lambda x: x[0].sum(), lambda x: len(x[1]), lambda x: x[1].sum())
+    )
+    return bool(enough_expected(n1, e1, n0, e0))
 
 
 def _cell_slices(cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
@@ -195,8 +221,10 @@ def measure_stratified(measures: Measures, group, universe) -> tuple[list[Compar
     out, per_segment = [], {}
     g, u = _flags(group), _flags(universe)
     # cell 2k: segment k, group; cell 2k + 1: segment k, rest; -1: outside the universe
-    cell = np.where(u, 2 * measures.segment_codes + (~g).astype(np.int64), -1)
-    present = np.unique(measures.segment_codes[u])
+    codes = measures.segment_codes
+    assert codes is not None  # build_measures always sets them
+    cell = np.where(u, 2 * codes + (~g).astype(np.int64), -1)
+    present = np.unique(codes[u])
     n_cells = 2 * len(measures.segment_names)
     by_customer = _cell_slices(cell, n_cells)
     by_respondent = _cell_slices(cell[measures.resp_rows], n_cells)
@@ -220,7 +248,7 @@ def measure_stratified(measures: Measures, group, universe) -> tuple[list[Compar
                         "n_rest": c.n_rest,
                     }
                 )
-        if measures.binary[name] and not _enough_events(*[x for pair in strata for x in pair]):
+        if measures.binary[name] and not _enough_events(strata):
             continue
         pooled = stratified_compare(name, strata, binary=measures.binary[name])
         if pooled is not None:
@@ -301,6 +329,7 @@ def propose(
     split_scans = []
     universe = disc & _flags(outside)
     seg_codes = measures.segment_codes
+    assert seg_codes is not None  # build_measures always sets them
     seg_sizes = np.bincount(seg_codes, minlength=len(measures.segment_names))
     eligible = [k for k, size in enumerate(seg_sizes) if size >= 2 * settings.min_segment_size]
     for attribute in attributes:
@@ -339,47 +368,54 @@ def propose(
     comparisons_made += families["split"]["comparisons"]
     chosen += _select_splits(splits, settings, stopped, measures, discovery, attributes)
 
-    # MERGE: pairs of segments that do not differ beyond a margin
-    merge_candidates = []
-    for a, b in combinations(all_segments, 2):
+    # MERGE: the few closest pairs of segments are chosen on discovery; the equivalence test runs on
+    # the holdout, for those pairs only, so the correction family is the chosen pairs x outcomes
+    merge_universe = disc & _flags(outside)
+    pairs, pairs_considered = _merge_pairs(measures, merge_universe, settings.equivalence_margin, MERGE_PAIRS)
+    families["merge"] = {"pairs": pairs_considered, "selected": 0, "comparisons": 0}
+    merge_chosen = []
+    for a, b, distance in pairs:
         ma, mb = segments == a, segments == b
         # customers of confirmed NEW segments are set aside: their planted difference is not the segments'
         tests = _merge_tests(
-            measures, ma & discovery & ~in_new, mb & discovery & ~in_new, settings.equivalence_margin, seed, (a, b)
+            measures, ma & discovery & outside, mb & discovery & outside, settings.equivalence_margin, seed, (a, b)
         )
-        if tests is None:
+        # discovery only chooses: a pair whose outcomes are not equivalent even before correcting is not tried
+        if tests is None or not tests["tost_p"] or max(tests["tost_p"]) >= settings.alpha:
             continue
-        comparisons_made += len(tests["tost"]) + 1
-        merge_candidates.append((a, b, tests))
-    merge_adjusted = benjamini_hochberg([p for _, _, t in merge_candidates for p in t["tost_p"]])
-    families["merge"] = {"pairs": len(merge_candidates), "comparisons": len(merge_adjusted)}
+        tests["distance"] = distance
+        rule = condition(segment_col, "in", [a, b])
+        merge_chosen.append(
+            Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests, "outside": outside})
+        )
+    # descriptive only: the discovery p-values, adjusted over the chosen pairs (the decision is the holdout's)
+    discovery_q = benjamini_hochberg([p for c in merge_chosen for p in c.extra["tests"]["tost_p"]])
     offset = 0
-    for a, b, tests in merge_candidates:
-        qs = merge_adjusted[offset : offset + len(tests["tost_p"])]
-        offset += len(tests["tost_p"])
-        tests["tost_q"] = qs
-        equivalent = bool(qs) and max(qs) < settings.alpha and tests["perm_p"] >= settings.alpha
-        if equivalent:
-            rule = condition(segment_col, "in", [a, b])
-            chosen.append(
-                Candidate(
-                    "merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests, "outside": ~in_new}
-                )
-            )
-        elif qs and max(qs) < settings.alpha:
-            stopped.append(
-                {
-                    "kind": "merge",
-                    "segments": [a, b],
-                    "rule": condition(segment_col, "in", [a, b]),
-                    "stopped_by": "feedback differs",
-                    "detail": f"outcomes equivalent but topic mix / sentiment differ (permutation p = {tests['perm_p']:.3f})",
-                }
-            )
+    for cand in merge_chosen:
+        n_tests = len(cand.extra["tests"]["tost_p"])
+        cand.extra["tests"]["tost_q"] = list(discovery_q[offset : offset + n_tests])
+        offset += n_tests
+    families["merge"]["selected"] = len(merge_chosen)
+    comparisons_made += offset
+    chosen += merge_chosen
     chosen += _small_segment_merges(customers, segments, measures, settings, chosen)
 
     # confirm on the holdout part
     _confirm(chosen[confirmed_new:], measures, holdout, segments, settings, seed)
+    for cand in merge_chosen:
+        held = cand.extra.get("holdout_tests") or {}
+        families["merge"]["comparisons"] += len(held.get("tost_p", []))
+        if cand.extra["equivalent"] and not cand.extra["confirmed"]:
+            stopped.append(
+                {
+                    "kind": "merge",
+                    "segments": cand.segments,
+                    "rule": cand.rule,
+                    "stopped_by": "feedback differs",
+                    "detail": "outcomes equivalent on the holdout but topic mix / sentiment differ "
+                    f"(permutation p = {held.get('perm_p', 0.0):.3f})",
+                }
+            )
     proposals = _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped)
     for s in stopped:
         if s["stopped_by"] == "minimum effect" and "measure" in s:
@@ -452,18 +488,18 @@ def _screen(
     by_scan: dict[int, list[int]] = {}
     for owner in strength:
         by_scan.setdefault(owner // 1_000_000, []).append(owner % 1_000_000)
-    for s, rows in sorted(by_scan.items()):
+    for s, picked in sorted(by_scan.items()):
         attribute, scan, *rest = scans[s]
-        conditions = [scan.conditions[i] for i in rows]
+        conditions = [scan.conditions[i] for i in picked]
         # a range must be clearly stronger than a threshold to be preferred: one cut reads simpler than two
         order = sorted(
-            range(len(rows)),
+            range(len(picked)),
             key=lambda k: (
-                -round(strength[s * 1_000_000 + rows[k]] * (RANGE_PENALTY if conditions[k].is_range else 1.0), 6),
+                -round(strength[s * 1_000_000 + picked[k]] * (RANGE_PENALTY if conditions[k].is_range else 1.0), 6),
                 conditions[k].size,
             ),
         )
-        kept = []
+        kept: list[Condition] = []
         counts = np.concatenate([[0], np.cumsum(np.bincount(attribute.codes, minlength=attribute.n_bins))])
         for k in order:
             c = conditions[k]
@@ -478,7 +514,7 @@ def _screen(
                     c.text,
                     [c.text],
                     mask,
-                    extra={"condition": c, "owner": s * 1_000_000 + rows[k], "note": c.note},
+                    extra={"condition": c, "owner": s * 1_000_000 + picked[k], "note": c.note},
                 )
             )
             if len(kept) == per_attribute:
@@ -702,6 +738,14 @@ def _refine_split(best: Candidate, attributes: list[Attribute], settings, measur
         return best
     attribute, cond = pick
     mask = best.mask & pd.Series((attribute.codes >= cond.low) & (attribute.codes < cond.high), index=best.mask.index)
+    # the second term must divide the first term's customers, as a tree's split must divide its node:
+    # a subset of a real group often looks stronger by chance (the extremes of a noisy group)
+    divided = measure_group(measures, discovery & mask & in_segment, discovery & best.mask & ~mask & in_segment)
+    if not any(
+        min(1.0, c.p_value * max(len(divided), 1) * tests) < settings.alpha and abs(c.effect) >= settings.min_effect
+        for c in divided
+    ):
+        return best
     found = measure_group(measures, discovery & mask & in_segment, discovery & in_segment & ~mask)
     for c in found:
         c.p_adjusted = min(1.0, c.p_value * max(len(found), 1) * tests)
@@ -721,7 +765,7 @@ def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, 
     ra, rb = _respondent_counts(measures, a, b)
     if ra < 10 or rb < 10:
         return None
-    out = {"tost": [], "tost_p": []}
+    out: dict[str, Any] = {"tost": [], "tost_p": []}
     for outcome in measures.outcomes.columns:
         p, c = tost(
             outcome, measures.outcomes.loc[a, outcome].to_numpy(), measures.outcomes.loc[b, outcome].to_numpy(), margin
@@ -799,7 +843,10 @@ def _small_segment_merges(customers, segments, measures, settings, chosen) -> li
 
 
 def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, seed) -> None:
+    """Re-test each candidate on the holdout: NEW, SPLIT (and size merges) with BH across the candidates,
+    statistical merges with BH across their equivalence tests (chosen pairs x outcomes)."""
     holdout_p = []
+    merge_p: list[float] = []
     for cand in chosen:
         if cand.kind == "merge":
             if cand.extra.get("reason") == "below minimum size":
@@ -811,9 +858,9 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
             b = (segments == cand.segments[1]) & holdout & outside
             tests = _merge_tests(measures, a, b, settings.equivalence_margin, seed + 1, tuple(cand.segments))
             cand.extra["holdout_tests"] = tests
-            p = max(tests["tost_p"]) if tests and tests["tost_p"] else 1.0
             cand.extra["holdout_perm_p"] = tests["perm_p"] if tests else 0.0
-            holdout_p.append(p)
+            merge_p += tests["tost_p"] if tests else []
+            holdout_p.append(float("nan"))  # decided below, in the merge family
             continue
         primary = _significant(cand.comparisons, settings)
         if cand.kind == "new":
@@ -830,13 +877,70 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
         p = again.p_value if again is not None and np.sign(again.diff) == np.sign(lead.diff) else 1.0
         # one-sided in the discovered direction
         holdout_p.append(p / 2 if p < 1.0 else 1.0)
-    adjusted = benjamini_hochberg(holdout_p)
-    for cand, q in zip(chosen, adjusted):
+    tested = [p for p in holdout_p if not math.isnan(p)]
+    adjusted = iter(benjamini_hochberg(tested))
+    merge_q = iter(benjamini_hochberg(merge_p))
+    for cand, p in zip(chosen, holdout_p):
+        if math.isnan(p):  # a merge: every outcome equivalent after the correction, and no feedback difference
+            tests = cand.extra["holdout_tests"]
+            qs = [float(next(merge_q)) for _ in (tests["tost_p"] if tests else [])]
+            if tests:
+                tests["tost_q"] = qs
+            q = max(qs) if qs else 1.0
+            cand.extra["holdout_q"] = q
+            cand.extra["equivalent"] = q < settings.alpha
+            cand.extra["confirmed"] = bool(q < settings.alpha and cand.extra["holdout_perm_p"] >= settings.alpha)
+            continue
+        q = float(next(adjusted))
         cand.extra["holdout_q"] = q
-        confirmed = q < settings.alpha
-        if cand.kind == "merge" and cand.extra.get("reason") != "below minimum size":
-            confirmed = confirmed and cand.extra.get("holdout_perm_p", 0.0) >= settings.alpha
-        cand.extra["confirmed"] = bool(confirmed)
+        cand.extra["confirmed"] = bool(q < settings.alpha)
+
+
+def _merge_pairs(
+    measures: Measures, universe: np.ndarray, margin: float, limit: int
+) -> tuple[list[tuple[str, str, float]], int]:
+    """The closest segment pairs among ``universe`` rows (discovery): every outcome's gap inside the margin.
+
+    Gaps are in pooled standard deviations of the two segments, as the equivalence test measures them;
+    pairs are ranked by the distance between their profiles (outcomes, mean sentiment, negative share).
+    Returns at most ``limit`` pairs (names and distance) and the number of pairs considered.
+    """
+    codes = measures.segment_codes
+    k = len(measures.segment_names)
+    if codes is None or k < 2 or not len(measures.outcomes.columns):
+        return [], 0
+    respondents = np.bincount(codes[universe & measures.responded], minlength=k)
+    outside_margin = np.zeros((k, k), dtype=bool)
+    distance = np.zeros((k, k))
+    columns = [(measures.outcomes[name], True) for name in measures.outcomes.columns]
+    columns += [(measures.respondent[name], False) for name in ("sentiment", "negative")]
+    for series, is_outcome in columns:
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        ok = universe & np.isfinite(values)
+        n = np.bincount(codes[ok], minlength=k).astype(float)
+        total = np.bincount(codes[ok], weights=values[ok], minlength=k)
+        squares = np.bincount(codes[ok], weights=values[ok] ** 2, minlength=k)
+        mean = total / np.maximum(n, 1)
+        var = np.maximum(squares - n * mean**2, 0) / np.maximum(n - 1, 1)
+        pooled = np.sqrt(
+            ((n - 1)[:, None] * var[:, None] + (n - 1)[None, :] * var[None, :])
+            / np.maximum(n[:, None] + n[None, :] - 2, 1)
+        )
+        diff = np.abs(mean[:, None] - mean[None, :])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.where(pooled > 0, diff / np.where(pooled > 0, pooled, 1), np.where(diff > 0, np.inf, 0.0))
+        if is_outcome:
+            outside_margin |= gap >= margin
+        distance += gap**2
+    eligible = (respondents[:, None] >= 10) & (respondents[None, :] >= 10) & ~outside_margin
+    upper = np.triu(np.ones((k, k), dtype=bool), 1)
+    considered = int(((respondents[:, None] >= 10) & (respondents[None, :] >= 10) & upper).sum())
+    rows, cols = np.nonzero(eligible & upper)
+    order = np.lexsort((cols, rows, distance[rows, cols]))[:limit]
+    names = measures.segment_names
+    return [
+        (str(names[rows[i]]), str(names[cols[i]]), float(np.sqrt(distance[rows[i], cols[i]]))) for i in order
+    ], considered
 
 
 def _proposal_id(kind: str, rule: str) -> str:
@@ -980,8 +1084,12 @@ def _rank_and_describe(
                     "topic_jsd_bits": t["jsd"],
                     "sentiment_diff": t["sentiment_diff"],
                 }
-                evidence.holdout = {"equivalence": h.get("tost", []), "permutation_p": h.get("perm_p")}
-                effect = 1.0 - max(t["tost_q"])
+                evidence.holdout = {
+                    "equivalence": [dict(x, p_adjusted=q) for x, q in zip(h.get("tost", []), h.get("tost_q", []))]
+                    or h.get("tost", []),
+                    "permutation_p": h.get("perm_p"),
+                }
+                effect = 1.0 - max(h.get("tost_q") or t["tost_q"] or [1.0])
         else:
             significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
             evidence.discovery = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
@@ -1101,7 +1209,7 @@ def _top_topics(feedback, said_by: np.ndarray, topic_labels, k: int = 3) -> list
 
 def _expected_impact(cand: Candidate, customers, measures, config) -> list[dict]:
     """Per outcome: how the proposed segment differs from the customers it is compared with, and for how many."""
-    out = []
+    out: list[dict] = []
     if cand.kind == "merge":
         return out
     rest = (cand.extra["segment_mask"] & ~cand.mask) if cand.kind == "split" else ~cand.mask

@@ -180,7 +180,7 @@ def find_shared_data(start: Path | None = None) -> Path | None:
 
 def load_pools(data_dir: Path | None, per_bucket: int = 250) -> list[TextPool]:
     """The real text pools found in data_dir (clothing reviews by class and tone; banking77 by intent)."""
-    pools = []
+    pools: list[TextPool] = []
     if data_dir is None:
         return pools
     clothing = Path(data_dir) / CLOTHING
@@ -391,7 +391,7 @@ def draw_world(
         rule, levels = "", 0
         if attribute_type == "boolean":
             name = add_boolean(p=share)
-            member = columns[name].astype(bool)
+            member = np.asarray(columns[name]).astype(bool)
             rule = condition(name, "==", True)
         elif attribute_type == "category":
             name, special = add_category(special_share=share)
@@ -402,7 +402,7 @@ def draw_world(
             rule = condition(name, "==", target)
         elif attribute_type == "numeric":
             name = add_numeric()
-            x = columns[name]
+            x = np.asarray(columns[name], dtype=float)
             high = rng.random() < 0.5
             cut = float(np.nanquantile(x, 1 - share if high else share))
             member = (x >= cut) if high else (x < cut)

@@ -15,7 +15,8 @@ from refine.cli import app
 from refine.config import config_from_dict
 from refine.errors import RefineError
 from refine.ingest import ingest
-from refine.limits import CATEGORY, FREE_TEXT, ID_LIKE, NUMERIC, classify_columns
+from refine.limits import CATEGORY, DATE, FREE_TEXT, ID_LIKE, NUMERIC, classify_columns
+from refine.search import describe_columns
 
 runner = CliRunner()
 
@@ -219,3 +220,19 @@ def test_classification_of_columns():
 def test_limits_must_be_positive(key):
     with pytest.raises(RefineError, match=rf"\[limits\] {key} must be at least 1"):
         config(**{key: 0})
+
+
+def test_a_date_column_is_a_date_not_a_category_past_the_level_limit(tmp_path):
+    # ISO dates over ~8 years hold ~3,000 distinct values: a date the search cuts by days, never refused
+    n = 10_000
+    rng = np.random.default_rng(1)
+    days = pd.to_timedelta(rng.integers(0, 3000, n), unit="D")
+    customers = customers_table(n, signup_date=list((pd.Timestamp("2024-06-01") - days).strftime("%Y-%m-%d")))
+    feedback, path = write_inputs(tmp_path, customers)
+    result = ingest(feedback, path, config())
+    assert result.column_kinds.kinds == {"signup_date": DATE}
+    assert result.column_kinds.searchable == ["signup_date"]
+    # the search bins it by the same classification: a date attribute with cuts written as dates
+    attributes, skipped = describe_columns(result.customers, ["signup_date"], 100)
+    assert not skipped and attributes[0].kind == "date"
+    assert any(c.text.startswith('signup_date < "') for c in attributes[0].conditions)

@@ -6,8 +6,9 @@ import pytest
 
 from refine import schemas as S
 from refine.config import config_from_dict
-from refine.propose import propose, proposed_assignments, split_parts
+from refine.propose import MERGE_PAIRS, _enough_events, propose, proposed_assignments, split_parts
 from refine.rules import apply_rule
+from refine.search import enough_expected
 from refine.segments import respondents_table
 
 
@@ -308,3 +309,31 @@ def test_proposals_json_of_the_previous_version_round_trips_through_the_typed_re
     assert result.proposals[0].evidence.holdout_q == document["proposals"][0]["evidence"]["holdout_q"]
     assert result.method.comparisons == document["method"]["comparisons"]
     assert result.to_json() == document  # same keys, same meanings: nothing lost, nothing renamed
+
+
+def test_merge_family_is_the_pairs_chosen_on_discovery():
+    # B and C are alike; the equivalence test runs on the holdout for the few closest pairs only,
+    # and the method says how many pairs were considered, how many chosen, and how many tests ran
+    customers, feedback, config = company(0, planted=True)
+    result = run(customers, feedback, config, 0)
+    family = result.method["families"]["merge"]
+    assert family["pairs"] == 6 and 1 <= family["selected"] <= MERGE_PAIRS
+    assert family["comparisons"] == family["selected"]  # one outcome (churned) per chosen pair
+    merge = next(p for p in result.proposals if p["kind"] == "merge" and p["confirmed"])
+    held = merge["evidence"]["holdout"]["equivalence"]
+    assert held and all(0 <= e["p_adjusted"] < 0.05 for e in held)
+    assert result.method["equivalence_margin"] == 0.3
+    assert "closest on discovery" in result.method["correction"]
+
+
+def test_a_share_with_too_few_expected_answers_is_not_tested():
+    # 20 respondents in the group, a topic 2% of the rest raise: 0.4 mentions expected, 4 observed
+    group = np.array([1.0] * 4 + [0.0] * 16)
+    rest = np.array([1.0] * 20 + [0.0] * 980)
+    assert not _enough_events([(group, rest)])
+    # the same share on a common topic (30%) is tested
+    common = np.array([1.0] * 300 + [0.0] * 700)
+    assert _enough_events([(np.array([1.0] * 10 + [0.0] * 10), common)])
+    # the scan applies the same rule (per stratum arrays: respondents and yes answers on each side)
+    assert not enough_expected(np.array([20.0]), np.array([4.0]), np.array([1000.0]), np.array([20.0]))
+    assert enough_expected(np.array([20.0]), np.array([10.0]), np.array([1000.0]), np.array([300.0]))
