@@ -152,7 +152,7 @@ def fit_themes(
         step(f"placing {int(eligible.sum())} sentences in the codeframe's {len(codeframe.themes)} themes")
         prototypes = build_prototypes(codeframe, encode)
         pool = np.flatnonzero(eligible)
-        placed = assign(vectors[pool], prototypes)
+        placed = assign(vectors[pool], prototypes, seed=seed)
         local[pool] = placed.theme
         similarity[pool] = placed.score
         for j, entry in enumerate(codeframe.themes):
