@@ -75,7 +75,7 @@ class TopicSettings:
     reduce_to: int = 10  # dimensions before HDBSCAN
     reducer: str = "auto"  # auto (spectral from 1000 texts, pca below), spectral (kNN-graph eigenmaps), pca, or umap
     outlier_similarity: float = 0.35  # an outlier this close (cosine) to a topic centroid joins it
-    max_topics: int = 40
+    max_topics: int = 0  # child themes at most; 0 = max(40, texts / 130); parents group them
     quotes: int = 4
     keywords: int = 8
     match_similarity: float = 0.8  # centroid cosine needed to keep last cycle's topic id
@@ -327,7 +327,7 @@ _RANGES = [
     ("topics", "min_samples", 0, None),
     ("topics", "reduce_to", 2, 200),
     ("topics", "outlier_similarity", -1.0, 1.0),
-    ("topics", "max_topics", 1, None),
+    ("topics", "max_topics", 0, None),
     ("topics", "quotes", 0, 50),
     ("topics", "keywords", 1, 50),
     ("topics", "match_similarity", -1.0, 1.0),
@@ -508,7 +508,7 @@ min_samples = 0                # 0 = chosen from min_cluster_size
 reduce_to = 10                 # dimensions before HDBSCAN
 reducer = "auto"               # auto (spectral from 1000 texts, pca below), spectral, pca, or umap (if installed)
 outlier_similarity = 0.35      # outliers at least this similar to a topic centroid join it
-max_topics = 40
+max_topics = 0                 # child themes at most; 0 = max(40, texts / 130) (parents group them)
 quotes = 4
 keywords = 8
 match_similarity = 0.8         # centroid cosine needed for a topic to keep last cycle's id

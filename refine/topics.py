@@ -45,6 +45,13 @@ REDUCERS = ("auto", "spectral", "pca", "umap")
 # texts per theme than a small month has.
 SPECTRAL_MIN_DOCS = 1000
 SELECTION = "eom"
+# HDBSCAN clusters the first `reduce_to` spectral dimensions; its outliers are then placed by the nearest
+# cluster centroid in the first ASSIGN_DIMS dimensions of the same embedding, where the kNN graph's
+# finer structure is still visible (in the 384-d space two intents that share words look alike).
+# Measured on the 10,003 banking77 training messages (bench/topics_bench.py data, HDBSCAN
+# min_cluster_size 30): NMI against the intents 0.784 with outliers placed by cosine in the 384-d
+# space, 0.809 in 40 spectral dimensions; clothing reviews (department / class) 0.388 / 0.413 -> 0.398 / 0.421.
+ASSIGN_DIMS = 40
 REFINE_ROUNDS = 10  # at most this many centroid updates while reassigning outliers (stops when stable)
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -271,8 +278,17 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 
 def auto_min_cluster_size(n: int) -> int:
-    """About 0.5% of the texts, at least 10 and at most 100 (bigger corpora get more topics, not blurrier)."""
-    return int(min(100, max(10, round(n / 200))))
+    """About 0.25% of the texts, at least 10 and at most 100 (bigger corpora get more topics, not blurrier).
+
+    On the 10,003 banking77 training messages (77 intents; ~12,400 sentences) n/200 (62) gave 48 themes and
+    NMI 0.774 against the intents, n/400 (31) 88 themes and 0.793 (fit_themes, sentence level).
+    """
+    return int(min(100, max(10, round(n / 400))))
+
+
+def auto_max_topics(n: int) -> int:
+    """The cap on topics when `max_topics` is 0: 40, and more on large corpora (banking77: 77 intents in ~16k sentences)."""
+    return int(max(40, n // 130))
 
 
 def auto_min_samples(min_cluster_size: int) -> int:
@@ -340,7 +356,8 @@ def spectral_embedding(emb: np.ndarray, dims: int, k: int = KNN) -> np.ndarray:
     return vectors
 
 
-def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.ndarray, str]:
+def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.ndarray, str, np.ndarray | None]:
+    """(vectors for HDBSCAN, reducer description, a richer space to assign HDBSCAN's outliers in, or None)."""
     dims = int(max(2, min(settings.reduce_to, emb.shape[1], emb.shape[0] - 2)))
     reducer = getattr(settings, "reducer", "auto")
     if reducer == "auto":
@@ -358,9 +375,12 @@ def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.nda
             red = umap.UMAP(
                 n_components=dims, n_neighbors=KNN, min_dist=0.0, metric="cosine", random_state=seed
             ).fit_transform(emb)
-            return np.asarray(red, dtype=np.float64), f"umap({dims})"
+            return np.asarray(red, dtype=np.float64), f"umap({dims})", None
     if reducer == "spectral":
-        return _normalise(spectral_embedding(emb, dims)).astype(np.float64), f"spectral({dims}, k={KNN})"
+        wide = int(min(max(dims, ASSIGN_DIMS), emb.shape[0] - 2))
+        vectors = spectral_embedding(emb, wide)
+        assign_space = _normalise(vectors) if wide > dims else None
+        return _normalise(vectors[:, :dims]).astype(np.float64), f"spectral({dims}, k={KNN})", assign_space
     # PCA through the d x d covariance (n >> d here): exact, fast and deterministic
     x = emb.astype(np.float64)
     x = x - x.mean(axis=0)
@@ -368,7 +388,7 @@ def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.nda
     top = vectors[:, np.argsort(values)[::-1][:dims]]
     top = top * np.sign(top[np.abs(top).argmax(axis=0), range(dims)])  # fixed signs on any BLAS
     red = x @ top
-    return _normalise(red).astype(np.float64), f"pca({dims})"
+    return _normalise(red).astype(np.float64), f"pca({dims})", None
 
 
 def _keywords(clean: list[str], labels: np.ndarray, topic_order: list[int], k: int) -> dict[int, list[str]]:
@@ -639,7 +659,7 @@ def fit_topics(
     import hdbscan
 
     step(f"reducing {n} embeddings")
-    reduced, reducer = _reduce(emb, settings, seed)
+    reduced, reducer, assign_space = _reduce(emb, settings, seed)
     mcs = settings.min_cluster_size or auto_min_cluster_size(n)
     mcs = int(max(2, min(mcs, n // 2)))
     ms = settings.min_samples or auto_min_samples(mcs)
@@ -657,7 +677,8 @@ def fit_topics(
     # keep the largest max_topics clusters (ties: the one whose first member comes first)
     sizes = {c: int((raw == c).sum()) for c in clusters}
     first = {c: int(np.flatnonzero(raw == c)[0]) for c in clusters}
-    kept = sorted(clusters, key=lambda c: (-sizes[c], first[c]))[: max(settings.max_topics, 0)]
+    cap = settings.max_topics or auto_max_topics(n)
+    kept = sorted(clusters, key=lambda c: (-sizes[c], first[c]))[: max(cap, 0)]
     method["topics_dissolved"] = len(clusters) - len(kept)
     for new, c in enumerate(kept):
         labels[raw == c] = new
@@ -667,6 +688,17 @@ def fit_topics(
         return _empty(n, method, settings, previous)
 
     outliers = labels == NO_TOPIC
+    if assign_space is not None and outliers.any():
+        # outliers go to the nearest cluster in the wider spectral space (checked against
+        # outlier_similarity in the embedding space below)
+        space_centroids = _normalise(np.stack([assign_space[labels == c].mean(axis=0) for c in range(k)]))
+        placed = (assign_space[outliers] @ space_centroids.T).argmax(axis=1)
+        centroids = _normalise(np.stack([emb[labels == c].mean(axis=0) for c in range(k)]))
+        close = (emb[outliers] * centroids[placed]).sum(axis=1) >= settings.outlier_similarity
+        rows = np.flatnonzero(outliers)
+        labels[rows[close]] = placed[close]
+        method["placed_in_spectral_space"] = int(close.sum())
+        outliers = labels == NO_TOPIC
     core = labels.copy()
     rounds = 0
     while True:

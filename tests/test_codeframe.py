@@ -153,3 +153,23 @@ def test_merges_carry_into_the_next_cycle(base_embedder, month, tmp_path):
     assert second.method["merged"] == [
         {"id": ids["Friendly staff"], "label": "Friendly staff", "into": "Late delivery"}
     ]
+
+
+def test_off_codeframe_subject_goes_to_discovery_as_a_group(base_embedder):
+    """Refund comments with no refund theme in the codeframe: left out (for discovery), the rest placed."""
+    frame = Codeframe(
+        [CodeframeTheme(name=n) for n in ("Late delivery", "Sizing and fit", "App crashes", "Friendly staff")]
+    )
+    texts = DELIVERY + SIZING + APP + STAFF + REFUND
+    truth = np.repeat(np.arange(5), [len(DELIVERY), len(SIZING), len(APP), len(STAFF), len(REFUND)])
+    truth[truth == 4] = -1
+    placed = assign(base_embedder.encode(texts), build_prototypes(frame, base_embedder.encode))
+    assert placed.method["calibration"] == "per group"
+    off = truth == -1
+    assert (placed.theme[off] == -1).mean() >= 0.7
+    assert (placed.theme[~off] == truth[~off]).mean() >= 0.85
+    # groups given by the caller are used as they are: one group holding everything fits as a whole
+    together = assign(
+        base_embedder.encode(texts), build_prototypes(frame, base_embedder.encode), groups=np.zeros(len(texts), int)
+    )
+    assert (together.theme >= 0).all()

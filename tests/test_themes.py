@@ -164,3 +164,17 @@ def test_phrase_candidates():
     best = candidate_scores(all_phrases[:3], counts, 6)
     assert best[0][0] in {"app keeps crashing", "keeps crashing"}
     assert all(not p.startswith("the ") for p, _ in best)
+
+
+def test_parent_count_stays_between_two_and_sqrt_children():
+    """Many loosely related children get about sqrt(k) parents; children that all look alike still get two."""
+    from refine.themes.stage import _group_children
+
+    rng = np.random.default_rng(0)
+    spread = rng.normal(size=(81, 32)).astype(np.float32)
+    spread /= np.linalg.norm(spread, axis=1, keepdims=True)
+    groups = _group_children(spread, 0.55)
+    assert 2 <= len(set(groups.tolist())) <= 9
+    alike = np.ones((12, 32), np.float32) + rng.normal(scale=0.01, size=(12, 32)).astype(np.float32)
+    alike /= np.linalg.norm(alike, axis=1, keepdims=True)
+    assert len(set(_group_children(alike, 0.55).tolist())) == 2

@@ -419,3 +419,14 @@ def test_auto_reducer_goes_spectral_on_a_large_corpus():
     assert assigned.mean() >= 0.95
     assert homogeneity_score(truth[assigned], model.doc_topics[assigned]) > 0.95
     assert set(truth[assigned]) == set(range(5))
+
+
+def test_spectral_outliers_are_placed_in_the_wider_spectral_space(vectors):
+    texts, emb, truth = corpus(vectors, ["delivery", "sizing", "app", "staff", "refund"])
+    model = fit_topics(texts, emb, TopicSettings(reducer="spectral", max_topics=150), seed=0)
+    assert model.method["reducer"].startswith("spectral")
+    assert model.method["placed_in_spectral_space"] >= 0
+    assert (model.doc_topics == -1).mean() <= 0.1
+    from sklearn.metrics import normalized_mutual_info_score
+
+    assert normalized_mutual_info_score(truth, model.doc_topics) >= 0.8

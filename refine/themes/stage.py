@@ -37,6 +37,7 @@ from refine.themes.model import NO_THEME, ParentTheme, PreviousThemes, Theme, Th
 PARENT_SIMILARITY = 0.55  # child centroids at least this close (average linkage) share a parent
 MIN_SENTENCE_CHARS = 12  # shorter fragments ("Thanks!") join no theme on their own
 MIN_DISCOVER = 20  # fewer unassigned sentences than this: no discovered themes
+MIN_CHILDREN_TO_SPLIT = 6  # from this many discovered children, at least two parents
 PARENT_MATCH = 0.7  # parent centroid cosine needed to keep last cycle's parent id
 
 
@@ -68,7 +69,15 @@ def _group_children(centroids: np.ndarray, threshold: float) -> np.ndarray:
     dist = np.clip(1.0 - centroids @ centroids.T, 0.0, 2.0)
     condensed = dist[np.triu_indices(k, 1)]
     tree = linkage(condensed, method="average")
-    return fcluster(tree, t=1.0 - threshold, criterion="distance").astype(int) - 1
+    groups = fcluster(tree, t=1.0 - threshold, criterion="distance").astype(int) - 1
+    # a reader opens a few parents, not dozens, and one parent holding everything says nothing:
+    # at most about sqrt(k) parents, and at least two once there are MIN_CHILDREN_TO_SPLIT children
+    most = max(2, int(round(np.sqrt(k))))
+    least = 2 if k >= MIN_CHILDREN_TO_SPLIT else 1
+    count = len(set(groups.tolist()))
+    if count > most or count < least:
+        groups = fcluster(tree, t=most if count > most else least, criterion="maxclust").astype(int) - 1
+    return groups
 
 
 def fit_themes(
@@ -152,7 +161,7 @@ def fit_themes(
         step(f"placing {int(eligible.sum())} sentences in the codeframe's {len(codeframe.themes)} themes")
         prototypes = build_prototypes(codeframe, encode)
         pool = np.flatnonzero(eligible)
-        placed = assign(vectors[pool], prototypes)
+        placed = assign(vectors[pool], prototypes, seed=seed)
         local[pool] = placed.theme
         similarity[pool] = placed.score
         for j, entry in enumerate(codeframe.themes):
@@ -262,9 +271,9 @@ def fit_themes(
     for c in range(k):
         cands = naming.candidate_scores([sentence_phrases[i] for i in members_of[c]], all_counts, n_all)
         candidates_of.append(cands)
-        entry = children[c].get("codeframe")
-        if entry is not None:
-            name = entry.name
+        cf_entry = children[c].get("codeframe")
+        if cf_entry is not None:
+            name = cf_entry.name
         else:
             phrase = naming.choose_name(cands, centroids[c], encode, taken)
             name = naming.readable(phrase) if phrase else "Other"
@@ -407,8 +416,9 @@ def _child_ids(
             ids[c] = int(entry.id)
         elif entry.name.lower() in by_name and by_name[entry.name.lower()].id not in used:
             ids[c] = by_name[entry.name.lower()].id
-        if ids[c] is not None:
-            used.add(int(ids[c]))
+        chosen = ids[c]
+        if chosen is not None:
+            used.add(int(chosen))
         for m in entry.merges:
             old = by_id.get(m) if isinstance(m, int) else by_name.get(str(m).lower())
             if old is not None and old.id not in used:
@@ -426,13 +436,14 @@ def _child_ids(
     statuses = []
     out: list[int] = []
     for c in range(k):
-        if ids[c] is None:
+        known = ids[c]
+        if known is None:
             out.append(next_id)
             next_id += 1
             statuses.append("emerging")
         else:
-            out.append(int(ids[c]))
-            statuses.append("stable" if int(ids[c]) in by_id else "new")
+            out.append(int(known))
+            statuses.append("stable" if int(known) in by_id else "new")
     fading = []
     for t in prev:
         if t.id in used or t.status == "fading":
