@@ -89,7 +89,7 @@ def test_dask_run_matches_local_run(cluster, base_embedder, tmp_path, monkeypatc
     from refine.pipeline import run_cycle
     from refine.synth import generate_company, write_demo_data
 
-    paths = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=1000, response_rate=0.3))
+    paths = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=3000, response_rate=0.3))
     outputs = {}
     # the module's cluster reached by its address, as a real cluster would be; the local run embeds with the
     # session's copy of the same model (one load fewer) behind its own empty cache
