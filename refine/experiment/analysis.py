@@ -549,11 +549,7 @@ def analyze_experiment(
             series_out += daily_series(
                 metric=metric,
                 kind=series_kind,
-                y=y,
-                d=d_col,
-                arm_codes=codes_m,
                 arms=arm_order,
-                day_codes=day_m,
                 days=days,
                 level=level,
                 tuning=tuning_value,
@@ -562,16 +558,7 @@ def analyze_experiment(
             )
             if metric in metrics:
                 novelty_out += novelty_checks(
-                    metric=metric,
-                    kind=series_kind,
-                    y=y,
-                    d=d_col,
-                    arm_codes=codes_m,
-                    arms=arm_order,
-                    day_codes=day_m,
-                    days=days,
-                    level=level,
-                    grid=grid,
+                    metric=metric, kind=series_kind, arms=arm_order, days=days, level=level, grid=grid
                 )
         if metric in metrics:
             for column, level_codes, levels in breakdowns:

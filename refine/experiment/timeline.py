@@ -141,20 +141,15 @@ def daily_series(
     *,
     metric: str,
     kind: str,
-    y: np.ndarray,
-    d: np.ndarray | None,
-    arm_codes: np.ndarray,
     arms: list[str],
-    day_codes: np.ndarray,
     days: list[str],
     level: float,
     tuning: float,
     interval: str,
-    grid: dict[str, np.ndarray] | None = None,
+    grid: dict[str, np.ndarray],
 ) -> list[DailySeries]:
-    """One DailySeries per treatment arm (arm code 0 is control); rows with day code -1 are left out."""
-    n_days, n_arms = len(days), len(arms)
-    grid = grid if grid is not None else day_grid(y, d, arm_codes, day_codes, n_arms, n_days)
+    """One DailySeries per treatment arm (arm code 0 is control), from ``day_grid``'s sums per arm x day."""
+    n_arms = len(arms)
     cum = {k: np.cumsum(v, axis=1) for k, v in grid.items()}
     control = {k: v[0] for k, v in cum.items()}
     out = []
@@ -193,14 +188,10 @@ def novelty_checks(
     *,
     metric: str,
     kind: str,
-    y: np.ndarray,
-    d: np.ndarray | None,
-    arm_codes: np.ndarray,
     arms: list[str],
-    day_codes: np.ndarray,
     days: list[str],
     level: float,
-    grid: dict[str, np.ndarray] | None = None,
+    grid: dict[str, np.ndarray],
 ) -> list[NoveltyCheck]:
     """Early (first half of the days) vs late units: z-test of the difference of the two effects.
 
@@ -210,8 +201,7 @@ def novelty_checks(
         return []
     half = len(days) // 2
     n_arms = len(arms)
-    by_day = grid if grid is not None else day_grid(y, d, arm_codes, day_codes, n_arms, len(days))
-    grid = {k: np.stack([v[:, :half].sum(1), v[:, half:].sum(1)], axis=1) for k, v in by_day.items()}
+    grid = {k: np.stack([v[:, :half].sum(1), v[:, half:].sum(1)], axis=1) for k, v in grid.items()}
     out = []
     for a in range(1, n_arms):
         parts: dict[str, HalfEffect | None] = {}
