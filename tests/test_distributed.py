@@ -89,7 +89,7 @@ def test_dask_run_matches_local_run(cluster, base_embedder, tmp_path, monkeypatc
     from refine.pipeline import run_cycle
     from refine.synth import generate_company, write_demo_data
 
-    paths = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=3000, response_rate=0.3))
+    paths = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=3000, response_rate=0.1))
     outputs = {}
     # the module's cluster reached by its address, as a real cluster would be; the local run embeds with the
     # session's copy of the same model (one load fewer) behind its own empty cache
@@ -140,7 +140,7 @@ def test_engine_starts_and_closes_its_own_local_cluster():
 def test_bad_scheduler_address_is_a_one_line_error():
     config = load_config(None, overrides={"run": {"engine": "dask", "scheduler": "tcp://127.0.0.1:1"}})
     engine = Engine(config.run)
-    engine.connect_timeout_s = 2  # nothing listens on port 1: no need to wait the full 10 s
+    engine.connect_timeout_s = 0.5  # nothing listens on port 1: no need to wait the full 10 s
     with pytest.raises(RefineError) as caught:
         _ = engine.client
     message = str(caught.value)
