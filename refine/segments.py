@@ -36,8 +36,9 @@ def respondents_table(feedback: pd.DataFrame, topic_ids: list[int]) -> pd.DataFr
         }
     )
     topics = feedback[S.TOPIC_ID].to_numpy()
-    for topic in topic_ids:
-        indicators[f"topic_{topic}"] = (topics == topic).astype(float)
+    if topic_ids:  # all indicator columns at once (one column at a time fragments the frame)
+        mentions = (topics[:, None] == np.asarray(topic_ids)[None, :]).astype(float)
+        indicators = pd.concat([indicators, pd.DataFrame(mentions, columns=[f"topic_{t}" for t in topic_ids])], axis=1)
     grouped = indicators.groupby(S.CUSTOMER_ID, sort=True)
     table = grouped[["sentiment", "negative", "score"]].mean()
     table["comments"] = grouped.size()

@@ -160,3 +160,36 @@ def test_drivers_when_every_respondent_mentions_a_theme():
     rows = result.for_measure("score")
     assert len(rows) == 2 and all(abs(d.effect) < 300 for d in rows)  # NPS points, not a singular blow-up
     assert "most-mentioned theme" in result.method["score"]["compared_with"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_logit_margins_match_statsmodels(seed):
+    """The analytic average marginal effects and delta-method errors equal statsmodels' numerical ones."""
+    from statsmodels.discrete.discrete_model import Logit
+
+    from refine.drivers import _logit_margins
+
+    rng = np.random.default_rng(seed)
+    n, k = 3000, 6
+    themes = (rng.random((n, k)) < rng.uniform(0.05, 0.4, k)).astype(float)
+    segment = rng.integers(0, 3, n)
+    design = pd.DataFrame(themes, columns=[f"t{i}" for i in range(k)])
+    design = pd.concat(
+        [
+            pd.Series(1.0, index=design.index, name="const"),
+            design,
+            pd.get_dummies(segment, prefix="seg", drop_first=True, dtype=float),
+        ],
+        axis=1,
+    )
+    eta = -1.0 + themes @ rng.normal(0, 0.8, k) + 0.3 * (segment == 1)
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+    columns = [f"t{i}" for i in range(k)]
+    ours = _logit_margins(y, design, columns)
+    frame = Logit(y, design).fit(disp=0).get_margeff(at="overall", method="dydx", dummy=True).summary_frame()
+    names = list(design.columns[1:])
+    for c in columns:
+        row = frame.iloc[names.index(c)]
+        assert ours[c][0] == pytest.approx(float(row["dy/dx"]), abs=1e-8)
+        assert ours[c][1] == pytest.approx(float(row["Std. Err."]), rel=1e-6)
+        assert ours[c][2] == pytest.approx(float(row["Pr(>|z|)"]), rel=1e-5, abs=1e-12)
