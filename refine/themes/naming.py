@@ -1,7 +1,8 @@
 """Theme names a stakeholder reads: the most representative short phrase of the theme's own sentences.
 
 Candidates are the word n-grams (1-4 words) of the theme's sentences that neither start nor end with
-a stop word and occur in at least `MIN_SHARE` of them. Each is scored by how much more often the
+a stop word (a particle may end one: "fee went up"; a verb that needs what follows may not: "order
+took") and occur in at least `MIN_SHARE` of them. Each is scored by how much more often the
 theme's sentences use it than the other sentences do (class-based TF-IDF over phrases, with a
 preference for two and three words: "late delivery" reads better than "delivery", and better than
 "delivery late week"). When an encoder is given, the best candidates are re-ranked by maximal
@@ -24,6 +25,16 @@ MAX_WORDS = 4
 RERANK = 12  # candidates re-ranked by embedding similarity
 LENGTH_BONUS = {1: 0.7, 2: 1.0, 3: 1.0, 4: 0.8}
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# a phrase may end on these stop words when a word before it is not one: "fee went up", "app logs
+# me out", "signed up" (without them: "Membership fee went")
+PARTICLES = frozenset({"up", "down", "out", "off"})
+# verbs that need what follows them: a phrase ending on one says half of it ("Order took", "Delivery
+# window kept"), so none does
+OPEN_VERBS = frozenset(
+    "took take takes taking went go goes going kept keep keeps keeping came come comes got gets getting made "
+    "make makes gave give gives tried try tries seems seemed feel feels felt looks looked want wanted wants "
+    "need needs needed started starts let lets asked told said says".split()
+)
 
 
 def _stop_words() -> frozenset[str]:
@@ -54,7 +65,8 @@ def phrases(words: list[str], stop: frozenset[str], max_words: int = MAX_WORDS) 
             if j >= len(words):
                 break
             last = words[j]
-            if last in stop or last.isdigit() or len(last) < 2:
+            particle = last in PARTICLES and n > 1 and words[j - 1] not in stop
+            if (last in stop and not particle) or last in OPEN_VERBS or last.isdigit() or len(last) < 2:
                 continue
             gram = words[i : j + 1]
             if len(set(gram)) < len(gram):
