@@ -85,6 +85,17 @@ def test_assignment_zero_shot(base_embedder):
     assert (placed.theme == -1).mean() <= 0.1 and placed.prototypes.shape == (4, 384)
 
 
+def test_example_vote_shares_out_only_the_themes_with_examples():
+    from refine.themes.codeframe import _example_vote
+
+    emb = np.eye(3, dtype=np.float32)
+    examples = [np.eye(3, dtype=np.float32)[[0]], np.zeros((0, 3), dtype=np.float32), np.eye(3, dtype=np.float32)[[2]]]
+    prob = np.array([[0.2, 0.5, 0.3], [0.4, 0.4, 0.2], [0.1, 0.1, 0.8]])
+    vote = _example_vote(prob, emb, examples, temperature=0.05)
+    assert np.allclose(vote.sum(axis=1), 1.0) and np.allclose(vote[:, 1], prob[:, 1])
+    assert vote[0, 0] > 0.49 and vote[2, 2] > 0.89  # the nearest example takes the with-examples mass
+
+
 @pytest.fixture(scope="module")
 def month(base_embedder):
     docs = DELIVERY + SIZING + APP + STAFF + REFUND
