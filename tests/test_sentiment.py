@@ -799,8 +799,10 @@ def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_pat
     assert "Languages:" in (tmp_path / "run" / "report.md").read_text()
 
 
-def test_cli_train_multilingual_head_with_languages(cli, monkeypatch, tmp_path):
-    """--encoder multilingual trains on the multilingual encoder's space; --language-col scores per language."""
+@pytest.mark.parametrize("command", ["train", "retrain"])
+def test_cli_train_multilingual_head_with_languages(cli, monkeypatch, tmp_path, command):
+    """--encoder multilingual trains on the multilingual encoder's space; --language-col scores per language.
+    `retrain` is the same command."""
     import refine.cli_sentiment as cli_sentiment
     from refine.embed import HashingEmbedder
 
@@ -816,7 +818,7 @@ def test_cli_train_multilingual_head_with_languages(cli, monkeypatch, tmp_path):
     data.to_csv(path, index=False)
     out = tmp_path / "ml-head"
     result = cli(
-        "train",
+        command,
         *("--data", str(path), "--text-col", "comment", "--label-col", "stars", "--ratings", STARS),
         *("--out", str(out), "--encoder", "multilingual", "--language-col", "lang"),
     )
