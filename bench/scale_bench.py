@@ -27,8 +27,8 @@ first draw's overshoot, so the feedback table is close to N rows), and written a
     first: the same customers and rows, the other texts edited into new ones. Only the new texts are
     embedded and scored; the topic fit and the proposal search run again, since their inputs changed.
 
-Measured per run: seconds per stage from the run's run.json ("timings": ingest, embed, sentiment,
-topics, aspects, join, propose, report), the run_cycle wall time ("cycle") and the whole child
+Measured per run: seconds per stage from the run's run.json ("timings": ingest, embed, sentences,
+sentiment, topics, aspects, join, propose, insights, report; a stage an older checkout lacks shows "-"), the run_cycle wall time ("cycle") and the whole child
 process wall time including imports ("proc"), the child's CPU seconds and the load average when it
 started (wall times on a shared machine include waiting for a core), and peak resident memory of the child process
 (ru_maxrss from os.wait4 on that child; the child also reports its own). Generation of the data is
@@ -71,7 +71,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, os.environ.get("REFINE_BENCH_CODE", str(ROOT)))  # --baseline: time an older checkout
 
-STAGES = ["ingest", "embed", "sentiment", "topics", "aspects", "join", "propose", "report"]
+STAGES = ["ingest", "embed", "sentences", "sentiment", "topics", "aspects", "join", "propose", "insights", "report"]
 GB = 1024**3
 
 
