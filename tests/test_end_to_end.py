@@ -106,6 +106,12 @@ def test_outputs_follow_the_contract(demo):
     assignments = pd.read_parquet(out / "run" / "assignments.parquet")
     customers = pd.read_csv(out / "data" / "customers.csv", dtype=str)
     assert len(assignments) == len(customers)
+    # the Markdown report lists each parent theme on a line of its own, its children with their mentions
+    parents = json.loads((out / "run" / "topics.json").read_text())["parents"]
+    report = (out / "run" / "report.md").read_text()
+    listed = [line for line in report.splitlines() if line.startswith("- **") and " comments)" in line]
+    assert len(listed) == len(parents) >= 2 and all(line.count("- **") == 1 for line in listed)
+    assert "mentioning" in report
 
 
 @pytest.mark.real_model
