@@ -2,7 +2,7 @@
 
 Candidates are the word n-grams (1-4 words) of the theme's sentences that neither start nor end with
 a stop word (a particle may end one: "fee went up"; a verb that needs what follows may not: "order
-took") and occur in at least `MIN_SHARE` of them. Each is scored by how much more often the
+took"), that cross no comma or other clause punctuation ("to arrive, way longer"), and occur in at least `MIN_SHARE` of them. Each is scored by how much more often the
 theme's sentences use it than the other sentences do (class-based TF-IDF over phrases, with a
 preference for two and three words: "late delivery" reads better than "delivery", and better than
 "delivery late week"). When an encoder is given, the best candidates are re-ranked by maximal
@@ -24,7 +24,8 @@ MIN_COUNT = 2
 MAX_WORDS = 4
 RERANK = 12  # candidates re-ranked by embedding similarity
 LENGTH_BONUS = {1: 0.7, 2: 1.0, 3: 1.0, 4: 0.8}
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[,;:()!?]|\.(?!\d)|\s[-\u2013\u2014]\s")
+BREAK = "|"  # a clause boundary in a token list: no phrase crosses it ("to arrive, way longer")
 # a phrase may end on these stop words when a word before it is not one: "fee went up", "app logs
 # me out", "signed up" (without them: "Membership fee went")
 PARTICLES = frozenset({"up", "down", "out", "off"})
@@ -49,9 +50,11 @@ def _stop_words() -> frozenset[str]:
 
 
 def tokens(text: str) -> list[str]:
+    """Lower-case words, with BREAK where punctuation ends a clause."""
     from refine.topics import clean_text
 
-    return _TOKEN.findall(clean_text(text).lower().replace("’", "'"))
+    found = _TOKEN.findall(clean_text(text).lower().replace("’", "'"))
+    return [t if t[0].isalnum() else BREAK for t in found]
 
 
 def phrases(words: list[str], stop: frozenset[str], max_words: int = MAX_WORDS) -> set[str]:
@@ -62,7 +65,7 @@ def phrases(words: list[str], stop: frozenset[str], max_words: int = MAX_WORDS) 
             continue
         for n in range(1, max_words + 1):
             j = i + n - 1
-            if j >= len(words):
+            if j >= len(words) or words[j] == BREAK:
                 break
             last = words[j]
             particle = last in PARTICLES and n > 1 and words[j - 1] not in stop
