@@ -129,7 +129,9 @@ def _respondent_frame(feedback: pd.DataFrame, score_kind: str | None, themes: li
     topic = feedback[S.TOPIC_ID].to_numpy()
     if themes:  # all indicator columns at once (one column at a time fragments the frame)
         indicators = (topic[:, None] == np.asarray(themes)[None, :]).astype(float)
-        frame = pd.concat([frame, pd.DataFrame(indicators, columns=[f"t{t}" for t in themes])], axis=1)
+        frame = pd.concat(
+            [frame, pd.DataFrame(indicators, columns=[f"t{t}" for t in themes], index=frame.index)], axis=1
+        )
     grouped = frame.groupby(S.CUSTOMER_ID, sort=True)
     table = grouped[["score"]].mean()
     table["segment"] = grouped["segment"].first()

@@ -38,7 +38,10 @@ def respondents_table(feedback: pd.DataFrame, topic_ids: list[int]) -> pd.DataFr
     topics = feedback[S.TOPIC_ID].to_numpy()
     if topic_ids:  # all indicator columns at once (one column at a time fragments the frame)
         mentions = (topics[:, None] == np.asarray(topic_ids)[None, :]).astype(float)
-        indicators = pd.concat([indicators, pd.DataFrame(mentions, columns=[f"topic_{t}" for t in topic_ids])], axis=1)
+        indicators = pd.concat(
+            [indicators, pd.DataFrame(mentions, columns=[f"topic_{t}" for t in topic_ids], index=indicators.index)],
+            axis=1,
+        )
     grouped = indicators.groupby(S.CUSTOMER_ID, sort=True)
     table = grouped[["sentiment", "negative", "score"]].mean()
     table["comments"] = grouped.size()

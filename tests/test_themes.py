@@ -178,3 +178,20 @@ def test_parent_count_stays_between_two_and_sqrt_children():
     alike = np.ones((12, 32), np.float32) + rng.normal(scale=0.01, size=(12, 32)).astype(np.float32)
     alike /= np.linalg.norm(alike, axis=1, keepdims=True)
     assert len(set(_group_children(alike, 0.55).tolist())) == 2
+
+
+def test_name_candidates_respect_clauses_particles_and_open_verbs():
+    from refine.themes.naming import _stop_words, phrases, tokens
+
+    stop = _stop_words()
+
+    def found(text):
+        return phrases(tokens(text), stop)
+
+    arrive = found("My order took over a week to arrive, way longer than promised.")
+    assert "longer than promised" in arrive and not any("arrive way" in p for p in arrive)  # no phrase crosses ","
+    assert "order took" not in arrive  # a verb that needs what follows ends no name
+    assert "fee went up" in found("The membership fee went up again.")  # a particle may end one
+    assert "soft feel" in found("I love the soft feel of it.")  # "feel" is a noun here
+    assert "great value fast shipping" not in found("great value—fast shipping")  # a dash is a clause break
+    assert {"3", "50"}.isdisjoint(found("It was 3.50 more"))  # numbers name nothing

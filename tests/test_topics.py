@@ -430,3 +430,53 @@ def test_spectral_outliers_are_placed_in_the_wider_spectral_space(vectors):
     from sklearn.metrics import normalized_mutual_info_score
 
     assert normalized_mutual_info_score(truth, model.doc_topics) >= 0.8
+
+
+def _unit_rows(x):
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_spectral_embedding_keeps_every_piece_of_a_graph_in_pieces_apart():
+    """14 subjects nothing links (14 graph components, more than the 5 dimensions kept): no subject lands on
+    the origin, each is one point of its own, and the result does not change between calls."""
+    from refine.topics import spectral_embedding
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(14, 16))
+    emb = _unit_rows(np.vstack([c + 0.01 * rng.normal(size=(30, 16)) for c in centres]))
+    vectors = spectral_embedding(emb, 5)
+    assert vectors.shape == (420, 5) and not (np.abs(vectors).sum(axis=1) == 0).any()
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    points = np.array([unit[i * 30 : (i + 1) * 30].mean(axis=0) for i in range(14)])
+    spread = max(float(np.abs(unit[i * 30 : (i + 1) * 30] - points[i]).max()) for i in range(14))
+    gaps = np.linalg.norm(points[:, None] - points[None], axis=2)[np.triu_indices(14, 1)]
+    assert spread < 1e-6 < gaps.min()  # a piece is one point, and no two pieces share one
+    assert np.array_equal(vectors, spectral_embedding(emb, 5))
+
+
+def test_spectral_embedding_matches_a_dense_solve_and_gives_repeated_texts_one_point():
+    """Eigenvectors taken piece by piece span what a dense solve of the whole graph gives; copies of a text
+    (here 40 copies each of 300 texts) get their text's coordinates."""
+    import scipy.sparse as sp
+
+    from refine.topics import _top_eigenvectors, spectral_embedding
+
+    rng = np.random.default_rng(1)
+    blocks = []
+    for n in (330, 40, 25):  # three pieces, symmetric non-negative weights
+        links = np.triu(rng.random((n, n)) < 0.15, 1) | np.eye(n, k=1, dtype=bool)  # a chain: connected
+        weights = rng.random((n, n))
+        blocks.append(np.where(links | links.T, weights + weights.T, 0.0))
+    w = sp.csr_matrix(sp.block_diag(blocks))
+    inv = 1.0 / np.sqrt(np.asarray(w.sum(axis=1)).ravel())
+    adj = sp.diags(inv) @ w @ sp.diags(inv)
+    values, vectors = _top_eigenvectors(adj, 12)
+    dense = np.linalg.eigvalsh(adj.toarray())[::-1][:12]
+    assert np.allclose(np.sort(values)[::-1], dense, atol=1e-8)
+    assert np.allclose(adj @ vectors, vectors * values, atol=1e-7)
+    assert np.allclose(vectors.T @ vectors, np.eye(12), atol=1e-8)
+    texts = _unit_rows(rng.normal(size=(300, 8)))
+    copies = np.repeat(texts, 40, axis=0)
+    once, repeated = spectral_embedding(texts, 6), spectral_embedding(copies, 6)
+    assert np.array_equal(repeated, np.repeat(once, 40, axis=0))

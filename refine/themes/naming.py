@@ -24,17 +24,17 @@ MIN_COUNT = 2
 MAX_WORDS = 4
 RERANK = 12  # candidates re-ranked by embedding similarity
 LENGTH_BONUS = {1: 0.7, 2: 1.0, 3: 1.0, 4: 0.8}
-_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[,;:()!?]|\.(?!\d)|\s[-\u2013\u2014]\s")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[,;:()!?\u2013\u2014]|\.(?!\d)|\s-\s")
 BREAK = "|"  # a clause boundary in a token list: no phrase crosses it ("to arrive, way longer")
-# a phrase may end on these stop words when a word before it is not one: "fee went up", "app logs
-# me out", "signed up" (without them: "Membership fee went")
+# a phrase may end on these stop words when the word before it is not one: "fee went up", "signed
+# up", "sold out" (without them: "Membership fee went")
 PARTICLES = frozenset({"up", "down", "out", "off"})
-# verbs that need what follows them: a phrase ending on one says half of it ("Order took", "Delivery
-# window kept"), so none does
+# verb forms that need what follows them: a phrase ending on one says half of it ("Order took",
+# "Delivery window kept"), so none does. Forms that are often nouns in feedback ("feel", "look",
+# "need", "make") are not here: "soft feel" is a name.
 OPEN_VERBS = frozenset(
-    "took take takes taking went go goes going kept keep keeps keeping came come comes got gets getting made "
-    "make makes gave give gives tried try tries seems seemed feel feels felt looks looked want wanted wants "
-    "need needs needed started starts let lets asked told said says".split()
+    "took takes taking went goes going kept keeps keeping came comes got gets getting gave gives tried tries "
+    "seems seemed felt feels looked wanted wants needed started starts lets asked told said says".split()
 )
 
 
