@@ -4,7 +4,8 @@ Steps of `fit_topics`:
 
 1. reduce the L2-normalised sentence embeddings to `reduce_to` dimensions. `reducer = "auto"`
    (default): from 1000 texts up, Laplacian eigenmaps of the cosine kNN graph ("spectral",
-   deterministic: exact kNN, fixed start vector and signs), which separates subjects where PCA
+   deterministic: exact kNN, repeated texts embedded once, eigenvectors per connected piece of the
+   graph with a fixed start vector, seeded mix and signs), which separates subjects where PCA
    mostly separates tone and length; below 1000 texts, PCA, which is steadier on small corpora.
    `umap` uses umap-learn when installed. The result is L2-normalised again, so HDBSCAN's
    euclidean distance behaves like cosine distance;
