@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from refine import schemas as S
+from refine.segments import with_indicators
 from refine.stats import Z95, benjamini_hochberg
 
 NO_THEME = -1
@@ -126,12 +127,7 @@ def _respondent_frame(feedback: pd.DataFrame, score_kind: str | None, themes: li
     frame = pd.DataFrame(
         {S.CUSTOMER_ID: feedback[S.CUSTOMER_ID].values, "score": points, "segment": feedback[S.SEGMENT].values}
     )
-    topic = feedback[S.TOPIC_ID].to_numpy()
-    if themes:  # all indicator columns at once (one column at a time fragments the frame)
-        indicators = (topic[:, None] == np.asarray(themes)[None, :]).astype(float)
-        frame = pd.concat(
-            [frame, pd.DataFrame(indicators, columns=[f"t{t}" for t in themes], index=frame.index)], axis=1
-        )
+    frame = with_indicators(frame, feedback[S.TOPIC_ID].to_numpy(), themes, "t")
     grouped = frame.groupby(S.CUSTOMER_ID, sort=True)
     table = grouped[["score"]].mean()
     table["segment"] = grouped["segment"].first()

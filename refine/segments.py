@@ -25,6 +25,15 @@ def join_segments(feedback: pd.DataFrame, customers: pd.DataFrame, config: Refin
     return joined
 
 
+def with_indicators(frame: pd.DataFrame, codes: np.ndarray, ids: list[int], prefix: str) -> pd.DataFrame:
+    """`frame` with a 0/1 column `{prefix}{id}` per id (1 where `codes` == id), added at once: one
+    column at a time fragments the frame (pandas warns from about 100 themes)."""
+    if not ids:
+        return frame
+    flags = (np.asarray(codes)[:, None] == np.asarray(ids)[None, :]).astype(float)
+    return pd.concat([frame, pd.DataFrame(flags, columns=[f"{prefix}{i}" for i in ids], index=frame.index)], axis=1)
+
+
 def respondents_table(feedback: pd.DataFrame, topic_ids: list[int]) -> pd.DataFrame:
     """One row per respondent: mean sentiment, mean score, comment count and 0/1 topic mentions."""
     indicators = pd.DataFrame(
@@ -35,13 +44,7 @@ def respondents_table(feedback: pd.DataFrame, topic_ids: list[int]) -> pd.DataFr
             "score": feedback[S.SCORE].values,
         }
     )
-    topics = feedback[S.TOPIC_ID].to_numpy()
-    if topic_ids:  # all indicator columns at once (one column at a time fragments the frame)
-        mentions = (topics[:, None] == np.asarray(topic_ids)[None, :]).astype(float)
-        indicators = pd.concat(
-            [indicators, pd.DataFrame(mentions, columns=[f"topic_{t}" for t in topic_ids], index=indicators.index)],
-            axis=1,
-        )
+    indicators = with_indicators(indicators, feedback[S.TOPIC_ID].to_numpy(), topic_ids, "topic_")
     grouped = indicators.groupby(S.CUSTOMER_ID, sort=True)
     table = grouped[["sentiment", "negative", "score"]].mean()
     table["comments"] = grouped.size()

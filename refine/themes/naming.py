@@ -2,13 +2,14 @@
 
 Candidates are the word n-grams (1-4 words) of the theme's sentences that neither start nor end with
 a stop word (a particle may end one: "fee went up"; a verb that needs what follows may not: "order
-took"), that cross no comma or other clause punctuation ("to arrive, way longer"), and occur in at least `MIN_SHARE` of them. Each is scored by how much more often the
-theme's sentences use it than the other sentences do (class-based TF-IDF over phrases, with a
-preference for two and three words: "late delivery" reads better than "delivery", and better than
-"delivery late week"). When an encoder is given, the best candidates are re-ranked by maximal
-marginal relevance against the theme's centroid (KeyBERT's MMR), so the name is the phrase closest
-in meaning to the whole theme rather than its most frequent words. The chosen phrase is written as
-a person would: first letter capitalised ("App crashes", "Refund delays").
+took"), that cross no comma or other clause punctuation ("to arrive, way longer"), and occur in at
+least `MIN_SHARE` of them. Each is scored by how much more often the theme's sentences use it than
+the other sentences do (class-based TF-IDF over phrases, with a preference for two and three words:
+"late delivery" reads better than "delivery", and better than "delivery late week"). When an encoder
+is given, the best candidates are re-ranked by maximal marginal relevance against the theme's
+centroid (KeyBERT's MMR), so the name is the phrase closest in meaning to the whole theme rather
+than its most frequent words. The chosen phrase is written as a person would: first letter
+capitalised ("App crashes", "Refund delays").
 """
 
 from __future__ import annotations

@@ -80,8 +80,9 @@ def _group_children(centroids: np.ndarray, threshold: float) -> np.ndarray:
     alike = fcluster(linkage(condensed, method="average"), t=1.0 - threshold, criterion="distance")
     most = max(2, int(round(np.sqrt(k))))
     least = 2 if k >= MIN_CHILDREN_TO_SPLIT else 1
-    count = int(min(max(len(set(alike.tolist())), least), most))
-    if count == len(set(alike.tolist())):
+    found = len(np.unique(alike))
+    count = int(min(max(found, least), most))
+    if count == found:
         return alike.astype(int) - 1
     tree = linkage(np.asarray(centroids, dtype=np.float64), method="ward")
     return fcluster(tree, t=count, criterion="maxclust").astype(int) - 1
