@@ -66,6 +66,7 @@ class ModelSettings:
     backend: str = "torch"  # torch | onnx-int8 | onnx (the onnx backends run on the CPU)
     multilingual: str = DEFAULT_MODEL  # head for comments not in English: "default" (USE multilingual), a folder, "off"
     multilingual_themes: float = 0.1  # themes use the multilingual space when this share of comments is not English
+    review: str = DEFAULT_MODEL  # long English comments: "default" (fine-tuned review model, with the default head), a folder, "off"
 
 
 @dataclass
@@ -501,6 +502,8 @@ batch_size = 64
 backend = "torch"              # torch (fp32) | onnx-int8 (about 3x faster on CPU, cosine ~0.99 to torch) | onnx
 multilingual = "default"       # comments not in English: "default" head on USE multilingual v3, a head folder, or "off"
 multilingual_themes = 0.1      # from this share of non-English comments, themes cluster one multilingual space (1 = never)
+review = "default"             # long English comments (25+ words, 2+ sentences): "default" fine-tuned review model
+                               # (used with the default sentiment head), a folder from `refine sentiment train --encoder review`, or "off"
 
 [topics]
 min_cluster_size = 0           # 0 = chosen from the number of texts

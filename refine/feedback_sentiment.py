@@ -64,7 +64,8 @@ class SentimentResult:
             in [-1, 1], sentiment_label, p_negative, p_neutral, p_positive (the aggregated document
             sentiment), sentiment_confidence in [0, 1], language (ISO 639-1 or "unknown"),
             language_confidence, sentences (how many sentences it was aggregated from; 1 = the
-            whole text), route ("english", "multilingual" or "unknown").
+            whole text), route ("english", "multilingual", "review" (a long English comment the review
+            model read) or "unknown").
         sentences: one row per sentence of a multi-sentence comment: feedback_row, sentence_index,
             text, sentiment_score, sentiment_label, p_* (single-sentence comments have none).
         models: {"english": id, "multilingual": id or None, "aggregator": id, "language": detector id}.
@@ -374,6 +375,12 @@ class FeedbackSentiment:
         min_words: comments with fewer words keep their whole-text score (MIN_AGGREGATE_WORDS).
         language_cache: a refine.language.LanguageCache (the run's cache folder), so a text detected
             in an earlier run is not detected again; None detects each distinct text once per call.
+        review_model: a scorer for whole long English comments (refine.review_sentiment.ReviewModel,
+            possibly behind the sentiment cache), or None. When given, an English comment of
+            `min_words`+ words and 2+ sentences whose sentence aggregate is unsure (confidence below
+            the card's `route_below_confidence`) takes its score from it, mixed with the aggregate by
+            the card's `mix` weight (1 = the review model alone) and labelled by the card's
+            `pipeline_band`; its route is then "review".
     """
 
     def __init__(
@@ -386,8 +393,10 @@ class FeedbackSentiment:
         english: frozenset[str] = ENGLISH,
         min_words: int = MIN_AGGREGATE_WORDS,
         language_cache=None,
+        review_model=None,
     ):
         self.scorer = scorer
+        self.review_model = review_model
         self.language_cache = language_cache
         self.min_words = int(min_words)
         self.multilingual_head = multilingual_head
@@ -513,6 +522,9 @@ class FeedbackSentiment:
                 many = (count > 1) & known & (_words(texts) >= self.min_words)
                 final[many] = agg_probs[many]
                 labels[many] = agg_labels[many]
+                if self.review_model is not None:
+                    read = self._review(texts, many & (routes == "english"), final, labels)
+                    routes = np.where(read, "review", routes)
             labels[~known] = "neutral"
         confidence = confidence_of(final) if n else np.zeros(0)
         documents = pd.DataFrame(
@@ -559,9 +571,34 @@ class FeedbackSentiment:
             if self.multilingual_head is None
             else self.multilingual_head.embedding_model,
             "aggregator": self.aggregator.model_id,
+            "review": None if self.review_model is None else self.review_model.model_id,
             "language": DETECTOR_ID,
         }
         return SentimentResult(documents, sentence_frame, models)
+
+    def _review(self, texts: list[str], long: np.ndarray, final: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Rescore long English comments (mask `long`) with the review model, in place; the mask of those it read.
+
+        The review model costs a transformer pass per comment, so it reads only the comments whose
+        sentence aggregate is unsure: confidence below the card's `route_below_confidence` (chosen
+        by measurement: reading the confident ones changed nothing, bench/train_review_model.py).
+        """
+        model = self.review_model
+        card = getattr(model, "card", None) or getattr(getattr(model, "scorer", None), "card", None) or {}
+        below = float(card.get("route_below_confidence", 1.01))
+        read = long & (confidence_of(final) < below)
+        index = np.flatnonzero(read)
+        if not len(index):
+            return read
+        mix = float(card.get("mix", 1.0))
+        band = tuple(card.get("pipeline_band", card.get("band", (0.0, 0.0))))
+        probs = _probs(model.score([texts[i] for i in index], None))
+        if hasattr(model, "last_hits"):
+            self.use["review"] = {"hits": model.last_hits, "computed": model.last_computed}
+        mixed = mix * probs + (1 - mix) * final[index]
+        final[index] = mixed
+        labels[index] = band_labels(mixed[:, 2] - mixed[:, 0], band)
+        return read
 
     @staticmethod
     def _labels_of(head, probs: np.ndarray) -> np.ndarray:

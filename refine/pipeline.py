@@ -310,6 +310,7 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
             multilingual_head=load_multilingual_head(config.model.multilingual),
             multilingual_embedder=_multilingual_embedder(cycle),
             language_cache=_language_cache(config.cache_dir),
+            review_model=None if given is not None else _review_model(config),
         )
         result = stage.score(feedback[S.TEXT].tolist(), vectors, sentences=sentences)
         cycle.sentiment = result
@@ -327,6 +328,26 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
         if len(mix) > 1 or (mix and "en" not in mix):
             cycle.note("languages: " + ", ".join(f"{code} {n}" for code, n in list(mix.items())[:8]))
     return feedback, scorer
+
+
+def _review_model(config: RefineConfig):
+    """The `[model] review` model behind the sentiment cache, or None.
+
+    "default" means the packaged review model *with the default sentiment head*: a team that trained
+    its own head (`[model] sentiment = "<folder>"`) keeps it for every comment unless it names a
+    review model too.
+    """
+    from refine.config import DEFAULT_MODEL
+    from refine.review_sentiment import load_review_model
+    from refine.sentiment import CachedScorer
+
+    spec = config.model.review
+    if spec == DEFAULT_MODEL and config.model.sentiment != DEFAULT_MODEL:
+        return None
+    model = load_review_model(spec)
+    if model is None or config.cache_dir is None:
+        return model
+    return CachedScorer(model, config.cache_dir, "text")
 
 
 def _language_cache(cache_dir):
@@ -616,7 +637,7 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
 
 
 def _sentiment_models(cycle: _Cycle) -> dict[str, str]:
-    """The models beside the English scorer: multilingual head and encoder, aggregator, language detector."""
+    """The models beside the English scorer: multilingual head and encoder, aggregator, review model, language detector."""
     if cycle.sentiment is None:
         return {}
     models = cycle.sentiment.models
@@ -624,6 +645,7 @@ def _sentiment_models(cycle: _Cycle) -> dict[str, str]:
         "sentiment_multilingual": models.get("multilingual"),
         "multilingual_embedding": models.get("multilingual_embedding"),
         "sentence_aggregator": models.get("aggregator"),
+        "sentiment_review": models.get("review"),
         "language_detector": models.get("language"),
     }
     return {k: v for k, v in out.items() if v}

@@ -795,7 +795,9 @@ def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_pat
     assert languages["es"] == len(spanish) and languages["en"] > languages["es"]
     assert manifest["theme_space"]["multilingual"] is True
     assert manifest["models"]["sentiment_multilingual"].startswith("sentiment-head:multilingual@")
-    assert result.sentiment.documents["route"].isin(["english", "multilingual", "unknown"]).all()
+    routes = result.sentiment.documents["route"]
+    assert routes.isin(["english", "multilingual", "review", "unknown"]).all()
+    assert (result.sentiment.documents.loc[routes == "review", "language"] == "en").all()  # the review model is English
     assert "Languages:" in (tmp_path / "run" / "report.md").read_text()
 
 

@@ -1,0 +1,136 @@
+"""The review model (refine.review_sentiment): the packaged fine-tuned model, its place in the stage, retraining."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from refine.errors import RefineError
+from refine.feedback_sentiment import FeedbackSentiment
+from refine.review_sentiment import CARD_FILE, MODEL_FILE, ReviewModel, default_review_model_dir, load_review_model
+
+COMPLAINT = (
+    "I ordered this dress for a wedding and was really disappointed when it arrived. The fabric is thin and "
+    "see-through, the seams were already coming apart and the colour looks nothing like the pictures. I sent it back."
+)
+PRAISE = (
+    "This is my new favourite sweater and I have already worn it three times this week. The knit is soft and warm, "
+    "it washes well and the fit is perfect through the shoulders. I am ordering it in a second colour."
+)
+MIXED = (
+    "The top is pretty and the colour is exactly as shown in the photos, which I liked. However the cut is very "
+    "boxy and short, it looked odd on me, so I am not sure I will keep it. It is okay for the price I guess."
+)
+
+
+@pytest.fixture(scope="module")
+def review_model():
+    return load_review_model("default")
+
+
+def test_packaged_review_model_reads_long_reviews(review_model):
+    probs = review_model.predict_proba([COMPLAINT, PRAISE, MIXED])
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    frame = review_model.score([COMPLAINT, PRAISE, MIXED])
+    assert frame["sentiment_label"].tolist()[:2] == ["negative", "positive"]
+    # the mixed review sits between the two
+    assert frame["sentiment_score"][0] < frame["sentiment_score"][2] < frame["sentiment_score"][1]
+    # the card says what it was trained on and how it was chosen
+    card = review_model.card
+    assert card["training_data"]["rows"] > 1000 and card["recipe"]["script"] == "bench/train_review_model.py"
+    assert 0 <= card["mix"] <= 1 and len(card["pipeline_band"]) == 2
+    assert review_model.model_id.startswith("review-minilm:")
+
+
+def test_review_model_is_deterministic_and_order_free(review_model):
+    texts = [PRAISE, COMPLAINT, "", "x" * 5000, MIXED + " " + MIXED * 20]  # empty and very long texts too
+    once = review_model.predict_proba(texts)
+    again = review_model.predict_proba(list(reversed(texts)))[::-1]
+    assert np.isfinite(once).all() and len(once) == len(texts)
+    assert np.allclose(once, again, atol=1e-5)
+
+
+def test_stage_sends_unsure_long_english_comments_to_the_review_model(review_model, base_embedder):
+    from refine.sentiment import load_scorer
+
+    head = load_scorer("default")
+    spanish = "El vestido llegó roto y nadie me devolvió el dinero. Muy mal servicio, no vuelvo a comprar aquí."
+    texts = [COMPLAINT, PRAISE, MIXED, "Love it, thanks!", spanish, "😡"]
+    x = base_embedder.encode(texts)
+    plain = FeedbackSentiment(head, multilingual_head=None).score(texts, x, embedder=base_embedder).documents
+    stage = FeedbackSentiment(head, multilingual_head=None, review_model=review_model)
+    result = stage.score(texts, x, embedder=base_embedder)
+    docs = result.documents
+    assert len(docs) == len(texts)
+    # read: English, 25+ words in 2+ sentences, and the sentence aggregate unsure; nothing else changes
+    card = review_model.card
+    long_english = (plain["route"] == "english") & (plain["sentences"] > 1)
+    expected = long_english & (plain["sentiment_confidence"] < card["route_below_confidence"])
+    assert expected.any() and (docs["route"] == "review").tolist() == expected.tolist()
+    assert docs.loc[3, "route"] == "english" and docs.loc[5, "route"] == "unknown"
+    assert docs.loc[5, "sentiment_label"] == "neutral"
+    untouched = ~expected.to_numpy()
+    assert np.allclose(docs["sentiment_score"][untouched], plain["sentiment_score"][untouched])
+    probs = ["p_negative", "p_neutral", "p_positive"]
+    read = np.flatnonzero(expected.to_numpy())
+    mixed = card["mix"] * review_model.predict_proba([texts[i] for i in read]) + (1 - card["mix"]) * plain.loc[
+        read, probs
+    ].to_numpy(dtype=float)
+    assert np.allclose(docs.loc[read, probs].to_numpy(dtype=float), mixed, atol=1e-6)
+    assert result.models["review"] == review_model.model_id
+    assert result.to_json()["routes"]["review"] == len(read)
+
+
+def test_review_setting_follows_the_sentiment_head(tmp_path):
+    from refine.config import RefineConfig
+    from refine.pipeline import _review_model
+
+    config = RefineConfig()
+    config.run.cache_dir = str(tmp_path)
+    assert _review_model(config) is not None  # default head: the review model reads long comments
+    config.model.sentiment = str(tmp_path / "my-head")
+    assert _review_model(config) is None  # a team's own head keeps every comment
+    config.model.review = "off"
+    assert _review_model(config) is None
+    config.model.review = str(tmp_path / "nothing-here")
+    with pytest.raises(RefineError, match="no review model"):
+        _review_model(config)
+
+
+def test_damaged_card_is_a_one_line_error(tmp_path):
+    folder = tmp_path / "review"
+    folder.mkdir()
+    (folder / MODEL_FILE).write_bytes((default_review_model_dir() / MODEL_FILE).read_bytes()[:100])
+    (folder / CARD_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(RefineError, match="cannot read the review model card"):
+        ReviewModel(folder)
+
+
+def test_train_review_model_from_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from refine.cli import app
+
+    rows = []
+    for i in range(24):
+        rows.append({"review": f"{COMPLAINT} Order {i}.", "stars": 1 + (i % 2)})
+        rows.append({"review": f"{PRAISE} Order {i}.", "stars": 4 + (i % 2)})
+        rows.append({"review": f"{MIXED} Order {i}.", "stars": 3})
+    rows.append({"review": "", "stars": 5})  # counted as skipped, not trained on
+    data = tmp_path / "reviews.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    out = tmp_path / "my-review"
+    args = ["sentiment", "retrain", "--encoder", "review", "--data", str(data), "--text-col", "review"]
+    args += ["--label-col", "stars", "--ratings", "1-2:negative,3:neutral,4-5:positive", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--epochs", "1", "--holdout", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "fine-tuning on 36 texts" in result.output and f'review = "{out.resolve().as_posix()}"' in result.output
+    card = json.loads((out / CARD_FILE).read_text())
+    assert card["training_data"]["rows_skipped"] == 1 and card["heldout"]["n"] == 18
+    model = ReviewModel(out)
+    assert model.predict_proba([COMPLAINT]).shape == (1, 3)
+    bad = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "other"), "--holdout", "0"])
+    assert bad.exit_code == 2 and "--holdout between 0.1 and 0.9" in bad.output
