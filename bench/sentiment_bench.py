@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     parser.add_argument("--head", default="default", help="[model] sentiment spec of the English head")
+    parser.add_argument(
+        "--review", default="default", help="[model] review spec: the model for long English comments, or off"
+    )
     parser.add_argument("--max-per-set", type=int, default=1500, help="texts per short-text English set")
     parser.add_argument(
         "--refit-unseen", action="store_true", help="refit the never-trained-language heads here (minutes each)"
@@ -194,7 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     rows_staged = np.flatnonzero(staged)
     staged_texts = [texts[i] for i in rows_staged]
 
-    stage = FeedbackSentiment(head, multilingual_head=default_multilingual_head(), multilingual_embedder=use)
+    from refine.review_sentiment import load_review_model
+
+    review = load_review_model(args.review)
+    stage = FeedbackSentiment(
+        head, multilingual_head=default_multilingual_head(), multilingual_embedder=use, review_model=review
+    )
     t0 = time.time()
     languages = detect_languages(staged_texts)
     detect_s = time.time() - t0
@@ -250,6 +258,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{np.mean(vader_three[low] == 'negative'):.3f}, head {np.mean(head_three[low] == 'negative'):.3f}, "
         f"refine {np.mean(new_three[low] == 'negative'):.3f}"
     )
+    if review is not None:  # the same reviews through the stage with the review model off, in this run
+        rows_c = np.flatnonzero(test_half)
+        plain = FeedbackSentiment(head, multilingual_head=default_multilingual_head(), multilingual_embedder=use)
+        without = plain.score([texts[i] for i in rows_c], x[rows_c], embedder=minilm).documents
+        labels_c = without["sentiment_label"].to_numpy(dtype=object)
+        read = (docs["route"].to_numpy(dtype=object) == "review") & test_half
+        print(
+            f"{'Clothing test half, no review':<30} {len(rows_c):>5} | macro-F1 "
+            f"{evaluate(truth[rows_c], labels_c)['macro_f1']:.3f} with the review model off "
+            f"(1-2 star negative {np.mean(labels_c[(data['rating'].to_numpy()[rows_c] <= 2)] == 'negative'):.3f}); "
+            f"the review model read {int(read.sum())} of them ({review.model_id})"
+        )
     multi = (docs["sentences"].fillna(1) > 1).to_numpy()
     print(
         f"multi-sentence texts: clothing test half {multi[test_half].mean():.2f}, "

@@ -26,7 +26,9 @@ transformer"): full fine-tuning, --train 6000, 2 epochs (727 s wall): fit 0.645,
 71.8% of 1-2 star test reviews negative (floor broken); all 9,154 reviews (900 s): fit 0.676 (epoch 1),
 test 0.622, pipe 0.594, 70.2%; --freeze 4, all reviews (1,122 s): fit 0.598, test 0.606, 79.8%. Torch
 inference 74.5-81.3 texts/s (+155-170 s wall, +300-330 CPU s on a 25k cycle); ONNX int8 222-227
-texts/s (+56 s, +111 CPU s), test 0.613 with its own band. Not wired.
+texts/s (+56 s, +111 CPU s), test 0.613 with its own band. This exploration led to the packaged
+review model, which bench/train_review_model.py builds with refine.review_sentiment.fine_tune (same
+recipe; its batches are shuffled by that function, so its weights differ from this script's).
 """
 
 from __future__ import annotations
@@ -57,22 +59,10 @@ CARD = ROOT / "refine" / "models" / "sentiment_head.json"
 
 
 def build_model(path: Path, freeze: int):
-    import torch
-    from transformers import AutoModel
+    """refine.review_sentiment's classifier (all-MiniLM-L6-v2, mean pooling, a linear head), bottom `freeze` frozen."""
+    from refine.review_sentiment import _classifier
 
-    class Classifier(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoder = AutoModel.from_pretrained(str(path))
-            self.head = torch.nn.Linear(self.encoder.config.hidden_size, len(LABELS))
-
-        def forward(self, input_ids, attention_mask):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return self.head(pooled)
-
-    model = Classifier()
+    model = _classifier(path)
     if freeze:
         for p in model.encoder.embeddings.parameters():
             p.requires_grad = False
