@@ -113,7 +113,8 @@ sentiment_app.command(
 
 
 def _rated_rows(data: Path, text_col: str, label_col: str, ratings: str | None, language_col: str | None = None):
-    """(table, texts, labels, languages or None, rows skipped) of a rated-feedback file."""
+    """(texts, labels, languages or None, training_data) of a rated-feedback file; training_data is the card's
+    record of where they came from (file, digest, rows read, used and skipped, columns)."""
     from refine.ingest import read_table
     from refine.sentiment import labels_from_ratings, normalise_labels
 
@@ -143,7 +144,17 @@ def _rated_rows(data: Path, text_col: str, label_col: str, ratings: str | None, 
     skipped = int((~keep).sum()) + len(table.bad_rows) + (len(mapped) - len(labels))
     if not texts:
         raise RefineError("no row has both a text and a label", where=str(data))
-    return table, texts, labels, languages, skipped
+    training_data = {
+        "file": Path(data).name,
+        "sha256": table.sha256,
+        "rows_in": table.rows_in,
+        "rows_used": len(texts),
+        "rows_skipped": skipped,
+        "text_column": text_col,
+        "label_column": label_col,
+        "ratings_mapping": ratings,
+    }
+    return texts, labels, languages, training_data
 
 
 def _train_review(
@@ -161,7 +172,7 @@ def _train_review(
     if not 1 <= epochs <= 10:
         raise RefineError(f"--epochs must be between 1 and 10, got {epochs}")
     check_output_folder(out, {MODEL_FILE, CARD_FILE}, what="review model")
-    table, texts, labels, _, skipped = _rated_rows(data, text_col, label_col, ratings)
+    texts, labels, _, training_data = _rated_rows(data, text_col, label_col, ratings)
     y = np.asarray(labels, dtype=object)
     held = stratified_split(list(y), holdout, seed)
     if held.sum() < 20 or (~held).sum() < 20:
@@ -192,17 +203,7 @@ def _train_review(
         "band": list(band),
         "pipeline_band": list(band),
         "mix": 1.0,
-        "training_data": {
-            "file": Path(data).name,
-            "sha256": table.sha256,
-            "rows_in": table.rows_in,
-            "rows_used": len(texts),
-            "rows_skipped": skipped,
-            "text_column": text_col,
-            "label_column": label_col,
-            "ratings_mapping": ratings,
-            "training_rows": int(len(train_rows)),
-        },
+        "training_data": {**training_data, "training_rows": int(len(train_rows))},
         "recipe": {"epochs": epochs, "lr": 5e-5, "batch": 32, "seed": seed, "holdout": holdout},
         "heldout": {"band_chosen_on": int(len(choose)), **scored},
     }
@@ -240,20 +241,11 @@ def _train(
     from refine.runs import check_output_folder
 
     check_output_folder(out, {"sentiment_head.npz", "sentiment_head.json"}, what="sentiment head")
-    table, texts, labels, languages, skipped = _rated_rows(data, text_col, label_col, ratings, language_col)
+    texts, labels, languages, training_data = _rated_rows(data, text_col, label_col, ratings, language_col)
+    skipped = training_data["rows_skipped"]
     embedder = _build_multilingual_embedder() if encoder == "multilingual" else _build_embedder(model)
     card = {
-        "training_data": {
-            "file": Path(data).name,
-            "sha256": table.sha256,
-            "rows_in": table.rows_in,
-            "rows_used": len(texts),
-            "rows_skipped": skipped,
-            "text_column": text_col,
-            "label_column": label_col,
-            "ratings_mapping": ratings,
-            "language_column": language_col,
-        },
+        "training_data": {**training_data, "language_column": language_col},
         "encoder": encoder,
     }
     head = train_head(

@@ -257,6 +257,20 @@ def _available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def cpu_session(path: Path, threads: int | None = None):
+    """An onnxruntime CPU session: `threads` intra-op threads (default: the CPUs this process may use),
+    sequential and deterministic, quiet."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or _available_cpus()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.use_deterministic_compute = True
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEmbedder:
     """The sentence-transformers model run by ONNX Runtime on the CPU; exported on first use.
 
@@ -310,7 +324,6 @@ class OnnxEmbedder:
 
     def _load(self):
         if self._session is None:
-            import onnxruntime as ort
             from tokenizers import Tokenizer
 
             self.folder = ensure_export(self.cache_dir, self.model_name, self.backend)
@@ -319,15 +332,7 @@ class OnnxEmbedder:
             tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer" / "tokenizer.json"))
             tokenizer.no_padding()  # padding is per batch, after sorting by length
             tokenizer.enable_truncation(max_length=int(card["max_seq_length"]))
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads or _available_cpus()
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.use_deterministic_compute = True
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(
-                str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = cpu_session(self.folder / MODEL_FILE, self.threads)
             self._input_names = [i.name for i in self._session.get_inputs()]
             self._tokenizer = tokenizer
             self.loads += 1

@@ -94,23 +94,14 @@ class ReviewModel:
 
     def _load(self):
         if self._session is None:
-            import onnxruntime as ort  # a core dependency: the packaged review model runs on it
             from tokenizers import Tokenizer
 
-            from refine.embed_onnx import _available_cpus
+            from refine.embed_onnx import cpu_session  # onnxruntime: a core dependency for this model
 
             tokenizer = Tokenizer.from_file(str(tokenizer_path()))
             tokenizer.no_padding()
             tokenizer.enable_truncation(max_length=self.max_length)
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads or _available_cpus()
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            options.use_deterministic_compute = True
-            options.log_severity_level = 3
-            self._session = ort.InferenceSession(
-                str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = cpu_session(self.folder / MODEL_FILE, self.threads)
             self._tokenizer = tokenizer
         return self._session
 
