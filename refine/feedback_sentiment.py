@@ -523,7 +523,8 @@ class FeedbackSentiment:
                 final[many] = agg_probs[many]
                 labels[many] = agg_labels[many]
                 if self.review_model is not None:
-                    read = self._review(texts, many & (routes == "english"), final, labels)
+                    english = np.array([code in self.english for code in codes], dtype=bool)
+                    read = self._review(texts, many & (routes == "english") & english, final, labels)
                     routes = np.where(read, "review", routes)
             labels[~known] = "neutral"
         confidence = confidence_of(final) if n else np.zeros(0)
@@ -584,14 +585,12 @@ class FeedbackSentiment:
         by measurement: reading the confident ones changed nothing, bench/train_review_model.py).
         """
         model = self.review_model
-        card = getattr(model, "card", None) or getattr(getattr(model, "scorer", None), "card", None) or {}
-        below = float(card.get("route_below_confidence", 1.01))
-        read = long & (confidence_of(final) < below)
+        inner = getattr(model, "scorer", model)  # the ReviewModel, also behind the sentiment cache
+        read = long & (confidence_of(final) < inner.route_below_confidence)
         index = np.flatnonzero(read)
         if not len(index):
             return read
-        mix = float(card.get("mix", 1.0))
-        band = tuple(card.get("pipeline_band", card.get("band", (0.0, 0.0))))
+        mix, band = inner.mix, inner.pipeline_band
         probs = _probs(model.score([texts[i] for i in index], None))
         if hasattr(model, "last_hits"):
             self.use["review"] = {"hits": model.last_hits, "computed": model.last_computed}

@@ -144,7 +144,8 @@ def run_cycle(
         echo: where progress messages go (stderr by default).
         embedder: anything with ``model_id`` and ``encode(texts)``, used instead of the configured model
             (e.g. ``refine.embed.HashingEmbedder()`` for a dry run); it is not cached.
-        scorer: a sentiment scorer (``model_id`` and ``score(texts, embeddings)``) instead of ``[model] sentiment``.
+        scorer: a sentiment scorer (``model_id`` and ``score(texts, embeddings)``) instead of ``[model] sentiment``;
+            it then scores every comment (no `[model] review` model for long ones).
         embeddings: precomputed comment embeddings, row i for accepted feedback row i (``result.embeddings``
             of an earlier cycle on the same files); sentences are still embedded with the embedder.
 
@@ -341,13 +342,13 @@ def _review_model(config: RefineConfig):
     from refine.review_sentiment import load_review_model
     from refine.sentiment import CachedScorer
 
-    spec = config.model.review
-    if spec == DEFAULT_MODEL and config.model.sentiment != DEFAULT_MODEL:
+    spec = config.model.review.strip()
+    if spec.lower() == DEFAULT_MODEL and config.model.sentiment.strip().lower() != DEFAULT_MODEL:
         return None
     model = load_review_model(spec)
     if model is None or config.cache_dir is None:
         return model
-    return CachedScorer(model, config.cache_dir, "text")
+    return CachedScorer(model, config.cache_dir, model.cache_key)
 
 
 def _language_cache(cache_dir):

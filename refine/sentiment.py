@@ -548,7 +548,8 @@ def load_scorer(spec: str, *, device: str = "cpu") -> SentimentScorer:
 
 
 class CachedScorer:
-    """Wraps an embedding-head scorer: each distinct text is scored once per head and embedding model.
+    """Wraps a scorer: each distinct text is scored once per scorer and what it reads (an embedding head
+    and its embedding model; the review model and its `cache_key`, passed as `embedding_model_id`).
 
     The probabilities and the label of every text are kept as float64 rows under
     ``<cache>/sentiment`` (keyed by a hash of the head's id, which hashes its weights, the embedding

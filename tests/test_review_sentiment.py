@@ -45,12 +45,13 @@ def test_packaged_review_model_reads_long_reviews(review_model):
     assert review_model.model_id.startswith("review-minilm:")
 
 
-def test_review_model_is_deterministic_and_order_free(review_model):
-    texts = [PRAISE, COMPLAINT, "", "x" * 5000, MIXED + " " + MIXED * 20]  # empty and very long texts too
-    once = review_model.predict_proba(texts)
-    again = review_model.predict_proba(list(reversed(texts)))[::-1]
-    assert np.isfinite(once).all() and len(once) == len(texts)
-    assert np.allclose(once, again, atol=1e-5)
+def test_a_texts_score_does_not_depend_on_the_texts_beside_it(review_model):
+    texts = [PRAISE, COMPLAINT, "", "x" * 5000, MIXED + " " + MIXED * 20, "ok."]  # empty and very long texts too
+    together = review_model.predict_proba(texts)
+    assert np.isfinite(together).all() and len(together) == len(texts)
+    alone = np.vstack([review_model.predict_proba([t]) for t in texts])
+    assert np.allclose(together, alone, atol=1e-6)  # int8 activations are quantized per text, never per batch
+    assert np.allclose(review_model.predict_proba(list(reversed(texts)))[::-1], together, atol=1e-6)
 
 
 def test_stage_sends_unsure_long_english_comments_to_the_review_model(review_model, base_embedder):
@@ -66,9 +67,8 @@ def test_stage_sends_unsure_long_english_comments_to_the_review_model(review_mod
     docs = result.documents
     assert len(docs) == len(texts)
     # read: English, 25+ words in 2+ sentences, and the sentence aggregate unsure; nothing else changes
-    card = review_model.card
     long_english = (plain["route"] == "english") & (plain["sentences"] > 1)
-    expected = long_english & (plain["sentiment_confidence"] < card["route_below_confidence"])
+    expected = long_english & (plain["sentiment_confidence"] < review_model.route_below_confidence)
     assert expected.any() and (docs["route"] == "review").tolist() == expected.tolist()
     assert docs.loc[3, "route"] == "english" and docs.loc[5, "route"] == "unknown"
     assert docs.loc[5, "sentiment_label"] == "neutral"
@@ -76,10 +76,15 @@ def test_stage_sends_unsure_long_english_comments_to_the_review_model(review_mod
     assert np.allclose(docs["sentiment_score"][untouched], plain["sentiment_score"][untouched])
     probs = ["p_negative", "p_neutral", "p_positive"]
     read = np.flatnonzero(expected.to_numpy())
-    mixed = card["mix"] * review_model.predict_proba([texts[i] for i in read]) + (1 - card["mix"]) * plain.loc[
-        read, probs
-    ].to_numpy(dtype=float)
+    mix = review_model.mix
+    mixed = mix * review_model.predict_proba([texts[i] for i in read]) + (1 - mix) * plain.loc[read, probs].to_numpy(
+        dtype=float
+    )
     assert np.allclose(docs.loc[read, probs].to_numpy(dtype=float), mixed, atol=1e-6)
+    low, high = review_model.pipeline_band
+    margin = mixed[:, 2] - mixed[:, 0]
+    expected_labels = np.where(margin < low, "negative", np.where(margin > high, "positive", "neutral"))
+    assert docs.loc[read, "sentiment_label"].tolist() == expected_labels.tolist()
     assert result.models["review"] == review_model.model_id
     assert result.to_json()["routes"]["review"] == len(read)
 
@@ -100,13 +105,48 @@ def test_review_setting_follows_the_sentiment_head(tmp_path):
         _review_model(config)
 
 
-def test_damaged_card_is_a_one_line_error(tmp_path):
+def test_damaged_review_model_files_are_one_line_errors(tmp_path):
+    good = default_review_model_dir()
     folder = tmp_path / "review"
     folder.mkdir()
-    (folder / MODEL_FILE).write_bytes((default_review_model_dir() / MODEL_FILE).read_bytes()[:100])
-    (folder / CARD_FILE).write_text("{not json", encoding="utf-8")
-    with pytest.raises(RefineError, match="cannot read the review model card"):
+    (folder / MODEL_FILE).write_bytes((good / MODEL_FILE).read_bytes()[:100_000])  # cut short
+    (folder / CARD_FILE).write_text((good / CARD_FILE).read_text())
+    with pytest.raises(RefineError, match="cannot use the review model"):
+        ReviewModel(folder).predict_proba([COMPLAINT])
+    card = json.loads((good / CARD_FILE).read_text())
+    for broken in ("{not json", json.dumps({**card, "mix": 3}), json.dumps({**card, "pipeline_band": [0.5, -0.5]})):
+        (folder / CARD_FILE).write_text(broken)
+        with pytest.raises(RefineError, match="cannot read the review model card"):
+            ReviewModel(folder)
+    (folder / CARD_FILE).write_text(json.dumps({**card, "tokenizer_sha256": "0" * 64}))
+    with pytest.raises(RefineError, match="another tokenizer"):
         ReviewModel(folder)
+
+
+def test_the_cycle_reads_review_scores_from_the_cache_and_only_for_english(tmp_path, base_embedder):
+    from refine.config import RefineConfig
+    from refine.pipeline import _review_model
+    from refine.sentiment import load_scorer
+
+    config = RefineConfig()
+    config.run.cache_dir = str(tmp_path)
+    cached = _review_model(config)
+    german = (
+        "Das Kleid kam zu spät und war am Saum schon kaputt, die Farbe ist ganz anders als auf den Bildern. "
+        "Der Kundendienst hat nie geantwortet und ich warte immer noch auf mein Geld."
+    )
+    texts = [COMPLAINT, PRAISE, MIXED, german]
+    x = base_embedder.encode(texts)
+    # no multilingual head: every language goes to the English head, but never to the English review model
+    stage = FeedbackSentiment(load_scorer("default"), multilingual_head=None, review_model=cached)
+    first = stage.score(texts, x, embedder=base_embedder)
+    assert first.documents.loc[3, "language"] == "de" and first.documents.loc[3, "route"] == "english"
+    read = int((first.documents["route"] == "review").sum())
+    assert read >= 1 and stage.use["review"] == {"hits": 0, "computed": read}
+    again = FeedbackSentiment(load_scorer("default"), multilingual_head=None, review_model=_review_model(config))
+    second = again.score(texts, x, embedder=base_embedder)
+    assert again.use["review"] == {"hits": read, "computed": 0}
+    assert np.allclose(second.documents["sentiment_score"], first.documents["sentiment_score"])
 
 
 def test_train_review_model_from_the_cli(tmp_path):
