@@ -100,8 +100,23 @@ def train(
     """
     try:
         if encoder == "review":
+            unused = [
+                name
+                for name, given in (
+                    ("--model", model != "default"),
+                    ("--word-features", word_features),
+                    ("--language-col", language_col is not None),
+                )
+                if given
+            ]
+            if unused:
+                raise RefineError(
+                    f"{', '.join(unused)} do not apply to --encoder review (it fine-tunes the packaged model)"
+                )
             _train_review(data, text_col, label_col, ratings, out, seed, holdout, epochs)
         else:
+            if epochs != 2:
+                raise RefineError("--epochs applies to --encoder review only (a head is fitted, not trained in epochs)")
             _train(data, text_col, label_col, ratings, out, model, seed, holdout, word_features, encoder, language_col)
     except RefineError as exc:
         _fail(exc)

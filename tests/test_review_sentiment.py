@@ -174,3 +174,5 @@ def test_train_review_model_from_the_cli(tmp_path):
     assert model.predict_proba([COMPLAINT]).shape == (1, 3)
     bad = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "other"), "--holdout", "0"])
     assert bad.exit_code == 2 and "--holdout between 0.1 and 0.9" in bad.output
+    ignored = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "other"), "--word-features"])
+    assert ignored.exit_code == 2 and "--word-features do not apply to --encoder review" in ignored.output
