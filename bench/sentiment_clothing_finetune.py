@@ -108,11 +108,11 @@ def onnx_int8(model, tokenizer, texts, max_length, out: Path):
     import torch
 
     from refine.embed_onnx import cpu_session
-    from refine.review_sentiment import MODEL_FILE, export
+    from refine.review_sentiment import MODEL_FILE, export_onnx
 
-    int8 = export(model, out / "int8", {"band": [0.0, 0.0], "max_length": max_length})
+    (out / "int8").mkdir(parents=True, exist_ok=True)
+    int8 = export_onnx(model, out / "int8" / MODEL_FILE)
     sess = cpu_session(int8, torch.get_num_threads())
-    assert int8.name == MODEL_FILE
 
     def run(ts):
         order = np.argsort([len(t) for t in ts], kind="stable")

@@ -166,7 +166,7 @@ def main(argv=None) -> int:
         print(f"no clothing reviews at {args.data}; nothing to do")
         return 0
     from refine.feedback_sentiment import MIN_AGGREGATE_WORDS, _words, sentence_rows
-    from refine.review_sentiment import MODEL_FILE, ReviewModel, export
+    from refine.review_sentiment import ADAPTER_FILE, CARD_FILE, RANK, ReviewModel, save
 
     seed = int(json.loads(CARD.read_text())["split"]["seed"])
     data = load_sources(args.data, seed)
@@ -180,12 +180,7 @@ def main(argv=None) -> int:
     print(f"training reviews: {len(train)} {train['label'].value_counts().to_dict()}; fit part {len(fit_texts)}")
     print(f"identical texts shared by training and held-out reviews: {len(set(train['text']) & set(reviews['text']))}")
 
-    if args.choose_only:
-        card = json.loads((args.out / "review.json").read_text())
-        epoch, f1 = card["recipe"]["epoch_chosen"], card["fit"]["torch_macro_f1"]
-        train_wall, train_cpu = card["training_seconds"]["wall"], card["training_seconds"]["cpu"]
-        path = args.out / MODEL_FILE
-    else:
+    if not args.choose_only:
         epoch, f1, torch_band, model, train_wall, train_cpu = train_and_choose_epoch(
             args, seed, train, fit_texts, true, floor
         )
@@ -196,8 +191,15 @@ def main(argv=None) -> int:
             "pipeline_band": list(torch_band),
             "mix": 1.0,
             "max_length": 128,
+            "recipe": {"epochs": args.epochs, "epoch_chosen": epoch},
+            "fit": {"reviews": len(fit_texts), "torch_macro_f1": round(f1, 4)},
+            "training_seconds": {"wall": round(train_wall), "cpu": round(train_cpu), "threads": args.threads},
         }
-        path = export(model, args.out, card)
+        save(model, args.out, card)
+    card = json.loads((args.out / CARD_FILE).read_text())
+    epoch, f1 = card["recipe"]["epoch_chosen"], card["fit"]["torch_macro_f1"]
+    train_wall, train_cpu = card["training_seconds"]["wall"], card["training_seconds"]["cpu"]
+    path = args.out / ADAPTER_FILE
 
     # step 2, on every held-out review outside the test part
     choice = reviews[~test].reset_index(drop=True)
@@ -234,7 +236,8 @@ def main(argv=None) -> int:
             "recipe": {
                 "epochs": args.epochs,
                 "epoch_chosen": epoch,
-                "lr": 5e-5,
+                "lr": 1e-3,
+                "adapters": f"rank {RANK} on every linear layer of the transformer (refine.review_sentiment)",
                 "batch": 32,
                 "seed": seed,
                 "loss": "class-weighted cross-entropy",
@@ -261,11 +264,9 @@ def main(argv=None) -> int:
             "training_seconds": {"wall": round(train_wall), "cpu": round(train_cpu), "threads": args.threads},
         }
     )
-    export_card = json.loads((args.out / "review.json").read_text())
-    export_card.update(card)
-    (args.out / "review.json").write_text(json.dumps(export_card, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {args.out / 'review.json'}")
-    assert path.name == MODEL_FILE and len(LABELS) == 3
+    (args.out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) and {args.out / CARD_FILE}")
+    assert len(LABELS) == 3
     return 0
 
 

@@ -180,25 +180,24 @@ def _train_review(
     and scored on the other, both with the exported int8 model (the one runs use)."""
     import numpy as np
 
-    from refine.optional import check_extra
     from refine.review_sentiment import (
+        ADAPTER_FILE,
         CARD_FILE,
-        MODEL_FILE,
         NEGATIVE_FLOOR,
+        RANK,
         READ_EVERY_LONG_COMMENT,
         ReviewModel,
-        export,
         fine_tune,
+        save,
     )
     from refine.runs import check_output_folder
     from refine.sentiment import LABELS, MIN_PER_CLASS, band_labels, calibrate_band, evaluate, stratified_split
 
-    check_extra("onnx", "exporting the review model", where="refine sentiment train --encoder review")
     if not 0.1 <= holdout <= 0.9:
         raise RefineError(f"--encoder review needs --holdout between 0.1 and 0.9 (to choose its band), got {holdout}")
     if not 1 <= epochs <= 10:
         raise RefineError(f"--epochs must be between 1 and 10, got {epochs}")
-    check_output_folder(out, {MODEL_FILE, CARD_FILE}, what="review model")
+    check_output_folder(out, {ADAPTER_FILE, CARD_FILE}, what="review model")
     texts, labels, _, training_data = _rated_rows(data, text_col, label_col, ratings)
     y = np.asarray(labels, dtype=object)
     held = stratified_split(list(y), holdout, seed)
@@ -228,9 +227,9 @@ def _train_review(
         # no sentence aggregate was measured against it here: it reads every long English comment
         "route_below_confidence": READ_EVERY_LONG_COMMENT,
         "training_data": {**training_data, "training_rows": int(len(train_rows))},
-        "recipe": {"epochs": epochs, "lr": 5e-5, "batch": 32, "seed": seed, "holdout": holdout},
+        "recipe": {"epochs": epochs, "lr": 1e-3, "batch": 32, "seed": seed, "holdout": holdout, "adapter_rank": RANK},
     }
-    path = export(model, out, card)
+    path = save(model, out, card)
     probs = ReviewModel(out).predict_proba([texts[i] for i in np.concatenate([choose, score_rows])])
     margin = probs[:, 2] - probs[:, 0]
     band = calibrate_band(

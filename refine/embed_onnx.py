@@ -90,19 +90,27 @@ def ensure_export(cache_dir: Path, model: str, backend: str) -> Path:
     killed export never leaves a half model where a later run would load it.
     """
     check_backend(backend)
-    final = export_folder(cache_dir, model, backend)
-    if (final / CARD_FILE).is_file():
+    return build_once(export_folder(cache_dir, model, backend), CARD_FILE, lambda tmp: _export(model, backend, tmp))
+
+
+def build_once(final: Path, marker: str, build: Callable[[Path], object]) -> Path:
+    """`final`, built by `build(folder)` first unless `final/marker` is there (the marker is written last).
+
+    The build writes into a temporary folder beside the final one, renamed into place, so a killed
+    build never leaves half a model where a later run would load it.
+    """
+    if (final / marker).is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(final)
     tmp = final.parent / f".{final.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        _export(model, backend, tmp)
+        build(tmp)
         try:
             os.rename(tmp, final)
         except OSError:
-            if not (final / CARD_FILE).is_file():  # not another process finishing first: a real failure
+            if not (final / marker).is_file():  # not another process finishing first: a real failure
                 raise
     finally:
         if tmp.exists():

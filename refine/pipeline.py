@@ -345,7 +345,7 @@ def _review_model(config: RefineConfig):
     spec = config.model.review.strip()
     if spec.lower() == DEFAULT_MODEL and config.model.sentiment.strip().lower() != DEFAULT_MODEL:
         return None
-    model = load_review_model(spec)
+    model = load_review_model(spec, cache_dir=config.cache_dir)
     if model is None or config.cache_dir is None:
         return model
     return CachedScorer(model, config.cache_dir, model.cache_key)

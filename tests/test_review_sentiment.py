@@ -10,7 +10,14 @@ import pytest
 
 from refine.errors import RefineError
 from refine.feedback_sentiment import FeedbackSentiment
-from refine.review_sentiment import CARD_FILE, MODEL_FILE, ReviewModel, default_review_model_dir, load_review_model
+from refine.review_sentiment import (
+    ADAPTER_FILE,
+    CARD_FILE,
+    MODEL_FILE,
+    ReviewModel,
+    default_review_model_dir,
+    load_review_model,
+)
 
 COMPLAINT = (
     "I ordered this dress for a wedding and was really disappointed when it arrived. The fabric is thin and "
@@ -109,10 +116,11 @@ def test_damaged_review_model_files_are_one_line_errors(tmp_path):
     good = default_review_model_dir()
     folder = tmp_path / "review"
     folder.mkdir()
-    (folder / MODEL_FILE).write_bytes((good / MODEL_FILE).read_bytes()[:100_000])  # cut short
+    (folder / ADAPTER_FILE).write_bytes((good / ADAPTER_FILE).read_bytes()[:100_000])  # cut short
     (folder / CARD_FILE).write_text((good / CARD_FILE).read_text())
     with pytest.raises(RefineError, match="cannot use the review model"):
-        ReviewModel(folder).predict_proba([COMPLAINT])
+        ReviewModel(folder, cache_dir=tmp_path / "cache").predict_proba([COMPLAINT])
+    assert not list((tmp_path / "cache").rglob(MODEL_FILE))  # nothing half-built is left for a later run
     card = json.loads((good / CARD_FILE).read_text())
     for broken in ("{not json", json.dumps({**card, "mix": 3}), json.dumps({**card, "pipeline_band": [0.5, -0.5]})):
         (folder / CARD_FILE).write_text(broken)
@@ -141,6 +149,7 @@ def test_the_cycle_reads_review_scores_from_the_cache_and_only_for_english(tmp_p
     stage = FeedbackSentiment(load_scorer("default"), multilingual_head=None, review_model=cached)
     first = stage.score(texts, x, embedder=base_embedder)
     assert first.documents.loc[3, "language"] == "de" and first.documents.loc[3, "route"] == "english"
+    assert len(list((tmp_path / "review").rglob(MODEL_FILE))) == 1  # the adapter's int8 export, built once here
     read = int((first.documents["route"] == "review").sum())
     assert read >= 1 and stage.use["review"] == {"hits": 0, "computed": read}
     again = FeedbackSentiment(load_scorer("default"), multilingual_head=None, review_model=_review_model(config))
