@@ -84,11 +84,7 @@ def export_folder(cache_dir: Path, model: str, backend: str) -> Path:
 
 
 def ensure_export(cache_dir: Path, model: str, backend: str) -> Path:
-    """The export folder, exporting first if it is not there yet.
-
-    The export is written into a temporary folder beside the final one and renamed into place, so a
-    killed export never leaves a half model where a later run would load it.
-    """
+    """The export folder, exporting first if it is not there yet (atomically: `build_once`)."""
     check_backend(backend)
     return build_once(export_folder(cache_dir, model, backend), CARD_FILE, lambda tmp: _export(model, backend, tmp))
 

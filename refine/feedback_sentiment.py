@@ -523,8 +523,9 @@ class FeedbackSentiment:
                 final[many] = agg_probs[many]
                 labels[many] = agg_labels[many]
                 if self.review_model is not None:
+                    # the detected language, not the route: with no multilingual head every language is routed "english"
                     english = np.array([code in self.english for code in codes], dtype=bool)
-                    read = self._review(texts, many & (routes == "english") & english, final, labels)
+                    read = self._review(texts, many & english, final, labels)
                     routes = np.where(read, "review", routes)
             labels[~known] = "neutral"
         confidence = confidence_of(final) if n else np.zeros(0)
