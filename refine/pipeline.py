@@ -166,6 +166,7 @@ def run_cycle(
             "the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
             where=str(config.cache_dir),
         )
+    check_model_settings(config, scorer_given=scorer is not None)
     previous_topics = _previous_topics(Path(previous)) if previous is not None else None
     # [run] engine = "dask": a cluster is started (or reached) on first use and closed when the run ends
     with Engine(config.run) as engine:
@@ -329,6 +330,24 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
         if len(mix) > 1 or (mix and "en" not in mix):
             cycle.note("languages: " + ", ".join(f"{code} {n}" for code, n in list(mix.items())[:8]))
     return feedback, scorer
+
+
+def check_model_settings(config: RefineConfig, *, scorer_given: bool = False) -> None:
+    """Fail in one line before the slow stages when a `[model]` sentiment, multilingual or review folder
+    does not hold its model: a typo would otherwise surface only after every comment is embedded.
+
+    Only the small head files are read (milliseconds); a `transformers:` model and the review model's
+    export are left to the sentiment stage.
+    """
+    from refine.feedback_sentiment import load_multilingual_head
+    from refine.review_sentiment import review_model_folder
+    from refine.sentiment import load_scorer
+
+    if not scorer_given:
+        if not config.model.sentiment.strip().startswith("transformers:"):
+            load_scorer(config.model.sentiment)
+        review_model_folder(config.model.review)
+    load_multilingual_head(config.model.multilingual)
 
 
 def _review_model(config: RefineConfig):

@@ -25,6 +25,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,13 +96,9 @@ class ReviewModel:
     """
 
     def __init__(self, folder: str | Path, *, cache_dir: Path | None = None, threads: int | None = None):
-        self.folder = Path(folder).expanduser()
+        self.folder = require_model_folder(folder)
         path = self.folder / ADAPTER_FILE
         card_path = self.folder / CARD_FILE
-        if not path.is_file() or not card_path.is_file():
-            raise RefineError(
-                f"no review model in {self.folder} (expected {ADAPTER_FILE} and {CARD_FILE})", where=WHERE
-            )
         try:
             self.card: dict[str, Any] = json.loads(card_path.read_text(encoding="utf-8"))
             self.band = _band(self.card["band"])
@@ -221,13 +218,29 @@ def default_review_model_dir() -> Path:
     return models_dir() / "review"
 
 
-def load_review_model(spec: str, cache_dir: Path | None = None) -> ReviewModel | None:
-    """The model `[model] review` names: "default" (packaged), a folder, or "off" (None)."""
+def require_model_folder(folder: str | Path) -> Path:
+    """`folder` when it holds a review model's two files; else RefineError naming `[model] review`."""
+    folder = Path(folder).expanduser()
+    if not (folder / ADAPTER_FILE).is_file() or not (folder / CARD_FILE).is_file():
+        raise RefineError(f"no review model in {folder} (expected {ADAPTER_FILE} and {CARD_FILE})", where=WHERE)
+    return folder
+
+
+def review_model_folder(spec: str) -> Path | None:
+    """The folder `[model] review` names ("default": the packaged one; "off": None), checked to hold a model.
+
+    Cheap (no model is loaded), so a run checks it before its slow stages.
+    """
     spec = (spec or "").strip()
     if spec.lower() in ("off", "none", ""):
         return None
-    folder = default_review_model_dir() if spec.lower() == "default" else Path(spec).expanduser()
-    return ReviewModel(folder, cache_dir=cache_dir)
+    return require_model_folder(default_review_model_dir() if spec.lower() == "default" else spec)
+
+
+def load_review_model(spec: str, cache_dir: Path | None = None) -> ReviewModel | None:
+    """The model `[model] review` names: "default" (packaged), a folder, or "off" (None)."""
+    folder = review_model_folder(spec)
+    return None if folder is None else ReviewModel(folder, cache_dir=cache_dir)
 
 
 # ---- training --------------------------------------------------------------------------------
@@ -324,6 +337,20 @@ def merged_classifier(arrays: dict[str, np.ndarray]):
     return model.eval()
 
 
+@contextmanager
+def _torch_threads(threads: int | None):
+    """torch's intra-op thread count set to `threads` (None: unchanged) inside the block, restored after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def fine_tune(
     texts: Sequence[str],
     labels: Sequence[str],
@@ -342,66 +369,66 @@ def fine_tune(
     The transformer's own weights stay frozen (see LORA_TARGETS). Class-weighted cross-entropy (inverse class frequency), AdamW (weight decay 0.01), 10% linear
     warm-up then linear decay, gradients clipped at 1. Batches hold texts of similar length
     (shuffled, sorted within chunks of 50 batches, the batches shuffled again). torch is seeded with
-    `seed`, so the same data and seed give the same model on the same machine.
+    `seed`, so the same data and seed give the same model on the same machine. `threads` holds for
+    the training only: torch's thread count is restored afterwards.
 
     Args:
         texts, labels: the training texts and their labels (negative / neutral / positive).
         on_step: called (step, steps, loss) every 50 steps.
         on_epoch: called (epoch, model) after each epoch (e.g. to score a held-out part).
     """
-    import torch
-    from tokenizers import Tokenizer
+    with _torch_threads(threads):
+        import torch
+        from tokenizers import Tokenizer
 
-    from refine.config import default_model_path
+        from refine.config import default_model_path
 
-    if threads:
-        torch.set_num_threads(int(threads))
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    tokenizer = Tokenizer.from_file(str(tokenizer_path()))
-    tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.enable_padding()
-    model = _classifier(default_model_path())
-    _add_adapters(model)
-    y = torch.tensor([LABELS.index(v) for v in labels])
-    counts = np.maximum(np.bincount(y.numpy(), minlength=len(LABELS)), 1)
-    weights = torch.tensor(len(y) / (len(LABELS) * counts), dtype=torch.float32)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    per_epoch = int(np.ceil(len(texts) / batch))
-    steps = epochs * per_epoch
-    warmup = max(1, steps // 10)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
-    )
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
-    lengths = np.array([len(str(t)) for t in texts])
-    done = 0
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = rng.permutation(len(texts))
-        chunks = np.array_split(order, max(1, len(order) // (batch * 50)))
-        order = np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in chunks])
-        blocks = [order[i : i + batch] for i in range(0, len(order), batch)]
-        for k in rng.permutation(len(blocks)):
-            rows = blocks[k]
-            enc = tokenizer.encode_batch([str(texts[j]) for j in rows])
-            ids = torch.tensor([e.ids for e in enc])
-            mask = torch.tensor([e.attention_mask for e in enc])
-            loss = loss_fn(model(ids, mask), y[rows])
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            done += 1
-            if on_step is not None and done % 50 == 0:
-                on_step(done, steps, float(loss.item()))
-        if on_epoch is not None:
-            model.eval()
-            on_epoch(epoch, model)
-    model.eval()
-    return model
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        tokenizer = Tokenizer.from_file(str(tokenizer_path()))
+        tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.enable_padding()
+        model = _classifier(default_model_path())
+        _add_adapters(model)
+        y = torch.tensor([LABELS.index(v) for v in labels])
+        counts = np.maximum(np.bincount(y.numpy(), minlength=len(LABELS)), 1)
+        weights = torch.tensor(len(y) / (len(LABELS) * counts), dtype=torch.float32)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        per_epoch = int(np.ceil(len(texts) / batch))
+        steps = epochs * per_epoch
+        warmup = max(1, steps // 10)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup)))
+        )
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+        lengths = np.array([len(str(t)) for t in texts])
+        done = 0
+        for epoch in range(1, epochs + 1):
+            model.train()
+            order = rng.permutation(len(texts))
+            chunks = np.array_split(order, max(1, len(order) // (batch * 50)))
+            order = np.concatenate([c[np.argsort(lengths[c], kind="stable")] for c in chunks])
+            blocks = [order[i : i + batch] for i in range(0, len(order), batch)]
+            for k in rng.permutation(len(blocks)):
+                rows = blocks[k]
+                enc = tokenizer.encode_batch([str(texts[j]) for j in rows])
+                ids = torch.tensor([e.ids for e in enc])
+                mask = torch.tensor([e.attention_mask for e in enc])
+                loss = loss_fn(model(ids, mask), y[rows])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                done += 1
+                if on_step is not None and done % 50 == 0:
+                    on_step(done, steps, float(loss.item()))
+            if on_epoch is not None:
+                model.eval()
+                on_epoch(epoch, model)
+        model.eval()
+        return model
 
 
 def torch_proba(model, texts: Sequence[str], *, max_length: int = MAX_LENGTH, batch: int = 64) -> np.ndarray:

@@ -185,3 +185,50 @@ def test_train_review_model_from_the_cli(tmp_path):
     assert bad.exit_code == 2 and "--holdout between 0.1 and 0.9" in bad.output
     ignored = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "other"), "--word-features"])
     assert ignored.exit_code == 2 and "--word-features do not apply to --encoder review" in ignored.output
+
+
+
+def test_fine_tune_threads_hold_for_the_training_only():
+    import torch
+
+    from refine.review_sentiment import fine_tune
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(before + 1)  # a count the training's 1 differs from
+    try:
+        model = fine_tune([COMPLAINT, PRAISE, MIXED], ["negative", "positive", "neutral"], epochs=1, threads=1)
+        assert torch.get_num_threads() == before + 1  # a library call does not change the caller's torch
+    finally:
+        torch.set_num_threads(before)
+    assert not model.training
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("review", "no-such-review-model", "no review model in no-such-review-model"),
+        ("sentiment", "no-such-head", "unknown sentiment model 'no-such-head'"),
+        ("multilingual", "no-such-head", "no sentiment head at no-such-head"),
+    ],
+)
+def test_a_model_folder_typo_fails_before_anything_is_read(tmp_path, key, value, message):
+    from refine.config import RefineConfig
+    from refine.pipeline import run_cycle
+
+    class Untouchable:
+        model_id = "untouchable"
+
+        def encode(self, texts):  # pragma: no cover - reaching it is the failure
+            raise AssertionError("the comments were embedded before the model settings were checked")
+
+    config = RefineConfig()
+    setattr(config.model, key, value)
+    with pytest.raises(RefineError, match=message) as caught:
+        run_cycle(
+            tmp_path / "missing.csv",
+            tmp_path / "missing.csv",
+            config,
+            tmp_path / "run",
+            quiet=True,
+            embedder=Untouchable(),
+        )
+    assert "\n" not in str(caught.value)
