@@ -21,13 +21,10 @@ Variants: `assign` with example_weight=1, example_vote=0 (before), weight 4 alon
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402

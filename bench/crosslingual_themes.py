@@ -16,14 +16,9 @@ uses for themes when a month mixes languages).
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 LANGS = ["en", "es", "de", "fr", "pt"]
 THEMES = {

@@ -29,15 +29,10 @@ on other themes are printed too.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 import numpy as np  # noqa: E402
 

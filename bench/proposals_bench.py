@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 import pandas as pd
 

@@ -16,16 +16,12 @@ training reviews whose vectors are cached (it prints how many). Nothing is saved
 aggregator stays (no attempt beat it on the fit part by enough to matter, none reached 0.62).
 """
 
-import os
 import re
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402

@@ -39,15 +39,11 @@ part) and 0.611 / 0.611 / 0.608 ([MiniLM, USE] + words); the fit part's favourit
 0.605. None reaches 0.62 or beats the packaged path clearly: nothing is wired.
 """
 
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
+import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 import numpy as np  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402

@@ -19,17 +19,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
+from _env import ROOT  # isort: skip - first: offline models, sys.path
 
 from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources  # noqa: E402
 

@@ -23,7 +23,6 @@ import argparse
 import csv
 import datetime as dt
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -31,13 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from _env import ROOT  # isort: skip - first: offline models, sys.path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 CACHE_DIR = Path("/tmp/refine-bench-cache")

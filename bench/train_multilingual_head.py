@@ -20,18 +20,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from _env import ROOT  # isort: skip - first: offline models, sys.path
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
 CACHE_DIR = Path("/tmp/refine-bench-cache")

@@ -31,17 +31,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(HERE))
+from _env import ROOT  # isort: skip - first: offline models, sys.path
 
 import numpy as np  # noqa: E402
 from train_aggregator import NEGATIVE_FLOOR, clothing_parts  # noqa: E402
