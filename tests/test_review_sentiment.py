@@ -187,7 +187,6 @@ def test_train_review_model_from_the_cli(tmp_path):
     assert ignored.exit_code == 2 and "--word-features do not apply to --encoder review" in ignored.output
 
 
-
 def test_fine_tune_threads_hold_for_the_training_only():
     import torch
 
@@ -201,6 +200,7 @@ def test_fine_tune_threads_hold_for_the_training_only():
     finally:
         torch.set_num_threads(before)
     assert not model.training
+
 
 @pytest.mark.parametrize(
     ("key", "value", "message"),
