@@ -2,9 +2,10 @@
 
 Usage:
     PYTHONPATH=. python bench/review_on_demo.py [--review default] [--customers 20000] [--seed 0]
+        [--response-rate 0.1]
 
 The review model is trained on apparel reviews; the demo company's comments are of another kind
-(`refine demo`'s generator). Each comment's NPS rating gives a weak truth: 0-6 negative, 7-8 neutral,
+(`refine demo`'s generator, with its defaults). Each comment's NPS rating gives a weak truth: 0-6 negative, 7-8 neutral,
 9-10 positive. For each setting of `[model] review` (off, then the one given) the demo cycle runs
 with one shared cache folder (comments are embedded once) and this prints macro-F1 of the comment
 labels against the NPS groups, the Spearman correlation of the sentiment score with the rating, how
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--review", default="default", help="[model] review spec to compare with off")
     parser.add_argument("--customers", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--response-rate", type=float, default=0.1, help="as `refine demo` (0.1)")
     args = parser.parse_args(argv)
 
     from scipy.stats import spearmanr
@@ -49,7 +51,9 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="refine-review-demo-") as tmp:
         work = Path(tmp)
-        paths = write_demo_data(work / "data", generate_company(args.seed, n_customers=args.customers))
+        paths = write_demo_data(
+            work / "data", generate_company(args.seed, n_customers=args.customers, response_rate=args.response_rate)
+        )
         print(f"demo company seed {args.seed}, {args.customers:,} customers; NPS groups as the truth")
         for run, spec in enumerate(("off", args.review)):
             config = load_config(paths["config"])
