@@ -11,6 +11,8 @@ with one shared cache folder (comments are embedded once) and this prints macro-
 labels against the NPS groups, the Spearman correlation of the sentiment score with the rating, how
 many comments the review model read, and the confirmed proposals, so a change of model that moves
 the proposals shows here.
+The second run's time includes the review model's one-off export into the fresh cache and reads the
+first run's embeddings: the times are not a speed comparison (bench/scale_bench.py is).
 """
 
 from __future__ import annotations

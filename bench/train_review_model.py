@@ -259,7 +259,7 @@ def main(argv=None) -> int:
                 "long_reviews_routed": round(routed_share, 4),
                 "stage_without_review_macro_f1": round(base, 4),
             },
-            "training_seconds": {"wall": round(train_wall), "cpu": round(train_cpu), "threads": args.threads},
+            "training_seconds": card["training_seconds"],  # as the training wrote it (--choose-only keeps it)
         }
     )
     (args.out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")

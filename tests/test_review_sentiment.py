@@ -205,9 +205,10 @@ def test_fine_tune_threads_hold_for_the_training_only():
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("review", "no-such-review-model", "no review model in no-such-review-model"),
-        ("sentiment", "no-such-head", "unknown sentiment model 'no-such-head'"),
-        ("multilingual", "no-such-head", "no sentiment head at no-such-head"),
+        ("review", "no-such-review-model", r"^\[model\] review: no review model in no-such-review-model"),
+        ("sentiment", "no-such-head", r"^\[model\] sentiment: unknown sentiment model 'no-such-head'"),
+        ("sentiment", "transformers: ", r"^\[model\] sentiment: \"transformers:\" needs a model id"),
+        ("multilingual", "no-such-head", r"^\[model\] multilingual: no sentiment head at no-such-head"),
     ],
 )
 def test_a_model_folder_typo_fails_before_anything_is_read(tmp_path, key, value, message):

@@ -545,7 +545,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.mark.slow
-def test_default_head_on_heldout_low_rated_reviews(default_head, base_embedder):
+def test_default_head_reproduces_its_card_on_heldout_low_rated_reviews(default_head, base_embedder):
     if not (DATA / "womens_clothing_reviews.csv").is_file():
         pytest.skip(f"no real data at {DATA}")
     import sys
