@@ -26,7 +26,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from refine.experiment import analyze_experiment, cuped_adjust, two_proportion, welch  # noqa: E402
+from refine.experiment import analyze_experiment, cuped_adjust, two_proportion, welch
 
 FPR_BAND, COVER_BAND = (0.03, 0.07), (0.93, 0.97)
 

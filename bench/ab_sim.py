@@ -29,9 +29,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from refine.experiment import analyze_experiment, plan_experiment  # noqa: E402
-from refine.experiment import sequential as seq  # noqa: E402
-from refine.experiment.estimators import effect_from_moments  # noqa: E402
+from refine.experiment import analyze_experiment, plan_experiment
+from refine.experiment import sequential as seq
+from refine.experiment.estimators import effect_from_moments
 
 ALPHA = 0.05
 

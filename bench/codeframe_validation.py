@@ -26,8 +26,8 @@ from pathlib import Path
 
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 DRAWS = (0, 1, 2)
 VALIDATION_TEXTS = 3000

@@ -32,7 +32,7 @@ from pathlib import Path
 from _env import HERE  # isort: skip - first: offline models, sys.path
 
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data"
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 PLANTED = (
     "Way too much plastic packaging for a small {item}, it came in three bags inside a box.",

@@ -43,7 +43,7 @@ import numpy as np
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 
-from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources  # noqa: E402
+from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
 
 
 def vader_predictions(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
-import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from train_aggregator import clothing_parts  # noqa: E402
-from train_default_head import DEFAULT_DATA, bench_embedder, load_sources  # noqa: E402
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from train_aggregator import clothing_parts
+from train_default_head import DEFAULT_DATA, bench_embedder, load_sources
 
-from refine.embed import text_key  # noqa: E402
-from refine.feedback_sentiment import SentenceAggregator, _words, sentence_rows  # noqa: E402
-from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate, fit_head, lexical_matrix, load_scorer  # noqa: E402
+from refine.embed import text_key
+from refine.feedback_sentiment import SentenceAggregator, _words, sentence_rows
+from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate, fit_head, lexical_matrix, load_scorer
 
 D = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA  # the shared data folder
 emb = bench_embedder()

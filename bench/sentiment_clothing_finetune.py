@@ -40,12 +40,12 @@ from pathlib import Path
 
 from _env import ROOT  # isort: skip - first: offline models, sys.path
 
-import numpy as np  # noqa: E402
-from train_aggregator import NEGATIVE_FLOOR, clothing_parts  # noqa: E402
-from train_default_head import DEFAULT_DATA, load_sources  # noqa: E402
+import numpy as np
+from train_aggregator import NEGATIVE_FLOOR, clothing_parts
+from train_default_head import DEFAULT_DATA, load_sources
 
-from refine.config import default_model_path  # noqa: E402
-from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate  # noqa: E402
+from refine.config import default_model_path
+from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate
 
 CYCLE_TEXTS = 12_400  # comments of >= 25 words in a 25k-comment English cycle (45.4% of scale_bench's)
 CARD = ROOT / "refine" / "models" / "sentiment_head.json"

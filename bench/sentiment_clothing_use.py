@@ -45,20 +45,20 @@ from pathlib import Path
 
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
-import numpy as np  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from train_aggregator import clothing_parts  # noqa: E402
-from train_default_head import CACHE_DIR, DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources  # noqa: E402
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from train_aggregator import clothing_parts
+from train_default_head import CACHE_DIR, DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
 
-from refine.embed_multilingual import build_multilingual_embedder  # noqa: E402
-from refine.feedback_sentiment import (  # noqa: E402
+from refine.embed_multilingual import build_multilingual_embedder
+from refine.feedback_sentiment import (
     MIN_AGGREGATE_WORDS,
     SentenceAggregator,
     _words,
     default_aggregator,
     sentence_rows,
 )
-from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate, fit_head, load_scorer  # noqa: E402
+from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate, fit_head, load_scorer
 
 D = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA
 SEED = 0

@@ -37,8 +37,8 @@ from pathlib import Path
 
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
 BANKS = ["@Monzo", "@Revolut", "Chase", "Barclays", "@HSBC_UK", "Santander"]
 CITIES = ["London", "Berlin", "Madrid", "Chicago", "Toronto", "Sydney"]

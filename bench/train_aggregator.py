@@ -25,7 +25,7 @@ import numpy as np
 
 from _env import ROOT  # isort: skip - first: offline models, sys.path
 
-from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources  # noqa: E402
+from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
 
 NEGATIVE_FLOOR = 0.75
 # share of each star rating's held-out reviews in the fit part (the test half is the other 50%); the

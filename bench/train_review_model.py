@@ -11,8 +11,8 @@ Recipe (refine.review_sentiment.fine_tune): the clothing *training* part only
 subsample of --train reviews stratified by star rating), labels from stars (1-2 negative, 3 neutral,
 4-5 positive), rank-16 adapters on every linear layer and a linear head, class-weighted
 cross-entropy, AdamW lr 1e-3, batch 32, 128 tokens, 10% warm-up then linear decay, seed 0 (from the
-English head's card). The round of 2026-12-06 compared all reviews for 2 epochs, a 6,000-review
-subsample for 3 epochs, and all reviews for 3 epochs (the defaults), choosing by step 2's routed
+English head's card). The round of 2026-12-06 compared all reviews for 2 epochs, the 6,001-review
+subsample of `--train 6000` for 3 epochs, and all reviews for 3 epochs (the defaults), choosing by step 2's routed
 macro-F1 (README: "The review model, wired").
 
 Every choice is made on held-out clothing reviews outside the *test part* (1,200 reviews,
@@ -41,11 +41,11 @@ from pathlib import Path
 
 from _env import ROOT  # isort: skip - first: offline models, sys.path
 
-import numpy as np  # noqa: E402
-from train_aggregator import NEGATIVE_FLOOR, clothing_parts  # noqa: E402
-from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources  # noqa: E402
+import numpy as np
+from train_aggregator import NEGATIVE_FLOOR, clothing_parts
+from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
 
-from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate  # noqa: E402
+from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate
 
 CARD = ROOT / "refine" / "models" / "sentiment_head.json"
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)

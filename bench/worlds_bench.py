@@ -34,9 +34,9 @@ from _env import ROOT  # isort: skip - first: offline models, sys.path
 import numpy as np
 import pandas as pd
 
-from refine import schemas as S  # noqa: E402
-from refine.config import config_from_dict  # noqa: E402
-from refine.worlds import draw_world, find_shared_data, load_pools, world_pool  # noqa: E402
+from refine import schemas as S
+from refine.config import config_from_dict
+from refine.worlds import draw_world, find_shared_data, load_pools, world_pool
 
 SIZE_BUCKETS = ((0, 300, "<300"), (300, 1000, "300-999"), (1000, 10**9, "1000+"))
 
