@@ -620,11 +620,7 @@ def load_multilingual_head(spec: str):
         return None
     if spec == "default":
         return default_multilingual_head()
-    try:
-        return EmbeddingHeadScorer.load(Path(spec).expanduser())
-    except RefineError as exc:  # the loader names [model] sentiment; this head is [model] multilingual
-        message = str(exc).removeprefix(f"{exc.where}: ") if exc.where else str(exc)
-        raise RefineError(message, where="[model] multilingual") from None
+    return EmbeddingHeadScorer.load(Path(spec).expanduser(), where="[model] multilingual")
 
 
 # ---- one space for themes when a month mixes languages -----------------------------------------

@@ -328,12 +328,13 @@ class EmbeddingHeadScorer:
         return path
 
     @classmethod
-    def load(cls, path_or_dir: str | Path, *, name: str | None = None) -> EmbeddingHeadScorer:
+    def load(cls, path_or_dir: str | Path, *, name: str | None = None, where: str = WHERE) -> EmbeddingHeadScorer:
         """Read a head saved by `save`: a folder holding sentiment_head.npz, or the .npz itself.
 
         Args:
             path_or_dir: the folder or file; the card is the .json with the same stem, if present.
             name: the name in model_id; defaults to the card's name or the folder name.
+            where: the setting its errors name (`[model] multilingual` for the multilingual head).
 
         Returns:
             The scorer.
@@ -342,7 +343,7 @@ class EmbeddingHeadScorer:
         if path.is_dir():
             path = path / HEAD_FILE
         if not path.is_file():
-            raise RefineError(f"no sentiment head at {path}", where=WHERE)
+            raise RefineError(f"no sentiment head at {path}", where=where)
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
@@ -351,7 +352,7 @@ class EmbeddingHeadScorer:
         except Exception as exc:  # a damaged or foreign file is a config problem, said in one line
             detail = str(exc).strip().splitlines()[0][:150] if str(exc).strip() else ""
             raise RefineError(
-                f"cannot read sentiment head {path} ({type(exc).__name__}: {detail})", where=WHERE
+                f"cannot read sentiment head {path} ({type(exc).__name__}: {detail})", where=where
             ) from None
         card: dict = {}
         card_path = path.with_suffix(".json")
@@ -359,7 +360,7 @@ class EmbeddingHeadScorer:
             try:
                 card = json.loads(card_path.read_text(encoding="utf-8"))
             except ValueError:
-                raise RefineError(f"sentiment head card {card_path} is not valid JSON", where=WHERE) from None
+                raise RefineError(f"sentiment head card {card_path} is not valid JSON", where=where) from None
         try:
             return cls(
                 arrays["weight"],
@@ -372,7 +373,7 @@ class EmbeddingHeadScorer:
                 lexical_scale=float(arrays["lexical_scale"]),
             )
         except (ValueError, KeyError) as exc:
-            raise RefineError(f"sentiment head {path} is inconsistent ({exc})", where=WHERE) from None
+            raise RefineError(f"sentiment head {path} is inconsistent ({exc})", where=where) from None
 
 
 # ---- a transformers text-classification model ------------------------------------------------
