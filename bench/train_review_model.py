@@ -140,6 +140,7 @@ def train_and_choose_epoch(args, seed, train, fit_texts, true, floor):
         train["label"].tolist(),
         epochs=args.epochs,
         seed=seed,
+        rank=args.rank,
         threads=args.threads,
         on_step=lambda step, steps, loss: print(f"  step {step}/{steps} loss {loss:.3f} ({time.time() - start:.0f}s)"),
         on_epoch=on_epoch,
@@ -156,6 +157,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--train", type=int, default=0, help="stratified subsample of the training part (0: all)")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--rank", type=int, default=16, help="the adapters' rank (alpha = 2 * rank)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "refine" / "models" / "review")
     parser.add_argument("--choose-only", action="store_true", help="no training: step 2 on the model in --out")
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
         print(f"no clothing reviews at {args.data}; nothing to do")
         return 0
     from refine.feedback_sentiment import MIN_AGGREGATE_WORDS, _words, sentence_rows
-    from refine.review_sentiment import ADAPTER_FILE, CARD_FILE, RANK, ReviewModel, save
+    from refine.review_sentiment import ADAPTER_FILE, CARD_FILE, ReviewModel, save
 
     seed = int(json.loads(CARD.read_text())["split"]["seed"])
     data = load_sources(args.data, seed)
@@ -198,6 +200,8 @@ def main(argv=None) -> int:
     epoch, f1 = card["recipe"]["epoch_chosen"], card["fit"]["torch_macro_f1"]
     train_wall, train_cpu = card["training_seconds"]["wall"], card["training_seconds"]["cpu"]
     path = args.out / ADAPTER_FILE
+    with np.load(path) as arrays:
+        rank = int(arrays["rank"])
 
     # step 2, on every held-out review outside the test part
     choice = reviews[~test].reset_index(drop=True)
@@ -235,7 +239,7 @@ def main(argv=None) -> int:
                 "epochs": args.epochs,
                 "epoch_chosen": epoch,
                 "lr": 1e-3,
-                "adapters": f"rank {RANK} on every linear layer of the transformer (refine.review_sentiment)",
+                "adapters": f"rank {rank} on every linear layer of the transformer (refine.review_sentiment)",
                 "batch": 32,
                 "seed": seed,
                 "loss": "class-weighted cross-entropy",

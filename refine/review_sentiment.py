@@ -279,7 +279,7 @@ LORA_TARGETS = (
     "output.dense",
 )
 RANK = 16
-ALPHA = 32.0
+ALPHA = 32.0  # the update's scale is ALPHA / RANK = 2; another rank keeps that scale (alpha = 2 * rank)
 
 
 def _add_adapters(model, rank: int = RANK, alpha: float = ALPHA) -> list[str]:
@@ -298,6 +298,7 @@ def _add_adapters(model, rank: int = RANK, alpha: float = ALPHA) -> list[str]:
 
     for p in model.encoder.parameters():
         p.requires_grad = False
+    model.adapter_rank, model.adapter_alpha = int(rank), float(alpha)
     names = []
     for i, layer in enumerate(model.encoder.encoder.layer):
         for target in LORA_TARGETS:
@@ -309,11 +310,19 @@ def _add_adapters(model, rank: int = RANK, alpha: float = ALPHA) -> list[str]:
 
 
 def adapter_arrays(model) -> dict[str, np.ndarray]:
-    """The trained parts of a `fine_tune` model: each adapter's A and B, and the head."""
-    out: dict[str, np.ndarray] = {"rank": np.asarray(RANK), "alpha": np.asarray(ALPHA)}
+    """The trained parts of a `fine_tune` model: each adapter's A and B (float16), and the head (float32).
+
+    float16 halves the file (rank 32 stays under 3 MB); `merged_classifier` reads either precision.
+    """
+    out: dict[str, np.ndarray] = {
+        "rank": np.asarray(getattr(model, "adapter_rank", RANK)),
+        "alpha": np.asarray(getattr(model, "adapter_alpha", ALPHA)),
+    }
     for name, tensor in model.state_dict().items():
-        if name.endswith((".lora_a", ".lora_b")) or name.startswith("head."):
-            out[name.replace(".base", "")] = tensor.detach().cpu().numpy().astype(np.float32)
+        if name.endswith((".lora_a", ".lora_b")):
+            out[name.replace(".base", "")] = tensor.detach().cpu().numpy().astype(np.float16)
+        elif name.startswith("head."):
+            out[name] = tensor.detach().cpu().numpy().astype(np.float32)
     return out
 
 
@@ -360,13 +369,15 @@ def fine_tune(
     batch: int = 32,
     max_length: int = MAX_LENGTH,
     seed: int = 0,
+    rank: int = RANK,
     threads: int | None = None,
     on_step: Callable[[int, int, float], object] | None = None,
     on_epoch: Callable[[int, Any], object] | None = None,
 ):
     """Fine-tune low-rank adapters on all-MiniLM-L6-v2 and a linear head on rated texts; returns the torch module.
 
-    The transformer's own weights stay frozen (see LORA_TARGETS). Class-weighted cross-entropy (inverse class frequency), AdamW (weight decay 0.01), 10% linear
+    The transformer's own weights stay frozen (see LORA_TARGETS); the adapters have rank `rank` and
+    scale 2 (alpha = 2 * rank). Class-weighted cross-entropy (inverse class frequency), AdamW (weight decay 0.01), 10% linear
     warm-up then linear decay, gradients clipped at 1. Batches hold texts of similar length
     (shuffled, sorted within chunks of 50 batches, the batches shuffled again). torch is seeded with
     `seed`, so the same data and seed give the same model on the same machine. `threads` holds for
@@ -389,7 +400,7 @@ def fine_tune(
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.enable_padding()
         model = _classifier(default_model_path())
-        _add_adapters(model)
+        _add_adapters(model, rank=rank, alpha=2.0 * rank)
         y = torch.tensor([LABELS.index(v) for v in labels])
         counts = np.maximum(np.bincount(y.numpy(), minlength=len(LABELS)), 1)
         weights = torch.tensor(len(y) / (len(LABELS) * counts), dtype=torch.float32)
