@@ -437,7 +437,30 @@ def load_config(path: str | Path | None, overrides: dict[str, dict[str, Any]] | 
     ):
         if path is not None and not getattr(getattr(config, section), key):
             raise RefineError(f"[{section}] {key} is required (the column that holds it)", where=where)
+    if path is not None:
+        _model_folders_beside(config, Path(path).parent)
     return config
+
+
+def _model_folders_beside(config: RefineConfig, folder: Path) -> None:
+    """Point a relative `[model]` folder at the config file's `folder` when the working folder lacks it.
+
+    A relative folder is read from the working folder first (as before, so a run that worked still
+    does the same), then from the config file's folder, as the codeframe is, so `refine run --config
+    project/refine.toml` works from anywhere. Names that are not folders in either place ("default",
+    "off", a sentence-transformers id) are left as they are.
+    """
+    model = config.model
+    for key in ("embedding", "sentiment", "multilingual", "review"):
+        spec = getattr(model, key).strip()
+        prefix = "transformers:" if key == "sentiment" and spec.startswith("transformers:") else ""
+        name = spec[len(prefix) :].strip()
+        if not name or name.lower() in (DEFAULT_MODEL, "off"):
+            continue
+        given = Path(name).expanduser()
+        if given.is_absolute() or given.exists() or not (folder / given).exists():
+            continue
+        setattr(model, key, prefix + str(folder / given))
 
 
 def default_model_path() -> Path:
@@ -494,7 +517,7 @@ exclude = []                   # e.g. ["contact_email"]: never used in rules, ne
 # database = "duckdb:///warehouse.duckdb"   # read from a database instead of a file (as in [feedback])
 # table = "customers"          # or query = "select ..."
 
-[model]
+[model]                        # a relative folder here: the working folder's, else this file's folder's
 embedding = "default"          # "default" = packaged all-MiniLM-L6-v2; or a sentence-transformers id / local path
 sentiment = "default"          # "default" head, a head directory, or "transformers:<id or local path>"
 device = "cpu"

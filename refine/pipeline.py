@@ -337,8 +337,8 @@ def check_model_settings(config: RefineConfig, *, scorer_given: bool = False) ->
     does not hold its model: a typo would otherwise surface only after every comment is embedded.
 
     Only the small head files are read (the packaged ones in about 0.01 s); a `transformers:` model
-    and the review model's export are left to the sentiment stage. Folders are read relative to the
-    working folder.
+    and the review model's export are left to the sentiment stage. A relative folder is read from the
+    working folder, then from the config file's folder (refine.config.load_config).
     """
     from refine.feedback_sentiment import load_multilingual_head
     from refine.review_sentiment import review_model_folder

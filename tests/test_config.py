@@ -106,3 +106,25 @@ def test_an_old_run_json_config_loads_without_warning(recwarn):
         warnings.simplefilter("error")
         config = _config_of_run({"run": {"seed": 3, "quiet": False}}, "run.json")
     assert config.run.seed == 3
+
+
+def test_a_relative_model_folder_is_found_beside_the_config_file(tmp_path, monkeypatch):
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    (project / "review-model").mkdir(parents=True)
+    (project / "my-head").mkdir()
+    elsewhere.mkdir()
+    path = project / "refine.toml"
+    path.write_text(
+        '[feedback]\ncustomer_id = "id"\ntext = "t"\n[customers]\ncustomer_id = "id"\nsegment = "s"\n'
+        '[model]\nreview = "review-model"\nsentiment = "transformers:my-head"\n'
+        'embedding = "sentence-transformers/all-MiniLM-L6-v2"\n'
+    )
+    monkeypatch.chdir(elsewhere)
+    model = load_config(path).model
+    assert model.review == str(project / "review-model")
+    assert model.sentiment == "transformers:" + str(project / "my-head")
+    assert model.embedding == "sentence-transformers/all-MiniLM-L6-v2"  # a model id, not a folder: as given
+    assert model.multilingual == "default"
+    # the working folder keeps priority, so a run that worked before reads the same folder
+    (elsewhere / "review-model").mkdir()
+    assert load_config(path).model.review == "review-model"
