@@ -185,6 +185,7 @@ def run_cycle(
             cycle, feedback, theme_vectors, previous_topics, theme_sentences, theme_embedder
         )
         topics, sentences_frame = aspects_stage(cycle, feedback, theme_sentences, topic_model)
+        feedback = with_topic_sentiment(feedback, sentences_frame)
         feedback, topics = llm_labels_stage(cycle, feedback, topics)
         feedback, segments, respondents = join_stage(cycle, feedback, data.customers, topics)
         proposals = propose_stage(cycle, data, feedback, respondents, topics)
@@ -494,6 +495,24 @@ def aspects_stage(cycle: _Cycle, feedback: pd.DataFrame, sentences, topic_model)
         topic_model.method["aspect_sentences"] = int(len(sentences))
         columns = ["feedback_row", "sentence_index", "text", S.TOPIC_ID, S.SENTIMENT_SCORE, S.SENTIMENT_LABEL]
     return topics, frame[[c for c in columns if c in frame.columns]]
+
+
+def with_topic_sentiment(feedback: pd.DataFrame, sentences: pd.DataFrame) -> pd.DataFrame:
+    """`feedback` with TOPIC_SENTIMENT: the mean sentiment of each comment's sentences in its own topic.
+
+    A proposal quotes a topic by its most negative (or positive) comments *about that topic*: a
+    comment's whole score also carries its other complaints (a late parcel makes a checkout remark
+    read angrier). Comments with no sentence in their topic (none, or no topic) keep their own score.
+    """
+    feedback = feedback.copy()
+    feedback[S.TOPIC_SENTIMENT] = feedback[S.SENTIMENT_SCORE].to_numpy(dtype=float)
+    if len(sentences) and {"feedback_row", S.TOPIC_ID, S.SENTIMENT_SCORE} <= set(sentences.columns):
+        own = sentences["feedback_row"].to_numpy()
+        on_topic = sentences[sentences[S.TOPIC_ID].to_numpy() == feedback[S.TOPIC_ID].to_numpy()[own]]
+        mean = on_topic.groupby("feedback_row")[S.SENTIMENT_SCORE].mean()
+        column = feedback.columns.get_loc(S.TOPIC_SENTIMENT)
+        feedback.iloc[mean.index.to_numpy(), column] = mean.to_numpy(dtype=float)
+    return feedback
 
 
 def _label_topics(feedback: pd.DataFrame, topics: list[dict]) -> pd.DataFrame:

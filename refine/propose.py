@@ -968,6 +968,12 @@ def _said_by(mask, feedback_rows: np.ndarray) -> np.ndarray:
     return selected
 
 
+def _topic_sort_key(pool: pd.DataFrame) -> str:
+    """The column a topic's quotes are ranked by: what the comment's sentences in that topic say
+    (S.TOPIC_SENTIMENT, from the run's sentence themes), else the whole comment's score."""
+    return S.TOPIC_SENTIMENT if S.TOPIC_SENTIMENT in pool.columns else S.SENTIMENT_SCORE
+
+
 def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame | None:
     """For a merge: comments on the topic both segments raise most, taking turns between the segments."""
     if S.SEGMENT not in said.columns or len(cand.segments) != 2:
@@ -980,8 +986,9 @@ def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame |
     topic = int(common.sort_index().idxmax())
     pool = with_topic[with_topic[S.TOPIC_ID] == topic]
     negative_topic = float(pool[S.SENTIMENT_SCORE].mean()) < 0
+    key = _topic_sort_key(pool)
     sides = [
-        pool[pool[S.SEGMENT] == s].sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[negative_topic, True])
+        pool[pool[S.SEGMENT] == s].sort_values([key, S.FEEDBACK_ID], ascending=[negative_topic, True])
         for s in cand.segments
     ]
     turns = [side.iloc[[i]] for i in range(k) for side in sides if i < len(side)]
@@ -1004,9 +1011,9 @@ def _quotes(cand: Candidate, feedback, said_by: np.ndarray, config, k: int = 3) 
     if lead is not None and lead.measure.startswith("topic_"):
         topic = int(lead.measure.split("_")[1])
         pool = said[said[S.TOPIC_ID] == topic]
-        # a complaint topic is shown by its most negative comments, a praise topic by its most positive
+        # a complaint topic is shown by the comments most negative about it, a praise topic by the most positive
         negative_topic = bool(len(pool)) and float(pool[S.SENTIMENT_SCORE].mean()) < 0
-        pool = pool.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[negative_topic, True])
+        pool = pool.sort_values([_topic_sort_key(pool), S.FEEDBACK_ID], ascending=[negative_topic, True])
     else:
         ascending = lead is None or lead.diff < 0
         pool = said.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[ascending, True])

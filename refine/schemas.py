@@ -23,6 +23,8 @@ SENTIMENT_LABEL = "sentiment_label"
 SENTIMENT_PROBS = ["p_negative", "p_neutral", "p_positive"]
 TOPIC_ID = "topic_id"
 TOPIC_LABEL = "topic_label"
+# in memory only (not in feedback.parquet): the mean sentiment of a comment's sentences in its topic_id
+TOPIC_SENTIMENT = "topic_sentiment"
 SEGMENT = "segment"  # the customer's current segment, joined onto feedback rows
 
 REJECT_COLUMNS = ["table", "row", "id", "reason"]

@@ -337,3 +337,38 @@ def test_a_share_with_too_few_expected_answers_is_not_tested():
     # the scan applies the same rule (per stratum arrays: respondents and yes answers on each side)
     assert not enough_expected(np.array([20.0]), np.array([4.0]), np.array([1000.0]), np.array([20.0]))
     assert enough_expected(np.array([20.0]), np.array([10.0]), np.array([1000.0]), np.array([300.0]))
+
+
+def test_a_topic_is_quoted_by_what_its_comments_say_about_it():
+    """A comment angry about something else does not lead a topic's quotes: the sentences in the topic do."""
+    from refine.pipeline import with_topic_sentiment
+    from refine.propose import Candidate, _merge_quotes
+
+    feedback = pd.DataFrame(
+        {
+            S.FEEDBACK_ID: ["f1", "f2", "f3", "f4"],
+            S.SEGMENT: ["A", "A", "B", "B"],
+            S.TEXT: [
+                "Basket emptied at checkout. The parcel came two weeks late, awful.",
+                "The app crashed and lost my basket.",
+                "The app logs me out all the time.",
+                "No topic here.",
+            ],
+            S.TOPIC_ID: [3, 3, 3, -1],
+            S.SENTIMENT_SCORE: [-0.95, -0.90, -0.80, -0.2],
+        }
+    )
+    sentences = pd.DataFrame(
+        {
+            "feedback_row": [0, 0, 1, 2, 3],
+            S.TOPIC_ID: [3, 7, 3, 3, -1],
+            S.SENTIMENT_SCORE: [-0.40, -0.99, -0.90, -0.80, -0.2],
+        }
+    )
+    scored = with_topic_sentiment(feedback, sentences)
+    assert scored[S.TOPIC_SENTIMENT].tolist() == [-0.40, -0.90, -0.80, -0.2]  # f1: its topic-3 sentence only
+    assert S.TOPIC_SENTIMENT not in feedback.columns  # the caller's frame is left as it was
+    merge = Candidate(kind="merge", segments=["A", "B"], rule="", terms=[], mask=pd.Series([True]))
+    quoted = _merge_quotes(merge, scored, k=1)
+    assert quoted[S.FEEDBACK_ID].tolist() == ["f2", "f3"]  # by the whole score f1 would lead A's side
+    assert _merge_quotes(merge, feedback, k=1)[S.FEEDBACK_ID].tolist() == ["f1", "f3"]
