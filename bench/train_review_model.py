@@ -11,10 +11,10 @@ Recipe (refine.review_sentiment.fine_tune): the clothing *training* part only
 subsample of --train reviews stratified by star rating), labels from stars (1-2 negative, 3 neutral,
 4-5 positive), rank-32 adapters (alpha 64, stored in float16) on every linear layer and a linear head, class-weighted
 cross-entropy, AdamW lr 1e-3, batch 32, 128 tokens, 10% warm-up then linear decay, seed 0 (from the
-English head's card). The round of 2026-12-06 compared all reviews for 2 epochs, the 6,001-review
-subsample of `--train 6000` for 3 epochs, and all reviews for 3 epochs, at rank 16, choosing by step
-2's routed macro-F1; a second round the same day compared rank 32 for 3 epochs (the defaults, shipped)
-and rank 16 for 4 epochs against it (README: "The review model, wired").
+English head's card). The second round (2026-12-06) compared all reviews for 2 epochs, the
+6,001-review subsample of `--train 6000` for 3 epochs, and all reviews for 3 epochs, at rank 16,
+choosing by step 2's routed macro-F1; the third round, the same day, compared rank 32 for 3 epochs
+(the defaults, shipped) and rank 16 for 4 epochs against it (README: "The review model, wired").
 
 Every choice is made on held-out clothing reviews outside the *test part* (1,200 reviews,
 bench/train_aggregator.py clothing_parts), which is never read here: bench/sentiment_bench.py scores
@@ -159,7 +159,12 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--train", type=int, default=0, help="stratified subsample of the training part (0: all)")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--rank", type=int, default=RANK, help="the adapters' rank (alpha = 2 * rank)")
+    parser.add_argument(
+        "--rank",
+        type=int,
+        default=RANK,
+        help="the adapters' rank (alpha = 2 * rank); --choose-only reads it from the file",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "refine" / "models" / "review")
     parser.add_argument("--choose-only", action="store_true", help="no training: step 2 on the model in --out")

@@ -184,7 +184,6 @@ def _train_review(
         ADAPTER_FILE,
         CARD_FILE,
         NEGATIVE_FLOOR,
-        RANK,
         READ_EVERY_LONG_COMMENT,
         ReviewModel,
         fine_tune,
@@ -227,7 +226,15 @@ def _train_review(
         # no sentence aggregate was measured against it here: it reads every long English comment
         "route_below_confidence": READ_EVERY_LONG_COMMENT,
         "training_data": {**training_data, "training_rows": int(len(train_rows))},
-        "recipe": {"epochs": epochs, "lr": 1e-3, "batch": 32, "seed": seed, "holdout": holdout, "adapter_rank": RANK},
+        "recipe": {
+            "epochs": epochs,
+            "lr": 1e-3,
+            "batch": 32,
+            "seed": seed,
+            "holdout": holdout,
+            "adapter_rank": model.adapter_rank,
+            "adapter_alpha": model.adapter_alpha,
+        },
     }
     path = save(model, out, card)
     probs = ReviewModel(out).predict_proba([texts[i] for i in np.concatenate([choose, score_rows])])

@@ -446,9 +446,10 @@ def _model_folders_beside(config: RefineConfig, folder: Path) -> None:
     """Point a relative `[model]` folder at the config file's `folder` when the working folder lacks it.
 
     A relative folder is read from the working folder first (as before, so a run that worked still
-    does the same), then from the config file's folder, as the codeframe is, so `refine run --config
-    project/refine.toml` works from anywhere. Names that are not folders in either place ("default",
-    "off", a sentence-transformers id) are left as they are.
+    does the same), then from the config file's folder (written as an absolute path, so run.json and
+    the cache keys name one place), so `refine run --config project/refine.toml` finds
+    `project/my-model`. Names that are not folders in either place ("default", "off", a
+    sentence-transformers id) are left as they are.
     """
     model = config.model
     for key in ("embedding", "sentiment", "multilingual", "review"):
@@ -460,7 +461,7 @@ def _model_folders_beside(config: RefineConfig, folder: Path) -> None:
         given = Path(name).expanduser()
         if given.is_absolute() or given.exists() or not (folder / given).exists():
             continue
-        setattr(model, key, prefix + str(folder / given))
+        setattr(model, key, prefix + str((folder / given).resolve()))
 
 
 def default_model_path() -> Path:
@@ -517,7 +518,7 @@ exclude = []                   # e.g. ["contact_email"]: never used in rules, ne
 # database = "duckdb:///warehouse.duckdb"   # read from a database instead of a file (as in [feedback])
 # table = "customers"          # or query = "select ..."
 
-[model]                        # a relative folder here: the working folder's, else this file's folder's
+[model]                        # relative folders: looked up in the working folder, then next to this file
 embedding = "default"          # "default" = packaged all-MiniLM-L6-v2; or a sentence-transformers id / local path
 sentiment = "default"          # "default" head, a head directory, or "transformers:<id or local path>"
 device = "cpu"

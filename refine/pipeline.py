@@ -502,14 +502,17 @@ def with_topic_sentiment(feedback: pd.DataFrame, sentences: pd.DataFrame) -> pd.
 
     A proposal quotes a topic by its most negative (or positive) comments *about that topic*: a
     comment's whole score also carries its other complaints (a late parcel makes a checkout remark
-    read angrier). Comments with no sentence in their topic (none, or no topic) keep their own score.
+    read angrier). A comment with no topic, with no sentence in its topic, or whose sentences there
+    have no score keeps its own score. `sentences` is the aspects frame: `feedback_row` is the
+    comment's position in `feedback`.
     """
     feedback = feedback.copy()
     feedback[S.TOPIC_SENTIMENT] = feedback[S.SENTIMENT_SCORE].to_numpy(dtype=float)
     if len(sentences) and {"feedback_row", S.TOPIC_ID, S.SENTIMENT_SCORE} <= set(sentences.columns):
         own = sentences["feedback_row"].to_numpy()
-        on_topic = sentences[sentences[S.TOPIC_ID].to_numpy() == feedback[S.TOPIC_ID].to_numpy()[own]]
-        mean = on_topic.groupby("feedback_row")[S.SENTIMENT_SCORE].mean()
+        topic = feedback[S.TOPIC_ID].to_numpy()[own]
+        on_topic = sentences[(sentences[S.TOPIC_ID].to_numpy() == topic) & (topic >= 0)]
+        mean = on_topic.groupby("feedback_row")[S.SENTIMENT_SCORE].mean().dropna()
         column = feedback.columns.get_loc(S.TOPIC_SENTIMENT)
         feedback.iloc[mean.index.to_numpy(), column] = mean.to_numpy(dtype=float)
     return feedback

@@ -985,8 +985,8 @@ def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame |
         return None
     topic = int(common.sort_index().idxmax())
     pool = with_topic[with_topic[S.TOPIC_ID] == topic]
-    negative_topic = float(pool[S.SENTIMENT_SCORE].mean()) < 0
     key = _topic_sort_key(pool)
+    negative_topic = float(pool[key].mean()) < 0
     sides = [
         pool[pool[S.SEGMENT] == s].sort_values([key, S.FEEDBACK_ID], ascending=[negative_topic, True])
         for s in cand.segments
@@ -1011,9 +1011,11 @@ def _quotes(cand: Candidate, feedback, said_by: np.ndarray, config, k: int = 3) 
     if lead is not None and lead.measure.startswith("topic_"):
         topic = int(lead.measure.split("_")[1])
         pool = said[said[S.TOPIC_ID] == topic]
-        # a complaint topic is shown by the comments most negative about it, a praise topic by the most positive
-        negative_topic = bool(len(pool)) and float(pool[S.SENTIMENT_SCORE].mean()) < 0
-        pool = pool.sort_values([_topic_sort_key(pool), S.FEEDBACK_ID], ascending=[negative_topic, True])
+        # a complaint topic is shown by the comments most negative about it, a praise topic by the most
+        # positive; which it is, is read from the same sentences
+        key = _topic_sort_key(pool)
+        negative_topic = bool(len(pool)) and float(pool[key].mean()) < 0
+        pool = pool.sort_values([key, S.FEEDBACK_ID], ascending=[negative_topic, True])
     else:
         ascending = lead is None or lead.diff < 0
         pool = said.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[ascending, True])

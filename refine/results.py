@@ -74,7 +74,8 @@ class CycleResult:
 
     Attributes:
         out_dir: the run folder.
-        feedback: accepted feedback rows with sentiment, topic and segment.
+        feedback: accepted feedback rows with sentiment, topic and segment (and `topic_sentiment`, the
+            sentiment of each comment's sentences in its topic, which feedback.parquet does not keep).
         customers: the accepted customer table (segments as reported against).
         rejects: every input row not used, with its reason.
         topics: topic records as in topics.json (fading ones last).

@@ -267,7 +267,7 @@ def _classifier(path: Path):
 
 
 # low-rank adapters on every linear layer of the transformer (query, key, value, attention output, and the
-# feed-forward pair): W' = W + ALPHA / RANK * B @ A. Only A, B and the head are trained, so what ships is
+# feed-forward pair): W' = W + alpha / rank * B @ A, alpha = 2 * rank. Only A, B and the head are trained, so what ships is
 # the adapter (refine/models/review/review_adapter.npz, 2.5 MB in float16), merged into the packaged
 # all-MiniLM-L6-v2 at first use and exported to int8 in the cache; a whole fine-tuned model would be 23 MB.
 LORA_TARGETS = (
@@ -279,12 +279,16 @@ LORA_TARGETS = (
     "output.dense",
 )
 RANK = 32  # the packaged model's (rank 16 scored 0.6481 on the choice reviews, rank 32 0.6510: README)
-ALPHA = 64.0  # the update's scale is ALPHA / RANK = 2; another rank keeps that scale (alpha = 2 * rank)
 
 
-def _add_adapters(model, rank: int = RANK, alpha: float = ALPHA) -> list[str]:
-    """Freeze `model`'s transformer and put a trainable low-rank adapter beside each target linear layer."""
+def _add_adapters(model, rank: int = RANK, alpha: float | None = None) -> list[str]:
+    """Freeze `model`'s transformer and put a trainable low-rank adapter beside each target linear layer
+    (alpha: 2 * rank unless given, so the update's scale stays 2)."""
     import torch
+
+    if rank < 1:
+        raise ValueError(f"the adapters' rank must be at least 1, got {rank}")
+    alpha = 2.0 * rank if alpha is None else float(alpha)
 
     class Adapted(torch.nn.Module):
         def __init__(self, base: torch.nn.Linear):
@@ -315,8 +319,8 @@ def adapter_arrays(model) -> dict[str, np.ndarray]:
     float16 halves the file (rank 32 stays under 3 MB); `merged_classifier` reads either precision.
     """
     out: dict[str, np.ndarray] = {
-        "rank": np.asarray(getattr(model, "adapter_rank", RANK)),
-        "alpha": np.asarray(getattr(model, "adapter_alpha", ALPHA)),
+        "rank": np.asarray(model.adapter_rank),
+        "alpha": np.asarray(model.adapter_alpha),
     }
     for name, tensor in model.state_dict().items():
         if name.endswith((".lora_a", ".lora_b")):
@@ -400,7 +404,7 @@ def fine_tune(
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.enable_padding()
         model = _classifier(default_model_path())
-        _add_adapters(model, rank=rank, alpha=2.0 * rank)
+        _add_adapters(model, rank=rank)
         y = torch.tensor([LABELS.index(v) for v in labels])
         counts = np.maximum(np.bincount(y.numpy(), minlength=len(LABELS)), 1)
         weights = torch.tensor(len(y) / (len(LABELS) * counts), dtype=torch.float32)

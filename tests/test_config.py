@@ -121,10 +121,14 @@ def test_a_relative_model_folder_is_found_beside_the_config_file(tmp_path, monke
     )
     monkeypatch.chdir(elsewhere)
     model = load_config(path).model
-    assert model.review == str(project / "review-model")
-    assert model.sentiment == "transformers:" + str(project / "my-head")
+    assert model.review == str((project / "review-model").resolve())
+    assert model.sentiment == "transformers:" + str((project / "my-head").resolve())
     assert model.embedding == "sentence-transformers/all-MiniLM-L6-v2"  # a model id, not a folder: as given
     assert model.multilingual == "default"
+    # a config named by a relative path: the folder is written absolute (run.json and cache keys name one place)
+    monkeypatch.chdir(tmp_path)
+    assert load_config("project/refine.toml").model.review == str((project / "review-model").resolve())
     # the working folder keeps priority, so a run that worked before reads the same folder
+    monkeypatch.chdir(elsewhere)
     (elsewhere / "review-model").mkdir()
     assert load_config(path).model.review == "review-model"

@@ -360,15 +360,43 @@ def test_a_topic_is_quoted_by_what_its_comments_say_about_it():
     )
     sentences = pd.DataFrame(
         {
-            "feedback_row": [0, 0, 1, 2, 3],
-            S.TOPIC_ID: [3, 7, 3, 3, -1],
-            S.SENTIMENT_SCORE: [-0.40, -0.99, -0.90, -0.80, -0.2],
+            "feedback_row": [0, 0, 1, 2, 3, 3],
+            S.TOPIC_ID: [3, 7, 3, 3, -1, -1],
+            S.SENTIMENT_SCORE: [-0.40, -0.99, -0.90, -0.80, -0.9, np.nan],
         }
     )
     scored = with_topic_sentiment(feedback, sentences)
-    assert scored[S.TOPIC_SENTIMENT].tolist() == [-0.40, -0.90, -0.80, -0.2]  # f1: its topic-3 sentence only
+    # f1: its topic-3 sentence only; f4 has no topic, so its unthemed sentences do not replace its score
+    assert scored[S.TOPIC_SENTIMENT].tolist() == [-0.40, -0.90, -0.80, -0.2]
+    unscored = sentences.assign(**{S.SENTIMENT_SCORE: np.where(sentences["feedback_row"] == 1, np.nan, -0.5)})
+    assert with_topic_sentiment(feedback, unscored)[S.TOPIC_SENTIMENT].iloc[1] == -0.90  # no score there: its own
     assert S.TOPIC_SENTIMENT not in feedback.columns  # the caller's frame is left as it was
     merge = Candidate(kind="merge", segments=["A", "B"], rule="", terms=[], mask=pd.Series([True]))
     quoted = _merge_quotes(merge, scored, k=1)
     assert quoted[S.FEEDBACK_ID].tolist() == ["f2", "f3"]  # by the whole score f1 would lead A's side
     assert _merge_quotes(merge, feedback, k=1)[S.FEEDBACK_ID].tolist() == ["f1", "f3"]
+
+
+def test_a_topic_praised_inside_angry_comments_is_quoted_by_its_praise():
+    from refine.pipeline import with_topic_sentiment
+    from refine.propose import Candidate, _merge_quotes
+
+    feedback = pd.DataFrame(
+        {
+            S.FEEDBACK_ID: ["f1", "f2", "f3"],
+            S.SEGMENT: ["A", "A", "B"],
+            S.TEXT: ["Staff were lovely. Parcel lost twice!", "Staff were fine. Awful refund.", "Kind staff."],
+            S.TOPIC_ID: [5, 5, 5],
+            S.SENTIMENT_SCORE: [-0.6, -0.7, 0.5],
+        }
+    )
+    sentences = pd.DataFrame(
+        {
+            "feedback_row": [0, 0, 1, 1, 2],
+            S.TOPIC_ID: [5, 8, 5, 8, 5],
+            S.SENTIMENT_SCORE: [0.9, -0.95, 0.3, -0.95, 0.5],
+        }
+    )
+    merge = Candidate(kind="merge", segments=["A", "B"], rule="", terms=[], mask=pd.Series([True]))
+    quoted = _merge_quotes(merge, with_topic_sentiment(feedback, sentences), k=1)
+    assert quoted[S.FEEDBACK_ID].tolist() == ["f1", "f3"]  # the warmest about the staff, not the least angry

@@ -15,8 +15,10 @@ from refine.review_sentiment import (
     CARD_FILE,
     MODEL_FILE,
     ReviewModel,
+    adapter_arrays,
     default_review_model_dir,
     load_review_model,
+    merged_classifier,
 )
 
 COMPLAINT = (
@@ -187,7 +189,7 @@ def test_train_review_model_from_the_cli(tmp_path):
     assert ignored.exit_code == 2 and "--word-features do not apply to --encoder review" in ignored.output
 
 
-def test_fine_tune_threads_hold_for_the_training_only():
+def test_fine_tune_threads_hold_for_the_training_only_and_the_file_keeps_rank_and_precision():
     import torch
 
     from refine.review_sentiment import fine_tune
@@ -195,11 +197,27 @@ def test_fine_tune_threads_hold_for_the_training_only():
     before = torch.get_num_threads()
     torch.set_num_threads(before + 1)  # a count the training's 1 differs from
     try:
-        model = fine_tune([COMPLAINT, PRAISE, MIXED], ["negative", "positive", "neutral"], epochs=1, threads=1)
+        model = fine_tune([COMPLAINT, PRAISE, MIXED], ["negative", "positive", "neutral"], epochs=1, threads=1, rank=4)
         assert torch.get_num_threads() == before + 1  # a library call does not change the caller's torch
     finally:
         torch.set_num_threads(before)
     assert not model.training
+    # what is saved: the rank asked for, alpha 2 * rank, the adapters in float16 and the head in float32;
+    # an older float32 file merges to the same weights within float16's precision
+    arrays = adapter_arrays(model)
+    assert (int(arrays["rank"]), float(arrays["alpha"])) == (4, 8.0)
+    lora = [k for k in arrays if k.endswith((".lora_a", ".lora_b"))]
+    assert len(lora) == 2 * 6 * 6 and all(arrays[k].dtype == np.float16 for k in lora)
+    assert arrays["encoder.encoder.layer.0.attention.self.query.lora_a"].shape == (4, 384)
+    assert arrays["head.weight"].dtype == np.float32
+    state = model.state_dict()
+    as_float32 = {**arrays, **{k: state[k].numpy().astype(np.float32) for k in lora}}
+    name = "encoder.encoder.layer.0.attention.self.query"
+    half = merged_classifier(arrays).get_submodule(name).weight.detach().numpy()
+    full = merged_classifier(as_float32).get_submodule(name).weight.detach().numpy()
+    assert np.abs(half - full).max() < 1e-3
+    with pytest.raises(ValueError, match="rank must be at least 1"):
+        fine_tune([COMPLAINT], ["negative"], epochs=1, rank=0)
 
 
 @pytest.mark.parametrize(
