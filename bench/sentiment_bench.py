@@ -70,32 +70,21 @@ def xlmt_head_sample(test) -> np.ndarray:
     return mask
 
 
-def macro_f1_exact(true: np.ndarray, predicted: np.ndarray) -> float:
-    """Macro-F1 over the labels in `true`, unrounded (refine.sentiment.evaluate rounds to 4 places)."""
-    from refine.sentiment import LABELS
-
-    scores = []
-    for label in LABELS:
-        t, p = true == label, predicted == label
-        if t.any():
-            hits = np.sum(t & p)
-            scores.append(2 * hits / (t.sum() + p.sum()))
-    return float(np.mean(scores))
-
-
 RESAMPLES = 2000
 
 
 def bootstrap_interval(true, predicted, other=None, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of macro-F1 over reviews drawn with replacement (of the difference
     predicted minus `other` on the same draws when `other` is given)."""
+    from refine.sentiment import _macro_f1  # unrounded (evaluate rounds to 4 places)
+
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(resamples):
         rows = rng.integers(0, len(true), len(true))
-        value = macro_f1_exact(true[rows], predicted[rows])
+        value = _macro_f1(true[rows], predicted[rows])
         if other is not None:
-            value -= macro_f1_exact(true[rows], other[rows])
+            value -= _macro_f1(true[rows], other[rows])
         values.append(value)
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
@@ -167,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from refine.feedback_sentiment import PROBS, FeedbackSentiment, default_multilingual_head
     from refine.language import UNKNOWN, detect_languages
-    from refine.sentiment import evaluate, load_scorer
+    from refine.sentiment import _macro_f1, evaluate, load_scorer
 
     head = load_scorer(args.head)
     split = getattr(head, "card", {}).get("split", {})
@@ -301,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     truth_c, refine_c = truth[rows_c], new_three[rows_c]
     low_c, high_c = bootstrap_interval(truth_c, refine_c)
     exact = (
-        f"{'Clothing test half, exact':<30} {len(rows_c):>5} | macro-F1 {macro_f1_exact(truth_c, refine_c):.5f}, "
+        f"{'Clothing test half, exact':<30} {len(rows_c):>5} | macro-F1 {_macro_f1(truth_c, refine_c):.5f}, "
         f"95% bootstrap interval [{low_c:.3f}, {high_c:.3f}] ({RESAMPLES:,} resamples of the reviews)"
     )
     if review is not None:  # the same reviews through the stage with the review model off, in this run
@@ -315,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(1-2 star negative {np.mean(labels_c[(data['rating'].to_numpy()[rows_c] <= 2)] == 'negative'):.3f}); "
             f"the review model read {int(read.sum())} of them ({review.model_id})"
         )
-        gain = macro_f1_exact(truth_c, refine_c) - macro_f1_exact(truth_c, labels_c)
+        gain = _macro_f1(truth_c, refine_c) - _macro_f1(truth_c, labels_c)
         low_g, high_g = bootstrap_interval(truth_c, refine_c, other=labels_c)
         exact += f"; review model on minus off {gain:+.3f} [{low_g:+.3f}, {high_g:+.3f}]"
     print(exact)
