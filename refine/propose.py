@@ -968,10 +968,16 @@ def _said_by(mask, feedback_rows: np.ndarray) -> np.ndarray:
     return selected
 
 
-def _topic_sort_key(pool: pd.DataFrame) -> str:
-    """The column a topic's quotes are ranked by: what the comment's sentences in that topic say
-    (S.TOPIC_SENTIMENT, from the run's sentence themes), else the whole comment's score."""
-    return S.TOPIC_SENTIMENT if S.TOPIC_SENTIMENT in pool.columns else S.SENTIMENT_SCORE
+def _ranked_for_topic(pool: pd.DataFrame) -> pd.DataFrame:
+    """One topic's comments in quoting order: a complaint topic by the comments most negative about
+    it, a praise topic by the most positive (ties by feedback id).
+
+    Both the direction and the order are read from what the comments' sentences in that topic say
+    (S.TOPIC_SENTIMENT, from the run's sentence themes), else from the whole comments' scores.
+    """
+    key = S.TOPIC_SENTIMENT if S.TOPIC_SENTIMENT in pool.columns else S.SENTIMENT_SCORE
+    negative_topic = bool(len(pool)) and float(pool[key].mean()) < 0
+    return pool.sort_values([key, S.FEEDBACK_ID], ascending=[negative_topic, True])
 
 
 def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame | None:
@@ -984,13 +990,8 @@ def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame |
     if common.empty or common.max() <= 0:
         return None
     topic = int(common.sort_index().idxmax())
-    pool = with_topic[with_topic[S.TOPIC_ID] == topic]
-    key = _topic_sort_key(pool)
-    negative_topic = float(pool[key].mean()) < 0
-    sides = [
-        pool[pool[S.SEGMENT] == s].sort_values([key, S.FEEDBACK_ID], ascending=[negative_topic, True])
-        for s in cand.segments
-    ]
+    pool = _ranked_for_topic(with_topic[with_topic[S.TOPIC_ID] == topic])
+    sides = [pool[pool[S.SEGMENT] == s] for s in cand.segments]
     turns = [side.iloc[[i]] for i in range(k) for side in sides if i < len(side)]
     return pd.concat(turns) if turns else None
 
@@ -1010,12 +1011,7 @@ def _quotes(cand: Candidate, feedback, said_by: np.ndarray, config, k: int = 3) 
         lead = max(raised, key=lambda c: abs(c.effect))
     if lead is not None and lead.measure.startswith("topic_"):
         topic = int(lead.measure.split("_")[1])
-        pool = said[said[S.TOPIC_ID] == topic]
-        # a complaint topic is shown by the comments most negative about it, a praise topic by the most
-        # positive; which it is, is read from the same sentences
-        key = _topic_sort_key(pool)
-        negative_topic = bool(len(pool)) and float(pool[key].mean()) < 0
-        pool = pool.sort_values([key, S.FEEDBACK_ID], ascending=[negative_topic, True])
+        pool = _ranked_for_topic(said[said[S.TOPIC_ID] == topic])
     else:
         ascending = lead is None or lead.diff < 0
         pool = said.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[ascending, True])
