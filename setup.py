@@ -1,7 +1,7 @@
 """Packaging hook, nothing else (the project's metadata is in pyproject.toml).
 
 The prompt templates have one copy, prompts/ at the top of the repository, where a source checkout
-or an editable install reads them (refine.llm.prompt_folders). A built wheel has no repository
+or an editable install reads them (refine.report.llm.prompt_folders). A built wheel has no repository
 around it, so this build step copies them into the package as refine/prompts/.
 """
 

@@ -35,7 +35,7 @@ HELD_OUT = 10
 
 
 def frame(cats, examples, with_examples):
-    from refine.themes import Codeframe, CodeframeTheme
+    from refine.text.themes import Codeframe, CodeframeTheme
 
     return Codeframe(
         [
@@ -60,7 +60,7 @@ def draw(train, cats, seed):
 
 def score(x, y, cats, examples, held, groups, encode, settings):
     """One draw's figures for one variant."""
-    from refine.themes.codeframe import assign, build_prototypes
+    from refine.text.themes.codeframe import assign, build_prototypes
 
     out: dict[str, float] = {}
     keep = [c for i, c in enumerate(cats) if i not in held]
@@ -95,8 +95,8 @@ def main() -> int:
     if not (d / "train.csv").exists():
         print(f"data not found in {args.data_dir}: nothing to validate")
         return 0
-    from refine.embed import build_embedder
-    from refine.themes import codeframe as cf
+    from refine.text.embed import build_embedder
+    from refine.text.themes import codeframe as cf
 
     encode = build_embedder("default", device="cpu", batch_size=64, cache_dir=args.cache, backend=args.backend).encode
     train = pd.read_csv(d / "train.csv")

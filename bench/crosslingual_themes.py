@@ -127,8 +127,8 @@ def measure(vectors: np.ndarray, theme: np.ndarray, lang: np.ndarray) -> dict:
 
 
 def main() -> int:
-    from refine.embed import SentenceTransformerEmbedder
-    from refine.embed_multilingual import MultilingualEncoder
+    from refine.text.embed import SentenceTransformerEmbedder
+    from refine.text.embed_multilingual import MultilingualEncoder
 
     texts, theme, lang = [], [], []
     for name, versions in THEMES.items():

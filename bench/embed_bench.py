@@ -49,8 +49,8 @@ def load_texts(kind: str, data_dir: Path, n: int):
 
 
 def make_embedder(backend: str, batch_size: int, export_dir: Path):
-    from refine.embed import SentenceTransformerEmbedder
-    from refine.embed_onnx import OnnxEmbedder
+    from refine.text.embed import SentenceTransformerEmbedder
+    from refine.text.embed_onnx import OnnxEmbedder
 
     if backend == "torch":
         return SentenceTransformerEmbedder("default", batch_size=batch_size)
@@ -60,8 +60,8 @@ def make_embedder(backend: str, batch_size: int, export_dir: Path):
 def topic_rows(texts, labels, vectors: dict[str, np.ndarray], seed: int) -> None:
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
-    from refine.config import TopicSettings
-    from refine.topics import fit_topics
+    from refine.io.config import TopicSettings
+    from refine.text.themes.topics import fit_topics
 
     assignments = {}
     print(f"\ntopics (fit_topics defaults) on the same {len(texts)} texts; NMI as bench/topics_bench.py")
@@ -85,8 +85,8 @@ def topic_rows(texts, labels, vectors: dict[str, np.ndarray], seed: int) -> None
 def sentiment_rows(data_dir: Path, n: int, embedders: dict, cache_dir: Path, seed: int) -> None:
     from train_default_head import load_sources
 
-    from refine.embed import CachedEmbedder
-    from refine.sentiment import default_head_path, evaluate, load_scorer
+    from refine.text.embed import CachedEmbedder
+    from refine.text.sentiment.scorers import default_head_path, evaluate, load_scorer
 
     head = load_scorer("default") if default_head_path().is_file() else None
     split_seed = int(getattr(head, "card", {}).get("split", {}).get("seed", 0)) if head else 0

@@ -4,7 +4,7 @@
     PYTHONPATH=. .venv/bin/python bench/emerging_bench.py --planted 2 --null 2      # a quick look
 
 Each series is 6 monthly cycles drawn from a pool of 10 synthetic months
-(``refine.synth.generate_company(seed, null=True)`` for the seeds in ``POOL_SEEDS``: each month draws
+(``refine.demo.company.generate_company(seed, null=True)`` for the seeds in ``POOL_SEEDS``: each month draws
 its own customers and comments from the same theme mix; synth plants nothing). A pool month is
 generated, redacted and embedded once (packaged all-MiniLM-L6-v2, ``--backend``, default onnx-int8
 for speed on a shared CPU; vectors cached in ``--cache``). Series s takes 6 distinct pool months in
@@ -14,8 +14,8 @@ writes (plastic / wasteful packaging, from the templates below, embedded as they
 theme emerges in month 5.
 
 Per month the real topic step runs on the series' own comments, as ``refine run`` would:
-``refine.topics.fit_topics`` with last month's topics (kept and fading) as ``previous``. Detection is
-``refine.drivers.what_is_new`` (what ``refine run --previous`` and ``refine history`` call): every
+``refine.text.themes.topics.fit_topics`` with last month's topics (kept and fading) as ``previous``. Detection is
+``refine.insights.drivers.what_is_new`` (what ``refine run --previous`` and ``refine history`` call): every
 comment of this month and of the pooled last up to 3 months is given its nearest theme centroid
 (this month's themes for emerging, last month's for fading), then a two-proportion test per theme,
 Holm-corrected, minimum share change ``MIN_SHARE_CHANGE``.
@@ -67,8 +67,8 @@ POOL_SEEDS = (1, 2, 3, 4, 5, 6, 100001, 100002, 100003, 100004)  # synth months,
 
 
 def pool_month(seed: int, customers: int, rate: float) -> list[str]:
-    from refine.privacy import redact
-    from refine.synth import generate_company
+    from refine.demo.company import generate_company
+    from refine.io.privacy import redact
 
     company = generate_company(seed=seed, n_customers=customers, response_rate=rate, null=True)
     texts = [redact(" ".join(str(t).split())) for t in company.feedback["Comment Text"].fillna("")]
@@ -76,9 +76,9 @@ def pool_month(seed: int, customers: int, rate: float) -> list[str]:
 
 
 def run_series(series: int, planted: bool, args, pool, embedder) -> dict:
-    from refine.config import TopicSettings
-    from refine.drivers import nearest_theme, what_is_new
-    from refine.topics import fit_topics
+    from refine.insights.drivers import nearest_theme, what_is_new
+    from refine.io.config import TopicSettings
+    from refine.text.themes.topics import fit_topics
 
     rng = np.random.default_rng([series, int(planted), 11])
     order = rng.choice(len(pool), 6, replace=False)
@@ -161,9 +161,9 @@ def main() -> None:
     parser.add_argument("--cache", default="/tmp/refine-bench-cache")
     args = parser.parse_args()
 
-    from refine.config import offline_env
-    from refine.drivers import ALPHA, MIN_SHARE_CHANGE
-    from refine.embed import build_embedder
+    from refine.insights.drivers import ALPHA, MIN_SHARE_CHANGE
+    from refine.io.config import offline_env
+    from refine.text.embed import build_embedder
 
     offline_env()
     embedder = build_embedder("default", device="cpu", batch_size=64, cache_dir=Path(args.cache), backend=args.backend)

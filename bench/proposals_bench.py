@@ -21,10 +21,10 @@ import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 import pandas as pd
 
-from refine.config import load_config
-from refine.pipeline import run_cycle
-from refine.rules import apply_rule
-from refine.synth import generate_company, write_demo_data
+from refine.demo.company import generate_company, write_demo_data
+from refine.io.config import load_config
+from refine.run.cycle import run_cycle
+from refine.segments.rules import apply_rule
 
 
 def jaccard(a: pd.Series, b: pd.Series) -> float:

@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from scipy.stats import spearmanr
 
-    from refine.config import load_config
-    from refine.pipeline import run_cycle
-    from refine.sentiment import evaluate
-    from refine.synth import generate_company, write_demo_data
+    from refine.demo.company import generate_company, write_demo_data
+    from refine.io.config import load_config
+    from refine.run.cycle import run_cycle
+    from refine.text.sentiment.scorers import evaluate
 
     with tempfile.TemporaryDirectory(prefix="refine-review-demo-") as tmp:
         work = Path(tmp)

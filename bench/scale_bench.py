@@ -11,17 +11,17 @@ Usage:
 This is a script, not a timed test (issue 7, "Speed and scale"). Target: peak memory under 4 GB and
 no stage quadratic in the number of feedback rows.
 
-For each feedback size N the synthetic company (refine.synth.generate_company) is generated with
+For each feedback size N the synthetic company (refine.demo.company.generate_company) is generated with
 --customers customers and response_rate = N / customers (re-drawn once with the rate corrected by the
 first draw's overshoot, so the feedback table is close to N rows), and written as CSV. Then the cycle
-(refine.pipeline.run_cycle) runs twice on the same files, each in its own subprocess:
+(refine.run.cycle.run_cycle) runs twice on the same files, each in its own subprocess:
 
   * cold: a fresh, empty cache folder (REFINE_CACHE_DIR), so every document and every aspect
     sentence is embedded. The one-off ONNX export is NOT part of the cold run: it is made once
     before all sizes into a template cache and copied into every fresh cache (its time is printed
     apart). Use --cold-export to include it in every cold run instead.
   * warm: the same data and the same cache folder, a new run folder: embeddings, sentiment, the
-    topic fit and the proposal search come from the cache (refine.embed, refine.sentiment.CachedScorer,
+    topic fit and the proposal search come from the cache (refine.text.embed, refine.text.sentiment.scorers.CachedScorer,
     refine.memo); ingest, aspects (sentence splitting), join and report run again.
   * next (unless --next-shared 1): a "next month" sharing --next-shared (0.9) of its texts with the
     first: the same customers and rows, the other texts edited into new ones. Only the new texts are
@@ -43,7 +43,7 @@ texts from the shared data folder: an English-only set (N clothing reviews and t
 mixed-language set (the first 200 texts of each XLM-T test part: en, es, de, fr, pt). The embed and
 sentences stages are not timed (all-MiniLM-L6-v2 vectors are zero stand-ins: the head's cost does not
 depend on their values); timed are "before" (the English head on every comment and every cut-out sentence, as refine scored them before
-languages) and "now" (refine.feedback_sentiment: language detection, routing, USE multilingual v3 on the
+languages) and "now" (refine.text.sentiment.stage: language detection, routing, USE multilingual v3 on the
 non-English comments and sentences, uncached, and the sentence aggregation), and, for the mixed set,
 embedding every comment with USE multilingual v3 for the theme space.
 
@@ -83,7 +83,7 @@ def _maxrss_bytes(ru_maxrss: int) -> int:
 
 
 def child_generate(args) -> None:
-    from refine.synth import generate_company, write_demo_data
+    from refine.demo.company import generate_company, write_demo_data
 
     start = time.perf_counter()
     rate = min(0.9, max(0.02, args.n / args.customers))
@@ -109,14 +109,14 @@ def child_generate(args) -> None:
 
 
 def child_export(args) -> None:
-    from refine.config import load_config
-    from refine.embed_onnx import ensure_export
+    from refine.io.config import load_config
+    from refine.text.embed_onnx import ensure_export
 
     config = load_config(None)
     start = time.perf_counter()
     ensure_export(Path(args.cache), config.model.embedding, args.backend)
     embedder_s = time.perf_counter() - start
-    from refine.review_sentiment import load_review_model
+    from refine.text.sentiment.review import load_review_model
 
     review = load_review_model(config.model.review, cache_dir=Path(args.cache))
     if review is not None:  # the review model's adapter, merged and exported to int8 once per cache
@@ -127,8 +127,8 @@ def child_export(args) -> None:
 
 def child_run(args) -> None:
     start = time.perf_counter()
-    from refine.config import load_config
-    from refine.pipeline import run_cycle
+    from refine.io.config import load_config
+    from refine.run.cycle import run_cycle
 
     data = Path(args.data)
     config = load_config(data / "refine.toml", overrides={"model": {"backend": args.backend}})
@@ -235,15 +235,15 @@ def wide_customers(n: int, seed: int):
 
 
 def child_propose(args) -> None:
-    """Time refine.propose.propose alone on a wide table (whichever refine is first on sys.path)."""
+    """Time refine.segments.propose.propose alone on a wide table (whichever refine is first on sys.path)."""
     import numpy as np
     import pandas as pd
 
     import refine
     from refine import schemas as S
-    from refine.config import config_from_dict
-    from refine.propose import propose
-    from refine.segments import join_segments, respondents_table
+    from refine.io.config import config_from_dict
+    from refine.segments.profiles import join_segments, respondents_table
+    from refine.segments.propose import propose
 
     customers = wide_customers(args.customers, args.seed)
     rng = np.random.default_rng(args.seed + 1)
@@ -338,10 +338,10 @@ def sentiment_rate(n: int, data_dir: Path) -> None:
     from train_default_head import load_sources
     from train_multilingual_head import load_xlmt
 
-    from refine.embed_multilingual import MultilingualEncoder
-    from refine.feedback_sentiment import FeedbackSentiment, build_sentences, default_multilingual_head
-    from refine.review_sentiment import load_review_model
-    from refine.sentiment import load_scorer
+    from refine.text.embed_multilingual import MultilingualEncoder
+    from refine.text.sentiment.review import load_review_model
+    from refine.text.sentiment.scorers import load_scorer
+    from refine.text.sentiment.stage import FeedbackSentiment, build_sentences, default_multilingual_head
 
     if not (data_dir / "multilingual_sentiment").is_dir():
         print(f"no shared data at {data_dir}; nothing to measure")

@@ -7,7 +7,7 @@ Usage:
 Three scorers, same texts:
   * VADER (compound +-0.05 for three classes, >= 0 for binary);
   * "head": the packaged English head on each whole text (refine before languages and sentences);
-  * "refine": the sentiment stage as the pipeline runs it (refine.feedback_sentiment): language
+  * "refine": the sentiment stage as the pipeline runs it (refine.text.sentiment.stage): language
     detected per text, English through the head, other languages through the multilingual head on
     USE multilingual v3, multi-sentence texts aggregated from their sentences, "unknown" neutral.
 
@@ -76,7 +76,7 @@ RESAMPLES = 2000
 def bootstrap_interval(true, predicted, other=None, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of macro-F1 over reviews drawn with replacement (of the difference
     predicted minus `other` on the same draws when `other` is given)."""
-    from refine.sentiment import _macro_f1  # unrounded (evaluate rounds to 4 places)
+    from refine.text.sentiment.scorers import _macro_f1  # unrounded (evaluate rounds to 4 places)
 
     rng = np.random.default_rng(seed)
     values = []
@@ -105,7 +105,7 @@ class _Unread:
 
 def _sentences_by_route(texts, x, languages, minilm, min_words):
     """Sentences of the long texts; all-MiniLM-L6-v2 vectors for those the English head reads."""
-    from refine.feedback_sentiment import build_sentences
+    from refine.text.sentiment.stage import build_sentences
 
     table = build_sentences(texts, x, _Unread(), min_words=min_words)
     rows = table.frame["feedback_row"].to_numpy()
@@ -154,9 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         multilingual_bench_embedder,
     )
 
-    from refine.feedback_sentiment import PROBS, FeedbackSentiment, default_multilingual_head
-    from refine.language import UNKNOWN, detect_languages
-    from refine.sentiment import _macro_f1, evaluate, load_scorer
+    from refine.text.language import UNKNOWN, detect_languages
+    from refine.text.sentiment.scorers import _macro_f1, evaluate, load_scorer
+    from refine.text.sentiment.stage import PROBS, FeedbackSentiment, default_multilingual_head
 
     head = load_scorer(args.head)
     split = getattr(head, "card", {}).get("split", {})
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     rows_staged = np.flatnonzero(staged)
     staged_texts = [texts[i] for i in rows_staged]
 
-    from refine.review_sentiment import load_review_model
+    from refine.text.sentiment.review import load_review_model
 
     review = load_review_model(args.review)
     stage = FeedbackSentiment(

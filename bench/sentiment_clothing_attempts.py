@@ -28,9 +28,17 @@ from sklearn.linear_model import LogisticRegression
 from train_aggregator import clothing_parts
 from train_default_head import DEFAULT_DATA, bench_embedder, load_sources
 
-from refine.embed import text_key
-from refine.feedback_sentiment import SentenceAggregator, _words, sentence_rows
-from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate, fit_head, lexical_matrix, load_scorer
+from refine.text.embed import text_key
+from refine.text.sentiment.scorers import (
+    LABELS,
+    band_labels,
+    calibrate_band,
+    evaluate,
+    fit_head,
+    lexical_matrix,
+    load_scorer,
+)
+from refine.text.sentiment.stage import SentenceAggregator, _words, sentence_rows
 
 D = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA  # the shared data folder
 emb = bench_embedder()
@@ -164,7 +172,7 @@ def report_nofloor(name, p):
 
 
 report_nofloor("I default head whole text, band WITHOUT the 0.75 floor", doc0)
-agg = __import__("refine.feedback_sentiment", fromlist=["x"]).default_aggregator()
+agg = __import__("refine.text.sentiment.stage", fromlist=["x"]).default_aggregator()
 f = SentenceAggregator.features(doc0, sp0, s_rows, _words(s_texts))
 pa = agg.probabilities(f)
 lab = agg.aggregate(f)[1]

@@ -27,7 +27,7 @@ transformer"): full fine-tuning, --train 6000, 2 epochs (727 s wall): fit 0.645,
 test 0.622, pipe 0.594, 70.2%; --freeze 4, all reviews (1,122 s): fit 0.598, test 0.606, 79.8%. Torch
 inference 74.5-81.3 texts/s (+155-170 s wall, +300-330 CPU s on a 25k cycle); ONNX int8 222-227
 texts/s (+56 s, +111 CPU s), test 0.613 with its own band. This exploration led to the packaged
-review model, which bench/train_review_model.py builds with refine.review_sentiment.fine_tune (same
+review model, which bench/train_review_model.py builds with refine.text.sentiment.review.fine_tune (same
 recipe; its batches are shuffled by that function, so its weights differ from this script's).
 """
 
@@ -44,16 +44,16 @@ import numpy as np
 from train_aggregator import NEGATIVE_FLOOR, clothing_parts
 from train_default_head import DEFAULT_DATA, load_sources
 
-from refine.config import default_model_path
-from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate
+from refine.io.config import default_model_path
+from refine.text.sentiment.scorers import LABELS, band_labels, calibrate_band, evaluate
 
 CYCLE_TEXTS = 12_400  # comments of >= 25 words in a 25k-comment English cycle (45.4% of scale_bench's)
 CARD = ROOT / "refine" / "models" / "sentiment_head.json"
 
 
 def build_model(path: Path, freeze: int):
-    """refine.review_sentiment's classifier (all-MiniLM-L6-v2, mean pooling, a linear head), bottom `freeze` frozen."""
-    from refine.review_sentiment import _classifier
+    """refine.text.sentiment.review's classifier (all-MiniLM-L6-v2, mean pooling, a linear head), bottom `freeze` frozen."""
+    from refine.text.sentiment.review import _classifier
 
     model = _classifier(path)
     if freeze:
@@ -96,12 +96,12 @@ def folder_mb(path: Path) -> float:
 
 
 def onnx_int8(model, tokenizer, texts, max_length, out: Path):
-    """Export to ONNX, quantize dynamically to int8 (refine.review_sentiment.export); (a function texts ->
+    """Export to ONNX, quantize dynamically to int8 (refine.text.sentiment.review.export); (a function texts ->
     (probabilities, texts/s, CPU s per text), MB)."""
     import torch
 
-    from refine.embed_onnx import cpu_session
-    from refine.review_sentiment import MODEL_FILE, export_onnx
+    from refine.text.embed_onnx import cpu_session
+    from refine.text.sentiment.review import MODEL_FILE, export_onnx
 
     (out / "int8").mkdir(parents=True, exist_ok=True)
     int8 = export_onnx(model, out / "int8" / MODEL_FILE)
@@ -234,7 +234,7 @@ def score_chosen(args, model, tokenizer, reviews, fit, test) -> int:
     """Score the test part once with the checkpoint and band chosen on the fit part (--out/chosen.json)."""
     import torch
 
-    from refine.feedback_sentiment import MIN_AGGREGATE_WORDS, _words, sentence_rows
+    from refine.text.sentiment.stage import MIN_AGGREGATE_WORDS, _words, sentence_rows
 
     chosen = json.loads((args.out / "chosen.json").read_text())
     epoch, band = chosen["epoch"], tuple(chosen["band"])
@@ -275,7 +275,7 @@ def score_chosen(args, model, tokenizer, reviews, fit, test) -> int:
     # whole-text label (its own band) for the others
     from train_default_head import bench_embedder, embed_in_chunks
 
-    from refine.sentiment import load_scorer
+    from refine.text.sentiment.scorers import load_scorer
 
     both = fit | test
     texts = reviews.loc[both, "text"].tolist()

@@ -10,7 +10,7 @@ made on it) and the test part (1,200 reviews, only scored). New here:
 * the *rest* of the held-out reviews (the 2,831 that are in neither the fit nor the test part: the
   first half's reviews beyond the fit part and the test half's beyond its first 1,200) train
   aggregators; the fit part then only chooses (band, options), out of sample;
-* USE multilingual v3 (refine.embed_multilingual, the packaged numpy encoder) as a second frozen
+* USE multilingual v3 (refine.text.embed_multilingual, the packaged numpy encoder) as a second frozen
   feature set beside all-MiniLM-L6-v2: in-domain review heads on the clothing *training* part
   (the rows bench/train_default_head.py load_sources trains the default head on; no held-out text
   among them, checked and printed) read [MiniLM, USE] embeddings plus hashed words, whole text or
@@ -50,15 +50,15 @@ from sklearn.linear_model import LogisticRegression
 from train_aggregator import clothing_parts
 from train_default_head import CACHE_DIR, DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
 
-from refine.embed_multilingual import build_multilingual_embedder
-from refine.feedback_sentiment import (
+from refine.text.embed_multilingual import build_multilingual_embedder
+from refine.text.sentiment.scorers import LABELS, band_labels, calibrate_band, evaluate, fit_head, load_scorer
+from refine.text.sentiment.stage import (
     MIN_AGGREGATE_WORDS,
     SentenceAggregator,
     _words,
     default_aggregator,
     sentence_rows,
 )
-from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate, fit_head, load_scorer
 
 D = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA
 SEED = 0
@@ -197,7 +197,7 @@ for feats in ("use", "mini+use"):
 # ordinal stars: 5-class LR on the star rating, expected rating (rescaled to [-1, 1]) as the score
 from scipy import sparse  # noqa: E402
 
-from refine.sentiment import lexical_matrix  # noqa: E402
+from refine.text.sentiment.scorers import lexical_matrix  # noqa: E402
 
 
 def unit(x):

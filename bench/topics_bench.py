@@ -50,8 +50,8 @@ def unit(x):
 
 
 def run_themes(texts, doc_vectors, encode, seed, *, split=True, codeframe=None, mask=True):
-    from refine.config import TopicSettings
-    from refine.themes import SimpleSentences, fit_themes, split_comments
+    from refine.io.config import TopicSettings
+    from refine.text.themes import SimpleSentences, fit_themes, split_comments
 
     if split:
         sentences = split_comments(texts, doc_vectors, encode)
@@ -125,8 +125,8 @@ def banking_themes(args, encode, nmi, rows, texts, truth, vectors):
 
 def banking_codeframe(args, encode, train, test):
     """Codeframe from the intent names, then names + 5 examples each."""
-    from refine.themes import Codeframe, CodeframeTheme
-    from refine.themes.codeframe import assign, build_prototypes, name_words
+    from refine.text.themes import Codeframe, CodeframeTheme
+    from refine.text.themes.codeframe import assign, build_prototypes, name_words
 
     cats = sorted(train["category"].unique())
     x = unit(encode(test["text"].astype(str).tolist()))
@@ -213,7 +213,7 @@ def main() -> int:
         return 0
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
-    from refine.embed import build_embedder
+    from refine.text.embed import build_embedder
 
     embedder = build_embedder("default", device="cpu", batch_size=64, cache_dir=args.cache, backend=args.backend)
     print(f"embeddings: {embedder.model_id}", flush=True)

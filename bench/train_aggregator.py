@@ -54,7 +54,7 @@ def clothing_parts(data_dir: Path, seed: int):
 
 def review_features(reviews, head, embedder):
     """The aggregator features of every review (whole-text + sentence probabilities from the English head)."""
-    from refine.feedback_sentiment import PROBS, SentenceAggregator, _words, sentence_rows
+    from refine.text.sentiment.stage import PROBS, SentenceAggregator, _words, sentence_rows
 
     texts = reviews["text"].tolist()
     x = embed_in_chunks(embedder, texts)
@@ -74,7 +74,7 @@ def subset(f: dict, rows: np.ndarray) -> dict:
 
 
 def choose_band(true, score, ratings):
-    from refine.sentiment import calibrate_band
+    from refine.text.sentiment.scorers import calibrate_band
 
     return calibrate_band(true, score, floor_rows=np.asarray(ratings) <= 2, negative_floor=NEGATIVE_FLOOR)
 
@@ -83,8 +83,8 @@ def fit_learned(f: dict, true: np.ndarray, seed: int):
     """Multinomial LR on SentenceAggregator.design; its band from 5-fold out-of-fold scores on the same rows."""
     from sklearn.linear_model import LogisticRegression
 
-    from refine.feedback_sentiment import SentenceAggregator
-    from refine.sentiment import LABELS
+    from refine.text.sentiment.scorers import LABELS
+    from refine.text.sentiment.stage import SentenceAggregator
 
     x = SentenceAggregator.design(f)
 
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "womens_clothing_reviews.csv").is_file():
         print(f"no clothing reviews at {args.data}; nothing to do")
         return 0
-    from refine.feedback_sentiment import SentenceAggregator
-    from refine.sentiment import evaluate, load_scorer
+    from refine.text.sentiment.scorers import evaluate, load_scorer
+    from refine.text.sentiment.stage import SentenceAggregator
 
     head = load_scorer("default")
     seed = int(head.card.get("split", {}).get("seed", 0))
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "band_rule": f"best macro-F1 on the fit part among bands calling >= {NEGATIVE_FLOOR} of 1-2 star reviews "
         "negative",
         "candidates": rows,
-        "sentences": "refine.sentiment.split_sentences, fragments under 12 characters dropped; weights = word counts",
+        "sentences": "refine.text.sentiment.scorers.split_sentences, fragments under 12 characters dropped; weights = word counts",
     }
     path = chosen.save(OUT_DIR)
     print(f"saved {path}")

@@ -144,7 +144,7 @@ def load_sources(data_dir: Path, seed: int = SEED, holdout: float = HOLDOUT) -> 
 
 def bench_embedder():
     """The packaged all-MiniLM-L6-v2 behind the bench's content-hash cache."""
-    from refine.embed import CachedEmbedder, SentenceTransformerEmbedder
+    from refine.text.embed import CachedEmbedder, SentenceTransformerEmbedder
 
     return CachedEmbedder(SentenceTransformerEmbedder("default", batch_size=32), CACHE_DIR)
 
@@ -196,7 +196,7 @@ def source_scores(data: pd.DataFrame, probs: np.ndarray, band: tuple[float, floa
     p_negative (argmax over the two, neutral ignored), the usual way to score a 3-class model there.
     Also: the share of 1-2 star clothing reviews labelled negative.
     """
-    from refine.sentiment import band_labels, evaluate
+    from refine.text.sentiment.scorers import band_labels, evaluate
 
     score = probs[:, 2] - probs[:, 0]
     three = band_labels(score, band)
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data folder {args.data} is missing the sentiment data; nothing to train", file=sys.stderr)
         return 0
 
-    from refine.sentiment import EMBEDDING_MODEL, calibrate_band, fit_head, out_of_fold_scores
+    from refine.text.sentiment.scorers import EMBEDDING_MODEL, calibrate_band, fit_head, out_of_fold_scores
 
     data = load_sources(args.data, args.seed)
     print(data.groupby(["source", "split", "label"]).size().to_string(), flush=True)

@@ -11,7 +11,7 @@ the val parts, and it is scored on the test parts, which nothing here trains on.
 A language never trained on: for Portuguese and German, a head is fitted on the other four (same
 options) and scored on that language's test part; the card keeps those figures.
 
-Embeddings: USE multilingual v3 (refine.embed_multilingual) behind the bench cache in
+Embeddings: USE multilingual v3 (refine.text.embed_multilingual) behind the bench cache in
 /tmp/refine-bench-cache, so a rerun costs seconds.
 """
 
@@ -73,7 +73,7 @@ def load_xlmt(data_dir: Path) -> pd.DataFrame:
 
 def multilingual_bench_embedder():
     """USE multilingual v3 behind the bench cache."""
-    from refine.embed_multilingual import build_multilingual_embedder
+    from refine.text.embed_multilingual import build_multilingual_embedder
 
     return build_multilingual_embedder(CACHE_DIR)
 
@@ -88,7 +88,7 @@ def embed_chunks(embedder, texts: list[str], chunk: int = 1000) -> np.ndarray:
 
 
 def per_language(data: pd.DataFrame, predicted: np.ndarray) -> dict:
-    from refine.sentiment import evaluate
+    from refine.text.sentiment.scorers import evaluate
 
     out = {}
     for code in LANGUAGES.values():
@@ -100,7 +100,7 @@ def per_language(data: pd.DataFrame, predicted: np.ndarray) -> dict:
 
 def fit_and_band(x, data, train, val, option, weights=None, refit=False):
     """Fit on `train`, choose the neutral band on `val` (mean macro-F1 over languages); `refit`: then refit on both."""
-    from refine.sentiment import calibrate_band, fit_head
+    from refine.text.sentiment.scorers import calibrate_band, fit_head
 
     texts = data["text"].tolist()
     head = fit_head(
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "multilingual_sentiment").is_dir():
         print(f"no XLM-T data at {args.data / 'multilingual_sentiment'}; nothing to train")
         return 0
-    from refine.sentiment import EmbeddingHeadScorer
+    from refine.text.sentiment.scorers import EmbeddingHeadScorer
 
     data = load_xlmt(args.data)
     print(f"XLM-T: {len(data)} texts; embedding with USE multilingual v3", flush=True)
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.dry_run:
         return 0
-    from refine.embed_multilingual import MultilingualEncoder
+    from refine.text.embed_multilingual import MultilingualEncoder
 
     encoder = MultilingualEncoder()
     card = {

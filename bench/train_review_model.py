@@ -6,7 +6,7 @@ Usage:
 The packaged model was built with `--threads 1` (torch's arithmetic can differ in the last bits with
 the thread count, so another count may give a slightly different model).
 
-Recipe (refine.review_sentiment.fine_tune): the clothing *training* part only
+Recipe (refine.text.sentiment.review.fine_tune): the clothing *training* part only
 (bench/train_default_head.py load_sources: source clothing, split train; all 9,154 reviews, or a
 subsample of --train reviews stratified by star rating), labels from stars (1-2 negative, 3 neutral,
 4-5 positive), rank-32 adapters (alpha 64, stored in float16) on every linear layer and a linear head, class-weighted
@@ -46,8 +46,8 @@ import numpy as np
 from train_aggregator import NEGATIVE_FLOOR, clothing_parts
 from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
 
-from refine.review_sentiment import RANK
-from refine.sentiment import LABELS, band_labels, calibrate_band, evaluate
+from refine.text.sentiment.review import RANK
+from refine.text.sentiment.scorers import LABELS, band_labels, calibrate_band, evaluate
 
 CARD = ROOT / "refine" / "models" / "sentiment_head.json"
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -66,8 +66,8 @@ def stratified_subsample(train, size: int, rng: np.random.Generator):
 
 def stage_without_review(texts: list[str]):
     """The sentiment stage's documents for `texts` with the review model off (the packaged head and aggregator)."""
-    from refine.feedback_sentiment import FeedbackSentiment
-    from refine.sentiment import load_scorer
+    from refine.text.sentiment.scorers import load_scorer
+    from refine.text.sentiment.stage import FeedbackSentiment
 
     embedder = bench_embedder()
     stage = FeedbackSentiment(load_scorer("default"), multilingual_head=None)
@@ -100,7 +100,7 @@ def choose_routing(true, floor, long_rows, review_p, stage_docs, mix, band, full
     pass per comment, so it reads only long comments the stage is unsure of; the threshold is the lowest
     (fewest comments read) whose macro-F1 stays within `tolerance` of reading every long comment and
     that keeps the CX floor (>= 75% of the 1-2 star reviews called negative)."""
-    from refine.feedback_sentiment import confidence_of
+    from refine.text.sentiment.stage import confidence_of
 
     stage_p = stage_docs[["p_negative", "p_neutral", "p_positive"]].to_numpy()
     stage_labels = stage_docs["sentiment_label"].to_numpy(dtype=object)
@@ -125,7 +125,7 @@ def choose_routing(true, floor, long_rows, review_p, stage_docs, mix, band, full
 
 def train_and_choose_epoch(args, seed, train, fit_texts, true, floor):
     """Fine-tune; (epoch, its fit macro-F1, its torch band, the model at that epoch, wall s, CPU s)."""
-    from refine.review_sentiment import fine_tune, torch_proba
+    from refine.text.sentiment.review import fine_tune, torch_proba
 
     epochs: list[tuple[float, int, tuple, dict]] = []
     start, cpu0 = time.time(), time.process_time()
@@ -172,8 +172,8 @@ def main(argv=None) -> int:
     if not (args.data / "womens_clothing_reviews.csv").is_file():
         print(f"no clothing reviews at {args.data}; nothing to do")
         return 0
-    from refine.feedback_sentiment import MIN_AGGREGATE_WORDS, _words, sentence_rows
-    from refine.review_sentiment import ADAPTER_FILE, CARD_FILE, ReviewModel, save
+    from refine.text.sentiment.review import ADAPTER_FILE, CARD_FILE, ReviewModel, save
+    from refine.text.sentiment.stage import MIN_AGGREGATE_WORDS, _words, sentence_rows
 
     seed = int(json.loads(CARD.read_text())["split"]["seed"])
     data = load_sources(args.data, seed)
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
                 "epochs": args.epochs,
                 "epoch_chosen": epoch,
                 "lr": 1e-3,
-                "adapters": f"rank {rank} on every linear layer of the transformer (refine.review_sentiment)",
+                "adapters": f"rank {rank} on every linear layer of the transformer (refine.text.sentiment.review)",
                 "batch": 32,
                 "seed": seed,
                 "loss": "class-weighted cross-entropy",

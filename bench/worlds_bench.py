@@ -1,14 +1,14 @@
-"""Proposal recall and precision on randomized worlds (refine.worlds): planted merge / split / new
+"""Proposal recall and precision on randomized worlds (refine.demo.worlds): planted merge / split / new
 structures on tables of random shape, with real feedback text drawn by topic from ../shared/data.
 
     PYTHONPATH=. .venv/bin/python bench/worlds_bench.py --worlds 50 --null 50          # the full set
     PYTHONPATH=. .venv/bin/python bench/worlds_bench.py --worlds 6 --null 4            # a smoke run
     PYTHONPATH=. .venv/bin/python bench/worlds_bench.py --report worlds.jsonl --chart docs/worlds_recall.svg
 
-Per world: the tables are written as CSV and read back by refine.ingest (as a CRM export would be
+Per world: the tables are written as CSV and read back by refine.io.ingest (as a CRM export would be
 read), the texts take their vectors and sentiment from the pool (embedded once, with the default
 model through the project's cached embedder, onnx-int8 backend by default), the topic step runs
-(refine.topics.fit_topics), then refine.propose. A planted structure counts as found when a
+(refine.text.themes.topics.fit_topics), then refine.segments.propose. A planted structure counts as found when a
 confirmed proposal of its kind selects customers with Jaccard >= 0.6 against the planted ones
 (merge: the same two segments; split: either of the two segments it makes, the rule's customers or
 the rest of the segment, since `segment == "S4" and app_user == False` splits S4 exactly as
@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from refine import schemas as S
-from refine.config import config_from_dict
-from refine.worlds import draw_world, find_shared_data, load_pools, world_pool
+from refine.demo.worlds import draw_world, find_shared_data, load_pools, world_pool
+from refine.io.config import config_from_dict
 
 SIZE_BUCKETS = ((0, 300, "<300"), (300, 1000, "300-999"), (1000, 10**9, "1000+"))
 
@@ -46,8 +46,8 @@ def size_bucket(n: int) -> str:
 
 
 def embed_pools(pools, cache: Path, backend: str):
-    from refine.embed import build_embedder
-    from refine.sentiment import load_scorer
+    from refine.text.embed import build_embedder
+    from refine.text.sentiment.scorers import load_scorer
 
     embedder = build_embedder("default", device="cpu", batch_size=64, cache_dir=cache, backend=backend)
     scorer = load_scorer("default")
@@ -66,11 +66,11 @@ def embed_pools(pools, cache: Path, backend: str):
 
 
 def run_world(seed: int, null: bool, pools, embedded, customers: int, workdir: Path) -> dict:
-    from refine.ingest import ingest, rule_columns
-    from refine.propose import propose
-    from refine.rules import apply_rule
-    from refine.segments import join_segments, respondents_table
-    from refine.topics import fit_topics
+    from refine.io.ingest import ingest, rule_columns
+    from refine.segments.profiles import join_segments, respondents_table
+    from refine.segments.propose import propose
+    from refine.segments.rules import apply_rule
+    from refine.text.themes.topics import fit_topics
 
     start = time.perf_counter()
     index = seed % len(pools) if pools else 0
@@ -289,8 +289,10 @@ def main() -> int:
         data = find_shared_data(ROOT)
         pools = load_pools(data)
         if not pools:
-            print("../shared/data not found: worlds use refine.synth's generated sentences instead of real texts")
-        from refine.worlds import synthetic_pool
+            print(
+                "../shared/data not found: worlds use refine.demo.company's generated sentences instead of real texts"
+            )
+        from refine.demo.worlds import synthetic_pool
 
         embedded, model_id = embed_pools(pools or [synthetic_pool(0)], Path(args.cache), args.backend)
         print(f"embedding model: {model_id}")

@@ -22,22 +22,22 @@ __version__ = "0.2.0"
 
 # public name -> the module that defines it
 _API = {
-    "load_config": "refine.config",
-    "RefineConfig": "refine.config",
-    "run_cycle": "refine.pipeline",
-    "CycleResult": "refine.results",
-    "RunManifest": "refine.results",
-    "SentenceTable": "refine.sentences",
-    "load_run": "refine.runs",
-    "LoadedRun": "refine.runs",
+    "load_config": "refine.io.config",
+    "RefineConfig": "refine.io.config",
+    "run_cycle": "refine.run.cycle",
+    "CycleResult": "refine.run.results",
+    "RunManifest": "refine.io.runs",
+    "SentenceTable": "refine.text.sentences",
+    "load_run": "refine.io.runs",
+    "LoadedRun": "refine.io.runs",
     "plan_experiment": "refine.experiment",
     "analyze_experiment": "refine.experiment",
     "write_ab_report": "refine.experiment",
     "ABReport": "refine.experiment",
-    "Proposal": "refine.proposals",
-    "ProposalResult": "refine.proposals",
-    "apply_rule": "refine.rules",
-    "HashingEmbedder": "refine.embed",
+    "Proposal": "refine.segments.model",
+    "ProposalResult": "refine.segments.model",
+    "apply_rule": "refine.segments.rules",
+    "HashingEmbedder": "refine.text.embed",
 }
 
 __all__ = [
@@ -62,15 +62,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from refine.config import RefineConfig, load_config
-    from refine.embed import HashingEmbedder
     from refine.experiment import ABReport, analyze_experiment, plan_experiment, write_ab_report
-    from refine.pipeline import run_cycle
-    from refine.proposals import Proposal, ProposalResult
-    from refine.results import CycleResult, RunManifest
-    from refine.rules import apply_rule
-    from refine.runs import LoadedRun, load_run
-    from refine.sentences import SentenceTable
+    from refine.io.config import RefineConfig, load_config
+    from refine.io.runs import LoadedRun, RunManifest, load_run
+    from refine.run.cycle import run_cycle
+    from refine.run.results import CycleResult
+    from refine.segments.model import Proposal, ProposalResult
+    from refine.segments.rules import apply_rule
+    from refine.text.embed import HashingEmbedder
+    from refine.text.sentences import SentenceTable
 
 
 def __getattr__(name: str) -> Any:

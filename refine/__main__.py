@@ -1,5 +1,5 @@
 """`python -m refine`: the same command line as `refine`."""
 
-from refine.cli import main
+from refine.cli.main import main
 
 main()

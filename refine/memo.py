@@ -1,7 +1,7 @@
 """Stage results kept in the cache folder, keyed by everything the stage reads.
 
 A rerun of the same month recomputes nothing that has not changed. The embedding cache
-(refine.embed) covers the texts. This module covers two more stages, each keyed by a digest of its
+(refine.text.embed) covers the texts. This module covers two more stages, each keyed by a digest of its
 inputs, its settings, the seed, the versions of refine and its libraries, and the source code of
 the modules that compute it:
 

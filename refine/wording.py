@@ -1,6 +1,6 @@
 """Words shared by the report and the LLM prompts: how a share and a proposal are written for a reader.
 
-A leaf module (it imports nothing from refine), so refine.llm can use it without importing the
+A leaf module (it imports nothing from refine), so refine.report.llm can use it without importing the
 report, which imports the pipeline's types.
 """
 

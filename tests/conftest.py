@@ -15,7 +15,7 @@ import pytest
 @pytest.fixture(scope="session")
 def base_embedder():
     """The packaged all-MiniLM-L6-v2, uncached: one load for the whole session."""
-    from refine.embed import SentenceTransformerEmbedder
+    from refine.text.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder("default", device="cpu", batch_size=64)
 
@@ -23,7 +23,7 @@ def base_embedder():
 @pytest.fixture(scope="session")
 def fake_embedder():
     """A deterministic hashing embedder (no model load) for tests that need vectors, not meaning."""
-    from refine.embed import HashingEmbedder
+    from refine.text.embed import HashingEmbedder
 
     return HashingEmbedder()
 
@@ -31,7 +31,7 @@ def fake_embedder():
 @pytest.fixture
 def embedder(base_embedder, tmp_path):
     """The session model behind a fresh, empty content-hash cache."""
-    from refine.embed import CachedEmbedder
+    from refine.text.embed import CachedEmbedder
 
     return CachedEmbedder(base_embedder, tmp_path / "cache")
 

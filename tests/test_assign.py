@@ -5,7 +5,7 @@ import json
 import pandas as pd
 from typer.testing import CliRunner
 
-from refine.cli import app
+from refine.cli.main import app
 
 CONFIG = {
     "feedback": {"customer_id": "Customer ID", "text": "Comment Text"},

@@ -8,7 +8,7 @@ The README links here as the list of what refine refuses.
 import pytest
 from typer.testing import CliRunner
 
-from refine.cli import app
+from refine.cli.main import app
 
 runner = CliRunner()
 

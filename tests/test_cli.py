@@ -7,7 +7,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from refine.cli import app
+from refine.cli.main import app
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 runner = CliRunner()

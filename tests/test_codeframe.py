@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from test_topics import APP, DELIVERY, REFUND, SIZING, STAFF
 
-from refine.config import TopicSettings
 from refine.errors import RefineError
-from refine.themes import ThemeResult, fit_themes, load_codeframe, split_comments
-from refine.themes.codeframe import Codeframe, CodeframeTheme, assign, build_prototypes, name_words
+from refine.io.config import TopicSettings
+from refine.text.themes import ThemeResult, fit_themes, load_codeframe, split_comments
+from refine.text.themes.codeframe import Codeframe, CodeframeTheme, assign, build_prototypes, name_words
 
 TOML = """
 [[theme]]
@@ -86,7 +86,7 @@ def test_assignment_zero_shot(base_embedder):
 
 
 def test_example_vote_shares_out_only_the_themes_with_examples():
-    from refine.themes.codeframe import _example_vote
+    from refine.text.themes.codeframe import _example_vote
 
     emb = np.eye(3, dtype=np.float32)
     examples = [np.eye(3, dtype=np.float32)[[0]], np.zeros((0, 3), dtype=np.float32), np.eye(3, dtype=np.float32)[[2]]]
@@ -105,7 +105,7 @@ def month(base_embedder):
 
 def test_suggest_round_trip_renames_and_moves_carry_over(base_embedder, month, tmp_path):
     """Cycle 1 discovers every theme; the team edits the suggested draft; cycle 2 keeps the ids."""
-    from refine.cli_themes import suggest_codeframe
+    from refine.cli.themes import suggest_codeframe
 
     docs, vectors, sentences = month
     encode = base_embedder.encode

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from refine.cli import app
-from refine.results import RunManifest
-from refine.runs import load_run
+from refine.cli.main import app
+from refine.io.runs import load_run
+from refine.run.results import RunManifest
 from tests.test_end_to_end import ab_plan
 
 OLD = Path(__file__).parent / "data" / "run-0.1.0"

@@ -1,7 +1,7 @@
 import pytest
 
-from refine.config import CONFIG_TEMPLATE, config_from_dict, load_config
 from refine.errors import RefineError
+from refine.io.config import CONFIG_TEMPLATE, config_from_dict, load_config
 
 
 def test_template_loads_with_documented_defaults(tmp_path):
@@ -68,7 +68,7 @@ def test_template_sets_every_key_to_its_default(tmp_path):
     """The template documents every setting with its real default, [limits] included (no stale notes)."""
     import tomllib
 
-    from refine.config import SECTIONS, RefineConfig
+    from refine.io.config import SECTIONS, RefineConfig
 
     parsed = tomllib.loads(CONFIG_TEMPLATE)
     defaults = RefineConfig()
@@ -97,10 +97,10 @@ def test_run_quiet_is_deprecated_not_an_error(tmp_path):
 
 
 def test_an_old_run_json_config_loads_without_warning(recwarn):
-    """refine.runs.load_run rebuilds the config of runs written when [run] quiet existed."""
+    """refine.io.runs.load_run rebuilds the config of runs written when [run] quiet existed."""
     import warnings
 
-    from refine.runs import _config_of_run
+    from refine.io.runs import _config_of_run
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

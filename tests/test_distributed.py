@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from refine.config import TopicSettings, load_config
-from refine.distributed import Engine, embed_distributed, worker_stats
-from refine.embed import CachedEmbedder
 from refine.errors import RefineError
+from refine.io.config import TopicSettings, load_config
+from refine.run.engines import Engine, embed_distributed, worker_stats
+from refine.text.embed import CachedEmbedder
 
 distributed = pytest.importorskip("distributed")
 
@@ -66,7 +66,7 @@ def test_distributed_vectors_match_local_and_keep_input_order(client, base_embed
 
 @pytest.mark.real_model
 def test_cache_stays_on_the_driver(client, tmp_path):
-    from refine.distributed import DistributedEmbedder
+    from refine.run.engines import DistributedEmbedder
 
     remote = DistributedEmbedder(
         "default", backend="torch", batch_size=64, device="cpu", client=client, partition_size=8
@@ -86,8 +86,8 @@ def test_cache_stays_on_the_driver(client, tmp_path):
 
 @pytest.mark.real_model
 def test_dask_run_matches_local_run(cluster, base_embedder, tmp_path, monkeypatch):
-    from refine.pipeline import run_cycle
-    from refine.synth import generate_company, write_demo_data
+    from refine.demo.company import generate_company, write_demo_data
+    from refine.run.cycle import run_cycle
 
     paths = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=3000, response_rate=0.1))
     outputs = {}
@@ -156,7 +156,7 @@ def test_bad_scheduler_address_is_a_one_line_error():
 
 
 def test_sampled_fit_assigns_every_text_in_input_order(base_embedder):
-    from refine.topics import fit_topics
+    from refine.text.themes.topics import fit_topics
     from tests.test_topics import APP, DELIVERY, SIZING, STAFF
 
     texts = [t for group in (DELIVERY, SIZING, APP, STAFF) for t in group]

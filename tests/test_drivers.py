@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from refine import schemas as S
-from refine.drivers import (
+from refine.insights.drivers import (
     Attribution,
     DriverResult,
     attribute_change,
@@ -167,7 +167,7 @@ def test_logit_margins_match_statsmodels(seed):
     """The analytic average marginal effects and delta-method errors equal statsmodels' numerical ones."""
     from statsmodels.discrete.discrete_model import Logit
 
-    from refine.drivers import _logit_margins
+    from refine.insights.drivers import _logit_margins
 
     rng = np.random.default_rng(seed)
     n, k = 3000, 6

@@ -1,6 +1,6 @@
 import numpy as np
 
-from refine.embed import CachedEmbedder, HashingEmbedder, SentenceTransformerEmbedder
+from refine.text.embed import CachedEmbedder, HashingEmbedder, SentenceTransformerEmbedder
 
 TEXTS = [
     "The parcel came two weeks late.",

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from refine.config import CONFIG_TEMPLATE, config_from_dict
-from refine.embed import CachedEmbedder, build_embedder
-from refine.embed_onnx import CARD_FILE, OnnxEmbedder, export_folder
 from refine.errors import RefineError
+from refine.io.config import CONFIG_TEMPLATE, config_from_dict
+from refine.text.embed import CachedEmbedder, build_embedder
+from refine.text.embed_onnx import CARD_FILE, OnnxEmbedder, export_folder
 
 FEEDBACK = [
     "The parcel arrived three days late and the box was crushed.",
@@ -173,7 +173,7 @@ def test_config_key_and_template():
 
 
 def test_a_killed_export_leaves_no_half_model(tmp_path, monkeypatch):
-    import refine.embed_onnx as embed_onnx
+    import refine.text.embed_onnx as embed_onnx
 
     def dies_half_way(model, backend, folder):
         (folder / "model.onnx").write_bytes(b"half a model")

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from refine.cli import app
-from refine.pipeline import OUTPUT_FILES
-from refine.rules import apply_rule
+from refine.cli.main import app
+from refine.run.cycle import OUTPUT_FILES
+from refine.segments.rules import apply_rule
 
 runner = CliRunner()
 PII = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?<![\d.])\b(?:\d[ -]?){13,19}\b(?!\.\d)|555[ .-]?01\d\d")
@@ -33,8 +33,8 @@ def ab_plan(run_dir: Path, proposal: str, out: Path) -> list[str]:
 
 
 def _hashing_model(patch: pytest.MonkeyPatch) -> None:
-    """Every cycle embeds with refine.embed.HashingEmbedder (cached as usual) instead of loading the model."""
-    import refine.embed as embed
+    """Every cycle embeds with refine.text.embed.HashingEmbedder (cached as usual) instead of loading the model."""
+    import refine.text.embed as embed
 
     patch.setattr(
         embed,

@@ -15,7 +15,7 @@ from statsmodels.stats.power import NormalIndPower, TTestIndPower
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_effectsize, proportions_ztest
 from typer.testing import CliRunner
 
-from refine.cli_ab import ab_app
+from refine.cli.ab import ab_app
 from refine.errors import RefineError
 from refine.experiment import (
     adjust_pvalues,
@@ -548,7 +548,7 @@ def test_cli_plan_from_a_run_folder(cli, tmp_path, monkeypatch):
     """--run/--proposal reads the proposal's rule and the config's column names (load_run stubbed)."""
     import types
 
-    import refine.runs
+    import refine.io.runs
 
     cust = customers(n=1500)
     fake = types.SimpleNamespace(
@@ -557,7 +557,7 @@ def test_cli_plan_from_a_run_folder(cli, tmp_path, monkeypatch):
         config=types.SimpleNamespace(customers=types.SimpleNamespace(customer_id="cid", segment="tier")),
         proposals=[{"id": "split-2", "rule": 'tier == "Gold" and region == "west"'}],
     )
-    monkeypatch.setattr(refine.runs, "load_run", lambda folder, **kw: fake)
+    monkeypatch.setattr(refine.io.runs, "load_run", lambda folder, **kw: fake)
     res = cli(
         "plan",
         "--run",
@@ -628,7 +628,7 @@ def test_arms_spelled_two_ways_are_flagged():
 
 
 def test_tables_are_read_by_the_one_reader_and_bad_rows_are_one_line(tmp_path):
-    """The A/B tables go through refine.ingest's reader: ids keep their zeros, blanks and NA are missing,
+    """The A/B tables go through refine.io.ingest's reader: ids keep their zeros, blanks and NA are missing,
     numbers are numbers, JSON arrays are read, and an unparseable row or a missing file is one line."""
     from refine.experiment import read_table
 

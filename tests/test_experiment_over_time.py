@@ -14,7 +14,7 @@ from scipy import stats
 from statsmodels.stats.meta_analysis import combine_effects
 from typer.testing import CliRunner
 
-from refine.cli_ab import ab_app
+from refine.cli.ab import ab_app
 from refine.errors import RefineError
 from refine.experiment import ABReport, analyze_experiment, plan_experiment, write_ab_report
 from refine.experiment import sequential as seq

@@ -3,11 +3,11 @@
 import pytest
 from typer.testing import CliRunner
 
-from refine.cli import app
-from refine.config import load_config
-from refine.insights import read_insights
-from refine.pipeline import run_cycle
-from refine.synth import generate_company, write_demo_data
+from refine.cli.main import app
+from refine.demo.company import generate_company, write_demo_data
+from refine.insights.stage import read_insights
+from refine.io.config import load_config
+from refine.run.cycle import run_cycle
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,8 @@ def test_history_prints_the_trend_and_draws_it(two_cycles, tmp_path):
 def test_a_run_without_a_value_column_reads_as_before(two_cycles, tmp_path):
     import dataclasses
 
-    from refine.insights import compute_insights
-    from refine.report import write_report
+    from refine.insights.stage import compute_insights
+    from refine.report.render import write_report
 
     root, (first, _) = two_cycles
     config = load_config(root / "data1" / "refine.toml")
@@ -85,7 +85,7 @@ def test_a_run_without_a_value_column_reads_as_before(two_cycles, tmp_path):
 
 def test_a_cycle_without_scores_notes_why_the_change_is_not_attributed(two_cycles):
     from refine import schemas as S
-    from refine.insights import compute_insights
+    from refine.insights.stage import compute_insights
 
     root, (first, second) = two_cycles
     config = load_config(root / "data2" / "refine.toml")

@@ -40,7 +40,7 @@ def _imports(tree: ast.AST, modules: set[str]) -> set[str]:
                 if alias.name in modules:
                     found.add(alias.name)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            for alias in node.names:  # `from refine import topics` imports refine.topics
+            for alias in node.names:  # `from refine import topics` imports refine.text.themes.topics
                 if f"{node.module}.{alias.name}" in modules:
                     found.add(f"{node.module}.{alias.name}")
             if node.module in modules and not any(f"{node.module}.{a.name}" in modules for a in node.names):

@@ -3,9 +3,9 @@ import json
 import pandas as pd
 import pytest
 
-from refine.config import config_from_dict
 from refine.errors import RefineError
-from refine.ingest import ingest, read_table
+from refine.io.config import config_from_dict
+from refine.io.ingest import ingest, read_table
 
 
 def make_config(**feedback):

@@ -3,9 +3,9 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from refine.config import config_from_dict
 from refine.errors import RefineError
-from refine.ingest import ingest
+from refine.io.config import config_from_dict
+from refine.io.ingest import ingest
 
 CONFIG = config_from_dict(
     {
@@ -113,7 +113,7 @@ odd_cell = st.sampled_from(
 
 def readers(text: str):
     """The Arrow reader's frame (None when it declines) and a call that runs the python reader."""
-    from refine.ingest import _decode, _delimiter, _read_delimited, _read_delimited_arrow
+    from refine.io.ingest import _decode, _delimiter, _read_delimited, _read_delimited_arrow
 
     raw = text.encode("utf-8")
     decoded, _ = _decode(raw, None)
@@ -202,7 +202,7 @@ def test_typed_numbers_match_pandas_to_numeric(cells):
     """The Arrow parse of plain decimals gives the same typed column as pd.to_numeric."""
     import pandas as pd
 
-    from refine import ingest as I
+    from refine.io import ingest as I
 
     values = pd.Series(cells, dtype=object).astype("str")
     fast = I._typed(values)

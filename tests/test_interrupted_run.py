@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from refine.synth import generate_company, write_demo_data
+from refine.demo.company import generate_company, write_demo_data
 
 STABLE_JSON = ("proposals.json", "topics.json")
 STABLE_PARQUET = ("feedback.parquet", "segments.parquet", "assignments.parquet")
@@ -28,12 +28,12 @@ def company(tmp_path_factory):
     return write_demo_data(out, generate_company(seed=3, n_customers=1200, response_rate=0.3))
 
 
-# `refine run` with the hashing embedder in place of the model (refine.embed.HashingEmbedder): what is
+# `refine run` with the hashing embedder in place of the model (refine.text.embed.HashingEmbedder): what is
 # tested is restarting after a kill, not what the vectors mean, and each run skips loading torch
 BOOT = (
-    "import refine.embed as e; "
+    "import refine.text.embed as e; "
     "e.build_embedder = lambda model, *, cache_dir, **_: e.CachedEmbedder(e.HashingEmbedder(), cache_dir); "
-    "from refine.cli import main; main()"
+    "from refine.cli.main import main; main()"
 )
 
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from refine.language import UNKNOWN, detect_languages, detect_one, language_mix
+from refine.text.language import UNKNOWN, detect_languages, detect_one, language_mix
 
 # hand-written comments, one complaint or remark per language
 SAMPLES = {
@@ -67,8 +67,8 @@ def test_each_distinct_text_detected_once_and_order_kept():
 
 
 def test_language_cache_reads_back_what_was_detected_and_stores_no_text(tmp_path, monkeypatch):
-    from refine import language
-    from refine.language import LanguageCache
+    from refine.text import language
+    from refine.text.language import LanguageCache
 
     texts = [*SAMPLES.values(), "write to ana.perez@example.com", "!!!", list(SAMPLES.values())[0]]
     first = detect_languages(texts, cache=LanguageCache(tmp_path))
@@ -86,7 +86,7 @@ def test_language_cache_reads_back_what_was_detected_and_stores_no_text(tmp_path
 
 
 def test_language_codes_round_trip_through_numbers():
-    from refine.language import _code_number, _number_code
+    from refine.text.language import _code_number, _number_code
 
     for code in ("en", "es", "zh", "ceb", "pt", "a", "zzz"):
         assert _number_code(_code_number(code)) == code
@@ -95,7 +95,7 @@ def test_language_codes_round_trip_through_numbers():
 
 
 def test_second_look_only_when_the_lower_cased_answer_is_unsure(monkeypatch):
-    from refine import language
+    from refine.text import language
 
     asked: list[str] = []
 

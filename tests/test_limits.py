@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from refine.cli import app
-from refine.config import config_from_dict
+from refine.cli.main import app
 from refine.errors import RefineError
-from refine.ingest import ingest
-from refine.limits import CATEGORY, DATE, FREE_TEXT, ID_LIKE, NUMERIC, classify_columns
-from refine.search import describe_columns
+from refine.io.config import config_from_dict
+from refine.io.ingest import ingest
+from refine.io.limits import CATEGORY, DATE, FREE_TEXT, ID_LIKE, NUMERIC, classify_columns
+from refine.segments.search import describe_columns
 
 runner = CliRunner()
 
@@ -55,7 +55,7 @@ def no_models(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was built: the limit was not checked at ingest")
 
-    monkeypatch.setattr("refine.embed.build_embedder", refuse)
+    monkeypatch.setattr("refine.text.embed.build_embedder", refuse)
 
 
 def run_cli(tmp_path, feedback, customers, toml: str = ""):

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from refine.config import CONFIG_TEMPLATE, LLMSettings, config_from_dict, llm_api_key, load_config
 from refine.errors import RefineError
-from refine.llm import (
+from refine.io.config import CONFIG_TEMPLATE, LLMSettings, config_from_dict, llm_api_key, load_config
+from refine.report.llm import (
     DEFAULT_PROMPTS,
     LABEL_CHARS,
     PROMPT_FILES,
@@ -173,11 +173,11 @@ def test_labels_come_from_the_local_model(tiny_model):
 
 
 def test_local_model_sees_redacted_prompts_only(tiny_model, monkeypatch):
-    import refine.llm
+    import refine.report.llm
 
     seen = []
-    real = refine.llm._ask_local
-    monkeypatch.setattr(refine.llm, "_ask_local", lambda s, prompt, n: seen.append(prompt) or real(s, prompt, n))
+    real = refine.report.llm._ask_local
+    monkeypatch.setattr(refine.report.llm, "_ask_local", lambda s, prompt, n: seen.append(prompt) or real(s, prompt, n))
     label_topics(make_topics(), local(tiny_model))
     assert len(seen) == 2 and not any(PII.search(p) for p in seen)
     assert "[EMAIL]" in seen[0] and "[PHONE]" in seen[0]
@@ -506,13 +506,13 @@ class WordScorer:
 
 
 def test_a_cycle_uses_llm_labels_and_summary(stub, tmp_path, monkeypatch):
-    import refine.embed
-    import refine.sentiment
-    from refine.pipeline import run_cycle
-    from refine.synth import generate_company, write_demo_data
+    import refine.text.embed
+    import refine.text.sentiment.scorers
+    from refine.demo.company import generate_company, write_demo_data
+    from refine.run.cycle import run_cycle
 
-    monkeypatch.setattr(refine.embed, "build_embedder", lambda *a, **k: WordEmbedder())
-    monkeypatch.setattr(refine.sentiment, "load_scorer", lambda *a, **k: WordScorer())
+    monkeypatch.setattr(refine.text.embed, "build_embedder", lambda *a, **k: WordEmbedder())
+    monkeypatch.setattr(refine.text.sentiment.scorers, "load_scorer", lambda *a, **k: WordScorer())
     monkeypatch.setenv("REFINE_TEST_LLM_KEY", "sk-secret-999")
     stub.answer = lambda prompt: (
         "A <script>x</script> summary: R&D < costs, most comments are negative."

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from refine.memo import Digest, StageMemo
-from refine.topics import Topic, TopicModel
+from refine.text.themes.topics import Topic, TopicModel
 
 
 def test_digest_frames_values_and_sees_every_change():

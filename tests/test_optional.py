@@ -26,7 +26,7 @@ def without(monkeypatch):
 
 
 def test_onnx_backend_without_the_onnx_extra(without, tmp_path):
-    from refine.embed import build_embedder
+    from refine.text.embed import build_embedder
 
     without("onnxruntime")
     with pytest.raises(RefineError) as err:
@@ -37,8 +37,8 @@ def test_onnx_backend_without_the_onnx_extra(without, tmp_path):
 
 
 def test_dask_engine_without_the_dask_extra(without):
-    from refine.config import RunSettings
-    from refine.distributed import Engine
+    from refine.io.config import RunSettings
+    from refine.run.engines import Engine
 
     without("distributed")
     with pytest.raises(RefineError, match=r'\[run\] engine: engine "dask" needs .*pip install "refine\[dask\]"'):

@@ -2,7 +2,7 @@ import re
 
 import pandas as pd
 
-from refine.privacy import redact, spreadsheet_safe
+from refine.io.privacy import redact, spreadsheet_safe
 
 
 def test_redacts_emails_phones_and_cards():

@@ -1,7 +1,7 @@
 """refine.progress: rows done, elapsed and an estimate for long loops; nothing for short ones or under quiet."""
 
-from refine.embed import CachedEmbedder, HashingEmbedder
 from refine.progress import Progress
+from refine.text.embed import CachedEmbedder, HashingEmbedder
 
 
 class Clock:

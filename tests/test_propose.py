@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 
 from refine import schemas as S
-from refine.config import config_from_dict
-from refine.propose import MERGE_PAIRS, _enough_events, propose, proposed_assignments, split_parts
-from refine.rules import apply_rule
-from refine.search import enough_expected
-from refine.segments import respondents_table
+from refine.io.config import config_from_dict
+from refine.segments.profiles import respondents_table
+from refine.segments.propose import MERGE_PAIRS, _enough_events, propose, proposed_assignments, split_parts
+from refine.segments.rules import apply_rule
+from refine.segments.search import enough_expected
 
 
 def company(seed: int, planted: bool, n: int = 6000):
@@ -301,7 +301,7 @@ def test_proposals_json_of_the_previous_version_round_trips_through_the_typed_re
     import json
     from pathlib import Path
 
-    from refine.proposals import ProposalResult
+    from refine.segments.model import ProposalResult
 
     document = json.loads((Path(__file__).parent / "data" / "run-0.1.0" / "run" / "proposals.json").read_text())
     result = ProposalResult.from_json(document)
@@ -341,8 +341,8 @@ def test_a_share_with_too_few_expected_answers_is_not_tested():
 
 def test_a_topic_is_quoted_by_what_its_comments_say_about_it():
     """A comment angry about something else does not lead a topic's quotes: the sentences in the topic do."""
-    from refine.pipeline import with_topic_sentiment
-    from refine.propose import Candidate, _merge_quotes
+    from refine.run.cycle import with_topic_sentiment
+    from refine.segments.propose import Candidate, _merge_quotes
 
     feedback = pd.DataFrame(
         {
@@ -378,8 +378,8 @@ def test_a_topic_is_quoted_by_what_its_comments_say_about_it():
 
 
 def test_a_topic_praised_inside_angry_comments_is_quoted_by_its_praise():
-    from refine.pipeline import with_topic_sentiment
-    from refine.propose import Candidate, _merge_quotes
+    from refine.run.cycle import with_topic_sentiment
+    from refine.segments.propose import Candidate, _merge_quotes
 
     feedback = pd.DataFrame(
         {

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from refine.report import md_code, md_escape, write_report
-from refine.results import CycleResult, RunManifest
+from refine.report.render import md_code, md_escape, write_report
+from refine.run.results import CycleResult, RunManifest
 
 PAYLOADS = [
     "<script>document.body.setAttribute('data-pwned','script')</script>",
@@ -232,7 +232,7 @@ def test_report_renders_in_chromium_and_runs_nothing(tmp_path):
 
 
 def test_figures_read_as_a_cx_reader_expects():
-    from refine.report import difference, gap, impact, period, pval, score_gap
+    from refine.report.render import difference, gap, impact, period, pval, score_gap
 
     assert (pval(0.0), pval(0.00004), pval(0.01234), pval(None)) == ("< 0.0001", "< 0.0001", "= 0.0123", "n/a")
     share = {"kind": "proportion", "diff": 0.106, "ci_low": 0.091, "ci_high": 0.122}

@@ -1,4 +1,4 @@
-"""The review model (refine.review_sentiment): the packaged fine-tuned model, its place in the stage, retraining."""
+"""The review model (refine.text.sentiment.review): the packaged fine-tuned model, its place in the stage, retraining."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from refine.errors import RefineError
-from refine.feedback_sentiment import FeedbackSentiment
-from refine.review_sentiment import (
+from refine.text.sentiment.review import (
     ADAPTER_FILE,
     CARD_FILE,
     MODEL_FILE,
@@ -20,6 +19,7 @@ from refine.review_sentiment import (
     load_review_model,
     merged_classifier,
 )
+from refine.text.sentiment.stage import FeedbackSentiment
 
 COMPLAINT = (
     "I ordered this dress for a wedding and was really disappointed when it arrived. The fabric is thin and "
@@ -64,7 +64,7 @@ def test_a_texts_score_does_not_depend_on_the_texts_beside_it(review_model):
 
 
 def test_stage_sends_unsure_long_english_comments_to_the_review_model(review_model, base_embedder):
-    from refine.sentiment import load_scorer
+    from refine.text.sentiment.scorers import load_scorer
 
     head = load_scorer("default")
     spanish = "El vestido llegó roto y nadie me devolvió el dinero. Muy mal servicio, no vuelvo a comprar aquí."
@@ -99,8 +99,8 @@ def test_stage_sends_unsure_long_english_comments_to_the_review_model(review_mod
 
 
 def test_review_setting_follows_the_sentiment_head(tmp_path):
-    from refine.config import RefineConfig
-    from refine.pipeline import _review_model
+    from refine.io.config import RefineConfig
+    from refine.run.cycle import _review_model
 
     config = RefineConfig()
     config.run.cache_dir = str(tmp_path)
@@ -134,9 +134,9 @@ def test_damaged_review_model_files_are_one_line_errors(tmp_path):
 
 
 def test_the_cycle_reads_review_scores_from_the_cache_and_only_for_english(tmp_path, base_embedder):
-    from refine.config import RefineConfig
-    from refine.pipeline import _review_model
-    from refine.sentiment import load_scorer
+    from refine.io.config import RefineConfig
+    from refine.run.cycle import _review_model
+    from refine.text.sentiment.scorers import load_scorer
 
     config = RefineConfig()
     config.run.cache_dir = str(tmp_path)
@@ -163,7 +163,7 @@ def test_the_cycle_reads_review_scores_from_the_cache_and_only_for_english(tmp_p
 def test_train_review_model_from_the_cli(tmp_path):
     from typer.testing import CliRunner
 
-    from refine.cli import app
+    from refine.cli.main import app
 
     rows = []
     for i in range(24):
@@ -192,7 +192,7 @@ def test_train_review_model_from_the_cli(tmp_path):
 def test_fine_tune_threads_hold_for_the_training_only_and_the_file_keeps_rank_and_precision():
     import torch
 
-    from refine.review_sentiment import fine_tune
+    from refine.text.sentiment.review import fine_tune
 
     before = torch.get_num_threads()
     torch.set_num_threads(before + 1)  # a count the training's 1 differs from
@@ -230,8 +230,8 @@ def test_fine_tune_threads_hold_for_the_training_only_and_the_file_keeps_rank_an
     ],
 )
 def test_a_model_folder_typo_fails_before_anything_is_read(tmp_path, key, value, message):
-    from refine.config import RefineConfig
-    from refine.pipeline import run_cycle
+    from refine.io.config import RefineConfig
+    from refine.run.cycle import run_cycle
 
     class Untouchable:
         model_id = "untouchable"

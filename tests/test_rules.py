@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from refine.errors import RefineError
-from refine.rules import apply_rule, condition, conjunction, parse_rule
+from refine.segments.rules import apply_rule, condition, conjunction, parse_rule
 
 
 @pytest.fixture

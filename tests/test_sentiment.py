@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from refine.errors import RefineError
-from refine.sentiment import (
+from refine.text.sentiment.scorers import (
     COLUMNS,
     EmbeddingHeadScorer,
     TransformersScorer,
@@ -381,7 +381,7 @@ def test_transformers_scorer_with_a_local_model(tmp_path):
 
 
 def test_cached_scorer_reads_back_exactly_what_it_computed(default_head, base_embedder, tmp_path):
-    from refine.sentiment import CachedScorer, cached_scorer
+    from refine.text.sentiment.scorers import CachedScorer, cached_scorer
 
     texts = COMPLAINTS[:4] + PRAISE[:3] + [COMPLAINTS[0]]  # a repeated text is scored once
     vectors = base_embedder.encode(texts)
@@ -398,16 +398,16 @@ def test_cached_scorer_reads_back_exactly_what_it_computed(default_head, base_em
     other = cached_scorer(default_head, tmp_path, "another-embedding-model")  # vectors differ: no reuse
     other.score(texts[:2], vectors[:2])
     assert other.last_computed == 2
-    import refine.sentiment
+    import refine.text.sentiment.scorers
     from refine.memo import code_digest
 
-    assert code_digest(refine.sentiment) in cached.namespace  # new word features or scoring code: no reuse
+    assert code_digest(refine.text.sentiment.scorers) in cached.namespace  # new word features or scoring code: no reuse
     assert not any(t.encode() in p.read_bytes() for p in tmp_path.rglob("*.npz") for t in texts)
     assert cached.score([], np.zeros((0, 384))).empty
 
 
 def test_transformers_scorer_is_not_cached(tmp_path):
-    from refine.sentiment import cached_scorer
+    from refine.text.sentiment.scorers import cached_scorer
 
     folder = _tiny_classifier(tmp_path / "tiny", {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
     scorer = load_scorer(f"transformers:{folder}")
@@ -446,8 +446,8 @@ def cli(monkeypatch, base_embedder, tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    import refine.cli_sentiment as cli_sentiment
-    from refine.embed import CachedEmbedder
+    import refine.cli.sentiment as cli_sentiment
+    from refine.text.embed import CachedEmbedder
 
     # reuse the session's loaded model instead of loading it again for every invocation
     monkeypatch.setattr(cli_sentiment, "_build_embedder", lambda model: CachedEmbedder(base_embedder, tmp_path / "c"))
@@ -566,9 +566,10 @@ def test_default_head_reproduces_its_card_on_heldout_low_rated_reviews(default_h
     assert (labels == "positive").mean() <= 0.05  # hardly any complaint read as praise
 
 
-# ---- the sentiment stage: languages, sentences, aggregation (refine.feedback_sentiment) --------
+# ---- the sentiment stage: languages, sentences, aggregation (refine.text.sentiment.stage) --------
 
-from refine.feedback_sentiment import (  # noqa: E402
+from refine.text.language import UNKNOWN  # noqa: E402
+from refine.text.sentiment.stage import (  # noqa: E402
     FeedbackSentiment,
     SentenceAggregator,
     SentimentResult,
@@ -577,7 +578,6 @@ from refine.feedback_sentiment import (  # noqa: E402
     sentence_rows,
     theme_space,
 )
-from refine.language import UNKNOWN  # noqa: E402
 
 
 def _constant_head(probs, dim, name):
@@ -595,7 +595,7 @@ ENGLISH_LONG = (
 
 @pytest.fixture
 def stage(fake_embedder):
-    from refine.embed import HashingEmbedder
+    from refine.text.embed import HashingEmbedder
 
     english = _constant_head([0.1, 0.2, 0.7], 384, "en")
     spanish = _constant_head([0.8, 0.1, 0.1], 512, "ml")
@@ -626,8 +626,8 @@ def test_stage_routes_by_language_and_keeps_every_row(stage, fake_embedder):
 
 
 def test_stage_reads_languages_from_the_cache_on_a_rerun(stage, fake_embedder, tmp_path, monkeypatch):
-    from refine import language
-    from refine.language import LanguageCache
+    from refine.text import language
+    from refine.text.language import LanguageCache
 
     texts = ["Great service, thank you.", SPANISH, "Great service, thank you.", "😡"]
     x = fake_embedder.encode(texts)
@@ -698,7 +698,7 @@ def test_build_sentences_reuses_document_vectors_for_single_sentences(fake_embed
     texts = ["One sentence only here.", ENGLISH_LONG]
     x = fake_embedder.encode(texts)
     sentences = build_sentences(texts, x, fake_embedder)
-    assert len(sentences.frame) == len(sentences.embeddings) == 3  # refine.sentences.SentenceTable
+    assert len(sentences.frame) == len(sentences.embeddings) == 3  # refine.text.sentences.SentenceTable
     assert np.allclose(sentences.embeddings[0], x[0])
 
 
@@ -739,7 +739,7 @@ def test_confidence_is_zero_for_uniform_and_one_for_certain():
 
 
 def test_theme_space_switches_to_one_multilingual_space_above_the_threshold(fake_embedder):
-    from refine.embed import HashingEmbedder
+    from refine.text.embed import HashingEmbedder
 
     texts = ["late parcel", "paquete tarde", "late again"]
     x = fake_embedder.encode(texts)
@@ -753,8 +753,8 @@ def test_theme_space_switches_to_one_multilingual_space_above_the_threshold(fake
 
 
 def test_packaged_multilingual_head_reads_spanish_and_german():
-    from refine.embed_multilingual import MultilingualEncoder
-    from refine.feedback_sentiment import default_multilingual_head
+    from refine.text.embed_multilingual import MultilingualEncoder
+    from refine.text.sentiment.stage import default_multilingual_head
 
     head = default_multilingual_head()
     assert head is not None and head.dimension == 512
@@ -776,10 +776,10 @@ SPANISH_COMPLAINTS = [
 
 def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_path):
     """A month with Spanish comments: language per comment, the multilingual route, one theme space, the report."""
-    from refine.config import load_config
-    from refine.embed import HashingEmbedder
-    from refine.pipeline import run_cycle
-    from refine.synth import generate_company, write_demo_data
+    from refine.demo.company import generate_company, write_demo_data
+    from refine.io.config import load_config
+    from refine.run.cycle import run_cycle
+    from refine.text.embed import HashingEmbedder
 
     company = generate_company(seed=0, n_customers=800)
     feedback = company.feedback
@@ -812,8 +812,8 @@ def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_pat
 def test_cli_train_multilingual_head_with_languages(cli, monkeypatch, tmp_path, command):
     """--encoder multilingual trains on the multilingual encoder's space; --language-col scores per language.
     `retrain` is the same command."""
-    import refine.cli_sentiment as cli_sentiment
-    from refine.embed import HashingEmbedder
+    import refine.cli.sentiment as cli_sentiment
+    from refine.text.embed import HashingEmbedder
 
     ml = HashingEmbedder(512)
     ml.model_id = "fake-multilingual-512"
@@ -836,7 +836,7 @@ def test_cli_train_multilingual_head_with_languages(cli, monkeypatch, tmp_path, 
     card = json.loads((out / "sentiment_head.json").read_text())
     assert card["encoder"] == "multilingual" and card["embedding_model"] == "fake-multilingual-512"
     assert {"en", "es"} <= set(card["heldout"])  # held-out scores per language
-    from refine.feedback_sentiment import load_multilingual_head
+    from refine.text.sentiment.stage import load_multilingual_head
 
     assert load_multilingual_head(str(out)).dimension == 512
 

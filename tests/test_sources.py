@@ -11,10 +11,10 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from refine.config import config_from_dict
 from refine.errors import RefineError
-from refine.ingest import ingest
-from refine.sources import check_source, expand, read_database, safe_url
+from refine.io.config import config_from_dict
+from refine.io.ingest import ingest
+from refine.io.sources import check_source, expand, read_database, safe_url
 
 FEEDBACK = pd.DataFrame(
     {
@@ -178,7 +178,7 @@ def test_postgresql_run_keeps_the_password_out_of_the_run_folder(tmp_path, monke
         pytest.skip(reason)
     import sqlalchemy as sa
 
-    from refine.synth import generate_company
+    from refine.demo.company import generate_company
 
     company = generate_company(seed=3, n_customers=300, response_rate=0.3)
     secret = "Pg-Secret-771"
@@ -219,7 +219,7 @@ def test_postgresql_run_keeps_the_password_out_of_the_run_folder(tmp_path, monke
         assert result.counts["customers_in"] == len(company.customers)
         assert secret not in json.dumps(result.inputs)
         # a whole cycle from the database: the password is nowhere in the run folder or the messages
-        from refine.pipeline import run_cycle
+        from refine.run.cycle import run_cycle
 
         messages: list[str] = []
         cycle = run_cycle(None, None, settings, tmp_path / "run", echo=messages.append, embedder=fake_embedder)
@@ -234,7 +234,7 @@ def test_postgresql_run_keeps_the_password_out_of_the_run_folder(tmp_path, monke
 def test_run_needs_a_file_or_a_database(tmp_path):
     from typer.testing import CliRunner
 
-    from refine.cli import app
+    from refine.cli.main import app
 
     (tmp_path / "refine.toml").write_text(
         '[feedback]\ncustomer_id = "id"\ntext = "t"\n[customers]\ncustomer_id = "id"\nsegment = "s"\n'

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from refine.config import load_config
+from refine.demo.company import _PHRASES, SEGMENTS, THEMES, generate_company, write_demo_data
 from refine.errors import RefineError
-from refine.rules import apply_rule
-from refine.synth import _PHRASES, SEGMENTS, THEMES, generate_company, write_demo_data
+from refine.io.config import load_config
+from refine.segments.rules import apply_rule
 
 DELIVERY_WORDS = re.compile(r"deliver|shipping|parcel|tracking|courier|depot|turned up", re.I)
 APP_WORDS = re.compile(r"\bapp\b|log ?in|logged out|crash", re.I)

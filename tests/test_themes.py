@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from test_topics import APP, DELIVERY, REFUND, SIZING, STAFF
 
-from refine.config import TopicSettings
-from refine.themes import SimpleSentences, ThemeResult, fit_themes, split_comments
-from refine.themes.entities import entity_words, mask_entities
-from refine.themes.naming import candidate_scores, phrase_counts
+from refine.io.config import TopicSettings
+from refine.text.themes import SimpleSentences, ThemeResult, fit_themes, split_comments
+from refine.text.themes.entities import entity_words, mask_entities
+from refine.text.themes.naming import candidate_scores, phrase_counts
 
 GROUPS = {"delivery": DELIVERY, "sizing": SIZING, "app": APP, "staff": STAFF}
 
@@ -168,7 +168,7 @@ def test_phrase_candidates():
 
 def test_parent_count_stays_between_two_and_sqrt_children():
     """Many loosely related children get about sqrt(k) parents; children that all look alike still get two."""
-    from refine.themes.stage import _group_children
+    from refine.text.themes.stage import _group_children
 
     rng = np.random.default_rng(0)
     spread = rng.normal(size=(81, 32)).astype(np.float32)
@@ -181,7 +181,7 @@ def test_parent_count_stays_between_two_and_sqrt_children():
 
 
 def test_name_candidates_respect_clauses_particles_and_open_verbs():
-    from refine.themes.naming import _stop_words, phrases, tokens
+    from refine.text.themes.naming import _stop_words, phrases, tokens
 
     stop = _stop_words()
 

@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from refine.config import TopicSettings, config_from_dict
 from refine.errors import RefineError
-from refine.topics import TopicModel, clean_text, fit_topics, trim_quote
+from refine.io.config import TopicSettings, config_from_dict
+from refine.text.themes.topics import TopicModel, clean_text, fit_topics, trim_quote
 
 DELIVERY = [
     "My parcel arrived two weeks late.",
@@ -440,7 +440,7 @@ def _unit_rows(x):
 def test_spectral_embedding_keeps_every_piece_of_a_graph_in_pieces_apart():
     """14 subjects nothing links (14 graph components, more than the 5 dimensions kept): no subject lands on
     the origin, each is one point of its own, and the result does not change between calls."""
-    from refine.topics import spectral_embedding
+    from refine.text.themes.topics import spectral_embedding
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(14, 16))
@@ -460,7 +460,7 @@ def test_spectral_embedding_matches_a_dense_solve_and_gives_repeated_texts_one_p
     (here 40 copies each of 300 texts) get their text's coordinates."""
     import scipy.sparse as sp
 
-    from refine.topics import _top_eigenvectors, spectral_embedding
+    from refine.text.themes.topics import _top_eigenvectors, spectral_embedding
 
     rng = np.random.default_rng(1)
     blocks = []

@@ -5,7 +5,7 @@ import pytest
 
 from refine import schemas as S
 from refine.errors import RefineError
-from refine.value import ValueResult, churn_outcomes, value_at_risk
+from refine.segments.value import ValueResult, churn_outcomes, value_at_risk
 
 CUSTOMERS = pd.DataFrame(
     {

@@ -1,14 +1,14 @@
-"""Randomized worlds (refine.worlds): shape, determinism, planted groups that match their rules, offline texts."""
+"""Randomized worlds (refine.demo.worlds): shape, determinism, planted groups that match their rules, offline texts."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from refine.config import load_config
-from refine.ingest import ingest
-from refine.rules import apply_rule
-from refine.search import describe_columns
-from refine.worlds import draw_world, synthetic_pool
+from refine.demo.worlds import draw_world, synthetic_pool
+from refine.io.config import load_config
+from refine.io.ingest import ingest
+from refine.segments.rules import apply_rule
+from refine.segments.search import describe_columns
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def pool():
 
 
 def test_the_synthetic_pool_is_the_offline_fallback(pool):
-    assert "refine.synth" in pool.source
+    assert "refine.demo.company" in pool.source
     assert len(pool.texts) == len(set(pool.texts)) > 500
     assert set(np.unique(pool.tone)) == {0, 1, 2}
 

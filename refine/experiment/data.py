@@ -66,9 +66,9 @@ def parse_consistency(spec: str | tuple[str, str] | ConsistencyCheck) -> Consist
 
 
 def read_table(path: str | Path, text_columns: Sequence[str] = (), *, what: str = "data") -> pd.DataFrame:
-    """A CSV / TSV / Parquet / JSONL / JSON table, read by ingest's reader (refine.ingest.read_typed_table) and
+    """A CSV / TSV / Parquet / JSONL / JSON table, read by ingest's reader (refine.io.ingest.read_typed_table) and
     typed as ingest types attributes; ``text_columns`` (unit ids) are text labels, leading zeros kept."""
-    from refine.ingest import read_typed_table
+    from refine.io.ingest import read_typed_table
 
     frame = read_typed_table(path, what=what, text_columns=text_columns)
     for column in text_columns:

@@ -81,7 +81,7 @@ def plan_experiment(
         raise RefineError(f"unknown interval {interval!r} (use fixed or sequential)")
     from statsmodels.stats.power import NormalIndPower, TTestIndPower
 
-    from refine.rules import apply_rule
+    from refine.segments.rules import apply_rule
 
     _require_columns(customers, [customer_id, segment, metric], "customer table")
     if not 0 < alpha < 1 or not 0 < power < 1:

@@ -344,7 +344,7 @@ def render_html(report: Report) -> str:
 
 def write_ab_report(report: ABReport | Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ab_report.json, ab_report.md and ab_report.html (self-contained, no network) into out_dir."""
-    from refine.runs import write_json, write_text
+    from refine.io.runs import write_json, write_text
 
     out = Path(out_dir)
     try:

@@ -1,0 +1,261 @@
+"""The refine command line: a thin Typer layer over the library.
+
+Each command parses its options, loads the config, calls one library function and prints.
+A user mistake (RefineError) prints one line on stderr and exits with status 2, no traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from refine.cli.common import handle_errors
+from refine.errors import RefineError
+
+app = typer.Typer(
+    help="refine: propose segment merges, splits and new segments from customer feedback, with evidence, "
+    "A/B plans and a stakeholder report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+# shared options, defined once
+QuietOption = typer.Option(False, "--quiet", "-q", help="No progress messages or bars.")
+SeedOption = typer.Option(None, "--seed", help="Random seed (overrides [run] seed in the config).")
+
+
+@app.command()
+@handle_errors
+def run(
+    feedback: Optional[Path] = typer.Option(
+        None, "--feedback", "-f", help="Feedback file: CSV, TSV, Parquet or JSONL (not with [feedback] database)."
+    ),
+    customers: Optional[Path] = typer.Option(
+        None, "--customers", "-c", help="Customer table with today's segments (not with [customers] database)."
+    ),
+    config: Path = typer.Option(..., "--config", help="refine.toml mapping your column names (see `refine init`)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
+    previous: Optional[Path] = typer.Option(
+        None, "--previous", help="Last cycle's run folder: keep topic ids, compare."
+    ),
+    seed: Optional[int] = SeedOption,
+    quiet: bool = QuietOption,
+) -> None:
+    """Run one refinement cycle: ingest, embed, sentiment, topics, join, propose, report."""
+    from refine.io.config import load_config
+    from refine.run.cycle import run_cycle
+
+    settings = load_config(config, overrides={"run": {"seed": seed}})
+    for name, path, section in (
+        ("feedback", feedback, settings.feedback),
+        ("customers", customers, settings.customers),
+    ):
+        if path is None and not section.database:
+            raise RefineError(f"give --{name}, or set [{name}] database and table / query in the config")
+        if path is not None and section.database:
+            raise RefineError(f"give either --{name} or [{name}] database in the config, not both", where=str(config))
+    result = run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet)
+    _print_summary(result, quiet)
+
+
+def _print_summary(result, quiet: bool) -> None:
+    if not quiet:
+        confirmed = sum(p["confirmed"] for p in result.proposals)
+        typer.echo(
+            f"{len(result.proposals)} proposals ({confirmed} confirmed on holdout), "
+            f"{len(result.topics)} topics, {len(result.rejects)} rejected rows"
+        )
+        for p in result.proposals[:5]:
+            mark = "confirmed" if p["confirmed"] else "not confirmed"
+            typer.echo(f"  {p['rank']}. [{p['kind']}] {p['rule']}  ({p['customers']} customers, {mark}, id {p['id']})")
+    typer.echo(str(result.report_path))
+
+
+@app.command()
+@handle_errors
+def demo(
+    out: Path = typer.Option(Path("refine-demo"), "--out", "-o", help="Folder for the demo data and run."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic company."),
+    null: bool = typer.Option(False, "--null", help="Plant no structure: a good engine proposes nothing."),
+    customers: int = typer.Option(20000, "--customers", help="Number of synthetic customers."),
+    response_rate: float = typer.Option(
+        0.1, "--response-rate", help="Share of customers who left feedback this month (0.02-0.9)."
+    ),
+    world: int | None = typer.Option(
+        None,
+        "--world",
+        help="Draw randomized world SEED instead (refine.demo.worlds: random attributes and planted structure, real "
+        "texts from ../shared/data when present); --seed and --response-rate do not apply.",
+    ),
+    quiet: bool = QuietOption,
+) -> None:
+    """Generate a synthetic company with planted structure (truth.json) and run a cycle on it."""
+    from refine.io.config import load_config
+    from refine.run.cycle import run_cycle
+
+    if world is not None:
+        from refine.demo.worlds import draw_world, find_shared_data, load_pools, world_pool
+
+        if world < 0:
+            raise RefineError(f"--world must be a whole number >= 0, got {world}")
+        if customers < 2000:
+            raise RefineError(f"--customers must be at least 2000 for a world, got {customers}")
+        pools = load_pools(find_shared_data())
+        drawn = draw_world(world, world_pool(world, pools), null=null, n_customers=customers)
+        paths = drawn.write(out / "data")
+        if not quiet:
+            if not pools:
+                typer.echo(
+                    "../shared/data not found: texts come from refine.demo.company's sentence generator", err=True
+                )
+            typer.echo(
+                f"world {world}: {len(drawn.planted)} planted structure(s), texts: {drawn.text_source}; "
+                f"data in {out / 'data'} (truth.json)",
+                err=True,
+            )
+    else:
+        from refine.demo.company import generate_company, write_demo_data
+
+        company = generate_company(seed, n_customers=customers, response_rate=response_rate, null=null)
+        paths = write_demo_data(out / "data", company)
+        if not quiet:
+            typer.echo(f"demo data: {out / 'data'} (planted structure in truth.json)", err=True)
+    settings = load_config(paths["config"])
+    result = run_cycle(paths["feedback"], paths["customers"], settings, out / "run", quiet=quiet)
+    _print_summary(result, quiet)
+
+
+@app.command()
+@handle_errors
+def init(
+    path: Path = typer.Argument(Path("refine.toml"), help="Where to write the commented config template."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented refine.toml template to edit for your column names."""
+    from refine.io.config import CONFIG_TEMPLATE
+
+    if path.exists() and not force:
+        raise RefineError("file exists (use --force to overwrite)", where=str(path))
+    path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    typer.echo(str(path))
+
+
+RunOption = typer.Option(..., "--run", help="The run folder holding the proposal.")
+
+
+@app.command()
+@handle_errors
+def accept(
+    proposal: str = typer.Argument(..., help="Proposal id, as in proposals.json and the report."),
+    run_dir: Path = RunOption,
+    reason: str = typer.Option("", "--reason", help="Why (optional for an acceptance)."),
+) -> None:
+    """Accept a proposal: the next cycle run with --previous reports against the new segments."""
+    from refine.segments.decisions import decide
+
+    record = decide(run_dir, proposal, "accepted", reason)
+    typer.echo(f"accepted {record['proposal']}: {record['rule']}")
+
+
+@app.command()
+@handle_errors
+def reject(
+    proposal: str = typer.Argument(..., help="Proposal id, as in proposals.json and the report."),
+    run_dir: Path = RunOption,
+    reason: str = typer.Option(..., "--reason", help="Why it was rejected (kept in the history)."),
+) -> None:
+    """Reject a proposal, with the reason, so the next cycle and the next person know."""
+    from refine.segments.decisions import decide
+
+    record = decide(run_dir, proposal, "rejected", reason)
+    typer.echo(f"rejected {record['proposal']}: {record['reason']}")
+
+
+@app.command()
+@handle_errors
+def history(
+    runs: Path = typer.Argument(Path("."), help="Folder holding run folders (searched recursively)."),
+    chart: Optional[Path] = typer.Option(
+        None, "--chart", help="Also write the trend (score, sentiment, top themes) as an HTML page with charts."
+    ),
+) -> None:
+    """List cycles, their proposals and decisions, and the trend of score, sentiment, themes and what was new."""
+    from refine.insights.history import trend, trend_page
+    from refine.segments.decisions import history as list_history
+
+    cycles = list_history(runs)
+    if not cycles:
+        typer.echo(f"no finished runs under {runs}")
+        return
+    for cycle in cycles:
+        typer.echo(
+            f"{cycle.started}  {cycle.folder}  {cycle.feedback} comments, {cycle.proposals} proposals "
+            f"({cycle.confirmed} confirmed)"
+        )
+        for d in cycle.decisions:
+            why = f" — {d['reason']}" if d.get("reason") else ""
+            typer.echo(f"    {d['decision']:<8} {d['proposal']}  {d['rule']}{why}")
+    result = trend(runs)
+    typer.echo("trend (score, mean sentiment, negative share; emerging / fading themes):")
+    for point in result.cycles:
+        score = "n/a" if point.score is None else f"{point.score:+.1f}"
+        sentiment = "n/a" if point.sentiment is None else f"{point.sentiment:+.2f}"
+        negative = "n/a" if point.negative_share is None else f"{100 * point.negative_share:.0f}%"
+        new = "; ".join([f"+ {label}" for label in point.emerging] + [f"- {label}" for label in point.fading])
+        typer.echo(
+            f"  {Path(point.folder).name:<24} score {score:>6}  sentiment {sentiment}  negative {negative}  {new}"
+        )
+    if chart is not None:
+        from refine.io.runs import write_text
+
+        if chart.is_dir():
+            raise RefineError("--chart is a folder; give the .html file to write", where=str(chart))
+        write_text(chart, trend_page(result))
+        typer.echo(str(chart))
+
+
+@app.command()
+@handle_errors
+def assign(
+    run_dir: Path = typer.Option(..., "--run", help="The run folder whose accepted proposals to apply."),
+    customers: Optional[Path] = typer.Option(
+        None, "--customers", "-c", help="A fresh customer table (the run's columns); default: [customers] database."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The CSV to write: customer id, segment, new segment."),
+) -> None:
+    """Apply a run's accepted proposals to a fresh customer table and write each customer's new segment."""
+    from refine.segments.assign import assign_segments
+
+    result = assign_segments(run_dir, customers, out)
+    typer.echo(
+        f"{result.customers} customers: {result.changed} change segment, {result.conflicts} matched by more than "
+        f"one accepted rule (resolved: new segment first, then the higher-ranked proposal), "
+        f"{result.rejected} rows rejected{' (' + str(result.rejects_path) + ')' if result.rejects_path else ''}; "
+        f"accepted proposals applied: {', '.join(result.accepted) or 'none'}"
+    )
+    typer.echo(str(result.out))
+
+
+def _mount_subcommands() -> None:
+    from refine.cli.ab import ab_app
+    from refine.cli.sentiment import sentiment_app
+    from refine.cli.themes import themes_app
+
+    app.add_typer(sentiment_app, name="sentiment")
+    app.add_typer(themes_app, name="themes")
+    app.add_typer(ab_app, name="ab")
+
+
+_mount_subcommands()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,230 @@
+"""The cycle's insights stage: drivers, value, score-change attribution and what is new, as one typed record.
+
+Computed after the proposals (it reads the themes, segments and proposals) and written to
+``insights.json`` in the run folder; the report draws the driver chart, the waterfall and the
+value columns from it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from refine import schemas as S
+from refine.insights.drivers import (
+    Attribution,
+    DriverResult,
+    WhatIsNew,
+    attribute_change,
+    nearest_theme,
+    theme_drivers,
+    what_is_new,
+)
+from refine.segments.value import ValueResult, value_at_risk
+
+if TYPE_CHECKING:
+    from refine.io.config import RefineConfig
+    from refine.text.embed import Embedder
+
+PREVIOUS_CYCLES = 3  # emerging / fading compare with the pooled last (up to) three cycles
+
+
+@dataclass
+class CycleInsights:
+    drivers: DriverResult
+    value: ValueResult | None = None
+    attribution: Attribution | None = None
+    what_is_new: WhatIsNew | None = None
+    notes: list[str] | None = None  # why a part was left out
+
+    def to_json(self) -> dict[str, Any]:
+        from refine.io.runs import clean_json
+
+        return clean_json(
+            {
+                "drivers": self.drivers.to_json(),
+                "value": self.value.to_json() if self.value else None,
+                "attribution": self.attribution.to_json() if self.attribution else None,
+                "what_is_new": self.what_is_new.to_json() if self.what_is_new else None,
+                "notes": list(self.notes or []),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> CycleInsights:
+        return cls(
+            DriverResult.from_json(doc.get("drivers") or {}),
+            ValueResult.from_json(doc["value"]) if doc.get("value") else None,
+            Attribution.from_json(doc["attribution"]) if doc.get("attribution") else None,
+            WhatIsNew.from_json(doc["what_is_new"]) if doc.get("what_is_new") else None,
+            list(doc.get("notes") or []),
+        )
+
+
+def read_insights(run_dir: Path) -> CycleInsights | None:
+    """A run's insights.json, or None for a run written before it existed."""
+    path = Path(run_dir) / "insights.json"
+    if not path.exists():
+        return None
+    from refine.io.runs import read_json
+
+    return CycleInsights.from_json(read_json(path, "insights file"))
+
+
+def previous_runs(previous: Path, limit: int = PREVIOUS_CYCLES) -> list[Path]:
+    """The --previous run and the runs it was itself compared with, newest first, up to ``limit``."""
+    chain: list[Path] = []
+    folder: Path | None = Path(previous)
+    while folder is not None and len(chain) < limit and (folder / "run.json").exists():
+        if any(folder.resolve() == seen.resolve() for seen in chain):
+            break
+        chain.append(folder)
+        try:
+            earlier = json.loads((folder / "run.json").read_text(encoding="utf-8")).get("previous")
+        except (OSError, ValueError):
+            earlier = None
+        folder = Path(earlier) if earlier else None
+    return chain
+
+
+def _run_meta(folder: Path) -> dict[str, Any]:
+    try:
+        return json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def compute_insights(
+    feedback: pd.DataFrame,
+    customers: pd.DataFrame,
+    config: RefineConfig,
+    topics: list[dict[str, Any]],
+    proposals: list[dict[str, Any]],
+    *,
+    previous: Path | None = None,
+    embedder: Embedder | None = None,
+    embeddings: np.ndarray | None = None,
+) -> CycleInsights:
+    """Drivers, value (with ``[customers] value``) and, with a previous run, attribution and what is new.
+
+    Args:
+        feedback: joined feedback rows (segment, score, sentiment, topic).
+        customers: the customer table the cycle reported against.
+        config: the run's RefineConfig.
+        topics: this cycle's topic records (with centroids).
+        proposals: ranked proposals.
+        previous: last cycle's run folder (its run.json chain gives the earlier ones).
+        embedder: the cycle's embedder, to embed earlier cycles' comments (cache hits in a monthly job).
+        embeddings: this cycle's comment embeddings, row i for feedback row i.
+    """
+    cc = config.customers
+    kind = config.feedback.score_kind
+    labels = {int(t["id"]): t["label"] for t in topics if t.get("status") != "fading"}
+    notes: list[str] = []
+    drivers = theme_drivers(
+        feedback, customers, customer_id=cc.customer_id, outcomes=cc.outcomes, score_kind=kind, topic_labels=labels
+    )
+    value = None
+    if cc.value:
+        value = value_at_risk(
+            customers,
+            feedback,
+            customer_id=cc.customer_id,
+            segment=cc.segment,
+            value_column=cc.value,
+            outcomes=cc.outcomes,
+            score_kind=kind,
+            topic_labels=labels,
+            proposals=proposals,
+        )
+    insights = CycleInsights(drivers, value, notes=notes)
+    if previous is None:
+        return insights
+    chain = previous_runs(previous)
+    last = chain[0]
+    meta = _run_meta(last)
+    try:
+        before = pd.read_parquet(last / "feedback.parquet", columns=[S.TEXT, S.SCORE, S.TOPIC_ID])
+    except Exception as exc:  # a damaged previous folder costs the comparison, not the run
+        notes.append(f"last cycle's feedback.parquet could not be read ({type(exc).__name__})")
+        return insights
+    previous_topics = _topics_of(last)
+    all_labels = {**{int(t["id"]): t.get("label", "") for t in previous_topics}, **labels}
+    previous_kind = (meta.get("config") or {}).get("feedback", {}).get("score_kind")
+    now_centroids = {int(t["id"]): np.asarray(t["centroid"]) for t in topics if t.get("status") != "fading"}
+    threshold = config.topics.outlier_similarity
+    # earlier cycles' comments, embedded again with this cycle's embedder (cache hits in a monthly job)
+    texts_by_run: list[list[str]] = []
+    before_vectors: np.ndarray | None = None  # the earlier cycles' comments, pooled (None: not embedded)
+    now_vectors: np.ndarray | None = None
+    if embedder is not None and embeddings is not None:
+        for folder in chain:
+            try:
+                texts_by_run.append(
+                    pd.read_parquet(folder / "feedback.parquet", columns=[S.TEXT])[S.TEXT].astype(str).tolist()
+                )
+            except Exception:
+                notes.append(f"{folder}: feedback.parquet unreadable, left out of the earlier cycles")
+                texts_by_run.append([])
+        texts = [t for run_texts in texts_by_run for t in run_texts]
+        if texts:
+            before_vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+            now_vectors = np.asarray(embeddings, dtype=np.float32)
+    if kind and previous_kind == kind:
+        if (
+            before_vectors is not None
+            and now_vectors is not None
+            and now_centroids
+            and len(texts_by_run[0]) == len(before)
+        ):
+            # one theme definition for both cycles: every comment of both gets its nearest theme of this
+            # cycle, so a theme the topic step refitted under another id is not read as gone and new
+            before_now = before.assign(
+                **{S.TOPIC_ID: nearest_theme(before_vectors[: len(before)], now_centroids, threshold)}
+            )
+            now_frame = feedback.assign(**{S.TOPIC_ID: nearest_theme(now_vectors, now_centroids, threshold)})
+            attribution = attribute_change(before_now, now_frame, kind, all_labels)
+            themes_rule = f"this cycle's themes, each comment of both cycles to its nearest (cosine >= {threshold})"
+        else:
+            attribution = attribute_change(before, feedback, kind, all_labels)
+            themes_rule = "topic ids as stored by each cycle"
+        if attribution is None:
+            notes.append("score change not attributed: a cycle has no scored comment")
+        else:
+            attribution.themes = themes_rule
+        insights.attribution = attribution
+    elif kind:
+        notes.append(f"score change not attributed: last cycle's score was {previous_kind or 'absent'}, now {kind}")
+    if before_vectors is None or now_vectors is None:
+        notes.append("what is new needs the comments' embeddings")
+        return insights
+    same_model = (meta.get("models") or {}).get("embedding") == getattr(embedder, "model_id", None)
+    previous_centroids = (
+        {int(t["id"]): np.asarray(t["centroid"]) for t in previous_topics if t.get("centroid")} if same_model else {}
+    )
+    if not same_model:
+        notes.append("fading themes not tested: last cycle used another embedding model")
+    if len(before_vectors) and now_centroids:
+        insights.what_is_new = what_is_new(
+            before_vectors,
+            now_vectors,
+            now_centroids,
+            previous_centroids,
+            all_labels,
+            cycles_before=len(chain),
+            min_similarity=threshold,
+        )
+    return insights
+
+
+def _topics_of(folder: Path) -> list[dict[str, Any]]:
+    try:
+        doc = json.loads((folder / "topics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [t for t in doc.get("topics", []) if isinstance(t, dict) and "id" in t]

@@ -1,0 +1,728 @@
+"""Read feedback and customers (CSV / Parquet / JSONL), map columns, validate, redact, account for every row.
+
+Every input row ends either accepted or in the rejects table with a reason:
+accepted + rejected = input, always. Ids are strings ("007" is not "7").
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import hashlib
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from refine import schemas as S
+from refine.errors import RefineError
+from refine.io.config import RefineConfig
+from refine.io.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
+from refine.io.privacy import redact
+from refine.io.tables import Table, _cell
+
+# one comment may be megabytes long (pasted logs); it is truncated later, never dropped
+csv.field_size_limit(256 * 1024 * 1024)
+_SCI_ID = re.compile(r"^-?\d+(\.\d+)?[eE]\+?\d+$")
+_PLAIN_NUMBER = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"
+_MISSING = {"na", "n/a", "#n/a", "null", "none", "nan", "-"}
+_BOOL_TRUE = {"true", "yes", "y", "1", "t"}
+_BOOL_FALSE = {"false", "no", "n", "0", "f"}
+SCALES = {"nps": [0.0, 10.0], "csat": [1.0, 5.0], "stars": [1.0, 5.0], "ces": [1.0, 7.0]}
+
+
+@dataclass
+class IngestResult:
+    feedback: pd.DataFrame
+    customers: pd.DataFrame
+    rejects: pd.DataFrame
+    attributes: list[str]  # customer columns that rules may use
+    counts: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    inputs: dict[str, dict] = field(default_factory=dict)
+    # numeric / boolean / category / id-like / free text, per attribute but the segment (refine.io.limits)
+    column_kinds: ColumnKinds = field(default_factory=ColumnKinds)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def _decode(raw: bytes, path: Path) -> tuple[str, str]:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16"), "utf-16"
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
+
+
+def read_table(path: str | Path, *, what: str) -> Table:
+    """Read a CSV, TSV, Parquet or JSONL file into string cells; unparseable rows are collected."""
+    path = Path(path)
+    if not path.exists():
+        raise RefineError(f"{what} file not found", where=str(path))
+    if path.is_dir():
+        raise RefineError(f"{what} path is a folder, not a file", where=str(path))
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    suffix = path.suffix.lower()
+    bad_rows: list[tuple[int, str]] = []
+    encoding = "binary"
+    bad_cells: dict[int, list[str]] = {}
+    delimited = False
+    delimiter = ","
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(io.BytesIO(raw)).reset_index(drop=True)
+            frame.index = pd.RangeIndex(1, len(frame) + 1)
+        elif suffix in (".jsonl", ".ndjson"):
+            text, encoding = _decode(raw, path)
+            records = []
+            numbers = []
+            import json
+
+            for number, line in enumerate(text.splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except ValueError:
+                    bad_rows.append((number, "line is not valid JSON"))
+                    continue
+                if not isinstance(value, dict):
+                    bad_rows.append((number, "line is not a JSON object"))
+                    continue
+                records.append(value)
+                numbers.append(number)
+            frame = pd.DataFrame.from_records(records, index=pd.Index(numbers, dtype="int64"))
+        elif suffix == ".json":  # one JSON array of objects; rows numbered from 1 in array order
+            import json
+
+            text, encoding = _decode(raw, path)
+            try:
+                document = json.loads(text)
+            except ValueError as exc:
+                raise RefineError(f"file is not valid JSON ({exc})") from None
+            if not isinstance(document, list):
+                raise RefineError("a .json file must hold one array of objects (or use .jsonl, an object a line)")
+            records, numbers = [], []
+            for number, value in enumerate(document, start=1):
+                if isinstance(value, dict):
+                    records.append(value)
+                    numbers.append(number)
+                else:
+                    bad_rows.append((number, "element is not a JSON object"))
+            frame = pd.DataFrame.from_records(records, index=pd.Index(numbers, dtype="int64"))
+        elif suffix in (".csv", ".tsv", ".txt", ""):
+            text, encoding = _decode(raw, path)
+            delimiter = _delimiter(text, "\t" if suffix == ".tsv" else None)
+            frame = _read_delimited_arrow(raw, text, delimiter) if encoding == "utf-8" else None
+            if frame is None:
+                frame, bad_rows, bad_cells = _read_delimited(text, delimiter)
+            delimited = True
+        else:
+            raise RefineError(
+                f"unsupported file type '{suffix}' (use .csv, .tsv, .parquet, .jsonl or .json)", where=str(path)
+            )
+    except RefineError as exc:
+        if exc.where is None:  # say which file
+            raise RefineError(f"{what} {exc}", where=str(path)) from None
+        raise
+    except Exception as exc:
+        raise RefineError(
+            f"cannot read {what} file ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})", where=str(path)
+        ) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if delimited:  # already NUL-free text cells
+        frame = frame.astype("str")
+    else:  # Parquet and JSON cells are typed values
+        frame = frame.astype(object).where(frame.notna(), "")
+        frame = frame.map(_cell)
+    rows_in = len(frame) + len(bad_rows)
+    notes = []
+    # more line breaks than rows: some cell holds one (or the file has blank lines); look closer
+    if delimited and (text.count("\n") if "\n" in text else text.count("\r")) > rows_in + 1:
+        notes = _joined_rows(frame, delimiter, path)
+    return Table(
+        path=path,
+        frame=frame,
+        bad_rows=bad_rows,
+        sha256=digest,
+        encoding=encoding,
+        rows_in=rows_in,
+        notes=notes,
+        bad_cells=bad_cells,
+    )
+
+
+def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
+    """A warning per cell whose line breaks hide what look like whole rows: an unclosed quote swallowed them.
+
+    A quoted comment may span lines, so such a cell is kept; but when a line inside it splits into
+    as many fields as the header has, the file most likely lost a closing quote there.
+    """
+    width = len(frame.columns)
+    notes: list[str] = []
+    if width < 2:
+        return notes
+    for column in frame.columns:
+        cells = frame[column]
+        multiline = cells[cells.str.contains("\n", regex=False)]
+        for row, cell in multiline.items():
+            inner = cell.split("\n")[1:]
+            rowlike = sum(1 for line in inner if line.count(delimiter) == width - 1)
+            if rowlike:
+                notes.append(
+                    f"{path.name} row {row}: column {column!r} spans {len(inner) + 1} lines, {rowlike} of "
+                    f"which look like whole rows; an unclosed quote may have joined them into this row"
+                )
+                if len(notes) >= 5:
+                    return notes
+    return notes
+
+
+def _delimiter(text: str, delimiter: str | None) -> str:
+    """The given delimiter, or the one the header line uses (',' when it cannot tell)."""
+    if delimiter is not None:
+        return delimiter
+    try:
+        return csv.Sniffer().sniff(text[:20000].split("\n", 1)[0] or ",", delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+
+
+def _read_delimited_arrow(raw: bytes, text: str, delimiter: str) -> pd.DataFrame | None:
+    """A well-formed UTF-8 file read by Arrow's CSV reader, exactly as `_read_delimited` would read it.
+
+    About ten times faster on a million-row customer table (the python csv module builds a list per
+    row, and pandas then converts every cell). Returns None, and the python reader takes over, for
+    anything off the common path: a NUL byte, a ragged or malformed row, a header the two readers
+    disagree on, or any error. tests/test_ingest_fuzz.py runs both readers on the same fuzzed
+    files and requires identical frames whenever this one answers.
+    """
+    if b"\x00" in raw or not text:
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        return None
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        return None
+    if not header:
+        return None
+    width = len(header)
+    body = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    names = [f"f{i}" for i in range(width)]
+    try:
+        table = pcsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pcsv.ReadOptions(column_names=names, block_size=1 << 24),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char='"',
+                double_quote=True,
+                escape_char=False,
+                newlines_in_values=True,
+                ignore_empty_lines=True,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except Exception:  # ragged rows, bad quoting, anything: the python reader explains it row by row
+        return None
+    if table.num_rows == 0 or [table.column(i)[0].as_py() for i in range(width)] != header:
+        return None
+    frame = table.slice(1).to_pandas()
+    frame.columns = _unique_header(header)
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    return frame
+
+
+def _read_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tuple[int, str]], dict[int, list[str]]]:
+    text = text.replace("\x00", "")
+    # a million rows are a million lists: the cyclic collector would scan them again and again
+    # while they pile up (3 of the 4 s of parsing 1M customers); none of them can form a cycle
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_delimited(text, delimiter)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse_delimited(text: str, delimiter: str) -> tuple[pd.DataFrame, list[tuple[int, str]], dict[int, list[str]]]:
+    """Cells, (row, reason) for each row that could not be used, and a ragged row's cells by row."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise RefineError("file is empty") from None
+    except csv.Error as exc:
+        raise RefineError(f"cannot parse the header row ({exc})") from None
+    width = len(header)
+    rows: list[list[str]] = []
+    bad: list[tuple[int, str]] = []
+    cells: dict[int, list[str]] = {}  # a ragged row's cells, for its id in the reject
+    number = 0
+    try:  # the usual case, a well-formed file, read in one call
+        records = list(reader)
+    except csv.Error:  # read again row by row, so each malformed row is a counted reject
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        next(reader)
+        records = _records_one_by_one(reader)
+    for record in records:
+        if isinstance(record, csv.Error):
+            number += 1
+            bad.append((number, f"malformed row ({record})"))
+            continue
+        if not record:  # a truly empty line is not a data row
+            continue
+        number += 1
+        if len(record) != width:
+            # trailing empty cells from spreadsheet exports are harmless
+            if len(record) > width and not any(c.strip() for c in record[width:]):
+                record = record[:width]
+            else:
+                lines = sum(c.count("\n") + c.count("\r") for c in record)
+                joined = f" (an unclosed quote may have joined it with the {lines} lines after it)" if lines else ""
+                bad.append((number, f"row has {len(record)} fields, header has {width}{joined}"))
+                cells[number] = record
+                continue
+        rows.append(record)
+    names = _unique_header(header)
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
+    frame.index = [n for n in _row_numbers(number, bad)]
+    return frame, bad, cells
+
+
+def _records_one_by_one(reader) -> list:
+    """Every record, with a csv.Error in place of each row the reader cannot parse."""
+    records: list = []
+    while True:
+        try:
+            records.append(next(reader))
+        except StopIteration:
+            return records
+        except csv.Error as exc:
+            records.append(exc)
+
+
+def _row_numbers(total: int, bad: list[tuple[int, str]]):
+    skip = {n for n, _ in bad}
+    return [n for n in range(1, total + 1) if n not in skip][:total]
+
+
+def _unique_header(header: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        name = name.strip().lstrip("\ufeff")
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    return names
+
+
+def _require(table: Table, column: str | None, what: str, key: str) -> None:
+    if column and column not in table.frame.columns:
+        shown = ", ".join(repr(c) for c in list(table.frame.columns)[:12])
+        raise RefineError(
+            f"column {column!r} ({key}) is not in the {what} {'table' if table.source else 'file'} (it has: {shown})",
+            where=table.where,
+        )
+
+
+# ---- customers -------------------------------------------------------------------------------
+
+
+def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
+    """Numbers become numbers, true/false become booleans, everything else stays text.
+
+    In a column of numbers, the usual spellings of a missing value (NA, N/A, null, ...) are missing
+    values, counted in `warnings`; in a text column they stay text.
+    """
+    stripped = values.str.strip()
+    blank = stripped == ""
+    marked = stripped.str.lower().isin(_MISSING) & ~blank
+    if marked.any():
+        typed = _typed(values.where(~marked, ""))
+        if pd.api.types.is_numeric_dtype(typed) and not pd.api.types.is_bool_dtype(typed):
+            if warnings is not None:
+                shown = ", ".join(repr(v) for v in sorted(set(stripped[marked]))[:3])
+                warnings.append(
+                    f"{int(marked.sum())} cells of the numeric column {values.name!r} read as missing ({shown})"
+                )
+            return typed
+        return values
+    present = stripped[~blank]
+    if present.empty:  # nothing filled in: a numeric column of missing values
+        return pd.Series(np.nan, index=values.index, dtype=float)
+    lowered = present.str.lower()
+    if lowered.isin(_BOOL_TRUE | _BOOL_FALSE).all() and not lowered.isin({"0", "1"}).all():
+        return stripped.str.lower().map(lambda v: True if v in _BOOL_TRUE else (False if v in _BOOL_FALSE else None))
+    plain = _plain_numbers(present)
+    if plain is not None:
+        out = pd.Series(np.nan, index=values.index, dtype=float)
+        out[~blank] = plain
+    elif pd.to_numeric(present.iloc[:1000], errors="coerce").isna().any():
+        return values  # text: one cell that is not a number decides it, no need to parse a million
+    else:
+        out = pd.to_numeric(stripped.replace("", np.nan), errors="coerce")  # parsed once, per cell
+    if out[~blank].notna().all():
+        filled = out.dropna()
+        # whole numbers become integers; "inf" and numbers past 2**53 (no longer exact) stay floats
+        if np.isfinite(filled).all() and (filled.abs() < 2.0**53).all() and (filled == filled.round()).all():
+            return out.astype("Int64") if out.isna().any() else out.astype("int64")
+        return out.astype(float)
+    return values
+
+
+def read_typed_table(path: str | Path, *, what: str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A whole file read by `read_table` and typed as ingest types customer attributes (for the A/B tables).
+
+    Columns of numbers become numbers (whole numbers with a gap become floats, as pandas reads them),
+    true/false columns booleans, the rest text; `text_columns` (ids) stay text. A blank cell or one of
+    the usual missing spellings (NA, null, ...) is missing. A row that cannot be parsed is a one-line error naming the file and the row:
+    an A/B table has no rejects file to count it in. The index is 0..n-1 in file order.
+    """
+    table = read_table(path, what=what)
+    if table.bad_rows:
+        number, reason = table.bad_rows[0]
+        more = f" (and {len(table.bad_rows) - 1} more rows)" if len(table.bad_rows) > 1 else ""
+        raise RefineError(f"cannot read {what} file: row {number}: {reason}{more}", where=table.where)
+    keep_text = set(text_columns)
+    columns = {}
+    for column in table.frame.columns:
+        cells = table.frame[column]
+        typed = cells if column in keep_text else _typed(cells)
+        if isinstance(typed.dtype, pd.Int64Dtype):
+            typed = typed.astype(float)
+        elif typed is cells:  # text
+            stripped = cells.str.strip()
+            typed = cells.where((stripped != "") & ~stripped.str.lower().isin(_MISSING), None).astype(object)
+        columns[column] = typed
+    frame = pd.DataFrame(columns, index=table.frame.index)
+    return frame.reset_index(drop=True)
+
+
+def _plain_numbers(present: pd.Series) -> np.ndarray | None:
+    """float64 values when every cell is a plain decimal ("-12", "42.50"), else None.
+
+    Arrow parses these about ten times faster than pd.to_numeric. Both round a decimal to the nearest
+    double, and with at most 15 digits on either side of the point the result is the same number, so
+    the typed column is identical; anything else (exponents, "+5", ".5", "inf", thousands separators,
+    long digit strings) goes through pd.to_numeric as before.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cells = pa.array(present, type=pa.string(), from_pandas=True)
+    if not pc.all(pc.match_substring_regex(cells, _PLAIN_NUMBER)).as_py():
+        return None
+    return pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _customers(
+    table: Table, config: RefineConfig, rejects: list[dict], warnings: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    cc = config.customers
+    for key in ("customer_id", "segment"):
+        _require(table, getattr(cc, key), "customers", f"[customers] {key}")
+    for key in ("outcomes", "exclude"):
+        for column in getattr(cc, key):
+            _require(table, column, "customers", f"[customers] {key}")
+    _require(table, getattr(cc, "value", ""), "customers", "[customers] value")
+    for number, reason in table.bad_rows:
+        rejects.append(
+            {"table": "customers", "row": number, "id": table.bad_row_id(number, cc.customer_id), "reason": reason}
+        )
+    frame = table.frame.copy()
+    frame.insert(0, "__row", frame.index)
+    ids = frame[cc.customer_id].str.strip()
+    frame[cc.customer_id] = ids
+    header_repeat = (ids == cc.customer_id) & (frame[cc.segment].str.strip() == cc.segment)
+    reason = pd.Series("", index=frame.index, dtype=object)
+    reason[header_repeat] = "repeated header row"
+    reason[(reason == "") & (ids == "")] = "missing customer id"
+    reason[(reason == "") & (frame[cc.segment].str.strip() == "")] = "missing segment"
+    dup = (reason == "") & ids.duplicated(keep="first") & (ids != "")
+    reason[dup & (reason == "")] = "duplicate customer id"
+    sci = ids.str.match(_SCI_ID)
+    if sci.any():
+        warnings.append(
+            f"{int(sci.sum())} customer ids look like numbers mangled by a spreadsheet "
+            f"(e.g. {ids[sci].iloc[0]!r}); they will not match the feedback file's ids"
+        )
+    for idx in reason[reason != ""].index:
+        rejects.append(
+            {"table": "customers", "row": int(frame.at[idx, "__row"]), "id": ids[idx], "reason": reason[idx]}
+        )
+    frame = frame[reason == ""].drop(columns="__row")
+    if frame.empty:
+        raise RefineError("no usable customer rows (see the reasons in rejects.csv)", where=table.where)
+    frame[cc.segment] = frame[cc.segment].str.strip()
+    keep = [c for c in frame.columns if c not in cc.exclude]
+    frame = frame[keep]
+    # before typing each column: a table a thousand columns wide is refused in a second, not a minute
+    check_attribute_count(
+        [c for c in keep if c not in (cc.customer_id, cc.segment) and c not in cc.outcomes], config, str(table.path)
+    )
+    attributes = []
+    for column in frame.columns:
+        if column in (cc.customer_id,):
+            continue
+        frame[column] = _typed(frame[column], warnings) if column != cc.segment else frame[column]
+        if column in cc.outcomes:
+            if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])):
+                bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & (frame[column] != "")]
+                example = bad.iloc[0] if len(bad) else ""
+                raise RefineError(
+                    f"outcome column {column!r} must be numeric or true/false (found {str(example)[:30]!r})",
+                    where=table.where,
+                )
+            frame[column] = frame[column].astype(float)
+            infinite = ~np.isfinite(frame[column].fillna(0.0).to_numpy())
+            if infinite.any():
+                raise RefineError(
+                    f"outcome column {column!r} holds an infinite value ({int(infinite.sum())} "
+                    f"rows); an outcome must be a finite number or blank",
+                    where=table.where,
+                )
+        elif column != cc.segment:
+            attributes.append(column)
+        else:
+            attributes.append(column)
+    return frame.reset_index(drop=True), attributes
+
+
+# ---- feedback --------------------------------------------------------------------------------
+
+
+def _scale(config: RefineConfig, scores: pd.Series) -> tuple[list[float] | None, str | None]:
+    fc = config.feedback
+    kind = fc.score_kind
+    scale = fc.score_scale
+    if scale is None and kind in SCALES:
+        scale = SCALES[kind]
+    if scale is None:
+        present = scores.dropna()
+        if present.empty:
+            return None, kind
+        high = present.max()
+        scale = [0.0, 10.0] if high > 5 else [1.0, 5.0]
+        kind = kind or ("nps" if high > 5 else "stars")
+    if kind is None:
+        kind = {(0.0, 10.0): "nps", (1.0, 5.0): "stars", (1.0, 7.0): "ces"}.get((scale[0], scale[1]), "other")
+    return scale, kind
+
+
+def _feedback(
+    table: Table,
+    config: RefineConfig,
+    known_customers: pd.Index,
+    rejects: list[dict],
+    warnings: list[str],
+    counts: dict[str, int],
+) -> pd.DataFrame:
+    fc = config.feedback
+    for key in ("customer_id", "text", "id", "score", "timestamp", "source"):
+        _require(table, getattr(fc, key), "feedback", f"[feedback] {key}")
+    for number, reason in table.bad_rows:
+        rejects.append({"table": "feedback", "row": number, "id": table.bad_row_id(number, fc.id), "reason": reason})
+    frame = table.frame
+    n = len(frame)
+    rows = pd.Series(frame.index, index=frame.index)
+    customer = frame[fc.customer_id].str.strip()
+    text = frame[fc.text]
+    if fc.id:
+        ids = frame[fc.id].str.strip()
+    else:
+        ids = rows.map(lambda r: f"row-{r:06d}")
+    reason = pd.Series("", index=frame.index, dtype=object)
+
+    def mark(mask: pd.Series, why: str) -> None:
+        reason[(reason == "") & mask] = why
+
+    mark((customer == fc.customer_id) & (text.str.strip() == fc.text), "repeated header row")
+    if fc.id:
+        mark(ids == "", "missing feedback id")
+    mark(customer == "", "missing customer id")
+    mark(text.str.strip() == "", "blank text")
+    mark(~text.str.contains(r"[^\W_]", regex=True), "text has no letters or digits")
+    mark(pd.Series(known_customers.get_indexer(customer) < 0, index=frame.index), "unknown customer")
+    key = customer + "\x00" + text.str.strip() + ("\x00" + frame[fc.timestamp].str.strip() if fc.timestamp else "")
+    first = ~key.duplicated(keep="first")
+    mark(~first & (reason == ""), "exact duplicate submission")
+    if fc.id:
+        mark(ids.duplicated(keep="first"), "duplicate feedback id")
+    sci = customer.str.match(_SCI_ID)
+    if sci.any():
+        warnings.append(
+            f"{int(sci.sum())} feedback customer ids look like numbers mangled by a spreadsheet "
+            f"(e.g. {customer[sci].iloc[0]!r})"
+        )
+
+    score = pd.Series(np.nan, index=frame.index)
+    if fc.score:
+        raw = frame[fc.score].str.strip()
+        score = pd.to_numeric(raw, errors="coerce")
+        unreadable = (raw != "") & score.isna()
+        scale, kind = _scale(config, score)
+        out_of_scale = pd.Series(False, index=frame.index)
+        if scale is not None:
+            out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1]))
+        mark(unreadable, "unreadable score")
+        mark(out_of_scale, "score outside its scale")
+        # the scale's bounds are numbers like 1.0, kept with the counts (run.json) since 0.1.0
+        counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
+        config.feedback.score_scale, config.feedback.score_kind = scale, kind
+
+    timestamp = pd.Series(pd.NaT, index=frame.index)
+    if fc.timestamp:
+        raw = frame[fc.timestamp].str.strip()
+        timestamp = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+        mark((raw != "") & timestamp.isna(), "unreadable timestamp")
+
+    for idx in reason[reason != ""].index:
+        rejects.append({"table": "feedback", "row": int(rows[idx]), "id": ids[idx], "reason": reason[idx]})
+    keep = reason == ""
+    cleaned = text[keep].str.replace(r"\s+", " ", regex=True).str.strip()
+    # redact the whole text before cutting it: an address cut in half no longer looks like one (the
+    # patterns are linear, so a megabyte paste costs a fraction of a second)
+    redacted = cleaned.map(redact)
+    counts["feedback_redacted"] = int((redacted != cleaned).sum())
+    too_long = redacted.str.len() > fc.max_text_chars
+    counts["feedback_truncated"] = int(too_long.sum())
+    if too_long.any():
+        warnings.append(
+            f"{int(too_long.sum())} feedback texts longer than {fc.max_text_chars} characters were truncated"
+        )
+        redacted = redacted.where(~too_long, redacted.str.slice(0, fc.max_text_chars))
+    out = pd.DataFrame(
+        {
+            S.FEEDBACK_ID: ids[keep].values,
+            S.CUSTOMER_ID: customer[keep].values,
+            S.TEXT: redacted.values,
+            S.SCORE: score[keep].astype(float).values,
+            S.TIMESTAMP: timestamp[keep].values,
+            S.SOURCE: (frame[fc.source][keep].str.strip().map(redact).values if fc.source else [""] * int(keep.sum())),
+            S.ROW: rows[keep].astype(int).values,
+        }
+    )
+    assert len(out) + int((reason != "").sum()) == n
+    return out
+
+
+def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, config: RefineConfig) -> IngestResult:
+    """Read, validate and redact both inputs; every input row is accepted or rejected with a reason.
+
+    Args:
+        feedback_path: CSV / TSV / Parquet / JSONL with one row per piece of feedback.
+        customers_path: the customer table with one row per customer and its current segment.
+        config: column mapping and limits.
+
+    Returns:
+        IngestResult with canonical feedback rows, typed customers, rejects and counts.
+    """
+    rejects: list[dict] = []
+    warnings: list[str] = []
+    counts: dict[str, int] = {}
+    customers_table = _read_input(customers_path, config, "customers")
+    check_rows(customers_table.rows_in, table="customer", config=config, where=customers_table.where)
+    feedback_table = _read_input(feedback_path, config, "feedback")
+    check_rows(feedback_table.rows_in, table="feedback", config=config, where=feedback_table.where)
+    customers, attributes = _customers(customers_table, config, rejects, warnings)
+    if customers.empty:
+        raise RefineError("no usable customer rows", where=customers_table.where)
+    # [limits]: distinct segments and category levels, before any expensive stage
+    column_kinds = check_customers(customers, attributes, config, where=customers_table.where)
+    known = pd.Index(customers[config.customers.customer_id])  # unique: duplicates were rejected
+    feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
+    reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
+    # a reject's id is whatever its first cells held, and a broken row's cells can be comment text
+    reject_frame["id"] = reject_frame["id"].astype(str).map(redact)
+    by_table = reject_frame["table"].value_counts().to_dict()
+    counts.update(
+        {
+            "customers_in": customers_table.rows_in,
+            "customers_accepted": len(customers),
+            "customers_rejected": int(by_table.get("customers", 0)),
+            "feedback_in": feedback_table.rows_in,
+            "feedback_accepted": len(feedback),
+            "feedback_rejected": int(by_table.get("feedback", 0)),
+        }
+    )
+    for name in ("customers", "feedback"):
+        if counts[f"{name}_accepted"] + counts[f"{name}_rejected"] != counts[f"{name}_in"]:
+            raise AssertionError(f"{name} rows do not add up: {counts}")
+    if feedback.empty:
+        raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=feedback_table.where)
+    for table in (customers_table, feedback_table):
+        warnings.extend(table.notes)
+        swallowed = [n for n, reason in table.bad_rows if "unclosed quote" in reason]
+        if swallowed:
+            warnings.append(
+                f"{table.path.name}: {len(swallowed)} rejected rows (first: row {swallowed[0]}) hold line "
+                "breaks that look like an unclosed quote; the lines inside them are not counted as rows "
+                "(see rejects.csv)"
+            )
+        if table.encoding not in ("utf-8", "binary", "database"):
+            warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
+    inputs = {
+        name: {"path": t.source or str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
+        for name, t in (("feedback", feedback_table), ("customers", customers_table))
+    }
+    return IngestResult(
+        feedback=feedback,
+        customers=customers,
+        rejects=reject_frame,
+        attributes=attributes,
+        counts=counts,
+        warnings=warnings,
+        inputs=inputs,
+        column_kinds=column_kinds,
+    )
+
+
+def _read_input(path: str | Path | None, config: RefineConfig, what: str) -> Table:
+    """The input file, or the table / query of `[feedback|customers] database` when the config names one."""
+    section = getattr(config, what)
+    if getattr(section, "database", ""):
+        from refine.io.sources import read_database
+
+        return read_database(section.database, table=section.table, query=section.query, what=what, section=what)
+    if path is None:
+        raise RefineError(f"no {what} given: pass the file, or set [{what}] database and table / query in the config")
+    return read_table(path, what=what)
+
+
+def read_customers(path: str | Path | None, config: RefineConfig) -> pd.DataFrame:
+    """The customer table alone, validated and typed as ingest does (for A/B plans and decisions)."""
+    table = _read_input(path, config, "customers")
+    check_rows(table.rows_in, table="customer", config=config, where=table.where)
+    customers, _ = _customers(table, config, [], [])
+    return customers
+
+
+def rule_columns(attributes: list[str], config: RefineConfig) -> list[str]:
+    """Columns a rule may name: attributes and the segment, never outcomes or excluded columns."""
+    banned = set(config.customers.outcomes) | set(config.customers.exclude) | {config.customers.customer_id}
+    return [c for c in attributes if c not in banned]

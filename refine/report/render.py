@@ -1,0 +1,533 @@
+"""The stakeholder report: self-contained HTML (inline SVG charts, no network) and Markdown.
+
+All feedback-derived text (quotes, keywords, labels, segment names, rules) is escaped: HTML by
+Jinja2 autoescaping, Markdown by escaping its control characters and any HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from refine import schemas as S
+from refine.files import read_json, write_text
+from refine.wording import pct, proposal_headline  # noqa: F401 - the templates use both
+
+if TYPE_CHECKING:
+    from refine.run.results import CycleResult
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+
+# ---- words -------------------------------------------------------------------------------------
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    if _missing(value):
+        return "n/a"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    return f"{float(value):.{digits}f}"
+
+
+def pval(value: Any) -> str:
+    """What follows "p" or "q": "= 0.0123", or "< 0.0001" (never a bare 0.0000)."""
+    if _missing(value):
+        return "n/a"
+    return "< 0.0001" if float(value) < 0.0001 else f"= {float(value):.4f}"
+
+
+def amount(value: Any) -> str:
+    """An outcome value on its own scale: thousands separated, two decimals below 1,000, none above."""
+    if _missing(value):
+        return "n/a"
+    value = float(value)
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+
+
+def difference(c: dict) -> str:
+    """A difference with its 95% interval, in points for shares (+10.6 pts [+9.1, +12.2]), else in units."""
+    if c.get("kind") == "proportion":
+        return f"{100 * c['diff']:+.1f} pts [{100 * c['ci_low']:+.1f}, {100 * c['ci_high']:+.1f}]"
+    return f"{c['diff']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
+
+
+def impact(e: dict, name=str) -> str:
+    """One outcome's gap: both means, the difference with its interval, and what it adds up to."""
+    if e.get("kind") == "proportion":
+        total = e["total_difference"]
+        return (
+            f"{name(e['outcome'])}: {100 * e['segment_mean']:.1f}% vs {100 * e['compared_mean']:.1f}%, "
+            f"{100 * e['diff']:+.1f} points (95% CI {100 * e['ci_low']:+.1f} to {100 * e['ci_high']:+.1f}) "
+            f"across {e['customers']:,} customers: about {abs(total):,.0f} "
+            f"{'more' if total > 0 else 'fewer'} than at the compared rate"
+        )
+    return (
+        f"{name(e['outcome'])}: {amount(e['segment_mean'])} vs {amount(e['compared_mean'])} per customer, "
+        f"{e['diff']:+,.2f} (95% CI {e['ci_low']:+,.2f} to {e['ci_high']:+,.2f}) across "
+        f"{e['customers']:,} customers: {e['total_difference']:+,.0f} in total"
+    )
+
+
+def score_gap(g: dict) -> str:
+    """The feedback score of the rule's customers vs the compared ones: NPS, top-2-box or mean."""
+    digits = {"nps": 0, "proportion": 0}.get(g["kind"], 2)
+    ci = f"95% CI {{:+.{digits}f}} to {{:+.{digits}f}}"
+    if g["kind"] == "nps":
+        head = (
+            f"NPS {g['group_value']:+.0f} vs {g['rest_value']:+.0f}, {g['diff']:+.0f} points "
+            f"({ci.format(g['ci_low'], g['ci_high'])})"
+        )
+    elif g["kind"] == "proportion":
+        head = (
+            f"{g['measure']} {100 * g['group_value']:.0f}% vs {100 * g['rest_value']:.0f}%, "
+            f"{100 * g['diff']:+.0f} points ({ci.format(100 * g['ci_low'], 100 * g['ci_high'])})"
+        )
+    else:
+        head = (
+            f"{g['measure']} {g['group_value']:.2f} vs {g['rest_value']:.2f}, {g['diff']:+.2f} "
+            f"({ci.format(g['ci_low'], g['ci_high'])})"
+        )
+    return f"{head} over {g['n_group']:,} vs {g['n_rest']:,} answers"
+
+
+def outcome_cell(row: dict, outcome: str, binary: bool) -> str:
+    """A segment's outcome mean with its interval: 13.1% [12.1, 14.1] for a 0/1 outcome, else 937.25 [918.76, 955.73]."""
+    mean, low, high = (row.get(f"outcome:{outcome}:{k}") for k in ("mean", "ci_low", "ci_high"))
+    if mean is None or low is None or high is None or not math.isfinite(float(mean)):
+        return "n/a"
+    if binary:
+        return f"{100 * mean:.1f}% [{100 * low:.1f}, {100 * high:.1f}]"
+    return f"{amount(mean)} [{amount(low)}, {amount(high)}]"
+
+
+def impact_md(e: dict) -> str:
+    return impact(e, name=md_escape)
+
+
+def lead_outcome(p: dict) -> str:
+    """The outcome an A/B test of the proposal would measure first."""
+    if p.get("expected_impact"):
+        return p["expected_impact"][0]["outcome"]
+    equivalence = p.get("evidence", {}).get("equivalence") or [{}]
+    return equivalence[0].get("measure", "OUTCOME")
+
+
+def gap(e: dict) -> str:
+    """The observed outcome gap alone: +10.6 points, or +12.34."""
+    return f"{100 * e['diff']:+.1f} points" if e.get("kind") == "proportion" else f"{e['diff']:+,.2f}"
+
+
+def period(timestamps: pd.Series) -> str | None:
+    """'1 May 2024 to 31 May 2024' for the comments' timestamps (None when there are none)."""
+    known = pd.to_datetime(timestamps, errors="coerce", utc=True).dropna()
+    if known.empty:
+        return None
+    first, last = known.min(), known.max()
+    day = lambda t: f"{t.day} {t:%B %Y}"  # noqa: E731
+    return day(first) if first.date() == last.date() else f"{day(first)} to {day(last)}"
+
+
+def _interval(c: dict, scale: float = 1.0, unit: str = "") -> str:
+    return f"{c['diff'] * scale:+.2f}{unit} (95% CI {c['ci_low'] * scale:+.2f} to {c['ci_high'] * scale:+.2f}{unit})"
+
+
+def describe_comparison(c: dict) -> str:
+    """One plain sentence for one difference, uncertainty included."""
+    label = c.get("label") or c["measure"]
+    if c["kind"] == "proportion":
+        low, high = sorted((100 * c["ci_low"], 100 * c["ci_high"]))
+        direction = "more" if c["diff"] > 0 else "fewer"
+        return (
+            f"{label}: {pct(c['group_value'])} vs {pct(c['rest_value'])} — between {abs(low):.0f} and "
+            f"{abs(high):.0f} points {direction}"
+            if low * high > 0
+            else f"{label}: {pct(c['group_value'])} vs {pct(c['rest_value'])} (95% CI {low:+.0f} to {high:+.0f} points)"
+        )
+    return (
+        f"{label}: {fmt(c['group_value'])} vs {fmt(c['rest_value'])}, difference "
+        f"{_interval(c)}, effect size {c['effect']:+.2f}"
+    )
+
+
+def proposal_summary(p: dict) -> str:
+    ev = p["evidence"]
+    if p["kind"] == "merge":
+        if "reason" in ev:
+            return ev["reason"]
+        eq = "; ".join(f"{e['measure']} differs by {difference(e)}" for e in ev.get("equivalence", []))
+        fd = ev.get("feedback_difference", {})
+        text = (
+            f"Outcomes equivalent within the margin: {eq}. No detectable difference in what they talk about "
+            f"or how they feel (permutation p {pval(fd.get('permutation_p'))})."
+        )
+        held = ev.get("holdout") or {}
+        if held.get("equivalence"):
+            text += (
+                " On held-out customers: "
+                + "; ".join(f"{e['measure']} differs by {difference(e)}" for e in held["equivalence"])
+                + f" (permutation p {pval(held.get('permutation_p'))})."
+            )
+        return text
+    # lead with the held-out estimates: the discovery ones were picked for being large, so they run high
+    held = {c["measure"]: c for c in ev.get("holdout", [])}
+    lead = ev.get("discovery", [])[:3]
+    if lead and all(c["measure"] in held for c in lead):
+        return "On held-out customers: " + "; ".join(describe_comparison(held[c["measure"]]) for c in lead)
+    return "; ".join(describe_comparison(c) for c in lead)
+
+
+# ---- charts (inline SVG) -----------------------------------------------------------------------
+
+
+def _esc(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def sentiment_chart(segments: pd.DataFrame) -> str:
+    """Mean sentiment per segment with its 95% interval, as an inline SVG dot-and-whisker chart."""
+    rows = segments.dropna(subset=["sentiment_mean"])
+    if rows.empty:
+        return ""
+    width, left, row_h = 720, 220, 30
+    height = 40 + row_h * len(rows)
+    x = lambda v: left + (v + 1) / 2 * (width - left - 30)  # noqa: E731 - sentiment spans -1..1
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Sentiment by segment" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
+    ]
+    for tick in (-1, -0.5, 0, 0.5, 1):
+        parts.append(
+            f'<line x1="{x(tick):.1f}" y1="20" x2="{x(tick):.1f}" y2="{height - 15}" stroke="#ddd"/>'
+            f'<text x="{x(tick):.1f}" y="{height - 2}" font-size="11" text-anchor="middle" fill="#555">{tick:+g}</text>'
+        )
+    for i, (_, r) in enumerate(rows.iterrows()):
+        y = 32 + i * row_h
+        low = r["sentiment_ci_low"] if math.isfinite(r["sentiment_ci_low"]) else r["sentiment_mean"]
+        high = r["sentiment_ci_high"] if math.isfinite(r["sentiment_ci_high"]) else r["sentiment_mean"]
+        colour = "#c0392b" if r["sentiment_mean"] < -0.1 else ("#27ae60" if r["sentiment_mean"] > 0.1 else "#7f8c8d")
+        parts.append(
+            f'<text x="{left - 10}" y="{y + 4}" font-size="13" text-anchor="end">{_esc(r["segment"])} '
+            f"(n={int(r['respondents'])})</text>"
+            f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="{colour}" stroke-width="3"/>'
+            f'<circle cx="{x(r["sentiment_mean"]):.1f}" cy="{y}" r="6" fill="{colour}"/>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def heatmap(segments: pd.DataFrame, topics: list[dict], limit: int = 12) -> str:
+    """Segment x topic share of comments for the `limit` largest topics, as an inline SVG heatmap."""
+    shown = [t for t in topics if t.get("status") != "fading" and f"topic_{t['id']}_share" in segments.columns]
+    shown = sorted(shown, key=lambda t: (-t.get("size", 0), t["id"]))[:limit]
+    if not shown or segments.empty:
+        return ""
+    cell_w, cell_h, left, top = 64, 28, 200, 150
+    width = left + cell_w * len(shown) + 10
+    height = top + cell_h * len(segments) + 10
+    peak = max(float(segments[[f"topic_{t['id']}_share" for t in shown]].to_numpy().max()), 1e-9)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Topic share by segment" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
+    ]
+    for j, t in enumerate(shown):
+        cx = left + j * cell_w + cell_w / 2
+        label = t["label"] if len(t["label"]) <= 24 else t["label"][:23] + "…"
+        parts.append(f'<text transform="translate({cx:.0f},{top - 8}) rotate(-40)" font-size="11">{_esc(label)}</text>')
+    for i, (_, r) in enumerate(segments.iterrows()):
+        y = top + i * cell_h
+        parts.append(
+            f'<text x="{left - 8}" y="{y + cell_h / 2 + 4}" font-size="12" text-anchor="end">{_esc(r["segment"])}</text>'
+        )
+        for j, t in enumerate(shown):
+            share = float(r[f"topic_{t['id']}_share"])
+            alpha = 0.08 + 0.92 * share / peak
+            parts.append(
+                f'<rect x="{left + j * cell_w}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
+                f'fill="rgba(41,128,185,{alpha:.2f})"><title>{_esc(r["segment"])} / {_esc(t["label"])}: '
+                f"{100 * share:.0f}%</title></rect>"
+                f'<text x="{left + j * cell_w + cell_w / 2 - 1}" y="{y + cell_h / 2 + 4}" font-size="11" '
+                f'text-anchor="middle" fill="{"#fff" if share / peak > 0.6 else "#222"}">{100 * share:.0f}%</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def impact_chart(topics: list[dict], limit: int = 10) -> str:
+    """Mean sentiment per topic, most negative first, as horizontal bars."""
+    rows = [t for t in topics if t.get("status") != "fading" and t.get("mean_sentiment") is not None]
+    rows = sorted(rows, key=lambda t: t["mean_sentiment"])[:limit]
+    if not rows:
+        return ""
+    width, left, row_h = 720, 260, 26
+    height = 20 + row_h * len(rows)
+    mid = left + (width - left - 20) / 2
+    scale = (width - left - 20) / 2
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Sentiment by topic" '
+        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
+        f'<line x1="{mid}" y1="0" x2="{mid}" y2="{height}" stroke="#999"/>'
+    ]
+    for i, t in enumerate(rows):
+        y = 10 + i * row_h
+        v = float(t["mean_sentiment"])
+        x0, w = (mid + v * scale, -v * scale) if v < 0 else (mid, v * scale)
+        colour = "#c0392b" if v < 0 else "#27ae60"
+        label = t["label"] if len(t["label"]) <= 34 else t["label"][:33] + "…"
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 13}" font-size="12" text-anchor="end">{_esc(label)} '
+            f'({t["size"]})</text><rect x="{x0:.1f}" y="{y}" width="{max(w, 1):.1f}" height="18" fill="{colour}"/>'
+            f'<text x="{mid + (6 if v < 0 else -6)}" y="{y + 13}" font-size="11" '
+            f'text-anchor="{"start" if v < 0 else "end"}">{v:+.2f}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ---- cycle over cycle --------------------------------------------------------------------------
+
+
+def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataFrame, fading: list[dict]) -> dict:
+    """What changed since last month: emerging and fading topics, sentiment shifts per segment."""
+    from refine.stats import Z95
+
+    out: dict[str, Any] = {"previous": str(previous)}
+    out["emerging"] = [
+        {"id": t["id"], "label": t["label"], "size": t["size"]} for t in topics if t.get("status") == "emerging"
+    ]
+    out["fading"] = [{"id": t["id"], "label": t["label"]} for t in fading]
+    shifts = []
+    try:
+        before = pd.read_parquet(previous / "segments.parquet")
+    except Exception:
+        before = pd.DataFrame()
+    for _, now in segments.iterrows():
+        match = before[before["segment"] == now["segment"]] if not before.empty else before
+        if match.empty:
+            continue
+        was = match.iloc[0]
+        se_now = (now["sentiment_ci_high"] - now["sentiment_ci_low"]) / (2 * Z95)
+        se_was = (was["sentiment_ci_high"] - was["sentiment_ci_low"]) / (2 * Z95)
+        diff = now["sentiment_mean"] - was["sentiment_mean"]
+        se = math.sqrt(se_now**2 + se_was**2) if math.isfinite(se_now) and math.isfinite(se_was) else math.nan
+        from scipy import stats
+
+        p = float(2 * stats.norm.sf(abs(diff) / se)) if se and math.isfinite(se) and se > 0 else math.nan
+        shifts.append(
+            {
+                "segment": now["segment"],
+                "before": float(was["sentiment_mean"]),
+                "now": float(now["sentiment_mean"]),
+                "diff": float(diff),
+                "ci_low": diff - Z95 * se,
+                "ci_high": diff + Z95 * se,
+                "p_value": p,
+            }
+        )
+    from refine.stats import benjamini_hochberg
+
+    for shift, q in zip(
+        shifts, benjamini_hochberg([s["p_value"] if math.isfinite(s["p_value"]) else 1.0 for s in shifts])
+    ):
+        shift["p_adjusted"] = q
+    out["sentiment_shifts"] = shifts
+    try:
+        decisions = read_json(previous / "decisions.json", "decisions")
+    except Exception:
+        decisions = {}
+    out["previous_decisions"] = decisions.get("decisions", []) if isinstance(decisions, dict) else []
+    return out
+
+
+# ---- the report --------------------------------------------------------------------------------
+
+
+def theme_tree(topics: list[dict], parents: list[dict]) -> list[dict]:
+    """Parent themes (largest first), each with its live child theme records (largest first)."""
+    by_id = {t["id"]: t for t in topics}
+    tree = []
+    for parent in sorted(parents, key=lambda p: -int(p.get("size", 0))):
+        children = sorted((by_id[c] for c in parent.get("children", []) if c in by_id), key=lambda t: -int(t["size"]))
+        if children:
+            tree.append(dict(parent, child_records=children))
+    return tree
+
+
+def _context(cycle: CycleResult) -> dict:
+    counts = cycle.manifest.counts
+    rejects = cycle.rejects["reason"].value_counts().sort_index()
+    topics = [t for t in cycle.topics if t.get("status") != "fading"]
+    confirmed = [p for p in cycle.proposals if p["confirmed"]]
+    segments = cycle.segments
+    outcome_cols = [c for c in segments.columns if c.startswith("outcome:") and c.endswith(":mean")]
+    unassigned = float((cycle.feedback["topic_id"] < 0).mean()) if len(cycle.feedback) else 0.0
+    labels = cycle.feedback["sentiment_label"].value_counts(normalize=True)
+    score_agreement = None
+    if cycle.feedback["score"].notna().sum() >= 10:
+        both = cycle.feedback.dropna(subset=["score"])
+        from scipy.stats import spearmanr
+
+        rho = spearmanr(both["score"], both["sentiment_score"]).statistic
+        score_agreement = {"n": len(both), "spearman": float(rho)}
+    return {
+        "title": "Segment refinement report",
+        "created": cycle.manifest.started,
+        "period": period(cycle.feedback[S.TIMESTAMP]) if S.TIMESTAMP in cycle.feedback.columns else None,
+        "run_dir": str(cycle.out_dir),
+        "counts": counts,
+        "rejects": [(reason, int(n)) for reason, n in rejects.items()],
+        "warnings": cycle.manifest.warnings,
+        "topics": topics,
+        "theme_tree": theme_tree(topics, getattr(cycle, "parents", None) or []),
+        "fading": [t for t in cycle.topics if t.get("status") == "fading"],
+        "segments": segments.to_dict("records"),
+        "outcomes": [c.split(":")[1] for c in outcome_cols],
+        "binary_outcomes": {c.split(":")[1]: _is_binary(cycle.customers, c.split(":")[1]) for c in outcome_cols},
+        "proposals": cycle.proposals,
+        "confirmed": confirmed,
+        "stopped": cycle.stopped,
+        "method": cycle.method,
+        "manifest": cycle.manifest,
+        "unassigned": unassigned,
+        "sentiment_shares": {k: float(labels.get(k, 0.0)) for k in ("negative", "neutral", "positive")},
+        "score_agreement": score_agreement,
+        "languages": _languages(cycle),
+        "theme_space": cycle.manifest.theme_space or {},
+        "comparison": cycle.comparison,
+        "topic_method": cycle.manifest.topic_method or {},
+        "llm_summary": cycle.llm_summary,  # optional, machine-written, already redacted; escaped like all text
+        "n_segments": len(segments),
+        "respondents": int(segments["respondents"].sum()) if len(segments) else 0,
+        "customers": int(segments["customers"].sum()) if len(segments) else 0,
+        "insights": getattr(cycle, "insights", None),  # refine.insights.stage.CycleInsights (templates/insights.*.j2)
+        "score_label": _score_label(cycle),
+    }
+
+
+def _languages(cycle: CycleResult) -> list[dict]:
+    """Per language: comments, share, mean sentiment, negative / positive shares; empty for a one-language month."""
+    from refine.text.sentiment.stage import SentimentResult
+
+    result = cycle.sentiment
+    if result is None:
+        if "language" not in cycle.feedback.columns:
+            return []
+        result = SentimentResult.from_json({}, cycle.feedback)
+    rows = result.by_language()
+    return rows if len(rows) > 1 else []
+
+
+def _score_label(cycle) -> str:
+    from refine.insights.drivers import score_name
+
+    config = (cycle.manifest.config if hasattr(cycle.manifest, "config") else cycle.manifest.get("config")) or {}
+    return score_name((config.get("feedback") or {}).get("score_kind"))
+
+
+def _money(value: Any) -> str:
+    from refine.segments.value import money
+
+    return money(value)
+
+
+def _is_binary(customers: pd.DataFrame, column: str) -> bool:
+    from refine.stats import is_binary
+
+    return column in customers.columns and is_binary(customers[column].to_numpy(dtype=float))
+
+
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        fmt=fmt,
+        pct=pct,
+        md=md_escape,
+        md_code=md_code,
+        headline=proposal_headline,
+        summary=proposal_summary,
+        describe=describe_comparison,
+        pval=pval,
+        difference=difference,
+        impact=impact,
+        amount=amount,
+        gap=gap,
+        impact_md=impact_md,
+        lead_outcome=lead_outcome,
+        score_gap=score_gap,
+        outcome_cell=outcome_cell,
+        money=_money,
+    )
+    return env
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def md_code(text: Any) -> str:
+    """A code span that holds any text literally (CommonMark shows code spans as text, never as HTML)."""
+    text = str(text).replace("\n", " ")
+    fence = "`"
+    while fence in text:
+        fence += "`"
+    return f"{fence} {text} {fence}"
+
+
+def md_escape(text: Any) -> str:
+    """Text safe inside Markdown: HTML entities escaped, Markdown control characters backslashed."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False)).replace("\n", " ")
+
+
+def _insight_charts(context: dict) -> dict:
+    """The driver chart (score) and the score-change waterfall, when the cycle has them."""
+    from markupsafe import Markup
+
+    from refine.insights.charts import driver_chart, waterfall_chart
+
+    insights = context.get("insights")
+    if insights is None:
+        return {"drivers": "", "waterfall": ""}
+    drivers = insights.drivers.for_measure("score")
+    unit = drivers[0].unit if drivers else ""
+    return {
+        "drivers": Markup(driver_chart(drivers, f"Theme drivers of {context['score_label']}", unit)),
+        "waterfall": Markup(waterfall_chart(insights.attribution)),
+    }
+
+
+def write_report(cycle: CycleResult) -> tuple[Path, Path]:
+    """Write report.html and report.md into the run folder."""
+    from markupsafe import Markup
+
+    context = _context(cycle)
+    env = _environment()
+    charts = {
+        "sentiment": Markup(sentiment_chart(cycle.segments)),
+        "heatmap": Markup(heatmap(cycle.segments, context["topics"])),
+        "impact": Markup(impact_chart(context["topics"])),
+        **_insight_charts(context),
+    }
+    html_text = env.get_template("report.html.j2").render(**context, charts=charts)
+    md_env = _environment()
+    md_env.autoescape = False
+    md_text = md_env.get_template("report.md.j2").render(**context)
+    html_path, md_path = cycle.out_dir / "report.html", cycle.out_dir / "report.md"
+    write_text(html_path, html_text)
+    write_text(md_path, md_text)
+    return html_path, md_path

@@ -1,0 +1,709 @@
+"""run_cycle: the one place where the stages are wired, top to bottom in the order the data flows.
+
+ingest -> embed -> sentences -> sentiment -> topics -> aspects -> (llm labels) -> join -> propose
+-> (llm summary) -> compare -> manifest -> write (run folder + report)
+
+``run_cycle`` calls one function per stage; each stage function below takes what the stages
+before it produced and returns its own result (frames and typed records, never file paths).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from refine import __version__
+from refine import schemas as S
+from refine.errors import RefineError
+from refine.io.config import RefineConfig, offline_env
+from refine.memo import StageMemo
+from refine.progress import Progress
+from refine.run.results import CycleResult, RunManifest
+
+if TYPE_CHECKING:
+    from refine.run.engines import Engine
+
+OUTPUT_FILES = [
+    "feedback.parquet",
+    "rejects.csv",
+    "topics.json",
+    "segments.parquet",
+    "proposals.json",
+    "assignments.parquet",
+    "insights.json",
+    "report.html",
+    "report.md",
+    "run.json",
+]
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """A run goes into a new or empty folder, or replaces an earlier run in its own folder; nothing else."""
+    from refine.io.runs import check_output_folder
+
+    if out_dir.is_dir() and (out_dir / "decisions.json").exists():
+        raise RefineError(
+            "this folder holds decisions (refine accept / reject) on the run in it; write the new "
+            "run to another folder so they stay with the run they were made on",
+            where=str(out_dir),
+        )
+    check_output_folder(out_dir, OUTPUT_FILES, what="run")
+
+
+def _previous_topics(previous: Path) -> dict:
+    """Last cycle's topics.json document (topics, fading and, from themes on, parents), from a finished run folder."""
+    from refine.io.runs import read_json
+
+    if not previous.is_dir():
+        raise RefineError("--previous must be the folder of an earlier run", where=str(previous))
+    if not (previous / "run.json").exists():
+        raise RefineError("--previous is not a finished refine run (no run.json)", where=str(previous))
+    doc = read_json(previous / "topics.json", "previous run's topics")
+    topics = doc.get("topics", []) if isinstance(doc, dict) else None
+    fading = doc.get("fading", []) if isinstance(doc, dict) else None
+    if (
+        not isinstance(topics, list)
+        or not isinstance(fading, list)
+        or not all(
+            isinstance(t, dict) and isinstance(t.get("id"), int) and isinstance(t.get("centroid"), list)
+            for t in topics + fading
+        )
+    ):
+        raise RefineError(
+            "previous run's topics.json is not a refine topics file (topics with ids and centroids)",
+            where=str(previous / "topics.json"),
+        )
+    return doc
+
+
+@dataclass
+class _Cycle:
+    """What every stage of one cycle shares: settings, progress, caches and what they counted."""
+
+    config: RefineConfig
+    out_dir: Path
+    previous: Path | None
+    progress: Progress
+    engine: Engine
+    quiet: bool
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    memo: StageMemo = field(default_factory=lambda: StageMemo(None))
+    applied: list[dict] = field(default_factory=list)  # last cycle's accepted proposals applied to the segments
+    versions: dict[str, str] = field(default_factory=dict)
+    embedding_use: dict[str, dict[str, int]] = field(default_factory=dict)
+    sentiment_use: dict[str, dict[str, int]] = field(default_factory=dict)
+    llm_status: dict[str, str] = field(default_factory=dict)
+    sentiment: Any = None  # the SentimentResult (refine.text.sentiment.stage)
+    multilingual_embedder: Any = None  # USE multilingual behind the cache, built when a comment needs it
+    theme_space: dict = field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return self.config.run.seed
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.progress.echo(f"  {message}")
+
+    def count(self, use: dict[str, dict[str, int]], part: str, counter) -> None:
+        """Cache hits and computed items of a cached embedder or scorer, for run.json."""
+        if hasattr(counter, "last_hits"):
+            use[part] = {"hits": counter.last_hits, "computed": counter.last_computed}
+
+
+def run_cycle(
+    feedback_path: str | Path | None,
+    customers_path: str | Path | None,
+    config: RefineConfig,
+    out_dir: str | Path,
+    *,
+    previous: str | Path | None = None,
+    quiet: bool = False,
+    echo: Callable[[str], None] | None = None,
+    embedder=None,
+    scorer=None,
+    embeddings: np.ndarray | None = None,
+) -> CycleResult:
+    """Run one monthly cycle and write the run folder.
+
+    Args:
+        feedback_path: the month's feedback (CSV / TSV / Parquet / JSONL); None when
+            ``[feedback] database`` names a table or query instead.
+        customers_path: the customer table with today's segments; None with ``[customers] database``.
+        config: column mapping and settings (see refine.io.config).
+        out_dir: the run folder to write (created if needed).
+        previous: last month's run folder, to keep topic ids and compare.
+        quiet: no progress messages or bars.
+        echo: where progress messages go (stderr by default).
+        embedder: anything with ``model_id`` and ``encode(texts)``, used instead of the configured model
+            (e.g. ``refine.text.embed.HashingEmbedder()`` for a dry run); it is not cached.
+        scorer: a sentiment scorer (``model_id`` and ``score(texts, embeddings)``) instead of ``[model] sentiment``;
+            it then scores every comment (no `[model] review` model for long ones).
+        embeddings: precomputed comment embeddings, row i for accepted feedback row i (``result.embeddings``
+            of an earlier cycle on the same files); sentences are still embedded with the embedder.
+
+    Returns:
+        CycleResult; ``result.report_path`` is the stakeholder report.
+
+    Example:
+        >>> config = load_config("refine.toml")
+        >>> result = run_cycle("feedback.csv", "customers.csv", config, "runs/2026-11")
+    """
+    from refine.run.engines import Engine
+
+    offline_env()
+    out_dir = Path(out_dir)
+    _check_out_dir(out_dir)
+    if config.cache_dir.exists() and not config.cache_dir.is_dir():
+        raise RefineError(
+            "the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
+            where=str(config.cache_dir),
+        )
+    check_model_settings(config, scorer_given=scorer is not None)
+    previous_topics = _previous_topics(Path(previous)) if previous is not None else None
+    # [run] engine = "dask": a cluster is started (or reached) on first use and closed when the run ends
+    with Engine(config.run) as engine:
+        cycle = _Cycle(
+            config, out_dir, Path(previous) if previous is not None else None, Progress(quiet, echo), engine, quiet
+        )
+        data = ingest_stage(cycle, feedback_path, customers_path)
+        embedder = embedder_for(cycle, embedder)
+        vectors = embed_stage(cycle, data.feedback, embedder, embeddings)
+        sentences = sentences_stage(cycle, data.feedback, vectors, embedder)
+        feedback, scorer = sentiment_stage(cycle, data.feedback, vectors, sentences, scorer, embedder.model_id)
+        theme_vectors, theme_sentences, theme_embedder = theme_space_stage(
+            cycle, feedback, vectors, sentences, embedder
+        )
+        feedback, topic_model = topics_stage(
+            cycle, feedback, theme_vectors, previous_topics, theme_sentences, theme_embedder
+        )
+        topics, sentences_frame = aspects_stage(cycle, feedback, theme_sentences, topic_model)
+        feedback = with_topic_sentiment(feedback, sentences_frame)
+        feedback, topics = llm_labels_stage(cycle, feedback, topics)
+        feedback, segments, respondents = join_stage(cycle, feedback, data.customers, topics)
+        proposals = propose_stage(cycle, data, feedback, respondents, topics)
+        insights = insights_stage(cycle, data, feedback, topics, proposals.proposals, embedder, vectors)
+        llm_summary = llm_summary_stage(cycle, topics, proposals.proposals, segments, feedback)
+        comparison = compare_stage(cycle, topics, segments, topic_model)
+        manifest = build_manifest(cycle, data, embedder, scorer, topic_model, proposals)
+        result = CycleResult(
+            out_dir=out_dir,
+            feedback=feedback,
+            customers=data.customers,
+            rejects=data.rejects,
+            topics=topics,
+            segments=segments,
+            proposals=proposals.proposals,
+            stopped=proposals.stopped,
+            method=proposals.method,
+            assignments=proposals.assignments,
+            manifest=manifest,
+            comparison=comparison,
+            timings=cycle.progress.timings,
+            llm_summary=llm_summary,
+            embeddings=vectors,
+            sentences=sentences_frame,
+            sentiment=cycle.sentiment,
+            insights=insights,
+            parents=[p.to_record(topic_model.n_comments) for p in topic_model.parents],
+        )
+        return write_stage(cycle, result)
+
+
+# ---- the stages, in the order run_cycle calls them ----------------------------------------------
+
+
+def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
+    """Read, validate and redact both inputs; apply last cycle's accepted proposals to the segments."""
+    from refine.io.ingest import ingest
+
+    def shown(path, section) -> str:
+        if getattr(section, "database", ""):
+            from refine.io.sources import describe
+
+            return describe(section.database, section.table, section.query)
+        return Path(path).name if path is not None else "?"
+
+    config = cycle.config
+    with cycle.progress.stage(
+        "ingest", f"{shown(feedback_path, config.feedback)} + {shown(customers_path, config.customers)}"
+    ):
+        data = ingest(feedback_path, customers_path, cycle.config)
+    if cycle.previous is not None:
+        from refine.segments.decisions import accepted_proposals, redefine_segments
+
+        # last month's accepted proposals redefine the segments this cycle reports against
+        data.customers, cycle.applied = redefine_segments(
+            data.customers, accepted_proposals(cycle.previous), cycle.config
+        )
+        if cycle.applied:
+            cycle.note(f"{len(cycle.applied)} accepted proposal(s) from {cycle.previous} applied to the segments")
+    c = data.counts
+    cycle.note(
+        f"feedback {c['feedback_in']} in, {c['feedback_accepted']} accepted, {c['feedback_rejected']} rejected; "
+        f"customers {c['customers_in']} in, {c['customers_accepted']} accepted, {c['customers_rejected']} rejected"
+    )
+    for warning in data.warnings:
+        cycle.note(f"warning: {warning}")
+    return data
+
+
+def embedder_for(cycle: _Cycle, given=None):
+    """The embedder a caller passed in, else the configured model behind the content-hash cache."""
+    if given is not None:
+        return given
+    return cycle.engine.embedder(cycle.config, show_progress=not cycle.quiet, progress=cycle.progress)
+
+
+def embed_stage(cycle: _Cycle, feedback: pd.DataFrame, embedder, given: np.ndarray | None) -> np.ndarray:
+    """One embedding per comment (documents and sentences share the embedder and its cache)."""
+    if given is not None:
+        vectors = np.asarray(given, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(feedback):
+            raise RefineError(
+                f"embeddings of shape {vectors.shape} do not match the {len(feedback)} accepted feedback rows",
+                where="run_cycle(embeddings=...)",
+            )
+        cycle.embedding_use["documents"] = {"hits": len(feedback), "computed": 0}
+        return vectors
+    where = f" on Dask ({cycle.config.run.scheduler or 'local cluster'})" if cycle.engine.distributed else ""
+    with cycle.progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}{where}"):
+        vectors = embedder.encode(feedback[S.TEXT].tolist())
+    cycle.count(cycle.embedding_use, "documents", embedder)
+    if "documents" in cycle.embedding_use:
+        use = cycle.embedding_use["documents"]
+        cycle.note(f"{use['hits']} from cache, {use['computed']} computed")
+    return vectors
+
+
+def _reset_counts(counter) -> None:
+    if hasattr(counter, "last_hits"):
+        counter.last_hits = counter.last_computed = 0
+
+
+def sentences_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, embedder):
+    """Each comment's sentences, embedded (a one-sentence comment reuses its embedding)."""
+    from refine.text.sentences import build_sentences
+
+    _reset_counts(embedder)
+    with cycle.progress.stage("sentences", "split comments, embed the sentences of longer ones"):
+        sentences = build_sentences(feedback[S.TEXT].tolist(), vectors, embedder)
+    cycle.count(cycle.embedding_use, "sentences", embedder)
+    return sentences
+
+
+def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, given, embedding_id: str):
+    """Language, sentiment per sentence, and per comment from its sentences (refine.text.sentiment.stage)."""
+    from refine.text.sentiment.scorers import cached_scorer
+    from refine.text.sentiment.stage import FeedbackSentiment, load_multilingual_head
+
+    config = cycle.config
+    with cycle.progress.stage("sentiment", config.model.sentiment if given is None else given.model_id):
+        base = given if given is not None else cycle.engine.scorer(config.model.sentiment, device=config.model.device)
+        scorer = cached_scorer(base, config.cache_dir, embedding_id)
+        stage = FeedbackSentiment(
+            scorer,
+            multilingual_head=load_multilingual_head(config.model.multilingual),
+            multilingual_embedder=_multilingual_embedder(cycle),
+            language_cache=_language_cache(config.cache_dir),
+            review_model=None if given is not None else _review_model(config),
+        )
+        result = stage.score(feedback[S.TEXT].tolist(), vectors, sentences=sentences)
+        cycle.sentiment = result
+        cycle.sentiment_use.update(stage.use)
+        feedback = pd.concat([feedback.reset_index(drop=True), result.feedback_columns()], axis=1)
+        # a whole-comment sentence is its comment; sentences cut from longer comments carry their own scores
+        rows = sentences.frame["feedback_row"].to_numpy()
+        for column in (S.SENTIMENT_SCORE, S.SENTIMENT_LABEL):
+            sentences.frame[column] = feedback[column].to_numpy()[rows]
+        cut = sentences.split_rows
+        if len(cut):
+            sentences.frame.loc[cut, S.SENTIMENT_SCORE] = result.sentences[S.SENTIMENT_SCORE].to_numpy()
+            sentences.frame.loc[cut, S.SENTIMENT_LABEL] = result.sentences[S.SENTIMENT_LABEL].to_numpy()
+        mix = result.language_mix()
+        if len(mix) > 1 or (mix and "en" not in mix):
+            cycle.note("languages: " + ", ".join(f"{code} {n}" for code, n in list(mix.items())[:8]))
+    return feedback, scorer
+
+
+def check_model_settings(config: RefineConfig, *, scorer_given: bool = False) -> None:
+    """Fail in one line before the slow stages when a `[model]` sentiment, multilingual or review folder
+    does not hold its model: a typo would otherwise surface only after every comment is embedded.
+
+    Only the small head files are read (the packaged ones in about 0.01 s); a `transformers:` model
+    and the review model's export are left to the sentiment stage. A relative folder is read from the
+    working folder, then from the config file's folder (refine.io.config.load_config).
+    """
+    from refine.text.sentiment.review import review_model_folder
+    from refine.text.sentiment.scorers import load_scorer
+    from refine.text.sentiment.stage import load_multilingual_head
+
+    if not scorer_given:
+        spec = config.model.sentiment.strip()
+        if not spec.startswith("transformers:") or not spec.split(":", 1)[1].strip():
+            load_scorer(spec)  # a head file, or the one-line error of an empty "transformers:"
+        review_model_folder(config.model.review)
+    load_multilingual_head(config.model.multilingual)
+
+
+def _review_model(config: RefineConfig):
+    """The `[model] review` model behind the sentiment cache, or None.
+
+    "default" means the packaged review model *with the default sentiment head*: a team that trained
+    its own head (`[model] sentiment = "<folder>"`) keeps it for every comment unless it names a
+    review model too.
+    """
+    from refine.io.config import DEFAULT_MODEL
+    from refine.text.sentiment.review import load_review_model
+    from refine.text.sentiment.scorers import CachedScorer
+
+    spec = config.model.review.strip()
+    if spec.lower() == DEFAULT_MODEL and config.model.sentiment.strip().lower() != DEFAULT_MODEL:
+        return None
+    model = load_review_model(spec, cache_dir=config.cache_dir)
+    if model is None or config.cache_dir is None:
+        return model
+    return CachedScorer(model, config.cache_dir, model.cache_key)
+
+
+def _language_cache(cache_dir):
+    """Language guesses of earlier runs (refine.text.language.LanguageCache), or None without a cache folder."""
+    if cache_dir is None:
+        return None
+    from refine.text.language import LanguageCache
+
+    return LanguageCache(cache_dir)
+
+
+def _multilingual_embedder(cycle: _Cycle):
+    """USE multilingual v3 behind the cache (built once per cycle; loads its weights only when a text needs it)."""
+    if cycle.multilingual_embedder is None:
+        from refine.text.embed_multilingual import build_multilingual_embedder
+
+        cycle.multilingual_embedder = build_multilingual_embedder(cycle.config.cache_dir)
+    return cycle.multilingual_embedder
+
+
+def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, embedder):
+    """The vectors themes cluster: one multilingual space when enough comments are not in English, else `vectors`."""
+    from refine.text.sentences import SentenceTable
+    from refine.text.sentiment.stage import theme_space
+
+    threshold = cycle.config.model.multilingual_themes
+    space = theme_space(
+        feedback[S.TEXT].tolist(),
+        feedback["language"].tolist(),
+        vectors,
+        embedder,
+        threshold=threshold,
+        multilingual_embedder=_multilingual_embedder(cycle) if threshold < 1 else None,
+    )
+    cycle.theme_space = space.to_json()
+    if not space.multilingual:
+        return vectors, sentences, embedder
+    cycle.note(
+        f"{space.non_english_share:.0%} of comments are not in English: themes are clustered in one "
+        f"multilingual space ({space.model_id})"
+    )
+    cut = sentences.split_rows
+    theme_vectors = np.asarray(space.embeddings, dtype=np.float32)
+    rows = sentences.frame["feedback_row"].to_numpy()
+    sentence_vectors = theme_vectors[rows].copy()
+    if len(cut):
+        sentence_vectors[cut] = space.embedder.encode(sentences.frame["text"].to_numpy()[cut].tolist())
+    theme_sentences = SentenceTable(frame=sentences.frame, embeddings=sentence_vectors, whole=sentences.whole)
+    return theme_vectors, theme_sentences, space.embedder
+
+
+def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics, sentences, embedder):
+    """Themes per sentence in two levels (refine.text.themes), reused from the stage cache when nothing they read changed."""
+    from refine.memo import Digest, code_digest
+    from refine.text.themes import ThemeResult, fit_themes, load_codeframe
+    from refine.text.themes import codeframe as codeframe_module
+    from refine.text.themes import entities as entities_module
+    from refine.text.themes import model as model_module
+    from refine.text.themes import naming as naming_module
+    from refine.text.themes import stage as stage_module
+    from refine.text.themes import topics as topics_module
+
+    config = cycle.config
+    cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
+    from refine.versions import versions
+
+    cycle.versions = versions()
+    codeframe = load_codeframe(config.themes.codeframe_path(config)) if config.themes.codeframe else None
+    previous = ThemeResult.previous_from_json(previous_topics) if previous_topics is not None else None
+    with cycle.progress.stage("topics", "themes per sentence: reduce + HDBSCAN, parents, names"):
+        texts = feedback[S.TEXT].tolist()
+        key = Digest(
+            "themes",
+            cycle.versions,
+            code_digest(topics_module, stage_module, model_module, codeframe_module, naming_module, entities_module),
+            texts,
+            np.asarray(vectors),
+            sentences.frame["text"].tolist(),
+            np.asarray(sentences.embeddings),
+            sentences.frame[S.SENTIMENT_SCORE].to_numpy() if S.SENTIMENT_SCORE in sentences.frame else [],
+            dataclasses.asdict(config.topics),
+            dataclasses.asdict(config.themes),
+            [t.to_dict() for t in codeframe.themes] if codeframe is not None else None,
+            embedder.model_id,
+            cycle.seed,
+            previous_topics,
+        ).hexdigest()
+        result, reused = cycle.memo.reuse_or_compute(
+            "topics",
+            key,
+            lambda: fit_themes(
+                sentences,
+                vectors,
+                texts,
+                config.topics,
+                encode=embedder.encode,
+                codeframe=codeframe,
+                previous=previous,
+                seed=cycle.seed,
+                mask=config.themes.mask_entities,
+                show_progress=not cycle.quiet,
+            ),
+            save=ThemeResult.to_payload,
+            restore=ThemeResult.from_payload,
+        )
+        if reused:
+            cycle.note("reused the stored fit (same texts, embeddings, settings, code and libraries)")
+        feedback[S.TOPIC_ID] = result.primary.astype(int)
+    return feedback, result
+
+
+def aspects_stage(cycle: _Cycle, feedback: pd.DataFrame, sentences, topic_model) -> tuple[list[dict], pd.DataFrame]:
+    """Each sentence's theme, and the theme records of topics.json (sentence sentiment per theme)."""
+    with cycle.progress.stage("aspects", "sentiment per theme, sentence by sentence"):
+        frame = sentences.frame.copy()
+        frame[S.TOPIC_ID] = topic_model.sentence_theme.astype(int)
+        document_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean()
+        topics = topic_model.records()
+        for record in topics:
+            doc = document_sentiment.get(record["id"])
+            record["comment_sentiment"] = None if doc is None else round(float(doc), 4)
+        topic_model.method["aspect_sentences"] = int(len(sentences))
+        columns = ["feedback_row", "sentence_index", "text", S.TOPIC_ID, S.SENTIMENT_SCORE, S.SENTIMENT_LABEL]
+    return topics, frame[[c for c in columns if c in frame.columns]]
+
+
+def with_topic_sentiment(feedback: pd.DataFrame, sentences: pd.DataFrame) -> pd.DataFrame:
+    """`feedback` with TOPIC_SENTIMENT: the mean sentiment of each comment's sentences in its own topic.
+
+    A proposal quotes a topic by its most negative (or positive) comments *about that topic*: a
+    comment's whole score also carries its other complaints (a late parcel makes a checkout remark
+    read angrier). A comment with no topic, with no sentence in its topic, or whose sentences there
+    have no score keeps its own score. `sentences` is the aspects frame: `feedback_row` is the
+    comment's position in `feedback`.
+    """
+    feedback = feedback.copy()
+    feedback[S.TOPIC_SENTIMENT] = feedback[S.SENTIMENT_SCORE].to_numpy(dtype=float)
+    if len(sentences) and {"feedback_row", S.TOPIC_ID, S.SENTIMENT_SCORE} <= set(sentences.columns):
+        own = sentences["feedback_row"].to_numpy()
+        topic = feedback[S.TOPIC_ID].to_numpy()[own]
+        on_topic = sentences[(sentences[S.TOPIC_ID].to_numpy() == topic) & (topic >= 0)]
+        mean = on_topic.groupby("feedback_row")[S.SENTIMENT_SCORE].mean().dropna()
+        column = feedback.columns.get_loc(S.TOPIC_SENTIMENT)
+        feedback.iloc[mean.index.to_numpy(), column] = mean.to_numpy(dtype=float)
+    return feedback
+
+
+def _label_topics(feedback: pd.DataFrame, topics: list[dict]) -> pd.DataFrame:
+    labels = {t["id"]: t["label"] for t in topics if t.get("status") != "fading"}
+    feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
+    return feedback
+
+
+def llm_labels_stage(cycle: _Cycle, feedback: pd.DataFrame, topics: list[dict]):
+    """Optional: a language model rewrites the keyword labels ([llm]); the keyword labels stay on any failure."""
+    llm = cycle.config.llm
+    if llm.provider != "none":
+        from refine.report.llm import apply_labels, label_topics
+
+        with cycle.progress.stage("llm labels", f"{llm.provider}: {llm.model}"):
+            labels, cycle.llm_status["labels"] = label_topics(topics, llm)
+            apply_labels(topics, labels)
+    return _label_topics(feedback, topics), topics
+
+
+def join_stage(cycle: _Cycle, feedback: pd.DataFrame, customers: pd.DataFrame, topics: list[dict]):
+    """The writer's segment on every comment; segment profiles; one row per respondent."""
+    from refine.segments.profiles import join_segments, profile_segments, respondents_table
+
+    with cycle.progress.stage("join", "segments and outcomes"):
+        feedback = join_segments(feedback, customers, cycle.config)
+        topic_ids = sorted(t["id"] for t in topics if t.get("status") != "fading")
+        segments = profile_segments(feedback, customers, cycle.config, topic_ids)
+        respondents = respondents_table(feedback, topic_ids)
+    return feedback, segments, respondents
+
+
+@dataclass
+class _Proposals:
+    proposals: list[dict]
+    stopped: list[dict]
+    method: dict
+    assignments: pd.DataFrame
+
+
+def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.DataFrame, topics: list[dict]):
+    """Merge / split / new proposals confirmed on the holdout, reused when nothing they read changed."""
+    from refine import stats as stats_module
+    from refine.io.ingest import rule_columns
+    from refine.memo import Digest, code_digest
+    from refine.segments import model as proposals_module
+    from refine.segments import propose as propose_module
+    from refine.segments import rules as rules_module
+    from refine.segments import search as search_module
+    from refine.segments.propose import ProposalResult, propose, proposed_assignments
+
+    config = cycle.config
+    labels = {t["id"]: t["label"] for t in topics if t.get("status") != "fading"}
+    with cycle.progress.stage("propose", "merge / split / new, confirmed on holdout"):
+        allowed = rule_columns(data.attributes, config)
+        key = Digest(
+            "propose",
+            cycle.versions,
+            code_digest(propose_module, search_module, proposals_module, stats_module, rules_module),
+            data.customers,
+            feedback,
+            respondents,
+            config.to_dict(),
+            allowed,
+            sorted(labels.items()),
+            cycle.seed,
+        ).hexdigest()
+        result, reused = cycle.memo.reuse_or_compute(
+            "propose",
+            key,
+            lambda: propose(
+                data.customers,
+                feedback,
+                respondents,
+                config,
+                rule_columns=allowed,
+                topic_labels=labels,
+                seed=cycle.seed,
+            ),
+            save=lambda r: (r.to_json(), {}),
+            restore=lambda document, _: ProposalResult.from_json(document),
+        )
+        if reused:
+            cycle.note("reused the stored search (same customers, feedback, config, code and libraries)")
+        document = result.to_json()  # proposals.json: the report, decisions and A/B plans read this form
+        assignments = proposed_assignments(data.customers, document["proposals"], config)
+    return _Proposals(document["proposals"], document["stopped"], document["method"], assignments)
+
+
+def insights_stage(cycle: _Cycle, data, feedback: pd.DataFrame, topics, proposals, embedder, vectors):
+    """Theme drivers, value touched / at risk, and against --previous: score-change attribution and what is new."""
+    from refine.insights.stage import compute_insights
+
+    with cycle.progress.stage("insights", "drivers, value, score change, what is new"):
+        insights = compute_insights(
+            feedback,
+            data.customers,
+            cycle.config,
+            topics,
+            proposals,
+            previous=cycle.previous,
+            embedder=embedder,
+            embeddings=vectors,
+        )
+    for note in insights.notes or []:
+        cycle.note(note)
+    return insights
+
+
+def llm_summary_stage(cycle: _Cycle, topics, proposals, segments, feedback) -> str | None:
+    """Optional: one machine-written paragraph for the executive summary ([llm])."""
+    llm = cycle.config.llm
+    if llm.provider == "none":
+        return None
+    from refine.report.llm import executive_summary, summary_context
+
+    with cycle.progress.stage("llm summary", f"{llm.provider}: {llm.model}"):
+        summary, cycle.llm_status["summary"] = executive_summary(
+            summary_context(topics, proposals, segments, feedback), llm
+        )
+    return summary
+
+
+def compare_stage(cycle: _Cycle, topics, segments, topic_model) -> dict | None:
+    """What changed since the previous cycle (--previous): emerging and fading topics, sentiment shifts."""
+    if cycle.previous is None:
+        return None
+    from refine.report.render import compare_with_previous
+
+    fading = [t.to_record(topic_model.n_comments) for t in topic_model.fading]
+    return compare_with_previous(cycle.previous, topics, segments, fading)
+
+
+def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals: _Proposals) -> RunManifest:
+    """run.json's content: inputs, counts, config, models, caches and methods (timings are added when written)."""
+    from refine.report.llm import manifest_entry
+
+    config = cycle.config
+    embedding_use = dict(cycle.embedding_use)
+    return RunManifest(
+        refine_version=__version__,
+        started=cycle.started.isoformat(timespec="seconds"),
+        inputs=data.inputs,
+        counts=data.counts,
+        warnings=data.warnings,
+        config=config.to_dict(),
+        config_source=config.source,
+        seed=cycle.seed,
+        models={"embedding": embedder.model_id, "sentiment": scorer.model_id, **_sentiment_models(cycle)},
+        llm=manifest_entry(config.llm, cycle.llm_status),
+        engine=cycle.engine.describe(),
+        embedding_cache=dict(embedding_use, computed=sum(v["computed"] for v in embedding_use.values())),
+        sentiment_cache=dict(cycle.sentiment_use) or "off",
+        sentiment=cycle.sentiment.to_json() if cycle.sentiment is not None else {},
+        theme_space=dict(cycle.theme_space),
+        stage_cache=cycle.memo.used if config.run.reuse else "off",
+        topic_method=topic_model.method,
+        proposal_method=proposals.method,
+        versions=cycle.versions,
+        previous=str(cycle.previous.resolve()) if cycle.previous is not None else None,
+        applied_decisions=cycle.applied,
+    )
+
+
+def _sentiment_models(cycle: _Cycle) -> dict[str, str]:
+    """The models beside the English scorer: multilingual head and encoder, aggregator, review model, language detector."""
+    if cycle.sentiment is None:
+        return {}
+    models = cycle.sentiment.models
+    out = {
+        "sentiment_multilingual": models.get("multilingual"),
+        "multilingual_embedding": models.get("multilingual_embedding"),
+        "sentence_aggregator": models.get("aggregator"),
+        "sentiment_review": models.get("review"),
+        "language_detector": models.get("language"),
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def write_stage(cycle: _Cycle, result: CycleResult) -> CycleResult:
+    """The run folder: every output file, then run.json last (a folder without it is an unfinished run)."""
+    from refine.run.folders import write_run
+
+    with cycle.progress.stage("report", str(result.out_dir)):
+        write_run(result)
+    result.manifest.timings = cycle.progress.timings
+    result.manifest.finished = datetime.now(UTC).isoformat(timespec="seconds")
+    from refine.io.runs import write_json
+
+    write_json(result.out_dir / "run.json", result.manifest.to_json())
+    return result

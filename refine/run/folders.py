@@ -1,0 +1,67 @@
+"""The run folder written from a CycleResult: tables, JSON and the report (run.json last, by run_cycle)."""
+
+from __future__ import annotations
+
+from refine import schemas as S
+from refine.files import clean_json
+from refine.io.runs import write_csv, write_json, write_parquet
+from refine.report.render import write_report
+
+
+def write_run(result) -> None:
+    """Every file of a run folder but run.json (written last by the pipeline): tables, JSON, the report.
+
+    Args:
+        result: a refine.run.results.CycleResult.
+    """
+    out_dir = result.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # run.json goes last: a folder without it is an unfinished run
+    (out_dir / "run.json").unlink(missing_ok=True)
+    for stale in out_dir.glob(".*.tmp"):  # half-written files of a run killed while writing
+        stale.unlink(missing_ok=True)
+    columns = [
+        S.FEEDBACK_ID,
+        S.CUSTOMER_ID,
+        S.SEGMENT,
+        S.TEXT,
+        S.SCORE,
+        S.TIMESTAMP,
+        S.SOURCE,
+        S.SENTIMENT_SCORE,
+        S.SENTIMENT_LABEL,
+        *S.SENTIMENT_PROBS,
+        S.TOPIC_ID,
+        S.TOPIC_LABEL,
+    ]
+    # added with languages: after the columns older runs have, so their readers see the same first columns
+    columns += [c for c in ("sentiment_confidence", "language") if c in result.feedback.columns]
+    write_parquet(out_dir / "feedback.parquet", result.feedback[columns])
+    write_csv(out_dir / "rejects.csv", result.rejects)
+    topics = result.topics
+    write_json(
+        out_dir / "topics.json",
+        clean_json(
+            {
+                "topics": [t for t in topics if t.get("status") != "fading"],
+                "fading": [t for t in topics if t.get("status") == "fading"],
+                "parents": result.parents,
+                "method": result.manifest.topic_method,
+            }
+        ),
+    )
+    write_parquet(out_dir / "segments.parquet", result.segments)
+    write_json(
+        out_dir / "proposals.json",
+        clean_json(
+            {
+                "proposals": result.proposals,
+                "stopped": result.stopped,
+                "method": result.method,
+            }
+        ),
+    )
+    write_parquet(out_dir / "assignments.parquet", result.assignments)
+    if getattr(result, "insights", None) is not None:
+        write_json(out_dir / "insights.json", result.insights.to_json())
+    write_report(result)

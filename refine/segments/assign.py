@@ -1,0 +1,136 @@
+"""Apply a run's accepted proposals to a fresh customer table: the segment file a CRM imports.
+
+    refine assign --run runs/2026-11 --customers crm_export_2026-12-01.csv --out assigned.csv
+
+Each customer gets the segment the next cycle would report them in: the base segment from the
+table, changed by every accepted proposal whose rule selects them. The rules and the segment names
+are the ones ``refine run --previous`` applies (``refine.segments.decisions.redefine_segments``), so the file
+and next month's report agree.
+
+Conflict order, when two accepted proposals select the same customer:
+
+1. a NEW segment wins over a SPLIT or a MERGE (the proposal search tested the others without the
+   customers of a new segment);
+2. otherwise the higher-ranked proposal (lower rank in proposals.json) wins;
+3. a MERGE only moves customers whose base segment is one of the merged segments.
+
+A customer no accepted rule selects keeps their segment. Every customer two or more accepted rules
+select is a conflict: counted, and listed in the output (``rules_matched`` > 1, ``decided_by``).
+Rows of the table that cannot be used (missing or duplicate id, missing segment...) are not
+guessed at: they are counted and written beside the output as ``<name>.rejects.csv``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from refine.errors import RefineError
+
+
+@dataclass
+class AssignResult:
+    out: Path
+    customers: int
+    changed: int
+    conflicts: int
+    rejected: int
+    accepted: list[str]  # proposal ids applied, in rank order
+    by_segment: dict[str, int] = field(default_factory=dict)  # new segment -> customers
+    rejects_path: Path | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "out": str(self.out),
+            "customers": self.customers,
+            "changed": self.changed,
+            "conflicts": self.conflicts,
+            "rejected": self.rejected,
+            "accepted": self.accepted,
+            "by_segment": self.by_segment,
+            "rejects_path": str(self.rejects_path) if self.rejects_path else None,
+        }
+
+
+def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out: str | Path) -> AssignResult:
+    """Write the new segment of every customer in a fresh table, from a run's accepted proposals.
+
+    Args:
+        run_dir: the run folder whose accepted proposals (refine accept) to apply.
+        customers_path: the fresh customer table (same columns as the run's); None reads the run's
+            ``[customers] database`` source.
+        out: the CSV to write (spreadsheet-safe).
+
+    Returns:
+        AssignResult with the counts.
+    """
+    from refine.io.ingest import _customers, _read_input
+    from refine.io.runs import load_run, write_csv
+    from refine.segments.decisions import accepted_proposals, redefine_segments
+    from refine.segments.rules import apply_rule
+
+    out = Path(out)
+    if out.exists() and out.is_dir():
+        raise RefineError("--out is a folder; give the CSV file to write", where=str(out))
+    if out.suffix.lower() != ".csv":
+        raise RefineError("--out must be a .csv file", where=str(out))
+    run = load_run(run_dir, with_customers=False)
+    # a CRM export need not carry the outcomes or the value column: rules never read them
+    config = dataclasses.replace(run.config, customers=dataclasses.replace(run.config.customers, outcomes=[], value=""))
+    cc = config.customers
+    rejects: list[dict] = []
+    table = _read_input(customers_path, config, "customers")
+    customers, _ = _customers(table, config, rejects, [])
+    accepted = sorted(accepted_proposals(Path(run_dir)), key=lambda p: p.get("rank", 10**9))
+    base = customers[cc.segment].astype(str)
+    matched = np.zeros(len(customers), dtype=int)
+    decided_by = pd.Series("", index=customers.index, dtype=object)
+    # lowest precedence first, so the last proposal to match is the one that decides (see the docstring)
+    order = sorted(accepted, key=lambda p: (p.get("kind") == "new", -p.get("rank", 10**9)))
+    for proposal in order:
+        try:
+            mask = np.array(apply_rule(customers, proposal["rule"]), dtype=bool)
+        except RefineError as exc:
+            raise RefineError(
+                f"accepted proposal {proposal['id']}'s rule cannot be applied to this table ({exc})",
+                where=str(customers_path or table.where),
+            ) from None
+        if proposal.get("kind") == "merge":
+            mask &= base.isin(proposal.get("segments", [])).to_numpy()
+        matched += mask
+        decided_by[mask] = proposal["id"]
+    new_customers, _ = redefine_segments(customers, accepted, config)
+    new_segment = new_customers[cc.segment].astype(str)
+    frame = pd.DataFrame(
+        {
+            cc.customer_id: customers[cc.customer_id].astype(str).values,
+            "segment": base.values,
+            "new_segment": new_segment.values,
+            "changed": (new_segment != base).values,
+            "decided_by": decided_by.values,
+            "rules_matched": matched,
+        }
+    )
+    write_csv(out, frame)
+    rejects_path = None
+    if rejects:
+        rejects_path = out.with_name(out.stem + ".rejects.csv")
+        from refine.io.privacy import redact
+
+        frame_rejects = pd.DataFrame(rejects, columns=["table", "row", "id", "reason"])
+        frame_rejects["id"] = frame_rejects["id"].astype(str).map(redact)
+        write_csv(rejects_path, frame_rejects)
+    return AssignResult(
+        out=out,
+        customers=len(frame),
+        changed=int(frame["changed"].sum()),
+        conflicts=int((matched > 1).sum()),
+        rejected=len(rejects),
+        accepted=[p["id"] for p in accepted],
+        by_segment={str(k): int(v) for k, v in new_segment.value_counts().sort_index().items()},
+        rejects_path=rejects_path,
+    )

@@ -1,0 +1,1319 @@
+"""MERGE, SPLIT and NEW segment proposals, each with a targetable rule and its evidence.
+
+Method, in the order the code runs:
+
+1. Every customer is assigned (seeded hash) to a *discovery* or a *holdout* part; respondents
+   inherit their customer's part. Candidates are searched on discovery only.
+2. Measures: per respondent, mean sentiment, negative share, mean score and 0/1 mention of each
+   topic; per customer, each outcome.
+3. NEW: for each single attribute condition (never an outcome or excluded column), the
+   difference between customers who match and those who do not is estimated *within* each
+   segment and pooled with Mantel-Haenszel weights, so a segment mix cannot fake it. It becomes a NEW
+   candidate when it is significant and holds in at least half of the segments with data.
+4. SPLIT: inside each segment, conditions (one, then two terms) are compared against the rest of
+   the segment. Conditions already proposed as NEW segments are not reused.
+5. MERGE: on discovery, the few segment pairs (MERGE_PAIRS) whose outcome and feedback profiles
+   are closest, every outcome within the equivalence margin, are chosen; on the holdout each outcome
+   of each chosen pair is tested for equivalence within the margin (TOST), Benjamini-Hochberg over
+   those tests only, and a permutation test on the topic mix and sentiment must find no difference.
+   A segment below the minimum size is a merge candidate with its nearest neighbour.
+6. NEW and SPLIT p-values are Benjamini-Hochberg adjusted across every comparison made in discovery. Each
+   surviving candidate is re-tested on the holdout part (BH across candidates); only those that
+   hold there are ``confirmed``. Confirmed proposals rank first.
+7. Guardrails (minimum size, minimum effect, maximum segment count) stop candidates; the
+   ``stopped`` list says which guardrail stopped which candidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from refine import schemas as S
+from refine.io.config import RefineConfig
+from refine.segments.model import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
+from refine.segments.rules import apply_rule, condition, conjunction
+from refine.segments.search import (
+    Attribute,
+    Condition,
+    describe_columns,
+    enough_expected,
+    scan_splits,
+    scan_stratified,
+    scan_within,
+)
+from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
+
+PERMUTATIONS = 999
+# segment pairs chosen on discovery for the holdout equivalence test (the MERGE family): the closest few
+MERGE_PAIRS = 3
+# what the correction covers, worded as it runs (proposals.json method, report method section, README)
+CORRECTION = (
+    "Benjamini-Hochberg within each family of discovery comparisons, not across families: NEW (every "
+    "condition tested x every measure) and SPLIT (every segment x condition x measure); a second rule term "
+    "is judged at Bonferroni thresholds over every condition it was chosen from. On the holdout, BH across "
+    "the NEW candidates, then across the SPLIT candidates (and merges of segments below the minimum size). "
+    f"MERGE: up to {MERGE_PAIRS} segment pairs, the closest on discovery, are tested for equivalence on the "
+    "holdout only, BH over those pairs x outcomes"
+)
+# candidates carried from the scan to the full checks, per attribute (NEW) or per attribute and segment
+# (SPLIT): the strongest conditions that do not overlap (two planted groups rarely share an attribute)
+NEW_PER_ATTRIBUTE = 2
+SPLIT_PER_ATTRIBUTE = 2
+MIN_EVENTS = 10  # respondents with (and without) a 0/1 measure needed to test a share (see _enough_events)
+RANGE_PENALTY = 0.85  # a two-cut range wins over a one-cut threshold only when 1 / 0.85 times as strong
+
+
+@dataclass
+class Candidate:
+    kind: str
+    segments: list[str]
+    rule: str
+    terms: list[str]
+    mask: pd.Series  # over all customers
+    comparisons: list[Comparison] = field(default_factory=list)
+    holdout: list[Comparison] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _stable_hash(*parts: Any) -> float:
+    digest = hashlib.sha256("\x00".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_parts(customer_ids: pd.Series, seed: int, holdout_fraction: float) -> pd.Series:
+    """'holdout' or 'discovery' per customer, from a seeded hash of the id (row order does not matter).
+
+    The same draw as ``_stable_hash(seed, "part", id) < holdout_fraction``, written out because it
+    runs once per customer (a million of them in bench/scale_bench.py).
+    """
+    prefix = f"{seed}\x00part\x00"
+    sha256 = hashlib.sha256
+    draws = [int.from_bytes(sha256((prefix + str(c)).encode()).digest()[:8], "big") / 2**64 for c in customer_ids]
+    return pd.Series(
+        np.where(np.array(draws) < holdout_fraction, "holdout", "discovery"),
+        index=customer_ids.index,
+        name=customer_ids.name,
+    )
+
+
+# ---- measuring a group against the rest ------------------------------------------------------
+
+
+@dataclass
+class Measures:
+    """What can differ between groups, aligned on the customer table's rows.
+
+    Besides the two frames, the columns are kept as numpy arrays: respondent measures only over
+    the respondents' rows (a tenth of a large customer table, and the rest is NaN anyway), and the
+    segment of every row as an integer code. Group comparisons index these arrays instead of
+    masking pandas Series over every customer, which made `propose` the slowest stage at a million
+    customers (bench/scale_bench.py).
+    """
+
+    respondent: pd.DataFrame  # per customer row; NaN where the customer did not respond
+    outcomes: pd.DataFrame
+    binary: dict[str, bool]
+    segment_codes: np.ndarray | None = None  # per customer row: index into segment_names
+    segment_names: list = field(default_factory=list)  # sorted
+
+    def __post_init__(self) -> None:
+        self.responded = self.respondent["sentiment"].notna().to_numpy()
+        self.resp_rows = np.flatnonzero(self.responded)
+        self.columns = [
+            (name, self.respondent[name].to_numpy(dtype=float, na_value=np.nan)[self.resp_rows], True)
+            for name in self.respondent.columns
+        ]
+        self.columns += [
+            (name, self.outcomes[name].to_numpy(dtype=float, na_value=np.nan), False) for name in self.outcomes.columns
+        ]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.respondent.columns) + list(self.outcomes.columns)
+
+
+def build_measures(
+    customers: pd.DataFrame, respondents: pd.DataFrame, config: RefineConfig, topic_ids: list[int]
+) -> Measures:
+    ids = customers[config.customers.customer_id]
+    columns = ["sentiment", "negative"] + [f"topic_{t}" for t in topic_ids]
+    if respondents["score"].notna().sum() >= 2 * config.proposals.min_respondents:
+        columns.append("score")
+    respondent = respondents.reindex(ids.values)[columns].reset_index(drop=True)
+    respondent.index = customers.index
+    outcomes = customers[config.customers.outcomes].astype(float)
+    # shares per respondent (mostly 0 or 1) are tested as proportions: Welch's test on a group whose
+    # sample happens to be all zeros would claim certainty it does not have
+    binary = {c: c.startswith("topic_") or c == "negative" for c in columns}
+    for outcome in config.customers.outcomes:
+        values = outcomes[outcome].dropna()
+        binary[outcome] = bool(len(values) and values.isin([0.0, 1.0]).all())
+    names = sorted(customers[config.customers.segment].unique())
+    codes = pd.Categorical(customers[config.customers.segment], categories=names).codes.astype(np.int64)
+    return Measures(respondent=respondent, outcomes=outcomes, binary=binary, segment_codes=codes, segment_names=names)
+
+
+def _flags(mask) -> np.ndarray:
+    return mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else np.asarray(mask, dtype=bool)
+
+
+def _measure_values(measures: Measures, name: str) -> pd.Series:
+    return measures.respondent[name] if name in measures.respondent.columns else measures.outcomes[name]
+
+
+def measure_group(measures: Measures, group, rest) -> list[Comparison]:
+    """Group vs rest on every measure (respondent measures over respondents, outcomes over customers)."""
+    g, r = _flags(group), _flags(rest)
+    g_resp, r_resp = g[measures.resp_rows], r[measures.resp_rows]
+    out = []
+    for name, values, over_respondents in measures.columns:
+        a, b = (g_resp, r_resp) if over_respondents else (g, r)
+        if measures.binary[name] and not _enough_events([(values[a], values[b])]):
+            continue
+        c = compare(name, values[a], values[b], binary=measures.binary[name])
+        if c is not None:
+            out.append(c)
+    return out
+
+
+def _enough_events(strata: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """A share is tested only with MIN_EVENTS respondents on each answer (yes and no) across both sides,
+    and when each side expects MIN_EXPECTED of each answer were there no difference (as the scan).
+
+    The z-test's normal approximation fails with a handful of events: 4 of 18 respondents on a
+    topic nobody else of 176 raised reads as p = 1e-10, where an exact test says about 3e-4.
+    """
+    cells = []
+    for group, rest in strata:
+        g = np.asarray(group, dtype=float)
+        r = np.asarray(rest, dtype=float)
+        cells.append((g[np.isfinite(g)], r[np.isfinite(r)]))
+    events = sum(float(g.sum() + r.sum()) for g, r in cells)
+    answers = sum(len(g) + len(r) for g, r in cells)
+    if events < MIN_EVENTS or answers - events < MIN_EVENTS:
+        return False
+    used = [(g, r) for g, r in cells if len(g) >= 2 and len(r) >= 2]  # the strata the test pools
+    if not used:
+        return False
+    n1, e1, n0, e0 = (
+        np.array([f(pair) for pair in used])
+        for f in (lambda x: len(x[0]), lambda x: x[0].sum(), lambda x: len(x[1]), lambda x: x[1].sum())
+    )
+    return bool(enough_expected(n1, e1, n0, e0))
+
+
+def _cell_slices(cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row order that groups rows by cell (keeping their order within a cell) and each cell's bounds."""
+    inside = np.flatnonzero(cell >= 0)
+    order = inside[np.argsort(cell[inside], kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(cell[inside], minlength=n_cells))])
+    return order, bounds
+
+
+def measure_stratified(measures: Measures, group, universe) -> tuple[list[Comparison], dict[str, list[dict]]]:
+    """Group vs rest within each segment, pooled; also the per-segment differences."""
+    out, per_segment = [], {}
+    g, u = _flags(group), _flags(universe)
+    # cell 2k: segment k, group; cell 2k + 1: segment k, rest; -1: outside the universe
+    codes = measures.segment_codes
+    assert codes is not None  # build_measures always sets them
+    cell = np.where(u, 2 * codes + (~g).astype(np.int64), -1)
+    present = np.unique(codes[u])
+    n_cells = 2 * len(measures.segment_names)
+    by_customer = _cell_slices(cell, n_cells)
+    by_respondent = _cell_slices(cell[measures.resp_rows], n_cells)
+    for name, values, over_respondents in measures.columns:
+        order, bounds = by_respondent if over_respondents else by_customer
+        v = values[order]
+        strata, rows = [], []
+        for k in present:
+            g_values = v[bounds[2 * k] : bounds[2 * k + 1]]
+            r_values = v[bounds[2 * k + 1] : bounds[2 * k + 2]]
+            strata.append((g_values, r_values))
+            c = compare(name, g_values, r_values, binary=measures.binary[name])
+            if c is not None:
+                rows.append(
+                    {
+                        "segment": measures.segment_names[k],
+                        "effect": c.effect,
+                        "diff": c.diff,
+                        "p_value": c.p_value,
+                        "n_group": c.n_group,
+                        "n_rest": c.n_rest,
+                    }
+                )
+        if measures.binary[name] and not _enough_events(strata):
+            continue
+        pooled = stratified_compare(name, strata, binary=measures.binary[name])
+        if pooled is not None:
+            out.append(pooled)
+            per_segment[name] = rows
+    return out, per_segment
+
+
+def _respondent_counts(measures: Measures, group, rest) -> tuple[int, int]:
+    return int((_flags(group) & measures.responded).sum()), int((_flags(rest) & measures.responded).sum())
+
+
+# ---- the engine ----------------------------------------------------------------------------------
+
+
+def propose(
+    customers: pd.DataFrame,
+    feedback: pd.DataFrame,
+    respondents: pd.DataFrame,
+    config: RefineConfig,
+    *,
+    rule_columns: list[str],
+    topic_labels: dict[int, str],
+    seed: int = 0,
+) -> ProposalResult:
+    """Search, correct, confirm and rank merge / split / new proposals.
+
+    Args:
+        customers: accepted customer table (original column names).
+        feedback: joined feedback rows (sentiment, topic, segment).
+        respondents: one row per respondent (see segments.respondents_table).
+        config: column roles and the [proposals] guardrails.
+        rule_columns: attribute columns rules may use.
+        topic_labels: readable label per topic id.
+        seed: seeds the discovery / holdout split and the permutation tests.
+
+    Returns:
+        ProposalResult with ranked proposals (JSON-ready), stopped candidates and the method used.
+    """
+    settings = config.proposals
+    cc = config.customers
+    segment_col = cc.segment
+    segments = customers[segment_col]
+    topic_ids = sorted(t for t in topic_labels if t >= 0)
+    measures = build_measures(customers, respondents, config, topic_ids)
+    part = split_parts(customers[cc.customer_id], seed, settings.holdout_fraction)
+    discovery, holdout = part == "discovery", part == "holdout"
+    min_resp = max(5, int(round(settings.min_respondents * (1 - settings.holdout_fraction))))
+    attribute_columns = [c for c in rule_columns if c != segment_col]
+    attributes, skipped = describe_columns(customers, attribute_columns, settings.min_segment_size)
+    conditions_tested = sum(len(a.conditions) for a in attributes)
+    stopped: list[dict] = []
+    comparisons_made = 0
+    all_segments = sorted(segments.unique())
+    disc = _flags(discovery)
+
+    # NEW: every condition across segments, judged within segments; all of them in one BH family
+    new_scans = [(a, scan_stratified(measures, a, disc)) for a in attributes]
+    candidates, family = _screen(new_scans, min_resp, settings, per_attribute=NEW_PER_ATTRIBUTE, index=customers.index)
+    for cand in candidates:
+        pooled, per_segment = measure_stratified(measures, cand.mask, discovery)
+        cand.comparisons, cand.extra["per_segment"] = pooled, per_segment
+    families = {"new": {"conditions": family.conditions}}
+    comparisons_made += _adjust_in_family(candidates, family)
+    families["new"]["comparisons"] = comparisons_made
+    chosen = _select_new(candidates, settings, stopped, measures, discovery, segments, tests=family.conditions)
+    # NEW segments are confirmed first: only confirmed ones take their customers out of the split search
+    _confirm(chosen, measures, holdout, segments, settings, seed)
+    in_new = pd.Series(False, index=customers.index)
+    for cand in chosen:
+        if cand.extra["confirmed"]:
+            in_new |= cand.mask
+    confirmed_new = len(chosen)
+
+    # SPLIT: a subgroup inside one segment, among customers not already in a NEW segment
+    new_conditions = {c.terms[0] for c in chosen if c.extra["confirmed"]}
+    outside = ~in_new
+    split_scans = []
+    universe = disc & _flags(outside)
+    seg_codes = measures.segment_codes
+    assert seg_codes is not None  # build_measures always sets them
+    seg_sizes = np.bincount(seg_codes, minlength=len(measures.segment_names))
+    eligible = [k for k, size in enumerate(seg_sizes) if size >= 2 * settings.min_segment_size]
+    for attribute in attributes:
+        # customers per segment x bin over the whole table: the size guardrails of each split
+        per_bin = np.bincount(
+            seg_codes * attribute.n_bins + attribute.codes, minlength=len(seg_sizes) * attribute.n_bins
+        )
+        edges = np.concatenate(
+            [np.zeros((len(seg_sizes), 1)), np.cumsum(per_bin.reshape(len(seg_sizes), attribute.n_bins), axis=1)],
+            axis=1,
+        )
+
+        def usable(k, attribute=attribute, edges=edges):
+            return [
+                c
+                for c in attribute.conditions
+                if c.text not in new_conditions  # the pattern spans segments and is proposed once, as a NEW segment
+                and settings.min_segment_size
+                <= edges[k, c.high] - edges[k, c.low]
+                <= seg_sizes[k] - settings.min_segment_size
+            ]
+
+        for k, scan in scan_splits(measures, attribute, universe, eligible, usable):
+            split_scans.append((attribute, scan, measures.segment_names[k]))
+    splits, family = _screen(split_scans, min_resp, settings, per_attribute=SPLIT_PER_ATTRIBUTE, index=customers.index)
+    base_of = {s: condition(segment_col, "==", s) for s in all_segments}
+    for cand in splits:
+        segment = cand.segments[0]
+        in_segment = segments == segment
+        group, rest = in_segment & cand.mask, in_segment & ~cand.mask
+        cand.rule = conjunction(base_of[segment], cand.terms[0])
+        cand.mask = group
+        cand.comparisons = measure_group(measures, discovery & group & outside, discovery & rest & outside)
+        cand.extra.update(segment_mask=in_segment, outside=outside)
+    families["split"] = {"conditions": family.conditions, "comparisons": _adjust_in_family(splits, family)}
+    comparisons_made += families["split"]["comparisons"]
+    chosen += _select_splits(splits, settings, stopped, measures, discovery, attributes)
+
+    # MERGE: the few closest pairs of segments are chosen on discovery; the equivalence test runs on
+    # the holdout, for those pairs only, so the correction family is the chosen pairs x outcomes
+    merge_universe = disc & _flags(outside)
+    pairs, pairs_considered = _merge_pairs(measures, merge_universe, settings.equivalence_margin, MERGE_PAIRS)
+    families["merge"] = {"pairs": pairs_considered, "selected": 0, "comparisons": 0}
+    merge_chosen = []
+    for a, b, distance in pairs:
+        ma, mb = segments == a, segments == b
+        # customers of confirmed NEW segments are set aside: their planted difference is not the segments'
+        tests = _merge_tests(
+            measures, ma & discovery & outside, mb & discovery & outside, settings.equivalence_margin, seed, (a, b)
+        )
+        # discovery only chooses: a pair whose outcomes are not equivalent even before correcting is not tried
+        if tests is None or not tests["tost_p"] or max(tests["tost_p"]) >= settings.alpha:
+            continue
+        tests["distance"] = distance
+        rule = condition(segment_col, "in", [a, b])
+        merge_chosen.append(
+            Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests, "outside": outside})
+        )
+    # descriptive only: the discovery p-values, adjusted over the chosen pairs (the decision is the holdout's)
+    discovery_q = benjamini_hochberg([p for c in merge_chosen for p in c.extra["tests"]["tost_p"]])
+    offset = 0
+    for cand in merge_chosen:
+        n_tests = len(cand.extra["tests"]["tost_p"])
+        cand.extra["tests"]["tost_q"] = list(discovery_q[offset : offset + n_tests])
+        offset += n_tests
+    families["merge"]["selected"] = len(merge_chosen)
+    comparisons_made += offset
+    chosen += merge_chosen
+    chosen += _small_segment_merges(customers, segments, measures, settings, chosen)
+
+    # confirm on the holdout part
+    _confirm(chosen[confirmed_new:], measures, holdout, segments, settings, seed)
+    for cand in merge_chosen:
+        held = cand.extra.get("holdout_tests") or {}
+        families["merge"]["comparisons"] += len(held.get("tost_p", []))
+        if cand.extra["equivalent"] and not cand.extra["confirmed"]:
+            stopped.append(
+                {
+                    "kind": "merge",
+                    "segments": cand.segments,
+                    "rule": cand.rule,
+                    "stopped_by": "feedback differs",
+                    "detail": "outcomes equivalent on the holdout but topic mix / sentiment differ "
+                    f"(permutation p = {held.get('perm_p', 0.0):.3f})",
+                }
+            )
+    proposals = _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped)
+    for s in stopped:
+        if s["stopped_by"] == "minimum effect" and "measure" in s:
+            s["detail"] = (
+                f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
+                f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}"
+            )
+    method = ProposalMethod(
+        discovery_customers=int(discovery.sum()),
+        holdout_customers=int(holdout.sum()),
+        discovery_respondents=int((discovery & measures.respondent["sentiment"].notna()).sum()),
+        holdout_respondents=int((holdout & measures.respondent["sentiment"].notna()).sum()),
+        conditions_tested=conditions_tested,
+        comparisons=comparisons_made,
+        correction=CORRECTION,
+        alpha=settings.alpha,
+        min_effect=settings.min_effect,
+        equivalence_margin=settings.equivalence_margin,
+        min_segment_size=settings.min_segment_size,
+        max_segments=settings.max_segments,
+        seed=seed,
+        families=families,
+        attributes=[
+            {"column": a.column, "kind": a.kind, "levels": a.levels, "conditions": len(a.conditions)}
+            for a in attributes
+        ],
+        skipped_columns=[s.to_json() for s in skipped],
+    )
+    return ProposalResult(proposals=proposals, stopped=[StoppedCandidate.from_json(s) for s in stopped], method=method)
+
+
+@dataclass
+class Family:
+    """Every p-value one family of the discovery search produced (one per condition x measure tested)."""
+
+    p_values: np.ndarray
+    owners: np.ndarray  # per p-value: which (scan, condition) it belongs to
+    conditions: int  # conditions tested
+
+
+def _screen(
+    scans: list[tuple], min_resp: int, settings, *, per_attribute: int, index: pd.Index
+) -> tuple[list[Candidate], Family]:
+    """BH over every scanned condition x measure; the strongest few per scan become candidates.
+
+    Conditions with too few respondents on a side are not tested (and not counted), as before.
+    """
+    p_parts, owner_parts, effect_parts = [], [], []
+    tested = 0
+    for s, (_attribute, scan, *_rest) in enumerate(scans):
+        ok = (scan.respondents_group >= min_resp) & (scan.respondents_rest >= min_resp)
+        tested += int(ok.sum())
+        rows, cols = np.nonzero(ok[:, None] & np.isfinite(scan.p))
+        p_parts.append(scan.p[rows, cols])
+        owner_parts.append(s * 1_000_000 + rows)
+        effect_parts.append(scan.effect[rows, cols])
+    p = np.concatenate(p_parts) if p_parts else np.zeros(0)
+    owners = np.concatenate(owner_parts) if owner_parts else np.zeros(0, dtype=np.int64)
+    effect = np.concatenate(effect_parts) if effect_parts else np.zeros(0)
+    q = np.asarray(benjamini_hochberg(p.tolist())) if len(p) else np.zeros(0)
+    significant = (q < settings.alpha) & (np.abs(effect) >= settings.min_effect)
+    # among overlapping conditions of one attribute (cuts of one number), the best is the most
+    # significant one, as a regression tree's split: summed -log10 p over the measures that pass.
+    # Summed effect sizes would drift to the most extreme cut (a purer but much smaller group).
+    strength: dict[int, float] = {}
+    evidence = -np.log10(np.maximum(p, 1e-300))
+    for owner, e in zip(owners[significant], evidence[significant]):
+        strength[int(owner)] = strength.get(int(owner), 0.0) + float(e)
+    candidates = []
+    by_scan: dict[int, list[int]] = {}
+    for owner in strength:
+        by_scan.setdefault(owner // 1_000_000, []).append(owner % 1_000_000)
+    for s, picked in sorted(by_scan.items()):
+        attribute, scan, *rest = scans[s]
+        conditions = [scan.conditions[i] for i in picked]
+        # a range must be clearly stronger than a threshold to be preferred: one cut reads simpler than two
+        order = sorted(
+            range(len(picked)),
+            key=lambda k: (
+                -round(strength[s * 1_000_000 + picked[k]] * (RANGE_PENALTY if conditions[k].is_range else 1.0), 6),
+                conditions[k].size,
+            ),
+        )
+        kept: list[Condition] = []
+        counts = np.concatenate([[0], np.cumsum(np.bincount(attribute.codes, minlength=attribute.n_bins))])
+        for k in order:
+            c = conditions[k]
+            if any(_interval_jaccard(c, other, counts) > 0.5 for other in kept):
+                continue
+            kept.append(c)
+            mask = pd.Series((attribute.codes >= c.low) & (attribute.codes < c.high), index=index)
+            candidates.append(
+                Candidate(
+                    "split" if rest else "new",
+                    [rest[0]] if rest else [],
+                    c.text,
+                    [c.text],
+                    mask,
+                    extra={"condition": c, "owner": s * 1_000_000 + picked[k], "note": c.note},
+                )
+            )
+            if len(kept) == per_attribute:
+                break
+    return candidates, Family(p, owners, tested)
+
+
+def _interval_jaccard(a, b, counts: np.ndarray) -> float:
+    inter = max(0, min(a.high, b.high) - max(a.low, b.low))
+    shared = counts[max(a.low, b.low) + inter] - counts[max(a.low, b.low)] if inter else 0
+    union = a.size + b.size - shared
+    return float(shared / union) if union else 0.0
+
+
+def _adjust_in_family(candidates: list[Candidate], family: Family) -> int:
+    """BH over the whole family, with each candidate's exact comparisons in place of its scanned ones.
+
+    The scan and the exact test are the same test; this keeps every condition the scan evaluated in
+    the family (choosing the best cut among many is paid for here), while the figures reported are
+    the exact ones. Returns the number of comparisons in the family.
+    """
+    owned = {cand.extra["owner"] for cand in candidates}
+    others = family.p_values[~np.isin(family.owners, list(owned))] if len(family.owners) else family.p_values
+    exact = [c for cand in candidates for c in cand.comparisons]
+    adjusted = benjamini_hochberg([c.p_value for c in exact] + others.tolist())
+    for c, q in zip(exact, adjusted):
+        c.p_adjusted = q
+    return len(adjusted)
+
+
+def _significant(comparisons: list[Comparison], settings) -> list[Comparison]:
+    return [c for c in comparisons if c.p_adjusted < settings.alpha and abs(c.effect) >= settings.min_effect]
+
+
+def _strength(c: Candidate, settings) -> float:
+    return sum(abs(x.effect) for x in _significant(c.comparisons, settings))
+
+
+def _stop_weak(cand: Candidate, settings, stopped: list[dict]) -> bool:
+    """True when the candidate has no significant effect large enough; records why if it came close."""
+    if _significant(cand.comparisons, settings):
+        return False
+    near = [c for c in cand.comparisons if c.p_adjusted < settings.alpha]
+    if near:
+        best = max(near, key=lambda c: abs(c.effect))
+        stopped.append(
+            {
+                "kind": cand.kind,
+                "segments": cand.segments,
+                "rule": cand.rule,
+                "stopped_by": "minimum effect",
+                "measure": best.measure,
+                "effect": round(best.effect, 6),
+                "detail": "",
+            }
+        )  # worded in propose(), which knows the topic labels
+    return True
+
+
+def _select_new(
+    candidates: list[Candidate], settings, stopped: list[dict], measures, discovery, segments, *, tests: int
+) -> list[Candidate]:
+    chosen = []
+    for cand in (c for c in candidates if c.kind == "new"):
+        if _stop_weak(cand, settings, stopped):
+            continue
+        support = set()
+        for comp in _significant(cand.comparisons, settings):
+            for row in cand.extra["per_segment"].get(comp.measure, []):
+                if np.sign(row["diff"]) == np.sign(comp.diff) and abs(row["effect"]) >= settings.min_effect / 2:
+                    support.add(row["segment"])
+        with_data = {row["segment"] for rows in cand.extra["per_segment"].values() for row in rows}
+        needed = max(2, math.ceil(len(with_data) / 2))
+        cand.extra["supporting_segments"] = sorted(support)
+        if len(support) < needed:
+            stopped.append(
+                {
+                    "kind": "new",
+                    "segments": sorted(support),
+                    "rule": cand.rule,
+                    "stopped_by": "not shared across segments",
+                    "detail": f"holds in {len(support)} of {len(with_data)} segments; a NEW segment needs {needed}",
+                }
+            )
+            continue
+        if not _not_one_segment(cand, settings, measures, discovery, segments):
+            stopped.append(
+                {
+                    "kind": "new",
+                    "segments": sorted(support),
+                    "rule": cand.rule,
+                    "stopped_by": "driven by one segment",
+                    "detail": "the difference disappears without its strongest segment (a split, if anything)",
+                }
+            )
+            continue
+        cand.segments = sorted(support)
+        chosen.append(cand)
+    # strongest first; between equally strong complements (north vs not north) the smaller group is the subgroup
+    chosen.sort(key=lambda c: _rank_key(c, settings))
+    kept: list[Candidate] = []
+    for cand in chosen:
+        if any(_overlap(cand.mask, k.mask) > 0.5 for k in kept):
+            continue
+        if kept and not _holds_without(cand, kept, measures, discovery, segments, settings, tests):
+            stopped.append(
+                {
+                    "kind": "new",
+                    "segments": cand.segments,
+                    "rule": cand.rule,
+                    "stopped_by": "explained by a stronger proposal",
+                    "detail": "no difference left once the customers of "
+                    + ", ".join(k.rule for k in kept)
+                    + " are set aside",
+                }
+            )
+            continue
+        kept.append(cand)
+    return kept
+
+
+def _not_one_segment(cand: Candidate, settings, measures, discovery, segments) -> bool:
+    """Leave-one-segment-out: a NEW segment's lead difference must hold without its strongest segment."""
+    lead = max(_significant(cand.comparisons, settings), key=lambda c: abs(c.effect))
+    rows = cand.extra["per_segment"].get(lead.measure, [])
+    if not rows:
+        return False
+    strongest = max(rows, key=lambda r: r["effect"] * np.sign(lead.diff))["segment"]
+    found, _ = measure_stratified(measures, cand.mask, discovery & (segments != strongest))
+    again = next((c for c in found if c.measure == lead.measure), None)
+    return again is not None and again.p_value < settings.alpha and np.sign(again.diff) == np.sign(lead.diff)
+
+
+def _holds_without(cand: Candidate, kept: list[Candidate], measures, universe, segments, settings, tests: int) -> bool:
+    """Does the candidate still differ once the customers of stronger proposals are set aside?
+
+    Without this, "region == east" looks different only because the rest it is compared with
+    holds the north customers of a stronger NEW proposal.
+    """
+    for k in kept:
+        universe = universe & ~k.mask
+    found, _ = measure_stratified(measures, cand.mask, universe)
+    threshold = settings.alpha / max(tests, 1)
+    return any(c.p_value < threshold and abs(c.effect) >= settings.min_effect for c in found)
+
+
+def _overlap(a: pd.Series, b: pd.Series) -> float:
+    union = int((a | b).sum())
+    return int((a & b).sum()) / union if union else 0.0
+
+
+def _lean(c: Candidate, settings) -> float:
+    """How much more the group talks about its most distinctive topic (positive: the group mentions it more)."""
+    topics = [x for x in _significant(c.comparisons, settings) if x.measure.startswith("topic_")]
+    return max(topics, key=lambda x: abs(x.effect)).diff if topics else 0.0
+
+
+def _rank_key(c: Candidate, settings):
+    # strongest first; between equally strong complements (app vs web) the side that talks about the
+    # distinctive topic is the subgroup, then the smaller side
+    return (-round(_strength(c, settings), 6), -_lean(c, settings), int(c.mask.sum()), c.rule)
+
+
+def _select_splits(candidates, settings, stopped, measures, discovery, attributes) -> list[Candidate]:
+    chosen = []
+    by_segment: dict[str, list[Candidate]] = {}
+    for cand in candidates:
+        by_segment.setdefault(cand.segments[0], []).append(cand)
+    for _segment, options in sorted(by_segment.items()):
+        strong = [c for c in options if not _stop_weak(c, settings, [])]
+        if not strong:
+            weak = [c for c in options if any(x.p_adjusted < settings.alpha for x in c.comparisons)]
+            if weak:
+                _stop_weak(
+                    max(weak, key=lambda c: max(abs(x.effect) for x in c.comparisons if x.p_adjusted < settings.alpha)),
+                    settings,
+                    stopped,
+                )
+            continue
+        best = min(strong, key=lambda c: _rank_key(c, settings))
+        # a second term is kept only when it strengthens the split on discovery data
+        if settings.max_rule_terms >= 2:
+            best = _refine_split(best, attributes, settings, measures, discovery)
+        chosen.append(best)
+    return chosen
+
+
+def _refine_split(best: Candidate, attributes: list[Attribute], settings, measures, discovery) -> Candidate:
+    """A second term on any other attribute (any type), kept when it makes the split clearly stronger.
+
+    Every condition of every other attribute is scanned inside the first term's customers; the
+    refinement is judged at Bonferroni thresholds over all of them (p x measures x conditions),
+    stricter than the first stage's BH, so a second term is added only when it is plainly real.
+    """
+    in_segment = best.extra["segment_mask"] & best.extra["outside"]
+    universe = _flags(discovery & in_segment)
+    first = _flags(best.mask)
+    group_rows = universe & first
+    current = _strength(best, settings)
+    first_column = best.extra["condition"].column
+    min_resp = max(5, int(round(settings.min_respondents * (1 - settings.holdout_fraction))))
+    scans = []
+    for attribute in attributes:
+        if attribute.column == first_column:
+            continue
+        inside = np.concatenate([[0], np.cumsum(np.bincount(attribute.codes[first], minlength=attribute.n_bins))])
+        usable = [c for c in attribute.conditions if inside[c.high] - inside[c.low] >= settings.min_segment_size]
+        if usable:
+            scans.append((attribute, scan_within(measures, attribute, group_rows, universe, usable)))
+    tests = sum(len(scan.conditions) for _, scan in scans)
+    pick, pick_strength = None, 1.25 * current
+    for attribute, scan in scans:
+        adjusted = np.minimum(1.0, scan.p * len(scan.measures) * tests)
+        significant = (adjusted < settings.alpha) & (np.abs(scan.effect) >= settings.min_effect)
+        strength = np.where(significant, np.abs(scan.effect), 0.0).sum(axis=1)
+        strength[(scan.respondents_group < min_resp) | (scan.respondents_rest < min_resp)] = 0.0
+        if len(strength) and strength.max() > pick_strength:
+            i = int(np.argmax(strength))
+            pick, pick_strength = (attribute, scan.conditions[i]), float(strength[i])
+    if pick is None:
+        return best
+    attribute, cond = pick
+    mask = best.mask & pd.Series((attribute.codes >= cond.low) & (attribute.codes < cond.high), index=best.mask.index)
+    # the second term must divide the first term's customers, as a tree's split must divide its node:
+    # a subset of a real group often looks stronger by chance (the extremes of a noisy group)
+    divided = measure_group(measures, discovery & mask & in_segment, discovery & best.mask & ~mask & in_segment)
+    if not any(
+        min(1.0, c.p_value * max(len(divided), 1) * tests) < settings.alpha and abs(c.effect) >= settings.min_effect
+        for c in divided
+    ):
+        return best
+    found = measure_group(measures, discovery & mask & in_segment, discovery & in_segment & ~mask)
+    for c in found:
+        c.p_adjusted = min(1.0, c.p_value * max(len(found), 1) * tests)
+    trial = Candidate(
+        "split",
+        best.segments,
+        conjunction(best.rule, cond.text),
+        best.terms + [cond.text],
+        mask,
+        found,
+        extra=dict(best.extra, note="; ".join(n for n in (best.extra.get("note"), cond.note) if n)),
+    )
+    return trial if _strength(trial, settings) > 1.25 * current else best
+
+
+def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, seed: int, names) -> dict | None:
+    ra, rb = _respondent_counts(measures, a, b)
+    if ra < 10 or rb < 10:
+        return None
+    out: dict[str, Any] = {"tost": [], "tost_p": []}
+    for outcome in measures.outcomes.columns:
+        p, c = tost(
+            outcome, measures.outcomes.loc[a, outcome].to_numpy(), measures.outcomes.loc[b, outcome].to_numpy(), margin
+        )
+        if c is not None:
+            out["tost"].append(
+                {
+                    "measure": outcome,
+                    "kind": c.kind,
+                    "diff": c.diff,
+                    "ci_low": c.ci_low,
+                    "ci_high": c.ci_high,
+                    "effect": c.effect,
+                    "p_equivalence": p,
+                }
+            )
+            out["tost_p"].append(p)
+    out["perm_p"], out["jsd"], out["sentiment_diff"] = _permutation_test(measures, a, b, seed, names)
+    return out
+
+
+def _permutation_test(measures: Measures, a: pd.Series, b: pd.Series, seed: int, names) -> tuple[float, float, float]:
+    """Permute respondents between the two segments; statistic: topic-mix JSD and sentiment gap (max of ranks)."""
+    topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
+    responded = measures.respondent["sentiment"].notna()
+    rows = measures.respondent[(a | b) & responded]
+    labels = a[(a | b) & responded].to_numpy()
+    mentions = rows[topics].to_numpy(dtype=float) if topics else np.zeros((len(rows), 1))
+    sentiment = rows["sentiment"].to_numpy(dtype=float)
+    rng = np.random.default_rng(int(_stable_hash(seed, "perm", *names) * 2**32))
+
+    # all permutations at once: rows are permuted label vectors
+    perms = np.vstack([labels] + [rng.permutation(labels) for _ in range(PERMUTATIONS)]).astype(float)
+    group_counts = perms @ mentions + 0.5
+    rest_counts = (1 - perms) @ mentions + 0.5
+    p = group_counts / group_counts.sum(1, keepdims=True)
+    q = rest_counts / rest_counts.sum(1, keepdims=True)
+    m = (p + q) / 2
+    jsd = 0.5 * (p * np.log2(p / m)).sum(1) + 0.5 * (q * np.log2(q / m)).sum(1)
+    n_group = perms.sum(1)
+    gap = np.abs(perms @ sentiment / n_group - (1 - perms) @ sentiment / (len(labels) - n_group))
+    p_jsd = float(np.mean(jsd >= jsd[0] - 1e-12))  # the observed labelling counts as one permutation
+    p_gap = float(np.mean(gap >= gap[0] - 1e-12))
+    diff = float(sentiment[labels].mean() - sentiment[~labels].mean())
+    return float(min(1.0, 2 * min(p_jsd, p_gap))), float(jsd[0]), diff
+
+
+def _small_segment_merges(customers, segments, measures, settings, chosen) -> list[Candidate]:
+    out = []
+    sizes = segments.value_counts()
+    merged = {s for c in chosen if c.kind == "merge" for s in c.segments}
+    profile = pd.concat([measures.respondent[["sentiment"]], measures.outcomes], axis=1)
+    standardized = (profile - profile.mean()) / profile.std(ddof=0).replace(0, 1)
+    centres = standardized.groupby(segments).mean()
+    for small in sorted(sizes[sizes < settings.min_segment_size].index):
+        if small in merged:
+            continue
+        others = centres.drop(index=small)
+        if others.empty:
+            continue
+        distance = ((others - centres.loc[small]) ** 2).sum(axis=1)
+        nearest = str(distance.idxmin())
+        out.append(
+            Candidate(
+                "merge",
+                sorted([small, nearest]),
+                condition(segments.name, "in", sorted([small, nearest])),
+                [],
+                segments.isin([small, nearest]),
+                [],
+                extra={"reason": "below minimum size", "size": int(sizes[small]), "distance": float(distance.min())},
+            )
+        )
+    return out
+
+
+def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, seed) -> None:
+    """Re-test each candidate on the holdout: NEW, SPLIT (and size merges) with BH across the candidates,
+    statistical merges with BH across their equivalence tests (chosen pairs x outcomes)."""
+    holdout_p = []
+    merge_p: list[float] = []
+    for cand in chosen:
+        if cand.kind == "merge":
+            if cand.extra.get("reason") == "below minimum size":
+                cand.extra["holdout_p"] = 0.0  # a size fact needs no statistical confirmation
+                holdout_p.append(0.0)
+                continue
+            outside = cand.extra["outside"]
+            a = (segments == cand.segments[0]) & holdout & outside
+            b = (segments == cand.segments[1]) & holdout & outside
+            tests = _merge_tests(measures, a, b, settings.equivalence_margin, seed + 1, tuple(cand.segments))
+            cand.extra["holdout_tests"] = tests
+            cand.extra["holdout_perm_p"] = tests["perm_p"] if tests else 0.0
+            merge_p += tests["tost_p"] if tests else []
+            holdout_p.append(float("nan"))  # decided below, in the merge family
+            continue
+        primary = _significant(cand.comparisons, settings)
+        if cand.kind == "new":
+            found, _ = measure_stratified(measures, cand.mask, holdout)
+        else:
+            outside = cand.extra["outside"]
+            rest = cand.extra["segment_mask"] & ~cand.mask & outside
+            found = measure_group(measures, holdout & cand.mask & outside, holdout & rest)
+        by_name = {c.measure: c for c in found}
+        cand.holdout = [by_name[c.measure] for c in primary if c.measure in by_name]
+        # confirmed when the strongest discovery effect holds on the holdout, in the same direction
+        lead = max(primary, key=lambda c: abs(c.effect))
+        again = by_name.get(lead.measure)
+        p = again.p_value if again is not None and np.sign(again.diff) == np.sign(lead.diff) else 1.0
+        # one-sided in the discovered direction
+        holdout_p.append(p / 2 if p < 1.0 else 1.0)
+    tested = [p for p in holdout_p if not math.isnan(p)]
+    adjusted = iter(benjamini_hochberg(tested))
+    merge_q = iter(benjamini_hochberg(merge_p))
+    for cand, p in zip(chosen, holdout_p):
+        if math.isnan(p):  # a merge: every outcome equivalent after the correction, and no feedback difference
+            tests = cand.extra["holdout_tests"]
+            qs = [float(next(merge_q)) for _ in (tests["tost_p"] if tests else [])]
+            if tests:
+                tests["tost_q"] = qs
+            q = max(qs) if qs else 1.0
+            cand.extra["holdout_q"] = q
+            cand.extra["equivalent"] = q < settings.alpha
+            cand.extra["confirmed"] = bool(q < settings.alpha and cand.extra["holdout_perm_p"] >= settings.alpha)
+            continue
+        q = float(next(adjusted))
+        cand.extra["holdout_q"] = q
+        cand.extra["confirmed"] = bool(q < settings.alpha)
+
+
+def _merge_pairs(
+    measures: Measures, universe: np.ndarray, margin: float, limit: int
+) -> tuple[list[tuple[str, str, float]], int]:
+    """The closest segment pairs among ``universe`` rows (discovery): every outcome's gap inside the margin.
+
+    Gaps are in pooled standard deviations of the two segments, as the equivalence test measures them;
+    pairs are ranked by the distance between their profiles (outcomes, mean sentiment, negative share).
+    Returns at most ``limit`` pairs (names and distance) and the number of pairs considered.
+    """
+    codes = measures.segment_codes
+    k = len(measures.segment_names)
+    if codes is None or k < 2 or not len(measures.outcomes.columns):
+        return [], 0
+    respondents = np.bincount(codes[universe & measures.responded], minlength=k)
+    outside_margin = np.zeros((k, k), dtype=bool)
+    distance = np.zeros((k, k))
+    columns = [(measures.outcomes[name], True) for name in measures.outcomes.columns]
+    columns += [(measures.respondent[name], False) for name in ("sentiment", "negative")]
+    for series, is_outcome in columns:
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        ok = universe & np.isfinite(values)
+        n = np.bincount(codes[ok], minlength=k).astype(float)
+        total = np.bincount(codes[ok], weights=values[ok], minlength=k)
+        squares = np.bincount(codes[ok], weights=values[ok] ** 2, minlength=k)
+        mean = total / np.maximum(n, 1)
+        var = np.maximum(squares - n * mean**2, 0) / np.maximum(n - 1, 1)
+        pooled = np.sqrt(
+            ((n - 1)[:, None] * var[:, None] + (n - 1)[None, :] * var[None, :])
+            / np.maximum(n[:, None] + n[None, :] - 2, 1)
+        )
+        diff = np.abs(mean[:, None] - mean[None, :])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gap = np.where(pooled > 0, diff / np.where(pooled > 0, pooled, 1), np.where(diff > 0, np.inf, 0.0))
+        if is_outcome:
+            outside_margin |= gap >= margin
+        distance += gap**2
+    eligible = (respondents[:, None] >= 10) & (respondents[None, :] >= 10) & ~outside_margin
+    upper = np.triu(np.ones((k, k), dtype=bool), 1)
+    considered = int(((respondents[:, None] >= 10) & (respondents[None, :] >= 10) & upper).sum())
+    rows, cols = np.nonzero(eligible & upper)
+    order = np.lexsort((cols, rows, distance[rows, cols]))[:limit]
+    names = measures.segment_names
+    return [
+        (str(names[rows[i]]), str(names[cols[i]]), float(np.sqrt(distance[rows[i], cols[i]]))) for i in order
+    ], considered
+
+
+def _proposal_id(kind: str, rule: str) -> str:
+    return f"{kind}-{hashlib.sha256(rule.encode()).hexdigest()[:6]}"
+
+
+def _measure_label(name: str, topic_labels: dict[int, str]) -> str:
+    if name.startswith("topic_"):
+        return f"mentions '{topic_labels.get(int(name.split('_')[1]), name)}'"
+    return {"sentiment": "mean sentiment", "negative": "share of negative comments", "score": "mean score"}.get(
+        name, name
+    )
+
+
+def _feedback_rows(customers: pd.DataFrame, feedback: pd.DataFrame, config: RefineConfig) -> np.ndarray:
+    """Per feedback row, the position of its customer in the customer table (-1: not there)."""
+    return pd.Index(customers[config.customers.customer_id]).get_indexer(feedback[S.CUSTOMER_ID])
+
+
+def _said_by(mask, feedback_rows: np.ndarray) -> np.ndarray:
+    """Which feedback rows come from the customers a mask over the customer table selects."""
+    selected = np.zeros(len(feedback_rows), dtype=bool)
+    known = feedback_rows >= 0
+    selected[known] = _flags(mask)[feedback_rows[known]]
+    return selected
+
+
+def _ranked_for_topic(pool: pd.DataFrame) -> pd.DataFrame:
+    """One topic's comments in quoting order: a complaint topic by the comments most negative about
+    it, a praise topic by the most positive (ties by feedback id).
+
+    Both the direction and the order are read from what the comments' sentences in that topic say
+    (S.TOPIC_SENTIMENT, from the run's sentence themes), else from the whole comments' scores.
+    """
+    key = S.TOPIC_SENTIMENT if S.TOPIC_SENTIMENT in pool.columns else S.SENTIMENT_SCORE
+    negative_topic = bool(len(pool)) and float(pool[key].mean()) < 0
+    return pool.sort_values([key, S.FEEDBACK_ID], ascending=[negative_topic, True])
+
+
+def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame | None:
+    """For a merge: comments on the topic both segments raise most, taking turns between the segments."""
+    if S.SEGMENT not in said.columns or len(cand.segments) != 2:
+        return None
+    with_topic = said[said[S.TOPIC_ID] >= 0]
+    shares = [with_topic[with_topic[S.SEGMENT] == s][S.TOPIC_ID].value_counts(normalize=True) for s in cand.segments]
+    common = pd.concat(shares, axis=1).fillna(0.0).min(axis=1)
+    if common.empty or common.max() <= 0:
+        return None
+    topic = int(common.sort_index().idxmax())
+    pool = _ranked_for_topic(with_topic[with_topic[S.TOPIC_ID] == topic])
+    sides = [pool[pool[S.SEGMENT] == s] for s in cand.segments]
+    turns = [side.iloc[[i]] for i in range(k) for side in sides if i < len(side)]
+    return pd.concat(turns) if turns else None
+
+
+def _quotes(cand: Candidate, feedback, said_by: np.ndarray, config, k: int = 3) -> list[str]:
+    said = feedback[said_by]
+    if cand.kind == "merge":
+        pool = _merge_quotes(cand, said, k)
+        if pool is not None:
+            return _distinct_texts(pool, k)
+    significant = _significant(cand.comparisons, config.proposals)
+    lead = max(significant, key=lambda c: abs(c.effect), default=None)
+    # a topic the group raises more often says why in their words, even when a score differs more
+    # ("mean score -2.1" is led by its quotes about the crashing app, not by any angry comment)
+    raised = [c for c in significant if c.measure.startswith("topic_") and c.diff > 0]
+    if raised:
+        lead = max(raised, key=lambda c: abs(c.effect))
+    if lead is not None and lead.measure.startswith("topic_"):
+        topic = int(lead.measure.split("_")[1])
+        pool = _ranked_for_topic(said[said[S.TOPIC_ID] == topic])
+    else:
+        ascending = lead is None or lead.diff < 0
+        pool = said.sort_values([S.SENTIMENT_SCORE, S.FEEDBACK_ID], ascending=[ascending, True])
+    return _distinct_texts(pool, k)
+
+
+def _distinct_texts(pool: pd.DataFrame, k: int) -> list[str]:
+    """The first k distinct comments of the pool, each cut to 280 characters at a word."""
+    quotes = []
+    for text in pool[S.TEXT]:
+        short = text if len(text) <= 280 else text[:277].rsplit(" ", 1)[0] + "..."
+        if short not in quotes:
+            quotes.append(short)
+        if len(quotes) == k:
+            break
+    return quotes
+
+
+def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
+    """How well the rule recovers the feedback-defined subgroup (respondents showing the lead measure)."""
+    lead = max(
+        cand.comparisons, key=lambda c: abs(c.effect) if c.measure in measures.respondent.columns else -1, default=None
+    )
+    if lead is None or lead.measure not in measures.respondent.columns:
+        return None
+    universe = cand.extra.get("segment_mask", pd.Series(True, index=cand.mask.index))
+    responded = measures.respondent["sentiment"].notna() & universe
+    values = measures.respondent.loc[responded, lead.measure]
+    if lead.measure == "sentiment":
+        subgroup = (values < 0) if lead.diff < 0 else (values > 0)
+    elif lead.measure == "score":  # scales differ: below / above the median respondent
+        middle = values.median()
+        subgroup = (values < middle) if lead.diff < 0 else (values > middle)
+        cut = float(middle)
+    else:
+        subgroup = (values >= 0.5) if lead.diff > 0 else (values < 0.5)
+    selected = cand.mask[responded]
+    tp = int((selected & subgroup).sum())
+    return {
+        "measure": lead.measure,
+        "precision": tp / max(int(selected.sum()), 1),
+        **({"median": cut} if lead.measure == "score" else {}),
+        "direction": "high" if lead.diff > 0 else "low",
+        "recall": tp / max(int(subgroup.sum()), 1),
+        "respondents": int(responded.sum()),
+    }
+
+
+def _rank_and_describe(
+    chosen, customers, feedback, measures, settings, topic_labels, config, stopped
+) -> list[Proposal]:
+    total = len(customers)
+    described = []
+    masks: dict[str, np.ndarray] = {}
+    feedback_rows = _feedback_rows(customers, feedback, config)
+    for cand in chosen:
+        n_customers = int(cand.mask.sum())
+        masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
+        said_by = _said_by(cand.mask, feedback_rows)
+        respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
+        evidence = Evidence()
+        if cand.kind == "merge":
+            if cand.extra.get("reason") == "below minimum size":
+                evidence.reason = (
+                    f"segment of {cand.extra['size']} customers is below the minimum of "
+                    f"{settings.min_segment_size}; nearest segment by sentiment and outcomes"
+                )
+                effect = 1.0
+            else:
+                t = cand.extra["tests"]
+                h = cand.extra.get("holdout_tests") or {}
+                evidence.equivalence = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
+                evidence.feedback_difference = {
+                    "permutation_p": t["perm_p"],
+                    "topic_jsd_bits": t["jsd"],
+                    "sentiment_diff": t["sentiment_diff"],
+                }
+                evidence.holdout = {
+                    "equivalence": [dict(x, p_adjusted=q) for x, q in zip(h.get("tost", []), h.get("tost_q", []))]
+                    or h.get("tost", []),
+                    "permutation_p": h.get("perm_p"),
+                }
+                effect = 1.0 - max(h.get("tost_q") or t["tost_q"] or [1.0])
+        else:
+            significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
+            evidence.discovery = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
+            evidence.holdout = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout]
+            if cand.kind == "new":
+                evidence.supporting_segments = cand.extra.get("supporting_segments", [])
+            pr = _precision_recall(cand, measures)
+            if pr:
+                measure = _measure_label(pr["measure"], topic_labels)
+                if pr["measure"].startswith("topic_"):
+                    topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
+                    pr["definition"] = (
+                        f"respondents who {'' if pr['direction'] == 'high' else 'do not '}mention '{topic}'"
+                    )
+                elif pr["measure"] == "score":
+                    pr["definition"] = (
+                        f"respondents scoring {'above' if pr['direction'] == 'high' else 'below'} "
+                        f"the median respondent's {pr['median']:g}"
+                    )
+                elif pr["measure"] == "sentiment":
+                    pr["definition"] = (
+                        f"respondents whose comments read {'positive' if pr['direction'] == 'high' else 'negative'}"
+                    )
+                else:
+                    pr["definition"] = f"respondents whose {measure} is {pr['direction']}"
+                evidence.rule_vs_feedback_subgroup = pr
+            effect = abs(significant[0].effect) if significant else 0.0
+        evidence.holdout_q = cand.extra.get("holdout_q")
+        if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
+            left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
+            if left_out:
+                evidence.in_new_segments = left_out
+        impact = _expected_impact(cand, customers, measures, config)
+        score_gap = _score_gap(cand, feedback, feedback_rows, config)
+        confirmed = cand.extra.get("confirmed", False)
+        score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
+        described.append(
+            Proposal(
+                id=_proposal_id(cand.kind, cand.rule),
+                kind=cand.kind,
+                segments=cand.segments,
+                rule=cand.rule,
+                customers=n_customers,
+                respondents=respondents,
+                evidence=evidence,
+                top_topics=_top_topics(feedback, said_by, topic_labels),
+                quotes=_quotes(cand, feedback, said_by, config),
+                expected_impact=impact,
+                score_gap=score_gap,
+                score=score,
+                confirmed=bool(confirmed),
+                rule_note=cand.extra.get("note") or "",
+            )
+        )
+    described.sort(key=lambda p: (not p.confirmed, -p.score, p.id))
+    # guardrail: the segment count after accepting proposals in rank order
+    count = customers[config.customers.segment].nunique()
+    kept: list[Proposal] = []
+    for proposal in described:
+        change = {"merge": -1, "split": 1, "new": 1}[proposal.kind]
+        if count + change > settings.max_segments:
+            stopped.append(
+                {
+                    "kind": proposal.kind,
+                    "segments": proposal.segments,
+                    "rule": proposal.rule,
+                    "stopped_by": "maximum segments",
+                    "detail": f"would make {count + change} segments (maximum {settings.max_segments})",
+                }
+            )
+            continue
+        if len(kept) >= settings.max_proposals:
+            stopped.append(
+                {
+                    "kind": proposal.kind,
+                    "segments": proposal.segments,
+                    "rule": proposal.rule,
+                    "stopped_by": "maximum proposals",
+                    "detail": f"only {settings.max_proposals} are kept",
+                }
+            )
+            continue
+        count += change
+        kept.append(proposal)
+    for rank, proposal in enumerate(kept, start=1):
+        proposal.rank = rank
+        proposal.overlaps = []
+    for i, first in enumerate(kept):  # customers two proposals both claim (assignments settle who gets them)
+        for second in kept[i + 1 :]:
+            shared = int((masks[first.id] & masks[second.id]).sum())
+            if shared:
+                first.overlaps.append({"proposal": second.id, "rank": second.rank, "customers": shared})
+                second.overlaps.append({"proposal": first.id, "rank": first.rank, "customers": shared})
+    return kept
+
+
+def _top_topics(feedback, said_by: np.ndarray, topic_labels, k: int = 3) -> list[dict]:
+    with_topic = (feedback[S.TOPIC_ID] >= 0).to_numpy()
+    said = feedback[said_by & with_topic]
+    rest = feedback[~said_by & with_topic]
+    if said.empty:
+        return []
+    share = said[S.TOPIC_ID].value_counts(normalize=True)
+    other = rest[S.TOPIC_ID].value_counts(normalize=True) if len(rest) else pd.Series(dtype=float)
+    rows = [
+        {
+            "topic_id": int(t),
+            "label": topic_labels.get(int(t), str(t)),
+            "share": float(s),
+            "share_elsewhere": float(other.get(t, 0.0)),
+        }
+        for t, s in share.items()
+    ]
+    rows.sort(key=lambda r: (-(r["share"] - r["share_elsewhere"]), r["topic_id"]))
+    return rows[:k]
+
+
+def _expected_impact(cand: Candidate, customers, measures, config) -> list[dict]:
+    """Per outcome: how the proposed segment differs from the customers it is compared with, and for how many."""
+    out: list[dict] = []
+    if cand.kind == "merge":
+        return out
+    rest = (cand.extra["segment_mask"] & ~cand.mask) if cand.kind == "split" else ~cand.mask
+    n = int(cand.mask.sum())
+    for outcome in measures.outcomes.columns:
+        c = compare(
+            outcome,
+            measures.outcomes.loc[cand.mask, outcome].to_numpy(),
+            measures.outcomes.loc[rest, outcome].to_numpy(),
+            binary=measures.binary[outcome],
+        )
+        if c is None:
+            continue
+        out.append(
+            {
+                "outcome": outcome,
+                "kind": c.kind,
+                "segment_mean": c.group_value,
+                "compared_mean": c.rest_value,
+                "diff": c.diff,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "customers": n,
+                "total_difference": c.diff * n,
+            }
+        )
+    return out
+
+
+def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarray, config: RefineConfig) -> dict | None:
+    """The feedback score of the rule's customers vs those they are compared with, as CX reports it.
+
+    NPS as %promoters - %detractors (DOMAIN: variance (p + d - (p - d)^2) / n per side, the sides
+    independent), CSAT as top-2-box share, any other score as its mean; over answers, like the
+    segment table. Descriptive, over every customer the rule matches (no discovery / holdout split):
+    the tests above are on the mean score per respondent.
+    """
+    if cand.kind == "merge" or S.SCORE not in feedback.columns:
+        return None
+    rest = (cand.extra["segment_mask"] & ~cand.mask) if cand.kind == "split" else ~cand.mask
+    scores = feedback[S.SCORE].to_numpy(dtype=float)
+    scored = np.isfinite(scores)
+    a = scores[_said_by(cand.mask, feedback_rows) & scored]
+    b = scores[_said_by(rest, feedback_rows) & scored]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    kind = config.feedback.score_kind
+    if kind == "nps":
+        (v1, lo1, hi1), (v2, lo2, hi2) = nps(a), nps(b)
+        half = Z95 * math.hypot((hi1 - lo1) / (2 * Z95), (hi2 - lo2) / (2 * Z95))
+        return {
+            "measure": "NPS",
+            "kind": "nps",
+            "group_value": round(v1, 6),
+            "rest_value": round(v2, 6),
+            "diff": round(v1 - v2, 6),
+            "ci_low": round(v1 - v2 - half, 6),
+            "ci_high": round(v1 - v2 + half, 6),
+            "n_group": len(a),
+            "n_rest": len(b),
+        }
+    if kind == "csat":
+        c = compare("CSAT (top-2-box)", a >= 4, b >= 4, binary=True)
+    else:
+        c = compare(f"mean {kind or 'score'}", a, b)
+    return (
+        None
+        if c is None
+        else {key: value for key, value in c.to_dict().items() if key not in ("p_value", "p_adjusted", "effect")}
+    )
+
+
+def proposed_assignments(
+    customers: pd.DataFrame, proposals: list[dict] | list[Proposal], config: RefineConfig
+) -> pd.DataFrame:
+    """Customer id, current segment, and the segment each customer would have if every proposal were accepted.
+
+    Takes proposals as proposals.json holds them (dicts) or as typed records.
+
+    A customer two proposals claim goes to a NEW segment first (the proposal search already tests
+    merges and splits without the customers of a confirmed new segment), else to the higher-ranked
+    proposal: proposals are applied lowest precedence first, so the last one to match wins.
+    """
+    cc = config.customers
+    proposals = [p.to_json() if isinstance(p, Proposal) else p for p in proposals]
+    current = customers[cc.segment].astype(str)
+    proposed = current.copy()
+    for proposal in sorted(proposals, key=lambda p: (p["kind"] == "new", -p["rank"])):
+        mask = apply_rule(customers, proposal["rule"])
+        if proposal["kind"] == "merge":
+            proposed[mask & current.isin(proposal["segments"])] = " + ".join(proposal["segments"])
+        elif proposal["kind"] == "split":
+            proposed[mask] = f"{proposal['segments'][0]} ({proposal['rule'].split(' and ', 1)[-1]})"
+        else:
+            proposed[mask] = f"New: {proposal['rule']}"
+    return pd.DataFrame(
+        {
+            "customer_id": customers[cc.customer_id].astype(str).values,
+            "current_segment": current.values,
+            "proposed_segment": proposed.values,
+        }
+    )

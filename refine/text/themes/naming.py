@@ -1,0 +1,166 @@
+"""Theme names a stakeholder reads: the most representative short phrase of the theme's own sentences.
+
+Candidates are the word n-grams (1-4 words) of the theme's sentences that neither start nor end with
+a stop word (a particle may end one: "fee went up"; a verb that needs what follows may not: "order
+took"), that cross no comma or other clause punctuation ("to arrive, way longer"), and occur in at
+least `MIN_SHARE` of them. Each is scored by how much more often the theme's sentences use it than
+the other sentences do (class-based TF-IDF over phrases, with a preference for two and three words:
+"late delivery" reads better than "delivery", and better than "delivery late week"). When an encoder
+is given, the best candidates are re-ranked by maximal marginal relevance against the theme's
+centroid (KeyBERT's MMR), so the name is the phrase closest in meaning to the whole theme rather
+than its most frequent words. The chosen phrase is written as a person would: first letter
+capitalised ("App crashes", "Refund delays").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+MIN_SHARE = 0.03  # a candidate phrase occurs in at least this share of the theme's sentences
+MIN_COUNT = 2
+MAX_WORDS = 4
+RERANK = 12  # candidates re-ranked by embedding similarity
+LENGTH_BONUS = {1: 0.7, 2: 1.0, 3: 1.0, 4: 0.8}
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[,;:()!?\u2013\u2014]|\.(?!\d)|\s-\s")
+BREAK = "|"  # a clause boundary in a token list: no phrase crosses it ("to arrive, way longer")
+# a phrase may end on these stop words when the word before it is not one: "fee went up", "signed
+# up", "sold out" (without them: "Membership fee went")
+PARTICLES = frozenset({"up", "down", "out", "off"})
+# verb forms that need what follows them: a phrase ending on one says half of it ("Order took",
+# "Delivery window kept"), so none does. Forms that are often nouns in feedback ("feel", "look",
+# "need", "make") are not here: "soft feel" is a name.
+OPEN_VERBS = frozenset(
+    "took takes taking went goes going kept keeps keeping came comes got gets getting gave gives tried tries "
+    "seems seemed felt feels looked wanted wants needed started starts lets asked told said says".split()
+)
+
+
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from refine.text.themes.topics import _EXTRA_STOP
+
+    extra = {"really", "just", "got", "get", "like", "also", "would", "could", "one", "even", "still", "us"}
+    # sklearn's list holds words that name what happened in feedback ("top up", "bill", "call back")
+    content = {"top", "bill", "call", "back", "full", "empty", "find", "found", "interest", "system", "move", "fire"}
+    return frozenset((ENGLISH_STOP_WORDS | _EXTRA_STOP | extra) - content)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words, with BREAK where punctuation ends a clause."""
+    from refine.text.themes.topics import clean_text
+
+    found = _TOKEN.findall(clean_text(text).lower().replace("’", "'"))
+    return [t if t[0].isalnum() else BREAK for t in found]
+
+
+def phrases(words: list[str], stop: frozenset[str], max_words: int = MAX_WORDS) -> set[str]:
+    """The n-grams of one sentence that start and end on a content word (each counted once per sentence)."""
+    out = set()
+    for i, w in enumerate(words):
+        if w in stop or w.isdigit() or len(w) < 2:
+            continue
+        for n in range(1, max_words + 1):
+            j = i + n - 1
+            if j >= len(words) or words[j] == BREAK:
+                break
+            last = words[j]
+            particle = last in PARTICLES and n > 1 and words[j - 1] not in stop
+            if (last in stop and not particle) or last in OPEN_VERBS or last.isdigit() or len(last) < 2:
+                continue
+            gram = words[i : j + 1]
+            if len(set(gram)) < len(gram):
+                continue
+            out.add(" ".join(gram))
+    return out
+
+
+def phrase_counts(texts: Sequence[str], stop: frozenset[str] | None = None) -> list[set[str]]:
+    stop = stop if stop is not None else _stop_words()
+    return [phrases(tokens(t), stop) for t in texts]
+
+
+def candidate_scores(
+    member_phrases: Sequence[set[str]], all_counts: Counter[str], n_all: int, prefer_short: bool = False
+) -> list[tuple[str, float]]:
+    """Candidate phrases of one theme with their distinctiveness score, best first (ties alphabetical)."""
+    counts: Counter[str] = Counter()
+    for p in member_phrases:
+        counts.update(p)
+    n = max(len(member_phrases), 1)
+    floor = max(MIN_COUNT, MIN_SHARE * n)
+    frequent = {p: c for p, c in counts.items() if c >= floor}
+    # a phrase always said inside a longer one ("keeps crashing" in "app keeps crashing") is that longer one
+    absorbed = {
+        p
+        for p in frequent
+        for q in frequent
+        if len(q) > len(p) and f" {p} " in f" {q} " and frequent[q] >= 0.8 * frequent[p] and len(q.split()) <= 3
+    }
+    scored = []
+    for phrase, c in frequent.items():
+        if phrase in absorbed:
+            continue
+        share_in = c / n
+        share_all = all_counts.get(phrase, c) / max(n_all, 1)
+        lift = np.log1p(share_in / max(share_all, 1e-9))
+        words = len(phrase.split())
+        bonus = LENGTH_BONUS.get(words, 0.6)
+        if prefer_short:
+            bonus = {1: 1.0, 2: 0.9}.get(words, 0.5)
+        scored.append((phrase, float(np.sqrt(share_in) * lift * bonus)))
+    scored.sort(key=lambda x: (-x[1], x[0]))
+    # a phrase inside a better-scored longer one adds nothing ("delivery" under "late delivery") unless
+    # it is much more common than it
+    kept: list[tuple[str, float]] = []
+    for phrase, score in scored:
+        if any(f" {phrase} " in f" {k} " and counts[phrase] < 1.5 * counts[k] for k, _ in kept):
+            continue
+        kept.append((phrase, score))
+    return kept
+
+
+def choose_name(
+    candidates: list[tuple[str, float]],
+    centroid: np.ndarray | None = None,
+    encode: Callable[[list[str]], np.ndarray] | None = None,
+    taken: set[str] | None = None,
+) -> str:
+    """The best candidate (re-ranked by similarity to the centroid when an encoder is given), capitalised."""
+    taken = taken or set()
+    pool = [(p, s) for p, s in candidates if p not in taken][:RERANK]
+    if not pool:
+        return ""
+    best = pool[0][0]
+    if encode is not None and centroid is not None and len(pool) > 1:
+        vectors = np.asarray(encode([p for p, _ in pool]), dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        relevance = vectors @ (centroid / max(float(np.linalg.norm(centroid)), 1e-9))
+        stat = np.array([s for _, s in pool])
+        stat = stat / max(float(stat.max()), 1e-9)
+        combined = relevance + 0.5 * stat
+        best = pool[int(np.argmax(combined))][0]
+    return best
+
+
+def readable(phrase: str) -> str:
+    """First letter capitalised: "app crashes" -> "App crashes"."""
+    return phrase[:1].upper() + phrase[1:] if phrase else phrase
+
+
+def mmr(vectors: np.ndarray, centroid: np.ndarray, k: int, diversity: float = 0.5) -> list[int]:
+    """Maximal marginal relevance: k rows close to the centroid and unlike each other (indices, best first)."""
+    if len(vectors) == 0 or k <= 0:
+        return []
+    relevance = vectors @ centroid
+    chosen = [int(np.argmax(relevance))]
+    while len(chosen) < min(k, len(vectors)):
+        redundancy = (vectors @ vectors[chosen].T).max(axis=1)
+        score = (1 - diversity) * relevance - diversity * redundancy
+        score[chosen] = -np.inf
+        chosen.append(int(np.argmax(score)))
+    return chosen
