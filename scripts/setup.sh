@@ -10,7 +10,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The CPU build first: a plain `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[test,bench,dev,onnx,dask,llm]"  # every optional part: the whole suite and .ci/run run
+.venv/bin/python -m pip install --quiet -e ".[test,bench,dev,docs,onnx,dask,llm]"  # every optional part: the whole suite and .ci/run run
 # The A/B reference (tests/test_experiment_reference.py): gbstats pins numpy<2 / pandas<2 in its metadata but runs on
 # the versions above, so it goes in without its dependency pins (see pyproject.toml).
 .venv/bin/python -m pip install --quiet --no-deps "gbstats==0.8.0"
