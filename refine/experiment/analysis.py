@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from refine.errors import RefineError
 from refine.experiment import bayesian, sequential
 from refine.experiment._common import _ALL, _finite, _fmt, _label, _numeric, _require_columns, is_binary
 from refine.experiment.bayesian import Prior
-from refine.experiment.data import _clean, _normalise_covariates, arm_categories, parse_consistency
+from refine.experiment.data import ConsistencyCheck, _clean, _normalise_covariates, arm_categories, parse_consistency
 from refine.experiment.estimators import (
     cuped_adjust,
     effect_from_moments,
@@ -253,6 +254,93 @@ def _labels_with_limit(frame: pd.DataFrame, column: str, max_levels: int) -> tup
     return labels.map(index).to_numpy(dtype=np.int64), levels
 
 
+Breakdown = tuple[str, np.ndarray, list[str]]  # a breakdown column: its name, level code per unit, its levels
+
+
+@dataclass
+class _Settings:
+    """analyze_experiment's arguments, normalised and checked: what every step of the analysis reads."""
+
+    unit: str
+    arm: str
+    control: str
+    metrics: list[str]
+    guardrails: list[str]
+    lower_is_better: list[str]
+    attributes: list[str]
+    segment: str | None
+    timestamp: str | None
+    as_of: str | None
+    correction: str
+    alpha: float
+    interval: str
+    expected_split: float
+    srm_threshold: float
+    prior: Prior
+    plan: dict[str, Any] | None
+    max_levels: int
+    ratio_specs: dict[str, tuple[str, str]]
+    cap_specs: dict[str, float]
+    # filled in by _check_settings
+    tuning: float = 0.0
+    tuning_source: str = ""
+    analysed: list[str] = field(default_factory=list)  # the metrics, then the guardrails that are not metrics
+    cov: dict[str, str] = field(default_factory=dict)  # metric -> its CUPED covariate column
+    checks: list[ConsistencyCheck] = field(default_factory=list)
+
+    @property
+    def level(self) -> float:
+        """The confidence level of the intervals."""
+        return 1 - self.alpha
+
+
+@dataclass
+class _Units:
+    """The accepted units (one row each), their arms and exposure days, and the data-quality account."""
+
+    accepted: pd.DataFrame
+    quality: dict[str, Any]
+    treatments: list[str]
+    arm_order: list[str]  # control first, then the treatments
+    arm_codes: np.ndarray  # index into arm_order, per accepted unit
+    counts: dict[str, int]  # accepted units per arm, in arm_order
+    days: list[str]  # the exposure days (empty without a timestamp)
+    day_all: np.ndarray | None  # day index per accepted unit (None without a timestamp)
+
+
+@dataclass
+class _Metric:
+    """One analysed metric on the units that have a value for it, as its tests read it."""
+
+    name: str
+    kind: str  # binary | continuous | ratio
+    y: np.ndarray  # the values (capped when a cap is given); a ratio's numerator
+    present: np.ndarray  # which accepted units have the metric
+    codes: np.ndarray  # arm code per unit with the metric (0 = control)
+    info: dict[str, Any]  # the metric's entry of ab_report.json's "metrics"
+    den: np.ndarray | None = None  # a ratio's denominator
+    x: np.ndarray | None = None  # the CUPED covariate, missing values filled with its mean
+    adjusted: np.ndarray | None = None  # the CUPED-adjusted values
+    constant: bool = False
+
+
+@dataclass
+class _Findings:
+    """What the analysis finds, step by step: the parts of ab_report.json."""
+
+    warnings: list[str] = field(default_factory=list)
+    srm: dict[str, Any] = field(default_factory=dict)
+    metric_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    results: list[Cell] = field(default_factory=list)
+    series: list[DailySeries] = field(default_factory=list)
+    novelty: list[NoveltyCheck] = field(default_factory=list)
+    heterogeneity: list[HeterogeneityTest] = field(default_factory=list)
+    tests: int = 0  # tests in the corrected family
+    guardrails: list[dict[str, Any]] = field(default_factory=list)
+    accrual: dict[str, Any] = field(default_factory=dict)
+    decision: Decision | None = None
+
+
 def analyze_experiment(
     data: pd.DataFrame,
     *,
@@ -304,66 +392,171 @@ def analyze_experiment(
     ratio_specs = _parse_ratios(ratios)
     metrics = [m for m in (metrics or []) if m]
     metrics += [r for r in ratio_specs if r not in metrics]
-    guardrails = [g for g in (guardrails or []) if g]
-    lower_is_better = list(lower_is_better or [])
-    attributes = [a for a in (attributes or []) if a]
-    cap_specs = _parse_caps(caps)
-    prior = prior or Prior()
-    if not metrics:
+    settings = _Settings(
+        unit=unit,
+        arm=arm,
+        control=str(control).strip(),
+        metrics=metrics,
+        guardrails=[g for g in (guardrails or []) if g],
+        lower_is_better=list(lower_is_better or []),
+        attributes=[a for a in (attributes or []) if a],
+        segment=segment,
+        timestamp=timestamp,
+        as_of=as_of,
+        correction=correction,
+        alpha=alpha,
+        interval=interval,
+        expected_split=expected_split,
+        srm_threshold=srm_threshold,
+        prior=prior or Prior(),
+        plan=plan,
+        max_levels=max_levels,
+        ratio_specs=ratio_specs,
+        cap_specs=_parse_caps(caps),
+    )
+    _check_settings(settings, data, tuning, covariates, consistency)
+    return _analyze(data, settings)
+
+
+def _check_settings(
+    s: _Settings,
+    data: pd.DataFrame,
+    tuning: float | None,
+    covariates: dict[str, str] | list[str] | None,
+    consistency: list | None,
+) -> None:
+    """Refuse settings that cannot be analysed; fill in the tuning, the analysed metrics, CUPED pairs and checks."""
+    if not s.metrics:
         raise RefineError("at least one metric is needed")
-    if len(set(metrics)) != len(metrics):
+    if len(set(s.metrics)) != len(s.metrics):
         raise RefineError("a metric is listed twice")
-    if correction not in ("bh", "holm"):
-        raise RefineError(f"unknown correction {correction!r} (use bh or holm)")
-    if interval not in INTERVALS:
-        raise RefineError(f"unknown interval {interval!r} (use fixed or sequential)")
-    if not 0 < alpha < 1:
+    if s.correction not in ("bh", "holm"):
+        raise RefineError(f"unknown correction {s.correction!r} (use bh or holm)")
+    if s.interval not in INTERVALS:
+        raise RefineError(f"unknown interval {s.interval!r} (use fixed or sequential)")
+    if not 0 < s.alpha < 1:
         raise RefineError("alpha must be between 0 and 1")
-    if not 0 < expected_split < 1:
+    if not 0 < s.expected_split < 1:
         raise RefineError("the expected split must be strictly between 0 and 1")
-    if prior.proper and not (prior.sd and prior.sd > 0 and math.isfinite(prior.sd)):
+    if s.prior.proper and not (s.prior.sd and s.prior.sd > 0 and math.isfinite(s.prior.sd)):
         raise RefineError("the prior's standard deviation must be a positive number")
-    tuning_value, tuning_source = _tuning_from(tuning, plan)
-    analysed = metrics + [g for g in guardrails if g not in metrics]
-    for name in lower_is_better:
-        if name not in analysed:
+    s.tuning, s.tuning_source = _tuning_from(tuning, s.plan)
+    s.analysed = s.metrics + [g for g in s.guardrails if g not in s.metrics]
+    for name in s.lower_is_better:
+        if name not in s.analysed:
             raise RefineError(f"--lower-is-better names {name!r}, which is not among the metrics or guardrails")
-    for name in ratio_specs:
+    for name in s.ratio_specs:
         if name in data.columns:
             raise RefineError(f"ratio metric name {name!r} is also a column of the data; give the ratio another name")
-    for name in cap_specs:
-        if name not in analysed:
+    for name in s.cap_specs:
+        if name not in s.analysed:
             raise RefineError(f"--cap names {name!r}, which is not among the metrics or guardrails")
-        if name in ratio_specs:
+        if name in s.ratio_specs:
             raise RefineError(f"--cap names the ratio metric {name!r}; cap its numerator column instead")
-    cov = _normalise_covariates(covariates, metrics, analysed)
-    for name in cov:
-        if name in ratio_specs:
+    s.cov = _normalise_covariates(covariates, s.metrics, s.analysed)
+    for name in s.cov:
+        if name in s.ratio_specs:
             raise RefineError(f"CUPED covariate given for the ratio metric {name!r}; CUPED applies to plain metrics")
-    checks = [parse_consistency(c) for c in (consistency or [])]
-    columns_of = {m: list(ratio_specs[m]) if m in ratio_specs else [m] for m in analysed}
-    needed = [unit, arm, *(c for m in analysed for c in columns_of[m]), *cov.values()]
-    needed += [segment] if segment else []
-    needed += attributes + ([timestamp] if timestamp else [])
-    for check in checks:
+    s.checks = [parse_consistency(c) for c in (consistency or [])]
+
+
+def _analyze(data: pd.DataFrame, s: _Settings) -> ABReport:
+    """The analysis on checked settings: units, sample ratio, each metric's tests, corrections, decision, report."""
+    found = _Findings()
+    units = _load_units(data, s, found.warnings)
+    found.srm = _srm(units, s, found.warnings)
+    breakdowns = [(c, *_labels_with_limit(units.accepted, c, s.max_levels)) for c in ([s.segment] if s.segment else [])]
+    breakdowns += [(c, *_labels_with_limit(units.accepted, c, s.max_levels)) for c in s.attributes if c != s.segment]
+    quality = units.quality
+    quality["missing_outcome"], quality["missing_covariate_filled"], quality["metric_units"] = {}, {}, {}
+    for metric in s.analysed:
+        _analyse_metric(metric, units, s, breakdowns, found)
+    found.tests = _correct(found.results, s)
+    _judge(found.results, found.metric_info, s)
+    _correct_heterogeneity(found.heterogeneity, s, found.warnings)
+    found.guardrails = _guardrails(found.results, found.metric_info, s, found.warnings)
+    for metric, missing in quality["missing_outcome"].items():
+        if missing and missing >= 0.05 * len(units.accepted):
+            # the test is about the units measured; a large unmeasured share can bias it (who goes unmeasured?)
+            found.warnings.append(
+                f"{missing} of {len(units.accepted)} accepted units ({missing / len(units.accepted):.0%}) have no "
+                f"{metric!r} value and are left out of its test; check why before trusting it"
+            )
+    _correct_novelty(found.novelty, s, found.warnings)
+    found.accrual = _accrual(units.counts, units.day_all, units.days)
+    if s.plan and s.plan.get("metric") and s.plan["metric"] != s.metrics[0]:
+        found.warnings.append(
+            f"the plan was sized for {s.plan['metric']!r} but the primary metric here is {s.metrics[0]!r}; "
+            "days-to-go use the plan's sample size as it is"
+        )
+    found.decision = _decide(
+        found.results,
+        found.guardrails,
+        found.srm,
+        s.metrics[0],
+        units.treatments,
+        s.correction,
+        s.alpha,
+        found.metric_info,
+        s.interval,
+        s.plan,
+        found.accrual,
+    )
+    return ABReport.from_json(_finite(_report_json(s, units, found)))
+
+
+def _load_units(data: pd.DataFrame, s: _Settings, warnings: list[str]) -> _Units:
+    """The units that pass the data-quality checks (and the as-of date), with their arms and exposure days."""
+    needed = [s.unit, s.arm, *(c for m in s.analysed for c in _columns_of(m, s)), *s.cov.values()]
+    needed += [s.segment] if s.segment else []
+    needed += s.attributes + ([s.timestamp] if s.timestamp else [])
+    for check in s.checks:
         needed += [check.column, check.other]
     _require_columns(data, dict.fromkeys(needed), "data")
-    control = str(control).strip()
-    arm_column = arm_categories(data[arm])
+    arm_column = arm_categories(data[s.arm])
     seen = sorted(arm_column.categories[np.unique(arm_column.codes[arm_column.codes >= 0])])
-    if control not in seen:
-        raise RefineError(f"control value {control!r} is not in column {arm!r} (values: {', '.join(seen[:10])})")
-    treatments = [a for a in seen if a != control]
+    if s.control not in seen:
+        raise RefineError(f"control value {s.control!r} is not in column {s.arm!r} (values: {', '.join(seen[:10])})")
+    treatments = [a for a in seen if a != s.control]
     if not treatments:
-        raise RefineError(f"column {arm!r} holds only the control arm {control!r}; there is no treatment arm")
-    level = 1 - alpha
-    warnings: list[str] = []
-
+        raise RefineError(f"column {s.arm!r} holds only the control arm {s.control!r}; there is no treatment arm")
     frame = data[list(dict.fromkeys(needed))].assign(__arm__=arm_column)
+    frame, time_excluded, days = _exposure_days(frame, s, warnings)
+    load = dict(data.attrs.get("refine_load", {}))
+    accepted, quality = _clean(frame, s.unit, s.arm, s.checks)
+    if time_excluded:
+        quality["excluded_rows"].update(time_excluded)
+        quality["input_rows"] += sum(time_excluded.values())
+        quality["excluded_total"] = int(sum(quality["excluded_rows"].values()))
+        quality["accounted"] = bool(quality["accepted_units"] + quality["excluded_total"] == quality["input_rows"])
+    quality["input"] = load
+    arm_order = [s.control, *treatments]
+    raw_codes = accepted["__arm__"].cat.codes.to_numpy()
+    lookup = np.array([arm_order.index(a) if a in arm_order else -1 for a in accepted["__arm__"].cat.categories])
+    arm_codes = lookup[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int64)
+    per_code = np.bincount(arm_codes, minlength=len(arm_order))
+    counts = {a: int(per_code[i]) for i, a in enumerate(arm_order)}
+    empty = [a for a, n in counts.items() if n == 0]
+    if empty:
+        raise RefineError(f"arm {empty[0]!r} has no units left after the data-quality checks")
+    day_all = accepted["__day__"].to_numpy(dtype=np.int64) if s.timestamp else None
+    return _Units(accepted, quality, treatments, arm_order, arm_codes, counts, days, day_all)
+
+
+def _columns_of(metric: str, s: _Settings) -> list[str]:
+    """The data columns a metric is computed from: a ratio's numerator and denominator, else its own column."""
+    return list(s.ratio_specs[metric]) if metric in s.ratio_specs else [metric]
+
+
+def _exposure_days(
+    frame: pd.DataFrame, s: _Settings, warnings: list[str]
+) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
+    """Each row's exposure day (``__day__``); rows with no readable timestamp or after the as-of date left out."""
     time_excluded: dict[str, int] = {}
     days: list[str] = []
-    if timestamp:
-        day_codes, after, days = parse_days(frame[timestamp], timestamp, as_of)
+    if s.timestamp:
+        timestamp = s.timestamp
+        day_codes, after, days = parse_days(frame[timestamp], timestamp, s.as_of)
         bad = (day_codes < 0) & ~after
         time_excluded = {"missing_or_unreadable_timestamp": int(bad.sum()), "after_as_of": int(after.sum())}
         if bad.any():
@@ -375,30 +568,16 @@ def analyze_experiment(
         frame = frame.assign(__day__=day_codes)
         if (day_codes < 0).any():
             frame = frame[day_codes >= 0]
-    elif as_of is not None:
+    elif s.as_of is not None:
         raise RefineError("--as-of needs --timestamp (the column saying when each unit was exposed)")
+    return frame, time_excluded, days
 
-    load = dict(data.attrs.get("refine_load", {}))
-    accepted, quality = _clean(frame, unit, arm, checks)
-    if time_excluded:
-        quality["excluded_rows"].update(time_excluded)
-        quality["input_rows"] += sum(time_excluded.values())
-        quality["excluded_total"] = int(sum(quality["excluded_rows"].values()))
-        quality["accounted"] = bool(quality["accepted_units"] + quality["excluded_total"] == quality["input_rows"])
-    quality["input"] = load
-    arm_order = [control, *treatments]
-    raw_codes = accepted["__arm__"].cat.codes.to_numpy()
-    lookup = np.array([arm_order.index(a) if a in arm_order else -1 for a in accepted["__arm__"].cat.categories])
-    arm_codes = lookup[raw_codes] if len(raw_codes) else np.zeros(0, dtype=np.int64)
-    per_code = np.bincount(arm_codes, minlength=len(arm_order))
-    counts = {a: int(per_code[i]) for i, a in enumerate(arm_order)}
-    empty = [a for a, n in counts.items() if n == 0]
-    if empty:
-        raise RefineError(f"arm {empty[0]!r} has no units left after the data-quality checks")
-    day_all = accepted["__day__"].to_numpy(dtype=np.int64) if timestamp else None
 
-    shares = [1 - expected_split] + [expected_split / len(treatments)] * len(treatments)
-    srm = srm_check(list(counts.values()), shares, srm_threshold)
+def _srm(units: _Units, s: _Settings, warnings: list[str]) -> dict[str, Any]:
+    """The sample-ratio check of the accepted units per arm; warns of arms spelled alike and of a mismatch."""
+    counts, n_treatments = units.counts, len(units.treatments)
+    shares = [1 - s.expected_split] + [s.expected_split / n_treatments] * n_treatments
+    srm = srm_check(list(counts.values()), shares, s.srm_threshold)
     srm.update({"arms": list(counts), "observed": list(counts.values()), "expected_shares": shares})
     by_folded: dict[str, list[str]] = {}
     for label in counts:
@@ -406,203 +585,249 @@ def analyze_experiment(
     for spellings in (v for v in by_folded.values() if len(v) > 1):
         warnings.append(
             f"arms {', '.join(repr(a) for a in spellings)} differ only in letter case and are analysed "
-            f"as separate arms; if they are one arm, fix the spelling in column {arm!r}"
+            f"as separate arms; if they are one arm, fix the spelling in column {s.arm!r}"
         )
     if srm["mismatch"]:
         srm["warning"] = (
             f"SAMPLE RATIO MISMATCH: arm counts {counts} differ from the expected split "
-            f"(chi-square p = {srm['p_value']:.2g} < {srm_threshold:g}). Assignment or logging is "
+            f"(chi-square p = {srm['p_value']:.2g} < {s.srm_threshold:g}). Assignment or logging is "
             "broken; do not trust the effects until the cause is found."
         )
         warnings.append(srm["warning"])
+    return srm
 
-    breakdowns = [(c, *_labels_with_limit(accepted, c, max_levels)) for c in ([segment] if segment else [])]
-    breakdowns += [(c, *_labels_with_limit(accepted, c, max_levels)) for c in attributes if c != segment]
-    segments = list(breakdowns[0][2]) if segment else []
-    results: list[Cell] = []
-    quality["missing_outcome"], quality["missing_covariate_filled"], quality["metric_units"] = {}, {}, {}
-    metric_info: dict[str, dict[str, Any]] = {}
-    series_out: list[DailySeries] = []
-    novelty_out: list[NoveltyCheck] = []
-    hetero_out: list[HeterogeneityTest] = []
-    for metric in analysed:
-        lower = metric in lower_is_better
-        den = None
-        if metric in ratio_specs:
-            num_name, den_name = ratio_specs[metric]
-            num_all = _numeric(accepted[num_name], num_name)
-            den_all = _numeric(accepted[den_name], den_name, "denominator")
-            present = (num_all.notna() & den_all.notna()).to_numpy()
-            y, den = _keep(num_all.to_numpy(), present), _keep(den_all.to_numpy(), present)
-            kind = "ratio"
-            if len(den) and den.sum() == 0:
-                raise RefineError(
-                    f"ratio metric {metric!r}: denominator {den_name!r} is 0 for every unit, so the ratio is undefined"
-                )
-            zero_den = int((den == 0).sum())
-            quality.setdefault("zero_denominator", {})[metric] = zero_den
-            if zero_den:
-                warnings.append(
-                    f"ratio metric {metric!r}: {zero_den} units have {den_name!r} = 0; they stay in both sums "
-                    "(ratio of sums), adding to the numerator only"
-                )
-        else:
-            y_all = _numeric(accepted[metric], metric)
-            present = y_all.notna().to_numpy()
-            y = _keep(y_all.to_numpy(), present)
-            kind = "binary" if is_binary(y) else "continuous"
-        quality["missing_outcome"][metric] = int((~present).sum())
-        quality["metric_units"][metric] = int(present.sum())
-        binary = kind == "binary"
-        codes_m = _keep(arm_codes, present)
-        info: dict[str, Any] = {
-            "type": kind,
-            "units": int(present.sum()),
-            "lower_is_better": lower,
-            "role": "primary" if metric == metrics[0] else ("secondary" if metric in metrics else "guardrail"),
-            "guardrail": metric in guardrails,
-        }
-        if kind == "ratio":
-            info["ratio"] = {"numerator": ratio_specs[metric][0], "denominator": ratio_specs[metric][1]}
-        constant = len(y) > 0 and kind != "ratio" and bool(np.all(y == y[0]))
-        if constant:
-            info["constant"] = float(y[0])
-            warnings.append(f"metric {metric!r} is constant (every unit = {y[0]:g}); it is not tested")
-        if metric in cap_specs:
-            if binary:
-                raise RefineError(f"--cap names the 0/1 metric {metric!r}; capping changes nothing there")
-            y, cap_value, n_capped = winsorize(y, cap_specs[metric])
-            info["capped"] = {"percentile": cap_specs[metric], "cap": cap_value, "units_capped": n_capped}
-        adjusted = None
-        if metric in cov:
-            x_all = _numeric(accepted[cov[metric]], cov[metric], "covariate")
-            x = _keep(x_all.to_numpy(), present)
-            miss_x = np.isnan(x)
-            quality["missing_covariate_filled"][metric] = int(miss_x.sum())
-            if miss_x.all():
-                raise RefineError(f"covariate {cov[metric]!r} has no values for the units with {metric!r}")
-            x = np.where(miss_x, np.nanmean(x), x)
-            adjusted, theta = cuped_adjust(y, x)
-            var_y = y.var(ddof=1) if len(y) > 1 else float("nan")
-            info["cuped"] = {
-                "covariate": cov[metric],
-                "theta": float(theta),
-                "variance_reduction": float(1 - adjusted.var(ddof=1) / var_y) if var_y > 0 else None,
-                "covariate_missing_filled": int(miss_x.sum()),
-            }
-        metric_info[metric] = info
-        seg_m = _keep(breakdowns[0][1], present) if segment else None
-        overall: dict[str, float] = {}
-        ratio_sums: dict[object, dict[str, np.ndarray]] = {}  # per segment (or _ALL)
-        for t_code, treatment in enumerate(treatments, start=1):
-            t_all, c_all = codes_m == t_code, codes_m == 0
-            for seg_code, seg in enumerate([_ALL, *segments]):
-                inside = None if seg is _ALL or seg_m is None else (seg_m == seg_code - 1)
-                t_mask = t_all if inside is None else inside & t_all
-                c_mask = c_all if inside is None else inside & c_all
-                if constant:
-                    cell = {
-                        "n_control": int(c_mask.sum()),
-                        "n_treatment": int(t_mask.sum()),
-                        "mean_control": info["constant"],
-                        "mean_treatment": info["constant"],
-                        "skipped": f"metric is constant (every unit = {info['constant']:g}): nothing to compare",
-                        "p_value": None,
-                    }
-                elif den is not None:  # a ratio metric (kind "ratio")
-                    if seg not in ratio_sums:  # sums per arm inside the segment, once for every treatment arm
-                        rows_in = slice(None) if inside is None else inside
-                        ratio_sums[seg] = moments(codes_m[rows_in], len(arm_order), y[rows_in], den[rows_in])
-                    sums = ratio_sums[seg]
-                    cell = _moment_cell(
-                        {k: v[t_code] for k, v in sums.items()},
-                        {k: v[0] for k, v in sums.items()},
-                        "ratio",
-                        level,
-                        ratio_specs[metric][1],
-                    )
-                else:
-                    cell = _cell(y, t_mask, c_mask, binary=binary, adjusted=adjusted, level=level)
-                if cell.get("p_value") is not None:
-                    _add_sequential_and_bayes(cell, alpha=alpha, tuning=tuning_value, prior=prior, lower=lower)
-                    if seg is _ALL:
-                        overall[treatment] = cell["abs_lift"]
-                cell.update(
-                    {
-                        "metric": metric,
-                        "arm": treatment,
-                        "segment": seg,
-                        "role": info["role"],
-                        "type": info["type"],
-                        "ci_level": level,
-                        "interval": interval,
-                    }
-                )
-                results.append(cell)
-        if constant or not len(y):
-            continue
-        series_kind = "cuped" if adjusted is not None else kind
-        d_col = den if kind == "ratio" else (x if adjusted is not None else None)
-        if day_all is not None:  # a timestamp column was given
-            day_m = _keep(day_all, present)
-            grid = day_grid(y, d_col, codes_m, day_m, len(arm_order), len(days), binary=series_kind == "binary")
-            series_out += daily_series(
+
+def _analyse_metric(metric: str, units: _Units, s: _Settings, breakdowns: list[Breakdown], found: _Findings) -> None:
+    """One metric: its cells (treatment arm x segment), daily series, novelty checks and who it helps."""
+    m = _prepare_metric(metric, units, s, found.warnings)
+    found.metric_info[metric] = m.info
+    cells, overall = _metric_cells(m, units, s, breakdowns)
+    found.results += cells
+    if m.constant or not len(m.y):
+        return
+    _over_time(m, units, s, found)
+    if metric in s.metrics:
+        for column, level_codes, levels in breakdowns:
+            found.heterogeneity += breakdown(
+                column=column,
                 metric=metric,
-                kind=series_kind,
-                arms=arm_order,
-                days=days,
-                level=level,
-                tuning=tuning_value,
-                interval=interval,
-                grid=grid,
+                kind="continuous" if m.adjusted is not None else m.kind,
+                y=m.adjusted if m.adjusted is not None else m.y,
+                d=m.den if m.kind == "ratio" else None,
+                arm_codes=m.codes,
+                arms=units.arm_order,
+                level_codes=_keep(level_codes, m.present),
+                levels=levels,
+                overall=overall,
+                level=s.level,
             )
-            if metric in metrics:
-                novelty_out += novelty_checks(
-                    metric=metric, kind=series_kind, arms=arm_order, days=days, level=level, grid=grid
-                )
-        if metric in metrics:
-            for column, level_codes, levels in breakdowns:
-                hetero_out += breakdown(
-                    column=column,
-                    metric=metric,
-                    kind="continuous" if adjusted is not None else kind,
-                    y=adjusted if adjusted is not None else y,
-                    d=den if kind == "ratio" else None,
-                    arm_codes=codes_m,
-                    arms=arm_order,
-                    level_codes=_keep(level_codes, present),
-                    levels=levels,
-                    overall=overall,
-                    level=level,
-                )
 
-    family = [r for r in results if r["metric"] in metrics and r.get("p_value") is not None]
-    for r, p in zip(family, adjust_pvalues([r["p_value"] for r in family], correction)):
+
+def _metric_values(
+    metric: str, units: _Units, s: _Settings, warnings: list[str]
+) -> tuple[str, np.ndarray, np.ndarray | None, np.ndarray]:
+    """A metric's kind, values, a ratio's denominator, and which accepted units have it."""
+    accepted = units.accepted
+    den = None
+    if metric in s.ratio_specs:
+        num_name, den_name = s.ratio_specs[metric]
+        num_all = _numeric(accepted[num_name], num_name)
+        den_all = _numeric(accepted[den_name], den_name, "denominator")
+        present = (num_all.notna() & den_all.notna()).to_numpy()
+        y, den = _keep(num_all.to_numpy(), present), _keep(den_all.to_numpy(), present)
+        kind = "ratio"
+        if len(den) and den.sum() == 0:
+            raise RefineError(
+                f"ratio metric {metric!r}: denominator {den_name!r} is 0 for every unit, so the ratio is undefined"
+            )
+        zero_den = int((den == 0).sum())
+        units.quality.setdefault("zero_denominator", {})[metric] = zero_den
+        if zero_den:
+            warnings.append(
+                f"ratio metric {metric!r}: {zero_den} units have {den_name!r} = 0; they stay in both sums "
+                "(ratio of sums), adding to the numerator only"
+            )
+    else:
+        y_all = _numeric(accepted[metric], metric)
+        present = y_all.notna().to_numpy()
+        y = _keep(y_all.to_numpy(), present)
+        kind = "binary" if is_binary(y) else "continuous"
+    return kind, y, den, present
+
+
+def _prepare_metric(metric: str, units: _Units, s: _Settings, warnings: list[str]) -> _Metric:
+    """A metric on the units that have it: typed, checked for a constant, capped and CUPED-adjusted as asked."""
+    kind, y, den, present = _metric_values(metric, units, s, warnings)
+    units.quality["missing_outcome"][metric] = int((~present).sum())
+    units.quality["metric_units"][metric] = int(present.sum())
+    info: dict[str, Any] = {
+        "type": kind,
+        "units": int(present.sum()),
+        "lower_is_better": metric in s.lower_is_better,
+        "role": "primary" if metric == s.metrics[0] else ("secondary" if metric in s.metrics else "guardrail"),
+        "guardrail": metric in s.guardrails,
+    }
+    if kind == "ratio":
+        info["ratio"] = {"numerator": s.ratio_specs[metric][0], "denominator": s.ratio_specs[metric][1]}
+    m = _Metric(metric, kind, y, present, _keep(units.arm_codes, present), info, den=den)
+    m.constant = len(y) > 0 and kind != "ratio" and bool(np.all(y == y[0]))
+    if m.constant:
+        info["constant"] = float(y[0])
+        warnings.append(f"metric {metric!r} is constant (every unit = {y[0]:g}); it is not tested")
+    if metric in s.cap_specs:
+        if kind == "binary":
+            raise RefineError(f"--cap names the 0/1 metric {metric!r}; capping changes nothing there")
+        m.y, cap_value, n_capped = winsorize(y, s.cap_specs[metric])
+        info["capped"] = {"percentile": s.cap_specs[metric], "cap": cap_value, "units_capped": n_capped}
+    if metric in s.cov:
+        _cuped(m, s.cov[metric], units)
+    return m
+
+
+def _cuped(m: _Metric, column: str, units: _Units) -> None:
+    """CUPED on a metric: its covariate (missing values filled with the mean), theta, the adjusted values."""
+    x_all = _numeric(units.accepted[column], column, "covariate")
+    x = _keep(x_all.to_numpy(), m.present)
+    miss_x = np.isnan(x)
+    units.quality["missing_covariate_filled"][m.name] = int(miss_x.sum())
+    if miss_x.all():
+        raise RefineError(f"covariate {column!r} has no values for the units with {m.name!r}")
+    m.x = np.where(miss_x, np.nanmean(x), x)
+    m.adjusted, theta = cuped_adjust(m.y, m.x)
+    var_y = m.y.var(ddof=1) if len(m.y) > 1 else float("nan")
+    m.info["cuped"] = {
+        "covariate": column,
+        "theta": float(theta),
+        "variance_reduction": float(1 - m.adjusted.var(ddof=1) / var_y) if var_y > 0 else None,
+        "covariate_missing_filled": int(miss_x.sum()),
+    }
+
+
+def _metric_cells(
+    m: _Metric, units: _Units, s: _Settings, breakdowns: list[Breakdown]
+) -> tuple[list[Cell], dict[str, float]]:
+    """A metric's cells, arm by arm (all units, then each segment), and each arm's overall absolute lift."""
+    segments = list(breakdowns[0][2]) if s.segment else []
+    seg_m = _keep(breakdowns[0][1], m.present) if s.segment else None
+    cells: list[Cell] = []
+    overall: dict[str, float] = {}
+    ratio_sums: dict[object, dict[str, np.ndarray]] = {}  # per segment (or _ALL)
+    for t_code, treatment in enumerate(units.treatments, start=1):
+        t_all, c_all = m.codes == t_code, m.codes == 0
+        for seg_code, seg in enumerate([_ALL, *segments]):
+            inside = None if seg is _ALL or seg_m is None else (seg_m == seg_code - 1)
+            t_mask = t_all if inside is None else inside & t_all
+            c_mask = c_all if inside is None else inside & c_all
+            if m.constant:
+                cell = _constant_cell(m.info["constant"], t_mask, c_mask)
+            elif m.den is not None:  # a ratio metric (kind "ratio")
+                if seg not in ratio_sums:  # sums per arm inside the segment, once for every treatment arm
+                    rows_in = slice(None) if inside is None else inside
+                    ratio_sums[seg] = moments(m.codes[rows_in], len(units.arm_order), m.y[rows_in], m.den[rows_in])
+                sums = ratio_sums[seg]
+                cell = _moment_cell(
+                    {k: v[t_code] for k, v in sums.items()},
+                    {k: v[0] for k, v in sums.items()},
+                    "ratio",
+                    s.level,
+                    s.ratio_specs[m.name][1],
+                )
+            else:
+                cell = _cell(m.y, t_mask, c_mask, binary=m.kind == "binary", adjusted=m.adjusted, level=s.level)
+            if cell.get("p_value") is not None:
+                lower = m.info["lower_is_better"]
+                _add_sequential_and_bayes(cell, alpha=s.alpha, tuning=s.tuning, prior=s.prior, lower=lower)
+                if seg is _ALL:
+                    overall[treatment] = cell["abs_lift"]
+            cell.update(
+                {
+                    "metric": m.name,
+                    "arm": treatment,
+                    "segment": seg,
+                    "role": m.info["role"],
+                    "type": m.info["type"],
+                    "ci_level": s.level,
+                    "interval": s.interval,
+                }
+            )
+            cells.append(cell)
+    return cells, overall
+
+
+def _constant_cell(value: float, t_mask: np.ndarray, c_mask: np.ndarray) -> Cell:
+    """The cell of a constant metric: counted, not tested."""
+    return {
+        "n_control": int(c_mask.sum()),
+        "n_treatment": int(t_mask.sum()),
+        "mean_control": value,
+        "mean_treatment": value,
+        "skipped": f"metric is constant (every unit = {value:g}): nothing to compare",
+        "p_value": None,
+    }
+
+
+def _over_time(m: _Metric, units: _Units, s: _Settings, found: _Findings) -> None:
+    """A metric's daily cumulative series per arm and, for a primary or secondary metric, its novelty checks."""
+    if units.day_all is None:  # no timestamp column
+        return
+    series_kind = "cuped" if m.adjusted is not None else m.kind
+    d_col = m.den if m.kind == "ratio" else (m.x if m.adjusted is not None else None)
+    day_m = _keep(units.day_all, m.present)
+    n_arms, n_days = len(units.arm_order), len(units.days)
+    grid = day_grid(m.y, d_col, m.codes, day_m, n_arms, n_days, binary=series_kind == "binary")
+    found.series += daily_series(
+        metric=m.name,
+        kind=series_kind,
+        arms=units.arm_order,
+        days=units.days,
+        level=s.level,
+        tuning=s.tuning,
+        interval=s.interval,
+        grid=grid,
+    )
+    if m.name in s.metrics:
+        found.novelty += novelty_checks(
+            metric=m.name, kind=series_kind, arms=units.arm_order, days=units.days, level=s.level, grid=grid
+        )
+
+
+def _correct(results: list[Cell], s: _Settings) -> int:
+    """Corrected p-values (fixed and sequential) over the family of primary and secondary tests; its size."""
+    family = [r for r in results if r["metric"] in s.metrics and r.get("p_value") is not None]
+    for r, p in zip(family, adjust_pvalues([r["p_value"] for r in family], s.correction)):
         r["p_adjusted"] = float(p)
-    for r, p in zip(family, adjust_pvalues([r["sequential"]["p_value"] for r in family], correction)):
+    for r, p in zip(family, adjust_pvalues([r["sequential"]["p_value"] for r in family], s.correction)):
         r["sequential"]["p_adjusted"] = float(p)
+    return len(family)
+
+
+def _judge(results: list[Cell], metric_info: dict[str, dict[str, Any]], s: _Settings) -> None:
+    """Each cell's significance (on the interval in force) and direction, and the all-units cells' summaries."""
     for r in results:
         lower = metric_info[r["metric"]]["lower_is_better"]
         if r.get("p_value") is None:
             r.update({"p_adjusted": None, "significant": False, "direction": "unknown"})
             continue
         r.setdefault("p_adjusted", None)  # guardrail-only metrics are judged uncorrected
-        if interval == "sequential":
+        if s.interval == "sequential":
             seq = r["sequential"]
             p_judged = seq.get("p_adjusted", seq["p_value"])
         else:
             p_judged = r["p_adjusted"] if r["p_adjusted"] is not None else r["p_value"]
-        r["significant"] = bool(p_judged < alpha)
+        r["significant"] = bool(p_judged < s.alpha)
         better = r["abs_lift"] < 0 if lower else r["abs_lift"] > 0
         r["direction"] = ("better" if better else "worse") if r["abs_lift"] != 0 else "flat"
         if r["segment"] is _ALL:
             r["summary"] = _plain(r, metric_info[r["metric"]]["type"] == "binary")
 
-    tested = [h for h in hetero_out if h.p_value is not None]
-    for h, p in zip(tested, adjust_pvalues([h.p_value for h in tested], correction)):
+
+def _correct_heterogeneity(hetero: list[HeterogeneityTest], s: _Settings, warnings: list[str]) -> None:
+    """Cochran's Q p-values corrected over every breakdown tested; warns where a level goes the other way."""
+    tested = [h for h in hetero if h.p_value is not None]
+    for h, p in zip(tested, adjust_pvalues([h.p_value for h in tested], s.correction)):
         h.p_adjusted = float(p)
-        h.differs = bool(p < alpha)
-    for h in hetero_out:
+        h.differs = bool(p < s.alpha)
+    for h in hetero:
         hurt = [lv.level for lv in h.levels if lv.opposite]
         if hurt:
             warnings.append(
@@ -610,14 +835,19 @@ def analyze_experiment(
                 f"for {h.column} = {', '.join(hurt[:5])}"
             )
 
-    guardrail_rows = []
+
+def _guardrails(
+    results: list[Cell], metric_info: dict[str, dict[str, Any]], s: _Settings, warnings: list[str]
+) -> list[dict[str, Any]]:
+    """One row per guardrail metric x treatment arm (all units): harmed or not, on uncorrected p-values."""
+    rows = []
     for r in results:
         if r["segment"] is _ALL and metric_info[r["metric"]]["guardrail"]:
             p_guard = None
             if r.get("p_value") is not None:
-                p_guard = r["sequential"]["p_value"] if interval == "sequential" else r["p_value"]
-            harmed = p_guard is not None and p_guard < alpha and r["direction"] == "worse"
-            guardrail_rows.append(
+                p_guard = r["sequential"]["p_value"] if s.interval == "sequential" else r["p_value"]
+            harmed = p_guard is not None and p_guard < s.alpha and r["direction"] == "worse"
+            rows.append(
                 {
                     "metric": r["metric"],
                     "arm": r["arm"],
@@ -633,101 +863,103 @@ def analyze_experiment(
                 warnings.append(
                     f"GUARDRAIL HARMED: {r['metric']} is significantly worse in {r['arm']} (p = {p_guard:.3g})."
                 )
-    for metric, missing in quality["missing_outcome"].items():
-        if missing and missing >= 0.05 * len(accepted):
-            # the test is about the units measured; a large unmeasured share can bias it (who goes unmeasured?)
-            warnings.append(
-                f"{missing} of {len(accepted)} accepted units ({missing / len(accepted):.0%}) have no "
-                f"{metric!r} value and are left out of its test; check why before trusting it"
-            )
-    checked = [n for n in novelty_out if n.p_value is not None]
-    for novelty, p in zip(checked, adjust_pvalues([n.p_value for n in checked], correction)):
-        novelty.p_adjusted = float(p)
-        if novelty.flagged and p >= alpha:
-            novelty.flagged = False
-            novelty.verdict = (
-                f"early and late units differ at p = {novelty.p_value:.3g}, but not after {CORRECTIONS[correction]} "
+    return rows
+
+
+def _correct_novelty(novelty: list[NoveltyCheck], s: _Settings, warnings: list[str]) -> None:
+    """Novelty checks corrected over the checks of the analysis; a flag that does not survive is lifted."""
+    checked = [n for n in novelty if n.p_value is not None]
+    for check, p in zip(checked, adjust_pvalues([n.p_value for n in checked], s.correction)):
+        check.p_adjusted = float(p)
+        if check.flagged and p >= s.alpha:
+            check.flagged = False
+            check.verdict = (
+                f"early and late units differ at p = {check.p_value:.3g}, but not after {CORRECTIONS[s.correction]} "
                 f"over the {len(checked)} novelty checks (p adjusted = {p:.3g})"
             )
-    for novelty in novelty_out:
-        if novelty.flagged:
-            warnings.append(f"NOVELTY CHECK {novelty.metric} ({novelty.arm}): {novelty.verdict}")
-    accrual = _accrual(counts, day_all, days)
-    if plan and plan.get("metric") and plan["metric"] != metrics[0]:
-        warnings.append(
-            f"the plan was sized for {plan['metric']!r} but the primary metric here is {metrics[0]!r}; "
-            "days-to-go use the plan's sample size as it is"
-        )
-    decision = _decide(
-        results, guardrail_rows, srm, metrics[0], treatments, correction, alpha, metric_info, interval, plan, accrual
-    )
-    n_arms = len(treatments)
-    report = {
+    for check in novelty:
+        if check.flagged:
+            warnings.append(f"NOVELTY CHECK {check.metric} ({check.arm}): {check.verdict}")
+
+
+def _report_json(s: _Settings, units: _Units, found: _Findings) -> dict[str, Any]:
+    """The ab_report.json document, before it is made JSON-safe."""
+    return {
         "kind": "refine A/B analysis",
         "version": 2,
-        "settings": {
-            "unit": unit,
-            "arm": arm,
-            "control": control,
-            "treatments": treatments,
-            "metrics": metrics,
-            "primary": metrics[0],
-            "guardrails": guardrails,
-            "covariates": cov,
-            "segment": segment,
-            "lower_is_better": lower_is_better,
-            "correction": correction,
-            "alpha": alpha,
-            "ci_level": level,
-            "expected_split": expected_split,
-            "srm_threshold": srm_threshold,
-            "consistency": [c.text for c in checks],
-            "interval": interval,
-            "sequential_tuning": tuning_value,
-            "sequential_tuning_source": tuning_source,
-            "prior": prior.to_json(),
-            "ratios": {k: list(v) for k, v in ratio_specs.items()},
-            "caps": cap_specs,
-            "timestamp": timestamp,
-            "as_of": as_of,
-            "attributes": attributes,
-            "plan": None
-            if not plan
-            else {k: plan.get(k) for k in ("proposal", "metric", "n_total_required", "n_per_arm_required", "power")},
-        },
-        "decision": decision,
-        "warnings": warnings,
-        "data_quality": quality,
-        "srm": srm,
-        "metrics": metric_info,
-        "results": results,
-        "guardrails": guardrail_rows,
-        "correction": {
-            "method": CORRECTIONS[correction],
-            "tests": len(family),
-            "family": "primary and secondary metrics x treatment arms x (all units + each segment); "
-            "guardrail-only metrics judged on uncorrected p-values",
-            "treatment_arms": n_arms,
-            "arms_statement": (
-                f"{n_arms} treatment arms are each compared with control; every arm's tests are in the family, so "
-                f"{CORRECTIONS[correction]} corrects over the arms too (pairwise against control, not Dunnett's test)"
-                if n_arms > 1
-                else "one treatment arm against control"
-            ),
-        },
+        "settings": _settings_json(s, units.treatments),
+        "decision": found.decision,
+        "warnings": found.warnings,
+        "data_quality": units.quality,
+        "srm": found.srm,
+        "metrics": found.metric_info,
+        "results": found.results,
+        "guardrails": found.guardrails,
+        "correction": _correction_json(s.correction, found.tests, len(units.treatments)),
         "interval": {
-            "in_force": interval,
-            "tuning": tuning_value,
-            "tuning_source": tuning_source,
-            "statement": _interval_statement(interval, level, tuning_value, tuning_source),
+            "in_force": s.interval,
+            "tuning": s.tuning,
+            "tuning_source": s.tuning_source,
+            "statement": _interval_statement(s.interval, s.level, s.tuning, s.tuning_source),
         },
-        "accrual": accrual,
-        "daily": [s.to_json() for s in series_out],
-        "novelty": [c.to_json() for c in novelty_out],
-        "heterogeneity": [h.to_json() for h in hetero_out],
-        "method": _method_notes(level, prior),
+        "accrual": found.accrual,
+        "daily": [series.to_json() for series in found.series],
+        "novelty": [c.to_json() for c in found.novelty],
+        "heterogeneity": [h.to_json() for h in found.heterogeneity],
+        "method": _method_notes(s.level, s.prior),
     }
-    return ABReport.from_json(_finite(report))
+
+
+def _settings_json(s: _Settings, treatments: list[str]) -> dict[str, Any]:
+    """The settings the analysis ran with, as ab_report.json records them."""
+    plan = s.plan
+    return {
+        "unit": s.unit,
+        "arm": s.arm,
+        "control": s.control,
+        "treatments": treatments,
+        "metrics": s.metrics,
+        "primary": s.metrics[0],
+        "guardrails": s.guardrails,
+        "covariates": s.cov,
+        "segment": s.segment,
+        "lower_is_better": s.lower_is_better,
+        "correction": s.correction,
+        "alpha": s.alpha,
+        "ci_level": s.level,
+        "expected_split": s.expected_split,
+        "srm_threshold": s.srm_threshold,
+        "consistency": [c.text for c in s.checks],
+        "interval": s.interval,
+        "sequential_tuning": s.tuning,
+        "sequential_tuning_source": s.tuning_source,
+        "prior": s.prior.to_json(),
+        "ratios": {k: list(v) for k, v in s.ratio_specs.items()},
+        "caps": s.cap_specs,
+        "timestamp": s.timestamp,
+        "as_of": s.as_of,
+        "attributes": s.attributes,
+        "plan": None
+        if not plan
+        else {k: plan.get(k) for k in ("proposal", "metric", "n_total_required", "n_per_arm_required", "power")},
+    }
+
+
+def _correction_json(correction: str, tests: int, n_arms: int) -> dict[str, Any]:
+    """How the p-values were corrected for multiplicity, and over which tests."""
+    return {
+        "method": CORRECTIONS[correction],
+        "tests": tests,
+        "family": "primary and secondary metrics x treatment arms x (all units + each segment); "
+        "guardrail-only metrics judged on uncorrected p-values",
+        "treatment_arms": n_arms,
+        "arms_statement": (
+            f"{n_arms} treatment arms are each compared with control; every arm's tests are in the family, so "
+            f"{CORRECTIONS[correction]} corrects over the arms too (pairwise against control, not Dunnett's test)"
+            if n_arms > 1
+            else "one treatment arm against control"
+        ),
+    }
 
 
 def _interval_statement(interval: str, level: float, tuning: float, source: str) -> str:
@@ -823,8 +1055,9 @@ def _decide(
     plan: dict[str, Any] | None,
     accrual: dict[str, Any],
 ) -> Decision:
+    """Ship, stop or keep testing: for each treatment arm, on its primary cell, guardrails and sample ratio; overall."""
     per_arm: dict[str, ArmDecision] = {}
-    ci_key = "sequential" if interval == "sequential" else None
+    sequential_ci = interval == "sequential"
     for treatment in treatments:
         cell = next(r for r in results if r["metric"] == primary and r["arm"] == treatment and r["segment"] is _ALL)
         harmed = [g for g in guardrail_rows if g["arm"] == treatment and g["harmed"]]
@@ -836,11 +1069,11 @@ def _decide(
             verdict = "keep testing"
             reasons.append(f"primary metric {primary}: {cell['skipped']}")
         else:
-            ci = cell["sequential"]["abs_ci"] if ci_key else cell["abs_ci"]
-            p_adj = cell["sequential"].get("p_adjusted") if ci_key else cell["p_adjusted"]
+            ci = cell["sequential"]["abs_ci"] if sequential_ci else cell["abs_ci"]
+            p_adj = cell["sequential"].get("p_adjusted") if sequential_ci else cell["p_adjusted"]
             lift = (
                 f"{_fmt(cell['abs_lift'], binary, True)} [{_fmt(ci[0], binary, True)}, "
-                f"{_fmt(ci[1], binary, True)}], {'always-valid ' if ci_key else ''}p adjusted ({correction}) = "
+                f"{_fmt(ci[1], binary, True)}], {'always-valid ' if sequential_ci else ''}p adjusted ({correction}) = "
                 f"{p_adj:.3g}"
             )
             good = cell["significant"] and cell["direction"] == "better"
@@ -856,45 +1089,62 @@ def _decide(
                 reasons.append(f"primary metric {primary} is significantly better: {lift}")
                 reasons.append("no guardrail is significantly harmed" if guardrail_rows else "no guardrails were given")
                 reasons.append(f"no sample-ratio mismatch (p = {srm['p_value']:.3g})")
-            else:
-                verdict = "keep testing"
-                if good:
-                    reasons.append(
-                        f"primary metric {primary} is significantly better ({lift}), but the sample "
-                        f"ratio is off (p = {srm['p_value']:.2g}): fix assignment before shipping"
-                    )
-                    headline = "keep running: fix the sample ratio first"
-                else:
-                    reasons.append(f"primary metric {primary} is not significant after correction: {lift}")
-                    days, why = _days_to_go(plan, accrual, cell)
-                    if days == 0:
-                        verdict, headline = "stop", "don't ship"
-                        reasons.append(
-                            f"{why} without a significant effect; the "
-                            f"{int(round(cell['ci_level'] * 100))}% interval [{_fmt(ci[0], binary, True)}, "
-                            f"{_fmt(ci[1], binary, True)}] bounds what it can be"
-                        )
-                    elif days is not None:
-                        headline = f"keep running: {days} more days to reach the planned power"
-                        reasons.append(why)
-                    else:
-                        reasons.append(
-                            f"the {int(round(cell['ci_level'] * 100))}% CI already rules out effects outside "
-                            f"[{_fmt(ci[0], binary, True)}, {_fmt(ci[1], binary, True)}]"
-                            "; if nothing in that range is worth shipping, stopping is reasonable"
-                        )
-                        if plan:
-                            reasons.append(why)
-            bayes = cell.get("bayesian", {})
-            if "chance_to_win" in bayes:
-                bayes_text = (
-                    f"{bayes['chance_to_win']:.1%} chance to beat control; expected loss if shipped "
-                    f"{bayes['risk_ship'] * 100:.3g}% of the control mean ({bayes['prior']['kind']} prior)"
+            elif good:
+                verdict, headline = "keep testing", "keep running: fix the sample ratio first"
+                reasons.append(
+                    f"primary metric {primary} is significantly better ({lift}), but the sample "
+                    f"ratio is off (p = {srm['p_value']:.2g}): fix assignment before shipping"
                 )
+            else:
+                reasons.append(f"primary metric {primary} is not significant after correction: {lift}")
+                verdict, headline, more = _not_significant(cell, ci, binary, plan, accrual)
+                reasons += more
+            bayes_text = _bayes_text(cell.get("bayesian", {}))
         if srm["mismatch"] and verdict != "keep testing":
             reasons.append(f"warning: sample-ratio mismatch (p = {srm['p_value']:.2g})")
         headline = headline or {"ship": "ship", "stop": "don't ship"}.get(verdict, "keep running")
         per_arm[treatment] = {"decision": verdict, "headline": headline, "reasons": reasons, "bayesian": bayes_text}
+    overall = _overall_decision(per_arm, treatments)
+    overall["per_arm"] = per_arm
+    return overall
+
+
+def _not_significant(
+    cell: Cell, ci: list[float], binary: bool, plan: dict[str, Any] | None, accrual: dict[str, Any]
+) -> tuple[str, str | None, list[str]]:
+    """Verdict, headline and reasons for a primary metric that is not significant: days to go, or what it rules out."""
+    days, why = _days_to_go(plan, accrual, cell)
+    pct = int(round(cell["ci_level"] * 100))
+    bounds = f"[{_fmt(ci[0], binary, True)}, {_fmt(ci[1], binary, True)}]"
+    if days == 0:
+        return (
+            "stop",
+            "don't ship",
+            [f"{why} without a significant effect; the {pct}% interval {bounds} bounds what it can be"],
+        )
+    if days is not None:
+        return "keep testing", f"keep running: {days} more days to reach the planned power", [why]
+    reasons = [
+        f"the {pct}% CI already rules out effects outside {bounds}"
+        "; if nothing in that range is worth shipping, stopping is reasonable"
+    ]
+    if plan:
+        reasons.append(why)
+    return "keep testing", None, reasons
+
+
+def _bayes_text(bayes: dict[str, Any]) -> str | None:
+    """The Bayesian read-out of the primary cell, in words (None without a relative read-out)."""
+    if "chance_to_win" not in bayes:
+        return None
+    return (
+        f"{bayes['chance_to_win']:.1%} chance to beat control; expected loss if shipped "
+        f"{bayes['risk_ship'] * 100:.3g}% of the control mean ({bayes['prior']['kind']} prior)"
+    )
+
+
+def _overall_decision(per_arm: dict[str, ArmDecision], treatments: list[str]) -> Decision:
+    """The decision over all treatment arms: the one arm's, else ship the arms to ship, stop all, or keep testing."""
     overall: Decision
     if len(treatments) == 1:
         only = per_arm[treatments[0]]
@@ -922,5 +1172,4 @@ def _decide(
                 "reasons": ["no treatment arm is ready to ship"],
             }
         overall["reasons"] += [f"{t}: {per_arm[t]['headline']}" for t in treatments]
-    overall["per_arm"] = per_arm
     return overall

@@ -11,6 +11,7 @@ import pandas as pd
 
 from refine.errors import RefineError
 from refine.experiment._common import _label, _label_codes, _label_each, _require_columns
+from refine.io.ingest import read_typed_table
 
 DATA_QUALITY_POLICY = [
     "Rows with no unit id or no arm are excluded (counted).",
@@ -68,8 +69,6 @@ def parse_consistency(spec: str | tuple[str, str] | ConsistencyCheck) -> Consist
 def read_table(path: str | Path, text_columns: Sequence[str] = (), *, what: str = "data") -> pd.DataFrame:
     """A CSV / TSV / Parquet / JSONL / JSON table, read by ingest's reader (refine.io.ingest.read_typed_table) and
     typed as ingest types attributes; ``text_columns`` (unit ids) are text labels, leading zeros kept."""
-    from refine.io.ingest import read_typed_table
-
     frame = read_typed_table(path, what=what, text_columns=text_columns)
     for column in text_columns:
         if column in frame.columns:

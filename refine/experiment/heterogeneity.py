@@ -9,11 +9,12 @@ interval excludes zero on the opposite side of the overall effect is flagged: th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy import stats
 
+from refine.experiment._common import _finite
 from refine.experiment.estimators import effect_from_moments, moments
 
 
@@ -42,10 +43,6 @@ class HeterogeneityTest:
     skipped: str | None = None
 
     def to_json(self) -> dict:
-        from dataclasses import asdict
-
-        from refine.experiment._common import _finite
-
         return _finite(asdict(self))
 
 

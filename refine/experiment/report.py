@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, NotRequired, TypedDict
 
+from refine.experiment._common import _finite
+
 
 class ArmDecision(TypedDict):
     """The decision for one treatment arm against control."""
@@ -74,8 +76,6 @@ class ABReport(Mapping):
 
     def to_json(self) -> dict[str, Any]:
         """The ab_report.json document (JSON-safe: no NaN, numpy scalars as Python numbers)."""
-        from refine.experiment._common import _finite
-
         return _finite({name: getattr(self, name) for name in self._ORDER})
 
     @classmethod

@@ -18,6 +18,7 @@ from scipy import stats
 
 from refine.errors import RefineError
 from refine.experiment import sequential
+from refine.experiment._common import _finite
 from refine.experiment.estimators import effect_from_moments, moments
 
 _DAY_NS = 86_400 * 10**9
@@ -77,8 +78,6 @@ class DailySeries:
     interval: str = "fixed"
 
     def to_json(self) -> dict[str, Any]:
-        from refine.experiment._common import _finite
-
         return _finite(self.__dict__.copy())
 
 
@@ -108,8 +107,6 @@ class NoveltyCheck:
     verdict: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        from refine.experiment._common import _finite
-
         return _finite(self.__dict__.copy())
 
 
