@@ -29,11 +29,19 @@ CSAT as 100 x top-2-box; other scales as the rating itself.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from scipy.special import expit
+from scipy.stats import norm
+
+# the model modules alone: statsmodels.api also imports its plotting and time-series packages (seconds)
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.regression.linear_model import OLS
 
 from refine import schemas as S
 from refine.segments.profiles import with_indicators
@@ -143,9 +151,6 @@ def _design(table: pd.DataFrame, themes: list[int]) -> pd.DataFrame:
 
 
 def _ols(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> dict[str, tuple[float, float, float]]:
-    # the model module alone: statsmodels.api also imports its plotting and time-series packages (seconds)
-    from statsmodels.regression.linear_model import OLS
-
     fit = OLS(y, design).fit(cov_type="HC3")
     out: dict[str, tuple[float, float, float]] = {}
     for c in columns:
@@ -163,12 +168,6 @@ def _logit_margins(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> d
     dummy=True)` (tested to 1e-8), without its numerical Jacobian over every column, which took 28 s
     for 160 themes and 22,000 respondents.
     """
-    import warnings
-
-    from scipy.special import expit
-    from scipy.stats import norm
-    from statsmodels.discrete.discrete_model import Logit
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a separation / convergence warning means: use the linear model
         fit = Logit(y, design).fit(disp=0, maxiter=200)
@@ -483,8 +482,6 @@ def theme_shifts(
     n0, n1 = len(before_topics), len(now_topics)
     if n0 == 0 or n1 == 0:
         return [], 0
-    from scipy import stats
-
     themes = sorted((set(before_topics.tolist()) | set(now_topics.tolist())) - {NO_THEME})
     rows = []
     for theme in themes:

@@ -25,6 +25,7 @@ from refine.insights.drivers import (
     theme_drivers,
     what_is_new,
 )
+from refine.io.runs import clean_json, read_json
 from refine.segments.value import ValueResult, value_at_risk
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ class CycleInsights:
     notes: list[str] | None = None  # why a part was left out
 
     def to_json(self) -> dict[str, Any]:
-        from refine.io.runs import clean_json
-
         return clean_json(
             {
                 "drivers": self.drivers.to_json(),
@@ -71,8 +70,6 @@ def read_insights(run_dir: Path) -> CycleInsights | None:
     path = Path(run_dir) / "insights.json"
     if not path.exists():
         return None
-    from refine.io.runs import read_json
-
     return CycleInsights.from_json(read_json(path, "insights file"))
 
 
