@@ -191,6 +191,57 @@ def _logit_margins(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> d
     return {c: (float(effects[i]), float(se[i]), float(p[i])) for i, c in enumerate(columns)}
 
 
+def _measures(
+    table: pd.DataFrame, n_themes: int, customers: pd.DataFrame, customer_id: str, outcomes: list[str]
+) -> list[tuple[str, np.ndarray, bool]]:
+    """(measure, value per respondent, whether it is 0/1): the score when answered enough, then each outcome."""
+    measures: list[tuple[str, np.ndarray, bool]] = []
+    if table["score"].notna().sum() > n_themes + 10:
+        measures.append(("score", table["score"].to_numpy(), False))
+    if outcomes:
+        by_id = customers.set_index(customer_id)
+        for outcome in outcomes:
+            if outcome not in by_id.columns:
+                continue
+            values = pd.to_numeric(by_id[outcome].reindex(table.index), errors="coerce").to_numpy(dtype=float)
+            present = values[np.isfinite(values)]
+            binary = len(present) > 0 and bool(np.isin(present, (0.0, 1.0)).all())
+            measures.append((outcome, values, binary))
+    return measures
+
+
+def _measure_design(table: pd.DataFrame, themes: list[int]) -> tuple[pd.DataFrame, list[str], str | None] | None:
+    """(design, theme columns estimated, reference theme column or None) for one measure; None when collinear."""
+    columns = [f"t{t}" for t in themes]
+    design = _design(table, themes)
+    design = design.loc[:, (design != 0).any(axis=0)]  # a segment with no respondent here drops out
+    used = [c for c in columns if c in design.columns and design[c].nunique() > 1]
+    design = design.drop(columns=[c for c in columns if c in design.columns and c not in used])
+    reference = None
+    if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1] and used:
+        # every respondent mentions some theme (the indicators add up to the constant): the effects
+        # are then read against the most-mentioned theme, which leaves the model
+        reference = max(used, key=lambda c: (design[c].sum(), c))
+        used.remove(reference)
+        design = design.drop(columns=[reference])
+        if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1]:
+            return None
+    return design, used, reference
+
+
+def _estimate(
+    y: np.ndarray, design: pd.DataFrame, used: list[str], binary: bool
+) -> tuple[dict[str, tuple[float, float, float]], str]:
+    """(effect, standard error, p) per column and the model's description: a logit for 0/1, else OLS."""
+    model = "OLS, HC3 robust standard errors"
+    if binary:
+        try:
+            return _logit_margins(y, design, used), "logit, average marginal effects (delta-method standard errors)"
+        except Exception:  # separation, non-convergence, singular design: fall back to the LPM
+            model = "linear probability model, HC3 robust standard errors (the logit did not converge)"
+    return _ols(y, design, used), model
+
+
 def theme_drivers(
     feedback: pd.DataFrame,
     customers: pd.DataFrame,
@@ -220,48 +271,17 @@ def theme_drivers(
         result.method["skipped"] = "no theme mentioned by enough respondents"
         return result
     table = _respondent_frame(feedback, score_kind, themes)
-    columns = [f"t{t}" for t in themes]
-    measures: list[tuple[str, np.ndarray, bool]] = []
-    if table["score"].notna().sum() > len(themes) + 10:
-        measures.append(("score", table["score"].to_numpy(), False))
-    if outcomes:
-        by_id = customers.set_index(customer_id)
-        for outcome in outcomes:
-            if outcome not in by_id.columns:
-                continue
-            values = pd.to_numeric(by_id[outcome].reindex(table.index), errors="coerce").to_numpy(dtype=float)
-            present = values[np.isfinite(values)]
-            binary = len(present) > 0 and bool(np.isin(present, (0.0, 1.0)).all())
-            measures.append((outcome, values, binary))
-    for measure, y, binary in measures:
+    for measure, y, binary in _measures(table, len(themes), customers, customer_id, outcomes):
         keep = np.isfinite(y)
         if keep.sum() <= len(themes) + 10 or np.nanstd(y[keep]) == 0:
             result.method[measure] = {"skipped": "too few answers or no variation"}
             continue
-        design = _design(table.loc[keep], themes)
-        design = design.loc[:, (design != 0).any(axis=0)]  # a segment with no respondent here drops out
-        used = [c for c in columns if c in design.columns and design[c].nunique() > 1]
-        design = design.drop(columns=[c for c in columns if c in design.columns and c not in used])
-        reference = None
-        if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1] and used:
-            # every respondent mentions some theme (the indicators add up to the constant): the effects
-            # are then read against the most-mentioned theme, which leaves the model
-            reference = max(used, key=lambda c: (design[c].sum(), c))
-            used.remove(reference)
-            design = design.drop(columns=[reference])
-            if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1]:
-                result.method[measure] = {"skipped": "theme and segment indicators are collinear"}
-                continue
-        model = "OLS, HC3 robust standard errors"
-        estimates = None
-        if binary:
-            try:
-                estimates = _logit_margins(y[keep], design, used)
-                model = "logit, average marginal effects (delta-method standard errors)"
-            except Exception:  # separation, non-convergence, singular design: fall back to the LPM
-                model = "linear probability model, HC3 robust standard errors (the logit did not converge)"
-        if estimates is None:
-            estimates = _ols(y[keep], design, used)
+        fitted = _measure_design(table.loc[keep], themes)
+        if fitted is None:
+            result.method[measure] = {"skipped": "theme and segment indicators are collinear"}
+            continue
+        design, used, reference = fitted
+        estimates, model = _estimate(y[keep], design, used, binary)
         scale, unit = (100.0, "percentage points") if binary else (1.0, score_name(score_kind) + " points")
         if measure != "score" and not binary:
             unit = f"{measure} units"
