@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from refine import schemas as S
-from refine.io.config import RefineConfig
+from refine.io.config import ProposalSettings, RefineConfig
 from refine.segments.model import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
 from refine.segments.rules import apply_rule, condition, conjunction
 from refine.segments.search import (
@@ -264,6 +264,26 @@ def _respondent_counts(measures: Measures, group, rest) -> tuple[int, int]:
 # ---- the engine ----------------------------------------------------------------------------------
 
 
+@dataclass
+class _Search:
+    """What every step of one proposal search reads: the customers, their measures, the two parts, the guardrails."""
+
+    customers: pd.DataFrame
+    segment_col: str
+    measures: Measures
+    settings: ProposalSettings
+    discovery: pd.Series  # True for the customers in the discovery part
+    holdout: pd.Series
+    min_resp: int  # respondents a discovery group needs
+    seed: int
+    segments: pd.Series = field(init=False)  # segment per customer
+    disc: np.ndarray = field(init=False)  # discovery, as flags
+
+    def __post_init__(self) -> None:
+        self.segments = self.customers[self.segment_col]
+        self.disc = _flags(self.discovery)
+
+
 def propose(
     customers: pd.DataFrame,
     feedback: pd.DataFrame,
@@ -290,44 +310,80 @@ def propose(
     """
     settings = config.proposals
     cc = config.customers
-    segment_col = cc.segment
-    segments = customers[segment_col]
     topic_ids = sorted(t for t in topic_labels if t >= 0)
     measures = build_measures(customers, respondents, config, topic_ids)
     part = split_parts(customers[cc.customer_id], seed, settings.holdout_fraction)
-    discovery, holdout = part == "discovery", part == "holdout"
     min_resp = max(5, int(round(settings.min_respondents * (1 - settings.holdout_fraction))))
-    attribute_columns = [c for c in rule_columns if c != segment_col]
+    search = _Search(customers, cc.segment, measures, settings, part == "discovery", part == "holdout", min_resp, seed)
+    attribute_columns = [c for c in rule_columns if c != cc.segment]
     attributes, skipped = describe_columns(customers, attribute_columns, settings.min_segment_size)
-    conditions_tested = sum(len(a.conditions) for a in attributes)
     stopped: list[dict] = []
-    comparisons_made = 0
-    all_segments = sorted(segments.unique())
-    disc = _flags(discovery)
 
-    # NEW: every condition across segments, judged within segments; all of them in one BH family
-    new_scans = [(a, scan_stratified(measures, a, disc)) for a in attributes]
-    candidates, family = _screen(new_scans, min_resp, settings, per_attribute=NEW_PER_ATTRIBUTE, index=customers.index)
-    for cand in candidates:
-        pooled, per_segment = measure_stratified(measures, cand.mask, discovery)
-        cand.comparisons, cand.extra["per_segment"] = pooled, per_segment
-    families = {"new": {"conditions": family.conditions}}
-    comparisons_made += _adjust_in_family(candidates, family)
-    families["new"]["comparisons"] = comparisons_made
-    chosen = _select_new(candidates, settings, stopped, measures, discovery, segments, tests=family.conditions)
-    # NEW segments are confirmed first: only confirmed ones take their customers out of the split search
-    _confirm(chosen, measures, holdout, segments, settings, seed)
+    new = _search_new(search, attributes, stopped)
+    # customers of a confirmed NEW segment are left out of the split and merge searches
     in_new = pd.Series(False, index=customers.index)
-    for cand in chosen:
+    for cand in new.candidates:
         if cand.extra["confirmed"]:
             in_new |= cand.mask
-    confirmed_new = len(chosen)
-
-    # SPLIT: a subgroup inside one segment, among customers not already in a NEW segment
-    new_conditions = {c.terms[0] for c in chosen if c.extra["confirmed"]}
     outside = ~in_new
+    new_conditions = {c.terms[0] for c in new.candidates if c.extra["confirmed"]}
+    splits = _search_splits(search, attributes, new_conditions, outside, stopped)
+    merges = _search_merges(search, outside)
+    families = {"new": new.family, "split": splits.family, "merge": merges.family}
+    candidates = new.candidates + splits.candidates + merges.candidates
+    candidates += _small_segment_merges(customers, search.segments, measures, settings, candidates)
+
+    # confirm on the holdout part (the NEW segments were confirmed first)
+    _confirm(candidates[len(new.candidates) :], measures, search.holdout, search.segments, settings, seed)
+    _stop_unconfirmed_merges(merges, stopped)
+    proposals = _rank_and_describe(candidates, customers, feedback, measures, settings, topic_labels, config, stopped)
+    for s in stopped:
+        if s["stopped_by"] == "minimum effect" and "measure" in s:
+            s["detail"] = (
+                f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
+                f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}"
+            )
+    comparisons = new.comparisons + splits.comparisons + merges.comparisons
+    method = _method(search, attributes, skipped, comparisons, families)
+    return ProposalResult(proposals=proposals, stopped=[StoppedCandidate.from_json(s) for s in stopped], method=method)
+
+
+@dataclass
+class _Step:
+    """One step's chosen candidates, its family record (proposals.json method) and its discovery comparisons."""
+
+    candidates: list[Candidate]
+    family: dict[str, Any]
+    comparisons: int = 0
+
+
+def _search_new(search: _Search, attributes: list[Attribute], stopped: list[dict]) -> _Step:
+    """NEW: every condition across segments, judged within segments; all of them in one BH family.
+
+    NEW segments are confirmed here, first: only confirmed ones take their customers out of the split search.
+    """
+    measures, settings = search.measures, search.settings
+    new_scans = [(a, scan_stratified(measures, a, search.disc)) for a in attributes]
+    candidates, family = _screen(
+        new_scans, search.min_resp, settings, per_attribute=NEW_PER_ATTRIBUTE, index=search.customers.index
+    )
+    for cand in candidates:
+        pooled, per_segment = measure_stratified(measures, cand.mask, search.discovery)
+        cand.comparisons, cand.extra["per_segment"] = pooled, per_segment
+    comparisons = _adjust_in_family(candidates, family)
+    chosen = _select_new(
+        candidates, settings, stopped, measures, search.discovery, search.segments, tests=family.conditions
+    )
+    _confirm(chosen, measures, search.holdout, search.segments, settings, search.seed)
+    return _Step(chosen, {"conditions": family.conditions, "comparisons": comparisons}, comparisons)
+
+
+def _split_scans(
+    search: _Search, attributes: list[Attribute], new_conditions: set[str], universe: np.ndarray
+) -> list[tuple]:
+    """(attribute, scan, segment) for every segment big enough to split, on the conditions each may use."""
+    measures, settings = search.measures, search.settings
     split_scans = []
-    universe = disc & _flags(outside)
     seg_codes = measures.segment_codes
     assert seg_codes is not None  # build_measures always sets them
     seg_sizes = np.bincount(seg_codes, minlength=len(measures.segment_names))
@@ -354,8 +410,19 @@ def propose(
 
         for k, scan in scan_splits(measures, attribute, universe, eligible, usable):
             split_scans.append((attribute, scan, measures.segment_names[k]))
-    splits, family = _screen(split_scans, min_resp, settings, per_attribute=SPLIT_PER_ATTRIBUTE, index=customers.index)
-    base_of = {s: condition(segment_col, "==", s) for s in all_segments}
+    return split_scans
+
+
+def _search_splits(
+    search: _Search, attributes: list[Attribute], new_conditions: set[str], outside: pd.Series, stopped: list[dict]
+) -> _Step:
+    """SPLIT: a subgroup inside one segment, among the customers ``outside`` the confirmed NEW segments."""
+    measures, settings, segments, discovery = search.measures, search.settings, search.segments, search.discovery
+    split_scans = _split_scans(search, attributes, new_conditions, search.disc & _flags(outside))
+    splits, family = _screen(
+        split_scans, search.min_resp, settings, per_attribute=SPLIT_PER_ATTRIBUTE, index=search.customers.index
+    )
+    base_of = {s: condition(search.segment_col, "==", s) for s in sorted(segments.unique())}
     for cand in splits:
         segment = cand.segments[0]
         in_segment = segments == segment
@@ -364,27 +431,38 @@ def propose(
         cand.mask = group
         cand.comparisons = measure_group(measures, discovery & group & outside, discovery & rest & outside)
         cand.extra.update(segment_mask=in_segment, outside=outside)
-    families["split"] = {"conditions": family.conditions, "comparisons": _adjust_in_family(splits, family)}
-    comparisons_made += families["split"]["comparisons"]
-    chosen += _select_splits(splits, settings, stopped, measures, discovery, attributes)
+    comparisons = _adjust_in_family(splits, family)
+    chosen = _select_splits(splits, settings, stopped, measures, discovery, attributes)
+    return _Step(chosen, {"conditions": family.conditions, "comparisons": comparisons}, comparisons)
 
-    # MERGE: the few closest pairs of segments are chosen on discovery; the equivalence test runs on
-    # the holdout, for those pairs only, so the correction family is the chosen pairs x outcomes
-    merge_universe = disc & _flags(outside)
+
+def _search_merges(search: _Search, outside: pd.Series) -> _Step:
+    """MERGE: the few closest pairs of segments, chosen on discovery.
+
+    The equivalence test runs on the holdout, for those pairs only, so the correction family is the
+    chosen pairs x outcomes; the family's comparisons are counted after the holdout (`_stop_unconfirmed_merges`).
+    """
+    measures, settings, segments, discovery = search.measures, search.settings, search.segments, search.discovery
+    merge_universe = search.disc & _flags(outside)
     pairs, pairs_considered = _merge_pairs(measures, merge_universe, settings.equivalence_margin, MERGE_PAIRS)
-    families["merge"] = {"pairs": pairs_considered, "selected": 0, "comparisons": 0}
+    family = {"pairs": pairs_considered, "selected": 0, "comparisons": 0}
     merge_chosen = []
     for a, b, distance in pairs:
         ma, mb = segments == a, segments == b
         # customers of confirmed NEW segments are set aside: their planted difference is not the segments'
         tests = _merge_tests(
-            measures, ma & discovery & outside, mb & discovery & outside, settings.equivalence_margin, seed, (a, b)
+            measures,
+            ma & discovery & outside,
+            mb & discovery & outside,
+            settings.equivalence_margin,
+            search.seed,
+            (a, b),
         )
         # discovery only chooses: a pair whose outcomes are not equivalent even before correcting is not tried
         if tests is None or not tests["tost_p"] or max(tests["tost_p"]) >= settings.alpha:
             continue
         tests["distance"] = distance
-        rule = condition(segment_col, "in", [a, b])
+        rule = condition(search.segment_col, "in", [a, b])
         merge_chosen.append(
             Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests, "outside": outside})
         )
@@ -395,16 +473,15 @@ def propose(
         n_tests = len(cand.extra["tests"]["tost_p"])
         cand.extra["tests"]["tost_q"] = list(discovery_q[offset : offset + n_tests])
         offset += n_tests
-    families["merge"]["selected"] = len(merge_chosen)
-    comparisons_made += offset
-    chosen += merge_chosen
-    chosen += _small_segment_merges(customers, segments, measures, settings, chosen)
+    family["selected"] = len(merge_chosen)
+    return _Step(merge_chosen, family, offset)
 
-    # confirm on the holdout part
-    _confirm(chosen[confirmed_new:], measures, holdout, segments, settings, seed)
-    for cand in merge_chosen:
+
+def _stop_unconfirmed_merges(merges: _Step, stopped: list[dict]) -> None:
+    """Count the merges' holdout tests; a pair equivalent on outcomes whose feedback differs is stopped."""
+    for cand in merges.candidates:
         held = cand.extra.get("holdout_tests") or {}
-        families["merge"]["comparisons"] += len(held.get("tost_p", []))
+        merges.family["comparisons"] += len(held.get("tost_p", []))
         if cand.extra["equivalent"] and not cand.extra["confirmed"]:
             stopped.append(
                 {
@@ -416,27 +493,28 @@ def propose(
                     f"(permutation p = {held.get('perm_p', 0.0):.3f})",
                 }
             )
-    proposals = _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped)
-    for s in stopped:
-        if s["stopped_by"] == "minimum effect" and "measure" in s:
-            s["detail"] = (
-                f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
-                f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}"
-            )
-    method = ProposalMethod(
+
+
+def _method(
+    search: _Search, attributes: list[Attribute], skipped: list, comparisons: int, families: dict[str, Any]
+) -> ProposalMethod:
+    """How the proposals were found: the two parts, what was tested, the correction and the guardrails."""
+    settings, discovery, holdout = search.settings, search.discovery, search.holdout
+    responded = search.measures.respondent["sentiment"].notna()
+    return ProposalMethod(
         discovery_customers=int(discovery.sum()),
         holdout_customers=int(holdout.sum()),
-        discovery_respondents=int((discovery & measures.respondent["sentiment"].notna()).sum()),
-        holdout_respondents=int((holdout & measures.respondent["sentiment"].notna()).sum()),
-        conditions_tested=conditions_tested,
-        comparisons=comparisons_made,
+        discovery_respondents=int((discovery & responded).sum()),
+        holdout_respondents=int((holdout & responded).sum()),
+        conditions_tested=sum(len(a.conditions) for a in attributes),
+        comparisons=comparisons,
         correction=CORRECTION,
         alpha=settings.alpha,
         min_effect=settings.min_effect,
         equivalence_margin=settings.equivalence_margin,
         min_segment_size=settings.min_segment_size,
         max_segments=settings.max_segments,
-        seed=seed,
+        seed=search.seed,
         families=families,
         attributes=[
             {"column": a.column, "kind": a.kind, "levels": a.levels, "conditions": len(a.conditions)}
@@ -444,7 +522,6 @@ def propose(
         ],
         skipped_columns=[s.to_json() for s in skipped],
     )
-    return ProposalResult(proposals=proposals, stopped=[StoppedCandidate.from_json(s) for s in stopped], method=method)
 
 
 @dataclass
