@@ -1137,98 +1137,77 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
     }
 
 
-def _rank_and_describe(
-    chosen, customers, feedback, measures, settings, topic_labels, config, stopped
-) -> list[Proposal]:
-    total = len(customers)
-    described = []
-    masks: dict[str, np.ndarray] = {}
-    feedback_rows = _feedback_rows(customers, feedback, config)
-    for cand in chosen:
-        n_customers = int(cand.mask.sum())
-        masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
-        said_by = _said_by(cand.mask, feedback_rows)
-        respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
-        evidence = Evidence()
-        if cand.kind == "merge":
-            if cand.extra.get("reason") == "below minimum size":
-                evidence.reason = (
-                    f"segment of {cand.extra['size']} customers is below the minimum of "
-                    f"{settings.min_segment_size}; nearest segment by sentiment and outcomes"
-                )
-                effect = 1.0
-            else:
-                t = cand.extra["tests"]
-                h = cand.extra.get("holdout_tests") or {}
-                evidence.equivalence = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
-                evidence.feedback_difference = {
-                    "permutation_p": t["perm_p"],
-                    "topic_jsd_bits": t["jsd"],
-                    "sentiment_diff": t["sentiment_diff"],
-                }
-                evidence.holdout = {
-                    "equivalence": [dict(x, p_adjusted=q) for x, q in zip(h.get("tost", []), h.get("tost_q", []))]
-                    or h.get("tost", []),
-                    "permutation_p": h.get("perm_p"),
-                }
-                effect = 1.0 - max(h.get("tost_q") or t["tost_q"] or [1.0])
-        else:
-            significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
-            evidence.discovery = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
-            evidence.holdout = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout]
-            if cand.kind == "new":
-                evidence.supporting_segments = cand.extra.get("supporting_segments", [])
-            pr = _precision_recall(cand, measures)
-            if pr:
-                measure = _measure_label(pr["measure"], topic_labels)
-                if pr["measure"].startswith("topic_"):
-                    topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
-                    pr["definition"] = (
-                        f"respondents who {'' if pr['direction'] == 'high' else 'do not '}mention '{topic}'"
-                    )
-                elif pr["measure"] == "score":
-                    pr["definition"] = (
-                        f"respondents scoring {'above' if pr['direction'] == 'high' else 'below'} "
-                        f"the median respondent's {pr['median']:g}"
-                    )
-                elif pr["measure"] == "sentiment":
-                    pr["definition"] = (
-                        f"respondents whose comments read {'positive' if pr['direction'] == 'high' else 'negative'}"
-                    )
-                else:
-                    pr["definition"] = f"respondents whose {measure} is {pr['direction']}"
-                evidence.rule_vs_feedback_subgroup = pr
-            effect = abs(significant[0].effect) if significant else 0.0
-        evidence.holdout_q = cand.extra.get("holdout_q")
-        if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
-            left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
-            if left_out:
-                evidence.in_new_segments = left_out
-        impact = _expected_impact(cand, customers, measures, config)
-        score_gap = _score_gap(cand, feedback, feedback_rows, config)
-        confirmed = cand.extra.get("confirmed", False)
-        score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
-        described.append(
-            Proposal(
-                id=_proposal_id(cand.kind, cand.rule),
-                kind=cand.kind,
-                segments=cand.segments,
-                rule=cand.rule,
-                customers=n_customers,
-                respondents=respondents,
-                evidence=evidence,
-                top_topics=_top_topics(feedback, said_by, topic_labels),
-                quotes=_quotes(cand, feedback, said_by, config),
-                expected_impact=impact,
-                score_gap=score_gap,
-                score=score,
-                confirmed=bool(confirmed),
-                rule_note=cand.extra.get("note") or "",
-            )
+def _merge_evidence(cand: Candidate, evidence: Evidence, settings) -> float:
+    """Fill a MERGE's evidence (equivalence, feedback difference, holdout); returns its strength."""
+    if cand.extra.get("reason") == "below minimum size":
+        evidence.reason = (
+            f"segment of {cand.extra['size']} customers is below the minimum of "
+            f"{settings.min_segment_size}; nearest segment by sentiment and outcomes"
         )
-    described.sort(key=lambda p: (not p.confirmed, -p.score, p.id))
-    # guardrail: the segment count after accepting proposals in rank order
-    count = customers[config.customers.segment].nunique()
+        return 1.0
+    t = cand.extra["tests"]
+    h = cand.extra.get("holdout_tests") or {}
+    evidence.equivalence = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
+    evidence.feedback_difference = {
+        "permutation_p": t["perm_p"],
+        "topic_jsd_bits": t["jsd"],
+        "sentiment_diff": t["sentiment_diff"],
+    }
+    evidence.holdout = {
+        "equivalence": [dict(x, p_adjusted=q) for x, q in zip(h.get("tost", []), h.get("tost_q", []))]
+        or h.get("tost", []),
+        "permutation_p": h.get("perm_p"),
+    }
+    return 1.0 - max(h.get("tost_q") or t["tost_q"] or [1.0])
+
+
+def _subgroup_definition(pr: dict, topic_labels: dict[int, str]) -> str:
+    """The feedback subgroup a rule is compared with, in words."""
+    high = pr["direction"] == "high"
+    if pr["measure"].startswith("topic_"):
+        topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
+        return f"respondents who {'' if high else 'do not '}mention '{topic}'"
+    if pr["measure"] == "score":
+        return f"respondents scoring {'above' if high else 'below'} the median respondent's {pr['median']:g}"
+    if pr["measure"] == "sentiment":
+        return f"respondents whose comments read {'positive' if high else 'negative'}"
+    return f"respondents whose {_measure_label(pr['measure'], topic_labels)} is {pr['direction']}"
+
+
+def _difference_evidence(
+    cand: Candidate, evidence: Evidence, measures: Measures, settings, topic_labels: dict[int, str]
+) -> float:
+    """Fill a NEW or SPLIT's evidence (differences on discovery and holdout, rule vs feedback subgroup)."""
+    significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
+    evidence.discovery = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
+    evidence.holdout = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout]
+    if cand.kind == "new":
+        evidence.supporting_segments = cand.extra.get("supporting_segments", [])
+    pr = _precision_recall(cand, measures)
+    if pr:
+        pr["definition"] = _subgroup_definition(pr, topic_labels)
+        evidence.rule_vs_feedback_subgroup = pr
+    return abs(significant[0].effect) if significant else 0.0
+
+
+def _evidence(cand: Candidate, measures: Measures, settings, topic_labels: dict[int, str]) -> tuple[Evidence, float]:
+    """A candidate's evidence and its strength (the effect its score grows with)."""
+    evidence = Evidence()
+    if cand.kind == "merge":
+        effect = _merge_evidence(cand, evidence, settings)
+    else:
+        effect = _difference_evidence(cand, evidence, measures, settings, topic_labels)
+    evidence.holdout_q = cand.extra.get("holdout_q")
+    if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
+        left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
+        if left_out:
+            evidence.in_new_segments = left_out
+    return evidence, effect
+
+
+def _within_guardrails(described: list[Proposal], segment_count: int, settings, stopped: list[dict]) -> list[Proposal]:
+    """The proposals kept in rank order under the maximum segment count and the maximum proposals."""
+    count = segment_count
     kept: list[Proposal] = []
     for proposal in described:
         change = {"merge": -1, "split": 1, "new": 1}[proposal.kind]
@@ -1256,6 +1235,48 @@ def _rank_and_describe(
             continue
         count += change
         kept.append(proposal)
+    return kept
+
+
+def _rank_and_describe(
+    chosen, customers, feedback, measures, settings, topic_labels, config, stopped
+) -> list[Proposal]:
+    """Each candidate as a Proposal with its evidence, ranked, kept under the guardrails, overlaps noted."""
+    total = len(customers)
+    described = []
+    masks: dict[str, np.ndarray] = {}
+    feedback_rows = _feedback_rows(customers, feedback, config)
+    for cand in chosen:
+        n_customers = int(cand.mask.sum())
+        masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
+        said_by = _said_by(cand.mask, feedback_rows)
+        respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
+        evidence, effect = _evidence(cand, measures, settings, topic_labels)
+        impact = _expected_impact(cand, customers, measures, config)
+        score_gap = _score_gap(cand, feedback, feedback_rows, config)
+        confirmed = cand.extra.get("confirmed", False)
+        score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
+        described.append(
+            Proposal(
+                id=_proposal_id(cand.kind, cand.rule),
+                kind=cand.kind,
+                segments=cand.segments,
+                rule=cand.rule,
+                customers=n_customers,
+                respondents=respondents,
+                evidence=evidence,
+                top_topics=_top_topics(feedback, said_by, topic_labels),
+                quotes=_quotes(cand, feedback, said_by, config),
+                expected_impact=impact,
+                score_gap=score_gap,
+                score=score,
+                confirmed=bool(confirmed),
+                rule_note=cand.extra.get("note") or "",
+            )
+        )
+    described.sort(key=lambda p: (not p.confirmed, -p.score, p.id))
+    # guardrail: the segment count after accepting proposals in rank order
+    kept = _within_guardrails(described, customers[config.customers.segment].nunique(), settings, stopped)
     for rank, proposal in enumerate(kept, start=1):
         proposal.rank = rank
         proposal.overlaps = []
