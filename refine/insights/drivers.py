@@ -29,11 +29,19 @@ CSAT as 100 x top-2-box; other scales as the rating itself.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+from scipy.special import expit
+from scipy.stats import norm
+
+# the model modules alone: statsmodels.api also imports its plotting and time-series packages (seconds)
+from statsmodels.discrete.discrete_model import Logit
+from statsmodels.regression.linear_model import OLS
 
 from refine import schemas as S
 from refine.segments.profiles import with_indicators
@@ -143,9 +151,6 @@ def _design(table: pd.DataFrame, themes: list[int]) -> pd.DataFrame:
 
 
 def _ols(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> dict[str, tuple[float, float, float]]:
-    # the model module alone: statsmodels.api also imports its plotting and time-series packages (seconds)
-    from statsmodels.regression.linear_model import OLS
-
     fit = OLS(y, design).fit(cov_type="HC3")
     out: dict[str, tuple[float, float, float]] = {}
     for c in columns:
@@ -163,12 +168,6 @@ def _logit_margins(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> d
     dummy=True)` (tested to 1e-8), without its numerical Jacobian over every column, which took 28 s
     for 160 themes and 22,000 respondents.
     """
-    import warnings
-
-    from scipy.special import expit
-    from scipy.stats import norm
-    from statsmodels.discrete.discrete_model import Logit
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a separation / convergence warning means: use the linear model
         fit = Logit(y, design).fit(disp=0, maxiter=200)
@@ -190,6 +189,57 @@ def _logit_margins(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> d
     with np.errstate(divide="ignore", invalid="ignore"):
         p = 2.0 * norm.sf(np.abs(effects / se))
     return {c: (float(effects[i]), float(se[i]), float(p[i])) for i, c in enumerate(columns)}
+
+
+def _measures(
+    table: pd.DataFrame, n_themes: int, customers: pd.DataFrame, customer_id: str, outcomes: list[str]
+) -> list[tuple[str, np.ndarray, bool]]:
+    """(measure, value per respondent, whether it is 0/1): the score when answered enough, then each outcome."""
+    measures: list[tuple[str, np.ndarray, bool]] = []
+    if table["score"].notna().sum() > n_themes + 10:
+        measures.append(("score", table["score"].to_numpy(), False))
+    if outcomes:
+        by_id = customers.set_index(customer_id)
+        for outcome in outcomes:
+            if outcome not in by_id.columns:
+                continue
+            values = pd.to_numeric(by_id[outcome].reindex(table.index), errors="coerce").to_numpy(dtype=float)
+            present = values[np.isfinite(values)]
+            binary = len(present) > 0 and bool(np.isin(present, (0.0, 1.0)).all())
+            measures.append((outcome, values, binary))
+    return measures
+
+
+def _measure_design(table: pd.DataFrame, themes: list[int]) -> tuple[pd.DataFrame, list[str], str | None] | None:
+    """(design, theme columns estimated, reference theme column or None) for one measure; None when collinear."""
+    columns = [f"t{t}" for t in themes]
+    design = _design(table, themes)
+    design = design.loc[:, (design != 0).any(axis=0)]  # a segment with no respondent here drops out
+    used = [c for c in columns if c in design.columns and design[c].nunique() > 1]
+    design = design.drop(columns=[c for c in columns if c in design.columns and c not in used])
+    reference = None
+    if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1] and used:
+        # every respondent mentions some theme (the indicators add up to the constant): the effects
+        # are then read against the most-mentioned theme, which leaves the model
+        reference = max(used, key=lambda c: (design[c].sum(), c))
+        used.remove(reference)
+        design = design.drop(columns=[reference])
+        if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1]:
+            return None
+    return design, used, reference
+
+
+def _estimate(
+    y: np.ndarray, design: pd.DataFrame, used: list[str], binary: bool
+) -> tuple[dict[str, tuple[float, float, float]], str]:
+    """(effect, standard error, p) per column and the model's description: a logit for 0/1, else OLS."""
+    model = "OLS, HC3 robust standard errors"
+    if binary:
+        try:
+            return _logit_margins(y, design, used), "logit, average marginal effects (delta-method standard errors)"
+        except Exception:  # separation, non-convergence, singular design: fall back to the LPM
+            model = "linear probability model, HC3 robust standard errors (the logit did not converge)"
+    return _ols(y, design, used), model
 
 
 def theme_drivers(
@@ -221,48 +271,17 @@ def theme_drivers(
         result.method["skipped"] = "no theme mentioned by enough respondents"
         return result
     table = _respondent_frame(feedback, score_kind, themes)
-    columns = [f"t{t}" for t in themes]
-    measures: list[tuple[str, np.ndarray, bool]] = []
-    if table["score"].notna().sum() > len(themes) + 10:
-        measures.append(("score", table["score"].to_numpy(), False))
-    if outcomes:
-        by_id = customers.set_index(customer_id)
-        for outcome in outcomes:
-            if outcome not in by_id.columns:
-                continue
-            values = pd.to_numeric(by_id[outcome].reindex(table.index), errors="coerce").to_numpy(dtype=float)
-            present = values[np.isfinite(values)]
-            binary = len(present) > 0 and bool(np.isin(present, (0.0, 1.0)).all())
-            measures.append((outcome, values, binary))
-    for measure, y, binary in measures:
+    for measure, y, binary in _measures(table, len(themes), customers, customer_id, outcomes):
         keep = np.isfinite(y)
         if keep.sum() <= len(themes) + 10 or np.nanstd(y[keep]) == 0:
             result.method[measure] = {"skipped": "too few answers or no variation"}
             continue
-        design = _design(table.loc[keep], themes)
-        design = design.loc[:, (design != 0).any(axis=0)]  # a segment with no respondent here drops out
-        used = [c for c in columns if c in design.columns and design[c].nunique() > 1]
-        design = design.drop(columns=[c for c in columns if c in design.columns and c not in used])
-        reference = None
-        if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1] and used:
-            # every respondent mentions some theme (the indicators add up to the constant): the effects
-            # are then read against the most-mentioned theme, which leaves the model
-            reference = max(used, key=lambda c: (design[c].sum(), c))
-            used.remove(reference)
-            design = design.drop(columns=[reference])
-            if np.linalg.matrix_rank(design.to_numpy()) < design.shape[1]:
-                result.method[measure] = {"skipped": "theme and segment indicators are collinear"}
-                continue
-        model = "OLS, HC3 robust standard errors"
-        estimates = None
-        if binary:
-            try:
-                estimates = _logit_margins(y[keep], design, used)
-                model = "logit, average marginal effects (delta-method standard errors)"
-            except Exception:  # separation, non-convergence, singular design: fall back to the LPM
-                model = "linear probability model, HC3 robust standard errors (the logit did not converge)"
-        if estimates is None:
-            estimates = _ols(y[keep], design, used)
+        fitted = _measure_design(table.loc[keep], themes)
+        if fitted is None:
+            result.method[measure] = {"skipped": "theme and segment indicators are collinear"}
+            continue
+        design, used, reference = fitted
+        estimates, model = _estimate(y[keep], design, used, binary)
         scale, unit = (100.0, "percentage points") if binary else (1.0, score_name(score_kind) + " points")
         if measure != "score" and not binary:
             unit = f"{measure} units"
@@ -483,8 +502,6 @@ def theme_shifts(
     n0, n1 = len(before_topics), len(now_topics)
     if n0 == 0 or n1 == 0:
         return [], 0
-    from scipy import stats
-
     themes = sorted((set(before_topics.tolist()) | set(now_topics.tolist())) - {NO_THEME})
     rows = []
     for theme in themes:

@@ -21,6 +21,10 @@ import pandas as pd
 
 from refine import schemas as S
 from refine.errors import RefineError
+from refine.insights.charts import trend_chart
+from refine.insights.drivers import score_name, score_points, theme_shifts
+from refine.insights.stage import read_insights
+from refine.segments.decisions import history
 
 TOP_THEMES = 6
 
@@ -60,10 +64,6 @@ def _finite(value) -> float | None:
 
 def trend(root: str | Path) -> Trend:
     """Score, sentiment and the top themes of every finished run under ``root``, oldest first."""
-    from refine.insights.drivers import score_points, theme_shifts
-    from refine.insights.stage import read_insights
-    from refine.segments.decisions import history
-
     cycles = history(root)
     points: list[CyclePoint] = []
     labels: dict[int, str] = {}
@@ -117,9 +117,6 @@ def _cycle_name(point: CyclePoint) -> str:
 
 def trend_page(result: Trend) -> str:
     """A self-contained HTML page: score, sentiment and top-theme trend charts, and what each cycle found new."""
-    from refine.insights.charts import trend_chart
-    from refine.insights.drivers import score_name
-
     if not result.cycles:
         raise RefineError("no finished runs to draw")
     names = [_cycle_name(p) for p in result.cycles]

@@ -25,6 +25,7 @@ from refine.insights.drivers import (
     theme_drivers,
     what_is_new,
 )
+from refine.io.runs import clean_json, read_json
 from refine.segments.value import ValueResult, value_at_risk
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ class CycleInsights:
     notes: list[str] | None = None  # why a part was left out
 
     def to_json(self) -> dict[str, Any]:
-        from refine.io.runs import clean_json
-
         return clean_json(
             {
                 "drivers": self.drivers.to_json(),
@@ -71,8 +70,6 @@ def read_insights(run_dir: Path) -> CycleInsights | None:
     path = Path(run_dir) / "insights.json"
     if not path.exists():
         return None
-    from refine.io.runs import read_json
-
     return CycleInsights.from_json(read_json(path, "insights file"))
 
 
@@ -97,6 +94,88 @@ def _run_meta(folder: Path) -> dict[str, Any]:
         return json.loads((folder / "run.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+@dataclass
+class _Embedded:
+    """The earlier cycles' comments (one list per run, newest first) and both cycles' embeddings."""
+
+    texts_by_run: list[list[str]]
+    before: np.ndarray  # the earlier cycles' comments, pooled
+    now: np.ndarray
+
+
+def _embed_earlier(
+    chain: list[Path], embedder: Embedder | None, embeddings: np.ndarray | None, notes: list[str]
+) -> _Embedded | None:
+    """Earlier cycles' comments embedded again with this cycle's embedder (cache hits in a monthly job)."""
+    if embedder is None or embeddings is None:
+        return None
+    texts_by_run: list[list[str]] = []
+    for folder in chain:
+        try:
+            texts_by_run.append(
+                pd.read_parquet(folder / "feedback.parquet", columns=[S.TEXT])[S.TEXT].astype(str).tolist()
+            )
+        except Exception:
+            notes.append(f"{folder}: feedback.parquet unreadable, left out of the earlier cycles")
+            texts_by_run.append([])
+    texts = [t for run_texts in texts_by_run for t in run_texts]
+    if not texts:
+        return None
+    before = np.asarray(embedder.encode(texts), dtype=np.float32)
+    return _Embedded(texts_by_run, before, np.asarray(embeddings, dtype=np.float32))
+
+
+def _value(
+    customers: pd.DataFrame,
+    feedback: pd.DataFrame,
+    config: RefineConfig,
+    labels: dict[int, str],
+    proposals: list[dict[str, Any]],
+) -> ValueResult | None:
+    """Value at risk by theme, segment and proposal; None without a ``[customers] value`` column."""
+    cc = config.customers
+    if not cc.value:
+        return None
+    return value_at_risk(
+        customers,
+        feedback,
+        customer_id=cc.customer_id,
+        segment=cc.segment,
+        value_column=cc.value,
+        outcomes=cc.outcomes,
+        score_kind=config.feedback.score_kind,
+        topic_labels=labels,
+        proposals=proposals,
+    )
+
+
+def _attribution(
+    before: pd.DataFrame,
+    feedback: pd.DataFrame,
+    kind: str,
+    labels: dict[int, str],
+    embedded: _Embedded | None,
+    now_centroids: dict[int, np.ndarray],
+    threshold: float,
+) -> Attribution | None:
+    """The score change between the cycles by theme, on one theme definition when the comments are embedded."""
+    if embedded is not None and now_centroids and len(embedded.texts_by_run[0]) == len(before):
+        # one theme definition for both cycles: every comment of both gets its nearest theme of this
+        # cycle, so a theme the topic step refitted under another id is not read as gone and new
+        before_now = before.assign(
+            **{S.TOPIC_ID: nearest_theme(embedded.before[: len(before)], now_centroids, threshold)}
+        )
+        now_frame = feedback.assign(**{S.TOPIC_ID: nearest_theme(embedded.now, now_centroids, threshold)})
+        attribution = attribute_change(before_now, now_frame, kind, labels)
+        themes_rule = f"this cycle's themes, each comment of both cycles to its nearest (cosine >= {threshold})"
+    else:
+        attribution = attribute_change(before, feedback, kind, labels)
+        themes_rule = "topic ids as stored by each cycle"
+    if attribution is not None:
+        attribution.themes = themes_rule
+    return attribution
 
 
 def compute_insights(
@@ -129,20 +208,7 @@ def compute_insights(
     drivers = theme_drivers(
         feedback, customers, customer_id=cc.customer_id, outcomes=cc.outcomes, score_kind=kind, topic_labels=labels
     )
-    value = None
-    if cc.value:
-        value = value_at_risk(
-            customers,
-            feedback,
-            customer_id=cc.customer_id,
-            segment=cc.segment,
-            value_column=cc.value,
-            outcomes=cc.outcomes,
-            score_kind=kind,
-            topic_labels=labels,
-            proposals=proposals,
-        )
-    insights = CycleInsights(drivers, value, notes=notes)
+    insights = CycleInsights(drivers, _value(customers, feedback, config, labels, proposals), notes=notes)
     if previous is None:
         return insights
     chain = previous_runs(previous)
@@ -158,49 +224,14 @@ def compute_insights(
     previous_kind = (meta.get("config") or {}).get("feedback", {}).get("score_kind")
     now_centroids = {int(t["id"]): np.asarray(t["centroid"]) for t in topics if t.get("status") != "fading"}
     threshold = config.topics.outlier_similarity
-    # earlier cycles' comments, embedded again with this cycle's embedder (cache hits in a monthly job)
-    texts_by_run: list[list[str]] = []
-    before_vectors: np.ndarray | None = None  # the earlier cycles' comments, pooled (None: not embedded)
-    now_vectors: np.ndarray | None = None
-    if embedder is not None and embeddings is not None:
-        for folder in chain:
-            try:
-                texts_by_run.append(
-                    pd.read_parquet(folder / "feedback.parquet", columns=[S.TEXT])[S.TEXT].astype(str).tolist()
-                )
-            except Exception:
-                notes.append(f"{folder}: feedback.parquet unreadable, left out of the earlier cycles")
-                texts_by_run.append([])
-        texts = [t for run_texts in texts_by_run for t in run_texts]
-        if texts:
-            before_vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
-            now_vectors = np.asarray(embeddings, dtype=np.float32)
+    embedded = _embed_earlier(chain, embedder, embeddings, notes)
     if kind and previous_kind == kind:
-        if (
-            before_vectors is not None
-            and now_vectors is not None
-            and now_centroids
-            and len(texts_by_run[0]) == len(before)
-        ):
-            # one theme definition for both cycles: every comment of both gets its nearest theme of this
-            # cycle, so a theme the topic step refitted under another id is not read as gone and new
-            before_now = before.assign(
-                **{S.TOPIC_ID: nearest_theme(before_vectors[: len(before)], now_centroids, threshold)}
-            )
-            now_frame = feedback.assign(**{S.TOPIC_ID: nearest_theme(now_vectors, now_centroids, threshold)})
-            attribution = attribute_change(before_now, now_frame, kind, all_labels)
-            themes_rule = f"this cycle's themes, each comment of both cycles to its nearest (cosine >= {threshold})"
-        else:
-            attribution = attribute_change(before, feedback, kind, all_labels)
-            themes_rule = "topic ids as stored by each cycle"
-        if attribution is None:
+        insights.attribution = _attribution(before, feedback, kind, all_labels, embedded, now_centroids, threshold)
+        if insights.attribution is None:
             notes.append("score change not attributed: a cycle has no scored comment")
-        else:
-            attribution.themes = themes_rule
-        insights.attribution = attribution
     elif kind:
         notes.append(f"score change not attributed: last cycle's score was {previous_kind or 'absent'}, now {kind}")
-    if before_vectors is None or now_vectors is None:
+    if embedded is None:
         notes.append("what is new needs the comments' embeddings")
         return insights
     same_model = (meta.get("models") or {}).get("embedding") == getattr(embedder, "model_id", None)
@@ -209,10 +240,10 @@ def compute_insights(
     )
     if not same_model:
         notes.append("fading themes not tested: last cycle used another embedding model")
-    if len(before_vectors) and now_centroids:
+    if len(embedded.before) and now_centroids:
         insights.what_is_new = what_is_new(
-            before_vectors,
-            now_vectors,
+            embedded.before,
+            embedded.now,
             now_centroids,
             previous_centroids,
             all_labels,

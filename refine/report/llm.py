@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
 from refine.io.config import LLMSettings, llm_api_key, offline_env
 from refine.io.privacy import REDACTION_TOKENS, redact
 from refine.wording import pct, proposal_headline
@@ -67,8 +69,6 @@ def _redacted(value: Any) -> Any:
 
 def render_prompt(name: str, settings: LLMSettings, **context: Any) -> str:
     """Render one prompt template with redacted context (plain text, no autoescaping)."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
     env = Environment(
         loader=FileSystemLoader([str(p) for p in prompt_folders(settings)]),
         autoescape=False,

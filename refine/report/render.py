@@ -14,9 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from scipy import stats
+from scipy.stats import spearmanr
 
 from refine import schemas as S
 from refine.files import read_json, write_text
+from refine.insights.charts import driver_chart, waterfall_chart
+from refine.insights.drivers import score_name
+from refine.segments.value import money
+from refine.stats import Z95, benjamini_hochberg, is_binary
+from refine.text.sentiment.stage import SentimentResult
 from refine.wording import pct, proposal_headline  # noqa: F401 - the templates use both
 
 if TYPE_CHECKING:
@@ -299,8 +308,6 @@ def impact_chart(topics: list[dict], limit: int = 10) -> str:
 
 def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataFrame, fading: list[dict]) -> dict:
     """What changed since last month: emerging and fading topics, sentiment shifts per segment."""
-    from refine.stats import Z95
-
     out: dict[str, Any] = {"previous": str(previous)}
     out["emerging"] = [
         {"id": t["id"], "label": t["label"], "size": t["size"]} for t in topics if t.get("status") == "emerging"
@@ -320,8 +327,6 @@ def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataF
         se_was = (was["sentiment_ci_high"] - was["sentiment_ci_low"]) / (2 * Z95)
         diff = now["sentiment_mean"] - was["sentiment_mean"]
         se = math.sqrt(se_now**2 + se_was**2) if math.isfinite(se_now) and math.isfinite(se_was) else math.nan
-        from scipy import stats
-
         p = float(2 * stats.norm.sf(abs(diff) / se)) if se and math.isfinite(se) and se > 0 else math.nan
         shifts.append(
             {
@@ -334,8 +339,6 @@ def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataF
                 "p_value": p,
             }
         )
-    from refine.stats import benjamini_hochberg
-
     for shift, q in zip(
         shifts, benjamini_hochberg([s["p_value"] if math.isfinite(s["p_value"]) else 1.0 for s in shifts])
     ):
@@ -375,8 +378,6 @@ def _context(cycle: CycleResult) -> dict:
     score_agreement = None
     if cycle.feedback["score"].notna().sum() >= 10:
         both = cycle.feedback.dropna(subset=["score"])
-        from scipy.stats import spearmanr
-
         rho = spearmanr(both["score"], both["sentiment_score"]).statistic
         score_agreement = {"n": len(both), "spearman": float(rho)}
     return {
@@ -416,8 +417,6 @@ def _context(cycle: CycleResult) -> dict:
 
 def _languages(cycle: CycleResult) -> list[dict]:
     """Per language: comments, share, mean sentiment, negative / positive shares; empty for a one-language month."""
-    from refine.text.sentiment.stage import SentimentResult
-
     result = cycle.sentiment
     if result is None:
         if "language" not in cycle.feedback.columns:
@@ -428,27 +427,15 @@ def _languages(cycle: CycleResult) -> list[dict]:
 
 
 def _score_label(cycle) -> str:
-    from refine.insights.drivers import score_name
-
     config = (cycle.manifest.config if hasattr(cycle.manifest, "config") else cycle.manifest.get("config")) or {}
     return score_name((config.get("feedback") or {}).get("score_kind"))
 
 
-def _money(value: Any) -> str:
-    from refine.segments.value import money
-
-    return money(value)
-
-
 def _is_binary(customers: pd.DataFrame, column: str) -> bool:
-    from refine.stats import is_binary
-
     return column in customers.columns and is_binary(customers[column].to_numpy(dtype=float))
 
 
 def _environment():
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
         autoescape=select_autoescape(["html", "j2"]),
@@ -472,7 +459,7 @@ def _environment():
         lead_outcome=lead_outcome,
         score_gap=score_gap,
         outcome_cell=outcome_cell,
-        money=_money,
+        money=money,
     )
     return env
 
@@ -496,10 +483,6 @@ def md_escape(text: Any) -> str:
 
 def _insight_charts(context: dict) -> dict:
     """The driver chart (score) and the score-change waterfall, when the cycle has them."""
-    from markupsafe import Markup
-
-    from refine.insights.charts import driver_chart, waterfall_chart
-
     insights = context.get("insights")
     if insights is None:
         return {"drivers": "", "waterfall": ""}
@@ -513,8 +496,6 @@ def _insight_charts(context: dict) -> dict:
 
 def write_report(cycle: CycleResult) -> tuple[Path, Path]:
     """Write report.html and report.md into the run folder."""
-    from markupsafe import Markup
-
     context = _context(cycle)
     env = _environment()
     charts = {

@@ -30,6 +30,11 @@ import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
+from refine.io.ingest import _customers, _read_input
+from refine.io.privacy import redact
+from refine.io.runs import load_run, write_csv
+from refine.segments.decisions import accepted_proposals, redefine_segments
+from refine.segments.rules import apply_rule
 
 
 @dataclass
@@ -68,11 +73,6 @@ def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out:
     Returns:
         AssignResult with the counts.
     """
-    from refine.io.ingest import _customers, _read_input
-    from refine.io.runs import load_run, write_csv
-    from refine.segments.decisions import accepted_proposals, redefine_segments
-    from refine.segments.rules import apply_rule
-
     out = Path(out)
     if out.exists() and out.is_dir():
         raise RefineError("--out is a folder; give the CSV file to write", where=str(out))
@@ -119,8 +119,6 @@ def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out:
     rejects_path = None
     if rejects:
         rejects_path = out.with_name(out.stem + ".rejects.csv")
-        from refine.io.privacy import redact
-
         frame_rejects = pd.DataFrame(rejects, columns=["table", "row", "id", "reason"])
         frame_rejects["id"] = frame_rejects["id"].astype(str).map(redact)
         write_csv(rejects_path, frame_rejects)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from refine.errors import RefineError
 from refine.io.runs import find_proposal, load_run, read_json, write_json
+from refine.segments.propose import proposed_assignments
 from refine.segments.rules import parse_rule
 
 
@@ -113,8 +114,6 @@ def history(root: str | Path) -> list[Cycle]:
 
 def redefine_segments(customers: pd.DataFrame, accepted: list[dict], config) -> tuple[pd.DataFrame, list[dict]]:
     """Apply accepted proposals to the segment column; returns the customers and what was applied."""
-    from refine.segments.propose import proposed_assignments
-
     if not accepted:
         return customers, []
     ranked = [dict(p, rank=p.get("rank", i + 1)) for i, p in enumerate(accepted)]

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from refine import schemas as S
-from refine.io.config import RefineConfig
+from refine.io.config import ProposalSettings, RefineConfig
 from refine.segments.model import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
 from refine.segments.rules import apply_rule, condition, conjunction
 from refine.segments.search import (
@@ -264,6 +264,26 @@ def _respondent_counts(measures: Measures, group, rest) -> tuple[int, int]:
 # ---- the engine ----------------------------------------------------------------------------------
 
 
+@dataclass
+class _Search:
+    """What every step of one proposal search reads: the customers, their measures, the two parts, the guardrails."""
+
+    customers: pd.DataFrame
+    segment_col: str
+    measures: Measures
+    settings: ProposalSettings
+    discovery: pd.Series  # True for the customers in the discovery part
+    holdout: pd.Series
+    min_resp: int  # respondents a discovery group needs
+    seed: int
+    segments: pd.Series = field(init=False)  # segment per customer
+    disc: np.ndarray = field(init=False)  # discovery, as flags
+
+    def __post_init__(self) -> None:
+        self.segments = self.customers[self.segment_col]
+        self.disc = _flags(self.discovery)
+
+
 def propose(
     customers: pd.DataFrame,
     feedback: pd.DataFrame,
@@ -290,44 +310,80 @@ def propose(
     """
     settings = config.proposals
     cc = config.customers
-    segment_col = cc.segment
-    segments = customers[segment_col]
     topic_ids = sorted(t for t in topic_labels if t >= 0)
     measures = build_measures(customers, respondents, config, topic_ids)
     part = split_parts(customers[cc.customer_id], seed, settings.holdout_fraction)
-    discovery, holdout = part == "discovery", part == "holdout"
     min_resp = max(5, int(round(settings.min_respondents * (1 - settings.holdout_fraction))))
-    attribute_columns = [c for c in rule_columns if c != segment_col]
+    search = _Search(customers, cc.segment, measures, settings, part == "discovery", part == "holdout", min_resp, seed)
+    attribute_columns = [c for c in rule_columns if c != cc.segment]
     attributes, skipped = describe_columns(customers, attribute_columns, settings.min_segment_size)
-    conditions_tested = sum(len(a.conditions) for a in attributes)
     stopped: list[dict] = []
-    comparisons_made = 0
-    all_segments = sorted(segments.unique())
-    disc = _flags(discovery)
 
-    # NEW: every condition across segments, judged within segments; all of them in one BH family
-    new_scans = [(a, scan_stratified(measures, a, disc)) for a in attributes]
-    candidates, family = _screen(new_scans, min_resp, settings, per_attribute=NEW_PER_ATTRIBUTE, index=customers.index)
-    for cand in candidates:
-        pooled, per_segment = measure_stratified(measures, cand.mask, discovery)
-        cand.comparisons, cand.extra["per_segment"] = pooled, per_segment
-    families = {"new": {"conditions": family.conditions}}
-    comparisons_made += _adjust_in_family(candidates, family)
-    families["new"]["comparisons"] = comparisons_made
-    chosen = _select_new(candidates, settings, stopped, measures, discovery, segments, tests=family.conditions)
-    # NEW segments are confirmed first: only confirmed ones take their customers out of the split search
-    _confirm(chosen, measures, holdout, segments, settings, seed)
+    new = _search_new(search, attributes, stopped)
+    # customers of a confirmed NEW segment are left out of the split and merge searches
     in_new = pd.Series(False, index=customers.index)
-    for cand in chosen:
+    for cand in new.candidates:
         if cand.extra["confirmed"]:
             in_new |= cand.mask
-    confirmed_new = len(chosen)
-
-    # SPLIT: a subgroup inside one segment, among customers not already in a NEW segment
-    new_conditions = {c.terms[0] for c in chosen if c.extra["confirmed"]}
     outside = ~in_new
+    new_conditions = {c.terms[0] for c in new.candidates if c.extra["confirmed"]}
+    splits = _search_splits(search, attributes, new_conditions, outside, stopped)
+    merges = _search_merges(search, outside)
+    families = {"new": new.family, "split": splits.family, "merge": merges.family}
+    candidates = new.candidates + splits.candidates + merges.candidates
+    candidates += _small_segment_merges(customers, search.segments, measures, settings, candidates)
+
+    # confirm on the holdout part (the NEW segments were confirmed first)
+    _confirm(candidates[len(new.candidates) :], measures, search.holdout, search.segments, settings, seed)
+    _stop_unconfirmed_merges(merges, stopped)
+    proposals = _rank_and_describe(candidates, customers, feedback, measures, settings, topic_labels, config, stopped)
+    for s in stopped:
+        if s["stopped_by"] == "minimum effect" and "measure" in s:
+            s["detail"] = (
+                f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
+                f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}"
+            )
+    comparisons = new.comparisons + splits.comparisons + merges.comparisons
+    method = _method(search, attributes, skipped, comparisons, families)
+    return ProposalResult(proposals=proposals, stopped=[StoppedCandidate.from_json(s) for s in stopped], method=method)
+
+
+@dataclass
+class _Step:
+    """One step's chosen candidates, its family record (proposals.json method) and its discovery comparisons."""
+
+    candidates: list[Candidate]
+    family: dict[str, Any]
+    comparisons: int = 0
+
+
+def _search_new(search: _Search, attributes: list[Attribute], stopped: list[dict]) -> _Step:
+    """NEW: every condition across segments, judged within segments; all of them in one BH family.
+
+    NEW segments are confirmed here, first: only confirmed ones take their customers out of the split search.
+    """
+    measures, settings = search.measures, search.settings
+    new_scans = [(a, scan_stratified(measures, a, search.disc)) for a in attributes]
+    candidates, family = _screen(
+        new_scans, search.min_resp, settings, per_attribute=NEW_PER_ATTRIBUTE, index=search.customers.index
+    )
+    for cand in candidates:
+        pooled, per_segment = measure_stratified(measures, cand.mask, search.discovery)
+        cand.comparisons, cand.extra["per_segment"] = pooled, per_segment
+    comparisons = _adjust_in_family(candidates, family)
+    chosen = _select_new(
+        candidates, settings, stopped, measures, search.discovery, search.segments, tests=family.conditions
+    )
+    _confirm(chosen, measures, search.holdout, search.segments, settings, search.seed)
+    return _Step(chosen, {"conditions": family.conditions, "comparisons": comparisons}, comparisons)
+
+
+def _split_scans(
+    search: _Search, attributes: list[Attribute], new_conditions: set[str], universe: np.ndarray
+) -> list[tuple]:
+    """(attribute, scan, segment) for every segment big enough to split, on the conditions each may use."""
+    measures, settings = search.measures, search.settings
     split_scans = []
-    universe = disc & _flags(outside)
     seg_codes = measures.segment_codes
     assert seg_codes is not None  # build_measures always sets them
     seg_sizes = np.bincount(seg_codes, minlength=len(measures.segment_names))
@@ -354,8 +410,19 @@ def propose(
 
         for k, scan in scan_splits(measures, attribute, universe, eligible, usable):
             split_scans.append((attribute, scan, measures.segment_names[k]))
-    splits, family = _screen(split_scans, min_resp, settings, per_attribute=SPLIT_PER_ATTRIBUTE, index=customers.index)
-    base_of = {s: condition(segment_col, "==", s) for s in all_segments}
+    return split_scans
+
+
+def _search_splits(
+    search: _Search, attributes: list[Attribute], new_conditions: set[str], outside: pd.Series, stopped: list[dict]
+) -> _Step:
+    """SPLIT: a subgroup inside one segment, among the customers ``outside`` the confirmed NEW segments."""
+    measures, settings, segments, discovery = search.measures, search.settings, search.segments, search.discovery
+    split_scans = _split_scans(search, attributes, new_conditions, search.disc & _flags(outside))
+    splits, family = _screen(
+        split_scans, search.min_resp, settings, per_attribute=SPLIT_PER_ATTRIBUTE, index=search.customers.index
+    )
+    base_of = {s: condition(search.segment_col, "==", s) for s in sorted(segments.unique())}
     for cand in splits:
         segment = cand.segments[0]
         in_segment = segments == segment
@@ -364,27 +431,38 @@ def propose(
         cand.mask = group
         cand.comparisons = measure_group(measures, discovery & group & outside, discovery & rest & outside)
         cand.extra.update(segment_mask=in_segment, outside=outside)
-    families["split"] = {"conditions": family.conditions, "comparisons": _adjust_in_family(splits, family)}
-    comparisons_made += families["split"]["comparisons"]
-    chosen += _select_splits(splits, settings, stopped, measures, discovery, attributes)
+    comparisons = _adjust_in_family(splits, family)
+    chosen = _select_splits(splits, settings, stopped, measures, discovery, attributes)
+    return _Step(chosen, {"conditions": family.conditions, "comparisons": comparisons}, comparisons)
 
-    # MERGE: the few closest pairs of segments are chosen on discovery; the equivalence test runs on
-    # the holdout, for those pairs only, so the correction family is the chosen pairs x outcomes
-    merge_universe = disc & _flags(outside)
+
+def _search_merges(search: _Search, outside: pd.Series) -> _Step:
+    """MERGE: the few closest pairs of segments, chosen on discovery.
+
+    The equivalence test runs on the holdout, for those pairs only, so the correction family is the
+    chosen pairs x outcomes; the family's comparisons are counted after the holdout (`_stop_unconfirmed_merges`).
+    """
+    measures, settings, segments, discovery = search.measures, search.settings, search.segments, search.discovery
+    merge_universe = search.disc & _flags(outside)
     pairs, pairs_considered = _merge_pairs(measures, merge_universe, settings.equivalence_margin, MERGE_PAIRS)
-    families["merge"] = {"pairs": pairs_considered, "selected": 0, "comparisons": 0}
+    family = {"pairs": pairs_considered, "selected": 0, "comparisons": 0}
     merge_chosen = []
     for a, b, distance in pairs:
         ma, mb = segments == a, segments == b
         # customers of confirmed NEW segments are set aside: their planted difference is not the segments'
         tests = _merge_tests(
-            measures, ma & discovery & outside, mb & discovery & outside, settings.equivalence_margin, seed, (a, b)
+            measures,
+            ma & discovery & outside,
+            mb & discovery & outside,
+            settings.equivalence_margin,
+            search.seed,
+            (a, b),
         )
         # discovery only chooses: a pair whose outcomes are not equivalent even before correcting is not tried
         if tests is None or not tests["tost_p"] or max(tests["tost_p"]) >= settings.alpha:
             continue
         tests["distance"] = distance
-        rule = condition(segment_col, "in", [a, b])
+        rule = condition(search.segment_col, "in", [a, b])
         merge_chosen.append(
             Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests, "outside": outside})
         )
@@ -395,16 +473,15 @@ def propose(
         n_tests = len(cand.extra["tests"]["tost_p"])
         cand.extra["tests"]["tost_q"] = list(discovery_q[offset : offset + n_tests])
         offset += n_tests
-    families["merge"]["selected"] = len(merge_chosen)
-    comparisons_made += offset
-    chosen += merge_chosen
-    chosen += _small_segment_merges(customers, segments, measures, settings, chosen)
+    family["selected"] = len(merge_chosen)
+    return _Step(merge_chosen, family, offset)
 
-    # confirm on the holdout part
-    _confirm(chosen[confirmed_new:], measures, holdout, segments, settings, seed)
-    for cand in merge_chosen:
+
+def _stop_unconfirmed_merges(merges: _Step, stopped: list[dict]) -> None:
+    """Count the merges' holdout tests; a pair equivalent on outcomes whose feedback differs is stopped."""
+    for cand in merges.candidates:
         held = cand.extra.get("holdout_tests") or {}
-        families["merge"]["comparisons"] += len(held.get("tost_p", []))
+        merges.family["comparisons"] += len(held.get("tost_p", []))
         if cand.extra["equivalent"] and not cand.extra["confirmed"]:
             stopped.append(
                 {
@@ -416,27 +493,28 @@ def propose(
                     f"(permutation p = {held.get('perm_p', 0.0):.3f})",
                 }
             )
-    proposals = _rank_and_describe(chosen, customers, feedback, measures, settings, topic_labels, config, stopped)
-    for s in stopped:
-        if s["stopped_by"] == "minimum effect" and "measure" in s:
-            s["detail"] = (
-                f"largest significant difference ({_measure_label(s['measure'], topic_labels)}) has "
-                f"effect size {s['effect']:+.2f}, below the minimum of {settings.min_effect}"
-            )
-    method = ProposalMethod(
+
+
+def _method(
+    search: _Search, attributes: list[Attribute], skipped: list, comparisons: int, families: dict[str, Any]
+) -> ProposalMethod:
+    """How the proposals were found: the two parts, what was tested, the correction and the guardrails."""
+    settings, discovery, holdout = search.settings, search.discovery, search.holdout
+    responded = search.measures.respondent["sentiment"].notna()
+    return ProposalMethod(
         discovery_customers=int(discovery.sum()),
         holdout_customers=int(holdout.sum()),
-        discovery_respondents=int((discovery & measures.respondent["sentiment"].notna()).sum()),
-        holdout_respondents=int((holdout & measures.respondent["sentiment"].notna()).sum()),
-        conditions_tested=conditions_tested,
-        comparisons=comparisons_made,
+        discovery_respondents=int((discovery & responded).sum()),
+        holdout_respondents=int((holdout & responded).sum()),
+        conditions_tested=sum(len(a.conditions) for a in attributes),
+        comparisons=comparisons,
         correction=CORRECTION,
         alpha=settings.alpha,
         min_effect=settings.min_effect,
         equivalence_margin=settings.equivalence_margin,
         min_segment_size=settings.min_segment_size,
         max_segments=settings.max_segments,
-        seed=seed,
+        seed=search.seed,
         families=families,
         attributes=[
             {"column": a.column, "kind": a.kind, "levels": a.levels, "conditions": len(a.conditions)}
@@ -444,7 +522,6 @@ def propose(
         ],
         skipped_columns=[s.to_json() for s in skipped],
     )
-    return ProposalResult(proposals=proposals, stopped=[StoppedCandidate.from_json(s) for s in stopped], method=method)
 
 
 @dataclass
@@ -1060,98 +1137,77 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
     }
 
 
-def _rank_and_describe(
-    chosen, customers, feedback, measures, settings, topic_labels, config, stopped
-) -> list[Proposal]:
-    total = len(customers)
-    described = []
-    masks: dict[str, np.ndarray] = {}
-    feedback_rows = _feedback_rows(customers, feedback, config)
-    for cand in chosen:
-        n_customers = int(cand.mask.sum())
-        masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
-        said_by = _said_by(cand.mask, feedback_rows)
-        respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
-        evidence = Evidence()
-        if cand.kind == "merge":
-            if cand.extra.get("reason") == "below minimum size":
-                evidence.reason = (
-                    f"segment of {cand.extra['size']} customers is below the minimum of "
-                    f"{settings.min_segment_size}; nearest segment by sentiment and outcomes"
-                )
-                effect = 1.0
-            else:
-                t = cand.extra["tests"]
-                h = cand.extra.get("holdout_tests") or {}
-                evidence.equivalence = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
-                evidence.feedback_difference = {
-                    "permutation_p": t["perm_p"],
-                    "topic_jsd_bits": t["jsd"],
-                    "sentiment_diff": t["sentiment_diff"],
-                }
-                evidence.holdout = {
-                    "equivalence": [dict(x, p_adjusted=q) for x, q in zip(h.get("tost", []), h.get("tost_q", []))]
-                    or h.get("tost", []),
-                    "permutation_p": h.get("perm_p"),
-                }
-                effect = 1.0 - max(h.get("tost_q") or t["tost_q"] or [1.0])
-        else:
-            significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
-            evidence.discovery = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
-            evidence.holdout = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout]
-            if cand.kind == "new":
-                evidence.supporting_segments = cand.extra.get("supporting_segments", [])
-            pr = _precision_recall(cand, measures)
-            if pr:
-                measure = _measure_label(pr["measure"], topic_labels)
-                if pr["measure"].startswith("topic_"):
-                    topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
-                    pr["definition"] = (
-                        f"respondents who {'' if pr['direction'] == 'high' else 'do not '}mention '{topic}'"
-                    )
-                elif pr["measure"] == "score":
-                    pr["definition"] = (
-                        f"respondents scoring {'above' if pr['direction'] == 'high' else 'below'} "
-                        f"the median respondent's {pr['median']:g}"
-                    )
-                elif pr["measure"] == "sentiment":
-                    pr["definition"] = (
-                        f"respondents whose comments read {'positive' if pr['direction'] == 'high' else 'negative'}"
-                    )
-                else:
-                    pr["definition"] = f"respondents whose {measure} is {pr['direction']}"
-                evidence.rule_vs_feedback_subgroup = pr
-            effect = abs(significant[0].effect) if significant else 0.0
-        evidence.holdout_q = cand.extra.get("holdout_q")
-        if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
-            left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
-            if left_out:
-                evidence.in_new_segments = left_out
-        impact = _expected_impact(cand, customers, measures, config)
-        score_gap = _score_gap(cand, feedback, feedback_rows, config)
-        confirmed = cand.extra.get("confirmed", False)
-        score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
-        described.append(
-            Proposal(
-                id=_proposal_id(cand.kind, cand.rule),
-                kind=cand.kind,
-                segments=cand.segments,
-                rule=cand.rule,
-                customers=n_customers,
-                respondents=respondents,
-                evidence=evidence,
-                top_topics=_top_topics(feedback, said_by, topic_labels),
-                quotes=_quotes(cand, feedback, said_by, config),
-                expected_impact=impact,
-                score_gap=score_gap,
-                score=score,
-                confirmed=bool(confirmed),
-                rule_note=cand.extra.get("note") or "",
-            )
+def _merge_evidence(cand: Candidate, evidence: Evidence, settings) -> float:
+    """Fill a MERGE's evidence (equivalence, feedback difference, holdout); returns its strength."""
+    if cand.extra.get("reason") == "below minimum size":
+        evidence.reason = (
+            f"segment of {cand.extra['size']} customers is below the minimum of "
+            f"{settings.min_segment_size}; nearest segment by sentiment and outcomes"
         )
-    described.sort(key=lambda p: (not p.confirmed, -p.score, p.id))
-    # guardrail: the segment count after accepting proposals in rank order
-    count = customers[config.customers.segment].nunique()
+        return 1.0
+    t = cand.extra["tests"]
+    h = cand.extra.get("holdout_tests") or {}
+    evidence.equivalence = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
+    evidence.feedback_difference = {
+        "permutation_p": t["perm_p"],
+        "topic_jsd_bits": t["jsd"],
+        "sentiment_diff": t["sentiment_diff"],
+    }
+    evidence.holdout = {
+        "equivalence": [dict(x, p_adjusted=q) for x, q in zip(h.get("tost", []), h.get("tost_q", []))]
+        or h.get("tost", []),
+        "permutation_p": h.get("perm_p"),
+    }
+    return 1.0 - max(h.get("tost_q") or t["tost_q"] or [1.0])
+
+
+def _subgroup_definition(pr: dict, topic_labels: dict[int, str]) -> str:
+    """The feedback subgroup a rule is compared with, in words."""
+    high = pr["direction"] == "high"
+    if pr["measure"].startswith("topic_"):
+        topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
+        return f"respondents who {'' if high else 'do not '}mention '{topic}'"
+    if pr["measure"] == "score":
+        return f"respondents scoring {'above' if high else 'below'} the median respondent's {pr['median']:g}"
+    if pr["measure"] == "sentiment":
+        return f"respondents whose comments read {'positive' if high else 'negative'}"
+    return f"respondents whose {_measure_label(pr['measure'], topic_labels)} is {pr['direction']}"
+
+
+def _difference_evidence(
+    cand: Candidate, evidence: Evidence, measures: Measures, settings, topic_labels: dict[int, str]
+) -> float:
+    """Fill a NEW or SPLIT's evidence (differences on discovery and holdout, rule vs feedback subgroup)."""
+    significant = sorted(_significant(cand.comparisons, settings), key=lambda c: -abs(c.effect))
+    evidence.discovery = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in significant]
+    evidence.holdout = [dict(c.to_dict(), label=_measure_label(c.measure, topic_labels)) for c in cand.holdout]
+    if cand.kind == "new":
+        evidence.supporting_segments = cand.extra.get("supporting_segments", [])
+    pr = _precision_recall(cand, measures)
+    if pr:
+        pr["definition"] = _subgroup_definition(pr, topic_labels)
+        evidence.rule_vs_feedback_subgroup = pr
+    return abs(significant[0].effect) if significant else 0.0
+
+
+def _evidence(cand: Candidate, measures: Measures, settings, topic_labels: dict[int, str]) -> tuple[Evidence, float]:
+    """A candidate's evidence and its strength (the effect its score grows with)."""
+    evidence = Evidence()
+    if cand.kind == "merge":
+        effect = _merge_evidence(cand, evidence, settings)
+    else:
+        effect = _difference_evidence(cand, evidence, measures, settings, topic_labels)
+    evidence.holdout_q = cand.extra.get("holdout_q")
+    if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
+        left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
+        if left_out:
+            evidence.in_new_segments = left_out
+    return evidence, effect
+
+
+def _within_guardrails(described: list[Proposal], segment_count: int, settings, stopped: list[dict]) -> list[Proposal]:
+    """The proposals kept in rank order under the maximum segment count and the maximum proposals."""
+    count = segment_count
     kept: list[Proposal] = []
     for proposal in described:
         change = {"merge": -1, "split": 1, "new": 1}[proposal.kind]
@@ -1179,6 +1235,48 @@ def _rank_and_describe(
             continue
         count += change
         kept.append(proposal)
+    return kept
+
+
+def _rank_and_describe(
+    chosen, customers, feedback, measures, settings, topic_labels, config, stopped
+) -> list[Proposal]:
+    """Each candidate as a Proposal with its evidence, ranked, kept under the guardrails, overlaps noted."""
+    total = len(customers)
+    described = []
+    masks: dict[str, np.ndarray] = {}
+    feedback_rows = _feedback_rows(customers, feedback, config)
+    for cand in chosen:
+        n_customers = int(cand.mask.sum())
+        masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
+        said_by = _said_by(cand.mask, feedback_rows)
+        respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
+        evidence, effect = _evidence(cand, measures, settings, topic_labels)
+        impact = _expected_impact(cand, customers, measures, config)
+        score_gap = _score_gap(cand, feedback, feedback_rows, config)
+        confirmed = cand.extra.get("confirmed", False)
+        score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
+        described.append(
+            Proposal(
+                id=_proposal_id(cand.kind, cand.rule),
+                kind=cand.kind,
+                segments=cand.segments,
+                rule=cand.rule,
+                customers=n_customers,
+                respondents=respondents,
+                evidence=evidence,
+                top_topics=_top_topics(feedback, said_by, topic_labels),
+                quotes=_quotes(cand, feedback, said_by, config),
+                expected_impact=impact,
+                score_gap=score_gap,
+                score=score,
+                confirmed=bool(confirmed),
+                rule_note=cand.extra.get("note") or "",
+            )
+        )
+    described.sort(key=lambda p: (not p.confirmed, -p.score, p.id))
+    # guardrail: the segment count after accepting proposals in rank order
+    kept = _within_guardrails(described, customers[config.customers.segment].nunique(), settings, stopped)
     for rank, proposal in enumerate(kept, start=1):
         proposal.rank = rank
         proposal.overlaps = []

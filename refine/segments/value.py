@@ -28,6 +28,7 @@ import pandas as pd
 
 from refine import schemas as S
 from refine.errors import RefineError
+from refine.segments.rules import apply_rule
 
 _CHURN = re.compile(r"churn", re.IGNORECASE)
 
@@ -167,8 +168,6 @@ def value_at_risk(
     Returns:
         ValueResult with one ValueLine per theme, segment and proposal.
     """
-    from refine.segments.rules import apply_rule
-
     values, missing = customer_values(customers, value_column)
     ids = customers[customer_id].astype(str)
     churners = churn_outcomes(customers, outcomes)
