@@ -1077,7 +1077,7 @@ def _neutral_band(
     *,
     seed: int,
     sample_weight: np.ndarray | None,
-    groups: np.ndarray | None,
+    groups: Sequence[str] | None,
     source_weights: dict[str, float] | None,
     options: dict[str, Any],
 ) -> tuple[float, float]:
