@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from refine.errors import RefineError
 
@@ -51,10 +54,6 @@ def read_json(path: Path, what: str) -> Any:
 
 def clean_json(value: Any) -> Any:
     """NaN and infinities become null, so the JSON files stay standard JSON; floats keep 8 significant digits."""
-    import math
-
-    import numpy as np
-
     if isinstance(value, dict):
         return {str(k): clean_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

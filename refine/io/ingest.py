@@ -10,6 +10,7 @@ import csv
 import gc
 import hashlib
 import io
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,12 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from refine import schemas as S
 from refine.errors import RefineError
 from refine.io.config import RefineConfig
 from refine.io.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
 from refine.io.privacy import redact
+from refine.io.sources import read_database
 from refine.io.tables import Table, _cell
 
 # one comment may be megabytes long (pasted logs); it is truncated later, never dropped
@@ -87,8 +92,6 @@ def read_table(path: str | Path, *, what: str) -> Table:
             text, encoding = _decode(raw, path)
             records = []
             numbers = []
-            import json
-
             for number, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():
                     continue
@@ -104,8 +107,6 @@ def read_table(path: str | Path, *, what: str) -> Table:
                 numbers.append(number)
             frame = pd.DataFrame.from_records(records, index=pd.Index(numbers, dtype="int64"))
         elif suffix == ".json":  # one JSON array of objects; rows numbered from 1 in array order
-            import json
-
             text, encoding = _decode(raw, path)
             try:
                 document = json.loads(text)
@@ -209,11 +210,6 @@ def _read_delimited_arrow(raw: bytes, text: str, delimiter: str) -> pd.DataFrame
     files and requires identical frames whenever this one answers.
     """
     if b"\x00" in raw or not text:
-        return None
-    try:
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-    except ImportError:  # pragma: no cover - pyarrow is a dependency
         return None
     try:
         header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
@@ -431,9 +427,6 @@ def _plain_numbers(present: pd.Series) -> np.ndarray | None:
     the typed column is identical; anything else (exponents, "+5", ".5", "inf", thousands separators,
     long digit strings) goes through pd.to_numeric as before.
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     cells = pa.array(present, type=pa.string(), from_pandas=True)
     if not pc.all(pc.match_substring_regex(cells, _PLAIN_NUMBER)).as_py():
         return None
@@ -706,8 +699,6 @@ def _read_input(path: str | Path | None, config: RefineConfig, what: str) -> Tab
     """The input file, or the table / query of `[feedback|customers] database` when the config names one."""
     section = getattr(config, what)
     if getattr(section, "database", ""):
-        from refine.io.sources import read_database
-
         return read_database(section.database, table=section.table, query=section.query, what=what, section=what)
     if path is None:
         raise RefineError(f"no {what} given: pass the file, or set [{what}] database and table / query in the config")

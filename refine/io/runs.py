@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
 from refine.files import atomic_write, clean_json, read_json, write_text  # noqa: F401 - also refine.io.runs' names
 from refine.io.config import RefineConfig, config_from_dict
+from refine.io.ingest import read_customers
 from refine.io.privacy import spreadsheet_safe
 
 
@@ -33,8 +35,6 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _json_default(value: Any):
-    import numpy as np
-
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
@@ -147,8 +147,6 @@ def _config_of_run(config: dict, where: str) -> RefineConfig:
 
 def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
     """A finished run: its manifest, config, proposals and (re-read, validated) customer table."""
-    from refine.io.ingest import read_customers
-
     folder = Path(folder)
     if not (folder / "run.json").exists():
         raise RefineError("not a finished refine run (no run.json)", where=str(folder))

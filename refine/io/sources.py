@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -94,16 +95,12 @@ def expand(url: str, section: str) -> tuple[str, list[str]]:
         value = os.environ[name]
         if value:
             secrets.append(value)
-        from urllib.parse import quote
-
         return quote(value, safe="")
 
     return _PLACEHOLDER.sub(swap, url), secrets
 
 
 def _scrub(message: str, secrets: list[str]) -> str:
-    from urllib.parse import quote
-
     for secret in secrets:
         for form in {secret, quote(secret, safe="")}:
             message = message.replace(form, "***")

