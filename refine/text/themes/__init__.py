@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from refine.text.sentiment.scorers import split_sentences
 from refine.text.themes.codeframe import Codeframe, CodeframeTheme, codeframe_toml, load_codeframe
 from refine.text.themes.model import ParentTheme, PreviousThemes, Theme, ThemeResult
 from refine.text.themes.stage import fit_themes
@@ -41,8 +42,6 @@ class SimpleSentences:
 
 def split_comments(texts, doc_embeddings, encode, min_chars: int = 12) -> SimpleSentences:
     """Split comments into sentences and embed them; a one-sentence comment keeps its document vector."""
-    from refine.text.sentiment.scorers import split_sentences
-
     rows, index, parts, vectors, todo = [], [], [], [], []
     doc_embeddings = np.asarray(doc_embeddings, dtype=np.float32)
     for position, text in enumerate(texts):

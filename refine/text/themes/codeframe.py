@@ -24,6 +24,7 @@ text whose best score is below a calibrated threshold is left unassigned (it goe
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import tomllib
 from collections.abc import Callable, Sequence
@@ -31,8 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from refine.errors import RefineError
+from refine.io.config import TopicSettings
+from refine.text.themes.topics import fit_topics, knn_graph
 
 # how a customer would phrase a theme named only by a few words; averaged into the name's vector.
 # Measured on banking77 (bench/topics_bench.py): the bare name alone is what the 62% baseline uses.
@@ -312,8 +316,6 @@ MIN_GROUP_TEXTS = 100  # fewer texts: no grouping, every text judged alone
 
 def _smooth(prob: np.ndarray, emb: np.ndarray, k: int, weight: float, steps: int = SMOOTH_STEPS) -> np.ndarray:
     """Label spreading over the k-nearest-neighbour graph of the texts: neighbours vote, the text's own score anchors."""
-    from refine.text.themes.topics import knn_graph
-
     if len(emb) <= k + 1 or weight <= 0:
         return prob
     idx, _ = knn_graph(emb, k)
@@ -354,13 +356,75 @@ def _balanced_pseudo(prob: np.ndarray, per_theme: int) -> tuple[np.ndarray, np.n
 
 def _groups(emb: np.ndarray, seed: int) -> np.ndarray:
     """Groups of similar texts for the calibration: refine.text.themes.topics' clustering of the vectors alone."""
-    import dataclasses
-
-    from refine.io.config import TopicSettings
-    from refine.text.themes.topics import fit_topics
-
     settings = dataclasses.replace(TopicSettings(), quotes=0, keywords=1)
     return fit_topics([""] * len(emb), emb, settings, seed=seed).doc_topics
+
+
+def _self_trained(emb: np.ndarray, prototypes: Prototypes, k: int, rounds: int, example_weight: float) -> np.ndarray:
+    """Theme probabilities from a logistic regression on the user's wording and examples, self-trained `rounds` times."""
+    n = len(emb)
+    train_x = np.vstack([prototypes.wording, *[ex for ex in prototypes.examples if len(ex)]])
+    train_y = np.concatenate(
+        [np.arange(k)] + [np.full(len(ex), j) for j, ex in enumerate(prototypes.examples) if len(ex)]
+    )
+    has_examples = np.array([len(ex) > 0 for ex in prototypes.examples])
+    train_w = np.where(has_examples[train_y], float(example_weight), 1.0)
+    model = LogisticRegression(C=10.0, max_iter=500).fit(train_x, train_y, sample_weight=train_w)
+    prob = model.predict_proba(emb)
+    per_theme = PSEUDO_PER_THEME
+    for _ in range(max(rounds, 0)):
+        rows, labels = _balanced_pseudo(prob, per_theme)
+        x = np.vstack([train_x, emb[rows]])
+        y = np.concatenate([train_y, labels])
+        if len(set(y.tolist())) < 2:
+            break
+        w = np.concatenate([train_w, np.ones(len(rows))])
+        model = LogisticRegression(C=10.0, max_iter=500).fit(x, y, sample_weight=w)
+        full = np.zeros((n, k))
+        full[:, model.classes_] = model.predict_proba(emb)
+        prob = full
+        per_theme *= 2
+    return prob
+
+
+def _refined_prototypes(emb: np.ndarray, best: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """Each theme's prototype moved toward the texts it holds: its seed plus their mean, as a unit vector."""
+    protos = []
+    for j in range(len(seeds)):
+        members = np.flatnonzero(best == j)
+        parts = [seeds[j]] + ([emb[members].mean(axis=0)] if len(members) else [])
+        protos.append(_unit(np.sum(parts, axis=0)))
+    return np.stack(protos)
+
+
+def _margin(prob: np.ndarray) -> np.ndarray:
+    """Per text: its best theme's probability minus the runner-up's (1 when there is a single theme)."""
+    if prob.shape[1] > 1:
+        top2 = np.partition(prob, -2, axis=1)[:, -2:]
+        return (top2[:, 1] - top2[:, 0]).astype(np.float32)
+    return np.ones(len(prob), dtype=np.float32)
+
+
+def _calibration(score: np.ndarray, best_prob: np.ndarray) -> tuple[float, float]:
+    """(the per-text threshold, the per-group cut): robust z below the median cosine of the clearly held texts."""
+    # the texts a theme holds clearly are mostly on theme: a text whose cosine lies more than
+    # CALIBRATION_Z robust standard deviations (1.4826 x MAD) below theirs fits no theme
+    clear = score[best_prob >= np.median(best_prob)]
+    centre = float(np.median(clear))
+    spread = 1.4826 * float(np.median(np.abs(clear - centre)))
+    threshold = centre - CALIBRATION_Z * max(spread, 1e-3)
+    return threshold, centre - GROUP_Z * max(spread, 1e-3)
+
+
+def _fits(score: np.ndarray, threshold: float, groups: np.ndarray | None, group_cut: float) -> np.ndarray:
+    """Whether each text fits its best theme: alone against `threshold`, or with its whole group against `group_cut`."""
+    fits = score >= threshold
+    if groups is not None:
+        groups = np.asarray(groups, dtype=int)
+        for g in np.unique(groups[groups >= 0]):
+            members = groups == g
+            fits[members] = bool(np.median(score[members]) >= group_cut)
+    return fits
 
 
 def assign(
@@ -403,8 +467,6 @@ def assign(
     test is made once per group on its median cosine (GROUP_Z), so a whole off-codeframe subject
     goes to discovery while a text that merely phrases an on-codeframe subject oddly stays.
     """
-    from sklearn.linear_model import LogisticRegression
-
     emb = _unit(np.asarray(embeddings, dtype=np.float32))
     n = len(emb)
     seeds = prototypes.seeds
@@ -412,65 +474,24 @@ def assign(
     if n == 0 or k == 0:
         empty = np.zeros(n, dtype=np.float32)
         return CodeframeAssignment(np.full(n, NO_THEME, dtype=int), empty, empty, 1.0, seeds)
-    train_x = np.vstack([prototypes.wording, *[ex for ex in prototypes.examples if len(ex)]])
-    train_y = np.concatenate(
-        [np.arange(k)] + [np.full(len(ex), j) for j, ex in enumerate(prototypes.examples) if len(ex)]
-    )
-    has_examples = np.array([len(ex) > 0 for ex in prototypes.examples])
-    train_w = np.where(has_examples[train_y], float(example_weight), 1.0)
     if k == 1:
         prob = np.ones((n, 1), dtype=np.float64)
     else:
-        model = LogisticRegression(C=10.0, max_iter=500).fit(train_x, train_y, sample_weight=train_w)
-        prob = model.predict_proba(emb)
-        per_theme = PSEUDO_PER_THEME
-        for _ in range(max(rounds, 0)):
-            rows, labels = _balanced_pseudo(prob, per_theme)
-            x = np.vstack([train_x, emb[rows]])
-            y = np.concatenate([train_y, labels])
-            if len(set(y.tolist())) < 2:
-                break
-            w = np.concatenate([train_w, np.ones(len(rows))])
-            model = LogisticRegression(C=10.0, max_iter=500).fit(x, y, sample_weight=w)
-            full = np.zeros((n, k))
-            full[:, model.classes_] = model.predict_proba(emb)
-            prob = full
-            per_theme *= 2
-        if example_vote > 0 and has_examples.any():
+        prob = _self_trained(emb, prototypes, k, rounds, example_weight)
+        if example_vote > 0 and any(len(ex) > 0 for ex in prototypes.examples):
             vote = _example_vote(prob, emb, prototypes.examples, EXAMPLE_VOTE_TEMPERATURE)
             prob = (1.0 - example_vote) * prob + example_vote * vote
         prob = _smooth(prob, emb, smooth_k, smooth_weight)
     best = prob.argmax(axis=1)
     best_prob = prob[np.arange(n), best]
-    protos = []
-    for j in range(k):
-        members = np.flatnonzero(best == j)
-        parts = [seeds[j]] + ([emb[members].mean(axis=0)] if len(members) else [])
-        protos.append(_unit(np.sum(parts, axis=0)))
-    protos_arr = np.stack(protos)
+    protos_arr = _refined_prototypes(emb, best, seeds)
     score = (emb @ protos_arr.T)[np.arange(n), best].astype(np.float32)
-    if k > 1:
-        top2 = np.partition(prob, -2, axis=1)[:, -2:]
-        margin = (top2[:, 1] - top2[:, 0]).astype(np.float32)
-    else:
-        margin = np.ones(n, dtype=np.float32)
+    margin = _margin(prob)
     if min_score is None:
-        # the texts a theme holds clearly are mostly on theme: a text whose cosine lies more than
-        # CALIBRATION_Z robust standard deviations (1.4826 x MAD) below theirs fits no theme
-        clear = score[best_prob >= np.median(best_prob)]
-        centre = float(np.median(clear))
-        spread = 1.4826 * float(np.median(np.abs(clear - centre)))
-        threshold = centre - CALIBRATION_Z * max(spread, 1e-3)
+        threshold, group_cut = _calibration(score, best_prob)
         if groups is None and n >= MIN_GROUP_TEXTS and k > 1:
             groups = _groups(emb, seed)
-        fits = score >= threshold
-        if groups is not None:
-            groups = np.asarray(groups, dtype=int)
-            group_cut = centre - GROUP_Z * max(spread, 1e-3)
-            for g in np.unique(groups[groups >= 0]):
-                members = groups == g
-                fits[members] = bool(np.median(score[members]) >= group_cut)
-        theme = np.where(fits, best, NO_THEME).astype(int)
+        theme = np.where(_fits(score, threshold, groups, group_cut), best, NO_THEME).astype(int)
     else:
         threshold = float(min_score)
         theme = np.where(score >= threshold, best, NO_THEME).astype(int)

@@ -19,6 +19,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from refine.text.themes.topics import _EXTRA_STOP, clean_text
 
 MIN_SHARE = 0.03  # a candidate phrase occurs in at least this share of the theme's sentences
 MIN_COUNT = 2
@@ -40,10 +43,6 @@ OPEN_VERBS = frozenset(
 
 
 def _stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    from refine.text.themes.topics import _EXTRA_STOP
-
     extra = {"really", "just", "got", "get", "like", "also", "would", "could", "one", "even", "still", "us"}
     # sklearn's list holds words that name what happened in feedback ("top up", "bill", "call back")
     content = {"top", "bill", "call", "back", "full", "empty", "find", "found", "interest", "system", "move", "fire"}
@@ -52,8 +51,6 @@ def _stop_words() -> frozenset[str]:
 
 def tokens(text: str) -> list[str]:
     """Lower-case words, with BREAK where punctuation ends a clause."""
-    from refine.text.themes.topics import clean_text
-
     found = _TOKEN.findall(clean_text(text).lower().replace("’", "'"))
     return [t if t[0].isalnum() else BREAK for t in found]
 

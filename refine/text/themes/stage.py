@@ -25,21 +25,29 @@ import dataclasses
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.optimize import linear_sum_assignment
 
+from refine.errors import RefineError
 from refine.io.config import TopicSettings
 from refine.text.themes import naming
 from refine.text.themes.codeframe import Codeframe, assign, build_prototypes
 from refine.text.themes.entities import entity_words, mask_entities
 from refine.text.themes.model import NO_THEME, ParentTheme, PreviousThemes, Theme, ThemeResult
+from refine.text.themes.topics import _quotes, fit_topics
 
 PARENT_SIMILARITY = 0.55  # child centroids at least this close (average linkage) share a parent
 MIN_SENTENCE_CHARS = 12  # shorter fragments ("Thanks!") join no theme on their own
 MIN_DISCOVER = 20  # fewer unassigned sentences than this: no discovered themes
 MIN_CHILDREN_TO_SPLIT = 6  # from this many discovered children, at least two parents
 PARENT_MATCH = 0.7  # parent centroid cosine needed to keep last cycle's parent id
+
+Encode = Callable[[list[str]], np.ndarray]
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -51,8 +59,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def _hungarian(a: np.ndarray, b: np.ndarray, threshold: float) -> dict[int, int]:
     """Rows of a matched to rows of b by cosine (Hungarian), kept where the cosine is >= threshold."""
-    from scipy.optimize import linear_sum_assignment
-
     if not len(a) or not len(b) or a.shape[1] != b.shape[1]:
         return {}
     sims = _unit(a) @ _unit(b).T
@@ -70,8 +76,6 @@ def _group_children(centroids: np.ndarray, threshold: float) -> np.ndarray:
     (delivery, app, rewards and products alike) beside five small ones; Ward's groups are the
     demo's subjects (sizing; products; rewards; delivery, returns and support; app; the rest).
     """
-    from scipy.cluster.hierarchy import fcluster, linkage
-
     k = len(centroids)
     if k <= 1:
         return np.zeros(k, dtype=int)
@@ -119,7 +123,6 @@ def fit_themes(
     Returns:
         ThemeResult.
     """
-    from refine.text.themes.topics import _quotes, fit_topics
 
     def step(msg: str) -> None:
         if show_progress:
@@ -127,278 +130,424 @@ def fit_themes(
 
     frame = sentences.frame
     texts = [("" if t is None else str(t)) for t in frame["text"].tolist()]
-    rows = frame["feedback_row"].to_numpy().astype(int)
     vectors = _unit(np.asarray(sentences.embeddings, dtype=np.float32).reshape(len(texts), -1))
-    docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
-    n_comments = len(doc_texts)
-    n = len(texts)
     method: dict[str, Any] = {
-        "n_docs": n_comments,
-        "n_sentences": n,
+        "n_docs": len(doc_texts),
+        "n_sentences": len(texts),
         "codeframe": codeframe.source if codeframe is not None else None,
         "match_similarity": settings.match_similarity,
         "outlier_similarity": settings.outlier_similarity,
         "seed": seed,
     }
+    masked, vectors, masking = _mask(texts, vectors, doc_texts, encode if mask else None, step)  # 1.
+    method.update(masking)
+    sent = _Sentences.of(frame, texts, masked, vectors)
+    placed = _Placed(local=np.full(len(texts), NO_THEME, dtype=int), similarity=np.zeros(len(texts), np.float32))
+    if codeframe is not None:  # 2.
+        method.update(_place_in_codeframe(sent, placed, codeframe, encode, seed, step))
+    method.update(_discover(sent, placed, settings, seed, show_progress, step))  # 3.
+    empty = np.zeros((0, vectors.shape[1]), np.float32)
+    centroids = np.stack([_unit(c["centroid"]) for c in placed.children]) if placed.children else empty
+    docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
+    comments = _per_comment(sent.rows, placed.local, docs, centroids, doc_texts, settings)  # 4.
+    groups = _parents(placed.children, centroids)  # 5.
+    method["parent_similarity"] = PARENT_SIMILARITY
+    step("names, keywords and quotes")  # 6.
+    namer = _Namer.of(sent, encode)
+    kids = _describe(sent, placed, centroids, namer, settings)
+    themes, fading, merged = _child_themes(kids, comments, sent, previous, settings, codeframe is not None)  # 7.
+    parents = _parent_themes(kids, groups, themes, comments, sent, namer, settings.quotes)
+    _parent_ids(parents, previous)
+    groups.link(themes, parents)
+    # map local indices to ids
+    lookup = np.array([t.id for t in themes] + [NO_THEME], dtype=int)
+    k = len(themes)
+    result = ThemeResult(
+        themes=sorted(themes, key=lambda t: (-t.size, -t.mentions, t.id)),
+        parents=sorted(parents, key=lambda p: (-p.size, p.id)),
+        fading=fading,
+        sentence_theme=lookup[np.where(placed.local >= 0, placed.local, k)].astype(int),
+        sentence_similarity=placed.similarity,
+        comment_themes=[[int(lookup[c]) for c in s] for s in comments.sets],
+        primary=lookup[np.where(comments.primary >= 0, comments.primary, k)].astype(int),
+        method=method,
+    )
+    method.update(_summary(result, merged))
+    return result
 
-    # 1. entity-like tokens out of the clustering vectors
-    masked = texts
-    if mask and encode is not None and n:
-        entities = entity_words(doc_texts)
-        masked = [mask_entities(t, entities) for t in texts]
-        changed = np.flatnonzero([m != " ".join(t.split()).strip(" ,") for m, t in zip(masked, texts)])
-        if len(changed):
-            step(f"masking entity-like tokens in {len(changed)} sentences")
-            vectors = vectors.copy()
-            vectors[changed] = _unit(encode([masked[i] or "." for i in changed]))
-        method["entity_words"] = len(entities)
-        method["masked_sentences"] = int(len(changed))
-    else:
-        method["masked_sentences"] = 0
-    eligible = np.array([len(m) >= MIN_SENTENCE_CHARS for m in masked], dtype=bool)
 
-    # 2. the codeframe first
-    local = np.full(n, NO_THEME, dtype=int)  # index into `children` below
-    similarity = np.zeros(n, dtype=np.float32)
-    children: list[dict[str, Any]] = []
-    if codeframe is not None:
-        if encode is None:
-            from refine.errors import RefineError
+@dataclass
+class _Sentences:
+    """The sentences as the steps read them."""
 
-            raise RefineError("a codeframe needs the embedder to place its themes", where="[themes] codeframe")
-        step(f"placing {int(eligible.sum())} sentences in the codeframe's {len(codeframe.themes)} themes")
-        prototypes = build_prototypes(codeframe, encode)
-        pool = np.flatnonzero(eligible)
-        placed = assign(vectors[pool], prototypes, seed=seed)
-        local[pool] = placed.theme
-        similarity[pool] = placed.score
-        for j, entry in enumerate(codeframe.themes):
-            children.append(
-                {"centroid": placed.prototypes[j], "codeframe": entry, "keywords": [], "source": "codeframe"}
-            )
-        method["codeframe_assignment"] = placed.method
-        method["codeframe_assigned"] = int((placed.theme >= 0).sum())
+    texts: list[str]
+    masked: list[str]  # entity-like tokens masked (step 1): what clustering and naming read
+    rows: np.ndarray  # the comment each sentence is from
+    vectors: np.ndarray  # unit vectors for clustering (of the masked text where it changed)
+    eligible: np.ndarray  # long enough to join a theme on its own
+    sentiment: np.ndarray | None  # sentiment per sentence, if the table carries it
 
-    # 3. discovery on what is left
-    rest = np.flatnonzero(eligible & (local == NO_THEME))
-    discovered = None
-    if len(rest) >= MIN_DISCOVER:
-        step(f"clustering {len(rest)} sentences")
-        discovered = fit_topics(
-            [masked[i] for i in rest],
-            vectors[rest],
-            dataclasses.replace(settings, quotes=0),
-            seed=seed,
-            previous=None,
-            show_progress=show_progress,
+    @classmethod
+    def of(cls, frame: pd.DataFrame, texts: list[str], masked: list[str], vectors: np.ndarray) -> _Sentences:
+        """The sentences of `frame` with their texts, masked texts and clustering vectors."""
+        return cls(
+            texts=texts,
+            masked=masked,
+            rows=frame["feedback_row"].to_numpy().astype(int),
+            vectors=vectors,
+            eligible=np.array([len(m) >= MIN_SENTENCE_CHARS for m in masked], dtype=bool),
+            sentiment=frame["sentiment_score"].to_numpy(dtype=float) if "sentiment_score" in frame.columns else None,
         )
-        offset = len(children)
-        for t in sorted(discovered.topics, key=lambda t: t.id):
-            children.append({"centroid": t.centroid, "keywords": t.keywords, "source": "discovered", "topic_id": t.id})
-        id_to_local = {t.id: offset + i for i, t in enumerate(sorted(discovered.topics, key=lambda t: t.id))}
-        found = discovered.doc_topics
-        local[rest] = np.array([id_to_local.get(int(t), NO_THEME) for t in found], dtype=int)
-        similarity[rest] = discovered.doc_similarity
-        method["discovery"] = {
-            k: discovered.method.get(k)
-            for k in (
-                "reducer",
-                "min_cluster_size",
-                "min_samples",
-                "hdbscan_clusters",
-                "topics_dissolved",
-                "unassigned",
-            )
-        }
-    k = len(children)
-    centroids = np.stack([_unit(c["centroid"]) for c in children]) if k else np.zeros((0, vectors.shape[1]), np.float32)
 
-    # 4. per comment: its themes, and the primary one
+
+@dataclass
+class _Placed:
+    """Each sentence's child theme (local index, NO_THEME for none) and similarity; the children (steps 2-3)."""
+
+    local: np.ndarray
+    similarity: np.ndarray
+    children: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Comments:
+    """Per comment (step 4): its child themes, primary first, and the primary one (local indices)."""
+
+    sets: list[list[int]]
+    primary: np.ndarray
+
+
+@dataclass
+class _Groups:
+    """Step 5: the parent group of each child and the groups' names (None: named from the texts)."""
+
+    of: np.ndarray
+    names: dict[int, str | None]
+
+    @property
+    def ids(self) -> list[int]:
+        """The group ids, in order (one parent theme each)."""
+        return sorted(set(self.of.tolist()))
+
+    def link(self, themes: list[Theme], parents: list[ParentTheme]) -> None:
+        """Each child theme's parent_id: the id of its group's parent (parents in `ids` order)."""
+        parent_id = {g: p.id for g, p in zip(self.ids, parents)}
+        for c, theme in enumerate(themes):
+            theme.parent_id = parent_id[int(self.of[c])]
+
+
+@dataclass
+class _Namer:
+    """Names from the sentences' phrases; `taken` keeps child and parent names apart."""
+
+    phrases: list[set[str]]  # per sentence
+    counts: Counter[str]  # over all eligible sentences
+    n: int  # eligible sentences
+    encode: Encode | None
+    taken: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, sent: _Sentences, encode: Encode | None) -> _Namer:
+        """The phrases of every eligible sentence, counted."""
+        stop = naming._stop_words()
+        phrases = [
+            naming.phrases(naming.tokens(m), stop) if sent.eligible[i] else set() for i, m in enumerate(sent.masked)
+        ]
+        counts: Counter[str] = Counter()
+        for p in phrases:
+            counts.update(p)
+        return cls(phrases=phrases, counts=counts, n=int(sent.eligible.sum()), encode=encode)
+
+    def candidates(self, members: np.ndarray, prefer_short: bool = False) -> list[tuple[str, float]]:
+        """Candidate names for the sentences `members`, best first."""
+        return naming.candidate_scores(
+            [self.phrases[i] for i in members], self.counts, self.n, prefer_short=prefer_short
+        )
+
+    def choose(self, candidates: list[tuple[str, float]], centroid: np.ndarray) -> str:
+        """The chosen phrase among `candidates` (not yet taken), or ""."""
+        return naming.choose_name(candidates, centroid, self.encode, self.taken)
+
+
+@dataclass
+class _Children:
+    """The child themes by local index, described (step 6)."""
+
+    entries: list[dict[str, Any]]  # centroid, source, keywords[, codeframe | topic_id]
+    centroids: np.ndarray  # (k, d) unit
+    members: list[np.ndarray]  # sentence rows per child
+    names: list[str]
+    keywords: list[list[str]]
+    quotes: list[list[str]]
+
+
+def _mask(
+    texts: list[str], vectors: np.ndarray, doc_texts: Sequence[str], encode: Encode | None, step: Callable[[str], None]
+) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """1. entity-like tokens out of the clustering vectors: (masked texts, vectors, method entries)."""
+    if encode is None or not texts:
+        return texts, vectors, {"masked_sentences": 0}
+    entities = entity_words(doc_texts)
+    masked = [mask_entities(t, entities) for t in texts]
+    changed = np.flatnonzero([m != " ".join(t.split()).strip(" ,") for m, t in zip(masked, texts)])
+    if len(changed):
+        step(f"masking entity-like tokens in {len(changed)} sentences")
+        vectors = vectors.copy()
+        vectors[changed] = _unit(encode([masked[i] or "." for i in changed]))
+    return masked, vectors, {"entity_words": len(entities), "masked_sentences": int(len(changed))}
+
+
+def _place_in_codeframe(
+    sent: _Sentences,
+    placed: _Placed,
+    codeframe: Codeframe,
+    encode: Encode | None,
+    seed: int,
+    step: Callable[[str], None],
+) -> dict[str, Any]:
+    """2. the codeframe first: its themes become the first children, the sentences that fit them are placed."""
+    if encode is None:
+        raise RefineError("a codeframe needs the embedder to place its themes", where="[themes] codeframe")
+    step(f"placing {int(sent.eligible.sum())} sentences in the codeframe's {len(codeframe.themes)} themes")
+    prototypes = build_prototypes(codeframe, encode)
+    pool = np.flatnonzero(sent.eligible)
+    assigned = assign(sent.vectors[pool], prototypes, seed=seed)
+    placed.local[pool] = assigned.theme
+    placed.similarity[pool] = assigned.score
+    for j, entry in enumerate(codeframe.themes):
+        placed.children.append(
+            {"centroid": assigned.prototypes[j], "codeframe": entry, "keywords": [], "source": "codeframe"}
+        )
+    return {"codeframe_assignment": assigned.method, "codeframe_assigned": int((assigned.theme >= 0).sum())}
+
+
+def _discover(
+    sent: _Sentences,
+    placed: _Placed,
+    settings: TopicSettings,
+    seed: int,
+    show_progress: bool,
+    step: Callable[[str], None],
+) -> dict[str, Any]:
+    """3. discovery on what is left: its topics become children after the codeframe's; method entries."""
+    rest = np.flatnonzero(sent.eligible & (placed.local == NO_THEME))
+    if len(rest) < MIN_DISCOVER:
+        return {}
+    step(f"clustering {len(rest)} sentences")
+    discovered = fit_topics(
+        [sent.masked[i] for i in rest],
+        sent.vectors[rest],
+        dataclasses.replace(settings, quotes=0),
+        seed=seed,
+        previous=None,
+        show_progress=show_progress,
+    )
+    offset = len(placed.children)
+    for t in sorted(discovered.topics, key=lambda t: t.id):
+        placed.children.append(
+            {"centroid": t.centroid, "keywords": t.keywords, "source": "discovered", "topic_id": t.id}
+        )
+    id_to_local = {t.id: offset + i for i, t in enumerate(sorted(discovered.topics, key=lambda t: t.id))}
+    found = discovered.doc_topics
+    placed.local[rest] = np.array([id_to_local.get(int(t), NO_THEME) for t in found], dtype=int)
+    placed.similarity[rest] = discovered.doc_similarity
+    keys = ("reducer", "min_cluster_size", "min_samples", "hdbscan_clusters", "topics_dissolved", "unassigned")
+    return {"discovery": {k: discovered.method.get(k) for k in keys}}
+
+
+def _per_comment(
+    rows: np.ndarray,
+    local: np.ndarray,
+    docs: np.ndarray,
+    centroids: np.ndarray,
+    doc_texts: Sequence[str],
+    settings: TopicSettings,
+) -> _Comments:
+    """4. per comment: its sentences' themes, the primary one the closest to the whole comment."""
+    n_comments = len(doc_texts)
     comment_sets: list[list[int]] = [[] for _ in range(n_comments)]
     counts: list[Counter] = [Counter() for _ in range(n_comments)]
     for r, c in zip(rows, local):
         if c >= 0:
             counts[r][int(c)] += 1
-    primary_local = np.full(n_comments, NO_THEME, dtype=int)
-    primary_sim = np.zeros(n_comments, dtype=np.float32)
-    if k and n_comments:
+    primary = np.full(n_comments, NO_THEME, dtype=int)
+    if len(centroids) and n_comments:
         doc_sims = docs @ centroids.T
         for r in range(n_comments):
             if counts[r]:
                 options = sorted(counts[r])
                 best = max(options, key=lambda c: (doc_sims[r, c], -c))
-                primary_local[r] = best
-                primary_sim[r] = doc_sims[r, best]
+                primary[r] = best
                 comment_sets[r] = [best] + [c for c in options if c != best]
             else:
                 best = int(doc_sims[r].argmax())
                 if doc_sims[r, best] >= settings.outlier_similarity and len(str(doc_texts[r])) >= MIN_SENTENCE_CHARS:
-                    primary_local[r] = best
-                    primary_sim[r] = doc_sims[r, best]
+                    primary[r] = best
                     comment_sets[r] = [best]
+    return _Comments(sets=comment_sets, primary=primary)
 
-    # 5. parents
+
+def _parents(children: list[dict[str, Any]], centroids: np.ndarray) -> _Groups:
+    """5. parents: the codeframe's by name, then groups of the discovered children's centroids."""
+    k = len(children)
     parent_of = np.zeros(k, dtype=int)
     parent_names: dict[int, str | None] = {}
-    if k:
-        next_group = 0
-        by_name: dict[str, int] = {}
-        cf_idx = [i for i, c in enumerate(children) if c["source"] == "codeframe"]
-        for i in cf_idx:
-            name = children[i]["codeframe"].parent
-            if name:
-                if name.lower() not in by_name:
-                    by_name[name.lower()] = next_group
-                    parent_names[next_group] = name
-                    next_group += 1
-                parent_of[i] = by_name[name.lower()]
-            else:
-                parent_of[i] = next_group
-                parent_names[next_group] = None
+    if not k:
+        return _Groups(of=parent_of, names=parent_names)
+    next_group = 0
+    by_name: dict[str, int] = {}
+    for i in [i for i, c in enumerate(children) if c["source"] == "codeframe"]:
+        name = children[i]["codeframe"].parent
+        if name:
+            if name.lower() not in by_name:
+                by_name[name.lower()] = next_group
+                parent_names[next_group] = name
                 next_group += 1
-        disc_idx = [i for i, c in enumerate(children) if c["source"] == "discovered"]
-        if disc_idx:
-            groups = _group_children(centroids[disc_idx], PARENT_SIMILARITY)
-            for i, g in zip(disc_idx, groups):
-                parent_of[i] = next_group + int(g)
-                parent_names.setdefault(next_group + int(g), None)
-    method["parent_similarity"] = PARENT_SIMILARITY
+            parent_of[i] = by_name[name.lower()]
+        else:
+            parent_of[i] = next_group
+            parent_names[next_group] = None
+            next_group += 1
+    disc_idx = [i for i, c in enumerate(children) if c["source"] == "discovered"]
+    if disc_idx:
+        groups = _group_children(centroids[disc_idx], PARENT_SIMILARITY)
+        for i, g in zip(disc_idx, groups):
+            parent_of[i] = next_group + int(g)
+            parent_names.setdefault(next_group + int(g), None)
+    return _Groups(of=parent_of, names=parent_names)
 
-    # 6. names and quotes
-    step("names, keywords and quotes")
-    stop = naming._stop_words()
-    sentence_phrases = [naming.phrases(naming.tokens(m), stop) if eligible[i] else set() for i, m in enumerate(masked)]
-    all_counts: Counter[str] = Counter()
-    for p in sentence_phrases:
-        all_counts.update(p)
-    n_all = int(eligible.sum())
-    members_of = [np.flatnonzero(local == c) for c in range(k)]
+
+def _describe(
+    sent: _Sentences, placed: _Placed, centroids: np.ndarray, namer: _Namer, settings: TopicSettings
+) -> _Children:
+    """6. names (the codeframe's, else the most representative phrase), keywords and quotes per child."""
+    k = len(placed.children)
+    members_of = [np.flatnonzero(placed.local == c) for c in range(k)]
     names: list[str] = []
-    taken: set[str] = set()
     candidates_of: list[list[tuple[str, float]]] = []
     for c in range(k):
-        cands = naming.candidate_scores([sentence_phrases[i] for i in members_of[c]], all_counts, n_all)
+        cands = namer.candidates(members_of[c])
         candidates_of.append(cands)
-        cf_entry = children[c].get("codeframe")
+        cf_entry = placed.children[c].get("codeframe")
         if cf_entry is not None:
             name = cf_entry.name
         else:
-            phrase = naming.choose_name(cands, centroids[c], encode, taken)
+            phrase = namer.choose(cands, centroids[c])
             name = naming.readable(phrase) if phrase else "Other"
-        taken.add(name.lower())
+        namer.taken.add(name.lower())
         names.append(name)
     keywords_of = []
     for c in range(k):
-        kws = list(children[c].get("keywords") or [])
+        kws = list(placed.children[c].get("keywords") or [])
         if not kws:
             kws = [p for p, _ in candidates_of[c][: settings.keywords]]
         keywords_of.append(kws)
-    sims_all = vectors @ centroids.T if k else np.zeros((n, 0), np.float32)
+    sims_all = sent.vectors @ centroids.T if k else np.zeros((len(sent.texts), 0), np.float32)
     quotes_of = [
-        _quotes(texts, members_of[c], sims_all[:, c], vectors, settings.quotes) if len(members_of[c]) else []
+        _quotes(sent.texts, members_of[c], sims_all[:, c], sent.vectors, settings.quotes) if len(members_of[c]) else []
         for c in range(k)
     ]
+    return _Children(placed.children, centroids, members_of, names, keywords_of, quotes_of)
 
-    # sentiment per theme, if the sentences carry it
-    sentence_sentiment = frame["sentiment_score"].to_numpy(dtype=float) if "sentiment_score" in frame.columns else None
 
-    # 7. ids
-    child_ids, statuses, fading, merged = _child_ids(children, names, centroids, previous, settings.match_similarity)
+def _child_themes(
+    kids: _Children,
+    comments: _Comments,
+    sent: _Sentences,
+    previous: PreviousThemes | None,
+    settings: TopicSettings,
+    with_codeframe: bool,
+) -> tuple[list[Theme], list[Theme], list[dict]]:
+    """7. the child themes with their ids (by local index), last cycle's unmatched ones as fading, the merges."""
+    child_ids, statuses, fading, merged = _child_ids(
+        kids.entries, kids.names, kids.centroids, previous, settings.match_similarity
+    )
     themes: list[Theme] = []
-    for c in range(k):
-        primary_count = int((primary_local == c).sum())
-        mentions = sum(1 for s in comment_sets if c in s)
-        ms = (
-            float(np.mean(sentence_sentiment[members_of[c]]))
-            if sentence_sentiment is not None and len(members_of[c])
-            else None
-        )
+    for c in range(len(kids.entries)):
+        members = kids.members[c]
         themes.append(
             Theme(
                 id=child_ids[c],
-                label=names[c],
-                keywords=keywords_of[c],
-                size=primary_count,
-                centroid=centroids[c],
-                quotes=quotes_of[c],
+                label=kids.names[c],
+                keywords=kids.keywords[c],
+                size=int((comments.primary == c).sum()),
+                centroid=kids.centroids[c],
+                quotes=kids.quotes[c],
                 status=statuses[c],
-                mentions=int(mentions),
-                sentences=int(len(members_of[c])),
-                mean_sentiment=ms,
-                candidate=codeframe is not None and children[c]["source"] == "discovered",
-                source=children[c]["source"],
+                mentions=int(sum(1 for s in comments.sets if c in s)),
+                sentences=int(len(members)),
+                mean_sentiment=_mean(sent.sentiment, members),
+                candidate=with_codeframe and kids.entries[c]["source"] == "discovered",
+                source=kids.entries[c]["source"],
             )
         )
-    # parents: centroid from the children's sentences, names from their phrases
-    group_ids = sorted(set(parent_of.tolist())) if k else []
+    return themes, fading, merged
+
+
+def _mean(sentiment: np.ndarray | None, members: np.ndarray) -> float | None:
+    """Mean sentiment of the sentences `members`; None without sentiment or sentences."""
+    return float(np.mean(sentiment[members])) if sentiment is not None and len(members) else None
+
+
+def _parent_themes(
+    kids: _Children,
+    groups: _Groups,
+    themes: list[Theme],
+    comments: _Comments,
+    sent: _Sentences,
+    namer: _Namer,
+    n_quotes: int,
+) -> list[ParentTheme]:
+    """Parent themes, one per group (id -1 until _parent_ids): centroid from the children's sentences, named."""
+    k = len(themes)
     parents: list[ParentTheme] = []
-    for g in group_ids:
-        kids = [c for c in range(k) if parent_of[c] == g]
-        members = np.concatenate([members_of[c] for c in kids]) if kids else np.zeros(0, int)
-        cent = _unit(vectors[members].mean(axis=0)) if len(members) else _unit(np.mean(centroids[kids], axis=0))
-        if parent_names.get(g):
-            label = str(parent_names[g])
-        elif len(kids) == 1:
-            label = names[kids[0]]
+    for g in groups.ids:
+        group = [c for c in range(k) if groups.of[c] == g]
+        members = np.concatenate([kids.members[c] for c in group]) if group else np.zeros(0, int)
+        if len(members):
+            cent = _unit(sent.vectors[members].mean(axis=0))
         else:
-            cands = naming.candidate_scores(
-                [sentence_phrases[i] for i in members], all_counts, n_all, prefer_short=True
-            )
-            phrase = naming.choose_name(cands, cent, encode, taken)
-            label = naming.readable(phrase) if phrase else names[kids[0]]
-            taken.add(label.lower())
-        kid_order = sorted(kids, key=lambda c: -themes[c].size)
+            cent = _unit(np.mean(kids.centroids[group], axis=0))
+        if groups.names.get(g):
+            label = str(groups.names[g])
+        elif len(group) == 1:
+            label = kids.names[group[0]]
+        else:
+            phrase = namer.choose(namer.candidates(members, prefer_short=True), cent)
+            label = naming.readable(phrase) if phrase else kids.names[group[0]]
+            namer.taken.add(label.lower())
+        by_size = sorted(group, key=lambda c: -themes[c].size)
         parents.append(
             ParentTheme(
                 id=-1,
                 label=label,
-                keywords=keywords_of[kid_order[0]][:3] if kid_order else [],
-                size=int(sum(themes[c].size for c in kids)),
+                keywords=kids.keywords[by_size[0]][:3] if by_size else [],
+                size=int(sum(themes[c].size for c in group)),
                 centroid=cent,
-                quotes=[themes[c].quotes[0] for c in kid_order if themes[c].quotes][: settings.quotes],
+                quotes=[themes[c].quotes[0] for c in by_size if themes[c].quotes][:n_quotes],
                 status="new",
-                children=[themes[c].id for c in kid_order],
-                mentions=int(sum(1 for s in comment_sets if any(c in s for c in kids))),
-                mean_sentiment=float(np.mean(sentence_sentiment[members]))
-                if sentence_sentiment is not None and len(members)
-                else None,
+                children=[themes[c].id for c in by_size],
+                mentions=int(sum(1 for s in comments.sets if any(c in s for c in group))),
+                mean_sentiment=_mean(sent.sentiment, members),
             )
         )
-    _parent_ids(parents, previous)
-    for g, parent in zip(group_ids, parents):
-        for c in range(k):
-            if parent_of[c] == g:
-                themes[c].parent_id = parent.id
+    return parents
 
-    # map local indices to ids
-    lookup = np.array([t.id for t in themes] + [NO_THEME], dtype=int)
-    sentence_theme = lookup[np.where(local >= 0, local, k)]
-    primary = lookup[np.where(primary_local >= 0, primary_local, k)]
-    comment_themes = [[int(lookup[c]) for c in s] for s in comment_sets]
-    order = sorted(range(k), key=lambda c: (-themes[c].size, -themes[c].mentions, themes[c].id))
-    themes = [themes[c] for c in order]
-    parents.sort(key=lambda p: (-p.size, p.id))
-    method.update(
+
+def _summary(result: ThemeResult, merged: list[dict]) -> dict[str, Any]:
+    """The counts the method record ends with."""
+    themes = result.themes
+    return dict(
         themes=len(themes),
-        parents=len(parents),
+        parents=len(result.parents),
         candidates=sum(t.candidate for t in themes),
-        unassigned_sentences=int((sentence_theme == NO_THEME).sum()),
-        unassigned=int((primary == NO_THEME).sum()),
-        multi_theme_comments=int(sum(len(s) > 1 for s in comment_themes)),
+        unassigned_sentences=int((result.sentence_theme == NO_THEME).sum()),
+        unassigned=int((result.primary == NO_THEME).sum()),
+        multi_theme_comments=int(sum(len(s) > 1 for s in result.comment_themes)),
         stable=sum(t.status == "stable" for t in themes),
         emerging=sum(t.status == "emerging" for t in themes),
-        fading=len(fading),
+        fading=len(result.fading),
         merged=merged,
-    )
-    return ThemeResult(
-        themes=themes,
-        parents=parents,
-        fading=fading,
-        sentence_theme=sentence_theme.astype(int),
-        sentence_similarity=similarity,
-        comment_themes=comment_themes,
-        primary=primary.astype(int),
-        method=method,
     )
 
 

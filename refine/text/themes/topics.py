@@ -26,14 +26,21 @@ Steps of `fit_topics`:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import connected_components
+from scipy.sparse.linalg import eigsh
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
+from refine.errors import RefineError
 from refine.io.config import TopicSettings
 
 MIN_DOCS = 20  # fewer texts than this: no topics at all
@@ -346,8 +353,6 @@ def _top_eigenvectors(norm_adj, want: int) -> tuple[np.ndarray, np.ndarray]:
     fixed random mix (seeded) is taken, so that every piece loads on every kept column and no piece
     lands on the origin when the pieces outnumber the columns kept.
     """
-    from scipy.sparse.csgraph import connected_components
-
     n = norm_adj.shape[0]
     pieces, piece_of = connected_components(norm_adj, directed=False)
     if pieces == 1:
@@ -384,8 +389,6 @@ def _connected_top(norm_adj, want: int) -> tuple[np.ndarray, np.ndarray]:
         values, vectors = np.linalg.eigh(norm_adj.toarray())
         top = np.argsort(values)[::-1][:want]
         return values[top], vectors[:, top]
-    from scipy.sparse.linalg import eigsh
-
     return eigsh(norm_adj, k=want, which="LA", v0=np.full(n, 1.0 / np.sqrt(n)), tol=1e-8, maxiter=max(5000, n))
 
 
@@ -410,8 +413,6 @@ def spectral_embedding(emb: np.ndarray, dims: int, k: int = KNN) -> np.ndarray:
         out = np.zeros((len(first), dims))  # fewer distinct texts than dimensions: the rest stay 0
         out[:, : inner.shape[1]] = inner
         return out[back]
-    import scipy.sparse as sp
-
     n = len(emb)
     k = int(max(2, min(k, n - 1)))
     idx, sim = knn_graph(emb, k)
@@ -439,8 +440,6 @@ def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.nda
     if reducer == "auto":
         reducer = "spectral" if len(emb) >= SPECTRAL_MIN_DOCS else "pca"
     if reducer not in REDUCERS:
-        from refine.errors import RefineError
-
         raise RefineError(f"reducer must be one of {', '.join(REDUCERS)}, got {reducer!r}", where="[topics] reducer")
     if reducer == "umap":
         try:
@@ -469,8 +468,6 @@ def _reduce(emb: np.ndarray, settings: TopicSettings, seed: int) -> tuple[np.nda
 
 def _keywords(clean: list[str], labels: np.ndarray, topic_order: list[int], k: int) -> dict[int, list[str]]:
     """Class-based TF-IDF (BERTopic's): sqrt tf per class (L1) x log(1 + mean words per class / term frequency)."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
-
     stop = sorted(set(ENGLISH_STOP_WORDS) | _EXTRA_STOP)
     n = len(clean)
     vec = CountVectorizer(
@@ -569,8 +566,6 @@ def _match_previous(
     centroids: np.ndarray, previous: list[dict], threshold: float
 ) -> tuple[dict[int, dict], list[dict], int]:
     """Hungarian matching of this run's centroids to the previous ones; returns (row -> previous, unmatched, max id)."""
-    from scipy.optimize import linear_sum_assignment
-
     prev = [p for p in previous if p.get("id") is not None]
     max_id = max((int(p["id"]) for p in prev), default=-1)
     usable = [p for p in prev if len(p.get("centroid") or []) == centroids.shape[1]]
@@ -626,8 +621,6 @@ def _fit_on_sample(
     matrix product. Sizes, keywords and quotes are recomputed over all assigned texts; centroids
     (and so topic identity across cycles) come from the sample.
     """
-    import dataclasses
-
     n = len(texts)
     sample = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
     rest = np.setdiff1d(np.arange(n), sample)
@@ -704,7 +697,53 @@ def fit_topics(
         return _fit_on_sample(
             texts, emb, settings, fit_sample, seed=seed, previous=previous, show_progress=show_progress
         )
-    method: dict[str, Any] = {
+    method = _initial_method(n, settings, seed)
+    if n == 0:
+        method["skipped"] = "no texts"
+        return _empty(0, method, settings, previous)
+    emb = _normalise(emb)
+    distinct = len(np.unique(np.round(emb, 4), axis=0))
+    if n < MIN_DOCS or distinct < 3:
+        method["skipped"] = f"too few texts ({n})" if n < MIN_DOCS else f"too few distinct texts ({distinct})"
+        return _empty(n, method, settings, previous)
+
+    def step(msg: str) -> None:
+        if show_progress:
+            print(f"  topics: {msg}", file=sys.stderr, flush=True)
+
+    labels, k, assign_space, found = _cluster(emb, settings, seed, step)
+    method.update(found)
+    if k == 0:
+        method["skipped"] = "HDBSCAN found no clusters"
+        return _empty(n, method, settings, previous)
+    if assign_space is not None and (labels == NO_TOPIC).any():
+        placed = _place_in_assign_space(labels, k, emb, assign_space, settings.outlier_similarity)
+        method["placed_in_spectral_space"] = placed
+    clusters, reassigned = _reassign_outliers(labels, k, emb, settings.outlier_similarity)
+    method.update(reassigned)
+
+    step("keywords (c-TF-IDF) and quotes")
+    topics = _topics(texts, emb, clusters, settings)
+    fading, id_map, matching = _topic_ids(topics, previous, method["match_similarity"])
+    method.update(matching)
+    lookup = np.full(k + 1, NO_TOPIC, dtype=int)
+    for old, new in id_map.items():
+        lookup[old] = new
+    labels = clusters.labels
+    doc_topics = np.where(labels >= 0, lookup[np.maximum(labels, 0)], NO_TOPIC).astype(int)
+    return TopicModel(
+        doc_topics=doc_topics,
+        doc_similarity=clusters.doc_similarity,
+        topics=topics,
+        fading=fading,
+        method=method,
+        outlier_similarity=settings.outlier_similarity,
+    )
+
+
+def _initial_method(n: int, settings: TopicSettings, seed: int) -> dict[str, Any]:
+    """The method record before clustering: the settings used and nothing found yet."""
+    return {
         "n_docs": n,
         "reducer": None,
         "min_cluster_size": None,
@@ -719,28 +758,22 @@ def fit_topics(
         "seed": seed,
         "match_similarity": getattr(settings, "match_similarity", 0.8),
     }
-    if n == 0:
-        method["skipped"] = "no texts"
-        return _empty(0, method, settings, previous)
-    emb = _normalise(emb)
-    distinct = len(np.unique(np.round(emb, 4), axis=0))
-    if n < MIN_DOCS or distinct < 3:
-        method["skipped"] = f"too few texts ({n})" if n < MIN_DOCS else f"too few distinct texts ({distinct})"
-        return _empty(n, method, settings, previous)
 
-    def step(msg: str) -> None:
-        if show_progress:
-            print(f"  topics: {msg}", file=sys.stderr, flush=True)
 
+def _cluster(
+    emb: np.ndarray, settings: TopicSettings, seed: int, step: Callable[[str], None]
+) -> tuple[np.ndarray, int, np.ndarray | None, dict[str, Any]]:
+    """Steps 1-3: (cluster 0..k-1 per text or NO_TOPIC, k, the space to place outliers in or None, method entries)."""
     import hdbscan
 
+    n = len(emb)
     step(f"reducing {n} embeddings")
     reduced, reducer, assign_space = _reduce(emb, settings, seed)
     mcs = settings.min_cluster_size or auto_min_cluster_size(n)
     mcs = int(max(2, min(mcs, n // 2)))
     ms = settings.min_samples or auto_min_samples(mcs)
     ms = int(max(1, min(ms, n - 1)))
-    method.update(reducer=reducer, min_cluster_size=mcs, min_samples=ms, selection=SELECTION)
+    found: dict[str, Any] = dict(reducer=reducer, min_cluster_size=mcs, min_samples=ms, selection=SELECTION)
     step(f"clustering with HDBSCAN (min_cluster_size={mcs}, min_samples={ms}, {SELECTION})")
     clusterer = hdbscan.HDBSCAN(
         min_cluster_size=mcs, min_samples=ms, metric="euclidean", cluster_selection_method=SELECTION, core_dist_n_jobs=1
@@ -748,33 +781,51 @@ def fit_topics(
     raw = clusterer.fit_predict(reduced)
     labels = np.full(n, NO_TOPIC, dtype=int)
     clusters = sorted(set(raw.tolist()) - {NO_TOPIC})
-    method["hdbscan_clusters"] = len(clusters)
-    method["hdbscan_outliers"] = int((raw == NO_TOPIC).sum())
+    found["hdbscan_clusters"] = len(clusters)
+    found["hdbscan_outliers"] = int((raw == NO_TOPIC).sum())
     # keep the largest max_topics clusters (ties: the one whose first member comes first)
     sizes = {c: int((raw == c).sum()) for c in clusters}
     first = {c: int(np.flatnonzero(raw == c)[0]) for c in clusters}
     cap = settings.max_topics or auto_max_topics(n)
     kept = sorted(clusters, key=lambda c: (-sizes[c], first[c]))[: max(cap, 0)]
-    method["topics_dissolved"] = len(clusters) - len(kept)
+    found["topics_dissolved"] = len(clusters) - len(kept)
     for new, c in enumerate(kept):
         labels[raw == c] = new
-    k = len(kept)
-    if k == 0:
-        method["skipped"] = "HDBSCAN found no clusters"
-        return _empty(n, method, settings, previous)
+    return labels, len(kept), assign_space, found
 
+
+def _place_in_assign_space(
+    labels: np.ndarray, k: int, emb: np.ndarray, assign_space: np.ndarray, outlier_similarity: float
+) -> int:
+    """HDBSCAN's outliers to the nearest cluster in the wider spectral space, in place; how many were placed."""
+    # outliers go to the nearest cluster in the wider spectral space (checked against
+    # outlier_similarity in the embedding space below)
     outliers = labels == NO_TOPIC
-    if assign_space is not None and outliers.any():
-        # outliers go to the nearest cluster in the wider spectral space (checked against
-        # outlier_similarity in the embedding space below)
-        space_centroids = _normalise(np.stack([assign_space[labels == c].mean(axis=0) for c in range(k)]))
-        placed = (assign_space[outliers] @ space_centroids.T).argmax(axis=1)
-        centroids = _normalise(np.stack([emb[labels == c].mean(axis=0) for c in range(k)]))
-        close = (emb[outliers] * centroids[placed]).sum(axis=1) >= settings.outlier_similarity
-        rows = np.flatnonzero(outliers)
-        labels[rows[close]] = placed[close]
-        method["placed_in_spectral_space"] = int(close.sum())
-        outliers = labels == NO_TOPIC
+    space_centroids = _normalise(np.stack([assign_space[labels == c].mean(axis=0) for c in range(k)]))
+    placed = (assign_space[outliers] @ space_centroids.T).argmax(axis=1)
+    centroids = _normalise(np.stack([emb[labels == c].mean(axis=0) for c in range(k)]))
+    close = (emb[outliers] * centroids[placed]).sum(axis=1) >= outlier_similarity
+    rows = np.flatnonzero(outliers)
+    labels[rows[close]] = placed[close]
+    return int(close.sum())
+
+
+@dataclass
+class _Clusters:
+    """Step 4's outcome: a cluster per text (NO_TOPIC for none), the centroids and every text's cosine to them."""
+
+    labels: np.ndarray
+    centroids: np.ndarray  # (k, d) unit, in the embedding space
+    sims: np.ndarray  # (n, k)
+    doc_similarity: np.ndarray  # cosine to the text's own centroid (to the nearest one for NO_TOPIC)
+
+
+def _reassign_outliers(
+    labels: np.ndarray, k: int, emb: np.ndarray, outlier_similarity: float
+) -> tuple[_Clusters, dict[str, int]]:
+    """Step 4: outliers join the nearest centroid they are close enough to, the centroids follow; method entries."""
+    n = len(emb)
+    outliers = labels == NO_TOPIC
     core = labels.copy()
     rounds = 0
     while True:
@@ -784,7 +835,7 @@ def fit_topics(
         sims = emb @ centroids.T
         nearest = sims.argmax(axis=1)
         nearest_sim = sims[np.arange(n), nearest]
-        join = outliers & (nearest_sim >= settings.outlier_similarity)
+        join = outliers & (nearest_sim >= outlier_similarity)
         updated = core.copy()
         updated[join] = nearest[join]
         if rounds >= REFINE_ROUNDS or np.array_equal(updated, labels):
@@ -792,20 +843,25 @@ def fit_topics(
             break
         labels = updated
         rounds += 1
-    method["reassigned_outliers"] = int(join.sum())
-    method["centroid_rounds"] = rounds
-    method["unassigned"] = int((labels == NO_TOPIC).sum())
+    counts = {
+        "reassigned_outliers": int(join.sum()),
+        "centroid_rounds": rounds,
+        "unassigned": int((labels == NO_TOPIC).sum()),
+    }
     doc_sim = np.where(labels >= 0, sims[np.arange(n), np.maximum(labels, 0)], nearest_sim).astype(np.float32)
+    return _Clusters(labels=labels, centroids=centroids, sims=sims, doc_similarity=doc_sim), counts
 
+
+def _topics(texts: list[str], emb: np.ndarray, clusters: _Clusters, settings: TopicSettings) -> list[Topic]:
+    """Step 5: a Topic per cluster (keywords, label, quotes; id = cluster), largest first."""
+    labels = clusters.labels
+    k = len(clusters.centroids)
     # order by final size, then by first member: ids 0..k-1 on a first cycle
     final_sizes = np.bincount(labels[labels >= 0], minlength=k)
     first_member = [int(np.flatnonzero(labels == c)[0]) for c in range(k)]
     order = sorted(range(k), key=lambda c: (-final_sizes[c], first_member[c]))
-
-    step("keywords (c-TF-IDF) and quotes")
     clean = [clean_text(t) for t in texts]
     keywords = _keywords(clean, labels, list(range(k)), settings.keywords)
-
     topics: list[Topic] = []
     for c in order:
         members = np.flatnonzero(labels == c)
@@ -816,51 +872,43 @@ def fit_topics(
                 label=_label(kws),
                 keywords=kws,
                 size=int(len(members)),
-                centroid=centroids[c],
-                quotes=_quotes(texts, members, sims[:, c], emb, settings.quotes),
+                centroid=clusters.centroids[c],
+                quotes=_quotes(texts, members, clusters.sims[:, c], emb, settings.quotes),
                 status="new",
             )
         )
+    return topics
 
+
+def _topic_ids(
+    topics: list[Topic], previous: list[dict] | None, threshold: float
+) -> tuple[list[dict], dict[int, int], dict[str, int]]:
+    """Step 6: final ids and statuses, in place: (fading topics, cluster -> id, method entries)."""
     fading: list[dict] = []
     id_map: dict[int, int] = {}
-    if previous:
-        matched, unmatched, max_id = _match_previous(centroids[order], previous, method["match_similarity"])
-        next_id = max_id + 1
-        for row, t in enumerate(topics):
-            old = t.id
-            if row in matched:
-                t.id, t.label, t.status = int(matched[row]["id"]), str(matched[row].get("label") or t.label), "stable"
-            else:
-                t.id, t.status = next_id, "emerging"
-                next_id += 1
-            id_map[old] = t.id
-        fading = [
-            {
-                "id": int(p["id"]),
-                "label": p.get("label", ""),
-                "status": "fading",
-                "size": 0,
-                "centroid": list(p.get("centroid") or []),
-            }
-            for p in unmatched
-        ]
-        method["stable"] = len(matched)
-        method["emerging"] = len(topics) - len(matched)
-        method["fading"] = len(fading)
-    else:
+    if not previous:
         for row, t in enumerate(topics):
             id_map[t.id] = row
             t.id = row
-    lookup = np.full(k + 1, NO_TOPIC, dtype=int)
-    for old, new in id_map.items():
-        lookup[old] = new
-    doc_topics = np.where(labels >= 0, lookup[np.maximum(labels, 0)], NO_TOPIC).astype(int)
-    return TopicModel(
-        doc_topics=doc_topics,
-        doc_similarity=doc_sim,
-        topics=topics,
-        fading=fading,
-        method=method,
-        outlier_similarity=settings.outlier_similarity,
-    )
+        return fading, id_map, {}
+    matched, unmatched, max_id = _match_previous(np.stack([t.centroid for t in topics]), previous, threshold)
+    next_id = max_id + 1
+    for row, t in enumerate(topics):
+        old = t.id
+        if row in matched:
+            t.id, t.label, t.status = int(matched[row]["id"]), str(matched[row].get("label") or t.label), "stable"
+        else:
+            t.id, t.status = next_id, "emerging"
+            next_id += 1
+        id_map[old] = t.id
+    fading = [
+        {
+            "id": int(p["id"]),
+            "label": p.get("label", ""),
+            "status": "fading",
+            "size": 0,
+            "centroid": list(p.get("centroid") or []),
+        }
+        for p in unmatched
+    ]
+    return fading, id_map, {"stable": len(matched), "emerging": len(topics) - len(matched), "fading": len(fading)}
