@@ -93,13 +93,14 @@ GB = 1024**3
 
 def _refine(module: str):
     """The refine module `module` of the checkout being timed, or its flat-layout twin in an older checkout."""
-    try:
+    import refine
+
+    # looked up on disk, not by trying the import: an editable install of another checkout would supply a
+    # module this checkout lacks from that checkout's tree, and the run would mix two versions of refine
+    inside = Path(refine.__file__).parent.joinpath(*module.split(".")[1:])
+    if inside.with_suffix(".py").is_file() or (inside / "__init__.py").is_file():
         return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        # only a missing refine path falls back; a missing dependency (onnxruntime, ...) is raised as it is
-        if module not in _FLAT_LAYOUT or not (exc.name and module.startswith(exc.name)):
-            raise
-        return importlib.import_module(_FLAT_LAYOUT[module])
+    return importlib.import_module(_FLAT_LAYOUT[module])
 
 
 def _maxrss_bytes(ru_maxrss: int) -> int:
