@@ -7,6 +7,8 @@ Usage:
     .venv/bin/python bench/scale_bench.py --backend torch --feedback 5000,10000
     .venv/bin/python bench/scale_bench.py --propose-only --feedback 100000 --baseline /tmp/refine-baseline
         # the propose stage alone on a wide table (1M customers, 20 attributes), against an older checkout
+    REFINE_BENCH_CODE=/tmp/refine-baseline .venv/bin/python bench/scale_bench.py --feedback 25000
+        # the whole cycle of an older checkout (its refine first on sys.path; the flat layout of 975264b too)
 
 This is a script, not a timed test (issue 7, "Speed and scale"). Target: peak memory under 4 GB and
 no stage quadratic in the number of feedback rows.
