@@ -1,7 +1,8 @@
-"""Imported first by the bench scripts: models load offline, and `refine` and the sibling scripts import.
+"""Imported first by the bench scripts: models load offline, and `refine`, `training` and the sibling scripts import.
 
 Run a script from the repository root (`python bench/<script>.py`): its folder is then on sys.path, so
-`import _env` finds this file, which puts the repository root there too (no install needed).
+`import _env` finds this file, which puts the repository root there too (no install needed). The data
+splits the shipped models were trained on come from `training._common` (training/_common.py).
 """
 
 from __future__ import annotations

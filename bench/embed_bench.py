@@ -17,7 +17,7 @@ Quality checks, on the clothing reviews when the data is there:
     NMI of the topic assignment against Department Name and Class Name (as bench/topics_bench.py),
     and NMI between the fp32 and the other backend's assignment.
   * sentiment: the packaged head (refine/models/sentiment_head.npz) scores --sentiment-n held-out
-    clothing reviews (the split of bench/train_default_head.py) from each backend's vectors;
+    clothing reviews (the split of training/train_default_head.py) from each backend's vectors;
     3-class macro-F1 per backend. Until the packaged head exists, a stand-in logistic-regression
     head trained on fp32 vectors of train-split clothing reviews takes its place (and says so).
 """
@@ -83,10 +83,9 @@ def topic_rows(texts, labels, vectors: dict[str, np.ndarray], seed: int) -> None
 
 
 def sentiment_rows(data_dir: Path, n: int, embedders: dict, cache_dir: Path, seed: int) -> None:
-    from train_default_head import load_sources
-
     from refine.text.embed import CachedEmbedder
     from refine.text.sentiment.scorers import default_head_path, evaluate, load_scorer
+    from training._common import load_sources
 
     head = load_scorer("default") if default_head_path().is_file() else None
     split_seed = int(getattr(head, "card", {}).get("split", {}).get("seed", 0)) if head else 0
@@ -95,7 +94,7 @@ def sentiment_rows(data_dir: Path, n: int, embedders: dict, cache_dir: Path, see
     held = clothing[clothing["split"] == "holdout"]
     held = held.sample(n=n, random_state=seed) if n < len(held) else held
     texts, truth = held["text"].tolist(), held["label"].to_numpy(dtype=object)
-    # torch vectors through the bench cache (bench/train_default_head.py fills it): same vectors, no wait
+    # torch vectors through the bench cache (training/train_default_head.py fills it): same vectors, no wait
     torch_cached = CachedEmbedder(embedders["torch"], cache_dir)
 
     def vectors(backend: str, some: list[str]) -> np.ndarray:

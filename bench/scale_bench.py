@@ -7,6 +7,8 @@ Usage:
     .venv/bin/python bench/scale_bench.py --backend torch --feedback 5000,10000
     .venv/bin/python bench/scale_bench.py --propose-only --feedback 100000 --baseline /tmp/refine-baseline
         # the propose stage alone on a wide table (1M customers, 20 attributes), against an older checkout
+    REFINE_BENCH_CODE=/tmp/refine-baseline .venv/bin/python bench/scale_bench.py --feedback 25000
+        # the whole cycle of an older checkout (its refine first on sys.path; the flat layout of 975264b too)
 
 This is a script, not a timed test (issue 7, "Speed and scale"). Target: peak memory under 4 GB and
 no stage quadratic in the number of feedback rows.
@@ -56,6 +58,7 @@ folds in, and the ONNX export time inside the cold runs (unless --cold-export).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -71,8 +74,35 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, os.environ.get("REFINE_BENCH_CODE", str(ROOT)))  # --baseline: time an older checkout
 
+# Where each module this script uses lived before the stage subpackages (the flat layout of 975264b and earlier):
+# REFINE_BENCH_CODE may name such an older checkout, so every refine import goes through `_refine`.
+_FLAT_LAYOUT = {
+    "refine.demo.company": "refine.synth",
+    "refine.io.config": "refine.config",
+    "refine.run.cycle": "refine.pipeline",
+    "refine.segments.profiles": "refine.segments",
+    "refine.segments.propose": "refine.propose",
+    "refine.text.embed_multilingual": "refine.embed_multilingual",
+    "refine.text.embed_onnx": "refine.embed_onnx",
+    "refine.text.sentiment.review": "refine.review_sentiment",
+    "refine.text.sentiment.scorers": "refine.sentiment",
+    "refine.text.sentiment.stage": "refine.feedback_sentiment",
+}
+
 STAGES = ["ingest", "embed", "sentences", "sentiment", "topics", "aspects", "join", "propose", "insights", "report"]
 GB = 1024**3
+
+
+def _refine(module: str):
+    """The refine module `module` of the checkout being timed, or its flat-layout twin in an older checkout."""
+    import refine
+
+    # looked up on disk, not by trying the import: an editable install of another checkout would supply a
+    # module this checkout lacks from that checkout's tree, and the run would mix two versions of refine
+    inside = Path(refine.__file__).parent.joinpath(*module.split(".")[1:])
+    if inside.with_suffix(".py").is_file() or (inside / "__init__.py").is_file():
+        return importlib.import_module(module)
+    return importlib.import_module(_FLAT_LAYOUT[module])
 
 
 def _maxrss_bytes(ru_maxrss: int) -> int:
@@ -83,7 +113,8 @@ def _maxrss_bytes(ru_maxrss: int) -> int:
 
 
 def child_generate(args) -> None:
-    from refine.demo.company import generate_company, write_demo_data
+    company_module = _refine("refine.demo.company")
+    generate_company, write_demo_data = company_module.generate_company, company_module.write_demo_data
 
     start = time.perf_counter()
     rate = min(0.9, max(0.02, args.n / args.customers))
@@ -109,14 +140,14 @@ def child_generate(args) -> None:
 
 
 def child_export(args) -> None:
-    from refine.io.config import load_config
-    from refine.text.embed_onnx import ensure_export
+    load_config = _refine("refine.io.config").load_config
+    ensure_export = _refine("refine.text.embed_onnx").ensure_export
 
     config = load_config(None)
     start = time.perf_counter()
     ensure_export(Path(args.cache), config.model.embedding, args.backend)
     embedder_s = time.perf_counter() - start
-    from refine.text.sentiment.review import load_review_model
+    load_review_model = _refine("refine.text.sentiment.review").load_review_model
 
     review = load_review_model(config.model.review, cache_dir=Path(args.cache))
     if review is not None:  # the review model's adapter, merged and exported to int8 once per cache
@@ -127,8 +158,8 @@ def child_export(args) -> None:
 
 def child_run(args) -> None:
     start = time.perf_counter()
-    from refine.io.config import load_config
-    from refine.run.cycle import run_cycle
+    load_config = _refine("refine.io.config").load_config
+    run_cycle = _refine("refine.run.cycle").run_cycle
 
     data = Path(args.data)
     config = load_config(data / "refine.toml", overrides={"model": {"backend": args.backend}})
@@ -241,9 +272,11 @@ def child_propose(args) -> None:
 
     import refine
     from refine import schemas as S
-    from refine.io.config import config_from_dict
-    from refine.segments.profiles import join_segments, respondents_table
-    from refine.segments.propose import propose
+
+    config_from_dict = _refine("refine.io.config").config_from_dict
+    profiles = _refine("refine.segments.profiles")
+    join_segments, respondents_table = profiles.join_segments, profiles.respondents_table
+    propose = _refine("refine.segments.propose").propose
 
     customers = wide_customers(args.customers, args.seed)
     rng = np.random.default_rng(args.seed + 1)
@@ -334,14 +367,16 @@ class _StandIn:
 
 def sentiment_rate(n: int, data_dir: Path) -> None:
     """Texts/s of the sentiment stage, before and now, on English-only and mixed-language real texts."""
-    sys.path.insert(0, str(HERE))
-    from train_default_head import load_sources
-    from train_multilingual_head import load_xlmt
+    if str(ROOT) not in sys.path:  # after REFINE_BENCH_CODE: training/ is this checkout's, refine the timed one's
+        sys.path.append(str(ROOT))
+    from training._common import load_sources, load_xlmt
 
-    from refine.text.embed_multilingual import MultilingualEncoder
-    from refine.text.sentiment.review import load_review_model
-    from refine.text.sentiment.scorers import load_scorer
-    from refine.text.sentiment.stage import FeedbackSentiment, build_sentences, default_multilingual_head
+    MultilingualEncoder = _refine("refine.text.embed_multilingual").MultilingualEncoder
+    load_review_model = _refine("refine.text.sentiment.review").load_review_model
+    load_scorer = _refine("refine.text.sentiment.scorers").load_scorer
+    stage_module = _refine("refine.text.sentiment.stage")
+    FeedbackSentiment, build_sentences = stage_module.FeedbackSentiment, stage_module.build_sentences
+    default_multilingual_head = stage_module.default_multilingual_head
 
     if not (data_dir / "multilingual_sentiment").is_dir():
         print(f"no shared data at {data_dir}; nothing to measure")

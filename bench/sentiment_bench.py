@@ -11,17 +11,17 @@ Three scorers, same texts:
     detected per text, English through the head, other languages through the multilingual head on
     USE multilingual v3, multi-sentence texts aggregated from their sentences, "unknown" neutral.
 
-Held-out sets (the same seeded split bench/train_default_head.py trained with; the seed is read
+Held-out sets (the same seeded split training/train_default_head.py trained with; the seed is read
 from the head's card):
   * TweetEval, held-out part (its first --max-per-set texts; SST-2 likewise), 3 classes: macro-F1.
   * SST-2 dev (never trained on) and SST-2 held-out, binary: positive when p_positive > p_negative
     (neutral ignored); VADER when compound >= 0.
   * Clothing reviews, held-out part, 3 classes (1-2 stars negative, 3 neutral, 4-5 positive), and
-    its *test half* (bench/train_aggregator.py chose the aggregation on the other half).
+    its *test half* (training/train_aggregator.py chose the aggregation on the other half).
   * Clothing 1-2 star held-out reviews: share labelled negative.
   * XLM-T test parts, 3 classes, per language (en, es, de, fr, pt).
   * A language never trained on: the multilingual head refitted without that language
-    (bench/train_multilingual_head.py's options), scored on its XLM-T test part: read from the
+    (training/train_multilingual_head.py's options), scored on its XLM-T test part: read from the
     head's card, or refitted here with --refit-unseen.
   * Today's head on XLM-T es/de/fr/pt: on a seeded sample of 250 texts per language (rows "head
     sample"; embedding every test text with all-MiniLM-L6-v2 did not fit the session's CPU), with
@@ -43,7 +43,7 @@ import numpy as np
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 
-from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
+from training._common import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
 
 
 def vader_predictions(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -145,18 +145,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     import pandas as pd
-    from train_aggregator import clothing_parts
-    from train_multilingual_head import (
-        CANDIDATES,
+
+    from refine.text.language import UNKNOWN, detect_languages
+    from refine.text.sentiment.scorers import _macro_f1, evaluate, load_scorer
+    from refine.text.sentiment.stage import PROBS, FeedbackSentiment, default_multilingual_head
+    from training._common import (
+        MULTILINGUAL_CANDIDATES,
+        clothing_parts,
         fit_and_band,
         label_of,
         load_xlmt,
         multilingual_bench_embedder,
     )
-
-    from refine.text.language import UNKNOWN, detect_languages
-    from refine.text.sentiment.scorers import _macro_f1, evaluate, load_scorer
-    from refine.text.sentiment.stage import PROBS, FeedbackSentiment, default_multilingual_head
 
     head = load_scorer(args.head)
     split = getattr(head, "card", {}).get("split", {})
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     english = english[english["split"] != "train"].reset_index(drop=True)
     # every English held-out text did not fit this session's CPU (all-MiniLM-L6-v2 at ~3 texts/s on a machine
     # shared by six engineers): the first --max-per-set texts of each short-text set, in file order, and the
-    # clothing test half of bench/train_aggregator.py
+    # clothing test half of training/train_aggregator.py
     _, _, clothing_test = clothing_parts(args.data, seed)
     is_clothing = (english["source"] == "clothing").to_numpy()
     keep = ~is_clothing
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     clothing_held = ((data["source"] == "clothing") & (data["split"] == "holdout")).to_numpy()
     test_half = clothing_held.copy()  # only the test half was kept above
     # the stage runs on every text but the clothing held-out reviews outside the test half (their
-    # sentences were not embedded: see bench/train_aggregator.py)
+    # sentences were not embedded: see training/train_aggregator.py)
     staged = ~clothing_held | test_half
     rows_staged = np.flatnonzero(staged)
     staged_texts = [texts[i] for i in rows_staged]
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     card = getattr(default_multilingual_head(), "card", {}) or {}
     unseen = (card.get("never_trained_language") or {}).get("scores") or {}
     if unseen and not args.refit_unseen:
-        print("never trained on (from the multilingual head's card; bench/train_multilingual_head.py refits it):")
+        print("never trained on (from the multilingual head's card; training/train_multilingual_head.py refits it):")
         for code, score in unseen.items():
             print(
                 f"  {code}: macro-F1 {score['macro_f1']:.3f} (n={score['n']}), head fitted on the other four languages"
@@ -348,7 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         train = (xlmt["split"] == "train").to_numpy()
         val = (xlmt["split"] == "val").to_numpy()
         test = (xlmt["split"] == "test").to_numpy()
-        option = card.get("hyperparameters") or {"lexical": CANDIDATES[0]["lexical"], "C": CANDIDATES[0]["C"]}
+        option = card.get("hyperparameters") or {
+            "lexical": MULTILINGUAL_CANDIDATES[0]["lexical"],
+            "C": MULTILINGUAL_CANDIDATES[0]["C"],
+        }
         print(f"never trained on (multilingual head {option} refitted on the other four languages):")
         for code in ("es", "de", "fr", "pt", "en"):
             others = xlmt["language"].to_numpy() != code

@@ -49,7 +49,7 @@ def test_packaged_review_model_reads_long_reviews(review_model):
     assert frame["sentiment_score"][0] < frame["sentiment_score"][2] < frame["sentiment_score"][1]
     # the card says what it was trained on and how it was chosen
     card = review_model.card
-    assert card["training_data"]["rows"] > 1000 and card["recipe"]["script"] == "bench/train_review_model.py"
+    assert card["training_data"]["rows"] > 1000 and card["recipe"]["script"] == "training/train_review_model.py"
     assert 0 <= card["mix"] <= 1 and len(card["pipeline_band"]) == 2
     assert review_model.model_id.startswith("review-minilm:")
 

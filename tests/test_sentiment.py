@@ -548,10 +548,7 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 def test_default_head_reproduces_its_card_on_heldout_low_rated_reviews(default_head, base_embedder):
     if not (DATA / "womens_clothing_reviews.csv").is_file():
         pytest.skip(f"no real data at {DATA}")
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-    from train_default_head import load_sources
+    from training._common import load_sources
 
     data = load_sources(DATA)
     low = data[(data["source"] == "clothing") & (data["split"] == "holdout") & (data["rating"] <= 2)]

@@ -1,7 +1,7 @@
 """Train the packaged default sentiment head (refine/models/sentiment_head.npz + .json card).
 
 Usage:
-    HF_HUB_OFFLINE=1 python bench/train_default_head.py [--data ../shared/data] [--embed-only]
+    python training/train_default_head.py [--data ../shared/data] [--embed-only]
 
 Data (public, read from the shared data folder, never copied into the project):
   * TweetEval sentiment (val + test files, 3 classes),
@@ -10,7 +10,7 @@ Data (public, read from the shared data folder, never copied into the project):
 
 Every source is split train / held-out (seeded, stratified by label) BEFORE anything is subsampled,
 so held-out scores are on each source's natural label mix. bench/sentiment_bench.py rebuilds the
-same split from the same seed through `load_sources`.
+same split from the same seed through `load_sources` (training/_common.py).
 
 Embeddings come from the packaged all-MiniLM-L6-v2 behind a content-hash cache in
 /tmp/refine-bench-cache, so a rerun costs seconds. The first run embeds about 40k texts, which takes
@@ -20,7 +20,6 @@ a good while on a small CPU: run it in the background and read its log.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import sys
@@ -30,142 +29,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _env import ROOT  # isort: skip - first: offline models, sys.path
-
-
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
-CACHE_DIR = Path("/tmp/refine-bench-cache")
-MODEL_DIR = ROOT / "refine" / "models"
-SEED = 0
-HOLDOUT = 0.2
-SST2_SAMPLE = 12_000  # SST-2 is movie-review phrases: useful for polarity, but not what CX text looks like
-CLOTHING_POSITIVE_TRAIN = 5_000  # 4-5 star reviews kept for training; the rest are 70% of the file and say little new
-CLOTHING_RATING_LABELS = {1: "negative", 2: "negative", 3: "neutral", 4: "positive", 5: "positive"}
-TWEET_LABELS = {"0": "negative", "1": "neutral", "2": "positive"}
-
-
-def _read_lines(path: Path) -> list[str]:
-    # split on "\n" only: str.splitlines also splits on \u2028 etc. inside tweets and misaligns labels
-    lines = path.read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def _stratified_holdout(labels: pd.Series, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """A boolean mask, True for the rows held out: `fraction` of each label, chosen by `rng`."""
-    held = np.zeros(len(labels), dtype=bool)
-    for value in sorted(labels.unique(), key=str):
-        rows = np.flatnonzero(labels.to_numpy() == value)
-        rows = rng.permutation(rows)
-        held[rows[: int(round(fraction * len(rows)))]] = True
-    return held
-
-
-def load_sources(data_dir: Path, seed: int = SEED, holdout: float = HOLDOUT) -> pd.DataFrame:
-    """Every text used for training or evaluation, with its source, label and split.
-
-    Args:
-        data_dir: the shared data folder (holds sentiment/ and womens_clothing_reviews.csv).
-        seed: seeds the SST-2 subsample, the train / held-out split and the clothing subsample.
-        holdout: share of each source (per label) held out for evaluation.
-
-    Returns:
-        Columns text, label (negative / neutral / positive), source (tweeteval / sst2 / clothing /
-        sst2_dev), split (train / holdout / dev; train rows dropped by subsampling are not
-        returned), rating (clothing stars, else NaN).
-    """
-    rng = np.random.default_rng(seed)
-    sent = data_dir / "sentiment"
-    frames = []
-
-    texts, labels = [], []
-    for part in ("val", "test"):
-        t = _read_lines(sent / f"tweeteval_{part}_text.txt")
-        y = _read_lines(sent / f"tweeteval_{part}_labels.txt")
-        if len(t) != len(y):
-            raise SystemExit(f"tweeteval {part}: {len(t)} texts but {len(y)} labels")
-        texts += t
-        labels += [TWEET_LABELS[v.strip()] for v in y]
-    tweets = pd.DataFrame({"text": [t.strip() for t in texts], "label": labels, "source": "tweeteval"})
-    tweets["split"] = np.where(_stratified_holdout(tweets["label"], holdout, rng), "holdout", "train")
-    frames.append(tweets)
-
-    sst = pd.read_csv(sent / "sst2_train.tsv", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
-    sst = sst.iloc[np.sort(rng.choice(len(sst), size=min(SST2_SAMPLE, len(sst)), replace=False))]
-    sst = pd.DataFrame(
-        {
-            "text": sst["sentence"].astype(str).str.strip(),
-            "label": np.where(sst["label"].astype(int) == 1, "positive", "negative"),
-            "source": "sst2",
-        }
-    )
-    sst["split"] = np.where(_stratified_holdout(sst["label"], holdout, rng), "holdout", "train")
-    frames.append(sst)
-
-    dev = pd.read_csv(sent / "sst2_dev.tsv", sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False)
-    text_col = "sentence" if "sentence" in dev.columns else "content"  # the dev file's header says "content"
-    frames.append(
-        pd.DataFrame(
-            {
-                "text": dev[text_col].astype(str).str.strip(),
-                "label": np.where(dev["label"].astype(int) == 1, "positive", "negative"),
-                "source": "sst2_dev",
-                "split": "dev",
-            }
-        )
-    )
-
-    reviews = pd.read_csv(data_dir / "womens_clothing_reviews.csv")
-    reviews = reviews[reviews["Review Text"].notna()]
-    reviews = reviews[reviews["Review Text"].astype(str).str.strip() != ""]
-    clothing = pd.DataFrame(
-        {
-            "text": reviews["Review Text"].astype(str).str.strip().to_numpy(),
-            "rating": reviews["Rating"].astype(int).to_numpy(),
-            "source": "clothing",
-            "title": reviews["Title"].fillna("").astype(str).str.strip().to_numpy(),
-        }
-    )
-    clothing["label"] = clothing["rating"].map(CLOTHING_RATING_LABELS)
-    # stratify by star rating (not only label) so the held-out part keeps the 1-2 star share exactly
-    clothing["split"] = np.where(_stratified_holdout(clothing["rating"], holdout, rng), "holdout", "train")
-    train_pos = np.flatnonzero((clothing["split"] == "train") & (clothing["label"] == "positive"))
-    keep = rng.choice(train_pos, size=min(CLOTHING_POSITIVE_TRAIN, len(train_pos)), replace=False)
-    drop = np.setdiff1d(train_pos, keep)
-    clothing = clothing.drop(index=clothing.index[drop])
-    frames.append(clothing)
-
-    out = pd.concat(frames, ignore_index=True)
-    out = out[out["text"] != ""].reset_index(drop=True)
-    out["title"] = out["title"].fillna("") if "title" in out else ""
-    return out[["text", "label", "source", "split", "rating", "title"]]
-
-
-def bench_embedder():
-    """The packaged all-MiniLM-L6-v2 behind the bench's content-hash cache."""
-    from refine.text.embed import CachedEmbedder, SentenceTransformerEmbedder
-
-    return CachedEmbedder(SentenceTransformerEmbedder("default", batch_size=32), CACHE_DIR)
-
-
-def embed_in_chunks(embedder, texts: list[str], chunk: int = 1000, log=print) -> np.ndarray:
-    """Embed through the cache chunk by chunk, so an interrupted first run keeps what it did."""
-    parts = []
-    start = time.time()
-    for i in range(0, len(texts), chunk):
-        parts.append(embedder.encode(texts[i : i + chunk]))
-        if embedder.last_computed:
-            done = min(i + chunk, len(texts))
-            log(f"  embedded {done}/{len(texts)} ({time.time() - start:.0f}s)")
-    return np.concatenate(parts) if parts else np.zeros((0, 384), dtype=np.float32)
-
+from _common import (  # isort: skip - first: offline models, sys.path
+    CLOTHING_POSITIVE_TRAIN,
+    DEFAULT_DATA,
+    HOLDOUT,
+    MODEL_DIR,
+    NEGATIVE_FLOOR,
+    SEED,
+    SST2_SAMPLE,
+    bench_embedder,
+    embed_in_chunks,
+    load_sources,
+)
 
 SOURCE_WEIGHTS = {"clothing": 2.0, "tweeteval": 1.0, "sst2": 0.5}  # CX-like reviews count most
 BAND_WEIGHTS = {"clothing": 2.0, "tweeteval": 1.0}  # sources with neutral texts, for the band's macro-F1
-# CX requirement: complaint-style text reads as negative. The band must call at least this share of
-# (out-of-fold) 1-2 star training reviews negative; macro-F1 decides among the bands that do.
-NEGATIVE_FLOOR = 0.75
 # Candidates compared on out-of-fold predictions (C chosen on an inner validation split during
 # development: 1, 4 and 16 were within 0.01 of each other; a one-hidden-layer MLP was no better).
 CANDIDATES = [
@@ -305,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         "set so that complaint-style feedback reads as negative.",
         "embedding_model": EMBEDDING_MODEL,
         "trained": dt.date.today().isoformat(),
-        "trained_by": "bench/train_default_head.py",
+        "trained_by": "training/train_default_head.py",
         "selected": best["name"],
         "hyperparameters": {"C": best["C"], "lexical": best["lexical"]},
         "selection": {
@@ -323,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": {
             "seed": args.seed,
             "holdout": HOLDOUT,
-            "how": "bench/train_default_head.py load_sources: "
+            "how": "training/_common.py load_sources: "
             "per source, stratified by label (clothing: by star rating), before any subsampling",
         },
         "weighting": {

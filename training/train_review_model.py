@@ -1,13 +1,13 @@
 """Build the packaged review model (refine/models/review/): low-rank adapters on all-MiniLM-L6-v2.
 
 Usage:
-    PYTHONPATH=. python bench/train_review_model.py [--data ../shared/data] [--train 0] [--epochs 3]
+    python training/train_review_model.py [--data ../shared/data] [--train 0] [--epochs 3]
         [--rank 32] [--out refine/models/review] [--threads 2]
 The packaged model was built with `--threads 1` (torch's arithmetic can differ in the last bits with
 the thread count, so another count may give a slightly different model).
 
 Recipe (refine.text.sentiment.review.fine_tune): the clothing *training* part only
-(bench/train_default_head.py load_sources: source clothing, split train; all 9,154 reviews, or a
+(training/_common.py load_sources: source clothing, split train; all 9,154 reviews, or a
 subsample of --train reviews stratified by star rating), labels from stars (1-2 negative, 3 neutral,
 4-5 positive), rank-32 adapters (alpha 64, stored in float16) on every linear layer and a linear head, class-weighted
 cross-entropy, AdamW lr 1e-3, batch 32, 128 tokens, 10% warm-up then linear decay, seed 0 (from the
@@ -17,7 +17,7 @@ choosing by step 2's routed macro-F1; the third round, the same day, compared ra
 (the defaults, shipped) and rank 16 for 4 epochs against it (README: "The review model, wired").
 
 Every choice is made on held-out clothing reviews outside the *test part* (1,200 reviews,
-bench/train_aggregator.py clothing_parts), which is never read here: bench/sentiment_bench.py scores
+training/_common.py clothing_parts), which is never read here: bench/sentiment_bench.py scores
 it through the stage.
   1. the epoch: the fit part's macro-F1 (498 reviews; torch, band with the CX floor: >= 75% of 1-2
      star reviews called negative);
@@ -40,16 +40,22 @@ import json
 import time
 from pathlib import Path
 
-from _env import ROOT  # isort: skip - first: offline models, sys.path
+from _common import (  # isort: skip - first: offline models, sys.path
+    DEFAULT_DATA,
+    ENGLISH_HEAD_CARD,
+    MODEL_DIR,
+    NEGATIVE_FLOOR,
+    bench_embedder,
+    clothing_parts,
+    embed_in_chunks,
+    load_sources,
+)
 
 import numpy as np
-from train_aggregator import NEGATIVE_FLOOR, clothing_parts
-from train_default_head import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
 
 from refine.text.sentiment.review import RANK
 from refine.text.sentiment.scorers import LABELS, band_labels, calibrate_band, evaluate
 
-CARD = ROOT / "refine" / "models" / "sentiment_head.json"
 MIXES = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
@@ -166,7 +172,7 @@ def main(argv=None) -> int:
         help="the adapters' rank (alpha = 2 * rank); --choose-only reads it from the file",
     )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "refine" / "models" / "review")
+    parser.add_argument("--out", type=Path, default=MODEL_DIR / "review")
     parser.add_argument("--choose-only", action="store_true", help="no training: step 2 on the model in --out")
     args = parser.parse_args(argv)
     if not (args.data / "womens_clothing_reviews.csv").is_file():
@@ -175,7 +181,7 @@ def main(argv=None) -> int:
     from refine.text.sentiment.review import ADAPTER_FILE, CARD_FILE, ReviewModel, save
     from refine.text.sentiment.stage import MIN_AGGREGATE_WORDS, _words, sentence_rows
 
-    seed = int(json.loads(CARD.read_text())["split"]["seed"])
+    seed = int(json.loads(ENGLISH_HEAD_CARD.read_text())["split"]["seed"])
     data = load_sources(args.data, seed)
     train = data[(data["source"] == "clothing") & (data["split"] == "train")].reset_index(drop=True)
     train = stratified_subsample(train, args.train, np.random.default_rng(seed + 2))
@@ -250,7 +256,7 @@ def main(argv=None) -> int:
                 "batch": 32,
                 "seed": seed,
                 "loss": "class-weighted cross-entropy",
-                "script": "bench/train_review_model.py",
+                "script": "training/train_review_model.py",
             },
             "training_data": {
                 "source": "womens_clothing_reviews.csv, the English head's training split (1-2 / 3 / 4-5 stars)",
@@ -259,7 +265,7 @@ def main(argv=None) -> int:
                 "licence": "see ../shared/data/README.md",
             },
             "chosen_on": "epoch: the fit part of the held-out clothing reviews (498); mix and bands: every held-out "
-            "clothing review outside the test part (bench/train_aggregator.py clothing_parts)",
+            "clothing review outside the test part (training/_common.py clothing_parts)",
             "fit": {"reviews": len(fit_texts), "torch_macro_f1": round(f1, 4)},
             "choice_part": {
                 "reviews": len(texts),
