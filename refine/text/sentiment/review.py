@@ -48,7 +48,7 @@ CARD_FILE = "review.json"
 WHERE = "[model] review"
 MAX_LENGTH = 128  # tokens; a longer text is cut at its end
 # the band keeps at least this share of the negative-rated (1-2 star) rows called negative: a CX team reads a
-# complaint called neutral as a miss (bench/train_default_head.py uses the same floor)
+# complaint called neutral as a miss (training/train_default_head.py uses the same floor)
 NEGATIVE_FLOOR = 0.75
 READ_EVERY_LONG_COMMENT = 1.01  # route_below_confidence that reads every long English comment
 

@@ -614,7 +614,7 @@ class FeedbackSentiment:
 
         The review model costs a transformer pass per comment, so it reads only the comments whose
         sentence aggregate is unsure: confidence below the card's `route_below_confidence` (chosen
-        by measurement: reading the confident ones changed nothing, bench/train_review_model.py).
+        by measurement: reading the confident ones changed nothing, training/train_review_model.py).
         """
         model = self.review_model
         inner = getattr(model, "scorer", model)  # the ReviewModel, also behind the sentiment cache
