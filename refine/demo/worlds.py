@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from refine.demo import company as synth
 from refine.segments.rules import condition, conjunction, quote_column
 
 EFFECTS = {"small": 0.2, "medium": 0.5, "large": 0.8}
@@ -60,6 +61,11 @@ class TextPool:
     score: np.ndarray
     topic_names: list[str]
     source: str  # clothing reviews | banking77 | synthetic sentences (refine.demo.company)
+
+    @property
+    def has_tone(self) -> bool:
+        """Whether any text carries a tone label."""
+        return bool((self.tone >= 0).any())
 
 
 @dataclass
@@ -229,8 +235,6 @@ def load_pools(data_dir: Path | None, per_bucket: int = 250) -> list[TextPool]:
 
 def synthetic_pool(seed: int = 0, per_bucket: int = 60) -> TextPool:
     """Fallback texts when no shared data is present: refine.demo.company's sentences by theme and tone."""
-    from refine.demo import company as synth
-
     rng = np.random.default_rng(seed)
     texts, topics, tones = [], [], []
     for theme in range(len(synth.THEMES)):
@@ -271,17 +275,27 @@ def _level_names(column: str, n: int) -> list[str]:
     return [f"{prefix}{i + 1:0{width}d}" for i in range(n)]
 
 
-def draw_world(
-    seed: int,
-    pool: TextPool,
-    *,
-    null: bool = False,
-    n_customers: int = 20000,
-    response_rate: tuple[float, float] = (0.15, 0.3),
-) -> World:
-    """Draw one world (see the module doc); ``null`` plants nothing."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 1 if null else 0]))
-    n = n_customers
+@dataclass
+class _Segments:
+    """A world's segments: names, each customer's segment, the world's topics, and per segment its parameters."""
+
+    names: list[str]
+    seg: np.ndarray  # per customer: the index of its segment
+    topics: np.ndarray  # per world topic: its topic in the pool
+    revenue_mean: np.ndarray
+    churn: np.ndarray
+    negative: np.ndarray
+    topic_mix: np.ndarray
+    rate: np.ndarray  # response rate
+    merged: list[int] = field(default_factory=list)  # the two segments of a planted merge
+
+    @property
+    def k(self) -> int:
+        return len(self.names)
+
+
+def _draw_segments(rng: np.random.Generator, n: int, pool: TextPool, response_rate: tuple[float, float]) -> _Segments:
+    """4-10 segments of random shares, the world's topics, and each segment's outcome and feedback parameters."""
     k = int(rng.integers(4, 11))
     names = [f"S{i + 1}" for i in range(k)]
     shares = rng.dirichlet(np.full(k, 3.0))
@@ -296,43 +310,51 @@ def draw_world(
     negative = rng.uniform(0.15, 0.45, size=k)
     topic_mix = rng.dirichlet(np.full(n_topics_world, 3.0), size=k)
     rate = rng.uniform(*response_rate) * rng.uniform(0.8, 1.25, size=k)
+    return _Segments(names, seg, topics, revenue_mean, churn, negative, topic_mix, rate)
 
-    planted: list[Planted] = []
-    n_planted = 0 if null else int(rng.integers(1, 4))
-    kinds = [str(rng.choice(["merge", "split", "new"])) for _ in range(n_planted)]
-    if kinds.count("merge") > 1:  # one merge per world keeps the other segments distinct
-        kinds = [kinds[0]] + [kind if kind != "merge" else "new" for kind in kinds[1:]]
-    merged: list[int] = []
-    if "merge" in kinds:
-        a, b = sorted(int(x) for x in rng.choice(k, size=2, replace=False))
-        revenue_mean[b], churn[b], negative[b] = revenue_mean[a], churn[a], negative[a]
-        topic_mix[b], rate[b] = topic_mix[a], rate[a]
-        merged = [a, b]
-        planted.append(
-            Planted(
-                "merge", "", "segment", condition("segment", "in", [names[a], names[b]]), [names[a], names[b]],
-                "equal", np.isin(seg, merged),
-            )
-        )  # fmt: skip
 
-    columns: dict[str, np.ndarray | list] = {}
-    types: dict[str, str] = {}
-    used: set[str] = set()
+def _plant_merge(rng: np.random.Generator, segs: _Segments) -> Planted:
+    """MERGE: two segments given identical parameters (recorded in `segs.merged`)."""
+    names = segs.names
+    a, b = sorted(int(x) for x in rng.choice(segs.k, size=2, replace=False))
+    segs.revenue_mean[b], segs.churn[b], segs.negative[b] = segs.revenue_mean[a], segs.churn[a], segs.negative[a]
+    segs.topic_mix[b], segs.rate[b] = segs.topic_mix[a], segs.rate[a]
+    segs.merged = [a, b]
+    return Planted(
+        "merge", "", "segment", condition("segment", "in", [names[a], names[b]]), [names[a], names[b]],
+        "equal", np.isin(segs.seg, segs.merged),
+    )  # fmt: skip
 
-    def fresh(options) -> str:
-        free = [o for o in options if o not in used] or [f"{options[0]}_{len(used)}"]
-        name = str(free[int(rng.integers(len(free)))])
-        used.add(name)
+
+@dataclass
+class _Attributes:
+    """A world's attribute columns as they are drawn: values, types and the names already taken."""
+
+    rng: np.random.Generator
+    n: int
+    columns: dict[str, np.ndarray | list] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    def fresh(self, options) -> str:
+        """A name from `options` not taken yet (or the first one numbered)."""
+        free = [o for o in options if o not in self.used] or [f"{options[0]}_{len(self.used)}"]
+        name = str(free[int(self.rng.integers(len(free)))])
+        self.used.add(name)
         return name
 
-    def add_boolean(p=None) -> str:
-        name = fresh(BOOLEAN_NAMES)
-        columns[name] = rng.random(n) < (rng.uniform(0.1, 0.9) if p is None else p)
-        types[name] = "boolean"
+    def boolean(self, p=None) -> str:
+        """A flag, true for a share `p` (random when None)."""
+        rng, n = self.rng, self.n
+        name = self.fresh(BOOLEAN_NAMES)
+        self.columns[name] = rng.random(n) < (rng.uniform(0.1, 0.9) if p is None else p)
+        self.types[name] = "boolean"
         return name
 
-    def add_category(levels=None, special_share=None) -> tuple[str, int]:
-        name = fresh(CATEGORY_NAMES)
+    def category(self, levels=None, special_share=None) -> tuple[str, int]:
+        """A categorical with 2-500 levels and sometimes missing values; one special level of a given share."""
+        rng, n = self.rng, self.n
+        name = self.fresh(CATEGORY_NAMES)
         levels = levels or int(np.exp(rng.uniform(np.log(2), np.log(500))))
         probs = rng.dirichlet(np.full(levels, 1.0))
         special = int(rng.integers(levels))
@@ -343,12 +365,14 @@ def draw_world(
         values = np.array(_level_names(name, levels), dtype=object)[rng.choice(levels, size=n, p=probs)]
         missing = rng.random(n) < (0.05 if rng.random() < 0.3 else 0.0)
         values[missing & (values != _level_names(name, levels)[special])] = ""
-        columns[name] = values
-        types[name] = "category"
+        self.columns[name] = values
+        self.types[name] = "category"
         return name, special
 
-    def add_numeric() -> str:
-        name = fresh(NUMERIC_NAMES)
+    def numeric(self) -> str:
+        """A skewed (lognormal, gamma) or normal number, sometimes missing."""
+        rng, n = self.rng, self.n
+        name = self.fresh(NUMERIC_NAMES)
         shape = rng.choice(["lognormal", "gamma", "normal"])
         if shape == "lognormal":
             x = np.round(np.exp(rng.normal(rng.uniform(3, 8), rng.uniform(0.5, 1.2), n)), 2)
@@ -357,87 +381,105 @@ def draw_world(
         else:
             x = np.round(rng.normal(rng.uniform(30, 60), rng.uniform(8, 15), n))
         x[rng.random(n) < (0.08 if rng.random() < 0.4 else 0.0)] = np.nan
-        columns[name] = x
-        types[name] = "numeric"
+        self.columns[name] = x
+        self.types[name] = "numeric"
         return name
 
-    def add_date() -> str:
-        name = fresh(DATE_NAMES)
+    def date(self) -> str:
+        """A date before the export day, sometimes missing (an empty string, as a CRM exports it)."""
+        rng, n = self.rng, self.n
+        name = self.fresh(DATE_NAMES)
         days = np.floor(rng.exponential(rng.uniform(60, 700), n))
         dates = (REFERENCE_DAY - pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d").to_numpy(dtype=object)
         dates[rng.random(n) < (0.1 if rng.random() < 0.5 else 0.0)] = ""
-        columns[name] = dates
-        types[name] = "date"
+        self.columns[name] = dates
+        self.types[name] = "date"
         return name
 
-    # the planted split / new structures, each on an attribute of its own
-    groups: list[tuple[np.ndarray, float]] = []
-    for kind in kinds:
-        if kind == "merge":
-            continue
-        share = float(np.exp(rng.uniform(np.log(0.01), np.log(0.15))))
-        effect = str(rng.choice(list(EFFECTS)))
-        where = np.ones(n, dtype=bool)
-        segments: list[str] = []
-        if kind == "split":
-            options = [s for s in range(k) if s not in merged and (seg == s).sum() * 0.6 >= share * n]
-            if not options:
-                options = [s for s in range(k) if s not in merged]
-            s = int(options[int(rng.integers(len(options)))])
-            where = seg == s
-            segments = [names[s]]
-            share = min(0.6, share * n / max(int(where.sum()), 1))  # share within the segment
-        attribute_type = str(rng.choice(["boolean", "category", "numeric", "date"]))
-        rule, levels = "", 0
-        if attribute_type == "boolean":
-            name = add_boolean(p=share)
-            member = np.asarray(columns[name]).astype(bool)
-            rule = condition(name, "==", True)
-        elif attribute_type == "category":
-            name, special = add_category(special_share=share)
-            levels = len(set(columns[name]) - {""})
-            value = sorted(set(columns[name]) - {""}, key=lambda v: np.mean(columns[name] == v))
-            target = min(value, key=lambda v: abs(np.mean(columns[name] == v) - share))
-            member = columns[name] == target
-            rule = condition(name, "==", target)
-        elif attribute_type == "numeric":
-            name = add_numeric()
-            x = np.asarray(columns[name], dtype=float)
-            high = rng.random() < 0.5
-            cut = float(np.nanquantile(x, 1 - share if high else share))
-            member = (x >= cut) if high else (x < cut)
-            member = member & np.isfinite(x)
-            rule = f"{quote_column(name)} {'>=' if high else '<'} {cut:g}"
-        else:
-            name = add_date()
-            d = pd.to_datetime(pd.Series(columns[name]).replace("", None))
-            recent = rng.random() < 0.5
-            cut = d.quantile(1 - share if recent else share)
-            member = ((d >= cut) if recent else (d < cut)).to_numpy() & d.notna().to_numpy()
-            rule = f'{quote_column(name)} {">=" if recent else "<"} "{cut.strftime("%Y-%m-%d")}"'
-        mask = member & where
-        if kind == "split":
-            rule = conjunction(condition("segment", "==", segments[0]), rule)
-        planted.append(Planted(kind, name, attribute_type, rule, segments, effect, mask, levels))
-        groups.append((mask, EFFECTS[effect]))
+    def decoy(self, seg: np.ndarray, k: int) -> str:
+        """A flag that merely tracks one segment."""
+        s = int(self.rng.integers(k))
+        name = self.fresh(("lounge_access", "priority_support", "premium_card"))
+        self.columns[name] = self.rng.random(self.n) < np.where(seg == s, 0.9, 0.05)
+        self.types[name] = "decoy"
+        return name
 
-    # the other attributes: random types, decoys tracking a segment, sometimes an id and free text
+
+def _planted_attribute(rng: np.random.Generator, attributes: _Attributes, attribute_type: str, share: float):
+    """A new attribute of the given type with a condition true for about `share` of the customers.
+
+    Returns the column, its members (a boolean per customer), the rule and the number of levels (categories).
+    """
+    columns, levels = attributes.columns, 0
+    if attribute_type == "boolean":
+        name = attributes.boolean(p=share)
+        member = np.asarray(columns[name]).astype(bool)
+        rule = condition(name, "==", True)
+    elif attribute_type == "category":
+        name, special = attributes.category(special_share=share)
+        levels = len(set(columns[name]) - {""})
+        value = sorted(set(columns[name]) - {""}, key=lambda v: np.mean(columns[name] == v))
+        target = min(value, key=lambda v: abs(np.mean(columns[name] == v) - share))
+        member = columns[name] == target
+        rule = condition(name, "==", target)
+    elif attribute_type == "numeric":
+        name = attributes.numeric()
+        x = np.asarray(columns[name], dtype=float)
+        high = rng.random() < 0.5
+        cut = float(np.nanquantile(x, 1 - share if high else share))
+        member = (x >= cut) if high else (x < cut)
+        member = member & np.isfinite(x)
+        rule = f"{quote_column(name)} {'>=' if high else '<'} {cut:g}"
+    else:
+        name = attributes.date()
+        d = pd.to_datetime(pd.Series(columns[name]).replace("", None))
+        recent = rng.random() < 0.5
+        cut = d.quantile(1 - share if recent else share)
+        member = ((d >= cut) if recent else (d < cut)).to_numpy() & d.notna().to_numpy()
+        rule = f'{quote_column(name)} {">=" if recent else "<"} "{cut.strftime("%Y-%m-%d")}"'
+    return name, member, rule, levels
+
+
+def _plant_group(rng: np.random.Generator, attributes: _Attributes, kind: str, segs: _Segments) -> Planted:
+    """SPLIT or NEW: a condition on an attribute of its own, inside one segment (split) or across all (new)."""
+    n = attributes.n
+    share = float(np.exp(rng.uniform(np.log(0.01), np.log(0.15))))
+    effect = str(rng.choice(list(EFFECTS)))
+    where = np.ones(n, dtype=bool)
+    segments: list[str] = []
+    if kind == "split":
+        seg, merged = segs.seg, segs.merged
+        options = [s for s in range(segs.k) if s not in merged and (seg == s).sum() * 0.6 >= share * n]
+        if not options:
+            options = [s for s in range(segs.k) if s not in merged]
+        s = int(options[int(rng.integers(len(options)))])
+        where = seg == s
+        segments = [segs.names[s]]
+        share = min(0.6, share * n / max(int(where.sum()), 1))  # share within the segment
+    attribute_type = str(rng.choice(["boolean", "category", "numeric", "date"]))
+    name, member, rule, levels = _planted_attribute(rng, attributes, attribute_type, share)
+    mask = member & where
+    if kind == "split":
+        rule = conjunction(condition("segment", "==", segments[0]), rule)
+    return Planted(kind, name, attribute_type, rule, segments, effect, mask, levels)
+
+
+def _add_other_attributes(rng: np.random.Generator, attributes: _Attributes, segs: _Segments) -> None:
+    """Attributes up to a random total (5-20) of random types and decoys; sometimes an id and free-text notes."""
+    n, columns, types = attributes.n, attributes.columns, attributes.types
     total = int(rng.integers(5, 21))
     while len(columns) < total:
         kind = rng.choice(["boolean", "category", "numeric", "date", "decoy"], p=[0.2, 0.3, 0.25, 0.15, 0.1])
         if kind == "boolean":
-            add_boolean()
+            attributes.boolean()
         elif kind == "category":
-            add_category()
+            attributes.category()
         elif kind == "numeric":
-            add_numeric()
+            attributes.numeric()
         elif kind == "date":
-            add_date()
+            attributes.date()
         else:
-            s = int(rng.integers(k))
-            name = fresh(("lounge_access", "priority_support", "premium_card"))
-            columns[name] = rng.random(n) < np.where(seg == s, 0.9, 0.05)
-            types[name] = "decoy"
+            attributes.decoy(segs.seg, segs.k)
     if rng.random() < 0.5:
         columns["member_code"] = np.array(
             [f"M{v:08d}" for v in rng.permutation(n) * 97 + rng.integers(0, 97, n)], dtype=object
@@ -450,41 +492,54 @@ def draw_world(
         )
         types["notes"] = "free text"
 
-    # outcomes and feedback: segment parameters, shifted inside planted groups (worse in every way)
-    revenue = revenue_mean[seg] + rng.normal(0, 1, n)
-    p_churn = churn[seg].copy()
-    p_negative = negative[seg].copy()
-    focus = np.zeros(n)  # share of comments pulled to the planted group's topic
-    focus_topic = np.full(n, -1)
+
+@dataclass
+class _People:
+    """Per customer: revenue (standard units), churn and negative-comment probabilities, the pull to one topic."""
+
+    revenue: np.ndarray
+    p_churn: np.ndarray
+    p_negative: np.ndarray
+    focus: np.ndarray  # share of comments pulled to the planted group's topic
+    focus_topic: np.ndarray
+
+
+def _people(rng: np.random.Generator, segs: _Segments, groups: list[tuple[np.ndarray, float]]) -> _People:
+    """Segment parameters per customer, shifted inside planted groups (worse in every way)."""
+    n = len(segs.seg)
+    people = _People(
+        revenue=segs.revenue_mean[segs.seg] + rng.normal(0, 1, n),
+        p_churn=segs.churn[segs.seg].copy(),
+        p_negative=segs.negative[segs.seg].copy(),
+        focus=np.zeros(n),
+        focus_topic=np.full(n, -1),
+    )
     for mask, d in groups:
-        revenue[mask] -= d
-        p_churn[mask] = _shift_proportion(p_churn[mask], d)
-        p_negative[mask] = _shift_proportion(p_negative[mask], d)
-        focus[mask] = np.clip(d * 0.5, 0, 0.6)
-        focus_topic[mask] = int(rng.integers(n_topics_world))
-    churned = (rng.random(n) < p_churn).astype(int)
-    customer_ids = [f"W{seed:03d}-{i:06d}" for i in range(n)]
-    table = {"customer_id": customer_ids, "segment": np.array(names, dtype=object)[seg]}
+        people.revenue[mask] -= d
+        people.p_churn[mask] = _shift_proportion(people.p_churn[mask], d)
+        people.p_negative[mask] = _shift_proportion(people.p_negative[mask], d)
+        people.focus[mask] = np.clip(d * 0.5, 0, 0.6)
+        people.focus_topic[mask] = int(rng.integers(len(segs.topics)))
+    return people
+
+
+def _customers(rng: np.random.Generator, ids: list[str], segs: _Segments, columns: dict, people: _People):
+    """The customer table: id, segment, the attributes, churned and revenue."""
+    churned = (rng.random(len(ids)) < people.p_churn).astype(int)
+    table = {"customer_id": ids, "segment": np.array(segs.names, dtype=object)[segs.seg]}
     table.update(columns)
     table["churned"] = churned
-    table["revenue"] = np.round(400 + 120 * revenue, 2)
-    customers = pd.DataFrame(table)
+    table["revenue"] = np.round(400 + 120 * people.revenue, 2)
+    return pd.DataFrame(table)
 
-    responds = rng.random(n) < rate[seg]
-    writers = np.flatnonzero(responds)
-    writers = np.concatenate([writers, writers[rng.random(len(writers)) < 0.08]])
-    writers.sort(kind="stable")
-    pulled = rng.random(len(writers)) < focus[writers]
-    cumulative = np.cumsum(topic_mix[seg[writers]], axis=1)
-    drawn_topic = np.minimum((rng.random((len(writers), 1)) > cumulative).sum(axis=1), n_topics_world - 1)
-    drawn_topic = np.where(pulled, focus_topic[writers], drawn_topic)
-    tone_draw = rng.random(len(writers))
-    tone = np.where(tone_draw < p_negative[writers], 0, np.where(tone_draw < p_negative[writers] + 0.2, 1, 2))
-    has_tone = bool((pool.tone >= 0).any())
-    pool_rows = np.empty(len(writers), dtype=np.int64)
+
+def _pool_rows(rng: np.random.Generator, pool: TextPool, topic: np.ndarray, tone: np.ndarray) -> np.ndarray:
+    """Per comment, a pool text of its topic (and tone, where the pool has tones), each bucket dealt from a shuffle."""
+    has_tone = pool.has_tone
+    pool_rows = np.empty(len(topic), dtype=np.int64)
     buckets: dict[tuple[int, int], np.ndarray] = {}
     cursor: dict[tuple[int, int], int] = {}
-    for row, (t, g) in enumerate(zip(topics[drawn_topic], tone)):
+    for row, (t, g) in enumerate(zip(topic, tone)):
         key = (int(t), int(g) if has_tone else -1)
         if key not in buckets:
             rows = np.flatnonzero((pool.topic == key[0]) & ((pool.tone == key[1]) if has_tone else True))
@@ -495,19 +550,65 @@ def draw_world(
         bucket = buckets[key]
         pool_rows[row] = bucket[cursor[key] % len(bucket)]
         cursor[key] += 1
+    return pool_rows
+
+
+def _feedback(rng: np.random.Generator, seed: int, ids: list[str], segs: _Segments, people: _People, pool: TextPool):
+    """The month's feedback (who writes, some twice; topic; tone; text) and each comment's row in the pool."""
+    responds = rng.random(len(ids)) < segs.rate[segs.seg]
+    writers = np.flatnonzero(responds)
+    writers = np.concatenate([writers, writers[rng.random(len(writers)) < 0.08]])
+    writers.sort(kind="stable")
+    pulled = rng.random(len(writers)) < people.focus[writers]
+    cumulative = np.cumsum(segs.topic_mix[segs.seg[writers]], axis=1)
+    drawn_topic = np.minimum((rng.random((len(writers), 1)) > cumulative).sum(axis=1), len(segs.topics) - 1)
+    drawn_topic = np.where(pulled, people.focus_topic[writers], drawn_topic)
+    tone_draw = rng.random(len(writers))
+    p_negative = people.p_negative[writers]
+    tone = np.where(tone_draw < p_negative, 0, np.where(tone_draw < p_negative + 0.2, 1, 2))
+    pool_rows = _pool_rows(rng, pool, segs.topics[drawn_topic], tone)
     feedback = pd.DataFrame(
         {
             "feedback_id": [f"F{seed:03d}-{i:06d}" for i in range(len(writers))],
-            "customer_id": np.array(customer_ids, dtype=object)[writers],
+            "customer_id": np.array(ids, dtype=object)[writers],
             "comment": [pool.texts[r] for r in pool_rows],
         }
     )
     if np.isfinite(pool.score).any():
         feedback["stars"] = pool.score[pool_rows].astype(int)
+    return feedback, pool_rows
+
+
+def draw_world(
+    seed: int,
+    pool: TextPool,
+    *,
+    null: bool = False,
+    n_customers: int = 20000,
+    response_rate: tuple[float, float] = (0.15, 0.3),
+) -> World:
+    """Draw one world (see the module doc); ``null`` plants nothing."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1 if null else 0]))
+    segs = _draw_segments(rng, n_customers, pool, response_rate)
+    n_planted = 0 if null else int(rng.integers(1, 4))
+    kinds = [str(rng.choice(["merge", "split", "new"])) for _ in range(n_planted)]
+    if kinds.count("merge") > 1:  # one merge per world keeps the other segments distinct
+        kinds = [kinds[0]] + [kind if kind != "merge" else "new" for kind in kinds[1:]]
+    planted = [_plant_merge(rng, segs)] if "merge" in kinds else []
+    attributes = _Attributes(rng, n_customers)
+    # the planted split / new structures, each on an attribute of its own
+    planted += [_plant_group(rng, attributes, kind, segs) for kind in kinds if kind != "merge"]
+    # the other attributes: random types, decoys tracking a segment, sometimes an id and free text
+    _add_other_attributes(rng, attributes, segs)
+    # outcomes and feedback: segment parameters, shifted inside planted groups (worse in every way)
+    people = _people(rng, segs, [(p.mask, EFFECTS[p.effect]) for p in planted if p.kind != "merge"])
+    customer_ids = [f"W{seed:03d}-{i:06d}" for i in range(n_customers)]
+    customers = _customers(rng, customer_ids, segs, attributes.columns, people)
+    feedback, pool_rows = _feedback(rng, seed, customer_ids, segs, people, pool)
     notes = [f"texts: {pool.source}"]
-    if not has_tone:
+    if not pool.has_tone:
         notes.append("texts carry no tone label: planted effects move topics and outcomes, not sentiment")
-    return World(seed, customers, feedback, planted, pool.source, pool_rows, notes, types)
+    return World(seed, customers, feedback, planted, pool.source, pool_rows, notes, attributes.types)
 
 
 def world_pool(seed: int, pools: list[TextPool]) -> TextPool:

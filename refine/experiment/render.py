@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 import numpy as np
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from refine.errors import RefineError
 from refine.experiment._common import _fmt, _pct, _seg_name
 from refine.experiment.report import ABReport
+from refine.io.runs import write_json, write_text
 
 Report = Mapping[str, Any]  # an ABReport, or the ab_report.json document it reads like
 Escape = Callable[[Any], str]
@@ -37,14 +39,27 @@ def _num(value: Any, spec: str = ".3g", missing: str = "n/a") -> str:
     return missing if value is None else format(value, spec)
 
 
+def _escape(text: Any) -> str:
+    """Text safe in a markdown table cell or list item: pipes escaped, on one line."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def render_markdown(report: Report) -> str:
-    s, q, srm = report["settings"], report["data_quality"], report["srm"]
-    info = report["metrics"]
+    """ab_report.md: decision, warnings, data quality, sample ratio, results, adjustments, time, who it helps, method."""
+    lines = _markdown_decision(report, _escape)
+    lines += _markdown_data_quality(report["data_quality"], _escape)
+    lines += _markdown_sample_ratio(report["srm"], _escape)
+    lines += _markdown_results(report, _escape)
+    lines += _markdown_adjustments(report["metrics"], _escape)
+    lines += _markdown_time(report, _escape)
+    lines += _markdown_heterogeneity(report, _escape)
+    lines += _markdown_guardrails(report, _escape)
+    lines += ["", "## Method", ""] + [f"- {m}" for m in report["method"]]
+    return "\n".join(lines) + "\n"
 
-    def esc(text: Any) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
 
-    interval = s.get("interval", "fixed")
+def _markdown_decision(report: Report, esc: Escape) -> list[str]:
+    """The title, the decision with its reasons, the interval in force, warnings and the plain-words summaries."""
     d = report["decision"]
     headline = f" ({esc(d['headline'])})" if d.get("headline") else ""
     lines = ["# A/B test analysis", "", f"**Decision: {d['decision'].upper()}**{headline}", ""]
@@ -58,7 +73,12 @@ def render_markdown(report: Report) -> str:
         lines += ["", "## Warnings", ""] + [f"- {esc(w)}" for w in report["warnings"]]
     lines += ["", "## In plain words", ""]
     lines += [f"- {esc(r['summary'])}" for r in report["results"] if r["segment"] is None and r.get("summary")]
-    lines += ["", "## Data quality", "", "Policy:", ""] + [f"- {p}" for p in q["policy"]]
+    return lines
+
+
+def _markdown_data_quality(q: Mapping[str, Any], esc: Escape) -> list[str]:
+    """The data-quality section: policy, rows in and excluded, duplicates, contradictions, missing values."""
+    lines = ["", "## Data quality", "", "Policy:", ""] + [f"- {p}" for p in q["policy"]]
     lines += ["", "| rows | count |", "| --- | ---: |", f"| input rows | {q['input_rows']} |"]
     for reason, n in q["excluded_rows"].items():
         lines.append(f"| excluded: {reason.replace('_', ' ')} | {n} |")
@@ -81,7 +101,12 @@ def render_markdown(report: Report) -> str:
             lines.append(f"- Missing CUPED covariate for {esc(metric)}: {n} units kept unadjusted.")
     for key, n in q.get("input", {}).items():
         lines.append(f"- Loading: {key.replace('_', ' ')} = {n}.")
-    lines += ["", "## Sample ratio", "", "| arm | units | expected |", "| --- | ---: | ---: |"]
+    return lines
+
+
+def _markdown_sample_ratio(srm: Mapping[str, Any], esc: Escape) -> list[str]:
+    """Units per arm against the expected split, and the chi-square test of the ratio."""
+    lines = ["", "## Sample ratio", "", "| arm | units | expected |", "| --- | ---: | ---: |"]
     for a, n, e in zip(srm["arms"], srm["observed"], srm["expected"]):
         lines.append(f"| {esc(a)} | {n} | {e:.1f} |")
     lines += [
@@ -89,12 +114,19 @@ def render_markdown(report: Report) -> str:
         f"Chi-square = {srm['chi2']:.3f}, p = {srm['p_value']:.3g} "
         f"({'MISMATCH' if srm['mismatch'] else 'no mismatch'} at p < {srm['threshold']:g}).",
     ]
+    return lines
+
+
+def _markdown_results(report: Report, esc: Escape) -> list[str]:
+    """The results table: one row per metric x segment x arm, under the interval in force."""
+    s, info = report["settings"], report["metrics"]
+    interval = s.get("interval", "fixed")
     kind = "always-valid (sequential)" if interval == "sequential" else "fixed-horizon"
     header = (
         "| metric | segment | arm | control mean (n) | treatment mean (n) | abs lift [CI] | rel lift [CI] "
         "| p | p adj | result | P(beat control) | risk if shipped |"
     )
-    lines += [
+    lines = [
         "",
         "## Results",
         "",
@@ -107,26 +139,35 @@ def render_markdown(report: Report) -> str:
         "| --- " * 12 + "|",
     ]
     for r in report["results"]:
-        binary = info[r["metric"]]["type"] == "binary"
-        if r.get("p_value") is None:
-            lines.append(
-                f"| {esc(r['metric'])} | {esc(_seg_name(r['segment']))} | {esc(r['arm'])} | "
-                f"n={r['n_control']} | n={r['n_treatment']} | {esc(r['skipped'])} | | | | | | |"
-            )
-            continue
-        v = shown(r, interval)
-        padj = _num(v["p_adj"])
-        verdict = ("significant, " if r["significant"] else "not significant, ") + r["direction"]
-        bayes = r.get("bayesian", {})
-        ctw = _num(bayes.get("chance_to_win"), ".1%")
-        risk = "n/a" if bayes.get("risk_ship") is None else f"{bayes['risk_ship'] * 100:.3g}%"
-        lines.append(
+        lines.append(_markdown_result_row(r, info[r["metric"]]["type"] == "binary", interval, esc))
+    return lines
+
+
+def _markdown_result_row(r: Mapping[str, Any], binary: bool, interval: str, esc: Escape) -> str:
+    """One row of the results table (a skipped test shows why in the lift column)."""
+    if r.get("p_value") is None:
+        return (
             f"| {esc(r['metric'])} | {esc(_seg_name(r['segment']))} | {esc(r['arm'])} | "
-            f"{_fmt(r['mean_control'], binary)} ({r['n_control']}) | {_fmt(r['mean_treatment'], binary)} "
-            f"({r['n_treatment']}) | {_fmt(r['abs_lift'], binary, True)} [{_fmt(v['abs_ci'][0], binary, True)}, "
-            f"{_fmt(v['abs_ci'][1], binary, True)}] | {_pct(r['rel_lift'])} [{_pct(v['rel_ci'][0])}, "
-            f"{_pct(v['rel_ci'][1])}] | {v['p']:.3g} | {padj} | {verdict} | {ctw} | {risk} |"
+            f"n={r['n_control']} | n={r['n_treatment']} | {esc(r['skipped'])} | | | | | | |"
         )
+    v = shown(r, interval)
+    padj = _num(v["p_adj"])
+    verdict = ("significant, " if r["significant"] else "not significant, ") + r["direction"]
+    bayes = r.get("bayesian", {})
+    ctw = _num(bayes.get("chance_to_win"), ".1%")
+    risk = "n/a" if bayes.get("risk_ship") is None else f"{bayes['risk_ship'] * 100:.3g}%"
+    return (
+        f"| {esc(r['metric'])} | {esc(_seg_name(r['segment']))} | {esc(r['arm'])} | "
+        f"{_fmt(r['mean_control'], binary)} ({r['n_control']}) | {_fmt(r['mean_treatment'], binary)} "
+        f"({r['n_treatment']}) | {_fmt(r['abs_lift'], binary, True)} [{_fmt(v['abs_ci'][0], binary, True)}, "
+        f"{_fmt(v['abs_ci'][1], binary, True)}] | {_pct(r['rel_lift'])} [{_pct(v['rel_ci'][0])}, "
+        f"{_pct(v['rel_ci'][1])}] | {v['p']:.3g} | {padj} | {verdict} | {ctw} | {risk} |"
+    )
+
+
+def _markdown_adjustments(info: Mapping[str, Any], esc: Escape) -> list[str]:
+    """How metrics were adjusted: CUPED, capping at a percentile, ratio metrics."""
+    lines: list[str] = []
     cuped = [(m, i["cuped"]) for m, i in info.items() if i.get("cuped")]
     if cuped:
         lines += ["", "## CUPED", ""]
@@ -149,18 +190,22 @@ def render_markdown(report: Report) -> str:
                 f"- {esc(m)} = sum of {esc(i['ratio']['numerator'])} / sum of {esc(i['ratio']['denominator'])} "
                 "per arm (delta method)."
             )
-    lines += _markdown_time(report, esc)
-    lines += _markdown_heterogeneity(report, esc)
-    if report["guardrails"]:
-        lines += ["", "## Guardrails", ""]
-        for g in report["guardrails"]:
-            state = "HARMED" if g["harmed"] else "not harmed"
-            p = "n/a" if g["p_value"] is None else f"{g['p_value']:.3g}"
-            if interval == "sequential" and g.get("p_judged") is not None:
-                p = f"{g['p_judged']:.3g} always-valid"
-            lines.append(f"- {esc(g['metric'])} ({esc(g['arm'])}): {state} (p = {p}, uncorrected)")
-    lines += ["", "## Method", ""] + [f"- {m}" for m in report["method"]]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _markdown_guardrails(report: Report, esc: Escape) -> list[str]:
+    """Each guardrail metric: harmed or not, with its uncorrected (or always-valid) p."""
+    if not report["guardrails"]:
+        return []
+    interval = report["settings"].get("interval", "fixed")
+    lines = ["", "## Guardrails", ""]
+    for g in report["guardrails"]:
+        state = "HARMED" if g["harmed"] else "not harmed"
+        p = "n/a" if g["p_value"] is None else f"{g['p_value']:.3g}"
+        if interval == "sequential" and g.get("p_judged") is not None:
+            p = f"{g['p_judged']:.3g} always-valid"
+        lines.append(f"- {esc(g['metric'])} ({esc(g['arm'])}): {state} (p = {p}, uncorrected)")
+    return lines
 
 
 def _markdown_time(report: Report, esc: Escape) -> list[str]:
@@ -327,8 +372,6 @@ def forest_rows(report: Report) -> dict[str, Any]:
 
 
 def render_html(report: Report) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
     env = Environment(
         loader=FileSystemLoader(str(Path(__file__).parent.parent / "templates")),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -344,8 +387,6 @@ def render_html(report: Report) -> str:
 
 def write_ab_report(report: ABReport | Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ab_report.json, ab_report.md and ab_report.html (self-contained, no network) into out_dir."""
-    from refine.io.runs import write_json, write_text
-
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

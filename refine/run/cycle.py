@@ -14,21 +14,49 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from refine import __version__
 from refine import schemas as S
+from refine import stats as stats_module
 from refine.errors import RefineError
-from refine.io.config import RefineConfig, offline_env
-from refine.memo import StageMemo
+from refine.insights.stage import compute_insights
+from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
+from refine.io.ingest import ingest, rule_columns
+from refine.io.runs import check_output_folder, read_json, write_json
+from refine.io.sources import describe
+from refine.memo import Digest, StageMemo, code_digest
 from refine.progress import Progress
+from refine.report.llm import apply_labels, executive_summary, label_topics, manifest_entry, summary_context
+from refine.report.render import compare_with_previous
+from refine.run.engines import Engine
+from refine.run.folders import write_run
 from refine.run.results import CycleResult, RunManifest
-
-if TYPE_CHECKING:
-    from refine.run.engines import Engine
+from refine.segments import model as proposals_module
+from refine.segments import propose as propose_module
+from refine.segments import rules as rules_module
+from refine.segments import search as search_module
+from refine.segments.decisions import accepted_proposals, redefine_segments
+from refine.segments.profiles import join_segments, profile_segments, respondents_table
+from refine.segments.propose import ProposalResult, propose, proposed_assignments
+from refine.text.embed_multilingual import build_multilingual_embedder
+from refine.text.language import LanguageCache
+from refine.text.sentences import SentenceTable, build_sentences
+from refine.text.sentiment import scorers as scorers_module
+from refine.text.sentiment.review import load_review_model, review_model_folder
+from refine.text.sentiment.scorers import CachedScorer, cached_scorer
+from refine.text.sentiment.stage import FeedbackSentiment, load_multilingual_head, theme_space
+from refine.text.themes import ThemeResult, fit_themes, load_codeframe
+from refine.text.themes import codeframe as codeframe_module
+from refine.text.themes import entities as entities_module
+from refine.text.themes import model as model_module
+from refine.text.themes import naming as naming_module
+from refine.text.themes import stage as stage_module
+from refine.text.themes import topics as topics_module
+from refine.versions import versions
 
 OUTPUT_FILES = [
     "feedback.parquet",
@@ -46,8 +74,6 @@ OUTPUT_FILES = [
 
 def _check_out_dir(out_dir: Path) -> None:
     """A run goes into a new or empty folder, or replaces an earlier run in its own folder; nothing else."""
-    from refine.io.runs import check_output_folder
-
     if out_dir.is_dir() and (out_dir / "decisions.json").exists():
         raise RefineError(
             "this folder holds decisions (refine accept / reject) on the run in it; write the new "
@@ -59,8 +85,6 @@ def _check_out_dir(out_dir: Path) -> None:
 
 def _previous_topics(previous: Path) -> dict:
     """Last cycle's topics.json document (topics, fading and, from themes on, parents), from a finished run folder."""
-    from refine.io.runs import read_json
-
     if not previous.is_dir():
         raise RefineError("--previous must be the folder of an earlier run", where=str(previous))
     if not (previous / "run.json").exists():
@@ -156,8 +180,6 @@ def run_cycle(
         >>> config = load_config("refine.toml")
         >>> result = run_cycle("feedback.csv", "customers.csv", config, "runs/2026-11")
     """
-    from refine.run.engines import Engine
-
     offline_env()
     out_dir = Path(out_dir)
     _check_out_dir(out_dir)
@@ -222,12 +244,9 @@ def run_cycle(
 
 def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
     """Read, validate and redact both inputs; apply last cycle's accepted proposals to the segments."""
-    from refine.io.ingest import ingest
 
     def shown(path, section) -> str:
         if getattr(section, "database", ""):
-            from refine.io.sources import describe
-
             return describe(section.database, section.table, section.query)
         return Path(path).name if path is not None else "?"
 
@@ -237,8 +256,6 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
     ):
         data = ingest(feedback_path, customers_path, cycle.config)
     if cycle.previous is not None:
-        from refine.segments.decisions import accepted_proposals, redefine_segments
-
         # last month's accepted proposals redefine the segments this cycle reports against
         data.customers, cycle.applied = redefine_segments(
             data.customers, accepted_proposals(cycle.previous), cycle.config
@@ -290,8 +307,6 @@ def _reset_counts(counter) -> None:
 
 def sentences_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, embedder):
     """Each comment's sentences, embedded (a one-sentence comment reuses its embedding)."""
-    from refine.text.sentences import build_sentences
-
     _reset_counts(embedder)
     with cycle.progress.stage("sentences", "split comments, embed the sentences of longer ones"):
         sentences = build_sentences(feedback[S.TEXT].tolist(), vectors, embedder)
@@ -301,9 +316,6 @@ def sentences_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
 
 def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, given, embedding_id: str):
     """Language, sentiment per sentence, and per comment from its sentences (refine.text.sentiment.stage)."""
-    from refine.text.sentiment.scorers import cached_scorer
-    from refine.text.sentiment.stage import FeedbackSentiment, load_multilingual_head
-
     config = cycle.config
     with cycle.progress.stage("sentiment", config.model.sentiment if given is None else given.model_id):
         base = given if given is not None else cycle.engine.scorer(config.model.sentiment, device=config.model.device)
@@ -341,14 +353,10 @@ def check_model_settings(config: RefineConfig, *, scorer_given: bool = False) ->
     and the review model's export are left to the sentiment stage. A relative folder is read from the
     working folder, then from the config file's folder (refine.io.config.load_config).
     """
-    from refine.text.sentiment.review import review_model_folder
-    from refine.text.sentiment.scorers import load_scorer
-    from refine.text.sentiment.stage import load_multilingual_head
-
     if not scorer_given:
         spec = config.model.sentiment.strip()
         if not spec.startswith("transformers:") or not spec.split(":", 1)[1].strip():
-            load_scorer(spec)  # a head file, or the one-line error of an empty "transformers:"
+            scorers_module.load_scorer(spec)  # a head file, or the one-line error of an empty "transformers:"
         review_model_folder(config.model.review)
     load_multilingual_head(config.model.multilingual)
 
@@ -360,10 +368,6 @@ def _review_model(config: RefineConfig):
     its own head (`[model] sentiment = "<folder>"`) keeps it for every comment unless it names a
     review model too.
     """
-    from refine.io.config import DEFAULT_MODEL
-    from refine.text.sentiment.review import load_review_model
-    from refine.text.sentiment.scorers import CachedScorer
-
     spec = config.model.review.strip()
     if spec.lower() == DEFAULT_MODEL and config.model.sentiment.strip().lower() != DEFAULT_MODEL:
         return None
@@ -377,25 +381,18 @@ def _language_cache(cache_dir):
     """Language guesses of earlier runs (refine.text.language.LanguageCache), or None without a cache folder."""
     if cache_dir is None:
         return None
-    from refine.text.language import LanguageCache
-
     return LanguageCache(cache_dir)
 
 
 def _multilingual_embedder(cycle: _Cycle):
     """USE multilingual v3 behind the cache (built once per cycle; loads its weights only when a text needs it)."""
     if cycle.multilingual_embedder is None:
-        from refine.text.embed_multilingual import build_multilingual_embedder
-
         cycle.multilingual_embedder = build_multilingual_embedder(cycle.config.cache_dir)
     return cycle.multilingual_embedder
 
 
 def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, embedder):
     """The vectors themes cluster: one multilingual space when enough comments are not in English, else `vectors`."""
-    from refine.text.sentences import SentenceTable
-    from refine.text.sentiment.stage import theme_space
-
     threshold = cycle.config.model.multilingual_themes
     space = theme_space(
         feedback[S.TEXT].tolist(),
@@ -424,19 +421,8 @@ def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray
 
 def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics, sentences, embedder):
     """Themes per sentence in two levels (refine.text.themes), reused from the stage cache when nothing they read changed."""
-    from refine.memo import Digest, code_digest
-    from refine.text.themes import ThemeResult, fit_themes, load_codeframe
-    from refine.text.themes import codeframe as codeframe_module
-    from refine.text.themes import entities as entities_module
-    from refine.text.themes import model as model_module
-    from refine.text.themes import naming as naming_module
-    from refine.text.themes import stage as stage_module
-    from refine.text.themes import topics as topics_module
-
     config = cycle.config
     cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
-    from refine.versions import versions
-
     cycle.versions = versions()
     codeframe = load_codeframe(config.themes.codeframe_path(config)) if config.themes.codeframe else None
     previous = ThemeResult.previous_from_json(previous_topics) if previous_topics is not None else None
@@ -528,8 +514,6 @@ def llm_labels_stage(cycle: _Cycle, feedback: pd.DataFrame, topics: list[dict]):
     """Optional: a language model rewrites the keyword labels ([llm]); the keyword labels stay on any failure."""
     llm = cycle.config.llm
     if llm.provider != "none":
-        from refine.report.llm import apply_labels, label_topics
-
         with cycle.progress.stage("llm labels", f"{llm.provider}: {llm.model}"):
             labels, cycle.llm_status["labels"] = label_topics(topics, llm)
             apply_labels(topics, labels)
@@ -538,8 +522,6 @@ def llm_labels_stage(cycle: _Cycle, feedback: pd.DataFrame, topics: list[dict]):
 
 def join_stage(cycle: _Cycle, feedback: pd.DataFrame, customers: pd.DataFrame, topics: list[dict]):
     """The writer's segment on every comment; segment profiles; one row per respondent."""
-    from refine.segments.profiles import join_segments, profile_segments, respondents_table
-
     with cycle.progress.stage("join", "segments and outcomes"):
         feedback = join_segments(feedback, customers, cycle.config)
         topic_ids = sorted(t["id"] for t in topics if t.get("status") != "fading")
@@ -558,15 +540,6 @@ class _Proposals:
 
 def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.DataFrame, topics: list[dict]):
     """Merge / split / new proposals confirmed on the holdout, reused when nothing they read changed."""
-    from refine import stats as stats_module
-    from refine.io.ingest import rule_columns
-    from refine.memo import Digest, code_digest
-    from refine.segments import model as proposals_module
-    from refine.segments import propose as propose_module
-    from refine.segments import rules as rules_module
-    from refine.segments import search as search_module
-    from refine.segments.propose import ProposalResult, propose, proposed_assignments
-
     config = cycle.config
     labels = {t["id"]: t["label"] for t in topics if t.get("status") != "fading"}
     with cycle.progress.stage("propose", "merge / split / new, confirmed on holdout"):
@@ -607,8 +580,6 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
 
 def insights_stage(cycle: _Cycle, data, feedback: pd.DataFrame, topics, proposals, embedder, vectors):
     """Theme drivers, value touched / at risk, and against --previous: score-change attribution and what is new."""
-    from refine.insights.stage import compute_insights
-
     with cycle.progress.stage("insights", "drivers, value, score change, what is new"):
         insights = compute_insights(
             feedback,
@@ -630,8 +601,6 @@ def llm_summary_stage(cycle: _Cycle, topics, proposals, segments, feedback) -> s
     llm = cycle.config.llm
     if llm.provider == "none":
         return None
-    from refine.report.llm import executive_summary, summary_context
-
     with cycle.progress.stage("llm summary", f"{llm.provider}: {llm.model}"):
         summary, cycle.llm_status["summary"] = executive_summary(
             summary_context(topics, proposals, segments, feedback), llm
@@ -643,16 +612,12 @@ def compare_stage(cycle: _Cycle, topics, segments, topic_model) -> dict | None:
     """What changed since the previous cycle (--previous): emerging and fading topics, sentiment shifts."""
     if cycle.previous is None:
         return None
-    from refine.report.render import compare_with_previous
-
     fading = [t.to_record(topic_model.n_comments) for t in topic_model.fading]
     return compare_with_previous(cycle.previous, topics, segments, fading)
 
 
 def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals: _Proposals) -> RunManifest:
     """run.json's content: inputs, counts, config, models, caches and methods (timings are added when written)."""
-    from refine.report.llm import manifest_entry
-
     config = cycle.config
     embedding_use = dict(cycle.embedding_use)
     return RunManifest(
@@ -697,13 +662,9 @@ def _sentiment_models(cycle: _Cycle) -> dict[str, str]:
 
 def write_stage(cycle: _Cycle, result: CycleResult) -> CycleResult:
     """The run folder: every output file, then run.json last (a folder without it is an unfinished run)."""
-    from refine.run.folders import write_run
-
     with cycle.progress.stage("report", str(result.out_dir)):
         write_run(result)
     result.manifest.timings = cycle.progress.timings
     result.manifest.finished = datetime.now(UTC).isoformat(timespec="seconds")
-    from refine.io.runs import write_json
-
     write_json(result.out_dir / "run.json", result.manifest.to_json())
     return result

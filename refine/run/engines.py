@@ -13,13 +13,20 @@ the driver; a `transformers:` scorer reads texts and is mapped over partitions l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
-from refine.io.config import RunSettings
+from refine.io.config import RunSettings, offline_env
+from refine.optional import check_extra, require
+from refine.progress import Progress
+from refine.text import embed as embed_module
+from refine.text.embed import CHUNK_SIZE, CachedEmbedder, SentenceTransformerEmbedder
+from refine.text.embed_onnx import OnnxEmbedder
+from refine.text.sentiment import scorers as scorers_module
 
 WHERE = "[run] scheduler"
 PARTITION_SIZE = 256  # texts per task: large enough to batch well, small enough to spread over workers
@@ -36,8 +43,6 @@ _WORKER_STATS = {"loads": 0, "texts": 0, "partitions": 0}
 def _worker_model(key: tuple, build):
     model = _WORKER_MODELS.get(key)
     if model is None:
-        from refine.io.config import offline_env
-
         offline_env()
         model = _WORKER_MODELS[key] = build()
         _WORKER_STATS["loads"] += 1
@@ -52,10 +57,6 @@ def _embed_partition(
     `texts_per_batch` is `[model] batch_size` (not so named: `client.map` takes `batch_size` itself).
     """
     batch_size = texts_per_batch
-    from pathlib import Path
-
-    from refine.text.embed import SentenceTransformerEmbedder
-    from refine.text.embed_onnx import OnnxEmbedder
 
     def build():
         if backend == "torch":
@@ -73,9 +74,7 @@ def _embed_partition(
 
 def _score_partition(texts: list[str], spec: str, device: str) -> pd.DataFrame:
     """Score one partition with this worker's copy of a transformers sentiment model."""
-    from refine.text.sentiment.scorers import load_scorer
-
-    scorer = _worker_model(("sentiment", spec, device), lambda: load_scorer(spec, device=device))
+    scorer = _worker_model(("sentiment", spec, device), lambda: scorers_module.load_scorer(spec, device=device))
     _WORKER_STATS["partitions"] += 1
     return scorer.score(texts, None)
 
@@ -168,8 +167,6 @@ class DistributedEmbedder:
         cache_dir: str | None = None,
         partition_size: int = PARTITION_SIZE,
     ):
-        from refine.text.embed import SentenceTransformerEmbedder
-
         self.model_name = model
         self.backend = backend
         self.batch_size = batch_size
@@ -209,9 +206,7 @@ class DistributedScorer:
     def score(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> pd.DataFrame:
         texts = [str(t) if t is not None else "" for t in texts]
         if not texts:
-            from refine.text.sentiment.scorers import _frame
-
-            return _frame(np.zeros((0, 3)), [])
+            return scorers_module._frame(np.zeros((0, 3)), [])
         parts = [texts[s] for s in _partitions(len(texts), self.partition_size)]
         client = _client_of(self.client)
         futures = client.map(_score_partition, parts, spec=self.spec, device=self.device)
@@ -237,8 +232,6 @@ class Engine:
         self._started = False
         self.connect_timeout_s = CONNECT_TIMEOUT_S
         if self.distributed:  # at the start of a run, not after ingest and the cache lookup
-            from refine.optional import check_extra
-
             check_extra("dask", 'engine "dask"', where="[run] engine")
 
     @property
@@ -255,8 +248,6 @@ class Engine:
         return self._client
 
     def _connect(self):
-        from refine.optional import require
-
         dask_distributed = require("dask", "distributed", 'engine "dask"', where="[run] engine")
         Client, LocalCluster = dask_distributed.Client, dask_distributed.LocalCluster
         if not self.scheduler:
@@ -300,11 +291,9 @@ class Engine:
         Progress of the embedding goes to `progress` (a refine.progress.Progress) when given, else to
         stderr when `show_progress`.
         """
-        from refine.text.embed import CHUNK_SIZE, CachedEmbedder, build_embedder
-
         model = config.model
         if not self.distributed:
-            return build_embedder(
+            return embed_module.build_embedder(
                 model.embedding,
                 device=model.device,
                 batch_size=model.batch_size,
@@ -322,8 +311,6 @@ class Engine:
             cache_dir=str(config.cache_dir),
         )
         if progress is None and show_progress:
-            from refine.progress import Progress
-
             progress = Progress()
         cached = CachedEmbedder(remote, config.cache_dir, progress=progress)
         # a chunk is cached as soon as it comes back; big enough to keep every worker busy
@@ -332,13 +319,11 @@ class Engine:
 
     def scorer(self, spec: str, *, device: str):
         """The sentiment scorer: a `transformers:` model on the cluster, the embedding head here."""
-        from refine.text.sentiment.scorers import load_scorer
-
         if self.distributed and (spec or "").strip().startswith("transformers:"):
             if not spec.split(":", 1)[1].strip():
-                return load_scorer(spec, device=device)  # raises the usual one-line error
+                return scorers_module.load_scorer(spec, device=device)  # raises the usual one-line error
             return DistributedScorer(spec.strip(), device=device, client=self)
-        return load_scorer(spec, device=device)
+        return scorers_module.load_scorer(spec, device=device)
 
     def close(self) -> None:
         if self._client is not None:
