@@ -136,6 +136,8 @@ def test_help_text_is_printed_as_written(name, command):
     for section in sorted({s for text in texts for s in re.findall(r"\[[a-z_]+\]", text)}):
         assert section in shown, f"{name} --help lost {section}"
     assert "<bool>" not in shown, f"{name} --help shows <bool> on a flag"
+    for sub in command.commands.values() if is_group(command) else ():  # each summary whole, not cut with "..."
+        assert " ".join(sub.get_short_help_str(limit=sys.maxsize).split()) in shown
     for param in command.params:
         if isinstance(param, typer.core.TyperOption) and not param.is_flag:
             option = max(param.opts, key=len)

@@ -11,17 +11,34 @@ from types import ModuleType
 from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from refine.errors import RefineError
 
 # OSErrors that say a path given on the command line or in the config is the wrong kind of thing
 _PATH_MISTAKES = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EROFS, errno.ELOOP}
 
+
+class CommandGroup(TyperGroup):
+    """Lists each sub-command with its whole summary (click alone cuts it to one line ending in "...")."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=sys.maxsize)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
 # every Typer app and sub-app: -h as well as --help; help text printed as written (no rich markup, which would
 # eat "[feedback]" and "[model]", and no <bool> after a flag)
 APP_SETTINGS: dict[str, Any] = {
     "context_settings": {"help_option_names": ["-h", "--help"]},
     "rich_markup_mode": None,
+    "cls": CommandGroup,
 }
 
 
