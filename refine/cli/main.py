@@ -60,7 +60,7 @@ def _app_options(
         False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
     ),
 ) -> None:
-    pass
+    """The options of `refine` itself (its help text is the app's)."""
 
 
 # shared options, defined once
