@@ -1,12 +1,17 @@
 """CLI surface: every command has help text and appears in the README; errors are one line."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+import refine
+from refine.cli.common import lazy_module
 from refine.cli.main import app
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -93,3 +98,77 @@ def test_init_writes_template_and_refuses_overwrite(tmp_path):
     assert "[proposals]" in target.read_text()
     again = runner.invoke(app, ["init", str(target)])
     assert again.exit_code == 2 and "exists" in again.output
+
+
+# ---- conventions: --version, -h, completion, help text printed as written -----------------------------------------
+
+
+def _help(name: str, flag: str = "--help") -> str:
+    result = runner.invoke(app, name.split()[1:] + [flag])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_version_prints_the_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"refine {refine.__version__}"
+
+
+@pytest.mark.parametrize("name", [n for n, _ in COMMANDS])
+def test_dash_h_is_help(name):
+    assert _help(name, "-h") == _help(name, "--help")
+
+
+def test_completion_options_are_offered():
+    root = typer.main.get_command(app)
+    options = {opt for param in root.params for opt in getattr(param, "opts", [])}
+    assert {"--install-completion", "--show-completion", "--version"} <= options
+    assert "--show-completion" in _help("refine")
+
+
+@pytest.mark.parametrize("name, command", COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_help_text_is_printed_as_written(name, command):
+    """Every `[section]` of a help string survives (rich markup once ate them: "only its  section is read"), a
+    flag shows no `<bool>`, and an option that takes a value shows its metavar."""
+    shown = " ".join(_help(name).split())
+    texts = [command.help or ""] + [getattr(param, "help", None) or "" for param in command.params]
+    for section in sorted({s for text in texts for s in re.findall(r"\[[a-z_]+\]", text)}):
+        assert section in shown, f"{name} --help lost {section}"
+    assert "<bool>" not in shown, f"{name} --help shows <bool> on a flag"
+    for sub in command.commands.values() if is_group(command) else ():  # each summary whole, not cut with "..."
+        assert " ".join(sub.get_short_help_str(limit=sys.maxsize).split()) in shown
+    for param in command.params:
+        if isinstance(param, typer.core.TyperOption) and not param.is_flag:
+            option = max(param.opts, key=len)
+            assert re.search(rf"{re.escape(option)} <\w+", shown), f"{name} {option} has no metavar"
+
+
+def test_help_loads_no_heavy_library():
+    """`refine --help` stays fast: the library is declared with lazy_module, so pandas, numpy and torch never load."""
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "refine", "--help"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "refine.cli.main" in loaded
+    assert not {name.split(".")[0] for name in loaded} & {"pandas", "numpy", "torch"}
+
+
+def test_lazy_module_runs_the_code_on_first_use(tmp_path, monkeypatch):
+    (tmp_path / "lazy_probe.py").write_text("import os\nos.environ['REFINE_LAZY_PROBE'] = 'ran'\nVALUE = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("REFINE_LAZY_PROBE", raising=False)
+    monkeypatch.delitem(sys.modules, "lazy_probe", raising=False)
+    module = lazy_module("lazy_probe")
+    assert sys.modules["lazy_probe"] is module and "REFINE_LAZY_PROBE" not in os.environ  # created, not run
+    assert module.VALUE == 3 and os.environ["REFINE_LAZY_PROBE"] == "ran"
+    import lazy_probe
+
+    assert lazy_probe is module
+    sys.modules.pop("lazy_probe")
+    assert lazy_module("os") is os  # an imported module is returned as is
+    with pytest.raises(ModuleNotFoundError):
+        lazy_module("refine.no_such_module")

@@ -5,13 +5,26 @@ A user mistake (RefineError) prints `error: <message>` on stderr and exits with 
 
 from __future__ import annotations
 
+import json
+import tomllib
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
-from refine.cli.common import handle_errors
+from refine.cli.common import APP_SETTINGS, handle_errors, lazy_module
 from refine.errors import RefineError
+
+# the library, loaded when a command first uses it (so `refine --help` stays fast)
+if TYPE_CHECKING:
+    import refine.experiment as experiment
+    import refine.io.config as io_config
+    import refine.io.runs as io_runs
+    from refine.experiment.bayesian import Prior
+else:
+    experiment = lazy_module("refine.experiment")  # the package: its __init__ loads the whole stage
+    io_config = lazy_module("refine.io.config")
+    io_runs = lazy_module("refine.io.runs")
 
 ab_app = typer.Typer(
     help="A/B tests for proposals: plan one (power analysis, fixed-horizon or sequential, deterministic stratified "
@@ -20,6 +33,7 @@ ab_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    **APP_SETTINGS,
 )
 
 
@@ -27,21 +41,17 @@ def _split(text: Optional[str]) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def _ab_settings(config: Optional[Path]):
+def _ab_settings(config: Optional[Path]) -> io_config.ABSettings:
     """The [ab] section of a refine.toml (only that section is read and checked), or the defaults."""
-    from refine.io.config import ABSettings, config_from_dict
-
     if config is None:
-        return ABSettings()
-    import tomllib
-
+        return io_config.ABSettings()
     try:
         raw = tomllib.loads(config.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RefineError("config file not found", where=str(config)) from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RefineError(f"not a valid TOML file ({str(exc).splitlines()[0]})", where=str(config)) from None
-    settings = config_from_dict({"ab": raw.get("ab", {})}, str(config)).ab
+    settings = io_config.config_from_dict({"ab": raw.get("ab", {})}, str(config)).ab
     if settings.interval not in ("fixed", "sequential"):
         raise RefineError(f"[ab] interval must be fixed or sequential, not {settings.interval!r}", where=str(config))
     return settings
@@ -51,6 +61,15 @@ INTERVAL_HELP = (
     "fixed (one look at the planned sample size) or sequential (always-valid intervals: look any day and stop "
     "when one excludes zero). Default: [ab] interval in --config, else fixed."
 )
+ConfigOption = typer.Option(None, "--config", help="A refine.toml; only its [ab] section is read.")
+
+
+def _interval(given: Optional[str], settings: io_config.ABSettings) -> str:
+    """--interval, else [ab] interval in the config: fixed or sequential."""
+    interval = given or settings.interval
+    if interval not in ("fixed", "sequential"):
+        raise RefineError(f"--interval must be fixed or sequential, not {interval!r}")
+    return interval
 
 
 @ab_app.command()
@@ -101,37 +120,22 @@ def plan(
         "--interval",
         help="Size the test for " + INTERVAL_HELP + " Recorded in plan.json; `ab analyze --plan` uses it.",
     ),
-    config: Optional[Path] = typer.Option(None, "--config", help="A refine.toml; only its [ab] section is read."),
+    config: Optional[Path] = ConfigOption,
 ) -> None:
     """Size an A/B test for a proposal and assign its eligible customers to arms."""
-    from refine.experiment import plan_experiment
-    from refine.io.runs import check_output_folder, write_csv, write_json
-
-    settings = _ab_settings(config)
-    interval = interval or settings.interval
-    if interval not in ("fixed", "sequential"):
-        raise RefineError(f"--interval must be fixed or sequential, not {interval!r}")
-    check_output_folder(out, {"assignments.csv", "plan.json"}, what="A/B plan")
+    interval = _interval(interval, _ab_settings(config))
+    io_runs.check_output_folder(out, {"assignments.csv", "plan.json"}, what="A/B plan")
     if run is not None:
         if customers is not None or rule is not None:
             raise RefineError("give either --run with --proposal, or --customers with --rule, not both")
         if not proposal:
             raise RefineError("--run needs --proposal (the proposal id to test)")
-        from refine.io.runs import find_proposal, load_run
-
-        loaded = load_run(run)
-        found = find_proposal(loaded, proposal)
-        if not found.get("rule"):
-            raise RefineError(f"proposal {proposal!r} has no rule to select customers by")
-        table, rule = loaded.customers, str(found["rule"])
-        customer_id, segment = loaded.config.customers.customer_id, loaded.config.customers.segment
+        table, rule, customer_id, segment = _proposal_customers(run, proposal)
     else:
         if customers is None or not rule or not customer_id or not segment:
             raise RefineError("give --run and --proposal, or --customers with --rule, --customer-id and --segment")
-        from refine.experiment import read_table
-
-        table = read_table(customers, [customer_id], what="customers")
-    assignments, plan_doc = plan_experiment(
+        table = experiment.read_table(customers, [customer_id], what="customers")
+    assignments, plan_doc = experiment.plan_experiment(
         table,
         rule=rule,
         customer_id=customer_id,
@@ -147,8 +151,23 @@ def plan(
         interval=interval,
     )
     out.mkdir(parents=True, exist_ok=True)
-    write_csv(out / "assignments.csv", assignments)
-    write_json(out / "plan.json", plan_doc)
+    io_runs.write_csv(out / "assignments.csv", assignments)
+    io_runs.write_json(out / "plan.json", plan_doc)
+    _print_plan(plan_doc, metric, interval)
+    typer.echo(str(out / "assignments.csv"))
+    typer.echo(str(out / "plan.json"))
+
+
+def _proposal_customers(run: Path, proposal: str) -> tuple[Any, str, str, str]:
+    """(customer table, rule, customer id column, segment column) of a proposal in a finished run."""
+    loaded = io_runs.load_run(run)
+    found = io_runs.find_proposal(loaded, proposal)
+    if not found.get("rule"):
+        raise RefineError(f"proposal {proposal!r} has no rule to select customers by")
+    return loaded.customers, str(found["rule"]), loaded.config.customers.customer_id, loaded.config.customers.segment
+
+
+def _print_plan(plan_doc: dict, metric: str, interval: str) -> None:
     need = plan_doc["n_per_arm_required"]
     arms = plan_doc["arms"]
     pop = plan_doc["mde_at_population"]
@@ -164,148 +183,148 @@ def plan(
     typer.echo(f"feasible: {'yes' if plan_doc['feasible'] else 'NO'}")
     for warning in plan_doc["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
-    typer.echo(str(out / "assignments.csv"))
-    typer.echo(str(out / "plan.json"))
+
+
+# `ab analyze`'s longer options, defined here so that its signature reads one line per option
+DataOption = typer.Option(
+    ...,
+    "--data",
+    "-d",
+    help="One row per unit (or per exposure): unit, arm and, unless --outcomes is given, "
+    "the metrics. CSV, TSV, Parquet or JSONL.",
+)
+UnitOption = typer.Option(..., "--unit", help="Unit id column (user, customer) joining the tables.")
+ControlOption = typer.Option(..., "--control", help="The arm value of the control group (e.g. control).")
+MetricsOption = typer.Option(
+    ...,
+    "--metrics",
+    help="Comma-separated metric columns; the first is the primary metric that decides. "
+    "0/1 columns are rates (two-proportion test), others continuous (Welch).",
+)
+OutOption = typer.Option(..., "--out", "-o", help="Folder for ab_report.json, ab_report.md, ab_report.html.")
+OutcomesOption = typer.Option(None, "--outcomes", help="Outcomes table joined to --data on --unit (one row per unit).")
+CovariatesOption = typer.Option(
+    None,
+    "--covariates",
+    help="Pre-period columns for CUPED, comma-separated: either by position with --metrics "
+    "(pre_a,pre_b; '-' skips a metric) or as metric:covariate pairs (revenue:pre_revenue).",
+)
+SegmentOption = typer.Option(
+    None, "--segment", help="Column to break effects down by (e.g. segment); also tested for who it helps."
+)
+GuardrailsOption = typer.Option(
+    None, "--guardrails", help="Comma-separated metrics that must not get worse (judged uncorrected)."
+)
+LowerIsBetterOption = typer.Option(
+    None, "--lower-is-better", help="Comma-separated metrics where a decrease is good (e.g. churned_90d)."
+)
+ConsistencyOption = typer.Option(
+    None,
+    "--consistency",
+    help="Check that rows agree with their arm, repeatable: COL:OTHER=value:expected,... e.g. "
+    "group:landing_page=control:old_page,treatment:new_page. Contradicting rows are excluded and counted.",
+)
+CorrectionOption = typer.Option(
+    "bh",
+    "--correction",
+    help="Multiple-testing correction: bh (Benjamini-Hochberg) or holm, over primary and secondary metrics x "
+    "treatment arms x (all units + each segment); also over the who-it-helps and novelty tests, each family apart.",
+)
+ExpectedSplitOption = typer.Option(
+    0.5,
+    "--expected-split",
+    help="Expected share of units in treatment (shared by several treatment arms) for the sample-ratio check.",
+)
+IntervalOption = typer.Option(None, "--interval", help="Which interval judges significance: " + INTERVAL_HELP)
+TuningOption = typer.Option(
+    None,
+    "--tuning",
+    help="Sequential tuning parameter: the total units at which the always-valid interval is tightest. "
+    "Default: [ab] sequential_tuning, else the plan's total (--plan), else 5000 (GrowthBook's default).",
+)
+PlanPathOption = typer.Option(
+    None,
+    "--plan",
+    help="plan.json from `refine ab plan`: its sample size gives 'keep running: N more days' and the tuning.",
+)
+TimestampOption = typer.Option(
+    None,
+    "--timestamp",
+    help="Exposure time column: daily cumulative effect chart, novelty check (early vs late units), days to go. "
+    "Unreadable values are excluded and counted.",
+)
+AsOfOption = typer.Option(
+    None, "--as-of", help="With --timestamp: analyse only units exposed up to this date (YYYY-MM-DD)."
+)
+RatioOption = typer.Option(
+    None,
+    "--ratio",
+    help="Ratio metric by the delta method, repeatable: NAME=NUMERATOR/DENOMINATOR (revenue_per_order="
+    "revenue/orders). Name it in --metrics to make it primary; otherwise it is added as a secondary metric.",
+)
+CapOption = typer.Option(
+    None,
+    "--cap",
+    help="Winsorize metrics at a percentile of the pooled data (all arms), comma-separated METRIC:P (revenue:0.99).",
+)
+AttributesOption = typer.Option(
+    None,
+    "--attributes",
+    help="Comma-separated columns to test 'who it helps' (Cochran's Q across their levels), next to --segment.",
+)
+PriorMeanOption = typer.Option(
+    None, "--prior-mean", help="Bayesian read-out: normal prior mean of the relative effect (0.02 = +2%)."
+)
+PriorSdOption = typer.Option(
+    None, "--prior-sd", help="Its standard deviation (0.1 = 10%); 0 or absent = flat prior (GrowthBook's default)."
+)
+MaxLevelsOption = typer.Option(
+    None, "--max-levels", help="Most distinct values a breakdown column may have (default [ab] max_levels, 500)."
+)
 
 
 @ab_app.command()
 @handle_errors
 def analyze(
-    data: Path = typer.Option(
-        ...,
-        "--data",
-        "-d",
-        help="One row per unit (or per exposure): unit, arm and, unless --outcomes is given, "
-        "the metrics. CSV, TSV, Parquet or JSONL.",
-    ),
-    unit: str = typer.Option(..., "--unit", help="Unit id column (user, customer) joining the tables."),
+    data: Path = DataOption,
+    unit: str = UnitOption,
     arm: str = typer.Option(..., "--arm", help="Arm column (e.g. group)."),
-    control: str = typer.Option(..., "--control", help="The arm value of the control group (e.g. control)."),
-    metrics: str = typer.Option(
-        ...,
-        "--metrics",
-        help="Comma-separated metric columns; the first is the primary metric that decides. "
-        "0/1 columns are rates (two-proportion test), others continuous (Welch).",
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for ab_report.json, ab_report.md, ab_report.html."),
-    outcomes: Optional[Path] = typer.Option(
-        None, "--outcomes", help="Outcomes table joined to --data on --unit (one row per unit)."
-    ),
-    covariates: Optional[str] = typer.Option(
-        None,
-        "--covariates",
-        help="Pre-period columns for CUPED, comma-separated: either by position with --metrics "
-        "(pre_a,pre_b; '-' skips a metric) or as metric:covariate pairs (revenue:pre_revenue).",
-    ),
-    segment: Optional[str] = typer.Option(
-        None, "--segment", help="Column to break effects down by (e.g. segment); also tested for who it helps."
-    ),
-    guardrails: Optional[str] = typer.Option(
-        None, "--guardrails", help="Comma-separated metrics that must not get worse (judged uncorrected)."
-    ),
-    lower_is_better: Optional[str] = typer.Option(
-        None, "--lower-is-better", help="Comma-separated metrics where a decrease is good (e.g. churned_90d)."
-    ),
-    consistency: Optional[list[str]] = typer.Option(
-        None,
-        "--consistency",
-        help="Check that rows agree with their arm, repeatable: COL:OTHER=value:expected,... e.g. "
-        "group:landing_page=control:old_page,treatment:new_page. Contradicting rows are excluded and counted.",
-    ),
-    correction: str = typer.Option(
-        "bh",
-        "--correction",
-        help="Multiple-testing correction: bh (Benjamini-Hochberg) or holm, over primary and secondary metrics x "
-        "treatment arms x (all units + each segment); also over the who-it-helps and novelty tests, each family apart.",
-    ),
+    control: str = ControlOption,
+    metrics: str = MetricsOption,
+    out: Path = OutOption,
+    outcomes: Optional[Path] = OutcomesOption,
+    covariates: Optional[str] = CovariatesOption,
+    segment: Optional[str] = SegmentOption,
+    guardrails: Optional[str] = GuardrailsOption,
+    lower_is_better: Optional[str] = LowerIsBetterOption,
+    consistency: Optional[list[str]] = ConsistencyOption,
+    correction: str = CorrectionOption,
     alpha: float = typer.Option(0.05, "--alpha", help="Significance level; CIs are at 1 - alpha."),
-    expected_split: float = typer.Option(
-        0.5,
-        "--expected-split",
-        help="Expected share of units in treatment (shared by several treatment arms) for the sample-ratio check.",
-    ),
-    interval: Optional[str] = typer.Option(
-        None, "--interval", help="Which interval judges significance: " + INTERVAL_HELP
-    ),
-    tuning: Optional[float] = typer.Option(
-        None,
-        "--tuning",
-        help="Sequential tuning parameter: the total units at which the always-valid interval is tightest. "
-        "Default: [ab] sequential_tuning, else the plan's total (--plan), else 5000 (GrowthBook's default).",
-    ),
-    plan_path: Optional[Path] = typer.Option(
-        None,
-        "--plan",
-        help="plan.json from `refine ab plan`: its sample size gives 'keep running: N more days' and the tuning.",
-    ),
-    timestamp: Optional[str] = typer.Option(
-        None,
-        "--timestamp",
-        help="Exposure time column: daily cumulative effect chart, novelty check (early vs late units), days to go. "
-        "Unreadable values are excluded and counted.",
-    ),
-    as_of: Optional[str] = typer.Option(
-        None, "--as-of", help="With --timestamp: analyse only units exposed up to this date (YYYY-MM-DD)."
-    ),
-    ratio: Optional[list[str]] = typer.Option(
-        None,
-        "--ratio",
-        help="Ratio metric by the delta method, repeatable: NAME=NUMERATOR/DENOMINATOR (revenue_per_order="
-        "revenue/orders). Name it in --metrics to make it primary; otherwise it is added as a secondary metric.",
-    ),
-    cap: Optional[str] = typer.Option(
-        None,
-        "--cap",
-        help="Winsorize metrics at a percentile of the pooled data (all arms), comma-separated METRIC:P "
-        "(revenue:0.99).",
-    ),
-    attributes: Optional[str] = typer.Option(
-        None,
-        "--attributes",
-        help="Comma-separated columns to test 'who it helps' (Cochran's Q across their levels), next to --segment.",
-    ),
-    prior_mean: Optional[float] = typer.Option(
-        None, "--prior-mean", help="Bayesian read-out: normal prior mean of the relative effect (0.02 = +2%)."
-    ),
-    prior_sd: Optional[float] = typer.Option(
-        None, "--prior-sd", help="Its standard deviation (0.1 = 10%); 0 or absent = flat prior (GrowthBook's default)."
-    ),
-    max_levels: Optional[int] = typer.Option(
-        None, "--max-levels", help="Most distinct values a breakdown column may have (default [ab] max_levels, 500)."
-    ),
-    config: Optional[Path] = typer.Option(None, "--config", help="A refine.toml; only its [ab] section is read."),
+    expected_split: float = ExpectedSplitOption,
+    interval: Optional[str] = IntervalOption,
+    tuning: Optional[float] = TuningOption,
+    plan_path: Optional[Path] = PlanPathOption,
+    timestamp: Optional[str] = TimestampOption,
+    as_of: Optional[str] = AsOfOption,
+    ratio: Optional[list[str]] = RatioOption,
+    cap: Optional[str] = CapOption,
+    attributes: Optional[str] = AttributesOption,
+    prior_mean: Optional[float] = PriorMeanOption,
+    prior_sd: Optional[float] = PriorSdOption,
+    max_levels: Optional[int] = MaxLevelsOption,
+    config: Optional[Path] = ConfigOption,
 ) -> None:
     """Analyze an A/B test: lift, fixed or always-valid CI, Bayesian chance to win, per metric, arm and segment;
     SRM; guardrails; daily cumulative effect; who it helps; a decision."""
-    import json
-
-    from refine.experiment import analyze_experiment, load_experiment_data, write_ab_report
-    from refine.experiment.bayesian import Prior
-    from refine.io.runs import check_output_folder
-
     if correction not in ("bh", "holm"):
         raise RefineError(f"--correction must be bh or holm, not {correction!r}")
     settings = _ab_settings(config)
-    interval = interval or settings.interval
-    if interval not in ("fixed", "sequential"):
-        raise RefineError(f"--interval must be fixed or sequential, not {interval!r}")
-    sd = settings.prior_sd if prior_sd is None else prior_sd
-    mean = settings.prior_mean if prior_mean is None else prior_mean
-    if sd < 0:
-        raise RefineError("--prior-sd must be 0 (flat prior) or a positive number")
-    plan_doc = None
-    if plan_path is not None:
-        try:
-            plan_doc = json.loads(plan_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RefineError("plan file not found", where=str(plan_path)) from None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise RefineError("not a plan.json written by `refine ab plan`", where=str(plan_path)) from None
-        if not isinstance(plan_doc, dict) or "n_per_arm_required" not in plan_doc:
-            raise RefineError("not a plan.json written by `refine ab plan`", where=str(plan_path))
-    check_output_folder(out, {"ab_report.json", "ab_report.md", "ab_report.html"}, what="A/B analysis")
-    frame = load_experiment_data(data, outcomes, unit)
-    report = analyze_experiment(
+    interval = _interval(interval, settings)
+    prior = _prior(settings, prior_mean, prior_sd)
+    plan_doc = None if plan_path is None else _read_plan(plan_path)
+    io_runs.check_output_folder(out, {"ab_report.json", "ab_report.md", "ab_report.html"}, what="A/B analysis")
+    frame = experiment.load_experiment_data(data, outcomes, unit)
+    report = experiment.analyze_experiment(
         frame,
         unit=unit,
         arm=arm,
@@ -326,11 +345,40 @@ def analyze(
         attributes=_split(attributes),
         interval=interval,
         tuning=tuning if tuning is not None else (settings.sequential_tuning or None),
-        prior=Prior(mean, sd) if sd > 0 else Prior(),
+        prior=prior,
         plan=plan_doc,
         max_levels=max_levels or settings.max_levels,
     )
-    paths = write_ab_report(report, out)
+    paths = experiment.write_ab_report(report, out)
+    _print_analysis(report, interval)
+    for path in paths.values():
+        typer.echo(str(path))
+
+
+def _prior(settings: io_config.ABSettings, prior_mean: Optional[float], prior_sd: Optional[float]) -> Prior:
+    """The Bayesian read-out's prior: --prior-mean / --prior-sd, else [ab] in the config; flat when its sd is 0."""
+    sd = settings.prior_sd if prior_sd is None else prior_sd
+    mean = settings.prior_mean if prior_mean is None else prior_mean
+    if sd < 0:
+        raise RefineError("--prior-sd must be 0 (flat prior) or a positive number")
+    # refine.experiment imports its bayesian module, which defines Prior
+    return experiment.bayesian.Prior(mean, sd) if sd > 0 else experiment.bayesian.Prior()
+
+
+def _read_plan(plan_path: Path) -> dict:
+    """plan.json as written by `refine ab plan`."""
+    try:
+        plan_doc = json.loads(plan_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RefineError("plan file not found", where=str(plan_path)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise RefineError("not a plan.json written by `refine ab plan`", where=str(plan_path)) from None
+    if not isinstance(plan_doc, dict) or "n_per_arm_required" not in plan_doc:
+        raise RefineError("not a plan.json written by `refine ab plan`", where=str(plan_path))
+    return plan_doc
+
+
+def _print_analysis(report: experiment.ABReport, interval: str) -> None:
     q = report["data_quality"]
     ex = q["excluded_rows"]
     typer.echo(
@@ -340,24 +388,25 @@ def analyze(
     )
     for r in report["results"]:
         if r["segment"] is None and r.get("summary"):
-            if interval == "sequential":
-                seq = r["sequential"]
-                tail = f"always-valid p = {seq['p_value']:.3g}" + (
-                    f", adjusted {seq['p_adjusted']:.3g}" if seq.get("p_adjusted") is not None else ""
-                )
-            else:
-                tail = f"p = {r['p_value']:.3g}" + (
-                    f", adjusted {r['p_adjusted']:.3g}" if r["p_adjusted"] is not None else ""
-                )
-            bayes = r.get("bayesian", {})
-            if "chance_to_win" in bayes:
-                tail += f"; chance to beat control {bayes['chance_to_win']:.1%}"
-            typer.echo(f"{r['summary']} {tail}")
+            typer.echo(f"{r['summary']} {_significance(r, interval)}")
     for warning in report["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(report["interval"]["statement"])
     typer.echo(f"decision: {report['decision']['decision']} ({report['decision']['headline']})")
     for reason in report["decision"]["reasons"]:
         typer.echo(f"  - {reason}")
-    for path in paths.values():
-        typer.echo(str(path))
+
+
+def _significance(r: dict, interval: str) -> str:
+    """A result's p-value (always-valid when sequential), adjusted p-value and chance to beat control."""
+    if interval == "sequential":
+        seq = r["sequential"]
+        tail = f"always-valid p = {seq['p_value']:.3g}" + (
+            f", adjusted {seq['p_adjusted']:.3g}" if seq.get("p_adjusted") is not None else ""
+        )
+    else:
+        tail = f"p = {r['p_value']:.3g}" + (f", adjusted {r['p_adjusted']:.3g}" if r["p_adjusted"] is not None else "")
+    bayes = r.get("bayesian", {})
+    if "chance_to_win" in bayes:
+        tail += f"; chance to beat control {bayes['chance_to_win']:.1%}"
+    return tail

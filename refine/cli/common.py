@@ -1,16 +1,69 @@
-"""What every refine command shares: user mistakes become one line on stderr and exit status 2."""
+"""What every refine command shares: the Typer settings, lazily loaded library modules, and user mistakes
+as one line on stderr with exit status 2."""
 
 from __future__ import annotations
 
 import errno
 import functools
+import importlib.util
+import sys
+from types import ModuleType
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from refine.errors import RefineError
 
 # OSErrors that say a path given on the command line or in the config is the wrong kind of thing
 _PATH_MISTAKES = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EROFS, errno.ELOOP}
+
+
+class CommandGroup(TyperGroup):
+    """Lists each sub-command with its whole summary (click alone cuts it to one line ending in "...")."""
+
+    def format_commands(self, ctx, formatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=sys.maxsize)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+# every Typer app and sub-app: -h as well as --help; help text printed as written (no rich markup, which would
+# eat "[feedback]" and "[model]", and no <bool> after a flag)
+APP_SETTINGS: dict[str, Any] = {
+    "context_settings": {"help_option_names": ["-h", "--help"]},
+    "rich_markup_mode": None,
+    "cls": CommandGroup,
+}
+
+
+def lazy_module(name: str) -> ModuleType:
+    """The module `name`, whose code runs on first attribute access, so that `refine --help` loads no library.
+
+    Built on `importlib.util.LazyLoader`: the module object is created and put in `sys.modules` at once (a later
+    `import` gets the same object); an already-imported module is returned as is. The packages above it are
+    imported as usual, so name a module under light packages (`refine.run.cycle`), or a package itself
+    (`refine.experiment`, whose `__init__` loads the whole experiment stage).
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)  # as `import refine.run.cycle` binds cycle on refine.run
+    return module
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -7,20 +7,60 @@ A user mistake (RefineError) prints one line on stderr and exits with status 2, 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from refine.cli.common import handle_errors
+from refine import __version__
+from refine.cli.ab import ab_app
+from refine.cli.common import APP_SETTINGS, handle_errors, lazy_module
+from refine.cli.sentiment import sentiment_app
+from refine.cli.themes import themes_app
 from refine.errors import RefineError
+
+# the library, loaded when a command first uses it (so `refine --help` stays fast)
+if TYPE_CHECKING:
+    import refine.demo.company as company
+    import refine.demo.worlds as worlds
+    import refine.insights.history as insights_history
+    import refine.io.config as io_config
+    import refine.io.runs as io_runs
+    import refine.run.cycle as cycle
+    import refine.segments.assign as assignment
+    import refine.segments.decisions as decisions
+else:
+    company = lazy_module("refine.demo.company")
+    worlds = lazy_module("refine.demo.worlds")
+    insights_history = lazy_module("refine.insights.history")
+    io_config = lazy_module("refine.io.config")
+    io_runs = lazy_module("refine.io.runs")
+    cycle = lazy_module("refine.run.cycle")
+    assignment = lazy_module("refine.segments.assign")
+    decisions = lazy_module("refine.segments.decisions")
 
 app = typer.Typer(
     help="refine: propose segment merges, splits and new segments from customer feedback, with evidence, "
     "A/B plans and a stakeholder report.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    **APP_SETTINGS,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"refine {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _app_options(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    """The options of `refine` itself (its help text is the app's)."""
 
 
 # shared options, defined once
@@ -46,10 +86,7 @@ def run(
     quiet: bool = QuietOption,
 ) -> None:
     """Run one refinement cycle: ingest, embed, sentiment, topics, join, propose, report."""
-    from refine.io.config import load_config
-    from refine.run.cycle import run_cycle
-
-    settings = load_config(config, overrides={"run": {"seed": seed}})
+    settings = io_config.load_config(config, overrides={"run": {"seed": seed}})
     for name, path, section in (
         ("feedback", feedback, settings.feedback),
         ("customers", customers, settings.customers),
@@ -58,7 +95,7 @@ def run(
             raise RefineError(f"give --{name}, or set [{name}] database and table / query in the config")
         if path is not None and section.database:
             raise RefineError(f"give either --{name} or [{name}] database in the config, not both", where=str(config))
-    result = run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet)
+    result = cycle.run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet)
     _print_summary(result, quiet)
 
 
@@ -94,18 +131,13 @@ def demo(
     quiet: bool = QuietOption,
 ) -> None:
     """Generate a synthetic company with planted structure (truth.json) and run a cycle on it."""
-    from refine.io.config import load_config
-    from refine.run.cycle import run_cycle
-
     if world is not None:
-        from refine.demo.worlds import draw_world, find_shared_data, load_pools, world_pool
-
         if world < 0:
             raise RefineError(f"--world must be a whole number >= 0, got {world}")
         if customers < 2000:
             raise RefineError(f"--customers must be at least 2000 for a world, got {customers}")
-        pools = load_pools(find_shared_data())
-        drawn = draw_world(world, world_pool(world, pools), null=null, n_customers=customers)
+        pools = worlds.load_pools(worlds.find_shared_data())
+        drawn = worlds.draw_world(world, worlds.world_pool(world, pools), null=null, n_customers=customers)
         paths = drawn.write(out / "data")
         if not quiet:
             if not pools:
@@ -118,14 +150,12 @@ def demo(
                 err=True,
             )
     else:
-        from refine.demo.company import generate_company, write_demo_data
-
-        company = generate_company(seed, n_customers=customers, response_rate=response_rate, null=null)
-        paths = write_demo_data(out / "data", company)
+        synthetic = company.generate_company(seed, n_customers=customers, response_rate=response_rate, null=null)
+        paths = company.write_demo_data(out / "data", synthetic)
         if not quiet:
             typer.echo(f"demo data: {out / 'data'} (planted structure in truth.json)", err=True)
-    settings = load_config(paths["config"])
-    result = run_cycle(paths["feedback"], paths["customers"], settings, out / "run", quiet=quiet)
+    settings = io_config.load_config(paths["config"])
+    result = cycle.run_cycle(paths["feedback"], paths["customers"], settings, out / "run", quiet=quiet)
     _print_summary(result, quiet)
 
 
@@ -136,11 +166,9 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented refine.toml template to edit for your column names."""
-    from refine.io.config import CONFIG_TEMPLATE
-
     if path.exists() and not force:
         raise RefineError("file exists (use --force to overwrite)", where=str(path))
-    path.write_text(CONFIG_TEMPLATE, encoding="utf-8")
+    path.write_text(io_config.CONFIG_TEMPLATE, encoding="utf-8")
     typer.echo(str(path))
 
 
@@ -155,9 +183,7 @@ def accept(
     reason: str = typer.Option("", "--reason", help="Why (optional for an acceptance)."),
 ) -> None:
     """Accept a proposal: the next cycle run with --previous reports against the new segments."""
-    from refine.segments.decisions import decide
-
-    record = decide(run_dir, proposal, "accepted", reason)
+    record = decisions.decide(run_dir, proposal, "accepted", reason)
     typer.echo(f"accepted {record['proposal']}: {record['rule']}")
 
 
@@ -169,9 +195,7 @@ def reject(
     reason: str = typer.Option(..., "--reason", help="Why it was rejected (kept in the history)."),
 ) -> None:
     """Reject a proposal, with the reason, so the next cycle and the next person know."""
-    from refine.segments.decisions import decide
-
-    record = decide(run_dir, proposal, "rejected", reason)
+    record = decisions.decide(run_dir, proposal, "rejected", reason)
     typer.echo(f"rejected {record['proposal']}: {record['reason']}")
 
 
@@ -184,22 +208,19 @@ def history(
     ),
 ) -> None:
     """List cycles, their proposals and decisions, and the trend of score, sentiment, themes and what was new."""
-    from refine.insights.history import trend, trend_page
-    from refine.segments.decisions import history as list_history
-
-    cycles = list_history(runs)
+    cycles = decisions.history(runs)
     if not cycles:
         typer.echo(f"no finished runs under {runs}")
         return
-    for cycle in cycles:
+    for past in cycles:
         typer.echo(
-            f"{cycle.started}  {cycle.folder}  {cycle.feedback} comments, {cycle.proposals} proposals "
-            f"({cycle.confirmed} confirmed)"
+            f"{past.started}  {past.folder}  {past.feedback} comments, {past.proposals} proposals "
+            f"({past.confirmed} confirmed)"
         )
-        for d in cycle.decisions:
+        for d in past.decisions:
             why = f" — {d['reason']}" if d.get("reason") else ""
             typer.echo(f"    {d['decision']:<8} {d['proposal']}  {d['rule']}{why}")
-    result = trend(runs)
+    result = insights_history.trend(runs)
     typer.echo("trend (score, mean sentiment, negative share; emerging / fading themes):")
     for point in result.cycles:
         score = "n/a" if point.score is None else f"{point.score:+.1f}"
@@ -210,11 +231,9 @@ def history(
             f"  {Path(point.folder).name:<24} score {score:>6}  sentiment {sentiment}  negative {negative}  {new}"
         )
     if chart is not None:
-        from refine.io.runs import write_text
-
         if chart.is_dir():
             raise RefineError("--chart is a folder; give the .html file to write", where=str(chart))
-        write_text(chart, trend_page(result))
+        io_runs.write_text(chart, insights_history.trend_page(result))
         typer.echo(str(chart))
 
 
@@ -228,9 +247,7 @@ def assign(
     out: Path = typer.Option(..., "--out", "-o", help="The CSV to write: customer id, segment, new segment."),
 ) -> None:
     """Apply a run's accepted proposals to a fresh customer table and write each customer's new segment."""
-    from refine.segments.assign import assign_segments
-
-    result = assign_segments(run_dir, customers, out)
+    result = assignment.assign_segments(run_dir, customers, out)
     typer.echo(
         f"{result.customers} customers: {result.changed} change segment, {result.conflicts} matched by more than "
         f"one accepted rule (resolved: new segment first, then the higher-ranked proposal), "
@@ -240,17 +257,9 @@ def assign(
     typer.echo(str(result.out))
 
 
-def _mount_subcommands() -> None:
-    from refine.cli.ab import ab_app
-    from refine.cli.sentiment import sentiment_app
-    from refine.cli.themes import themes_app
-
-    app.add_typer(sentiment_app, name="sentiment")
-    app.add_typer(themes_app, name="themes")
-    app.add_typer(ab_app, name="ab")
-
-
-_mount_subcommands()
+app.add_typer(sentiment_app, name="sentiment")
+app.add_typer(themes_app, name="themes")
+app.add_typer(ab_app, name="ab")
 
 
 def main() -> None:  # pragma: no cover - console entry point

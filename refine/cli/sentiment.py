@@ -8,15 +8,40 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
+from refine.cli.common import APP_SETTINGS, lazy_module
 from refine.errors import RefineError
+
+# numpy and the library, loaded when a command first uses them (so `refine --help` stays fast)
+if TYPE_CHECKING:
+    import numpy as np
+
+    import refine.io.config as io_config
+    import refine.io.ingest as ingest
+    import refine.io.runs as io_runs
+    import refine.text.embed as embed
+    import refine.text.embed_multilingual as embed_multilingual
+    import refine.text.sentiment.review as review
+    import refine.text.sentiment.scorers as scorers
+    import refine.text.sentiment.stage as stage
+else:
+    np = lazy_module("numpy")
+    io_config = lazy_module("refine.io.config")
+    ingest = lazy_module("refine.io.ingest")
+    io_runs = lazy_module("refine.io.runs")
+    embed = lazy_module("refine.text.embed")
+    embed_multilingual = lazy_module("refine.text.embed_multilingual")
+    review = lazy_module("refine.text.sentiment.review")
+    scorers = lazy_module("refine.text.sentiment.scorers")
+    stage = lazy_module("refine.text.sentiment.stage")
 
 sentiment_app = typer.Typer(
     help="Sentiment models: train the embedding head on your own rated feedback.",
     no_args_is_help=True,
+    **APP_SETTINGS,
 )
 
 DEFAULT_MAPPING_HINT = "1-2:negative,3:neutral,4-5:positive"
@@ -24,10 +49,7 @@ DEFAULT_MAPPING_HINT = "1-2:negative,3:neutral,4-5:positive"
 
 def _build_embedder(model: str):
     """The embedder `train` uses (a seam the tests replace with the session's model)."""
-    from refine.io.config import load_config
-    from refine.text.embed import build_embedder
-
-    return build_embedder(model, device="cpu", batch_size=64, cache_dir=load_config(None).cache_dir)
+    return embed.build_embedder(model, device="cpu", batch_size=64, cache_dir=io_config.load_config(None).cache_dir)
 
 
 def _fail(exc: RefineError) -> None:
@@ -131,10 +153,7 @@ sentiment_app.command(
 def _rated_rows(data: Path, text_col: str, label_col: str, ratings: str | None, language_col: str | None = None):
     """(texts, labels, languages or None, training_data) of a rated-feedback file; training_data is the card's
     record of where they came from (file, digest, rows read, used and skipped, columns)."""
-    from refine.io.ingest import read_table
-    from refine.text.sentiment.scorers import labels_from_ratings, normalise_labels
-
-    table = read_table(data, what="rated feedback")
+    table = ingest.read_table(data, what="rated feedback")
     frame = table.frame
     for option, column in (("--text-col", text_col), ("--label-col", label_col), ("--language-col", language_col)):
         if column is None:
@@ -147,9 +166,9 @@ def _rated_rows(data: Path, text_col: str, label_col: str, ratings: str | None, 
     keep = (texts != "") & (raw_labels != "")
     mapped: list[str | None] = []
     if ratings:
-        mapped = labels_from_ratings(raw_labels[keep].tolist(), ratings)
+        mapped = scorers.labels_from_ratings(raw_labels[keep].tolist(), ratings)
     else:
-        mapped += normalise_labels(raw_labels[keep].tolist(), where=f"column {label_col!r}")
+        mapped += scorers.normalise_labels(raw_labels[keep].tolist(), where=f"column {label_col!r}")
     languages = None
     if language_col is not None:
         kept_languages = frame[language_col].fillna("unknown").astype(str).str.strip().str.lower()[keep].tolist()
@@ -178,47 +197,26 @@ def _train_review(
 ) -> None:
     """Fine-tune the review model and export it as int8; its band is chosen on one half of the held-out rows
     and scored on the other, both with the exported int8 model (the one runs use)."""
-    import numpy as np
-
-    from refine.io.runs import check_output_folder
-    from refine.text.sentiment.review import (
-        ADAPTER_FILE,
-        CARD_FILE,
-        NEGATIVE_FLOOR,
-        READ_EVERY_LONG_COMMENT,
-        ReviewModel,
-        fine_tune,
-        save,
-    )
-    from refine.text.sentiment.scorers import (
-        LABELS,
-        MIN_PER_CLASS,
-        band_labels,
-        calibrate_band,
-        evaluate,
-        stratified_split,
-    )
-
     if not 0.1 <= holdout <= 0.9:
         raise RefineError(f"--encoder review needs --holdout between 0.1 and 0.9 (to choose its band), got {holdout}")
     if not 1 <= epochs <= 10:
         raise RefineError(f"--epochs must be between 1 and 10, got {epochs}")
-    check_output_folder(out, {ADAPTER_FILE, CARD_FILE}, what="review model")
+    io_runs.check_output_folder(out, {review.ADAPTER_FILE, review.CARD_FILE}, what="review model")
     texts, labels, _, training_data = _rated_rows(data, text_col, label_col, ratings)
     y = np.asarray(labels, dtype=object)
-    held = stratified_split(list(y), holdout, seed)
-    counts = {c: int(np.sum(y[~held] == c)) for c in LABELS}
-    if min(counts.values()) < MIN_PER_CLASS or held.sum() < 20:
+    held = scorers.stratified_split(list(y), holdout, seed)
+    counts = {c: int(np.sum(y[~held] == c)) for c in scorers.LABELS}
+    if min(counts.values()) < scorers.MIN_PER_CLASS or held.sum() < 20:
         raise RefineError(
-            f"--encoder review needs at least {MIN_PER_CLASS} training rows of each class and 20 held-out rows; "
+            f"--encoder review needs at least {scorers.MIN_PER_CLASS} training rows of each class and 20 held-out rows; "
             f"got training rows {counts} and {int(held.sum())} held out",
             where=str(data),
         )
-    half = stratified_split(list(y[held]), 0.5, seed + 1)
+    half = scorers.stratified_split(list(y[held]), 0.5, seed + 1)
     choose, score_rows = np.flatnonzero(held)[~half], np.flatnonzero(held)[half]
     train_rows = np.flatnonzero(~held)
     typer.echo(f"fine-tuning on {len(train_rows)} texts ({epochs} epochs; held out: {int(held.sum())})")
-    model = fine_tune(
+    model = review.fine_tune(
         [texts[i] for i in train_rows],
         list(y[train_rows]),
         epochs=epochs,
@@ -231,7 +229,7 @@ def _train_review(
         "band": [0.0, 0.0],
         "mix": 1.0,
         # no sentence aggregate was measured against it here: it reads every long English comment
-        "route_below_confidence": READ_EVERY_LONG_COMMENT,
+        "route_below_confidence": review.READ_EVERY_LONG_COMMENT,
         "training_data": {**training_data, "training_rows": int(len(train_rows))},
         "recipe": {
             "epochs": epochs,
@@ -243,24 +241,26 @@ def _train_review(
             "adapter_alpha": model.adapter_alpha,
         },
     }
-    path = save(model, out, card)
-    probs = ReviewModel(out).predict_proba([texts[i] for i in np.concatenate([choose, score_rows])])
+    path = review.save(model, out, card)
+    probs = review.ReviewModel(out).predict_proba([texts[i] for i in np.concatenate([choose, score_rows])])
     margin = probs[:, 2] - probs[:, 0]
-    band = calibrate_band(
-        y[choose], margin[: len(choose)], floor_rows=y[choose] == "negative", negative_floor=NEGATIVE_FLOOR
+    band = scorers.calibrate_band(
+        y[choose], margin[: len(choose)], floor_rows=y[choose] == "negative", negative_floor=review.NEGATIVE_FLOOR
     )
-    scored = evaluate(y[score_rows], band_labels(margin[len(choose) :], band))
-    written = json.loads((Path(out) / CARD_FILE).read_text(encoding="utf-8"))
+    scored = scorers.evaluate(y[score_rows], scorers.band_labels(margin[len(choose) :], band))
+    written = json.loads((Path(out) / review.CARD_FILE).read_text(encoding="utf-8"))
     written.update(
         {"band": list(band), "pipeline_band": list(band), "heldout": {"band_chosen_on": len(choose), **scored}}
     )
-    (Path(out) / CARD_FILE).write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
+    (Path(out) / review.CARD_FILE).write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
     typer.echo(
         f"neutral band: score in [{band[0]:+.3f}, {band[1]:+.3f}] is neutral (chosen on {len(choose)} held-out rows)"
     )
     for line in _format_scores({"held-out (int8, as runs use it)": scored}):
         typer.echo(line)
-    typer.echo(f"saved {path} and its card {CARD_FILE}; it reads every long English comment (25+ words, 2+ sentences)")
+    typer.echo(
+        f"saved {path} and its card {review.CARD_FILE}; it reads every long English comment (25+ words, 2+ sentences)"
+    )
     typer.echo("to use it, put this in your refine.toml:")
     typer.echo("  [model]")
     typer.echo(f'  review = "{Path(out).resolve().as_posix()}"')
@@ -279,15 +279,11 @@ def _train(
     encoder: str = "english",
     language_col: str | None = None,
 ) -> None:
-    from refine.text.sentiment.scorers import train_head
-
     if not 0 <= holdout <= 0.9:
         raise RefineError(f"--holdout must be between 0 and 0.9, got {holdout}")
     if encoder not in ("english", "multilingual"):
         raise RefineError(f'--encoder must be "english", "multilingual" or "review", got {encoder!r}')
-    from refine.io.runs import check_output_folder
-
-    check_output_folder(out, {"sentiment_head.npz", "sentiment_head.json"}, what="sentiment head")
+    io_runs.check_output_folder(out, {"sentiment_head.npz", "sentiment_head.json"}, what="sentiment head")
     texts, labels, languages, training_data = _rated_rows(data, text_col, label_col, ratings, language_col)
     skipped = training_data["rows_skipped"]
     embedder = _build_multilingual_embedder() if encoder == "multilingual" else _build_embedder(model)
@@ -295,7 +291,7 @@ def _train(
         "training_data": {**training_data, "language_column": language_col},
         "encoder": encoder,
     }
-    head = train_head(
+    head = scorers.train_head(
         texts,
         labels,
         embedder.encode,
@@ -346,46 +342,38 @@ def _train(
 
 def _build_multilingual_embedder():
     """USE multilingual v3 behind the user's cache (a seam tests may replace)."""
-    from refine.io.config import load_config
-    from refine.text.embed_multilingual import build_multilingual_embedder
-
-    return build_multilingual_embedder(load_config(None).cache_dir)
+    return embed_multilingual.build_multilingual_embedder(io_config.load_config(None).cache_dir)
 
 
 def _heldout_aggregated(head, texts, labels, languages, seed, holdout, embedder) -> dict:
     """Held-out macro-F1 of the multi-sentence texts: whole text vs aggregated from sentences (packaged aggregator)."""
-    import numpy as np
-
-    from refine.text.sentiment.scorers import evaluate, normalise_labels, stratified_split
-    from refine.text.sentiment.stage import PROBS, SentenceAggregator, _words, default_aggregator, sentence_rows
-
     if holdout <= 0:
         return {}
-    y = np.asarray(normalise_labels(labels), dtype=object)
+    y = np.asarray(scorers.normalise_labels(labels), dtype=object)
     src = None if languages is None else np.asarray(languages, dtype=object)
-    held = np.flatnonzero(stratified_split(list(y), holdout, seed, None if src is None else list(src)))
+    held = np.flatnonzero(scorers.stratified_split(list(y), holdout, seed, None if src is None else list(src)))
     part = [texts[i] for i in held]
-    frame = sentence_rows(part)
+    frame = stage.sentence_rows(part)
     counts = frame.groupby("feedback_row").size().reindex(range(len(part)), fill_value=0).to_numpy()
     multi_docs = np.flatnonzero(counts > 1)
     if len(multi_docs) < 10:
         return {}
     docs = [part[i] for i in multi_docs]
-    sub = sentence_rows(docs)
-    doc_probs = head.score(docs, embedder.encode(docs))[PROBS].to_numpy()
+    sub = stage.sentence_rows(docs)
+    doc_probs = head.score(docs, embedder.encode(docs))[stage.PROBS].to_numpy()
     s_texts = sub["text"].tolist()
-    s_probs = head.score(s_texts, embedder.encode(s_texts))[PROBS].to_numpy()
-    aggregator = default_aggregator()
-    f = SentenceAggregator.features(doc_probs, s_probs, sub["feedback_row"].to_numpy(), _words(s_texts))
+    s_probs = head.score(s_texts, embedder.encode(s_texts))[stage.PROBS].to_numpy()
+    aggregator = stage.default_aggregator()
+    f = stage.SentenceAggregator.features(doc_probs, s_probs, sub["feedback_row"].to_numpy(), stage._words(s_texts))
     agg_labels = aggregator.aggregate(f)[1]
     whole_labels = head.score(docs, embedder.encode(docs))["sentiment_label"].to_numpy(dtype=object)
     truth = y[held][multi_docs]
-    out: dict[str, Any] = {"all": _pair(truth, whole_labels, agg_labels, evaluate)}
+    out: dict[str, Any] = {"all": _pair(truth, whole_labels, agg_labels, scorers.evaluate)}
     if src is not None:
         for name in dict.fromkeys(src[held][multi_docs]):
             rows = src[held][multi_docs] == name
             if rows.sum() >= 10:
-                out[str(name)] = _pair(truth[rows], whole_labels[rows], agg_labels[rows], evaluate)
+                out[str(name)] = _pair(truth[rows], whole_labels[rows], agg_labels[rows], scorers.evaluate)
     out["aggregator"] = aggregator.model_id
     return out
 

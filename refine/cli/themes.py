@@ -7,13 +7,23 @@ Mounted by refine/cli/main.py as `app.add_typer(themes_app, name="themes")`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
+from refine.cli.common import APP_SETTINGS, lazy_module
 from refine.errors import RefineError
 
+# the library, loaded when a command first uses it (so `refine --help` stays fast)
+if TYPE_CHECKING:
+    import refine.io.runs as io_runs
+    import refine.text.themes as themes
+else:
+    io_runs = lazy_module("refine.io.runs")
+    themes = lazy_module("refine.text.themes")  # the package (its __init__ loads the stage): codeframe_toml
+
 themes_app = typer.Typer(
-    help="Themes: write a run's themes as a codeframe draft to edit and reuse.", no_args_is_help=True
+    help="Themes: write a run's themes as a codeframe draft to edit and reuse.", no_args_is_help=True, **APP_SETTINGS
 )
 
 
@@ -23,14 +33,11 @@ def suggest_codeframe(run: Path, out: Path, *, force: bool = False, examples: in
     Every theme keeps its id, so a theme you rename, move to another parent or merge (list the
     old ids under `merges`) keeps its history in the next cycle. Returns counts for the message.
     """
-    from refine.io.runs import read_json
-    from refine.text.themes.codeframe import codeframe_toml
-
     if not run.is_dir() or not (run / "topics.json").exists():
         raise RefineError("--run must be the folder of a finished refine run (with topics.json)", where=str(run))
     if out.exists() and not force:
         raise RefineError("the draft file exists; pass --force to replace it", where=str(out))
-    doc = read_json(run / "topics.json", "run's topics")
+    doc = io_runs.read_json(run / "topics.json", "run's topics")
     topics = doc.get("topics", []) if isinstance(doc, dict) else []
     parents = {p["id"]: p for p in (doc.get("parents") or [])} if isinstance(doc, dict) else {}
     entries = []
@@ -60,7 +67,7 @@ def suggest_codeframe(run: Path, out: Path, *, force: bool = False, examples: in
         '[themes] codeframe = "<this file>" in your refine config for the next cycle.'
     )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(codeframe_toml(entries, header=header), encoding="utf-8")
+    out.write_text(themes.codeframe_toml(entries, header=header), encoding="utf-8")
     return {"themes": len(entries), "candidates": sum(e["status"] == "candidate" for e in entries)}
 
 
