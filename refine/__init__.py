@@ -6,7 +6,7 @@ The Python API a notebook needs, importable from the package itself::
 
     config = load_config("refine.toml")
     result = run_cycle("feedback.csv", "customers.csv", config, "runs/2026-11")
-    result.proposals[0]["rule"], result.report_path
+    result.proposals[0].rule, result.report_path
 
 Names are imported on first use, so ``import refine`` (and ``refine --help``) stays fast.
 """
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from refine.errors import RefineError
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # public name -> the module that defines it
 _API = {

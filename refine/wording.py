@@ -17,11 +17,11 @@ def pct(value: Any) -> str:
     return f"{100 * float(value):.0f}%"
 
 
-def proposal_headline(p: dict) -> str:
-    """One line naming what a proposal does, in the reader's words."""
-    segments = " and ".join(f"“{s}”" for s in p["segments"])
-    if p["kind"] == "merge":
+def proposal_headline(p: Any) -> str:
+    """One line naming what a proposal does, in the reader's words (`p`: a refine.segments.model.Proposal)."""
+    segments = " and ".join(f"“{s}”" for s in p.segments)
+    if p.kind == "merge":
         return f"Merge {segments}: they say and do the same things"
-    if p["kind"] == "split":
-        return f"Split {segments}: a subgroup that differs ({p['rule'].split(' and ', 1)[-1]})"
-    return f"New segment across {len(p['segments'])} segments: {p['rule']}"
+    if p.kind == "split":
+        return f"Split {segments}: a subgroup that differs ({p.rule.split(' and ', 1)[-1]})"
+    return f"New segment across {len(p.segments)} segments: {p.rule}"

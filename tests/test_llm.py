@@ -29,12 +29,18 @@ from refine.report.llm import (
     label_topics,
     render_prompt,
 )
+from refine.text.themes.model import Theme
 
 PII = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\d{3}[ .-]?\d{3}[ .-]?\d{4}")
 
 
-def make_topics() -> list[dict]:
+def make_topics() -> list[Theme]:
     """Two live topics and a fading one, with personal data planted in a quote as if redaction had missed it."""
+    return [Theme.from_record(record) for record in topic_records()]
+
+
+def topic_records() -> list[dict]:
+    """make_topics() as topics.json records."""
     return [
         {
             "id": 0,
@@ -98,7 +104,7 @@ def tiny_model(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("tiny-gpt2")
     settings = LLMSettings()
-    topics = {t["id"]: t for t in make_topics()}
+    topics = {t["id"]: t for t in topic_records()}
     prompts = {
         i: render_prompt(
             "topic_label.j2",
@@ -164,7 +170,7 @@ def test_labels_come_from_the_local_model(tiny_model):
     assert labels == TAUGHT  # greedy decoding: exactly what it was taught, every time
     assert label_topics(make_topics(), local(tiny_model)) == (labels, status)
     apply_labels(topics, labels)
-    assert [(t["label"], t.get("label_source"), t.get("keyword_label")) for t in topics] == [
+    assert [(t.label, t.label_source, t.keyword_label) for t in topics] == [
         ("late parcel delivery", "llm", "delivery / late"),
         ("app login crashes", "llm", "app / crash"),
         ("old topic", None, None),
@@ -195,7 +201,7 @@ def test_missing_or_broken_model_falls_back_to_keyword_labels(tmp_path):
     text, status = executive_summary(SUMMARY_CONTEXT, local(broken))
     assert text is None and status.startswith("fallback: ")
     apply_labels(topics, labels)
-    assert [(t["label"], t["label_source"]) for t in topics[:2]] == [
+    assert [(t.label, t.label_source) for t in topics[:2]] == [
         ("delivery / late", "keywords"),
         ("app / crash", "keywords"),
     ]
@@ -205,7 +211,7 @@ def test_provider_none_asks_nothing():
     topics = make_topics()
     assert label_topics(topics, LLMSettings()) == ({}, "off")
     assert executive_summary(SUMMARY_CONTEXT, LLMSettings()) == (None, "off")
-    assert "label_source" not in topics[0]
+    assert topics[0].label_source is None and "label_source" not in topics[0].to_record()
 
 
 # ---- a stub OpenAI-compatible endpoint --------------------------------------------------------
@@ -327,7 +333,7 @@ def test_a_failing_endpoint_falls_back_after_one_try(stub, mode, reason):
     text, status = executive_summary(SUMMARY_CONTEXT, remote(stub, timeout_s=0.5))
     assert text is None and status.startswith("fallback: ") and reason in status
     apply_labels(topics, labels)
-    assert topics[0]["label"] == "delivery / late" and topics[0]["label_source"] == "keywords"
+    assert topics[0].label == "delivery / late" and topics[0].label_source == "keywords"
 
 
 def test_empty_answers_keep_keyword_labels(stub):

@@ -11,6 +11,8 @@ import pytest
 
 from refine.report.render import md_code, md_escape, write_report
 from refine.run.results import CycleResult, RunManifest
+from refine.segments.model import Proposal, ProposalMethod
+from refine.text.themes.model import Theme
 
 PAYLOADS = [
     "<script>document.body.setAttribute('data-pwned','script')</script>",
@@ -153,11 +155,11 @@ def hostile_cycle(out: Path) -> CycleResult:
         feedback=feedback,
         customers=pd.DataFrame(),
         rejects=rejects,
-        topics=topics,
+        topics=[Theme.from_record(t) for t in topics],
         segments=segments,
-        proposals=proposals,
+        proposals=[Proposal.from_json(p) for p in proposals],
         stopped=[],
-        method=method,
+        method=ProposalMethod.from_json(method),
         assignments=pd.DataFrame(),
         manifest=RunManifest.from_json(manifest),
     )

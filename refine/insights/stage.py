@@ -26,7 +26,9 @@ from refine.insights.drivers import (
     what_is_new,
 )
 from refine.io.runs import clean_json, read_json
+from refine.segments.model import Proposal
 from refine.segments.value import ValueResult, value_at_risk
+from refine.text.themes.model import Theme
 
 if TYPE_CHECKING:
     from refine.io.config import RefineConfig
@@ -132,7 +134,7 @@ def _value(
     feedback: pd.DataFrame,
     config: RefineConfig,
     labels: dict[int, str],
-    proposals: list[dict[str, Any]],
+    proposals: list[Proposal],
 ) -> ValueResult | None:
     """Value at risk by theme, segment and proposal; None without a ``[customers] value`` column."""
     cc = config.customers
@@ -182,8 +184,8 @@ def compute_insights(
     feedback: pd.DataFrame,
     customers: pd.DataFrame,
     config: RefineConfig,
-    topics: list[dict[str, Any]],
-    proposals: list[dict[str, Any]],
+    topics: list[Theme],
+    proposals: list[Proposal],
     *,
     previous: Path | None = None,
     embedder: Embedder | None = None,
@@ -195,7 +197,7 @@ def compute_insights(
         feedback: joined feedback rows (segment, score, sentiment, topic).
         customers: the customer table the cycle reported against.
         config: the run's RefineConfig.
-        topics: this cycle's topic records (with centroids).
+        topics: this cycle's themes (with centroids).
         proposals: ranked proposals.
         previous: last cycle's run folder (its run.json chain gives the earlier ones).
         embedder: the cycle's embedder, to embed earlier cycles' comments (cache hits in a monthly job).
@@ -203,7 +205,7 @@ def compute_insights(
     """
     cc = config.customers
     kind = config.feedback.score_kind
-    labels = {int(t["id"]): t["label"] for t in topics if t.get("status") != "fading"}
+    labels = {int(t.id): t.label for t in topics if t.status != "fading"}
     notes: list[str] = []
     drivers = theme_drivers(
         feedback, customers, customer_id=cc.customer_id, outcomes=cc.outcomes, score_kind=kind, topic_labels=labels
@@ -222,7 +224,7 @@ def compute_insights(
     previous_topics = _topics_of(last)
     all_labels = {**{int(t["id"]): t.get("label", "") for t in previous_topics}, **labels}
     previous_kind = (meta.get("config") or {}).get("feedback", {}).get("score_kind")
-    now_centroids = {int(t["id"]): np.asarray(t["centroid"]) for t in topics if t.get("status") != "fading"}
+    now_centroids = {int(t.id): np.asarray(t.centroid, dtype=float) for t in topics if t.status != "fading"}
     threshold = config.topics.outlier_similarity
     embedded = _embed_earlier(chain, embedder, embeddings, notes)
     if kind and previous_kind == kind:

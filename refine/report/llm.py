@@ -23,6 +23,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from refine.io.config import LLMSettings, llm_api_key, offline_env
 from refine.io.privacy import REDACTION_TOKENS, redact
+from refine.segments.model import Proposal
+from refine.text.themes.model import Theme
 from refine.wording import pct, proposal_headline
 
 LABEL_CHARS = 60
@@ -228,11 +230,11 @@ def clean_summary(answer: str) -> str | None:
 # ---- the public API ----------------------------------------------------------------------------
 
 
-def label_topics(topics: list[dict], settings: LLMSettings) -> tuple[dict[int, str], str]:
+def label_topics(topics: list[Theme], settings: LLMSettings) -> tuple[dict[int, str], str]:
     """Ask the configured model for a label per live topic; keep keyword labels wherever that fails.
 
     Args:
-        topics: topic records (``TopicModel.to_records``); fading topics are left alone.
+        topics: the cycle's themes (``CycleResult.topics``); fading themes are left alone.
         settings: the ``[llm]`` section.
 
     Returns:
@@ -243,7 +245,7 @@ def label_topics(topics: list[dict], settings: LLMSettings) -> tuple[dict[int, s
         >>> labels, status = label_topics(result.topics, config.llm)
         >>> apply_labels(result.topics, labels)
     """
-    live = [t for t in topics if t.get("status") != "fading"]
+    live = [t for t in topics if t.status != "fading"]
     if settings.provider == "none" or not live:
         return {}, "off" if settings.provider == "none" else "ok"
     labels: dict[int, str] = {}
@@ -251,13 +253,13 @@ def label_topics(topics: list[dict], settings: LLMSettings) -> tuple[dict[int, s
     try:
         ask = _asker(settings)
         for topic in live:
-            keyword_label = topic.get("keyword_label", topic["label"])
+            keyword_label = topic.keyword_label if topic.keyword_label is not None else topic.label
             prompt = render_prompt(
                 "topic_label.j2",
                 settings,
-                keywords=list(topic.get("keywords", [])),
-                quotes=list(topic.get("quotes", [])),
-                size=int(topic.get("size", 0)),
+                keywords=list(topic.keywords),
+                quotes=list(topic.quotes),
+                size=int(topic.size),
                 keyword_label=keyword_label,
             )
             label = clean_label(ask(prompt, settings.max_new_tokens))
@@ -265,7 +267,7 @@ def label_topics(topics: list[dict], settings: LLMSettings) -> tuple[dict[int, s
             if label is None or label.casefold() in {v.casefold() for v in labels.values()}:
                 unusable += 1
                 continue
-            labels[int(topic["id"])] = label
+            labels[int(topic.id)] = label
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the keyword labels stay
         return labels, f"fallback: {_reason(exc)}" + (f" (after {len(labels)} label(s))" if labels else "")
     if unusable:
@@ -273,21 +275,22 @@ def label_topics(topics: list[dict], settings: LLMSettings) -> tuple[dict[int, s
     return labels, "ok"
 
 
-def apply_labels(topics: list[dict], labels: dict[int, str]) -> None:
-    """Put the model's labels on the topic records, keeping the keyword label beside each."""
+def apply_labels(topics: list[Theme], labels: dict[int, str]) -> None:
+    """Put the model's labels on the themes, keeping the keyword label beside each."""
     for topic in topics:
-        if topic.get("status") == "fading":
+        if topic.status == "fading":
             continue
-        keyword_label = topic.setdefault("keyword_label", topic["label"])
-        label = labels.get(int(topic["id"]))
-        topic["label"] = label if label is not None else keyword_label
-        topic["label_source"] = "llm" if label is not None else "keywords"
+        if topic.keyword_label is None:
+            topic.keyword_label = topic.label
+        label = labels.get(int(topic.id))
+        topic.label = label if label is not None else topic.keyword_label
+        topic.label_source = "llm" if label is not None else "keywords"
 
 
-def summary_context(topics: list[dict], proposals: list[dict], segments, feedback, limit: int = 10) -> dict:
+def summary_context(topics: list[Theme], proposals: list[Proposal], segments, feedback, limit: int = 10) -> dict:
     """The facts the summary prompt receives: counts, topics, proposal headlines (all redacted later)."""
 
-    live = sorted((t for t in topics if t.get("status") != "fading"), key=lambda t: -int(t.get("size", 0)))
+    live = sorted((t for t in topics if t.status != "fading"), key=lambda t: -int(t.size))
     negative = float((feedback["sentiment_label"] == "negative").mean()) if len(feedback) else 0.0
     return {
         "comments": len(feedback),
@@ -297,14 +300,14 @@ def summary_context(topics: list[dict], proposals: list[dict], segments, feedbac
         "negative_share": pct(negative),
         "topics": [
             {
-                "label": t["label"],
-                "share": pct(t.get("share", 0.0)),
-                "sentiment": "n/a" if t.get("mean_sentiment") is None else f"{t['mean_sentiment']:+.2f}",
+                "label": t.label,
+                "share": pct(t.share or 0.0),
+                "sentiment": "n/a" if t.mean_sentiment is None else f"{t.mean_sentiment:+.2f}",
             }
             for t in live[:limit]
         ],
-        "confirmed": [proposal_headline(p) for p in proposals if p.get("confirmed")][:5],
-        "not_confirmed": sum(1 for p in proposals if not p.get("confirmed")),
+        "confirmed": [proposal_headline(p) for p in proposals if p.confirmed][:5],
+        "not_confirmed": sum(1 for p in proposals if not p.confirmed),
     }
 
 

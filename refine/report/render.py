@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,11 @@ from refine import schemas as S
 from refine.files import read_json, write_text
 from refine.insights.charts import driver_chart, waterfall_chart
 from refine.insights.drivers import score_name
+from refine.segments.model import Proposal
 from refine.segments.value import money
 from refine.stats import Z95, benjamini_hochberg, is_binary
 from refine.text.sentiment.stage import SentimentResult
+from refine.text.themes.model import ParentTheme, Theme
 from refine.wording import pct, proposal_headline  # noqa: F401 - the templates use both
 
 if TYPE_CHECKING:
@@ -124,11 +127,11 @@ def impact_md(e: dict) -> str:
     return impact(e, name=md_escape)
 
 
-def lead_outcome(p: dict) -> str:
+def lead_outcome(p: Proposal) -> str:
     """The outcome an A/B test of the proposal would measure first."""
-    if p.get("expected_impact"):
-        return p["expected_impact"][0]["outcome"]
-    equivalence = p.get("evidence", {}).get("equivalence") or [{}]
+    if p.expected_impact:
+        return p.expected_impact[0]["outcome"]
+    equivalence = p.evidence.equivalence or [{}]
     return equivalence[0].get("measure", "OUTCOME")
 
 
@@ -169,18 +172,19 @@ def describe_comparison(c: dict) -> str:
     )
 
 
-def proposal_summary(p: dict) -> str:
-    ev = p["evidence"]
-    if p["kind"] == "merge":
-        if "reason" in ev:
-            return ev["reason"]
-        eq = "; ".join(f"{e['measure']} differs by {difference(e)}" for e in ev.get("equivalence", []))
-        fd = ev.get("feedback_difference", {})
+def proposal_summary(p: Proposal) -> str:
+    ev = p.evidence
+    if p.kind == "merge":
+        if ev.reason is not None:
+            return ev.reason
+        eq = "; ".join(f"{e['measure']} differs by {difference(e)}" for e in ev.equivalence or [])
+        fd = ev.feedback_difference or {}
         text = (
             f"Outcomes equivalent within the margin: {eq}. No detectable difference in what they talk about "
             f"or how they feel (permutation p {pval(fd.get('permutation_p'))})."
         )
-        held = ev.get("holdout") or {}
+        held = ev.holdout or {}
+        assert isinstance(held, dict)  # a merge's holdout: equivalence and permutation
         if held.get("equivalence"):
             text += (
                 " On held-out customers: "
@@ -189,8 +193,8 @@ def proposal_summary(p: dict) -> str:
             )
         return text
     # lead with the held-out estimates: the discovery ones were picked for being large, so they run high
-    held = {c["measure"]: c for c in ev.get("holdout", [])}
-    lead = ev.get("discovery", [])[:3]
+    held = {c["measure"]: c for c in ev.holdout or []}
+    lead = (ev.discovery or [])[:3]
     if lead and all(c["measure"] in held for c in lead):
         return "On held-out customers: " + "; ".join(describe_comparison(held[c["measure"]]) for c in lead)
     return "; ".join(describe_comparison(c) for c in lead)
@@ -235,23 +239,23 @@ def sentiment_chart(segments: pd.DataFrame) -> str:
     return "".join(parts)
 
 
-def heatmap(segments: pd.DataFrame, topics: list[dict], limit: int = 12) -> str:
+def heatmap(segments: pd.DataFrame, topics: list[Theme], limit: int = 12) -> str:
     """Segment x topic share of comments for the `limit` largest topics, as an inline SVG heatmap."""
-    shown = [t for t in topics if t.get("status") != "fading" and f"topic_{t['id']}_share" in segments.columns]
-    shown = sorted(shown, key=lambda t: (-t.get("size", 0), t["id"]))[:limit]
+    shown = [t for t in topics if t.status != "fading" and f"topic_{t.id}_share" in segments.columns]
+    shown = sorted(shown, key=lambda t: (-t.size, t.id))[:limit]
     if not shown or segments.empty:
         return ""
     cell_w, cell_h, left, top = 64, 28, 200, 150
     width = left + cell_w * len(shown) + 10
     height = top + cell_h * len(segments) + 10
-    peak = max(float(segments[[f"topic_{t['id']}_share" for t in shown]].to_numpy().max()), 1e-9)
+    peak = max(float(segments[[f"topic_{t.id}_share" for t in shown]].to_numpy().max()), 1e-9)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Topic share by segment" '
         f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
     ]
     for j, t in enumerate(shown):
         cx = left + j * cell_w + cell_w / 2
-        label = t["label"] if len(t["label"]) <= 24 else t["label"][:23] + "…"
+        label = t.label if len(t.label) <= 24 else t.label[:23] + "…"
         parts.append(f'<text transform="translate({cx:.0f},{top - 8}) rotate(-40)" font-size="11">{_esc(label)}</text>')
     for i, (_, r) in enumerate(segments.iterrows()):
         y = top + i * cell_h
@@ -259,11 +263,11 @@ def heatmap(segments: pd.DataFrame, topics: list[dict], limit: int = 12) -> str:
             f'<text x="{left - 8}" y="{y + cell_h / 2 + 4}" font-size="12" text-anchor="end">{_esc(r["segment"])}</text>'
         )
         for j, t in enumerate(shown):
-            share = float(r[f"topic_{t['id']}_share"])
+            share = float(r[f"topic_{t.id}_share"])
             alpha = 0.08 + 0.92 * share / peak
             parts.append(
                 f'<rect x="{left + j * cell_w}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
-                f'fill="rgba(41,128,185,{alpha:.2f})"><title>{_esc(r["segment"])} / {_esc(t["label"])}: '
+                f'fill="rgba(41,128,185,{alpha:.2f})"><title>{_esc(r["segment"])} / {_esc(t.label)}: '
                 f"{100 * share:.0f}%</title></rect>"
                 f'<text x="{left + j * cell_w + cell_w / 2 - 1}" y="{y + cell_h / 2 + 4}" font-size="11" '
                 f'text-anchor="middle" fill="{"#fff" if share / peak > 0.6 else "#222"}">{100 * share:.0f}%</text>'
@@ -272,10 +276,10 @@ def heatmap(segments: pd.DataFrame, topics: list[dict], limit: int = 12) -> str:
     return "".join(parts)
 
 
-def impact_chart(topics: list[dict], limit: int = 10) -> str:
+def impact_chart(topics: list[Theme], limit: int = 10) -> str:
     """Mean sentiment per topic, most negative first, as horizontal bars."""
-    rows = [t for t in topics if t.get("status") != "fading" and t.get("mean_sentiment") is not None]
-    rows = sorted(rows, key=lambda t: t["mean_sentiment"])[:limit]
+    rows = [t for t in topics if t.status != "fading" and t.mean_sentiment is not None]
+    rows = sorted(rows, key=lambda t: float(t.mean_sentiment or 0.0))[:limit]
     if not rows:
         return ""
     width, left, row_h = 720, 260, 26
@@ -289,13 +293,13 @@ def impact_chart(topics: list[dict], limit: int = 10) -> str:
     ]
     for i, t in enumerate(rows):
         y = 10 + i * row_h
-        v = float(t["mean_sentiment"])
+        v = float(t.mean_sentiment or 0.0)
         x0, w = (mid + v * scale, -v * scale) if v < 0 else (mid, v * scale)
         colour = "#c0392b" if v < 0 else "#27ae60"
-        label = t["label"] if len(t["label"]) <= 34 else t["label"][:33] + "…"
+        label = t.label if len(t.label) <= 34 else t.label[:33] + "…"
         parts.append(
             f'<text x="{left - 8}" y="{y + 13}" font-size="12" text-anchor="end">{_esc(label)} '
-            f'({t["size"]})</text><rect x="{x0:.1f}" y="{y}" width="{max(w, 1):.1f}" height="18" fill="{colour}"/>'
+            f'({t.size})</text><rect x="{x0:.1f}" y="{y}" width="{max(w, 1):.1f}" height="18" fill="{colour}"/>'
             f'<text x="{mid + (6 if v < 0 else -6)}" y="{y + 13}" font-size="11" '
             f'text-anchor="{"start" if v < 0 else "end"}">{v:+.2f}</text>'
         )
@@ -306,13 +310,11 @@ def impact_chart(topics: list[dict], limit: int = 10) -> str:
 # ---- cycle over cycle --------------------------------------------------------------------------
 
 
-def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataFrame, fading: list[dict]) -> dict:
+def compare_with_previous(previous: Path, topics: list[Theme], segments: pd.DataFrame, fading: list[Theme]) -> dict:
     """What changed since last month: emerging and fading topics, sentiment shifts per segment."""
     out: dict[str, Any] = {"previous": str(previous)}
-    out["emerging"] = [
-        {"id": t["id"], "label": t["label"], "size": t["size"]} for t in topics if t.get("status") == "emerging"
-    ]
-    out["fading"] = [{"id": t["id"], "label": t["label"]} for t in fading]
+    out["emerging"] = [{"id": t.id, "label": t.label, "size": t.size} for t in topics if t.status == "emerging"]
+    out["fading"] = [{"id": t.id, "label": t.label} for t in fading]
     shifts = []
     try:
         before = pd.read_parquet(previous / "segments.parquet")
@@ -355,22 +357,32 @@ def compare_with_previous(previous: Path, topics: list[dict], segments: pd.DataF
 # ---- the report --------------------------------------------------------------------------------
 
 
-def theme_tree(topics: list[dict], parents: list[dict]) -> list[dict]:
-    """Parent themes (largest first), each with its live child theme records (largest first)."""
-    by_id = {t["id"]: t for t in topics}
+@dataclass
+class ThemeBranch:
+    """A parent theme as the report lists it: its label, size and sentiment, and its live children."""
+
+    label: str
+    size: int
+    mean_sentiment: float | None
+    child_records: list[Theme]
+
+
+def theme_tree(topics: list[Theme], parents: list[ParentTheme]) -> list[ThemeBranch]:
+    """Parent themes (largest first), each with its live child themes (largest first)."""
+    by_id = {t.id: t for t in topics}
     tree = []
-    for parent in sorted(parents, key=lambda p: -int(p.get("size", 0))):
-        children = sorted((by_id[c] for c in parent.get("children", []) if c in by_id), key=lambda t: -int(t["size"]))
+    for parent in sorted(parents, key=lambda p: -int(p.size)):
+        children = sorted((by_id[c] for c in parent.children if c in by_id), key=lambda t: -int(t.size))
         if children:
-            tree.append(dict(parent, child_records=children))
+            tree.append(ThemeBranch(parent.label, parent.size, parent.mean_sentiment, children))
     return tree
 
 
 def _context(cycle: CycleResult) -> dict:
     counts = cycle.manifest.counts
     rejects = cycle.rejects["reason"].value_counts().sort_index()
-    topics = [t for t in cycle.topics if t.get("status") != "fading"]
-    confirmed = [p for p in cycle.proposals if p["confirmed"]]
+    topics = [t for t in cycle.topics if t.status != "fading"]
+    confirmed = [p for p in cycle.proposals if p.confirmed]
     segments = cycle.segments
     outcome_cols = [c for c in segments.columns if c.startswith("outcome:") and c.endswith(":mean")]
     unassigned = float((cycle.feedback["topic_id"] < 0).mean()) if len(cycle.feedback) else 0.0
@@ -389,8 +401,8 @@ def _context(cycle: CycleResult) -> dict:
         "rejects": [(reason, int(n)) for reason, n in rejects.items()],
         "warnings": cycle.manifest.warnings,
         "topics": topics,
-        "theme_tree": theme_tree(topics, getattr(cycle, "parents", None) or []),
-        "fading": [t for t in cycle.topics if t.get("status") == "fading"],
+        "theme_tree": theme_tree(topics, cycle.parents),
+        "fading": [t for t in cycle.topics if t.status == "fading"],
         "segments": segments.to_dict("records"),
         "outcomes": [c.split(":")[1] for c in outcome_cols],
         "binary_outcomes": {c.split(":")[1]: _is_binary(cycle.customers, c.split(":")[1]) for c in outcome_cols},
@@ -410,7 +422,7 @@ def _context(cycle: CycleResult) -> dict:
         "n_segments": len(segments),
         "respondents": int(segments["respondents"].sum()) if len(segments) else 0,
         "customers": int(segments["customers"].sum()) if len(segments) else 0,
-        "insights": getattr(cycle, "insights", None),  # refine.insights.stage.CycleInsights (templates/insights.*.j2)
+        "insights": cycle.insights,  # refine.insights.stage.CycleInsights (templates/insights.*.j2)
         "score_label": _score_label(cycle),
     }
 

@@ -40,6 +40,7 @@ from refine.segments import propose as propose_module
 from refine.segments import rules as rules_module
 from refine.segments import search as search_module
 from refine.segments.decisions import accepted_proposals, redefine_segments
+from refine.segments.model import Proposal, ProposalMethod, StoppedCandidate
 from refine.segments.profiles import join_segments, profile_segments, respondents_table
 from refine.segments.propose import ProposalResult, propose, proposed_assignments
 from refine.text.embed_multilingual import build_multilingual_embedder
@@ -49,7 +50,7 @@ from refine.text.sentiment import scorers as scorers_module
 from refine.text.sentiment.review import load_review_model, review_model_folder
 from refine.text.sentiment.scorers import CachedScorer, cached_scorer
 from refine.text.sentiment.stage import FeedbackSentiment, load_multilingual_head, theme_space
-from refine.text.themes import ThemeResult, fit_themes, load_codeframe
+from refine.text.themes import Theme, ThemeResult, fit_themes, load_codeframe
 from refine.text.themes import codeframe as codeframe_module
 from refine.text.themes import entities as entities_module
 from refine.text.themes import model as model_module
@@ -234,7 +235,7 @@ def run_cycle(
             sentences=sentences_frame,
             sentiment=cycle.sentiment,
             insights=insights,
-            parents=[p.to_record(topic_model.n_comments) for p in topic_model.parents],
+            parents=topic_model.parent_topics(),
         )
         return write_stage(cycle, result)
 
@@ -468,16 +469,16 @@ def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, pre
     return feedback, result
 
 
-def aspects_stage(cycle: _Cycle, feedback: pd.DataFrame, sentences, topic_model) -> tuple[list[dict], pd.DataFrame]:
-    """Each sentence's theme, and the theme records of topics.json (sentence sentiment per theme)."""
+def aspects_stage(cycle: _Cycle, feedback: pd.DataFrame, sentences, topic_model) -> tuple[list[Theme], pd.DataFrame]:
+    """Each sentence's theme, and the themes with their sentiment (per sentence and per comment)."""
     with cycle.progress.stage("aspects", "sentiment per theme, sentence by sentence"):
         frame = sentences.frame.copy()
         frame[S.TOPIC_ID] = topic_model.sentence_theme.astype(int)
         document_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean()
-        topics = topic_model.records()
-        for record in topics:
-            doc = document_sentiment.get(record["id"])
-            record["comment_sentiment"] = None if doc is None else round(float(doc), 4)
+        topics = topic_model.topics()
+        for theme in topics:
+            doc = document_sentiment.get(theme.id)
+            theme.comment_sentiment = None if doc is None else round(float(doc), 4)
         topic_model.method["aspect_sentences"] = int(len(sentences))
         columns = ["feedback_row", "sentence_index", "text", S.TOPIC_ID, S.SENTIMENT_SCORE, S.SENTIMENT_LABEL]
     return topics, frame[[c for c in columns if c in frame.columns]]
@@ -504,13 +505,17 @@ def with_topic_sentiment(feedback: pd.DataFrame, sentences: pd.DataFrame) -> pd.
     return feedback
 
 
-def _label_topics(feedback: pd.DataFrame, topics: list[dict]) -> pd.DataFrame:
-    labels = {t["id"]: t["label"] for t in topics if t.get("status") != "fading"}
+def _live_labels(topics: list[Theme]) -> dict[int, str]:
+    return {t.id: t.label for t in topics if t.status != "fading"}
+
+
+def _label_topics(feedback: pd.DataFrame, topics: list[Theme]) -> pd.DataFrame:
+    labels = _live_labels(topics)
     feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
     return feedback
 
 
-def llm_labels_stage(cycle: _Cycle, feedback: pd.DataFrame, topics: list[dict]):
+def llm_labels_stage(cycle: _Cycle, feedback: pd.DataFrame, topics: list[Theme]):
     """Optional: a language model rewrites the keyword labels ([llm]); the keyword labels stay on any failure."""
     llm = cycle.config.llm
     if llm.provider != "none":
@@ -520,11 +525,11 @@ def llm_labels_stage(cycle: _Cycle, feedback: pd.DataFrame, topics: list[dict]):
     return _label_topics(feedback, topics), topics
 
 
-def join_stage(cycle: _Cycle, feedback: pd.DataFrame, customers: pd.DataFrame, topics: list[dict]):
+def join_stage(cycle: _Cycle, feedback: pd.DataFrame, customers: pd.DataFrame, topics: list[Theme]):
     """The writer's segment on every comment; segment profiles; one row per respondent."""
     with cycle.progress.stage("join", "segments and outcomes"):
         feedback = join_segments(feedback, customers, cycle.config)
-        topic_ids = sorted(t["id"] for t in topics if t.get("status") != "fading")
+        topic_ids = sorted(_live_labels(topics))
         segments = profile_segments(feedback, customers, cycle.config, topic_ids)
         respondents = respondents_table(feedback, topic_ids)
     return feedback, segments, respondents
@@ -532,16 +537,16 @@ def join_stage(cycle: _Cycle, feedback: pd.DataFrame, customers: pd.DataFrame, t
 
 @dataclass
 class _Proposals:
-    proposals: list[dict]
-    stopped: list[dict]
-    method: dict
+    proposals: list[Proposal]
+    stopped: list[StoppedCandidate]
+    method: ProposalMethod
     assignments: pd.DataFrame
 
 
-def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.DataFrame, topics: list[dict]):
+def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.DataFrame, topics: list[Theme]):
     """Merge / split / new proposals confirmed on the holdout, reused when nothing they read changed."""
     config = cycle.config
-    labels = {t["id"]: t["label"] for t in topics if t.get("status") != "fading"}
+    labels = _live_labels(topics)
     with cycle.progress.stage("propose", "merge / split / new, confirmed on holdout"):
         allowed = rule_columns(data.attributes, config)
         key = Digest(
@@ -573,9 +578,8 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
         )
         if reused:
             cycle.note("reused the stored search (same customers, feedback, config, code and libraries)")
-        document = result.to_json()  # proposals.json: the report, decisions and A/B plans read this form
-        assignments = proposed_assignments(data.customers, document["proposals"], config)
-    return _Proposals(document["proposals"], document["stopped"], document["method"], assignments)
+        assignments = proposed_assignments(data.customers, result.proposals, config)
+    return _Proposals(result.proposals, result.stopped, result.method, assignments)
 
 
 def insights_stage(cycle: _Cycle, data, feedback: pd.DataFrame, topics, proposals, embedder, vectors):
@@ -612,7 +616,7 @@ def compare_stage(cycle: _Cycle, topics, segments, topic_model) -> dict | None:
     """What changed since the previous cycle (--previous): emerging and fading topics, sentiment shifts."""
     if cycle.previous is None:
         return None
-    fading = [t.to_record(topic_model.n_comments) for t in topic_model.fading]
+    fading = [t for t in topics if t.status == "fading"]
     return compare_with_previous(cycle.previous, topics, segments, fading)
 
 
@@ -638,7 +642,7 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
         theme_space=dict(cycle.theme_space),
         stage_cache=cycle.memo.used if config.run.reuse else "off",
         topic_method=topic_model.method,
-        proposal_method=proposals.method,
+        proposal_method=proposals.method.to_json(),
         versions=cycle.versions,
         previous=str(cycle.previous.resolve()) if cycle.previous is not None else None,
         applied_decisions=cycle.applied,

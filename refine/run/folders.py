@@ -43,25 +43,16 @@ def write_run(result) -> None:
         out_dir / "topics.json",
         clean_json(
             {
-                "topics": [t for t in topics if t.get("status") != "fading"],
-                "fading": [t for t in topics if t.get("status") == "fading"],
-                "parents": result.parents,
+                "topics": [t.to_record() for t in topics if t.status != "fading"],
+                "fading": [t.to_record() for t in topics if t.status == "fading"],
+                "parents": [p.to_record() for p in result.parents],
                 "method": result.manifest.topic_method,
             }
         ),
     )
     write_parquet(out_dir / "segments.parquet", result.segments)
-    write_json(
-        out_dir / "proposals.json",
-        clean_json(
-            {
-                "proposals": result.proposals,
-                "stopped": result.stopped,
-                "method": result.method,
-            }
-        ),
-    )
+    write_json(out_dir / "proposals.json", clean_json(result.proposal_result().to_json()))
     write_parquet(out_dir / "assignments.parquet", result.assignments)
-    if getattr(result, "insights", None) is not None:
+    if result.insights is not None:
         write_json(out_dir / "insights.json", result.insights.to_json())
     write_report(result)

@@ -2,8 +2,10 @@
 
 ``ProposalResult.to_json()`` is the proposals.json document (``proposals``, ``stopped``, ``method``)
 with the same keys and meanings as every earlier version; ``from_json()`` reads any of them (keys a
-newer refine wrote are kept in ``extra`` and written back unchanged). Other modules (report,
-decisions, A/B planning) read the JSON form, which is also what a run folder holds.
+newer refine wrote are kept in ``extra`` and written back unchanged). ``run_cycle`` passes the typed
+records along (``CycleResult.proposals``); only the run folder holds the JSON form, which decisions and
+A/B planning read back. Reading a record like a dict still works until 0.4, with a warning
+(refine.records.DictAccess).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from refine.records import DictAccess
+
 
 def _known(cls, document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
@@ -19,7 +23,7 @@ def _known(cls, document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 
 @dataclass
-class Evidence:
+class Evidence(DictAccess):
     """Why a proposal is made. Split / new: discovery and holdout comparisons; merge: equivalence tests.
 
     Comparison records are ``refine.stats.Comparison.to_dict()`` plus a readable ``label``.
@@ -66,7 +70,7 @@ class Evidence:
 
 
 @dataclass
-class Proposal:
+class Proposal(DictAccess):
     """One ranked MERGE / SPLIT / NEW proposal: its rule, the customers it touches and its evidence."""
 
     id: str
@@ -108,7 +112,7 @@ class Proposal:
 
 
 @dataclass
-class StoppedCandidate:
+class StoppedCandidate(DictAccess):
     """A candidate a guardrail stopped, and which guardrail."""
 
     kind: str
@@ -138,7 +142,7 @@ class StoppedCandidate:
 
 
 @dataclass
-class ProposalMethod:
+class ProposalMethod(DictAccess):
     """How proposals were searched and corrected (proposals.json ``method``, the report's method section)."""
 
     # every field may be absent from a proposals.json an older refine wrote: None = not recorded, not written
@@ -176,7 +180,7 @@ class ProposalMethod:
 
 
 @dataclass
-class ProposalResult:
+class ProposalResult(DictAccess):
     """The proposal stage's result: ranked proposals, stopped candidates and the method."""
 
     proposals: list[Proposal]

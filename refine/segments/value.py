@@ -28,6 +28,7 @@ import pandas as pd
 
 from refine import schemas as S
 from refine.errors import RefineError
+from refine.segments.model import Proposal
 from refine.segments.rules import apply_rule
 
 _CHURN = re.compile(r"churn", re.IGNORECASE)
@@ -152,7 +153,7 @@ def value_at_risk(
     outcomes: list[str],
     score_kind: str | None,
     topic_labels: dict[int, str],
-    proposals: list[dict[str, Any]],
+    proposals: list[Proposal] | list[dict[str, Any]],
 ) -> ValueResult:
     """Customers, value touched and value at risk per theme, segment and proposal, ranked two ways.
 
@@ -163,7 +164,7 @@ def value_at_risk(
         outcomes: outcome columns; the 0/1 ones named like churn mark churning customers.
         score_kind: how the score is read, for detractors.
         topic_labels: theme id -> label.
-        proposals: ranked proposals (id, kind, segments, rule).
+        proposals: ranked proposals (typed, or as proposals.json holds them).
 
     Returns:
         ValueResult with one ValueLine per theme, segment and proposal.
@@ -217,14 +218,14 @@ def value_at_risk(
     seg = customers[segment].astype(str)
     for name in sorted(seg.unique()):
         result.segments.append(line("segment", name, name, (seg == name).to_numpy()))
-    for proposal in proposals:
+    for proposal in (Proposal.from_json(p) if isinstance(p, dict) else p for p in proposals):
         try:
-            mask = np.array(apply_rule(customers, proposal["rule"]), dtype=bool)
+            mask = np.array(apply_rule(customers, proposal.rule), dtype=bool)
         except RefineError:
             continue  # a rule that no longer applies to this table is reported elsewhere
-        if proposal.get("kind") == "merge":
-            mask &= seg.isin(proposal.get("segments", [])).to_numpy()
-        result.proposals.append(line("proposal", str(proposal["id"]), proposal["rule"], mask))
+        if proposal.kind == "merge":
+            mask &= seg.isin(proposal.segments).to_numpy()
+        result.proposals.append(line("proposal", str(proposal.id), proposal.rule, mask))
     for kind in ("themes", "segments", "proposals"):
         _rank(getattr(result, kind))
     return result

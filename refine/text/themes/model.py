@@ -11,10 +11,13 @@ themes has no parents: `from_json` reads it as themes without parents.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from refine.records import DictAccess
 
 NO_THEME = -1
 
@@ -25,6 +28,13 @@ def _rounded(vector) -> list[float]:
 
 def _sentiment(value) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 5)
+
+
+def _share(theme: Theme | ParentTheme, n_comments: int | None) -> float:
+    """A theme's share of the cycle's comments: from `n_comments` when given, else as already set."""
+    if n_comments is not None:
+        return round(theme.size / max(n_comments, 1), 5)
+    return float(theme.share or 0.0)
 
 
 def _shared_fields(record: dict) -> dict[str, Any]:
@@ -41,7 +51,7 @@ def _shared_fields(record: dict) -> dict[str, Any]:
 
 
 @dataclass
-class Theme:
+class Theme(DictAccess):
     """A child theme: what customers say happened, named in their words."""
 
     id: int
@@ -58,14 +68,18 @@ class Theme:
     comment_sentiment: float | None = None  # mean sentiment of the comments whose primary theme it is
     candidate: bool = False  # discovered while a codeframe is in use: a candidate for it
     source: str = "discovered"  # discovered | codeframe
+    share: float | None = None  # size / comments of the cycle (set by ThemeResult.topics; 0 when fading)
+    keyword_label: str | None = None  # with LLM labels: the label from the texts, kept beside the model's
+    label_source: str | None = None  # with LLM labels: "llm" or "keywords"
 
-    def to_record(self, n_comments: int) -> dict[str, Any]:
-        return {
+    def to_record(self, n_comments: int | None = None) -> dict[str, Any]:
+        """The topics.json record; `n_comments` gives the share (else the `share` already set)."""
+        record = {
             "id": int(self.id),
             "label": self.label,
             "keywords": list(self.keywords),
             "size": int(self.size),
-            "share": round(self.size / max(n_comments, 1), 5) if self.status != "fading" else 0.0,
+            "share": _share(self, n_comments) if self.status != "fading" else 0.0,
             "mean_sentiment": _sentiment(self.mean_sentiment),
             "quotes": list(self.quotes),
             "status": self.status,
@@ -77,6 +91,14 @@ class Theme:
             "candidate": bool(self.candidate),
             "source": self.source,
         }
+        if self.keyword_label is not None:
+            record["keyword_label"] = self.keyword_label
+        if self.label_source is not None:
+            record["label_source"] = self.label_source
+        return record
+
+    def _json_form(self) -> dict[str, Any]:
+        return self.to_record()
 
     @classmethod
     def from_record(cls, record: dict) -> Theme:
@@ -89,11 +111,14 @@ class Theme:
             comment_sentiment=record.get("comment_sentiment"),
             candidate=bool(record.get("candidate", False)),
             source=str(record.get("source", "discovered")),
+            share=record.get("share"),
+            keyword_label=record.get("keyword_label"),
+            label_source=record.get("label_source"),
         )
 
 
 @dataclass
-class ParentTheme:
+class ParentTheme(DictAccess):
     """A parent theme grouping related child themes (App > crashing, login, password)."""
 
     id: int
@@ -106,14 +131,16 @@ class ParentTheme:
     children: list[int]
     mentions: int = 0
     mean_sentiment: float | None = None
+    share: float | None = None  # size / comments of the cycle (set by ThemeResult.topics)
 
-    def to_record(self, n_comments: int) -> dict[str, Any]:
+    def to_record(self, n_comments: int | None = None) -> dict[str, Any]:
+        """The topics.json record; `n_comments` gives the share (else the `share` already set)."""
         return {
             "id": int(self.id),
             "label": self.label,
             "keywords": list(self.keywords),
             "size": int(self.size),
-            "share": round(self.size / max(n_comments, 1), 5),
+            "share": _share(self, n_comments),
             "mean_sentiment": _sentiment(self.mean_sentiment),
             "quotes": list(self.quotes),
             "status": self.status,
@@ -122,6 +149,9 @@ class ParentTheme:
             "mentions": int(self.mentions),
         }
 
+    def _json_form(self) -> dict[str, Any]:
+        return self.to_record()
+
     @classmethod
     def from_record(cls, record: dict) -> ParentTheme:
         return cls(
@@ -129,6 +159,7 @@ class ParentTheme:
             children=[int(c) for c in record.get("children", [])],
             mentions=int(record.get("mentions", 0) or 0),
             mean_sentiment=record.get("mean_sentiment"),
+            share=record.get("share"),
         )
 
 
@@ -171,6 +202,36 @@ class ThemeResult:
     def records(self) -> list[dict]:
         """The live themes (largest first), then the fading ones: what topics.json lists as topics + fading."""
         return [t.to_record(self.n_comments) for t in self.themes + self.fading]
+
+    def topics(self) -> list[Theme]:
+        """The live themes (largest first), then the fading ones, as topics.json holds them (`records`), typed.
+
+        Copies with their share set, and the values rounded as topics.json rounds them (sentiment and
+        centroids to 5 decimals; a sentiment that is not a number is None), so that what the later
+        stages read is what a run folder gives back.
+        """
+        return [
+            dataclasses.replace(
+                t,
+                share=_share(t, self.n_comments) if t.status != "fading" else 0.0,
+                centroid=np.asarray(_rounded(t.centroid)),
+                mean_sentiment=_sentiment(t.mean_sentiment),
+                comment_sentiment=_sentiment(t.comment_sentiment),
+            )
+            for t in self.themes + self.fading
+        ]
+
+    def parent_topics(self) -> list[ParentTheme]:
+        """The parent themes, typed and rounded as topics.json holds them (see `topics`)."""
+        return [
+            dataclasses.replace(
+                p,
+                share=_share(p, self.n_comments),
+                centroid=np.asarray(_rounded(p.centroid)),
+                mean_sentiment=_sentiment(p.mean_sentiment),
+            )
+            for p in self.parents
+        ]
 
     def to_json(self) -> dict[str, Any]:
         """The topics.json document (see the module docstring for the keys)."""
