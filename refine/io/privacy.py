@@ -3,6 +3,8 @@
 Emails, phone numbers and payment-card numbers are replaced before any text is cached, stored,
 logged or shown. Redaction errs on the side of removing: a 13-19 digit run is treated as a card
 whether or not it passes the Luhn check, because a mistyped card number is still a card number.
+Numbers that only look like a phone or a card (order, invoice and tracking numbers, dates, versions,
+quantities with a unit) are kept: see _KEEP_PARTS, docs/privacy.md and bench/redaction_bench.py.
 """
 
 from __future__ import annotations
