@@ -24,6 +24,9 @@ import _env  # noqa: F401  (puts the repository root on sys.path)
 from refine.io.privacy import REDACTION_TOKENS, redact
 
 SET = Path(__file__).resolve().parent.parent / "tests" / "data" / "redaction_set.csv"
+# issue 29's targets: every personal item redacted; at most 1% of each look-alike category touched
+TARGET_RECALL = 1.0
+TARGET_REDACTED = 0.01
 
 
 def load(part: str, path: Path = SET) -> list[dict[str, str]]:
@@ -90,13 +93,21 @@ def main() -> None:
     rows = load(args.part)
     figures = score(rows, args.show)
     print(f"redaction on {SET.name}, part {args.part}: {len(rows)} sentences")
-    print(f"{'category':<10} {'n':>5}  {'recall':>7}  {'leaked':>7}  {'redacted':>8}")
+    print(f"{'category':<10} {'n':>5}  {'recall':>7}  {'leaked':>7}  {'redacted':>8}  target")
     for category, entry in figures.items():
         if "recall" in entry:
-            print(f"{category:<10} {entry['n']:>5.0f}  {entry['recall']:>7.3f}  {entry['leaked']:>7.3f}  {'':>8}")
+            met = "met" if entry["recall"] >= TARGET_RECALL else "MISSED"
+            print(
+                f"{category:<10} {entry['n']:>5.0f}  {entry['recall']:>7.3f}  {entry['leaked']:>7.3f}  {'':>8}"
+                f"  recall {TARGET_RECALL:.1f}: {met}"
+            )
     for category, entry in figures.items():
         if "redacted" in entry:
-            print(f"{category:<10} {entry['n']:>5.0f}  {'':>7}  {'':>7}  {entry['redacted']:>8.3f}")
+            met = "met" if entry["redacted"] <= TARGET_REDACTED else "MISSED"
+            print(
+                f"{category:<10} {entry['n']:>5.0f}  {'':>7}  {'':>7}  {entry['redacted']:>8.3f}"
+                f"  at most {TARGET_REDACTED:.0%}: {met}"
+            )
     negatives = [e for e in figures.values() if "redacted" in e]
     total = sum(e["failed"] for e in negatives) / max(1.0, sum(e["n"] for e in negatives))
     print(f"non-personal numbers redacted, all categories: {total:.3f}")
