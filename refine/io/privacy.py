@@ -3,6 +3,8 @@
 Emails, phone numbers and payment-card numbers are replaced before any text is cached, stored,
 logged or shown. Redaction errs on the side of removing: a 13-19 digit run is treated as a card
 whether or not it passes the Luhn check, because a mistyped card number is still a card number.
+Numbers that only look like a phone or a card (order, invoice and tracking numbers, dates, versions,
+quantities with a unit) are kept: see _KEEP_PARTS, docs/privacy.md and bench/redaction_bench.py.
 """
 
 from __future__ import annotations
@@ -29,19 +31,21 @@ def _separator(marks: str) -> str:
 
 _SEP = _separator(_MARKS + "/")
 # 13-19 digits, optionally grouped (4111 1111 1111 1111, 4111-1111-1111-1111, 4111–1111–1111–1111)
-CARD = re.compile(rf"(?<!\d)(?:\d{_SEP}?){{12,18}}\d(?!\d)")
+_CARD = rf"(?<!\d)(?:\d{_SEP}?){{12,18}}\d(?!\d)"
+CARD = re.compile(_CARD)
 # +1 415-555-0132, (415) 555 0199, +33 1 23 45 67 89, 415.555.0132, 4155550132, 555-123-4567 ext. 89;
 # needs 7+ digits (checked in _phone). Letters may touch it ("at555-444-1212"), digits may not. Groups
 # have 2-4 digits (one digit only right after a country code) and no slashes, so body measurements in
 # reviews ("32-24.5-32", "38-27-35/135") stay readable.
 _PHONE_SEP = _separator(_MARKS)
-PHONE = re.compile(
-    rf"(?<!\d)(?:\+\d{{1,3}}{_PHONE_SEP}?(?:\d{_PHONE_SEP})?)?(?:\(\d{{1,4}}\){_PHONE_SEP}?)?"
-    rf"\d{{2,4}}(?:{_PHONE_SEP}?\d{{2,4}}){{1,5}}"
-    r"(?:\s*(?:ext\.?|x|#)\s*\d{1,6})?(?!\d)",
-    re.IGNORECASE,
+_EXT = r"(?:\s*(?i:ext\.?|x|\#)\s*\d{1,6})?"
+_PHONE = (
+    rf"(?<!\d)(?:\+\d{{1,3}}{_PHONE_SEP}?(?:\d{_PHONE_SEP})?)?(?:0[ \u00a0])?(?:\(\d{{1,4}}\){_PHONE_SEP}?)?"
+    rf"\d{{2,4}}(?:{_PHONE_SEP}?\d{{2,4}}){{1,5}}{_EXT}(?!\d)"
 )
+PHONE = re.compile(_PHONE)
 # characters nobody sees, which would split a number or an address for the patterns above
+_DIGIT = re.compile(r"\d")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
 REDACTION_TOKENS = ("[EMAIL]", "[CARD]", "[PHONE]")
@@ -50,6 +54,107 @@ _DATE = re.compile(
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}"
     r"|(?:19|20)\d\d ?[-\u2013\u2014] ?(?:19|20)\d\d"
 )  # and year ranges: 2019 - 2024
+
+# Numbers that look like a phone or a card but are not (issue 29.7, measured by bench/redaction_bench.py).
+# They are matched at the same scan as the personal patterns and left as they are; a match that starts
+# further left wins, so each of these must end where its number ends (never reach into a following one).
+_END = r"(?![\w]|[-/.:,]?\d)"  # the number stops here: no digit, letter or separator-and-digit follows
+# a reference: digits and capitals, grouped by - / or . (each group with a digit), or groups of four digits
+# spaced as carriers print them (9400 1000 0000 0000 0000 00), or UPS's 1Z 999 AA1 01 2345 6784
+_UPS = r"1Z(?: ?[0-9A-Z]){16}"
+_REF = (
+    rf"(?:{_UPS}|\d{{4}}(?: \d{{4}}){{2,4}}(?: \d{{1,4}})?"
+    r"|[A-Z0-9]*\d[A-Z0-9]*(?:[-/.][A-Z0-9]*\d[A-Z0-9]*)*)" + _END
+)
+_REF_WORD = (
+    r"(?i:order|orders|invoice|inv|tracking|track|trace|parcel|package|shipment|consignment|waybill|awb"
+    r"|ref|reference|receipt|ticket|case|booking|confirmation|transaction|sku|serial|version|build|release"
+    r"|firmware|ios|android|windows)"
+)
+_UNIT = (
+    r"(?i:days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|weeks?|months?|years?|yrs?|km|kms|miles?|kg|lbs?"
+    r"|ml|points?|pts|steps|views|likes|followers|items?|pcs|pieces|people|users|customers|times|units"
+    r"|euros?|dollars?|pounds?|usd|eur|gbp|calories|kcal|words|pages|messages|emails|orders)\b"
+)
+_QUANTITY = r"(?>\d{1,3}(?:[ ,.\u00a0]\d{3})++(?![ ,.\u00a0]?\d)|\d++)(?:[.,]\d++)?"
+_KEEP_PARTS = [
+    # 20-22 digits: a USPS label (9400 1000 0000 0000 0000 00), longer than any phone or card number
+    # (they start with 9 or 0, which no card number does: two cards in a row stay cards)
+    r"(?<!\d)[09](?:\d{19,21}|\d{3}(?: \d{4}){4}(?: \d{1,4})?)(?! ?\d)" + _END,
+    rf"#\s?{_REF}",  # #4455667, # 112-3456789-1234567
+    _UPS + _END,
+    # codes led by capitals (INV-2026-0153, F2025/00123, JD014600006101234567, AB123456789GB, UP1A.235842.025),
+    # unless the capitals say phone (TEL555-444-1212)
+    r"(?<![\w])(?!(?i:tel|fax|mob|cell|ph|call|sms)[^A-Za-z])[A-Z][A-Z0-9]{0,5}[-/.]?\d[A-Z0-9]*"
+    r"(?:[-/.][A-Z0-9]*\d[A-Z0-9]*)*" + _END,
+    # dates and times: 2026-11-02 14:30:05, 2026-11-02T14:30:00Z, 2026/11/02, 02.11.2026 14:30, 11/2/26
+    r"(?<![\d.])(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
+    r"(?:[T ](?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?(?:Z|[+-]\d\d:?\d\d)?)?" + _END,
+    r"(?<![\d.])(?:[0-2]?\d|3[01])[./-](?:[0-2]?\d|3[01])[./-](?:(?:19|20)\d\d|\d\d)"
+    r"(?:,? (?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?)?" + _END,
+    # a compact date, 20261102 (unless a phone word comes just before it: checked in _keep)
+    r"(?P<compact>(?<!\d)20[0-3]\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?!\d))",
+    # versions: v2.13.0, 10.0.19045.3803, 126.0.6478.127 (a one-digit second part)
+    r"(?<![\w.])(?:[vV]\d+(?:\.\d+)+|\d{1,3}\.\d\.\d+(?:\.\d+)*)(?:-[0-9A-Za-z.]+)?" + _END,
+    # a quantity or a range with its unit: 12 000 steps, 805-1033 days, 4928 to 4939 points
+    rf"(?<![\d.,]){_QUANTITY}(?:(?:\s?[-\u2013\u2014]\s?|\s+to\s+){_QUANTITY})?\s?{_UNIT}",
+]
+_KEEP = "|".join(_KEEP_PARTS)
+# international numbers come before cards: after a + the digits are a phone (+49 800 1234567890)
+_INTL = rf"\+\d{{1,3}}(?:{_PHONE_SEP}?\(0\))?(?:{_PHONE_SEP}?\(?\d{{1,10}}\)?){{1,6}}{_EXT}(?!\d)"
+_SCAN = re.compile(rf"(?=[\d#+(A-Zv])(?:(?P<keep>{_KEEP})|(?P<intl>{_INTL})|(?P<card>{_CARD})|(?P<phone>{_PHONE}))")
+# a word that names the number just before it: order 6453038, invoice number 46943268, tracking: 1234567890
+_REF_BEFORE = re.compile(rf"\b{_REF_WORD}(?:\s+(?i:no\.?|nr\.?|number|num|id|code|ref))?(?:\s+is)?\s*[:#]?\s*#?\s?$")
+# a phone word just before a compact date makes it a phone number (call me on 20120412)
+_PHONE_WORD = re.compile(
+    r"(?i:call|ring|phone|tel|mobile|cell|number|reach|text|whatsapp|fax|contact)\W*(?:\w+\W+){0,2}$"
+)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
+def _card_like(text: str) -> bool:
+    """A number grouped as cards are printed, Luhn-valid, with an issuer prefix of its length."""
+    groups = [len(g) for g in re.findall(r"\d+", text)]
+    digits = "".join(re.findall(r"\d", text))
+    if not 13 <= len(digits) <= 19 or re.search("[A-Za-z]", text):
+        return False
+    grouped = len(groups) == 1 or groups[:3] in ([4, 6, 5], [4, 6, 4]) or all(g == 4 for g in groups[:-1])
+    prefixes = {13: ("4",), 14: ("30", "36", "38"), 15: ("34", "37")}.get(len(digits), ("2", "3", "4", "5", "6"))
+    return grouped and digits.startswith(prefixes) and _luhn(digits)
+
+
+def _reference(text: str) -> bool:
+    """Whether a number after a word like "order" reads as that reference: not a card, and spaced only as
+    carriers print theirs (groups of four), so "order 12345 4155550132" still loses the phone number."""
+    groups = re.findall(r"\d+", text)
+    spaced = bool(re.search(r"\d\s+\d", text))
+    return not _card_like(text) and (not spaced or all(len(g) == 4 for g in groups[:-1]))
+
+
+def _replace(match: re.Match) -> str:
+    text = match.group(0)
+    if match.group("keep") is not None:
+        if match.group("compact") and _PHONE_WORD.search(match.string, 0, match.start()):
+            return "[PHONE]"
+        return "[CARD]" if _card_like(text) else text
+    if _REF_BEFORE.search(match.string, max(0, match.start() - 40), match.start()) and _reference(text):
+        return text
+    if match.group("intl") is not None:
+        return "[PHONE]" if sum(ch.isdigit() for ch in text) >= 7 else text
+    if match.group("card") is not None:
+        if text.startswith("0"):  # no card number starts with 0; a national phone number does
+            return "[PHONE]"
+        if re.fullmatch(r"\d{3}-\d{7}-\d{7}", text):  # 112-3456789-1234567: a marketplace order number
+            return text
+        return "[CARD]"
+    return _phone(match)
 
 
 def _phone(match: re.Match) -> str:
@@ -67,8 +172,9 @@ def redact(text: str) -> str:
         return text
     text = _INVISIBLE.sub("", text)
     text = EMAIL.sub("[EMAIL]", text)
-    text = CARD.sub("[CARD]", text)
-    return PHONE.sub(_phone, text)
+    if not _DIGIT.search(text):  # most comments: nothing left to look at
+        return text
+    return _SCAN.sub(_replace, text)
 
 
 def redact_series(texts: pd.Series) -> pd.Series:
