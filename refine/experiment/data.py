@@ -320,15 +320,16 @@ class ArmLabels:
 def _label_counts(arms: pd.Categorical, units: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
     """Rows and distinct units per arm label (rows with a unit and an arm), and the distinct units in all."""
     codes = np.asarray(arms.codes, dtype=np.int64)
-    unit_codes = _label_codes(units)
+    unit_codes = pd.factorize(units)[0].astype(np.int64)  # raw values: a share needs no text labels (and is fast)
     ok = (codes >= 0) & (unit_codes >= 0)
     n_labels = len(arms.categories)
     rows = np.bincount(codes[ok], minlength=n_labels)
     if not ok.any():
         return rows, np.zeros(n_labels, dtype=np.int64), 0
-    pairs = np.unique(codes[ok] * (int(unit_codes.max()) + 1) + unit_codes[ok])
-    units_per = np.bincount(pairs // (int(unit_codes.max()) + 1), minlength=n_labels)
-    return rows, units_per, int(len(np.unique(unit_codes[ok])))
+    base = int(unit_codes.max()) + 1
+    pairs = pd.unique(codes[ok] * base + unit_codes[ok])  # distinct (arm, unit) pairs, hashed not sorted
+    units_per = np.bincount(pairs // base, minlength=n_labels)
+    return rows, units_per, int(len(pd.unique(unit_codes[ok])))
 
 
 def _apply_arm_map(
