@@ -2,7 +2,8 @@
 
 Lines, not a redrawn bar: they read the same in a terminal, a log file and a notebook. A loop that
 ends within `every_s` seconds prints nothing; a longer one prints a line every `every_s` seconds and
-one when it ends. Silent when quiet (``--quiet``).
+one when it ends. Silent when quiet (``--quiet``), except for warnings: `warn` always prints, so a
+scheduled run's log sees them.
 
 Example:
     >>> progress = Progress()
@@ -109,10 +110,10 @@ class Task:
 
 
 class Progress:
-    """Stage messages and loop progress for one run, with each stage's duration; silent when quiet.
+    """Stage messages and loop progress for one run, with each stage's duration; only warnings when quiet.
 
     Args:
-        quiet: print nothing (timings are still kept).
+        quiet: print no progress (timings are still kept); warnings still print.
         echo: where lines go; stderr by default.
         every_s: seconds between two progress lines of one loop.
     """
@@ -135,6 +136,10 @@ class Progress:
         """One line, unless quiet."""
         if not self.quiet:
             self.echo(message)
+
+    def warn(self, message: str) -> None:
+        """'warning: message', quiet or not: --quiet hides progress, never a warning."""
+        self.echo(f"warning: {message}")
 
     @contextmanager
     def stage(self, name: str, detail: str = "") -> Iterator[None]:

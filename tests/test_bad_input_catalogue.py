@@ -22,6 +22,9 @@ outcomes = ["churned"]
 """
 CUSTOMERS = "Member No,Tier Name,churned\n1,Gold,0\n2,Silver,1\n"
 FEEDBACK = "Member No,Comment Text\n1,Parcel was late\n"
+# `refine ab analyze` rows (a row whose args start with "ab" runs that command instead of `refine run`)
+AB_DATA = "user,group,converted,nps\n01,control,1,\n02,treatment,0,\n03,control,0,\n04,treatment,1,\n05,contrl,1,\n"
+AB = ["ab", "analyze", "--data", "ab.csv", "--unit", "user", "--arm", "group", "--control", "control", "--out", "ab"]
 
 # (case, files to write {name: content or bytes}, extra CLI args, message fragment, exit code)
 CATALOGUE = [
@@ -206,6 +209,34 @@ CATALOGUE = [
         "the cache folder is a file",
         2,
     ),
+    (
+        "A/B primary metric with no values",
+        {"ab.csv": AB_DATA},
+        [*AB, "--metrics", "nps"],
+        "primary metric 'nps' has no value for any unit (column 'nps' in data file ab.csv has no values)",
+        2,
+    ),
+    (
+        "A/B --arm-map to an arm that is not known",
+        {"ab.csv": AB_DATA},
+        [*AB, "--metrics", "converted", "--arm-map", "contrl=contol"],
+        "--arm-map maps 'contrl' to 'contol', which is not a known arm",
+        2,
+    ),
+    (
+        "A/B --arm-map of a label not in the data",
+        {"ab.csv": AB_DATA},
+        [*AB, "--metrics", "converted", "--arm-map", "ctl=control"],
+        "--arm-map names 'ctl', which is not a value of column 'group'",
+        2,
+    ),
+    (
+        "A/B --arm-map without =",
+        {"ab.csv": AB_DATA},
+        [*AB, "--metrics", "converted", "--arm-map", "contrl"],
+        "--arm-map 'contrl' must be LABEL=ARM",
+        2,
+    ),
 ]
 
 
@@ -222,10 +253,11 @@ def test_refused_with_one_line(tmp_path, monkeypatch, case, files, args, fragmen
     base = {"--feedback": "feedback.csv", "--customers": "customers.csv", "--config": "refine.toml", "--out": "run"}
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
-    result = runner.invoke(app, ["run", "--quiet", *[x for pair in base.items() for x in pair]])
+    command = args if args[:1] == ["ab"] else ["run", "--quiet", *[x for pair in base.items() for x in pair]]
+    result = runner.invoke(app, command)
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == code, result.output
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     assert fragment in lines[0]
     assert "Traceback" not in result.output
-    assert not (tmp_path / "run" / "run.json").exists()
+    assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "ab" / "ab_report.json").exists()

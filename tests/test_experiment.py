@@ -215,6 +215,7 @@ def test_data_quality_policy_counts_add_up():
         "contradicting": 1,
         "unit_in_both_arms": 2,
         "duplicate_rows": 1,
+        "stray_arm_label": 0,
     }
     assert q["accepted_units"] == 400 - 1 and q["accounted"]
     assert q["accepted_units"] + q["excluded_total"] == q["input_rows"] == len(dirty)

@@ -76,3 +76,35 @@ def test_the_embedding_loop_reports_each_chunk(tmp_path):
     lines.clear()
     embedder.encode(texts)  # every text cached: nothing to report
     assert lines == [] and embedder.last_computed == 0
+
+
+def test_quiet_hides_progress_never_a_warning():
+    lines: list[str] = []
+    quiet = Progress(quiet=True, echo=lines.append)
+    with quiet.stage("ingest", "a.csv"):
+        quiet.say("feedback 10 in")
+        quiet.warn("feedback.csv was read as cp1252, not UTF-8")
+    assert lines == ["warning: feedback.csv was read as cp1252, not UTF-8"]
+
+
+def test_a_quiet_run_still_prints_its_ingest_warnings(tmp_path):
+    """`refine run --quiet` (run_cycle quiet=True): the ingest stage's counts are progress and stay hidden, its
+    warnings (here: a file that is not UTF-8) are printed all the same."""
+    from refine.io.config import config_from_dict
+    from refine.run.cycle import _Cycle, ingest_stage
+
+    (tmp_path / "feedback.csv").write_bytes(
+        "id,text\n1,Parcel was late and the caf\xe9 closed\n2,Great service\n".encode("latin-1")
+    )
+    (tmp_path / "customers.csv").write_text("id,segment\n1,Gold\n2,Silver\n")
+    config = config_from_dict(
+        {"feedback": {"customer_id": "id", "text": "text"}, "customers": {"customer_id": "id", "segment": "segment"}},
+        "refine.toml",
+    )
+    for quiet in (True, False):
+        lines: list[str] = []
+        cycle = _Cycle(config, tmp_path / "run", None, Progress(quiet, lines.append), None, quiet)
+        ingest_stage(cycle, tmp_path / "feedback.csv", tmp_path / "customers.csv")
+        warnings = [line for line in lines if line.startswith("warning: ")]
+        assert len(warnings) == 1 and "feedback.csv was read as" in warnings[0] and "not UTF-8" in warnings[0]
+        assert (lines == warnings) is quiet  # quiet: the warning and nothing else

@@ -278,6 +278,13 @@ PriorMeanOption = typer.Option(
 PriorSdOption = typer.Option(
     None, "--prior-sd", help="Its standard deviation (0.1 = 10%); 0 or absent = flat prior (GrowthBook's default)."
 )
+ArmMapOption = typer.Option(
+    None,
+    "--arm-map",
+    help="Count an arm label as another arm, repeatable or comma separated: LABEL=ARM (contrl=control). Without it, "
+    "a label held by under 1% of units that reads as a misspelling of a known arm is left out (rows in "
+    "ab_rejects.csv); ARM must be a known arm.",
+)
 MaxLevelsOption = typer.Option(
     None, "--max-levels", help="Most distinct values a breakdown column may have (default [ab] max_levels, 500)."
 )
@@ -312,6 +319,7 @@ def analyze(
     prior_mean: Optional[float] = PriorMeanOption,
     prior_sd: Optional[float] = PriorSdOption,
     max_levels: Optional[int] = MaxLevelsOption,
+    arm_map: Optional[list[str]] = ArmMapOption,
     config: Optional[Path] = ConfigOption,
 ) -> None:
     """Analyze an A/B test: lift, fixed or always-valid CI, Bayesian chance to win, per metric, arm and segment;
@@ -322,7 +330,8 @@ def analyze(
     interval = _interval(interval, settings)
     prior = _prior(settings, prior_mean, prior_sd)
     plan_doc = None if plan_path is None else _read_plan(plan_path)
-    io_runs.check_output_folder(out, {"ab_report.json", "ab_report.md", "ab_report.html"}, what="A/B analysis")
+    own = {"ab_report.json", "ab_report.md", "ab_report.html", "ab_rejects.csv"}
+    io_runs.check_output_folder(out, own, what="A/B analysis")
     frame = experiment.load_experiment_data(data, outcomes, unit)
     report = experiment.analyze_experiment(
         frame,
@@ -348,6 +357,7 @@ def analyze(
         prior=prior,
         plan=plan_doc,
         max_levels=max_levels or settings.max_levels,
+        arm_map=arm_map or None,
     )
     paths = experiment.write_ab_report(report, out)
     _print_analysis(report, interval)
@@ -385,6 +395,7 @@ def _print_analysis(report: experiment.ABReport, interval: str) -> None:
         f"rows: {q['input_rows']} in, {q['accepted_units']} units accepted; excluded: "
         f"{ex['contradicting']} contradicting, {ex['unit_in_both_arms']} in both arms, "
         f"{ex['duplicate_rows']} duplicates, {ex['missing_unit_or_arm']} without unit/arm"
+        + (f", {ex['stray_arm_label']} with a stray arm label (ab_rejects.csv)" if ex.get("stray_arm_label") else "")
     )
     for r in report["results"]:
         if r["segment"] is None and r.get("summary"):

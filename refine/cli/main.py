@@ -64,7 +64,9 @@ def _app_options(
 
 
 # shared options, defined once
-QuietOption = typer.Option(False, "--quiet", "-q", help="No progress messages or bars.")
+QuietOption = typer.Option(
+    False, "--quiet", "-q", help="No progress messages or bars; warnings are still printed (on stderr)."
+)
 SeedOption = typer.Option(None, "--seed", help="Random seed (overrides [run] seed in the config).")
 
 
@@ -139,11 +141,12 @@ def demo(
         pools = worlds.load_pools(worlds.find_shared_data())
         drawn = worlds.draw_world(world, worlds.world_pool(world, pools), null=null, n_customers=customers)
         paths = drawn.write(out / "data")
+        if not pools:  # a warning: printed even with --quiet
+            typer.echo(
+                "warning: ../shared/data not found: texts come from refine.demo.company's sentence generator",
+                err=True,
+            )
         if not quiet:
-            if not pools:
-                typer.echo(
-                    "../shared/data not found: texts come from refine.demo.company's sentence generator", err=True
-                )
             typer.echo(
                 f"world {world}: {len(drawn.planted)} planted structure(s), texts: {drawn.text_source}; "
                 f"data in {out / 'data'} (truth.json)",

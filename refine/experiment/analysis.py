@@ -13,7 +13,15 @@ from refine.errors import RefineError
 from refine.experiment import bayesian, sequential
 from refine.experiment._common import _ALL, _finite, _fmt, _label, _numeric, _require_columns, is_binary
 from refine.experiment.bayesian import Prior
-from refine.experiment.data import ConsistencyCheck, _clean, _normalise_covariates, arm_categories, parse_consistency
+from refine.experiment.data import (
+    ArmLabels,
+    ConsistencyCheck,
+    _clean,
+    _normalise_covariates,
+    parse_arm_map,
+    parse_consistency,
+    resolve_arms,
+)
 from refine.experiment.estimators import (
     cuped_adjust,
     effect_from_moments,
@@ -281,6 +289,7 @@ class _Settings:
     max_levels: int
     ratio_specs: dict[str, tuple[str, str]]
     cap_specs: dict[str, float]
+    arm_map: dict[str, str] = field(default_factory=dict)  # --arm-map: arm label -> the arm it counts as
     # filled in by _check_settings
     tuning: float = 0.0
     tuning_source: str = ""
@@ -306,6 +315,9 @@ class _Units:
     counts: dict[str, int]  # accepted units per arm, in arm_order
     days: list[str]  # the exposure days (empty without a timestamp)
     day_all: np.ndarray | None  # day index per accepted unit (None without a timestamp)
+    labels: ArmLabels  # arm labels mapped, left out or kept though rare
+    rejects: pd.DataFrame  # the input rows left out for their arm label, with the reason (ab_rejects.csv)
+    sources: dict[str, str]  # column -> the file it came from (for messages)
 
 
 @dataclass
@@ -367,6 +379,7 @@ def analyze_experiment(
     prior: Prior | None = None,
     plan: dict[str, Any] | None = None,
     max_levels: int = 500,
+    arm_map: dict[str, str] | list[str] | None = None,
 ) -> ABReport:
     """Analyze an A/B test: one row per unit (after cleaning), metrics as numeric columns.
 
@@ -385,6 +398,9 @@ def analyze_experiment(
         prior: normal prior on the relative effect for the Bayesian read-out (flat when None).
         plan: a plan.json document: the planned sample size (for "keep running: N more days") and tuning.
         max_levels: most distinct values a breakdown column may have.
+        arm_map: arm labels to count as another arm, ``{"contrl": "control"}`` or "contrl=control" strings; the
+            target must be a known arm. Without it, a label held by under 1% of units that reads as a misspelling
+            of a known arm is left out (rows counted, kept in ``report.rejects``).
 
     Returns:
         An ``ABReport`` (named fields; ``to_json()`` is ab_report.json; ``write_ab_report`` writes the files).
@@ -413,6 +429,7 @@ def analyze_experiment(
         max_levels=max_levels,
         ratio_specs=ratio_specs,
         cap_specs=_parse_caps(caps),
+        arm_map=parse_arm_map(arm_map),
     )
     _check_settings(settings, data, tuning, covariates, consistency)
     return _analyze(data, settings)
@@ -469,6 +486,7 @@ def _analyze(data: pd.DataFrame, s: _Settings) -> ABReport:
     breakdowns += [(c, *_labels_with_limit(units.accepted, c, s.max_levels)) for c in s.attributes if c != s.segment]
     quality = units.quality
     quality["missing_outcome"], quality["missing_covariate_filled"], quality["metric_units"] = {}, {}, {}
+    quality["metrics_without_values"] = []
     for metric in s.analysed:
         _analyse_metric(metric, units, s, breakdowns, found)
     found.tests = _correct(found.results, s)
@@ -476,7 +494,7 @@ def _analyze(data: pd.DataFrame, s: _Settings) -> ABReport:
     _correct_heterogeneity(found.heterogeneity, s, found.warnings)
     found.guardrails = _guardrails(found.results, found.metric_info, s, found.warnings)
     for metric, missing in quality["missing_outcome"].items():
-        if missing and missing >= 0.05 * len(units.accepted):
+        if missing and missing >= 0.05 * len(units.accepted) and metric not in quality["metrics_without_values"]:
             # the test is about the units measured; a large unmeasured share can bias it (who goes unmeasured?)
             found.warnings.append(
                 f"{missing} of {len(units.accepted)} accepted units ({missing / len(units.accepted):.0%}) have no "
@@ -502,7 +520,9 @@ def _analyze(data: pd.DataFrame, s: _Settings) -> ABReport:
         s.plan,
         found.accrual,
     )
-    return ABReport.from_json(_finite(_report_json(s, units, found)))
+    report = ABReport.from_json(_finite(_report_json(s, units, found)))
+    report.rejects = units.rejects
+    return report
 
 
 def _load_units(data: pd.DataFrame, s: _Settings, warnings: list[str]) -> _Units:
@@ -513,23 +533,24 @@ def _load_units(data: pd.DataFrame, s: _Settings, warnings: list[str]) -> _Units
     for check in s.checks:
         needed += [check.column, check.other]
     _require_columns(data, dict.fromkeys(needed), "data")
-    arm_column = arm_categories(data[s.arm])
-    seen = sorted(arm_column.categories[np.unique(arm_column.codes[arm_column.codes >= 0])])
+    labels = _arm_labels(data, s, warnings)
+    seen = sorted(labels.arms.categories[np.unique(labels.arms.codes[(labels.arms.codes >= 0) & ~labels.excluded])])
     if s.control not in seen:
         raise RefineError(f"control value {s.control!r} is not in column {s.arm!r} (values: {', '.join(seen[:10])})")
     treatments = [a for a in seen if a != s.control]
     if not treatments:
         raise RefineError(f"column {s.arm!r} holds only the control arm {s.control!r}; there is no treatment arm")
-    frame = data[list(dict.fromkeys(needed))].assign(__arm__=arm_column)
-    frame, time_excluded, days = _exposure_days(frame, s, warnings)
+    frame = data[list(dict.fromkeys(needed))].assign(__arm__=labels.arms)[~labels.excluded]
+    frame, pre_excluded, days = _exposure_days(frame, s, warnings)
+    pre_excluded = {"stray_arm_label": int(labels.excluded.sum()), **pre_excluded}
     load = dict(data.attrs.get("refine_load", {}))
     accepted, quality = _clean(frame, s.unit, s.arm, s.checks)
-    if time_excluded:
-        quality["excluded_rows"].update(time_excluded)
-        quality["input_rows"] += sum(time_excluded.values())
-        quality["excluded_total"] = int(sum(quality["excluded_rows"].values()))
-        quality["accounted"] = bool(quality["accepted_units"] + quality["excluded_total"] == quality["input_rows"])
+    quality["excluded_rows"].update(pre_excluded)
+    quality["input_rows"] += sum(pre_excluded.values())
+    quality["excluded_total"] = int(sum(quality["excluded_rows"].values()))
+    quality["accounted"] = bool(quality["accepted_units"] + quality["excluded_total"] == quality["input_rows"])
     quality["input"] = load
+    quality["arm_labels"] = {"left_out": labels.left_out, "mapped": labels.mapped, "rare_kept": labels.rare}
     arm_order = [s.control, *treatments]
     raw_codes = accepted["__arm__"].cat.codes.to_numpy()
     lookup = np.array([arm_order.index(a) if a in arm_order else -1 for a in accepted["__arm__"].cat.categories])
@@ -540,7 +561,26 @@ def _load_units(data: pd.DataFrame, s: _Settings, warnings: list[str]) -> _Units
     if empty:
         raise RefineError(f"arm {empty[0]!r} has no units left after the data-quality checks")
     day_all = accepted["__day__"].to_numpy(dtype=np.int64) if s.timestamp else None
-    return _Units(accepted, quality, treatments, arm_order, arm_codes, counts, days, day_all)
+    rejects = data[labels.excluded].assign(reason=_label(data.loc[labels.excluded, s.arm]).map(labels.reasons))
+    rejects.insert(0, "data_row", np.flatnonzero(labels.excluded) + 1)
+    sources = data.attrs.get("refine_sources", {})
+    return _Units(accepted, quality, treatments, arm_order, arm_codes, counts, days, day_all, labels, rejects, sources)
+
+
+def _arm_labels(data: pd.DataFrame, s: _Settings, warnings: list[str]) -> ArmLabels:
+    """The arm labels judged against the known arms (the plan's, when its arms are this column's labels)."""
+    plan_arms = list((s.plan or {}).get("arms") or {}) if isinstance((s.plan or {}).get("arms"), dict) else []
+    if plan_arms and s.control not in plan_arms:
+        warnings.append(
+            f"the plan's arms ({', '.join(plan_arms)}) are not the labels of column {s.arm!r}; arm labels are "
+            "judged against the arms that hold at least 1% of units"
+        )
+        plan_arms = []
+    labels = resolve_arms(
+        data[s.arm], data[s.unit], s.control, column=s.arm, plan_arms=plan_arms or None, arm_map=s.arm_map
+    )
+    warnings += labels.warnings
+    return labels
 
 
 def _columns_of(metric: str, s: _Settings) -> list[str]:
@@ -579,6 +619,7 @@ def _srm(units: _Units, s: _Settings, warnings: list[str]) -> dict[str, Any]:
     shares = [1 - s.expected_split] + [s.expected_split / n_treatments] * n_treatments
     srm = srm_check(list(counts.values()), shares, s.srm_threshold)
     srm.update({"arms": list(counts), "observed": list(counts.values()), "expected_shares": shares})
+    srm["left_out"] = [{"label": x["label"], "rows": x["rows"], "units": x["units"]} for x in units.labels.left_out]
     by_folded: dict[str, list[str]] = {}
     for label in counts:
         by_folded.setdefault(label.casefold(), []).append(label)
@@ -602,6 +643,9 @@ def _analyse_metric(metric: str, units: _Units, s: _Settings, breakdowns: list[B
     m = _prepare_metric(metric, units, s, found.warnings)
     found.metric_info[metric] = m.info
     cells, overall = _metric_cells(m, units, s, breakdowns)
+    if not m.present.any():
+        for cell in cells:
+            cell["skipped"] = "no value for any unit: not tested"
     found.results += cells
     if m.constant or not len(m.y):
         return
@@ -658,6 +702,8 @@ def _metric_values(
 def _prepare_metric(metric: str, units: _Units, s: _Settings, warnings: list[str]) -> _Metric:
     """A metric on the units that have it: typed, checked for a constant, capped and CUPED-adjusted as asked."""
     kind, y, den, present = _metric_values(metric, units, s, warnings)
+    if not present.any():
+        _no_values(metric, units, s, warnings)
     units.quality["missing_outcome"][metric] = int((~present).sum())
     units.quality["metric_units"][metric] = int(present.sum())
     info: dict[str, Any] = {
@@ -682,6 +728,21 @@ def _prepare_metric(metric: str, units: _Units, s: _Settings, warnings: list[str
     if metric in s.cov:
         _cuped(m, s.cov[metric], units)
     return m
+
+
+def _no_values(metric: str, units: _Units, s: _Settings, warnings: list[str]) -> None:
+    """A metric with no value for any accepted unit: the primary one stops the analysis, any other is named."""
+    columns = _columns_of(metric, s)
+    where = " and ".join(f"column {c!r} in {units.sources.get(c, 'the data')}" for c in columns)
+    where += " has no values" if len(columns) == 1 else " never both have a value"
+    if metric == s.metrics[0]:
+        raise RefineError(
+            f"primary metric {metric!r} has no value for any unit ({where}); nothing can be decided: "
+            "check the export or the column name"
+        )
+    units.quality["metrics_without_values"].append(metric)
+    role = "guardrail" if metric not in s.metrics else "secondary metric"
+    warnings.append(f"{role} {metric!r} has no value for any unit ({where}): it is not tested")
 
 
 def _cuped(m: _Metric, column: str, units: _Units) -> None:

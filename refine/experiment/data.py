@@ -14,6 +14,11 @@ from refine.experiment._common import _label, _label_codes, _label_each, _requir
 from refine.io.ingest import read_typed_table
 
 DATA_QUALITY_POLICY = [
+    "An arm label held by under 1% of units that reads as a misspelling of a known arm (the control, the plan's "
+    "arms, the arms with 1% of units or more; within 2 edits, 1 for names of 3 to 5 characters, or equal ignoring "
+    "case and spaces) is left out: its rows are counted and written to ab_rejects.csv with the reason, unless "
+    "--arm-map counts it as an arm. With a plan, so is a rare label the plan never assigned. Any other rare label "
+    "is analysed as an arm of its own, with a warning.",
     "Rows with no unit id or no arm are excluded (counted).",
     "Rows that contradict a --consistency check (e.g. group says treatment but landing_page says old_page) "
     "are excluded row by row (counted), before anything else is judged on the remaining rows.",
@@ -86,6 +91,7 @@ def load_experiment_data(data_path: str | Path, outcomes_path: str | Path | None
     data = read_table(data_path, [unit])
     _require_columns(data, [unit], f"data file {Path(data_path).name}")
     load = {"data_rows": int(len(data))}
+    sources = {c: f"data file {Path(data_path).name}" for c in data.columns}
     if outcomes_path is not None:
         outcomes = read_table(outcomes_path, [unit], what="outcomes")
         _require_columns(outcomes, [unit], f"outcomes file {Path(outcomes_path).name}")
@@ -110,7 +116,9 @@ def load_experiment_data(data_path: str | Path, outcomes_path: str | Path | None
             }
         )
         data = data.merge(outcomes[~unassigned], on=unit, how="left", validate="many_to_one")
+        sources.update({c: f"outcomes file {Path(outcomes_path).name}" for c in outcomes.columns if c != unit})
     data.attrs["refine_load"] = load
+    data.attrs["refine_sources"] = sources
     return data
 
 
@@ -237,3 +245,172 @@ def _clean(data: pd.DataFrame, unit: str, arm: str, checks: list[ConsistencyChec
         "consistency": consistency,
     }
     return work, quality
+
+
+# ---- arm labels: misspelled arms, --arm-map --------------------------------------------------------------------
+
+RARE_ARM_SHARE = 0.01  # an arm label held by fewer units than this share is judged: a misspelling, or a real arm?
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (optimal string alignment): insertions, deletions, substitutions and
+    transpositions of two neighbouring characters each cost 1 ("contrl" -> "control" = 1, "tretament" -> 1)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def _typo_limit(arm: str) -> int:
+    """How many edits away a label may be and still read as a misspelling of ``arm``: 2, but 1 for arms of 3 to 5
+    characters and 0 for arms of 1 or 2 (one edit turns "A" into "B" and "v1" into "v2": those are other arms)."""
+    return 0 if len(arm) <= 2 else (1 if len(arm) <= 5 else 2)
+
+
+def resembles(label: str, arms: Sequence[str]) -> str | None:
+    """The known arm ``label`` reads as a misspelling of: equal ignoring case and spaces, or within a few edits
+    (see _typo_limit); the nearest one, first in ``arms`` on a tie; None when none is near."""
+    folded = "".join(label.split()).casefold()
+    best: tuple[int, str] | None = None
+    for arm in arms:
+        other = "".join(arm.split()).casefold()
+        distance = 0 if folded == other else edit_distance(folded, other)
+        if distance <= _typo_limit(arm) and (best is None or distance < best[0]):
+            best = (distance, arm)
+    return None if best is None else best[1]
+
+
+def parse_arm_map(specs: dict[str, str] | Sequence[str] | None) -> dict[str, str]:
+    """{"contrl": "control"} from a dict or "contrl=control" strings (each may hold several, comma separated)."""
+    if not specs:
+        return {}
+    if isinstance(specs, dict):
+        return {str(k).strip(): str(v).strip() for k, v in specs.items()}
+    out: dict[str, str] = {}
+    for spec in specs:
+        for pair in str(spec).split(","):
+            source, sep, target = pair.partition("=")
+            if not pair.strip():
+                continue
+            if not (sep and source.strip() and target.strip()):
+                raise RefineError(f"--arm-map {pair.strip()!r} must be LABEL=ARM (e.g. contrl=control)")
+            out[source.strip()] = target.strip()
+    return out
+
+
+@dataclass
+class ArmLabels:
+    """The arm column after --arm-map, and the labels left out of the analysis (rows counted and kept aside)."""
+
+    arms: pd.Categorical  # text labels, --arm-map applied
+    excluded: np.ndarray  # rows left out: their label is a stray (misspelled, or not an arm of the plan)
+    reasons: dict[str, str]  # label left out -> the reason its rows carry in ab_rejects.csv
+    left_out: list[dict] = field(default_factory=list)  # label, rows, units, share, resembles
+    mapped: list[dict] = field(default_factory=list)  # label, to, rows
+    rare: list[dict] = field(default_factory=list)  # rare labels analysed as arms: label, rows, units, share
+    warnings: list[str] = field(default_factory=list)
+
+
+def _label_counts(arms: pd.Categorical, units: pd.Series) -> tuple[np.ndarray, np.ndarray, int]:
+    """Rows and distinct units per arm label (rows with a unit and an arm), and the distinct units in all."""
+    codes = np.asarray(arms.codes, dtype=np.int64)
+    unit_codes = pd.factorize(units)[0].astype(np.int64)  # raw values: a share needs no text labels (and is fast)
+    ok = (codes >= 0) & (unit_codes >= 0)
+    n_labels = len(arms.categories)
+    rows = np.bincount(codes[ok], minlength=n_labels)
+    if not ok.any():
+        return rows, np.zeros(n_labels, dtype=np.int64), 0
+    base = int(unit_codes.max()) + 1
+    pairs = pd.unique(codes[ok] * base + unit_codes[ok])  # distinct (arm, unit) pairs, hashed not sorted
+    units_per = np.bincount(pairs // base, minlength=n_labels)
+    return rows, units_per, int(len(pd.unique(unit_codes[ok])))
+
+
+def _apply_arm_map(
+    arms: pd.Categorical, arm_map: dict[str, str], known: set[str], column: str
+) -> tuple[pd.Categorical, list[dict]]:
+    """The arm column with each mapped label replaced by its arm; a source not in the column or a target that is
+    not a known arm is a one-line error."""
+    labels = list(arms.categories)
+    rows = np.bincount(np.asarray(arms.codes)[np.asarray(arms.codes) >= 0], minlength=len(labels))
+    for source, target in arm_map.items():
+        if source not in labels:
+            raise RefineError(
+                f"--arm-map names {source!r}, which is not a value of column {column!r} "
+                f"(values: {', '.join(map(repr, labels[:10]))})"
+            )
+        if target not in known or target in arm_map:
+            raise RefineError(
+                f"--arm-map maps {source!r} to {target!r}, which is not a known arm "
+                f"(known arms: {', '.join(map(repr, sorted(known - set(arm_map))))})"
+            )
+    mapped = [{"label": s, "to": t, "rows": int(rows[labels.index(s)])} for s, t in arm_map.items()]
+    new_codes, new_labels = pd.factorize(pd.Series([arm_map.get(label, label) for label in labels], dtype=object))
+    codes = np.asarray(arms.codes)
+    remapped = np.where(codes >= 0, new_codes[np.maximum(codes, 0)], -1) if len(new_codes) else codes
+    return pd.Categorical.from_codes(remapped, categories=list(new_labels)), mapped
+
+
+def resolve_arms(
+    values: pd.Series,
+    units: pd.Series,
+    control: str,
+    *,
+    column: str,
+    plan_arms: Sequence[str] | None = None,
+    arm_map: dict[str, str] | None = None,
+) -> ArmLabels:
+    """Judge every arm label: a label held by under 1% of units that reads as a misspelling of a known arm (the
+    control, the plan's arms, the main arms: those with at least 1% of units) is left out, its rows counted; with a
+    plan, so is a rare label the plan never assigned. ``arm_map`` counts labels as arms instead. Any other rare
+    label stays an arm of its own, with a warning."""
+    arms = arm_categories(values)
+    rows, units_per, total = _label_counts(arms, units)
+    share = units_per / max(total, 1)
+    main = {label for label, s in zip(arms.categories, share) if s >= RARE_ARM_SHARE}
+    known = {control, *(plan_arms or ()), *main}
+    mapped: list[dict] = []
+    if arm_map:
+        arms, mapped = _apply_arm_map(arms, arm_map, known, column)
+        rows, units_per, total = _label_counts(arms, units)
+        share = units_per / max(total, 1)
+    result = ArmLabels(arms, np.zeros(len(values), dtype=bool), {}, mapped=mapped)
+    plan_text = ", ".join(plan_arms or ())
+    for code, label in enumerate(arms.categories):
+        if label in known or share[code] >= RARE_ARM_SHARE or not rows[code]:
+            continue
+        counts = {"label": label, "rows": int(rows[code]), "units": int(units_per[code]), "share": float(share[code])}
+        like = resembles(label, sorted(known, key=lambda a: (a != control, a)))
+        if like is None and not plan_arms:
+            result.rare.append(counts)
+            result.warnings.append(
+                f"arm {label!r} holds only {counts['units']} units ({share[code]:.1%}); it is analysed as an arm of "
+                f"its own. If it is not an arm, remove its rows; if it is an arm misspelled, give --arm-map "
+                f"{label}=ARM"
+            )
+            continue
+        result.left_out.append({**counts, "resembles": like})
+        result.excluded |= np.asarray(arms.codes) == code
+        if like is not None:
+            result.reasons[label] = (
+                f"arm {label!r} looks like a misspelling of {like!r}; --arm-map {label}={like} counts it"
+            )
+            result.warnings.append(
+                f"arm {label!r} in column {column!r}: {counts['rows']} rows ({share[code]:.1%} of units) look like a "
+                f"misspelling of {like!r}; they are left out of the analysis and the sample-ratio check and listed "
+                f"in ab_rejects.csv (to count them as {like!r}, give --arm-map {label}={like})"
+            )
+        else:
+            result.reasons[label] = f"arm {label!r} is not an arm of the plan ({plan_text})"
+            result.warnings.append(
+                f"arm {label!r} in column {column!r}: {counts['rows']} rows ({share[code]:.1%} of units) carry an "
+                f"arm the plan never assigned (its arms: {plan_text}); they are left out and listed in "
+                "ab_rejects.csv"
+            )
+    return result

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from refine.errors import RefineError
 from refine.experiment._common import _fmt, _pct, _seg_name
 from refine.experiment.report import ABReport
-from refine.io.runs import write_json, write_text
+from refine.io.runs import write_csv, write_json, write_text
 
 Report = Mapping[str, Any]  # an ABReport, or the ab_report.json document it reads like
 Escape = Callable[[Any], str]
@@ -93,8 +93,11 @@ def _markdown_data_quality(q: Mapping[str, Any], esc: Escape) -> list[str]:
     for c in q["consistency"]:
         detail = "; ".join(f"{esc(k)}: {v}" for k, v in c["by_value"].items())
         lines.append(f"- Consistency `{esc(c['check'])}`: {c['contradicting_rows']} contradicting rows ({detail}).")
+    lines += [f"- {esc(line)}" for line in arm_label_lines(q)]
     for metric, n in q["missing_outcome"].items():
-        if n:
+        if metric in q.get("metrics_without_values", []):
+            lines.append(f"- {esc(metric)} has no value for any unit: it is not tested.")
+        elif n:
             lines.append(f"- Missing {esc(metric)}: {n} units left out of that metric.")
     for metric, n in q.get("missing_covariate_filled", {}).items():
         if n:
@@ -102,6 +105,32 @@ def _markdown_data_quality(q: Mapping[str, Any], esc: Escape) -> list[str]:
     for key, n in q.get("input", {}).items():
         lines.append(f"- Loading: {key.replace('_', ' ')} = {n}.")
     return lines
+
+
+def arm_label_lines(q: Mapping[str, Any]) -> list[str]:
+    """The data-quality lines on arm labels: left out (a misspelled arm, or one the plan never assigned), counted
+    as another arm (--arm-map), or rare but analysed as an arm."""
+    labels = q.get("arm_labels") or {}
+    lines = []
+    for x in labels.get("left_out", []):
+        why = f"looks like {x['resembles']!r}" if x.get("resembles") else "not an arm of the plan"
+        lines.append(
+            f"Arm label {x['label']!r} left out ({why}): {x['rows']} rows, {x['units']} units; listed in ab_rejects.csv."
+        )
+    for x in labels.get("mapped", []):
+        lines.append(f"Arm label {x['label']!r} counted as {x['to']!r} (--arm-map): {x['rows']} rows.")
+    for x in labels.get("rare_kept", []):
+        lines.append(f"Arm {x['label']!r} holds only {x['units']} units ({x['share']:.1%}); analysed as an arm.")
+    return lines
+
+
+def srm_left_out(srm: Mapping[str, Any]) -> str:
+    """What the sample-ratio check left out, in words."""
+    left = srm.get("left_out") or []
+    if not left:
+        return "Every arm label in the data is in this check."
+    parts = [f"{x['label']!r} ({x['rows']} rows)" for x in left]
+    return f"Left out of this check and of the analysis: {', '.join(parts)} (see Data quality)."
 
 
 def _markdown_sample_ratio(srm: Mapping[str, Any], esc: Escape) -> list[str]:
@@ -112,7 +141,7 @@ def _markdown_sample_ratio(srm: Mapping[str, Any], esc: Escape) -> list[str]:
     lines += [
         "",
         f"Chi-square = {srm['chi2']:.3f}, p = {srm['p_value']:.3g} "
-        f"({'MISMATCH' if srm['mismatch'] else 'no mismatch'} at p < {srm['threshold']:g}).",
+        f"({'MISMATCH' if srm['mismatch'] else 'no mismatch'} at p < {srm['threshold']:g}). " + esc(srm_left_out(srm)),
     ]
     return lines
 
@@ -379,6 +408,7 @@ def render_html(report: Report) -> str:
     env.filters["fmt"] = _fmt
     env.filters["pct"] = _pct
     env.filters["segname"] = _seg_name
+    env.globals.update(arm_label_lines=arm_label_lines, srm_left_out=srm_left_out)
     interval = report["settings"].get("interval", "fixed")
     return env.get_template("ab_report.html.j2").render(
         r=report, forest=forest_rows(report), charts=daily_chart(report), interval=interval, shown=shown
@@ -386,7 +416,8 @@ def render_html(report: Report) -> str:
 
 
 def write_ab_report(report: ABReport | Mapping[str, Any], out_dir: str | Path) -> dict[str, Path]:
-    """Write ab_report.json, ab_report.md and ab_report.html (self-contained, no network) into out_dir."""
+    """Write ab_report.json, ab_report.md and ab_report.html (self-contained, no network) into out_dir, and
+    ab_rejects.csv (the rows left out for a stray arm label, with the reason) when the report holds them."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -397,4 +428,7 @@ def write_ab_report(report: ABReport | Mapping[str, Any], out_dir: str | Path) -
     write_json(paths["json"], report.to_json())
     write_text(paths["md"], render_markdown(report))
     write_text(paths["html"], render_html(report))
+    if report.rejects is not None:
+        paths["rejects"] = out / "ab_rejects.csv"
+        write_csv(paths["rejects"], report.rejects)
     return paths

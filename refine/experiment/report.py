@@ -53,6 +53,8 @@ class ABReport(Mapping):
     daily: list = field(default_factory=list)  # DailySeries.to_json() per metric x arm
     novelty: list = field(default_factory=list)  # NoveltyCheck.to_json() per primary/secondary metric x arm
     heterogeneity: list = field(default_factory=list)  # HeterogeneityTest.to_json() per column x metric x arm
+    # the input rows left out for a stray arm label, with a reason column: ab_rejects.csv (not in the JSON document)
+    rejects: Any = field(default=None, compare=False, repr=False)
 
     _ORDER = (
         "kind",

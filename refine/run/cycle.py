@@ -137,6 +137,10 @@ class _Cycle:
         if not self.quiet:
             self.progress.echo(f"  {message}")
 
+    def warn(self, message: str) -> None:
+        """A warning: printed even with --quiet (which hides progress only)."""
+        self.progress.warn(message)
+
     def count(self, use: dict[str, dict[str, int]], part: str, counter) -> None:
         """Cache hits and computed items of a cached embedder or scorer, for run.json."""
         if hasattr(counter, "last_hits"):
@@ -165,7 +169,7 @@ def run_cycle(
         config: column mapping and settings (see refine.io.config).
         out_dir: the run folder to write (created if needed).
         previous: last month's run folder, to keep topic ids and compare.
-        quiet: no progress messages or bars.
+        quiet: no progress messages or bars; warnings are still printed.
         echo: where progress messages go (stderr by default).
         embedder: anything with ``model_id`` and ``encode(texts)``, used instead of the configured model
             (e.g. ``refine.text.embed.HashingEmbedder()`` for a dry run); it is not cached.
@@ -269,7 +273,7 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
         f"customers {c['customers_in']} in, {c['customers_accepted']} accepted, {c['customers_rejected']} rejected"
     )
     for warning in data.warnings:
-        cycle.note(f"warning: {warning}")
+        cycle.warn(warning)
     return data
 
 
@@ -596,7 +600,7 @@ def insights_stage(cycle: _Cycle, data, feedback: pd.DataFrame, topics, proposal
             embeddings=vectors,
         )
     for note in insights.notes or []:
-        cycle.note(note)
+        cycle.warn(note)  # a part of the insights left out, and why
     return insights
 
 
