@@ -67,7 +67,7 @@ def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out:
         run_dir: the run folder whose accepted proposals (refine accept) to apply.
         customers_path: the fresh customer table (same columns as the run's); None reads the run's
             ``[customers] database`` source.
-        out: the CSV to write (spreadsheet-safe).
+        out: the CSV to write (ids and segment names exactly as read; other cells spreadsheet-safe).
 
     Returns:
         AssignResult with the counts.
