@@ -141,6 +141,7 @@ def test_ids_that_match_nowhere_are_explained_and_rejects_csv_is_written(tmp_pat
 def test_masks_keep_the_form_not_the_value():
     assert mask_id("001848") == "0018••" and mask_id("1848") == "18••" and mask_id("42") == "4•"
     assert mask_id("+447700900123") == "+44••••••••23"
+    assert mask_id("ab\ncdef") == "ab•cd••" and mask_id("x" * 5000) == "xxx" + "•" * 10 + "…xx"
     assert likely_causes(["CUST-1848"], ["1848"])[0][0].startswith("a prefix")
     assert likely_causes(["1848.0"], ["1848"])[0][0].startswith("a number read as text")
     assert likely_causes(["+44 7700 900123"], ["+447700900123"])[0][0].startswith("spaces or separators")

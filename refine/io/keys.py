@@ -17,9 +17,14 @@ BULLET = "\u2022"
 def mask_id(value: str) -> str:
     """The id's shape without its value: a few leading characters (and the last two of a long id), the rest •.
 
-    "001848" -> "0018••", "1848" -> "18••", "+447700900123" -> "+44••••••••23", "42" -> "4•".
+    "001848" -> "0018••", "1848" -> "18••", "+447700900123" -> "+44••••••••23", "42" -> "4•". A character
+    that would break the one-line message (a line break, a direction override) is shown as •; a long id
+    is shortened with … ("xxx••••••••••…xx").
     """
+    value = "".join(ch if ch.isprintable() else BULLET for ch in value)
     n = len(value)
+    if n > 15:
+        return value[:3] + BULLET * 10 + "…" + value[-2:]
     if n <= 3:
         return value[:1] + BULLET * (n - 1)
     if n <= 8:
