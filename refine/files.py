@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,30 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temporary(path)
     try:
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _new_temporary(path: Path) -> str:
+    """An empty, new temporary file beside `path`, created with the permissions the umask gives.
+
+    tempfile.mkstemp creates 0600 whatever the umask, so colleagues and a web server serving the
+    reports could not open a run's files; like any file a program writes, refine's are 0666 less the
+    umask (0644 under the usual 022, 0640 under 027). A stricter umask is the way to keep them private.
+    """
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(tmp)
+    raise FileExistsError(f"no free temporary name beside {path}")  # pragma: no cover - 100 collisions
 
 
 def write_text(path: Path, text: str) -> None:

@@ -55,7 +55,7 @@ CUSTOMERS = (
     "C4,Lost,south,web,0\n"  # merge-3 and split-4: the higher-ranked merge wins
     "C5,Champions,south,web,0\n"  # no rule: keeps the segment
     "C5,Champions,south,web,0\n"  # duplicate id: rejected, counted
-    "=HYPERLINK(1),Loyal,south,web,0\n"  # a formula-looking id stays inert in the CSV
+    "=HYPERLINK(1),Loyal,south,web,0\n"  # a formula-looking id is still the CRM's key: written as it is
 )
 
 
@@ -75,7 +75,7 @@ def test_assign_resolves_conflicts_in_the_documented_order(tmp_path):
     assert frame.loc["C4", "new_segment"] == "At Risk + Lost" and frame.loc["C4", "decided_by"] == "merge-3"
     assert frame.loc["C5", "new_segment"] == "Champions" and frame.loc["C5", "changed"] == "False"
     assert frame.loc["C1", "rules_matched"] == "2" and frame.loc["C5", "rules_matched"] == "0"
-    assert "'=HYPERLINK(1)" in frame.index  # spreadsheet-safe
+    assert "=HYPERLINK(1)" in frame.index  # a key leaves as it came (docs/troubleshooting.md: open it as text)
     rejects = pd.read_csv(tmp_path / "assigned.rejects.csv")
     assert rejects["reason"].tolist() == ["duplicate customer id"]
 

@@ -5,6 +5,10 @@ are not refused: those rows are counted in rejects.csv with their reason (see te
 The README links here as the list of what refine refuses.
 """
 
+import re
+from pathlib import Path
+
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -88,7 +92,29 @@ CATALOGUE = [
         "no usable customers",
         {"customers.csv": "Member No,Tier Name,churned\n,Gold,0\n"},
         [],
-        "no usable customer rows",
+        "no usable customer rows: 1 rows rejected (1 missing customer id)",
+        2,
+    ),
+    (
+        "ids match nowhere: leading zeros",
+        {"feedback.csv": "Member No,Comment Text\n0001,Parcel was late\n0002,Rude staff\n"},
+        [],
+        "2 feedback rows (2 distinct customer ids) match no customer id (feedback ids look like 00••, 00••; "
+        "customer ids look like 1, 2); likely cause: leading zeros",
+        2,
+    ),
+    (
+        "ids match nowhere: a prefix",
+        {"feedback.csv": "Member No,Comment Text\nCUST-1,Parcel was late\n"},
+        [],
+        "likely cause: a prefix on one side",
+        2,
+    ),
+    (
+        "ids match nowhere: no simple cause",
+        {"feedback.csv": "Member No,Comment Text\nx7,Parcel was late\n"},
+        [],
+        "no simple difference (leading zeros, a prefix, a number read as text, whitespace, case) makes them match",
         2,
     ),
     (
@@ -261,3 +287,18 @@ def test_refused_with_one_line(tmp_path, monkeypatch, case, files, args, fragmen
     assert fragment in lines[0]
     assert "Traceback" not in result.output
     assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "ab" / "ab_report.json").exists()
+    if "not found" not in lines[0]:  # every file a message names exists (but one it says is missing: "no run.json")
+        names = re.findall(r"(?<!no )\b[\w./-]+\.(?:csv|json|toml|parquet)\b", lines[0])
+        # relative to the working folder, or to a folder the message names ("prev/...: topics.json")
+        for named in names:
+            assert any((tmp_path / Path(other).parent / named).is_file() for other in [named, *names]), named
+    rejects = tmp_path / "run" / "rejects.csv"
+    if "rows rejected" in lines[0]:  # a run stopped for lack of usable rows: rejects.csv accounts for every row
+        assert "run/rejects.csv" in lines[0]
+        written = pd.read_csv(rejects, dtype=str, keep_default_na=False)
+        for table in ("feedback", "customers"):
+            data = (tmp_path / f"{table}.csv").read_text().splitlines()[1:]
+            accepted = 0 if f"no usable {table.rstrip('s')} rows" in lines[0] else len(data)
+            if table == "feedback" and "no usable customer rows" in lines[0]:
+                continue  # the run stopped before the feedback was read
+            assert accepted + int((written["table"] == table).sum()) == len(data), (table, written)

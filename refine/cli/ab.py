@@ -134,7 +134,7 @@ def plan(
     else:
         if customers is None or not rule or not customer_id or not segment:
             raise RefineError("give --run and --proposal, or --customers with --rule, --customer-id and --segment")
-        table = experiment.read_table(customers, [customer_id], what="customers")
+        table = experiment.read_table(customers, [customer_id], what="customers", exact=True)
     assignments, plan_doc = experiment.plan_experiment(
         table,
         rule=rule,
@@ -151,7 +151,8 @@ def plan(
         interval=interval,
     )
     out.mkdir(parents=True, exist_ok=True)
-    io_runs.write_csv(out / "assignments.csv", assignments)
+    # the ids and segments are the CRM's keys: written exactly as read, never with a spreadsheet's leading '
+    io_runs.write_csv(out / "assignments.csv", assignments, keys=[customer_id, segment])
     io_runs.write_json(out / "plan.json", plan_doc)
     _print_plan(plan_doc, metric, interval)
     typer.echo(str(out / "assignments.csv"))

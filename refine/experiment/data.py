@@ -71,12 +71,19 @@ def parse_consistency(spec: str | tuple[str, str] | ConsistencyCheck) -> Consist
     return ConsistencyCheck(columns[0].strip(), columns[1].strip(), expected)
 
 
-def read_table(path: str | Path, text_columns: Sequence[str] = (), *, what: str = "data") -> pd.DataFrame:
+def read_table(
+    path: str | Path, text_columns: Sequence[str] = (), *, what: str = "data", exact: bool = False
+) -> pd.DataFrame:
     """A CSV / TSV / Parquet / JSONL / JSON table, read by ingest's reader (refine.io.ingest.read_typed_table) and
-    typed as ingest types attributes; ``text_columns`` (unit ids) are text labels, leading zeros kept."""
+    typed as ingest types attributes; ``text_columns`` (unit ids) are text labels, leading zeros kept.
+
+    ``exact``: a text id cell stays exactly as read (edge spaces too), for a table whose ids are written out
+    again (the A/B plan's assignments.csv); otherwise labels are trimmed, so tables match on them."""
     frame = read_typed_table(path, what=what, text_columns=text_columns)
     for column in text_columns:
-        if column in frame.columns:
+        if column in frame.columns and not (
+            exact and frame[column].map(lambda v: isinstance(v, str) or pd.isna(v)).all()
+        ):
             frame[column] = _label(frame[column])
     return frame
 

@@ -315,6 +315,11 @@ def plan_experiment(
     assignments, counts, per_segment = _assign(
         ids, eligible[segment], customer_id=customer_id, segment=segment, salt=salt, share=treatment_share
     )
+    # arms are drawn on the id's label (edge spaces trimmed); the file holds the id cell exactly as read
+    raw = eligible[customer_id]
+    assignments[customer_id] = np.where(
+        raw.map(lambda v: isinstance(v, str)).to_numpy(), raw.to_numpy(), ids.to_numpy()
+    )
     mde_pop = _mde_at_population(sizing, base, counts)
     feasible = counts["treatment"] >= required["treatment"] and counts["control"] >= required["control"]
     if not feasible:

@@ -25,10 +25,11 @@ import pyarrow.csv as pcsv
 from refine import schemas as S
 from refine.errors import RefineError
 from refine.io.config import RefineConfig
+from refine.io.keys import unmatched_ids_message
 from refine.io.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
 from refine.io.privacy import redact
 from refine.io.sources import read_database
-from refine.io.tables import Table, _cell
+from refine.io.tables import Table, _cell, id_keys
 
 # one comment may be megabytes long (pasted logs); it is truncated later, never dropped
 csv.field_size_limit(256 * 1024 * 1024)
@@ -51,6 +52,20 @@ class IngestResult:
     inputs: dict[str, dict] = field(default_factory=dict)
     # numeric / boolean / category / id-like / free text, per attribute but the segment (refine.io.limits)
     column_kinds: ColumnKinds = field(default_factory=ColumnKinds)
+
+
+class NoUsableRows(RefineError):
+    """No row of a table can be used. The message counts the reasons; `rejects` holds every row rejected so far
+    (both tables), so that a caller can write rejects.csv before it stops, and name it."""
+
+    def __init__(self, what: str, rejects: list[dict], *, where: str, detail: str = ""):
+        self.rejects = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
+        table = "customers" if what == "customer" else what
+        reasons = self.rejects.loc[self.rejects["table"] == table, "reason"].value_counts()
+        shown = ", ".join(f"{n} {reason}" for reason, n in reasons.head(4).items())
+        more = f", {int(reasons.iloc[4:].sum())} other" if len(reasons) > 4 else ""
+        summary = f"{int(reasons.sum())} rows rejected ({shown}{more})" if len(reasons) else "no rows"
+        super().__init__(f"no usable {what} rows: {summary}" + (f"; {detail}" if detail else ""), where=where)
 
 
 # ---- reading ---------------------------------------------------------------------------------
@@ -443,14 +458,18 @@ def _customers(
         for column in getattr(cc, key):
             _require(table, column, "customers", f"[customers] {key}")
     _require(table, getattr(cc, "value", ""), "customers", "[customers] value")
-    for number, reason in table.bad_rows:
+    for number, reason in table.bad_rows:  # a broken row's "id" may be comment text: redacted
         rejects.append(
-            {"table": "customers", "row": number, "id": table.bad_row_id(number, cc.customer_id), "reason": reason}
+            {
+                "table": "customers",
+                "row": number,
+                "id": redact(table.bad_row_id(number, cc.customer_id)),
+                "reason": reason,
+            }
         )
     frame = table.frame.copy()
     frame.insert(0, "__row", frame.index)
-    ids = frame[cc.customer_id].str.strip()
-    frame[cc.customer_id] = ids
+    ids = id_keys(frame[cc.customer_id])  # matched without edge spaces / BOM; the cell itself is kept as read
     header_repeat = (ids == cc.customer_id) & (frame[cc.segment].str.strip() == cc.segment)
     reason = pd.Series("", index=frame.index, dtype=object)
     reason[header_repeat] = "repeated header row"
@@ -466,11 +485,16 @@ def _customers(
         )
     for idx in reason[reason != ""].index:
         rejects.append(
-            {"table": "customers", "row": int(frame.at[idx, "__row"]), "id": ids[idx], "reason": reason[idx]}
+            {
+                "table": "customers",
+                "row": int(frame.at[idx, "__row"]),
+                "id": frame.at[idx, cc.customer_id],
+                "reason": reason[idx],
+            }
         )
     frame = frame[reason == ""].drop(columns="__row")
     if frame.empty:
-        raise RefineError("no usable customer rows (see the reasons in rejects.csv)", where=table.where)
+        raise NoUsableRows("customer", rejects, where=table.where)
     frame[cc.segment] = frame[cc.segment].str.strip()
     keep = [c for c in frame.columns if c not in cc.exclude]
     frame = frame[keep]
@@ -530,7 +554,7 @@ def _scale(config: RefineConfig, scores: pd.Series) -> tuple[list[float] | None,
 def _feedback(
     table: Table,
     config: RefineConfig,
-    known_customers: pd.Index,
+    known_customers: pd.Series,
     rejects: list[dict],
     warnings: list[str],
     counts: dict[str, int],
@@ -539,16 +563,19 @@ def _feedback(
     for key in ("customer_id", "text", "id", "score", "timestamp", "source"):
         _require(table, getattr(fc, key), "feedback", f"[feedback] {key}")
     for number, reason in table.bad_rows:
-        rejects.append({"table": "feedback", "row": number, "id": table.bad_row_id(number, fc.id), "reason": reason})
+        rejects.append(
+            {"table": "feedback", "row": number, "id": redact(table.bad_row_id(number, fc.id)), "reason": reason}
+        )
     frame = table.frame
     n = len(frame)
     rows = pd.Series(frame.index, index=frame.index)
-    customer = frame[fc.customer_id].str.strip()
+    customer = id_keys(frame[fc.customer_id])  # matched without edge spaces / BOM
     text = frame[fc.text]
     if fc.id:
-        ids = frame[fc.id].str.strip()
+        ids = frame[fc.id]  # written as read; compared without edge spaces / BOM
+        id_key = id_keys(ids)
     else:
-        ids = rows.map(lambda r: f"row-{r:06d}")
+        ids = id_key = rows.map(lambda r: f"row-{r:06d}")
     reason = pd.Series("", index=frame.index, dtype=object)
 
     def mark(mask: pd.Series, why: str) -> None:
@@ -556,16 +583,17 @@ def _feedback(
 
     mark((customer == fc.customer_id) & (text.str.strip() == fc.text), "repeated header row")
     if fc.id:
-        mark(ids == "", "missing feedback id")
+        mark(id_key == "", "missing feedback id")
     mark(customer == "", "missing customer id")
     mark(text.str.strip() == "", "blank text")
     mark(~text.str.contains(r"[^\W_]", regex=True), "text has no letters or digits")
-    mark(pd.Series(known_customers.get_indexer(customer) < 0, index=frame.index), "unknown customer")
+    position = known_customers.index.get_indexer(customer)
+    mark(pd.Series(position < 0, index=frame.index), "unknown customer")
     key = customer + "\x00" + text.str.strip() + ("\x00" + frame[fc.timestamp].str.strip() if fc.timestamp else "")
     first = ~key.duplicated(keep="first")
     mark(~first & (reason == ""), "exact duplicate submission")
     if fc.id:
-        mark(ids.duplicated(keep="first"), "duplicate feedback id")
+        mark(id_key.duplicated(keep="first"), "duplicate feedback id")
     sci = customer.str.match(_SCI_ID)
     if sci.any():
         warnings.append(
@@ -612,7 +640,8 @@ def _feedback(
     out = pd.DataFrame(
         {
             S.FEEDBACK_ID: ids[keep].values,
-            S.CUSTOMER_ID: customer[keep].values,
+            # the customer table's own id cell: one customer has one id in every file refine writes
+            S.CUSTOMER_ID: known_customers.to_numpy()[position[keep.to_numpy()]],
             S.TEXT: redacted.values,
             S.SCORE: score[keep].astype(float).values,
             S.TIMESTAMP: timestamp[keep].values,
@@ -647,11 +676,10 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
         raise RefineError("no usable customer rows", where=customers_table.where)
     # [limits]: distinct segments and category levels, before any expensive stage
     column_kinds = check_customers(customers, attributes, config, where=customers_table.where)
-    known = pd.Index(customers[config.customers.customer_id])  # unique: duplicates were rejected
+    ids = customers[config.customers.customer_id]
+    known = pd.Series(ids.to_numpy(), index=id_keys(ids).to_numpy())  # key -> id as read; unique keys
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
-    # a reject's id is whatever its first cells held, and a broken row's cells can be comment text
-    reject_frame["id"] = reject_frame["id"].astype(str).map(redact)
     by_table = reject_frame["table"].value_counts().to_dict()
     counts.update(
         {
@@ -667,7 +695,9 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
         if counts[f"{name}_accepted"] + counts[f"{name}_rejected"] != counts[f"{name}_in"]:
             raise AssertionError(f"{name} rows do not add up: {counts}")
     if feedback.empty:
-        raise RefineError("no usable feedback rows (see the reasons in rejects.csv)", where=feedback_table.where)
+        raise NoUsableRows(
+            "feedback", rejects, where=feedback_table.where, detail=_unmatched(feedback_table, known, config)
+        )
     for table in (customers_table, feedback_table):
         warnings.extend(table.notes)
         swallowed = [n for n, reason in table.bad_rows if "unclosed quote" in reason]
@@ -692,6 +722,23 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
         warnings=warnings,
         inputs=inputs,
         column_kinds=column_kinds,
+    )
+
+
+def _unmatched(table: Table, known: pd.Series, config: RefineConfig) -> str:
+    """Why no feedback row found its customer, when that is what stopped the run ("" otherwise)."""
+    fc = config.feedback
+    if fc.customer_id not in table.frame.columns:
+        return ""
+    keys = id_keys(table.frame[fc.customer_id])
+    unmatched = keys[(keys != "") & (known.index.get_indexer(keys) < 0)]
+    if unmatched.empty:
+        return ""
+    return unmatched_ids_message(
+        unmatched.tolist(),
+        list(known.index),
+        feedback_column=fc.customer_id,
+        customer_column=config.customers.customer_id,
     )
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,18 @@ def write_parquet(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
-def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """CSV for spreadsheets: formula-looking cells are neutralised."""
-    atomic_write(path, lambda tmp: spreadsheet_safe(frame).to_csv(tmp, index=False))
+def write_csv(path: Path, frame: pd.DataFrame, *, keys: Sequence[str] = ()) -> None:
+    """CSV for spreadsheets: formula-looking cells of free text and labels are neutralised (a leading ').
+
+    `keys` (ids, segment names: values another system matches on) are written exactly as they are, even
+    when they start with = + - @ (an E.164 phone number, a handle): docs/troubleshooting.md says how to
+    open such a file safely.
+    """
+    safe = spreadsheet_safe(frame.drop(columns=[k for k in keys if k in frame.columns]))
+    for column in keys:
+        if column in frame.columns:
+            safe[column] = frame[column]
+    atomic_write(path, lambda tmp: safe[list(frame.columns)].to_csv(tmp, index=False))
 
 
 def _json_default(value: Any):

@@ -52,3 +52,15 @@ def _cell(value) -> str:
     if isinstance(value, (list, dict, np.ndarray)):
         return str(value)
     return str(value)
+
+
+# spaces and a byte-order mark around an id are export noise: ids match without them, and leave as they came
+_ID_EDGES = r"^[\s\ufeff]+|[\s\ufeff]+$"
+
+
+def id_keys(ids: pd.Series) -> pd.Series:
+    """The form ids are matched in: the text cells without surrounding whitespace or BOM ("\\ufeff 42 " -> "42").
+
+    Only matching uses it; every file refine writes holds the id cell exactly as it was read.
+    """
+    return ids.astype(str).str.replace(_ID_EDGES, "", regex=True)

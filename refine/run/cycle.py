@@ -25,8 +25,8 @@ from refine import stats as stats_module
 from refine.errors import RefineError
 from refine.insights.stage import compute_insights
 from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
-from refine.io.ingest import ingest, rule_columns
-from refine.io.runs import check_output_folder, read_json, write_json
+from refine.io.ingest import NoUsableRows, ingest, rule_columns
+from refine.io.runs import check_output_folder, read_json, write_csv, write_json
 from refine.io.sources import describe
 from refine.memo import Digest, StageMemo, code_digest
 from refine.progress import Progress
@@ -259,7 +259,10 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
     with cycle.progress.stage(
         "ingest", f"{shown(feedback_path, config.feedback)} + {shown(customers_path, config.customers)}"
     ):
-        data = ingest(feedback_path, customers_path, cycle.config)
+        try:
+            data = ingest(feedback_path, customers_path, cycle.config)
+        except NoUsableRows as exc:  # the run stops: the rejects it names are written first
+            raise RefineError(str(exc) + _stopped_rejects(cycle.out_dir, exc.rejects)) from None
     if cycle.previous is not None:
         # last month's accepted proposals redefine the segments this cycle reports against
         data.customers, cycle.applied = redefine_segments(
@@ -275,6 +278,14 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
     for warning in data.warnings:
         cycle.warn(warning)
     return data
+
+
+def _stopped_rejects(out_dir: Path, rejects: pd.DataFrame) -> str:
+    """Write rejects.csv of a run that stops at ingest; the words that name it ("" where an earlier run's is kept)."""
+    if (out_dir / "run.json").exists():  # an earlier finished run: its files stay whole
+        return ""
+    write_csv(out_dir / "rejects.csv", rejects, keys=["id"])
+    return f" (every rejected row with its reason: {out_dir / 'rejects.csv'})"
 
 
 def embedder_for(cycle: _Cycle, given=None):

@@ -37,7 +37,7 @@ def write_run(result) -> None:
     # added with languages: after the columns older runs have, so their readers see the same first columns
     columns += [c for c in ("sentiment_confidence", "language") if c in result.feedback.columns]
     write_parquet(out_dir / "feedback.parquet", result.feedback[columns])
-    write_csv(out_dir / "rejects.csv", result.rejects)
+    write_csv(out_dir / "rejects.csv", result.rejects, keys=["id"])
     topics = result.topics
     write_json(
         out_dir / "topics.json",

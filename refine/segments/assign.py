@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
-from refine.io.ingest import _customers, _read_input
-from refine.io.privacy import redact
+from refine.io.ingest import NoUsableRows, _customers, _read_input
 from refine.io.runs import load_run, write_csv
 from refine.segments.decisions import accepted_proposals, redefine_segments
 from refine.segments.rules import apply_rule
@@ -68,7 +67,7 @@ def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out:
         run_dir: the run folder whose accepted proposals (refine accept) to apply.
         customers_path: the fresh customer table (same columns as the run's); None reads the run's
             ``[customers] database`` source.
-        out: the CSV to write (spreadsheet-safe).
+        out: the CSV to write (ids and segment names exactly as read; other cells spreadsheet-safe).
 
     Returns:
         AssignResult with the counts.
@@ -84,7 +83,12 @@ def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out:
     cc = config.customers
     rejects: list[dict] = []
     table = _read_input(customers_path, config, "customers")
-    customers, _ = _customers(table, config, rejects, [])
+    rejects_path = out.with_name(out.stem + ".rejects.csv")
+    try:
+        customers, _ = _customers(table, config, rejects, [])
+    except NoUsableRows as exc:  # stop, but write the rejects the message names first
+        write_csv(rejects_path, exc.rejects, keys=["id"])
+        raise RefineError(f"{exc} (every rejected row with its reason: {rejects_path})") from None
     accepted = sorted(accepted_proposals(Path(run_dir)), key=lambda p: p.get("rank", 10**9))
     base = customers[cc.segment].astype(str)
     matched = np.zeros(len(customers), dtype=int)
@@ -115,13 +119,10 @@ def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out:
             "rules_matched": matched,
         }
     )
-    write_csv(out, frame)
-    rejects_path = None
-    if rejects:
-        rejects_path = out.with_name(out.stem + ".rejects.csv")
-        frame_rejects = pd.DataFrame(rejects, columns=["table", "row", "id", "reason"])
-        frame_rejects["id"] = frame_rejects["id"].astype(str).map(redact)
-        write_csv(rejects_path, frame_rejects)
+    # ids, segment names and proposal ids are values the CRM matches on: written exactly as read
+    write_csv(out, frame, keys=[cc.customer_id, "segment", "new_segment", "decided_by"])
+    if rejects:  # a broken row's id cell was redacted by ingest (it may hold comment text)
+        write_csv(rejects_path, pd.DataFrame(rejects, columns=["table", "row", "id", "reason"]), keys=["id"])
     return AssignResult(
         out=out,
         customers=len(frame),
@@ -130,5 +131,5 @@ def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out:
         rejected=len(rejects),
         accepted=[p["id"] for p in accepted],
         by_segment={str(k): int(v) for k, v in new_segment.value_counts().sort_index().items()},
-        rejects_path=rejects_path,
+        rejects_path=rejects_path if rejects else None,
     )
