@@ -5,6 +5,11 @@ are not refused: those rows are counted in rejects.csv with their reason (see te
 The README links here as the list of what refine refuses.
 """
 
+import json
+import os
+import socket
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -22,6 +27,11 @@ outcomes = ["churned"]
 """
 CUSTOMERS = "Member No,Tier Name,churned\n1,Gold,0\n2,Silver,1\n"
 FEEDBACK = "Member No,Comment Text\n1,Parcel was late\n"
+
+# a lock held by this (live) process, and a folder no process may write in (/sys, even as root; elsewhere a
+# read-only folder made by the test)
+LIVE_LOCK = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-12-01T09:00:00+00:00"})
+UNWRITABLE = "/sys/refine-run" if Path("/sys").is_dir() else "read-only/run"
 
 # (case, files to write {name: content or bytes}, extra CLI args, message fragment, exit code)
 CATALOGUE = [
@@ -135,6 +145,30 @@ CATALOGUE = [
         2,
     ),
     ("output folder holds decisions", {"old/decisions.json": "{}"}, ["--out", "old"], "holds decisions", 2),
+    # issue 28, point 3: a finished run is replaced with --force only; a running cycle's folder never
+    (
+        "output folder holds a finished run",
+        {"old/run.json": "{}", "old/report.md": "old"},
+        ["--out", "old"],
+        "holds an earlier run; pass --force to replace it",
+        2,
+    ),
+    (
+        "output folder held by a running cycle",
+        {"busy/.refine.lock": LIVE_LOCK},
+        ["--out", "busy", "--force", ""],
+        "another refine run is writing this folder",
+        2,
+    ),
+    (
+        "previous is the folder being replaced",
+        {"old/run.json": "{}", "old/topics.json": "{}"},
+        ["--out", "old", "--previous", "old", "--force", ""],
+        "--previous is the folder this run would write",
+        2,
+    ),
+    # issue 28, point 7: an output folder refine cannot write in fails before the first embedding
+    ("output folder not writable", {}, ["--out", UNWRITABLE], "cannot write the run there", 2),
     (
         "previous run is a file",
         {},
@@ -220,9 +254,12 @@ def test_refused_with_one_line(tmp_path, monkeypatch, case, files, args, fragmen
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     base = {"--feedback": "feedback.csv", "--customers": "customers.csv", "--config": "refine.toml", "--out": "run"}
+    if not Path("/sys").is_dir():  # the "not writable" case elsewhere: a read-only folder
+        (tmp_path / "read-only").mkdir(mode=0o555)
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
-    result = runner.invoke(app, ["run", "--quiet", *[x for pair in base.items() for x in pair]])
+    options = [x for pair in base.items() for x in pair if x != ""]  # a flag with "" is a switch (--force)
+    result = runner.invoke(app, ["run", "--quiet", *options])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == code, result.output
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output

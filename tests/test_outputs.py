@@ -322,3 +322,32 @@ def test_ab_plan_and_analyze_folders_need_force(company, tmp_path):
     one_line_error(runner.invoke(app, analyze), "holds an earlier A/B analysis; pass --force", report.parent)
     one_line_error(runner.invoke(app, [*analyze, "--force"]), "written onto --data, an input", report)
     assert report.read_text() == "{}"
+
+
+# ---- rule literals through a whole cycle (point 7) -----------------------------------------------------
+
+
+def test_backticks_and_quotes_in_segment_values_and_column_names_survive_a_cycle(company, tmp_path):
+    import pandas as pd
+
+    from refine.segments.rules import parse_rule
+
+    table = pd.read_csv(company["customers"], dtype=str, keep_default_na=False)
+    awkward_segment, awkward_column = 'Loyal `app` "crew"', "Channel `used` it's"
+    table["Segment"] = table["Segment"].replace("Loyal", awkward_segment)
+    table = table.rename(columns={"channel": awkward_column})
+    table[awkward_column] = table[awkward_column].replace("app", 'the "app`')
+    table.to_csv(tmp_path / "customers.csv", index=False)
+    paths = {**company, "customers": tmp_path / "customers.csv"}
+    result = cycle(paths, tmp_path / "run")
+    rules = [parse_rule(p["rule"]) for p in json.loads((tmp_path / "run" / "proposals.json").read_text())["proposals"]]
+    assert rules, "the planted structure gave no proposal"
+    for rule in rules:
+        assert set(rule.columns) <= set(table.columns), rule.text
+        rule.mask(result.customers)  # every column it names is there
+    # the merge that names the awkward segment selects exactly its customers and the other one's
+    customers = result.customers
+    awkward = customers["Segment"] == awkward_segment
+    merges = [r for r in rules if r.mask(customers)[awkward].all()]
+    assert merges, [r.text for r in rules]
+    assert customers.loc[merges[0].mask(customers), "Segment"].nunique() == 2
