@@ -69,7 +69,12 @@ def _run(paths, out: Path, cache: Path, force: bool = False) -> subprocess.Compl
 def _kill_at(paths, out: Path, cache: Path, stage: str, force: bool = False) -> str:
     """Start a run and SIGKILL it as soon as its progress announces `stage`; returns what it printed."""
     proc = subprocess.Popen(
-        _command(paths, out, force), env=_env(cache), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, bufsize=1
+        _command(paths, out, force),
+        env=_env(cache),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
     )
     seen = []
     deadline = time.monotonic() + 600

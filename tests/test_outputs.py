@@ -351,3 +351,25 @@ def test_backticks_and_quotes_in_segment_values_and_column_names_survive_a_cycle
     merges = [r for r in rules if r.mask(customers)[awkward].all()]
     assert merges, [r.text for r in rules]
     assert customers.loc[merges[0].mask(customers), "Segment"].nunique() == 2
+
+
+def test_sentiment_train_and_demo_need_force_before_any_work(tmp_path):
+    out = tmp_path / "head"
+    out.mkdir()
+    (out / "sentiment_head.npz").write_bytes(b"earlier head")
+    data = tmp_path / "rated.csv"
+    data.write_text("text,label\ngood,positive\n")
+    train = ["sentiment", "train", "--data", str(data), "--text-col", "text", "--label-col", "label", "--out", str(out)]
+    one_line_error(runner.invoke(app, train), "holds an earlier sentiment head; pass --force", out)
+    (out / "sentiment_head.json").write_text("{}")
+    onto = [*train[:3], str(out / "sentiment_head.json"), *train[4:], "--force"]
+    one_line_error(runner.invoke(app, onto), "written onto --data, an input", out / "sentiment_head.json")
+    assert (out / "sentiment_head.npz").read_bytes() == b"earlier head"
+
+    demo = tmp_path / "demo"
+    (demo / "data").mkdir(parents=True)
+    (demo / "data" / "customers.csv").write_text("earlier demo")
+    started = time.perf_counter()
+    one_line_error(runner.invoke(app, ["demo", "--out", str(demo)]), "holds an earlier demo; pass --force", demo)
+    assert time.perf_counter() - started < 1.0
+    assert (demo / "data" / "customers.csv").read_text() == "earlier demo"

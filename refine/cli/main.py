@@ -98,6 +98,9 @@ def run(
             raise RefineError(f"give --{name}, or set [{name}] database and table / query in the config")
         if path is not None and section.database:
             raise RefineError(f"give either --{name} or [{name}] database in the config, not both", where=str(config))
+    # the checks run_cycle starts with, made here too before the pipeline's imports (about 2 s) are paid
+    io_outputs.check_unlocked(out)
+    io_outputs.check_writable(out, "run")
     result = cycle.run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet, force=force)
     _print_summary(result, quiet)
 

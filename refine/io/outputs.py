@@ -77,6 +77,8 @@ def check_writable(folder: str | Path, what: str) -> None:
     a folder refine can write in: a file is created in it and removed at once."""
     folder = Path(os.path.abspath(folder))
     existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if existing == folder and not folder.is_dir():
+        raise RefineError(f"the output path is a file; give a folder for the {what}", where=str(folder))
     if not existing.is_dir():
         raise RefineError(f"cannot make the {what} folder: {existing} is a file", where=str(folder))
     try:

@@ -86,6 +86,25 @@ def _check_out_dir(out_dir: Path, force: bool) -> None:
     check_output_folder(out_dir, OUTPUT_FILES, what="run", force=force, finished="run.json")
 
 
+def _preflight(config: RefineConfig, out_dir: Path, force: bool, previous, *, scorer_given: bool) -> dict | None:
+    """Every check that needs no input row, before any work: the run folder, the cache folder, the model
+    settings, the codeframe file and --previous (whose topics.json it returns)."""
+    _check_out_dir(out_dir, force)
+    if config.cache_dir.exists() and not config.cache_dir.is_dir():
+        raise RefineError(
+            "the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
+            where=str(config.cache_dir),
+        )
+    check_model_settings(config, scorer_given=scorer_given)
+    if config.themes.codeframe:  # read again by the topics stage; a bad file must not wait for the embeddings
+        load_codeframe(config.themes.codeframe_path(config))
+    if previous is None:
+        return None
+    if same_file(previous, out_dir):
+        raise RefineError("--previous is the folder this run would write; name last month's run", where=str(out_dir))
+    return _previous_topics(Path(previous))
+
+
 def _previous_topics(previous: Path) -> dict:
     """Last cycle's topics.json document (topics, fading and, from themes on, parents), from a finished run folder."""
     if not previous.is_dir():
@@ -188,18 +207,7 @@ def run_cycle(
     """
     offline_env()
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir, force)
-    if config.cache_dir.exists() and not config.cache_dir.is_dir():
-        raise RefineError(
-            "the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
-            where=str(config.cache_dir),
-        )
-    check_model_settings(config, scorer_given=scorer is not None)
-    if config.themes.codeframe:  # read again by the topics stage; a bad file must not wait for the embeddings
-        load_codeframe(config.themes.codeframe_path(config))
-    if previous is not None and same_file(previous, out_dir):
-        raise RefineError("--previous is the folder this run would write; name last month's run", where=str(out_dir))
-    previous_topics = _previous_topics(Path(previous)) if previous is not None else None
+    previous_topics = _preflight(config, out_dir, force, previous, scorer_given=scorer is not None)
     # [run] engine = "dask": a cluster is started (or reached) on first use and closed when the run ends
     with folder_lock(out_dir), Engine(config.run) as engine:
         cycle = _Cycle(
