@@ -164,7 +164,8 @@ def child_run(args) -> None:
     data = Path(args.data)
     config = load_config(data / "refine.toml", overrides={"model": {"backend": args.backend}})
     cycle_start = time.perf_counter()
-    result = run_cycle(data / "feedback.csv", data / "customers.csv", config, Path(args.out), quiet=True)
+    # a --work folder reused from an earlier bench holds its runs: the bench replaces its own scratch runs
+    result = run_cycle(data / "feedback.csv", data / "customers.csv", config, Path(args.out), quiet=True, force=True)
     cycle = time.perf_counter() - cycle_start
     manifest = json.loads((Path(args.out) / "run.json").read_text(encoding="utf-8"))
     out = {

@@ -5,7 +5,10 @@ are not refused: those rows are counted in rejects.csv with their reason (see te
 The README links here as the list of what refine refuses.
 """
 
+import json
+import os
 import re
+import socket
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +32,11 @@ FEEDBACK = "Member No,Comment Text\n1,Parcel was late\n"
 # `refine ab analyze` rows (a row whose args start with "ab" runs that command instead of `refine run`)
 AB_DATA = "user,group,converted,nps\n01,control,1,\n02,treatment,0,\n03,control,0,\n04,treatment,1,\n05,contrl,1,\n"
 AB = ["ab", "analyze", "--data", "ab.csv", "--unit", "user", "--arm", "group", "--control", "control", "--out", "ab"]
+
+# a lock held by this (live) process, and a folder no process may write in (/sys, even as root; elsewhere a
+# read-only folder made by the test)
+LIVE_LOCK = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-12-01T09:00:00+00:00"})
+UNWRITABLE = "/sys/refine-run" if Path("/sys").is_dir() else "read-only/run"
 
 # (case, files to write {name: content or bytes}, extra CLI args, message fragment, exit code)
 CATALOGUE = [
@@ -164,6 +172,30 @@ CATALOGUE = [
         2,
     ),
     ("output folder holds decisions", {"old/decisions.json": "{}"}, ["--out", "old"], "holds decisions", 2),
+    # issue 28, point 3: a finished run is replaced with --force only; a running cycle's folder never
+    (
+        "output folder holds a finished run",
+        {"old/run.json": "{}", "old/report.md": "old"},
+        ["--out", "old"],
+        "holds an earlier run; pass --force to replace it",
+        2,
+    ),
+    (
+        "output folder held by a running cycle",
+        {"busy/.refine.lock": LIVE_LOCK},
+        ["--out", "busy", "--force", ""],
+        "another refine run is writing this folder",
+        2,
+    ),
+    (
+        "previous is the folder being replaced",
+        {"old/run.json": "{}", "old/topics.json": "{}"},
+        ["--out", "old", "--previous", "old", "--force", ""],
+        "--previous is the folder this run would write",
+        2,
+    ),
+    # issue 28, point 7: an output folder refine cannot write in fails before the first embedding
+    ("output folder not writable", {}, ["--out", UNWRITABLE], "cannot write the run there", 2),
     (
         "previous run is a file",
         {},
@@ -277,9 +309,12 @@ def test_refused_with_one_line(tmp_path, monkeypatch, case, files, args, fragmen
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     base = {"--feedback": "feedback.csv", "--customers": "customers.csv", "--config": "refine.toml", "--out": "run"}
+    if not Path("/sys").is_dir():  # the "not writable" case elsewhere: a read-only folder
+        (tmp_path / "read-only").mkdir(mode=0o555)
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
-    command = args if args[:1] == ["ab"] else ["run", "--quiet", *[x for pair in base.items() for x in pair]]
+    options = [x for pair in base.items() for x in pair if x != ""]  # a flag with "" is a switch (--force)
+    command = args if args[:1] == ["ab"] else ["run", "--quiet", *options]
     result = runner.invoke(app, command)
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == code, result.output

@@ -587,7 +587,7 @@ def test_cli_plan_from_a_run_folder(cli, tmp_path, monkeypatch):
     assert plan == json.loads(json.dumps(direct))
     assert plan["eligible"] == int(((cust.tier == "Gold") & (cust.region == "west")).sum())
     res = cli(
-        "plan", "--run", tmp_path, "--proposal", "nope", "--metric", "spend", "--mde", "10", "--out", tmp_path / "plan"
+        "plan", "--run", tmp_path, "--proposal", "nope", "--metric", "spend", "--mde", "10", "--out", tmp_path / "plan2"
     )
     assert res.exit_code == 2 and "no proposal 'nope'" in res.stderr
 
@@ -618,7 +618,9 @@ def test_cli_outputs_never_land_among_other_files(cli, tmp_path):
         assert res.exit_code == 2 and message in res.stderr and "Traceback" not in res.output, res.output
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me" and len(list((tmp_path / "mine").iterdir())) == 1
     assert cli(*args, "--out", tmp_path / "o").exit_code == 0
-    assert cli(*args, "--out", tmp_path / "o").exit_code == 0  # its own files: replaced
+    again = cli(*args, "--out", tmp_path / "o")  # an earlier analysis: replaced with --force only
+    assert again.exit_code == 2 and "holds an earlier A/B analysis; pass --force" in again.stderr, again.output
+    assert cli(*args, "--out", tmp_path / "o", "--force").exit_code == 0
 
 
 def test_arms_spelled_two_ways_are_flagged():

@@ -37,7 +37,7 @@ BOOT = (
 )
 
 
-def _command(paths, out: Path) -> list[str]:
+def _command(paths, out: Path, force: bool = False) -> list[str]:
     return [
         sys.executable,
         "-c",
@@ -51,6 +51,7 @@ def _command(paths, out: Path) -> list[str]:
         str(paths["config"]),
         "--out",
         str(out),
+        *(["--force"] if force else []),
     ]
 
 
@@ -58,16 +59,22 @@ def _env(cache: Path) -> dict:
     return {**os.environ, "REFINE_CACHE_DIR": str(cache), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-def _run(paths, out: Path, cache: Path) -> subprocess.CompletedProcess:
-    done = subprocess.run(_command(paths, out), env=_env(cache), capture_output=True, text=True, timeout=600)
+def _run(paths, out: Path, cache: Path, force: bool = False) -> subprocess.CompletedProcess:
+    """The command run to the end; `force` replaces a finished run (an unfinished one is resumed without it)."""
+    done = subprocess.run(_command(paths, out, force), env=_env(cache), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
 
 
-def _kill_at(paths, out: Path, cache: Path, stage: str) -> str:
+def _kill_at(paths, out: Path, cache: Path, stage: str, force: bool = False) -> str:
     """Start a run and SIGKILL it as soon as its progress announces `stage`; returns what it printed."""
     proc = subprocess.Popen(
-        _command(paths, out), env=_env(cache), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, bufsize=1
+        _command(paths, out, force),
+        env=_env(cache),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        bufsize=1,
     )
     seen = []
     deadline = time.monotonic() + 600
@@ -110,7 +117,9 @@ def test_killed_run_restarts_to_the_same_outputs(company, reference, tmp_path, s
         assert stage == "report"
         _same_outputs(reference, out)
 
-    again = _run(company, out, cache)
+    # a kill after run.json was written leaves a finished run: replacing it needs --force; a
+    # killed run's lock (its process is gone) is taken over
+    again = _run(company, out, cache, force=(out / "run.json").exists())
     manifest = json.loads((out / "run.json").read_text())
     # the embeddings computed before the kill came from the cache
     assert manifest["embedding_cache"]["documents"]["computed"] == 0, again.stderr[-2000:]
@@ -122,12 +131,12 @@ def test_a_finished_run_killed_while_rerunning_keeps_complete_files(company, ref
     """Re-running over a finished folder and dying while writing never leaves a truncated file behind."""
     out, cache = tmp_path / "run", tmp_path / "cache"
     _run(company, out, cache)
-    _kill_at(company, out, cache, "report")
+    _kill_at(company, out, cache, "report", force=True)
     for name in (*STABLE_JSON, "run.json"):
         if (out / name).exists():
             json.loads((out / name).read_text())  # whole JSON, old or new, never half
     for name in STABLE_PARQUET:
         if (out / name).exists():
             pd.read_parquet(out / name)
-    _run(company, out, cache)
+    _run(company, out, cache, force=(out / "run.json").exists())
     _same_outputs(reference, out)

@@ -72,3 +72,46 @@ def test_building_rules_round_trips(customers):
     )
     assert rule == '`Tier Name` == "Gold" and age >= 40 and region in ["west", "north"]'
     assert apply_rule(customers, rule).tolist() == [False, False, True, False]
+
+
+# ---- rule literals round trip: what the writer escapes, the parser reads back (issue 28, point 7) ----
+
+AWKWARD_VALUES = [
+    "a`b",
+    "`x` and `y`",
+    'He said "hi"',
+    "it's",
+    "both ' and \"",
+    "two\nlines",
+    "tab\there \\ backslash",
+    "Ünïcödé € 日本",
+    "@home",
+    '") or True or ("',
+]
+AWKWARD_COLUMNS = ["Uses `App`", "Tier Name", "Größe", "ﬁle", "new\nline", 'it\'s "quoted"', "plain", "`"]
+
+
+@pytest.mark.parametrize("column", AWKWARD_COLUMNS)
+def test_awkward_column_names_and_values_round_trip(column):
+    customers = pd.DataFrame({column: AWKWARD_VALUES + ["other"], "n": range(len(AWKWARD_VALUES) + 1)})
+    for value in AWKWARD_VALUES:
+        rule = condition(column, "==", value)
+        parsed = parse_rule(rule)
+        assert parsed.columns == (column,), rule
+        assert customers.loc[parsed.mask(customers), column].tolist() == [value], rule
+    # several literals with backticks and quotes in one rule (an in-list, and a conjunction with another column)
+    listed = condition(column, "in", AWKWARD_VALUES[:4])
+    assert apply_rule(customers, listed).sum() == 4
+    both = conjunction(condition(column, "!=", "a`b"), condition("n", ">=", 1), condition(column, "==", "`x` and `y`"))
+    assert parse_rule(both).columns == (column, "n")
+    assert customers.loc[apply_rule(customers, both), "n"].tolist() == [1]
+
+
+def test_backticked_names_and_strings_are_read_apart():
+    customers = pd.DataFrame({"a`b": ["x`y", "z"], "c": ["`a`b`", "q"]})
+    assert apply_rule(customers, "`a``b` == \"x`y\" and c == '`a`b`'").tolist() == [True, False]
+    with pytest.raises(RefineError, match="no closing backtick"):
+        parse_rule("`Tier Name == 'Gold'")
+    with pytest.raises(RefineError, match="'@' local"):
+        parse_rule("tier == @gold")
+    assert parse_rule('tier == "@gold"').columns == ("tier",)

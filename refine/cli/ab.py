@@ -19,11 +19,13 @@ from refine.errors import RefineError
 if TYPE_CHECKING:
     import refine.experiment as experiment
     import refine.io.config as io_config
+    import refine.io.outputs as io_outputs
     import refine.io.runs as io_runs
     from refine.experiment.bayesian import Prior
 else:
     experiment = lazy_module("refine.experiment")  # the package: its __init__ loads the whole stage
     io_config = lazy_module("refine.io.config")
+    io_outputs = lazy_module("refine.io.outputs")
     io_runs = lazy_module("refine.io.runs")
 
 ab_app = typer.Typer(
@@ -35,6 +37,17 @@ ab_app = typer.Typer(
     pretty_exceptions_enable=False,
     **APP_SETTINGS,
 )
+
+
+ForceOption = typer.Option(False, "--force", help="Replace the files of an earlier one in --out (never an input).")
+
+
+def _run_customers(run: Optional[Path]) -> Optional[Path]:
+    """The customer table a run read (from its run.json), when there is one to protect."""
+    try:
+        return Path(io_runs.read_json(run / "run.json", "run.json")["inputs"]["customers"]["path"]) if run else None
+    except (RefineError, KeyError, TypeError):
+        return None
 
 
 def _split(text: Optional[str]) -> list[str]:
@@ -121,10 +134,14 @@ def plan(
         help="Size the test for " + INTERVAL_HELP + " Recorded in plan.json; `ab analyze --plan` uses it.",
     ),
     config: Optional[Path] = ConfigOption,
+    force: bool = ForceOption,
 ) -> None:
     """Size an A/B test for a proposal and assign its eligible customers to arms."""
     interval = _interval(interval, _ab_settings(config))
-    io_runs.check_output_folder(out, {"assignments.csv", "plan.json"}, what="A/B plan")
+    io_runs.check_output_folder(out, {"assignments.csv", "plan.json"}, what="A/B plan", force=force)
+    inputs = {"--customers": customers, "--config": config, "the run's customer table": _run_customers(run)}
+    for name in ("assignments.csv", "plan.json"):
+        io_outputs.check_not_input(out / name, inputs, "A/B plan")
     if run is not None:
         if customers is not None or rule is not None:
             raise RefineError("give either --run with --proposal, or --customers with --rule, not both")
@@ -322,6 +339,7 @@ def analyze(
     max_levels: Optional[int] = MaxLevelsOption,
     arm_map: Optional[list[str]] = ArmMapOption,
     config: Optional[Path] = ConfigOption,
+    force: bool = ForceOption,
 ) -> None:
     """Analyze an A/B test: lift, fixed or always-valid CI, Bayesian chance to win, per metric, arm and segment;
     SRM; guardrails; daily cumulative effect; who it helps; a decision."""
@@ -331,8 +349,14 @@ def analyze(
     interval = _interval(interval, settings)
     prior = _prior(settings, prior_mean, prior_sd)
     plan_doc = None if plan_path is None else _read_plan(plan_path)
-    own = {"ab_report.json", "ab_report.md", "ab_report.html", "ab_rejects.csv"}
-    io_runs.check_output_folder(out, own, what="A/B analysis")
+    reports = ("ab_report.json", "ab_report.md", "ab_report.html", "ab_rejects.csv")
+    io_runs.check_output_folder(out, set(reports), what="A/B analysis", force=force)
+    for name in reports:
+        io_outputs.check_not_input(
+            out / name,
+            {"--data": data, "--outcomes": outcomes, "--plan": plan_path, "--config": config},
+            "A/B analysis",
+        )
     frame = experiment.load_experiment_data(data, outcomes, unit)
     report = experiment.analyze_experiment(
         frame,

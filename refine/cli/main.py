@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import refine.demo.worlds as worlds
     import refine.insights.history as insights_history
     import refine.io.config as io_config
+    import refine.io.outputs as io_outputs
     import refine.io.runs as io_runs
     import refine.run.cycle as cycle
     import refine.segments.assign as assignment
@@ -33,6 +34,7 @@ else:
     worlds = lazy_module("refine.demo.worlds")
     insights_history = lazy_module("refine.insights.history")
     io_config = lazy_module("refine.io.config")
+    io_outputs = lazy_module("refine.io.outputs")
     io_runs = lazy_module("refine.io.runs")
     cycle = lazy_module("refine.run.cycle")
     assignment = lazy_module("refine.segments.assign")
@@ -86,6 +88,7 @@ def run(
     ),
     seed: Optional[int] = SeedOption,
     quiet: bool = QuietOption,
+    force: bool = typer.Option(False, "--force", help="Replace a finished run in --out (none of its files is kept)."),
 ) -> None:
     """Run one refinement cycle: ingest, embed, sentiment, topics, join, propose, report."""
     settings = io_config.load_config(config, overrides={"run": {"seed": seed}})
@@ -97,7 +100,10 @@ def run(
             raise RefineError(f"give --{name}, or set [{name}] database and table / query in the config")
         if path is not None and section.database:
             raise RefineError(f"give either --{name} or [{name}] database in the config, not both", where=str(config))
-    result = cycle.run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet)
+    # the checks run_cycle starts with, made here too before the pipeline's imports (about 2 s) are paid
+    io_outputs.check_unlocked(out)
+    io_outputs.check_writable(out, "run")
+    result = cycle.run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet, force=force)
     _print_summary(result, quiet)
 
 
@@ -131,8 +137,10 @@ def demo(
         "texts from ../shared/data when present); --seed and --response-rate do not apply.",
     ),
     quiet: bool = QuietOption,
+    force: bool = typer.Option(False, "--force", help="Replace an earlier demo in --out (its data and run)."),
 ) -> None:
     """Generate a synthetic company with planted structure (truth.json) and run a cycle on it."""
+    _check_demo_folder(out, force)
     if world is not None:
         if world < 0:
             raise RefineError(f"--world must be a whole number >= 0, got {world}")
@@ -158,8 +166,19 @@ def demo(
         if not quiet:
             typer.echo(f"demo data: {out / 'data'} (planted structure in truth.json)", err=True)
     settings = io_config.load_config(paths["config"])
-    result = cycle.run_cycle(paths["feedback"], paths["customers"], settings, out / "run", quiet=quiet)
+    result = cycle.run_cycle(paths["feedback"], paths["customers"], settings, out / "run", quiet=quiet, force=force)
     _print_summary(result, quiet)
+
+
+def _check_demo_folder(out: Path, force: bool) -> None:
+    """An earlier demo in `out` (its data or a finished run) is replaced with --force only; checked before any work."""
+    io_outputs.check_unlocked(out / "run")
+    if out.is_file():
+        raise RefineError("the output path is a file; give a folder for the demo", where=str(out))
+    data = out / "data"
+    if not force and ((data.is_dir() and any(data.iterdir())) or (out / "run" / "run.json").exists()):
+        raise RefineError("the folder holds an earlier demo; pass --force to replace it", where=str(out))
+    io_outputs.check_writable(out, "demo")
 
 
 @app.command()
@@ -169,9 +188,8 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Write a commented refine.toml template to edit for your column names."""
-    if path.exists() and not force:
-        raise RefineError("file exists (use --force to overwrite)", where=str(path))
-    path.write_text(io_config.CONFIG_TEMPLATE, encoding="utf-8")
+    io_outputs.check_output_file(path, force=force, what="config template")
+    io_runs.write_text(path, io_config.CONFIG_TEMPLATE)
     typer.echo(str(path))
 
 
@@ -209,8 +227,13 @@ def history(
     chart: Optional[Path] = typer.Option(
         None, "--chart", help="Also write the trend (score, sentiment, top themes) as an HTML page with charts."
     ),
+    force: bool = typer.Option(False, "--force", help="Replace the --chart file if it exists."),
 ) -> None:
     """List cycles, their proposals and decisions, and the trend of score, sentiment, themes and what was new."""
+    if chart is not None:
+        if chart.is_dir():
+            raise RefineError("--chart is a folder; give the .html file to write", where=str(chart))
+        io_outputs.check_output_file(chart, force=force, what="--chart")
     cycles = decisions.history(runs)
     if not cycles:
         typer.echo(f"no finished runs under {runs}")
@@ -234,8 +257,6 @@ def history(
             f"  {Path(point.folder).name:<24} score {score:>6}  sentiment {sentiment}  negative {negative}  {new}"
         )
     if chart is not None:
-        if chart.is_dir():
-            raise RefineError("--chart is a folder; give the .html file to write", where=str(chart))
         io_runs.write_text(chart, insights_history.trend_page(result))
         typer.echo(str(chart))
 
@@ -248,9 +269,10 @@ def assign(
         None, "--customers", "-c", help="A fresh customer table (the run's columns); default: [customers] database."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="The CSV to write: customer id, segment, new segment."),
+    force: bool = typer.Option(False, "--force", help="Replace the --out file if it exists (never an input)."),
 ) -> None:
     """Apply a run's accepted proposals to a fresh customer table and write each customer's new segment."""
-    result = assignment.assign_segments(run_dir, customers, out)
+    result = assignment.assign_segments(run_dir, customers, out, force=force)
     typer.echo(
         f"{result.customers} customers: {result.changed} change segment, {result.conflicts} matched by more than "
         f"one accepted rule (resolved: new segment first, then the higher-ranked proposal), "

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     import refine.io.config as io_config
     import refine.io.ingest as ingest
+    import refine.io.outputs as io_outputs
     import refine.io.runs as io_runs
     import refine.text.embed as embed
     import refine.text.embed_multilingual as embed_multilingual
@@ -31,6 +32,7 @@ else:
     np = lazy_module("numpy")
     io_config = lazy_module("refine.io.config")
     ingest = lazy_module("refine.io.ingest")
+    io_outputs = lazy_module("refine.io.outputs")
     io_runs = lazy_module("refine.io.runs")
     embed = lazy_module("refine.text.embed")
     embed_multilingual = lazy_module("refine.text.embed_multilingual")
@@ -114,6 +116,7 @@ def train(
         help="Optional column with each text's language: the split is stratified by it and held-out scores "
         "are printed per language.",
     ),
+    force: bool = typer.Option(False, "--force", help="Replace an earlier head (or review model) in --out."),
 ) -> None:
     """Train a sentiment head on your rated feedback and save it with a data card.
 
@@ -121,6 +124,7 @@ def train(
     share of the rows; the scores are printed and kept in the card.
     """
     try:
+        _check_out(out, encoder, data, force)
         if encoder == "review":
             unused = [
                 name
@@ -142,6 +146,17 @@ def train(
             _train(data, text_col, label_col, ratings, out, model, seed, holdout, word_features, encoder, language_col)
     except RefineError as exc:
         _fail(exc)
+
+
+def _check_out(out: Path, encoder: str, data: Path, force: bool) -> None:
+    """--out holds no earlier head without --force, and none of its files is --data; checked before any work."""
+    if encoder == "review":
+        own, what = {review.ADAPTER_FILE, review.CARD_FILE}, "review model"
+    else:
+        own, what = {"sentiment_head.npz", "sentiment_head.json"}, "sentiment head"
+    io_runs.check_output_folder(out, own, what=what, force=force)
+    for name in own:
+        io_outputs.check_not_input(out / name, {"--data": data}, what)
 
 
 # `refine sentiment retrain`: the same command under the name CX teams use for a monthly refresh
@@ -201,7 +216,6 @@ def _train_review(
         raise RefineError(f"--encoder review needs --holdout between 0.1 and 0.9 (to choose its band), got {holdout}")
     if not 1 <= epochs <= 10:
         raise RefineError(f"--epochs must be between 1 and 10, got {epochs}")
-    io_runs.check_output_folder(out, {review.ADAPTER_FILE, review.CARD_FILE}, what="review model")
     texts, labels, _, training_data = _rated_rows(data, text_col, label_col, ratings)
     y = np.asarray(labels, dtype=object)
     held = scorers.stratified_split(list(y), holdout, seed)
@@ -283,7 +297,6 @@ def _train(
         raise RefineError(f"--holdout must be between 0 and 0.9, got {holdout}")
     if encoder not in ("english", "multilingual"):
         raise RefineError(f'--encoder must be "english", "multilingual" or "review", got {encoder!r}')
-    io_runs.check_output_folder(out, {"sentiment_head.npz", "sentiment_head.json"}, what="sentiment head")
     texts, labels, languages, training_data = _rated_rows(data, text_col, label_col, ratings, language_col)
     skipped = training_data["rows_skipped"]
     embedder = _build_multilingual_embedder() if encoder == "multilingual" else _build_embedder(model)

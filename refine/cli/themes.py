@@ -16,9 +16,11 @@ from refine.errors import RefineError
 
 # the library, loaded when a command first uses it (so `refine --help` stays fast)
 if TYPE_CHECKING:
+    import refine.io.outputs as io_outputs
     import refine.io.runs as io_runs
     import refine.text.themes as themes
 else:
+    io_outputs = lazy_module("refine.io.outputs")
     io_runs = lazy_module("refine.io.runs")
     themes = lazy_module("refine.text.themes")  # the package (its __init__ loads the stage): codeframe_toml
 
@@ -35,8 +37,9 @@ def suggest_codeframe(run: Path, out: Path, *, force: bool = False, examples: in
     """
     if not run.is_dir() or not (run / "topics.json").exists():
         raise RefineError("--run must be the folder of a finished refine run (with topics.json)", where=str(run))
-    if out.exists() and not force:
-        raise RefineError("the draft file exists; pass --force to replace it", where=str(out))
+    io_outputs.check_output_file(
+        out, force=force, inputs={f"the run's {n}": run / n for n in ("topics.json", "run.json")}, what="draft"
+    )
     doc = io_runs.read_json(run / "topics.json", "run's topics")
     topics = doc.get("topics", []) if isinstance(doc, dict) else []
     parents = {p["id"]: p for p in (doc.get("parents") or [])} if isinstance(doc, dict) else {}
@@ -66,8 +69,7 @@ def suggest_codeframe(run: Path, out: Path, *, force: bool = False, examples: in
         "the other's id under merges = [..]), delete what you do not track. Then set\n"
         '[themes] codeframe = "<this file>" in your refine config for the next cycle.'
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(themes.codeframe_toml(entries, header=header), encoding="utf-8")
+    io_runs.write_text(out, themes.codeframe_toml(entries, header=header))
     return {"themes": len(entries), "candidates": sum(e["status"] == "candidate" for e in entries)}
 
 

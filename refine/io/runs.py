@@ -19,6 +19,7 @@ from refine.errors import RefineError
 from refine.files import atomic_write, clean_json, read_json, write_text  # noqa: F401 - also refine.io.runs' names
 from refine.io.config import RefineConfig, config_from_dict
 from refine.io.ingest import read_customers
+from refine.io.outputs import check_writable
 from refine.io.privacy import spreadsheet_safe
 
 
@@ -120,17 +121,22 @@ class LoadedRun:
     proposals: list[dict]
 
 
-def check_output_folder(folder: str | Path, own: set[str] | list[str], *, what: str) -> None:
-    """Refuse a folder that would mix these outputs with someone else's files.
+def check_output_folder(
+    folder: str | Path, own: set[str] | list[str], *, what: str, force: bool = False, finished: str | None = None
+) -> None:
+    """Refuse a folder that would mix these outputs with someone else's files, or replace them without --force.
 
-    A new or empty folder is fine, and so is one holding only `own` files (a rerun replaces them);
-    a file in the way, or any other file in the folder, is a one-line error before any work is done.
+    A new or empty folder is fine. One holding only `own` files is an earlier output: replaced with `force`
+    only (when `finished` names the file written last, a folder without it is an unfinished output, replaced
+    without --force). A file in the way, any other file in the folder, or a folder refine cannot write in
+    is a one-line error before any work is done.
     """
     folder = Path(os.path.normpath(os.path.abspath(folder)))  # "new/../old" is "old", as mkdir will find
     if not folder.exists():
         parent = next((p for p in folder.absolute().parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             raise RefineError(f"cannot make the {what} folder: {parent} is a file", where=str(folder))
+        check_writable(folder, what)
         return
     if not folder.is_dir():
         raise RefineError(f"the output path is a file; give a folder for the {what}", where=str(folder))
@@ -140,9 +146,13 @@ def check_output_folder(folder: str | Path, own: set[str] | list[str], *, what: 
         shown = ", ".join(repr(n) for n in others[:3]) + (" ..." if len(others) > 3 else "")
         raise RefineError(
             f"the output folder holds files refine did not write ({shown}); give a new or empty "
-            f"folder, or an earlier {what}'s folder to replace it",
+            f"folder, or an earlier {what}'s folder with --force to replace it",
             where=str(folder),
         )
+    earlier = sorted(p.name for p in folder.iterdir() if p.name in own)
+    if earlier and not force and (finished is None or finished in earlier):
+        raise RefineError(f"the folder holds an earlier {what}; pass --force to replace it", where=str(folder))
+    check_writable(folder, what)
 
 
 def _config_of_run(config: dict, where: str) -> RefineConfig:

@@ -26,6 +26,7 @@ from refine.errors import RefineError
 from refine.insights.stage import compute_insights
 from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
 from refine.io.ingest import NoUsableRows, ingest, rule_columns
+from refine.io.outputs import check_unlocked, folder_lock, same_file
 from refine.io.runs import check_output_folder, read_json, write_csv, write_json
 from refine.io.sources import describe
 from refine.memo import Digest, StageMemo, code_digest
@@ -73,15 +74,36 @@ OUTPUT_FILES = [
 ]
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    """A run goes into a new or empty folder, or replaces an earlier run in its own folder; nothing else."""
+def _check_out_dir(out_dir: Path, force: bool) -> None:
+    """A run goes into a new or empty folder, or replaces an earlier run in its own folder (a finished one with
+    --force only, never one a running cycle holds); nothing else."""
+    check_unlocked(out_dir)
     if out_dir.is_dir() and (out_dir / "decisions.json").exists():
         raise RefineError(
             "this folder holds decisions (refine accept / reject) on the run in it; write the new "
             "run to another folder so they stay with the run they were made on",
             where=str(out_dir),
         )
-    check_output_folder(out_dir, OUTPUT_FILES, what="run")
+    check_output_folder(out_dir, OUTPUT_FILES, what="run", force=force, finished="run.json")
+
+
+def _preflight(config: RefineConfig, out_dir: Path, force: bool, previous, *, scorer_given: bool) -> dict | None:
+    """Every check that needs no input row, before any work: the run folder, the cache folder, the model
+    settings, the codeframe file and --previous (whose topics.json it returns)."""
+    _check_out_dir(out_dir, force)
+    if config.cache_dir.exists() and not config.cache_dir.is_dir():
+        raise RefineError(
+            "the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
+            where=str(config.cache_dir),
+        )
+    check_model_settings(config, scorer_given=scorer_given)
+    if config.themes.codeframe:  # read again by the topics stage; a bad file must not wait for the embeddings
+        load_codeframe(config.themes.codeframe_path(config))
+    if previous is None:
+        return None
+    if same_file(previous, out_dir):
+        raise RefineError("--previous is the folder this run would write; name last month's run", where=str(out_dir))
+    return _previous_topics(Path(previous))
 
 
 def _previous_topics(previous: Path) -> dict:
@@ -159,6 +181,7 @@ def run_cycle(
     embedder=None,
     scorer=None,
     embeddings: np.ndarray | None = None,
+    force: bool = False,
 ) -> CycleResult:
     """Run one monthly cycle and write the run folder.
 
@@ -177,6 +200,8 @@ def run_cycle(
             it then scores every comment (no `[model] review` model for long ones).
         embeddings: precomputed comment embeddings, row i for accepted feedback row i (``result.embeddings``
             of an earlier cycle on the same files); sentences are still embedded with the embedder.
+        force: replace a finished run in `out_dir` whole (no file of it survives); never a folder another
+            running cycle holds (refine.io.outputs.folder_lock).
 
     Returns:
         CycleResult; ``result.report_path`` is the stakeholder report.
@@ -187,16 +212,9 @@ def run_cycle(
     """
     offline_env()
     out_dir = Path(out_dir)
-    _check_out_dir(out_dir)
-    if config.cache_dir.exists() and not config.cache_dir.is_dir():
-        raise RefineError(
-            "the cache folder is a file ([run] cache_dir or $REFINE_CACHE_DIR); give a folder",
-            where=str(config.cache_dir),
-        )
-    check_model_settings(config, scorer_given=scorer is not None)
-    previous_topics = _previous_topics(Path(previous)) if previous is not None else None
+    previous_topics = _preflight(config, out_dir, force, previous, scorer_given=scorer is not None)
     # [run] engine = "dask": a cluster is started (or reached) on first use and closed when the run ends
-    with Engine(config.run) as engine:
+    with folder_lock(out_dir), Engine(config.run) as engine:
         cycle = _Cycle(
             config, out_dir, Path(previous) if previous is not None else None, Progress(quiet, echo), engine, quiet
         )
@@ -679,10 +697,21 @@ def _sentiment_models(cycle: _Cycle) -> dict[str, str]:
     return {k: v for k, v in out.items() if v}
 
 
+def _files_of(folder: Path) -> dict[str, tuple[int, int]]:
+    """The files in a folder (hidden ones aside), each with its inode and modification time."""
+    stats = {p.name: p.stat() for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
+    return {name: (st.st_ino, st.st_mtime_ns) for name, st in stats.items()}
+
+
 def write_stage(cycle: _Cycle, result: CycleResult) -> CycleResult:
     """The run folder: every output file, then run.json last (a folder without it is an unfinished run)."""
+    earlier = _files_of(result.out_dir)
     with cycle.progress.stage("report", str(result.out_dir)):
         write_run(result)
+    written = _files_of(result.out_dir)
+    for name, stamp in earlier.items():  # the earlier run's files this run did not write again: none survives
+        if written.get(name) == stamp:
+            (result.out_dir / name).unlink(missing_ok=True)
     result.manifest.timings = cycle.progress.timings
     result.manifest.finished = datetime.now(UTC).isoformat(timespec="seconds")
     write_json(result.out_dir / "run.json", result.manifest.to_json())

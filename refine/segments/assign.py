@@ -31,9 +31,12 @@ import pandas as pd
 
 from refine.errors import RefineError
 from refine.io.ingest import NoUsableRows, _customers, _read_input
+from refine.io.outputs import check_output_file
 from refine.io.runs import load_run, write_csv
 from refine.segments.decisions import accepted_proposals, redefine_segments
 from refine.segments.rules import apply_rule
+
+RUN_INPUTS = ("run.json", "proposals.json", "decisions.json")
 
 
 @dataclass
@@ -60,14 +63,18 @@ class AssignResult:
         }
 
 
-def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out: str | Path) -> AssignResult:
+def assign_segments(
+    run_dir: str | Path, customers_path: str | Path | None, out: str | Path, *, force: bool = False
+) -> AssignResult:
     """Write the new segment of every customer in a fresh table, from a run's accepted proposals.
 
     Args:
         run_dir: the run folder whose accepted proposals (refine accept) to apply.
         customers_path: the fresh customer table (same columns as the run's); None reads the run's
             ``[customers] database`` source.
-        out: the CSV to write (ids and segment names exactly as read; other cells spreadsheet-safe).
+        out: the CSV to write (ids and segment names exactly as read; other cells spreadsheet-safe); an
+            existing file only with `force`, never an input.
+        force: replace `out` (and its ``.rejects.csv`` beside it) if they exist.
 
     Returns:
         AssignResult with the counts.
@@ -77,6 +84,9 @@ def assign_segments(run_dir: str | Path, customers_path: str | Path | None, out:
         raise RefineError("--out is a folder; give the CSV file to write", where=str(out))
     if out.suffix.lower() != ".csv":
         raise RefineError("--out must be a .csv file", where=str(out))
+    inputs = {"--customers": customers_path, **{f"the run's {n}": Path(run_dir) / n for n in RUN_INPUTS}}
+    for path in (out, out.with_name(out.stem + ".rejects.csv")):
+        check_output_file(path, force=force, inputs=inputs, what="--out")
     run = load_run(run_dir, with_customers=False)
     # a CRM export need not carry the outcomes or the value column: rules never read them
     config = dataclasses.replace(run.config, customers=dataclasses.replace(run.config.customers, outcomes=[], value=""))

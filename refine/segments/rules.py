@@ -5,6 +5,10 @@ column names, with backticks around names that hold spaces::
 
     `Tier Name` == "Gold" and region in ["west", "north"] and 30 <= age < 50
 
+Text values are Python / JSON string literals (either quote kind, backslash escapes such as ``\\n`` and
+``\\"``); a backtick inside a backticked column name is doubled (`` `Uses ``App`` ` `` is the column
+``Uses `App` ``). Backticks and quotes inside a string literal are part of the value, never a column.
+
 Rules read from disk or typed by a user are untrusted. They are parsed into a tree of column
 names, literals, comparisons, ``and`` / ``or`` / ``not`` and ``in`` lists, and evaluated by this
 module, never by ``eval`` or ``DataFrame.query``: anything else (calls, attributes, ``@`` locals,
@@ -26,7 +30,6 @@ import pandas as pd
 
 from refine.errors import RefineError
 
-_BACKTICK = re.compile(r"`([^`]*)`")
 _COMPARE = {
     ast.Eq: "==",
     ast.NotEq: "!=",
@@ -72,17 +75,8 @@ def parse_rule(text: str, *, allowed_columns: Iterable[str] | None = None) -> Ru
         raise RefineError("a rule must be a non-empty string", where="rule")
     if len(text) > _MAX_RULE_CHARS:
         raise RefineError(f"rule is longer than {_MAX_RULE_CHARS} characters", where="rule")
-    if "@" in _BACKTICK.sub("", text):
-        raise RefineError("'@' local variables are not allowed in a rule", where=f"rule {text!r}")
     columns: list[str] = []
-
-    def swap(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in columns:
-            columns.append(name)
-        return f"__col{columns.index(name)}__"
-
-    source = _BACKTICK.sub(swap, text)
+    source = _swap_backticked(text, columns)
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError:
@@ -104,6 +98,57 @@ def parse_rule(text: str, *, allowed_columns: Iterable[str] | None = None) -> Ru
                     f"column {name!r} may not be used in a rule (outcome, excluded or unknown)", where=f"rule {text!r}"
                 )
     return Rule(text=text.strip(), tree=tree, columns=tuple(columns))
+
+
+def _swap_backticked(text: str, columns: list[str]) -> str:
+    """The rule with each backticked column name replaced by a placeholder (its index in `columns`).
+
+    String literals are copied as they are (a backtick or quote inside a value stays part of the value);
+    a doubled backtick inside a backticked name is one backtick of the name; '@' outside a string is refused.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char in "\"'":
+            end = _string_end(text, i)
+            out.append(text[i:end])
+            i = end
+        elif char == "`":
+            name, i = _backticked_name(text, i)
+            if name not in columns:
+                columns.append(name)
+            out.append(f" __col{columns.index(name)}__ ")
+        elif char == "@":
+            raise RefineError("'@' local variables are not allowed in a rule", where=f"rule {text!r}")
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def _string_end(text: str, start: int) -> int:
+    """Where the string literal opening at `start` ends (after its closing quote; the text's end if unclosed)."""
+    quote, i = text[start], start + 1
+    while i < len(text) and text[i] != quote:
+        i += 2 if text[i] == "\\" else 1
+    return min(i + 1, len(text))
+
+
+def _backticked_name(text: str, start: int) -> tuple[str, int]:
+    """The column name in backticks opening at `start` (a doubled backtick is one backtick) and where it ends."""
+    name: list[str] = []
+    i = start + 1
+    while i < len(text):
+        if text[i] == "`":
+            if text[i + 1 : i + 2] == "`":
+                name.append("`")
+                i += 2
+                continue
+            return "".join(name), i + 1
+        name.append(text[i])
+        i += 1
+    raise RefineError("rule has a backtick with no closing backtick", where=f"rule {text!r}")
 
 
 def _check(node: ast.AST, text: str) -> None:
@@ -272,12 +317,14 @@ def apply_rule(customers: pd.DataFrame, rule: str, *, allowed_columns: Iterable[
 
 
 def quote_column(name: str) -> str:
-    """A column name as a rule writes it: bare when it is an identifier, else in backticks."""
-    if name.isidentifier() and name not in ("and", "or", "not", "in", "True", "False", "None"):
+    """A column name as a rule writes it: bare when it is an ASCII identifier, else in backticks.
+
+    A backtick in the name is doubled; a non-ASCII name is backticked because Python reads a bare name
+    NFKC-normalised (a ligature or full-width letter would name another column).
+    """
+    if name.isascii() and name.isidentifier() and name not in ("and", "or", "not", "in", "True", "False", "None"):
         return name
-    if "`" in name:
-        raise RefineError(f"column name {name!r} holds a backtick and cannot be used in a rule")
-    return f"`{name}`"
+    return "`" + name.replace("`", "``") + "`"
 
 
 def format_value(value: Any) -> str:
