@@ -154,7 +154,8 @@ def test_cli_names_the_file_and_keeps_warnings_on_stderr(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert "6 with a stray arm label" in res.stdout and "warning: arm 'contrl'" in res.stderr
     assert (tmp_path / "o" / "ab_rejects.csv").exists()
-    res = runner.invoke(app, [*base, "--metrics", "converted", "--arm-map", "contrl=control", "--out", "o"])
+    # a rerun into the same folder replaces it: --force (refine never overwrites without it)
+    res = runner.invoke(app, [*base, "--metrics", "converted", "--arm-map", "contrl=control", "--out", "o", "--force"])
     assert res.exit_code == 0 and "contrl" not in res.stderr
     report = json.loads((tmp_path / "o" / "ab_report.json").read_text())
     assert report["srm"]["observed"] == [
