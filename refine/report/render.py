@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,6 +134,39 @@ def lead_outcome(p: Proposal) -> str:
         return p.expected_impact[0]["outcome"]
     equivalence = p.evidence.equivalence or [{}]
     return equivalence[0].get("measure", "OUTCOME")
+
+
+DEFAULT_MDE_RELATIVE = 0.05  # the suggested test's effect when there is no observed gap: 5% of the baseline
+
+
+def ab_command(p: Proposal, run_dir: str, outcomes: list[str]) -> dict | None:
+    """The `refine ab plan` command that sizes a test of the proposal, ready to paste, and its assumption.
+
+    Run from the folder refine was run in: the run folder is written as the run was given it (relative to that
+    folder, or absolute). The effect is the observed outcome gap when there is one, else a 5% relative change.
+    None when the run has no outcome to test on.
+    """
+    metric = lead_outcome(p)
+    if metric not in outcomes:
+        if not outcomes:
+            return None
+        metric = outcomes[0]
+    lead = (p.expected_impact or [{}])[0]
+    words = ["refine", "ab", "plan", "--run", run_dir, "--proposal", p.id, "--metric", metric]
+    if lead.get("outcome") == metric and math.isfinite(float(lead.get("diff", math.nan))) and lead["diff"] != 0:
+        size = abs(float(lead["diff"]))
+        words += ["--mde", f"{size:.4g}"]
+        what = "points" if lead.get("kind") == "proportion" else "per customer"
+        shown = f"{100 * size:.1f} points" if what == "points" else f"{size:,.4g} per customer"
+        assumption = f"sized for the observed gap on {metric} ({shown}); give --mde the smallest change worth acting on"
+    else:
+        words += ["--mde", f"{DEFAULT_MDE_RELATIVE:g}", "--relative"]
+        assumption = (
+            f"sized for a {100 * DEFAULT_MDE_RELATIVE:.0f}% relative change in {metric} (a default, not a "
+            "measured gap); give --mde the smallest change worth acting on"
+        )
+    words += ["--out", f"ab-{p.id}"]
+    return {"command": " ".join(shlex.quote(str(w)) for w in words), "assumption": assumption}
 
 
 def gap(e: dict) -> str:
@@ -392,7 +426,7 @@ def _context(cycle: CycleResult) -> dict:
         both = cycle.feedback.dropna(subset=["score"])
         rho = spearmanr(both["score"], both["sentiment_score"]).statistic
         score_agreement = {"n": len(both), "spearman": float(rho)}
-    return {
+    context = {
         "title": "Segment refinement report",
         "created": cycle.manifest.started,
         "period": period(cycle.feedback[S.TIMESTAMP]) if S.TIMESTAMP in cycle.feedback.columns else None,
@@ -425,6 +459,8 @@ def _context(cycle: CycleResult) -> dict:
         "insights": cycle.insights,  # refine.insights.stage.CycleInsights (templates/insights.*.j2)
         "score_label": _score_label(cycle),
     }
+    context["ab_commands"] = {p.id: ab_command(p, context["run_dir"], context["outcomes"]) for p in cycle.proposals}
+    return context
 
 
 def _languages(cycle: CycleResult) -> list[dict]:
