@@ -1,5 +1,6 @@
 """The report: hostile feedback text is shown, never run; the page renders in a real browser."""
 
+import html
 import re
 import shutil
 import subprocess
@@ -179,12 +180,62 @@ def test_markdown_is_inert(tmp_path):
     write_report(hostile_cycle(tmp_path))
     md = (tmp_path / "report.md").read_text()
     prose = re.sub(r"(`+) .*? \1", "", md)  # code spans show their content as text, never as HTML
-    assert "<script>" not in prose and "<img" not in prose
+    assert not re.search(r"(?<!\\)<(script|img)", prose)  # markup shows as text: \\<script> in the file
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md)
+    assert "<script" not in rendered and "<img" not in rendered
     # the rule is one code span, exactly: its markup-looking text is shown, never rendered
     assert '- Rule: ` region == "<script>alert(2)</script>" `\n' in md
     assert md_code("a `b` c") == "`` a `b` c ``"  # a longer fence than any backtick run inside
-    assert "](javascript:" not in md
-    assert md_escape("a|b") == "a\\|b" and md_escape("<b>") == "&lt;b&gt;"
+    assert not re.search(r"(?<!\\)\]\(javascript:", md) and 'href="javascript' not in rendered
+    assert md_escape("a|b") == "a\\|b" and md_escape("<b>") == "\\<b>"
+
+
+MD_SAMPLES = [
+    *PAYLOADS,
+    "-1.5 pts [-4.1, +1.2]",
+    "# not a heading",
+    "1. not a list",
+    "- not an item",
+    "---",
+    "> not a quote",
+    "![img](x.png) [ref]: http://example.com",
+    "~~struck~~ _em_ *em* 4 * 5",
+    "C:\\path\\x and a\\*b",
+    "churned_90d & co &amp; <3",
+]
+
+
+@pytest.mark.parametrize("text", MD_SAMPLES)
+def test_markdown_shows_text_as_written_and_reads_as_plain_text(text):
+    from markdown_it import MarkdownIt
+
+    render_md = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render
+    escaped = md_escape(text)
+    for where in ("{}", "> {}", "- Evidence: {}", "| a |\n|---|\n| {} |"):
+        out = render_md(where.format(escaped))
+        tags = set(re.findall(r"<(\w+)", out)) - {
+            "p",
+            "blockquote",
+            "ul",
+            "li",
+            "table",
+            "thead",
+            "tbody",
+            "tr",
+            "th",
+            "td",
+        }
+        assert not tags, (text, where, out)  # nothing rendered as markup
+        shown = re.sub(r"<[^>]+>", "", out).strip().splitlines()[-1].removeprefix("Evidence: ")
+        assert html.unescape(shown) == text, (text, where, out)
+
+
+def test_markdown_escapes_only_what_it_must():
+    assert md_escape("-1.5 pts [-4.1, +1.2]") == "-1.5 pts [-4.1, +1.2]"  # was \\-1\\.5 pts \\[\\-4\\.1 ...
+    assert md_escape("churned_90d (n=7).") == "churned_90d (n=7)."
+    assert md_escape("[a](b)") == "[a\\](b)" and md_escape("# x") == "\\# x" and md_escape("2. x") == "2\\. x"
 
 
 def _chromium() -> str | None:

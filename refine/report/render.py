@@ -512,7 +512,18 @@ def _environment():
     return env
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+_MD_INLINE = re.compile(
+    r"[`|~]"  # a backtick opens code, | ends a table cell, ~ strikes through: escaped wherever they stand
+    r"|\\(?=[!-/:-@\[-`{-~])"  # a backslash that would escape the punctuation after it
+    r"|\*(?!\s)|(?<!\s)\*"  # a * that could open or close emphasis (one between spaces cannot)
+    r"|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])"  # a _ at a word's edge (churned_90d stays as it is)
+    r"|\](?=[(\[:])"  # ]( ][ ]: make links, images and link definitions
+    r"|<(?=[A-Za-z/!?])"  # raw HTML and autolinks
+    r"|&(?=#?[0-9A-Za-z]+;)"  # an entity
+)
+# at the start of the text: a heading, a quote, a list item or a thematic break
+_MD_LINE_START = re.compile(r"^(\s*)(#{1,6}(?=\s|$)|>|[-+*](?=\s|$)|[-_*=](?=[-_*=\s]*$))")
+_MD_ORDERED = re.compile(r"^\s*\d{1,9}(?=[.)](\s|$))")  # "1. " would start an ordered list
 
 
 def md_code(text: Any) -> str:
@@ -525,8 +536,16 @@ def md_code(text: Any) -> str:
 
 
 def md_escape(text: Any) -> str:
-    """Text safe inside Markdown: HTML entities escaped, Markdown control characters backslashed."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False)).replace("\n", " ")
+    """Text that Markdown shows as written and that reads as plain text in the .md file.
+
+    Only what Markdown would misread here is backslashed: `-1.5 pts [-4.1, +1.2]` stays as it is, while
+    markup (`**x**`, `[a](b)`, `<b>`, a leading `# `) is shown, never rendered. One line: newlines become spaces.
+    """
+    text = _MD_INLINE.sub(lambda m: "\\" + m.group(0), str(text).replace("\r", " ").replace("\n", " "))
+    ordered = _MD_ORDERED.match(text)
+    if ordered:
+        return text[: ordered.end()] + "\\" + text[ordered.end() :]
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text, count=1)
 
 
 def _insight_charts(context: dict) -> dict:
