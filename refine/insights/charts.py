@@ -17,8 +17,11 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def driver_chart(drivers: list, title: str = "Theme drivers", unit: str = "") -> str:
-    """Frequency (share of respondents mentioning the theme) x impact (adjusted effect), CIs as whiskers."""
+def driver_chart(drivers: list, title: str = "Theme drivers", unit: str = "", small_n: int = 30) -> str:
+    """Frequency (share of respondents mentioning the theme) x adjusted association, CIs as whiskers.
+
+    A theme mentioned by fewer than `small_n` respondents is drawn hollow and faded, "n=…" in its tooltip.
+    """
     rows = [d for d in drivers if math.isfinite(d.effect) and math.isfinite(d.ci_low) and math.isfinite(d.ci_high)]
     if not rows:
         return ""
@@ -38,7 +41,7 @@ def driver_chart(drivers: list, title: str = "Theme drivers", unit: str = "") ->
         f'<text x="{(left + width - right) / 2:.0f}" y="{height - 10}" font-size="12" text-anchor="middle">'
         f"share of respondents mentioning the theme</text>",
         f'<text transform="translate(14,{(top + height - bottom) / 2:.0f}) rotate(-90)" font-size="12" '
-        f'text-anchor="middle">adjusted impact{(" (" + _esc(unit) + ")") if unit else ""}</text>',
+        f'text-anchor="middle">adjusted association{(" (" + _esc(unit) + ")") if unit else ""}</text>',
     ]
     for tick in range(0, 5):
         share = max_share * tick / 4
@@ -57,11 +60,13 @@ def driver_chart(drivers: list, title: str = "Theme drivers", unit: str = "") ->
     for d in sorted(rows, key=lambda d: d.effect):
         colour = ("#c0392b" if d.effect < 0 else "#27ae60") if significant(d) else "#95a5a6"
         cx, cy = x(d.share), y(d.effect)
+        small = int(d.respondents) < small_n
+        fill = f'fill="#fff" stroke="{colour}" stroke-width="2" opacity="0.5"' if small else f'fill="{colour}"'
         parts.append(
             f'<line x1="{cx:.1f}" y1="{y(d.ci_low):.1f}" x2="{cx:.1f}" y2="{y(d.ci_high):.1f}" stroke="{colour}" '
-            f'stroke-width="2" opacity="0.6"/><circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="{colour}">'
+            f'stroke-width="2" opacity="{0.3 if small else 0.6}"/><circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" {fill}>'
             f"<title>{_esc(d.label)}: {d.effect:+.2f} [{d.ci_low:+.2f}, {d.ci_high:+.2f}], "
-            f"{100 * d.share:.0f}% of respondents</title></circle>"
+            f"{100 * d.share:.0f}% of respondents (n={int(d.respondents)}{', few' if small else ''})</title></circle>"
         )
     # names where they fit: significant themes first, then the largest effects; a name that would
     # overlap one already written is left to the point's tooltip (a pile of names reads as nothing)

@@ -161,6 +161,13 @@ class ABSettings:
     max_levels: int = 500  # most distinct values a breakdown column (--segment, --attributes) may have
 
 
+@dataclass
+class ReportSettings:
+    """How the report shows figures resting on few answers."""
+
+    small_n: int = 30  # answers below which a cell, bar or row is faded and marked "n=…", and kept out of top-10 lists
+
+
 ENGINES = ("local", "dask")
 SCHEDULER_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://\S+$")
 
@@ -176,6 +183,7 @@ SECTIONS: dict[str, type] = {
     "run": RunSettings,
     "limits": LimitSettings,
     "ab": ABSettings,
+    "report": ReportSettings,
 }
 
 # settings that no longer do anything: a file (or an old run's run.json) that sets one still loads,
@@ -197,6 +205,7 @@ class RefineConfig:
     run: RunSettings = field(default_factory=RunSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     ab: ABSettings = field(default_factory=ABSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     source: str = "<defaults>"  # where the config came from, for messages
 
     @property
@@ -347,6 +356,7 @@ _RANGES = [
     ("ab", "sequential_tuning", 0.0, None),
     ("ab", "prior_sd", 0.0, None),
     ("ab", "max_levels", 2, None),
+    ("report", "small_n", 1, None),
 ]
 
 
@@ -591,4 +601,7 @@ sequential_tuning = 0          # units where the sequential interval is tightest
 prior_mean = 0.0               # Bayesian read-out: normal prior on the relative effect (0.02 = +2%) ...
 prior_sd = 0.0                 # ... with this sd; 0 = flat prior (the posterior follows the data)
 max_levels = 500               # most distinct values a breakdown column (--segment, --attributes) may have
+
+[report]
+small_n = 30                   # answers below which a chart cell, bar or table row is faded and marked "n=…"
 """

@@ -241,8 +241,14 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
-def sentiment_chart(segments: pd.DataFrame) -> str:
-    """Mean sentiment per segment with its 95% interval, as an inline SVG dot-and-whisker chart."""
+SMALL_N = 30  # [report] small_n's default: answers below which a figure is faded and marked
+
+
+def sentiment_chart(segments: pd.DataFrame, small_n: int = SMALL_N) -> str:
+    """Mean sentiment per segment with its 95% interval, as an inline SVG dot-and-whisker chart.
+
+    A segment with fewer than `small_n` respondents is drawn faded, its dot hollow, and marked "few".
+    """
     rows = segments.dropna(subset=["sentiment_mean"])
     if rows.empty:
         return ""
@@ -263,29 +269,42 @@ def sentiment_chart(segments: pd.DataFrame) -> str:
         low = r["sentiment_ci_low"] if math.isfinite(r["sentiment_ci_low"]) else r["sentiment_mean"]
         high = r["sentiment_ci_high"] if math.isfinite(r["sentiment_ci_high"]) else r["sentiment_mean"]
         colour = "#c0392b" if r["sentiment_mean"] < -0.1 else ("#27ae60" if r["sentiment_mean"] > 0.1 else "#7f8c8d")
+        small = int(r["respondents"]) < small_n
+        fill, fade = ("#fff", ' opacity="0.45"') if small else (colour, "")
         parts.append(
+            f'<g class="{"small-n" if small else "n"}"{fade}>'
             f'<text x="{left - 10}" y="{y + 4}" font-size="13" text-anchor="end">{_esc(r["segment"])} '
-            f"(n={int(r['respondents'])})</text>"
+            f"(n={int(r['respondents'])}{', few' if small else ''})</text>"
             f'<line x1="{x(low):.1f}" y1="{y}" x2="{x(high):.1f}" y2="{y}" stroke="{colour}" stroke-width="3"/>'
-            f'<circle cx="{x(r["sentiment_mean"]):.1f}" cy="{y}" r="6" fill="{colour}"/>'
+            f'<circle cx="{x(r["sentiment_mean"]):.1f}" cy="{y}" r="6" fill="{fill}" stroke="{colour}" stroke-width="2"/>'
+            "</g>"
         )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def heatmap(segments: pd.DataFrame, topics: list[Theme], limit: int = 12) -> str:
-    """Segment x topic share of comments for the `limit` largest topics, as an inline SVG heatmap."""
+def heatmap(segments: pd.DataFrame, topics: list[Theme], limit: int = 12, small_n: int = SMALL_N) -> str:
+    """Segment x topic share of comments for the `limit` largest topics, as an inline SVG heatmap.
+
+    Each row names its respondents (n); a segment with fewer than `small_n` is hatched and pale, never
+    coloured as strongly as a well-measured one, and left out of the scale's peak.
+    """
     shown = [t for t in topics if t.status != "fading" and f"topic_{t.id}_share" in segments.columns]
     shown = sorted(shown, key=lambda t: (-t.size, t.id))[:limit]
     if not shown or segments.empty:
         return ""
-    cell_w, cell_h, left, top = 64, 28, 200, 150
+    cell_w, cell_h, left, top = 64, 28, 240, 150
     width = left + cell_w * len(shown) + 10
     height = top + cell_h * len(segments) + 10
-    peak = max(float(segments[[f"topic_{t.id}_share" for t in shown]].to_numpy().max()), 1e-9)
+    columns = [f"topic_{t.id}_share" for t in shown]
+    measured = segments[segments["respondents"] >= small_n]
+    peak = max(float((measured if len(measured) else segments)[columns].to_numpy().max()), 1e-9)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="Topic share by segment" '
         f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
+        '<defs><pattern id="small-n" width="6" height="6" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f4f4f4"/>'
+        '<line x1="0" y1="0" x2="0" y2="6" stroke="#c8c8c8" stroke-width="2"/></pattern></defs>'
     ]
     for j, t in enumerate(shown):
         cx = left + j * cell_w + cell_w / 2
@@ -293,26 +312,35 @@ def heatmap(segments: pd.DataFrame, topics: list[Theme], limit: int = 12) -> str
         parts.append(f'<text transform="translate({cx:.0f},{top - 8}) rotate(-40)" font-size="11">{_esc(label)}</text>')
     for i, (_, r) in enumerate(segments.iterrows()):
         y = top + i * cell_h
+        n = int(r["respondents"])
+        small = n < small_n
         parts.append(
-            f'<text x="{left - 8}" y="{y + cell_h / 2 + 4}" font-size="12" text-anchor="end">{_esc(r["segment"])}</text>'
+            f'<text x="{left - 8}" y="{y + cell_h / 2 + 4}" font-size="12" text-anchor="end" '
+            f'fill="{"#888" if small else "#222"}">{_esc(r["segment"])} (n={n}{", few" if small else ""})</text>'
         )
         for j, t in enumerate(shown):
             share = float(r[f"topic_{t.id}_share"])
-            alpha = 0.08 + 0.92 * share / peak
+            strong = min(share / peak, 1.0)
+            fill = "url(#small-n)" if small else f"rgba(41,128,185,{0.08 + 0.92 * strong:.2f})"
+            note = f" (n={n}: fewer than {small_n} respondents, read with care)" if small else f" (n={n})"
             parts.append(
                 f'<rect x="{left + j * cell_w}" y="{y}" width="{cell_w - 2}" height="{cell_h - 2}" '
-                f'fill="rgba(41,128,185,{alpha:.2f})"><title>{_esc(r["segment"])} / {_esc(t.label)}: '
-                f"{100 * share:.0f}%</title></rect>"
+                f'fill="{fill}"><title>{_esc(r["segment"])} / {_esc(t.label)}: {100 * share:.0f}%{note}</title></rect>'
                 f'<text x="{left + j * cell_w + cell_w / 2 - 1}" y="{y + cell_h / 2 + 4}" font-size="11" '
-                f'text-anchor="middle" fill="{"#fff" if share / peak > 0.6 else "#222"}">{100 * share:.0f}%</text>'
+                f'text-anchor="middle" fill="{"#888" if small else ("#fff" if strong > 0.6 else "#222")}">'
+                f"{100 * share:.0f}%</text>"
             )
     parts.append("</svg>")
     return "".join(parts)
 
 
-def impact_chart(topics: list[Theme], limit: int = 10) -> str:
-    """Mean sentiment per topic, most negative first, as horizontal bars."""
-    rows = [t for t in topics if t.status != "fading" and t.mean_sentiment is not None]
+def impact_chart(topics: list[Theme], limit: int = 10, small_n: int = SMALL_N) -> str:
+    """Mean sentiment per topic, most negative first, as horizontal bars.
+
+    Topics of fewer than `small_n` comments are left out (one comment is not "the most negative topic");
+    the topics table still lists them.
+    """
+    rows = [t for t in topics if t.status != "fading" and t.mean_sentiment is not None and t.size >= small_n]
     rows = sorted(rows, key=lambda t: float(t.mean_sentiment or 0.0))[:limit]
     if not rows:
         return ""
@@ -458,7 +486,9 @@ def _context(cycle: CycleResult) -> dict:
         "customers": int(segments["customers"].sum()) if len(segments) else 0,
         "insights": cycle.insights,  # refine.insights.stage.CycleInsights (templates/insights.*.j2)
         "score_label": _score_label(cycle),
+        "small_n": _small_n(cycle),
     }
+    context["small_topics"] = sum(1 for t in topics if t.size < context["small_n"])
     context["ab_commands"] = {p.id: ab_command(p, context["run_dir"], context["outcomes"]) for p in cycle.proposals}
     return context
 
@@ -472,6 +502,12 @@ def _languages(cycle: CycleResult) -> list[dict]:
         result = SentimentResult.from_json({}, cycle.feedback)
     rows = result.by_language()
     return rows if len(rows) > 1 else []
+
+
+def _small_n(cycle) -> int:
+    """[report] small_n of the run's config (the default for a run written before the setting existed)."""
+    config = cycle.manifest.config if hasattr(cycle.manifest, "config") else cycle.manifest.get("config")
+    return int(((config or {}).get("report") or {}).get("small_n", SMALL_N))
 
 
 def _score_label(cycle) -> str:
@@ -556,7 +592,9 @@ def _insight_charts(context: dict) -> dict:
     drivers = insights.drivers.for_measure("score")
     unit = drivers[0].unit if drivers else ""
     return {
-        "drivers": Markup(driver_chart(drivers, f"Theme drivers of {context['score_label']}", unit)),
+        "drivers": Markup(
+            driver_chart(drivers, f"Themes associated with {context['score_label']}", unit, context["small_n"])
+        ),
         "waterfall": Markup(waterfall_chart(insights.attribution)),
     }
 
@@ -566,9 +604,9 @@ def write_report(cycle: CycleResult) -> tuple[Path, Path]:
     context = _context(cycle)
     env = _environment()
     charts = {
-        "sentiment": Markup(sentiment_chart(cycle.segments)),
-        "heatmap": Markup(heatmap(cycle.segments, context["topics"])),
-        "impact": Markup(impact_chart(context["topics"])),
+        "sentiment": Markup(sentiment_chart(cycle.segments, context["small_n"])),
+        "heatmap": Markup(heatmap(cycle.segments, context["topics"], small_n=context["small_n"])),
+        "impact": Markup(impact_chart(context["topics"], small_n=context["small_n"])),
         **_insight_charts(context),
     }
     html_text = env.get_template("report.html.j2").render(**context, charts=charts)
