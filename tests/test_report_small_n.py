@@ -90,3 +90,11 @@ def test_drivers_are_worded_as_associations():
         text = (TEMPLATES / name).read_text()
         assert "does to" not in text and "association, not a measured effect" in text, name
         assert "impact [95% CI]" not in text and "difference with the theme [95% CI]" in text, name
+
+
+def test_a_language_of_few_comments_is_marked(tmp_path):
+    cycle = hostile_cycle(tmp_path)
+    cycle.feedback["language"] = ["en", "de"]
+    write_report(cycle)
+    md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    assert "few answers: 1)" in md and page.count('<tr class="small-n"><td>en <span class="few">') == 1
