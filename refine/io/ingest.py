@@ -25,8 +25,9 @@ import pyarrow.csv as pcsv
 from refine import schemas as S
 from refine.errors import RefineError
 from refine.io.config import RefineConfig
+from refine.io.dates import read_dates
 from refine.io.keys import unmatched_ids_message
-from refine.io.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
+from refine.io.limits import DATE, ColumnKinds, check_attribute_count, check_customers, check_rows
 from refine.io.privacy import redact
 from refine.io.sources import read_database
 from refine.io.tables import Table, _cell, id_keys
@@ -616,11 +617,8 @@ def _feedback(
         counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
         config.feedback.score_scale, config.feedback.score_kind = scale, kind
 
-    timestamp = pd.Series(pd.NaT, index=frame.index)
-    if fc.timestamp:
-        raw = frame[fc.timestamp].str.strip()
-        timestamp = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-        mark((raw != "") & timestamp.isna(), "unreadable timestamp")
+    timestamp = _timestamps(frame, config, warnings)
+    mark(timestamp.isna() & (frame[fc.timestamp].str.strip() != "" if fc.timestamp else False), "unreadable timestamp")
 
     for idx in reason[reason != ""].index:
         rejects.append({"table": "feedback", "row": int(rows[idx]), "id": ids[idx], "reason": reason[idx]})
@@ -653,6 +651,21 @@ def _feedback(
     return out
 
 
+def _timestamps(frame: pd.DataFrame, config: RefineConfig, warnings: list[str]) -> pd.Series:
+    """The feedback timestamps, read per column (refine.io.dates); NaT where blank or unreadable."""
+    fc = config.feedback
+    if not fc.timestamp:
+        return pd.Series(pd.NaT, index=frame.index)
+    timestamp, notes = read_dates(
+        frame[fc.timestamp],
+        column=fc.timestamp,
+        timestamp_format=fc.timestamp_format,
+        setting="[feedback] timestamp_format",
+    )
+    warnings.extend(notes)
+    return timestamp
+
+
 def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, config: RefineConfig) -> IngestResult:
     """Read, validate and redact both inputs; every input row is accepted or rejected with a reason.
 
@@ -676,6 +689,9 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
         raise RefineError("no usable customer rows", where=customers_table.where)
     # [limits]: distinct segments and category levels, before any expensive stage
     column_kinds = check_customers(customers, attributes, config, where=customers_table.where)
+    for column in column_kinds.of(DATE):  # the order of US / EU dates, decided per column: say when unsure
+        if not pd.api.types.is_datetime64_any_dtype(customers[column]):
+            warnings.extend(read_dates(customers[column], column=column, setting="", what="customer date column")[1])
     ids = customers[config.customers.customer_id]
     known = pd.Series(ids.to_numpy(), index=id_keys(ids).to_numpy())  # key -> id as read; unique keys
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
