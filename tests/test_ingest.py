@@ -79,7 +79,9 @@ def test_every_row_is_accounted_for(tmp_path):
     assert reasons["r3"] == "unknown customer"
     assert reasons["r4"] == "exact duplicate submission"
     assert reasons["r1"] == "duplicate feedback id"
-    assert reasons["r6"] == "unreadable score"
+    assert "r6" not in reasons  # a score of words is a missing score: the comment is kept (issue 29)
+    r6 = result.feedback.set_index("feedback_id").loc["r6"]
+    assert r6["text"] == "Score is words" and pd.isna(r6["score"]) and c["feedback_score_unreadable"] == 1
     assert reasons["r7"] == "unknown customer"  # ids are strings: "7" is not "007"
     assert reasons["resp_id"] == "repeated header row"
     assert any("fields" in r for r in result.rejects["reason"])

@@ -602,21 +602,7 @@ def _feedback(
             f"(e.g. {customer[sci].iloc[0]!r})"
         )
 
-    score = pd.Series(np.nan, index=frame.index)
-    if fc.score:
-        raw = frame[fc.score].str.strip()
-        score = pd.to_numeric(raw, errors="coerce")
-        unreadable = (raw != "") & score.isna()
-        scale, kind = _scale(config, score)
-        out_of_scale = pd.Series(False, index=frame.index)
-        if scale is not None:
-            out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1]))
-        mark(unreadable, "unreadable score")
-        mark(out_of_scale, "score outside its scale")
-        # the scale's bounds are numbers like 1.0, kept with the counts (run.json) since 0.1.0
-        counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
-        config.feedback.score_scale, config.feedback.score_kind = scale, kind
-
+    score = _scores(frame, config, counts, warnings, kept=reason == "", where=table.where)
     timestamp = _timestamps(frame, config, warnings)
     mark(timestamp.isna() & (frame[fc.timestamp].str.strip() != "" if fc.timestamp else False), "unreadable timestamp")
 
@@ -649,6 +635,62 @@ def _feedback(
     )
     assert len(out) + int((reason != "").sum()) == n
     return out
+
+
+def _scores(
+    frame: pd.DataFrame,
+    config: RefineConfig,
+    counts: dict[str, int],
+    warnings: list[str],
+    *,
+    kept: pd.Series,
+    where: str,
+) -> pd.Series:
+    """The feedback scores; a blank, skipped (N/A, -, ?), unreadable or out-of-scale score is a missing score.
+
+    The comment keeps its place in themes, sentiment and proposals; each kind of missing score is counted
+    (run.json) and named in a warning, over the rows `kept` so far. When most scores lie outside the scale, the scale is wrong, not the
+    scores: the run stops and says so.
+    """
+    fc = config.feedback
+    if not fc.score:
+        return pd.Series(np.nan, index=frame.index)
+    raw = frame[fc.score].str.strip()
+    score = pd.to_numeric(raw, errors="coerce")
+    blank = ((raw == "") | raw.str.lower().isin(_MISSING | {"?", "--", "n.a.", "none given"})) & kept
+    unreadable = ~blank & score.isna() & kept
+    scale, kind = _scale(config, score)
+    out_of_scale = pd.Series(False, index=frame.index)
+    if scale is not None:
+        out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1])) & kept
+        readable = int((score.notna() & kept).sum())
+        if readable and out_of_scale.sum() > readable / 2:
+            shown = score[score.notna()]
+            raise RefineError(
+                f"score column {fc.score!r}: {int(out_of_scale.sum())} of its {readable} scores lie outside the "
+                f"scale {scale[0]:g}-{scale[1]:g} ({kind}); they run from {shown.min():g} to {shown.max():g}: set "
+                "[feedback] score_scale (or score_kind) to the scale of this column",
+                where=where,
+            )
+    counts["feedback_score_missing"] = int(blank.sum())
+    counts["feedback_score_unreadable"] = int(unreadable.sum())
+    counts["feedback_score_out_of_scale"] = int(out_of_scale.sum())
+    for mask, what in ((blank, "blank or skipped (N/A, -, ?)"), (unreadable, "not a number")):
+        if mask.any():
+            example = "" if what.startswith("blank") else f", e.g. {str(raw[mask].iloc[0])[:30]!r}"
+            warnings.append(
+                f"{int(mask.sum())} feedback rows have a score that is {what}{example} in {fc.score!r}: "
+                "their comments are kept with a missing score"
+            )
+    if out_of_scale.any():
+        warnings.append(
+            f"{int(out_of_scale.sum())} feedback scores in {fc.score!r} lie outside the scale {scale[0]:g}-"  # type: ignore[index]
+            f"{scale[1]:g} (e.g. {score[out_of_scale].iloc[0]:g}): their comments are kept with a missing score"  # type: ignore[index]
+        )
+    # the scale's bounds are numbers like 1.0, kept with the counts (run.json) since 0.1.0
+    counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
+    config.feedback.score_scale, config.feedback.score_kind = scale, kind
+    return score if scale is None else score.where((score >= scale[0]) & (score <= scale[1]))
 
 
 def _timestamps(frame: pd.DataFrame, config: RefineConfig, warnings: list[str]) -> pd.Series:
