@@ -134,6 +134,23 @@ CATALOGUE = [
     ),
     ("empty customers file", {"customers.csv": ""}, [], "customers.csv: customers file is empty", 2),
     (
+        "text mapped to the id column",
+        {"refine.toml": CONFIG.replace('text = "Comment Text"', 'text = "Member No"', 1)},
+        [],
+        "[feedback] text and [feedback] customer_id both name 'Member No'",
+        2,
+    ),
+    (
+        "text mapped to a number column",
+        {
+            "refine.toml": CONFIG.replace('text = "Comment Text"', 'text = "rating"', 1),
+            "feedback.csv": "Member No,Comment Text,rating\n1,Parcel was late,4\n2,Rude staff,1\n",
+        },
+        [],
+        "[feedback] text 'rating' holds numbers, not comments",
+        2,
+    ),
+    (
         "scores outside the configured scale",
         {
             "refine.toml": CONFIG.replace(

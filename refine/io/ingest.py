@@ -183,27 +183,52 @@ def read_table(path: str | Path, *, what: str) -> Table:
 def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
     """A warning per cell whose line breaks hide what look like whole rows: an unclosed quote swallowed them.
 
-    A quoted comment may span lines, so such a cell is kept; but when a line inside it splits into
-    as many fields as the header has, the file most likely lost a closing quote there.
+    A quoted comment may span lines, so such a cell is kept; but when a line inside it splits into as many
+    fields as the header has, and its first field looks like the file's first column (the same shape of
+    digits and letters as that column's values: `1042`, `r-17`), the file most likely lost a closing quote
+    there. A review whose second paragraph holds commas is not a row: its first words are no id. At most
+    five cells are named, then "and N more".
     """
     width = len(frame.columns)
     notes: list[str] = []
     if width < 2:
         return notes
+    first = frame[frame.columns[0]]
+    shapes = set(first[~first.str.contains("\n", regex=False)].map(_shape))
+    more = 0
     for column in frame.columns:
         cells = frame[column]
         multiline = cells[cells.str.contains("\n", regex=False)]
         for row, cell in multiline.items():
             inner = cell.split("\n")[1:]
-            rowlike = sum(1 for line in inner if line.count(delimiter) == width - 1)
-            if rowlike:
-                notes.append(
-                    f"{path.name} row {row}: column {column!r} spans {len(inner) + 1} lines, {rowlike} of "
-                    f"which look like whole rows; an unclosed quote may have joined them into this row"
-                )
-                if len(notes) >= 5:
-                    return notes
+            rowlike = sum(1 for line in inner if _looks_like_row(line, delimiter, width, shapes))
+            if not rowlike:
+                continue
+            if len(notes) >= 5:
+                more += 1
+                continue
+            notes.append(
+                f"{path.name} row {row}: column {column!r} spans {len(inner) + 1} lines, {rowlike} of "
+                f"which look like whole rows; an unclosed quote may have joined them into this row"
+            )
+    if more:
+        notes.append(f"{path.name}: and {more} more cells like these")
     return notes
+
+
+def _shape(value: str) -> str:
+    """A value's shape: each run of digits is 9, each run of letters a (`r-0017` -> `a-9`)."""
+    return re.sub(r"[^\W\d_]+", "a", re.sub(r"\d+", "9", value.strip()))
+
+
+def _looks_like_row(line: str, delimiter: str, width: int, shapes: set[str]) -> bool:
+    if line.count(delimiter) < width - 1:
+        return False
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return False
+    return len(fields) == width and bool(fields[0].strip()) and _shape(fields[0]) in shapes
 
 
 def _delimiter(text: str, delimiter: str | None) -> str:
@@ -563,6 +588,7 @@ def _feedback(
     fc = config.feedback
     for key in ("customer_id", "text", "id", "score", "timestamp", "source"):
         _require(table, getattr(fc, key), "feedback", f"[feedback] {key}")
+    _check_text_column(table, config)
     for number, reason in table.bad_rows:
         rejects.append(
             {"table": "feedback", "row": number, "id": redact(table.bad_row_id(number, fc.id)), "reason": reason}
@@ -737,6 +763,7 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
     ids = customers[config.customers.customer_id]
     known = pd.Series(ids.to_numpy(), index=id_keys(ids).to_numpy())  # key -> id as read; unique keys
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
+    _explain_unknown(rejects, feedback_table, config)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
     by_table = reject_frame["table"].value_counts().to_dict()
     counts.update(
@@ -767,6 +794,7 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
             )
         if table.encoding not in ("utf-8", "binary", "database"):
             warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
+    warnings.extend(degenerate_inputs(customers, feedback, config, rejects))
     inputs = {
         name: {"path": t.source or str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
         for name, t in (("feedback", feedback_table), ("customers", customers_table))
@@ -781,6 +809,78 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
         inputs=inputs,
         column_kinds=column_kinds,
     )
+
+
+def _check_text_column(table: Table, config: RefineConfig) -> None:
+    """Refuse a `[feedback] text` that names an id column or a column of numbers: there are no comments to read."""
+    fc = config.feedback
+    for key in ("customer_id", "id", "score", "timestamp"):
+        if getattr(fc, key) == fc.text:
+            raise RefineError(
+                f"[feedback] text and [feedback] {key} both name {fc.text!r}: set text to the column holding the "
+                "comments",
+                where=table.where,
+            )
+    cells = table.frame[fc.text].str.strip()
+    filled = cells[cells != ""]
+    numbers = pd.to_numeric(filled.iloc[:5000], errors="coerce").notna()
+    if len(filled) and numbers.mean() >= 0.95:
+        raise RefineError(
+            f"[feedback] text {fc.text!r} holds numbers, not comments (e.g. {filled.iloc[0][:20]!r}; "
+            f"{int(numbers.sum())} of {len(numbers)} cells): set it to the column holding the comments",
+            where=table.where,
+        )
+
+
+def _explain_unknown(rejects: list[dict], table: Table, config: RefineConfig) -> None:
+    """A comment whose customer row was itself rejected (missing segment, ...) says so, not "unknown customer"."""
+    fc = config.feedback
+    rejected = [r for r in rejects if r["table"] == "customers" and r["reason"] != "duplicate customer id"]
+    why = dict(zip(id_keys(pd.Series([str(r["id"]) for r in rejected], dtype=object)), (r["reason"] for r in rejected)))
+    if not why or fc.customer_id not in table.frame.columns:
+        return
+    keys = id_keys(table.frame[fc.customer_id])
+    for reject in rejects:
+        if reject["table"] == "feedback" and reject["reason"] == "unknown customer":
+            reason = why.get(keys.get(reject["row"], ""))
+            if reason:
+                reject["reason"] = f"customer row rejected ({reason})"
+
+
+def degenerate_inputs(
+    customers: pd.DataFrame, feedback: pd.DataFrame, config: RefineConfig, rejects: list[dict]
+) -> list[str]:
+    """Warnings for inputs a run can take but can say little about, each saying what to change."""
+    cc = config.customers
+    notes = []
+    for column in cc.outcomes:
+        if column in customers.columns and customers[column].isna().all():
+            notes.append(
+                f"outcome column {column!r} is empty for every customer: it gives no evidence for any proposal; "
+                "fill it, or remove it from [customers] outcomes"
+            )
+    segments = customers[cc.segment].unique()
+    if len(segments) == 1:
+        notes.append(
+            f"every customer is in one segment ({segments[0]!r} in {cc.segment!r}): there is nothing to merge or "
+            "compare; check that [customers] segment names the segment column"
+        )
+    blank = sum(1 for r in rejects if r["table"] == "customers" and r["reason"] == "missing segment")
+    if blank and blank * 3 >= len(customers) + blank:
+        lost = sum(
+            1 for r in rejects if r["table"] == "feedback" and r["reason"] == "customer row rejected (missing segment)"
+        )
+        notes.append(
+            f"{blank} of {len(customers) + blank} customers have a blank {cc.segment!r} and were rejected, with "
+            f"their {lost} comments (rejects.csv: 'missing segment'); fill the segment (e.g. 'Unassigned') to "
+            "keep them"
+        )
+    if len(feedback) == 1:
+        notes.append(
+            "only 1 comment was accepted: themes, sentiment by segment and proposals need many; "
+            "check the feedback file and rejects.csv"
+        )
+    return notes
 
 
 def _unmatched(table: Table, known: pd.Series, config: RefineConfig) -> str:
