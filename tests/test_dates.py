@@ -130,3 +130,20 @@ def test_ab_daily_chart_starts_in_november_and_timestamp_format_overrides():
     assert any("'ts'" in w and "--timestamp-format" in w for w in report["warnings"])
     report = analyze_experiment(only_ambiguous, timestamp_format="%d/%m/%Y", **kw)
     assert report["accrual"]["first_day"] == "2026-11-01" and report["accrual"]["days"] == 10
+
+
+def test_customer_us_dates_become_dates_so_a_rule_compares_them_as_dates(tmp_path):
+    from refine.segments.rules import parse_rule
+
+    customers = write(
+        tmp_path, "customers.csv", "cid,tier,last_order\n1,Gold,12/31/2023\n2,Silver,03/01/2024\n3,Gold,\n"
+    )
+    feedback = write(tmp_path, "feedback.csv", "cid,comment,submitted\n1,Great app,2026-11-01\n")
+    result = ingest(feedback, customers, config())
+    column = result.customers["last_order"]
+    assert days(column) == ["2023-12-31", "2024-03-01", None] and result.column_kinds.kinds["last_order"] == DATE
+    # as text, "12/31/2023" >= "2024-02-01" would hold (as strings); as dates it does not
+    assert parse_rule('last_order >= "2024-02-01"').mask(result.customers).tolist() == [False, True, False]
+    ambiguous = write(tmp_path, "ambiguous.csv", "cid,tier,last_order\n1,Gold,01/02/2024\n2,Silver,03/04/2024\n")
+    result = ingest(feedback, ambiguous, config())
+    assert any("customer date column 'last_order'" in w and "year-first" in w for w in result.warnings)

@@ -25,9 +25,9 @@ import pyarrow.csv as pcsv
 from refine import schemas as S
 from refine.errors import RefineError
 from refine.io.config import RefineConfig
-from refine.io.dates import read_dates
+from refine.io.dates import NUMERIC_DATE, read_dates
 from refine.io.keys import unmatched_ids_message
-from refine.io.limits import DATE, ColumnKinds, check_attribute_count, check_customers, check_rows
+from refine.io.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
 from refine.io.privacy import redact
 from refine.io.sources import read_database
 from refine.io.tables import Table, _cell, id_keys
@@ -533,6 +533,8 @@ def _customers(
         if column in (cc.customer_id,):
             continue
         frame[column] = _typed(frame[column], warnings) if column != cc.segment else frame[column]
+        if column not in cc.outcomes and column != cc.segment:
+            frame[column] = _day_month_dates(frame[column], warnings)
         if column in cc.outcomes:
             if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])):
                 bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & (frame[column] != "")]
@@ -554,6 +556,28 @@ def _customers(
         else:
             attributes.append(column)
     return frame.reset_index(drop=True), attributes
+
+
+def _day_month_dates(values: pd.Series, warnings: list[str]) -> pd.Series:
+    """A text column of US / EU dates (03/01/2024, 01.03.24) as datetimes, the order decided per column.
+
+    A rule compares a date column with "2024-03-01": on text such dates would compare as strings, and
+    wrongly, so they become dates here (at ingest and when `assign` reads a re-exported table). ISO text
+    already compares right and stays as it is. Anything that is not such a date column comes back unchanged.
+    """
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return values
+    head = values.iloc[:5000].astype("string").str.strip()  # a sample first: most text columns are no dates
+    head = head[head.notna() & (head != "")]
+    if head.empty or not head.iloc[:2000].str.match(NUMERIC_DATE).all():
+        return values
+    text = values.astype("string").str.strip()
+    present = text[text.notna() & (text != "")]
+    parsed, notes = read_dates(text.fillna(""), column=str(values.name), setting="", what="customer date column")
+    if parsed[present.index].isna().mean() > 0.01:
+        return values
+    warnings.extend(notes)
+    return parsed.dt.tz_localize(None)
 
 
 # ---- feedback --------------------------------------------------------------------------------
@@ -757,9 +781,6 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
         raise RefineError("no usable customer rows", where=customers_table.where)
     # [limits]: distinct segments and category levels, before any expensive stage
     column_kinds = check_customers(customers, attributes, config, where=customers_table.where)
-    for column in column_kinds.of(DATE):  # the order of US / EU dates, decided per column: say when unsure
-        if not pd.api.types.is_datetime64_any_dtype(customers[column]):
-            warnings.extend(read_dates(customers[column], column=column, setting="", what="customer date column")[1])
     ids = customers[config.customers.customer_id]
     known = pd.Series(ids.to_numpy(), index=id_keys(ids).to_numpy())  # key -> id as read; unique keys
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
