@@ -3,6 +3,8 @@ of a column, a warning when nothing decides it or two formats are mixed, a strpt
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -55,6 +57,8 @@ def test_a_strptime_pattern_overrides_and_a_bad_one_is_an_error():
     assert days(parsed) == ["2026-11-01", "2026-11-02"] and notes == []
     parsed, _ = read_dates(pd.Series(["2026-11-01", "01/11/2026"]), column="t", timestamp_format="%d/%m/%Y")
     assert days(parsed) == [None, "2026-11-01"]  # not in the pattern: unreadable (rejected and counted at ingest)
+    with pytest.raises(RefineError, match="not a strptime pattern"):
+        read_dates(pd.Series(["01/11/2026"]), column="t", timestamp_format="dd/mm/yyyy")
 
 
 @pytest.mark.parametrize("pattern", ["%m/%d/%Y", "%d/%m/%Y", "%d.%m.%y", "%m-%d-%Y", "%Y-%m-%d", "%d/%m/%Y %H:%M"])
@@ -147,3 +151,21 @@ def test_customer_us_dates_become_dates_so_a_rule_compares_them_as_dates(tmp_pat
     ambiguous = write(tmp_path, "ambiguous.csv", "cid,tier,last_order\n1,Gold,01/02/2024\n2,Silver,03/04/2024\n")
     result = ingest(feedback, ambiguous, config())
     assert any("customer date column 'last_order'" in w and "year-first" in w for w in result.warnings)
+
+
+def test_ab_analyze_takes_timestamp_format(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from refine.cli.main import app
+
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(
+        f"u{i},{'control' if i % 2 else 'treatment'},{i % 3 == 0:d},{1 + i % 10:02d}/11/2026\n" for i in range(200)
+    )
+    (tmp_path / "ab.csv").write_text("user,group,converted,ts\n" + rows)
+    args = ["ab", "analyze", "--data", "ab.csv", "--unit", "user", "--arm", "group", "--control", "control"]
+    args += ["--metrics", "converted", "--timestamp", "ts", "--timestamp-format", "%d/%m/%Y", "--out", "ab"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "ab" / "ab_report.json").read_text())
+    assert report["accrual"]["first_day"] == "2026-11-01" and report["accrual"]["days"] == 10

@@ -92,6 +92,10 @@ def read_dates(
     fix = f"set {setting} (a strptime pattern such as '%d/%m/%Y')" if setting else "export them year-first (2026-11-01)"
     text = values.astype("string").str.strip()
     if timestamp_format:
+        if "%" not in timestamp_format:
+            raise RefineError(
+                f"{setting} {timestamp_format!r} is not a strptime pattern (write dd/mm/yyyy as '%d/%m/%Y')"
+            )
         try:
             return pd.to_datetime(text, errors="coerce", utc=True, format=timestamp_format), []
         except ValueError as exc:  # a pattern strptime cannot use
