@@ -16,11 +16,14 @@ import re
 import warnings as _warnings
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from refine.errors import RefineError
 
 # day and month in either order, then a 2- or 4-digit year, then an optional time of day
 NUMERIC_DATE = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{4}|\d{2})((?:[ T]).*)?$")
+_PARTS = r"^(?P<a>\d{1,2})(?P<s1>[/.\-])(?P<b>\d{1,2})(?P<s2>[/.\-])(?P<year>\d{4}|\d{2})(?P<rest>[ T].*)?$"
 DAY_FIRST = "day-first"
 MONTH_FIRST = "month-first"
 DEFAULT_ORDER = MONTH_FIRST  # an ambiguous column (every value <= 12/12) is read this way, with a warning
@@ -33,16 +36,21 @@ def date_order(values: pd.Series) -> tuple[str | None, pd.DataFrame]:
     dates (index kept); other values are absent from it.
     """
     text = values.astype("string").str.strip()
-    parts = text.str.extract(NUMERIC_DATE)
-    parts = parts[parts[0].notna()]
+    # Arrow's RE2 has no backreference: both separators are captured, and must be the same
+    found = pc.extract_regex(pa.array(text, type=pa.string(), from_pandas=True), _PARTS)
+    parts = pd.DataFrame(
+        {name: found.field(name).to_numpy(zero_copy_only=False) for name in ("a", "s1", "b", "s2", "year", "rest")}, index=text.index
+    )
+    matched = pc.is_valid(found).to_numpy(zero_copy_only=False)
+    parts = parts[matched & (parts["s1"] == parts["s2"]).fillna(False).to_numpy(dtype=bool)]
     if parts.empty:
         return None, pd.DataFrame(columns=["a", "b", "year", "rest"])
     frame = pd.DataFrame(
         {
-            "a": parts[0].astype(int),
-            "b": parts[2].astype(int),
-            "year": parts[3].astype(str),
-            "rest": parts[4].fillna("").astype(str),
+            "a": parts["a"].astype(int),
+            "b": parts["b"].astype(int),
+            "year": parts["year"].astype(str),
+            "rest": parts["rest"].fillna("").astype(str),
         },
         index=parts.index,
     )
@@ -57,8 +65,12 @@ def _iso(frame: pd.DataFrame, day_first: pd.Series) -> pd.Series:
     """The numeric dates rewritten year-first, so that nothing downstream guesses an order."""
     day = frame["a"].where(day_first, frame["b"])
     month = frame["b"].where(day_first, frame["a"])
-    year = frame["year"].map(lambda y: y if len(y) == 4 else ("20" + y if int(y) < 69 else "19" + y))
-    return year + "-" + month.map("{:02d}".format) + "-" + day.map("{:02d}".format) + frame["rest"]
+    year = frame["year"]
+    short = year.str.len() == 2
+    if short.any():  # as strptime's %y: 69-99 are the 1900s, 00-68 the 2000s
+        year = year.where(~short, ("20" + year).where(year < "69", "19" + year))
+    pad = lambda part: part.astype(str).str.zfill(2)  # noqa: E731
+    return year + "-" + pad(month) + "-" + pad(day) + frame["rest"]
 
 
 def _parse(text: pd.Series) -> pd.Series:
@@ -100,9 +112,15 @@ def read_dates(
             return pd.to_datetime(text, errors="coerce", utc=True, format=timestamp_format), []
         except ValueError as exc:  # a pattern strptime cannot use
             raise RefineError(f"{setting} {timestamp_format!r} is not a date pattern ({exc})") from None
-    order, frame = date_order(text)
     notes: list[str] = []
-    out = _parse(text.where(~text.index.isin(frame.index)))
+    out = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")  # the common case, in one pass
+    rest = text[out.isna() & text.notna() & (text != "")]
+    if rest.empty:
+        return out, notes
+    order, frame = date_order(rest)
+    others = rest.index.difference(frame.index)
+    if len(others):
+        out[others] = _parse(rest[others])
     if frame.empty:
         return out, notes
     if order == "mixed":
