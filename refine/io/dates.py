@@ -39,7 +39,8 @@ def date_order(values: pd.Series) -> tuple[str | None, pd.DataFrame]:
     # Arrow's RE2 has no backreference: both separators are captured, and must be the same
     found = pc.extract_regex(pa.array(text, type=pa.string(), from_pandas=True), _PARTS)
     parts = pd.DataFrame(
-        {name: found.field(name).to_numpy(zero_copy_only=False) for name in ("a", "s1", "b", "s2", "year", "rest")}, index=text.index
+        {name: found.field(name).to_numpy(zero_copy_only=False) for name in ("a", "s1", "b", "s2", "year", "rest")},
+        index=text.index,
     )
     matched = pc.is_valid(found).to_numpy(zero_copy_only=False)
     parts = parts[matched & (parts["s1"] == parts["s2"]).fillna(False).to_numpy(dtype=bool)]
