@@ -1,6 +1,6 @@
 """What refine refuses, and why: one row per bad input, the one-line message it gets, the exit code.
 
-Inputs that are bad row by row (blank text, unknown customer, duplicate id, unreadable score, ...)
+Inputs that are bad row by row (blank text, unknown customer, duplicate id, ragged row, ...)
 are not refused: those rows are counted in rejects.csv with their reason (see tests/test_ingest.py).
 The README links here as the list of what refine refuses.
 """
@@ -133,6 +133,47 @@ CATALOGUE = [
         2,
     ),
     ("empty customers file", {"customers.csv": ""}, [], "customers.csv: customers file is empty", 2),
+    (
+        "text mapped to the id column",
+        {"refine.toml": CONFIG.replace('text = "Comment Text"', 'text = "Member No"', 1)},
+        [],
+        "[feedback] text and [feedback] customer_id both name 'Member No'",
+        2,
+    ),
+    (
+        "text mapped to a number column",
+        {
+            "refine.toml": CONFIG.replace('text = "Comment Text"', 'text = "rating"', 1),
+            "feedback.csv": "Member No,Comment Text,rating\n1,Parcel was late,4\n2,Rude staff,1\n",
+        },
+        [],
+        "[feedback] text 'rating' holds numbers, not comments",
+        2,
+    ),
+    (
+        "scores outside the configured scale",
+        {
+            "refine.toml": CONFIG.replace(
+                'text = "Comment Text"\n', 'text = "Comment Text"\nscore = "rating"\nscore_kind = "stars"\n'
+            ),
+            "feedback.csv": "Member No,Comment Text,rating\n1,Parcel was late,9\n2,Rude staff,10\n1,Fine,4\n",
+        },
+        [],
+        "score column 'rating': 2 of its 3 scores lie outside the scale 1-5 (stars); they run from 4 to 10",
+        2,
+    ),
+    (
+        "bad timestamp_format",
+        {
+            "refine.toml": CONFIG.replace(
+                'text = "Comment Text"\n', 'text = "Comment Text"\ntimestamp = "at"\ntimestamp_format = "%d/%m/%Q"\n'
+            ),
+            "feedback.csv": "Member No,Comment Text,at\n1,Parcel was late,01/11/2026\n",
+        },
+        [],
+        "[feedback] timestamp_format '%d/%m/%Q' is not a date pattern",
+        2,
+    ),
     ("config path is a folder", {"cfg/notes.txt": "x"}, ["--config", "cfg"], "config path is a folder", 2),
     (
         "segment column excluded",

@@ -79,7 +79,9 @@ def test_every_row_is_accounted_for(tmp_path):
     assert reasons["r3"] == "unknown customer"
     assert reasons["r4"] == "exact duplicate submission"
     assert reasons["r1"] == "duplicate feedback id"
-    assert reasons["r6"] == "unreadable score"
+    assert "r6" not in reasons  # a score of words is a missing score: the comment is kept (issue 29)
+    r6 = result.feedback.set_index("feedback_id").loc["r6"]
+    assert r6["text"] == "Score is words" and pd.isna(r6["score"]) and c["feedback_score_unreadable"] == 1
     assert reasons["r7"] == "unknown customer"  # ids are strings: "7" is not "007"
     assert reasons["resp_id"] == "repeated header row"
     assert any("fields" in r for r in result.rejects["reason"])
@@ -241,3 +243,21 @@ def test_a_broken_rows_id_is_redacted(tmp_path):
     write(tmp_path, "f.csv", "resp,Member No,Comment Text\nmail rag@leak.com or 555-777-8888,1,oops,7\nr2,1,fine\n")
     result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config({"id": "resp"}))
     assert result.rejects["id"].tolist() == ["mail [EMAIL] or [PHONE]"]
+
+
+def test_a_properly_quoted_multiline_review_is_no_unclosed_quote(tmp_path):
+    write(tmp_path, "c.csv", "Member No,Tier Name\n1,A\n2,B\n")
+    review = '"Loved the app.\nShipping, packaging, support: all fine\n\nWould buy again, 5 stars"'
+    write(tmp_path, "f.csv", f"Member No,Comment Text,rating\n1,{review},5\n2,Short one,4\n")
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config())
+    assert result.counts["feedback_accepted"] == 2 and "Shipping, packaging" in result.feedback["text"].iloc[0]
+    assert not any("quote" in w for w in result.warnings), result.warnings
+
+
+def test_unclosed_quote_warnings_are_capped_with_and_n_more(tmp_path):
+    write(tmp_path, "c.csv", "Member No,Tier Name\n1,A\n2,B\n3,A\n")
+    block = '1,"opened\n2,swallowed row\n3,closed here"\n'
+    write(tmp_path, "f.csv", "Member No,Comment Text\n" + block * 8)
+    result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config())
+    named = [w for w in result.warnings if "unclosed quote may have joined" in w]
+    assert len(named) == 5 and "f.csv: and 3 more cells like these" in result.warnings

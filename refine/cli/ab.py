@@ -271,6 +271,12 @@ TimestampOption = typer.Option(
     help="Exposure time column: daily cumulative effect chart, novelty check (early vs late units), days to go. "
     "Unreadable values are excluded and counted.",
 )
+TimestampFormatOption = typer.Option(
+    None,
+    "--timestamp-format",
+    help="With --timestamp: a strptime pattern for it ('%d/%m/%Y %H:%M'). Without one, day-first or month-first "
+    "is decided from the whole column, with a warning when no date decides it.",
+)
 AsOfOption = typer.Option(
     None, "--as-of", help="With --timestamp: analyse only units exposed up to this date (YYYY-MM-DD)."
 )
@@ -331,6 +337,7 @@ def analyze(
     plan_path: Optional[Path] = PlanPathOption,
     timestamp: Optional[str] = TimestampOption,
     as_of: Optional[str] = AsOfOption,
+    timestamp_format: Optional[str] = TimestampFormatOption,
     ratio: Optional[list[str]] = RatioOption,
     cap: Optional[str] = CapOption,
     attributes: Optional[str] = AttributesOption,
@@ -376,6 +383,7 @@ def analyze(
         caps=_split(cap) or None,
         timestamp=timestamp,
         as_of=as_of,
+        timestamp_format=timestamp_format,
         attributes=_split(attributes),
         interval=interval,
         tuning=tuning if tuning is not None else (settings.sequential_tuning or None),

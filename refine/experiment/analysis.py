@@ -290,6 +290,7 @@ class _Settings:
     ratio_specs: dict[str, tuple[str, str]]
     cap_specs: dict[str, float]
     arm_map: dict[str, str] = field(default_factory=dict)  # --arm-map: arm label -> the arm it counts as
+    timestamp_format: str | None = None  # --timestamp-format: a strptime pattern for the timestamp column
     # filled in by _check_settings
     tuning: float = 0.0
     tuning_source: str = ""
@@ -380,6 +381,7 @@ def analyze_experiment(
     plan: dict[str, Any] | None = None,
     max_levels: int = 500,
     arm_map: dict[str, str] | list[str] | None = None,
+    timestamp_format: str | None = None,
 ) -> ABReport:
     """Analyze an A/B test: one row per unit (after cleaning), metrics as numeric columns.
 
@@ -391,6 +393,8 @@ def analyze_experiment(
             the delta method; a ratio named in ``metrics`` takes that place, otherwise it is added as secondary.
         caps: winsorize metrics at a percentile of the pooled data, ``{"revenue": 0.99}`` or "revenue:0.99".
         timestamp: exposure time column: enables the daily cumulative chart, the novelty check and days-to-go.
+        timestamp_format: a strptime pattern for it ("%d/%m/%Y"); without one, day-first or month-first is
+            decided from the whole column (refine.io.dates), with a warning when nothing decides it.
         as_of: analyse only units exposed up to this date (YYYY-MM-DD), as on that day; later rows are counted out.
         attributes: more columns to break the effect down by ("who it helps"), next to ``segment``.
         interval: "fixed" (fixed-horizon) or "sequential" (always-valid): which one judges significance.
@@ -430,6 +434,7 @@ def analyze_experiment(
         ratio_specs=ratio_specs,
         cap_specs=_parse_caps(caps),
         arm_map=parse_arm_map(arm_map),
+        timestamp_format=timestamp_format,
     )
     _check_settings(settings, data, tuning, covariates, consistency)
     return _analyze(data, settings)
@@ -596,7 +601,7 @@ def _exposure_days(
     days: list[str] = []
     if s.timestamp:
         timestamp = s.timestamp
-        day_codes, after, days = parse_days(frame[timestamp], timestamp, s.as_of)
+        day_codes, after, days = parse_days(frame[timestamp], timestamp, s.as_of, s.timestamp_format, warnings)
         bad = (day_codes < 0) & ~after
         time_excluded = {"missing_or_unreadable_timestamp": int(bad.sum()), "after_as_of": int(after.sum())}
         if bad.any():

@@ -8,7 +8,6 @@ looks cost one pass over the rows.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -20,25 +19,32 @@ from refine.errors import RefineError
 from refine.experiment import sequential
 from refine.experiment._common import _finite
 from refine.experiment.estimators import effect_from_moments, moments
+from refine.io.dates import read_dates
 
 _DAY_NS = 86_400 * 10**9
 
 
-def parse_days(values: pd.Series, column: str, as_of: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(day code per row, -1 where missing or unparseable; mask of rows after ``as_of``; the day labels)."""
+def parse_days(
+    values: pd.Series,
+    column: str,
+    as_of: str | None = None,
+    timestamp_format: str | None = None,
+    warnings: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(day code per row, -1 where missing or unparseable; mask of rows after ``as_of``; the day labels).
+
+    Text timestamps are read per column (refine.io.dates: day-first or month-first decided from every value,
+    ``timestamp_format`` overriding); an ambiguous or mixed column adds a line to ``warnings``.
+    """
     if pd.api.types.is_datetime64_any_dtype(values):
         # naive times are read as UTC; aware ones converted (the int64 view of a datetime64 is UTC nanoseconds)
         parsed = values if values.dt.tz is None else values.dt.tz_convert("UTC").dt.tz_localize(None)
     else:
-        # one inferred format first (fast on a clean export); rows it cannot read get a per-value second try
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": the per-value path is fine
-            parsed = pd.to_datetime(values, errors="coerce", utc=True)
-        retry = (parsed.isna() & values.notna()).to_numpy()
-        if retry.any():
-            parsed = parsed.copy()
-            parsed[retry] = pd.to_datetime(values[retry].astype("string"), errors="coerce", utc=True, format="mixed")
-        parsed = parsed.dt.tz_localize(None)
+        text = values.astype("string").fillna("")
+        parsed, notes = read_dates(text, column=column, timestamp_format=timestamp_format, setting="--timestamp-format")
+        parsed = parsed.dt.tz_localize(None).astype("datetime64[ns]")
+        if warnings is not None:
+            warnings.extend(notes)
     ok = parsed.notna().to_numpy()
     if not ok.any():
         example = str(values.dropna().iloc[0])[:40] if values.notna().any() else "(all empty)"

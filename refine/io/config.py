@@ -37,6 +37,8 @@ class FeedbackColumns:
     score_scale: list[float] | None = None  # [low, high]; inferred from score_kind when absent
     score_kind: str | None = None  # nps | csat | stars | ces | other; inferred from the scale when absent
     timestamp: str | None = None
+    # a strptime pattern ('%d/%m/%Y %H:%M'); absent: day-first or month-first decided from the whole column
+    timestamp_format: str | None = None
     source: str | None = None  # survey / review / ticket ...
     max_text_chars: int = 5000  # longer texts are truncated (and counted), never dropped
     database: str = ""  # a SQLAlchemy URL to read the feedback from instead of a file (password as ${ENV_VAR})
@@ -510,6 +512,7 @@ text = "Comment Text"          # required: the free-text answer
 # score_scale = [1, 5]         # inferred from score_kind when absent
 # score_kind = "stars"         # nps | csat | stars | ces | other
 # timestamp = "submitted"
+# timestamp_format = "%d/%m/%Y %H:%M"   # only when the column's dates are all ambiguous (<= 12/12)
 # source = "channel"           # survey / review / ticket ...
 # max_text_chars = 5000        # longer texts are truncated and counted
 # database = "postgresql://cx_reader:${PGPASSWORD}@warehouse/cx"   # read from a database instead of a file:

@@ -25,6 +25,7 @@ import pyarrow.csv as pcsv
 from refine import schemas as S
 from refine.errors import RefineError
 from refine.io.config import RefineConfig
+from refine.io.dates import NUMERIC_DATE, read_dates
 from refine.io.keys import unmatched_ids_message
 from refine.io.limits import ColumnKinds, check_attribute_count, check_customers, check_rows
 from refine.io.privacy import redact
@@ -182,27 +183,52 @@ def read_table(path: str | Path, *, what: str) -> Table:
 def _joined_rows(frame: pd.DataFrame, delimiter: str, path: Path) -> list[str]:
     """A warning per cell whose line breaks hide what look like whole rows: an unclosed quote swallowed them.
 
-    A quoted comment may span lines, so such a cell is kept; but when a line inside it splits into
-    as many fields as the header has, the file most likely lost a closing quote there.
+    A quoted comment may span lines, so such a cell is kept; but when a line inside it splits into as many
+    fields as the header has, and its first field looks like the file's first column (the same shape of
+    digits and letters as that column's values: `1042`, `r-17`), the file most likely lost a closing quote
+    there. A review whose second paragraph holds commas is not a row: its first words are no id. At most
+    five cells are named, then "and N more".
     """
     width = len(frame.columns)
     notes: list[str] = []
     if width < 2:
         return notes
+    first = frame[frame.columns[0]]
+    shapes = set(first[~first.str.contains("\n", regex=False)].map(_shape))
+    more = 0
     for column in frame.columns:
         cells = frame[column]
         multiline = cells[cells.str.contains("\n", regex=False)]
         for row, cell in multiline.items():
             inner = cell.split("\n")[1:]
-            rowlike = sum(1 for line in inner if line.count(delimiter) == width - 1)
-            if rowlike:
-                notes.append(
-                    f"{path.name} row {row}: column {column!r} spans {len(inner) + 1} lines, {rowlike} of "
-                    f"which look like whole rows; an unclosed quote may have joined them into this row"
-                )
-                if len(notes) >= 5:
-                    return notes
+            rowlike = sum(1 for line in inner if _looks_like_row(line, delimiter, width, shapes))
+            if not rowlike:
+                continue
+            if len(notes) >= 5:
+                more += 1
+                continue
+            notes.append(
+                f"{path.name} row {row}: column {column!r} spans {len(inner) + 1} lines, {rowlike} of "
+                f"which look like whole rows; an unclosed quote may have joined them into this row"
+            )
+    if more:
+        notes.append(f"{path.name}: and {more} more cells like these")
     return notes
+
+
+def _shape(value: str) -> str:
+    """A value's shape: each run of digits is 9, each run of letters a (`r-0017` -> `a-9`)."""
+    return re.sub(r"[^\W\d_]+", "a", re.sub(r"\d+", "9", value.strip()))
+
+
+def _looks_like_row(line: str, delimiter: str, width: int, shapes: set[str]) -> bool:
+    if line.count(delimiter) < width - 1:
+        return False
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return False
+    return len(fields) == width and bool(fields[0].strip()) and _shape(fields[0]) in shapes
 
 
 def _delimiter(text: str, delimiter: str | None) -> str:
@@ -507,6 +533,8 @@ def _customers(
         if column in (cc.customer_id,):
             continue
         frame[column] = _typed(frame[column], warnings) if column != cc.segment else frame[column]
+        if column not in cc.outcomes and column != cc.segment:
+            frame[column] = _day_month_dates(frame[column], warnings)
         if column in cc.outcomes:
             if not (pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column])):
                 bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & (frame[column] != "")]
@@ -528,6 +556,28 @@ def _customers(
         else:
             attributes.append(column)
     return frame.reset_index(drop=True), attributes
+
+
+def _day_month_dates(values: pd.Series, warnings: list[str]) -> pd.Series:
+    """A text column of US / EU dates (03/01/2024, 01.03.24) as datetimes, the order decided per column.
+
+    A rule compares a date column with "2024-03-01": on text such dates would compare as strings, and
+    wrongly, so they become dates here (at ingest and when `assign` reads a re-exported table). ISO text
+    already compares right and stays as it is. Anything that is not such a date column comes back unchanged.
+    """
+    if not (values.dtype == object or pd.api.types.is_string_dtype(values)):
+        return values
+    head = values.iloc[:5000].astype("string").str.strip()  # a sample first: most text columns are no dates
+    head = head[head.notna() & (head != "")]
+    if head.empty or not head.iloc[:2000].str.match(NUMERIC_DATE).all():
+        return values
+    text = values.astype("string").str.strip()
+    present = text[text.notna() & (text != "")]
+    parsed, notes = read_dates(text.fillna(""), column=str(values.name), setting="", what="customer date column")
+    if parsed[present.index].isna().mean() > 0.01:
+        return values
+    warnings.extend(notes)
+    return parsed.dt.tz_localize(None)
 
 
 # ---- feedback --------------------------------------------------------------------------------
@@ -562,6 +612,7 @@ def _feedback(
     fc = config.feedback
     for key in ("customer_id", "text", "id", "score", "timestamp", "source"):
         _require(table, getattr(fc, key), "feedback", f"[feedback] {key}")
+    _check_text_column(table, config)
     for number, reason in table.bad_rows:
         rejects.append(
             {"table": "feedback", "row": number, "id": redact(table.bad_row_id(number, fc.id)), "reason": reason}
@@ -601,26 +652,9 @@ def _feedback(
             f"(e.g. {customer[sci].iloc[0]!r})"
         )
 
-    score = pd.Series(np.nan, index=frame.index)
-    if fc.score:
-        raw = frame[fc.score].str.strip()
-        score = pd.to_numeric(raw, errors="coerce")
-        unreadable = (raw != "") & score.isna()
-        scale, kind = _scale(config, score)
-        out_of_scale = pd.Series(False, index=frame.index)
-        if scale is not None:
-            out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1]))
-        mark(unreadable, "unreadable score")
-        mark(out_of_scale, "score outside its scale")
-        # the scale's bounds are numbers like 1.0, kept with the counts (run.json) since 0.1.0
-        counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
-        config.feedback.score_scale, config.feedback.score_kind = scale, kind
-
-    timestamp = pd.Series(pd.NaT, index=frame.index)
-    if fc.timestamp:
-        raw = frame[fc.timestamp].str.strip()
-        timestamp = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
-        mark((raw != "") & timestamp.isna(), "unreadable timestamp")
+    score = _scores(frame, config, counts, warnings, kept=reason == "", where=table.where)
+    timestamp = _timestamps(frame, config, warnings)
+    mark(timestamp.isna() & (frame[fc.timestamp].str.strip() != "" if fc.timestamp else False), "unreadable timestamp")
 
     for idx in reason[reason != ""].index:
         rejects.append({"table": "feedback", "row": int(rows[idx]), "id": ids[idx], "reason": reason[idx]})
@@ -653,6 +687,77 @@ def _feedback(
     return out
 
 
+def _scores(
+    frame: pd.DataFrame,
+    config: RefineConfig,
+    counts: dict[str, int],
+    warnings: list[str],
+    *,
+    kept: pd.Series,
+    where: str,
+) -> pd.Series:
+    """The feedback scores; a blank, skipped (N/A, -, ?), unreadable or out-of-scale score is a missing score.
+
+    The comment keeps its place in themes, sentiment and proposals; each kind of missing score is counted
+    (run.json) and named in a warning, over the rows `kept` so far. When most scores lie outside the scale, the scale is wrong, not the
+    scores: the run stops and says so.
+    """
+    fc = config.feedback
+    if not fc.score:
+        return pd.Series(np.nan, index=frame.index)
+    raw = frame[fc.score].str.strip()
+    score = pd.to_numeric(raw, errors="coerce")
+    blank = ((raw == "") | raw.str.lower().isin(_MISSING | {"?", "--", "n.a.", "none given"})) & kept
+    unreadable = ~blank & score.isna() & kept
+    scale, kind = _scale(config, score)
+    out_of_scale = pd.Series(False, index=frame.index)
+    if scale is not None:
+        out_of_scale = score.notna() & ((score < scale[0]) | (score > scale[1])) & kept
+        readable = int((score.notna() & kept).sum())
+        if readable and out_of_scale.sum() > readable / 2:
+            shown = score[score.notna()]
+            raise RefineError(
+                f"score column {fc.score!r}: {int(out_of_scale.sum())} of its {readable} scores lie outside the "
+                f"scale {scale[0]:g}-{scale[1]:g} ({kind}); they run from {shown.min():g} to {shown.max():g}: set "
+                "[feedback] score_scale (or score_kind) to the scale of this column",
+                where=where,
+            )
+    counts["feedback_score_missing"] = int(blank.sum())
+    counts["feedback_score_unreadable"] = int(unreadable.sum())
+    counts["feedback_score_out_of_scale"] = int(out_of_scale.sum())
+    for mask, what in ((blank, "blank or skipped (N/A, -, ?)"), (unreadable, "not a number")):
+        if mask.any():
+            example = "" if what.startswith("blank") else f", e.g. {str(raw[mask].iloc[0])[:30]!r}"
+            warnings.append(
+                f"{int(mask.sum())} feedback rows have a score that is {what}{example} in {fc.score!r}: "
+                "their comments are kept with a missing score"
+            )
+    if out_of_scale.any():
+        warnings.append(
+            f"{int(out_of_scale.sum())} feedback scores in {fc.score!r} lie outside the scale {scale[0]:g}-"  # type: ignore[index]
+            f"{scale[1]:g} (e.g. {score[out_of_scale].iloc[0]:g}): their comments are kept with a missing score"  # type: ignore[index]
+        )
+    # the scale's bounds are numbers like 1.0, kept with the counts (run.json) since 0.1.0
+    counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
+    config.feedback.score_scale, config.feedback.score_kind = scale, kind
+    return score if scale is None else score.where((score >= scale[0]) & (score <= scale[1]))
+
+
+def _timestamps(frame: pd.DataFrame, config: RefineConfig, warnings: list[str]) -> pd.Series:
+    """The feedback timestamps, read per column (refine.io.dates); NaT where blank or unreadable."""
+    fc = config.feedback
+    if not fc.timestamp:
+        return pd.Series(pd.NaT, index=frame.index)
+    timestamp, notes = read_dates(
+        frame[fc.timestamp],
+        column=fc.timestamp,
+        timestamp_format=fc.timestamp_format,
+        setting="[feedback] timestamp_format",
+    )
+    warnings.extend(notes)
+    return timestamp
+
+
 def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, config: RefineConfig) -> IngestResult:
     """Read, validate and redact both inputs; every input row is accepted or rejected with a reason.
 
@@ -679,6 +784,7 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
     ids = customers[config.customers.customer_id]
     known = pd.Series(ids.to_numpy(), index=id_keys(ids).to_numpy())  # key -> id as read; unique keys
     feedback = _feedback(feedback_table, config, known, rejects, warnings, counts)
+    _explain_unknown(rejects, feedback_table, config)
     reject_frame = pd.DataFrame(rejects, columns=S.REJECT_COLUMNS)
     by_table = reject_frame["table"].value_counts().to_dict()
     counts.update(
@@ -709,6 +815,7 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
             )
         if table.encoding not in ("utf-8", "binary", "database"):
             warnings.append(f"{table.path.name} was read as {table.encoding}, not UTF-8")
+    warnings.extend(degenerate_inputs(customers, feedback, config, rejects))
     inputs = {
         name: {"path": t.source or str(t.path.resolve()), "sha256": t.sha256, "rows": t.rows_in, "encoding": t.encoding}
         for name, t in (("feedback", feedback_table), ("customers", customers_table))
@@ -723,6 +830,78 @@ def ingest(feedback_path: str | Path | None, customers_path: str | Path | None, 
         inputs=inputs,
         column_kinds=column_kinds,
     )
+
+
+def _check_text_column(table: Table, config: RefineConfig) -> None:
+    """Refuse a `[feedback] text` that names an id column or a column of numbers: there are no comments to read."""
+    fc = config.feedback
+    for key in ("customer_id", "id", "score", "timestamp"):
+        if getattr(fc, key) == fc.text:
+            raise RefineError(
+                f"[feedback] text and [feedback] {key} both name {fc.text!r}: set text to the column holding the "
+                "comments",
+                where=table.where,
+            )
+    cells = table.frame[fc.text].str.strip()
+    filled = cells[cells != ""]
+    numbers = pd.to_numeric(filled.iloc[:5000], errors="coerce").notna()
+    if len(filled) and numbers.mean() >= 0.95:
+        raise RefineError(
+            f"[feedback] text {fc.text!r} holds numbers, not comments (e.g. {filled.iloc[0][:20]!r}; "
+            f"{int(numbers.sum())} of {len(numbers)} cells): set it to the column holding the comments",
+            where=table.where,
+        )
+
+
+def _explain_unknown(rejects: list[dict], table: Table, config: RefineConfig) -> None:
+    """A comment whose customer row was itself rejected (missing segment, ...) says so, not "unknown customer"."""
+    fc = config.feedback
+    rejected = [r for r in rejects if r["table"] == "customers" and r["reason"] != "duplicate customer id"]
+    why = dict(zip(id_keys(pd.Series([str(r["id"]) for r in rejected], dtype=object)), (r["reason"] for r in rejected)))
+    if not why or fc.customer_id not in table.frame.columns:
+        return
+    keys = id_keys(table.frame[fc.customer_id])
+    for reject in rejects:
+        if reject["table"] == "feedback" and reject["reason"] == "unknown customer":
+            reason = why.get(keys.get(reject["row"], ""))
+            if reason:
+                reject["reason"] = f"customer row rejected ({reason})"
+
+
+def degenerate_inputs(
+    customers: pd.DataFrame, feedback: pd.DataFrame, config: RefineConfig, rejects: list[dict]
+) -> list[str]:
+    """Warnings for inputs a run can take but can say little about, each saying what to change."""
+    cc = config.customers
+    notes = []
+    for column in cc.outcomes:
+        if column in customers.columns and customers[column].isna().all():
+            notes.append(
+                f"outcome column {column!r} is empty for every customer: it gives no evidence for any proposal; "
+                "fill it, or remove it from [customers] outcomes"
+            )
+    segments = customers[cc.segment].unique()
+    if len(segments) == 1:
+        notes.append(
+            f"every customer is in one segment ({segments[0]!r} in {cc.segment!r}): there is nothing to merge or "
+            "compare; check that [customers] segment names the segment column"
+        )
+    blank = sum(1 for r in rejects if r["table"] == "customers" and r["reason"] == "missing segment")
+    if blank and blank * 3 >= len(customers) + blank:
+        lost = sum(
+            1 for r in rejects if r["table"] == "feedback" and r["reason"] == "customer row rejected (missing segment)"
+        )
+        notes.append(
+            f"{blank} of {len(customers) + blank} customers have a blank {cc.segment!r} and were rejected, with "
+            f"their {lost} comments (rejects.csv: 'missing segment'); fill the segment (e.g. 'Unassigned') to "
+            "keep them"
+        )
+    if len(feedback) == 1:
+        notes.append(
+            "only 1 comment was accepted: themes, sentiment by segment and proposals need many; "
+            "check the feedback file and rejects.csv"
+        )
+    return notes
 
 
 def _unmatched(table: Table, known: pd.Series, config: RefineConfig) -> str:

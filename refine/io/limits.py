@@ -6,7 +6,7 @@ limit is refused in one line that names the file or column and the setting that 
 seconds of reading it, instead of running for hours without saying why.
 
 The customer columns are classified once, here, so the limits and the proposal search agree on what
-an attribute is: numbers, true/false, dates (a datetime column, or text that is ISO dates), a
+an attribute is: numbers, true/false, dates (a datetime column, or text that is ISO, US or EU dates), a
 category with a countable set of levels, or one of two kinds the search skips rather than refuses:
 id-like columns (nearly one value per customer) and free text (long strings). ``classify_column`` is
 the one definition of all of them; refine.segments.search bins each column by the kind it returns.
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from refine.errors import RefineError
+from refine.io.dates import NUMERIC_DATE, read_dates
 
 if TYPE_CHECKING:
     from refine.io.config import RefineConfig
@@ -67,7 +68,11 @@ def _is_text(values: pd.Series) -> bool:
 
 
 def date_values(values: pd.Series) -> pd.Series | None:
-    """Datetimes for a date column (datetime dtype, or text that is ISO dates nearly everywhere), else None."""
+    """Datetimes for a date column (datetime dtype, or text that is dates nearly everywhere), else None.
+
+    Text dates are ISO 8601, or day/month/year in either order (31/12/2026, 12/31/2026, 31.12.26), the
+    order decided from the whole column as refine.io.dates reads feedback timestamps.
+    """
     if pd.api.types.is_datetime64_any_dtype(values):
         out = values
         if getattr(out.dt, "tz", None) is not None:
@@ -80,9 +85,13 @@ def date_values(values: pd.Series) -> pd.Series | None:
     if present.empty:
         return None
     sample = present.iloc[:2000]
-    if not sample.str.match(_ISO_DATE).all():
+    iso = sample.str.match(_ISO_DATE)
+    if iso.all():
+        parsed = pd.to_datetime(text.where(text != ""), errors="coerce", utc=True, format="ISO8601")
+    elif (iso | sample.str.match(NUMERIC_DATE)).all():  # US / EU dates: the order decided per column
+        parsed, _ = read_dates(text.fillna(""), column=str(values.name))
+    else:
         return None
-    parsed = pd.to_datetime(text.where(text != ""), errors="coerce", utc=True, format="ISO8601")
     if parsed[text.notna() & (text != "")].isna().mean() > 0.01:
         return None
     return parsed.dt.tz_localize(None)
