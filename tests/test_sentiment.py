@@ -815,6 +815,14 @@ def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_pat
     text = "Comment Text"
     rows = feedback.index[feedback[text].fillna("").str.len() > 20][::4]
     feedback.loc[rows, text] = [SPANISH_COMPLAINTS[i % len(SPANISH_COMPLAINTS)] for i in range(len(rows))]
+    # romanized Hindi (no language the detector names) and comments with no letters
+    hinglish = [
+        "mera order abhi tak nahi aaya",
+        "delivery boy ne bahut der kar di yaar",
+        "paisa wapas nahi mila abhi tak",
+    ]
+    after = rows[rows + 1 < len(feedback)] + 1  # the demo frame has a RangeIndex
+    feedback.loc[after, text] = [hinglish[i % 3] if i % 4 else "10/10" for i in range(len(after))]
     paths = write_demo_data(tmp_path / "data", company)
     config = load_config(paths["config"])
     result = run_cycle(
@@ -835,6 +843,16 @@ def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_pat
     assert routes.isin(["english", "multilingual", "review", "unknown language", "no text"]).all()
     assert (result.sentiment.documents.loc[routes == "review", "language"] == "en").all()  # the review model is English
     assert "Languages:" in (tmp_path / "run" / "report.md").read_text()
+    # no comment is neutral only because its language is unknown; one with no letters is
+    unnamed = saved[saved[text if text in saved else "text"].isin(hinglish)]
+    assert len(unnamed) and (unnamed["language"] == UNKNOWN).all() and (unnamed["sentiment_confidence"] > 0).all()
+    assert (routes == "unknown language").sum() == manifest["sentiment"]["unknown_language_read"] >= len(unnamed)
+    assert manifest["sentiment"]["routes"]["no text"] >= int(
+        (saved[text if text in saved else "text"] == "10/10").sum()
+    )
+    line = f"{manifest['sentiment']['unknown_language_read']} comments in no language we could name were read by the multilingual model"
+    assert line in (tmp_path / "run" / "report.md").read_text()
+    assert line in (tmp_path / "run" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("command", ["train", "retrain"])
