@@ -79,7 +79,7 @@ def test_stage_sends_unsure_long_english_comments_to_the_review_model(review_mod
     long_english = (plain["route"] == "english") & (plain["sentences"] > 1)
     expected = long_english & (plain["sentiment_confidence"] < review_model.route_below_confidence)
     assert expected.any() and (docs["route"] == "review").tolist() == expected.tolist()
-    assert docs.loc[3, "route"] == "english" and docs.loc[5, "route"] == "unknown"
+    assert docs.loc[3, "route"] == "english" and docs.loc[5, "route"] == "no text"
     assert docs.loc[5, "sentiment_label"] == "neutral"
     untouched = ~expected.to_numpy()
     assert np.allclose(docs["sentiment_score"][untouched], plain["sentiment_score"][untouched])

@@ -611,7 +611,7 @@ def test_stage_routes_by_language_and_keeps_every_row(stage, fake_embedder):
     docs = result.documents
     assert len(docs) == len(texts)  # nothing dropped
     assert docs["language"].tolist()[:2] == ["en", "es"]
-    assert docs["route"].tolist() == ["english", "multilingual", "unknown", "unknown", "unknown", "unknown"]
+    assert docs["route"].tolist() == ["english", "multilingual", "no text", "no text", "no text", "no text"]
     assert docs.loc[0, "sentiment_label"] == "positive" and docs.loc[1, "sentiment_label"] == "negative"
     assert np.isclose(docs.loc[1, "p_negative"], 0.8)
     bad = docs.iloc[2:]
@@ -651,8 +651,40 @@ def test_mixed_scripts_and_undetectable_text_get_a_defined_result(stage, fake_em
     assert len(docs) == 3
     assert set(docs["sentiment_label"]) <= {"negative", "neutral", "positive"}
     unknown = docs["language"] == UNKNOWN
-    assert (docs.loc[unknown, "sentiment_label"] == "neutral").all()
+    # letters in a language no one could name: read by the multilingual head, never neutral by default
+    assert (docs.loc[unknown, "route"] == "unknown language").all()
+    assert (docs.loc[unknown, "sentiment_label"] == "negative").all()  # the constant multilingual head says so
     assert np.isfinite(docs["sentiment_score"]).all()
+
+
+def test_unnamed_language_is_read_by_the_multilingual_head_and_counted(stage, fake_embedder):
+    # romanized Hindi and a keyboard mash: letters, but the detector names no language
+    texts = ["mera order abhi tak nahi aaya", "qzx vbk wq", "Great service, thank you.", "10/10", "👍", "5 ⭐"]
+    result = stage.score(texts, fake_embedder.encode(texts), embedder=fake_embedder)
+    docs = result.documents
+    assert (docs.loc[:1, "language"] == UNKNOWN).all()
+    assert docs["route"].tolist() == ["unknown language"] * 2 + ["english"] + ["no text"] * 3
+    read = docs.loc[:1]
+    assert np.allclose(read["p_negative"], 0.8) and (read["sentiment_label"] == "negative").all()
+    assert np.allclose(read["sentiment_confidence"], confidence_of(np.array([0.8, 0.1, 0.1])))
+    none = docs.loc[3:]
+    assert (none["sentiment_label"] == "neutral").all() and np.allclose(none["sentiment_confidence"], 0.0)
+    summary = result.to_json()
+    assert summary["routes"] == {"english": 1, "no text": 3, "unknown language": 2}
+    assert summary["unknown_language_read"] == 2
+    # read back from run.json + feedback.parquet, the routes are the same
+    again = SentimentResult.from_json(summary, result.feedback_columns())
+    assert again.documents["route"].tolist() == docs["route"].tolist()
+
+
+def test_unnamed_language_without_a_multilingual_head_goes_to_the_english_scorer(fake_embedder):
+    english = _constant_head([0.1, 0.2, 0.7], 384, "en")
+    stage = FeedbackSentiment(english, multilingual_head=None, aggregator=SentenceAggregator("length_weighted"))
+    texts = ["mera order abhi tak nahi aaya", "123"]
+    docs = stage.score(texts, fake_embedder.encode(texts), embedder=fake_embedder).documents
+    assert docs["route"].tolist() == ["unknown language", "no text"]
+    assert docs.loc[0, "sentiment_label"] == "positive" and np.isclose(docs.loc[0, "p_positive"], 0.7)
+    assert docs.loc[1, "sentiment_label"] == "neutral"
 
 
 def test_single_sentence_comment_scores_as_before(default_head, base_embedder):
@@ -783,6 +815,14 @@ def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_pat
     text = "Comment Text"
     rows = feedback.index[feedback[text].fillna("").str.len() > 20][::4]
     feedback.loc[rows, text] = [SPANISH_COMPLAINTS[i % len(SPANISH_COMPLAINTS)] for i in range(len(rows))]
+    # romanized Hindi (no language the detector names) and comments with no letters
+    hinglish = [
+        "mera order abhi tak nahi aaya",
+        "delivery boy ne bahut der kar di yaar",
+        "paisa wapas nahi mila abhi tak",
+    ]
+    after = rows[rows + 1 < len(feedback)] + 1  # the demo frame has a RangeIndex
+    feedback.loc[after, text] = [hinglish[i % 3] if i % 4 else "10/10" for i in range(len(after))]
     paths = write_demo_data(tmp_path / "data", company)
     config = load_config(paths["config"])
     result = run_cycle(
@@ -800,9 +840,19 @@ def test_cycle_with_mixed_languages_records_language_and_one_theme_space(tmp_pat
     assert manifest["theme_space"]["multilingual"] is True
     assert manifest["models"]["sentiment_multilingual"].startswith("sentiment-head:multilingual@")
     routes = result.sentiment.documents["route"]
-    assert routes.isin(["english", "multilingual", "review", "unknown"]).all()
+    assert routes.isin(["english", "multilingual", "review", "unknown language", "no text"]).all()
     assert (result.sentiment.documents.loc[routes == "review", "language"] == "en").all()  # the review model is English
     assert "Languages:" in (tmp_path / "run" / "report.md").read_text()
+    # no comment is neutral only because its language is unknown; one with no letters is
+    unnamed = saved[saved[text if text in saved else "text"].isin(hinglish)]
+    assert len(unnamed) and (unnamed["language"] == UNKNOWN).all() and (unnamed["sentiment_confidence"] > 0).all()
+    assert (routes == "unknown language").sum() == manifest["sentiment"]["unknown_language_read"] >= len(unnamed)
+    assert manifest["sentiment"]["routes"]["no text"] >= int(
+        (saved[text if text in saved else "text"] == "10/10").sum()
+    )
+    line = f"{manifest['sentiment']['unknown_language_read']} comments in no language we could name were read by the multilingual model"
+    assert line in (tmp_path / "run" / "report.md").read_text()
+    assert line in (tmp_path / "run" / "report.html").read_text()
 
 
 @pytest.mark.parametrize("command", ["train", "retrain"])

@@ -27,8 +27,9 @@ from refine.memo import code_digest
 from refine.text.embed import EmbeddingCache, text_key
 
 UNKNOWN = "unknown"
-# below this the guess is "unknown" (read as neutral). On held-out TweetEval (English tweets) 0.3 sends
-# 1.1% of tweets to "unknown" and 1.2% to a wrong language; 0.4: 2.6% and 0.9% (XLM-T test: 1.9% / 3.2%)
+# below this the guess is "unknown" (the sentiment stage then reads a text with letters with the multilingual
+# head). On held-out TweetEval (English tweets) 0.3 sends 1.1% of tweets to "unknown" and 1.2% to a wrong
+# language; 0.4: 2.6% and 0.9% (XLM-T test: 1.9% / 3.2%)
 MIN_CONFIDENCE = 0.3
 MIN_LETTERS = 2
 # the detector is asked about the lower-cased text first; the text as written is asked only when that
