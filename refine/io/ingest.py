@@ -699,7 +699,8 @@ def _scores(
     """The feedback scores; a blank, skipped (N/A, -, ?), unreadable or out-of-scale score is a missing score.
 
     The comment keeps its place in themes, sentiment and proposals; each kind of missing score is counted
-    (run.json) and named in a warning, over the rows `kept` so far. When most scores lie outside the scale, the scale is wrong, not the
+    (run.json), and a skip marker, an unreadable or an out-of-scale score is named in a warning (an empty
+    cell is counted only), over the rows `kept` so far. When most scores lie outside the scale, the scale is wrong, not the
     scores: the run stops and says so.
     """
     fc = config.feedback
@@ -725,9 +726,12 @@ def _scores(
     counts["feedback_score_missing"] = int(blank.sum())
     counts["feedback_score_unreadable"] = int(unreadable.sum())
     counts["feedback_score_out_of_scale"] = int(out_of_scale.sum())
-    for mask, what in ((blank, "blank or skipped (N/A, -, ?)"), (unreadable, "not a number")):
+    # an empty cell is the ordinary way to have no rating (tickets, reviews without stars): counted only;
+    # a skip marker or a cell that is not a number is worth a word
+    skipped = blank & (raw != "")
+    for mask, what in ((skipped, "skipped (N/A, -, ?)"), (unreadable, "not a number")):
         if mask.any():
-            example = "" if what.startswith("blank") else f", e.g. {str(raw[mask].iloc[0])[:30]!r}"
+            example = f", e.g. {str(raw[mask].iloc[0])[:30]!r}"
             warnings.append(
                 f"{int(mask.sum())} feedback rows have a score that is {what}{example} in {fc.score!r}: "
                 "their comments are kept with a missing score"
