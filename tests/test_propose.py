@@ -464,3 +464,24 @@ def test_a_topic_praised_inside_angry_comments_is_quoted_by_its_praise():
     merge = Candidate(kind="merge", segments=["A", "B"], rule="", terms=[], mask=pd.Series([True]))
     quoted = _merge_quotes(merge, with_topic_sentiment(feedback, sentences), k=1)
     assert quoted[S.FEEDBACK_ID].tolist() == ["f1", "f3"]  # the warmest about the staff, not the least angry
+
+
+def test_the_merge_headline_follows_what_was_shown():
+    from refine.segments.model import Evidence, Proposal
+    from refine.wording import proposal_headline
+
+    def merge(**evidence):
+        return Proposal(id="m", kind="merge", segments=["B", "C"], rule="", customers=1, respondents=1,
+                        evidence=Evidence(**evidence))  # fmt: skip
+
+    churn = {"measure": "churned", "role": "outcome", "n": [400, 380]}
+    thin = {"measure": "sentiment", "role": "feedback", "n": [12, 11], "reason": "constant (all 0)"}
+    shown = merge(status="confirmed", holdout={"equivalence": [churn], "not_compared": [thin]})
+    assert proposal_headline(shown).endswith(
+        "they do the same things; what they say could not be compared: 23 comments"
+    )
+    both = merge(status="confirmed", holdout={"equivalence": [churn, dict(thin, n=[200, 190])], "not_compared": []})
+    assert proposal_headline(both).endswith("they say and do the same things")
+    assert "not shown" in proposal_headline(merge(status="not confirmed", holdout={}))
+    assert "too small to stand alone" in proposal_headline(merge(status="too small to stand alone"))
+    assert proposal_headline(merge()).endswith("they say and do the same things")  # a proposals.json before 0.3.1

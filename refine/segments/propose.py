@@ -66,7 +66,7 @@ CORRECTION = (
     "Benjamini-Hochberg within each family of discovery comparisons, not across families: NEW (every "
     "condition tested x every measure) and SPLIT (every segment x condition x measure); a second rule term "
     "is judged at Bonferroni thresholds over every condition it was chosen from. On the holdout, BH across "
-    "the NEW candidates, then across the SPLIT candidates (and merges of segments below the minimum size). "
+    "the NEW candidates, then across the SPLIT candidates. "
     f"MERGE: up to {MERGE_PAIRS} segment pairs, the closest on discovery, are tested for equivalence on the "
     "holdout only: every outcome that varies and every feedback measure with enough answers (score, mean "
     "sentiment, negative share, topic mix) must be equivalent, an intersection-union test that needs no "
