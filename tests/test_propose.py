@@ -485,3 +485,27 @@ def test_the_merge_headline_follows_what_was_shown():
     assert "not shown" in proposal_headline(merge(status="not confirmed", holdout={}))
     assert "too small to stand alone" in proposal_headline(merge(status="too small to stand alone"))
     assert proposal_headline(merge()).endswith("they say and do the same things")  # a proposals.json before 0.3.1
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_with_too_few_comments_a_merge_rests_on_outcomes_unless_the_comments_show_a_difference(seed):
+    # 4,000 customers: ~120 holdout comments a side, too few to show any feedback measure equivalent at 0.3 SD
+    customers, feedback, config = company(seed, planted=True, n=4000)
+    rng = np.random.default_rng(100 + seed)
+    customers["churned"] = (rng.random(len(customers)) < 0.15).astype(float)
+    alike = run(
+        customers, _with_scores(customers, feedback, {"A": 4.0, "B": 3.6, "C": 3.6, "D": 3.0}, seed), config, seed
+    )
+    merge = next(p for p in alike.result.proposals if p.kind == "merge" and p.confirmed)
+    from refine.wording import proposal_headline
+
+    assert "they do the same things; what they say could not be compared" in proposal_headline(merge)
+    thin = {e["measure"]: e for e in merge.evidence.holdout["not_compared"]}
+    assert thin["score"]["reason"] == "too thin to show equivalence at the margin" and sum(thin["score"]["n"]) > 200
+    # Gold 4.0 and Silver 3.2 stars: too few comments to show the scores equivalent, enough to show they differ
+    apart = run(
+        customers, _with_scores(customers, feedback, {"A": 4.0, "B": 4.0, "C": 3.2, "D": 3.0}, seed), config, seed
+    )
+    merges = [p for p in apart.result.proposals if p.kind == "merge" and set(p.segments) == {"B", "C"}]
+    assert merges and not any(p.confirmed for p in merges)
+    assert all("they differ: score" in p.evidence.why_not for p in merges)

@@ -52,6 +52,7 @@ from refine.segments.search import (
 )
 from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
 
+PERMUTATIONS = 999
 MIN_ANSWERS = 10  # answers each side of a merge needs for a measure to be compared
 BOOTSTRAP = 999  # resamples for the topic-mix distance's upper bound
 # topic mix: the largest total variation distance between two segments' topic distributions (the share of
@@ -59,6 +60,9 @@ BOOTSTRAP = 999  # resamples for the topic-mix distance's upper bound
 TOPIC_MIX_MARGIN = 0.15
 TOPIC_LEVEL = "child (the topics of topics.json)"
 TOO_SMALL = "too small to stand alone"
+# a measure has enough answers to test when two identical segments would be shown equivalent with 80%
+# probability: margin / standard error >= z(0.95) + z(0.90) (about 190 answers a side at 0.3 SD)
+ENOUGH_POWER = 1.645 + 1.2816
 # segment pairs chosen on discovery for the holdout equivalence test (the MERGE family): the closest few
 MERGE_PAIRS = 3
 # what the correction covers, worded as it runs (proposals.json method, report method section, README)
@@ -69,7 +73,8 @@ CORRECTION = (
     "the NEW candidates, then across the SPLIT candidates. "
     f"MERGE: up to {MERGE_PAIRS} segment pairs, the closest on discovery, are tested for equivalence on the "
     "holdout only: every outcome that varies and every feedback measure with enough answers (score, mean "
-    "sentiment, negative share, topic mix) must be equivalent, an intersection-union test that needs no "
+    "sentiment, negative share, topic mix) must be equivalent, and none too thin to test may differ (p < 0.05): "
+    "an intersection-union test that needs no "
     "correction across the measures (its p is the largest of theirs); BH over the pairs. A pair with no "
     "outcome that varies is not confirmed; a merge of a segment below the minimum size is never confirmed"
 )
@@ -853,7 +858,10 @@ def _refine_split(best: Candidate, attributes: list[Attribute], settings, measur
 
 
 def _measure_record(name: str, role: str, a: np.ndarray, b: np.ndarray, margin: float, binary: bool) -> dict:
-    """One measure of a merge: its TOST within ``margin`` pooled SDs, or why it was not compared (with its n)."""
+    """One measure of a merge: its TOST within ``margin`` pooled SDs, or why it was not compared (with its n).
+
+    A measure too thin to show equivalence is still tested for a difference: one it shows (p < 0.05)
+    is evidence against the merge (``differs``)."""
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     n = [len(a), len(b)]
     base = {"measure": name, "role": role, "n": n}
@@ -868,6 +876,13 @@ def _measure_record(name: str, role: str, a: np.ndarray, b: np.ndarray, margin: 
     if c is None:
         return dict(base, compared=False, reason="too thin")
     pooled = math.sqrt(((n[0] - 1) * a.var(ddof=1) + (n[1] - 1) * b.var(ddof=1)) / max(n[0] + n[1] - 2, 1))
+    se = math.sqrt(a.var(ddof=1) / n[0] + b.var(ddof=1) / n[1])
+    if se > 0 and margin * pooled / se < ENOUGH_POWER:
+        shown = compare(name, a, b, binary=binary)
+        record = dict(base, compared=False, reason="too thin to show equivalence at the margin")
+        if shown is not None and shown.p_value < 0.05:
+            record.update(differs=True, diff=shown.diff, p_value=shown.p_value, kind=shown.kind)
+        return record
     return dict(
         base,
         compared=True,
@@ -905,6 +920,15 @@ def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: in
         totals = np.vstack([counts, draws]) @ patterns
         shares.append(totals / totals.sum(1, keepdims=True))
     distance = 0.5 * np.abs(shares[0] - shares[1]).sum(1)
+    # the distance two samples of one mix show at these sizes (E|N(0, s)| = 0.8 s per topic)
+    pooled = np.vstack(groups).sum(0) / np.vstack(groups).sum()
+    floor = 0.5 * float(np.sum(0.8 * np.sqrt(pooled * (1 - pooled) * (1 / n[0] + 1 / n[1]))))
+    if floor > TOPIC_MIX_MARGIN / 2:
+        record = dict(base, n=n, compared=False, reason=f"too thin for {len(topics)} topics (noise {floor:.2f})")
+        p = _topic_mix_difference(groups, rng)
+        if p < 0.05:
+            record.update(differs=True, diff=float(distance[0]), p_value=p, kind="distance")
+        return record
     # a plug-in distance runs high on samples (two draws of one mix are never identical): the basic
     # bootstrap bound, 2 x observed - resampled, removes that bias to first order
     boot = 2 * distance[0] - distance[1:]
@@ -918,6 +942,16 @@ def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: in
         margin=TOPIC_MIX_MARGIN,
         p_equivalence=float((1 + np.sum(boot >= TOPIC_MIX_MARGIN)) / (BOOTSTRAP + 1)),
     )
+
+
+def _topic_mix_difference(groups: list[np.ndarray], rng) -> float:
+    """Permutation p-value for a difference in topic mix (total variation distance, respondents relabelled)."""
+    mentions = np.vstack(groups)
+    labels = np.r_[np.ones(len(groups[0])), np.zeros(len(groups[1]))]
+    perms = np.vstack([labels] + [rng.permutation(labels) for _ in range(PERMUTATIONS)])
+    first, second = perms @ mentions, (1 - perms) @ mentions
+    tv = 0.5 * np.abs(first / first.sum(1, keepdims=True) - second / second.sum(1, keepdims=True)).sum(1)
+    return float(np.mean(tv >= tv[0] - 1e-12))
 
 
 def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, seed: int, names) -> dict | None:
@@ -946,9 +980,13 @@ def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, 
     out: dict[str, Any] = {
         "tost": compared,
         "tost_p": [r["p_equivalence"] for r in compared],
-        "not_compared": [{k: r[k] for k in ("measure", "role", "n", "reason")} for r in records if not r["compared"]],
+        "not_compared": [{k: v for k, v in r.items() if k != "compared"} for r in records if not r["compared"]],
     }
-    if not any(r["role"] == "outcome" for r in compared):
+    differs = [r for r in records if r.get("differs")]
+    if differs:
+        out["p"] = 1.0
+        out["why_not"] = "they differ: " + ", ".join(f"{r['measure']} (p = {r['p_value']:.3g})" for r in differs)
+    elif not any(r["role"] == "outcome" for r in compared):
         out["p"] = 1.0
         out["why_not"] = "no outcome varies with enough answers: nothing shows they do the same things"
     else:
