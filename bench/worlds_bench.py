@@ -85,13 +85,19 @@ def null_outcomes(world, how: str, seed: int) -> None:
         c["revenue"] = rng.permutation(c["revenue"].to_numpy())
 
 
-def scores_differ(feedback: pd.DataFrame, segments: list[str]) -> bool:
-    """Do the two segments' scores (stars, else sentiment) differ over all their comments (Welch p < 0.05)?"""
+def scores_differ(feedback: pd.DataFrame, segments: list[str]) -> dict | None:
+    """The two segments' score gap (stars, else sentiment) over all their comments when it is significant
+    (Welch p < 0.05): the difference, Cohen's d and p; None when they do not differ."""
     from scipy import stats
 
     column = S.SCORE if feedback[S.SCORE].notna().any() else S.SENTIMENT_SCORE
     a, b = (feedback.loc[feedback[S.SEGMENT] == s, column].dropna().to_numpy(dtype=float) for s in segments)
-    return len(a) > 1 and len(b) > 1 and float(stats.ttest_ind(a, b, equal_var=False).pvalue) < 0.05
+    if len(a) < 2 or len(b) < 2:
+        return None
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    pooled = float(np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)))
+    diff = float(a.mean() - b.mean())
+    return {"diff": diff, "d": diff / pooled if pooled else 0.0, "p": p} if p < 0.05 else None
 
 
 def run_world(
@@ -183,7 +189,9 @@ def run_world(
             if any(world.attribute_types.get(c) == "decoy" for c in world.attribute_types if c in p["rule"])
         ],
         "merges_scores_differ": [
-            p["rule"] for p in confirmed if p["kind"] == "merge" and scores_differ(feedback, p["segments"])
+            dict(gap, rule=p["rule"])
+            for p in confirmed
+            if p["kind"] == "merge" and (gap := scores_differ(feedback, p["segments"])) is not None
         ],
         "null_outcome": null_outcome,
         "propose_s": round(t_propose, 2),
@@ -216,6 +224,9 @@ def summarize(rows: list[dict]) -> dict:
         "null_false_alarm": sum(r["confirmed"] > 0 for r in nulls) / len(nulls) if nulls else float("nan"),
         "merge_recall": _share([p["found"] for p in planted if p["kind"] == "merge"]),
         "merges_scores_differ": sum(len(r.get("merges_scores_differ", [])) for r in rows),
+        "merges_scores_differ_past_margin": sum(
+            abs(m["d"]) >= 0.3 for r in rows for m in r.get("merges_scores_differ", []) if isinstance(m, dict)
+        ),
         "cells": {" | ".join(k): v for k, v in sorted(cells.items())},
         "targets": {" | ".join(k): v for k, v in sorted(targets.items())},
     }
@@ -235,7 +246,10 @@ def print_tables(summary: dict) -> None:
           f"of {summary['confirmed']}")  # fmt: skip
     print(f"null worlds confirming anything: {summary['null_false_alarm']:.2f}")
     print(f"merge recall: {summary['merge_recall']:.2f}")
-    print(f"confirmed merges of segments whose scores differ: {summary['merges_scores_differ']}")
+    print(
+        f"confirmed merges of segments whose scores differ (Welch p < 0.05 over all comments): "
+        f"{summary['merges_scores_differ']}, of which by 0.3 SD or more: {summary['merges_scores_differ_past_margin']}"
+    )
     print()
     print("Recall by kind x attribute type x effect x planted customers (found / planted):")
     print()
