@@ -901,14 +901,9 @@ def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: in
     mentions that would have to move), equivalent when its (basic) bootstrap upper bound lies under TOPIC_MIX_MARGIN."""
     topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
     base = {"measure": "topic_mix", "role": "feedback", "level": TOPIC_LEVEL}
-    rows = measures.resp_rows
     if not topics:
         return dict(base, n=[0, 0], compared=False, reason="no topics")
-    mentions = measures.respondent[topics].to_numpy(dtype=float, na_value=0.0)[rows]
-    groups = []
-    for flags in (a[rows], b[rows]):
-        m = mentions[flags]
-        groups.append(m[m.sum(1) > 0])
+    groups = _topic_groups(measures, topics, a, b)
     n = [len(g) for g in groups]
     if min(n) < MIN_ANSWERS:
         return dict(base, n=n, compared=False, reason=f"too thin (fewer than {MIN_ANSWERS} comments with a topic)")
@@ -942,6 +937,41 @@ def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: in
         margin=TOPIC_MIX_MARGIN,
         p_equivalence=float((1 + np.sum(boot >= TOPIC_MIX_MARGIN)) / (BOOTSTRAP + 1)),
     )
+
+
+def _topic_groups(measures: Measures, topics: list[str], a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """The topic mentions (0/1 per topic) of each side's respondents who mention a topic."""
+    rows = measures.resp_rows
+    mentions = measures.respondent[topics].to_numpy(dtype=float, na_value=0.0)[rows]
+    return [m[m.sum(1) > 0] for m in (mentions[a[rows]], mentions[b[rows]])]
+
+
+def _thin_differences(measures: Measures, a, b, thin: set[str], seed: int, names) -> list[dict]:
+    """The measures too thin to compare on the holdout, tested for a difference over all the pair's
+    comments (discovery and holdout): one that shows (p < 0.05) stops the merge. Only ever a blocker, so
+    it cannot make a merge easier to confirm."""
+    fa, fb = _flags(a), _flags(b)
+    found = []
+    for name, values, over_respondents in measures.columns:
+        if name not in thin:
+            continue
+        ga, gb = (fa[measures.resp_rows], fb[measures.resp_rows]) if over_respondents else (fa, fb)
+        x, y = values[ga], values[gb]
+        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        if measures.binary[name] and not _enough_events([(x, y)]):
+            continue
+        c = compare(name, x, y, binary=measures.binary[name])
+        if c is not None and c.p_value < 0.05:
+            found.append({"measure": name, "diff": c.diff, "p_value": c.p_value, "n": [len(x), len(y)]})
+    topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
+    if "topic_mix" in thin and topics:
+        groups = _topic_groups(measures, topics, fa, fb)
+        if min(len(g) for g in groups) >= MIN_ANSWERS:
+            rng = np.random.default_rng(int(_stable_hash(seed, "topic-mix-all", *names) * 2**32))
+            p = _topic_mix_difference(groups, rng)
+            if p < 0.05:
+                found.append({"measure": "topic_mix", "p_value": p, "n": [len(g) for g in groups]})
+    return found
 
 
 def _topic_mix_difference(groups: list[np.ndarray], rng) -> float:
@@ -1037,6 +1067,18 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
             a = (segments == cand.segments[0]) & holdout & outside
             b = (segments == cand.segments[1]) & holdout & outside
             tests = _merge_tests(measures, a, b, settings.equivalence_margin, seed + 1, tuple(cand.segments))
+            thin = {r["measure"] for r in (tests or {}).get("not_compared", []) if r["reason"].startswith("too thin")}
+            if tests and thin and "why_not" not in tests:
+                whole = segments.isin(cand.segments) & outside
+                differ = _thin_differences(
+                    measures, whole & (segments == cand.segments[0]), whole & (segments == cand.segments[1]),
+                    thin, seed, tuple(cand.segments),
+                )  # fmt: skip
+                if differ:
+                    tests.update(p=1.0, differs_over_all_comments=differ)
+                    tests["why_not"] = "they differ over all their comments (discovery and holdout): " + ", ".join(
+                        f"{r['measure']} (p = {r['p_value']:.3g})" for r in differ
+                    )
             cand.extra["holdout_tests"] = tests
             merge_p.append(tests["p"] if tests else 1.0)  # the pair's intersection-union p
             holdout_p.append(float("nan"))  # decided below, in the merge family
@@ -1271,6 +1313,7 @@ def _merge_evidence(cand: Candidate, evidence: Evidence, settings) -> float:
         "equivalence": h.get("tost", []),
         "not_compared": h.get("not_compared", []),
         "p_intersection_union": h.get("p"),
+        **({"differs_over_all_comments": h["differs_over_all_comments"]} if "differs_over_all_comments" in h else {}),
     }
     if cand.extra.get("why_not"):
         evidence.why_not = cand.extra["why_not"]
