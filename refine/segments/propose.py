@@ -880,8 +880,8 @@ def _measure_record(name: str, role: str, a: np.ndarray, b: np.ndarray, margin: 
     if se > 0 and margin * pooled / se < ENOUGH_POWER:
         shown = compare(name, a, b, binary=binary)
         record = dict(base, compared=False, reason="too thin to show equivalence at the margin")
-        if shown is not None and shown.p_value < 0.05:
-            record.update(differs=True, diff=shown.diff, p_value=shown.p_value, kind=shown.kind)
+        if shown is not None:
+            record.update(diff=shown.diff, p_value=shown.p_value, kind=shown.kind)
         return record
     return dict(
         base,
@@ -920,9 +920,7 @@ def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: in
     floor = 0.5 * float(np.sum(0.8 * np.sqrt(pooled * (1 - pooled) * (1 / n[0] + 1 / n[1]))))
     if floor > TOPIC_MIX_MARGIN / 2:
         record = dict(base, n=n, compared=False, reason=f"too thin for {len(topics)} topics (noise {floor:.2f})")
-        p = _topic_mix_difference(groups, rng)
-        if p < 0.05:
-            record.update(differs=True, diff=float(distance[0]), p_value=p, kind="distance")
+        record.update(diff=float(distance[0]), p_value=_topic_mix_difference(groups, rng), kind="distance")
         return record
     # a plug-in distance runs high on samples (two draws of one mix are never identical): the basic
     # bootstrap bound, 2 x observed - resampled, removes that bias to first order
@@ -948,7 +946,7 @@ def _topic_groups(measures: Measures, topics: list[str], a: np.ndarray, b: np.nd
 
 def _thin_differences(measures: Measures, a, b, thin: set[str], seed: int, names) -> list[dict]:
     """The measures too thin to compare on the holdout, tested for a difference over all the pair's
-    comments (discovery and holdout): one that shows (p < 0.05) stops the merge. Only ever a blocker, so
+    comments (discovery and holdout): one that shows (p < 0.05 / measures tested) stops the merge. Only ever a blocker, so
     it cannot make a merge easier to confirm."""
     fa, fb = _flags(a), _flags(b)
     found = []
@@ -961,17 +959,17 @@ def _thin_differences(measures: Measures, a, b, thin: set[str], seed: int, names
         if measures.binary[name] and not _enough_events([(x, y)]):
             continue
         c = compare(name, x, y, binary=measures.binary[name])
-        if c is not None and c.p_value < 0.05:
+        if c is not None:
             found.append({"measure": name, "diff": c.diff, "p_value": c.p_value, "n": [len(x), len(y)]})
     topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
     if "topic_mix" in thin and topics:
         groups = _topic_groups(measures, topics, fa, fb)
         if min(len(g) for g in groups) >= MIN_ANSWERS:
             rng = np.random.default_rng(int(_stable_hash(seed, "topic-mix-all", *names) * 2**32))
-            p = _topic_mix_difference(groups, rng)
-            if p < 0.05:
-                found.append({"measure": "topic_mix", "p_value": p, "n": [len(g) for g in groups]})
-    return found
+            found.append(
+                {"measure": "topic_mix", "p_value": _topic_mix_difference(groups, rng), "n": [len(g) for g in groups]}
+            )
+    return [r for r in found if r["p_value"] < 0.05 / len(found)]  # Bonferroni over the measures tested
 
 
 def _topic_mix_difference(groups: list[np.ndarray], rng) -> float:
@@ -1012,7 +1010,9 @@ def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, 
         "tost_p": [r["p_equivalence"] for r in compared],
         "not_compared": [{k: v for k, v in r.items() if k != "compared"} for r in records if not r["compared"]],
     }
-    differs = [r for r in records if r.get("differs")]
+    # a thin measure differs at p < 0.05 / (thin measures tested): a false difference must not block a merge
+    checked = [r for r in records if "p_value" in r]
+    differs = [r for r in checked if r["p_value"] < 0.05 / len(checked)]
     if differs:
         out["p"] = 1.0
         out["why_not"] = "they differ: " + ", ".join(f"{r['measure']} (p = {r['p_value']:.3g})" for r in differs)
