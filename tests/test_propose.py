@@ -508,4 +508,6 @@ def test_with_too_few_comments_a_merge_rests_on_outcomes_unless_the_comments_sho
     )
     merges = [p for p in apart.result.proposals if p.kind == "merge" and set(p.segments) == {"B", "C"}]
     assert merges and not any(p.confirmed for p in merges)
-    assert all("they differ: score" in p.evidence.why_not for p in merges)
+    assert all(
+        "they differ over all their comments" in p.evidence.why_not and "score" in p.evidence.why_not for p in merges
+    )

@@ -860,8 +860,8 @@ def _refine_split(best: Candidate, attributes: list[Attribute], settings, measur
 def _measure_record(name: str, role: str, a: np.ndarray, b: np.ndarray, margin: float, binary: bool) -> dict:
     """One measure of a merge: its TOST within ``margin`` pooled SDs, or why it was not compared (with its n).
 
-    A measure too thin to show equivalence is still tested for a difference: one it shows (p < 0.05)
-    is evidence against the merge (``differs``)."""
+    A measure too thin to show equivalence carries its difference test's ``p_value``; whether it stops
+    the merge is decided once, over all the pair's comments (`_thin_differences`)."""
     a, b = a[np.isfinite(a)], b[np.isfinite(b)]
     n = [len(a), len(b)]
     base = {"measure": name, "role": role, "n": n}
@@ -1010,13 +1010,7 @@ def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, 
         "tost_p": [r["p_equivalence"] for r in compared],
         "not_compared": [{k: v for k, v in r.items() if k != "compared"} for r in records if not r["compared"]],
     }
-    # a thin measure differs at p < 0.05 / (thin measures tested): a false difference must not block a merge
-    checked = [r for r in records if "p_value" in r]
-    differs = [r for r in checked if r["p_value"] < 0.05 / len(checked)]
-    if differs:
-        out["p"] = 1.0
-        out["why_not"] = "they differ: " + ", ".join(f"{r['measure']} (p = {r['p_value']:.3g})" for r in differs)
-    elif not any(r["role"] == "outcome" for r in compared):
+    if not any(r["role"] == "outcome" for r in compared):
         out["p"] = 1.0
         out["why_not"] = "no outcome varies with enough answers: nothing shows they do the same things"
     else:
