@@ -3,6 +3,13 @@ and the number of confirmed proposals on null data, over several seeds of `refin
 
     .venv/bin/python bench/proposals_bench.py --seeds 5
 
+Null outcomes (issue 29): `--null-outcome constant` sets churn and revenue to one value for every customer,
+`--null-outcome independent` redraws churn at its overall rate and shuffles revenue across customers (seeds
+0..N-1, planted data); a confirmed merge then rests on the feedback measures alone and must not join
+segments whose scores differ.
+
+    .venv/bin/python bench/proposals_bench.py --seeds 20 --null-outcome independent
+
 A confirmed proposal matches a planted one when it is of the same kind and selects nearly the same
 customers (Jaccard >= 0.7 of the customers the two rules select; merges: the same two segments).
 """
@@ -19,6 +26,7 @@ from pathlib import Path
 
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
+import numpy as np
 import pandas as pd
 
 from refine.demo.company import generate_company, write_demo_data
@@ -54,6 +62,17 @@ def score_run(proposals: list[dict], truth: dict, customers: pd.DataFrame) -> di
     }
 
 
+def null_outcomes(customers: pd.DataFrame, how: str, seed: int) -> None:
+    """Outcomes with no segment difference: constant, or independent of the segment."""
+    rng = np.random.default_rng(10_000 + seed)
+    if how == "constant":
+        customers["churned_90d"] = 0
+        customers["revenue_12m"] = 100.0
+    else:
+        customers["churned_90d"] = (rng.random(len(customers)) < float(customers["churned_90d"].mean())).astype(int)
+        customers["revenue_12m"] = rng.permutation(customers["revenue_12m"].to_numpy())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -61,28 +80,36 @@ def main() -> int:
     parser.add_argument("--response-rate", type=float, default=0.1)
     parser.add_argument("--sentiment", default="default", help="[model] sentiment to use (default: the packaged head)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "refine-bench-cache"))
+    parser.add_argument("--null-outcome", choices=["constant", "independent"], default=None)
     args = parser.parse_args()
     os.environ["REFINE_CACHE_DIR"] = args.cache
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
-            for null in (False, True):
+            for null in (False,) if args.null_outcome else (False, True):
                 start = time.perf_counter()
                 company = generate_company(
                     seed, n_customers=args.customers, response_rate=args.response_rate, null=null
                 )
+                if args.null_outcome:
+                    null_outcomes(company.customers, args.null_outcome, seed)
                 folder = Path(tmp) / f"{seed}-{null}"
                 paths = write_demo_data(folder / "data", company)
                 config = load_config(paths["config"], overrides={"model": {"sentiment": args.sentiment}})
                 result = run_cycle(paths["feedback"], paths["customers"], config, folder / "run", quiet=True)
                 customers = pd.read_csv(paths["customers"], dtype={"Customer ID": str})
                 row = score_run(result.proposals, company.truth, customers)
+                row["merges"] = [
+                    f"{p.rule} ({p.evidence.status}; {p.evidence.why_not or 'shown'})"
+                    for p in result.proposals
+                    if p.kind == "merge"
+                ]
                 row.update(seed=seed, null=null, seconds=round(time.perf_counter() - start, 1))
                 rows.append(row)
                 print(
                     f"seed {seed} {'null   ' if null else 'planted'}: {row['confirmed']} confirmed, "
                     f"{row['found']}/{row['planted']} planted found, {row['correct']} correct "
-                    f"({row['seconds']} s) {row['rules']}",
+                    f"({row['seconds']} s) {row['rules']} merges: {row['merges']}",
                     flush=True,
                 )
     planted = [r for r in rows if not r["null"]]

@@ -15,6 +15,14 @@ the rest of the segment, since `segment == "S4" and app_user == False` splits S4
 `... == True` does). Precision: confirmed proposals matching a planted structure over
 all confirmed proposals in the worlds with structure. Null worlds: share confirming anything.
 
+Null outcomes (issue 29): `--null-outcome constant` sets churned to 0 and revenue to one value for every
+customer; `--null-outcome independent` redraws churn (at its overall rate) and shuffles revenue across
+customers, so neither depends on the segment while feedback and scores still differ. A confirmed merge of
+two segments whose scores (stars, or sentiment where a pool has none) differ (Welch p < 0.05 over all
+their comments) is counted as `merges_scores_differ`: the target is 0 over 20 seeds.
+
+    PYTHONPATH=. .venv/bin/python bench/worlds_bench.py --worlds 20 --null 0 --null-outcome independent
+
 Targets (issue 14): recall >= 0.9 for medium or large effects on >= 300 customers for each kind and
 attribute type; precision >= 0.95; at most 5% of null worlds confirm anything. Not a test: it prints.
 """
@@ -65,7 +73,36 @@ def embed_pools(pools, cache: Path, backend: str):
     return out, embedder.model_id
 
 
-def run_world(seed: int, null: bool, pools, embedded, customers: int, workdir: Path) -> dict:
+def null_outcomes(world, how: str, seed: int) -> None:
+    """Make the world's outcomes carry no segment difference (issue 29): constant, or independent of segment."""
+    rng = np.random.default_rng(10_000 + seed)
+    c = world.customers
+    if how == "constant":
+        c["churned"] = 0
+        c["revenue"] = 100.0
+    else:
+        c["churned"] = (rng.random(len(c)) < float(c["churned"].mean())).astype(int)
+        c["revenue"] = rng.permutation(c["revenue"].to_numpy())
+
+
+def scores_differ(feedback: pd.DataFrame, segments: list[str]) -> dict | None:
+    """The two segments' score gap (stars, else sentiment) over all their comments when it is significant
+    (Welch p < 0.05): the difference, Cohen's d and p; None when they do not differ."""
+    from scipy import stats
+
+    column = S.SCORE if feedback[S.SCORE].notna().any() else S.SENTIMENT_SCORE
+    a, b = (feedback.loc[feedback[S.SEGMENT] == s, column].dropna().to_numpy(dtype=float) for s in segments)
+    if len(a) < 2 or len(b) < 2:
+        return None
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    pooled = float(np.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2)))
+    diff = float(a.mean() - b.mean())
+    return {"diff": diff, "d": diff / pooled if pooled else 0.0, "p": p} if p < 0.05 else None
+
+
+def run_world(
+    seed: int, null: bool, pools, embedded, customers: int, workdir: Path, null_outcome: str | None = None
+) -> dict:
     from refine.io.ingest import ingest, rule_columns
     from refine.segments.profiles import join_segments, respondents_table
     from refine.segments.propose import propose
@@ -75,6 +112,8 @@ def run_world(seed: int, null: bool, pools, embedded, customers: int, workdir: P
     start = time.perf_counter()
     index = seed % len(pools) if pools else 0
     world = draw_world(seed, world_pool(seed, pools), null=null, n_customers=customers)
+    if null_outcome:
+        null_outcomes(world, null_outcome, seed)
     vectors, sentiment = embedded[index]
     folder = workdir / f"{seed}-{'null' if null else 'planted'}"
     paths = world.write(folder)
@@ -149,6 +188,12 @@ def run_world(seed: int, null: bool, pools, embedded, customers: int, workdir: P
             for p in confirmed
             if any(world.attribute_types.get(c) == "decoy" for c in world.attribute_types if c in p["rule"])
         ],
+        "merges_scores_differ": [
+            dict(gap, rule=p["rule"])
+            for p in confirmed
+            if p["kind"] == "merge" and (gap := scores_differ(feedback, p["segments"])) is not None
+        ],
+        "null_outcome": null_outcome,
         "propose_s": round(t_propose, 2),
         "seconds": round(time.perf_counter() - start, 1),
     }
@@ -177,9 +222,18 @@ def summarize(rows: list[dict]) -> dict:
         "precision": sum(r["correct"] for r in worlds) / confirmed if confirmed else float("nan"),
         "confirmed": confirmed,
         "null_false_alarm": sum(r["confirmed"] > 0 for r in nulls) / len(nulls) if nulls else float("nan"),
+        "merge_recall": _share([p["found"] for p in planted if p["kind"] == "merge"]),
+        "merges_scores_differ": sum(len(r.get("merges_scores_differ", [])) for r in rows),
+        "merges_scores_differ_past_margin": sum(
+            abs(m["d"]) >= 0.3 for r in rows for m in r.get("merges_scores_differ", []) if isinstance(m, dict)
+        ),
         "cells": {" | ".join(k): v for k, v in sorted(cells.items())},
         "targets": {" | ".join(k): v for k, v in sorted(targets.items())},
     }
+
+
+def _share(flags: list) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")
 
 
 def print_tables(summary: dict) -> None:
@@ -191,6 +245,11 @@ def print_tables(summary: dict) -> None:
     print(f"precision (confirmed proposals matching a planted structure): {summary['precision']:.3f} "
           f"of {summary['confirmed']}")  # fmt: skip
     print(f"null worlds confirming anything: {summary['null_false_alarm']:.2f}")
+    print(f"merge recall: {summary['merge_recall']:.2f}")
+    print(
+        f"confirmed merges of segments whose scores differ (Welch p < 0.05 over all comments): "
+        f"{summary['merges_scores_differ']}, of which by 0.3 SD or more: {summary['merges_scores_differ_past_margin']}"
+    )
     print()
     print("Recall by kind x attribute type x effect x planted customers (found / planted):")
     print()
@@ -280,6 +339,12 @@ def main() -> int:
         help="one JSON line per world (appended)",
     )
     parser.add_argument("--report", default=None, help="only summarize this JSONL file")
+    parser.add_argument(
+        "--null-outcome",
+        choices=["constant", "independent"],
+        default=None,
+        help="outcomes with no segment difference (issue 29): constant, or independent of segment",
+    )
     parser.add_argument("--chart", default=None, help="write the recall chart (SVG) here")
     args = parser.parse_args()
 
@@ -303,7 +368,7 @@ def main() -> int:
         order.sort(key=lambda item: (item[0], item[1]))
         with tempfile.TemporaryDirectory() as tmp, open(args.out, "a", encoding="utf-8") as sink:
             for seed, null in order:
-                row = run_world(seed, null, pools, embedded, args.customers, Path(tmp))
+                row = run_world(seed, null, pools, embedded, args.customers, Path(tmp), args.null_outcome)
                 rows.append(row)
                 sink.write(json.dumps(row) + "\n")
                 sink.flush()
@@ -315,6 +380,7 @@ def main() -> int:
                     f"world {seed:3d} {'null   ' if null else 'planted'}: {row['segments']} segments, "
                     f"{row['attributes']} attributes, {row['feedback']} comments, {row['topics']} topics; "
                     f"{found}/{len(row['planted'])} found, {row['confirmed']} confirmed, wrong {row['wrong']} "
+                    f"merges of segments whose scores differ {row['merges_scores_differ']} "
                     f"[{what}] "
                     f"({row['seconds']} s, propose {row['propose_s']} s)",
                     flush=True,

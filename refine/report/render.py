@@ -206,11 +206,40 @@ def describe_comparison(c: dict) -> str:
     )
 
 
+def _merge_measures(ev) -> str:
+    """A merge's evidence (issue 29): what was shown equivalent, what could not be compared (with its n), why not."""
+    held = ev.holdout if isinstance(ev.holdout, dict) else {}
+
+    def shown(e: dict) -> str:
+        if e["measure"] == "topic_mix":
+            return f"topic mix {e['diff']:.2f} apart (bound {e['ci_high']:.2f}, margin {e['margin']:.2f})"
+        margin = f"{100 * e['margin']:.1f} pts" if e.get("kind") == "proportion" else f"{e['margin']:.3g}"
+        return f"{e['measure']} differs by {difference(e)} (margin {margin})"
+
+    parts = []
+    for role, said in (("outcome", "they do the same things"), ("feedback", "they say the same things")):
+        tested = [e for e in held.get("equivalence") or [] if e.get("role") == role]
+        missing = [e for e in held.get("not_compared") or [] if e.get("role") == role]
+        if tested:
+            label = said if ev.status == "confirmed" else {"outcome": "outcomes", "feedback": "feedback"}[role]
+            parts.append(f"{label}: " + ", ".join(map(shown, tested)))
+        if missing:
+            what = "what they do" if role == "outcome" else "what they say"
+            parts.append(
+                f"{what} could not be compared: "
+                + "; ".join(f"{e['measure']} {e['reason']}, n = {sum(e['n'])}" for e in missing)
+            )
+    text = "On held-out customers, " + "; ".join(parts) + "." if parts else ""
+    return text if ev.status == "confirmed" else f"Not confirmed: {ev.why_not}. {text}".strip()
+
+
 def proposal_summary(p: Proposal) -> str:
     ev = p.evidence
     if p.kind == "merge":
         if ev.reason is not None:
-            return ev.reason
+            return f"{ev.status.capitalize()}: {ev.reason}" if ev.status else ev.reason
+        if ev.status is not None:
+            return _merge_measures(ev)
         eq = "; ".join(f"{e['measure']} differs by {difference(e)}" for e in ev.equivalence or [])
         fd = ev.feedback_difference or {}
         text = (

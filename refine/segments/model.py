@@ -38,13 +38,19 @@ class Evidence(DictAccess):
     # merge
     reason: str | None = None  # a merge for size: why
     equivalence: list[dict] | None = None  # per outcome: TOST on discovery
-    feedback_difference: dict | None = None  # permutation test on topic mix and sentiment
+    feedback_difference: dict | None = None  # permutation test on topic mix and sentiment (before 0.3.1)
+    status: str | None = None  # merge: confirmed | not confirmed | too small to stand alone (new key)
+    not_compared: list[dict] | None = None  # merge: measures constant, all missing or too thin, with n (new key)
+    why_not: str | None = None  # merge: why it is not confirmed (new key)
     in_new_segments: int | None = None  # customers of the rule tested (and assigned) in a NEW segment
     extra: dict[str, Any] = field(default_factory=dict)
 
     _ORDER = (
+        "status",
         "reason",
+        "why_not",
         "equivalence",
+        "not_compared",
         "feedback_difference",
         "discovery",
         "holdout",

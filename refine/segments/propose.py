@@ -13,10 +13,13 @@ Method, in the order the code runs:
 4. SPLIT: inside each segment, conditions (one, then two terms) are compared against the rest of
    the segment. Conditions already proposed as NEW segments are not reused.
 5. MERGE: on discovery, the few segment pairs (MERGE_PAIRS) whose outcome and feedback profiles
-   are closest, every outcome within the equivalence margin, are chosen; on the holdout each outcome
-   of each chosen pair is tested for equivalence within the margin (TOST), Benjamini-Hochberg over
-   those tests only, and a permutation test on the topic mix and sentiment must find no difference.
-   A segment below the minimum size is a merge candidate with its nearest neighbour.
+   are closest, every outcome within the equivalence margin, are chosen; on the holdout every outcome
+   that varies and every feedback measure with enough answers (score, mean sentiment, negative share:
+   TOST within the margin; topic mix: a bootstrap bound on the distance between the topic
+   distributions) must be equivalent, an intersection-union test; Benjamini-Hochberg over the pairs.
+   Measures constant, all missing or too thin are listed as not compared; with no outcome compared a
+   merge is not confirmed. A segment below the minimum size is a merge candidate with its nearest
+   neighbour, under a status of its own, never confirmed.
 6. NEW and SPLIT p-values are Benjamini-Hochberg adjusted across every comparison made in discovery. Each
    surviving candidate is re-tested on the holdout part (BH across candidates); only those that
    hold there are ``confirmed``. Confirmed proposals rank first.
@@ -50,6 +53,16 @@ from refine.segments.search import (
 from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
 
 PERMUTATIONS = 999
+MIN_ANSWERS = 10  # answers each side of a merge needs for a measure to be compared
+BOOTSTRAP = 999  # resamples for the topic-mix distance's upper bound
+# topic mix: the largest total variation distance between two segments' topic distributions (the share of
+# topic mentions that would have to move) still called the same mix; measured at the topic level of topics.json
+TOPIC_MIX_MARGIN = 0.15
+TOPIC_LEVEL = "child (the topics of topics.json)"
+TOO_SMALL = "too small to stand alone"
+# a measure has enough answers to test when two identical segments would be shown equivalent with 80%
+# probability: margin / standard error >= z(0.95) + z(0.90) (about 190 answers a side at 0.3 SD)
+ENOUGH_POWER = 1.645 + 1.2816
 # segment pairs chosen on discovery for the holdout equivalence test (the MERGE family): the closest few
 MERGE_PAIRS = 3
 # what the correction covers, worded as it runs (proposals.json method, report method section, README)
@@ -57,9 +70,13 @@ CORRECTION = (
     "Benjamini-Hochberg within each family of discovery comparisons, not across families: NEW (every "
     "condition tested x every measure) and SPLIT (every segment x condition x measure); a second rule term "
     "is judged at Bonferroni thresholds over every condition it was chosen from. On the holdout, BH across "
-    "the NEW candidates, then across the SPLIT candidates (and merges of segments below the minimum size). "
+    "the NEW candidates, then across the SPLIT candidates. "
     f"MERGE: up to {MERGE_PAIRS} segment pairs, the closest on discovery, are tested for equivalence on the "
-    "holdout only, BH over those pairs x outcomes"
+    "holdout only: every outcome that varies and every feedback measure with enough answers (score, mean "
+    "sentiment, negative share, topic mix) must be equivalent, and none too thin to test may differ (p < 0.05): "
+    "an intersection-union test that needs no "
+    "correction across the measures (its p is the largest of theirs); BH over the pairs. A pair with no "
+    "outcome that varies is not confirmed; a merge of a segment below the minimum size is never confirmed"
 )
 # candidates carried from the scan to the full checks, per attribute (NEW) or per attribute and segment
 # (SPLIT): the strongest conditions that do not overlap (two planted groups rarely share an attribute)
@@ -445,7 +462,17 @@ def _search_merges(search: _Search, outside: pd.Series) -> _Step:
     measures, settings, segments, discovery = search.measures, search.settings, search.segments, search.discovery
     merge_universe = search.disc & _flags(outside)
     pairs, pairs_considered = _merge_pairs(measures, merge_universe, settings.equivalence_margin, MERGE_PAIRS)
-    family = {"pairs": pairs_considered, "selected": 0, "comparisons": 0}
+    family = {
+        "pairs": pairs_considered,
+        "selected": 0,
+        "comparisons": 0,
+        "margins": {
+            "means": f"{settings.equivalence_margin:g} pooled SD (outcomes, score, mean sentiment)",
+            "shares": f"{settings.equivalence_margin:g} pooled SD of the 0/1 answers (sqrt(p(1-p)))",
+            "topic_mix": f"total variation distance {TOPIC_MIX_MARGIN:g} (95% basic bootstrap upper bound)",
+            "topic_level": TOPIC_LEVEL,
+        },
+    }
     merge_chosen = []
     for a, b, distance in pairs:
         ma, mb = segments == a, segments == b
@@ -458,7 +485,7 @@ def _search_merges(search: _Search, outside: pd.Series) -> _Step:
             search.seed,
             (a, b),
         )
-        # discovery only chooses: a pair whose outcomes are not equivalent even before correcting is not tried
+        # discovery only chooses: a pair not equivalent on every compared measure, even uncorrected, is not tried
         if tests is None or not tests["tost_p"] or max(tests["tost_p"]) >= settings.alpha:
             continue
         tests["distance"] = distance
@@ -466,31 +493,23 @@ def _search_merges(search: _Search, outside: pd.Series) -> _Step:
         merge_chosen.append(
             Candidate("merge", [a, b], rule, [], segments.isin([a, b]), [], extra={"tests": tests, "outside": outside})
         )
-    # descriptive only: the discovery p-values, adjusted over the chosen pairs (the decision is the holdout's)
-    discovery_q = benjamini_hochberg([p for c in merge_chosen for p in c.extra["tests"]["tost_p"]])
-    offset = 0
-    for cand in merge_chosen:
-        n_tests = len(cand.extra["tests"]["tost_p"])
-        cand.extra["tests"]["tost_q"] = list(discovery_q[offset : offset + n_tests])
-        offset += n_tests
     family["selected"] = len(merge_chosen)
-    return _Step(merge_chosen, family, offset)
+    return _Step(merge_chosen, family, sum(len(c.extra["tests"]["tost_p"]) for c in merge_chosen))
 
 
 def _stop_unconfirmed_merges(merges: _Step, stopped: list[dict]) -> None:
-    """Count the merges' holdout tests; a pair equivalent on outcomes whose feedback differs is stopped."""
+    """Count the merges' holdout tests; a chosen pair not confirmed there is stopped, saying why."""
     for cand in merges.candidates:
         held = cand.extra.get("holdout_tests") or {}
         merges.family["comparisons"] += len(held.get("tost_p", []))
-        if cand.extra["equivalent"] and not cand.extra["confirmed"]:
+        if not cand.extra["confirmed"]:
             stopped.append(
                 {
                     "kind": "merge",
                     "segments": cand.segments,
                     "rule": cand.rule,
-                    "stopped_by": "feedback differs",
-                    "detail": "outcomes equivalent on the holdout but topic mix / sentiment differ "
-                    f"(permutation p = {held.get('perm_p', 0.0):.3f})",
+                    "stopped_by": "not shown equivalent",
+                    "detail": cand.extra.get("why_not") or "not equivalent on the holdout",
                 }
             )
 
@@ -838,56 +857,165 @@ def _refine_split(best: Candidate, attributes: list[Attribute], settings, measur
     return trial if _strength(trial, settings) > 1.25 * current else best
 
 
-def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, seed: int, names) -> dict | None:
-    ra, rb = _respondent_counts(measures, a, b)
-    if ra < 10 or rb < 10:
-        return None
-    out: dict[str, Any] = {"tost": [], "tost_p": []}
-    for outcome in measures.outcomes.columns:
-        p, c = tost(
-            outcome, measures.outcomes.loc[a, outcome].to_numpy(), measures.outcomes.loc[b, outcome].to_numpy(), margin
-        )
-        if c is not None:
-            out["tost"].append(
-                {
-                    "measure": outcome,
-                    "kind": c.kind,
-                    "diff": c.diff,
-                    "ci_low": c.ci_low,
-                    "ci_high": c.ci_high,
-                    "effect": c.effect,
-                    "p_equivalence": p,
-                }
-            )
-            out["tost_p"].append(p)
-    out["perm_p"], out["jsd"], out["sentiment_diff"] = _permutation_test(measures, a, b, seed, names)
-    return out
+def _measure_record(name: str, role: str, a: np.ndarray, b: np.ndarray, margin: float, binary: bool) -> dict:
+    """One measure of a merge: its TOST within ``margin`` pooled SDs, or why it was not compared (with its n).
+
+    A measure too thin to show equivalence carries its difference test's ``p_value``; whether it stops
+    the merge is decided once, over all the pair's comments (`_thin_differences`)."""
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    n = [len(a), len(b)]
+    base = {"measure": name, "role": role, "n": n}
+    if not n[0] and not n[1]:
+        return dict(base, compared=False, reason="all missing")
+    values = np.concatenate([a, b])
+    if values.min() == values.max():
+        return dict(base, compared=False, reason=f"constant (all {values[0]:g})")
+    if min(n) < MIN_ANSWERS or (binary and not _enough_events([(a, b)])):
+        return dict(base, compared=False, reason=f"too thin (fewer than {MIN_ANSWERS} answers on a side)")
+    p, c = tost(name, a, b, margin)
+    if c is None:
+        return dict(base, compared=False, reason="too thin")
+    pooled = math.sqrt(((n[0] - 1) * a.var(ddof=1) + (n[1] - 1) * b.var(ddof=1)) / max(n[0] + n[1] - 2, 1))
+    se = math.sqrt(a.var(ddof=1) / n[0] + b.var(ddof=1) / n[1])
+    if se > 0 and margin * pooled / se < ENOUGH_POWER:
+        shown = compare(name, a, b, binary=binary)
+        record = dict(base, compared=False, reason="too thin to show equivalence at the margin")
+        if shown is not None:
+            record.update(diff=shown.diff, p_value=shown.p_value, kind=shown.kind)
+        return record
+    return dict(
+        base,
+        compared=True,
+        kind=c.kind,
+        diff=c.diff,
+        ci_low=c.ci_low,
+        ci_high=c.ci_high,
+        effect=c.effect,
+        margin=margin * pooled,
+        p_equivalence=p,
+    )
 
 
-def _permutation_test(measures: Measures, a: pd.Series, b: pd.Series, seed: int, names) -> tuple[float, float, float]:
-    """Permute respondents between the two segments; statistic: topic-mix JSD and sentiment gap (max of ranks)."""
+def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: int, names) -> dict:
+    """Topic mix: total variation distance between the two groups' topic distributions (share of topic
+    mentions that would have to move), equivalent when its (basic) bootstrap upper bound lies under TOPIC_MIX_MARGIN."""
     topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
-    responded = measures.respondent["sentiment"].notna()
-    rows = measures.respondent[(a | b) & responded]
-    labels = a[(a | b) & responded].to_numpy()
-    mentions = rows[topics].to_numpy(dtype=float) if topics else np.zeros((len(rows), 1))
-    sentiment = rows["sentiment"].to_numpy(dtype=float)
-    rng = np.random.default_rng(int(_stable_hash(seed, "perm", *names) * 2**32))
+    base = {"measure": "topic_mix", "role": "feedback", "level": TOPIC_LEVEL}
+    if not topics:
+        return dict(base, n=[0, 0], compared=False, reason="no topics")
+    groups = _topic_groups(measures, topics, a, b)
+    n = [len(g) for g in groups]
+    if min(n) < MIN_ANSWERS:
+        return dict(base, n=n, compared=False, reason=f"too thin (fewer than {MIN_ANSWERS} comments with a topic)")
+    rng = np.random.default_rng(int(_stable_hash(seed, "topic-mix", *names) * 2**32))
+    shares = []
+    for g in groups:  # bootstrap over the distinct mention patterns: memory grows with patterns, not respondents
+        patterns, counts = np.unique(g, axis=0, return_counts=True)
+        draws = rng.multinomial(len(g), counts / counts.sum(), size=BOOTSTRAP)
+        totals = np.vstack([counts, draws]) @ patterns
+        shares.append(totals / totals.sum(1, keepdims=True))
+    distance = 0.5 * np.abs(shares[0] - shares[1]).sum(1)
+    # the distance two samples of one mix show at these sizes (E|N(0, s)| = 0.8 s per topic)
+    pooled = np.vstack(groups).sum(0) / np.vstack(groups).sum()
+    floor = 0.5 * float(np.sum(0.8 * np.sqrt(pooled * (1 - pooled) * (1 / n[0] + 1 / n[1]))))
+    if floor > TOPIC_MIX_MARGIN / 2:
+        record = dict(base, n=n, compared=False, reason=f"too thin for {len(topics)} topics (noise {floor:.2f})")
+        record.update(diff=float(distance[0]), p_value=_topic_mix_difference(groups, rng), kind="distance")
+        return record
+    # a plug-in distance runs high on samples (two draws of one mix are never identical): the basic
+    # bootstrap bound, 2 x observed - resampled, removes that bias to first order
+    boot = 2 * distance[0] - distance[1:]
+    return dict(
+        base,
+        n=n,
+        compared=True,
+        kind="distance",
+        diff=float(distance[0]),
+        ci_high=float(np.quantile(boot, 0.95)),
+        margin=TOPIC_MIX_MARGIN,
+        p_equivalence=float((1 + np.sum(boot >= TOPIC_MIX_MARGIN)) / (BOOTSTRAP + 1)),
+    )
 
-    # all permutations at once: rows are permuted label vectors
-    perms = np.vstack([labels] + [rng.permutation(labels) for _ in range(PERMUTATIONS)]).astype(float)
-    group_counts = perms @ mentions + 0.5
-    rest_counts = (1 - perms) @ mentions + 0.5
-    p = group_counts / group_counts.sum(1, keepdims=True)
-    q = rest_counts / rest_counts.sum(1, keepdims=True)
-    m = (p + q) / 2
-    jsd = 0.5 * (p * np.log2(p / m)).sum(1) + 0.5 * (q * np.log2(q / m)).sum(1)
-    n_group = perms.sum(1)
-    gap = np.abs(perms @ sentiment / n_group - (1 - perms) @ sentiment / (len(labels) - n_group))
-    p_jsd = float(np.mean(jsd >= jsd[0] - 1e-12))  # the observed labelling counts as one permutation
-    p_gap = float(np.mean(gap >= gap[0] - 1e-12))
-    diff = float(sentiment[labels].mean() - sentiment[~labels].mean())
-    return float(min(1.0, 2 * min(p_jsd, p_gap))), float(jsd[0]), diff
+
+def _topic_groups(measures: Measures, topics: list[str], a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """The topic mentions (0/1 per topic) of each side's respondents who mention a topic."""
+    rows = measures.resp_rows
+    mentions = measures.respondent[topics].to_numpy(dtype=float, na_value=0.0)[rows]
+    return [m[m.sum(1) > 0] for m in (mentions[a[rows]], mentions[b[rows]])]
+
+
+def _thin_differences(measures: Measures, a, b, thin: set[str], seed: int, names) -> list[dict]:
+    """The measures too thin to compare on the holdout, tested for a difference over all the pair's
+    comments (discovery and holdout): one that shows (p < 0.05 / measures tested) stops the merge. Only ever a blocker, so
+    it cannot make a merge easier to confirm."""
+    fa, fb = _flags(a), _flags(b)
+    found = []
+    for name, values, over_respondents in measures.columns:
+        if name not in thin:
+            continue
+        ga, gb = (fa[measures.resp_rows], fb[measures.resp_rows]) if over_respondents else (fa, fb)
+        x, y = values[ga], values[gb]
+        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        if measures.binary[name] and not _enough_events([(x, y)]):
+            continue
+        c = compare(name, x, y, binary=measures.binary[name])
+        if c is not None:
+            found.append({"measure": name, "diff": c.diff, "p_value": c.p_value, "n": [len(x), len(y)]})
+    topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
+    if "topic_mix" in thin and topics:
+        groups = _topic_groups(measures, topics, fa, fb)
+        if min(len(g) for g in groups) >= MIN_ANSWERS:
+            rng = np.random.default_rng(int(_stable_hash(seed, "topic-mix-all", *names) * 2**32))
+            found.append(
+                {"measure": "topic_mix", "p_value": _topic_mix_difference(groups, rng), "n": [len(g) for g in groups]}
+            )
+    return [r for r in found if r["p_value"] < 0.05 / len(found)]  # Bonferroni over the measures tested
+
+
+def _topic_mix_difference(groups: list[np.ndarray], rng) -> float:
+    """Permutation p-value for a difference in topic mix (total variation distance, respondents relabelled)."""
+    mentions = np.vstack(groups)
+    labels = np.r_[np.ones(len(groups[0])), np.zeros(len(groups[1]))]
+    perms = np.vstack([labels] + [rng.permutation(labels) for _ in range(PERMUTATIONS)])
+    first, second = perms @ mentions, (1 - perms) @ mentions
+    tv = 0.5 * np.abs(first / first.sum(1, keepdims=True) - second / second.sum(1, keepdims=True)).sum(1)
+    return float(np.mean(tv >= tv[0] - 1e-12))
+
+
+def _merge_tests(measures: Measures, a: pd.Series, b: pd.Series, margin: float, seed: int, names) -> dict | None:
+    """Every measure of a merge on one part: each varying outcome and each feedback measure (score, mean
+    sentiment, negative share, topic mix) tested for equivalence, or listed as not compared with its n.
+
+    ``p`` is the intersection-union p-value, the largest over the compared measures: the merge holds only
+    if every one is equivalent, so no correction across the measures is needed. Without a compared
+    outcome there is no evidence they do the same things: ``p`` is 1 and ``why_not`` says so."""
+    ra, rb = _respondent_counts(measures, a, b)
+    if ra < MIN_ANSWERS or rb < MIN_ANSWERS:
+        return None
+    fa, fb = _flags(a), _flags(b)
+    records = []
+    for name, values, over_respondents in measures.columns:
+        if name.startswith("topic_"):
+            continue
+        if over_respondents:
+            ga, gb = fa[measures.resp_rows], fb[measures.resp_rows]
+        else:
+            ga, gb = fa, fb
+        role = "feedback" if over_respondents else "outcome"
+        records.append(_measure_record(name, role, values[ga], values[gb], margin, measures.binary[name]))
+    records.append(_topic_mix_record(measures, fa, fb, seed, names))
+    compared = [r for r in records if r["compared"]]
+    out: dict[str, Any] = {
+        "tost": compared,
+        "tost_p": [r["p_equivalence"] for r in compared],
+        "not_compared": [{k: v for k, v in r.items() if k != "compared"} for r in records if not r["compared"]],
+    }
+    if not any(r["role"] == "outcome" for r in compared):
+        out["p"] = 1.0
+        out["why_not"] = "no outcome varies with enough answers: nothing shows they do the same things"
+    else:
+        out["p"] = max(out["tost_p"])
+    return out
 
 
 def _small_segment_merges(customers, segments, measures, settings, chosen) -> list[Candidate]:
@@ -927,16 +1055,26 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
     for cand in chosen:
         if cand.kind == "merge":
             if cand.extra.get("reason") == "below minimum size":
-                cand.extra["holdout_p"] = 0.0  # a size fact needs no statistical confirmation
-                holdout_p.append(0.0)
+                holdout_p.append(math.inf)  # a size fact: proposed under its own status, never confirmed
                 continue
             outside = cand.extra["outside"]
             a = (segments == cand.segments[0]) & holdout & outside
             b = (segments == cand.segments[1]) & holdout & outside
             tests = _merge_tests(measures, a, b, settings.equivalence_margin, seed + 1, tuple(cand.segments))
+            thin = {r["measure"] for r in (tests or {}).get("not_compared", []) if r["reason"].startswith("too thin")}
+            if tests and thin and "why_not" not in tests:
+                whole = segments.isin(cand.segments) & outside
+                differ = _thin_differences(
+                    measures, whole & (segments == cand.segments[0]), whole & (segments == cand.segments[1]),
+                    thin, seed, tuple(cand.segments),
+                )  # fmt: skip
+                if differ:
+                    tests.update(p=1.0, differs_over_all_comments=differ)
+                    tests["why_not"] = "they differ over all their comments (discovery and holdout): " + ", ".join(
+                        f"{r['measure']} (p = {r['p_value']:.3g})" for r in differ
+                    )
             cand.extra["holdout_tests"] = tests
-            cand.extra["holdout_perm_p"] = tests["perm_p"] if tests else 0.0
-            merge_p += tests["tost_p"] if tests else []
+            merge_p.append(tests["p"] if tests else 1.0)  # the pair's intersection-union p
             holdout_p.append(float("nan"))  # decided below, in the merge family
             continue
         primary = _significant(cand.comparisons, settings)
@@ -954,23 +1092,37 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
         p = again.p_value if again is not None and np.sign(again.diff) == np.sign(lead.diff) else 1.0
         # one-sided in the discovered direction
         holdout_p.append(p / 2 if p < 1.0 else 1.0)
-    tested = [p for p in holdout_p if not math.isnan(p)]
+    tested = [p for p in holdout_p if math.isfinite(p)]
     adjusted = iter(benjamini_hochberg(tested))
     merge_q = iter(benjamini_hochberg(merge_p))
     for cand, p in zip(chosen, holdout_p):
-        if math.isnan(p):  # a merge: every outcome equivalent after the correction, and no feedback difference
-            tests = cand.extra["holdout_tests"]
-            qs = [float(next(merge_q)) for _ in (tests["tost_p"] if tests else [])]
-            if tests:
-                tests["tost_q"] = qs
-            q = max(qs) if qs else 1.0
-            cand.extra["holdout_q"] = q
-            cand.extra["equivalent"] = q < settings.alpha
-            cand.extra["confirmed"] = bool(q < settings.alpha and cand.extra["holdout_perm_p"] >= settings.alpha)
+        if math.isinf(p):
+            cand.extra.update(confirmed=False, status=TOO_SMALL)
+            continue
+        if math.isnan(p):  # a merge: every compared measure equivalent (intersection-union), BH over the pairs
+            q = float(next(merge_q))
+            confirmed = q < settings.alpha
+            cand.extra.update(holdout_q=q, confirmed=confirmed, status="confirmed" if confirmed else "not confirmed")
+            if not confirmed:
+                cand.extra["why_not"] = _why_not(cand.extra["holdout_tests"], q, settings.alpha)
             continue
         q = float(next(adjusted))
         cand.extra["holdout_q"] = q
         cand.extra["confirmed"] = bool(q < settings.alpha)
+
+
+def _why_not(tests: dict | None, q: float, alpha: float) -> str:
+    """Why a chosen merge is not confirmed on the holdout, in words."""
+    if tests is None:
+        return f"fewer than {MIN_ANSWERS} respondents on a side of the holdout"
+    if "why_not" in tests:
+        return tests["why_not"]
+    differ = [r for r in tests["tost"] if r["p_equivalence"] >= alpha]
+    if differ:
+        return "not shown equivalent on the holdout: " + ", ".join(
+            f"{r['measure']} (differs by {r['diff']:+.3g}, margin {r['margin']:.3g})" for r in differ
+        )
+    return f"every measure equivalent, but not after the correction over the pairs (q = {q:.3f})"
 
 
 def _merge_pairs(
@@ -1138,27 +1290,29 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
 
 
 def _merge_evidence(cand: Candidate, evidence: Evidence, settings) -> float:
-    """Fill a MERGE's evidence (equivalence, feedback difference, holdout); returns its strength."""
+    """Fill a MERGE's evidence (every measure compared or not, on discovery and holdout); returns its strength."""
     if cand.extra.get("reason") == "below minimum size":
         evidence.reason = (
             f"segment of {cand.extra['size']} customers is below the minimum of "
             f"{settings.min_segment_size}; nearest segment by sentiment and outcomes"
         )
+        evidence.status = TOO_SMALL
         return 1.0
     t = cand.extra["tests"]
     h = cand.extra.get("holdout_tests") or {}
-    evidence.equivalence = [dict(x, p_adjusted=q) for x, q in zip(t["tost"], t["tost_q"])]
-    evidence.feedback_difference = {
-        "permutation_p": t["perm_p"],
-        "topic_jsd_bits": t["jsd"],
-        "sentiment_diff": t["sentiment_diff"],
-    }
+    evidence.status = cand.extra.get("status")
+    evidence.equivalence = t["tost"]
+    evidence.not_compared = h.get("not_compared", t["not_compared"])
     evidence.holdout = {
-        "equivalence": [dict(x, p_adjusted=q) for x, q in zip(h.get("tost", []), h.get("tost_q", []))]
-        or h.get("tost", []),
-        "permutation_p": h.get("perm_p"),
+        "equivalence": h.get("tost", []),
+        "not_compared": h.get("not_compared", []),
+        "p_intersection_union": h.get("p"),
+        **({"differs_over_all_comments": h["differs_over_all_comments"]} if "differs_over_all_comments" in h else {}),
     }
-    return 1.0 - max(h.get("tost_q") or t["tost_q"] or [1.0])
+    if cand.extra.get("why_not"):
+        evidence.why_not = cand.extra["why_not"]
+    q = cand.extra.get("holdout_q")
+    return 1.0 - (1.0 if q is None else float(q))
 
 
 def _subgroup_definition(pr: dict, topic_labels: dict[int, str]) -> str:
