@@ -109,7 +109,9 @@ def test_dask_run_matches_local_run(cluster, base_embedder, tmp_path, monkeypatc
     # reduction of ~1,000 sentences puts a few borderline sentences elsewhere (seen: sizes 68 vs 66, the
     # same 34 themes). Proposals must not move; theme sizes may, by a few comments.
     local, remote = (json.loads((outputs[e] / "proposals.json").read_text()) for e in ("local", "dask"))
-    assert any(p["confirmed"] for p in local["proposals"])  # something to compare: the company has planted structure
+    # something to compare: the company has planted structure (at 3,000 customers the planted merge is
+    # proposed but not confirmed: too few holdout customers a side to show its outcomes equivalent)
+    assert local["proposals"]
     assert [(p["id"], p["rule"], p["confirmed"]) for p in local["proposals"]] == [
         (p["id"], p["rule"], p["confirmed"]) for p in remote["proposals"]
     ]
