@@ -28,6 +28,23 @@ def fake_embedder():
     return HashingEmbedder()
 
 
+def use_hashing_model(patch: pytest.MonkeyPatch) -> None:
+    """Every cycle embeds with refine.text.embed.HashingEmbedder (cached as usual) instead of loading the model."""
+    import refine.text.embed as embed
+
+    patch.setattr(
+        embed,
+        "build_embedder",
+        lambda model, *, cache_dir, **_: embed.CachedEmbedder(embed.HashingEmbedder(), cache_dir),
+    )
+
+
+@pytest.fixture
+def hashing_model(monkeypatch):
+    """Plumbing tests: cycles embed with the hashing embedder (see use_hashing_model)."""
+    use_hashing_model(monkeypatch)
+
+
 @pytest.fixture
 def embedder(base_embedder, tmp_path):
     """The session model behind a fresh, empty content-hash cache."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import use_hashing_model
 from typer.testing import CliRunner
 
 from refine.cli.main import app
@@ -32,22 +33,6 @@ def ab_plan(run_dir: Path, proposal: str, out: Path) -> list[str]:
     return ["ab", "plan", *where, "--metric", "churned_90d", "--mde", "0.05"]
 
 
-def _hashing_model(patch: pytest.MonkeyPatch) -> None:
-    """Every cycle embeds with refine.text.embed.HashingEmbedder (cached as usual) instead of loading the model."""
-    import refine.text.embed as embed
-
-    patch.setattr(
-        embed,
-        "build_embedder",
-        lambda model, *, cache_dir, **_: embed.CachedEmbedder(embed.HashingEmbedder(), cache_dir),
-    )
-
-
-@pytest.fixture
-def hashing_model(monkeypatch):
-    _hashing_model(monkeypatch)
-
-
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     """A smaller company (4,000 customers) run with the hashing embedder, for the tests of reruns and the stage cache:
@@ -55,7 +40,7 @@ def small(tmp_path_factory):
     run is `demo`."""
     out = tmp_path_factory.mktemp("small")
     with pytest.MonkeyPatch.context() as patch:
-        _hashing_model(patch)
+        use_hashing_model(patch)
         result = runner.invoke(app, ["demo", "--out", str(out), "--seed", "0", "--customers", "4000", "--quiet"])
     assert result.exit_code == 0, result.output
     return out, result

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from refine.cli.main import app
@@ -18,17 +17,6 @@ PHRASES = [
     "friendly staff in the store helped me choose",
     "the app crashes every time I open my basket",
 ]
-
-
-@pytest.fixture
-def hashing_model(monkeypatch):
-    import refine.text.embed as embed
-
-    monkeypatch.setattr(
-        embed,
-        "build_embedder",
-        lambda model, *, cache_dir, **_: embed.CachedEmbedder(embed.HashingEmbedder(), cache_dir),
-    )
 
 
 def test_skipped_ratings_and_day_first_dates_through_a_cycle(tmp_path, hashing_model):

@@ -64,17 +64,6 @@ def csv_column(path, column):
         return [row[column] for row in csv.DictReader(handle)]
 
 
-@pytest.fixture
-def hashing_model(monkeypatch):
-    import refine.text.embed as embed
-
-    monkeypatch.setattr(
-        embed,
-        "build_embedder",
-        lambda model, *, cache_dir, **_: embed.CachedEmbedder(embed.HashingEmbedder(), cache_dir),
-    )
-
-
 def test_ids_round_trip_byte_for_byte(tmp_path, hashing_model):
     ids = write_inputs(tmp_path)
     base = ["--config", str(tmp_path / "refine.toml")]
