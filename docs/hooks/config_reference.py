@@ -60,6 +60,15 @@ def _comments(source: str) -> dict[int, str]:
     return found
 
 
+def _assigned(tree: ast.Module, name: str) -> ast.expr | None:
+    """The value of the module-level assignment ``name = ...`` (annotated or not), or None."""
+    for node in tree.body:
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return node.value  # type: ignore[attr-defined]
+    return None
+
+
 def _constants(tree: ast.Module) -> dict[str, Any]:
     """Module-level ``NAME = literal`` assignments (e.g. DEFAULT_MODEL), to show a default by value."""
     out: dict[str, Any] = {}
@@ -112,17 +121,16 @@ def _type(annotation: str) -> str:
 
 def _ranges(tree: ast.Module) -> dict[tuple[str, str], str]:
     """``_RANGES`` (section, key, lowest, highest), as the allowed span of each key it lists."""
-    for node in tree.body:
-        targets = [node.target] if isinstance(node, ast.AnnAssign) else getattr(node, "targets", [])
-        if any(isinstance(t, ast.Name) and t.id == "_RANGES" for t in targets) and node.value is not None:
-            try:
-                rows = ast.literal_eval(node.value)
-            except ValueError:
-                return {}
-            return {
-                (section, key): f"{low} to {high}" if high is not None else f"at least {low}"
-                for section, key, low, high in rows
-            }
+    value = _assigned(tree, "_RANGES")
+    if value is not None:
+        try:
+            rows = ast.literal_eval(value)
+        except ValueError:
+            return {}
+        return {
+            (section, key): f"{low} to {high}" if high is not None else f"at least {low}"
+            for section, key, low, high in rows
+        }
     return {}
 
 
@@ -205,15 +213,8 @@ _REQUIRED = {"feedback": ("customer_id", "text"), "customers": ("customer_id", "
 
 def template_text(path: Path = CONFIG_FILE) -> str:
     """CONFIG_TEMPLATE: the commented refine.toml that ``refine init`` writes."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "CONFIG_TEMPLATE" for t in node.targets)
-            and isinstance(node.value, ast.Constant)
-        ):
-            return str(node.value.value)
-    return ""
+    value = _assigned(ast.parse(path.read_text(encoding="utf-8")), "CONFIG_TEMPLATE")
+    return str(value.value) if isinstance(value, ast.Constant) else ""
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 - MkDocs hook signature
@@ -233,20 +234,15 @@ CATALOGUE_MARKER = "<!-- bad-input-catalogue -->"
 
 def catalogue_rows(path: Path = CATALOGUE_FILE) -> list[tuple[str, str, int]]:
     """(case, message fragment, exit code) of each row of CATALOGUE in tests/test_bad_input_catalogue.py."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    for node in tree.body:
-        if (
-            isinstance(node, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == "CATALOGUE" for t in node.targets)
-            and isinstance(node.value, ast.List)
-        ):
-            rows = []
-            for element in node.value.elts:
-                if isinstance(element, ast.Tuple) and len(element.elts) == 5:
-                    case, fragment, code = (ast.literal_eval(element.elts[i]) for i in (0, 3, 4))
-                    rows.append((case, fragment, code))
-            return rows
-    return []
+    value = _assigned(ast.parse(path.read_text(encoding="utf-8")), "CATALOGUE")
+    if not isinstance(value, ast.List):
+        return []
+    rows = []
+    for element in value.elts:
+        if isinstance(element, ast.Tuple) and len(element.elts) == 5:
+            case, fragment, code = (ast.literal_eval(element.elts[i]) for i in (0, 3, 4))
+            rows.append((case, fragment, code))
+    return rows
 
 
 def catalogue_markdown(path: Path = CATALOGUE_FILE) -> str:
