@@ -569,7 +569,6 @@ def _environment():
         amount=amount,
         gap=gap,
         impact_md=impact_md,
-        lead_outcome=lead_outcome,
         score_gap=score_gap,
         outcome_cell=outcome_cell,
         money=money,
