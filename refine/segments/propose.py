@@ -1544,24 +1544,24 @@ def proposed_assignments(
 ) -> pd.DataFrame:
     """Customer id, current segment, and the segment each customer would have if every proposal were accepted.
 
-    Takes proposals as proposals.json holds them (dicts) or as typed records.
+    Takes typed records, or proposals as proposals.json holds them (dicts, read into records first).
 
     A customer two proposals claim goes to a NEW segment first (the proposal search already tests
     merges and splits without the customers of a confirmed new segment), else to the higher-ranked
     proposal: proposals are applied lowest precedence first, so the last one to match wins.
     """
     cc = config.customers
-    proposals = [p.to_json() if isinstance(p, Proposal) else p for p in proposals]
+    typed = [Proposal.from_json(p) if isinstance(p, dict) else p for p in proposals]
     current = customers[cc.segment].astype(str)
     proposed = current.copy()
-    for proposal in sorted(proposals, key=lambda p: (p["kind"] == "new", -p["rank"])):
-        mask = apply_rule(customers, proposal["rule"])
-        if proposal["kind"] == "merge":
-            proposed[mask & current.isin(proposal["segments"])] = " + ".join(proposal["segments"])
-        elif proposal["kind"] == "split":
-            proposed[mask] = f"{proposal['segments'][0]} ({proposal['rule'].split(' and ', 1)[-1]})"
+    for proposal in sorted(typed, key=lambda p: (p.kind == "new", -p.rank)):
+        mask = apply_rule(customers, proposal.rule)
+        if proposal.kind == "merge":
+            proposed[mask & current.isin(proposal.segments)] = " + ".join(proposal.segments)
+        elif proposal.kind == "split":
+            proposed[mask] = f"{proposal.segments[0]} ({proposal.rule.split(' and ', 1)[-1]})"
         else:
-            proposed[mask] = f"New: {proposal['rule']}"
+            proposed[mask] = f"New: {proposal.rule}"
     return pd.DataFrame(
         {
             "customer_id": customers[cc.customer_id].astype(str).values,
