@@ -9,7 +9,7 @@ from refine.io.config import config_from_dict
 from refine.segments.profiles import respondents_table
 from refine.segments.propose import MERGE_PAIRS, _enough_events, propose, proposed_assignments, split_parts
 from refine.segments.rules import apply_rule
-from refine.segments.search import enough_expected
+from refine.segments.search import describe_columns, enough_expected
 
 
 def company(seed: int, planted: bool, n: int = 6000):
@@ -270,6 +270,18 @@ def test_id_like_and_free_text_columns_are_skipped_and_reported():
     assert skipped["member_code"].startswith("id-like")
     assert skipped["notes"].startswith("free text")
     assert not any("member_code" in p["rule"] or "notes" in p["rule"] for p in result.proposals)
+
+
+def test_an_all_empty_column_is_skipped_as_empty_in_every_row():
+    customers = pd.DataFrame(
+        {"blank_text": [""] * 300, "blank_number": [np.nan] * 300, "nothing": [None] * 300,
+         "plan": ["a", "b", "c"] * 100}
+    )  # fmt: skip
+    attributes, skipped = describe_columns(customers, list(customers.columns), 50)
+    reasons = {s.column: s.reason for s in skipped}
+    for column in ("blank_text", "blank_number", "nothing"):
+        assert reasons[column] == "empty in every row (300 customers)", column
+    assert [a.column for a in attributes] == ["plan"]
 
 
 def test_an_attribute_that_tracks_a_segment_proposes_nothing_on_its_own():

@@ -142,6 +142,10 @@ def describe_columns(
     n = len(customers)
     for column in columns:
         values = customers[column]
+        blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
+        if blank.all():  # the real reason, not "no cut leaves enough customers"
+            skipped.append(SkippedColumn(column, f"empty in every row ({n:,} customers)"))
+            continue
         kind, distinct = classify_column(values)  # the one definition, shared with the limits at ingest
         if kind == BOOLEAN:
             attribute = _categorical(column, values.astype(object), min_size, n, kind="boolean")
