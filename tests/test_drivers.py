@@ -162,6 +162,30 @@ def test_drivers_when_every_respondent_mentions_a_theme():
     assert "most-mentioned theme" in result.method["score"]["compared_with"]
 
 
+def test_a_theme_under_10_respondents_in_a_measure_gets_no_estimate_for_it():
+    rng = np.random.default_rng(3)
+    n = 800
+    theme = rng.integers(0, 2, n) + 1
+    theme[:15] = 3  # 15 respondents mention theme 3, only 6 of them gave a score
+    theme[200:400] = -1
+    score = np.clip(np.round(7 + rng.normal(0, 1.5, n)), 0, 10)
+    score[6:15] = np.nan
+    feedback = pd.DataFrame(
+        {S.CUSTOMER_ID: [f"c{i}" for i in range(n)], S.SEGMENT: rng.choice(["A", "B"], n), S.TOPIC_ID: theme,
+         S.SCORE: score}
+    )  # fmt: skip
+    customers = pd.DataFrame({"id": feedback[S.CUSTOMER_ID], "churned": (rng.random(n) < 0.2).astype(float)})
+    result = theme_drivers(
+        feedback, customers, customer_id="id", outcomes=["churned"], score_kind="nps",
+        topic_labels={1: "a", 2: "b", 3: "rare"},
+    )  # fmt: skip
+    assert 3 not in {d.theme for d in result.for_measure("score")}  # 6 answered: too few for the score
+    assert "1 theme(s) mentioned by fewer than 10" in result.method["score"]["themes_left_out"]
+    churn = {d.theme: d for d in result.for_measure("churned")}
+    assert churn[3].respondents == 15 and "themes_left_out" not in result.method["churned"]
+    assert all(d.respondents >= 10 for d in result.drivers)
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_logit_margins_match_statsmodels(seed):
     """The analytic average marginal effects and delta-method errors equal statsmodels' numerical ones."""

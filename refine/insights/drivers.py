@@ -52,7 +52,8 @@ MIN_SHARE_CHANGE = 0.03  # a theme's share must move at least 3 points of all co
 # family-wise error rate per cycle (Holm across the themes): a monthly job runs ~12 cycles a year, so at
 # 0.01 a year of stable months raises a false "new theme" alert with probability about 0.1
 ALPHA = 0.01
-MIN_THEME_RESPONDENTS = 10  # a theme mentioned by fewer respondents gets no driver estimate (too noisy)
+MIN_THEME_RESPONDENTS = 10  # a theme mentioned by fewer respondents gets no driver estimate (too noisy);
+# counted per measure among the respondents in its model (those who answered the score, or have the outcome)
 
 
 def score_points(scores: pd.Series | np.ndarray, kind: str | None) -> np.ndarray:
@@ -286,10 +287,14 @@ def theme_drivers(
         if measure != "score" and not binary:
             unit = f"{measure} units"
         n = int(keep.sum())
+        thin = 0
         for c in used:
             b, se, p = estimates[c]
             theme = int(c[1:])
             mentioned = int(design[c].sum())
+            if mentioned < MIN_THEME_RESPONDENTS:  # counted among the respondents who answered this measure
+                thin += 1  # stays in the model as a control; its own estimate is too noisy to show
+                continue
             result.drivers.append(
                 Driver(
                     measure=measure,
@@ -316,6 +321,10 @@ def theme_drivers(
                 "(every respondent mentioned some theme)"
             ),
         }
+        if thin:
+            result.method[measure]["themes_left_out"] = (
+                f"{thin} theme(s) mentioned by fewer than {MIN_THEME_RESPONDENTS} of these respondents"
+            )
     for driver, q in zip(result.drivers, benjamini_hochberg([d.p_value for d in result.drivers])):
         driver.p_adjusted = q
     result.method["correction"] = "Benjamini-Hochberg across every theme x measure"
