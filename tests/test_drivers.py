@@ -180,7 +180,7 @@ def test_a_theme_under_10_respondents_in_a_measure_gets_no_estimate_for_it():
         topic_labels={1: "a", 2: "b", 3: "rare"},
     )  # fmt: skip
     assert 3 not in {d.theme for d in result.for_measure("score")}  # 6 answered: too few for the score
-    assert "1 theme(s) mentioned by fewer than 10" in result.method["score"]["themes_left_out"]
+    assert "1 theme(s) mentioned by fewer than 10 of them" == result.method["score"]["themes_left_out"]
     churn = {d.theme: d for d in result.for_measure("churned")}
     assert churn[3].respondents == 15 and "themes_left_out" not in result.method["churned"]
     assert all(d.respondents >= 10 for d in result.drivers)

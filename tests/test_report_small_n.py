@@ -98,3 +98,61 @@ def test_a_language_of_few_comments_is_marked(tmp_path):
     write_report(cycle)
     md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
     assert "few answers: 1)" in md and page.count('<tr class="small-n"><td>en <span class="few">') == 1
+
+
+def _attribution():
+    from refine.insights.drivers import Attribution, ThemeContribution
+
+    return Attribution(
+        "nps", 10.0, 4.0, 400, 500,
+        [ThemeContribution(0, "Delivery", 0.25, 0.4, -20.0, -30.0, -3.0, -2.0),  # 100 -> 200 comments
+         ThemeContribution(1, "Gift wrap", 0.0, 0.02, None, -80.0, -1.0, 0.0)],  # 0 -> 10: thin
+    )  # fmt: skip
+
+
+def test_the_waterfall_hatches_a_theme_resting_on_few_comments():
+    from refine.insights.charts import waterfall_chart
+
+    a = _attribution()
+    assert a.comments(a.contributions[1]) == (0, 10) and a.thin(a.contributions[1], 30)
+    assert not a.thin(a.contributions[0], 30) and a.thin(a.contributions[0], 150)  # 100 last cycle
+    svg = waterfall_chart(a)
+    assert "Delivery (n=100→200)</text>" in svg and "Gift wrap (n=0→10, few)</text>" in svg
+    assert svg.count('fill="url(#small-n-bar)"') == 1 and 'id="small-n-bar"' in svg
+    assert "url(#small-n-bar)" not in waterfall_chart(a, small_n=5)
+
+
+def test_value_tables_theme_tree_and_waterfall_table_mark_few_answers(tmp_path):
+    from refine.insights.drivers import DriverResult
+    from refine.insights.stage import CycleInsights
+    from refine.segments.value import ValueLine, ValueResult
+    from refine.text.themes.model import ParentTheme
+
+    cycle = hostile_cycle(tmp_path)  # topics 0 and 1 of 40 comments each
+    value = ValueResult("arr", 1000.0, 300.0, 0, "unhappy", [])
+    value.themes = [ValueLine("theme", "0", "Delivery", 400, 120, 800.0, 250.0, 30, 1, 1),
+                    ValueLine("theme", "1", "Fit", 9, 4, 200.0, 50.0, 2, 2, 2)]  # fmt: skip
+    value.segments = [ValueLine("segment", "Gold", "Gold", 500, 80, 1000.0, 300.0, 40, 1, 1)]
+    drivers = DriverResult(
+        [Driver("score", 0, "Delivery", 400, 0.4, -20.0, -25.0, -15.0, 0.001, 0.001)],
+        {"score": {"model": "OLS", "respondents": 1000, "themes_left_out": "2 theme(s) mentioned by fewer than 10"}},
+    )
+    cycle.insights = CycleInsights(drivers, value=value, attribution=_attribution())
+    cycle.parents = [
+        ParentTheme.from_record({"id": 9, "label": "Service", "keywords": [], "size": 80, "quotes": [],
+                                 "status": "new", "centroid": [0.0], "children": [0, 1]})
+    ]  # fmt: skip
+    write_report(cycle)
+    md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    assert "| Fit (few answers: 4) |" in md and "Delivery (few answers" not in md
+    assert "Gift wrap (few answers: 0 → 10) |" in md and "| Delivery | 25%" in md
+    assert '<td>Fit <span class="few">few answers (n=4)</span>' in page
+    assert '<td>Gift wrap <span class="few">few answers (n=0→10)</span>' in page
+    assert "url(#small-n-bar)" in page
+    assert "1,000 respondents; 2 theme(s) mentioned by fewer than 10 left out)" in page
+    assert "(80 comments)" in md and "fit / size (40, 0 mentioning)" in md  # 40 comments per theme: measured at 30
+    cycle.manifest.config = {"report": {"small_n": 50}}
+    write_report(cycle)
+    md, page = (tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()
+    assert "fit / size (40, 0 mentioning, few answers)" in md and "(80 comments)" in md
+    assert page.count('<li class="small-n">') == 2 and "few answers</span>: 80 comments" not in page

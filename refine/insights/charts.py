@@ -17,6 +17,14 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# grey hatching for a bar resting on few answers (the heatmap's "small-n" pattern, under an id of its own)
+HATCH = (
+    '<defs><pattern id="small-n-bar" width="6" height="6" patternUnits="userSpaceOnUse" '
+    'patternTransform="rotate(45)"><rect width="6" height="6" fill="#f4f4f4"/>'
+    '<line x1="0" y1="0" x2="0" y2="6" stroke="#c8c8c8" stroke-width="2"/></pattern></defs>'
+)
+
+
 def driver_chart(drivers: list, title: str = "Theme drivers", unit: str = "", small_n: int = 30) -> str:
     """Frequency (share of respondents mentioning the theme) x adjusted association, CIs as whiskers.
 
@@ -85,22 +93,30 @@ def driver_chart(drivers: list, title: str = "Theme drivers", unit: str = "", sm
     return "".join(parts)
 
 
-def waterfall_chart(attribution, limit: int = 10) -> str:
-    """Score last cycle -> per-theme contributions (largest first, the rest summed) -> score now."""
+def waterfall_chart(attribution, limit: int = 10, small_n: int = 30) -> str:
+    """Score last cycle -> per-theme contributions (largest first, the rest summed) -> score now.
+
+    A contribution resting on fewer than `small_n` scored comments in a cycle (see `Attribution.thin`) is
+    hatched and faded, its label marked "n=before→now, few".
+    """
     if attribution is None:
         return ""
     contributions = list(attribution.contributions)
     shown, rest = contributions[:limit], contributions[limit:]
-    steps = [(c.label, c.total) for c in shown]
+    steps = []
+    for c in shown:
+        before, now = attribution.comments(c)
+        small = attribution.thin(c, small_n)
+        steps.append((f"{_short(c.label, 18)} (n={before}→{now}{', few' if small else ''})", c.total, small))
     if rest:
-        steps.append((f"{len(rest)} other themes", sum(c.total for c in rest)))
-    bars = [("last cycle", attribution.score_before, "total")]
-    bars += [(label, value, "step") for label, value in steps]
-    bars.append(("this cycle", attribution.score_now, "total"))
-    width, row_h, left, right = 720, 24, 240, 70
+        steps.append((f"{len(rest)} other themes", sum(c.total for c in rest), False))
+    bars = [("last cycle", attribution.score_before, "total", False)]
+    bars += [(label, value, "step", small) for label, value, small in steps]
+    bars.append(("this cycle", attribution.score_now, "total", False))
+    width, row_h, left, right = 720, 24, 270, 70
     height = 20 + row_h * len(bars)
     levels = [attribution.score_before]
-    for _, value in steps:
+    for _, value, _ in steps:
         levels.append(levels[-1] + value)
     low = min(min(levels), attribution.score_now, 0.0)
     high = max(max(levels), attribution.score_now, 0.0)
@@ -111,8 +127,10 @@ def waterfall_chart(attribution, limit: int = 10) -> str:
         f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">',
         f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{height}" stroke="#ccc"/>',
     ]
+    if any(small for *_, small in bars):
+        parts.append(HATCH)
     running = attribution.score_before
-    for i, (label, value, kind) in enumerate(bars):
+    for i, (label, value, kind, small) in enumerate(bars):
         yy = 10 + i * row_h
         if kind == "total":
             a, b, colour, text = 0.0, value, "#34495e", f"{value:+.1f}"
@@ -121,9 +139,11 @@ def waterfall_chart(attribution, limit: int = 10) -> str:
             running = b
             colour, text = ("#27ae60" if value >= 0 else "#c0392b"), f"{value:+.2f}"
         x0, x1 = sorted((x(a), x(b)))
+        fill = f'fill="url(#small-n-bar)" stroke="{colour}" opacity="0.6"' if small else f'fill="{colour}"'
+        grey = ' fill="#999"' if small else ""
         parts.append(
-            f'<text x="{left - 8}" y="{yy + 14}" font-size="12" text-anchor="end">{_esc(_short(label, 34))}</text>'
-            f'<rect x="{x0:.1f}" y="{yy}" width="{max(x1 - x0, 1):.1f}" height="18" fill="{colour}"/>'
+            f'<text x="{left - 8}" y="{yy + 14}" font-size="12" text-anchor="end"{grey}>{_esc(label)}</text>'
+            f'<rect x="{x0:.1f}" y="{yy}" width="{max(x1 - x0, 1):.1f}" height="18" {fill}/>'
             f'<text x="{x1 + 4:.1f}" y="{yy + 14}" font-size="11">{text}</text>'
         )
     parts.append("</svg>")

@@ -111,6 +111,7 @@ class MeasureMethod(TypedDict, total=False):
     adjusted_for: str
     binary: bool
     compared_with: str
+    themes_left_out: str  # themes under MIN_THEME_RESPONDENTS among this measure's respondents (controls only)
     skipped: str
 
 
@@ -309,7 +310,7 @@ def theme_drivers(
                     unit=unit,
                 )
             )
-        result.method[measure] = {
+        method: MeasureMethod = {
             "model": model,
             "respondents": n,
             "adjusted_for": "the other themes and segment (fixed effects)",
@@ -322,9 +323,8 @@ def theme_drivers(
             ),
         }
         if thin:
-            result.method[measure]["themes_left_out"] = (
-                f"{thin} theme(s) mentioned by fewer than {MIN_THEME_RESPONDENTS} of these respondents"
-            )
+            method["themes_left_out"] = f"{thin} theme(s) mentioned by fewer than {MIN_THEME_RESPONDENTS} of them"
+        result.method[measure] = method
     for driver, q in zip(result.drivers, benjamini_hochberg([d.p_value for d in result.drivers])):
         driver.p_adjusted = q
     result.method["correction"] = "Benjamini-Hochberg across every theme x measure"
@@ -370,6 +370,15 @@ class Attribution:
     @property
     def change(self) -> float:
         return self.score_now - self.score_before
+
+    def comments(self, c: ThemeContribution) -> tuple[int, int]:
+        """Scored comments on the contribution's theme (last cycle, this cycle): its shares times the answers."""
+        return round(c.share_before * self.answers_before), round(c.share_now * self.answers_now)
+
+    def thin(self, c: ThemeContribution, small_n: int) -> bool:
+        """Whether the contribution rests on fewer than `small_n` scored comments in a cycle that has the theme."""
+        counts = [n for n in self.comments(c) if n > 0]
+        return bool(counts) and min(counts) < small_n
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -623,7 +623,7 @@ def _insight_charts(context: dict) -> dict:
         "drivers": Markup(
             driver_chart(drivers, f"Themes associated with {context['score_label']}", unit, context["small_n"])
         ),
-        "waterfall": Markup(waterfall_chart(insights.attribution)),
+        "waterfall": Markup(waterfall_chart(insights.attribution, small_n=context["small_n"])),
     }
 
 
