@@ -1,12 +1,16 @@
-"""What refine refuses, and why: one row per bad input, the one-line message it gets, the exit code.
+"""What refine does with bad input: one row per case, what refine says, the exit code and the verdict.
+
+Most cases are refused with one line (exit 2); a few run and say what they could not do (exit 0).
 
 Inputs that are bad row by row (blank text, unknown customer, duplicate id, ragged row, ...)
 are not refused: those rows are counted in rejects.csv with their reason (see tests/test_ingest.py).
 The README links here as the list of what refine refuses.
 """
 
+import hashlib
 import json
 import os
+import random
 import re
 import socket
 from pathlib import Path
@@ -15,6 +19,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from refine import schemas as S
 from refine.cli.main import app
 
 runner = CliRunner()
@@ -38,27 +43,66 @@ AB = ["ab", "analyze", "--data", "ab.csv", "--unit", "user", "--arm", "group", "
 LIVE_LOCK = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-12-01T09:00:00+00:00"})
 UNWRITABLE = "/sys/refine-run" if Path("/sys").is_dir() else "read-only/run"
 
-# (case, files to write {name: content or bytes}, extra CLI args, message fragment, exit code)
+
+def merge_world() -> dict[str, str]:
+    """1,500 customers, 60% of them commenting: Gold and Silver alike, Tin of 60 (under the minimum of 100);
+    `churned` is 0 for everyone and `refunded` empty for everyone (issue 29's merge cases, one small cycle)."""
+    rng = random.Random(0)
+    words = ["parcel late", "rude staff", "app crashes", "great price", "fast delivery", "wrong size", "love it"]
+    customers, feedback = ["Member No,Tier Name,churned,refunded"], ["Member No,Comment Text"]
+    for i in range(1, 1501):
+        customers.append(f"{i},{'Tin' if i <= 60 else rng.choice(['Gold', 'Silver'])},0,")
+        if rng.random() < 0.6:
+            feedback.append(f"{i},{rng.choice(words)} and {rng.choice(words)}")
+    return {
+        "refine.toml": CONFIG.replace('outcomes = ["churned"]', 'outcomes = ["churned", "refunded"]'),
+        "customers.csv": "\n".join(customers) + "\n",
+        "feedback.csv": "\n".join(feedback) + "\n",
+    }
+
+
+MERGE_WORLD = merge_world()
+
+# (case, files to write {name: content or bytes}, extra CLI args, message fragment, exit code, verdict)
+# verdict, asserted by the test (issue 28): "clear error" = exit 2 and one line naming files that exist;
+# "handled" = exit 0, every row accounted for, the fragment in a warning, a counted reject's reason or the
+# proposal card that states the status; "silent wrong" / "data loss" = the case fails (the target is 0 of each).
 CATALOGUE = [
-    ("config file missing", {}, ["--config", "absent.toml"], "config file not found", 2),
-    ("config not TOML", {"refine.toml": "[feedback"}, [], "not valid TOML", 2),
-    ("unknown config key", {"refine.toml": CONFIG + "colour = 1\n"}, [], "unknown key 'colour' in [customers]", 2),
-    ("unknown config section", {"refine.toml": CONFIG + "[extra]\n"}, [], "unknown section [extra]", 2),
-    ("wrong type in config", {"refine.toml": CONFIG + '[proposals]\nalpha = "low"\n'}, [], "alpha must be a number", 2),
+    ("config file missing", {}, ["--config", "absent.toml"], "config file not found", 2, "clear error"),
+    ("config not TOML", {"refine.toml": "[feedback"}, [], "not valid TOML", 2, "clear error"),
+    (
+        "unknown config key",
+        {"refine.toml": CONFIG + "colour = 1\n"},
+        [],
+        "unknown key 'colour' in [customers]",
+        2,
+        "clear error",
+    ),
+    ("unknown config section", {"refine.toml": CONFIG + "[extra]\n"}, [], "unknown section [extra]", 2, "clear error"),
+    (
+        "wrong type in config",
+        {"refine.toml": CONFIG + '[proposals]\nalpha = "low"\n'},
+        [],
+        "alpha must be a number",
+        2,
+        "clear error",
+    ),
     (
         "required key missing",
         {"refine.toml": '[feedback]\ntext = "Comment Text"\n'},
         [],
         "[feedback] customer_id is required",
         2,
+        "clear error",
     ),
-    ("feedback file missing", {"feedback.csv": None}, [], "feedback file not found", 2),
+    ("feedback file missing", {"feedback.csv": None}, [], "feedback file not found", 2, "clear error"),
     (
         "feedback column missing",
         {"feedback.csv": "Member No,Body\n1,late\n"},
         [],
         "column 'Comment Text' ([feedback] text) is not in the feedback file",
         2,
+        "clear error",
     ),
     (
         "customer column missing",
@@ -66,6 +110,7 @@ CATALOGUE = [
         [],
         "column 'Tier Name' ([customers] segment) is not in the customers file",
         2,
+        "clear error",
     ),
     (
         "outcome not numeric",
@@ -73,6 +118,7 @@ CATALOGUE = [
         [],
         "outcome column 'churned' must be numeric",
         2,
+        "clear error",
     ),
     (
         "unsupported file type",
@@ -80,6 +126,7 @@ CATALOGUE = [
         ["--feedback", "feedback.xlsx"],
         "unsupported file type '.xlsx'",
         2,
+        "clear error",
     ),
     (
         "corrupt parquet",
@@ -87,14 +134,16 @@ CATALOGUE = [
         ["--feedback", "feedback.parquet"],
         "cannot read feedback file",
         2,
+        "clear error",
     ),
-    ("empty feedback file", {"feedback.csv": ""}, [], "file is empty", 2),
+    ("empty feedback file", {"feedback.csv": ""}, [], "file is empty", 2, "clear error"),
     (
         "no usable feedback rows",
         {"feedback.csv": "Member No,Comment Text\n9,unknown customer\n1,\n"},
         [],
         "no usable feedback rows",
         2,
+        "clear error",
     ),
     (
         "no usable customers",
@@ -102,6 +151,7 @@ CATALOGUE = [
         [],
         "no usable customer rows: 1 rows rejected (1 missing customer id)",
         2,
+        "clear error",
     ),
     (
         "ids match nowhere: leading zeros",
@@ -110,6 +160,7 @@ CATALOGUE = [
         "2 feedback rows (2 distinct customer ids) match no customer id (feedback ids look like 00••, 00••; "
         "customer ids look like 1, 2); likely cause: leading zeros",
         2,
+        "clear error",
     ),
     (
         "ids match nowhere: a prefix",
@@ -117,6 +168,7 @@ CATALOGUE = [
         [],
         "likely cause: a prefix on one side",
         2,
+        "clear error",
     ),
     (
         "ids match nowhere: no simple cause",
@@ -124,6 +176,7 @@ CATALOGUE = [
         [],
         "no simple difference (leading zeros, a prefix, a number read as text, whitespace, case) makes them match",
         2,
+        "clear error",
     ),
     (
         "infinite outcome",
@@ -131,14 +184,16 @@ CATALOGUE = [
         [],
         "outcome column 'churned' holds an infinite value",
         2,
+        "clear error",
     ),
-    ("empty customers file", {"customers.csv": ""}, [], "customers.csv: customers file is empty", 2),
+    ("empty customers file", {"customers.csv": ""}, [], "customers.csv: customers file is empty", 2, "clear error"),
     (
         "text mapped to the id column",
         {"refine.toml": CONFIG.replace('text = "Comment Text"', 'text = "Member No"', 1)},
         [],
         "[feedback] text and [feedback] customer_id both name 'Member No'",
         2,
+        "clear error",
     ),
     (
         "text mapped to a number column",
@@ -149,6 +204,7 @@ CATALOGUE = [
         [],
         "[feedback] text 'rating' holds numbers, not comments",
         2,
+        "clear error",
     ),
     (
         "scores outside the configured scale",
@@ -161,6 +217,7 @@ CATALOGUE = [
         [],
         "score column 'rating': 2 of its 3 scores lie outside the scale 1-5 (stars); they run from 4 to 10",
         2,
+        "clear error",
     ),
     (
         "bad timestamp_format",
@@ -173,14 +230,23 @@ CATALOGUE = [
         [],
         "[feedback] timestamp_format '%d/%m/%Q' is not a date pattern",
         2,
+        "clear error",
     ),
-    ("config path is a folder", {"cfg/notes.txt": "x"}, ["--config", "cfg"], "config path is a folder", 2),
+    (
+        "config path is a folder",
+        {"cfg/notes.txt": "x"},
+        ["--config", "cfg"],
+        "config path is a folder",
+        2,
+        "clear error",
+    ),
     (
         "segment column excluded",
         {"refine.toml": CONFIG + 'exclude = ["Tier Name"]\n'},
         [],
         "exclude names 'Tier Name', the segment column",
         2,
+        "clear error",
     ),
     (
         "setting not finite",
@@ -188,6 +254,7 @@ CATALOGUE = [
         [],
         "min_effect must be a finite number",
         2,
+        "clear error",
     ),
     (
         "setting out of range",
@@ -195,15 +262,24 @@ CATALOGUE = [
         [],
         "max_text_chars must be at least 20, got 0",
         2,
+        "clear error",
     ),
-    ("output path is a file", {"out.txt": "mine"}, ["--out", "out.txt"], "the output path is a file", 2),
-    ("output folder inside a file", {"out.txt": "mine"}, ["--out", "out.txt/run"], "out.txt is a file", 2),
+    ("output path is a file", {"out.txt": "mine"}, ["--out", "out.txt"], "the output path is a file", 2, "clear error"),
+    (
+        "output folder inside a file",
+        {"out.txt": "mine"},
+        ["--out", "out.txt/run"],
+        "out.txt is a file",
+        2,
+        "clear error",
+    ),
     (
         "output folder holds other files",
         {"mine/notes.txt": "mine"},
         ["--out", "mine"],
         "holds files refine did not write ('notes.txt')",
         2,
+        "clear error",
     ),
     (
         "output folder reached through ..",
@@ -211,8 +287,16 @@ CATALOGUE = [
         ["--out", "nothere/../mine"],
         "holds files refine did not write ('notes.txt')",
         2,
+        "clear error",
     ),
-    ("output folder holds decisions", {"old/decisions.json": "{}"}, ["--out", "old"], "holds decisions", 2),
+    (
+        "output folder holds decisions",
+        {"old/decisions.json": "{}"},
+        ["--out", "old"],
+        "holds decisions",
+        2,
+        "clear error",
+    ),
     # issue 28, point 3: a finished run is replaced with --force only; a running cycle's folder never
     (
         "output folder holds a finished run",
@@ -220,6 +304,7 @@ CATALOGUE = [
         ["--out", "old"],
         "holds an earlier run; pass --force to replace it",
         2,
+        "clear error",
     ),
     (
         "output folder held by a running cycle",
@@ -227,6 +312,7 @@ CATALOGUE = [
         ["--out", "busy", "--force", ""],
         "another refine run is writing this folder",
         2,
+        "clear error",
     ),
     (
         "previous is the folder being replaced",
@@ -234,23 +320,26 @@ CATALOGUE = [
         ["--out", "old", "--previous", "old", "--force", ""],
         "--previous is the folder this run would write",
         2,
+        "clear error",
     ),
     # issue 28, point 7: an output folder refine cannot write in fails before the first embedding
-    ("output folder not writable", {}, ["--out", UNWRITABLE], "cannot write the run there", 2),
+    ("output folder not writable", {}, ["--out", UNWRITABLE], "cannot write the run there", 2, "clear error"),
     (
         "previous run is a file",
         {},
         ["--previous", "feedback.csv"],
         "--previous must be the folder of an earlier run",
         2,
+        "clear error",
     ),
-    ("previous run unfinished", {"prev/topics.json": "{}"}, ["--previous", "prev"], "no run.json", 2),
+    ("previous run unfinished", {"prev/topics.json": "{}"}, ["--previous", "prev"], "no run.json", 2, "clear error"),
     (
         "previous topics malformed",
         {"prev/topics.json": '{"topics": 5}', "prev/run.json": "{}"},
         ["--previous", "prev"],
         "not a refine topics file",
         2,
+        "clear error",
     ),
     # [limits]: what one run may cost (tests/test_limits.py runs the hostile tables themselves)
     (
@@ -259,6 +348,7 @@ CATALOGUE = [
         [],
         "max_feedback_rows must be at least 1",
         2,
+        "clear error",
     ),
     (
         "too many feedback rows",
@@ -266,6 +356,7 @@ CATALOGUE = [
         [],
         "the feedback file has 2 rows, more than [limits] max_feedback_rows = 1",
         2,
+        "clear error",
     ),
     (
         "too many customer rows",
@@ -273,6 +364,7 @@ CATALOGUE = [
         [],
         "the customer file has 2 rows, more than [limits] max_customer_rows = 1",
         2,
+        "clear error",
     ),
     (
         "too many segments",
@@ -280,6 +372,7 @@ CATALOGUE = [
         [],
         "the segment column 'Tier Name' holds 2 distinct segments, more than [limits] max_segment_values = 1",
         2,
+        "clear error",
     ),
     (
         "too many attribute columns",
@@ -290,6 +383,7 @@ CATALOGUE = [
         [],
         "2 attribute columns, more than [limits] max_attributes = 1",
         2,
+        "clear error",
     ),
     (
         "too many levels in an attribute",
@@ -300,6 +394,7 @@ CATALOGUE = [
         [],
         "column 'region' has 2 distinct values, more than [limits] max_attribute_levels = 1",
         2,
+        "clear error",
     ),
     (
         "cache folder is a file",
@@ -307,6 +402,7 @@ CATALOGUE = [
         [],
         "the cache folder is a file",
         2,
+        "clear error",
     ),
     (
         "A/B primary metric with no values",
@@ -314,6 +410,7 @@ CATALOGUE = [
         [*AB, "--metrics", "nps"],
         "primary metric 'nps' has no value for any unit (column 'nps' in data file ab.csv has no values)",
         2,
+        "clear error",
     ),
     (
         "A/B --arm-map to an arm that is not known",
@@ -321,6 +418,7 @@ CATALOGUE = [
         [*AB, "--metrics", "converted", "--arm-map", "contrl=contol"],
         "--arm-map maps 'contrl' to 'contol', which is not a known arm",
         2,
+        "clear error",
     ),
     (
         "A/B --arm-map of a label not in the data",
@@ -328,6 +426,7 @@ CATALOGUE = [
         [*AB, "--metrics", "converted", "--arm-map", "ctl=control"],
         "--arm-map names 'ctl', which is not a value of column 'group'",
         2,
+        "clear error",
     ),
     (
         "A/B --arm-map without =",
@@ -335,28 +434,65 @@ CATALOGUE = [
         [*AB, "--metrics", "converted", "--arm-map", "contrl"],
         "--arm-map 'contrl' must be LABEL=ARM",
         2,
+        "clear error",
+    ),
+    # issue 29, point 1: merges judged on evidence (one shared cycle on MERGE_WORLD, the hashing model)
+    (
+        "merge: the only outcomes are constant or empty",
+        MERGE_WORLD,
+        [],
+        "no outcome varies with enough answers: nothing shows they do the same things",
+        0,
+        "handled",
+    ),
+    ("merge: a segment under the minimum size", MERGE_WORLD, [], "too small to stand alone", 0, "handled"),
+    (
+        "an outcome column empty for every customer",
+        MERGE_WORLD,
+        [],
+        "outcome column 'refunded' is empty for every customer: it gives no evidence for any proposal",
+        0,
+        "handled",
     ),
 ]
+VERDICTS = ("clear error", "handled", "silent wrong", "data loss")
 
 
-@pytest.mark.parametrize("case, files, args, fragment, code", CATALOGUE, ids=[c[0] for c in CATALOGUE])
-def test_refused_with_one_line(tmp_path, monkeypatch, case, files, args, fragment, code):
-    monkeypatch.chdir(tmp_path)
+def write_inputs(folder: Path, files: dict) -> None:
     contents = {"refine.toml": CONFIG, "customers.csv": CUSTOMERS, "feedback.csv": FEEDBACK, **files}
     for name, content in contents.items():
         if content is None:
             continue
-        path = tmp_path / name
+        path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
-    base = {"--feedback": "feedback.csv", "--customers": "customers.csv", "--config": "refine.toml", "--out": "run"}
     if not Path("/sys").is_dir():  # the "not writable" case elsewhere: a read-only folder
-        (tmp_path / "read-only").mkdir(mode=0o555)
+        (folder / "read-only").mkdir(mode=0o555, exist_ok=True)
+
+
+def command(args: list[str]) -> list[str]:
+    base = {"--feedback": "feedback.csv", "--customers": "customers.csv", "--config": "refine.toml", "--out": "run"}
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
     options = [x for pair in base.items() for x in pair if x != ""]  # a flag with "" is a switch (--force)
-    command = args if args[:1] == ["ab"] else ["run", "--quiet", *options]
-    result = runner.invoke(app, command)
+    return args if args[:1] == ["ab"] else ["run", "--quiet", *options]
+
+
+@pytest.mark.parametrize(
+    "case, files, args, fragment, code, verdict", CATALOGUE, ids=[c[0] for c in CATALOGUE]
+)  # fmt: skip
+def test_each_case_gets_its_verdict(request, tmp_path, monkeypatch, case, files, args, fragment, code, verdict):
+    assert verdict in VERDICTS, verdict
+    if verdict in ("silent wrong", "data loss"):
+        pytest.fail(f"{case}: {verdict}; the target is 0 silent wrong results and 0 data loss")
+    if verdict == "handled":
+        folder, exit_code, output = run_once(request, monkeypatch, files, args)
+        assert exit_code == code == 0, output
+        assert handled_verdict(folder, output, fragment) == "handled"
+        return
+    monkeypatch.chdir(tmp_path)
+    write_inputs(tmp_path, files)
+    result = runner.invoke(app, command(args))
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == code, result.output
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
@@ -378,3 +514,58 @@ def test_refused_with_one_line(tmp_path, monkeypatch, case, files, args, fragmen
             if table == "feedback" and "no usable customer rows" in lines[0]:
                 continue  # the run stopped before the feedback was read
             assert accepted + int((written["table"] == table).sum()) == len(data), (table, written)
+
+
+RUNS: dict[str, tuple[Path, int, str]] = {}  # handled cases on the same inputs share one cycle
+
+
+def run_once(request, monkeypatch, files: dict, args: list[str]) -> tuple[Path, int, str]:
+    """(folder, exit code, output) of the cycle on these inputs, run once with the hashing model."""
+    key = hashlib.sha256(repr((sorted(files.items()), args)).encode()).hexdigest()[:12]
+    if key not in RUNS:
+        request.getfixturevalue("hashing_model")
+        folder = request.getfixturevalue("tmp_path_factory").mktemp(f"handled-{key}")
+        write_inputs(folder, files)
+        monkeypatch.chdir(folder)
+        result = runner.invoke(app, command(args))
+        RUNS[key] = (folder, result.exit_code, result.output)
+    return RUNS[key]
+
+
+def handled_verdict(folder: Path, output: str, fragment: str) -> str:
+    """What a run that exited 0 did with the case: "handled", "data loss" or "silent wrong" (see CATALOGUE)."""
+    run = folder / "run"
+    manifest = json.loads((run / "run.json").read_text())
+    for table in ("feedback", "customers"):  # every input row accepted or counted as a reject
+        rows = len(pd.read_csv(folder / f"{table}.csv", dtype=str, keep_default_na=False))
+        counts = manifest["counts"]
+        if not counts[f"{table}_in"] == counts[f"{table}_accepted"] + counts[f"{table}_rejected"] == rows:
+            return "data loss"
+    rejects = pd.read_csv(run / "rejects.csv", dtype=str, keep_default_na=False)
+    if len(rejects) != manifest["counts"]["feedback_rejected"] + manifest["counts"]["customers_rejected"]:
+        return "data loss"
+    ids_in = set(pd.read_csv(folder / "customers.csv", dtype=str, keep_default_na=False)["Member No"])
+    if not set(pd.read_parquet(run / "feedback.parquet")[S.CUSTOMER_ID]) <= ids_in:
+        return "silent wrong"  # an id changed on its way through
+    cards = json.loads((run / "proposals.json").read_text())["proposals"]
+    said = [line for line in output.splitlines() if line.startswith("warning: ")]
+    said += [str(w) for w in manifest.get("warnings", [])] + list(rejects.get("reason", []))
+    said += [json.dumps(card["evidence"], ensure_ascii=False) for card in cards]  # the status a card states
+    return "handled" if any(fragment in text for text in said) else "silent wrong"
+
+
+def test_the_catalogue_counts_its_verdicts():
+    counts = {verdict: sum(1 for row in CATALOGUE if row[5] == verdict) for verdict in VERDICTS}
+    assert sum(counts.values()) == len(CATALOGUE) and counts["silent wrong"] == counts["data loss"] == 0
+    assert counts["handled"] >= 3 and counts["clear error"] >= 50
+
+
+def test_a_handled_case_whose_status_is_not_said_reads_as_silent_wrong(request, monkeypatch):
+    folder, code, output = run_once(request, monkeypatch, MERGE_WORLD, [])
+    assert code == 0 and handled_verdict(folder, output, "too small to stand alone") == "handled"
+    assert handled_verdict(folder, output, "merge confirmed on no evidence") == "silent wrong"
+    (folder / "customers.csv").write_text((folder / "customers.csv").read_text() + "1501,Gold,0,\n")
+    try:  # a customer row the run did not account for
+        assert handled_verdict(folder, output, "too small to stand alone") == "data loss"
+    finally:
+        (folder / "customers.csv").write_text(MERGE_WORLD["customers.csv"])

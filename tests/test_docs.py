@@ -63,7 +63,9 @@ def test_hook_fills_the_configuration_page_and_catalogue():
     troubleshooting = (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
     assert hook.CATALOGUE_MARKER in troubleshooting
     rows = hook.catalogue_rows()
-    assert len(rows) >= 30 and ("config file missing", "config file not found", 2) in rows
+    assert len(rows) >= 30 and ("config file missing", "config file not found", 2, "clear error") in rows
+    assert ("merge: a segment under the minimum size", "too small to stand alone", 0, "handled") in rows
+    assert hook.catalogue_counts()["silent wrong"] == hook.catalogue_counts()["data loss"] == 0
 
 
 def test_every_nav_page_exists_and_every_page_is_in_the_nav():

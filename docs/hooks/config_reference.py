@@ -232,21 +232,37 @@ CATALOGUE_FILE = Path(__file__).resolve().parents[2] / "tests" / "test_bad_input
 CATALOGUE_MARKER = "<!-- bad-input-catalogue -->"
 
 
-def catalogue_rows(path: Path = CATALOGUE_FILE) -> list[tuple[str, str, int]]:
-    """(case, message fragment, exit code) of each row of CATALOGUE in tests/test_bad_input_catalogue.py."""
+def catalogue_rows(path: Path = CATALOGUE_FILE) -> list[tuple[str, str, int, str]]:
+    """(case, message fragment, exit code, verdict) of each row of CATALOGUE in tests/test_bad_input_catalogue.py."""
     value = _assigned(ast.parse(path.read_text(encoding="utf-8")), "CATALOGUE")
     if not isinstance(value, ast.List):
         return []
     rows = []
     for element in value.elts:
-        if isinstance(element, ast.Tuple) and len(element.elts) == 5:
-            case, fragment, code = (ast.literal_eval(element.elts[i]) for i in (0, 3, 4))
-            rows.append((case, fragment, code))
+        if isinstance(element, ast.Tuple) and len(element.elts) == 6:
+            case, fragment, code, verdict = (ast.literal_eval(element.elts[i]) for i in (0, 3, 4, 5))
+            rows.append((case, fragment, code, verdict))
     return rows
 
 
+VERDICTS = ("clear error", "handled", "silent wrong", "data loss")
+
+
+def catalogue_counts(path: Path = CATALOGUE_FILE) -> dict[str, int]:
+    """Cases per verdict (every verdict listed, 0 where none), in the order of VERDICTS."""
+    verdicts = [row[3] for row in catalogue_rows(path)]
+    return {verdict: verdicts.count(verdict) for verdict in VERDICTS}
+
+
 def catalogue_markdown(path: Path = CATALOGUE_FILE) -> str:
-    lines = ["| bad input | what the one-line error says (part of it) | exit status |", "| --- | --- | ---: |"]
-    for case, fragment, code in catalogue_rows(path):
-        lines.append(f"| {_cell(case)} | `{fragment.replace('|', '')}` | {code} |")
+    counts = catalogue_counts(path)
+    summary = f"{sum(counts.values())} cases: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+    lines = [
+        summary + ".",
+        "",
+        "| bad input | what refine says (part of it) | exit status | verdict |",
+        "| --- | --- | ---: | --- |",
+    ]
+    for case, fragment, code, verdict in catalogue_rows(path):
+        lines.append(f"| {_cell(case)} | `{fragment.replace('|', '')}` | {code} | {verdict} |")
     return "\n".join(lines)
