@@ -1,0 +1,144 @@
+"""Rules a CRM can run (issue 28, point 2): written on the values the customer table holds, shown as SQL
+that selects the same customers in a real database (sqlite3) as refine's own evaluation of the rule."""
+
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from refine.io.config import config_from_dict
+from refine.io.ingest import read_customers
+from refine.segments.rules import apply_rule, rule_sql
+from refine.segments.search import describe_columns
+
+COLUMNS = ["Member No", "Tier Name", "Uses App", "newsletter", "flag", "region", 'say "hi"', "spend", "last_order"]
+NUMERIC = {"flag", "spend"}
+
+
+def config():
+    return config_from_dict(
+        {
+            "feedback": {"customer_id": "Member No", "text": "Comment Text"},
+            "customers": {"customer_id": "Member No", "segment": "Tier Name"},
+        }
+    )
+
+
+def table(n: int = 400, seed: int = 0) -> list[list[str]]:
+    """Raw cells as a CRM export holds them; "" is a blank cell."""
+    rng = np.random.default_rng(seed)
+    days = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 400, n), unit="D")
+    rows = []
+    for i in range(n):
+        rows.append(
+            [
+                f"00{i}",
+                str(rng.choice(["Gold", "Silver", "Bronze"])),
+                str(rng.choice(["Yes", "yes", "Y", "no", "No", ""])),
+                str(rng.choice(["true", "false"])),
+                str(rng.choice(["0", "1"])),
+                str(rng.choice(["west", "O'Brien's", 'the "north"', "back`tick", ""])),
+                str(rng.choice(["a", "b"])),
+                "" if rng.random() < 0.1 else f"{rng.gamma(2, 400):.2f}",
+                "" if rng.random() < 0.1 else days[i].strftime("%Y-%m-%d"),
+            ]
+        )
+    return rows
+
+
+def write_csv(path, rows) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(COLUMNS)
+        writer.writerows(rows)
+
+
+def database(rows) -> sqlite3.Connection:
+    """The table as a CRM holds it: numbers in numeric columns, the rest text, a blank cell NULL."""
+    db = sqlite3.connect(":memory:")
+    declared = ", ".join(f'"{c.replace(chr(34), chr(34) * 2)}" {"REAL" if c in NUMERIC else "TEXT"}' for c in COLUMNS)
+    db.execute(f"CREATE TABLE customers ({declared})")
+    db.executemany(
+        f"INSERT INTO customers VALUES ({', '.join('?' * len(COLUMNS))})",
+        [[None if cell == "" else cell for cell in row] for row in rows],
+    )
+    return db
+
+
+def selected_by_sql(db: sqlite3.Connection, rule: str) -> set[str]:
+    return {r[0] for r in db.execute(f'SELECT "Member No" FROM customers WHERE {rule_sql(rule)}')}
+
+
+def selected_by_rule(customers: pd.DataFrame, rule: str) -> set[str]:
+    return set(customers.loc[apply_rule(customers, rule), "Member No"])
+
+
+@pytest.fixture(scope="module")
+def crm(tmp_path_factory):
+    rows = table()
+    path = tmp_path_factory.mktemp("crm") / "customers.csv"
+    write_csv(path, rows)
+    return read_customers(path, config()), database(rows), rows
+
+
+def test_yes_no_rules_name_the_values_the_table_holds(crm):
+    customers, _, _ = crm
+    attributes, _ = describe_columns(customers, ["Uses App", "newsletter", "flag"], 20)
+    texts = {a.column: [c.text for c in a.conditions] for a in attributes}
+    assert texts["Uses App"] == [
+        '`Uses App` in ["No", "no"]',
+        '`Uses App` in ["Y", "Yes", "yes"]',
+        "`Uses App` == None",
+    ]
+    assert texts["newsletter"] == ['newsletter == "false"', 'newsletter == "true"']
+    assert texts["flag"] == ["flag == 0", "flag == 1"]  # a 1/0 flag stays 1/0
+    assert {a.column: a.kind for a in attributes}["Uses App"] == "boolean"  # still searched as a flag
+
+
+def test_every_candidate_condition_selects_the_same_customers_in_sql(crm):
+    customers, db, _ = crm
+    attributes, skipped = describe_columns(customers, COLUMNS[1:], 20)
+    assert {a.column for a in attributes} == set(COLUMNS[1:]), skipped
+    kinds = {a.kind for a in attributes}
+    assert {"boolean", "category", "numeric", "date"} <= kinds
+    conditions = [c.text for a in attributes for c in a.conditions]
+    assert len(conditions) > 100
+    for rule in conditions:
+        assert selected_by_sql(db, rule) == selected_by_rule(customers, rule), (rule, rule_sql(rule))
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        '`Tier Name` == "Gold" and `Uses App` in ["Y", "Yes", "yes"]',
+        '`Tier Name` in ["Gold", "Silver"] and 500 <= spend < 1200',
+        'region == "O\'Brien\'s" or region == "the \\"north\\"" or region == "back`tick"',
+        'region != "west"',
+        'region not in ["west", "back`tick"]',
+        'region not in ["west", None]',
+        'region in ["west", None]',
+        "region == None",
+        "region != None",
+        'not (region == "west" or spend >= 1000)',
+        'last_order < "2026-06-01" and `say "hi"` == "a"',
+        '"2026-03-01" <= last_order < "2026-09-01"',
+        "spend > 800.5 or flag == 1",
+        "spend <= -1",
+    ],
+)
+def test_rules_of_every_kind_round_trip_through_sql(crm, rule):
+    customers, db, _ = crm
+    assert selected_by_sql(db, rule) == selected_by_rule(customers, rule), rule_sql(rule)
+
+
+def test_sql_quotes_identifiers_and_strings():
+    assert (
+        rule_sql('`Uses App` in ["Y", "yes"] and spend >= 8000') == "\"Uses App\" IN ('Y', 'yes') AND \"spend\" >= 8000"
+    )
+    assert rule_sql('region == "O\'Brien"') == "\"region\" = 'O''Brien'"
+    assert rule_sql('`say "hi"` == None') == '"say ""hi""" IS NULL'
+    assert rule_sql('region != "west"') == '("region" IS NULL OR "region" <> \'west\')'
+    assert rule_sql('"2024-01-01" <= d < "2024-03-01"') == "'2024-01-01' <= \"d\" AND \"d\" < '2024-03-01'"
