@@ -142,3 +142,26 @@ def test_sql_quotes_identifiers_and_strings():
     assert rule_sql('`say "hi"` == None') == '"say ""hi""" IS NULL'
     assert rule_sql('region != "west"') == '("region" IS NULL OR "region" <> \'west\')'
     assert rule_sql('"2024-01-01" <= d < "2024-03-01"') == "'2024-01-01' <= \"d\" AND \"d\" < '2024-03-01'"
+
+
+def test_report_and_proposals_json_show_each_rule_as_a_sql_where(tmp_path):
+    from test_report import hostile_cycle
+
+    from refine.run.folders import write_run
+
+    cycle = hostile_cycle(tmp_path)
+    for column in ["feedback_id", "customer_id", "segment", "text", "timestamp", "source", "topic_label"]:
+        cycle.feedback[column] = ""
+    for column in ["p_negative", "p_neutral", "p_positive"]:
+        cycle.feedback[column] = 0.0
+    write_run(cycle)
+    rule = cycle.proposals[0].rule
+    where = rule_sql(rule)
+    md = (tmp_path / "report.md").read_text()
+    assert f"- SQL: ` WHERE {where} `\n" in md or f"- SQL: `WHERE {where}`\n" in md
+    page = (tmp_path / "report.html").read_text()
+    assert "SQL: <code>WHERE " in page and "&lt;script&gt;" in page.split("SQL: <code>WHERE ", 1)[1][:80]
+    import json
+
+    document = json.loads((tmp_path / "proposals.json").read_text())
+    assert [p["sql"] for p in document["proposals"]] == [rule_sql(p.rule) for p in cycle.proposals]
