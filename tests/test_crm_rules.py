@@ -1,6 +1,7 @@
 """Rules a CRM can run (issue 28, point 2): written on the values the customer table holds, shown as SQL
 that selects the same customers in a real database (sqlite3) as refine's own evaluation of the rule."""
 
+import json
 import sqlite3
 
 import numpy as np
@@ -165,3 +166,102 @@ def test_report_and_proposals_json_show_each_rule_as_a_sql_where(tmp_path):
 
     document = json.loads((tmp_path / "proposals.json").read_text())
     assert [p["sql"] for p in document["proposals"]] == [rule_sql(p.rule) for p in cycle.proposals]
+
+
+# ---- refine assign: a rule that matches nobody, a column whose values changed --------------------------------
+
+ASSIGN_CONFIG = {
+    "feedback": {"customer_id": "Customer ID", "text": "Comment Text"},
+    "customers": {"customer_id": "Customer ID", "segment": "Segment"},
+}
+
+
+def month(flags: list[str], regions=("west", "north")) -> str:
+    lines = ["Customer ID,Segment,Uses App,region"]
+    for i, flag in enumerate(flags):
+        lines.append(f"+4477009{i:05d},{'Silver' if i % 2 else 'Gold'},{flag},{regions[i % len(regions)]}")
+    return "\n".join(lines) + "\n"
+
+
+def assign_run(tmp_path, month_one: str):
+    """A run folder as refine writes it: the rule found by the search on month one, accepted."""
+    from refine.segments.search import observed_columns
+
+    (tmp_path / "month1.csv").write_text(month_one)
+    customers = read_customers(tmp_path / "month1.csv", config_from_dict(ASSIGN_CONFIG))
+    attributes, _ = describe_columns(customers, ["Uses App"], 5)
+    no = next(c.text for c in attributes[0].conditions if "no" in c.text)
+    rule = f'Segment == "Silver" and {no}'
+    proposals = [{"id": "split-1", "rank": 1, "kind": "split", "segments": ["Silver"], "rule": rule}]
+    run = tmp_path / "run"
+    run.mkdir()
+    manifest = {
+        "refine_version": "0.3.0",
+        "started": "2026-11-01",
+        "config": ASSIGN_CONFIG,
+        "rule_columns": observed_columns(customers, [rule]),
+    }
+    (run / "run.json").write_text(json.dumps(manifest))
+    (run / "proposals.json").write_text(json.dumps({"proposals": proposals}))
+    decisions = [{"proposal": "split-1", "decision": "accepted", "rule": "", "reason": ""}]
+    (run / "decisions.json").write_text(json.dumps({"decisions": decisions}))
+    return run, rule
+
+
+def assign(tmp_path, run, month_two: str, *flags: str):
+    from typer.testing import CliRunner
+
+    from refine.cli.main import app
+
+    (tmp_path / "month2.csv").write_text(month_two)
+    out = tmp_path / "assigned.csv"
+    args = ["assign", "--run", str(run), "--customers", str(tmp_path / "month2.csv"), "--out", str(out), *flags]
+    return CliRunner().invoke(app, args), out
+
+
+def test_run_json_records_what_the_run_saw_of_each_rule_column(tmp_path):
+    run, rule = assign_run(tmp_path, month(["Yes", "no", "yes", "No"] * 10))
+    assert rule == 'Segment == "Silver" and `Uses App` in ["No", "no"]'
+    seen = json.loads((run / "run.json").read_text())["rule_columns"]
+    assert seen["Uses App"] == {"kind": "boolean", "distinct": 4, "values": ["No", "Yes", "no", "yes"]}
+    assert seen["Segment"]["values"] == ["Gold", "Silver"]
+
+
+def test_assign_is_quiet_when_the_table_holds_what_the_run_saw(tmp_path):
+    run, _ = assign_run(tmp_path, month(["yes", "no"] * 20))
+    result, out = assign(tmp_path, run, month(["no", "yes", "no", "no"] * 10), "--strict")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output and "10 change segment" in result.output
+    frame = pd.read_csv(out, dtype=str)
+    assert frame["Customer ID"].str.startswith("+44").all()  # ids leave as they came
+
+
+def test_assign_warns_when_yes_no_became_1_0_and_the_rule_matches_nobody(tmp_path):
+    run, _ = assign_run(tmp_path, month(["yes", "no"] * 20))
+    result, out = assign(tmp_path, run, month(["1", "0"] * 20))
+    assert result.exit_code == 0, result.output
+    assert "0 change segment" in result.output
+    assert "warning: column 'Uses App' held boolean values (no, yes) when the run saw it and now holds numeric" in (
+        result.output
+    )
+    assert "warning: accepted proposal split-1's rule matches no customer" in result.output
+    out.unlink()
+    strict, _ = assign(tmp_path, run, month(["1", "0"] * 20), "--strict")
+    assert strict.exit_code == 2 and not out.exists()
+    assert "--strict: nothing written: column 'Uses App' held boolean values" in strict.output
+    assert "(and 1 more)" in strict.output and "Traceback" not in strict.output
+
+
+def test_assign_warns_when_a_yes_no_column_is_spelled_otherwise(tmp_path):
+    run, _ = assign_run(tmp_path, month(["yes", "no"] * 20))
+    result, _ = assign(tmp_path, run, month(["Y", "N", "no"] * 20), "--strict")
+    assert result.exit_code == 2
+    assert "yes/no column 'Uses App' was spelled no, yes in the run and now N, Y, no" in result.output
+
+
+def test_assign_warns_when_a_value_a_rule_names_is_gone(tmp_path):
+    run, _ = assign_run(tmp_path, month(["yes", "no"] * 20))
+    renamed = month(["yes", "no"] * 20).replace(",Silver,", ",Silver Plus,")
+    result, _ = assign(tmp_path, run, renamed)
+    assert result.exit_code == 0, result.output
+    assert "warning: column 'Segment' no longer holds Silver, which a rule names" in result.output

@@ -64,6 +64,25 @@ class Rule:
     def _names(self) -> dict[str, str]:
         return dict(_placeholders(self.columns))
 
+    def literals(self) -> dict[str, list]:
+        """Per column, the values the rule compares it with by ``==``, ``!=``, ``in`` or ``not in`` (None left out)."""
+        out: dict[str, list] = {}
+        for node in ast.walk(self.tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            operands = [node.left, *node.comparators]
+            for a, op, b in zip(operands, node.ops, operands[1:]):
+                if type(op) not in (ast.Eq, ast.NotEq, ast.In, ast.NotIn) or isinstance(a, ast.Name) == isinstance(
+                    b, ast.Name
+                ):
+                    continue
+                column, value = (a, b) if isinstance(a, ast.Name) else (b, a)
+                values = _literal(value)
+                for v in values if isinstance(values, list) else [values]:
+                    if v is not None:
+                        out.setdefault(self._names[cast(ast.Name, column).id], []).append(v)
+        return out
+
 
 def _placeholders(columns: Iterable[str]) -> list[tuple[str, str]]:
     return [(f"__col{i}__", name) for i, name in enumerate(columns)]

@@ -36,9 +36,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from refine.errors import RefineError
 from refine.io.ingest import flag_answers
 from refine.io.limits import BOOLEAN, DATE, FREE_TEXT, ID_LIKE, NUMERIC, classify_column, date_values
-from refine.segments.rules import condition, format_value, quote_column
+from refine.segments.rules import condition, format_value, parse_rule, quote_column
 
 # quantiles where numeric cuts are placed; dense in the tails, where small subgroups live
 CUT_QUANTILES = (
@@ -180,6 +181,40 @@ def describe_columns(
             continue
         attributes.append(attribute)
     return attributes, skipped
+
+
+MAX_RECORDED_VALUES = 20
+
+
+def observed_columns(
+    customers: pd.DataFrame, rules: list[str], cap: int | None = MAX_RECORDED_VALUES
+) -> dict[str, dict]:
+    """Per column a rule names: its kind and distinct values as the table holds them (run.json ``rule_columns``).
+
+    ``{column: {"kind": boolean | category | numeric | date | ..., "distinct": n, "values": [...]}}``; at
+    most MAX_RECORDED_VALUES values (sorted, as text), so `refine assign` can tell that a yes/no column
+    became 1/0, or that a value a rule names is gone. A column the table does not hold is left out.
+    """
+    columns: list[str] = []
+    for rule in rules:
+        try:
+            columns += [c for c in parse_rule(rule).columns if c not in columns]
+        except RefineError:  # an unparseable rule is refused where it is applied, not here
+            continue
+    out = {}
+    for column in columns:
+        if column not in customers.columns:
+            continue
+        values = customers[column]
+        kind = BOOLEAN if flag_answers(values) is not None else classify_column(values)[0]
+        present = values[values.notna()]
+        if pd.api.types.is_datetime64_any_dtype(present):
+            text = present.dt.strftime("%Y-%m-%d")
+        else:
+            text = present.map(lambda v: v if isinstance(v, str) else format_value(v))
+        distinct = sorted({str(v) for v in text if str(v).strip()})
+        out[column] = {"kind": kind, "distinct": len(distinct), "values": distinct[:cap]}
+    return out
 
 
 def _finish(attribute: Attribute, min_size: int, n: int) -> Attribute:
