@@ -265,3 +265,14 @@ def test_assign_warns_when_a_value_a_rule_names_is_gone(tmp_path):
     result, _ = assign(tmp_path, run, renamed)
     assert result.exit_code == 0, result.output
     assert "warning: column 'Segment' no longer holds Silver, which a rule names" in result.output
+
+
+def test_a_rule_accepted_before_yes_no_was_kept_as_held_still_selects_the_same_customers(crm):
+    customers, _, rows = crm
+    held = {row[0]: row[2] for row in rows}
+    old = selected_by_rule(customers, '`Tier Name` == "Gold" and `Uses App` == False')
+    assert old and all(held[i] in ("no", "No") for i in old)
+    assert old == selected_by_rule(customers, '`Tier Name` == "Gold" and `Uses App` in ["No", "no"]')
+    assert selected_by_rule(customers, "`Uses App` != True") == {
+        i for i, v in held.items() if v not in ("Yes", "yes", "Y")
+    }

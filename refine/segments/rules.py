@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
+from refine.io.ingest import flag_answers
 
 _COMPARE = {
     ast.Eq: "==",
@@ -289,6 +290,13 @@ def _isin(series: pd.Series, values: list) -> pd.Series:
     """Membership; `None` in the list stands for a missing value (`col == None`: no value recorded)."""
     want_missing = any(v is None for v in values)
     values = [v for v in values if v is not None]
+    flags = [v for v in values if isinstance(v, (bool, np.bool_))]
+    answers = flag_answers(series) if flags else None
+    if answers is not None:  # `Uses App == False` (written before yes/no columns were kept as held) on "yes"/"no"
+        result = answers.isin(flags).fillna(False).astype(bool)
+        rest = [v for v in values if not isinstance(v, (bool, np.bool_))]
+        result = (result | _isin(series, rest)) if rest else result
+        return (result | _missing(series)) if want_missing else result
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         result = series.isin(numeric)
