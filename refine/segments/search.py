@@ -171,7 +171,7 @@ def describe_columns(
             if kind == ID_LIKE:
                 skipped.append(SkippedColumn(column, f"id-like: {distinct:,} distinct values in {len(present):,}"))
                 continue
-            answers = flag_answers(values)
+            answers = flag_answers(values) if distinct <= 40 else None  # a few spellings of yes and no at most
             if answers is not None:  # yes/no as held: searched as a flag, written with the spellings it saw
                 attribute = _flag(column, answers, values, min_size, n)
             else:
