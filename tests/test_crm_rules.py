@@ -276,3 +276,14 @@ def test_a_rule_accepted_before_yes_no_was_kept_as_held_still_selects_the_same_c
     assert selected_by_rule(customers, "`Uses App` != True") == {
         i for i, v in held.items() if v not in ("Yes", "yes", "Y")
     }
+
+
+@pytest.mark.parametrize("rule", ["vip == True", "vip == False", "vip", "not vip", "vip != True and tier == 2"])
+def test_rules_on_a_true_false_column_of_a_database_round_trip(rule):
+    """A database source gives real booleans (and a 1/0 INTEGER column in sqlite): TRUE / FALSE select the same."""
+    frame = pd.DataFrame({"id": ["a", "b", "c", "d"], "vip": [True, False, True, False], "tier": [1, 2, 2, 1]})
+    db = sqlite3.connect(":memory:")
+    db.execute('CREATE TABLE customers ("id" TEXT, "vip" BOOLEAN, "tier" INTEGER)')
+    db.executemany("INSERT INTO customers VALUES (?, ?, ?)", frame.itertuples(index=False))
+    selected = {r[0] for r in db.execute(f'SELECT "id" FROM customers WHERE {rule_sql(rule)}')}
+    assert selected == set(frame.loc[apply_rule(frame, rule), "id"]), rule_sql(rule)
