@@ -37,6 +37,30 @@ FEEDBACK = "Member No,Comment Text\n1,Parcel was late\n"
 # `refine ab analyze` rows (a row whose args start with "ab" runs that command instead of `refine run`)
 AB_DATA = "user,group,converted,nps\n01,control,1,\n02,treatment,0,\n03,control,0,\n04,treatment,1,\n05,contrl,1,\n"
 AB = ["ab", "analyze", "--data", "ab.csv", "--unit", "user", "--arm", "group", "--control", "control", "--out", "ab"]
+# `refine assign --strict` on a re-exported table whose yes/no column is now written 1/0 (issue 28, point 2)
+ASSIGN_RUN = {
+    "m1/run.json": json.dumps(
+        {
+            "refine_version": "0.3.0",
+            "started": "2026-11-01",
+            "config": {
+                "feedback": {"customer_id": "Member No", "text": "Comment Text"},
+                "customers": {"customer_id": "Member No", "segment": "Tier Name"},
+            },
+            "rule_columns": {"Uses App": {"kind": "boolean", "distinct": 2, "values": ["no", "yes"]}},
+        }
+    ),
+    "m1/proposals.json": json.dumps(
+        {
+            "proposals": [
+                {"id": "split-1", "rank": 1, "kind": "split", "segments": ["Silver"], "rule": '`Uses App` == "no"'}
+            ]
+        }
+    ),
+    "m1/decisions.json": json.dumps({"decisions": [{"proposal": "split-1", "decision": "accepted"}]}),
+    "crm.csv": "Member No,Tier Name,Uses App\n1,Gold,1\n2,Silver,0\n",
+}
+ASSIGN = ["assign", "--run", "m1", "--customers", "crm.csv", "--out", "assigned.csv", "--strict"]
 
 # a lock held by this (live) process, and a folder no process may write in (/sys, even as root; elsewhere a
 # read-only folder made by the test)
@@ -454,6 +478,14 @@ CATALOGUE = [
         0,
         "handled",
     ),
+    (
+        "assign --strict: a yes/no rule column now written 1/0",
+        ASSIGN_RUN,
+        ASSIGN,
+        "--strict: nothing written: column 'Uses App' held boolean values (no, yes) when the run saw it",
+        2,
+        "clear error",
+    ),
 ]
 VERDICTS = ("clear error", "handled", "silent wrong", "data loss")
 
@@ -475,7 +507,7 @@ def command(args: list[str]) -> list[str]:
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
     options = [x for pair in base.items() for x in pair if x != ""]  # a flag with "" is a switch (--force)
-    return args if args[:1] == ["ab"] else ["run", "--quiet", *options]
+    return args if args[:1] in (["ab"], ["assign"]) else ["run", "--quiet", *options]
 
 
 @pytest.mark.parametrize(

@@ -270,9 +270,16 @@ def assign(
     ),
     out: Path = typer.Option(..., "--out", "-o", help="The CSV to write: customer id, segment, new segment."),
     force: bool = typer.Option(False, "--force", help="Replace the --out file if it exists (never an input)."),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="Fail (exit 2, nothing written) on a warning: a rule matching no customer, a changed rule column.",
+    ),
 ) -> None:
     """Apply a run's accepted proposals to a fresh customer table and write each customer's new segment."""
-    result = assignment.assign_segments(run_dir, customers, out, force=force)
+    result = assignment.assign_segments(run_dir, customers, out, force=force, strict=strict)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(
         f"{result.customers} customers: {result.changed} change segment, {result.conflicts} matched by more than "
         f"one accepted rule (resolved: new segment first, then the higher-ranked proposal), "

@@ -390,11 +390,13 @@ def _require(table: Table, column: str | None, what: str, key: str) -> None:
 # ---- customers -------------------------------------------------------------------------------
 
 
-def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
+def _typed(values: pd.Series, warnings: list[str] | None = None, *, flags: bool = True) -> pd.Series:
     """Numbers become numbers, true/false become booleans, everything else stays text.
 
     In a column of numbers, the usual spellings of a missing value (NA, N/A, null, ...) are missing
-    values, counted in `warnings`; in a text column they stay text.
+    values, counted in `warnings`; in a text column they stay text. With ``flags=False`` a yes/no (true/false,
+    Y/N) column stays text as held, so a rule on it names the values the customer table holds (a 1/0 column
+    is numbers either way).
     """
     stripped = values.str.strip()
     blank = stripped == ""
@@ -414,6 +416,8 @@ def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
         return pd.Series(np.nan, index=values.index, dtype=float)
     lowered = present.str.lower()
     if lowered.isin(_BOOL_TRUE | _BOOL_FALSE).all() and not lowered.isin({"0", "1"}).all():
+        if not flags:
+            return values
         return stripped.str.lower().map(lambda v: True if v in _BOOL_TRUE else (False if v in _BOOL_FALSE else None))
     plain = _plain_numbers(present)
     if plain is not None:
@@ -430,6 +434,18 @@ def _typed(values: pd.Series, warnings: list[str] | None = None) -> pd.Series:
             return out.astype("Int64") if out.isna().any() else out.astype("int64")
         return out.astype(float)
     return values
+
+
+def flag_answers(values: pd.Series) -> pd.Series | None:
+    """Per cell True / False / None (blank) for a text column of yes/no spellings (``Yes``, ``y``, ``FALSE``...),
+    else None: how the search reads a yes/no column ingest kept as held."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return None
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
+    present = text[text != ""]
+    if present.empty or not present.isin(_BOOL_TRUE | _BOOL_FALSE).all() or present.isin({"0", "1"}).all():
+        return None
+    return text.map(lambda v: True if v in _BOOL_TRUE else (False if v in _BOOL_FALSE else None)).astype(object)
 
 
 def read_typed_table(path: str | Path, *, what: str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
@@ -532,7 +548,8 @@ def _customers(
     for column in frame.columns:
         if column in (cc.customer_id,):
             continue
-        frame[column] = _typed(frame[column], warnings) if column != cc.segment else frame[column]
+        if column != cc.segment:  # an attribute's yes/no stays as held: rules are written on the CRM's values
+            frame[column] = _typed(frame[column], warnings, flags=column in cc.outcomes)
         if column not in cc.outcomes and column != cc.segment:
             frame[column] = _day_month_dates(frame[column], warnings)
         if column in cc.outcomes:

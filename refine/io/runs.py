@@ -86,6 +86,8 @@ class RunManifest:
     versions: dict[str, str] = field(default_factory=dict)
     previous: str | None = None
     applied_decisions: list[dict] = field(default_factory=list)
+    # per column a proposal's rule names: kind and distinct values as the table held them (refine assign checks them)
+    rule_columns: dict[str, dict] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     finished: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by a newer refine, kept as read
@@ -96,7 +98,7 @@ class RunManifest:
         document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         if self.finished is None:
             document.pop("finished")
-        for key in ("sentiment", "theme_space"):  # added with languages: absent from runs written before
+        for key in ("sentiment", "theme_space", "rule_columns"):  # newer keys: absent from runs written before
             if not document[key]:
                 document.pop(key)
         document.update(self.extra)

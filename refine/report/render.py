@@ -22,10 +22,12 @@ from scipy import stats
 from scipy.stats import spearmanr
 
 from refine import schemas as S
+from refine.errors import RefineError
 from refine.files import read_json, write_text
 from refine.insights.charts import driver_chart, waterfall_chart
 from refine.insights.drivers import score_name
 from refine.segments.model import Proposal
+from refine.segments.rules import rule_sql
 from refine.segments.value import money
 from refine.stats import Z95, benjamini_hochberg, is_binary
 from refine.text.sentiment.stage import SentimentResult
@@ -572,8 +574,17 @@ def _environment():
         score_gap=score_gap,
         outcome_cell=outcome_cell,
         money=money,
+        sql=where_clause,
     )
     return env
+
+
+def where_clause(rule: str) -> str:
+    """The rule as a SQL WHERE condition on the table's own column names ("" for a rule refine cannot parse)."""
+    try:
+        return rule_sql(rule)
+    except RefineError:
+        return ""
 
 
 _MD_INLINE = re.compile(

@@ -44,6 +44,7 @@ from refine.segments.decisions import accepted_proposals, redefine_segments
 from refine.segments.model import Proposal, ProposalMethod, StoppedCandidate
 from refine.segments.profiles import join_segments, profile_segments, respondents_table
 from refine.segments.propose import ProposalResult, propose, proposed_assignments
+from refine.segments.search import observed_columns
 from refine.text.embed_multilingual import build_multilingual_embedder
 from refine.text.language import LanguageCache
 from refine.text.sentences import SentenceTable, build_sentences
@@ -679,6 +680,7 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
         versions=cycle.versions,
         previous=str(cycle.previous.resolve()) if cycle.previous is not None else None,
         applied_decisions=cycle.applied,
+        rule_columns=observed_columns(data.customers, [p.rule for p in proposals.proposals]),
     )
 
 

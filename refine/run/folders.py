@@ -5,7 +5,7 @@ from __future__ import annotations
 from refine import schemas as S
 from refine.files import clean_json
 from refine.io.runs import write_csv, write_json, write_parquet
-from refine.report.render import write_report
+from refine.report.render import where_clause, write_report
 
 
 def write_run(result) -> None:
@@ -51,7 +51,10 @@ def write_run(result) -> None:
         ),
     )
     write_parquet(out_dir / "segments.parquet", result.segments)
-    write_json(out_dir / "proposals.json", clean_json(result.proposal_result().to_json()))
+    proposals = result.proposal_result().to_json()
+    for proposal in proposals["proposals"]:  # the rule as a WHERE clause on the table's own column names
+        proposal["sql"] = where_clause(proposal["rule"])
+    write_json(out_dir / "proposals.json", clean_json(proposals))
     write_parquet(out_dir / "assignments.parquet", result.assignments)
     if result.insights is not None:
         write_json(out_dir / "insights.json", result.insights.to_json())

@@ -34,7 +34,8 @@ from refine.io.ingest import NoUsableRows, _customers, _read_input
 from refine.io.outputs import check_output_file
 from refine.io.runs import load_run, write_csv
 from refine.segments.decisions import accepted_proposals, redefine_segments
-from refine.segments.rules import apply_rule
+from refine.segments.rules import apply_rule, format_value, parse_rule
+from refine.segments.search import observed_columns
 
 RUN_INPUTS = ("run.json", "proposals.json", "decisions.json")
 
@@ -49,6 +50,7 @@ class AssignResult:
     accepted: list[str]  # proposal ids applied, in rank order
     by_segment: dict[str, int] = field(default_factory=dict)  # new segment -> customers
     rejects_path: Path | None = None
+    warnings: list[str] = field(default_factory=list)  # a rule matching nobody, a rule column whose values changed
 
     def to_json(self) -> dict:
         return {
@@ -60,11 +62,17 @@ class AssignResult:
             "accepted": self.accepted,
             "by_segment": self.by_segment,
             "rejects_path": str(self.rejects_path) if self.rejects_path else None,
+            "warnings": self.warnings,
         }
 
 
 def assign_segments(
-    run_dir: str | Path, customers_path: str | Path | None, out: str | Path, *, force: bool = False
+    run_dir: str | Path,
+    customers_path: str | Path | None,
+    out: str | Path,
+    *,
+    force: bool = False,
+    strict: bool = False,
 ) -> AssignResult:
     """Write the new segment of every customer in a fresh table, from a run's accepted proposals.
 
@@ -75,6 +83,8 @@ def assign_segments(
         out: the CSV to write (ids and segment names exactly as read; other cells spreadsheet-safe); an
             existing file only with `force`, never an input.
         force: replace `out` (and its ``.rejects.csv`` beside it) if they exist.
+        strict: a warning (an accepted rule that matches no customer, a rule column whose values are no longer
+            the ones the run saw) is an error, and nothing is written.
 
     Returns:
         AssignResult with the counts.
@@ -105,6 +115,7 @@ def assign_segments(
     decided_by = pd.Series("", index=customers.index, dtype=object)
     # lowest precedence first, so the last proposal to match is the one that decides (see the docstring)
     order = sorted(accepted, key=lambda p: (p.get("kind") == "new", -p.get("rank", 10**9)))
+    warnings = column_changes(run.manifest.rule_columns, customers, [p["rule"] for p in accepted])
     for proposal in order:
         try:
             mask = np.array(apply_rule(customers, proposal["rule"]), dtype=bool)
@@ -115,8 +126,13 @@ def assign_segments(
             ) from None
         if proposal.get("kind") == "merge":
             mask &= base.isin(proposal.get("segments", [])).to_numpy()
+        if not mask.any():
+            warnings.append(f"accepted proposal {proposal['id']}'s rule matches no customer: {proposal['rule']}")
         matched += mask
         decided_by[mask] = proposal["id"]
+    if strict and warnings:
+        more = f" (and {len(warnings) - 1} more)" if len(warnings) > 1 else ""
+        raise RefineError(f"--strict: nothing written: {warnings[0]}{more}", where=str(customers_path or table.where))
     new_customers, _ = redefine_segments(customers, accepted, config)
     new_segment = new_customers[cc.segment].astype(str)
     frame = pd.DataFrame(
@@ -142,4 +158,39 @@ def assign_segments(
         accepted=[p["id"] for p in accepted],
         by_segment={str(k): int(v) for k, v in new_segment.value_counts().sort_index().items()},
         rejects_path=rejects_path if rejects else None,
+        warnings=warnings,
     )
+
+
+def column_changes(seen: dict[str, dict], customers: pd.DataFrame, rules: list[str]) -> list[str]:
+    """What changed in the columns the rules name since the run (run.json ``rule_columns``), one line each.
+
+    A column whose kind changed (yes/no became 1/0, numbers became text), a yes/no column spelling its answers
+    otherwise (``yes`` became ``Y``: the rule lists the spellings the run saw), and a value a rule names that the
+    run saw and the table no longer holds. A run written before rule_columns was recorded has nothing to compare.
+    """
+    now = observed_columns(customers, rules, cap=None)
+    named: dict[str, set[str]] = {}
+    for rule in rules:
+        for column, values in parse_rule(rule).literals().items():
+            named.setdefault(column, set()).update(v if isinstance(v, str) else format_value(v) for v in values)
+    out = []
+    for column, before in seen.items():
+        after = now.get(column)
+        if after is None or not isinstance(before, dict):
+            continue
+        was, values = before.get("kind"), [str(v) for v in before.get("values", [])]
+        complete = before.get("distinct", len(values)) <= len(values)
+        shown = ", ".join(after["values"][:4]) + (" ..." if after["distinct"] > 4 else "")
+        if was != after["kind"]:
+            out.append(
+                f"column {column!r} held {was} values ({', '.join(values[:4])}) when the run saw it and now holds "
+                f"{after['kind']} values ({shown}): its rules may select other customers"
+            )
+        elif was == "boolean" and complete and set(values) != set(after["values"]):
+            out.append(f"yes/no column {column!r} was spelled {', '.join(values)} in the run and now {shown}")
+        else:
+            gone = sorted(v for v in named.get(column, ()) if v in values and v not in after["values"])
+            if gone:
+                out.append(f"column {column!r} no longer holds {', '.join(gone[:3])}, which a rule names")
+    return out

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from refine.errors import RefineError
+from refine.io.ingest import flag_answers
 
 _COMPARE = {
     ast.Eq: "==",
@@ -63,6 +64,25 @@ class Rule:
     @property
     def _names(self) -> dict[str, str]:
         return dict(_placeholders(self.columns))
+
+    def literals(self) -> dict[str, list]:
+        """Per column, the values the rule compares it with by ``==``, ``!=``, ``in`` or ``not in`` (None left out)."""
+        out: dict[str, list] = {}
+        for node in ast.walk(self.tree):
+            if not isinstance(node, ast.Compare):
+                continue
+            operands = [node.left, *node.comparators]
+            for a, op, b in zip(operands, node.ops, operands[1:]):
+                if type(op) not in (ast.Eq, ast.NotEq, ast.In, ast.NotIn) or isinstance(a, ast.Name) == isinstance(
+                    b, ast.Name
+                ):
+                    continue
+                column, value = (a, b) if isinstance(a, ast.Name) else (b, a)
+                values = _literal(value)
+                for v in values if isinstance(values, list) else [values]:
+                    if v is not None:
+                        out.setdefault(self._names[cast(ast.Name, column).id], []).append(v)
+        return out
 
 
 def _placeholders(columns: Iterable[str]) -> list[tuple[str, str]]:
@@ -270,6 +290,13 @@ def _isin(series: pd.Series, values: list) -> pd.Series:
     """Membership; `None` in the list stands for a missing value (`col == None`: no value recorded)."""
     want_missing = any(v is None for v in values)
     values = [v for v in values if v is not None]
+    flags = [v for v in values if isinstance(v, (bool, np.bool_))]
+    answers = flag_answers(series) if flags else None
+    if answers is not None:  # `Uses App == False` (written before yes/no columns were kept as held) on "yes"/"no"
+        result = answers.isin(flags).fillna(False).astype(bool)
+        rest = [v for v in values if not isinstance(v, (bool, np.bool_))]
+        result = (result | _isin(series, rest)) if rest else result
+        return (result | _missing(series)) if want_missing else result
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
         result = series.isin(numeric)
@@ -349,3 +376,85 @@ def condition(column: str, op: str, value: Any) -> str:
 
 def conjunction(*conditions: str) -> str:
     return " and ".join(c for c in conditions if c)
+
+
+# ---- SQL ------------------------------------------------------------------------------------------
+
+_SQL_OPS = {ast.Eq: "=", ast.NotEq: "<>", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def rule_sql(rule: str | Rule) -> str:
+    """The rule as a SQL ``WHERE`` condition on the table's own column names (a missing value is NULL).
+
+    Identifiers are double-quoted (``"Uses App"``), text single-quoted with ``''`` escaping, lists become
+    ``IN (...)``, ``== None`` becomes ``IS NULL``, and it selects the customers `apply_rule` selects: a
+    ``!=`` / ``not in`` also keeps the customers with no value (as the rule does), and ``not`` reads a
+    missing value as false before negating it.
+
+    Example:
+        >>> rule_sql('`Uses App` in ["Yes", "yes"] and spend >= 8000')
+        '"Uses App" IN (\\'Yes\\', \\'yes\\') AND "spend" >= 8000'
+    """
+    parsed = rule if isinstance(rule, Rule) else parse_rule(rule)
+    return _sql(parsed.tree.body, parsed._names, top=True)
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return format_value(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _sql(node: ast.AST, names: dict[str, str], top: bool = False) -> str:
+    if isinstance(node, ast.BoolOp):
+        joiner = " AND " if isinstance(node.op, ast.And) else " OR "
+        text = joiner.join(_sql(v, names) for v in node.values)
+        return text if top else f"({text})"
+    if isinstance(node, ast.UnaryOp):  # `not`: the grammar allows no other operator here
+        return f"NOT COALESCE({_sql(node.operand, names, top=True)}, FALSE)"
+    if isinstance(node, ast.Name):  # a true/false column on its own
+        return f"{_sql_name(names[node.id])} = TRUE"
+    node = cast(ast.Compare, node)
+    operands = [node.left, *node.comparators]
+    parts = [_sql_compare(a, type(op), b, names) for a, op, b in zip(operands, node.ops, operands[1:])]
+    text = " AND ".join(parts)
+    return text if top or len(parts) == 1 else f"({text})"
+
+
+def _sql_operand(node: ast.AST, names: dict[str, str]) -> str:
+    if isinstance(node, ast.Name):
+        return _sql_name(names[node.id])
+    return _sql_literal(_literal(node))
+
+
+def _sql_compare(left: ast.AST, op: type[ast.cmpop], right: ast.AST, names: dict[str, str]) -> str:
+    if isinstance(left, ast.Name) != isinstance(right, ast.Name) and op in (ast.Eq, ast.NotEq, ast.In, ast.NotIn):
+        column, value = (left, right) if isinstance(left, ast.Name) else (right, left)
+        name = _sql_name(names[cast(ast.Name, column).id])
+        values = _literal(value)
+        values = values if isinstance(values, list) else [values]
+        present = [v for v in values if v is not None]
+        negate = op in (ast.NotEq, ast.NotIn)
+        if len(present) == 1:
+            listed = f"{name} {'<>' if negate else '='} {_sql_literal(present[0])}"
+        else:
+            listed = f"{name} {'NOT IN' if negate else 'IN'} ({', '.join(_sql_literal(v) for v in present)})"
+        listed = listed if present else ""
+        if not negate:
+            if len(present) == len(values):
+                return listed
+            return f"{name} IS NULL" if not listed else f"({listed} OR {name} IS NULL)"
+        # != / not in: the rule keeps a missing value unless the list names None
+        if len(present) < len(values):
+            return f"{name} IS NOT NULL" if not listed else f"({name} IS NOT NULL AND {listed})"
+        return f"({name} IS NULL OR {listed})"
+    sql_op = {ast.In: "=", ast.NotIn: "<>"}.get(op, _SQL_OPS.get(op, "="))
+    return f"{_sql_operand(left, names)} {sql_op} {_sql_operand(right, names)}"

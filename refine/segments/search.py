@@ -36,8 +36,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from refine.errors import RefineError
+from refine.io.ingest import flag_answers
 from refine.io.limits import BOOLEAN, DATE, FREE_TEXT, ID_LIKE, NUMERIC, classify_column, date_values
-from refine.segments.rules import condition, format_value, quote_column
+from refine.segments.rules import condition, format_value, parse_rule, quote_column
 
 # quantiles where numeric cuts are placed; dense in the tails, where small subgroups live
 CUT_QUANTILES = (
@@ -173,12 +175,50 @@ def describe_columns(
             if kind == ID_LIKE:
                 skipped.append(SkippedColumn(column, f"id-like: {distinct:,} distinct values in {len(present):,}"))
                 continue
-            attribute = _categorical(column, values.where(~missing, None).astype(object), min_size, n)
+            answers = flag_answers(values) if distinct <= 40 else None  # a few spellings of yes and no at most
+            if answers is not None:  # yes/no as held: searched as a flag, written with the spellings it saw
+                attribute = _flag(column, answers, values, min_size, n)
+            else:
+                attribute = _categorical(column, values.where(~missing, None).astype(object), min_size, n)
         if attribute is None or not attribute.conditions:
             skipped.append(SkippedColumn(column, f"no value or cut leaves {min_size:,}+ customers on both sides"))
             continue
         attributes.append(attribute)
     return attributes, skipped
+
+
+MAX_RECORDED_VALUES = 20
+
+
+def observed_columns(
+    customers: pd.DataFrame, rules: list[str], cap: int | None = MAX_RECORDED_VALUES
+) -> dict[str, dict]:
+    """Per column a rule names: its kind and distinct values as the table holds them (run.json ``rule_columns``).
+
+    ``{column: {"kind": boolean | category | numeric | date | ..., "distinct": n, "values": [...]}}``; at
+    most MAX_RECORDED_VALUES values (sorted, as text), so `refine assign` can tell that a yes/no column
+    became 1/0, or that a value a rule names is gone. A column the table does not hold is left out.
+    """
+    columns: list[str] = []
+    for rule in rules:
+        try:
+            columns += [c for c in parse_rule(rule).columns if c not in columns]
+        except RefineError:  # an unparseable rule is refused where it is applied, not here
+            continue
+    out = {}
+    for column in columns:
+        if column not in customers.columns:
+            continue
+        values = customers[column]
+        kind = BOOLEAN if flag_answers(values) is not None else classify_column(values)[0]
+        present = values[values.notna()]
+        if pd.api.types.is_datetime64_any_dtype(present):
+            text = present.dt.strftime("%Y-%m-%d")
+        else:
+            text = present.map(lambda v: v if isinstance(v, str) else format_value(v))
+        distinct = sorted({str(v) for v in text if str(v).strip()})
+        out[column] = {"kind": kind, "distinct": len(distinct), "values": distinct[:cap]}
+    return out
 
 
 def _finish(attribute: Attribute, min_size: int, n: int) -> Attribute:
@@ -196,7 +236,9 @@ def _finish(attribute: Attribute, min_size: int, n: int) -> Attribute:
     return attribute
 
 
-def _categorical(column: str, values: pd.Series, min_size: int, n: int, kind: str = "category") -> Attribute:
+def _categorical(
+    column: str, values: pd.Series, min_size: int, n: int, kind: str = "category", spellings: dict | None = None
+) -> Attribute:
     missing = values.isna().to_numpy()
     counts = values[~missing].value_counts()
     big = sorted((v for v, k in counts.items() if k >= min_size), key=lambda v: (str(type(v)), v))
@@ -206,10 +248,27 @@ def _categorical(column: str, values: pd.Series, min_size: int, n: int, kind: st
     codes = values.map(index).to_numpy(dtype=float, na_value=np.nan)
     codes = np.where(np.isnan(codes), other, codes).astype(np.int64)
     codes[missing] = missing_bin
-    conditions = [Condition(column, condition(column, "==", v), i, i + 1, 0) for i, v in enumerate(big)]
+    conditions = [Condition(column, _level_text(column, v, spellings), i, i + 1, 0) for i, v in enumerate(big)]
     conditions.append(Condition(column, f"{quote_column(column)} == None", missing_bin, missing_bin + 1, 0))
     attribute = Attribute(column, kind, codes, missing_bin + 1, conditions, levels=len(counts))
     return _finish(attribute, min_size, n)
+
+
+def _flag(column: str, answers: pd.Series, raw: pd.Series, min_size: int, n: int) -> Attribute:
+    """A yes/no text column: two levels (True, False), each rule listing every spelling of its answer as held
+    (``Uses App == "yes"``; ``Uses App in ["Y", "Yes", "yes"]``)."""
+    spellings: dict[bool, list[str]] = {}
+    for answer in (True, False):
+        spellings[answer] = sorted({str(v) for v in raw[(answers == answer).to_numpy()]})
+    attribute = _categorical(column, answers, min_size, n, kind="boolean", spellings=spellings)
+    return attribute
+
+
+def _level_text(column: str, value, spellings: dict | None) -> str:
+    held = (spellings or {}).get(value)
+    if not held:
+        return condition(column, "==", value)
+    return condition(column, "==", held[0]) if len(held) == 1 else condition(column, "in", held)
 
 
 def _cuts(x: np.ndarray, round_to) -> list[float]:
