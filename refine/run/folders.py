@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from refine import schemas as S
 from refine.files import clean_json
+from refine.insights.followup import CUSTOMERS_FILE, stored_customers
 from refine.io.runs import write_csv, write_json, write_parquet
 from refine.report.render import write_report
 
@@ -53,6 +54,9 @@ def write_run(result) -> None:
     write_parquet(out_dir / "segments.parquet", result.segments)
     write_json(out_dir / "proposals.json", clean_json(result.proposal_result().to_json()))
     write_parquet(out_dir / "assignments.parquet", result.assignments)
+    # what next month needs to redraw this month's segments under a rule accepted later (ids, rule columns, outcomes)
+    names = result.manifest.config.get("customers") or {}
+    write_parquet(out_dir / CUSTOMERS_FILE, stored_customers(result.customers, result.proposals, names))
     if result.insights is not None:
         write_json(out_dir / "insights.json", result.insights.to_json())
     write_report(result)
