@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from refine.demo.company import generate_company, write_demo_data
-from refine.insights.followup import CUSTOMERS_FILE, segment_name
+from refine.insights.followup import CUSTOMERS_FILE, previous_profiles, segment_name
 from refine.io.config import load_config
 from refine.report.render import compare_with_previous
 from refine.run.cycle import run_cycle
@@ -154,3 +154,16 @@ def test_an_older_previous_run_does_not_compare_the_segments_a_decision_changed(
     assert set(comparison["not_compared"]) == touched & set(plain.segments["segment"])
     assert not touched & {s["segment"] for s in comparison["sentiment_shifts"]}
     assert comparison["sentiment_shifts"]  # the untouched segments are still compared
+
+
+def test_last_month_is_not_redrawn_on_a_stored_table_without_a_rule_column(months, tmp_path):
+    first, accepted, *_ = months
+    older = tmp_path / "older"
+    shutil.copytree(first.out_dir, older)
+    split = next(p for p in accepted if p["kind"] == "split")
+    column = split["rule"].split(" and ", 1)[1].split(" ")[0]
+    stored = pd.read_parquet(older / CUSTOMERS_FILE)
+    stored.drop(columns=[column]).to_parquet(older / CUSTOMERS_FILE, index=False)
+    assert previous_profiles(older, accepted) is None  # compared by name, the touched segments left out
+    redrawn = previous_profiles(first.out_dir, accepted)
+    assert redrawn is not None and {segment_name(p) for p in accepted} <= set(redrawn["segment"])

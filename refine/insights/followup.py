@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from refine import schemas as S
+from refine.errors import RefineError
 from refine.io.config import RefineConfig
 from refine.io.runs import load_run
 from refine.segments.decisions import redefine_segments
@@ -86,7 +87,10 @@ def previous_profiles(previous: Path, accepted: list[dict]) -> pd.DataFrame | No
     customers = pd.read_parquet(path)
     customers[config.customers.customer_id] = customers[config.customers.customer_id].astype(str)
     carried = set(carried_segments(customers, accepted, config))
-    customers, _ = redefine_segments(customers, [p for p in accepted if segment_name(p) not in carried], config)
+    try:
+        customers, _ = redefine_segments(customers, [p for p in accepted if segment_name(p) not in carried], config)
+    except RefineError:  # a rule on a column last month's run did not keep: compared by name, as an older run
+        return None
     feedback = pd.read_parquet(Path(previous) / "feedback.parquet")
     segment_of = customers.set_index(config.customers.customer_id)[config.customers.segment]
     feedback[S.SEGMENT] = feedback[S.CUSTOMER_ID].astype(str).map(segment_of)
@@ -169,9 +173,10 @@ def followups(
         feedback: this month's feedback with each writer's segment joined.
         config: this month's settings.
         topic_ids: this month's live topics (a topic measure follows the same topic id).
-        original: this month's segment column before the decisions were applied (None when the table
-            carried them): the parts of a merge.
+        original: this month's segment column before the decisions were applied: the parts of a merge.
     """
+    if not accepted:
+        return []
     segment = customers[config.customers.segment].astype(str).reset_index(drop=True)
     if original is not None:
         original = original.astype(str).reset_index(drop=True)

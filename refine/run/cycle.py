@@ -146,7 +146,7 @@ class _Cycle:
     memo: StageMemo = field(default_factory=lambda: StageMemo(None))
     applied: list[dict] = field(default_factory=list)  # last cycle's accepted proposals applied to the segments
     accepted: list[dict] = field(default_factory=list)  # last cycle's accepted proposals (applied or carried)
-    original_segments: Any = None  # the segment column before they were applied (None: the table carried them)
+    original_segments: Any = None  # the segment column before they were applied (a merge's parts)
     versions: dict[str, str] = field(default_factory=dict)
     embedding_use: dict[str, dict[str, int]] = field(default_factory=dict)
     sentiment_use: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -292,8 +292,7 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
         carried = carried_segments(data.customers, cycle.accepted, config)
         if carried:
             data.warnings.append(carried_warning(carried))
-        else:
-            cycle.original_segments = data.customers[config.customers.segment].copy()
+        cycle.original_segments = data.customers[config.customers.segment].copy()
         data.customers, cycle.applied = redefine_segments(
             data.customers, [p for p in cycle.accepted if segment_name(p) not in carried], cycle.config
         )
