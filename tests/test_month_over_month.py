@@ -140,6 +140,8 @@ def test_each_accepted_decision_is_followed_up(months):
     merge = next(p for p in accepted if p["kind"] == "merge")
     carried = {f["proposal"]: f for f in again.comparison["followups"]}
     assert "cannot be told apart" in carried[merge["id"]]["note"]
+    assert all(m["now"] is None and m["not_measured"] for m in carried[merge["id"]]["measures"])
+    assert "this month not measured" in (again.out_dir / "report.md").read_text()
     assert carried[split["id"]]["measures"] == followups[split["id"]]["measures"]
 
 

@@ -206,5 +206,7 @@ def followups(
             measure = then.get("measure")
             label = then.get("label") or measure
             measured.append({"measure": measure, "label": label, "then": then, "now": now.get(measure)})
+            if record["note"]:
+                measured[-1]["not_measured"] = record["note"]
         out.append(record)
     return out

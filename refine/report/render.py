@@ -219,9 +219,10 @@ def describe_followup(m: dict) -> str:
     """A decision's gap on one measure when it was accepted and the same gap this month, in one line."""
     kind = (m.get("then") or {}).get("kind", "mean")
     now = m.get("now")
+    shown = _gap(now, kind) if now else "not measured" if m.get("not_measured") else "too few answers or events"
     return (
         f"{m.get('label') or m['measure']}: when proposed ({m['then'].get('sample', 'held-out customers')}) "
-        f"{_gap(m['then'], kind)}; this month " + (_gap(now, kind) if now else "too few answers or events to measure")
+        f"{_gap(m['then'], kind)}; this month {shown}"
     )
 
 
