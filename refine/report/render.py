@@ -26,6 +26,7 @@ from refine.errors import RefineError
 from refine.files import read_json, write_text
 from refine.insights.charts import driver_chart, waterfall_chart
 from refine.insights.drivers import score_name
+from refine.insights.followup import changed_segments
 from refine.segments.model import Proposal
 from refine.segments.rules import rule_sql
 from refine.segments.value import money
@@ -205,6 +206,25 @@ def describe_comparison(c: dict) -> str:
     return (
         f"{label}: {fmt(c['group_value'])} vs {fmt(c['rest_value'])}, difference "
         f"{_interval(c)}, effect size {c['effect']:+.2f}"
+    )
+
+
+def _gap(c: dict, kind: str) -> str:
+    if c.get("diff") is None or not math.isfinite(float(c["diff"])):
+        return "not measurable"
+    scale, unit = (100.0, " points") if kind == "proportion" else (1.0, "")
+    n = c.get("n") or [c.get("n_group"), c.get("n_rest")]
+    return f"{_interval(c, scale, unit)}, n {n[0]}" + (f" vs {n[1]}" if n[1] is not None else "")
+
+
+def describe_followup(m: dict) -> str:
+    """A decision's gap on one measure when it was accepted and the same gap this month, in one line."""
+    kind = (m.get("then") or {}).get("kind", "mean")
+    now = m.get("now")
+    shown = _gap(now, kind) if now else "not measured" if m.get("not_measured") else "too few answers or events"
+    return (
+        f"{m.get('label') or m['measure']}: when proposed ({m['then'].get('sample', 'held-out customers')}) "
+        f"{_gap(m['then'], kind)}; this month {shown}"
     )
 
 
@@ -403,19 +423,37 @@ def impact_chart(topics: list[Theme], limit: int = 10, small_n: int = SMALL_N) -
 # ---- cycle over cycle --------------------------------------------------------------------------
 
 
-def compare_with_previous(previous: Path, topics: list[Theme], segments: pd.DataFrame, fading: list[Theme]) -> dict:
-    """What changed since last month: emerging and fading topics, sentiment shifts per segment."""
+def compare_with_previous(
+    previous: Path,
+    topics: list[Theme],
+    segments: pd.DataFrame,
+    fading: list[Theme],
+    redrawn: pd.DataFrame | None = None,
+    accepted: list[dict] | None = None,
+) -> dict:
+    """What changed since last month: emerging and fading topics, sentiment shifts per segment.
+
+    A segment is compared with the same definition last month: ``redrawn`` holds last month's profiles
+    with the ``accepted`` decisions applied to last month's customers (refine.insights.followup). Without
+    it (an older run), a segment an accepted decision changed is not compared: its composition changed.
+    """
     out: dict[str, Any] = {"previous": str(previous)}
     out["emerging"] = [{"id": t.id, "label": t.label, "size": t.size} for t in topics if t.status == "emerging"]
     out["fading"] = [{"id": t.id, "label": t.label} for t in fading]
     shifts = []
-    try:
-        before = pd.read_parquet(previous / "segments.parquet")
-    except Exception:
-        before = pd.DataFrame()
+    changed = changed_segments(accepted or []) if redrawn is None else set()
+    out["basis"] = "same definitions on last month's customers" if redrawn is not None else "same segment name"
+    out["not_compared"] = sorted(str(s) for s in changed if s in set(segments["segment"].astype(str)))
+    if redrawn is not None:
+        before = redrawn
+    else:
+        try:
+            before = pd.read_parquet(previous / "segments.parquet")
+        except Exception:
+            before = pd.DataFrame()
     for _, now in segments.iterrows():
         match = before[before["segment"] == now["segment"]] if not before.empty else before
-        if match.empty:
+        if match.empty or str(now["segment"]) in changed:
             continue
         was = match.iloc[0]
         se_now = (now["sentiment_ci_high"] - now["sentiment_ci_low"]) / (2 * Z95)
@@ -565,6 +603,7 @@ def _environment():
         headline=proposal_headline,
         summary=proposal_summary,
         describe=describe_comparison,
+        followup=describe_followup,
         pval=pval,
         difference=difference,
         impact=impact,

@@ -23,6 +23,7 @@ from refine import __version__
 from refine import schemas as S
 from refine import stats as stats_module
 from refine.errors import RefineError
+from refine.insights.followup import carried_segments, carried_warning, followups, previous_profiles, segment_name
 from refine.insights.stage import compute_insights
 from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
 from refine.io.ingest import NoUsableRows, ingest, rule_columns
@@ -68,6 +69,7 @@ OUTPUT_FILES = [
     "segments.parquet",
     "proposals.json",
     "assignments.parquet",
+    "customers.parquet",
     "insights.json",
     "report.html",
     "report.md",
@@ -144,6 +146,8 @@ class _Cycle:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     memo: StageMemo = field(default_factory=lambda: StageMemo(None))
     applied: list[dict] = field(default_factory=list)  # last cycle's accepted proposals applied to the segments
+    accepted: list[dict] = field(default_factory=list)  # last cycle's accepted proposals (applied or carried)
+    original_segments: Any = None  # the segment column before they were applied (a merge's parts)
     versions: dict[str, str] = field(default_factory=dict)
     embedding_use: dict[str, dict[str, int]] = field(default_factory=dict)
     sentiment_use: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -237,7 +241,7 @@ def run_cycle(
         proposals = propose_stage(cycle, data, feedback, respondents, topics)
         insights = insights_stage(cycle, data, feedback, topics, proposals.proposals, embedder, vectors)
         llm_summary = llm_summary_stage(cycle, topics, proposals.proposals, segments, feedback)
-        comparison = compare_stage(cycle, topics, segments, topic_model)
+        comparison = compare_stage(cycle, topics, segments, data.customers, feedback)
         manifest = build_manifest(cycle, data, embedder, scorer, topic_model, proposals)
         result = CycleResult(
             out_dir=out_dir,
@@ -283,9 +287,15 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
         except NoUsableRows as exc:  # the run stops: the rejects it names are written first
             raise RefineError(str(exc) + _stopped_rejects(cycle.out_dir, exc.rejects)) from None
     if cycle.previous is not None:
-        # last month's accepted proposals redefine the segments this cycle reports against
+        # last month's accepted proposals redefine the segments this cycle reports against, unless the
+        # re-exported table already carries them (the CRM applied them): never twice
+        cycle.accepted = accepted_proposals(cycle.previous)
+        carried = carried_segments(data.customers, cycle.accepted, config)
+        if carried:
+            data.warnings.append(carried_warning(carried))
+        cycle.original_segments = data.customers[config.customers.segment].copy()
         data.customers, cycle.applied = redefine_segments(
-            data.customers, accepted_proposals(cycle.previous), cycle.config
+            data.customers, [p for p in cycle.accepted if segment_name(p) not in carried], cycle.config
         )
         if cycle.applied:
             cycle.note(f"{len(cycle.applied)} accepted proposal(s) from {cycle.previous} applied to the segments")
@@ -646,12 +656,18 @@ def llm_summary_stage(cycle: _Cycle, topics, proposals, segments, feedback) -> s
     return summary
 
 
-def compare_stage(cycle: _Cycle, topics, segments, topic_model) -> dict | None:
+def compare_stage(cycle: _Cycle, topics, segments, customers, feedback) -> dict | None:
     """What changed since the previous cycle (--previous): emerging and fading topics, sentiment shifts."""
     if cycle.previous is None:
         return None
     fading = [t for t in topics if t.status == "fading"]
-    return compare_with_previous(cycle.previous, topics, segments, fading)
+    comparison = compare_with_previous(
+        cycle.previous, topics, segments, fading, previous_profiles(cycle.previous, cycle.accepted), cycle.accepted
+    )
+    comparison["followups"] = followups(
+        cycle.accepted, customers, feedback, cycle.config, sorted(_live_labels(topics)), cycle.original_segments
+    )
+    return comparison
 
 
 def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals: _Proposals) -> RunManifest:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from refine import schemas as S
 from refine.files import clean_json
+from refine.insights.followup import CUSTOMERS_FILE, stored_customers
 from refine.io.runs import write_csv, write_json, write_parquet
 from refine.report.render import where_clause, write_report
 
@@ -56,6 +57,9 @@ def write_run(result) -> None:
         proposal["sql"] = where_clause(proposal["rule"])
     write_json(out_dir / "proposals.json", clean_json(proposals))
     write_parquet(out_dir / "assignments.parquet", result.assignments)
+    # what next month needs to redraw this month's segments under a rule accepted later (ids, rule columns, outcomes)
+    names = result.manifest.config.get("customers") or {}
+    write_parquet(out_dir / CUSTOMERS_FILE, stored_customers(result.customers, result.proposals, names))
     if result.insights is not None:
         write_json(out_dir / "insights.json", result.insights.to_json())
     write_report(result)
