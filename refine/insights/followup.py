@@ -58,13 +58,15 @@ def carried_warning(names: list[str]) -> str:
     )
 
 
-def stored_customers(customers: pd.DataFrame, proposals: list, columns_of: dict) -> pd.DataFrame:
+def stored_customers(customers: pd.DataFrame, proposals: list, columns_of: dict) -> pd.DataFrame | None:
     """What next month needs to redraw this month's segments under a rule accepted later: customer id,
     segment, the columns the proposals' rules read and the outcomes (ids and values as the cycle held them).
 
     ``columns_of`` is the ``[customers]`` section of the run's config (as run.json records it).
     """
-    columns = [columns_of["customer_id"], columns_of["segment"]]
+    columns = [columns_of.get("customer_id"), columns_of.get("segment")]
+    if not all(c in customers.columns for c in columns):
+        return None  # a run without a customer table (or a hand-built cycle): nothing to redraw next month
     for proposal in proposals:
         rule = proposal.rule if hasattr(proposal, "rule") else proposal.get("rule", "")
         columns += [c for c in parse_rule(rule).columns if c in customers.columns and c not in columns]

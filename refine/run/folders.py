@@ -59,7 +59,9 @@ def write_run(result) -> None:
     write_parquet(out_dir / "assignments.parquet", result.assignments)
     # what next month needs to redraw this month's segments under a rule accepted later (ids, rule columns, outcomes)
     names = result.manifest.config.get("customers") or {}
-    write_parquet(out_dir / CUSTOMERS_FILE, stored_customers(result.customers, result.proposals, names))
+    stored = stored_customers(result.customers, result.proposals, names)
+    if stored is not None:
+        write_parquet(out_dir / CUSTOMERS_FILE, stored)
     if result.insights is not None:
         write_json(out_dir / "insights.json", result.insights.to_json())
     write_report(result)
