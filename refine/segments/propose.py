@@ -1539,22 +1539,30 @@ def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarra
     )
 
 
+def precedence(kind: str | None, rank: int) -> tuple[int, int]:
+    """Sort key, lowest precedence first: merges, then splits, then NEW segments; the higher rank last."""
+    return ({"merge": 0, "split": 1, "new": 2}.get(str(kind), 0), -rank)
+
+
 def proposed_assignments(
     customers: pd.DataFrame, proposals: list[dict] | list[Proposal], config: RefineConfig
 ) -> pd.DataFrame:
-    """Customer id, current segment, and the segment each customer would have if every proposal were accepted.
+    """Customer id, current segment, and the segment each customer would have if every given proposal were accepted.
 
     Takes typed records, or proposals as proposals.json holds them (dicts, read into records first).
+    The run folder's assignments.parquet is built from the confirmed proposals; ``refine assign`` and
+    ``--previous`` from the accepted ones.
 
     A customer two proposals claim goes to a NEW segment first (the proposal search already tests
-    merges and splits without the customers of a confirmed new segment), else to the higher-ranked
-    proposal: proposals are applied lowest precedence first, so the last one to match wins.
+    merges and splits without the customers of a confirmed new segment), then to a SPLIT (the subgroup
+    it carves out stays whole inside a merged segment, so no proposal is dropped), else to the
+    higher-ranked proposal: proposals are applied lowest precedence first, so the last one to match wins.
     """
     cc = config.customers
     typed = [Proposal.from_json(p) if isinstance(p, dict) else p for p in proposals]
     current = customers[cc.segment].astype(str)
     proposed = current.copy()
-    for proposal in sorted(typed, key=lambda p: (p.kind == "new", -p.rank)):
+    for proposal in sorted(typed, key=lambda p: precedence(p.kind, p.rank)):
         mask = apply_rule(customers, proposal.rule)
         if proposal.kind == "merge":
             proposed[mask & current.isin(proposal.segments)] = " + ".join(proposal.segments)
