@@ -193,3 +193,105 @@ def test_a_split_inside_a_higher_ranked_merge_keeps_its_customers():
     )
     out = proposed_assignments(customers, PROPOSALS[:1] + PROPOSALS[2:3], config_from_dict(CONFIG))
     assert out["proposed_segment"].tolist() == ["Bronze + Gold", 'Gold (channel == "app")', "Bronze + Gold", "Silver"]
+
+
+def _three_alike(seed: int, n: int = 15000):
+    """A company where B, C and D do and say the same things and A differs (a planted three-way merge)."""
+    import numpy as np
+
+    from refine import schemas as S
+
+    rng = np.random.default_rng(seed)
+    segments = rng.choice(["A", "B", "C", "D"], size=n, p=[0.25, 0.25, 0.25, 0.25])
+    churn = rng.random(n) < np.where(segments == "A", 0.05, 0.15)
+    customers = pd.DataFrame(
+        {
+            "Customer ID": [f"C{i:05d}" for i in range(n)],
+            "Segment": segments,
+            "region": rng.choice(["north", "south"], size=n),
+            "churned": churn.astype(float),
+        }
+    )
+    said = np.flatnonzero(rng.random(n) < 0.4)
+    sentiment = np.clip(np.where(segments[said] == "A", 0.5, 0.0) + rng.normal(0, 0.45, len(said)), -1, 1)
+    feedback = pd.DataFrame(
+        {
+            S.FEEDBACK_ID: [f"f{i}" for i in said],
+            S.CUSTOMER_ID: customers["Customer ID"].to_numpy()[said],
+            S.TEXT: [f"comment {i}" for i in said],
+            S.SCORE: np.nan,
+            S.SENTIMENT_SCORE: sentiment,
+            S.SENTIMENT_LABEL: np.where(sentiment < -0.2, "negative", np.where(sentiment > 0.2, "positive", "neutral")),
+            S.TOPIC_ID: rng.integers(0, 4, len(said)),
+            S.SEGMENT: segments[said],
+        }
+    )
+    from refine.io.config import config_from_dict
+
+    config = config_from_dict(
+        {
+            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
+            "feedback": {"customer_id": "x", "text": "y"},
+        }
+    )
+    return customers, feedback, config
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pairwise_merges_of_three_segments_become_one_merge_tested_as_a_whole(seed):
+    from refine.segments.profiles import respondents_table
+    from refine.segments.propose import propose
+    from refine.wording import proposal_headline
+
+    customers, feedback, config = _three_alike(seed)
+    labels = {0: "price", 1: "app", 2: "delivery", 3: "staff"}
+    result = propose(
+        customers,
+        feedback,
+        respondents_table(feedback, sorted(labels)),
+        config,
+        rule_columns=["Segment", "region"],
+        topic_labels=labels,
+        seed=seed,
+    )
+    merges = [p for p in result.proposals if p.kind == "merge" and p.confirmed]
+    assert [p.segments for p in merges] == [["B", "C", "D"]]
+    merge = merges[0]
+    assert merge.rule == 'Segment in ["B", "C", "D"]'
+    assert proposal_headline(merge).startswith("Merge “B”, “C” and “D”:")
+    pairs = merge.evidence.holdout["pairs"]  # every pair of the group, each under alpha
+    assert sorted(tuple(p["segments"]) for p in pairs) == [("B", "C"), ("B", "D"), ("C", "D")]
+    assert max(p["p"] for p in pairs) == merge.evidence.holdout_q < config.proposals.alpha
+    family = result.method.families["merge"]
+    assert family["groups"][0]["segments"] == ["B", "C", "D"] and family["groups"][0]["confirmed"]
+    assert "intersection-union test over every pair" in family["group_test"]
+    # no other proposal merges any of them: the proposals state one segmentation
+    assert not [
+        p for p in result.proposals if p.kind == "merge" and p is not merge and set(p.segments) & {"B", "C", "D"}
+    ]
+
+
+def test_a_group_that_fails_as_a_whole_falls_back_to_the_best_disjoint_pairs():
+    from types import SimpleNamespace
+
+    from refine.segments.merges import group_merges
+
+    def pair(a, b, q):
+        extra = {"confirmed": True, "holdout_q": q, "tests": {"distance": q}, "holdout_tests": {"p": q}}
+        return SimpleNamespace(kind="merge", segments=[a, b], extra=extra)
+
+    ab, bc, cd = pair("A", "B", 0.002), pair("B", "C", 0.01), pair("C", "D", 0.03)
+    tested = []
+
+    def test_pair(a, b):  # A-C, A-D and B-D were not chosen by the search: tested here; A and D differ
+        tested.append((a, b))
+        return {"p": 0.4 if "D" in (a, b) else 0.01, "why_not": "churned differs" if "D" in (a, b) else None}
+
+    out, records = group_merges([ab, bc, cd], test_pair, lambda g, e: SimpleNamespace(segments=g, extra=e), 0.05)
+    assert sorted(tested) == [("A", "C"), ("A", "D"), ("B", "D")]
+    assert records[0]["segments"] == ["A", "B", "C", "D"] and not records[0]["confirmed"]
+    assert out == [ab, bc, cd]  # no group proposal; the pairs stay, resolved
+    # the strongest pair first (A-B), then each pair that shares no segment with a kept one (C-D)
+    assert ab.extra["confirmed"] and cd.extra["confirmed"] and not bc.extra["confirmed"]
+    assert "failed as a whole" in ab.extra["group_note"] and "kept as a pair" in cd.extra["group_note"]
+    assert "overlaps the stronger merge of A and B" in bc.extra["why_not"] and "churned differs" in bc.extra["why_not"]

@@ -39,6 +39,7 @@ import pandas as pd
 
 from refine import schemas as S
 from refine.io.config import ProposalSettings, RefineConfig
+from refine.segments.merges import GROUP_TEST, group_merges
 from refine.segments.model import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
 from refine.segments.rules import apply_rule, condition, conjunction
 from refine.segments.search import (
@@ -352,6 +353,7 @@ def propose(
 
     # confirm on the holdout part (the NEW segments were confirmed first)
     _confirm(candidates[len(new.candidates) :], measures, search.holdout, search.segments, settings, seed)
+    candidates = _group_overlapping_merges(search, merges, candidates)
     _stop_unconfirmed_merges(merges, stopped)
     proposals = _rank_and_describe(candidates, customers, feedback, measures, settings, topic_labels, config, stopped)
     for s in stopped:
@@ -495,6 +497,55 @@ def _search_merges(search: _Search, outside: pd.Series) -> _Step:
         )
     family["selected"] = len(merge_chosen)
     return _Step(merge_chosen, family, sum(len(c.extra["tests"]["tost_p"]) for c in merge_chosen))
+
+
+def _group_overlapping_merges(search: _Search, merges: _Step, candidates: list[Candidate]) -> list[Candidate]:
+    """Confirmed merge pairs sharing a segment become one merge of the group, tested as a whole on the
+    holdout, or the best disjoint pairs when the group fails (refine.segments.merges)."""
+    if not merges.candidates:
+        return candidates
+    outside = merges.candidates[0].extra["outside"]
+
+    def make_group(group: list[str], extra: dict) -> Candidate:
+        rule = condition(search.segment_col, "in", group)
+        return Candidate("merge", group, rule, [], search.segments.isin(group), [], extra=extra)
+
+    def test_pair(a: str, b: str) -> dict | None:
+        return _holdout_merge_tests(search, outside, [a, b])
+
+    grouped, records = group_merges(merges.candidates, test_pair, make_group, search.settings.alpha)
+    if records:
+        merges.family["groups"] = records
+        merges.family["group_test"] = GROUP_TEST
+    replaced = {id(c) for c in merges.candidates}
+    merges.candidates = grouped
+    return [c for c in candidates if id(c) not in replaced] + grouped
+
+
+def _holdout_merge_tests(search: _Search, outside: pd.Series, pair: list[str]) -> dict | None:
+    """A pair's holdout tests as `_confirm` runs them for a chosen pair (every measure, then the thin ones'
+    difference over all the pair's comments): for a pair of a merge group the search did not choose."""
+    segments, settings = search.segments, search.settings
+    a = (segments == pair[0]) & search.holdout & outside
+    b = (segments == pair[1]) & search.holdout & outside
+    tests = _merge_tests(search.measures, a, b, settings.equivalence_margin, search.seed + 1, tuple(pair))
+    thin = {r["measure"] for r in (tests or {}).get("not_compared", []) if r["reason"].startswith("too thin")}
+    if tests and thin and "why_not" not in tests:
+        whole = segments.isin(pair) & outside
+        differ = _thin_differences(
+            search.measures,
+            whole & (segments == pair[0]),
+            whole & (segments == pair[1]),
+            thin,
+            search.seed,
+            tuple(pair),
+        )
+        if differ:
+            tests.update(p=1.0, differs_over_all_comments=differ)
+            tests["why_not"] = "they differ over all their comments (discovery and holdout): " + ", ".join(
+                f"{r['measure']} (p = {r['p_value']:.3g})" for r in differ
+            )
+    return tests
 
 
 def _stop_unconfirmed_merges(merges: _Step, stopped: list[dict]) -> None:
@@ -1308,7 +1359,10 @@ def _merge_evidence(cand: Candidate, evidence: Evidence, settings) -> float:
         "not_compared": h.get("not_compared", []),
         "p_intersection_union": h.get("p"),
         **({"differs_over_all_comments": h["differs_over_all_comments"]} if "differs_over_all_comments" in h else {}),
+        **({"pairs": h["pairs"]} if "pairs" in h else {}),  # a merge of three or more: every pair, as a whole
     }
+    if cand.extra.get("group_note"):
+        evidence.extra["group_note"] = cand.extra["group_note"]
     if cand.extra.get("why_not"):
         evidence.why_not = cand.extra["why_not"]
     q = cand.extra.get("holdout_q")
