@@ -259,6 +259,7 @@ def test_pairwise_merges_of_three_segments_become_one_merge_tested_as_a_whole(se
     merge = merges[0]
     assert merge.rule == 'Segment in ["B", "C", "D"]'
     assert proposal_headline(merge).startswith("Merge “B”, “C” and “D”:")
+    assert merge.quotes  # comments on the topic all three raise, taking turns between them
     pairs = merge.evidence.holdout["pairs"]  # every pair of the group, each under alpha
     assert sorted(tuple(p["segments"]) for p in pairs) == [("B", "C"), ("B", "D"), ("C", "D")]
     assert max(p["p"] for p in pairs) == merge.evidence.holdout_q < config.proposals.alpha

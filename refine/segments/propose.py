@@ -1261,8 +1261,8 @@ def _ranked_for_topic(pool: pd.DataFrame) -> pd.DataFrame:
 
 
 def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame | None:
-    """For a merge: comments on the topic both segments raise most, taking turns between the segments."""
-    if S.SEGMENT not in said.columns or len(cand.segments) != 2:
+    """For a merge: comments on the topic every merged segment raises most, taking turns between the segments."""
+    if S.SEGMENT not in said.columns or len(cand.segments) < 2:
         return None
     with_topic = said[said[S.TOPIC_ID] >= 0]
     shares = [with_topic[with_topic[S.SEGMENT] == s][S.TOPIC_ID].value_counts(normalize=True) for s in cand.segments]
