@@ -10,7 +10,8 @@ read), the texts take their vectors and sentiment from the pool (embedded once, 
 model through the project's cached embedder, onnx-int8 backend by default), the topic step runs
 (refine.text.themes.topics.fit_topics), then refine.segments.propose. A planted structure counts as found when a
 confirmed proposal of its kind selects customers with Jaccard >= 0.6 against the planted ones
-(merge: the same two segments; split: either of the two segments it makes, the rule's customers or
+(merge: a confirmed merge whose segments include both planted segments, so a merge of three or more
+segments covering the planted pair counts, as refine states overlapping merges as one; split: either of the two segments it makes, the rule's customers or
 the rest of the segment, since `segment == "S4" and app_user == False` splits S4 exactly as
 `... == True` does). Precision: confirmed proposals matching a planted structure over
 all confirmed proposals in the worlds with structure. Null worlds: share confirming anything.
@@ -30,6 +31,7 @@ attribute type; precision >= 0.95; at most 5% of null worlds confirm anything. N
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import tempfile
@@ -87,8 +89,13 @@ def null_outcomes(world, how: str, seed: int) -> None:
 
 def scores_differ(feedback: pd.DataFrame, segments: list[str]) -> dict | None:
     """The two segments' score gap (stars, else sentiment) over all their comments when it is significant
-    (Welch p < 0.05): the difference, Cohen's d and p; None when they do not differ."""
+    (Welch p < 0.05): the difference, Cohen's d and p; None when they do not differ. A merge of three or more
+    segments: the first pair (in order) that differs."""
     from scipy import stats
+
+    if len(segments) > 2:
+        gaps = (scores_differ(feedback, list(pair)) for pair in itertools.combinations(segments, 2))
+        return next((dict(g, pair=list(pair)) for g, pair in zip(gaps, itertools.combinations(segments, 2)) if g), None)
 
     column = S.SCORE if feedback[S.SCORE].notna().any() else S.SENTIMENT_SCORE
     a, b = (feedback.loc[feedback[S.SEGMENT] == s, column].dropna().to_numpy(dtype=float) for s in segments)
@@ -150,7 +157,7 @@ def run_world(
         if p["kind"] != planted.kind:
             return False
         if planted.kind == "merge":
-            return sorted(p["segments"]) == sorted(planted.segments)
+            return set(planted.segments) <= set(p["segments"])  # an n-way merge covering the pair counts
         truth = planted.mask[position]
         sides = [masks[p["id"]]]
         if p["kind"] == "split":  # a split makes two segments: the rule's customers and the rest of the segment

@@ -19,7 +19,8 @@ def pct(value: Any) -> str:
 
 def proposal_headline(p: Any) -> str:
     """One line naming what a proposal does, in the reader's words (`p`: a refine.segments.model.Proposal)."""
-    segments = " and ".join(f"“{s}”" for s in p.segments)
+    quoted = [f"“{s}”" for s in p.segments]
+    segments = " and ".join(quoted) if len(quoted) < 3 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
     if p.kind == "merge":
         return f"Merge {segments}: {merge_shown(p.evidence)}"
     if p.kind == "split":

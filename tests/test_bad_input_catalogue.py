@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from refine import schemas as S
 from refine.cli.main import app
+from refine.io.runs import proposal_digest
 
 runner = CliRunner()
 
@@ -66,6 +67,39 @@ ASSIGN = ["assign", "--run", "m1", "--customers", "crm.csv", "--out", "assigned.
 # read-only folder made by the test)
 LIVE_LOCK = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "2026-12-01T09:00:00+00:00"})
 UNWRITABLE = "/sys/refine-run" if Path("/sys").is_dir() else "read-only/run"
+
+# a finished month's run folder ("month/"): two merges sharing Bronze, one of them unconfirmed, with the digests
+# refine records in run.json; `refine accept` rows start with "accept" and run that command
+DECIDED = [
+    {"id": "merge-bg", "kind": "merge", "segments": ["Bronze", "Gold"], "rule": 'Tier in ["Bronze", "Gold"]'},
+    {"id": "merge-bp", "kind": "merge", "segments": ["Bronze", "Platinum"], "rule": 'Tier in ["Bronze", "Platinum"]'},
+    {"id": "merge-sx", "kind": "merge", "segments": ["Silver", "Tin"], "rule": 'Tier in ["Silver", "Tin"]'},
+]
+MONTH = {
+    "month/run.json": json.dumps(
+        {
+            "refine_version": "0.3.1",
+            "started": "2026-11-01",
+            "config": {
+                "feedback": {"customer_id": "Member No", "text": "Comment Text"},
+                "customers": {"customer_id": "Member No", "segment": "Tier", "outcomes": ["churned"]},
+            },
+            "rule_digests": {p["id"]: proposal_digest(p["id"], p["kind"], p["segments"], p["rule"]) for p in DECIDED},
+        }
+    ),
+    "month/proposals.json": json.dumps(
+        {
+            "proposals": [
+                dict(p, rank=i + 1, confirmed=p["id"] != "merge-sx", evidence={"why_not": "churned differs"})
+                for i, p in enumerate(DECIDED)
+            ]
+        }
+    ),
+}
+ACCEPTED_BG = {"month/decisions.json": json.dumps({"decisions": [{"proposal": "merge-bg", "decision": "accepted"}]})}
+EDITED = json.loads(MONTH["month/proposals.json"])
+EDITED["proposals"][0]["rule"] = 'Tier in ["Bronze", "Gold", "Silver"]'
+
 
 
 def merge_world() -> dict[str, str]:
@@ -486,6 +520,30 @@ CATALOGUE = [
         2,
         "clear error",
     ),
+    (
+        "accept a proposal the holdout did not confirm",
+        MONTH,
+        ["accept", "merge-sx", "--run", "month"],
+        "proposal merge-sx is not confirmed: churned differs; pass --force to accept it anyway",
+        2,
+        "clear error",
+    ),
+    (
+        "accept a merge sharing a segment with an accepted merge",
+        {**MONTH, **ACCEPTED_BG},
+        ["accept", "merge-bp", "--run", "month"],
+        "conflicts with accepted proposal merge-bg (merge): both change segment 'Bronze'",
+        2,
+        "clear error",
+    ),
+    (
+        "accept a proposal whose rule was edited in proposals.json",
+        {**MONTH, "month/proposals.json": json.dumps(EDITED)},
+        ["accept", "merge-bg", "--run", "month"],
+        "proposals.json was edited after the run: proposal merge-bg differs from the one the run wrote",
+        2,
+        "clear error",
+    ),
 ]
 VERDICTS = ("clear error", "handled", "silent wrong", "data loss")
 
@@ -507,7 +565,7 @@ def command(args: list[str]) -> list[str]:
     for flag, value in zip(args[::2], args[1::2]):
         base[flag] = value
     options = [x for pair in base.items() for x in pair if x != ""]  # a flag with "" is a switch (--force)
-    return args if args[:1] in (["ab"], ["assign"]) else ["run", "--quiet", *options]
+    return args if args[:1] in (["ab"], ["assign"], ["accept"]) else ["run", "--quiet", *options]
 
 
 @pytest.mark.parametrize(
@@ -535,7 +593,8 @@ def test_each_case_gets_its_verdict(request, tmp_path, monkeypatch, case, files,
         names = re.findall(r"(?<!no )\b[\w./-]+\.(?:csv|json|toml|parquet)\b", lines[0])
         # relative to the working folder, or to a folder the message names ("prev/...: topics.json")
         for named in names:
-            assert any((tmp_path / Path(other).parent / named).is_file() for other in [named, *names]), named
+            folders = [Path(other).parent for other in [named, *names]] + [Path()]  # or the working folder itself
+            assert any((tmp_path / folder / named).is_file() for folder in folders), named
     rejects = tmp_path / "run" / "rejects.csv"
     if "rows rejected" in lines[0]:  # a run stopped for lack of usable rows: rejects.csv accounts for every row
         assert "run/rejects.csv" in lines[0]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import warnings
@@ -88,6 +89,7 @@ class RunManifest:
     applied_decisions: list[dict] = field(default_factory=list)
     # per column a proposal's rule names: kind and distinct values as the table held them (refine assign checks them)
     rule_columns: dict[str, dict] = field(default_factory=dict)
+    rule_digests: dict[str, str] = field(default_factory=dict)  # proposal id -> proposal_digest (new key)
     timings: dict[str, float] = field(default_factory=dict)
     finished: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by a newer refine, kept as read
@@ -98,7 +100,7 @@ class RunManifest:
         document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         if self.finished is None:
             document.pop("finished")
-        for key in ("sentiment", "theme_space", "rule_columns"):  # newer keys: absent from runs written before
+        for key in ("sentiment", "theme_space", "rule_columns", "rule_digests"):  # newer keys: absent from runs written before
             if not document[key]:
                 document.pop(key)
         document.update(self.extra)
@@ -186,6 +188,31 @@ def load_run(folder: str | Path, *, with_customers: bool = True) -> LoadedRun:
         path = Path(manifest.inputs["customers"]["path"])
         customers = read_customers(path, config)
     return LoadedRun(folder=folder, manifest=manifest, config=config, customers=customers, proposals=proposals)
+
+
+def proposal_digest(proposal_id: str, kind: str, segments: Sequence[str], rule: str) -> str:
+    """sha256 over what a decision acts on (id, kind, segments, rule): run.json keeps one per proposal."""
+    text = json.dumps([str(proposal_id), str(kind), [str(s) for s in segments], str(rule)], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_digest(run: LoadedRun, proposal: dict) -> None:
+    """Refuse a proposal whose id, kind, segments or rule differ from what the run recorded in run.json.
+
+    A run written before digests were recorded has none to check against."""
+    digests = run.manifest.rule_digests
+    if not digests:
+        return
+    pid = str(proposal.get("id"))
+    recorded = digests.get(pid)
+    found = proposal_digest(pid, str(proposal.get("kind")), proposal.get("segments") or [], str(proposal.get("rule")))
+    if recorded != found:
+        what = "is not one the run wrote" if recorded is None else "differs from the one the run wrote"
+        raise RefineError(
+            f"proposals.json was edited after the run: proposal {pid} {what} (its rule, kind or segments); "
+            "rerun refine to get proposals it found",
+            where=str(run.folder / "proposals.json"),
+        )
 
 
 def find_proposal(run: LoadedRun, proposal_id: str) -> dict:

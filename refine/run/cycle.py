@@ -28,7 +28,7 @@ from refine.insights.stage import compute_insights
 from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
 from refine.io.ingest import NoUsableRows, ingest, rule_columns
 from refine.io.outputs import check_unlocked, folder_lock, same_file
-from refine.io.runs import check_output_folder, read_json, write_csv, write_json
+from refine.io.runs import check_output_folder, proposal_digest, read_json, write_csv, write_json
 from refine.io.sources import describe
 from refine.memo import Digest, StageMemo, code_digest
 from refine.progress import Progress
@@ -622,7 +622,7 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
         )
         if reused:
             cycle.note("reused the stored search (same customers, feedback, config, code and libraries)")
-        assignments = proposed_assignments(data.customers, result.proposals, config)
+        assignments = proposed_assignments(data.customers, [p for p in result.proposals if p.confirmed], config)
     return _Proposals(result.proposals, result.stopped, result.method, assignments)
 
 
@@ -697,6 +697,7 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
         previous=str(cycle.previous.resolve()) if cycle.previous is not None else None,
         applied_decisions=cycle.applied,
         rule_columns=observed_columns(data.customers, [p.rule for p in proposals.proposals]),
+        rule_digests={p.id: proposal_digest(p.id, p.kind, p.segments, p.rule) for p in proposals.proposals},
     )
 
 

@@ -10,7 +10,7 @@ and next month's report agree.
 Conflict order, when two accepted proposals select the same customer:
 
 1. a NEW segment wins over a SPLIT or a MERGE (the proposal search tested the others without the
-   customers of a new segment);
+   customers of a new segment), and a SPLIT over a MERGE;
 2. otherwise the higher-ranked proposal (lower rank in proposals.json) wins;
 3. a MERGE only moves customers whose base segment is one of the merged segments.
 
@@ -34,6 +34,7 @@ from refine.io.ingest import NoUsableRows, _customers, _read_input
 from refine.io.outputs import check_output_file
 from refine.io.runs import load_run, write_csv
 from refine.segments.decisions import accepted_proposals, redefine_segments
+from refine.segments.propose import precedence
 from refine.segments.rules import apply_rule, format_value, parse_rule
 from refine.segments.search import observed_columns
 
@@ -114,7 +115,7 @@ def assign_segments(
     matched = np.zeros(len(customers), dtype=int)
     decided_by = pd.Series("", index=customers.index, dtype=object)
     # lowest precedence first, so the last proposal to match is the one that decides (see the docstring)
-    order = sorted(accepted, key=lambda p: (p.get("kind") == "new", -p.get("rank", 10**9)))
+    order = sorted(accepted, key=lambda p: precedence(p.get("kind"), p.get("rank", 10**9)))
     warnings = column_changes(run.manifest.rule_columns, customers, [p["rule"] for p in accepted])
     for proposal in order:
         try:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from refine import schemas as S
 from refine.io.config import ProposalSettings, RefineConfig
+from refine.segments.merges import GROUP_TEST, group_merges
 from refine.segments.model import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
 from refine.segments.rules import apply_rule, condition, conjunction
 from refine.segments.search import (
@@ -352,6 +353,7 @@ def propose(
 
     # confirm on the holdout part (the NEW segments were confirmed first)
     _confirm(candidates[len(new.candidates) :], measures, search.holdout, search.segments, settings, seed)
+    candidates = _group_overlapping_merges(search, merges, candidates)
     _stop_unconfirmed_merges(merges, stopped)
     proposals = _rank_and_describe(candidates, customers, feedback, measures, settings, topic_labels, config, stopped)
     for s in stopped:
@@ -495,6 +497,55 @@ def _search_merges(search: _Search, outside: pd.Series) -> _Step:
         )
     family["selected"] = len(merge_chosen)
     return _Step(merge_chosen, family, sum(len(c.extra["tests"]["tost_p"]) for c in merge_chosen))
+
+
+def _group_overlapping_merges(search: _Search, merges: _Step, candidates: list[Candidate]) -> list[Candidate]:
+    """Confirmed merge pairs sharing a segment become one merge of the group, tested as a whole on the
+    holdout, or the best disjoint pairs when the group fails (refine.segments.merges)."""
+    if not merges.candidates:
+        return candidates
+    outside = merges.candidates[0].extra["outside"]
+
+    def make_group(group: list[str], extra: dict) -> Candidate:
+        rule = condition(search.segment_col, "in", group)
+        return Candidate("merge", group, rule, [], search.segments.isin(group), [], extra=extra)
+
+    def test_pair(a: str, b: str) -> dict | None:
+        return _holdout_merge_tests(search, outside, [a, b])
+
+    grouped, records = group_merges(merges.candidates, test_pair, make_group, search.settings.alpha)
+    if records:
+        merges.family["groups"] = records
+        merges.family["group_test"] = GROUP_TEST
+    replaced = {id(c) for c in merges.candidates}
+    merges.candidates = grouped
+    return [c for c in candidates if id(c) not in replaced] + grouped
+
+
+def _holdout_merge_tests(search: _Search, outside: pd.Series, pair: list[str]) -> dict | None:
+    """A pair's holdout tests as `_confirm` runs them for a chosen pair (every measure, then the thin ones'
+    difference over all the pair's comments): for a pair of a merge group the search did not choose."""
+    segments, settings = search.segments, search.settings
+    a = (segments == pair[0]) & search.holdout & outside
+    b = (segments == pair[1]) & search.holdout & outside
+    tests = _merge_tests(search.measures, a, b, settings.equivalence_margin, search.seed + 1, tuple(pair))
+    thin = {r["measure"] for r in (tests or {}).get("not_compared", []) if r["reason"].startswith("too thin")}
+    if tests and thin and "why_not" not in tests:
+        whole = segments.isin(pair) & outside
+        differ = _thin_differences(
+            search.measures,
+            whole & (segments == pair[0]),
+            whole & (segments == pair[1]),
+            thin,
+            search.seed,
+            tuple(pair),
+        )
+        if differ:
+            tests.update(p=1.0, differs_over_all_comments=differ)
+            tests["why_not"] = "they differ over all their comments (discovery and holdout): " + ", ".join(
+                f"{r['measure']} (p = {r['p_value']:.3g})" for r in differ
+            )
+    return tests
 
 
 def _stop_unconfirmed_merges(merges: _Step, stopped: list[dict]) -> None:
@@ -1210,8 +1261,8 @@ def _ranked_for_topic(pool: pd.DataFrame) -> pd.DataFrame:
 
 
 def _merge_quotes(cand: Candidate, said: pd.DataFrame, k: int) -> pd.DataFrame | None:
-    """For a merge: comments on the topic both segments raise most, taking turns between the segments."""
-    if S.SEGMENT not in said.columns or len(cand.segments) != 2:
+    """For a merge: comments on the topic every merged segment raises most, taking turns between the segments."""
+    if S.SEGMENT not in said.columns or len(cand.segments) < 2:
         return None
     with_topic = said[said[S.TOPIC_ID] >= 0]
     shares = [with_topic[with_topic[S.SEGMENT] == s][S.TOPIC_ID].value_counts(normalize=True) for s in cand.segments]
@@ -1308,7 +1359,10 @@ def _merge_evidence(cand: Candidate, evidence: Evidence, settings) -> float:
         "not_compared": h.get("not_compared", []),
         "p_intersection_union": h.get("p"),
         **({"differs_over_all_comments": h["differs_over_all_comments"]} if "differs_over_all_comments" in h else {}),
+        **({"pairs": h["pairs"]} if "pairs" in h else {}),  # a merge of three or more: every pair, as a whole
     }
+    if cand.extra.get("group_note"):
+        evidence.extra["group_note"] = cand.extra["group_note"]
     if cand.extra.get("why_not"):
         evidence.why_not = cand.extra["why_not"]
     q = cand.extra.get("holdout_q")
@@ -1539,22 +1593,30 @@ def _score_gap(cand: Candidate, feedback: pd.DataFrame, feedback_rows: np.ndarra
     )
 
 
+def precedence(kind: str | None, rank: int) -> tuple[int, int]:
+    """Sort key, lowest precedence first: merges, then splits, then NEW segments; the higher rank last."""
+    return ({"merge": 0, "split": 1, "new": 2}.get(str(kind), 0), -rank)
+
+
 def proposed_assignments(
     customers: pd.DataFrame, proposals: list[dict] | list[Proposal], config: RefineConfig
 ) -> pd.DataFrame:
-    """Customer id, current segment, and the segment each customer would have if every proposal were accepted.
+    """Customer id, current segment, and the segment each customer would have if every given proposal were accepted.
 
     Takes typed records, or proposals as proposals.json holds them (dicts, read into records first).
+    The run folder's assignments.parquet is built from the confirmed proposals; ``refine assign`` and
+    ``--previous`` from the accepted ones.
 
     A customer two proposals claim goes to a NEW segment first (the proposal search already tests
-    merges and splits without the customers of a confirmed new segment), else to the higher-ranked
-    proposal: proposals are applied lowest precedence first, so the last one to match wins.
+    merges and splits without the customers of a confirmed new segment), then to a SPLIT (the subgroup
+    it carves out stays whole inside a merged segment, so no proposal is dropped), else to the
+    higher-ranked proposal: proposals are applied lowest precedence first, so the last one to match wins.
     """
     cc = config.customers
     typed = [Proposal.from_json(p) if isinstance(p, dict) else p for p in proposals]
     current = customers[cc.segment].astype(str)
     proposed = current.copy()
-    for proposal in sorted(typed, key=lambda p: (p.kind == "new", -p.rank)):
+    for proposal in sorted(typed, key=lambda p: precedence(p.kind, p.rank)):
         mask = apply_rule(customers, proposal.rule)
         if proposal.kind == "merge":
             proposed[mask & current.isin(proposal.segments)] = " + ".join(proposal.segments)
