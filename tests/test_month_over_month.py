@@ -18,6 +18,7 @@ from refine.insights.followup import CUSTOMERS_FILE, previous_profiles, segment_
 from refine.io.config import load_config
 from refine.report.render import compare_with_previous
 from refine.run.cycle import run_cycle
+from refine.segments.assign import assign_segments
 from refine.segments.decisions import accepted_proposals, decide, redefine_segments
 
 
@@ -76,9 +77,12 @@ def test_a_run_keeps_what_next_month_needs_and_nothing_private(months):
     assert stored["Customer ID"].tolist() == first.customers["Customer ID"].astype(str).tolist()
 
 
-def test_the_names_of_accepted_segments_are_the_names_assign_gives(months):
+def test_the_names_of_accepted_segments_are_the_names_assign_gives(months, tmp_path):
     first, accepted, *_ = months
-    assert {segment_name(p) for p in accepted} <= set(first.assignments["proposed_segment"])
+    out = tmp_path / "assigned.csv"
+    assign_segments(first.out_dir, first.manifest.inputs["customers"]["path"], out)
+    written = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert {segment_name(p) for p in accepted} <= set(written["new_segment"])
 
 
 def test_segments_are_compared_with_the_same_definition_last_month(months):
