@@ -37,6 +37,8 @@ csv.field_size_limit(256 * 1024 * 1024)
 _SCI_ID = re.compile(r"^-?\d+(\.\d+)?[eE]\+?\d+$")
 _PLAIN_NUMBER = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"
 _MISSING = {"na", "n/a", "#n/a", "null", "none", "nan", "-"}
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")  # "3,0", "-12,75" and whole numbers
+_THOUSANDS_LIKE = re.compile(r"^[+-]?\d{1,3},\d{3}$")  # "1,250": a decimal comma or a thousands separator
 _BOOL_TRUE = {"true", "yes", "y", "1", "t"}
 _BOOL_FALSE = {"false", "no", "n", "0", "f"}
 SCALES = {"nps": [0.0, 10.0], "csat": [1.0, 5.0], "stars": [1.0, 5.0], "ces": [1.0, 7.0]}
@@ -474,6 +476,67 @@ def _plain_numbers(present: pd.Series) -> np.ndarray | None:
     return pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
 
 
+def _decimal_commas(cells: pd.Series, column: str, warnings: list[str]) -> pd.Series:
+    """Decimal-comma numbers ("3,0") as decimal points ("3.0"), where the column leaves no doubt; else `cells`.
+
+    No doubt: every filled cell (but the usual missing spellings) is a whole number or digits, one comma,
+    digits; at least one has a comma; and not every comma cell reads as a thousands separator ("1,250"),
+    which a US export may also write. The conversion is said once in `warnings`. Ids never come here.
+    """
+    stripped = cells.str.strip()
+    filled = stripped[(stripped != "") & ~stripped.str.lower().isin(_MISSING)]
+    comma = filled.str.contains(",", regex=False)
+    if not comma.any() or not filled.str.match(_DECIMAL_COMMA).all():
+        return cells
+    if filled[comma].str.match(_THOUSANDS_LIKE).all():
+        return cells
+    example = filled[comma].iloc[0]
+    warnings.append(
+        f"read decimal commas as decimal points in column {column!r} ({int(comma.sum())} cells, "
+        f"e.g. {example} as {example.replace(',', '.')})"
+    )
+    return cells.str.replace(",", ".", regex=False)
+
+
+def _disagreeing_duplicates(segments: pd.Series, ids: pd.Series, reason: pd.Series, warnings: list[str]) -> None:
+    """A duplicate customer id whose segment differs from the kept row's: the reason names both, a warning counts them."""
+    first = ~ids.duplicated(keep="first") & (reason == "")
+    kept = pd.Series(segments[first].to_numpy(), index=ids[first].to_numpy())
+    dup = reason == "duplicate customer id"
+    kept_segment = ids[dup].map(kept)
+    differs = kept_segment.notna() & (kept_segment != segments[dup])
+    if not differs.any():
+        return
+    rows = differs[differs].index
+    reason[rows] = [
+        f"duplicate customer id with another segment ({kept_segment[i]} kept, {segments[i]} dropped)" for i in rows
+    ]
+    warnings.append(
+        f"{len(rows)} customer rows repeat an id with a different segment: the first row's segment is kept "
+        "(see rejects.csv; export one row per customer)"
+    )
+
+
+def _segment_spellings(segments: pd.Series, column: str) -> list[str]:
+    """A warning naming segment names that differ only by case or edge spaces ("Gold" / "gold "), with counts.
+
+    Segment names are CRM values and stay exactly as written; the spellings are told, not merged.
+    """
+    counts = segments.value_counts()
+    names = pd.Series(counts.index, index=counts.index)
+    groups = names.groupby(names.str.strip().str.casefold().to_numpy())
+    spelled = [g.tolist() for _, g in groups if len(g) > 1]
+    if not spelled:
+        return []
+    shown = "; ".join(" / ".join(f"{name!r} ({counts[name]})" for name in names) for names in spelled[:5])
+    more = f"; and {len(spelled) - 5} more" if len(spelled) > 5 else ""
+    return [
+        f"segment column {column!r} spells {len(spelled)} segment(s) several ways, differing only by case or "
+        f"spaces: {shown}{more}; edge spaces are trimmed, but names that differ in case stay separate segments "
+        "(fix the spelling in the export to merge them)"
+    ]
+
+
 def _customers(
     table: Table, config: RefineConfig, rejects: list[dict], warnings: list[str]
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -503,6 +566,7 @@ def _customers(
     reason[(reason == "") & (frame[cc.segment].str.strip() == "")] = "missing segment"
     dup = (reason == "") & ids.duplicated(keep="first") & (ids != "")
     reason[dup & (reason == "")] = "duplicate customer id"
+    _disagreeing_duplicates(frame[cc.segment].str.strip(), ids, reason, warnings)
     sci = ids.str.match(_SCI_ID)
     if sci.any():
         warnings.append(
@@ -521,6 +585,7 @@ def _customers(
     frame = frame[reason == ""].drop(columns="__row")
     if frame.empty:
         raise NoUsableRows("customer", rejects, where=table.where)
+    warnings.extend(_segment_spellings(frame[cc.segment], cc.segment))
     frame[cc.segment] = frame[cc.segment].str.strip()
     keep = [c for c in frame.columns if c not in cc.exclude]
     frame = frame[keep]
@@ -532,7 +597,8 @@ def _customers(
     for column in frame.columns:
         if column in (cc.customer_id,):
             continue
-        frame[column] = _typed(frame[column], warnings) if column != cc.segment else frame[column]
+        if column != cc.segment:
+            frame[column] = _typed(_decimal_commas(frame[column], column, warnings), warnings)
         if column not in cc.outcomes and column != cc.segment:
             frame[column] = _day_month_dates(frame[column], warnings)
         if column in cc.outcomes:
@@ -706,7 +772,7 @@ def _scores(
     fc = config.feedback
     if not fc.score:
         return pd.Series(np.nan, index=frame.index)
-    raw = frame[fc.score].str.strip()
+    raw = _decimal_commas(frame[fc.score], fc.score, warnings).str.strip()
     score = pd.to_numeric(raw, errors="coerce")
     blank = ((raw == "") | raw.str.lower().isin(_MISSING | {"?", "--", "n.a.", "none given"})) & kept
     unreadable = ~blank & score.isna() & kept
@@ -860,7 +926,7 @@ def _check_text_column(table: Table, config: RefineConfig) -> None:
 def _explain_unknown(rejects: list[dict], table: Table, config: RefineConfig) -> None:
     """A comment whose customer row was itself rejected (missing segment, ...) says so, not "unknown customer"."""
     fc = config.feedback
-    rejected = [r for r in rejects if r["table"] == "customers" and r["reason"] != "duplicate customer id"]
+    rejected = [r for r in rejects if r["table"] == "customers" and not r["reason"].startswith("duplicate customer id")]
     why = dict(zip(id_keys(pd.Series([str(r["id"]) for r in rejected], dtype=object)), (r["reason"] for r in rejected)))
     if not why or fc.customer_id not in table.frame.columns:
         return
