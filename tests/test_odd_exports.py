@@ -114,6 +114,21 @@ def test_an_ambiguous_comma_column_is_not_converted(tmp_path, cells):
     assert not any("decimal commas" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize(
+    "cells, numbers",
+    [
+        (["1,250.50", "980.00", "12,000.75"], [1250.5, 980.0, 12000.75]),  # a US export, quoted in a comma CSV
+        (["1,234,567", "1,250", "7"], [1234567, 1250, 7]),  # a second comma: they separate thousands
+    ],
+)
+def test_thousands_separators_are_read_when_the_column_shows_them(tmp_path, cells, numbers):
+    rows = "".join(f'{i},Gold,"{cell}",0\n' for i, cell in enumerate(cells, start=1))
+    result = read(tmp_path, "Member No,Tier Name,spend,churned\n" + rows, "Member No,Comment Text,rating\n1,late,4\n")
+    assert result.customers["spend"].tolist() == numbers
+    (said,) = [w for w in result.warnings if "thousands separators" in w]
+    assert f"column 'spend' (2 cells, e.g. {cells[0]} as {cells[0].replace(',', '')})" in said
+
+
 def test_segment_spellings_are_named_with_counts_and_kept_exact(tmp_path):
     result = read(tmp_path, ODD_WORLD["customers.csv"], ODD_WORLD["feedback.csv"])
     (said,) = [w for w in result.warnings if "spells" in w]

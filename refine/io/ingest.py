@@ -39,6 +39,7 @@ _PLAIN_NUMBER = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"
 _MISSING = {"na", "n/a", "#n/a", "null", "none", "nan", "-"}
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")  # "3,0", "-12,75" and whole numbers
 _THOUSANDS_LIKE = re.compile(r"^[+-]?\d{1,3},\d{3}$")  # "1,250": a decimal comma or a thousands separator
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$")  # "1,250.50", "1,234,567", "12.5"
 _BOOL_TRUE = {"true", "yes", "y", "1", "t"}
 _BOOL_FALSE = {"false", "no", "n", "0", "f"}
 SCALES = {"nps": [0.0, 10.0], "csat": [1.0, 5.0], "stars": [1.0, 5.0], "ces": [1.0, 7.0]}
@@ -477,16 +478,30 @@ def _plain_numbers(present: pd.Series) -> np.ndarray | None:
 
 
 def _decimal_commas(cells: pd.Series, column: str, warnings: list[str]) -> pd.Series:
-    """Decimal-comma numbers ("3,0") as decimal points ("3.0"), where the column leaves no doubt; else `cells`.
+    """Numbers written with commas, as numbers `_typed` reads, where the column leaves no doubt; else `cells`.
 
-    No doubt: every filled cell (but the usual missing spellings) is a whole number or digits, one comma,
-    digits; at least one has a comma; and not every comma cell reads as a thousands separator ("1,250"),
-    which a US export may also write. The conversion is said once in `warnings`. Ids never come here.
+    Thousands separators ("1,250.50", "1,234,567") are dropped when every filled cell (but the usual missing
+    spellings) is such a number or a plain one and a point or a second comma shows what the commas are.
+    Decimal commas ("3,0") become points when every filled cell is a whole number or digits, one comma,
+    digits; at least one has a comma; and not every comma cell could be a thousands separator ("1,250"),
+    which a US export may also write. Either conversion is said once in `warnings`. Ids never come here.
     """
     stripped = cells.str.strip()
     filled = stripped[(stripped != "") & ~stripped.str.lower().isin(_MISSING)]
     comma = filled.str.contains(",", regex=False)
-    if not comma.any() or not filled.str.match(_DECIMAL_COMMA).all():
+    if not comma.any():
+        return cells
+    if (
+        filled.str.match(_THOUSANDS).all()
+        and (filled.str.contains(".", regex=False) | (filled.str.count(",") > 1)).any()
+    ):
+        example = filled[comma].iloc[0]  # a point for decimals, or a second comma: the commas separate thousands
+        warnings.append(
+            f"read thousands separators in column {column!r} ({int(comma.sum())} cells, e.g. {example} as "
+            f"{example.replace(',', '')})"
+        )
+        return cells.str.replace(",", "", regex=False)
+    if not filled.str.match(_DECIMAL_COMMA).all():
         return cells
     if filled[comma].str.match(_THOUSANDS_LIKE).all():
         return cells
