@@ -129,6 +129,31 @@ def test_thousands_separators_are_read_when_the_column_shows_them(tmp_path, cell
     assert f"column 'spend' (2 cells, e.g. {cells[0]} as {cells[0].replace(',', '')})" in said
 
 
+@pytest.mark.parametrize(
+    "cells, kind, scores, read",
+    [
+        (["4/5", "2 / 5", "N/A", "5"], "stars", [4.0, 2.0, None, 5.0], True),
+        (["4 stars", "1 star", "3 out of 5", ""], "stars", [4.0, 1.0, 3.0, None], True),
+        (["★★★★☆", "★★☆☆☆", "5"], "stars", [4.0, 2.0, 5.0], True),
+        (["4/10", "8/10"], "stars", [None, None], False),  # a 0-10 answer is not read as stars
+        (["4/5", "7/10"], "nps", [None, None], False),  # two scales in one column: left unread
+    ],
+)
+def test_scores_written_with_their_scale_are_numbers(tmp_path, cells, kind, scores, read):
+    rows = "".join(f"{i},comment {i},{cell}\n" for i, cell in enumerate(cells, start=1))
+    customers = "Member No,Tier Name,churned\n" + "".join(f"{i},Gold,0\n" for i in range(1, len(cells) + 1))
+    (tmp_path / "customers.csv").write_text(customers)
+    (tmp_path / "feedback.csv").write_text("Member No,Comment Text,rating\n" + rows)
+    settings = {"customer_id": "Member No", "text": "Comment Text", "score": "rating", "score_kind": kind}
+    result = ingest(tmp_path / "feedback.csv", tmp_path / "customers.csv", config_from_dict(
+        {"feedback": settings, "customers": {"customer_id": "Member No", "segment": "Tier Name"}}
+    ))  # fmt: skip
+    got = [None if pd.isna(v) else v for v in result.feedback["score"]]
+    assert got == scores
+    assert any("written with their scale" in w for w in result.warnings) == read
+    assert len(result.feedback) == len(cells)  # a comment is never lost over its score
+
+
 def test_segment_spellings_are_named_with_counts_and_kept_exact(tmp_path):
     result = read(tmp_path, ODD_WORLD["customers.csv"], ODD_WORLD["feedback.csv"])
     (said,) = [w for w in result.warnings if "spells" in w]

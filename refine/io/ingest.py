@@ -552,6 +552,44 @@ def _segment_spellings(segments: pd.Series, column: str) -> list[str]:
     ]
 
 
+_SCORE_SKIPPED = _MISSING | {"?", "--", "n.a.", "none given"}
+_WORDED_SCORE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:/\s*(?P<of>\d+)|out of\s*(?P<of2>\d+)|stars?)$", re.IGNORECASE)
+_STAR_GLYPHS = re.compile(r"^★+☆*$")
+
+
+def _worded_scores(cells: pd.Series, config: RefineConfig, warnings: list[str]) -> pd.Series:
+    """Scores written with their scale ("4/5", "4 out of 5", "4 stars", "★★★★☆") as the number; else `cells`.
+
+    Only when every filled cell that is not a number (nor a skip marker) is written so, all with one scale,
+    and that scale's top is the configured one's (when one is configured): "4/10" is never read as 4 stars.
+    The conversion is said once in `warnings`.
+    """
+    fc = config.feedback
+    stripped = cells.str.strip()
+    filled = stripped[(stripped != "") & ~stripped.str.lower().isin(_SCORE_SKIPPED)]
+    worded = filled[pd.to_numeric(filled, errors="coerce").isna()]
+    if worded.empty:
+        return cells
+    glyphs = worded.str.match(_STAR_GLYPHS)
+    parts = worded[~glyphs].str.extract(_WORDED_SCORE)
+    if parts["n"].isna().any():
+        return cells
+    tops = set(parts["of"].dropna()) | set(parts["of2"].dropna())
+    tops |= {str(len(v)) for v in worded[glyphs] if "☆" in v}
+    scale = fc.score_scale or SCALES.get(fc.score_kind or "")
+    if len(tops) > 1 or (tops and scale is not None and float(next(iter(tops))) != float(scale[1])):
+        return cells
+    numbers = pd.concat([parts["n"], worded[glyphs].str.count("★").astype(str)])
+    example = worded.iloc[0]
+    warnings.append(
+        f"read scores written with their scale in column {fc.score!r} ({len(worded)} cells, e.g. {example!r} "
+        f"as {numbers[worded.index[0]]})"
+    )
+    out = cells.copy()
+    out[numbers.index] = numbers
+    return out
+
+
 def _customers(
     table: Table, config: RefineConfig, rejects: list[dict], warnings: list[str]
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -787,9 +825,9 @@ def _scores(
     fc = config.feedback
     if not fc.score:
         return pd.Series(np.nan, index=frame.index)
-    raw = _decimal_commas(frame[fc.score], fc.score, warnings).str.strip()
+    raw = _worded_scores(_decimal_commas(frame[fc.score], fc.score, warnings), config, warnings).str.strip()
     score = pd.to_numeric(raw, errors="coerce")
-    blank = ((raw == "") | raw.str.lower().isin(_MISSING | {"?", "--", "n.a.", "none given"})) & kept
+    blank = ((raw == "") | raw.str.lower().isin(_SCORE_SKIPPED)) & kept
     unreadable = ~blank & score.isna() & kept
     scale, kind = _scale(config, score)
     out_of_scale = pd.Series(False, index=frame.index)
