@@ -154,6 +154,19 @@ def test_scores_written_with_their_scale_are_numbers(tmp_path, cells, kind, scor
     assert len(result.feedback) == len(cells)  # a comment is never lost over its score
 
 
+def test_numbers_with_a_unit_are_named_not_guessed(tmp_path):
+    customers = "Member No,Tier Name,churned,spend,discount,plan\n1,Gold,0,$7.00,12%,a\n2,Silver,1,$1250.50,5%,b\n"
+    result = read(tmp_path, customers, "Member No,Comment Text,rating\n1,late,4\n")
+    said = [w for w in result.warnings if "written with a unit" in w]
+    assert said == [
+        "column 'spend' holds numbers written with a unit (e.g. '$7.00'): it is read as text (categories), not as "
+        "a number; export it as plain numbers to have it searched by value",
+        "column 'discount' holds numbers written with a unit (e.g. '12%'): it is read as text (categories), not as "
+        "a number; export it as plain numbers to have it searched by value",
+    ]
+    assert result.customers["discount"].tolist() == ["12%", "5%"]  # as written: a CRM holds these cells
+
+
 def test_segment_spellings_are_named_with_counts_and_kept_exact(tmp_path):
     result = read(tmp_path, ODD_WORLD["customers.csv"], ODD_WORLD["feedback.csv"])
     (said,) = [w for w in result.warnings if "spells" in w]

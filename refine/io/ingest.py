@@ -590,6 +590,24 @@ def _worded_scores(cells: pd.Series, config: RefineConfig, warnings: list[str]) 
     return out
 
 
+_WITH_UNIT = re.compile(r"^(?:[$€£¥]\s*)?[+-]?\d[\d,]*(?:\.\d+)?\s*(?:%|[$€£¥]|USD|EUR|GBP)?$")
+
+
+def _numbers_with_units(values: pd.Series, column: str) -> list[str]:
+    """A warning for a text column whose cells are numbers with a unit ("$7.00", "12%"): read as categories."""
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
+        return []
+    filled = values[values.notna()].astype(str).str.strip()
+    filled = filled[filled != ""]
+    unit = ~filled.str.fullmatch(r"[+-]?[\d.,]+")
+    if filled.empty or not filled.str.match(_WITH_UNIT).all() or not unit.any():
+        return []
+    return [
+        f"column {column!r} holds numbers written with a unit (e.g. {filled[unit].iloc[0]!r}): it is read as text "
+        "(categories), not as a number; export it as plain numbers to have it searched by value"
+    ]
+
+
 def _customers(
     table: Table, config: RefineConfig, rejects: list[dict], warnings: list[str]
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -652,6 +670,7 @@ def _customers(
             continue
         if column != cc.segment:
             frame[column] = _typed(_decimal_commas(frame[column], column, warnings), warnings)
+            warnings.extend(_numbers_with_units(frame[column], column))
         if column not in cc.outcomes and column != cc.segment:
             frame[column] = _day_month_dates(frame[column], warnings)
         if column in cc.outcomes:
