@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from refine import schemas as S
 from refine.cli.main import app
 from refine.io.runs import proposal_digest
+from tests.test_odd_exports import ODD_WORLD
 
 runner = CliRunner()
 
@@ -99,7 +100,6 @@ MONTH = {
 ACCEPTED_BG = {"month/decisions.json": json.dumps({"decisions": [{"proposal": "merge-bg", "decision": "accepted"}]})}
 EDITED = json.loads(MONTH["month/proposals.json"])
 EDITED["proposals"][0]["rule"] = 'Tier in ["Bronze", "Gold", "Silver"]'
-
 
 
 def merge_world() -> dict[str, str]:
@@ -544,6 +544,55 @@ CATALOGUE = [
         2,
         "clear error",
     ),
+    (
+        "an outcome that never varies: the report suggests no A/B test on it",
+        MERGE_WORLD,
+        [],
+        "no test suggested (no outcome (churned, refunded) varies between customers",
+        0,
+        "handled",
+    ),
+    # odd exports (issues 28/29, cases the team did not have): one shared cycle on ODD_WORLD (tests/test_odd_exports.py)
+    (
+        "decimal-comma scores in a semicolon export",
+        ODD_WORLD,
+        [],
+        "read decimal commas as decimal points in column 'rating'",
+        0,
+        "handled",
+    ),
+    (
+        "decimal-comma numbers in a customer column",
+        ODD_WORLD,
+        [],
+        "read decimal commas as decimal points in column 'spend'",
+        0,
+        "handled",
+    ),
+    (
+        "a segment spelled several ways (Tin / TIN )",
+        ODD_WORLD,
+        [],
+        "spells 1 segment(s) several ways, differing only by case or spaces",
+        0,
+        "handled",
+    ),
+    (
+        "a customer id twice with two segments",
+        ODD_WORLD,
+        [],
+        "duplicate customer id with another segment (",
+        0,
+        "handled",
+    ),
+    (
+        "two small case-variant segments, each the other's nearest (one proposal, one id)",
+        ODD_WORLD,
+        [],
+        "too small to stand alone",
+        0,
+        "handled",
+    ),
 ]
 VERDICTS = ("clear error", "handled", "silent wrong", "data loss")
 
@@ -623,25 +672,34 @@ def run_once(request, monkeypatch, files: dict, args: list[str]) -> tuple[Path, 
     return RUNS[key]
 
 
+def read_input(path: Path) -> pd.DataFrame:
+    """An input file as the test wrote it: comma- or (a European export) semicolon-separated text cells."""
+    header = path.read_text().split("\n", 1)[0]
+    return pd.read_csv(path, dtype=str, keep_default_na=False, sep=";" if ";" in header else ",")
+
+
 def handled_verdict(folder: Path, output: str, fragment: str) -> str:
     """What a run that exited 0 did with the case: "handled", "data loss" or "silent wrong" (see CATALOGUE)."""
     run = folder / "run"
     manifest = json.loads((run / "run.json").read_text())
     for table in ("feedback", "customers"):  # every input row accepted or counted as a reject
-        rows = len(pd.read_csv(folder / f"{table}.csv", dtype=str, keep_default_na=False))
+        rows = len(read_input(folder / f"{table}.csv"))
         counts = manifest["counts"]
         if not counts[f"{table}_in"] == counts[f"{table}_accepted"] + counts[f"{table}_rejected"] == rows:
             return "data loss"
     rejects = pd.read_csv(run / "rejects.csv", dtype=str, keep_default_na=False)
     if len(rejects) != manifest["counts"]["feedback_rejected"] + manifest["counts"]["customers_rejected"]:
         return "data loss"
-    ids_in = set(pd.read_csv(folder / "customers.csv", dtype=str, keep_default_na=False)["Member No"])
+    ids_in = set(read_input(folder / "customers.csv")["Member No"])
     if not set(pd.read_parquet(run / "feedback.parquet")[S.CUSTOMER_ID]) <= ids_in:
         return "silent wrong"  # an id changed on its way through
     cards = json.loads((run / "proposals.json").read_text())["proposals"]
+    if len({card["id"] for card in cards}) < len(cards):
+        return "silent wrong"  # two proposals share an id: `refine accept` cannot tell them apart
     said = [line for line in output.splitlines() if line.startswith("warning: ")]
     said += [str(w) for w in manifest.get("warnings", [])] + list(rejects.get("reason", []))
     said += [json.dumps(card["evidence"], ensure_ascii=False) for card in cards]  # the status a card states
+    said += (run / "report.md").read_text().splitlines()  # what the report suggests, or says it cannot
     return "handled" if any(fragment in text for text in said) else "silent wrong"
 
 

@@ -178,7 +178,7 @@ def test_rejects_name_the_data_row_of_the_file(tmp_path, suffix):
     assert ids[("customers", 2)] == "C2"  # a ragged row still names its customer when the id cell was read
     assert rows == {
         ("customers", 2): "row has 1 fields, header has 2",
-        ("customers", 3): "duplicate customer id",
+        ("customers", 3): "duplicate customer id with another segment (A kept, B dropped)",
         ("customers", 4): "missing customer id",
         ("feedback", 2): "unknown customer",
         ("feedback", 3): "blank text",

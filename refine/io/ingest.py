@@ -37,6 +37,9 @@ csv.field_size_limit(256 * 1024 * 1024)
 _SCI_ID = re.compile(r"^-?\d+(\.\d+)?[eE]\+?\d+$")
 _PLAIN_NUMBER = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"
 _MISSING = {"na", "n/a", "#n/a", "null", "none", "nan", "-"}
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")  # "3,0", "-12,75" and whole numbers
+_THOUSANDS_LIKE = re.compile(r"^[+-]?\d{1,3},\d{3}$")  # "1,250": a decimal comma or a thousands separator
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$")  # "1,250.50", "1,234,567", "12.5"
 _BOOL_TRUE = {"true", "yes", "y", "1", "t"}
 _BOOL_FALSE = {"false", "no", "n", "0", "f"}
 SCALES = {"nps": [0.0, 10.0], "csat": [1.0, 5.0], "stars": [1.0, 5.0], "ces": [1.0, 7.0]}
@@ -490,6 +493,137 @@ def _plain_numbers(present: pd.Series) -> np.ndarray | None:
     return pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
 
 
+def _decimal_commas(cells: pd.Series, column: str, warnings: list[str]) -> pd.Series:
+    """Numbers written with commas, as numbers `_typed` reads, where the column leaves no doubt; else `cells`.
+
+    Thousands separators ("1,250.50", "1,234,567") are dropped when every filled cell (but the usual missing
+    spellings) is such a number or a plain one and a point or a second comma shows what the commas are.
+    Decimal commas ("3,0") become points when every filled cell is a whole number or digits, one comma,
+    digits; at least one has a comma; and not every comma cell could be a thousands separator ("1,250"),
+    which a US export may also write. Either conversion is said once in `warnings`. Ids never come here.
+    """
+    stripped = cells.str.strip()
+    filled = stripped[(stripped != "") & ~stripped.str.lower().isin(_MISSING)]
+    comma = filled.str.contains(",", regex=False)
+    if not comma.any():
+        return cells
+    if (
+        filled.str.match(_THOUSANDS).all()
+        and (filled.str.contains(".", regex=False) | (filled.str.count(",") > 1)).any()
+    ):
+        example = filled[comma].iloc[0]  # a point for decimals, or a second comma: the commas separate thousands
+        warnings.append(
+            f"read thousands separators in column {column!r} ({int(comma.sum())} cells, e.g. {example} as "
+            f"{example.replace(',', '')})"
+        )
+        return cells.str.replace(",", "", regex=False)
+    if not filled.str.match(_DECIMAL_COMMA).all():
+        return cells
+    if filled[comma].str.match(_THOUSANDS_LIKE).all():
+        return cells
+    example = filled[comma].iloc[0]
+    warnings.append(
+        f"read decimal commas as decimal points in column {column!r} ({int(comma.sum())} cells, "
+        f"e.g. {example} as {example.replace(',', '.')})"
+    )
+    return cells.str.replace(",", ".", regex=False)
+
+
+def _disagreeing_duplicates(segments: pd.Series, ids: pd.Series, reason: pd.Series, warnings: list[str]) -> None:
+    """A duplicate customer id whose segment differs from the kept row's: the reason names both, a warning counts them."""
+    first = ~ids.duplicated(keep="first") & (reason == "")
+    kept = pd.Series(segments[first].to_numpy(), index=ids[first].to_numpy())
+    dup = reason == "duplicate customer id"
+    kept_segment = ids[dup].map(kept)
+    differs = kept_segment.notna() & (kept_segment != segments[dup])
+    if not differs.any():
+        return
+    rows = differs[differs].index
+    reason[rows] = [
+        f"duplicate customer id with another segment ({kept_segment[i]} kept, {segments[i]} dropped)" for i in rows
+    ]
+    warnings.append(
+        f"{len(rows)} customer rows repeat an id with a different segment: the first row's segment is kept "
+        "(see rejects.csv; export one row per customer)"
+    )
+
+
+def _segment_spellings(segments: pd.Series, column: str) -> list[str]:
+    """A warning naming segment names that differ only by case or edge spaces ("Gold" / "gold "), with counts.
+
+    Segment names are CRM values and stay exactly as written; the spellings are told, not merged.
+    """
+    counts = segments.value_counts()
+    names = pd.Series(counts.index, index=counts.index)
+    groups = names.groupby(names.str.strip().str.casefold().to_numpy())
+    spelled = [g.tolist() for _, g in groups if len(g) > 1]
+    if not spelled:
+        return []
+    shown = "; ".join(" / ".join(f"{name!r} ({counts[name]})" for name in names) for names in spelled[:5])
+    more = f"; and {len(spelled) - 5} more" if len(spelled) > 5 else ""
+    return [
+        f"segment column {column!r} spells {len(spelled)} segment(s) several ways, differing only by case or "
+        f"spaces: {shown}{more}; edge spaces are trimmed, but names that differ in case stay separate segments "
+        "(fix the spelling in the export to merge them)"
+    ]
+
+
+_SCORE_SKIPPED = _MISSING | {"?", "--", "n.a.", "none given"}
+_WORDED_SCORE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:/\s*(?P<of>\d+)|out of\s*(?P<of2>\d+)|stars?)$", re.IGNORECASE)
+_STAR_GLYPHS = re.compile(r"^★+☆*$")
+
+
+def _worded_scores(cells: pd.Series, config: RefineConfig, warnings: list[str]) -> pd.Series:
+    """Scores written with their scale ("4/5", "4 out of 5", "4 stars", "★★★★☆") as the number; else `cells`.
+
+    Only when every filled cell that is not a number (nor a skip marker) is written so, all with one scale,
+    and that scale's top is the configured one's (when one is configured): "4/10" is never read as 4 stars.
+    The conversion is said once in `warnings`.
+    """
+    fc = config.feedback
+    stripped = cells.str.strip()
+    filled = stripped[(stripped != "") & ~stripped.str.lower().isin(_SCORE_SKIPPED)]
+    worded = filled[pd.to_numeric(filled, errors="coerce").isna()]
+    if worded.empty:
+        return cells
+    glyphs = worded.str.match(_STAR_GLYPHS)
+    parts = worded[~glyphs].str.extract(_WORDED_SCORE)
+    if parts["n"].isna().any():
+        return cells
+    tops = set(parts["of"].dropna()) | set(parts["of2"].dropna())
+    tops |= {str(len(v)) for v in worded[glyphs] if "☆" in v}
+    scale = fc.score_scale or SCALES.get(fc.score_kind or "")
+    if len(tops) > 1 or (tops and scale is not None and float(next(iter(tops))) != float(scale[1])):
+        return cells
+    numbers = pd.concat([parts["n"], worded[glyphs].str.count("★").astype(str)])
+    example = worded.iloc[0]
+    warnings.append(
+        f"read scores written with their scale in column {fc.score!r} ({len(worded)} cells, e.g. {example!r} "
+        f"as {numbers[worded.index[0]]})"
+    )
+    out = cells.copy()
+    out[numbers.index] = numbers
+    return out
+
+
+_WITH_UNIT = re.compile(r"^(?:[$€£¥]\s*)?[+-]?\d[\d,]*(?:\.\d+)?\s*(?:%|[$€£¥]|USD|EUR|GBP)?$")
+
+
+def _numbers_with_units(values: pd.Series, column: str) -> list[str]:
+    """A warning for a text column whose cells are numbers with a unit ("$7.00", "12%"): read as categories."""
+    if values.dtype != object and not pd.api.types.is_string_dtype(values):
+        return []
+    filled = values[values.notna()].astype(str).str.strip()
+    filled = filled[filled != ""]
+    unit = ~filled.str.fullmatch(r"[+-]?[\d.,]+")
+    if filled.empty or not filled.str.match(_WITH_UNIT).all() or not unit.any():
+        return []
+    return [
+        f"column {column!r} holds numbers written with a unit (e.g. {filled[unit].iloc[0]!r}): it is read as text "
+        "(categories), not as a number; export it as plain numbers to have it searched by value"
+    ]
+
+
 def _customers(
     table: Table, config: RefineConfig, rejects: list[dict], warnings: list[str]
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -519,6 +653,7 @@ def _customers(
     reason[(reason == "") & (frame[cc.segment].str.strip() == "")] = "missing segment"
     dup = (reason == "") & ids.duplicated(keep="first") & (ids != "")
     reason[dup & (reason == "")] = "duplicate customer id"
+    _disagreeing_duplicates(frame[cc.segment].str.strip(), ids, reason, warnings)
     sci = ids.str.match(_SCI_ID)
     if sci.any():
         warnings.append(
@@ -537,6 +672,7 @@ def _customers(
     frame = frame[reason == ""].drop(columns="__row")
     if frame.empty:
         raise NoUsableRows("customer", rejects, where=table.where)
+    warnings.extend(_segment_spellings(frame[cc.segment], cc.segment))
     frame[cc.segment] = frame[cc.segment].str.strip()
     keep = [c for c in frame.columns if c not in cc.exclude]
     frame = frame[keep]
@@ -549,7 +685,10 @@ def _customers(
         if column in (cc.customer_id,):
             continue
         if column != cc.segment:  # an attribute's yes/no stays as held: rules are written on the CRM's values
-            frame[column] = _typed(frame[column], warnings, flags=column in cc.outcomes)
+            frame[column] = _typed(
+                _decimal_commas(frame[column], column, warnings), warnings, flags=column in cc.outcomes
+            )
+            warnings.extend(_numbers_with_units(frame[column], column))
         if column not in cc.outcomes and column != cc.segment:
             frame[column] = _day_month_dates(frame[column], warnings)
         if column in cc.outcomes:
@@ -723,9 +862,9 @@ def _scores(
     fc = config.feedback
     if not fc.score:
         return pd.Series(np.nan, index=frame.index)
-    raw = frame[fc.score].str.strip()
+    raw = _worded_scores(_decimal_commas(frame[fc.score], fc.score, warnings), config, warnings).str.strip()
     score = pd.to_numeric(raw, errors="coerce")
-    blank = ((raw == "") | raw.str.lower().isin(_MISSING | {"?", "--", "n.a.", "none given"})) & kept
+    blank = ((raw == "") | raw.str.lower().isin(_SCORE_SKIPPED)) & kept
     unreadable = ~blank & score.isna() & kept
     scale, kind = _scale(config, score)
     out_of_scale = pd.Series(False, index=frame.index)
@@ -877,7 +1016,7 @@ def _check_text_column(table: Table, config: RefineConfig) -> None:
 def _explain_unknown(rejects: list[dict], table: Table, config: RefineConfig) -> None:
     """A comment whose customer row was itself rejected (missing segment, ...) says so, not "unknown customer"."""
     fc = config.feedback
-    rejected = [r for r in rejects if r["table"] == "customers" and r["reason"] != "duplicate customer id"]
+    rejected = [r for r in rejects if r["table"] == "customers" and not r["reason"].startswith("duplicate customer id")]
     why = dict(zip(id_keys(pd.Series([str(r["id"]) for r in rejected], dtype=object)), (r["reason"] for r in rejected)))
     if not why or fc.customer_id not in table.frame.columns:
         return

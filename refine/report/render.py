@@ -10,6 +10,7 @@ import html
 import math
 import re
 import shlex
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,18 +143,26 @@ def lead_outcome(p: Proposal) -> str:
 DEFAULT_MDE_RELATIVE = 0.05  # the suggested test's effect when there is no observed gap: 5% of the baseline
 
 
-def ab_command(p: Proposal, run_dir: str, outcomes: list[str]) -> dict | None:
+def ab_command(p: Proposal, run_dir: str, outcomes: list[str], constant: Collection[str] = ()) -> dict | None:
     """The `refine ab plan` command that sizes a test of the proposal, ready to paste, and its assumption.
 
     Run from the folder refine was run in: the run folder is written as the run was given it (relative to that
     folder, or absolute). The effect is the observed outcome gap when there is one, else a 5% relative change.
-    None when the run has no outcome to test on.
+    None when the run has no outcome to test on. An outcome in `constant` (the same for every customer) is
+    never suggested: another that varies is, or no command (`command` None) with the reason in `why`.
     """
     metric = lead_outcome(p)
-    if metric not in outcomes:
+    varying = [o for o in outcomes if o not in constant]
+    if metric not in varying:
         if not outcomes:
             return None
-        metric = outcomes[0]
+        if not varying:
+            shown = ", ".join(outcomes)
+            return {
+                "command": None,
+                "why": f"no outcome ({shown}) varies between customers, so a test could show no difference",
+            }
+        metric = varying[0]
     lead = (p.expected_impact or [{}])[0]
     words = ["refine", "ab", "plan", "--run", run_dir, "--proposal", p.id, "--metric", metric]
     if lead.get("outcome") == metric and math.isfinite(float(lead.get("diff", math.nan))) and lead["diff"] != 0:
@@ -558,7 +567,11 @@ def _context(cycle: CycleResult) -> dict:
         "small_n": _small_n(cycle),
     }
     context["small_topics"] = sum(1 for t in topics if t.size < context["small_n"])
-    context["ab_commands"] = {p.id: ab_command(p, context["run_dir"], context["outcomes"]) for p in cycle.proposals}
+    customers = cycle.customers
+    constant = [o for o in context["outcomes"] if o in customers and customers[o].nunique(dropna=True) < 2]
+    context["ab_commands"] = {
+        p.id: ab_command(p, context["run_dir"], context["outcomes"], constant) for p in cycle.proposals
+    }
     return context
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -1223,8 +1224,17 @@ def _merge_pairs(
     ], considered
 
 
-def _proposal_id(kind: str, rule: str) -> str:
-    return f"{kind}-{hashlib.sha256(rule.encode()).hexdigest()[:6]}"
+def _proposal_id(kind: str, rule: str, segments: Sequence[str] = (), taken: Collection[str] = ()) -> str:
+    """`kind-` and 6 hex digits of the rule, as ids have always been (decisions name them); should a different
+    proposal already hold that id, a longer digest of kind, sorted segments and rule: no two ids are the same."""
+    short = f"{kind}-{hashlib.sha256(rule.encode()).hexdigest()[:6]}"
+    if short not in taken:
+        return short
+    digest = hashlib.sha256("\x00".join([kind, *sorted(segments), rule]).encode()).hexdigest()
+    for size in (10, 16, 64):
+        if f"{kind}-{digest[:size]}" not in taken:
+            return f"{kind}-{digest[:size]}"
+    raise AssertionError(f"proposal id collision for {kind} {rule!r}")
 
 
 def _measure_label(name: str, topic_labels: dict[int, str]) -> str:
@@ -1454,9 +1464,15 @@ def _rank_and_describe(
     described = []
     masks: dict[str, np.ndarray] = {}
     feedback_rows = _feedback_rows(customers, feedback, config)
+    seen = set()
     for cand in chosen:
+        same = (cand.kind, tuple(sorted(cand.segments)), cand.rule)
+        if same in seen:  # the same proposal reached twice (a merge found from either side): one card, one id
+            continue
+        seen.add(same)
+        proposal_id = _proposal_id(cand.kind, cand.rule, cand.segments, taken=masks)
         n_customers = int(cand.mask.sum())
-        masks[_proposal_id(cand.kind, cand.rule)] = _flags(cand.mask)
+        masks[proposal_id] = _flags(cand.mask)
         said_by = _said_by(cand.mask, feedback_rows)
         respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
         evidence, effect = _evidence(cand, measures, settings, topic_labels)
@@ -1466,7 +1482,7 @@ def _rank_and_describe(
         score = round(effect * math.sqrt(n_customers / total) * (1.0 if confirmed else 0.5), 6)
         described.append(
             Proposal(
-                id=_proposal_id(cand.kind, cand.rule),
+                id=proposal_id,
                 kind=cand.kind,
                 segments=cand.segments,
                 rule=cand.rule,
