@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 import zlib
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from refine.errors import RefineError
 from refine.files import atomic_write
 from refine.io.config import DEFAULT_MODEL, default_model_path, offline_env
 from refine.progress import SILENT, Progress
+from refine.text.embed_cost import busy, record_embedding, work_units
 from refine.text.embed_onnx import OnnxEmbedder, check_backend
 
 
@@ -182,9 +184,19 @@ class CachedEmbedder:
         self.progress = progress
         self.model_id = embedder.model_id
         self.cache = EmbeddingCache(cache_dir, embedder.model_id) if cache_dir is not None else None
+        self.cache_dir = cache_dir
         self.last_hits = 0
         self.last_computed = 0
+        self.spent_s = 0.0  # seconds spent computing embeddings (model load included), over every call
         self.chunk_size = CHUNK_SIZE
+
+    def missing(self, texts: Sequence[str]) -> tuple[list[str], int]:
+        """(the distinct texts the cache lacks, in first-seen order; how many distinct texts it holds)."""
+        first: dict[str, str] = {}
+        for text in texts:
+            first.setdefault(text_key(self.model_id, text), text)
+        found = self.cache.get(list(first)) if self.cache is not None else {}
+        return [t for k, t in first.items() if k not in found], len(found)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         keys = [text_key(self.model_id, t) for t in texts]
@@ -217,6 +229,8 @@ class CachedEmbedder:
         if "on_batch" in saved:
             self.embedder.on_batch = task.advance  # type: ignore[attr-defined]
         out: dict[str, np.ndarray] = {}
+        started, shared = time.perf_counter(), busy()
+        load_s = self._load_model()
         try:
             for start in range(0, len(missing), self.chunk_size):
                 part = missing[start : start + self.chunk_size]
@@ -229,7 +243,22 @@ class CachedEmbedder:
             for name, value in saved.items():
                 setattr(self.embedder, name, value)
         task.done()
+        seconds = time.perf_counter() - started
+        self.spent_s += seconds
+        units = work_units([first_text[k] for k in missing])
+        shared = (shared + busy()) / 2  # how shared the cores were, at the start and at the end
+        record_embedding(self.cache_dir, self.model_id, len(missing), units, seconds - load_s, load_s, shared=shared)
         return out
+
+    def _load_model(self) -> float:
+        """Load the wrapped model now when it loads lazily (so its load is timed apart); the seconds it took."""
+        load = getattr(self.embedder, "_load", None)
+        loaded = getattr(self.embedder, "_model", getattr(self.embedder, "_session", True))  # torch / onnx
+        if load is None or loaded is not None:
+            return 0.0
+        started = time.perf_counter()
+        load()
+        return time.perf_counter() - started
 
 
 def build_embedder(
