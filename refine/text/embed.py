@@ -139,6 +139,11 @@ class EmbeddingCache:
                         self._index[str(key)] = (shard, row)
         return self._index
 
+    def holds(self, keys: Sequence[str]) -> set[str]:
+        """The keys the cache holds (from its index: no vector is read)."""
+        index = self._load_index()
+        return {key for key in keys if key in index}
+
     def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         index = self._load_index()
         wanted: dict[Path, list[tuple[str, int]]] = {}
@@ -195,7 +200,7 @@ class CachedEmbedder:
         first: dict[str, str] = {}
         for text in texts:
             first.setdefault(text_key(self.model_id, text), text)
-        found = self.cache.get(list(first)) if self.cache is not None else {}
+        found = self.cache.holds(list(first)) if self.cache is not None else set()
         return [t for k, t in first.items() if k not in found], len(found)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

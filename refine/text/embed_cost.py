@@ -100,18 +100,15 @@ def record_embedding(
     _append(cache_dir, "embedding", model_id, record)
 
 
-def record_stages(cache_dir: Path | None, comments: int, seconds: float, *, warm: bool) -> None:
+def record_stages(cache_dir: Path | None, comments: int, seconds: float, *, warm: bool, shared: float = 1.0) -> None:
     """Keep the seconds of a cycle's stages after embedding (sentiment, themes, proposals, report), less the
-    fixed part (REST_FIXED_S)."""
+    fixed part (REST_FIXED_S), divided by `shared` (busy() while they ran)."""
     kind = "warm" if warm else "cold"
     if cache_dir is None or comments < MIN_TEXTS or seconds <= 0:
         return
-    _append(
-        cache_dir,
-        "stages",
-        kind,
-        {"comments": int(comments), "seconds": round(max(seconds - REST_FIXED_S[kind], 1e-3), 4)},
-    )
+    shared = max(float(shared), 1.0)
+    per = max(seconds / shared - REST_FIXED_S[kind], 1e-3)
+    _append(cache_dir, "stages", kind, {"comments": int(comments), "seconds": round(per, 4), "busy": round(shared, 2)})
 
 
 def _pooled(records, per: str) -> tuple[float, float] | None:
