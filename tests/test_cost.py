@@ -111,3 +111,18 @@ def test_cached_embedder_records_throughput_and_lists_missing_texts(tmp_path):
     assert embedder.missing(texts + ["a new one"]) == (["a new one"], 40)
     record = json.loads((tmp_path / embed_cost.THROUGHPUT_FILE).read_text())["embedding"]["hashing-384"]
     assert record[0]["texts"] == 40 and record[0]["units"] == embed_cost.work_units(texts)
+
+
+def test_the_review_model_loads_without_torch():
+    """A warm rerun reads every review score from the cache: building the model's cache key imports no torch."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from refine.text.sentiment.review import load_review_model; "
+        "from refine.versions import package_versions; m = load_review_model('default'); "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert f\"torch {package_versions(['torch'])['torch']}\" in m.cache_key"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
