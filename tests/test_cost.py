@@ -126,3 +126,68 @@ def test_the_review_model_loads_without_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+class _Counting(HashingEmbedder):
+    """The hashing embedder, counting every text it is asked to embed."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        return super().encode(texts)
+
+
+def test_each_piece_of_text_is_embedded_once(tmp_path):
+    """A sentence said in many comments, or said alone as a comment, is embedded once; a one-sentence comment's
+    sentence vector is its comment vector."""
+    from refine.text.sentences import build_sentences
+
+    said = "The parcel arrived two weeks late."
+    comments = [
+        said,
+        f"{said} The fit is great though.",
+        f"Love the colour of it. {said}",
+        f"{said} The fit is great though.",
+        "Checkout keeps failing on my card.",
+    ]
+    counting = _Counting()
+    embedder = CachedEmbedder(counting, tmp_path)
+    vectors = embedder.encode(comments)
+    table = build_sentences(comments, vectors, embedder)
+    assert sorted(counting.seen) == sorted(set(comments) | {"The fit is great though.", "Love the colour of it."})
+    whole = table.frame.groupby("feedback_row").size() == 1
+    for row in whole[whole].index:  # the very same vector, not a second embedding of the same text
+        sentence = table.frame.index[table.frame["feedback_row"] == row][0]
+        assert (table.embeddings[sentence] == vectors[row]).all()
+
+
+def test_digest_reads_an_embedding_matrix_in_place_and_keeps_its_value():
+    """A stage key hashes the embedding matrix without a second copy of it, and to the same digest as before."""
+    import hashlib
+    import tracemalloc
+
+    import numpy as np
+
+    from refine.memo import FORMAT, Digest
+
+    vectors = np.random.default_rng(0).random((20_000, 384), dtype=np.float32)  # 30.7 MB
+    tracemalloc.start()
+    key = Digest("themes", vectors).hexdigest()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000, f"hashing allocated {peak} bytes"
+    # the digest as computed when the bytes were copied out (array.tobytes()): stored stage results stay valid
+    old = hashlib.sha256()
+    for tag, payload in (
+        ("json", str(FORMAT).encode()),
+        ("json", b'"themes"'),
+        (f"nd{vectors.dtype.str}{vectors.shape}", vectors.tobytes()),
+    ):
+        old.update(f"{tag}:{len(payload)}:".encode())
+        old.update(payload)
+    assert key == old.hexdigest()
+    dates = np.array(["2026-11-01", "2026-11-02"], dtype="datetime64[D]")  # no buffer: copied, as before
+    assert Digest(dates).hexdigest() == Digest(dates.copy()).hexdigest()

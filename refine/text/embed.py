@@ -217,7 +217,10 @@ class CachedEmbedder:
         self.last_computed = len(missing)
         if not keys:
             return np.zeros((0, 384), dtype=np.float32)
-        return np.stack([found[k] for k in keys]).astype(np.float32)
+        out = np.empty((len(keys), len(found[keys[0]])), dtype=np.float32)  # one matrix, filled row by row
+        for row, key in enumerate(keys):
+            out[row] = found[key]
+        return out
 
     def _compute(self, missing: list[str], first_text: dict[str, str]) -> dict[str, np.ndarray]:
         """Embed in chunks, caching each chunk as it completes: a run killed mid-way keeps what it did."""
