@@ -80,7 +80,7 @@ class Digest:
 def _bytes_of(array: np.ndarray) -> bytes | memoryview:
     """A contiguous array's bytes: read in place where numpy lends them as a buffer, else copied."""
     try:
-        return memoryview(array).cast("B") if array.size else b""
+        return array.data.cast("B") if array.size else b""  # ndarray.data: a memoryview of its buffer
     except (TypeError, ValueError):  # object, datetime and other dtypes no buffer carries
         return array.tobytes()
 
