@@ -72,13 +72,16 @@ def test_estimate_reads_the_recorded_throughput(tmp_path, monkeypatch):
     model = "some/model"
     embed_cost.record_embedding(tmp_path, model, texts=100, units=10_000, seconds=20.0, load_s=4.0)
     embed_cost.record_embedding(tmp_path, model, texts=100, units=30_000, seconds=20.0, load_s=2.0)
-    embed_cost.record_stages(tmp_path, 1000, embed_cost.REST_FIXED_S["cold"] + 5.0, warm=False)
+    embed_cost.record_stages(
+        tmp_path, 1000, embed_cost.REST_FIXED_S["cold"] + 5.0, warm=False, texts=100, scoring_s=3.0
+    )
     texts = ["short one", "x" * 5000]  # the model reads MAX_CHARS characters of a long text at most
     result = embed_cost.estimate(tmp_path, model, "torch", texts, comments=2000, sentences=10, cached=3, customers=9)
     units = 2 * embed_cost.OVERHEAD_CHARS + len("short one") + embed_cost.MAX_CHARS
     assert result.units == units
     assert result.embed_s == pytest.approx(units * 40.0 / 40_000 + 3.0)  # pooled rate, mean load
-    assert result.rest_s == pytest.approx(embed_cost.REST_FIXED_S["cold"] + 2000 * 5.0 / 1000)
+    # the stages after embedding: fixed + per comment, and the sentiment stage per text it has not scored yet
+    assert result.rest_s == pytest.approx(embed_cost.REST_FIXED_S["cold"] + 2000 * 5.0 / 1000 + 2 * 3.0 / 100)
     assert result.calibrated and result.rest_calibrated
     # another model's record, or none at all: the built-in figure, said as such
     other = embed_cost.estimate(tmp_path, "other", "torch", texts, comments=2, sentences=0, cached=0, customers=1)

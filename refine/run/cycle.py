@@ -302,10 +302,13 @@ def _record_stage_seconds(cycle: _Cycle, comments: int) -> None:
     if cycle.embedded_s is None:  # an embedder passed in: its time is not told apart from the rest
         return
     timings = cycle.progress.timings
-    rest = sum(float(v) for k, v in timings.items() if k != "ingest") - cycle.embedded_s
-    warm = cycle.estimate is not None and cycle.estimate.to_embed == 0
+    scoring = float(timings.get("sentiment", 0.0))  # grows with the texts not scored before; the rest with comments
+    rest = sum(float(v) for k, v in timings.items() if k != "ingest") - cycle.embedded_s - scoring
+    new = cycle.estimate.to_embed if cycle.estimate is not None else 0
     shared = (cycle.estimate.busy + embed_cost.busy()) / 2 if cycle.estimate is not None else embed_cost.busy()
-    embed_cost.record_stages(cycle.config.cache_dir, comments, rest, warm=warm, shared=shared)
+    embed_cost.record_stages(
+        cycle.config.cache_dir, comments, rest, warm=new == 0, shared=shared, texts=new, scoring_s=scoring
+    )
 
 
 # ---- the stages, in the order run_cycle calls them ----------------------------------------------

@@ -32,13 +32,15 @@ MIN_TEXTS = 32  # an embedding run of fewer texts says little about throughput: 
 
 # Built-in figures, used before this cache folder has a record of its own, from runs on the project's shared
 # 2-core machine (docs/scale.md, "What drives cost"): seconds per unit of text (see above) per backend, the
-# model's load, and the stages after embedding as fixed seconds plus seconds per comment. Only the per-comment
-# part is calibrated (a run's seconds less the fixed part, per comment), so one small run does not make a
-# large one look slow.
+# model's load, the sentiment stage per text it has not scored before (its scores are cached like embeddings),
+# and the other stages after embedding (themes, proposals, insights, report: they read every comment) as fixed
+# seconds plus seconds per comment. Only the per-text and per-comment parts are calibrated (a run's seconds
+# less the fixed part), so one small run does not make a large one look slow.
 BUILTIN_S_PER_UNIT = {"torch": 1.0e-4, "onnx": 5.0e-5, "onnx-int8": 2.5e-5}
 BUILTIN_LOAD_S = 3.0
-REST_FIXED_S = {"cold": 10.0, "warm": 3.0}
-BUILTIN_REST_S_PER_COMMENT = {"cold": 2.0e-3, "warm": 5.0e-4}
+BUILTIN_SCORING_S_PER_TEXT = 1.5e-3
+REST_FIXED_S = {"cold": 5.0, "warm": 1.0}
+BUILTIN_REST_S_PER_COMMENT = {"cold": 2.0e-3, "warm": 1.0e-3}
 
 
 def busy() -> float:
@@ -100,13 +102,25 @@ def record_embedding(
     _append(cache_dir, "embedding", model_id, record)
 
 
-def record_stages(cache_dir: Path | None, comments: int, seconds: float, *, warm: bool, shared: float = 1.0) -> None:
-    """Keep the seconds of a cycle's stages after embedding (sentiment, themes, proposals, report), less the
-    fixed part (REST_FIXED_S), divided by `shared` (busy() while they ran)."""
+def record_stages(
+    cache_dir: Path | None,
+    comments: int,
+    seconds: float,
+    *,
+    warm: bool,
+    shared: float = 1.0,
+    texts: int = 0,
+    scoring_s: float = 0.0,
+) -> None:
+    """Keep the seconds of a cycle's stages after embedding, divided by `shared` (busy() while they ran): the
+    sentiment stage's `scoring_s` per new text (`texts`, those it embedded), and the other stages' `seconds`
+    less their fixed part (REST_FIXED_S) per comment."""
     kind = "warm" if warm else "cold"
     if cache_dir is None or comments < MIN_TEXTS or seconds <= 0:
         return
     shared = max(float(shared), 1.0)
+    if texts >= MIN_TEXTS and scoring_s > 0:
+        _append(cache_dir, "scoring", "new texts", {"texts": int(texts), "seconds": round(scoring_s / shared, 4)})
     per = max(seconds / shared - REST_FIXED_S[kind], 1e-3)
     _append(cache_dir, "stages", kind, {"comments": int(comments), "seconds": round(per, 4), "busy": round(shared, 2)})
 
@@ -200,7 +214,11 @@ def estimate(
     embed_s = (units * rate + (load_s if missing else 0.0)) * shared
     kind = "cold" if missing else "warm"
     rest = _pooled(stages.get(kind), "comments")
+    scoring = _pooled(
+        document.get("scoring", {}).get("new texts") if isinstance(document.get("scoring"), dict) else None, "texts"
+    )
     rest_s = REST_FIXED_S[kind] + comments * (rest[0] if rest is not None else BUILTIN_REST_S_PER_COMMENT[kind])
+    rest_s += len(missing) * (scoring[0] if scoring is not None else BUILTIN_SCORING_S_PER_TEXT)
     rest_s *= shared
     return Estimate(
         comments=int(comments),
@@ -212,6 +230,6 @@ def estimate(
         embed_s=embed_s,
         rest_s=rest_s,
         calibrated=pooled is not None,
-        rest_calibrated=rest is not None,
+        rest_calibrated=rest is not None and (scoring is not None or not missing),
         busy=shared,
     )
