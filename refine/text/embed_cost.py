@@ -46,8 +46,9 @@ BUILTIN_REST_S_PER_COMMENT = {"cold": 2.0e-3, "warm": 1.0e-3}
 def busy() -> float:
     """How shared this machine is now: the 1-minute load average per CPU, at least 1 (1 = a core to spare).
 
-    Records are kept per unit of this factor and estimates multiplied by it, so a run calibrated while other
-    work shared the cores does not make a quiet machine look slow (and the other way round).
+    Kept beside each record and said beside an estimate, not used to scale either: on the shared 2-core
+    machine, dividing recorded seconds by it and multiplying estimates by it missed by 2-4x (a nice'd run
+    under a load of 7-10 per core ran 2-5 times slower, not 7-10 times).
     """
     try:
         return max(1.0, os.getloadavg()[0] / max(os.cpu_count() or 1, 1))
@@ -88,15 +89,15 @@ def record_embedding(
     cache_dir: Path | None, model_id: str, texts: int, units: int, seconds: float, load_s: float, *, shared: float = 1.0
 ):
     """Keep the throughput of one embedding run (the model's load apart) in the cache folder; `shared` is
-    busy() while it ran (its seconds are kept divided by it)."""
+    busy() while it ran (kept beside it)."""
     if cache_dir is None or texts < MIN_TEXTS or seconds <= 0:
         return
     shared = max(float(shared), 1.0)
     record = {
         "texts": int(texts),
         "units": int(units),
-        "seconds": round(seconds / shared, 4),
-        "load_s": round(load_s / shared, 4),
+        "seconds": round(seconds, 4),
+        "load_s": round(load_s, 4),
         "busy": round(shared, 2),
     }
     _append(cache_dir, "embedding", model_id, record)
@@ -112,16 +113,17 @@ def record_stages(
     texts: int = 0,
     scoring_s: float = 0.0,
 ) -> None:
-    """Keep the seconds of a cycle's stages after embedding, divided by `shared` (busy() while they ran): the
-    sentiment stage's `scoring_s` per new text (`texts`, those it embedded), and the other stages' `seconds`
-    less their fixed part (REST_FIXED_S) per comment."""
+    """Keep the seconds of a cycle's stages after embedding (`shared`: busy() while they ran, kept beside them):
+    the sentiment stage's `scoring_s` per new text (`texts`, those it embedded), and the other stages'
+    `seconds` less their fixed part (REST_FIXED_S) per comment."""
     kind = "warm" if warm else "cold"
     if cache_dir is None or comments < MIN_TEXTS or seconds <= 0:
         return
     shared = max(float(shared), 1.0)
     if texts >= MIN_TEXTS and scoring_s > 0:
-        _append(cache_dir, "scoring", "new texts", {"texts": int(texts), "seconds": round(scoring_s / shared, 4)})
-    per = max(seconds / shared - REST_FIXED_S[kind], 1e-3)
+        record = {"texts": int(texts), "seconds": round(scoring_s, 4), "busy": round(shared, 2)}
+        _append(cache_dir, "scoring", "new texts", record)
+    per = max(seconds - REST_FIXED_S[kind], 1e-3)
     _append(cache_dir, "stages", kind, {"comments": int(comments), "seconds": round(per, 4), "busy": round(shared, 2)})
 
 
@@ -148,7 +150,7 @@ class Estimate:
     rest_s: float
     calibrated: bool  # embedding seconds from this cache's own record (else the built-in figure)
     rest_calibrated: bool
-    busy: float = 1.0  # busy() when estimated: the seconds above are multiplied by it
+    busy: float = 1.0  # busy() when estimated (said, not used: see busy())
 
     @property
     def seconds(self) -> float:
@@ -172,7 +174,7 @@ class Estimate:
             else "partly calibrated from this cache's earlier runs, partly built-in figures"
         )
         if self.busy >= 1.5:
-            source += f"; the machine is shared (load {self.busy:.1f}x its cores), times scaled by that"
+            source += f"; the machine is busy (load {self.busy:.1f}x its cores): times vary with that"
         return [
             f"{self.comments:,} comments ({self.sentences:,} sentences cut from multi-sentence ones), "
             f"{self.customers:,} customers",
@@ -211,7 +213,7 @@ def estimate(
         pooled if pooled is not None else (BUILTIN_S_PER_UNIT.get(backend, BUILTIN_S_PER_UNIT["torch"]), BUILTIN_LOAD_S)
     )
     shared = busy()
-    embed_s = (units * rate + (load_s if missing else 0.0)) * shared
+    embed_s = units * rate + (load_s if missing else 0.0)
     kind = "cold" if missing else "warm"
     rest = _pooled(stages.get(kind), "comments")
     scoring = _pooled(
@@ -219,7 +221,6 @@ def estimate(
     )
     rest_s = REST_FIXED_S[kind] + comments * (rest[0] if rest is not None else BUILTIN_REST_S_PER_COMMENT[kind])
     rest_s += len(missing) * (scoring[0] if scoring is not None else BUILTIN_SCORING_S_PER_TEXT)
-    rest_s *= shared
     return Estimate(
         comments=int(comments),
         sentences=int(sentences),
