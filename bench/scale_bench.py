@@ -178,6 +178,7 @@ def child_run(args) -> None:
         "topics": len(result.topics),
         "proposals": len(result.proposals),
         "aspect_sentences": manifest.get("topic_method", {}).get("aspect_sentences"),
+        "estimate": manifest.get("estimate"),  # said before the first embedding (an older checkout has none)
         "self_maxrss": _maxrss_bytes(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
     }
     Path(args.result).write_text(json.dumps(out))
@@ -230,6 +231,23 @@ def spawn(mode: str, extra: list[str], env: dict | None = None, log: Path | None
     result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
     result["load1"] = round(load1, 2)
     return result, wall, _maxrss_bytes(usage.ru_maxrss)
+
+
+def _estimate_line(n: int, run: str, res: dict) -> str:
+    """The run's own estimate (said after ingest, before the first embedding) beside the actual time of the same
+    stages: the cycle less ingest; the ratio is actual / estimate (issue 32: within 0.5-1.5 after one run)."""
+    estimate = res.get("estimate")
+    if not estimate:
+        return f"[N={n}] {run}: no estimate (this checkout predates it)"
+    actual = res["cycle_s"] - float(res["timings"].get("ingest", 0.0))
+    source = "calibrated" if estimate.get("calibrated") and estimate.get("rest_calibrated") else "built-in"
+    if estimate.get("calibrated") != estimate.get("rest_calibrated"):
+        source = "partly calibrated"
+    return (
+        f"[N={n}] {run}: estimate {estimate['seconds']:.1f} s after ingest (embedding {estimate['embed_s']:.1f} s "
+        f"of {estimate['to_embed']} texts, other stages {estimate['rest_s']:.1f} s; {source}); actual "
+        f"{actual:.1f} s; actual / estimate {actual / max(estimate['seconds'], 1e-9):.2f}"
+    )
 
 
 # ---------------------------------------------------------------------- the propose stage alone (issue 14)
@@ -559,6 +577,7 @@ def main() -> None:
             )
             rows.append((n, run, res, wall, rss))
             t = res["timings"]
+            print(_estimate_line(n, run, res), flush=True)
             print(
                 f"[N={n}] {run}: cycle {res['cycle_s']:.1f} s, process {wall:.1f} s (CPU {res['cpu_s']:.1f} s, "
                 f"load1 at start {res['load1']:.2f}), peak RSS {rss / GB:.2f} GB "

@@ -49,14 +49,16 @@ class Digest:
             self._add(value)
         return self
 
-    def _frame(self, tag: str, payload: bytes) -> None:
-        self._h.update(f"{tag}:{len(payload)}:".encode())
+    def _frame(self, tag: str, payload: bytes | memoryview) -> None:
+        size = payload.nbytes if isinstance(payload, memoryview) else len(payload)
+        self._h.update(f"{tag}:{size}:".encode())
         self._h.update(payload)
 
     def _add(self, value: Any) -> None:
         if isinstance(value, np.ndarray):
-            array = np.ascontiguousarray(value)
-            self._frame(f"nd{array.dtype.str}{array.shape}", array.tobytes())
+            array = np.ascontiguousarray(value)  # no copy when it is contiguous already (an embedding matrix)
+            # its bytes read in place, not copied out (`tobytes` held a second embedding matrix): the same digest
+            self._frame(f"nd{array.dtype.str}{array.shape}", _bytes_of(array))
         elif isinstance(value, pd.DataFrame):
             self._frame("df", json.dumps([list(map(str, value.columns)), [str(t) for t in value.dtypes]]).encode())
             self._add(pd.util.hash_pandas_object(value, index=True).to_numpy())
@@ -73,6 +75,14 @@ class Digest:
 
     def hexdigest(self) -> str:
         return self._h.hexdigest()
+
+
+def _bytes_of(array: np.ndarray) -> bytes | memoryview:
+    """A contiguous array's bytes: read in place where numpy lends them as a buffer, else copied."""
+    try:
+        return array.data.cast("B") if array.size else b""  # ndarray.data: a memoryview of its buffer
+    except (TypeError, ValueError):  # object, datetime and other dtypes no buffer carries
+        return array.tobytes()
 
 
 def code_digest(*modules: ModuleType) -> str:

@@ -89,6 +89,12 @@ def run(
     seed: Optional[int] = SeedOption,
     quiet: bool = QuietOption,
     force: bool = typer.Option(False, "--force", help="Replace a finished run in --out (none of its files is kept)."),
+    estimate: bool = typer.Option(
+        False,
+        "--estimate",
+        help="Print the comments, sentences, texts to embed and about how long the run takes, then stop "
+        "(nothing embedded, nothing written).",
+    ),
 ) -> None:
     """Run one refinement cycle: ingest, embed, sentiment, topics, join, propose, report."""
     settings = io_config.load_config(config, overrides={"run": {"seed": seed}})
@@ -103,6 +109,10 @@ def run(
     # the checks run_cycle starts with, made here too before the pipeline's imports (about 2 s) are paid
     io_outputs.check_unlocked(out)
     io_outputs.check_writable(out, "run")
+    if estimate:
+        cost = cycle.estimate_cycle(feedback, customers, settings, out, previous=previous, quiet=True, force=force)
+        typer.echo("\n".join(f"estimate: {line}" for line in cost.lines()))
+        return
     result = cycle.run_cycle(feedback, customers, settings, out, previous=previous, quiet=quiet, force=force)
     _print_summary(result, quiet)
 

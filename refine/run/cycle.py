@@ -46,9 +46,10 @@ from refine.segments.model import Proposal, ProposalMethod, StoppedCandidate
 from refine.segments.profiles import join_segments, profile_segments, respondents_table
 from refine.segments.propose import ProposalResult, propose, proposed_assignments
 from refine.segments.search import observed_columns
+from refine.text import embed_cost
 from refine.text.embed_multilingual import build_multilingual_embedder
 from refine.text.language import LanguageCache
-from refine.text.sentences import SentenceTable, build_sentences
+from refine.text.sentences import SentenceTable, build_sentences, split_texts
 from refine.text.sentiment import scorers as scorers_module
 from refine.text.sentiment.review import load_review_model, review_model_folder
 from refine.text.sentiment.scorers import CachedScorer, cached_scorer
@@ -155,6 +156,9 @@ class _Cycle:
     sentiment: Any = None  # the SentimentResult (refine.text.sentiment.stage)
     multilingual_embedder: Any = None  # USE multilingual behind the cache, built when a comment needs it
     theme_space: dict = field(default_factory=dict)
+    split: pd.DataFrame | None = None  # the comments' sentences, split once for the estimate and the sentences stage
+    estimate: Any = None  # refine.text.embed_cost.Estimate, said before the first embedding
+    embedded_s: float | None = None  # seconds the embedder spent on the comments and their sentences
 
     @property
     def seed(self) -> int:
@@ -225,6 +229,7 @@ def run_cycle(
         )
         data = ingest_stage(cycle, feedback_path, customers_path)
         embedder = embedder_for(cycle, embedder)
+        cycle.estimate = estimate_stage(cycle, data, embedder, embeddings is not None)
         vectors = embed_stage(cycle, data.feedback, embedder, embeddings)
         sentences = sentences_stage(cycle, data.feedback, vectors, embedder)
         feedback, scorer = sentiment_stage(cycle, data.feedback, vectors, sentences, scorer, embedder.model_id)
@@ -264,7 +269,51 @@ def run_cycle(
             insights=insights,
             parents=topic_model.parent_topics(),
         )
-        return write_stage(cycle, result)
+        written = write_stage(cycle, result)
+        _record_stage_seconds(cycle, len(data.feedback))
+        return written
+
+
+def estimate_cycle(
+    feedback_path: str | Path | None,
+    customers_path: str | Path | None,
+    config: RefineConfig,
+    out_dir: str | Path,
+    *,
+    previous: str | Path | None = None,
+    quiet: bool = False,
+    echo: Callable[[str], None] | None = None,
+    force: bool = False,
+) -> embed_cost.Estimate:
+    """What `run_cycle` with these arguments would cost (`refine run --estimate`), and nothing else.
+
+    The same checks as the run, then ingest, the sentence split and a look into the embedding cache:
+    no text is embedded, no model is loaded and nothing is written (not the run folder, not rejects.csv).
+    """
+    offline_env()
+    _preflight(config, Path(out_dir), force, previous, scorer_given=False)
+    with Engine(config.run) as engine:
+        cycle = _Cycle(config, Path(out_dir), None, Progress(quiet, echo), engine, quiet)
+        with cycle.progress.stage("ingest", "reading both inputs to count them"):
+            try:
+                data = ingest(feedback_path, customers_path, config)
+            except NoUsableRows as exc:
+                raise RefineError(str(exc)) from None
+        return estimate_stage(cycle, data, embedder_for(cycle), False)
+
+
+def _record_stage_seconds(cycle: _Cycle, comments: int) -> None:
+    """Keep the seconds per comment of this run's stages after embedding, to calibrate the next estimate."""
+    if cycle.embedded_s is None:  # an embedder passed in: its time is not told apart from the rest
+        return
+    timings = cycle.progress.timings
+    scoring = float(timings.get("sentiment", 0.0))  # grows with the texts not scored before; the rest with comments
+    rest = sum(float(v) for k, v in timings.items() if k != "ingest") - cycle.embedded_s - scoring
+    new = cycle.estimate.to_embed if cycle.estimate is not None else 0
+    shared = (cycle.estimate.busy + embed_cost.busy()) / 2 if cycle.estimate is not None else embed_cost.busy()
+    embed_cost.record_stages(
+        cycle.config.cache_dir, comments, rest, warm=new == 0, shared=shared, texts=new, scoring_s=scoring
+    )
 
 
 # ---- the stages, in the order run_cycle calls them ----------------------------------------------
@@ -324,6 +373,31 @@ def embedder_for(cycle: _Cycle, given=None):
     return cycle.engine.embedder(cycle.config, show_progress=not cycle.quiet, progress=cycle.progress)
 
 
+def estimate_stage(cycle: _Cycle, data, embedder, given: bool) -> embed_cost.Estimate:
+    """Comments, sentences, texts to embed and about how long, before the first embedding (refine.text.embed_cost)."""
+    texts = data.feedback[S.TEXT].tolist()
+    cycle.split = split_texts(texts)
+    cut = cycle.split.loc[~cycle.split["whole"], "text"].tolist()
+    wanted = cut if given else texts + cut
+    if hasattr(embedder, "missing"):
+        missing, cached = embedder.missing(wanted)
+    else:  # an embedder passed in, with no cache: every distinct text is embedded
+        missing, cached = list(dict.fromkeys(wanted)), 0
+    result = embed_cost.estimate(
+        cycle.config.cache_dir,
+        embedder.model_id,
+        cycle.config.model.backend,
+        missing,
+        comments=len(texts),
+        sentences=len(cut),
+        cached=cached,
+        customers=len(data.customers),
+    )
+    for line in result.lines():
+        cycle.note(f"estimate: {line}")
+    return result
+
+
 def embed_stage(cycle: _Cycle, feedback: pd.DataFrame, embedder, given: np.ndarray | None) -> np.ndarray:
     """One embedding per comment (documents and sentences share the embedder and its cache)."""
     if given is not None:
@@ -354,8 +428,9 @@ def sentences_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
     """Each comment's sentences, embedded (a one-sentence comment reuses its embedding)."""
     _reset_counts(embedder)
     with cycle.progress.stage("sentences", "split comments, embed the sentences of longer ones"):
-        sentences = build_sentences(feedback[S.TEXT].tolist(), vectors, embedder)
+        sentences = build_sentences(feedback[S.TEXT].tolist(), vectors, embedder, frame=cycle.split)
     cycle.count(cycle.embedding_use, "sentences", embedder)
+    cycle.embedded_s = getattr(embedder, "spent_s", None)  # what the estimate's embedding part foretold
     return sentences
 
 
@@ -698,6 +773,7 @@ def build_manifest(cycle: _Cycle, data, embedder, scorer, topic_model, proposals
         applied_decisions=cycle.applied,
         rule_columns=observed_columns(data.customers, [p.rule for p in proposals.proposals]),
         rule_digests={p.id: proposal_digest(p.id, p.kind, p.segments, p.rule) for p in proposals.proposals},
+        extra={"estimate": cycle.estimate.to_json()} if cycle.estimate is not None else {},
     )
 
 

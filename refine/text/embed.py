@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 import zlib
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from refine.errors import RefineError
 from refine.files import atomic_write
 from refine.io.config import DEFAULT_MODEL, default_model_path, offline_env
 from refine.progress import SILENT, Progress
+from refine.text.embed_cost import busy, record_embedding, work_units
 from refine.text.embed_onnx import OnnxEmbedder, check_backend
 
 
@@ -137,6 +139,11 @@ class EmbeddingCache:
                         self._index[str(key)] = (shard, row)
         return self._index
 
+    def holds(self, keys: Sequence[str]) -> set[str]:
+        """The keys the cache holds (from its index: no vector is read)."""
+        index = self._load_index()
+        return {key for key in keys if key in index}
+
     def get(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         index = self._load_index()
         wanted: dict[Path, list[tuple[str, int]]] = {}
@@ -182,9 +189,19 @@ class CachedEmbedder:
         self.progress = progress
         self.model_id = embedder.model_id
         self.cache = EmbeddingCache(cache_dir, embedder.model_id) if cache_dir is not None else None
+        self.cache_dir = cache_dir
         self.last_hits = 0
         self.last_computed = 0
+        self.spent_s = 0.0  # seconds spent computing embeddings (model load included), over every call
         self.chunk_size = CHUNK_SIZE
+
+    def missing(self, texts: Sequence[str]) -> tuple[list[str], int]:
+        """(the distinct texts the cache lacks, in first-seen order; how many distinct texts it holds)."""
+        first: dict[str, str] = {}
+        for text in texts:
+            first.setdefault(text_key(self.model_id, text), text)
+        found = self.cache.holds(list(first)) if self.cache is not None else set()
+        return [t for k, t in first.items() if k not in found], len(found)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         keys = [text_key(self.model_id, t) for t in texts]
@@ -200,7 +217,10 @@ class CachedEmbedder:
         self.last_computed = len(missing)
         if not keys:
             return np.zeros((0, 384), dtype=np.float32)
-        return np.stack([found[k] for k in keys]).astype(np.float32)
+        out = np.empty((len(keys), len(found[keys[0]])), dtype=np.float32)  # one matrix, filled row by row
+        for row, key in enumerate(keys):
+            out[row] = found[key]
+        return out
 
     def _compute(self, missing: list[str], first_text: dict[str, str]) -> dict[str, np.ndarray]:
         """Embed in chunks, caching each chunk as it completes: a run killed mid-way keeps what it did."""
@@ -217,6 +237,8 @@ class CachedEmbedder:
         if "on_batch" in saved:
             self.embedder.on_batch = task.advance  # type: ignore[attr-defined]
         out: dict[str, np.ndarray] = {}
+        started, shared = time.perf_counter(), busy()
+        load_s = self._load_model()
         try:
             for start in range(0, len(missing), self.chunk_size):
                 part = missing[start : start + self.chunk_size]
@@ -229,7 +251,22 @@ class CachedEmbedder:
             for name, value in saved.items():
                 setattr(self.embedder, name, value)
         task.done()
+        seconds = time.perf_counter() - started
+        self.spent_s += seconds
+        units = work_units([first_text[k] for k in missing])
+        shared = (shared + busy()) / 2  # how shared the cores were, at the start and at the end
+        record_embedding(self.cache_dir, self.model_id, len(missing), units, seconds - load_s, load_s, shared=shared)
         return out
+
+    def _load_model(self) -> float:
+        """Load the wrapped model now when it loads lazily (so its load is timed apart); the seconds it took."""
+        load = getattr(self.embedder, "_load", None)
+        loaded = getattr(self.embedder, "_model", getattr(self.embedder, "_session", True))  # torch / onnx
+        if load is None or loaded is not None:
+            return 0.0
+        started = time.perf_counter()
+        load()
+        return time.perf_counter() - started
 
 
 def build_embedder(

@@ -71,7 +71,12 @@ def split_texts(texts: Sequence[str], min_chars: int = MIN_CHARS) -> pd.DataFram
 
 
 def build_sentences(
-    texts: Sequence[str], doc_embeddings: np.ndarray, embedder, *, min_chars: int = MIN_CHARS
+    texts: Sequence[str],
+    doc_embeddings: np.ndarray,
+    embedder,
+    *,
+    min_chars: int = MIN_CHARS,
+    frame: pd.DataFrame | None = None,
 ) -> SentenceTable:
     """Split the comments and embed the sentences of multi-sentence comments (whole comments reuse theirs).
 
@@ -80,11 +85,12 @@ def build_sentences(
         doc_embeddings: their embeddings, row i for text i.
         embedder: anything with ``encode(texts)``; the pipeline's cached embedder.
         min_chars: shorter fragments join no sentence of their own.
+        frame: ``split_texts(texts, min_chars)`` when the caller has it already (the run's estimate split them).
 
     Returns:
         SentenceTable in comment order, sentences in text order within a comment.
     """
-    frame = split_texts(texts, min_chars)
+    frame = split_texts(texts, min_chars) if frame is None else frame
     doc_embeddings = np.asarray(doc_embeddings, dtype=np.float32)
     dim = doc_embeddings.shape[1] if doc_embeddings.ndim == 2 else 0
     vectors = np.zeros((len(frame), dim), dtype=np.float32)

