@@ -417,8 +417,10 @@ def _planted_attribute(rng: np.random.Generator, attributes: _Attributes, attrib
         rule = condition(name, "==", True)
     elif attribute_type == "category":
         name, special = attributes.category(special_share=share)
-        levels = len(set(columns[name]) - {""})
-        value = sorted(set(columns[name]) - {""}, key=lambda v: np.mean(columns[name] == v))
+        # levels in a fixed order (share, then name): a set's order follows PYTHONHASHSEED, and a tie
+        # between two levels as close to `share` must not draw a different world in another process
+        value = sorted(set(columns[name]) - {""}, key=lambda v: (np.mean(columns[name] == v), v))
+        levels = len(value)
         target = min(value, key=lambda v: abs(np.mean(columns[name] == v) - share))
         member = columns[name] == target
         rule = condition(name, "==", target)
