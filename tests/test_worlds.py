@@ -96,3 +96,23 @@ def test_a_world_written_to_disk_reads_back_through_ingest(pool, tmp_path):
     assert dates, "world 2 has a date attribute"
     found, skipped = describe_columns(data.customers, dates, 100)
     assert [a.kind for a in found] == ["date"] * len(dates) and not skipped
+
+
+def test_worlds_have_a_wide_category_and_some_splits_are_interactions_of_two_attributes(pool):
+    interactions = []
+    for seed in range(12):
+        world = draw_world(seed, pool, n_customers=3000)
+        wide = [
+            c for c, kind in world.attribute_types.items() if kind == "category" and world.customers[c].nunique() >= 30
+        ]
+        assert wide, f"world {seed} has no category with 30+ levels"
+        interactions += [(world, p) for p in world.planted if p.attribute_type == "interaction"]
+    assert interactions, "no interaction split in worlds 0-11"
+    for world, planted in interactions:
+        assert planted.kind == "split" and planted.rule.count(" and ") == 2
+        selected = apply_rule(world.customers, planted.rule).to_numpy()
+        assert (selected & planted.mask).sum() / max((selected | planted.mask).sum(), 1) >= 0.95
+        # neither attribute alone selects the group: a one-term rule is not the planted split
+        for term in planted.rule.split(" and ")[1:]:
+            one = apply_rule(world.customers, f"{planted.rule.split(' and ')[0]} and {term}").to_numpy()
+            assert (one & planted.mask).sum() / max((one | planted.mask).sum(), 1) < 0.6
