@@ -171,7 +171,8 @@ def run_world(
     position = pd.Index(world.customers["customer_id"]).get_indexer(data.customers["customer_id"])
     document = result.to_json()
     confirmed = [p for p in document["proposals"] if p["confirmed"]]
-    masks = {p["id"]: apply_rule(data.customers, p["rule"]).to_numpy() for p in confirmed}
+    unconfirmed = [p for p in document["proposals"] if not p["confirmed"] and p["kind"] != "merge"]
+    masks = {p["id"]: apply_rule(data.customers, p["rule"]).to_numpy() for p in confirmed + unconfirmed}
 
     def matches(p, planted) -> bool:
         if p["kind"] != planted.kind:
@@ -193,6 +194,8 @@ def run_world(
         row = planted.to_json()
         row["respondents"] = int((planted.mask[position] & wrote).sum())
         row["found"] = any(matches(p, planted) for p in confirmed)
+        # a miss found on discovery that the holdout did not confirm (where power is lost)
+        row["unconfirmed"] = not row["found"] and any(matches(p, planted) for p in unconfirmed)
         planted_rows.append(row)
     correct = [p for p in confirmed if any(matches(p, planted) for planted in world.planted)]
     wrong = [f"{p['kind']}: {p['rule']}" for p in confirmed if p not in correct]
@@ -246,6 +249,10 @@ def summarize(rows: list[dict]) -> dict:
     strong = [p for p in planted if p["effect"] in AT_LEAST_MIN_EFFECT]
     strong_150 = [p["found"] for p in strong if 150 <= p["customers"] < 300]
     return {
+        "missed_unconfirmed": [
+            sum(p.get("unconfirmed", False) for p in strong),
+            len(strong) - sum(p["found"] for p in strong),
+        ],
         "recall_min_effect": _share([p["found"] for p in strong]),
         "found_min_effect": [sum(p["found"] for p in strong), len(strong)],
         "recall_150_299": _share(strong_150),
@@ -290,6 +297,8 @@ def print_tables(summary: dict) -> None:
     found, total = summary["found_min_effect"]
     print(f"recall, every planted structure at or above min_effect (medium, large, equal-merge): "
           f"{found}/{total} = {summary['recall_min_effect']:.2f}")  # fmt: skip
+    unconfirmed, missed = summary["missed_unconfirmed"]
+    print(f"of the {missed} missed at or above min_effect, found on discovery but not confirmed: {unconfirmed}")
     found, total = summary["found_150_299"]
     print(f"recall, medium+ effect, groups of 150-299 customers: {found}/{total} = {summary['recall_150_299']:.2f}")
     print(

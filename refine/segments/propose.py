@@ -50,7 +50,18 @@ from refine.segments.search import (
     scan_stratified,
     scan_within,
 )
-from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
+from refine.stats import (
+    Z95,
+    Comparison,
+    benjamini_hochberg,
+    compare,
+    fisher_one_sided,
+    nps,
+    one_sided_p,
+    stratified_compare,
+    stratified_permutation,
+    tost,
+)
 
 PERMUTATIONS = 999
 MIN_ANSWERS = 10  # answers each side of a merge needs for a measure to be compared
@@ -84,6 +95,8 @@ NEW_PER_ATTRIBUTE = 2
 SPLIT_PER_ATTRIBUTE = 2
 MIN_EVENTS = 10  # respondents with (and without) a 0/1 measure needed to test a share (see _enough_events)
 RANGE_PENALTY = 0.85  # a two-cut range wins over a one-cut threshold only when 1 / 0.85 times as strong
+LEAD_BY = "p"  # the measure a candidate is confirmed on: the most significant on discovery ("effect": the largest)
+EXACT_WHEN_THIN = True  # a thin 0/1 lead measure is tested exactly on the holdout instead of not at all
 
 
 @dataclass
@@ -1077,21 +1090,7 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
             merge_p.append(tests["p"] if tests else 1.0)  # the pair's intersection-union p
             holdout_p.append(float("nan"))  # decided below, in the merge family
             continue
-        primary = _significant(cand.comparisons, settings)
-        if cand.kind == "new":
-            found, _ = measure_stratified(measures, cand.mask, holdout)
-        else:
-            outside = cand.extra["outside"]
-            rest = cand.extra["segment_mask"] & ~cand.mask & outside
-            found = measure_group(measures, holdout & cand.mask & outside, holdout & rest)
-        by_name = {c.measure: c for c in found}
-        cand.holdout = [by_name[c.measure] for c in primary if c.measure in by_name]
-        # confirmed when the strongest discovery effect holds on the holdout, in the same direction
-        lead = max(primary, key=lambda c: abs(c.effect))
-        again = by_name.get(lead.measure)
-        p = again.p_value if again is not None and np.sign(again.diff) == np.sign(lead.diff) else 1.0
-        # one-sided in the discovered direction
-        holdout_p.append(p / 2 if p < 1.0 else 1.0)
+        holdout_p.append(_holdout_p(cand, measures, holdout, settings, np.random.default_rng(seed + 2)))
     tested = [p for p in holdout_p if math.isfinite(p)]
     adjusted = iter(benjamini_hochberg(tested))
     merge_q = iter(benjamini_hochberg(merge_p))
@@ -1109,6 +1108,68 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
         q = float(next(adjusted))
         cand.extra["holdout_q"] = q
         cand.extra["confirmed"] = bool(q < settings.alpha)
+
+
+def _lead(primary: list[Comparison]) -> Comparison:
+    """The one measure a candidate is confirmed on, chosen on discovery: the most significant one (the
+    one the holdout, a smaller sample of the same customers, is likeliest to show), then the largest."""
+    if LEAD_BY == "effect":
+        return max(primary, key=lambda c: abs(c.effect))
+    return min(primary, key=lambda c: (c.p_value, -abs(c.effect)))
+
+
+def _holdout_p(cand: Candidate, measures: Measures, holdout, settings, rng: np.random.Generator) -> float:
+    """The holdout p-value that confirms a NEW or SPLIT candidate: one test, of its lead measure, one-sided
+    in the direction discovery found. A 0/1 measure too thin for the z-test (the scan's rule: 10 answers of
+    each kind, 5 expected a side) is tested exactly: Fisher's test (split), a permutation within segments (new).
+    """
+    primary = _significant(cand.comparisons, settings)
+    groups = _holdout_groups(cand, holdout)
+    if cand.kind == "new":
+        found, _ = measure_stratified(measures, cand.mask, holdout)
+    else:
+        found = measure_group(measures, *groups)
+    by_name = {c.measure: c for c in found}
+    cand.holdout = [by_name[c.measure] for c in primary if c.measure in by_name]
+    lead = _lead(primary)
+    again = by_name.get(lead.measure)
+    if again is not None:
+        test, p = ("Mantel-Haenszel z" if cand.kind == "new" else again.kind + " test"), one_sided_p(again, lead.diff)
+    elif measures.binary[lead.measure] and EXACT_WHEN_THIN:
+        test, p = _exact_p(cand, measures, lead, groups, rng)
+    else:
+        test, p = "too few answers on the holdout", 1.0
+    cand.extra["confirmed_by"] = {
+        "measure": lead.measure,
+        "direction": "higher" if lead.diff > 0 else "lower",
+        "test": test,
+        "p_one_sided": round(float(p), 8),
+    }
+    return float(p)
+
+
+def _holdout_groups(cand: Candidate, holdout) -> tuple:
+    """The holdout customers of the candidate's rule and the rest they are compared with."""
+    if cand.kind == "new":
+        return (holdout & cand.mask, holdout)
+    outside = cand.extra["outside"]
+    return (holdout & cand.mask & outside, holdout & cand.extra["segment_mask"] & ~cand.mask & outside)
+
+
+def _exact_p(cand: Candidate, measures: Measures, lead: Comparison, groups: tuple, rng) -> tuple[str, float]:
+    """Fisher's exact test (split) or a permutation within segments (new) of a thin 0/1 measure."""
+    values = dict((name, (v, over)) for name, v, over in measures.columns)[lead.measure]
+    g, rest = _flags(groups[0]), _flags(groups[1])
+    if values[1]:  # a respondent measure: rows of the respondents only
+        g, rest = g[measures.resp_rows], rest[measures.resp_rows]
+    column = values[0]
+    if cand.kind != "new":
+        return "Fisher's exact test", fisher_one_sided(column[g], column[rest & ~g], lead.diff)
+    codes = measures.segment_codes
+    assert codes is not None
+    codes = codes[measures.resp_rows] if values[1] else codes
+    strata = [(column[g & (codes == k)], column[rest & ~g & (codes == k)]) for k in np.unique(codes[g])]
+    return f"permutation within segments ({PERMUTATIONS})", stratified_permutation(strata, lead.diff, rng, PERMUTATIONS)
 
 
 def _why_not(tests: dict | None, q: float, alpha: float) -> str:
@@ -1352,6 +1413,8 @@ def _evidence(cand: Candidate, measures: Measures, settings, topic_labels: dict[
     else:
         effect = _difference_evidence(cand, evidence, measures, settings, topic_labels)
     evidence.holdout_q = cand.extra.get("holdout_q")
+    if "confirmed_by" in cand.extra:  # the one holdout test the candidate's holdout_q corrects
+        evidence.extra["confirmed_by"] = cand.extra["confirmed_by"]
     if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
         left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
         if left_out:
