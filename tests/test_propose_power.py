@@ -69,3 +69,30 @@ def test_a_share_with_enough_answers_is_confirmed_by_the_z_test_one_sided():
     assert cand.extra["confirmed_by"]["test"] == "proportion test"
     two_sided = compare("topic_0", np.r_[np.ones(30), np.zeros(30)], np.r_[np.ones(60), np.zeros(240)], binary=True)
     assert two_sided is not None and abs(p - two_sided.p_value / 2) < 1e-12
+
+
+def test_a_split_term_turned_round_is_the_other_side_of_its_cut_in_the_same_segment():
+    from refine.segments.propose import _complement_side
+    from refine.segments.search import describe_columns
+
+    rng = np.random.default_rng(0)
+    n = 2000
+    customers = pd.DataFrame({"spend": rng.gamma(2.0, 50.0, n).round(1), "app": rng.random(n) < 0.4})
+    customers.loc[:20, "spend"] = np.nan
+    attributes, _ = describe_columns(customers, ["spend", "app"], 100)
+    segment = pd.Series(rng.random(n) < 0.5)
+    for attribute in attributes:
+        first = next(c for c in attribute.conditions if not c.is_range and "None" not in c.text and c.low == 0)
+        mask = segment & pd.Series((attribute.codes >= first.low) & (attribute.codes < first.high))
+        best = Candidate(
+            "split", ["A"], f'segment == "A" and {first.text}', [first.text], mask,
+            extra={"condition": first, "segment_mask": segment, "outside": pd.Series(True, index=segment.index)},
+        )  # fmt: skip
+        other = _complement_side(best, attributes)
+        assert other is not None and other.rule == f'segment == "A" and {other.terms[0]}'
+        inside = customers.loc[other.mask.to_numpy()]
+        column = customers[attribute.column]
+        # the two sides share no customer, and together they are the segment's customers with a value
+        assert not (other.mask & mask).any()
+        assert int((other.mask | mask).sum()) == int((segment & column.notna()).sum())
+        assert len(inside) and inside[attribute.column].notna().all()

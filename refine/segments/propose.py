@@ -814,16 +814,54 @@ def _select_splits(candidates, settings, stopped, measures, discovery, attribute
 def _refine_split(best: Candidate, attributes: list[Attribute], settings, measures, discovery) -> Candidate:
     """A second term on any other attribute (any type), kept when it makes the split clearly stronger.
 
-    Every condition of every other attribute is scanned inside the first term's customers; the
-    refinement is judged at Bonferroni thresholds over all of them (p x measures x conditions),
-    stricter than the first stage's BH, so a second term is added only when it is plainly real.
+    Every condition of every other attribute is scanned inside the first term's customers and, where the
+    first term has a complement in the segment (`x >= c` for `x < c`, the other side of a flag), inside
+    those too: a group defined by two attributes dilutes its effect over one side of the first cut, and
+    the search may have kept the other side as the stronger half. The refinement is judged at Bonferroni
+    thresholds over all conditions scanned on both sides (p x measures x conditions x sides), stricter
+    than the first stage's BH, so a second term is added only when it is plainly real.
     """
-    in_segment = best.extra["segment_mask"] & best.extra["outside"]
-    universe = _flags(discovery & in_segment)
-    first = _flags(best.mask)
-    group_rows = universe & first
     current = _strength(best, settings)
-    first_column = best.extra["condition"].column
+    sides = [best] + [c for c in [_complement_side(best, attributes)] if c is not None]
+    trials = [_second_term(side, attributes, settings, measures, discovery, current, len(sides)) for side in sides]
+    return max((t for t in trials if t is not None), key=lambda t: _strength(t, settings), default=best)
+
+
+def _complement_side(best: Candidate, attributes: list[Attribute]) -> Candidate | None:
+    """The split's first term turned round (`x >= c` for `x < c`; False for True), as a base for a second term."""
+    cond = best.extra["condition"]
+    attribute = next((a for a in attributes if a.column == cond.column), None)
+    suffix = " and " + best.terms[0]
+    if attribute is None or cond.is_range or len(best.terms) != 1 or not best.rule.endswith(suffix):
+        return None
+    # the other side: the condition next to this one that holds every other customer with a value
+    # (the missing bin, the last one, is on neither side; empty bins may lie between)
+    counts = np.concatenate([[0], np.cumsum(np.bincount(attribute.codes, minlength=attribute.n_bins))])
+    filled = counts[attribute.n_bins - 1]
+    others = [
+        c
+        for c in attribute.conditions
+        if (c.low >= cond.high or c.high <= cond.low)
+        and c.high <= attribute.n_bins - 1
+        and (counts[c.high] - counts[c.low]) + (counts[cond.high] - counts[cond.low]) == filled
+    ]
+    if not others:
+        return None
+    other = others[0]
+    inside = (attribute.codes >= other.low) & (attribute.codes < other.high)
+    mask = best.extra["segment_mask"] & pd.Series(inside, index=best.mask.index)
+    base = best.rule[: -len(suffix)]
+    extra = dict(best.extra, condition=other, note=other.note)
+    return Candidate("split", best.segments, conjunction(base, other.text), [other.text], mask, extra=extra)
+
+
+def _second_term(base: Candidate, attributes, settings, measures, discovery, current: float, sides: int):
+    """The split `base` and a second term, when that is clearly stronger than `current`; else None."""
+    in_segment = base.extra["segment_mask"] & base.extra["outside"]
+    universe = _flags(discovery & in_segment)
+    first = _flags(base.mask)
+    group_rows = universe & first
+    first_column = base.extra["condition"].column
     min_resp = max(5, int(round(settings.min_respondents * (1 - settings.holdout_fraction))))
     scans = []
     for attribute in attributes:
@@ -833,41 +871,46 @@ def _refine_split(best: Candidate, attributes: list[Attribute], settings, measur
         usable = [c for c in attribute.conditions if inside[c.high] - inside[c.low] >= settings.min_segment_size]
         if usable:
             scans.append((attribute, scan_within(measures, attribute, group_rows, universe, usable)))
-    tests = sum(len(scan.conditions) for _, scan in scans)
-    pick, pick_strength = None, 1.25 * current
+    tests = sides * sum(len(scan.conditions) for _, scan in scans)
+    # among the conditions clearly stronger than the split alone, the most significant one (summed -log10 p
+    # over the measures that pass), as the first term's cut is chosen: the largest effect would drift to
+    # the most extreme cut, a purer but smaller group than the one there is
+    pick, pick_evidence = None, 0.0
     for attribute, scan in scans:
         adjusted = np.minimum(1.0, scan.p * len(scan.measures) * tests)
         significant = (adjusted < settings.alpha) & (np.abs(scan.effect) >= settings.min_effect)
         strength = np.where(significant, np.abs(scan.effect), 0.0).sum(axis=1)
-        strength[(scan.respondents_group < min_resp) | (scan.respondents_rest < min_resp)] = 0.0
-        if len(strength) and strength.max() > pick_strength:
-            i = int(np.argmax(strength))
-            pick, pick_strength = (attribute, scan.conditions[i]), float(strength[i])
+        evidence = np.where(significant, -np.log10(np.maximum(np.nan_to_num(scan.p, nan=1.0), 1e-300)), 0.0).sum(axis=1)
+        evidence[(scan.respondents_group < min_resp) | (scan.respondents_rest < min_resp)] = 0.0
+        evidence[strength <= 1.25 * current] = 0.0
+        if len(evidence) and evidence.max() > pick_evidence:
+            i = int(np.argmax(evidence))
+            pick, pick_evidence = (attribute, scan.conditions[i]), float(evidence[i])
     if pick is None:
-        return best
+        return None
     attribute, cond = pick
-    mask = best.mask & pd.Series((attribute.codes >= cond.low) & (attribute.codes < cond.high), index=best.mask.index)
+    mask = base.mask & pd.Series((attribute.codes >= cond.low) & (attribute.codes < cond.high), index=base.mask.index)
     # the second term must divide the first term's customers, as a tree's split must divide its node:
     # a subset of a real group often looks stronger by chance (the extremes of a noisy group)
-    divided = measure_group(measures, discovery & mask & in_segment, discovery & best.mask & ~mask & in_segment)
+    divided = measure_group(measures, discovery & mask & in_segment, discovery & base.mask & ~mask & in_segment)
     if not any(
         min(1.0, c.p_value * max(len(divided), 1) * tests) < settings.alpha and abs(c.effect) >= settings.min_effect
         for c in divided
     ):
-        return best
+        return None
     found = measure_group(measures, discovery & mask & in_segment, discovery & in_segment & ~mask)
     for c in found:
         c.p_adjusted = min(1.0, c.p_value * max(len(found), 1) * tests)
     trial = Candidate(
         "split",
-        best.segments,
-        conjunction(best.rule, cond.text),
-        best.terms + [cond.text],
+        base.segments,
+        conjunction(base.rule, cond.text),
+        base.terms + [cond.text],
         mask,
         found,
-        extra=dict(best.extra, note="; ".join(n for n in (best.extra.get("note"), cond.note) if n)),
+        extra=dict(base.extra, note="; ".join(n for n in (base.extra.get("note"), cond.note) if n)),
     )
-    return trial if _strength(trial, settings) > 1.25 * current else best
+    return trial if _strength(trial, settings) > 1.25 * current else None
 
 
 def _measure_record(name: str, role: str, a: np.ndarray, b: np.ndarray, margin: float, binary: bool) -> dict:
