@@ -21,8 +21,10 @@ Method, in the order the code runs:
    merge is not confirmed. A segment below the minimum size is a merge candidate with its nearest
    neighbour, under a status of its own, never confirmed.
 6. NEW and SPLIT p-values are Benjamini-Hochberg adjusted across every comparison made in discovery. Each
-   surviving candidate is re-tested on the holdout part (BH across candidates); only those that
-   hold there are ``confirmed``. Confirmed proposals rank first.
+   surviving candidate is re-tested on the holdout part, once: its most significant discovery measure,
+   one-sided in the direction found, exactly (Fisher; a permutation within segments for NEW) where a
+   0/1 measure is too thin for the z-test (BH across candidates); only those that hold there are
+   ``confirmed``, with the rule that was tested. Confirmed proposals rank first.
 7. Guardrails (minimum size, minimum effect, maximum segment count) stop candidates; the
    ``stopped`` list says which guardrail stopped which candidate.
 """
@@ -80,8 +82,11 @@ MERGE_PAIRS = 3
 CORRECTION = (
     "Benjamini-Hochberg within each family of discovery comparisons, not across families: NEW (every "
     "condition tested x every measure) and SPLIT (every segment x condition x measure); a second rule term "
-    "is judged at Bonferroni thresholds over every condition it was chosen from. On the holdout, BH across "
-    "the NEW candidates, then across the SPLIT candidates. "
+    "is judged at Bonferroni thresholds over every condition it was chosen from. On the holdout, one test "
+    "per NEW or SPLIT candidate, of its most significant discovery measure, one-sided in the direction "
+    "found (Welch or two-proportion z; Mantel-Haenszel within segments for NEW; a 0/1 measure too thin for "
+    "the z-test: Fisher's exact test, or for NEW a permutation within segments), and the rule tested is the "
+    "rule proposed; BH across the NEW candidates, then across the SPLIT candidates. "
     f"MERGE: up to {MERGE_PAIRS} segment pairs, the closest on discovery, are tested for equivalence on the "
     "holdout only: every outcome that varies and every feedback measure with enough answers (score, mean "
     "sentiment, negative share, topic mix) must be equivalent, and none too thin to test may differ (p < 0.05): "
