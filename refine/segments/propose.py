@@ -100,8 +100,6 @@ NEW_PER_ATTRIBUTE = 2
 SPLIT_PER_ATTRIBUTE = 2
 MIN_EVENTS = 10  # respondents with (and without) a 0/1 measure needed to test a share (see _enough_events)
 RANGE_PENALTY = 0.85  # a two-cut range wins over a one-cut threshold only when 1 / 0.85 times as strong
-LEAD_BY = "p"  # the measure a candidate is confirmed on: the most significant on discovery ("effect": the largest)
-EXACT_WHEN_THIN = True  # a thin 0/1 lead measure is tested exactly on the holdout instead of not at all
 
 
 @dataclass
@@ -1161,8 +1159,6 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
 def _lead(primary: list[Comparison]) -> Comparison:
     """The one measure a candidate is confirmed on, chosen on discovery: the most significant one (the
     one the holdout, a smaller sample of the same customers, is likeliest to show), then the largest."""
-    if LEAD_BY == "effect":
-        return max(primary, key=lambda c: abs(c.effect))
     return min(primary, key=lambda c: (c.p_value, -abs(c.effect)))
 
 
@@ -1183,7 +1179,7 @@ def _holdout_p(cand: Candidate, measures: Measures, holdout, settings, rng: np.r
     again = by_name.get(lead.measure)
     if again is not None:
         test, p = ("Mantel-Haenszel z" if cand.kind == "new" else again.kind + " test"), one_sided_p(again, lead.diff)
-    elif measures.binary[lead.measure] and EXACT_WHEN_THIN:
+    elif measures.binary[lead.measure]:
         test, p = _exact_p(cand, measures, lead, groups, rng)
     else:
         test, p = "too few answers on the holdout", 1.0
