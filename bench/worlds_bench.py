@@ -16,6 +16,12 @@ the rest of the segment, since `segment == "S4" and app_user == False` splits S4
 `... == True` does). Precision: confirmed proposals matching a planted structure over
 all confirmed proposals in the worlds with structure. Null worlds: share confirming anything.
 
+Printed besides (issue 31): recall over every planted structure at or above `min_effect` (medium, large,
+equal-merge), recall for medium+ effects on 150-299 customers, and the power curve by planted customers
+(<150, 150-299, <300, 300-999, 1000+) and by planted respondents (customers of the group who wrote). Every
+world has a category of 30+ levels; three in ten planted splits are an interaction of two attributes inside
+one segment (attribute type `interaction`). Develop on seeds 0-49; score on `--seed-start 1000`.
+
 Null outcomes (issue 29): `--null-outcome constant` sets churned to 0 and revenue to one value for every
 customer; `--null-outcome independent` redraws churn (at its overall rate) and shuffles revenue across
 customers, so neither depends on the segment while feedback and scores still differ. A confirmed merge of
@@ -49,10 +55,31 @@ from refine.demo.worlds import draw_world, find_shared_data, load_pools, world_p
 from refine.io.config import config_from_dict
 
 SIZE_BUCKETS = ((0, 300, "<300"), (300, 1000, "300-999"), (1000, 10**9, "1000+"))
+# the power curve: planted customers (with 150-299 beside <300) and planted respondents (customers who wrote)
+CUSTOMER_CURVE = (
+    (0, 150, "<150"),
+    (150, 300, "150-299"),
+    (0, 300, "<300"),
+    (300, 1000, "300-999"),
+    (1000, 10**9, "1000+"),
+)
+RESPONDENT_CURVE = ((0, 25, "<25"), (25, 50, "25-49"), (50, 100, "50-99"), (100, 200, "100-199"), (200, 10**9, "200+"))
+AT_LEAST_MIN_EFFECT = ("medium", "large", "equal")  # planted effects at or above [proposals] min_effect (0.3 SD)
 
 
 def size_bucket(n: int) -> str:
     return next(label for low, high, label in SIZE_BUCKETS if low <= n < high)
+
+
+def power_curve(planted: list[dict], key: str, buckets) -> list[tuple[str, list[int], list[int]]]:
+    """Per bucket of `key` (customers or respondents): [found, planted] for medium+ effects and for small ones."""
+    rows = []
+    for low, high, label in buckets:
+        inside = [p for p in planted if low <= p.get(key, -1) < high]
+        strong = [p["found"] for p in inside if p["effect"] in AT_LEAST_MIN_EFFECT]
+        small = [p["found"] for p in inside if p["effect"] == "small"]
+        rows.append((label, [sum(strong), len(strong)], [sum(small), len(small)]))
+    return rows
 
 
 def embed_pools(pools, cache: Path, backend: str):
@@ -151,7 +178,8 @@ def run_world(
     position = pd.Index(world.customers["customer_id"]).get_indexer(data.customers["customer_id"])
     document = result.to_json()
     confirmed = [p for p in document["proposals"] if p["confirmed"]]
-    masks = {p["id"]: apply_rule(data.customers, p["rule"]).to_numpy() for p in confirmed}
+    unconfirmed = [p for p in document["proposals"] if not p["confirmed"] and p["kind"] != "merge"]
+    masks = {p["id"]: apply_rule(data.customers, p["rule"]).to_numpy() for p in confirmed + unconfirmed}
 
     def matches(p, planted) -> bool:
         if p["kind"] != planted.kind:
@@ -167,10 +195,14 @@ def run_world(
             for side in sides
         )
 
+    wrote = data.customers["customer_id"].isin(feedback[S.CUSTOMER_ID]).to_numpy()
     planted_rows = []
     for planted in world.planted:
         row = planted.to_json()
+        row["respondents"] = int((planted.mask[position] & wrote).sum())
         row["found"] = any(matches(p, planted) for p in confirmed)
+        # a miss found on discovery that the holdout did not confirm (where power is lost)
+        row["unconfirmed"] = not row["found"] and any(matches(p, planted) for p in unconfirmed)
         planted_rows.append(row)
     correct = [p for p in confirmed if any(matches(p, planted) for planted in world.planted)]
     wrong = [f"{p['kind']}: {p['rule']}" for p in confirmed if p not in correct]
@@ -221,7 +253,19 @@ def summarize(rows: list[dict]) -> dict:
             targets[(p["kind"], p["attribute_type"])][0] += p["found"]
             targets[(p["kind"], p["attribute_type"])][1] += 1
     confirmed = sum(r["confirmed"] for r in worlds)
+    strong = [p for p in planted if p["effect"] in AT_LEAST_MIN_EFFECT]
+    strong_150 = [p["found"] for p in strong if 150 <= p["customers"] < 300]
     return {
+        "missed_unconfirmed": [
+            sum(p.get("unconfirmed", False) for p in strong),
+            len(strong) - sum(p["found"] for p in strong),
+        ],
+        "recall_min_effect": _share([p["found"] for p in strong]),
+        "found_min_effect": [sum(p["found"] for p in strong), len(strong)],
+        "recall_150_299": _share(strong_150),
+        "found_150_299": [sum(strong_150), len(strong_150)],
+        "curve_customers": power_curve(planted, "customers", CUSTOMER_CURVE),
+        "curve_respondents": power_curve(planted, "respondents", RESPONDENT_CURVE),
         "worlds": len(worlds),
         "null_worlds": len(nulls),
         "planted": len(planted),
@@ -243,6 +287,10 @@ def _share(flags: list) -> float:
     return sum(flags) / len(flags) if flags else float("nan")
 
 
+def _fmt(found: int, total: int) -> str:
+    return f"{found / total:.2f}" if total else "-"
+
+
 def print_tables(summary: dict) -> None:
     print()
     print(
@@ -253,10 +301,28 @@ def print_tables(summary: dict) -> None:
           f"of {summary['confirmed']}")  # fmt: skip
     print(f"null worlds confirming anything: {summary['null_false_alarm']:.2f}")
     print(f"merge recall: {summary['merge_recall']:.2f}")
+    found, total = summary["found_min_effect"]
+    print(f"recall, every planted structure at or above min_effect (medium, large, equal-merge): "
+          f"{found}/{total} = {summary['recall_min_effect']:.2f}")  # fmt: skip
+    unconfirmed, missed = summary["missed_unconfirmed"]
+    print(f"of the {missed} missed at or above min_effect, found on discovery but not confirmed: {unconfirmed}")
+    found, total = summary["found_150_299"]
+    print(f"recall, medium+ effect, groups of 150-299 customers: {found}/{total} = {summary['recall_150_299']:.2f}")
     print(
         f"confirmed merges of segments whose scores differ (Welch p < 0.05 over all comments): "
         f"{summary['merges_scores_differ']}, of which by 0.3 SD or more: {summary['merges_scores_differ_past_margin']}"
     )
+    for title, key in (
+        ("planted customers", "curve_customers"),
+        ("planted respondents (customers who wrote)", "curve_respondents"),
+    ):
+        print()
+        print(f"Power curve by {title} (found / planted):")
+        print()
+        print("| bucket | medium+ effect | recall | small effect | recall |")
+        print("|---|---:|---:|---:|---:|")
+        for label, (f1, n1), (f2, n2) in summary[key]:
+            print(f"| {label} | {f1} / {n1} | {_fmt(f1, n1)} | {f2} / {n2} | {_fmt(f2, n2)} |")
     print()
     print("Recall by kind x attribute type x effect x planted customers (found / planted):")
     print()
@@ -336,7 +402,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worlds", type=int, default=50, help="worlds with planted structure (seeds start..)")
     parser.add_argument("--null", type=int, default=50, help="null worlds (nothing planted)")
-    parser.add_argument("--start", type=int, default=0, help="first seed")
+    parser.add_argument(
+        "--start", "--seed-start", type=int, default=0, help="first seed (develop on 0-49, score on 1000+)"
+    )
     parser.add_argument("--customers", type=int, default=20000)
     parser.add_argument("--backend", default="onnx-int8", choices=["torch", "onnx", "onnx-int8"])
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "refine-worlds-cache"))

@@ -1,17 +1,19 @@
 """Randomized customer worlds with planted structure: the proposal search proven on many tables, not one demo.
 
 A world is a company as a CRM exports it: 4-10 segments; 5-20 attributes of random types
-(booleans, categoricals with 2-500 levels, skewed numbers, dates, missing values, an id column,
-free-text notes, decoys that merely track a segment); two outcomes (churn and revenue); and one
-month of feedback whose texts are real: drawn by topic (and, for reviews, by tone) from the
-clothing reviews or the banking77 messages in ``../shared/data``. Where that folder is absent (a
-fresh machine), the texts come from refine.demo.company's sentence generator instead, and the world says so.
+(booleans, categoricals with 2-500 levels and always one with 30 or more, skewed numbers, dates,
+missing values, an id column, free-text notes, decoys that merely track a segment); two outcomes
+(churn and revenue); and one month of feedback whose texts are real: drawn by topic (and, for
+reviews, by tone) from the clothing reviews or the banking77 messages in ``../shared/data``. Where
+that folder is absent (a fresh machine), the texts come from refine.demo.company's sentence
+generator instead, and the world says so.
 
 On top, 0-3 planted structures of random kind:
 
 * NEW: one condition on one attribute (a level, a threshold anywhere, a date cut, a flag) whose
   customers differ in every segment;
-* SPLIT: the same inside one segment only;
+* SPLIT: the same inside one segment only; three in ten are an interaction of two conditions on two
+  attributes inside the segment (``segment == "S3" and plan == "plan 2" and spend_12m >= 800``);
 * MERGE: two segments drawn with identical parameters.
 
 Each with a random size (1-15% of customers) and effect size (small 0.2, medium 0.5, large 0.8 in
@@ -33,6 +35,8 @@ from refine.demo import company as synth
 from refine.segments.rules import condition, conjunction, quote_column
 
 EFFECTS = {"small": 0.2, "medium": 0.5, "large": 0.8}
+INTERACTION_SHARE = 0.3  # of planted splits: an interaction of two attributes inside one segment
+WIDE_LEVELS = 30  # every world has a category with at least this many levels (stores, home airports)
 REFERENCE_DAY = pd.Timestamp("2024-05-31")  # the export date of every world: nothing depends on the clock
 CLOTHING = "womens_clothing_reviews.csv"
 CATEGORY_NAMES = ("region", "store", "home_airport", "campaign", "product_category", "plan", "country", "device")
@@ -417,8 +421,10 @@ def _planted_attribute(rng: np.random.Generator, attributes: _Attributes, attrib
         rule = condition(name, "==", True)
     elif attribute_type == "category":
         name, special = attributes.category(special_share=share)
-        levels = len(set(columns[name]) - {""})
-        value = sorted(set(columns[name]) - {""}, key=lambda v: np.mean(columns[name] == v))
+        # levels in a fixed order (share, then name): a set's order follows PYTHONHASHSEED, and a tie
+        # between two levels as close to `share` must not draw a different world in another process
+        value = sorted(set(columns[name]) - {""}, key=lambda v: (np.mean(columns[name] == v), v))
+        levels = len(value)
         target = min(value, key=lambda v: abs(np.mean(columns[name] == v) - share))
         member = columns[name] == target
         rule = condition(name, "==", target)
@@ -456,6 +462,8 @@ def _plant_group(rng: np.random.Generator, attributes: _Attributes, kind: str, s
         where = seg == s
         segments = [segs.names[s]]
         share = min(0.6, share * n / max(int(where.sum()), 1))  # share within the segment
+    if kind == "split" and rng.random() < INTERACTION_SHARE:
+        return _plant_interaction(rng, attributes, segs.names[s], where, share, effect)
     attribute_type = str(rng.choice(["boolean", "category", "numeric", "date"]))
     name, member, rule, levels = _planted_attribute(rng, attributes, attribute_type, share)
     mask = member & where
@@ -464,10 +472,31 @@ def _plant_group(rng: np.random.Generator, attributes: _Attributes, kind: str, s
     return Planted(kind, name, attribute_type, rule, segments, effect, mask, levels)
 
 
+def _plant_interaction(
+    rng: np.random.Generator, attributes: _Attributes, segment: str, where: np.ndarray, share: float, effect: str
+) -> Planted:
+    """SPLIT on an interaction: the customers of one segment who meet two conditions on two attributes.
+
+    Each condition holds for about sqrt(share) of the segment, at most 45%, so neither alone selects the
+    group (a one-term rule on either matches it with Jaccard under the bench's 0.6).
+    """
+    types = [str(t) for t in rng.choice(["boolean", "category", "numeric", "date"], size=2)]
+    each = min(0.45, math.sqrt(share))
+    first = _planted_attribute(rng, attributes, types[0], each)
+    second = _planted_attribute(rng, attributes, types[1], each)
+    mask = first[1] & second[1] & where
+    rule = conjunction(condition("segment", "==", segment), first[2], second[2])
+    return Planted(
+        "split", f"{first[0]} x {second[0]}", "interaction", rule, [segment], effect, mask, max(first[3], second[3])
+    )
+
+
 def _add_other_attributes(rng: np.random.Generator, attributes: _Attributes, segs: _Segments) -> None:
     """Attributes up to a random total (5-20) of random types and decoys; sometimes an id and free-text notes."""
     n, columns, types = attributes.n, attributes.columns, attributes.types
     total = int(rng.integers(5, 21))
+    if not any(types[c] == "category" and len(set(columns[c])) > WIDE_LEVELS for c in columns):
+        attributes.category(levels=int(rng.integers(WIDE_LEVELS, 4 * WIDE_LEVELS)))  # a home airport among 30-120
     while len(columns) < total:
         kind = rng.choice(["boolean", "category", "numeric", "date", "decoy"], p=[0.2, 0.3, 0.25, 0.15, 0.1])
         if kind == "boolean":

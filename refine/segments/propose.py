@@ -21,8 +21,10 @@ Method, in the order the code runs:
    merge is not confirmed. A segment below the minimum size is a merge candidate with its nearest
    neighbour, under a status of its own, never confirmed.
 6. NEW and SPLIT p-values are Benjamini-Hochberg adjusted across every comparison made in discovery. Each
-   surviving candidate is re-tested on the holdout part (BH across candidates); only those that
-   hold there are ``confirmed``. Confirmed proposals rank first.
+   surviving candidate is re-tested on the holdout part, once: its most significant discovery measure,
+   one-sided in the direction found, exactly (Fisher; a permutation within segments for NEW) where a
+   0/1 measure is too thin for the z-test (BH across candidates); only those that hold there are
+   ``confirmed``, with the rule that was tested. Confirmed proposals rank first.
 7. Guardrails (minimum size, minimum effect, maximum segment count) stop candidates; the
    ``stopped`` list says which guardrail stopped which candidate.
 """
@@ -52,7 +54,18 @@ from refine.segments.search import (
     scan_stratified,
     scan_within,
 )
-from refine.stats import Z95, Comparison, benjamini_hochberg, compare, nps, stratified_compare, tost
+from refine.stats import (
+    Z95,
+    Comparison,
+    benjamini_hochberg,
+    compare,
+    fisher_one_sided,
+    nps,
+    one_sided_p,
+    stratified_compare,
+    stratified_permutation,
+    tost,
+)
 
 PERMUTATIONS = 999
 MIN_ANSWERS = 10  # answers each side of a merge needs for a measure to be compared
@@ -71,8 +84,11 @@ MERGE_PAIRS = 3
 CORRECTION = (
     "Benjamini-Hochberg within each family of discovery comparisons, not across families: NEW (every "
     "condition tested x every measure) and SPLIT (every segment x condition x measure); a second rule term "
-    "is judged at Bonferroni thresholds over every condition it was chosen from. On the holdout, BH across "
-    "the NEW candidates, then across the SPLIT candidates. "
+    "is judged at Bonferroni thresholds over every condition it was chosen from. On the holdout, one test "
+    "per NEW or SPLIT candidate, of its most significant discovery measure, one-sided in the direction "
+    "found (Welch or two-proportion z; Mantel-Haenszel within segments for NEW; a 0/1 measure too thin for "
+    "the z-test: Fisher's exact test, or for NEW a permutation within segments), and the rule tested is the "
+    "rule proposed; BH across the NEW candidates, then across the SPLIT candidates. "
     f"MERGE: up to {MERGE_PAIRS} segment pairs, the closest on discovery, are tested for equivalence on the "
     "holdout only: every outcome that varies and every feedback measure with enough answers (score, mean "
     "sentiment, negative share, topic mix) must be equivalent, and none too thin to test may differ (p < 0.05): "
@@ -853,16 +869,54 @@ def _select_splits(candidates, settings, stopped, measures, discovery, attribute
 def _refine_split(best: Candidate, attributes: list[Attribute], settings, measures, discovery) -> Candidate:
     """A second term on any other attribute (any type), kept when it makes the split clearly stronger.
 
-    Every condition of every other attribute is scanned inside the first term's customers; the
-    refinement is judged at Bonferroni thresholds over all of them (p x measures x conditions),
-    stricter than the first stage's BH, so a second term is added only when it is plainly real.
+    Every condition of every other attribute is scanned inside the first term's customers and, where the
+    first term has a complement in the segment (`x >= c` for `x < c`, the other side of a flag), inside
+    those too: a group defined by two attributes dilutes its effect over one side of the first cut, and
+    the search may have kept the other side as the stronger half. The refinement is judged at Bonferroni
+    thresholds over all conditions scanned on both sides (p x measures x conditions x sides), stricter
+    than the first stage's BH, so a second term is added only when it is plainly real.
     """
-    in_segment = best.extra["segment_mask"] & best.extra["outside"]
-    universe = _flags(discovery & in_segment)
-    first = _flags(best.mask)
-    group_rows = universe & first
     current = _strength(best, settings)
-    first_column = best.extra["condition"].column
+    sides = [best] + [c for c in [_complement_side(best, attributes)] if c is not None]
+    trials = [_second_term(side, attributes, settings, measures, discovery, current, len(sides)) for side in sides]
+    return max((t for t in trials if t is not None), key=lambda t: _strength(t, settings), default=best)
+
+
+def _complement_side(best: Candidate, attributes: list[Attribute]) -> Candidate | None:
+    """The split's first term turned round (`x >= c` for `x < c`; False for True), as a base for a second term."""
+    cond = best.extra["condition"]
+    attribute = next((a for a in attributes if a.column == cond.column), None)
+    suffix = " and " + best.terms[0]
+    if attribute is None or cond.is_range or len(best.terms) != 1 or not best.rule.endswith(suffix):
+        return None
+    # the other side: the condition next to this one that holds every other customer with a value
+    # (the missing bin, the last one, is on neither side; empty bins may lie between)
+    counts = np.concatenate([[0], np.cumsum(np.bincount(attribute.codes, minlength=attribute.n_bins))])
+    filled = counts[attribute.n_bins - 1]
+    others = [
+        c
+        for c in attribute.conditions
+        if (c.low >= cond.high or c.high <= cond.low)
+        and c.high <= attribute.n_bins - 1
+        and (counts[c.high] - counts[c.low]) + (counts[cond.high] - counts[cond.low]) == filled
+    ]
+    if not others:
+        return None
+    other = others[0]
+    inside = (attribute.codes >= other.low) & (attribute.codes < other.high)
+    mask = best.extra["segment_mask"] & pd.Series(inside, index=best.mask.index)
+    base = best.rule[: -len(suffix)]
+    extra = dict(best.extra, condition=other, note=other.note)
+    return Candidate("split", best.segments, conjunction(base, other.text), [other.text], mask, extra=extra)
+
+
+def _second_term(base: Candidate, attributes, settings, measures, discovery, current: float, sides: int):
+    """The split `base` and a second term, when that is clearly stronger than `current`; else None."""
+    in_segment = base.extra["segment_mask"] & base.extra["outside"]
+    universe = _flags(discovery & in_segment)
+    first = _flags(base.mask)
+    group_rows = universe & first
+    first_column = base.extra["condition"].column
     min_resp = max(5, int(round(settings.min_respondents * (1 - settings.holdout_fraction))))
     scans = []
     for attribute in attributes:
@@ -872,41 +926,46 @@ def _refine_split(best: Candidate, attributes: list[Attribute], settings, measur
         usable = [c for c in attribute.conditions if inside[c.high] - inside[c.low] >= settings.min_segment_size]
         if usable:
             scans.append((attribute, scan_within(measures, attribute, group_rows, universe, usable)))
-    tests = sum(len(scan.conditions) for _, scan in scans)
-    pick, pick_strength = None, 1.25 * current
+    tests = sides * sum(len(scan.conditions) for _, scan in scans)
+    # among the conditions clearly stronger than the split alone, the most significant one (summed -log10 p
+    # over the measures that pass), as the first term's cut is chosen: the largest effect would drift to
+    # the most extreme cut, a purer but smaller group than the one there is
+    pick, pick_evidence = None, 0.0
     for attribute, scan in scans:
         adjusted = np.minimum(1.0, scan.p * len(scan.measures) * tests)
         significant = (adjusted < settings.alpha) & (np.abs(scan.effect) >= settings.min_effect)
         strength = np.where(significant, np.abs(scan.effect), 0.0).sum(axis=1)
-        strength[(scan.respondents_group < min_resp) | (scan.respondents_rest < min_resp)] = 0.0
-        if len(strength) and strength.max() > pick_strength:
-            i = int(np.argmax(strength))
-            pick, pick_strength = (attribute, scan.conditions[i]), float(strength[i])
+        evidence = np.where(significant, -np.log10(np.maximum(np.nan_to_num(scan.p, nan=1.0), 1e-300)), 0.0).sum(axis=1)
+        evidence[(scan.respondents_group < min_resp) | (scan.respondents_rest < min_resp)] = 0.0
+        evidence[strength <= 1.25 * current] = 0.0
+        if len(evidence) and evidence.max() > pick_evidence:
+            i = int(np.argmax(evidence))
+            pick, pick_evidence = (attribute, scan.conditions[i]), float(evidence[i])
     if pick is None:
-        return best
+        return None
     attribute, cond = pick
-    mask = best.mask & pd.Series((attribute.codes >= cond.low) & (attribute.codes < cond.high), index=best.mask.index)
+    mask = base.mask & pd.Series((attribute.codes >= cond.low) & (attribute.codes < cond.high), index=base.mask.index)
     # the second term must divide the first term's customers, as a tree's split must divide its node:
     # a subset of a real group often looks stronger by chance (the extremes of a noisy group)
-    divided = measure_group(measures, discovery & mask & in_segment, discovery & best.mask & ~mask & in_segment)
+    divided = measure_group(measures, discovery & mask & in_segment, discovery & base.mask & ~mask & in_segment)
     if not any(
         min(1.0, c.p_value * max(len(divided), 1) * tests) < settings.alpha and abs(c.effect) >= settings.min_effect
         for c in divided
     ):
-        return best
+        return None
     found = measure_group(measures, discovery & mask & in_segment, discovery & in_segment & ~mask)
     for c in found:
         c.p_adjusted = min(1.0, c.p_value * max(len(found), 1) * tests)
     trial = Candidate(
         "split",
-        best.segments,
-        conjunction(best.rule, cond.text),
-        best.terms + [cond.text],
+        base.segments,
+        conjunction(base.rule, cond.text),
+        base.terms + [cond.text],
         mask,
         found,
-        extra=dict(best.extra, note="; ".join(n for n in (best.extra.get("note"), cond.note) if n)),
+        extra=dict(base.extra, note="; ".join(n for n in (base.extra.get("note"), cond.note) if n)),
     )
-    return trial if _strength(trial, settings) > 1.25 * current else best
+    return trial if _strength(trial, settings) > 1.25 * current else None
 
 
 def _measure_record(name: str, role: str, a: np.ndarray, b: np.ndarray, margin: float, binary: bool) -> dict:
@@ -1129,21 +1188,7 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
             merge_p.append(tests["p"] if tests else 1.0)  # the pair's intersection-union p
             holdout_p.append(float("nan"))  # decided below, in the merge family
             continue
-        primary = _significant(cand.comparisons, settings)
-        if cand.kind == "new":
-            found, _ = measure_stratified(measures, cand.mask, holdout)
-        else:
-            outside = cand.extra["outside"]
-            rest = cand.extra["segment_mask"] & ~cand.mask & outside
-            found = measure_group(measures, holdout & cand.mask & outside, holdout & rest)
-        by_name = {c.measure: c for c in found}
-        cand.holdout = [by_name[c.measure] for c in primary if c.measure in by_name]
-        # confirmed when the strongest discovery effect holds on the holdout, in the same direction
-        lead = max(primary, key=lambda c: abs(c.effect))
-        again = by_name.get(lead.measure)
-        p = again.p_value if again is not None and np.sign(again.diff) == np.sign(lead.diff) else 1.0
-        # one-sided in the discovered direction
-        holdout_p.append(p / 2 if p < 1.0 else 1.0)
+        holdout_p.append(_holdout_p(cand, measures, holdout, settings, np.random.default_rng(seed + 2)))
     tested = [p for p in holdout_p if math.isfinite(p)]
     adjusted = iter(benjamini_hochberg(tested))
     merge_q = iter(benjamini_hochberg(merge_p))
@@ -1161,6 +1206,66 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
         q = float(next(adjusted))
         cand.extra["holdout_q"] = q
         cand.extra["confirmed"] = bool(q < settings.alpha)
+
+
+def _lead(primary: list[Comparison]) -> Comparison:
+    """The one measure a candidate is confirmed on, chosen on discovery: the most significant one (the
+    one the holdout, a smaller sample of the same customers, is likeliest to show), then the largest."""
+    return min(primary, key=lambda c: (c.p_value, -abs(c.effect)))
+
+
+def _holdout_p(cand: Candidate, measures: Measures, holdout, settings, rng: np.random.Generator) -> float:
+    """The holdout p-value that confirms a NEW or SPLIT candidate: one test, of its lead measure, one-sided
+    in the direction discovery found. A 0/1 measure too thin for the z-test (the scan's rule: 10 answers of
+    each kind, 5 expected a side) is tested exactly: Fisher's test (split), a permutation within segments (new).
+    """
+    primary = _significant(cand.comparisons, settings)
+    groups = _holdout_groups(cand, holdout)
+    if cand.kind == "new":
+        found, _ = measure_stratified(measures, cand.mask, holdout)
+    else:
+        found = measure_group(measures, *groups)
+    by_name = {c.measure: c for c in found}
+    cand.holdout = [by_name[c.measure] for c in primary if c.measure in by_name]
+    lead = _lead(primary)
+    again = by_name.get(lead.measure)
+    if again is not None:
+        test, p = ("Mantel-Haenszel z" if cand.kind == "new" else again.kind + " test"), one_sided_p(again, lead.diff)
+    elif measures.binary[lead.measure]:
+        test, p = _exact_p(cand, measures, lead, groups, rng)
+    else:
+        test, p = "too few answers on the holdout", 1.0
+    cand.extra["confirmed_by"] = {
+        "measure": lead.measure,
+        "direction": "higher" if lead.diff > 0 else "lower",
+        "test": test,
+        "p_one_sided": round(float(p), 8),
+    }
+    return float(p)
+
+
+def _holdout_groups(cand: Candidate, holdout) -> tuple:
+    """The holdout customers of the candidate's rule and the rest they are compared with."""
+    if cand.kind == "new":
+        return (holdout & cand.mask, holdout)
+    outside = cand.extra["outside"]
+    return (holdout & cand.mask & outside, holdout & cand.extra["segment_mask"] & ~cand.mask & outside)
+
+
+def _exact_p(cand: Candidate, measures: Measures, lead: Comparison, groups: tuple, rng) -> tuple[str, float]:
+    """Fisher's exact test (split) or a permutation within segments (new) of a thin 0/1 measure."""
+    values = dict((name, (v, over)) for name, v, over in measures.columns)[lead.measure]
+    g, rest = _flags(groups[0]), _flags(groups[1])
+    if values[1]:  # a respondent measure: rows of the respondents only
+        g, rest = g[measures.resp_rows], rest[measures.resp_rows]
+    column = values[0]
+    if cand.kind != "new":
+        return "Fisher's exact test", fisher_one_sided(column[g], column[rest & ~g], lead.diff)
+    codes = measures.segment_codes
+    assert codes is not None
+    codes = codes[measures.resp_rows] if values[1] else codes
+    strata = [(column[g & (codes == k)], column[rest & ~g & (codes == k)]) for k in np.unique(codes[g])]
+    return f"permutation within segments ({PERMUTATIONS})", stratified_permutation(strata, lead.diff, rng, PERMUTATIONS)
 
 
 def _why_not(tests: dict | None, q: float, alpha: float) -> str:
@@ -1416,6 +1521,8 @@ def _evidence(cand: Candidate, measures: Measures, settings, topic_labels: dict[
     else:
         effect = _difference_evidence(cand, evidence, measures, settings, topic_labels)
     evidence.holdout_q = cand.extra.get("holdout_q")
+    if "confirmed_by" in cand.extra:  # the one holdout test the candidate's holdout_q corrects
+        evidence.extra["confirmed_by"] = cand.extra["confirmed_by"]
     if "outside" in cand.extra:  # customers of a confirmed NEW segment are tested (and assigned) there
         left_out = int((_flags(cand.mask) & ~_flags(cand.extra["outside"])).sum())
         if left_out:
