@@ -88,7 +88,7 @@ def test_the_names_of_accepted_segments_are_the_names_assign_gives(months, tmp_p
 def test_segments_are_compared_with_the_same_definition_last_month(months):
     first, accepted, plain, _, names = months
     comparison = plain.comparison
-    assert comparison["basis"] == "same definitions on last month's customers" and not comparison["not_compared"]
+    assert comparison["basis"] == "last month's customers under the same definition" and not comparison["not_compared"]
     shifts = {s["segment"]: s for s in comparison["sentiment_shifts"]}
     parent = next(p for p in accepted if p["kind"] == "split")["segments"][0]
     assert names | {parent} <= set(shifts)
@@ -156,7 +156,7 @@ def test_an_older_previous_run_does_not_compare_the_segments_a_decision_changed(
     (older / CUSTOMERS_FILE).unlink()  # a run written before refine kept its customers' segments
     comparison = compare_with_previous(older, plain.topics, plain.segments, [], None, accepted)
     touched = names | {s for p in accepted for s in p["segments"]}
-    assert comparison["basis"] == "same segment name"
+    assert comparison["basis"] == "last month's segment of the same name"
     assert set(comparison["not_compared"]) == touched & set(plain.segments["segment"])
     assert not touched & {s["segment"] for s in comparison["sentiment_shifts"]}
     assert comparison["sentiment_shifts"]  # the untouched segments are still compared

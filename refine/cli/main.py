@@ -297,7 +297,7 @@ def assign(
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(
         f"{result.customers} customers: {result.changed} change segment, {result.conflicts} matched by more than "
-        f"one accepted rule (resolved: new segment first, then the higher-ranked proposal), "
+        f"one accepted rule (resolved: a new segment first, then a split, then the higher-ranked proposal), "
         f"{result.rejected} rows rejected{' (' + str(result.rejects_path) + ')' if result.rejects_path else ''}; "
         f"accepted proposals applied: {', '.join(result.accepted) or 'none'}"
     )

@@ -51,7 +51,7 @@ def carried_segments(customers: pd.DataFrame, accepted: list[dict], config: Refi
 
 
 def carried_warning(names: list[str]) -> str:
-    shown = ", ".join(f'"{n}"' for n in names)
+    shown = ", ".join(f"“{n}”" for n in names)
     return (
         f"the customer table already carries the accepted segments ({shown}): the CRM has applied them; "
         "rules not applied again"

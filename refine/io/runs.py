@@ -100,7 +100,12 @@ class RunManifest:
         document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
         if self.finished is None:
             document.pop("finished")
-        for key in ("sentiment", "theme_space", "rule_columns", "rule_digests"):  # newer keys: absent from runs written before
+        for key in (
+            "sentiment",
+            "theme_space",
+            "rule_columns",
+            "rule_digests",
+        ):  # newer keys: absent from runs written before
             if not document[key]:
                 document.pop(key)
         document.update(self.extra)

@@ -451,7 +451,11 @@ def compare_with_previous(
     out["fading"] = [{"id": t.id, "label": t.label} for t in fading]
     shifts = []
     changed = changed_segments(accepted or []) if redrawn is None else set()
-    out["basis"] = "same definitions on last month's customers" if redrawn is not None else "same segment name"
+    out["basis"] = (
+        "last month's customers under the same definition"
+        if redrawn is not None
+        else "last month's segment of the same name"
+    )
     out["not_compared"] = sorted(str(s) for s in changed if s in set(segments["segment"].astype(str)))
     if redrawn is not None:
         before = redrawn
