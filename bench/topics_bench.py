@@ -298,7 +298,14 @@ def main() -> int:
     parser.add_argument("--only", choices=["banking", "codeframe", "entities", "clothing", "tweeteval"], default=None)
     parser.add_argument("--split", choices=["test", "train"], default="test", help="entities: train = build list")
     parser.add_argument("--no-bertopic", action="store_true", help="skip the BERTopic comparison")
+    parser.add_argument(
+        "--proper-ratio", type=float, default=None, help="entities.PROPER_RATIO (to choose it on train)"
+    )
     args = parser.parse_args()
+    if args.proper_ratio is not None:
+        import refine.text.themes.entities as entities
+
+        entities.PROPER_RATIO = args.proper_ratio
     if not (args.data_dir / "banking77" / "test.csv").exists():
         print(f"data not found in {args.data_dir}: nothing to benchmark")
         return 0
