@@ -202,8 +202,8 @@ class ThemeResult:
     def parent_columns(self, theme_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(parent id, parent label) of each child theme id in `theme_ids` (-1 and "no topic" for none)."""
         label = {p.id: p.label for p in self.parents}
-        parent = {t.id: t.parent_id for t in self.themes}
-        ids = np.array([-1 if parent.get(int(t)) is None else int(parent[int(t)]) for t in theme_ids], dtype=int)
+        parent = {t.id: -1 if t.parent_id is None else int(t.parent_id) for t in self.themes}
+        ids = np.array([parent.get(int(t), -1) for t in theme_ids], dtype=np.int64)
         return ids, np.array([label.get(int(i), "no topic") for i in ids], dtype=object)
 
     def records(self) -> list[dict]:

@@ -16,7 +16,7 @@
    child centroids (average cosine >= `PARENT_SIMILARITY`, Ward clusters when that makes too many
    or too few parents: `_group_children`).
 6. Names: the most representative phrase of the theme's masked sentences (refine.text.themes.naming),
-   unique up to case and plural; a parent's, a phrase at least two of its children say; quotes: the
+   unique up to case and plural; a parent's, a phrase half of its children say (two at least); quotes: the
    theme's own sentences closest to its centroid, so a quote is about the theme.
 7. Ids stay stable across cycles: codeframe themes by their id, name or `merges`; discovered themes
    and parents by Hungarian matching of centroids to last cycle's (`match_similarity`); a matched
@@ -273,16 +273,18 @@ class _Namer:
         )
 
     def shared(self, members: np.ndarray, children: list[np.ndarray]) -> list[tuple[str, float]]:
-        """A parent's candidate names: the phrases said in at least two of its children (in at least
-        `naming.MIN_SHARE` of each one's sentences), scored by how many of them say it; so a parent is
-        named for what its children share, never after its largest child alone."""
+        """A parent's candidate names: the phrases said in at least half of its children (a single word:
+        two thirds) and at least two (in at least `naming.MIN_SHARE` of each one's sentences), scored by
+        how many of them say it; so a parent is named for what its children share, never after its
+        largest child alone."""
         out = []
-        for phrase, score in self.candidates(members, prefer_short=True):
+        for phrase, score in self.candidates(members):
             said = sum(
                 sum(phrase in self.phrases[i] for i in rows) >= max(naming.MIN_COUNT, naming.MIN_SHARE * len(rows))
                 for rows in children
             )
-            if said >= 2:
+            need = len(children) * (2 / 3 if " " not in phrase else 1 / 2)  # one word: vaguer ("Days")
+            if said >= max(2, need):
                 out.append((phrase, score * said / len(children)))
         return sorted(out, key=lambda x: (-x[1], x[0]))
 
@@ -402,7 +404,8 @@ def _cap_children(
         if not len(themed):
             break
         share = np.bincount(themed, minlength=len(placed.children)) / len(themed)
-        big = [c for c in np.flatnonzero(share > MAX_CHILD_SHARE) if placed.children[c]["source"] == "discovered"]
+        over = np.flatnonzero(share > MAX_CHILD_SHARE).tolist()
+        big = [int(c) for c in over if placed.children[c]["source"] == "discovered"]
         if not big:
             break
         for c in big:
