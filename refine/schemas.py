@@ -23,6 +23,9 @@ SENTIMENT_LABEL = "sentiment_label"
 SENTIMENT_PROBS = ["p_negative", "p_neutral", "p_positive"]
 TOPIC_ID = "topic_id"
 TOPIC_LABEL = "topic_label"
+# the parent theme of the row's topic_id (-1 / "no topic" without one): feedback.parquet and sentences
+TOPIC_PARENT_ID = "topic_parent_id"
+TOPIC_PARENT_LABEL = "topic_parent_label"
 # in memory only (not in feedback.parquet): the mean sentiment of a comment's sentences in its topic_id
 TOPIC_SENTIMENT = "topic_sentiment"
 SEGMENT = "segment"  # the customer's current segment, joined onto feedback rows

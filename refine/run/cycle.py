@@ -585,6 +585,7 @@ def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, pre
         if reused:
             cycle.note("reused the stored fit (same texts, embeddings, settings, code and libraries)")
         feedback[S.TOPIC_ID] = result.primary.astype(int)
+        feedback[S.TOPIC_PARENT_ID], feedback[S.TOPIC_PARENT_LABEL] = result.parent_columns(result.primary)
     return feedback, result
 
 
@@ -593,6 +594,7 @@ def aspects_stage(cycle: _Cycle, feedback: pd.DataFrame, sentences, topic_model)
     with cycle.progress.stage("aspects", "sentiment per theme, sentence by sentence"):
         frame = sentences.frame.copy()
         frame[S.TOPIC_ID] = topic_model.sentence_theme.astype(int)
+        frame[S.TOPIC_PARENT_ID], frame[S.TOPIC_PARENT_LABEL] = topic_model.parent_columns(frame[S.TOPIC_ID].to_numpy())
         document_sentiment = feedback[feedback[S.TOPIC_ID] >= 0].groupby(S.TOPIC_ID)[S.SENTIMENT_SCORE].mean()
         topics = topic_model.topics()
         for theme in topics:
@@ -600,6 +602,7 @@ def aspects_stage(cycle: _Cycle, feedback: pd.DataFrame, sentences, topic_model)
             theme.comment_sentiment = None if doc is None else round(float(doc), 4)
         topic_model.method["aspect_sentences"] = int(len(sentences))
         columns = ["feedback_row", "sentence_index", "text", S.TOPIC_ID, S.SENTIMENT_SCORE, S.SENTIMENT_LABEL]
+        columns += [S.TOPIC_PARENT_ID, S.TOPIC_PARENT_LABEL]
     return topics, frame[[c for c in columns if c in frame.columns]]
 
 

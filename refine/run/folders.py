@@ -36,7 +36,11 @@ def write_run(result) -> None:
         S.TOPIC_LABEL,
     ]
     # added with languages: after the columns older runs have, so their readers see the same first columns
-    columns += [c for c in ("sentiment_confidence", "language") if c in result.feedback.columns]
+    columns += [
+        c
+        for c in ("sentiment_confidence", "language", S.TOPIC_PARENT_ID, S.TOPIC_PARENT_LABEL)
+        if c in result.feedback.columns
+    ]
     write_parquet(out_dir / "feedback.parquet", result.feedback[columns])
     write_csv(out_dir / "rejects.csv", result.rejects, keys=["id"])
     topics = result.topics

@@ -2,21 +2,30 @@
 
 Left in, they pull comments together by the company or city they name ("united / ua", "southwest /
 companion") instead of by the complaint. They are masked before the sentences are embedded for
-clustering: @handles, URLs and e-mail addresses always; a capitalised word when, across the month's
-texts, it is capitalised in the middle of sentences at least `PROPER_RATIO` of the times it occurs
-there, at least `PROPER_MIN` times ("United", "JetBlue", "Denver"), wherever it appears. Acronyms of
-2-5 capitals (ATM, PIN, SMS) are kept: in feedback they are far more often things than companies.
+clustering and before they are named: @handles, #hashtags, URLs and e-mail addresses always; a
+word (or acronym) when, across the month's texts, it is capitalised in the middle of sentences at
+least `PROPER_RATIO` of the times it occurs there, at least `PROPER_MIN` times, wherever it appears
+and however it is written there ("United", "JetBlue", "Denver", "LAX", and "lax" beside them:
+people write names in lower case about as often as capitalised). Acronyms that name things in
+feedback (ATM, PIN, SMS: `KEPT_ACRONYMS`) are kept. Markup (HTML tags, script and style blocks,
+character references, code in backticks) is removed with them (`strip_markup`): it forms themes of
+its own otherwise ("Script alert"); quotes keep the text as written.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections import Counter
 from collections.abc import Sequence
 
-PROPER_RATIO = 0.9
+PROPER_RATIO = 0.5
 PROPER_MIN = 3
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
+_HASHTAG = re.compile(r"(?<![\w#&])#[A-Za-z]\w*")
+_SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->", re.DOTALL)
+_CODE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.DOTALL)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*[A-Za-z]|[A-Za-z]")
@@ -27,10 +36,22 @@ _COMMON_CAPS = {
     "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august",
     "september", "october", "november", "december", "english", "christmas", "xmas", "mr", "mrs", "ms", "dr",
 }  # fmt: skip
+# acronyms that name things in feedback, not companies or places
+KEPT_ACRONYMS = {
+    "atm", "pin", "sms", "id", "otp", "cvv", "cvc", "faq", "app", "api", "pdf", "pc", "gps", "usb", "vat", "iban",
+    "kyc", "eta", "asap", "dm", "pm", "am", "fyi", "lol", "omg", "wtf", "imo", "ceo", "hr", "vip", "nfc", "qr",
+    "sim", "wifi", "pos", "apr", "ach", "eu", "uk", "us", "usa", "usd", "eur", "gbp", "diy", "xs", "xl", "xxl",
+}  # fmt: skip
 
 
-def _is_acronym(word: str) -> bool:
-    return 2 <= len(word) <= 5 and word.isupper()
+def strip_markup(text: str) -> str:
+    """The text without HTML tags, script and style blocks, character references or code in backticks."""
+    text = str(text or "")
+    if "<" in text or "`" in text or "&" in text:
+        text = _CODE.sub(" ", _TAG.sub(" ", _SCRIPT.sub(" ", text)))
+        text = html.unescape(text)
+        text = _TAG.sub(" ", _SCRIPT.sub(" ", text))  # escaped markup ("&lt;b&gt;") unescaped above
+    return text
 
 
 def entity_words(texts: Sequence[str]) -> set[str]:
@@ -38,11 +59,11 @@ def entity_words(texts: Sequence[str]) -> set[str]:
     capital: Counter[str] = Counter()
     lower: Counter[str] = Counter()
     for text in texts:
-        text = _HANDLE.sub(" ", _URL.sub(" ", _EMAIL.sub(" ", str(text or ""))))
+        text = _HASHTAG.sub(" ", _HANDLE.sub(" ", _URL.sub(" ", _EMAIL.sub(" ", strip_markup(text)))))
         for m in _WORD.finditer(text):
             word = m.group(0)
             key = word.lower()
-            if key in _COMMON_CAPS or _is_acronym(word):
+            if key in _COMMON_CAPS or key in KEPT_ACRONYMS:
                 continue
             before = text[max(0, m.start() - 4) : m.start()].rstrip()
             if not before or before[-1] in '.!?:;"“(\n-':
@@ -57,10 +78,10 @@ def entity_words(texts: Sequence[str]) -> set[str]:
 
 
 def mask_entities(text: str, entities: set[str]) -> str:
-    """The text without handles, URLs, e-mail addresses and the given entity words."""
-    text = _URL.sub(" ", str(text or ""))
+    """The text without markup, handles, hashtags, URLs, e-mail addresses and the given entity words."""
+    text = _URL.sub(" ", strip_markup(text))
     text = _EMAIL.sub(" ", text)
-    text = _HANDLE.sub(" ", text)
+    text = _HASHTAG.sub(" ", _HANDLE.sub(" ", text))
     if entities:
         text = _WORD.sub(lambda m: " " if m.group(0).lower() in entities else m.group(0), text)
     return _SPACE.sub(" ", text).strip(" ,")

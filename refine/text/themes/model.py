@@ -199,6 +199,13 @@ class ThemeResult:
     def labels(self) -> dict[int, str]:
         return {t.id: t.label for t in self.themes}
 
+    def parent_columns(self, theme_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(parent id, parent label) of each child theme id in `theme_ids` (-1 and "no topic" for none)."""
+        label = {p.id: p.label for p in self.parents}
+        parent = {t.id: -1 if t.parent_id is None else int(t.parent_id) for t in self.themes}
+        ids = np.array([parent.get(int(t), -1) for t in theme_ids], dtype=np.int64)
+        return ids, np.array([label.get(int(i), "no topic") for i in ids], dtype=object)
+
     def records(self) -> list[dict]:
         """The live themes (largest first), then the fading ones: what topics.json lists as topics + fading."""
         return [t.to_record(self.n_comments) for t in self.themes + self.fading]

@@ -9,7 +9,9 @@ the other sentences do (class-based TF-IDF over phrases, with a preference for t
 is given, the best candidates are re-ranked by maximal marginal relevance against the theme's
 centroid (KeyBERT's MMR), so the name is the phrase closest in meaning to the whole theme rather
 than its most frequent words. The chosen phrase is written as a person would: first letter
-capitalised ("App crashes", "Refund delays").
+capitalised ("App crashes", "Refund delays"). A name says what happened: a single word that is a
+filler verb, greeting or vague noun ("Know", "Help", "Thanks", "Time") is never one, and no two
+themes share a name up to case and plural ("Ticket" / "Tickets": `name_key`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,28 @@ OPEN_VERBS = frozenset(
     "took takes taking went goes going kept keeps keeping came comes got gets getting gave gives tried tries "
     "seems seemed felt feels looked wanted wants needed started starts lets asked told said says".split()
 )
+
+
+# one word that says nothing about what happened: never a name on its own ("Know", "Help")
+FILLER = frozenset(
+    "know think want need help please thanks thank hi hello hey guys lol today yesterday tomorrow time day "
+    "way thing things people someone anyone everyone anything something ok okay yes yeah sure really".split()
+)
+
+
+def _singular(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ses", "xes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def name_key(name: str) -> str:
+    """A name up to case and plural: "Tickets" and "ticket" -> "ticket"."""
+    return " ".join(_singular(w) for w in re.findall(r"[a-z0-9]+", name.lower()))
 
 
 def _stop_words() -> frozenset[str]:
@@ -100,7 +124,7 @@ def candidate_scores(
     }
     scored = []
     for phrase, c in frequent.items():
-        if phrase in absorbed:
+        if phrase in absorbed or phrase in FILLER:
             continue
         share_in = c / n
         share_all = all_counts.get(phrase, c) / max(n_all, 1)
@@ -127,9 +151,10 @@ def choose_name(
     encode: Callable[[list[str]], np.ndarray] | None = None,
     taken: set[str] | None = None,
 ) -> str:
-    """The best candidate (re-ranked by similarity to the centroid when an encoder is given), capitalised."""
+    """The best candidate (re-ranked by similarity to the centroid when an encoder is given) whose
+    `name_key` is not in `taken`."""
     taken = taken or set()
-    pool = [(p, s) for p, s in candidates if p not in taken][:RERANK]
+    pool = [(p, s) for p, s in candidates if name_key(p) not in taken][:RERANK]
     if not pool:
         return ""
     best = pool[0][0]

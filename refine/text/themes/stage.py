@@ -1,22 +1,26 @@
 """fit_themes: sentence-level themes in two levels, named from the texts, optionally against a user's codeframe.
 
-1. Entity-like tokens (handles, URLs, and words the month's texts write as proper names: brands,
-   places, people) are masked and the sentences that change are embedded again for clustering, so
+1. Markup and entity-like tokens (handles, hashtags, URLs, and words the month's texts write as proper
+   names: brands, places, airport codes, people) are masked and the sentences that change are embedded again for clustering, so
    themes form around what happened, not around who or where (refine.text.themes.entities).
 2. With a codeframe, each sentence is assigned to the codeframe theme it fits (zero-shot, calibrated:
    refine.text.themes.codeframe); what fits nowhere goes on to discovery.
 3. Discovery clusters the remaining sentences with refine.text.themes.topics (reducer + HDBSCAN + outlier
    reassignment); with a codeframe its themes are flagged as candidates.
+   No discovered child holds more than MAX_CHILD_SHARE of the themed comments: a larger one is split
+   by k-means of its sentences (`_cap_children`).
 4. A comment's themes are its sentences' themes; its primary theme (the `topic_id` column) is the
    one among them closest to the whole comment; a comment none of whose sentences has a theme gets
    the theme nearest to the whole comment when it is close enough (`outlier_similarity`).
 5. Parents group child themes: the codeframe's parents, and for discovered themes clusters of the
    child centroids (average cosine >= `PARENT_SIMILARITY`, Ward clusters when that makes too many
    or too few parents: `_group_children`).
-6. Names: the most representative phrase of the theme's sentences (refine.text.themes.naming); quotes:
-   the theme's own sentences closest to its centroid, so a quote is about the theme.
+6. Names: the most representative phrase of the theme's masked sentences (refine.text.themes.naming),
+   unique up to case and plural; a parent's, a phrase half of its children say (two at least); quotes: the
+   theme's own sentences closest to its centroid, so a quote is about the theme.
 7. Ids stay stable across cycles: codeframe themes by their id, name or `merges`; discovered themes
-   and parents by Hungarian matching of centroids to last cycle's (`match_similarity`).
+   and parents by Hungarian matching of centroids to last cycle's (`match_similarity`); a matched
+   theme or parent keeps last cycle's name.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
 
 from refine.errors import RefineError
 from refine.io.config import TopicSettings
@@ -46,6 +51,7 @@ MIN_SENTENCE_CHARS = 12  # shorter fragments ("Thanks!") join no theme on their 
 MIN_DISCOVER = 20  # fewer unassigned sentences than this: no discovered themes
 MIN_CHILDREN_TO_SPLIT = 6  # from this many discovered children, at least two parents
 PARENT_MATCH = 0.7  # parent centroid cosine needed to keep last cycle's parent id
+MAX_CHILD_SHARE = 0.15  # no discovered child theme holds more of the themed comments than this
 
 Encode = Callable[[list[str]], np.ndarray]
 
@@ -146,9 +152,10 @@ def fit_themes(
     if codeframe is not None:  # 2.
         method.update(_place_in_codeframe(sent, placed, codeframe, encode, seed, step))
     method.update(_discover(sent, placed, settings, seed, show_progress, step))  # 3.
+    docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
+    method.update(_cap_children(sent, placed, docs, doc_texts, settings, seed))
     empty = np.zeros((0, vectors.shape[1]), np.float32)
     centroids = np.stack([_unit(c["centroid"]) for c in placed.children]) if placed.children else empty
-    docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
     comments = _per_comment(sent.rows, placed.local, docs, centroids, doc_texts, settings)  # 4.
     groups = _parents(placed.children, centroids)  # 5.
     method["parent_similarity"] = PARENT_SIMILARITY
@@ -156,6 +163,7 @@ def fit_themes(
     namer = _Namer.of(sent, encode)
     kids = _describe(sent, placed, centroids, namer, settings)
     themes, fading, merged = _child_themes(kids, comments, sent, previous, settings, codeframe is not None)  # 7.
+    namer.taken.update(naming.name_key(t.label) for t in themes)
     parents = _parent_themes(kids, groups, themes, comments, sent, namer, settings.quotes)
     _parent_ids(parents, previous)
     groups.link(themes, parents)
@@ -264,6 +272,30 @@ class _Namer:
             [self.phrases[i] for i in members], self.counts, self.n, prefer_short=prefer_short
         )
 
+    def shared(self, members: np.ndarray, children: list[np.ndarray]) -> list[tuple[str, float]]:
+        """A parent's candidate names: the phrases said in at least half of its children (a single word:
+        two thirds) and at least two (in at least `naming.MIN_SHARE` of each one's sentences), scored by
+        how many of them say it; so a parent is named for what its children share, never after its
+        largest child alone."""
+        out = []
+        for phrase, score in self.candidates(members):
+            said = sum(
+                sum(phrase in self.phrases[i] for i in rows) >= max(naming.MIN_COUNT, naming.MIN_SHARE * len(rows))
+                for rows in children
+            )
+            need = len(children) * (2 / 3 if " " not in phrase else 1 / 2)  # one word: vaguer ("Days")
+            if said >= max(2, need):
+                out.append((phrase, score * said / len(children)))
+        return sorted(out, key=lambda x: (-x[1], x[0]))
+
+    def numbered(self, phrase: str) -> str:
+        """`phrase` when no theme has that name yet, else "phrase (2)", "(3)": no two themes alike."""
+        name, n = naming.readable(phrase), 1
+        while naming.name_key(name) in self.taken:
+            n += 1
+            name = f"{naming.readable(phrase)} ({n})"
+        return name
+
     def choose(self, candidates: list[tuple[str, float]], centroid: np.ndarray) -> str:
         """The chosen phrase among `candidates` (not yet taken), or ""."""
         return naming.choose_name(candidates, centroid, self.encode, self.taken)
@@ -355,6 +387,48 @@ def _discover(
     return {"discovery": {k: discovered.method.get(k) for k in keys}}
 
 
+def _cap_children(
+    sent: _Sentences, placed: _Placed, docs: np.ndarray, doc_texts: Sequence[str], settings: TopicSettings, seed: int
+) -> dict[str, Any]:
+    """3b. no catch-all: a discovered child holding more than MAX_CHILD_SHARE of the themed comments is
+    split by k-means of its sentences (seeded) into parts of about 10% each, until none is over. Only
+    from 7 discovered children on: with fewer, one holds more than 15% whatever the data (a month
+    with four issues keeps four themes)."""
+    split = 0
+    for _ in range(4):
+        if sum(c["source"] == "discovered" for c in placed.children) < int(np.ceil(1 / MAX_CHILD_SHARE)):
+            break
+        centroids = np.stack([_unit(c["centroid"]) for c in placed.children])
+        primary = _per_comment(sent.rows, placed.local, docs, centroids, doc_texts, settings).primary
+        themed = primary[primary >= 0]
+        if not len(themed):
+            break
+        share = np.bincount(themed, minlength=len(placed.children)) / len(themed)
+        over = np.flatnonzero(share > MAX_CHILD_SHARE).tolist()
+        big = [int(c) for c in over if placed.children[c]["source"] == "discovered"]
+        if not big:
+            break
+        for c in big:
+            members = np.flatnonzero(placed.local == c)
+            k = min(int(np.ceil(share[c] / 0.1)) + 1, len(members))
+            if k < 2:
+                continue
+            parts = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sent.vectors[members]).labels_
+            for part in range(k):
+                rows = members[parts == part]
+                centroid = _unit(sent.vectors[rows].mean(axis=0))
+                if part == 0:
+                    placed.children[c] = {**placed.children[c], "centroid": centroid, "keywords": []}
+                    target = c
+                else:
+                    placed.children.append({"centroid": centroid, "keywords": [], "source": "discovered"})
+                    target = len(placed.children) - 1
+                placed.local[rows] = target
+                placed.similarity[rows] = sent.vectors[rows] @ centroid
+            split += 1
+    return {"catch_all_splits": split} if split else {}
+
+
 def _per_comment(
     rows: np.ndarray,
     local: np.ndarray,
@@ -433,8 +507,8 @@ def _describe(
             name = cf_entry.name
         else:
             phrase = namer.choose(cands, centroids[c])
-            name = naming.readable(phrase) if phrase else "Other"
-        namer.taken.add(name.lower())
+            name = naming.readable(phrase) if phrase else namer.numbered(cands[0][0] if cands else "other")
+        namer.taken.add(naming.name_key(name))
         names.append(name)
     keywords_of = []
     for c in range(k):
@@ -462,6 +536,7 @@ def _child_themes(
     child_ids, statuses, fading, merged = _child_ids(
         kids.entries, kids.names, kids.centroids, previous, settings.match_similarity
     )
+    _keep_names(kids, child_ids, statuses, previous)
     themes: list[Theme] = []
     for c in range(len(kids.entries)):
         members = kids.members[c]
@@ -482,6 +557,20 @@ def _child_themes(
             )
         )
     return themes, fading, merged
+
+
+def _keep_names(kids: _Children, child_ids: list[int], statuses: list[str], previous: PreviousThemes | None) -> None:
+    """A discovered theme matched to last cycle's keeps last cycle's name (unless another theme now has it)."""
+    if previous is None:
+        return
+    old = {t.id: t.label for t in previous.themes}
+    keys = [naming.name_key(n) for n in kids.names]
+    for c, entry in enumerate(kids.entries):
+        label = old.get(child_ids[c])
+        if statuses[c] != "stable" or entry["source"] != "discovered" or not label or label == kids.names[c]:
+            continue
+        if naming.name_key(label) not in keys:
+            kids.names[c], keys[c] = label, naming.name_key(label)
 
 
 def _mean(sentiment: np.ndarray | None, members: np.ndarray) -> float | None:
@@ -513,9 +602,10 @@ def _parent_themes(
         elif len(group) == 1:
             label = kids.names[group[0]]
         else:
-            phrase = namer.choose(namer.candidates(members, prefer_short=True), cent)
-            label = naming.readable(phrase) if phrase else kids.names[group[0]]
-            namer.taken.add(label.lower())
+            by_size = sorted(group, key=lambda c: -themes[c].size)
+            phrase = namer.choose(namer.shared(members, [kids.members[c] for c in group]), cent)
+            label = naming.readable(phrase) if phrase else " / ".join(kids.names[c] for c in by_size[:2])
+            namer.taken.add(naming.name_key(label))
         by_size = sorted(group, key=lambda c: -themes[c].size)
         parents.append(
             ParentTheme(
@@ -629,9 +719,13 @@ def _parent_ids(parents: list[ParentTheme], previous: PreviousThemes | None) -> 
     pool = [q for q in prev if q.id not in used and len(q.centroid) == len(open_[0].centroid)] if open_ else []
     if open_ and pool:
         match = _hungarian(np.stack([p.centroid for p in open_]), np.stack([q.centroid for q in pool]), PARENT_MATCH)
+        names = {naming.name_key(p.label) for p in parents}
         for r, c in match.items():
             open_[r].id, open_[r].status = pool[c].id, "stable"
             used.add(pool[c].id)
+            if naming.name_key(pool[c].label) not in names:  # a matched parent keeps last cycle's name
+                names.add(naming.name_key(pool[c].label))
+                open_[r].label = pool[c].label
     next_id = max([previous.max_parent_id] + [p.id for p in parents]) + 1
     for p in parents:
         if p.id < 0:

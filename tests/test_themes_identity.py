@@ -1,0 +1,98 @@
+"""Themes about what happened, not who or where (issue 30): entities and markup out of clustering and
+names, no catch-all child, no two themes of the same name, parents named for what their children share,
+names kept across cycles."""
+
+import json
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+from test_themes import GROUPS
+from test_topics import REFUND
+
+from refine.io.config import TopicSettings
+from refine.text.themes import SimpleSentences, ThemeResult, fit_themes, split_comments
+from refine.text.themes.entities import entity_words, mask_entities, strip_markup
+from refine.text.themes.naming import FILLER, candidate_scores, choose_name, name_key, phrase_counts
+
+
+def test_names_in_lower_case_acronyms_and_hashtags_are_masked():
+    texts = [
+        "flew to LAX and my bag was lost",
+        "the lax gate agent was rude",
+        "stuck at LAX for hours #NeverAgain",
+        "delayed out of lax again",
+        "my flight from LAX was delayed",
+        "landed at LAX, no bags",
+        "the ATM took my card and the ATM kept it, ATM again",
+    ]
+    entities = entity_words(texts)
+    assert "lax" in entities and "atm" not in entities
+    masked = [mask_entities(t, entities) for t in texts]
+    assert masked[1] == "the gate agent was rude" and masked[2] == "stuck at for hours"
+    assert "ATM" in masked[6] and not any("lax" in m.lower() or "#" in m for m in masked)
+
+
+def test_markup_code_and_urls_are_out_of_what_is_clustered():
+    text = 'Refund <b>never</b> came <script>alert("x")</script> see `rm -rf /` &lt;i&gt;hi&lt;/i&gt; https://x.io/a'
+    cleaned = mask_entities(text, set())
+    assert cleaned == "Refund never came see hi"
+    assert strip_markup("fish & chips, 3 < 4") == "fish & chips, 3 < 4"  # not markup: kept
+
+
+def test_no_two_names_alike_up_to_case_and_plural_and_no_filler_names():
+    assert name_key("Tickets") == name_key("ticket") == "ticket" and name_key("Deliveries") == "delivery"
+    assert name_key("Bus") == "bus" and name_key("Glass") == "glass"
+    assert choose_name([("tickets", 2.0), ("ticket refund", 1.0)], taken={"ticket"}) == "ticket refund"
+    texts = ["I know it", "you know", "I know the fee", "know what", "fee", "other thing"]
+    phrases = phrase_counts(texts)
+    counts = Counter(q for p in phrases for q in p)
+    assert "know" in FILLER and "know" not in [p for p, _ in candidate_scores(phrases[:4], counts, 6)]
+
+
+def _encode_fixture(base_embedder, docs):
+    vectors = base_embedder.encode(docs)
+    return vectors, split_comments(docs, vectors, base_embedder.encode)
+
+
+def test_no_child_theme_holds_more_than_15_percent_of_the_themed_comments():
+    """Ten tight groups of sentences, one of them 40% of all: it is split, nothing is left out."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(10, 32))
+    sizes = [200] + [33] * 9
+    vectors = np.vstack([c + rng.normal(scale=0.15, size=(n, 32)) for c, n in zip(centres, sizes)]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    words = ["refund", "delivery", "sizing", "login", "staff", "billing", "tracking", "parking", "coupon", "warranty"]
+    docs = [f"my {w} problem number {i} today" for w, n in zip(words, sizes) for i in range(n)]
+    frame = pd.DataFrame({"feedback_row": np.arange(len(docs)), "sentence_index": 0, "text": docs})
+    result = fit_themes(SimpleSentences(frame=frame, embeddings=vectors), vectors, docs, TopicSettings(), seed=0)
+    themed = result.primary[result.primary >= 0]
+    assert len(themed) == len(docs) and result.method.get("catch_all_splits")
+    assert np.bincount(themed).max() / len(themed) <= 0.15
+    labels = [t.label for t in result.themes] + [p.label for p in result.parents if len(p.children) > 1]
+    assert len({name_key(x) for x in labels}) == len(labels)
+
+
+def test_a_parent_is_named_for_what_its_children_share():
+    from refine.text.themes.stage import _Namer
+
+    phrases = [{"late delivery", "box"}] * 5 + [{"late delivery", "courier"}] * 5 + [{"chicken"}] * 20
+    namer = _Namer(phrases=phrases, counts=Counter(), n=30, encode=None)
+    shared = namer.shared(np.arange(30), [np.arange(5), np.arange(5, 10), np.arange(10, 30)])
+    assert [p for p, _ in shared] == ["late delivery"]  # never "chicken", said by the largest child alone
+
+
+def test_a_theme_matched_to_last_months_keeps_its_name(base_embedder):
+    docs = [t for g in GROUPS.values() for t in g]
+    vectors, sentences = _encode_fixture(base_embedder, docs)
+    first = fit_themes(sentences, vectors, docs, TopicSettings(), encode=base_embedder.encode)
+    previous = ThemeResult.previous_from_json(json.loads(json.dumps(first.to_json())))
+    for t in previous.themes:
+        t.label = f"{t.label} (as named last month)"
+    docs2 = docs + REFUND
+    vectors2, sentences2 = _encode_fixture(base_embedder, docs2)
+    second = fit_themes(sentences2, vectors2, docs2, TopicSettings(), encode=base_embedder.encode, previous=previous)
+    old = {t.id: t.label for t in previous.themes}
+    stable = [t for t in second.themes if t.status == "stable"]
+    assert stable and all(t.label == old[t.id] for t in stable)
+    assert all(not t.label.endswith("last month)") for t in second.themes if t.status != "stable")
