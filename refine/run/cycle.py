@@ -24,7 +24,7 @@ from refine import schemas as S
 from refine import stats as stats_module
 from refine.errors import RefineError
 from refine.insights.followup import carried_segments, carried_warning, followups, previous_profiles, segment_name
-from refine.insights.stage import compute_insights
+from refine.insights.stage import CycleInsights, compute_insights, insights_key
 from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
 from refine.io.ingest import NoUsableRows, ingest, rule_columns
 from refine.io.outputs import check_unlocked, folder_lock, same_file
@@ -704,16 +704,35 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
 def insights_stage(cycle: _Cycle, data, feedback: pd.DataFrame, topics, proposals, embedder, vectors):
     """Theme drivers, value touched / at risk, and against --previous: score-change attribution and what is new."""
     with cycle.progress.stage("insights", "drivers, value, score change, what is new"):
-        insights = compute_insights(
+        key = insights_key(
             feedback,
             data.customers,
             cycle.config,
             topics,
             proposals,
+            versions=cycle.versions,
             previous=cycle.previous,
-            embedder=embedder,
+            embedder_id=embedder.model_id,
             embeddings=vectors,
         )
+        insights, reused = cycle.memo.reuse_or_compute(
+            "insights",
+            key,
+            lambda: compute_insights(
+                feedback,
+                data.customers,
+                cycle.config,
+                topics,
+                proposals,
+                previous=cycle.previous,
+                embedder=embedder,
+                embeddings=vectors,
+            ),
+            save=lambda result: (result.to_json(), {}),
+            restore=lambda document, _: CycleInsights.from_json(document),
+        )
+        if reused:
+            cycle.note("reused the stored insights (same feedback, customers, themes, proposals and runs before)")
     for note in insights.notes or []:
         cycle.warn(note)  # a part of the insights left out, and why
     return insights
