@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -276,8 +277,6 @@ def insights_key(
     the customer table, the whole config, the themes and proposals as the run folder holds them, this
     cycle's embeddings and model, and the files of the earlier runs it compares with (their bytes), with
     the library versions and the source of the modules that compute it."""
-    import sys
-
     digest = Digest(
         "insights",
         versions,

@@ -37,6 +37,7 @@ from refine.report.render import compare_with_previous
 from refine.run.engines import Engine
 from refine.run.folders import write_run
 from refine.run.results import CycleResult, RunManifest
+from refine.run.reuse import cached_ingest
 from refine.segments import model as proposals_module
 from refine.segments import propose as propose_module
 from refine.segments import rules as rules_module
@@ -332,7 +333,9 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
         "ingest", f"{shown(feedback_path, config.feedback)} + {shown(customers_path, config.customers)}"
     ):
         try:
-            data = ingest(feedback_path, customers_path, cycle.config)
+            cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
+            cycle.versions = versions()
+            data = cached_ingest(cycle.memo, feedback_path, customers_path, cycle.config, cycle.versions)
         except NoUsableRows as exc:  # the run stops: the rejects it names are written first
             raise RefineError(str(exc) + _stopped_rejects(cycle.out_dir, exc.rejects)) from None
     if cycle.previous is not None:
@@ -542,8 +545,6 @@ def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray
 def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics, sentences, embedder):
     """Themes per sentence in two levels (refine.text.themes), reused from the stage cache when nothing they read changed."""
     config = cycle.config
-    cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
-    cycle.versions = versions()
     codeframe = load_codeframe(config.themes.codeframe_path(config)) if config.themes.codeframe else None
     previous = ThemeResult.previous_from_json(previous_topics) if previous_topics is not None else None
     with cycle.progress.stage("topics", "themes per sentence: reduce + HDBSCAN, parents, names"):
