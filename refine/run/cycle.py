@@ -448,7 +448,7 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
             multilingual_head=load_multilingual_head(config.model.multilingual),
             multilingual_embedder=_multilingual_embedder(cycle),
             language_cache=_language_cache(config.cache_dir),
-            review_model=None if given is not None else _review_model(config),
+            review_model=None if given is not None else _review_model(config, cycle.engine),
         )
         result = stage.score(feedback[S.TEXT].tolist(), vectors, sentences=sentences)
         cycle.sentiment = result
@@ -484,7 +484,7 @@ def check_model_settings(config: RefineConfig, *, scorer_given: bool = False) ->
     load_multilingual_head(config.model.multilingual)
 
 
-def _review_model(config: RefineConfig):
+def _review_model(config: RefineConfig, engine: Engine | None = None):
     """The `[model] review` model behind the sentiment cache, or None.
 
     "default" means the packaged review model *with the default sentiment head*: a team that trained
@@ -494,7 +494,10 @@ def _review_model(config: RefineConfig):
     spec = config.model.review.strip()
     if spec.lower() == DEFAULT_MODEL and config.model.sentiment.strip().lower() != DEFAULT_MODEL:
         return None
-    model = load_review_model(spec, cache_dir=config.cache_dir)
+    if engine is not None:
+        model = engine.review_model(spec, cache_dir=config.cache_dir)
+    else:
+        model = load_review_model(spec, cache_dir=config.cache_dir)
     if model is None or config.cache_dir is None:
         return model
     return CachedScorer(model, config.cache_dir, model.cache_key)
@@ -510,7 +513,8 @@ def _language_cache(cache_dir):
 def _multilingual_embedder(cycle: _Cycle):
     """USE multilingual v3 behind the cache (built once per cycle; loads its weights only when a text needs it)."""
     if cycle.multilingual_embedder is None:
-        cycle.multilingual_embedder = build_multilingual_embedder(cycle.config.cache_dir)
+        encoder = cycle.engine.multilingual_encoder() if cycle.engine.distributed else None
+        cycle.multilingual_embedder = build_multilingual_embedder(cycle.config.cache_dir, encoder=encoder)
     return cycle.multilingual_embedder
 
 
