@@ -539,7 +539,7 @@ def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray
     cut = sentences.split_rows
     theme_vectors = np.asarray(space.embeddings, dtype=np.float32)
     rows = sentences.frame["feedback_row"].to_numpy()
-    sentence_vectors = theme_vectors[rows].copy()
+    sentence_vectors = theme_vectors[rows]  # fancy indexing: a new array already, no second copy
     if len(cut):
         sentence_vectors[cut] = space.embedder.encode(sentences.frame["text"].to_numpy()[cut].tolist())
     theme_sentences = SentenceTable(frame=sentences.frame, embeddings=sentence_vectors, whole=sentences.whole)
