@@ -79,3 +79,19 @@ def test_an_entry_with_an_email_in_a_searched_column_is_not_stored(demo, tmp_pat
     warm = _run(demo, tmp_path / "warm")
     assert warm["stage_cache"]["ingest"] == "computed"  # nothing stored: read again
     assert b"bob@mailbox.example" not in _cache_bytes(tmp_path / "cache")
+
+
+def test_insights_against_a_previous_run_are_keyed_by_its_files(demo, tmp_path):
+    _run(demo, tmp_path / "last")
+    config = load_config(demo["config"])
+
+    def run(out):
+        run_cycle(demo["feedback"], demo["customers"], config, out, previous=tmp_path / "last", quiet=True)
+        return json.loads((out / "run.json").read_text())["stage_cache"]["insights"]
+
+    assert run(tmp_path / "now") == "computed"
+    assert run(tmp_path / "again") == "reused"
+    assert (tmp_path / "now" / "insights.json").read_bytes() == (tmp_path / "again" / "insights.json").read_bytes()
+    manifest = tmp_path / "last" / "run.json"
+    manifest.write_text(manifest.read_text() + "\n")  # another byte in last month's run: compared again
+    assert run(tmp_path / "third") == "computed"
