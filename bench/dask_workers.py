@@ -51,14 +51,19 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=2000)
     parser.add_argument("--workers", default="1,2")
     args = parser.parse_args()
+
+    texts = _texts(args.texts)
+    multi, review = texts[: len(texts) // 4], texts[: len(texts) // 10]
+    with tempfile.TemporaryDirectory(prefix="dask-bench-") as folder:  # the exports, removed at the end
+        _bench(args, texts, multi, review, Path(folder))
+
+
+def _bench(args, texts: list[str], multi: list[str], review: list[str], cache: Path) -> None:
     import distributed
 
     from refine.run.engines import DistributedEmbedder, DistributedMultilingual, DistributedReviewModel
     from refine.text.sentiment.review import default_review_model_dir
 
-    texts = _texts(args.texts)
-    multi, review = texts[: len(texts) // 4], texts[: len(texts) // 10]
-    cache = Path(tempfile.mkdtemp(prefix="dask-bench-"))
     print(f"{len(texts)} texts ({sum(map(len, texts)):,} characters); {os.cpu_count()} CPUs")
     first: dict[str, tuple[np.ndarray, float]] = {}
     for n in [int(w) for w in args.workers.split(",")]:
