@@ -23,8 +23,8 @@ first draw's overshoot, so the feedback table is close to N rows), and written a
     before all sizes into a template cache and copied into every fresh cache (its time is printed
     apart). Use --cold-export to include it in every cold run instead.
   * warm: the same data and the same cache folder, a new run folder: embeddings, sentiment, the
-    topic fit and the proposal search come from the cache (refine.text.embed, refine.text.sentiment.scorers.CachedScorer,
-    refine.memo); ingest, aspects (sentence splitting), join and report run again.
+    topic fit, the proposal search, ingest and the insights stage come from the cache (refine.text.embed,
+    refine.text.sentiment.scorers.CachedScorer, refine.memo, refine.run.reuse); aspects, join and report run again.
   * next (unless --next-shared 1): a "next month" sharing --next-shared (0.9) of its texts with the
     first: the same customers and rows, the other texts edited into new ones. Only the new texts are
     embedded and scored; the topic fit and the proposal search run again, since their inputs changed.

@@ -6,12 +6,16 @@ inputs, its settings, the seed, the versions of refine and its libraries, and th
 the modules that compute it:
 
 * the topic fit (texts, embeddings, [topics], seed, last month's topics);
-* the proposal search (customer table, joined feedback, respondents, the whole config, seed).
+* the proposal search (customer table, joined feedback, respondents, the whole config, seed);
+* ingest (the bytes of both input files, the config, refine.run.reuse): the accepted rows, as Parquet;
+* the insights stage (joined feedback, customers, config, themes, proposals, the earlier runs' files).
 
 Change one customer, one text, one setting or one line of those modules and the key changes, so
 the stage runs again. A stored result is what the run folder holds anyway: topics (keywords,
 redacted quotes, centroids, one topic id per text) and proposals (rules, evidence, redacted
-quotes). The customer table itself is never stored here.
+quotes). Of the customer table only what later stages read is stored (ids, segment, the attributes the
+search reads, outcomes), never its id-like and free-text columns, and no entry is stored whose cells hold an
+e-mail, phone or card number (refine.run.reuse).
 
 Payloads are JSON plus an ``.npz`` of arrays (never pickle: loading a pickle runs code, and a cache
 folder may be shared). The JSON file is written last, so an entry without it is unfinished and
@@ -133,6 +137,15 @@ class StageMemo:
         self.used[stage] = "reused"
         return document["value"], arrays
 
+    def frames(self, stage: str, key: str) -> dict[str, pd.DataFrame] | None:
+        """The tables stored beside an entry (Parquet, dtypes kept), or None where one is unreadable."""
+        if self.root is None:
+            return None
+        try:
+            return {p.stem: pd.read_parquet(p) for p in sorted(self._entry(stage, key).glob("*.parquet"))}
+        except (OSError, ValueError, ImportError):
+            return None
+
     def reuse_or_compute(
         self,
         stage: str,
@@ -150,8 +163,16 @@ class StageMemo:
         self.store(stage, key, *save(value))
         return value, False
 
-    def store(self, stage: str, key: str, value: Any, arrays: dict[str, np.ndarray] | None = None) -> None:
-        """Keep a result; a failure to write (full disk, read-only cache) only costs the reuse."""
+    def store(
+        self,
+        stage: str,
+        key: str,
+        value: Any,
+        arrays: dict[str, np.ndarray] | None = None,
+        frames: dict[str, pd.DataFrame] | None = None,
+    ) -> None:
+        """Keep a result (`frames` as Parquet files); a failure to write (full disk, read-only cache) only
+        costs the reuse."""
         self.used[stage] = "computed"
         if self.root is None:
             return
@@ -160,10 +181,19 @@ class StageMemo:
             entry.mkdir(parents=True, exist_ok=True)
             if arrays:
                 atomic_write(entry / "arrays.npz", lambda tmp: _save_arrays(tmp, arrays))
+            for name, frame in (frames or {}).items():
+                atomic_write(entry / f"{name}.parquet", _frame_writer(frame))
             text = json.dumps({"format": FORMAT, "key": key, "value": value}, default=_plain, allow_nan=True)
             atomic_write(entry / "result.json", lambda tmp: tmp.write_bytes(text.encode("utf-8", "surrogatepass")))
         except OSError:
             return
+
+
+def _frame_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        frame.to_parquet(tmp)
+
+    return write
 
 
 def _save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from refine.errors import RefineError
 from refine.io.config import TopicSettings, load_config
-from refine.run.engines import Engine, embed_distributed, worker_stats
+from refine.run.engines import Engine, _read_worker_stats, embed_distributed, worker_stats
 from refine.text.embed import CachedEmbedder
 
 distributed = pytest.importorskip("distributed")
@@ -103,6 +103,13 @@ def test_dask_run_matches_local_run(cluster, base_embedder, tmp_path, monkeypatc
         assert result.manifest.embedding_cache["documents"]["hits"] == 0
         outputs[engine] = tmp_path / engine
     manifest = json.loads((outputs["dask"] / "run.json").read_text())
+    # every model that reads texts ran on the workers: the review model and USE multilingual too
+    with distributed.Client(cluster.scheduler_address) as reader:
+        stats = reader.run(_read_worker_stats)
+    review = manifest["sentiment_cache"].get("review", {}).get("computed", 0)
+    assert review > 0 and sum(s["review"] for s in stats.values()) >= review
+    multilingual = manifest["embedding_cache"].get("multilingual", {}).get("computed", 0)
+    assert sum(s["multilingual"] for s in stats.values()) >= multilingual
     assert manifest["engine"] == {"name": "dask", "workers": 2, "scheduler": cluster.scheduler_address, "started": True}
     assert json.loads((outputs["local"] / "run.json").read_text())["engine"] == {"name": "local", "workers": 1}
     # Sentence-level themes move with vectors that differ in the 7th digit: HDBSCAN on the spectral
@@ -191,3 +198,44 @@ def test_sampled_fit_setting_is_checked():
     assert load_config(None, overrides={"topics": {"fit_sample": 5000}}).topics.fit_sample == 5000
     with pytest.raises(RefineError, match=r"\[topics\] fit_sample"):
         load_config(None, overrides={"topics": {"fit_sample": 10}})
+
+
+MIXED = [
+    f"{i}: "
+    + ["la entrega llegó tarde", "das Paket kam zu spät", "le colis est arrivé en retard", "parcel late"][i % 4]
+    + " y más" * (i % 5)
+    for i in range(150)
+]
+
+
+def test_multilingual_encoder_on_workers_gives_the_local_vectors_whatever_the_partitions(client):
+    from refine.run.engines import DistributedMultilingual
+    from refine.text.embed_multilingual import MultilingualEncoder
+
+    local = MultilingualEncoder().encode(MIXED)
+    small = DistributedMultilingual(client=client, partition_size=64).encode(MIXED)
+    large = DistributedMultilingual(client=client, partition_size=200).encode(MIXED)  # rounded to 192: 3 batches
+    assert small.tobytes() == large.tobytes() == local.tobytes()  # byte for byte
+    assert DistributedMultilingual(client=client).model_id == MultilingualEncoder().model_id  # one shared cache
+
+
+def test_review_model_on_workers_gives_the_local_scores_whatever_the_partitions(client, tmp_path):
+    from refine.run.engines import DistributedReviewModel
+    from refine.text.sentiment.review import default_review_model_dir, load_review_model
+
+    texts = [t + ". The staff were friendly but the refund took weeks and nobody answered." for t in TEXTS[:20]]
+    local = load_review_model("default", cache_dir=tmp_path).score(texts)
+    frames = [
+        DistributedReviewModel(
+            default_review_model_dir(), cache_dir=tmp_path, client=client, partition_size=size
+        ).score(texts)
+        for size in (3, 7)
+    ]
+    for frame in frames:
+        pd.testing.assert_frame_equal(frame, local, check_exact=True)
+    remote = DistributedReviewModel(default_review_model_dir(), cache_dir=tmp_path, client=client)
+    assert (remote.model_id, remote.cache_key, remote.mix) == (
+        load_review_model("default", cache_dir=tmp_path).model_id,
+        load_review_model("default", cache_dir=tmp_path).cache_key,
+        load_review_model("default", cache_dir=tmp_path).mix,
+    )

@@ -160,7 +160,8 @@ def test_rerun_uses_the_cache_and_gives_the_same_proposals(small, hashing_model,
     manifest = json.loads((tmp_path / "again" / "run.json").read_text())
     assert manifest["embedding_cache"]["computed"] == 0
     assert any((Path(os.environ["REFINE_CACHE_DIR"]) / "language").rglob("shard-*.npz"))  # languages kept for reruns
-    assert manifest["stage_cache"] == ({"topics": "reused", "propose": "reused"} if reuse else "off")
+    every = {"ingest": "reused", "topics": "reused", "propose": "reused", "insights": "reused"}
+    assert manifest["stage_cache"] == (every if reuse else "off")
     for name in ("proposals.json", "topics.json", "report.md"):
         first, second = ((folder / name).read_text() for folder in (out / "run", tmp_path / "again"))
         if name == "report.md":  # the run's start time is printed in the header, its folder in the A/B commands
@@ -270,7 +271,12 @@ def test_a_changed_customer_reruns_the_proposal_search_but_not_the_topic_fit(sma
     result = refine_run(data, tmp_path / "run", customers=tmp_path / "customers.csv")
     assert result.exit_code == 0, result.output
     manifest = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert manifest["stage_cache"] == {"topics": "reused", "propose": "computed"}
+    assert manifest["stage_cache"] == {
+        "ingest": "computed",
+        "topics": "reused",
+        "propose": "computed",
+        "insights": "computed",
+    }
 
 
 @pytest.mark.real_model

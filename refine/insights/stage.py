@@ -7,7 +7,10 @@ value columns from it.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from refine import schemas as S
+from refine.insights import drivers as drivers_module
 from refine.insights.drivers import (
     Attribution,
     DriverResult,
@@ -26,6 +30,8 @@ from refine.insights.drivers import (
     what_is_new,
 )
 from refine.io.runs import clean_json, read_json
+from refine.memo import Digest, code_digest
+from refine.segments import value as value_module
 from refine.segments.model import Proposal
 from refine.segments.value import ValueResult, value_at_risk
 from refine.text.themes.model import Theme
@@ -253,6 +259,46 @@ def compute_insights(
             min_similarity=threshold,
         )
     return insights
+
+
+def insights_key(
+    feedback: pd.DataFrame,
+    customers: pd.DataFrame,
+    config: RefineConfig,
+    topics: list[Theme],
+    proposals: list[Proposal],
+    *,
+    versions: dict[str, str],
+    previous: Path | None = None,
+    embedder_id: str | None = None,
+    embeddings: np.ndarray | None = None,
+) -> str:
+    """Digest of everything `compute_insights` reads, for the stage cache (refine.memo): the joined feedback,
+    the customer table, the whole config, the themes and proposals as the run folder holds them, this
+    cycle's embeddings and model, and the files of the earlier runs it compares with (their bytes), with
+    the library versions and the source of the modules that compute it."""
+    digest = Digest(
+        "insights",
+        versions,
+        code_digest(sys.modules[__name__], drivers_module, value_module),
+        feedback,
+        customers,
+        config.to_dict(),
+        [dataclasses.asdict(t) for t in topics],
+        [p.to_json() for p in proposals],
+        embedder_id,
+        np.asarray(embeddings) if embeddings is not None else None,
+    )
+    for folder in previous_runs(previous) if previous is not None else []:
+        for name in ("run.json", "topics.json", "feedback.parquet"):
+            path = folder / name
+            digest.add(name, _file_sha256(path) if path.exists() else None)
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _topics_of(folder: Path) -> list[dict[str, Any]]:

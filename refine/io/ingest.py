@@ -1099,6 +1099,13 @@ def read_customers(path: str | Path | None, config: RefineConfig) -> pd.DataFram
     return customers
 
 
+def typed_attribute(values: pd.Series) -> pd.Series:
+    """An attribute column (not the id, segment or an outcome) of the accepted customers typed as ingest
+    types it: refine.run.reuse reads the columns the stage cache does not keep (id-like, free text) again."""
+    column = str(values.name)
+    return _day_month_dates(_typed(_decimal_commas(values, column, []), [], flags=False), [])
+
+
 def rule_columns(attributes: list[str], config: RefineConfig) -> list[str]:
     """Columns a rule may name: attributes and the segment, never outcomes or excluded columns."""
     banned = set(config.customers.outcomes) | set(config.customers.exclude) | {config.customers.customer_id}

@@ -24,7 +24,7 @@ from refine import schemas as S
 from refine import stats as stats_module
 from refine.errors import RefineError
 from refine.insights.followup import carried_segments, carried_warning, followups, previous_profiles, segment_name
-from refine.insights.stage import compute_insights
+from refine.insights.stage import CycleInsights, compute_insights, insights_key
 from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
 from refine.io.ingest import NoUsableRows, ingest, rule_columns
 from refine.io.outputs import check_unlocked, folder_lock, same_file
@@ -37,6 +37,7 @@ from refine.report.render import compare_with_previous
 from refine.run.engines import Engine
 from refine.run.folders import write_run
 from refine.run.results import CycleResult, RunManifest
+from refine.run.reuse import cached_ingest
 from refine.segments import model as proposals_module
 from refine.segments import propose as propose_module
 from refine.segments import rules as rules_module
@@ -332,7 +333,9 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
         "ingest", f"{shown(feedback_path, config.feedback)} + {shown(customers_path, config.customers)}"
     ):
         try:
-            data = ingest(feedback_path, customers_path, cycle.config)
+            cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
+            cycle.versions = versions()
+            data = cached_ingest(cycle.memo, feedback_path, customers_path, cycle.config, cycle.versions)
         except NoUsableRows as exc:  # the run stops: the rejects it names are written first
             raise RefineError(str(exc) + _stopped_rejects(cycle.out_dir, exc.rejects)) from None
     if cycle.previous is not None:
@@ -445,7 +448,7 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
             multilingual_head=load_multilingual_head(config.model.multilingual),
             multilingual_embedder=_multilingual_embedder(cycle),
             language_cache=_language_cache(config.cache_dir),
-            review_model=None if given is not None else _review_model(config),
+            review_model=None if given is not None else _review_model(config, cycle.engine),
         )
         result = stage.score(feedback[S.TEXT].tolist(), vectors, sentences=sentences)
         cycle.sentiment = result
@@ -481,7 +484,7 @@ def check_model_settings(config: RefineConfig, *, scorer_given: bool = False) ->
     load_multilingual_head(config.model.multilingual)
 
 
-def _review_model(config: RefineConfig):
+def _review_model(config: RefineConfig, engine: Engine | None = None):
     """The `[model] review` model behind the sentiment cache, or None.
 
     "default" means the packaged review model *with the default sentiment head*: a team that trained
@@ -491,7 +494,10 @@ def _review_model(config: RefineConfig):
     spec = config.model.review.strip()
     if spec.lower() == DEFAULT_MODEL and config.model.sentiment.strip().lower() != DEFAULT_MODEL:
         return None
-    model = load_review_model(spec, cache_dir=config.cache_dir)
+    if engine is not None:
+        model = engine.review_model(spec, cache_dir=config.cache_dir)
+    else:
+        model = load_review_model(spec, cache_dir=config.cache_dir)
     if model is None or config.cache_dir is None:
         return model
     return CachedScorer(model, config.cache_dir, model.cache_key)
@@ -507,7 +513,8 @@ def _language_cache(cache_dir):
 def _multilingual_embedder(cycle: _Cycle):
     """USE multilingual v3 behind the cache (built once per cycle; loads its weights only when a text needs it)."""
     if cycle.multilingual_embedder is None:
-        cycle.multilingual_embedder = build_multilingual_embedder(cycle.config.cache_dir)
+        encoder = cycle.engine.multilingual_encoder() if cycle.engine.distributed else None
+        cycle.multilingual_embedder = build_multilingual_embedder(cycle.config.cache_dir, encoder=encoder)
     return cycle.multilingual_embedder
 
 
@@ -532,7 +539,7 @@ def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray
     cut = sentences.split_rows
     theme_vectors = np.asarray(space.embeddings, dtype=np.float32)
     rows = sentences.frame["feedback_row"].to_numpy()
-    sentence_vectors = theme_vectors[rows].copy()
+    sentence_vectors = theme_vectors[rows]  # fancy indexing: a new array already, no second copy
     if len(cut):
         sentence_vectors[cut] = space.embedder.encode(sentences.frame["text"].to_numpy()[cut].tolist())
     theme_sentences = SentenceTable(frame=sentences.frame, embeddings=sentence_vectors, whole=sentences.whole)
@@ -542,8 +549,6 @@ def theme_space_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray
 def topics_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, previous_topics, sentences, embedder):
     """Themes per sentence in two levels (refine.text.themes), reused from the stage cache when nothing they read changed."""
     config = cycle.config
-    cycle.memo = StageMemo(config.cache_dir if config.run.reuse else None)
-    cycle.versions = versions()
     codeframe = load_codeframe(config.themes.codeframe_path(config)) if config.themes.codeframe else None
     previous = ThemeResult.previous_from_json(previous_topics) if previous_topics is not None else None
     with cycle.progress.stage("topics", "themes per sentence: reduce + HDBSCAN, parents, names"):
@@ -707,16 +712,35 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
 def insights_stage(cycle: _Cycle, data, feedback: pd.DataFrame, topics, proposals, embedder, vectors):
     """Theme drivers, value touched / at risk, and against --previous: score-change attribution and what is new."""
     with cycle.progress.stage("insights", "drivers, value, score change, what is new"):
-        insights = compute_insights(
+        key = insights_key(
             feedback,
             data.customers,
             cycle.config,
             topics,
             proposals,
+            versions=cycle.versions,
             previous=cycle.previous,
-            embedder=embedder,
+            embedder_id=embedder.model_id,
             embeddings=vectors,
         )
+        insights, reused = cycle.memo.reuse_or_compute(
+            "insights",
+            key,
+            lambda: compute_insights(
+                feedback,
+                data.customers,
+                cycle.config,
+                topics,
+                proposals,
+                previous=cycle.previous,
+                embedder=embedder,
+                embeddings=vectors,
+            ),
+            save=lambda result: (result.to_json(), {}),
+            restore=lambda document, _: CycleInsights.from_json(document),
+        )
+        if reused:
+            cycle.note("reused the stored insights (same feedback, customers, themes, proposals and runs before)")
     for note in insights.notes or []:
         cycle.warn(note)  # a part of the insights left out, and why
     return insights

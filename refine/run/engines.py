@@ -7,7 +7,11 @@ process loads a model once and keeps it for every later partition. Workers never
 call `offline_env()` before loading, so the model package must be installed on every worker.
 
 The embedding sentiment head is a matrix product on vectors the driver already has, so it runs on
-the driver; a `transformers:` scorer reads texts and is mapped over partitions like the embedder.
+the driver; a `transformers:` scorer reads texts and is mapped over partitions like the embedder, and
+so are the two other models that read texts: USE multilingual (comments and sentences not in English,
+and the theme space of a mixed month) and the review model (long unsure English comments). Their
+results do not depend on the partitioning: the review model scores each text on its own, and USE's
+partitions are whole multiples of its batch, cut at the same places as the local encoder's batches.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ from refine.optional import check_extra, require
 from refine.progress import Progress
 from refine.text import embed as embed_module
 from refine.text.embed import CHUNK_SIZE, CachedEmbedder, SentenceTransformerEmbedder
+from refine.text.embed_multilingual import MultilingualEncoder
 from refine.text.embed_onnx import OnnxEmbedder
 from refine.text.sentiment import scorers as scorers_module
+from refine.text.sentiment.review import ReviewModel, load_review_model
 
 WHERE = "[run] scheduler"
 PARTITION_SIZE = 256  # texts per task: large enough to batch well, small enough to spread over workers
@@ -34,7 +40,7 @@ CONNECT_TIMEOUT_S = 10
 
 # Per worker process: models loaded once, keyed by what builds them; counters the tests read.
 _WORKER_MODELS: dict[tuple, Any] = {}
-_WORKER_STATS = {"loads": 0, "texts": 0, "partitions": 0}
+_WORKER_STATS = {"loads": 0, "texts": 0, "partitions": 0, "multilingual": 0, "review": 0}
 
 
 # ---------------------------------------------------------------------------------------- on workers
@@ -77,6 +83,25 @@ def _score_partition(texts: list[str], spec: str, device: str) -> pd.DataFrame:
     scorer = _worker_model(("sentiment", spec, device), lambda: scorers_module.load_scorer(spec, device=device))
     _WORKER_STATS["partitions"] += 1
     return scorer.score(texts, None)
+
+
+def _multilingual_partition(texts: list[str], texts_per_batch: int) -> np.ndarray:
+    """USE multilingual vectors of one partition, in batches cut where the local encoder cuts them."""
+    encoder = _worker_model(("multilingual", texts_per_batch), lambda: MultilingualEncoder(1, texts_per_batch))
+    _WORKER_STATS["multilingual"] += len(texts)
+    _WORKER_STATS["partitions"] += 1
+    return encoder.encode(texts)
+
+
+def _review_partition(texts: list[str], folder: str, cache_dir: str | None) -> np.ndarray:
+    """Review-model probabilities of one partition (each text scored on its own)."""
+    model = _worker_model(
+        ("review", folder, cache_dir),
+        lambda: ReviewModel(folder, cache_dir=Path(cache_dir) if cache_dir else None, threads=1),
+    )
+    _WORKER_STATS["review"] += len(texts)
+    _WORKER_STATS["partitions"] += 1
+    return model.predict_proba(texts)
 
 
 def _read_worker_stats() -> dict[str, int]:
@@ -213,6 +238,44 @@ class DistributedScorer:
         return pd.concat(client.gather(futures), ignore_index=True)
 
 
+class DistributedMultilingual(MultilingualEncoder):
+    """USE multilingual v3 over the cluster: the same model id and vectors as the local encoder (each
+    partition a whole number of its batches, so every batch holds the texts it holds locally)."""
+
+    def __init__(self, *, client, partition_size: int = PARTITION_SIZE, batch_size: int = 64):
+        super().__init__(batch_size=batch_size)
+        self.client = client
+        self.partition_size = max(1, partition_size // self.batch_size) * self.batch_size
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        client = _client_of(self.client)
+        parts = [texts[s] for s in _partitions(len(texts), self.partition_size)]
+        futures = client.map(_multilingual_partition, parts, texts_per_batch=self.batch_size)
+        return np.concatenate(client.gather(futures)).astype(np.float32)
+
+
+class DistributedReviewModel(ReviewModel):
+    """The review model over the cluster: card, ids and cache key as the local one, probabilities from the
+    workers (each text on its own: the same figures whatever the partitions)."""
+
+    def __init__(self, folder, *, cache_dir: Path | None, client, partition_size: int = PARTITION_SIZE):
+        super().__init__(folder, cache_dir=cache_dir)
+        self.client = client
+        self.partition_size = partition_size
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) == 0:
+            return np.zeros((0, 3))
+        texts = [str(t) for t in texts]
+        client = _client_of(self.client)
+        parts = [texts[s] for s in _partitions(len(texts), self.partition_size)]
+        futures = client.map(_review_partition, parts, folder=str(self.folder), cache_dir=str(self.cache_dir))
+        return np.concatenate(client.gather(futures)).astype(np.float64)
+
+
 # ---------------------------------------------------------------------------------------- the engine
 
 
@@ -324,6 +387,19 @@ class Engine:
                 return scorers_module.load_scorer(spec, device=device)  # raises the usual one-line error
             return DistributedScorer(spec.strip(), device=device, client=self)
         return scorers_module.load_scorer(spec, device=device)
+
+    def multilingual_encoder(self) -> MultilingualEncoder:
+        """USE multilingual: in this process, or on the cluster (the cache in front of it stays here)."""
+        return DistributedMultilingual(client=self) if self.distributed else MultilingualEncoder()
+
+    def review_model(self, spec: str, *, cache_dir: Path | None) -> ReviewModel | None:
+        """`[model] review`'s model (None for "off"): in this process, or on the cluster."""
+        if not self.distributed:
+            return load_review_model(spec, cache_dir=cache_dir)
+        local = load_review_model(spec, cache_dir=cache_dir)  # the checks and the card, without a session
+        if local is None:
+            return None
+        return DistributedReviewModel(local.folder, cache_dir=local.cache_dir, client=self)
 
     def close(self) -> None:
         if self._client is not None:

@@ -65,6 +65,7 @@ class MultilingualEncoder:
         return vectors / np.where(norms > 0, norms, 1.0)
 
 
-def build_multilingual_embedder(cache_dir: Path | None, *, threads: int = 2):
-    """The multilingual encoder behind the same content-hash cache as the main embedder."""
-    return CachedEmbedder(MultilingualEncoder(threads=threads), cache_dir)
+def build_multilingual_embedder(cache_dir: Path | None, *, threads: int = 2, encoder=None):
+    """The multilingual encoder (`encoder`, e.g. one on a Dask cluster) behind the same content-hash cache
+    as the main embedder."""
+    return CachedEmbedder(encoder if encoder is not None else MultilingualEncoder(threads=threads), cache_dir)

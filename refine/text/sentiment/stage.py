@@ -194,7 +194,7 @@ def build_sentences(texts: Sequence[str], doc_embeddings: np.ndarray, embedder, 
     frame["text"] = [texts[r] if w else t for r, t, w in zip(frame["feedback_row"], frame["text"], frame["whole"])]
     whole = frame["whole"].to_numpy()
     x = np.asarray(doc_embeddings, dtype=np.float32)
-    vectors = x[frame["feedback_row"].to_numpy()].copy()
+    vectors = x[frame["feedback_row"].to_numpy()]  # fancy indexing copies once; no second copy
     cut = np.flatnonzero(~whole)
     if len(cut):
         vectors[cut] = embedder.encode(frame["text"].to_numpy()[cut].tolist())

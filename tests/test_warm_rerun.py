@@ -1,0 +1,97 @@
+"""Issue 32 point 3, warm reruns: the fixed costs (ingest and join input, the insights stage) come from the
+stage cache (refine.memo) keyed by the inputs' content, give byte-identical outputs, and never hold an e-mail,
+phone or card number of the customer table."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from refine.demo.company import generate_company, write_demo_data
+from refine.io.config import load_config
+from refine.run.cycle import run_cycle
+
+SAME = ("proposals.json", "topics.json", "insights.json", "rejects.csv")
+
+
+@pytest.fixture
+def demo(tmp_path, monkeypatch, hashing_model):
+    monkeypatch.setenv("REFINE_CACHE_DIR", str(tmp_path / "cache"))
+    return write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=500, response_rate=0.3))
+
+
+def _run(demo, out):
+    run_cycle(demo["feedback"], demo["customers"], load_config(demo["config"]), out, quiet=True)
+    return json.loads((out / "run.json").read_text())
+
+
+def test_warm_rerun_reuses_the_fixed_costs_and_writes_the_same_files(demo, tmp_path):
+    cold = _run(demo, tmp_path / "cold")
+    warm = _run(demo, tmp_path / "warm")
+    assert cold["stage_cache"]["insights"] == cold["stage_cache"]["ingest"] == "computed"
+    assert warm["stage_cache"]["insights"] == warm["stage_cache"]["ingest"] == "reused"
+    for name in SAME:
+        assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes(), name
+    assert cold["counts"] == warm["counts"] and cold["inputs"] == warm["inputs"]
+    assert cold["warnings"] == warm["warnings"]
+
+
+def test_ingest_comes_from_the_cache_keyed_by_the_files_content(demo, tmp_path):
+    cold = _run(demo, tmp_path / "cold")
+    warm = _run(demo, tmp_path / "warm")
+    assert (cold["stage_cache"]["ingest"], warm["stage_cache"]["ingest"]) == ("computed", "reused")
+    # one changed byte in the customer file: read again
+    path = demo["customers"]
+    path.write_text(path.read_text().replace(",north,", ",North,", 1))
+    changed = _run(demo, tmp_path / "changed")
+    assert changed["stage_cache"]["ingest"] == "computed"
+    assert changed["inputs"]["customers"]["sha256"] != cold["inputs"]["customers"]["sha256"]
+
+
+def _cache_bytes(root):
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def test_contact_columns_never_reach_the_cache(demo, tmp_path):
+    frame = pd.read_csv(demo["customers"], dtype=str, keep_default_na=False)
+    # an attribute column the config does not exclude, full of e-mails and phone numbers (id-like: not searched)
+    frame.insert(3, "contact", [f"jo.{i}@mailbox.example or +44 20 7946 {i:04d}" for i in range(len(frame))])
+    frame.to_csv(demo["customers"], index=False)
+    cold = _run(demo, tmp_path / "cold")
+    warm = _run(demo, tmp_path / "warm")
+    assert warm["stage_cache"]["ingest"] == "reused"
+    for name in SAME:
+        assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes(), name
+    stored = _cache_bytes(tmp_path / "cache")
+    assert b"@mailbox.example" not in stored and b"7946" not in stored and b"jo.1" not in stored
+    skipped = {c["column"]: c["reason"] for c in warm["proposal_method"]["skipped_columns"]}
+    assert skipped["contact"].startswith(("id-like", "free text"))  # read again from the file, not the cache
+    assert cold["proposal_method"] == warm["proposal_method"]
+
+
+def test_an_entry_with_an_email_in_a_searched_column_is_not_stored(demo, tmp_path):
+    frame = pd.read_csv(demo["customers"], dtype=str, keep_default_na=False)
+    frame.loc[5, "region"] = "bob@mailbox.example"  # a stray address in a category column the search reads
+    frame.to_csv(demo["customers"], index=False)
+    _run(demo, tmp_path / "cold")
+    warm = _run(demo, tmp_path / "warm")
+    assert warm["stage_cache"]["ingest"] == "computed"  # nothing stored: read again
+    assert b"bob@mailbox.example" not in _cache_bytes(tmp_path / "cache")
+
+
+def test_insights_against_a_previous_run_are_keyed_by_its_files(demo, tmp_path):
+    _run(demo, tmp_path / "last")
+    config = load_config(demo["config"])
+
+    def run(out):
+        run_cycle(demo["feedback"], demo["customers"], config, out, previous=tmp_path / "last", quiet=True)
+        return json.loads((out / "run.json").read_text())["stage_cache"]["insights"]
+
+    assert run(tmp_path / "now") == "computed"
+    assert run(tmp_path / "again") == "reused"
+    assert (tmp_path / "now" / "insights.json").read_bytes() == (tmp_path / "again" / "insights.json").read_bytes()
+    manifest = tmp_path / "last" / "run.json"
+    manifest.write_text(manifest.read_text() + "\n")  # another byte in last month's run: compared again
+    assert run(tmp_path / "third") == "computed"
