@@ -191,13 +191,13 @@ def mmr(vectors: np.ndarray, centroid: np.ndarray, k: int, diversity: float = 0.
 # --- parent names -------------------------------------------------------------------------------------
 # A parent is named for what its children share, read first in their names: a word or two-word phrase
 # that two or more children's names say (light stemming: "size" / "sizing", "prices" / "pricey"),
-# weighted by those children's sizes. Every candidate must be at least PARENT_LIFT times as frequent
-# in the parent's own sentences as in all the other sentences (the other parents and the unthemed):
-# a word that every part of the feedback says ("days", "pair", "good") is what the texts have in
-# common, not what this parent is about. The same factor holds for the phrases of the texts that are
-# tried after the children's names; and the parent must hold at least PARENT_OWN of all the sentences
-# that say it (c-TF-IDF's idea: distinctive against the other parents, not merely frequent in this
-# one: "good" is said in every parent). No stop list of units or times: these two shares decide.
+# weighted by those children's sizes; a word merely frequent in their texts ("days" under the demo's
+# delivery themes, "pair" under its sizing ones) comes only after the names. Every candidate, from
+# the names or the texts, must be at least PARENT_LIFT times as frequent in the parent's own sentences
+# as in all the other sentences (the other parents and the unthemed), and the parent must hold at
+# least PARENT_OWN of all the sentences that say it (c-TF-IDF's idea: distinctive against the other
+# parents, not merely frequent in this one: "good", in two of the demo's service children's names, is
+# said in every parent). No stop list of units or times: these two shares decide.
 PARENT_LIFT = 2.0
 PARENT_OWN = 0.5
 _SUFFIXES = ("ing", "ed", "er", "ey", "y", "e")
