@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -203,6 +204,7 @@ PARENT_OWN = 0.5
 _SUFFIXES = ("ing", "ed", "er", "ey", "y", "e")
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A light stem: plural off, then one of -ing / -ed / -er / -ey / -y / -e ("sizing", "size" -> "siz";
     "prices", "pricey" -> "pric"; "voter", "vote" -> "vot"; "delivery", "delivered" -> "deliver")."""
@@ -233,11 +235,13 @@ class ParentTerms:
         for (key, form), _ in sorted(forms.items(), key=lambda x: (-x[1], x[0])):
             self.surface.setdefault(key, form)
 
-    def lift(self, phrase: str, members: np.ndarray) -> float:
+    def lift(self, phrase: str, members: np.ndarray, inside: int | None = None) -> float:
         """How many times more often the parent's sentences `members` say `phrase` (stemmed) than the
-        others do; 0 where the parent holds less than PARENT_OWN of the sentences that say it."""
+        others do (`inside`: how many of them say it, when known); 0 where the parent holds less than
+        PARENT_OWN of the sentences that say it."""
         key = stem_phrase(phrase)
-        inside = sum(key in self.stems[i] for i in members)
+        if inside is None:
+            inside = sum(key in self.stems[i] for i in members)
         outside = self.counts.get(key, 0) - inside
         if inside == 0 or inside < PARENT_OWN * (inside + outside):
             return 0.0
@@ -281,8 +285,10 @@ class ParentTerms:
         members = np.concatenate(list(children)) if len(children) else np.zeros(0, int)
         weight: Counter[str] = Counter()
         said: Counter[str] = Counter()
+        inside: Counter[str] = Counter()
         for rows, size in zip(children, sizes, strict=True):
             counted = Counter(k for i in rows for k in self.stems[i])
+            inside.update(counted)
             for key, c in counted.items():
                 if c >= MIN_COUNT and self.surface.get(key, "") not in FILLER:
                     weight[key] += size
@@ -290,7 +296,7 @@ class ParentTerms:
         total = max(sum(sizes), 1)
         out = []
         for key, n in said.items():
-            lift = self.lift(self.surface[key], members) if n >= 2 else 0.0
+            lift = self.lift(self.surface[key], members, inside[key]) if n >= 2 else 0.0
             if lift >= PARENT_LIFT:
                 bonus = LENGTH_BONUS.get(len(key.split()), 0.6)
                 out.append((self.surface[key], weight[key] / total * bonus * float(np.log1p(min(lift, 100.0)))))
