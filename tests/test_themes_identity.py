@@ -82,6 +82,44 @@ def test_a_parent_is_named_for_what_its_children_share():
     assert [p for p, _ in shared] == ["late delivery"]  # never "chicken", said by the largest child alone
 
 
+def test_a_parent_is_named_for_a_word_its_childrens_names_share_that_other_parents_do_not_say():
+    """Two parents and the rest of the feedback, by hand: "days" and "good" are said all over, so
+    they name no parent; "size" / "sizing" are one word; a child already named "Delivery" leaves the
+    parent the two most shared words."""
+    from refine.text.themes.naming import ParentTerms, parent_name, stem
+
+    delivery = ["delivery took five days"] * 8 + ["late delivery, days late"] * 6
+    delivery += ["parcel stuck in the depot"] * 3 + ["parcel left outside"] * 3
+    sizing = ["true to size"] * 4 + ["sizing runs small"] * 3 + ["good fit, snug"] * 5 + ["good pair of jeans"] * 5
+    rest = ["refund took days"] * 20 + ["good service from the agent"] * 16 + ["the app logs me out"] * 24
+    terms = ParentTerms(phrase_counts(delivery + sizing + rest))
+    d = np.split(np.arange(20), [8, 14, 17])  # the sentence rows of each child
+    s = np.split(np.arange(20, 37), [4, 7, 12])
+
+    def name(names, rows, pools=(), taken=frozenset()):
+        def choose(pool):
+            return next((p for p, _ in pool if name_key(p) not in taken), "")
+
+        return parent_name(terms, names, [len(r) for r in rows], rows, list(pools), choose, set(taken))
+
+    kids = ["Delivery times", "Late delivery", "Parcel stuck", "Parcel left"]
+    assert name(kids, d) == "delivery"  # in two names, by the children's sizes over "parcel"
+    assert name(kids, d, taken={"delivery"}) == "delivery / parcel"
+    # "good" is in the two largest children's names, but the rest says it more: "size" and "sizing" win
+    assert name(["True to size", "Sizing runs small", "Good fit", "Good pair"], s) == "size"
+    assert terms.lift("good", np.arange(20, 37)) == 0.0 and terms.lift("size", np.arange(20, 37)) == np.inf
+    assert name(["Stuck in the depot", "Left outside"], d[2:]) == "parcel"  # not in the names: in both texts
+    # nothing shared in names or texts: a phrase of the whole parent, but not "days" (the refunds say it
+    # more)
+    two = [np.arange(14), np.arange(14, 20)]
+    assert name(["Slow", "Courier"], two, [[("days", 1.0), ("late delivery", 0.5)]]) == "late delivery"
+    # nothing distinctive: the parent's best phrase that no theme has, never its largest child's name
+    # ("" here: the stage numbers the best phrase)
+    assert name(["Chicken", "Slow service"], two, [[("chicken", 2.0), ("days", 1.0)]], {"chicken"}) == "days"
+    assert name(["Chicken", "Slow service"], two) == ""
+    assert stem("voter") == stem("vote") and stem("sizing") == stem("size") and stem("pricey") == stem("prices")
+
+
 def test_a_theme_matched_to_last_months_keeps_its_name(base_embedder):
     docs = [t for g in GROUPS.values() for t in g]
     vectors, sentences = _encode_fixture(base_embedder, docs)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -186,3 +187,160 @@ def mmr(vectors: np.ndarray, centroid: np.ndarray, k: int, diversity: float = 0.
         score[chosen] = -np.inf
         chosen.append(int(np.argmax(score)))
     return chosen
+
+
+# --- parent names -------------------------------------------------------------------------------------
+# A parent is named for what its children share, read first in their names: a word or two-word phrase
+# that two or more children's names say (light stemming: "size" / "sizing", "prices" / "pricey"),
+# weighted by those children's sizes; a word merely frequent in their texts ("days" under the demo's
+# delivery themes, "pair" under its sizing ones) comes only after the names. Every candidate, from
+# the names or the texts, must be at least PARENT_LIFT times as frequent in the parent's own sentences
+# as in all the other sentences (the other parents and the unthemed), and the parent must hold at
+# least PARENT_OWN of all the sentences that say it (c-TF-IDF's idea: distinctive against the other
+# parents, not merely frequent in this one: "good", in two of the demo's service children's names, is
+# said in every parent). No stop list of units or times: these two shares decide.
+PARENT_LIFT = 2.0
+PARENT_OWN = 0.5
+_SUFFIXES = ("ing", "ed", "er", "ey", "y", "e")
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light stem: plural off, then one of -ing / -ed / -er / -ey / -y / -e ("sizing", "size" -> "siz";
+    "prices", "pricey" -> "pric"; "voter", "vote" -> "vot"; "delivery", "delivered" -> "deliver")."""
+    word = _singular(word)
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def stem_phrase(phrase: str) -> str:
+    return " ".join(stem(w) for w in phrase.split())
+
+
+class ParentTerms:
+    """Stemmed phrases of every sentence, counted, to weigh a parent's candidate names against the rest."""
+
+    def __init__(self, sentence_phrases: Sequence[set[str]]) -> None:
+        self.stems = [{stem_phrase(p) for p in s if len(p.split()) <= 2} for s in sentence_phrases]
+        self.counts: Counter[str] = Counter()
+        for s in self.stems:
+            self.counts.update(s)
+        self.n = len(self.stems)
+        forms: Counter[tuple[str, str]] = Counter(
+            (stem_phrase(p), p) for s in sentence_phrases for p in s if len(p.split()) <= 2
+        )
+        self.surface: dict[str, str] = {}  # a stem's most said form
+        for (key, form), _ in sorted(forms.items(), key=lambda x: (-x[1], x[0])):
+            self.surface.setdefault(key, form)
+
+    def lift(self, phrase: str, members: np.ndarray, inside: int | None = None) -> float:
+        """How many times more often the parent's sentences `members` say `phrase` (stemmed) than the
+        others do (`inside`: how many of them say it, when known); 0 where the parent holds less than
+        PARENT_OWN of the sentences that say it."""
+        key = stem_phrase(phrase)
+        if inside is None:
+            inside = sum(key in self.stems[i] for i in members)
+        outside = self.counts.get(key, 0) - inside
+        if inside == 0 or inside < PARENT_OWN * (inside + outside):
+            return 0.0
+        share_in = inside / max(len(members), 1)
+        share_out = outside / max(self.n - len(members), 1)
+        return share_in / share_out if share_out > 0 else np.inf
+
+    def name_terms(
+        self, names: Sequence[str], sizes: Sequence[int], members: np.ndarray, stop: frozenset[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Words and two-word phrases that at least two of the children's `names` say (stemmed), each
+        at least PARENT_LIFT times as frequent in the parent's sentences as elsewhere; scored by the
+        share of the parent's size in the children that say it, best first. The surface form is the
+        one the largest of those children use."""
+        stop = stop if stop is not None else _stop_words()
+        weight: Counter[str] = Counter()
+        said: Counter[str] = Counter()
+        surface: dict[str, tuple[int, str]] = {}
+        for name, size in zip(names, sizes, strict=True):
+            for p in phrases(tokens(name), stop, max_words=2):
+                if p in FILLER:
+                    continue
+                key = stem_phrase(p)
+                weight[key] += size
+                said[key] += 1
+                surface[key] = max(surface.get(key, (-1, p)), (size, p))
+        total = max(sum(sizes), 1)
+        out = []
+        for key, n in said.items():
+            phrase = surface[key][1]
+            lift = self.lift(phrase, members)
+            if n >= 2 and lift >= PARENT_LIFT:
+                bonus = LENGTH_BONUS.get(len(key.split()), 0.6)
+                out.append((phrase, weight[key] / total * bonus * float(np.log1p(min(lift, 100.0)))))
+        return sorted(out, key=lambda x: (-x[1], x[0]))
+
+    def text_terms(self, children: Sequence[np.ndarray], sizes: Sequence[int]) -> list[tuple[str, float]]:
+        """Words and two-word phrases of the texts that two or more children say (each at least
+        MIN_COUNT times), distinctive as in `name_terms`, scored by the size share of the children
+        that say them, best first."""
+        members = np.concatenate(list(children)) if len(children) else np.zeros(0, int)
+        weight: Counter[str] = Counter()
+        said: Counter[str] = Counter()
+        inside: Counter[str] = Counter()
+        for rows, size in zip(children, sizes, strict=True):
+            counted = Counter(k for i in rows for k in self.stems[i])
+            inside.update(counted)
+            for key, c in counted.items():
+                if c >= MIN_COUNT and self.surface.get(key, "") not in FILLER:
+                    weight[key] += size
+                    said[key] += 1
+        total = max(sum(sizes), 1)
+        out = []
+        for key, n in said.items():
+            lift = self.lift(self.surface[key], members, inside[key]) if n >= 2 else 0.0
+            if lift >= PARENT_LIFT:
+                bonus = LENGTH_BONUS.get(len(key.split()), 0.6)
+                out.append((self.surface[key], weight[key] / total * bonus * float(np.log1p(min(lift, 100.0)))))
+        return sorted(out, key=lambda x: (-x[1], x[0]))
+
+    def distinct(self, candidates: list[tuple[str, float]], members: np.ndarray) -> list[tuple[str, float]]:
+        """`candidates` that the parent's sentences say at least PARENT_LIFT times as often as the others."""
+        return [(p, s) for p, s in candidates if self.lift(p, members) >= PARENT_LIFT]
+
+
+def parent_name(
+    terms: ParentTerms,
+    names: Sequence[str],
+    sizes: Sequence[int],
+    children: Sequence[np.ndarray],
+    pools: Sequence[list[tuple[str, float]]],
+    choose: Callable[[list[tuple[str, float]]], str],
+    taken: set[str],
+) -> str:
+    """The phrase a parent of the children `names` (sizes `sizes`, sentence rows `children`) is named
+    for, or "": a word or phrase two or more children's names share (`ParentTerms.name_terms`); where
+    a child already has that name, the two most shared together ("Delivery / parcel") or the best of
+    the parent's text phrases built on it; else the first distinctive phrase of `pools` (phrases of
+    the parent's texts, e.g. those half its children say, then the whole parent's), with the phrases
+    two or more children's texts say (`ParentTerms.text_terms`) tried before the last pool; else the
+    whole parent's best phrase. `choose` picks among candidates (and skips names in `taken`)."""
+    members = np.concatenate(list(children)) if len(children) else np.zeros(0, int)
+    whole = pools[-1] if pools else []
+    shared = terms.name_terms(names, sizes, members)
+    for i, (term, _) in enumerate(shared):
+        if name_key(term) not in taken:
+            return term
+        # a child is named just that: the two most shared terms together ("Delivery / parcel"), else
+        # a phrase of the parent's texts built on it
+        joined = [f"{term} / {other}" for other, _ in shared[i + 1 : i + 2]]
+        if joined and name_key(joined[0]) not in taken:
+            return joined[0]
+        key = f" {stem_phrase(term)} "
+        built = [(p, s) for p, s in whole if key in f" {stem_phrase(p)} "]
+        phrase = choose(terms.distinct(built, members))
+        if phrase:
+            return phrase
+    for pool in [*pools[:-1], terms.text_terms(children, sizes), *pools[-1:]]:
+        phrase = choose(terms.distinct(pool, members))
+        if phrase:
+            return phrase
+    return choose(whole)  # nothing distinctive: the parent's own best phrase, whatever it is

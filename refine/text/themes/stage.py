@@ -16,7 +16,7 @@
    child centroids (average cosine >= `PARENT_SIMILARITY`, Ward clusters when that makes too many
    or too few parents: `_group_children`).
 6. Names: the most representative phrase of the theme's masked sentences (refine.text.themes.naming),
-   unique up to case and plural; a parent's, a phrase half of its children say (two at least); quotes: the
+   unique up to case and plural; a parent's, what its children share (`naming.parent_name`); quotes: the
    theme's own sentences closest to its centroid, so a quote is about the theme.
 7. Ids stay stable across cycles: codeframe themes by their id, name or `merges`; discovered themes
    and parents by Hungarian matching of centroids to last cycle's (`match_similarity`); a matched
@@ -30,6 +30,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -590,6 +591,7 @@ def _parent_themes(
     """Parent themes, one per group (id -1 until _parent_ids): centroid from the children's sentences, named."""
     k = len(themes)
     parents: list[ParentTheme] = []
+    terms: naming.ParentTerms | None = None  # built for the first parent named from the texts
     for g in groups.ids:
         group = [c for c in range(k) if groups.of[c] == g]
         members = np.concatenate([kids.members[c] for c in group]) if group else np.zeros(0, int)
@@ -602,9 +604,13 @@ def _parent_themes(
         elif len(group) == 1:
             label = kids.names[group[0]]
         else:
-            by_size = sorted(group, key=lambda c: -themes[c].size)
-            phrase = namer.choose(namer.shared(members, [kids.members[c] for c in group]), cent)
-            label = naming.readable(phrase) if phrase else " / ".join(kids.names[c] for c in by_size[:2])
+            terms = terms or naming.ParentTerms(namer.phrases)
+            whole, rows = namer.candidates(members), [kids.members[c] for c in group]
+            names, sizes = [kids.names[c] for c in group], [themes[c].size for c in group]
+            pools = [namer.shared(members, rows), whole]
+            choose = partial(namer.choose, centroid=cent)
+            phrase = naming.parent_name(terms, names, sizes, rows, pools, choose, namer.taken)
+            label = naming.readable(phrase) if phrase else namer.numbered(whole[0][0] if whole else "other")
             namer.taken.add(naming.name_key(label))
         by_size = sorted(group, key=lambda c: -themes[c].size)
         parents.append(
