@@ -96,3 +96,47 @@ def test_a_theme_matched_to_last_months_keeps_its_name(base_embedder):
     stable = [t for t in second.themes if t.status == "stable"]
     assert stable and all(t.label == old[t.id] for t in stable)
     assert all(not t.label.endswith("last month)") for t in second.themes if t.status != "stable")
+
+
+def test_a_sentence_is_long_enough_as_written_but_must_say_something_besides_its_entities():
+    """Masking does not push a tweet under the 12-character floor ("@united lost my bag" joins a theme);
+    a sentence that is only handles, hashtags, a link or names joins none."""
+    from refine.text.themes.stage import _eligible
+
+    texts = [
+        "@united lost my bag",
+        "#delta lost my bag",
+        "Lost my bag at LAX",
+        "@united @delta #fail",
+        "https://t.co/abcdef123",
+        "<b>@united</b> <i>#fail</i>",
+        "Thanks!",
+        "my bag was lost in transit",
+    ]
+    entities = entity_words(["Flew to LAX today", "then to LAX again", "and LAX once more"])
+    masked = [mask_entities(t, entities) for t in texts]
+    assert masked[0] == "lost my bag" and masked[2] == "Lost my bag at" and masked[3] == masked[4] == ""
+    assert _eligible(texts, masked).tolist() == [True, True, True, False, False, False, False, True]
+    assert _eligible(texts, texts).tolist()[4:] == [True, True, False, True]  # unmasked: the old rule
+
+
+def test_a_child_is_never_named_other_while_its_sentences_say_something():
+    from refine.text.themes.entities import entity_kind_name
+    from refine.text.themes.stage import _Namer
+
+    # no phrase in 3% of the theme's sentences: the best one said twice, not "Other"
+    phrases = [{f"word{i}"} for i in range(98)] + [{"bag lost"}, {"bag lost"}]
+    namer = _Namer(phrases=phrases, counts=Counter(q for p in phrases for q in p), n=100, encode=None)
+    assert namer.candidates(np.arange(100)) == []
+    assert namer.fallback([], np.arange(100), [""] * 100, [""] * 100) == "Bag lost"
+    # only filler said: the filler phrase itself rather than nothing
+    namer = _Namer(phrases=[{"thanks"}] * 10, counts=Counter({"thanks": 10}), n=10, encode=None)
+    assert namer.fallback([], np.arange(10), ["@x thanks"] * 10, ["thanks"] * 10) == "Thanks"
+    # only entities: what they are, never the entity and never "Other"
+    texts = ["@united @delta", "@jetblue", "@united #fail"]
+    namer = _Namer(phrases=[set()] * 3, counts=Counter(), n=3, encode=None)
+    assert namer.fallback([], np.arange(3), texts, [""] * 3) == "Mentions of accounts"
+    assert entity_kind_name(["#fail #delta", "#neveragain"], ["", ""]) == "Hashtags"
+    assert entity_kind_name(["https://t.co/a", "see www.x.io"], ["", "see"]) == "Links"
+    assert entity_kind_name(["Southwest Nashville", "JetBlue"], ["", ""]) == "Mentions of names"
+    assert entity_kind_name(["why is it so"], ["why is it so"]) == ""

@@ -85,3 +85,19 @@ def mask_entities(text: str, entities: set[str]) -> str:
     if entities:
         text = _WORD.sub(lambda m: " " if m.group(0).lower() in entities else m.group(0), text)
     return _SPACE.sub(" ", text).strip(" ,")
+
+
+def entity_kind_name(texts: Sequence[str], masked: Sequence[str]) -> str:
+    """What texts that say nothing but entities are about, as a theme name: "Mentions of accounts"
+    (@handles), "Hashtags", "Links" (URLs, e-mail addresses) or "Mentions of names" (brands, places,
+    people, masked as `masked` shows), whichever the texts hold most; never the entity itself. "" when
+    masking took nothing out of them."""
+    found: Counter[str] = Counter()
+    for text, m in zip(texts, masked):
+        text = strip_markup(text)
+        found["Links"] += len(_URL.findall(text)) + len(_EMAIL.findall(text))
+        found["Mentions of accounts"] += len(_HANDLE.findall(_EMAIL.sub(" ", text)))
+        found["Hashtags"] += len(_HASHTAG.findall(text))
+        found["Mentions of names"] += len(_WORD.findall(text)) > len(_WORD.findall(m))
+    kind, n = max(sorted(found.items()), key=lambda x: x[1])
+    return kind if n else ""

@@ -42,7 +42,7 @@ from refine.errors import RefineError
 from refine.io.config import TopicSettings
 from refine.text.themes import naming
 from refine.text.themes.codeframe import Codeframe, assign, build_prototypes
-from refine.text.themes.entities import entity_words, mask_entities
+from refine.text.themes.entities import entity_kind_name, entity_words, mask_entities, strip_markup
 from refine.text.themes.model import NO_THEME, ParentTheme, PreviousThemes, Theme, ThemeResult
 from refine.text.themes.topics import _quotes, fit_topics
 
@@ -203,9 +203,27 @@ class _Sentences:
             masked=masked,
             rows=frame["feedback_row"].to_numpy().astype(int),
             vectors=vectors,
-            eligible=np.array([len(m) >= MIN_SENTENCE_CHARS for m in masked], dtype=bool),
+            eligible=_eligible(texts, masked),
             sentiment=frame["sentiment_score"].to_numpy(dtype=float) if "sentiment_score" in frame.columns else None,
         )
+
+
+def _eligible(texts: list[str], masked: list[str]) -> np.ndarray:
+    """A sentence joins a theme on its own when it is at least MIN_SENTENCE_CHARS long: its masked text,
+    or its text as written (markup aside; handles, hashtags, URLs and names counted) when masking left
+    a phrase to name it by ("@united 3 hrs on hold" does; "@united #fail" and a bare link do not)."""
+    stop = naming._stop_words()
+    return np.array(
+        [
+            len(m) >= MIN_SENTENCE_CHARS
+            or (
+                len(" ".join(strip_markup(t).split())) >= MIN_SENTENCE_CHARS
+                and bool(naming.phrases(naming.tokens(m), stop))
+            )
+            for t, m in zip(texts, masked)
+        ],
+        dtype=bool,
+    )
 
 
 @dataclass
@@ -295,6 +313,20 @@ class _Namer:
             n += 1
             name = f"{naming.readable(phrase)} ({n})"
         return name
+
+    def fallback(
+        self, candidates: list[tuple[str, float]], members: np.ndarray, texts: list[str], masked: list[str]
+    ) -> str:
+        """A child's name when `choose` finds none free: the best candidate numbered ("Refund (2)"), else
+        its best phrase under the share floor (`naming.fallback_name`), else what its entities are
+        ("Mentions of accounts"); never "Other" while its sentences say something."""
+        if candidates:
+            return self.numbered(candidates[0][0])
+        phrase = naming.fallback_name([self.phrases[i] for i in members], self.counts, self.n, self.taken)
+        if phrase:
+            return naming.readable(phrase)
+        kind = entity_kind_name([texts[i] for i in members], [masked[i] for i in members])
+        return self.numbered(kind or "other")  # "Other": sentences of stop words only
 
     def choose(self, candidates: list[tuple[str, float]], centroid: np.ndarray) -> str:
         """The chosen phrase among `candidates` (not yet taken), or ""."""
@@ -507,7 +539,7 @@ def _describe(
             name = cf_entry.name
         else:
             phrase = namer.choose(cands, centroids[c])
-            name = naming.readable(phrase) if phrase else namer.numbered(cands[0][0] if cands else "other")
+            name = naming.readable(phrase) if phrase else namer.fallback(cands, members_of[c], sent.texts, sent.masked)
         namer.taken.add(naming.name_key(name))
         names.append(name)
     keywords_of = []
