@@ -140,3 +140,18 @@ def test_a_child_is_never_named_other_while_its_sentences_say_something():
     assert entity_kind_name(["https://t.co/a", "see www.x.io"], ["", "see"]) == "Links"
     assert entity_kind_name(["Southwest Nashville", "JetBlue"], ["", ""]) == "Mentions of names"
     assert entity_kind_name(["why is it so"], ["why is it so"]) == ""
+
+
+def test_a_comment_without_a_themed_sentence_joins_the_theme_its_masked_text_is_close_to():
+    """The fallback for a comment none of whose sentences has a theme reads the comment as written and
+    with its entities masked: "@SouthwestAir @JetBlue #fail lost my bag" is far from "Bag lost" as
+    written, close to it masked."""
+    from refine.text.themes.stage import _per_comment
+
+    centroids = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+    written = np.array([[0.2, 0.98, 0.0], [0.2, 0.98, 0.0]], dtype=np.float32)  # the names dominate
+    masked = np.array([[0.9, 0.1, 0.42], [0.2, 0.98, 0.0]], dtype=np.float32)  # 2nd: nothing masked
+    comments = _per_comment(
+        np.array([0, 1]), np.array([-1, -1]), (written, masked), centroids, ["x" * 20] * 2, TopicSettings()
+    )
+    assert comments.primary.tolist() == [0, -1] and comments.sets == [[0], []]

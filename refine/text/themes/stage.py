@@ -153,10 +153,11 @@ def fit_themes(
         method.update(_place_in_codeframe(sent, placed, codeframe, encode, seed, step))
     method.update(_discover(sent, placed, settings, seed, show_progress, step))  # 3.
     docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
-    method.update(_cap_children(sent, placed, docs, doc_texts, settings, seed))
+    masked_docs = _masked_comments(sent, docs)
+    method.update(_cap_children(sent, placed, (docs, masked_docs), doc_texts, settings, seed))
     empty = np.zeros((0, vectors.shape[1]), np.float32)
     centroids = np.stack([_unit(c["centroid"]) for c in placed.children]) if placed.children else empty
-    comments = _per_comment(sent.rows, placed.local, docs, centroids, doc_texts, settings)  # 4.
+    comments = _per_comment(sent.rows, placed.local, (docs, masked_docs), centroids, doc_texts, settings)  # 4.
     groups = _parents(placed.children, centroids)  # 5.
     method["parent_similarity"] = PARENT_SIMILARITY
     step("names, keywords and quotes")  # 6.
@@ -420,7 +421,12 @@ def _discover(
 
 
 def _cap_children(
-    sent: _Sentences, placed: _Placed, docs: np.ndarray, doc_texts: Sequence[str], settings: TopicSettings, seed: int
+    sent: _Sentences,
+    placed: _Placed,
+    docs: tuple[np.ndarray, np.ndarray],
+    doc_texts: Sequence[str],
+    settings: TopicSettings,
+    seed: int,
 ) -> dict[str, Any]:
     """3b. no catch-all: a discovered child holding more than MAX_CHILD_SHARE of the themed comments is
     split by k-means of its sentences (seeded) into parts of about 10% each, until none is over. Only
@@ -461,15 +467,31 @@ def _cap_children(
     return {"catch_all_splits": split} if split else {}
 
 
+def _masked_comments(sent: _Sentences, docs: np.ndarray) -> np.ndarray:
+    """Each comment's vector with its entities masked: the mean of its sentences' clustering vectors where
+    masking changed one of them, else its own vector (what the fallback in `_per_comment` also reads)."""
+    changed = np.array([m != " ".join(t.split()).strip(" ,") for m, t in zip(sent.masked, sent.texts)], dtype=bool)
+    out = docs.copy()
+    rows = np.unique(sent.rows[changed]) if changed.any() else np.zeros(0, dtype=int)
+    if len(rows):
+        sums = np.zeros_like(docs)
+        np.add.at(sums, sent.rows, sent.vectors)
+        out[rows] = _unit(sums[rows])
+    return out
+
+
 def _per_comment(
     rows: np.ndarray,
     local: np.ndarray,
-    docs: np.ndarray,
+    docs: tuple[np.ndarray, np.ndarray],
     centroids: np.ndarray,
     doc_texts: Sequence[str],
     settings: TopicSettings,
 ) -> _Comments:
-    """4. per comment: its sentences' themes, the primary one the closest to the whole comment."""
+    """4. per comment: its sentences' themes, the primary one the closest to the whole comment (`docs`: the
+    comments' vectors as written and masked); a comment none of whose sentences has a theme joins the one
+    closest to it, as written or masked, when that is close enough."""
+    docs, masked_docs = docs
     n_comments = len(doc_texts)
     comment_sets: list[list[int]] = [[] for _ in range(n_comments)]
     counts: list[Counter] = [Counter() for _ in range(n_comments)]
@@ -479,6 +501,7 @@ def _per_comment(
     primary = np.full(n_comments, NO_THEME, dtype=int)
     if len(centroids) and n_comments:
         doc_sims = docs @ centroids.T
+        fallback_sims = np.maximum(doc_sims, masked_docs @ centroids.T)
         for r in range(n_comments):
             if counts[r]:
                 options = sorted(counts[r])
@@ -486,8 +509,11 @@ def _per_comment(
                 primary[r] = best
                 comment_sets[r] = [best] + [c for c in options if c != best]
             else:
-                best = int(doc_sims[r].argmax())
-                if doc_sims[r, best] >= settings.outlier_similarity and len(str(doc_texts[r])) >= MIN_SENTENCE_CHARS:
+                best = int(fallback_sims[r].argmax())
+                if (
+                    fallback_sims[r, best] >= settings.outlier_similarity
+                    and len(str(doc_texts[r])) >= MIN_SENTENCE_CHARS
+                ):
                     primary[r] = best
                     comment_sets[r] = [best]
     return _Comments(sets=comment_sets, primary=primary)
