@@ -42,7 +42,7 @@ from refine.errors import RefineError
 from refine.io.config import TopicSettings
 from refine.text.themes import naming
 from refine.text.themes.codeframe import Codeframe, assign, build_prototypes
-from refine.text.themes.entities import entity_kind_name, entity_words, mask_entities, strip_markup
+from refine.text.themes.entities import entity_kind_name, entity_words, mask_entities, name_words, strip_markup
 from refine.text.themes.model import NO_THEME, ParentTheme, PreviousThemes, Theme, ThemeResult
 from refine.text.themes.topics import _quotes, fit_topics
 
@@ -145,6 +145,7 @@ def fit_themes(
         "outlier_similarity": settings.outlier_similarity,
         "seed": seed,
     }
+    written = vectors
     masked, vectors, masking = _mask(texts, vectors, doc_texts, encode if mask else None, step)  # 1.
     method.update(masking)
     sent = _Sentences.of(frame, texts, masked, vectors)
@@ -152,6 +153,10 @@ def fit_themes(
     if codeframe is not None:  # 2.
         method.update(_place_in_codeframe(sent, placed, codeframe, encode, seed, step))
     method.update(_discover(sent, placed, settings, seed, show_progress, step))  # 3.
+    if vectors is not written:  # 3a. what shares no issue may share its entities (in groups as large)
+        size = (method.get("discovery") or {}).get("min_cluster_size") or settings.min_cluster_size
+        again = dataclasses.replace(settings, min_cluster_size=settings.min_cluster_size or size)
+        method.update(_discover(sent, placed, again, seed, show_progress, step, written=written))
     docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
     masked_docs = _masked_comments(sent, docs)
     method.update(_cap_children(sent, placed, (docs, masked_docs), doc_texts, settings, seed))
@@ -272,6 +277,7 @@ class _Namer:
     n: int  # eligible sentences
     encode: Encode | None
     taken: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # words never a child's name alone (`entities.name_words`)
 
     @classmethod
     def of(cls, sent: _Sentences, encode: Encode | None) -> _Namer:
@@ -283,7 +289,12 @@ class _Namer:
         counts: Counter[str] = Counter()
         for p in phrases:
             counts.update(p)
-        return cls(phrases=phrases, counts=counts, n=int(sent.eligible.sum()), encode=encode)
+        names = name_words(sent.texts)
+        return cls(phrases=phrases, counts=counts, n=int(sent.eligible.sum()), encode=encode, names=names)
+
+    def not_names(self, candidates: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """`candidates` without the phrases made only of words the texts write as names ("Uk", "S7")."""
+        return [(p, s) for p, s in candidates if not all(w in self.names for w in p.split())]
 
     def candidates(self, members: np.ndarray, prefer_short: bool = False) -> list[tuple[str, float]]:
         """Candidate names for the sentences `members`, best first."""
@@ -323,7 +334,8 @@ class _Namer:
         ("Mentions of accounts"); never "Other" while its sentences say something."""
         if candidates:
             return self.numbered(candidates[0][0])
-        phrase = naming.fallback_name([self.phrases[i] for i in members], self.counts, self.n, self.taken)
+        named = [{q for q in self.phrases[i] if not all(w in self.names for w in q.split())} for i in members]
+        phrase = naming.fallback_name(named, self.counts, self.n, self.taken)
         if phrase:
             return naming.readable(phrase)
         kind = entity_kind_name([texts[i] for i in members], [masked[i] for i in members])
@@ -393,15 +405,22 @@ def _discover(
     seed: int,
     show_progress: bool,
     step: Callable[[str], None],
+    written: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """3. discovery on what is left: its topics become children after the codeframe's; method entries."""
-    rest = np.flatnonzero(sent.eligible & (placed.local == NO_THEME))
+    """3. discovery on what is left: its topics become children after the codeframe's; method entries.
+    3a. with `written` (the vectors as written), once more on the masked sentences discovery left out,
+    by those vectors: entities form a theme only where their sentences share no issue (named from the
+    masked text all the same: `_Namer.fallback`)."""
+    rest = sent.eligible & (placed.local == NO_THEME)
+    if written is not None:
+        rest &= np.array([m != " ".join(t.split()).strip(" ,") for m, t in zip(sent.masked, sent.texts)])
+    rest = np.flatnonzero(rest)
     if len(rest) < MIN_DISCOVER:
         return {}
-    step(f"clustering {len(rest)} sentences")
+    step(f"clustering {len(rest)} sentences" + (" by their entities" if written is not None else ""))
     discovered = fit_topics(
-        [sent.masked[i] for i in rest],
-        sent.vectors[rest],
+        [(sent.masked if written is None else sent.texts)[i] for i in rest],
+        (sent.vectors if written is None else written)[rest],
         dataclasses.replace(settings, quotes=0),
         seed=seed,
         previous=None,
@@ -417,7 +436,7 @@ def _discover(
     placed.local[rest] = np.array([id_to_local.get(int(t), NO_THEME) for t in found], dtype=int)
     placed.similarity[rest] = discovered.doc_similarity
     keys = ("reducer", "min_cluster_size", "min_samples", "hdbscan_clusters", "topics_dissolved", "unassigned")
-    return {"discovery": {k: discovered.method.get(k) for k in keys}}
+    return {"discovery" if written is None else "entity_discovery": {k: discovered.method.get(k) for k in keys}}
 
 
 def _cap_children(
@@ -564,8 +583,12 @@ def _describe(
         if cf_entry is not None:
             name = cf_entry.name
         else:
-            phrase = namer.choose(cands, centroids[c])
-            name = naming.readable(phrase) if phrase else namer.fallback(cands, members_of[c], sent.texts, sent.masked)
+            phrase = namer.choose(namer.not_names(cands), centroids[c])
+            name = (
+                naming.readable(phrase)
+                if phrase
+                else namer.fallback(namer.not_names(cands), members_of[c], sent.texts, sent.masked)
+            )
         namer.taken.add(naming.name_key(name))
         names.append(name)
     keywords_of = []
