@@ -155,3 +155,24 @@ def test_a_comment_without_a_themed_sentence_joins_the_theme_its_masked_text_is_
         np.array([0, 1]), np.array([-1, -1]), (written, masked), centroids, ["x" * 20] * 2, TopicSettings()
     )
     assert comments.primary.tolist() == [0, -1] and comments.sets == [[0], []]
+
+
+def test_a_child_is_never_named_after_a_word_the_texts_write_as_a_name():
+    from refine.text.themes.entities import name_words
+    from refine.text.themes.stage import _Namer
+
+    texts = [
+        "flew to the UK with my S7 and it died",
+        "my new S7 is great, the UK shop too",
+        "the S7 from the UK store",
+        "love #fracking news",
+        "ban fracking now, fracking is bad",
+        "my phone battery died",
+        "the phone battery is bad",
+        "a phone battery again",
+    ]
+    words = name_words(texts)
+    assert {"uk", "s7", "fracking"} <= words and not {"phone", "battery", "the"} & words
+    namer = _Namer(phrases=[], counts=Counter(), n=0, encode=None, names=words)
+    cands = [("s7", 3.0), ("uk", 2.0), ("phone battery", 1.0), ("s7 battery", 0.5)]
+    assert namer.not_names(cands) == [("phone battery", 1.0), ("s7 battery", 0.5)]
