@@ -502,15 +502,15 @@ def _masked_comments(sent: _Sentences, docs: np.ndarray) -> np.ndarray:
 def _per_comment(
     rows: np.ndarray,
     local: np.ndarray,
-    docs: tuple[np.ndarray, np.ndarray],
+    both: tuple[np.ndarray, np.ndarray],
     centroids: np.ndarray,
     doc_texts: Sequence[str],
     settings: TopicSettings,
 ) -> _Comments:
-    """4. per comment: its sentences' themes, the primary one the closest to the whole comment (`docs`: the
+    """4. per comment: its sentences' themes, the primary one the closest to the whole comment (`both`: the
     comments' vectors as written and masked); a comment none of whose sentences has a theme joins the one
     closest to it, as written or masked, when that is close enough."""
-    docs, masked_docs = docs
+    docs, masked_docs = both
     n_comments = len(doc_texts)
     comment_sets: list[list[int]] = [[] for _ in range(n_comments)]
     counts: list[Counter] = [Counter() for _ in range(n_comments)]
