@@ -6,17 +6,22 @@
 2. With a codeframe, each sentence is assigned to the codeframe theme it fits (zero-shot, calibrated:
    refine.text.themes.codeframe); what fits nowhere goes on to discovery.
 3. Discovery clusters the remaining sentences with refine.text.themes.topics (reducer + HDBSCAN + outlier
-   reassignment); with a codeframe its themes are flagged as candidates.
+   reassignment); with a codeframe its themes are flagged as candidates. What it leaves out of the
+   masked sentences is clustered once more by the text as written (entities form a theme only where
+   their sentences share no issue).
    No discovered child holds more than MAX_CHILD_SHARE of the themed comments: a larger one is split
    by k-means of its sentences (`_cap_children`).
 4. A comment's themes are its sentences' themes; its primary theme (the `topic_id` column) is the
    one among them closest to the whole comment; a comment none of whose sentences has a theme gets
-   the theme nearest to the whole comment when it is close enough (`outlier_similarity`).
+   the theme nearest to the whole comment, as written or masked, when it is close enough
+   (`outlier_similarity`). A sentence is long enough to join a theme on its own as written when
+   masking leaves a phrase in it (`_eligible`).
 5. Parents group child themes: the codeframe's parents, and for discovered themes clusters of the
    child centroids (average cosine >= `PARENT_SIMILARITY`, Ward clusters when that makes too many
    or too few parents: `_group_children`).
 6. Names: the most representative phrase of the theme's masked sentences (refine.text.themes.naming),
-   unique up to case and plural; a parent's, a phrase half of its children say (two at least); quotes: the
+   unique up to case and plural, never "Other" while the sentences say something nor a word the texts
+   write as a name (`_Namer.fallback`, `entities.name_words`); a parent's, a phrase half of its children say (two at least); quotes: the
    theme's own sentences closest to its centroid, so a quote is about the theme.
 7. Ids stay stable across cycles: codeframe themes by their id, name or `merges`; discovered themes
    and parents by Hungarian matching of centroids to last cycle's (`match_similarity`); a matched
