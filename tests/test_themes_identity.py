@@ -134,3 +134,83 @@ def test_a_theme_matched_to_last_months_keeps_its_name(base_embedder):
     stable = [t for t in second.themes if t.status == "stable"]
     assert stable and all(t.label == old[t.id] for t in stable)
     assert all(not t.label.endswith("last month)") for t in second.themes if t.status != "stable")
+
+
+def test_a_sentence_is_long_enough_as_written_but_must_say_something_besides_its_entities():
+    """Masking does not push a tweet under the 12-character floor ("@united lost my bag" joins a theme);
+    a sentence that is only handles, hashtags, a link or names joins none."""
+    from refine.text.themes.stage import _eligible
+
+    texts = [
+        "@united lost my bag",
+        "#delta lost my bag",
+        "Lost my bag at LAX",
+        "@united @delta #fail",
+        "https://t.co/abcdef123",
+        "<b>@united</b> <i>#fail</i>",
+        "Thanks!",
+        "my bag was lost in transit",
+    ]
+    entities = entity_words(["Flew to LAX today", "then to LAX again", "and LAX once more"])
+    masked = [mask_entities(t, entities) for t in texts]
+    assert masked[0] == "lost my bag" and masked[2] == "Lost my bag at" and masked[3] == masked[4] == ""
+    assert _eligible(texts, masked).tolist() == [True, True, True, False, False, False, False, True]
+    assert _eligible(texts, texts).tolist()[4:] == [True, True, False, True]  # unmasked: the old rule
+
+
+def test_a_child_is_never_named_other_while_its_sentences_say_something():
+    from refine.text.themes.entities import entity_kind_name
+    from refine.text.themes.stage import _Namer
+
+    # no phrase in 3% of the theme's sentences: the best one said twice, not "Other"
+    phrases = [{f"word{i}"} for i in range(98)] + [{"bag lost"}, {"bag lost"}]
+    namer = _Namer(phrases=phrases, counts=Counter(q for p in phrases for q in p), n=100, encode=None)
+    assert namer.candidates(np.arange(100)) == []
+    assert namer.fallback([], np.arange(100), [""] * 100, [""] * 100) == "Bag lost"
+    # only filler said: the filler phrase itself rather than nothing
+    namer = _Namer(phrases=[{"thanks"}] * 10, counts=Counter({"thanks": 10}), n=10, encode=None)
+    assert namer.fallback([], np.arange(10), ["@x thanks"] * 10, ["thanks"] * 10) == "Thanks"
+    # only entities: what they are, never the entity and never "Other"
+    texts = ["@united @delta", "@jetblue", "@united #fail"]
+    namer = _Namer(phrases=[set()] * 3, counts=Counter(), n=3, encode=None)
+    assert namer.fallback([], np.arange(3), texts, [""] * 3) == "Mentions of accounts"
+    assert entity_kind_name(["#fail #delta", "#neveragain"], ["", ""]) == "Hashtags"
+    assert entity_kind_name(["https://t.co/a", "see www.x.io"], ["", "see"]) == "Links"
+    assert entity_kind_name(["Southwest Nashville", "JetBlue"], ["", ""]) == "Mentions of names"
+    assert entity_kind_name(["why is it so"], ["why is it so"]) == ""
+
+
+def test_a_comment_without_a_themed_sentence_joins_the_theme_its_masked_text_is_close_to():
+    """The fallback for a comment none of whose sentences has a theme reads the comment as written and
+    with its entities masked: "@SouthwestAir @JetBlue #fail lost my bag" is far from "Bag lost" as
+    written, close to it masked."""
+    from refine.text.themes.stage import _per_comment
+
+    centroids = np.array([[1.0, 0.0, 0.0]], dtype=np.float32)
+    written = np.array([[0.2, 0.98, 0.0], [0.2, 0.98, 0.0]], dtype=np.float32)  # the names dominate
+    masked = np.array([[0.9, 0.1, 0.42], [0.2, 0.98, 0.0]], dtype=np.float32)  # 2nd: nothing masked
+    comments = _per_comment(
+        np.array([0, 1]), np.array([-1, -1]), (written, masked), centroids, ["x" * 20] * 2, TopicSettings()
+    )
+    assert comments.primary.tolist() == [0, -1] and comments.sets == [[0], []]
+
+
+def test_a_child_is_never_named_after_a_word_the_texts_write_as_a_name():
+    from refine.text.themes.entities import name_words
+    from refine.text.themes.stage import _Namer
+
+    texts = [
+        "flew to the UK with my S7 and it died",
+        "my new S7 is great, the UK shop too",
+        "the S7 from the UK store",
+        "love #fracking news",
+        "ban fracking now, fracking is bad",
+        "my phone battery died",
+        "the phone battery is bad",
+        "a phone battery again",
+    ]
+    words = name_words(texts)
+    assert {"uk", "s7", "fracking"} <= words and not {"phone", "battery", "the"} & words
+    namer = _Namer(phrases=[], counts=Counter(), n=0, encode=None, names=words)
+    cands = [("s7", 3.0), ("uk", 2.0), ("phone battery", 1.0), ("s7 battery", 0.5)]
+    assert namer.not_names(cands) == [("phone battery", 1.0), ("s7 battery", 0.5)]

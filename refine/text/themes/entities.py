@@ -77,6 +77,37 @@ def entity_words(texts: Sequence[str]) -> set[str]:
     }
 
 
+_NAME_TOKEN = re.compile(r"[@#]?[A-Za-z][A-Za-z0-9'’&-]*")
+
+
+def name_words(texts: Sequence[str]) -> set[str]:
+    """Lower-cased words a theme is never named after on their own: those the texts write as @handle or
+    #hashtag at least a third of the times they occur, or capitalised inside sentences at least half the
+    times they occur there (at least PROPER_MIN times), acronyms and words with digits included ("UK",
+    "S7"). Wider than `entity_words`, which decides what is masked everywhere: a name only needs
+    another phrase."""
+    tagged: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
+    capital: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
+    for text in texts:
+        text = _URL.sub(" ", _EMAIL.sub(" ", strip_markup(text)))
+        for m in _NAME_TOKEN.finditer(text):
+            word = m.group(0).lstrip("@#")
+            key = word.lower()
+            seen[key] += 1
+            if m.group(0)[0] in "@#":
+                tagged[key] += 1
+                continue
+            before = text[max(0, m.start() - 4) : m.start()].rstrip()
+            if key in _COMMON_CAPS or not before or before[-1] in '.!?:;"“(\n-':
+                continue
+            inside[key] += 1
+            capital[key] += word[0].isupper()
+    out = {w for w, c in tagged.items() if c >= seen[w] / 3}
+    return out | {w for w, c in capital.items() if inside[w] >= PROPER_MIN and c / inside[w] >= 0.5}
+
+
 def mask_entities(text: str, entities: set[str]) -> str:
     """The text without markup, handles, hashtags, URLs, e-mail addresses and the given entity words."""
     text = _URL.sub(" ", strip_markup(text))
@@ -85,3 +116,19 @@ def mask_entities(text: str, entities: set[str]) -> str:
     if entities:
         text = _WORD.sub(lambda m: " " if m.group(0).lower() in entities else m.group(0), text)
     return _SPACE.sub(" ", text).strip(" ,")
+
+
+def entity_kind_name(texts: Sequence[str], masked: Sequence[str]) -> str:
+    """What texts that say nothing but entities are about, as a theme name: "Mentions of accounts"
+    (@handles), "Hashtags", "Links" (URLs, e-mail addresses) or "Mentions of names" (brands, places,
+    people, masked as `masked` shows), whichever the texts hold most; never the entity itself. "" when
+    masking took nothing out of them."""
+    found: Counter[str] = Counter()
+    for text, m in zip(texts, masked):
+        text = strip_markup(text)
+        found["Links"] += len(_URL.findall(text)) + len(_EMAIL.findall(text))
+        found["Mentions of accounts"] += len(_HANDLE.findall(_EMAIL.sub(" ", text)))
+        found["Hashtags"] += len(_HASHTAG.findall(text))
+        found["Mentions of names"] += len(_WORD.findall(text)) > len(_WORD.findall(m))
+    kind, n = max(sorted(found.items()), key=lambda x: x[1])
+    return kind if n else ""

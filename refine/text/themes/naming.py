@@ -107,14 +107,19 @@ def phrase_counts(texts: Sequence[str], stop: frozenset[str] | None = None) -> l
 
 
 def candidate_scores(
-    member_phrases: Sequence[set[str]], all_counts: Counter[str], n_all: int, prefer_short: bool = False
+    member_phrases: Sequence[set[str]],
+    all_counts: Counter[str],
+    n_all: int,
+    prefer_short: bool = False,
+    min_share: float = MIN_SHARE,
 ) -> list[tuple[str, float]]:
-    """Candidate phrases of one theme with their distinctiveness score, best first (ties alphabetical)."""
+    """Candidate phrases of one theme with their distinctiveness score, best first (ties alphabetical);
+    `min_share` 0: any phrase said at least MIN_COUNT times (a child's fallback: `fallback_name`)."""
     counts: Counter[str] = Counter()
     for p in member_phrases:
         counts.update(p)
     n = max(len(member_phrases), 1)
-    floor = max(MIN_COUNT, MIN_SHARE * n)
+    floor = max(MIN_COUNT, min_share * n)
     frequent = {p: c for p, c in counts.items() if c >= floor}
     # a phrase always said inside a longer one ("keeps crashing" in "app keeps crashing") is that longer one
     absorbed = {
@@ -168,6 +173,16 @@ def choose_name(
         combined = relevance + 0.5 * stat
         best = pool[int(np.argmax(combined))][0]
     return best
+
+
+def fallback_name(member_phrases: Sequence[set[str]], all_counts: Counter[str], n_all: int, taken: set[str]) -> str:
+    """A child's phrase when no candidate clears `MIN_SHARE`: the most distinctive phrase said at least
+    MIN_COUNT times, else its most common phrase that is not one filler word alone, else its most common
+    (two words before one); "" when its sentences hold no phrase (they name only entities)."""
+    best = [p for p, _ in candidate_scores(member_phrases, all_counts, n_all, min_share=0.0)]
+    counts: Counter[str] = Counter(q for p in member_phrases for q in p)
+    common = sorted(counts, key=lambda q: (q in FILLER, -counts[q], -len(q.split()), q))
+    return next((p for p in best + common if name_key(p) not in taken), "")
 
 
 def readable(phrase: str) -> str:

@@ -6,17 +6,23 @@
 2. With a codeframe, each sentence is assigned to the codeframe theme it fits (zero-shot, calibrated:
    refine.text.themes.codeframe); what fits nowhere goes on to discovery.
 3. Discovery clusters the remaining sentences with refine.text.themes.topics (reducer + HDBSCAN + outlier
-   reassignment); with a codeframe its themes are flagged as candidates.
+   reassignment); with a codeframe its themes are flagged as candidates. What it leaves out of the
+   masked sentences is clustered once more by the text as written (entities form a theme only where
+   their sentences share no issue).
    No discovered child holds more than MAX_CHILD_SHARE of the themed comments: a larger one is split
    by k-means of its sentences (`_cap_children`).
 4. A comment's themes are its sentences' themes; its primary theme (the `topic_id` column) is the
    one among them closest to the whole comment; a comment none of whose sentences has a theme gets
-   the theme nearest to the whole comment when it is close enough (`outlier_similarity`).
+   the theme nearest to the whole comment, as written or masked, when it is close enough
+   (`outlier_similarity`). A sentence is long enough to join a theme on its own as written when
+   masking leaves a phrase in it (`_eligible`).
 5. Parents group child themes: the codeframe's parents, and for discovered themes clusters of the
    child centroids (average cosine >= `PARENT_SIMILARITY`, Ward clusters when that makes too many
    or too few parents: `_group_children`).
 6. Names: the most representative phrase of the theme's masked sentences (refine.text.themes.naming),
-   unique up to case and plural; a parent's, what its children share (`naming.parent_name`); quotes: the
+   unique up to case and plural, never "Other" while the sentences say something nor a word the texts
+   write as a name (`_Namer.fallback`, `entities.name_words`); a parent's, what its children share
+   (`naming.parent_name`); quotes: the
    theme's own sentences closest to its centroid, so a quote is about the theme.
 7. Ids stay stable across cycles: codeframe themes by their id, name or `merges`; discovered themes
    and parents by Hungarian matching of centroids to last cycle's (`match_similarity`); a matched
@@ -43,7 +49,7 @@ from refine.errors import RefineError
 from refine.io.config import TopicSettings
 from refine.text.themes import naming
 from refine.text.themes.codeframe import Codeframe, assign, build_prototypes
-from refine.text.themes.entities import entity_words, mask_entities
+from refine.text.themes.entities import entity_kind_name, entity_words, mask_entities, name_words, strip_markup
 from refine.text.themes.model import NO_THEME, ParentTheme, PreviousThemes, Theme, ThemeResult
 from refine.text.themes.topics import _quotes, fit_topics
 
@@ -146,6 +152,7 @@ def fit_themes(
         "outlier_similarity": settings.outlier_similarity,
         "seed": seed,
     }
+    written = vectors
     masked, vectors, masking = _mask(texts, vectors, doc_texts, encode if mask else None, step)  # 1.
     method.update(masking)
     sent = _Sentences.of(frame, texts, masked, vectors)
@@ -153,11 +160,16 @@ def fit_themes(
     if codeframe is not None:  # 2.
         method.update(_place_in_codeframe(sent, placed, codeframe, encode, seed, step))
     method.update(_discover(sent, placed, settings, seed, show_progress, step))  # 3.
+    if vectors is not written:  # 3a. what shares no issue may share its entities (in groups as large)
+        size = (method.get("discovery") or {}).get("min_cluster_size") or settings.min_cluster_size
+        again = dataclasses.replace(settings, min_cluster_size=settings.min_cluster_size or size)
+        method.update(_discover(sent, placed, again, seed, show_progress, step, written=written))
     docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
-    method.update(_cap_children(sent, placed, docs, doc_texts, settings, seed))
+    masked_docs = _masked_comments(sent, docs)
+    method.update(_cap_children(sent, placed, (docs, masked_docs), doc_texts, settings, seed))
     empty = np.zeros((0, vectors.shape[1]), np.float32)
     centroids = np.stack([_unit(c["centroid"]) for c in placed.children]) if placed.children else empty
-    comments = _per_comment(sent.rows, placed.local, docs, centroids, doc_texts, settings)  # 4.
+    comments = _per_comment(sent.rows, placed.local, (docs, masked_docs), centroids, doc_texts, settings)  # 4.
     groups = _parents(placed.children, centroids)  # 5.
     method["parent_similarity"] = PARENT_SIMILARITY
     step("names, keywords and quotes")  # 6.
@@ -204,9 +216,27 @@ class _Sentences:
             masked=masked,
             rows=frame["feedback_row"].to_numpy().astype(int),
             vectors=vectors,
-            eligible=np.array([len(m) >= MIN_SENTENCE_CHARS for m in masked], dtype=bool),
+            eligible=_eligible(texts, masked),
             sentiment=frame["sentiment_score"].to_numpy(dtype=float) if "sentiment_score" in frame.columns else None,
         )
+
+
+def _eligible(texts: list[str], masked: list[str]) -> np.ndarray:
+    """A sentence joins a theme on its own when it is at least MIN_SENTENCE_CHARS long: its masked text,
+    or its text as written (markup aside; handles, hashtags, URLs and names counted) when masking left
+    a phrase to name it by ("@united 3 hrs on hold" does; "@united #fail" and a bare link do not)."""
+    stop = naming._stop_words()
+    return np.array(
+        [
+            len(m) >= MIN_SENTENCE_CHARS
+            or (
+                len(" ".join(strip_markup(t).split())) >= MIN_SENTENCE_CHARS
+                and bool(naming.phrases(naming.tokens(m), stop))
+            )
+            for t, m in zip(texts, masked)
+        ],
+        dtype=bool,
+    )
 
 
 @dataclass
@@ -254,6 +284,7 @@ class _Namer:
     n: int  # eligible sentences
     encode: Encode | None
     taken: set[str] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)  # words never a child's name alone (`entities.name_words`)
 
     @classmethod
     def of(cls, sent: _Sentences, encode: Encode | None) -> _Namer:
@@ -265,7 +296,12 @@ class _Namer:
         counts: Counter[str] = Counter()
         for p in phrases:
             counts.update(p)
-        return cls(phrases=phrases, counts=counts, n=int(sent.eligible.sum()), encode=encode)
+        names = name_words(sent.texts)
+        return cls(phrases=phrases, counts=counts, n=int(sent.eligible.sum()), encode=encode, names=names)
+
+    def not_names(self, candidates: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """`candidates` without the phrases made only of words the texts write as names ("Uk", "S7")."""
+        return [(p, s) for p, s in candidates if not all(w in self.names for w in p.split())]
 
     def candidates(self, members: np.ndarray, prefer_short: bool = False) -> list[tuple[str, float]]:
         """Candidate names for the sentences `members`, best first."""
@@ -296,6 +332,21 @@ class _Namer:
             n += 1
             name = f"{naming.readable(phrase)} ({n})"
         return name
+
+    def fallback(
+        self, candidates: list[tuple[str, float]], members: np.ndarray, texts: list[str], masked: list[str]
+    ) -> str:
+        """A child's name when `choose` finds none free: the best candidate numbered ("Refund (2)"), else
+        its best phrase under the share floor (`naming.fallback_name`), else what its entities are
+        ("Mentions of accounts"); never "Other" while its sentences say something."""
+        if candidates:
+            return self.numbered(candidates[0][0])
+        named = [{q for q in self.phrases[i] if not all(w in self.names for w in q.split())} for i in members]
+        phrase = naming.fallback_name(named, self.counts, self.n, self.taken)
+        if phrase:
+            return naming.readable(phrase)
+        kind = entity_kind_name([texts[i] for i in members], [masked[i] for i in members])
+        return self.numbered(kind or "other")  # "Other": sentences of stop words only
 
     def choose(self, candidates: list[tuple[str, float]], centroid: np.ndarray) -> str:
         """The chosen phrase among `candidates` (not yet taken), or ""."""
@@ -361,15 +412,22 @@ def _discover(
     seed: int,
     show_progress: bool,
     step: Callable[[str], None],
+    written: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """3. discovery on what is left: its topics become children after the codeframe's; method entries."""
-    rest = np.flatnonzero(sent.eligible & (placed.local == NO_THEME))
+    """3. discovery on what is left: its topics become children after the codeframe's; method entries.
+    3a. with `written` (the vectors as written), once more on the masked sentences discovery left out,
+    by those vectors: entities form a theme only where their sentences share no issue (named from the
+    masked text all the same: `_Namer.fallback`)."""
+    rest = sent.eligible & (placed.local == NO_THEME)
+    if written is not None:
+        rest &= np.array([m != " ".join(t.split()).strip(" ,") for m, t in zip(sent.masked, sent.texts)])
+    rest = np.flatnonzero(rest)
     if len(rest) < MIN_DISCOVER:
         return {}
-    step(f"clustering {len(rest)} sentences")
+    step(f"clustering {len(rest)} sentences" + (" by their entities" if written is not None else ""))
     discovered = fit_topics(
-        [sent.masked[i] for i in rest],
-        sent.vectors[rest],
+        [(sent.masked if written is None else sent.texts)[i] for i in rest],
+        (sent.vectors if written is None else written)[rest],
         dataclasses.replace(settings, quotes=0),
         seed=seed,
         previous=None,
@@ -385,11 +443,16 @@ def _discover(
     placed.local[rest] = np.array([id_to_local.get(int(t), NO_THEME) for t in found], dtype=int)
     placed.similarity[rest] = discovered.doc_similarity
     keys = ("reducer", "min_cluster_size", "min_samples", "hdbscan_clusters", "topics_dissolved", "unassigned")
-    return {"discovery": {k: discovered.method.get(k) for k in keys}}
+    return {"discovery" if written is None else "entity_discovery": {k: discovered.method.get(k) for k in keys}}
 
 
 def _cap_children(
-    sent: _Sentences, placed: _Placed, docs: np.ndarray, doc_texts: Sequence[str], settings: TopicSettings, seed: int
+    sent: _Sentences,
+    placed: _Placed,
+    docs: tuple[np.ndarray, np.ndarray],
+    doc_texts: Sequence[str],
+    settings: TopicSettings,
+    seed: int,
 ) -> dict[str, Any]:
     """3b. no catch-all: a discovered child holding more than MAX_CHILD_SHARE of the themed comments is
     split by k-means of its sentences (seeded) into parts of about 10% each, until none is over. Only
@@ -430,15 +493,31 @@ def _cap_children(
     return {"catch_all_splits": split} if split else {}
 
 
+def _masked_comments(sent: _Sentences, docs: np.ndarray) -> np.ndarray:
+    """Each comment's vector with its entities masked: the mean of its sentences' clustering vectors where
+    masking changed one of them, else its own vector (what the fallback in `_per_comment` also reads)."""
+    changed = np.array([m != " ".join(t.split()).strip(" ,") for m, t in zip(sent.masked, sent.texts)], dtype=bool)
+    out = docs.copy()
+    rows = np.unique(sent.rows[changed]) if changed.any() else np.zeros(0, dtype=int)
+    if len(rows):
+        sums = np.zeros_like(docs)
+        np.add.at(sums, sent.rows, sent.vectors)
+        out[rows] = _unit(sums[rows])
+    return out
+
+
 def _per_comment(
     rows: np.ndarray,
     local: np.ndarray,
-    docs: np.ndarray,
+    both: tuple[np.ndarray, np.ndarray],
     centroids: np.ndarray,
     doc_texts: Sequence[str],
     settings: TopicSettings,
 ) -> _Comments:
-    """4. per comment: its sentences' themes, the primary one the closest to the whole comment."""
+    """4. per comment: its sentences' themes, the primary one the closest to the whole comment (`both`: the
+    comments' vectors as written and masked); a comment none of whose sentences has a theme joins the one
+    closest to it, as written or masked, when that is close enough."""
+    docs, masked_docs = both
     n_comments = len(doc_texts)
     comment_sets: list[list[int]] = [[] for _ in range(n_comments)]
     counts: list[Counter] = [Counter() for _ in range(n_comments)]
@@ -448,6 +527,7 @@ def _per_comment(
     primary = np.full(n_comments, NO_THEME, dtype=int)
     if len(centroids) and n_comments:
         doc_sims = docs @ centroids.T
+        fallback_sims = np.maximum(doc_sims, masked_docs @ centroids.T)
         for r in range(n_comments):
             if counts[r]:
                 options = sorted(counts[r])
@@ -455,8 +535,11 @@ def _per_comment(
                 primary[r] = best
                 comment_sets[r] = [best] + [c for c in options if c != best]
             else:
-                best = int(doc_sims[r].argmax())
-                if doc_sims[r, best] >= settings.outlier_similarity and len(str(doc_texts[r])) >= MIN_SENTENCE_CHARS:
+                best = int(fallback_sims[r].argmax())
+                if (
+                    fallback_sims[r, best] >= settings.outlier_similarity
+                    and len(str(doc_texts[r])) >= MIN_SENTENCE_CHARS
+                ):
                     primary[r] = best
                     comment_sets[r] = [best]
     return _Comments(sets=comment_sets, primary=primary)
@@ -507,8 +590,12 @@ def _describe(
         if cf_entry is not None:
             name = cf_entry.name
         else:
-            phrase = namer.choose(cands, centroids[c])
-            name = naming.readable(phrase) if phrase else namer.numbered(cands[0][0] if cands else "other")
+            phrase = namer.choose(namer.not_names(cands), centroids[c])
+            name = (
+                naming.readable(phrase)
+                if phrase
+                else namer.fallback(namer.not_names(cands), members_of[c], sent.texts, sent.masked)
+            )
         namer.taken.add(naming.name_key(name))
         names.append(name)
     keywords_of = []
