@@ -122,6 +122,19 @@ def compare(measure: str, group: np.ndarray, rest: np.ndarray, *, binary: bool |
     return Comparison(measure, "mean", n1, n2, m1, m2, diff, diff - half, diff + half, diff / pooled_sd, float(p))
 
 
+def _finite_strata(strata, minimum: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each stratum's (group, rest) as float arrays without missing values, kept where both sides have at
+    least `minimum` answers."""
+    cells = []
+    for group, rest in strata:
+        g = np.asarray(group, dtype=float)
+        r = np.asarray(rest, dtype=float)
+        g, r = g[np.isfinite(g)], r[np.isfinite(r)]
+        if len(g) >= minimum and len(r) >= minimum:
+            cells.append((g, r))
+    return cells
+
+
 def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]], *, binary: bool) -> Comparison | None:
     """Group minus rest within each stratum, pooled with Mantel-Haenszel weights (so a segment mix cannot fake it).
 
@@ -138,13 +151,7 @@ def stratified_compare(measure: str, strata: list[tuple[np.ndarray, np.ndarray]]
     the rest, group_value = rest_value + diff, so the two always agree with diff (raw overall
     means can point the other way when segments differ in size: Simpson's paradox).
     """
-    cells = []
-    for group, rest in strata:
-        g = np.asarray(group, dtype=float)
-        r = np.asarray(rest, dtype=float)
-        g, r = g[np.isfinite(g)], r[np.isfinite(r)]
-        if len(g) >= 2 and len(r) >= 2:
-            cells.append((g, r))
+    cells = _finite_strata(strata, 2)
     if not cells:
         return None
     n1 = np.array([len(g) for g, _ in cells], dtype=float)
@@ -249,13 +256,7 @@ def stratified_permutation(
     0/1 answers a shuffle only moves the group's count of yes answers, a hypergeometric draw per stratum,
     so the cost does not grow with the respondents.
     """
-    cells = []
-    for group, rest in strata:
-        g = np.asarray(group, dtype=float)
-        r = np.asarray(rest, dtype=float)
-        g, r = g[np.isfinite(g)], r[np.isfinite(r)]
-        if len(g) >= 1 and len(r) >= 1:
-            cells.append((int(g.sum()), len(g), int(g.sum() + r.sum()), len(g) + len(r)))
+    cells = [(int(g.sum()), len(g), int(g.sum() + r.sum()), len(g) + len(r)) for g, r in _finite_strata(strata, 1)]
     if not cells:
         return 1.0
     sign = 1.0 if direction > 0 else -1.0
