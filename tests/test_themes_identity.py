@@ -43,6 +43,7 @@ def test_markup_code_and_urls_are_out_of_what_is_clustered():
 def test_no_two_names_alike_up_to_case_and_plural_and_no_filler_names():
     assert name_key("Tickets") == name_key("ticket") == "ticket" and name_key("Deliveries") == "delivery"
     assert name_key("Bus") == "bus" and name_key("Glass") == "glass"
+    assert name_key("Top ups") == name_key("Top up") == "top up"  # a three-letter plural too
     assert choose_name([("tickets", 2.0), ("ticket refund", 1.0)], taken={"ticket"}) == "ticket refund"
     texts = ["I know it", "you know", "I know the fee", "know what", "fee", "other thing"]
     phrases = phrase_counts(texts)

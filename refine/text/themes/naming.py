@@ -63,8 +63,15 @@ def _singular(word: str) -> str:
 
 
 def name_key(name: str) -> str:
-    """A name up to case and plural: "Tickets" and "ticket" -> "ticket"."""
-    return " ".join(_singular(w) for w in re.findall(r"[a-z0-9]+", name.lower()))
+    """A name up to case and plural: "Tickets" and "ticket" -> "ticket"; "Top ups" and "Top up" -> "top up"
+    (a three-letter plural counts here, where only sameness matters, not in the stems)."""
+    return " ".join(_key_word(w) for w in re.findall(r"[a-z0-9]+", name.lower()))
+
+
+def _key_word(word: str) -> str:
+    if len(word) == 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return _singular(word)
 
 
 def _stop_words() -> frozenset[str]:
