@@ -557,6 +557,7 @@ def test_cli_plan_from_a_run_folder(cli, tmp_path, monkeypatch):
         customers=cust.assign(cid=cust.cid.astype(str)),
         config=types.SimpleNamespace(customers=types.SimpleNamespace(customer_id="cid", segment="tier")),
         proposals=[{"id": "split-2", "rule": 'tier == "Gold" and region == "west"'}],
+        manifest=types.SimpleNamespace(rule_digests={}),  # a run written before digests: nothing to check
     )
     monkeypatch.setattr(refine.io.runs, "load_run", lambda folder, **kw: fake)
     res = cli(

@@ -168,6 +168,10 @@ def test_decisions_stay_coherent(decided, month1):
             "assign", "--run", run, "--customers", month1 / "customers.csv", "--out", month1 / "x.csv", code=2
         )
         assert "edited after the run" in output and not (month1 / "x.csv").exists()
+        # ... and by `ab plan`: a test is never sized for a rule refine did not find
+        output = _cli("ab", "plan", "--run", run, "--proposal", edited["proposals"][0]["id"], "--metric",
+                      "churned_90d", "--mde", "0.05", "--relative", "--out", month1 / "ab", code=2)  # fmt: skip
+        assert "edited after the run" in output and not (month1 / "ab").exists()
     finally:
         (run / "proposals.json").write_text(original)
 

@@ -180,6 +180,7 @@ def _proposal_customers(run: Path, proposal: str) -> tuple[Any, str, str, str]:
     """(customer table, rule, customer id column, segment column) of a proposal in a finished run."""
     loaded = io_runs.load_run(run)
     found = io_runs.find_proposal(loaded, proposal)
+    io_runs.check_digest(loaded, found)  # a rule edited in proposals.json after the run is not tested
     if not found.get("rule"):
         raise RefineError(f"proposal {proposal!r} has no rule to select customers by")
     return loaded.customers, str(found["rule"]), loaded.config.customers.customer_id, loaded.config.customers.segment
