@@ -228,12 +228,18 @@ def test_a_crafted_rule_on_disk_cannot_run_code(demo, tmp_path):
     doc["proposals"][0]["rule"] = f'__import__("os").system("touch {marker}")'
     (run / "proposals.json").write_text(json.dumps(doc))
     pid = doc["proposals"][0]["id"]
-    for args in (
-        ab_plan(run, pid, tmp_path / "ab"),
-        ["accept", pid, "--run", str(run)],
-    ):
-        result = runner.invoke(app, args)
-        assert result.exit_code == 2 and "function call is not allowed" in result.output
+    # the run's rule digest refuses the edited proposal first; a run written before digests (none in run.json)
+    # reaches the rule parser, which refuses the call
+    manifest = json.loads((run / "run.json").read_text())
+    for refusals in (("proposals.json was edited after the run", "function call is not allowed"), ("function call",)):
+        for args in (
+            ab_plan(run, pid, tmp_path / "ab"),
+            ["accept", pid, "--run", str(run)],
+        ):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 2 and any(r in result.output for r in refusals), result.output
+        manifest.pop("rule_digests", None)
+        (run / "run.json").write_text(json.dumps(manifest))
     assert not marker.exists()
 
 
