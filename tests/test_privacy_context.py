@@ -43,6 +43,10 @@ from refine.io.privacy import redact
         ("invoice jane.doe@example.com", "[EMAIL]"),
         ("Please send the invoice to ops+billing@example.co.uk", "[EMAIL]"),
         ("tracking: jane@example.com", "[EMAIL]"),
+        # a label word only as a whole word, in any case, wherever the 40 characters searched begin
+        ("disorder 4155550132", "[PHONE]"),
+        ("xxxdisorder" + " " * 35 + "4155550132", "[PHONE]"),
+        ("\u0130\u0130order 4155550132", "[PHONE]"),  # "İİorder": lower() would make "i̇" and a word boundary
         # a phone word before a compact date still makes it a phone
         ("call me on 20120412", "[PHONE]"),
         ("my cell: 20120412", "[PHONE]"),
@@ -60,6 +64,7 @@ def test_a_label_never_lets_a_phone_card_or_email_through(text: str, token: str)
     [
         "Where is my order? It's 3348443.",
         "Where is my order? It is 59192517.",
+        "WHERE IS MY ORDER? IT'S 3348443",
         "That's my invoice: it's 41481895",
         "Sizes 805-1033 all fit differently.",
         "Size 2579 - 3239 is sold out",
