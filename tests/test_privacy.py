@@ -119,8 +119,8 @@ def test_every_personal_item_of_the_labelled_set_is_redacted_with_its_token():
 # the share of each look-alike category that redaction changes, as measured on the whole set (dev and
 # test parts together, bench/redaction_bench.py --part all); the goal is 1% for each
 LOOK_ALIKE_BOUNDS = {
-    "price": 0.0, "date": 0.0, "version": 0.0, "quantity": 0.04, "range": 0.07,
-    "tracking": 0.07, "invoice": 0.08, "order": 0.15,
+    "price": 0.0, "date": 0.0, "version": 0.0, "range": 0.0, "quantity": 0.035,
+    "order": 0.059, "tracking": 0.067, "invoice": 0.079,
 }  # fmt: skip
 
 

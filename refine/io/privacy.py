@@ -4,7 +4,9 @@ Emails, phone numbers and payment-card numbers are replaced before any text is c
 logged or shown. Redaction errs on the side of removing: a 13-19 digit run is treated as a card
 whether or not it passes the Luhn check, because a mistyped card number is still a card number.
 Numbers that only look like a phone or a card (order, invoice and tracking numbers, dates, versions,
-quantities with a unit) are kept: see _KEEP_PARTS, docs/privacy.md and bench/redaction_bench.py.
+quantities with a unit) are kept: see _KEEP_PARTS, docs/privacy.md and bench/redaction_bench.py. A bare
+number is kept only when a word just before names it (_REF_BEFORE) and no phone cue is near (_PHONE_CUE):
+a number that could be a phone with no label just before it stays redacted.
 """
 
 from __future__ import annotations
@@ -66,13 +68,13 @@ _REF = (
     rf"(?:{_UPS}|\d{{4}}(?: \d{{4}}){{2,4}}(?: \d{{1,4}})?"
     r"|[A-Z0-9]*\d[A-Z0-9]*(?:[-/.][A-Z0-9]*\d[A-Z0-9]*)*)" + _END
 )
-_REF_WORD = (
-    r"(?i:order|orders|invoice|inv|tracking|track|trace|parcel|package|shipment|consignment|waybill|awb"
+_REF_WORD = (  # in lower case: _REF_BEFORE reads a lower-cased window
+    r"(?:order|orders|invoice|inv|tracking|track|trace|parcel|package|shipment|consignment|waybill|awb"
     r"|ref|reference|receipt|ticket|case|booking|confirmation|transaction|sku|serial|version|build|release"
-    r"|firmware|ios|android|windows)"
+    r"|firmware|ios|android|windows|size|sizes|qty|quantity|item|model|po)"
 )
 _UNIT = (
-    r"(?i:days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|weeks?|months?|years?|yrs?|km|kms|miles?|kg|lbs?"
+    r"(?i:(?:working|business|calendar|school)\s)?(?i:days?|hours?|hrs?|minutes?|mins?|seconds?|secs?|weeks?|months?|years?|yrs?|km|kms|miles?|kg|lbs?"
     r"|ml|points?|pts|steps|views|likes|followers|items?|pcs|pieces|people|users|customers|times|units"
     r"|euros?|dollars?|pounds?|usd|eur|gbp|calories|kcal|words|pages|messages|emails|orders)\b"
 )
@@ -103,12 +105,29 @@ _KEEP = "|".join(_KEEP_PARTS)
 # international numbers come before cards: after a + the digits are a phone (+49 800 1234567890)
 _INTL = rf"\+\d{{1,3}}(?:{_PHONE_SEP}?\(0\))?(?:{_PHONE_SEP}?\(?\d{{1,10}}\)?){{1,6}}{_EXT}(?!\d)"
 _SCAN = re.compile(rf"(?=[\d#+(A-Zv])(?:(?P<keep>{_KEEP})|(?P<intl>{_INTL})|(?P<card>{_CARD})|(?P<phone>{_PHONE}))")
-# a word that names the number just before it: order 6453038, invoice number 46943268, tracking: 1234567890
-_REF_BEFORE = re.compile(rf"\b{_REF_WORD}(?:\s+(?i:no\.?|nr\.?|number|num|id|code|ref))?(?:\s+is)?\s*[:#]?\s*#?\s?$")
-# a phone word just before a compact date makes it a phone number (call me on 20120412)
-_PHONE_WORD = re.compile(
-    r"(?i:call|ring|phone|tel|mobile|cell|number|reach|text|whatsapp|fax|contact)\W*(?:\w+\W+){0,2}$"
+# a word that names the number just before it: order 6453038, invoice number 46943268, tracking: 1234567890,
+# or names it and a pronoun points back at it: "Where is my order? It's 6453038." Searched in the lower-cased
+# 40 characters before the number (a case-insensitive alternation tried at every character is slower)
+_REF_BEFORE = re.compile(
+    rf"\b(?=[a-z]){_REF_WORD}(?:(?:\s+(?:no\.?|nr\.?|number|num|id|code|ref))?(?:\s+is)?\s*[:#]?\s*#?\s?"
+    r"|[?.!,;:]?\s+(?:it'?s|it\s+is|that'?s|that\s+is|which\s+is)\s*:?\s*)$"
 )
+# a phone word just before a compact date makes it a phone number (call me on 20120412); the word starts at
+# a word boundary, so "cancelled" is no "cell"
+_PHONE_WORD = re.compile(
+    r"\b(?i:call|ring|phone|tel|mobile|cell|number|reach|text|whatsapp|fax|contact)\w*\W*(?:\w+\W+){0,2}$"
+)
+# a phone cue near a number (either side): then no label makes it a reference ("order 4155550132, call me")
+# (searched in lower case, as _REF_BEFORE)
+_PHONE_CUE = re.compile(
+    r"\b(?=[cprtmswvf])(?:call|ring\s+me|phone|tel\b|telephone|mobile|cell|text\s+me|txt|texting|sms"
+    r"|whatsapp|viber|signal\s+me|reach\s+me|reach\s+us|contact\s+me|my\s+number|fax)"
+)
+# lower case for A-Z only: str.lower would turn "İ" into two characters, one of them no letter
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_NEAR = 60  # characters either side of a number that a phone cue is looked for in
+# the cues' stems, for a plain substring test first: most windows hold none, and then no pattern runs
+_CUE_STEMS = "call ring phone tel mobile cell text txt sms whatsapp viber signal reach contact number fax".split()
 
 
 def _luhn(digits: str) -> bool:
@@ -138,32 +157,55 @@ def _reference(text: str) -> bool:
     return not _card_like(text) and (not spaced or all(len(g) == 4 for g in groups[:-1]))
 
 
+def _phone_cue(match: re.Match) -> bool:
+    window = _lower(match.string[max(0, match.start() - _NEAR) : match.end() + _NEAR])
+    return any(stem in window for stem in _CUE_STEMS) and bool(_PHONE_CUE.search(window))
+
+
+def _lower(text: str) -> str:
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)  # the first is 20 times faster
+
+
+def _label_before(match: re.Match) -> bool:
+    start = match.start()
+    # one character more than the 40 searched, so that a word cut at the window's edge ("dis|order") is no label
+    window = _lower(match.string[max(0, start - 41) : start])
+    return bool(_REF_BEFORE.search(window, 1 if start > 40 else 0))
+
+
+def _labelled(match: re.Match, digits: int) -> bool:
+    """Whether a word just before names the number as a reference, and nothing near says phone."""
+    text = match.group(0)
+    return (
+        _label_before(match)
+        # a country code (+44, or 0044 in a long number) or an area code in brackets: a phone, whatever the label
+        and not (text.startswith(("+", "(")) or (text.startswith("00") and digits >= 12))
+        and _reference(text)
+        and not _phone_cue(match)
+    )
+
+
 def _replace(match: re.Match) -> str:
     text = match.group(0)
     if match.group("keep") is not None:
         if match.group("compact") and _PHONE_WORD.search(match.string, 0, match.start()):
             return "[PHONE]"
+        if text.startswith("#") and sum(ch.isdigit() for ch in text) >= 7 and _phone_cue(match):
+            return "[PHONE]"  # "call me on #4155550132"
         return "[CARD]" if _card_like(text) else text
-    if _REF_BEFORE.search(match.string, max(0, match.start() - 40), match.start()) and _reference(text):
+    digits = sum(ch.isdigit() for ch in text)
+    # under 7 digits: neither a phone nor a card (13+), whatever is around it; dates, years and small counts
+    if digits < 7 or _labelled(match, digits):
         return text
     if match.group("intl") is not None:
-        return "[PHONE]" if sum(ch.isdigit() for ch in text) >= 7 else text
+        return "[PHONE]"
     if match.group("card") is not None:
         if text.startswith("0"):  # no card number starts with 0; a national phone number does
             return "[PHONE]"
         if re.fullmatch(r"\d{3}-\d{7}-\d{7}", text):  # 112-3456789-1234567: a marketplace order number
             return text
         return "[CARD]"
-    return _phone(match)
-
-
-def _phone(match: re.Match) -> str:
-    digits = sum(ch.isdigit() for ch in match.group(0))
-    text = match.group(0)
-    # dates (2026-11-02), years and small counts are not phone numbers
-    if digits < 7 or _DATE.fullmatch(text.strip()):
-        return text
-    return "[PHONE]"
+    return text if _DATE.fullmatch(text.strip()) else "[PHONE]"  # dates (2026-11-02) are not phone numbers
 
 
 def redact(text: str) -> str:

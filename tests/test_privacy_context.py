@@ -1,0 +1,96 @@
+"""The context rules of redaction (issue 29.7): a number labelled as a reference is kept, a phone cue near
+it or a phone's own marks (+, a country code, an area code in brackets) make it a phone whatever the label,
+and a number that could be a phone with no label just before it stays redacted."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from refine.io.privacy import redact
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        # a label somewhere in the sentence, but not naming the number
+        ("My order never came, call 4155550132", "[PHONE]"),
+        ("order 12345, my cell 07700 900123", "[PHONE]"),
+        ("I cancelled my order, 4155550132", "[PHONE]"),
+        ("Where is my order? Call 4155550132.", "[PHONE]"),
+        ("Where is my order? Reach me at 4155550132.", "[PHONE]"),
+        ("Order: my mobile 07700 900123", "[PHONE]"),
+        # a label just before, and a phone cue near (either side, any case)
+        ("Order 4155550132, call me if it is late", "[PHONE]"),
+        ("Where is my order? It's 4155550132, text me", "[PHONE]"),
+        ("My order number is 4155550132 - CALL ME", "[PHONE]"),
+        ("ticket 4155550132, whatsapp me", "[PHONE]"),
+        ("case #4155550132 phone me back", "[PHONE]"),
+        ("Sizes 415-555-0132 on my mobile", "[PHONE]"),
+        # a label just before, and the number carries a phone's own marks
+        ("ref: +44 20 7946 0958", "[PHONE]"),
+        ("ref +1 415 555 0132", "[PHONE]"),
+        ("order (415) 555-0132", "[PHONE]"),
+        ("ref 0044 20 7946 0958", "[PHONE]"),
+        ("ref 00442079460958", "[PHONE]"),
+        ("order 415 555 0132", "[PHONE]"),  # spaced, not in the fours carriers print
+        # a card or an e-mail after a label
+        ("order 4111 1111 1111 1111", "[CARD]"),
+        ("order 4111111111111111 never came", "[CARD]"),
+        ("order no. 5500-0000-0000-0004", "[CARD]"),
+        ("invoice 378282246310005", "[CARD]"),
+        ("invoice jane.doe@example.com", "[EMAIL]"),
+        ("Please send the invoice to ops+billing@example.co.uk", "[EMAIL]"),
+        ("tracking: jane@example.com", "[EMAIL]"),
+        # a label word only as a whole word, in any case, wherever the 40 characters searched begin
+        ("disorder 4155550132", "[PHONE]"),
+        ("xxxdisorder" + " " * 35 + "4155550132", "[PHONE]"),
+        ("\u0130\u0130order 4155550132", "[PHONE]"),  # "İİorder": lower() would make "i̇" and a word boundary
+        # a phone word before a compact date still makes it a phone
+        ("call me on 20120412", "[PHONE]"),
+        ("my cell: 20120412", "[PHONE]"),
+    ],
+)
+def test_a_label_never_lets_a_phone_card_or_email_through(text: str, token: str) -> None:
+    out = redact(text)
+    assert token in out, (text, out)
+    assert not re.search(r"\d{3}", out.replace("12345", "")), (text, out)
+    assert "@" not in out, (text, out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Where is my order? It's 3348443.",
+        "Where is my order? It is 59192517.",
+        "WHERE IS MY ORDER? IT'S 3348443",
+        "That's my invoice: it's 41481895",
+        "Sizes 805-1033 all fit differently.",
+        "Size 2579 - 3239 is sold out",
+        "They said 6695 - 7689 working days for the refund.",
+        "It took 12 - 15 business days",
+        "I cancelled 20260418-0520 but was charged for the order anyway.",  # "cancelled" is no "cell"
+        "PO 4500012345 is still open",
+        "Qty 1200000 on the pallet",
+        "item 5783555971 is missing from the box",
+        "SKU 8412345678901 is out of stock",
+        "order 12345 came with a broken lid, and the phone line was busy all week",  # short: never a phone
+    ],
+)
+def test_a_number_labelled_as_a_reference_is_kept(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I cancelled 8413484 but was charged for the order anyway.",
+        "Can you resend 0624744004? The invoice PDF is blank.",
+        "The pack says 37 039 304 but I got half of that.",
+        "Sizes are wrong. 4155550132",
+        "My order is late, 07700 900123",
+    ],
+)
+def test_a_number_that_could_be_a_phone_and_has_no_label_just_before_stays_redacted(text: str) -> None:
+    assert "[PHONE]" in redact(text)
