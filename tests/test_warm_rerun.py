@@ -5,6 +5,7 @@ phone or card number of the customer table."""
 from __future__ import annotations
 
 import json
+import struct
 
 import pandas as pd
 import pytest
@@ -95,3 +96,20 @@ def test_insights_against_a_previous_run_are_keyed_by_its_files(demo, tmp_path):
     manifest = tmp_path / "last" / "run.json"
     manifest.write_text(manifest.read_text() + "\n")  # another byte in last month's run: compared again
     assert run(tmp_path / "third") == "computed"
+
+
+def test_a_contact_number_in_a_numeric_column_never_reaches_the_cache(demo, tmp_path):
+    frame = pd.read_csv(demo["customers"], dtype=str, keep_default_na=False)
+    # a phone number held as a number: the column is numeric (searched), not id-like, and its cells are int64
+    numbers = [4155550132 + 7 * i for i in range(len(frame))]
+    frame.insert(3, "contact", [str(n) for n in numbers])
+    frame.to_csv(demo["customers"], index=False)
+    cold = _run(demo, tmp_path / "cold")
+    warm = _run(demo, tmp_path / "warm")
+    assert cold["stage_cache"]["ingest"] == warm["stage_cache"]["ingest"] == "computed"  # nothing stored
+    stored = _cache_bytes(tmp_path / "cache")
+    for number in (numbers[0], numbers[-1], numbers[len(numbers) // 2]):
+        assert str(number).encode() not in stored
+        assert struct.pack("<q", number) not in stored and struct.pack("<d", float(number)) not in stored
+    for name in SAME:
+        assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes(), name
