@@ -13,6 +13,7 @@ import pytest
 from refine.demo.company import generate_company, write_demo_data
 from refine.io.config import load_config
 from refine.run.cycle import run_cycle
+from refine.run.reuse import _holds_personal_data
 
 SAME = ("proposals.json", "topics.json", "insights.json", "rejects.csv")
 
@@ -113,3 +114,29 @@ def test_a_contact_number_in_a_numeric_column_never_reaches_the_cache(demo, tmp_
         assert struct.pack("<q", number) not in stored and struct.pack("<d", float(number)) not in stored
     for name in SAME:
         assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "415_555_0132",  # separators the redaction knows: underscore, dashes, minus, middle dot
+        "415\u2013555\u20130132",
+        "415\u00b7555\u00b70132",
+        "415\u200b555\u200b0132",  # an invisible character inside the number
+        "jo\uff20mailbox.example",  # a full-width at sign
+        "4111 1111 1111 1111",
+    ],
+)
+def test_the_personal_data_check_sees_every_spelling_the_redaction_knows(cell):
+    frame = pd.DataFrame({"region": ["north", cell], "spend": [12.5, 40.0]})
+    document = {"warnings": [], "attributes": ["region", "spend"], "columns": ["region", "spend"]}
+    assert _holds_personal_data(document, {"customers": frame})
+    assert not _holds_personal_data(document, {"customers": frame.assign(region=["north", "south"])})
+
+
+@pytest.mark.parametrize("value", [4155550132, 4155550132.0, 4111111111111111])
+def test_the_personal_data_check_sees_numbers(value):
+    frame = pd.DataFrame({"contact": [value, value]})
+    document = {"warnings": [], "attributes": ["contact"], "columns": ["contact"]}
+    assert _holds_personal_data(document, {"customers": frame})
+    assert not _holds_personal_data(document, {"customers": pd.DataFrame({"contact": [12.5, 415555.0]})})

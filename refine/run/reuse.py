@@ -37,7 +37,9 @@ from refine.io.tables import id_keys
 from refine.memo import Digest, StageMemo, code_digest
 
 STAGE = "ingest"
-_SUSPECT = r"@|\d[\d\s().+/-]{5,}\d"  # cells worth a closer look: an @, or seven digits and more in a run
+# cells worth a closer look (refine.io.privacy decides): an at sign (full-width and small ones too), or seven
+# digits with at most four other characters between each two (415_555_0132, 415\u2013555\u2013\u200b0132)
+_SUSPECT = r"[@\uFF20\uFE6B]|(?:\d\D{0,4}){6}\d"
 
 
 def ingest_key(feedback_path, customers_path, config: RefineConfig, versions: dict[str, str]) -> str | None:
