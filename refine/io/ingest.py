@@ -859,7 +859,7 @@ def _feedback(
             S.CUSTOMER_ID: known_customers.to_numpy()[position[keep.to_numpy()]],
             S.TEXT: redacted.values,
             S.SCORE: score[keep].astype(float).values,
-            S.TIMESTAMP: timestamp[keep].values,
+            S.TIMESTAMP: _utc_naive(timestamp[keep]),
             S.SOURCE: (frame[fc.source][keep].str.strip().map(redact).values if fc.source else [""] * int(keep.sum())),
             S.ROW: rows[keep].astype(int).values,
         }
@@ -926,6 +926,13 @@ def _scores(
     counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
     config.feedback.score_scale, config.feedback.score_kind = scale, kind
     return score if scale is None else score.where((score >= scale[0]) & (score <= scale[1]))
+
+
+def _utc_naive(values: pd.Series) -> np.ndarray:
+    """Datetimes as naive UTC, as `.values` gave them for a zoned column (pandas 4 will keep the zone there)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert(None)
+    return values.to_numpy()
 
 
 def _timestamps(frame: pd.DataFrame, config: RefineConfig, warnings: list[str]) -> pd.Series:
