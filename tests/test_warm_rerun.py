@@ -140,3 +140,6 @@ def test_the_personal_data_check_sees_numbers(value):
     document = {"warnings": [], "attributes": ["contact"], "columns": ["contact"]}
     assert _holds_personal_data(document, {"customers": frame})
     assert not _holds_personal_data(document, {"customers": pd.DataFrame({"contact": [12.5, 415555.0]})})
+    # refine's own row numbers are not a cell: a file past a million rows is still cached
+    rows = pd.DataFrame({"row": [1_000_001, 4_155_550_132], "score": [9.0, 3.0]})
+    assert not _holds_personal_data(document, {"feedback": rows, "rejects": rows[["row"]]})
