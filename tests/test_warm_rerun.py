@@ -143,3 +143,15 @@ def test_the_personal_data_check_sees_numbers(value):
     # refine's own row numbers are not a cell: a file past a million rows is still cached
     rows = pd.DataFrame({"row": [1_000_001, 4_155_550_132], "score": [9.0, 3.0]})
     assert not _holds_personal_data(document, {"feedback": rows, "rejects": rows[["row"]]})
+
+
+def test_the_ingest_key_covers_every_module_that_shapes_the_entry(demo, monkeypatch):
+    """A change to how dates are read, to the column names or to this cache's own format is a new key: an
+    entry written by other code is never read back."""
+    import refine.run.reuse as reuse
+
+    seen: list[str] = []
+    monkeypatch.setattr(reuse, "code_digest", lambda *modules: seen.extend(m.__name__ for m in modules) or "x")
+    assert reuse.ingest_key(demo["feedback"], demo["customers"], load_config(demo["config"]), {}) is not None
+    wanted = {"refine.io.ingest", "refine.io.dates", "refine.io.keys", "refine.io.privacy", "refine.schemas"}
+    assert wanted | {"refine.run.reuse"} <= set(seen)

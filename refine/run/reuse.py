@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -53,8 +54,16 @@ def ingest_key(feedback_path, customers_path, config: RefineConfig, versions: di
     digest = Digest(
         STAGE,
         versions,
-        code_digest(
-            ingest_module, tables_module, privacy_module, limits_module, config_module, dates_module, keys_module
+        code_digest(  # what reads, types and redacts both files, the column names, and this module's own format
+            ingest_module,
+            tables_module,
+            privacy_module,
+            limits_module,
+            config_module,
+            dates_module,
+            keys_module,
+            S,
+            sys.modules[__name__],
         ),
         settings,
     )
