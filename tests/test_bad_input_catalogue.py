@@ -121,6 +121,22 @@ def merge_world() -> dict[str, str]:
 
 MERGE_WORLD = merge_world()
 
+
+def euro_world() -> dict[str, str]:
+    """ODD_WORLD with spend written as a German spreadsheet writes it ("1.250,50": points between thousands, a
+    decimal comma) and a balance column that writes its numbers both ways ("1,250.50" and "1.250,50")."""
+    lines = ODD_WORLD["customers.csv"].splitlines()
+    rows = [lines[0] + ";balance"]
+    for i, line in enumerate(lines[1:]):
+        member, tier, spend, churned = line.split(";")
+        whole, cents = spend.split(",")
+        balance = ("1,250.50", "1.250,50", "980.00")[i % 3]
+        rows.append(f"{member};{tier};{i % 4 + 1}.{int(whole):03d},{cents};{churned};{balance}")
+    return {**ODD_WORLD, "customers.csv": "\n".join(rows) + "\n"}
+
+
+EURO_WORLD = euro_world()
+
 # (case, files to write {name: content or bytes}, extra CLI args, message fragment, exit code, verdict)
 # verdict, asserted by the test (issue 28): "clear error" = exit 2 and one line naming files that exist;
 # "handled" = exit 0, every row accounted for, the fragment in a warning, a counted reject's reason or the
@@ -566,6 +582,22 @@ CATALOGUE = [
         ODD_WORLD,
         [],
         "read decimal commas as decimal points in column 'spend'",
+        0,
+        "handled",
+    ),
+    (
+        "European numbers in a customer column (1.250,50)",
+        EURO_WORLD,
+        [],
+        "read European numbers in column 'spend' (",
+        0,
+        "handled",
+    ),
+    (
+        "a customer column writing numbers both ways (1,250.50 and 1.250,50)",
+        EURO_WORLD,
+        [],
+        "column 'balance' writes numbers both ways (1,250.50 and 1.250,50): read as written (text), not guessed",
         0,
         "handled",
     ),

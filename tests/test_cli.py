@@ -172,3 +172,18 @@ def test_lazy_module_runs_the_code_on_first_use(tmp_path, monkeypatch):
     assert lazy_module("os") is os  # an imported module is returned as is
     with pytest.raises(ModuleNotFoundError):
         lazy_module("refine.no_such_module")
+
+
+@pytest.mark.parametrize("name", [n for n, _ in COMMANDS])
+def test_help_shows_no_template_braces(name):
+    """Typer 0.29 writes a required argument as `{proposal}` in the usage line, which reads as a template left
+    unfilled: refine's commands name arguments as click does (PROPOSAL, [PATH])."""
+    shown = _help(name)
+    assert "{" not in shown and "}" not in shown, shown.splitlines()[0]
+
+
+def test_usage_names_the_arguments_in_capitals():
+    assert _help("refine accept").splitlines()[0].endswith("accept [OPTIONS] PROPOSAL")
+    assert _help("refine init").splitlines()[0].endswith("init [OPTIONS] [PATH]")
+    missing = runner.invoke(app, ["reject", "--run", "x", "--reason", "y"])
+    assert missing.exit_code == 2 and "Missing argument" in missing.output and "PROPOSAL" in missing.output

@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import pandas as pd
 import pytest
@@ -261,3 +262,21 @@ def test_unclosed_quote_warnings_are_capped_with_and_n_more(tmp_path):
     result = ingest(tmp_path / "f.csv", tmp_path / "c.csv", plain_config())
     named = [w for w in result.warnings if "unclosed quote may have joined" in w]
     assert len(named) == 5 and "f.csv: and 3 more cells like these" in result.warnings
+
+
+def test_zoned_timestamps_are_naive_utc_without_a_pandas_4_warning(tmp_path):
+    """Timestamps with an offset are held as naive UTC; taking them out of a zoned column went through
+    `Series.values`, which pandas 3.1 warns will keep the zone in pandas 4 (Pandas4Warning)."""
+    feedback = write(
+        tmp_path,
+        "feedback.csv",
+        "Member No,Comment Text,sent\n007,Parcel late,2026-03-01T10:00:00+02:00\n8,Fine,2026-03-02T09:30:00Z\n8,Ok,\n",
+    )
+    customers = write(tmp_path, "customers.csv", CUSTOMERS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)  # Pandas4Warning is one
+        result = ingest(feedback, customers, make_config(timestamp="sent"))
+    stamps = result.feedback["timestamp"]
+    assert stamps.dt.tz is None
+    assert stamps.tolist()[:2] == [pd.Timestamp("2026-03-01 08:00:00"), pd.Timestamp("2026-03-02 09:30:00")]
+    assert pd.isna(stamps.iloc[2])

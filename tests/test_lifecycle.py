@@ -230,3 +230,17 @@ def test_month_two_on_the_carried_table_compares_like_with_like(assigned, month1
             assert proposal["id"] in report or proposal["rule"] in report
     ids = [r["Customer ID"] for r in rows]
     assert pq.read_table(month1 / "m2" / "customers.parquet").column("Customer ID").to_pylist() == ids
+    # month over month and the follow-ups are in the run's JSON too (insights.json "previous_month"), as in the report
+    insights = json.loads((month1 / "m2" / "insights.json").read_text())
+    assert "previous_month" not in json.loads((month1 / "m1" / "insights.json").read_text())
+    compared = insights["previous_month"]
+    assert compared["previous"] == "m1" and compared["basis"] == "last month's customers under the same definition"
+    assert {"emerging", "fading", "sentiment_shifts", "not_compared", "previous_decisions"} <= set(compared)
+    accepted = {d["proposal"] for d in compared["previous_decisions"] if d["decision"] == "accepted"}
+    assert accepted and {f["proposal"] for f in compared["followups"]} == accepted
+    for followup in compared["followups"]:
+        assert followup["measures"]
+        assert followup["rule"] in report or followup["proposal"] in report
+    for shift in compared["sentiment_shifts"]:
+        assert shift["segment"] in set(pd.read_parquet(month1 / "m2" / "segments.parquet")["segment"])
+        assert shift["ci_low"] is None or shift["ci_low"] <= shift["diff"] <= shift["ci_high"]

@@ -9,12 +9,13 @@ while the old by-name comparison saw the split's parent segment move.
 
 import inspect
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from refine.demo.company import generate_company, write_demo_data
-from refine.insights.followup import CUSTOMERS_FILE, previous_profiles, segment_name
+from refine.insights.followup import CUSTOMERS_FILE, carried_counts, carried_warning, previous_profiles, segment_name
 from refine.io.config import load_config
 from refine.report.render import compare_with_previous
 from refine.run.cycle import run_cycle
@@ -103,6 +104,10 @@ def test_a_table_that_carries_the_accepted_segments_is_not_redefined_again(month
     _, _, plain, again, names = months
     warning = next(w for w in again.manifest.warnings if "already carries the accepted segments" in w)
     assert all(name in warning for name in names) and "rules not applied again" in warning
+    for name in names:  # every customer the rule selects carries the segment: said so, with the count
+        carrying = int((again.customers["Segment"] == name).sum())
+        assert f"“{name}” for all {carrying:,} customers the rule selects" in warning
+    assert "do not carry" not in warning
     assert again.manifest.applied_decisions == [] and plain.manifest.applied_decisions
     assert "already carries the accepted segments" in (again.out_dir / "report.html").read_text()
     sizes = [r.segments.set_index("segment")["customers"].sort_index() for r in (plain, again)]
@@ -173,3 +178,35 @@ def test_last_month_is_not_redrawn_on_a_stored_table_without_a_rule_column(month
     assert previous_profiles(older, accepted) is None  # compared by name, the touched segments left out
     redrawn = previous_profiles(first.out_dir, accepted)
     assert redrawn is not None and {segment_name(p) for p in accepted} <= set(redrawn["segment"])
+
+
+def test_a_partial_crm_import_says_how_many_of_the_rule_s_customers_carry_it(months, tmp_path, fake_embedder):
+    """The CRM imported the split's segment for only some of its customers: the warning says how many of the
+    customers the rule selects carry it, and how many do not (they stay in their segment this month)."""
+    first, accepted, _, again, _ = months
+    config = load_config(Path(first.manifest.inputs["customers"]["path"]).parent / "refine.toml")
+    split = next(p for p in accepted if p["kind"] == "split")
+    name, parent = segment_name(split), split["segments"][0]
+    redefined, _ = redefine_segments(first.customers, accepted, config)
+    carriers = redefined.index[redefined["Segment"] == name]
+    dropped = set(redefined.loc[carriers[::2], "Customer ID"])  # every other customer of the split not imported
+    partial = redefined.copy()
+    partial.loc[partial["Customer ID"].isin(dropped), "Segment"] = parent
+    selected, carrying = len(carriers), len(carriers) - len(dropped)
+    counts = carried_counts(partial, accepted, config)
+    assert counts[name] == (carrying, selected)
+    merge = segment_name(next(p for p in accepted if p["kind"] == "merge"))
+    assert counts[merge][0] == counts[merge][1] == int((redefined["Segment"] == merge).sum())
+    warning = carried_warning(list(counts), counts)
+    assert f"“{name}” for {carrying:,} of {selected:,} customers the rule selects" in warning
+    assert f"{selected - carrying:,} customers an accepted rule selects do not carry its segment" in warning
+    # through a cycle: the month's table carries the split for half its customers
+    table = pd.read_csv(again.manifest.inputs["customers"]["path"], dtype=str, keep_default_na=False)
+    table.loc[table["Customer ID"].isin(dropped), "Segment"] = parent
+    table.to_csv(tmp_path / "partial.csv", index=False)
+    feedback = Path(first.manifest.inputs["feedback"]["path"])
+    run = run_cycle(feedback, tmp_path / "partial.csv", config, tmp_path / "m2p", previous=first.out_dir,
+                    quiet=True, embedder=fake_embedder)  # fmt: skip
+    said = next(w for w in run.manifest.warnings if "already carries the accepted segments" in w)
+    assert f"“{name}” for {carrying:,} of {selected:,} customers the rule selects" in said
+    assert f"{selected - carrying:,} customers an accepted rule selects do not carry its segment" in said

@@ -130,6 +130,50 @@ def test_thousands_separators_are_read_when_the_column_shows_them(tmp_path, cell
 
 
 @pytest.mark.parametrize(
+    "cells, numbers, changed",
+    [
+        (["1.250,50", "980,00", "12.000,75", "7"], [1250.5, 980.0, 12000.75, 7.0], 3),  # a German export
+        (["1.234.567", "1.250", "7"], [1234567, 1250, 7], 2),  # a second point: they separate thousands
+        (["-1.250,50", "", "3,5"], [-1250.5, None, 3.5], 2),
+    ],
+)
+def test_european_numbers_are_read_when_the_column_shows_them(tmp_path, cells, numbers, changed):
+    rows = "".join(f"{i};Gold;{cell};0\n" for i, cell in enumerate(cells, start=1))
+    result = read(tmp_path, "Member No;Tier Name;spend;churned\n" + rows, "Member No;Comment Text;rating\n1;late;4\n")
+    read_as = [None if pd.isna(v) else v for v in result.customers["spend"].tolist()]
+    assert read_as == numbers
+    (said,) = [w for w in result.warnings if "European numbers" in w]
+    example = cells[0]
+    shown = example.replace(".", "").replace(",", ".")
+    assert f"read European numbers in column 'spend' ({changed} cells, e.g. {example} as {shown})" == said
+
+
+def test_a_european_score_and_outcome_are_numbers(tmp_path):
+    customers = "Member No;Tier Name;revenue;churned\n1;Gold;1.250,50;0\n2;Silver;2.000,00;1\n3;Gold;;0\n"
+    feedback = "Member No;Comment Text;rating\n1;late parcel;4,5\n2;rude staff;2\n"
+    result = read(tmp_path, customers, feedback, outcomes=["churned", "revenue"])
+    assert result.customers["revenue"].tolist()[:2] == [1250.5, 2000.0]
+    assert result.feedback["score"].tolist() == [4.5, 2.0]
+    assert result.customers["Member No"].tolist() == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        ["1,250.50", "1.250,50", "7"],  # a US and a European number in one column
+        ["1,234,567", "1.234.567"],
+    ],
+)
+def test_a_column_writing_numbers_both_ways_is_named_not_guessed(tmp_path, cells):
+    rows = "".join(f'{i},Gold,"{cell}",0\n' for i, cell in enumerate(cells, start=1))
+    result = read(tmp_path, "Member No,Tier Name,spend,churned\n" + rows, "Member No,Comment Text,rating\n1,late,4\n")
+    assert result.customers["spend"].tolist() == cells  # as written: a category, never a guessed number
+    (said,) = [w for w in result.warnings if "both ways" in w]
+    assert said.startswith(f"column 'spend' writes numbers both ways ({cells[0]} and {cells[1]})")
+    assert not any("European" in w or "thousands" in w or "decimal commas" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
     "cells, kind, scores, read",
     [
         (["4/5", "2 / 5", "N/A", "5"], "stars", [4.0, 2.0, None, 5.0], True),

@@ -5,6 +5,7 @@ phone or card number of the customer table."""
 from __future__ import annotations
 
 import json
+import struct
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from refine.demo.company import generate_company, write_demo_data
 from refine.io.config import load_config
 from refine.run.cycle import run_cycle
+from refine.run.reuse import _holds_personal_data
 
 SAME = ("proposals.json", "topics.json", "insights.json", "rejects.csv")
 
@@ -95,3 +97,61 @@ def test_insights_against_a_previous_run_are_keyed_by_its_files(demo, tmp_path):
     manifest = tmp_path / "last" / "run.json"
     manifest.write_text(manifest.read_text() + "\n")  # another byte in last month's run: compared again
     assert run(tmp_path / "third") == "computed"
+
+
+def test_a_contact_number_in_a_numeric_column_never_reaches_the_cache(demo, tmp_path):
+    frame = pd.read_csv(demo["customers"], dtype=str, keep_default_na=False)
+    # a phone number held as a number: the column is numeric (searched), not id-like, and its cells are int64
+    numbers = [4155550132 + 7 * i for i in range(len(frame))]
+    frame.insert(3, "contact", [str(n) for n in numbers])
+    frame.to_csv(demo["customers"], index=False)
+    cold = _run(demo, tmp_path / "cold")
+    warm = _run(demo, tmp_path / "warm")
+    assert cold["stage_cache"]["ingest"] == warm["stage_cache"]["ingest"] == "computed"  # nothing stored
+    stored = _cache_bytes(tmp_path / "cache")
+    for number in (numbers[0], numbers[-1], numbers[len(numbers) // 2]):
+        assert str(number).encode() not in stored
+        assert struct.pack("<q", number) not in stored and struct.pack("<d", float(number)) not in stored
+    for name in SAME:
+        assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "415_555_0132",  # separators the redaction knows: underscore, dashes, minus, middle dot
+        "415\u2013555\u20130132",
+        "415\u00b7555\u00b70132",
+        "415\u200b555\u200b0132",  # an invisible character inside the number
+        "jo\uff20mailbox.example",  # a full-width at sign
+        "4111 1111 1111 1111",
+    ],
+)
+def test_the_personal_data_check_sees_every_spelling_the_redaction_knows(cell):
+    frame = pd.DataFrame({"region": ["north", cell], "spend": [12.5, 40.0]})
+    document = {"warnings": [], "attributes": ["region", "spend"], "columns": ["region", "spend"]}
+    assert _holds_personal_data(document, {"customers": frame})
+    assert not _holds_personal_data(document, {"customers": frame.assign(region=["north", "south"])})
+
+
+@pytest.mark.parametrize("value", [4155550132, 4155550132.0, 4111111111111111])
+def test_the_personal_data_check_sees_numbers(value):
+    frame = pd.DataFrame({"contact": [value, value]})
+    document = {"warnings": [], "attributes": ["contact"], "columns": ["contact"]}
+    assert _holds_personal_data(document, {"customers": frame})
+    assert not _holds_personal_data(document, {"customers": pd.DataFrame({"contact": [12.5, 415555.0]})})
+    # refine's own row numbers are not a cell: a file past a million rows is still cached
+    rows = pd.DataFrame({"row": [1_000_001, 4_155_550_132], "score": [9.0, 3.0]})
+    assert not _holds_personal_data(document, {"feedback": rows, "rejects": rows[["row"]]})
+
+
+def test_the_ingest_key_covers_every_module_that_shapes_the_entry(demo, monkeypatch):
+    """A change to how dates are read, to the column names or to this cache's own format is a new key: an
+    entry written by other code is never read back."""
+    import refine.run.reuse as reuse
+
+    seen: list[str] = []
+    monkeypatch.setattr(reuse, "code_digest", lambda *modules: seen.extend(m.__name__ for m in modules) or "x")
+    assert reuse.ingest_key(demo["feedback"], demo["customers"], load_config(demo["config"]), {}) is not None
+    wanted = {"refine.io.ingest", "refine.io.dates", "refine.io.keys", "refine.io.privacy", "refine.schemas"}
+    assert wanted | {"refine.run.reuse"} <= set(seen)

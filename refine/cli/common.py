@@ -6,12 +6,13 @@ from __future__ import annotations
 import errno
 import functools
 import importlib.util
+import re
 import sys
 from types import ModuleType
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from refine.errors import RefineError
 
@@ -31,6 +32,18 @@ class CommandGroup(TyperGroup):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+class Command(TyperCommand):
+    """A command with arguments: its usage line names them as click does (`accept [OPTIONS] PROPOSAL`,
+    `init [OPTIONS] [PATH]`), not as Typer 0.29 does (`{proposal}`, which reads as a template left unfilled)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [_ARGUMENT.sub(lambda m: m[1].upper() if m[1] else f"[{m[2].upper()}]", piece) for piece in pieces]
+
+
+_ARGUMENT = re.compile(r"^\{(\w+)\}|^\[(\w+)\]")  # required {name}, optional [name]
 
 
 # every Typer app and sub-app: -h as well as --help; help text printed as written (no rich markup, which would

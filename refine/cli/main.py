@@ -13,7 +13,7 @@ import typer
 
 from refine import __version__
 from refine.cli.ab import ab_app
-from refine.cli.common import APP_SETTINGS, handle_errors, lazy_module
+from refine.cli.common import APP_SETTINGS, Command, handle_errors, lazy_module
 from refine.cli.sentiment import sentiment_app
 from refine.cli.themes import themes_app
 from refine.errors import RefineError
@@ -191,7 +191,7 @@ def _check_demo_folder(out: Path, force: bool) -> None:
     io_outputs.check_writable(out, "demo")
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def init(
     path: Path = typer.Argument(Path("refine.toml"), help="Where to write the commented config template."),
@@ -206,7 +206,7 @@ def init(
 RunOption = typer.Option(..., "--run", help="The run folder holding the proposal.")
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def accept(
     proposal: str = typer.Argument(..., help="Proposal id, as in proposals.json and the report."),
@@ -223,7 +223,7 @@ def accept(
     typer.echo(f"accepted {record['proposal']}: {record['rule']}{note}")
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def reject(
     proposal: str = typer.Argument(..., help="Proposal id, as in proposals.json and the report."),
@@ -235,7 +235,7 @@ def reject(
     typer.echo(f"rejected {record['proposal']}: {record['reason']}")
 
 
-@app.command()
+@app.command(cls=Command)
 @handle_errors
 def history(
     runs: Path = typer.Argument(Path("."), help="Folder holding run folders (searched recursively)."),

@@ -50,12 +50,46 @@ def carried_segments(customers: pd.DataFrame, accepted: list[dict], config: Refi
     return [segment_name(p) for p in accepted if segment_name(p) in present]
 
 
-def carried_warning(names: list[str]) -> str:
-    shown = ", ".join(f"“{n}”" for n in names)
-    return (
-        f"the customer table already carries the accepted segments ({shown}): the CRM has applied them; "
-        "rules not applied again"
+def carried_counts(customers: pd.DataFrame, accepted: list[dict], config: RefineConfig) -> dict[str, tuple[int, int]]:
+    """Per accepted segment the table carries: (customers carrying it, customers its rule selects), where the rule's
+    customers are those carrying it and those the accepted rules would move into it now (as `refine assign` would,
+    precedence included). A CRM import that stopped half way shows as fewer carrying than selected. A segment
+    whose rule cannot be read on this table (a rule column gone) is left out."""
+    column = config.customers.segment
+    names = carried_segments(customers, accepted, config)
+    if not names:
+        return {}
+    try:
+        redrawn, _ = redefine_segments(customers, accepted, config)
+    except RefineError:
+        return {}
+    now, then = customers[column].astype(str).to_numpy(), redrawn[column].astype(str).to_numpy()
+    return {name: (int((now == name).sum()), int(((now == name) | (then == name)).sum())) for name in names}
+
+
+def carried_warning(names: list[str], counts: dict[str, tuple[int, int]] | None = None) -> str:
+    """The warning for segments the table carries, with how many of each rule's customers carry it."""
+    counts = counts or {}
+    shown = []
+    for name in names:
+        carrying, selected = counts.get(name, (0, 0))
+        if not selected:
+            shown.append(f"“{name}”")
+        elif carrying == selected:
+            shown.append(f"“{name}” for all {selected:,} customers the rule selects")
+        else:
+            shown.append(f"“{name}” for {carrying:,} of {selected:,} customers the rule selects")
+    text = (
+        f"the customer table already carries the accepted segments ({'; '.join(shown)}): the CRM has applied "
+        "them; rules not applied again"
     )
+    missing = sum(counts[n][1] - counts[n][0] for n in names if n in counts)
+    if missing:
+        text += (
+            f". {missing:,} customers an accepted rule selects do not carry its segment (an import that stopped "
+            "part way?): they stay in their segment this month; import the assigned table again"
+        )
+    return text
 
 
 def stored_customers(customers: pd.DataFrame, proposals: list, columns_of: dict) -> pd.DataFrame | None:

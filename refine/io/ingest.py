@@ -40,6 +40,10 @@ _MISSING = {"na", "n/a", "#n/a", "null", "none", "nan", "-"}
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+(,\d+)?$")  # "3,0", "-12,75" and whole numbers
 _THOUSANDS_LIKE = re.compile(r"^[+-]?\d{1,3},\d{3}$")  # "1,250": a decimal comma or a thousands separator
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$|^[+-]?\d+(\.\d+)?$")  # "1,250.50", "1,234,567", "12.5"
+# European: "1.250,50", "1.234.567", "12,5"; and the cells no other reading fits, either way
+_EU_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+(,\d+)?$|^[+-]?\d+(,\d+)?$")
+_EU_SURE = re.compile(r"^[+-]?\d{1,3}(\.\d{3})+,\d+$|^[+-]?\d{1,3}(\.\d{3}){2,}$")  # "1.250,50", "1.234.567"
+_US_SURE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+\.\d+$|^[+-]?\d{1,3}(,\d{3}){2,}$")  # "1,250.50", "1,234,567"
 _BOOL_TRUE = {"true", "yes", "y", "1", "t"}
 _BOOL_FALSE = {"false", "no", "n", "0", "f"}
 SCALES = {"nps": [0.0, 10.0], "csat": [1.0, 5.0], "stars": [1.0, 5.0], "ces": [1.0, 7.0]}
@@ -500,15 +504,36 @@ def _decimal_commas(cells: pd.Series, column: str, warnings: list[str]) -> pd.Se
     spellings) is such a number or a plain one and a point or a second comma shows what the commas are.
     Decimal commas ("3,0") become points when every filled cell is a whole number or digits, one comma,
     digits; at least one has a comma; and not every comma cell could be a thousands separator ("1,250"),
-    which a US export may also write. Either conversion is said once in `warnings`. Ids never come here.
+    which a US export may also write. European numbers ("1.250,50", "1.234.567") lose their points and take
+    a decimal point when every filled cell is one or a plain "12,5" / "42" and one cell shows the points
+    separate thousands (a comma after them, or a second point). Each conversion is said once in `warnings`;
+    a column of numbers written both ways ("1,250.50" and "1.250,50") is named in a warning and left as
+    written. Ids never come here.
     """
     stripped = cells.str.strip()
     filled = stripped[(stripped != "") & ~stripped.str.lower().isin(_MISSING)]
     comma = filled.str.contains(",", regex=False)
-    if not comma.any():
+    if not comma.any() and not (filled.str.count(r"\.") > 1).any():
         return cells
+    numbers = filled.str.match(_THOUSANDS) | filled.str.match(_EU_THOUSANDS)
+    us, eu = filled.str.match(_US_SURE), filled.str.match(_EU_SURE)
+    if numbers.all() and us.any() and eu.any():
+        warnings.append(
+            f"column {column!r} writes numbers both ways ({filled[us].iloc[0]} and {filled[eu].iloc[0]}): "
+            "read as written (text), not guessed; export it with one number format"
+        )
+        return cells
+    if eu.any() and filled.str.match(_EU_THOUSANDS).all():
+        changed = filled.str.contains(r"[.,]", regex=True)
+        example = filled[eu].iloc[0]
+        warnings.append(
+            f"read European numbers in column {column!r} ({int(changed.sum())} cells, e.g. {example} as "
+            f"{example.replace('.', '').replace(',', '.')})"
+        )
+        return cells.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     if (
-        filled.str.match(_THOUSANDS).all()
+        comma.any()
+        and filled.str.match(_THOUSANDS).all()
         and (filled.str.contains(".", regex=False) | (filled.str.count(",") > 1)).any()
     ):
         example = filled[comma].iloc[0]  # a point for decimals, or a second comma: the commas separate thousands
@@ -834,7 +859,7 @@ def _feedback(
             S.CUSTOMER_ID: known_customers.to_numpy()[position[keep.to_numpy()]],
             S.TEXT: redacted.values,
             S.SCORE: score[keep].astype(float).values,
-            S.TIMESTAMP: timestamp[keep].values,
+            S.TIMESTAMP: _utc_naive(timestamp[keep]),
             S.SOURCE: (frame[fc.source][keep].str.strip().map(redact).values if fc.source else [""] * int(keep.sum())),
             S.ROW: rows[keep].astype(int).values,
         }
@@ -901,6 +926,13 @@ def _scores(
     counts["score_scale_low"], counts["score_scale_high"] = scale or [0, 0]  # type: ignore[assignment]
     config.feedback.score_scale, config.feedback.score_kind = scale, kind
     return score if scale is None else score.where((score >= scale[0]) & (score <= scale[1]))
+
+
+def _utc_naive(values: pd.Series) -> np.ndarray:
+    """Datetimes as naive UTC, as `.values` gave them for a zoned column (pandas 4 will keep the zone there)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert(None)
+    return values.to_numpy()
 
 
 def _timestamps(frame: pd.DataFrame, config: RefineConfig, warnings: list[str]) -> pd.Series:

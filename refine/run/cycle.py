@@ -23,7 +23,14 @@ from refine import __version__
 from refine import schemas as S
 from refine import stats as stats_module
 from refine.errors import RefineError
-from refine.insights.followup import carried_segments, carried_warning, followups, previous_profiles, segment_name
+from refine.insights.followup import (
+    carried_counts,
+    carried_segments,
+    carried_warning,
+    followups,
+    previous_profiles,
+    segment_name,
+)
 from refine.insights.stage import CycleInsights, compute_insights, insights_key
 from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
 from refine.io.ingest import NoUsableRows, ingest, rule_columns
@@ -344,7 +351,7 @@ def ingest_stage(cycle: _Cycle, feedback_path, customers_path):
         cycle.accepted = accepted_proposals(cycle.previous)
         carried = carried_segments(data.customers, cycle.accepted, config)
         if carried:
-            data.warnings.append(carried_warning(carried))
+            data.warnings.append(carried_warning(carried, carried_counts(data.customers, cycle.accepted, config)))
         cycle.original_segments = data.customers[config.customers.segment].copy()
         data.customers, cycle.applied = redefine_segments(
             data.customers, [p for p in cycle.accepted if segment_name(p) not in carried], cycle.config

@@ -67,5 +67,8 @@ def write_run(result) -> None:
     if stored is not None:
         write_parquet(out_dir / CUSTOMERS_FILE, stored)
     if result.insights is not None:
-        write_json(out_dir / "insights.json", result.insights.to_json())
+        insights = result.insights.to_json()
+        if result.comparison is not None:  # --previous: month over month and the follow-ups, as the report shows them
+            insights["previous_month"] = clean_json(result.comparison)
+        write_json(out_dir / "insights.json", insights)
     write_report(result)

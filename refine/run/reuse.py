@@ -7,20 +7,26 @@ what later stages read is stored (ids, segment, the attributes the search reads,
 id-like and free-text columns (the ones the proposal search skips) never reach the cache: a warm rerun
 reads them again from the customer file, typed as ingest types them. And an entry whose stored cells would
 hold an e-mail, phone or card number (refine.io.privacy) is not stored at all: that month's reruns read both
-files again. Inputs read from a database are never cached (their content has no file to hash).
+files again. Numeric columns count too: a whole number of seven digits and more is read as digits (a phone
+number held as a number, 4155550132, is one). Inputs read from a database are never cached (their content
+has no file to hash).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from refine import schemas as S
 from refine.io import config as config_module
+from refine.io import dates as dates_module
 from refine.io import ingest as ingest_module
+from refine.io import keys as keys_module
 from refine.io import limits as limits_module
 from refine.io import privacy as privacy_module
 from refine.io import tables as tables_module
@@ -32,7 +38,9 @@ from refine.io.tables import id_keys
 from refine.memo import Digest, StageMemo, code_digest
 
 STAGE = "ingest"
-_SUSPECT = r"@|\d[\d\s().+/-]{5,}\d"  # cells worth a closer look: an @, or seven digits and more in a run
+# cells worth a closer look (refine.io.privacy decides): an at sign (full-width and small ones too), or seven
+# digits with at most four other characters between each two (415_555_0132, 415\u2013555\u2013\u200b0132)
+_SUSPECT = r"[@\uFF20\uFE6B]|(?:\d\D{0,4}){6}\d"
 
 
 def ingest_key(feedback_path, customers_path, config: RefineConfig, versions: dict[str, str]) -> str | None:
@@ -46,7 +54,17 @@ def ingest_key(feedback_path, customers_path, config: RefineConfig, versions: di
     digest = Digest(
         STAGE,
         versions,
-        code_digest(ingest_module, tables_module, privacy_module, limits_module, config_module),
+        code_digest(  # what reads, types and redacts both files, the column names, and this module's own format
+            ingest_module,
+            tables_module,
+            privacy_module,
+            limits_module,
+            config_module,
+            dates_module,
+            keys_module,
+            S,
+            sys.modules[__name__],
+        ),
         settings,
     )
     for path in paths:
@@ -144,4 +162,17 @@ def _holds_personal_data(document: dict, frames: dict[str, pd.DataFrame]) -> boo
             if values.dtype == object or pd.api.types.is_string_dtype(values):
                 cells = pd.Series(values.dropna().astype(str).unique())
                 texts.extend(cells[cells.str.contains(_SUSPECT, regex=True)].tolist())
+            elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                if column != S.ROW:  # refine's own row numbers (past a million in a big file), not a cell
+                    texts.extend(_long_whole_numbers(values))
     return any(redact(text) != text for text in texts)
+
+
+def _long_whole_numbers(values: pd.Series) -> list[str]:
+    """The whole numbers of seven digits and more in a numeric column, written out as digits: a phone or card
+    number held as a number (4155550132) is one of them. A large amount in whole units (1250000) is one too,
+    so such a month's entry is not stored either (a cost in speed only)."""
+    numbers = pd.to_numeric(values.dropna(), errors="coerce").astype(float).to_numpy()
+    numbers = np.unique(np.abs(numbers[np.isfinite(numbers)]))
+    long = numbers[(numbers >= 1e6) & (numbers < 1e19) & (numbers == np.floor(numbers))]
+    return [str(int(number)) for number in long]
