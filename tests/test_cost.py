@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -192,3 +193,63 @@ def test_digest_reads_an_embedding_matrix_in_place_and_keeps_its_value():
     assert key == old.hexdigest()
     dates = np.array(["2026-11-01", "2026-11-02"], dtype="datetime64[D]")  # no buffer: copied, as before
     assert Digest(dates).hexdigest() == Digest(dates.copy()).hexdigest()
+
+
+def test_pooled_comment_vectors_are_the_normalised_mean_of_the_sentences():
+    from refine.text.sentences import pool_sentences, sentence_weights
+
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 4.0]], dtype=np.float32)
+    plain = pool_sentences(x, np.array([0, 0, 1]), 3)
+    assert np.allclose(plain[0], [2**-0.5, 2**-0.5]) and np.allclose(plain[1], [0.6, 0.8])
+    assert (plain[2] == 0).all()  # a comment with no sentence: a zero row, never a division by zero
+    weights = sentence_weights(["one two three", "four"], "length")
+    assert weights.tolist() == [3.0, 1.0] and sentence_weights(["a b"], "mean") is None
+    weighted = pool_sentences(x[:2], np.array([0, 0]), 1, weights)
+    assert np.allclose(weighted[0], np.array([3.0, 1.0]) / 10**0.5)
+
+
+@pytest.mark.parametrize("how", ["mean", "length"])
+def test_comment_vectors_from_sentences_embed_each_piece_once(demo, tmp_path, hashing_model, how):
+    """[model] comment_vectors mean / length: a multi-sentence comment is never embedded whole; its vector is
+    its sentences' pooled mean; the estimate counts what the run embeds; a warm rerun gives the same proposals."""
+    from refine.text.sentences import pool_sentences, sentence_weights, split_texts
+
+    feedback = pd.read_csv(demo["feedback"], dtype=str, keep_default_na=False)
+    first = feedback.loc[::7, "Comment Text"].str.split(". ").str[0] + "."
+    feedback.loc[::7, "Comment Text"] = first  # some comments of one sentence too
+    feedback.to_csv(demo["feedback"], index=False)
+    config = load_config(demo["config"])
+    config.model.comment_vectors = how
+    before = estimate_cycle(demo["feedback"], demo["customers"], config, tmp_path / "cold", quiet=True)
+    cold = run_cycle(demo["feedback"], demo["customers"], config, tmp_path / "cold", quiet=True)
+    manifest = json.loads((tmp_path / "cold" / "run.json").read_text())
+    use = manifest["embedding_cache"]
+    texts = cold.feedback["text"].tolist()
+    frame = split_texts(texts)
+    multi = sorted(set(frame.loc[~frame["whole"], "feedback_row"]))
+    assert multi and len(multi) < len(texts), "comments of one sentence and of several"
+    single = {texts[i] for i in set(range(len(texts))) - set(multi)}
+    assert use["documents"]["computed"] == len(single)  # only one-sentence comments are embedded whole
+    assert before.to_embed == use["documents"]["computed"] + use["sentences"]["computed"]
+    cut = frame[~frame["whole"]]
+    sentence_vectors = HashingEmbedder().encode(cut["text"].tolist())
+    expected = pool_sentences(
+        sentence_vectors, cut["feedback_row"].to_numpy(), len(texts), sentence_weights(cut["text"].tolist(), how)
+    )
+    assert np.allclose(cold.embeddings[multi], expected[multi], atol=1e-6)
+    whole = HashingEmbedder().encode([texts[i] for i in range(len(texts)) if i not in set(multi)])
+    assert np.allclose(np.delete(cold.embeddings, multi, axis=0), whole, atol=1e-6)
+    run_cycle(demo["feedback"], demo["customers"], config, tmp_path / "warm", quiet=True)
+    warm = json.loads((tmp_path / "warm" / "run.json").read_text())
+    assert warm["embedding_cache"]["computed"] == 0
+    for name in ("proposals.json", "topics.json"):
+        assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes(), name
+
+
+def test_an_unknown_comment_vectors_setting_is_one_line():
+    from refine.errors import RefineError
+    from refine.io.config import config_from_dict
+
+    with pytest.raises(RefineError) as err:
+        config_from_dict({"model": {"comment_vectors": "median"}}, where="x.toml")
+    assert "[model] comment_vectors must be one of whole, mean, length, got 'median'" in str(err.value)
