@@ -60,7 +60,7 @@ def _embed_route(texts: list[str], how: str, backend: str) -> dict:
     computed = embedder.last_computed
     table = build_sentences(texts, docs, embedder, frame=frame)
     computed += embedder.last_computed
-    pooled_comments(docs, table, how)
+    pooled_comments(docs, texts, table, how)
     return {
         "cpu": time.process_time() - cpu,
         "wall": time.perf_counter() - wall,

@@ -128,7 +128,7 @@ def _pooled(texts, x, needs, minilm, how):
     kept = type(table)(
         frame=table.frame[keep].reset_index(drop=True), embeddings=table.embeddings[keep], whole=table.whole[keep]
     )
-    return pooled_comments(x, kept, how)
+    return pooled_comments(x, texts, kept, how)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -210,13 +210,19 @@ def test_pooled_comment_vectors_are_the_normalised_mean_of_the_sentences():
 
 @pytest.mark.parametrize("how", ["mean", "length"])
 def test_comment_vectors_from_sentences_embed_each_piece_once(demo, tmp_path, hashing_model, how):
-    """[model] comment_vectors mean / length: a multi-sentence comment is never embedded whole; its vector is
-    its sentences' pooled mean; the estimate counts what the run embeds; a warm rerun gives the same proposals."""
-    from refine.text.sentences import pool_sentences, sentence_weights, split_texts
+    """[model] comment_vectors mean / length: a comment of two or more sentences and 25+ words is never embedded
+    whole; its vector is its sentences' pooled mean; shorter comments are embedded whole as before; the estimate
+    counts what the run embeds; a warm rerun embeds nothing and gives the same proposals."""
+    from refine.text.sentences import POOL_MIN_WORDS, pool_sentences, sentence_weights, split_texts
+    from refine.text.sentiment.stage import MIN_AGGREGATE_WORDS
 
+    assert POOL_MIN_WORDS == MIN_AGGREGATE_WORDS  # pooled are the comments the stage reads by their sentences
     feedback = pd.read_csv(demo["feedback"], dtype=str, keep_default_na=False)
-    first = feedback.loc[::7, "Comment Text"].str.split(". ").str[0] + "."
-    feedback.loc[::7, "Comment Text"] = first  # some comments of one sentence too
+    comments = feedback["Comment Text"]
+    feedback.loc[::7, "Comment Text"] = comments[::7].str.split(". ").str[0] + "."  # some of one sentence
+    rows = np.arange(1, len(feedback) - 1, 5)
+    longer = comments.iloc[rows].to_numpy() + " " + comments.iloc[rows + 1].to_numpy()
+    feedback.loc[feedback.index[rows], "Comment Text"] = longer  # and some long ones
     feedback.to_csv(demo["feedback"], index=False)
     config = load_config(demo["config"])
     config.model.comment_vectors = how
@@ -226,19 +232,19 @@ def test_comment_vectors_from_sentences_embed_each_piece_once(demo, tmp_path, ha
     use = manifest["embedding_cache"]
     texts = cold.feedback["text"].tolist()
     frame = split_texts(texts)
-    multi = sorted(set(frame.loc[~frame["whole"], "feedback_row"]))
-    assert multi and len(multi) < len(texts), "comments of one sentence and of several"
-    single = {texts[i] for i in set(range(len(texts))) - set(multi)}
-    assert use["documents"]["computed"] == len(single)  # only one-sentence comments are embedded whole
+    words = np.array([len(t.split()) for t in texts])
+    pooled = sorted(set(frame.loc[~frame["whole"], "feedback_row"]) & set(np.flatnonzero(words >= POOL_MIN_WORDS)))
+    rest = [i for i in range(len(texts)) if i not in set(pooled)]
+    assert pooled and rest and len(set(frame.loc[~frame["whole"], "feedback_row"]) & set(rest)) > 0
+    assert use["documents"]["computed"] == len({texts[i] for i in rest})  # the pooled ones are never embedded whole
     assert before.to_embed == use["documents"]["computed"] + use["sentences"]["computed"]
     cut = frame[~frame["whole"]]
     sentence_vectors = HashingEmbedder().encode(cut["text"].tolist())
     expected = pool_sentences(
         sentence_vectors, cut["feedback_row"].to_numpy(), len(texts), sentence_weights(cut["text"].tolist(), how)
     )
-    assert np.allclose(cold.embeddings[multi], expected[multi], atol=1e-6)
-    whole = HashingEmbedder().encode([texts[i] for i in range(len(texts)) if i not in set(multi)])
-    assert np.allclose(np.delete(cold.embeddings, multi, axis=0), whole, atol=1e-6)
+    assert np.allclose(cold.embeddings[pooled], expected[pooled], atol=1e-6)
+    assert np.allclose(cold.embeddings[rest], HashingEmbedder().encode([texts[i] for i in rest]), atol=1e-6)
     run_cycle(demo["feedback"], demo["customers"], config, tmp_path / "warm", quiet=True)
     warm = json.loads((tmp_path / "warm" / "run.json").read_text())
     assert warm["embedding_cache"]["computed"] == 0

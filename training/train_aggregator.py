@@ -38,11 +38,11 @@ from _common import (  # isort: skip - first: offline models, sys.path
 def review_features(reviews, head, embedder, comment_vectors: str = "whole"):
     """The aggregator features of every review (whole-text + sentence probabilities from the English head).
 
-    With `comment_vectors` "mean" or "length", a review of two or more sentences is not embedded whole:
+    With `comment_vectors` "mean" or "length", a review of two or more sentences and 25+ words is not embedded whole:
     its vector is the pooled mean of its sentences' (refine.text.sentences.pool_sentences), as the
     pipeline builds it under that `[model] comment_vectors`.
     """
-    from refine.text.sentences import pool_sentences, sentence_weights
+    from refine.text.sentences import POOL_MIN_WORDS, pool_sentences, sentence_weights
     from refine.text.sentiment.stage import PROBS, SentenceAggregator, _words, sentence_rows
 
     texts = reviews["text"].tolist()
@@ -56,7 +56,8 @@ def review_features(reviews, head, embedder, comment_vectors: str = "whole"):
         pooled = pool_sentences(
             sx, multi["feedback_row"].to_numpy(), len(texts), sentence_weights(s_texts, comment_vectors)
         )
-        x = np.where((counts > 1)[:, None], pooled, x).astype(np.float32)
+        long = (counts > 1) & (_words(texts) >= POOL_MIN_WORDS)  # as the pipeline pools (pooled_rows)
+        x = np.where(long[:, None], pooled, x).astype(np.float32)
     doc = head.score(texts, x)[PROBS].to_numpy()
     s_probs = head.score(s_texts, sx)[PROBS].to_numpy()
     f = SentenceAggregator.features(doc, s_probs, multi["feedback_row"].to_numpy(), _words(s_texts))

@@ -111,7 +111,7 @@ def _split_sentences(texts: list[str]) -> pd.DataFrame:
 
 def _pooled(texts: list[str], x: np.ndarray, embedder, how: str) -> np.ndarray:
     """`x` with each multi-sentence text's row its sentences' pooled mean, as the pipeline builds it."""
-    from refine.text.sentences import pool_sentences, sentence_weights
+    from refine.text.sentences import POOL_MIN_WORDS, pool_sentences, sentence_weights
 
     cut = _split_sentences(texts)
     sx = embed_in_chunks(embedder, cut["text"].tolist(), chunk=2000)
@@ -119,6 +119,7 @@ def _pooled(texts: list[str], x: np.ndarray, embedder, how: str) -> np.ndarray:
     pooled = pool_sentences(sx, rows, len(texts), sentence_weights(cut["text"].tolist(), how))
     multi = np.zeros(len(texts), dtype=bool)
     multi[rows] = True
+    multi &= np.array([len(str(t).split()) for t in texts]) >= POOL_MIN_WORDS  # as the pipeline pools (pooled_rows)
     return np.where(multi[:, None], pooled, x).astype(np.float32)
 
 

@@ -445,7 +445,7 @@ def sentences_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
         sentences = build_sentences(feedback[S.TEXT].tolist(), vectors, embedder, frame=cycle.split)
     cycle.count(cycle.embedding_use, "sentences", embedder)
     cycle.embedded_s = getattr(embedder, "spent_s", None)  # what the estimate's embedding part foretold
-    return pooled_comments(vectors, sentences, cycle.config.model.comment_vectors), sentences
+    return pooled_comments(vectors, feedback[S.TEXT].tolist(), sentences, cycle.config.model.comment_vectors), sentences
 
 
 def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, given, embedding_id: str):

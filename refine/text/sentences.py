@@ -25,6 +25,10 @@ MIN_CHARS = 12  # shorter fragments ("Thanks!") are not a sentence of their own
 # each sentence (two passes over its words); "mean" / "length" embed only the sentences and pool them
 # (plain mean / mean weighted by word count), one pass (issue 32)
 COMMENT_VECTORS = _COMMENT_VECTORS
+# only comments of this many words are pooled (the sentiment stage aggregates the same ones from their sentences,
+# MIN_AGGREGATE_WORDS): a short multi-sentence comment costs little to embed whole, and short texts (tweets) read
+# through a pooled vector lost 0.010 TweetEval macro-F1 (docs/benchmarks.md, issue 32)
+POOL_MIN_WORDS = 25
 
 
 @dataclass
@@ -101,32 +105,42 @@ def sentence_weights(texts: Sequence[str], how: str) -> np.ndarray | None:
     return None
 
 
-def whole_texts(texts: Sequence[str], frame: pd.DataFrame, how: str) -> list[int]:
-    """Positions of the comments embedded whole: every one with `how` "whole", else the one-sentence ones."""
+def pooled_rows(texts: Sequence[str], frame: pd.DataFrame, how: str, min_words: int = POOL_MIN_WORDS) -> np.ndarray:
+    """Mask of the comments whose vector is pooled from their sentences: none with `how` "whole", else those of
+    two or more sentences and `min_words`+ words (a shorter one is embedded whole too: it costs little)."""
+    pooled = np.zeros(len(texts), dtype=bool)
     if how == "whole":
-        return list(range(len(texts)))
-    return sorted(set(frame.loc[frame["whole"].to_numpy(), FEEDBACK_ROW].tolist()))
+        return pooled
+    if how not in COMMENT_VECTORS:
+        raise ValueError(f"comment vectors are one of {COMMENT_VECTORS}, not {how!r}")
+    pooled[frame.loc[~frame["whole"].to_numpy(), FEEDBACK_ROW].to_numpy()] = True
+    words = np.array([len(str(t).split()) for t in texts], dtype=np.int64)
+    return pooled & (words >= min_words)
 
 
-def pooled_comments(doc_embeddings: np.ndarray, table: SentenceTable, how: str) -> np.ndarray:
-    """The comment vectors with each multi-sentence comment's row its sentences' pooled mean (`how` mean / length).
+def whole_texts(texts: Sequence[str], frame: pd.DataFrame, how: str) -> list[int]:
+    """Positions of the comments embedded whole: all but the `pooled_rows` ones."""
+    return np.flatnonzero(~pooled_rows(texts, frame, how)).tolist()
 
-    With `how` "whole" the vectors are returned as they are. Otherwise a new array: one-sentence comments keep
-    their row (their one sentence is the comment), the others get `pool_sentences` of their sentences.
+
+def pooled_comments(doc_embeddings: np.ndarray, texts: Sequence[str], table: SentenceTable, how: str) -> np.ndarray:
+    """The comment vectors with each `pooled_rows` comment's row its sentences' pooled mean (`how` mean / length).
+
+    With `how` "whole" the vectors are returned as they are. Otherwise a new array: the comments embedded whole
+    keep their row, the pooled ones get `pool_sentences` of their sentences.
     """
     if how == "whole":
         return doc_embeddings
-    if how not in COMMENT_VECTORS:
-        raise ValueError(f"comment vectors are one of {COMMENT_VECTORS}, not {how!r}")
     out = np.array(doc_embeddings, dtype=np.float32)  # a copy: the caller's array is left as it was
     if out.ndim != 2 or out.shape[1] != table.embeddings.shape[1]:  # every comment pooled: no row was embedded
         out = np.zeros((len(out), table.embeddings.shape[1]), dtype=np.float32)
-    cut = table.split_rows
+    rows = table.frame[FEEDBACK_ROW].to_numpy()
+    frame = table.frame.assign(whole=table.whole)
+    multi = np.flatnonzero(pooled_rows(texts, frame, how))
+    cut = np.flatnonzero(np.isin(rows, multi) & ~table.whole)
     if len(cut):
-        rows = table.frame[FEEDBACK_ROW].to_numpy()[cut]
-        texts = table.frame[TEXT].to_numpy()[cut]
-        pooled = pool_sentences(table.embeddings[cut], rows, len(out), sentence_weights(texts, how))
-        multi = np.unique(rows)
+        parts = table.frame[TEXT].to_numpy()[cut]
+        pooled = pool_sentences(table.embeddings[cut], rows[cut], len(out), sentence_weights(parts, how))
         out[multi] = pooled[multi]
     return out
 
