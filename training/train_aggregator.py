@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.comment_vectors != "whole":
         chosen.card["comment_vectors"] = (
-            f"{args.comment_vectors}: a review of two or more sentences read through its sentences' pooled "
-            "vector (refine.text.sentences.pool_sentences), never embedded whole; for [model] comment_vectors = "
+            f"{args.comment_vectors}: a review of two or more sentences and 25+ words read through its "
+            "sentences' pooled vector (refine.text.sentences.pool_sentences), never embedded whole; for [model] comment_vectors = "
             f'"{args.comment_vectors}"'
         )
     path = chosen.save(MODEL_DIR if args.comment_vectors == "whole" else MODEL_DIR / f"pooled_{args.comment_vectors}")

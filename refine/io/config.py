@@ -71,9 +71,7 @@ class ModelSettings:
     multilingual: str = DEFAULT_MODEL  # head for comments not in English: "default" (USE multilingual), a folder, "off"
     multilingual_themes: float = 0.1  # themes use the multilingual space when this share of comments is not English
     review: str = DEFAULT_MODEL  # long English comments: "default" (fine-tuned review model, with the default head), a folder, "off"
-    comment_vectors: str = (
-        "whole"  # whole | mean | length: a multi-sentence comment's vector from its sentences' (mean, word-weighted)
-    )
+    comment_vectors: str = "whole"  # whole | mean | length: a long comment's vector pooled from its sentences'
 
 
 @dataclass
