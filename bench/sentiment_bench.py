@@ -116,6 +116,21 @@ def _sentences_by_route(texts, x, languages, minilm, min_words):
     return table
 
 
+def _pooled(texts, x, needs, minilm, how):
+    """`x` with each multi-sentence text's row (of those `needs` marks) its sentences' pooled mean."""
+    from refine.text.sentences import build_sentences, pooled_comments
+
+    table = build_sentences(texts, x, _Unread())
+    rows = table.frame["feedback_row"].to_numpy()
+    cut = np.flatnonzero(~table.whole & needs[rows])
+    table.embeddings[cut] = embed_in_chunks(minilm, table.frame["text"].to_numpy()[cut].tolist(), chunk=2000)
+    keep = needs[rows] | table.whole  # sentences of texts no English head reads stay out of the pool
+    kept = type(table)(
+        frame=table.frame[keep].reset_index(drop=True), embeddings=table.embeddings[keep], whole=table.whole[keep]
+    )
+    return pooled_comments(x, texts, kept, how)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
@@ -126,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-per-set", type=int, default=1500, help="texts per short-text English set")
     parser.add_argument(
         "--clothing-only", action="store_true", help="only the clothing test part (e.g. to score a review model)"
+    )
+    parser.add_argument(
+        "--comment-vectors",
+        choices=("whole", "mean", "length"),
+        default="whole",
+        help="[model] comment_vectors: a multi-sentence text's vector embedded whole or pooled from its sentences",
     )
     parser.add_argument(
         "--refit-unseen", action="store_true", help="refit the never-trained-language heads here (minutes each)"
@@ -148,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from refine.text.language import UNKNOWN, detect_languages
     from refine.text.sentiment.scorers import _macro_f1, evaluate, load_scorer
-    from refine.text.sentiment.stage import PROBS, FeedbackSentiment, default_multilingual_head
+    from refine.text.sentiment.stage import PROBS, FeedbackSentiment, default_multilingual_head, pooled_aggregator
     from training._common import (
         MULTILINGUAL_CANDIDATES,
         clothing_parts,
@@ -210,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
     needs |= np.array([g.language == "en" for g in all_languages]) & is_xlmt
     x = np.zeros((len(texts), 384), dtype=np.float32)
     x[needs] = embed_in_chunks(minilm, [texts[i] for i in np.flatnonzero(needs)])
-    head_frame = head.score(texts, x)
+    head_frame = head.score(texts, x)  # today's head: always the whole text's vector
     head_probs = head_frame[PROBS].to_numpy()
     head_three = head_frame["sentiment_label"].to_numpy(dtype=object)
+    if args.comment_vectors != "whole":  # as the pipeline builds them: every multi-sentence text's from its sentences
+        x = _pooled(texts, x, needs, minilm, args.comment_vectors)
 
     clothing_held = ((data["source"] == "clothing") & (data["split"] == "holdout")).to_numpy()
     test_half = clothing_held.copy()  # only the test half was kept above
@@ -225,8 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     from refine.text.sentiment.review import load_review_model
 
     review = load_review_model(args.review)
+    aggregator = pooled_aggregator(args.comment_vectors) if args.comment_vectors != "whole" else None
     stage = FeedbackSentiment(
-        head, multilingual_head=default_multilingual_head(), multilingual_embedder=use, review_model=review
+        head,
+        multilingual_head=default_multilingual_head(),
+        multilingual_embedder=use,
+        review_model=review,
+        aggregator=aggregator,
     )
     t0 = time.time()
     languages = detect_languages(staged_texts)
@@ -248,7 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         (f"XLM-T {code}, head sample", pd.Series(sample & (data["source"] == f"xlmt_{code}").to_numpy()), "three")
         for code in ("es", "de", "fr", "pt")
     ]
-    print(f"sentiment benchmark: VADER vs head {head.model_id} (whole text) vs refine's stage; split seed {seed}")
+    print(
+        f"sentiment benchmark: VADER vs head {head.model_id} (whole text) vs refine's stage; split seed {seed}; "
+        f"comment vectors {args.comment_vectors}"
+    )
     print(f"  refine's stage: {', '.join(f'{k} {v}' for k, v in result.models.items() if v)}")
     header = f"{'set':<30} {'n':>5} | {'VADER':>6} | {'head':>6} | {'refine':>6} | {'vs head':>7} | {'unknown':>7}"
     print(header + "   (macro-F1; binary sets: F1 of p_pos > p_neg)")
@@ -294,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         f"95% bootstrap interval [{low_c:.3f}, {high_c:.3f}] ({RESAMPLES:,} resamples of the reviews)"
     )
     if review is not None:  # the same reviews through the stage with the review model off, in this run
-        plain = FeedbackSentiment(head, multilingual_head=default_multilingual_head(), multilingual_embedder=use)
+        plain = FeedbackSentiment(
+            head, multilingual_head=default_multilingual_head(), multilingual_embedder=use, aggregator=aggregator
+        )
         without = plain.score([texts[i] for i in rows_c], x[rows_c], embedder=minilm).documents
         labels_c = without["sentiment_label"].to_numpy(dtype=object)
         read = (docs["route"].to_numpy(dtype=object) == "review") & test_half

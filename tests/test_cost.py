@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -192,3 +193,69 @@ def test_digest_reads_an_embedding_matrix_in_place_and_keeps_its_value():
     assert key == old.hexdigest()
     dates = np.array(["2026-11-01", "2026-11-02"], dtype="datetime64[D]")  # no buffer: copied, as before
     assert Digest(dates).hexdigest() == Digest(dates.copy()).hexdigest()
+
+
+def test_pooled_comment_vectors_are_the_normalised_mean_of_the_sentences():
+    from refine.text.sentences import pool_sentences, sentence_weights
+
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [3.0, 4.0]], dtype=np.float32)
+    plain = pool_sentences(x, np.array([0, 0, 1]), 3)
+    assert np.allclose(plain[0], [2**-0.5, 2**-0.5]) and np.allclose(plain[1], [0.6, 0.8])
+    assert (plain[2] == 0).all()  # a comment with no sentence: a zero row, never a division by zero
+    weights = sentence_weights(["one two three", "four"], "length")
+    assert weights.tolist() == [3.0, 1.0] and sentence_weights(["a b"], "mean") is None
+    weighted = pool_sentences(x[:2], np.array([0, 0]), 1, weights)
+    assert np.allclose(weighted[0], np.array([3.0, 1.0]) / 10**0.5)
+
+
+@pytest.mark.parametrize("how", ["mean", "length"])
+def test_comment_vectors_from_sentences_embed_each_piece_once(demo, tmp_path, hashing_model, how):
+    """[model] comment_vectors mean / length: a comment of two or more sentences and 25+ words is never embedded
+    whole; its vector is its sentences' pooled mean; shorter comments are embedded whole as before; the estimate
+    counts what the run embeds; a warm rerun embeds nothing and gives the same proposals."""
+    from refine.text.sentences import POOL_MIN_WORDS, pool_sentences, sentence_weights, split_texts
+    from refine.text.sentiment.stage import MIN_AGGREGATE_WORDS
+
+    assert POOL_MIN_WORDS == MIN_AGGREGATE_WORDS  # pooled are the comments the stage reads by their sentences
+    feedback = pd.read_csv(demo["feedback"], dtype=str, keep_default_na=False)
+    comments = feedback["Comment Text"]
+    feedback.loc[::7, "Comment Text"] = comments[::7].str.split(". ").str[0] + "."  # some of one sentence
+    rows = np.arange(1, len(feedback) - 1, 5)
+    longer = comments.iloc[rows].to_numpy() + " " + comments.iloc[rows + 1].to_numpy()
+    feedback.loc[feedback.index[rows], "Comment Text"] = longer  # and some long ones
+    feedback.to_csv(demo["feedback"], index=False)
+    config = load_config(demo["config"])
+    config.model.comment_vectors = how
+    before = estimate_cycle(demo["feedback"], demo["customers"], config, tmp_path / "cold", quiet=True)
+    cold = run_cycle(demo["feedback"], demo["customers"], config, tmp_path / "cold", quiet=True)
+    manifest = json.loads((tmp_path / "cold" / "run.json").read_text())
+    use = manifest["embedding_cache"]
+    texts = cold.feedback["text"].tolist()
+    frame = split_texts(texts)
+    words = np.array([len(t.split()) for t in texts])
+    pooled = sorted(set(frame.loc[~frame["whole"], "feedback_row"]) & set(np.flatnonzero(words >= POOL_MIN_WORDS)))
+    rest = [i for i in range(len(texts)) if i not in set(pooled)]
+    assert pooled and rest and len(set(frame.loc[~frame["whole"], "feedback_row"]) & set(rest)) > 0
+    assert use["documents"]["computed"] == len({texts[i] for i in rest})  # the pooled ones are never embedded whole
+    assert before.to_embed == use["documents"]["computed"] + use["sentences"]["computed"]
+    cut = frame[~frame["whole"]]
+    sentence_vectors = HashingEmbedder().encode(cut["text"].tolist())
+    expected = pool_sentences(
+        sentence_vectors, cut["feedback_row"].to_numpy(), len(texts), sentence_weights(cut["text"].tolist(), how)
+    )
+    assert np.allclose(cold.embeddings[pooled], expected[pooled], atol=1e-6)
+    assert np.allclose(cold.embeddings[rest], HashingEmbedder().encode([texts[i] for i in rest]), atol=1e-6)
+    run_cycle(demo["feedback"], demo["customers"], config, tmp_path / "warm", quiet=True)
+    warm = json.loads((tmp_path / "warm" / "run.json").read_text())
+    assert warm["embedding_cache"]["computed"] == 0
+    for name in ("proposals.json", "topics.json"):
+        assert (tmp_path / "cold" / name).read_bytes() == (tmp_path / "warm" / name).read_bytes(), name
+
+
+def test_an_unknown_comment_vectors_setting_is_one_line():
+    from refine.errors import RefineError
+    from refine.io.config import config_from_dict
+
+    with pytest.raises(RefineError) as err:
+        config_from_dict({"model": {"comment_vectors": "median"}}, where="x.toml")
+    assert "[model] comment_vectors must be one of whole, mean, length, got 'median'" in str(err.value)

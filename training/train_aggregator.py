@@ -35,18 +35,30 @@ from _common import (  # isort: skip - first: offline models, sys.path
 )
 
 
-def review_features(reviews, head, embedder):
-    """The aggregator features of every review (whole-text + sentence probabilities from the English head)."""
+def review_features(reviews, head, embedder, comment_vectors: str = "whole"):
+    """The aggregator features of every review (whole-text + sentence probabilities from the English head).
+
+    With `comment_vectors` "mean" or "length", a review of two or more sentences and 25+ words is not embedded whole:
+    its vector is the pooled mean of its sentences' (refine.text.sentences.pool_sentences), as the
+    pipeline builds it under that `[model] comment_vectors`.
+    """
+    from refine.text.sentences import POOL_MIN_WORDS, pool_sentences, sentence_weights
     from refine.text.sentiment.stage import PROBS, SentenceAggregator, _words, sentence_rows
 
     texts = reviews["text"].tolist()
     x = embed_in_chunks(embedder, texts)
-    doc = head.score(texts, x)[PROBS].to_numpy()
     frame = sentence_rows(texts)
     counts = frame.groupby("feedback_row").size().reindex(range(len(texts)), fill_value=0).to_numpy()
     multi = frame[counts[frame["feedback_row"].to_numpy()] > 1].reset_index(drop=True)
     s_texts = multi["text"].tolist()
     sx = embed_in_chunks(embedder, s_texts, chunk=2000)
+    if comment_vectors != "whole":
+        pooled = pool_sentences(
+            sx, multi["feedback_row"].to_numpy(), len(texts), sentence_weights(s_texts, comment_vectors)
+        )
+        long = (counts > 1) & (_words(texts) >= POOL_MIN_WORDS)  # as the pipeline pools (pooled_rows)
+        x = np.where(long[:, None], pooled, x).astype(np.float32)
+    doc = head.score(texts, x)[PROBS].to_numpy()
     s_probs = head.score(s_texts, sx)[PROBS].to_numpy()
     f = SentenceAggregator.features(doc, s_probs, multi["feedback_row"].to_numpy(), _words(s_texts))
     return f, counts
@@ -92,6 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument(
+        "--comment-vectors",
+        choices=("whole", "mean", "length"),
+        default="whole",
+        help="how a multi-sentence review's vector is made ([model] comment_vectors); not whole: saved to "
+        "refine/models/pooled_<how>/",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "womens_clothing_reviews.csv").is_file():
         print(f"no clothing reviews at {args.data}; nothing to do")
@@ -104,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     reviews, fit, test = clothing_parts(args.data, seed)
     reviews = reviews[fit | test].reset_index(drop=True)
     fit, test = fit[fit | test], test[fit | test]
-    f, counts = review_features(reviews, head, bench_embedder())
+    f, counts = review_features(reviews, head, bench_embedder(), args.comment_vectors)
     true = reviews["label"].to_numpy(dtype=object)
     ratings = reviews["rating"].to_numpy()
     print(
@@ -166,7 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         "candidates": rows,
         "sentences": "refine.text.sentiment.scorers.split_sentences, fragments under 12 characters dropped; weights = word counts",
     }
-    path = chosen.save(MODEL_DIR)
+    if args.comment_vectors != "whole":
+        chosen.card["comment_vectors"] = (
+            f"{args.comment_vectors}: a review of two or more sentences and 25+ words read through its "
+            "sentences' pooled vector (refine.text.sentences.pool_sentences), never embedded whole; for [model] comment_vectors = "
+            f'"{args.comment_vectors}"'
+        )
+    path = chosen.save(MODEL_DIR if args.comment_vectors == "whole" else MODEL_DIR / f"pooled_{args.comment_vectors}")
     print(f"saved {path}")
     return 0
 

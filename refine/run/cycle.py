@@ -57,11 +57,11 @@ from refine.segments.search import observed_columns
 from refine.text import embed_cost
 from refine.text.embed_multilingual import build_multilingual_embedder
 from refine.text.language import LanguageCache
-from refine.text.sentences import SentenceTable, build_sentences, split_texts
+from refine.text.sentences import SentenceTable, build_sentences, pooled_comments, split_texts, whole_texts
 from refine.text.sentiment import scorers as scorers_module
 from refine.text.sentiment.review import load_review_model, review_model_folder
 from refine.text.sentiment.scorers import CachedScorer, cached_scorer
-from refine.text.sentiment.stage import FeedbackSentiment, load_multilingual_head, theme_space
+from refine.text.sentiment.stage import FeedbackSentiment, load_multilingual_head, pooled_aggregator, theme_space
 from refine.text.themes import Theme, ThemeResult, fit_themes, load_codeframe
 from refine.text.themes import codeframe as codeframe_module
 from refine.text.themes import entities as entities_module
@@ -239,7 +239,7 @@ def run_cycle(
         embedder = embedder_for(cycle, embedder)
         cycle.estimate = estimate_stage(cycle, data, embedder, embeddings is not None)
         vectors = embed_stage(cycle, data.feedback, embedder, embeddings)
-        sentences = sentences_stage(cycle, data.feedback, vectors, embedder)
+        vectors, sentences = sentences_stage(cycle, data.feedback, vectors, embedder)
         feedback, scorer = sentiment_stage(cycle, data.feedback, vectors, sentences, scorer, embedder.model_id)
         theme_vectors, theme_sentences, theme_embedder = theme_space_stage(
             cycle, feedback, vectors, sentences, embedder
@@ -388,7 +388,8 @@ def estimate_stage(cycle: _Cycle, data, embedder, given: bool) -> embed_cost.Est
     texts = data.feedback[S.TEXT].tolist()
     cycle.split = split_texts(texts)
     cut = cycle.split.loc[~cycle.split["whole"], "text"].tolist()
-    wanted = cut if given else texts + cut
+    docs = whole_texts(texts, cycle.split, cycle.config.model.comment_vectors)
+    wanted = cut if given else [texts[i] for i in docs] + cut
     if hasattr(embedder, "missing"):
         missing, cached = embedder.missing(wanted)
     else:  # an embedder passed in, with no cache: every distinct text is embedded
@@ -420,8 +421,17 @@ def embed_stage(cycle: _Cycle, feedback: pd.DataFrame, embedder, given: np.ndarr
         cycle.embedding_use["documents"] = {"hits": len(feedback), "computed": 0}
         return vectors
     where = f" on Dask ({cycle.config.run.scheduler or 'local cluster'})" if cycle.engine.distributed else ""
-    with cycle.progress.stage("embed", f"{len(feedback)} texts with {embedder.model_id}{where}"):
-        vectors = embedder.encode(feedback[S.TEXT].tolist())
+    texts = feedback[S.TEXT].tolist()
+    rows = whole_texts(texts, cycle.split, cycle.config.model.comment_vectors)  # the rest: pooled sentences
+    with cycle.progress.stage("embed", f"{len(rows)} texts with {embedder.model_id}{where}"):
+        if len(rows) == len(texts):
+            vectors = embedder.encode(texts)
+        else:
+            part = np.asarray(embedder.encode([texts[i] for i in rows]), dtype=np.float32) if rows else None
+            # (n, 0) when every comment is pooled: the sentences stage gives them their dimension
+            vectors = np.zeros((len(texts), part.shape[1] if part is not None else 0), dtype=np.float32)
+            if part is not None:
+                vectors[rows] = part
     cycle.count(cycle.embedding_use, "documents", embedder)
     if "documents" in cycle.embedding_use:
         use = cycle.embedding_use["documents"]
@@ -435,13 +445,14 @@ def _reset_counts(counter) -> None:
 
 
 def sentences_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, embedder):
-    """Each comment's sentences, embedded (a one-sentence comment reuses its embedding)."""
+    """Each comment's sentences, embedded (a one-sentence comment reuses its embedding), and the comment vectors:
+    as given, or with `[model] comment_vectors` mean / length each multi-sentence comment's its sentences' pool."""
     _reset_counts(embedder)
     with cycle.progress.stage("sentences", "split comments, embed the sentences of longer ones"):
         sentences = build_sentences(feedback[S.TEXT].tolist(), vectors, embedder, frame=cycle.split)
     cycle.count(cycle.embedding_use, "sentences", embedder)
     cycle.embedded_s = getattr(embedder, "spent_s", None)  # what the estimate's embedding part foretold
-    return sentences
+    return pooled_comments(vectors, feedback[S.TEXT].tolist(), sentences, cycle.config.model.comment_vectors), sentences
 
 
 def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, sentences, given, embedding_id: str):
@@ -449,9 +460,11 @@ def sentiment_stage(cycle: _Cycle, feedback: pd.DataFrame, vectors: np.ndarray, 
     config = cycle.config
     with cycle.progress.stage("sentiment", config.model.sentiment if given is None else given.model_id):
         base = given if given is not None else cycle.engine.scorer(config.model.sentiment, device=config.model.device)
-        scorer = cached_scorer(base, config.cache_dir, embedding_id)
+        how = config.model.comment_vectors  # pooled comment vectors score differently: their own cache entries
+        scorer = cached_scorer(base, config.cache_dir, embedding_id if how == "whole" else f"{embedding_id}+{how}")
         stage = FeedbackSentiment(
             scorer,
+            aggregator=None if how == "whole" else pooled_aggregator(how),
             multilingual_head=load_multilingual_head(config.model.multilingual),
             multilingual_embedder=_multilingual_embedder(cycle),
             language_cache=_language_cache(config.cache_dir),

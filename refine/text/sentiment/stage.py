@@ -359,6 +359,13 @@ def default_aggregator() -> SentenceAggregator:
     return SentenceAggregator("length_weighted")  # pragma: no cover - a broken install
 
 
+def pooled_aggregator(how: str) -> SentenceAggregator:
+    """The aggregator for `[model] comment_vectors` mean / length: the packaged one trained on such comment
+    vectors (refine/models/pooled_<how>/) where it exists, else the default aggregator."""
+    path = models_dir() / f"pooled_{how}" / AGGREGATOR_FILE
+    return SentenceAggregator.load(path) if path.is_file() else default_aggregator()
+
+
 def default_multilingual_head():
     """The packaged multilingual head (refine/models/multilingual/), or None if missing."""
     path = models_dir() / "multilingual" / HEAD_FILE
