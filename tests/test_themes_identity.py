@@ -74,6 +74,28 @@ def test_no_child_theme_holds_more_than_15_percent_of_the_themed_comments():
     assert len({name_key(x) for x in labels}) == len(labels)
 
 
+def test_one_sentence_said_by_many_is_kept_whole_not_split_into_empty_parts():
+    """A catch-all child that is one sentence repeated (a month where 1 in 7 says "Checkout keeps failing")
+    cannot be split: k-means would leave parts empty, and an empty part's centroid (NaN) broke the parents."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(10, 32))
+    sizes = [120] + [33] * 9
+    groups = [np.repeat(centres[:1], sizes[0], axis=0)]  # the very same vector 120 times
+    groups += [c + rng.normal(scale=0.15, size=(n, 32)) for c, n in zip(centres[1:], sizes[1:])]
+    vectors = np.vstack(groups).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    words = ["refund", "delivery", "sizing", "login", "staff", "billing", "tracking", "parking", "coupon", "warranty"]
+    docs = ["Checkout keeps failing on my card."] * sizes[0]
+    docs += [f"my {w} problem number {i} today" for w, n in zip(words[1:], sizes[1:]) for i in range(n)]
+    frame = pd.DataFrame({"feedback_row": np.arange(len(docs)), "sentence_index": 0, "text": docs})
+    result = fit_themes(SimpleSentences(frame=frame, embeddings=vectors), vectors, docs, TopicSettings(), seed=0)
+    themed = result.primary[result.primary >= 0]
+    assert len(themed) == len(docs)
+    assert all(np.isfinite(t.centroid).all() for t in result.themes if getattr(t, "centroid", None) is not None)
+    repeated = {int(result.primary[i]) for i in range(sizes[0])}
+    assert len(repeated) == 1  # one theme holds every copy of the sentence
+
+
 def test_a_parent_is_named_for_what_its_children_share():
     from refine.text.themes.stage import _Namer
 

@@ -474,14 +474,16 @@ def _cap_children(
             break
         for c in big:
             members = np.flatnonzero(placed.local == c)
-            k = min(int(np.ceil(share[c] / 0.1)) + 1, len(members))
+            # one sentence said many times cannot be split: k-means would leave parts empty (a NaN centroid)
+            distinct = len(np.unique(sent.vectors[members], axis=0))
+            k = min(int(np.ceil(share[c] / 0.1)) + 1, distinct)
             if k < 2:
                 continue
             parts = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sent.vectors[members]).labels_
-            for part in range(k):
+            for i, part in enumerate(np.unique(parts)):  # the parts k-means filled, in label order
                 rows = members[parts == part]
                 centroid = _unit(sent.vectors[rows].mean(axis=0))
-                if part == 0:
+                if i == 0:
                     placed.children[c] = {**placed.children[c], "centroid": centroid, "keywords": []}
                     target = c
                 else:
