@@ -275,3 +275,40 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
                 lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
             )
     return safe
+
+
+_HOLDS = {"[PHONE]": "phone numbers", "[CARD]": "card numbers", "[EMAIL]": "e-mail addresses"}
+_SAMPLE = 500  # cells looked at per column, evenly spread: enough to tell "most" apart from "a few"
+
+
+def personal_column(values: pd.Series) -> str | None:
+    """What personal data most of a customer column holds ("phone numbers", "card numbers", "e-mail addresses"),
+    or None: such a column is no attribute a rule may name (its value would reach proposals and the report).
+
+    A number column counts its whole numbers of nine digits and more (4155550132, a phone held as int64; a
+    national number loses its leading 0 there: 0612345678 -> 612345678), so amounts and counts never do; a text
+    column counts every filled cell. Most means more than half of the filled cells, read redacted."""
+    present = values.dropna()
+    if pd.api.types.is_bool_dtype(values) or not len(present):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(present, errors="coerce").dropna()
+        whole = numbers[(numbers == numbers.round()) & (numbers.abs() >= 1e8)]
+        cells = [str(int(v)) for v in whole.abs()]
+        total = len(numbers)
+    else:
+        text = present.astype(str).str.strip()
+        cells = text[text != ""].tolist()
+        total = len(cells)
+    if not cells or 2 * len(cells) <= total:
+        return None
+    step = max(1, len(cells) // _SAMPLE)
+    sample = cells[::step]
+    counts = {token: 0 for token in _HOLDS}
+    for cell in sample:
+        out = redact(cell)
+        for token in _HOLDS:
+            counts[token] += token in out
+    token = max(counts, key=lambda t: counts[t])
+    # the share of the column: cells not sampled are assumed like the sampled ones
+    return _HOLDS[token] if 2 * counts[token] * len(cells) > len(sample) * total else None

@@ -16,7 +16,8 @@ Every attribute becomes a *binned* column: one integer code per customer, the la
 
 Columns that are not targetable attributes are skipped and reported with the reason: id-like
 columns (nearly one value per customer) and free text (long strings), as refine.io.limits.classify_column
-defines them (the same definition the limits at ingest use).
+defines them (the same definition the limits at ingest use), and columns most of whose cells are phone,
+card numbers or e-mail addresses (refine.io.privacy.personal_column; a phone held as a number is numeric).
 
 The scan (``scan_stratified``, ``scan_within``) evaluates every condition on every measure from
 per-bin sufficient statistics (count, sum, sum of squares per segment x bin), so a 300-level
@@ -39,6 +40,7 @@ from scipy import stats
 from refine.errors import RefineError
 from refine.io.ingest import flag_answers
 from refine.io.limits import BOOLEAN, DATE, FREE_TEXT, ID_LIKE, NUMERIC, classify_column, date_values
+from refine.io.privacy import personal_column
 from refine.segments.rules import condition, format_value, parse_rule, quote_column
 
 # quantiles where numeric cuts are placed; dense in the tails, where small subgroups live
@@ -147,6 +149,10 @@ def describe_columns(
         blank = values.isna().to_numpy() | (values.astype(str).str.strip() == "").to_numpy()
         if blank.all():  # the real reason, not "no cut leaves enough customers"
             skipped.append(SkippedColumn(column, f"empty in every row ({n:,} customers)"))
+            continue
+        personal = personal_column(values)
+        if personal:  # a rule would print one of them in proposals.json and the report
+            skipped.append(SkippedColumn(column, f"holds {personal}: not searched"))
             continue
         kind, distinct = classify_column(values)  # the one definition, shared with the limits at ingest
         if kind == BOOLEAN:

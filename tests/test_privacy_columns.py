@@ -1,0 +1,98 @@
+"""A customer column that holds phone, card numbers or e-mail addresses is no attribute a rule may name: a rule
+such as ``contact >= 4155550000`` would print a phone number in proposals.json and the report (the project's
+privacy standard; issue 29 point 7, second pair of eyes). It is skipped with its reason, where the id-like and
+free-text columns are."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import refine.segments.search as search
+from refine.demo.company import generate_company, write_demo_data
+from refine.io.config import load_config
+from refine.io.privacy import personal_column, redact
+from refine.run.cycle import run_cycle
+from tests.test_propose import crm_table, run_crm
+
+
+@pytest.mark.parametrize(
+    ("values", "holds"),
+    [
+        ([4155550132 + 7 * i for i in range(200)], "phone numbers"),  # int64, as a CRM export types it
+        ([4155550132.0 + i for i in range(200)], "phone numbers"),
+        ([612345678 + i for i in range(200)], "phone numbers"),  # 0612345678 with its 0 lost to the number
+        ([4111111111111111] * 200, "card numbers"),
+        ([f"+44 20 7946 {i:04d}" for i in range(200)], "phone numbers"),
+        ([f"user{i}@example.com" for i in range(200)], "e-mail addresses"),
+        ([4155550132] * 120 + [np.nan] * 80 + [12.5] * 60, "phone numbers"),  # most of the filled cells
+    ],
+)
+def test_a_column_of_personal_data_is_named(values, holds):
+    assert personal_column(pd.Series(values)) == holds
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1250000 + 1000 * i for i in range(200)],  # amounts in whole units: seven digits, no phone
+        [round(1234.5 + i, 2) for i in range(200)],
+        [4155550132] * 40 + [120] * 160,  # a few: not most
+        ["north", "south", "415-555-0132"] * 50,
+        [True, False] * 50,
+        [np.nan] * 10,
+    ],
+)
+def test_amounts_counts_and_a_few_numbers_are_not_personal(values):
+    assert personal_column(pd.Series(values)) is None
+
+
+def _contact_table(seed: int):
+    """crm_table with a phone number held as a number (North American numbers over every area code), planted:
+    the customers with the higher numbers churn more and complain, so a search that read the column would
+    propose `contact >= ...`, a number shaped like a phone."""
+    rng = np.random.default_rng(seed)
+    phones = rng.integers(201, 990, 6000).astype(np.int64) * 10**7 + rng.integers(2_000_000, 9_999_999, 6000)
+
+    def planted(customers):
+        customers.insert(2, "contact", phones)
+        return (customers["contact"] >= np.quantile(phones, 0.94)).to_numpy()
+
+    return crm_table(seed, planted=planted), phones
+
+
+def test_a_phone_column_is_skipped_with_its_reason_and_never_reaches_a_rule(monkeypatch):
+    (customers, feedback, config, _), phones = _contact_table(2)
+    assert customers["contact"].dtype == np.int64
+    result = run_crm(customers, feedback, config, seed=2)
+    skipped = {s["column"]: s["reason"] for s in result.method["skipped_columns"]}
+    assert skipped["contact"] == "holds phone numbers: not searched"
+    written = json.dumps([result.proposals, result.stopped, result.method])
+    assert "contact >" not in written and "contact <" not in written
+    assert not any(str(number) in written for number in phones)
+    # the same table without the check: the planted column is searched, and its rule reads as a phone number
+    monkeypatch.setattr(search, "personal_column", lambda values: None)
+    leaked = run_crm(customers, feedback, config, seed=2)
+    rules = [p["rule"] for p in leaked.proposals if p["rule"].startswith("contact >= ")]
+    assert rules and "[PHONE]" in redact(rules[0].split(">= ")[1])
+
+
+def test_a_cycle_never_writes_a_phone_number_held_in_a_numeric_column(tmp_path, monkeypatch, hashing_model):
+    monkeypatch.setenv("REFINE_CACHE_DIR", str(tmp_path / "cache"))
+    demo = write_demo_data(tmp_path / "data", generate_company(seed=3, n_customers=500, response_rate=0.3))
+    frame = pd.read_csv(demo["customers"], dtype=str, keep_default_na=False)
+    numbers = [4155550132 + 7 * i for i in range(len(frame))]
+    frame.insert(3, "contact", [str(n) for n in numbers])
+    frame.to_csv(demo["customers"], index=False)
+    out = tmp_path / "run"
+    run_cycle(demo["feedback"], demo["customers"], load_config(demo["config"]), out, quiet=True)
+    method = json.loads((out / "proposals.json").read_text())["method"]
+    assert {"column": "contact", "reason": "holds phone numbers: not searched"} in method["skipped_columns"]
+    report = (out / "report.md").read_text()
+    assert "contact (holds phone numbers: not searched)" in report
+    written = b"".join(p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file())
+    for number in numbers:
+        assert str(number).encode() not in written, number
