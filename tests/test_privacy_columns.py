@@ -6,6 +6,7 @@ free-text columns are."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ import pytest
 
 import refine.segments.search as search
 from refine.demo.company import generate_company, write_demo_data
-from refine.io.config import load_config
+from refine.io.config import config_from_dict, load_config
+from refine.io.ingest import ingest
 from refine.io.privacy import personal_column, redact
 from refine.run.cycle import run_cycle
 from tests.test_propose import crm_table, run_crm
@@ -96,3 +98,25 @@ def test_a_cycle_never_writes_a_phone_number_held_in_a_numeric_column(tmp_path, 
     written = b"".join(p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file())
     for number in numbers:
         assert str(number).encode() not in written, number
+
+
+def test_a_warning_never_quotes_a_phone_number_from_a_cell(tmp_path):
+    """Ingest warnings reach run.json, the report and the terminal: the example cell they quote is redacted."""
+    phones = [4155550132 + 7 * i for i in range(12)]
+    rows = "".join(f'{i},{"Gold" if i % 2 else "Silver"},"{p:,}",1.5\n' for i, p in enumerate(phones, start=1))
+    (tmp_path / "customers.csv").write_text("cid,tier,contact,spend\n" + rows)
+    scores = ["5", "call me 415 555 0132", "4"] + ["3"] * 9
+    feedback = "".join(f"{i},Comment number {i} about delivery,{s}\n" for i, s in enumerate(scores, start=1))
+    (tmp_path / "feedback.csv").write_text("cid,comment,rating\n" + feedback)
+    config = config_from_dict(
+        {
+            "feedback": {"customer_id": "cid", "text": "comment", "score": "rating", "score_kind": "stars"},
+            "customers": {"customer_id": "cid", "segment": "tier"},
+        }
+    )
+    result = ingest(tmp_path / "feedback.csv", tmp_path / "customers.csv", config)
+    warnings = "\n".join(result.warnings)
+    assert "read thousands separators in column 'contact' (12 cells, e.g. [PHONE] as [PHONE])" in warnings
+    assert "not a number, e.g. 'call me [PHONE]'" in warnings
+    assert not re.search(r"\d{3}\D?\d{3}", warnings), warnings
+    assert result.customers["contact"].tolist() == phones  # read as the numbers they are
