@@ -120,3 +120,22 @@ def test_a_warning_never_quotes_a_phone_number_from_a_cell(tmp_path):
     assert "not a number, e.g. 'call me [PHONE]'" in warnings
     assert not re.search(r"\d{3}\D?\d{3}", warnings), warnings
     assert result.customers["contact"].tolist() == phones  # read as the numbers they are
+
+
+def test_a_level_that_is_an_email_or_a_phone_is_never_a_rule():
+    """A column that is mostly not personal can still hold one big level that is: an account manager's e-mail
+    shared by 150 customers. It is pooled with the rare levels, so no rule prints it; the other levels stay."""
+    manager = ["jane.doe@example.com"] * 150 + ["north team"] * 250 + ["south team"] * 200
+    phone = [4155550132] * 200 + [20, 30] * 200
+    customers = pd.DataFrame({"manager": manager, "line": phone, "plan": ["a", "b", "c"] * 200})
+    attributes, skipped = search.describe_columns(customers, list(customers.columns), 100)
+    rules = [c.text for a in attributes for c in a.conditions]
+    assert 'manager == "north team"' in rules and 'manager == "south team"' in rules
+    assert not any("example.com" in r or "4155550132" in r for r in rules), rules
+    assert "line == 20" in rules and not skipped
+
+
+def test_run_json_records_a_stray_personal_value_of_a_rule_column_redacted():
+    customers = pd.DataFrame({"channel": ["web", "app", "call me 415 555 0132", "jo@example.com"] * 30})
+    recorded = search.observed_columns(customers, ['channel == "web"'])["channel"]
+    assert recorded["values"] == ["app", "call me [PHONE]", "[EMAIL]", "web"] and recorded["distinct"] == 4

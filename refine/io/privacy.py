@@ -312,3 +312,17 @@ def personal_column(values: pd.Series) -> str | None:
     token = max(counts, key=lambda t: counts[t])
     # the share of the column: cells not sampled are assumed like the sampled ones
     return _HOLDS[token] if 2 * counts[token] * len(cells) > len(sample) * total else None
+
+
+def personal_value(value) -> bool:
+    """Whether one cell as a rule or a record would print it is personal data: a text that redaction changes,
+    or a whole number of nine digits and more that reads as a phone or card number (4155550132)."""
+    if isinstance(value, str):
+        return redact(value) != value
+    if pd.api.types.is_bool(value) or not pd.api.types.is_number(value) or isinstance(value, complex):
+        return False
+    number = float(value)
+    if not abs(number) >= 1e8 or number != round(number):  # small, a fraction, or not a number at all (nan)
+        return False
+    digits = str(abs(int(value)))
+    return redact(digits) != digits

@@ -40,7 +40,7 @@ from scipy import stats
 from refine.errors import RefineError
 from refine.io.ingest import flag_answers
 from refine.io.limits import BOOLEAN, DATE, FREE_TEXT, ID_LIKE, NUMERIC, classify_column, date_values
-from refine.io.privacy import personal_column
+from refine.io.privacy import personal_column, personal_value, redact
 from refine.segments.rules import condition, format_value, parse_rule, quote_column
 
 # quantiles where numeric cuts are placed; dense in the tails, where small subgroups live
@@ -223,7 +223,8 @@ def observed_columns(
         else:
             text = present.map(lambda v: v if isinstance(v, str) else format_value(v))
         distinct = sorted({str(v) for v in text if str(v).strip()})
-        out[column] = {"kind": kind, "distinct": len(distinct), "values": distinct[:cap]}
+        # run.json holds them: a stray e-mail or phone number in the column is recorded redacted
+        out[column] = {"kind": kind, "distinct": len(distinct), "values": [redact(v) for v in distinct[:cap]]}
     return out
 
 
@@ -247,7 +248,10 @@ def _categorical(
 ) -> Attribute:
     missing = values.isna().to_numpy()
     counts = values[~missing].value_counts()
-    big = sorted((v for v, k in counts.items() if k >= min_size), key=lambda v: (str(type(v)), v))
+    # a level that is an e-mail, phone or card number is pooled with the rare ones: no rule prints it
+    big = sorted(
+        (v for v, k in counts.items() if k >= min_size and not personal_value(v)), key=lambda v: (str(type(v)), v)
+    )
     index = {v: i for i, v in enumerate(big)}
     other = len(big)  # rare levels pooled: never a condition on its own
     missing_bin = other + 1
