@@ -14,6 +14,8 @@ import pytest
 
 import refine.segments.search as search
 from refine.demo.company import generate_company, write_demo_data
+from refine.errors import RefineError
+from refine.experiment import analyze_experiment
 from refine.io.config import config_from_dict, load_config
 from refine.io.ingest import ingest
 from refine.io.privacy import personal_column, redact
@@ -139,3 +141,26 @@ def test_run_json_records_a_stray_personal_value_of_a_rule_column_redacted():
     customers = pd.DataFrame({"channel": ["web", "app", "call me 415 555 0132", "jo@example.com"] * 30})
     recorded = search.observed_columns(customers, ['channel == "web"'])["channel"]
     assert recorded["values"] == ["app", "call me [PHONE]", "[EMAIL]", "web"] and recorded["distinct"] == 4
+
+
+def test_an_ab_warning_or_error_never_quotes_a_phone_number_from_a_cell():
+    from tests.test_experiment_over_time import KW, dated
+
+    df = dated(n=800, seed=8)
+    df.loc[df.index[:7], "ts"] = "call me 415 555 0132"
+    report = analyze_experiment(df, metrics=["converted"], timestamp="ts", **KW)
+    assert any("'call me [PHONE]'" in w for w in report["warnings"]), report["warnings"]
+    assert "555" not in json.dumps(report["warnings"])
+    with pytest.raises(RefineError, match="holds no readable date or time") as error:
+        analyze_experiment(df.assign(ts="jo@example.com is me"), metrics=["converted"], timestamp="ts", **KW)
+    assert "[EMAIL] is me" in str(error.value) and "@" not in str(error.value)
+
+
+def test_a_metric_column_that_is_not_numeric_is_named_without_its_phone_number():
+    from tests.test_experiment_over_time import KW, dated
+
+    df = dated(n=800, seed=8).astype({"converted": object})
+    df.loc[df.index[3], "converted"] = "4155550132 call me"
+    with pytest.raises(RefineError, match="is not numeric") as error:
+        analyze_experiment(df, metrics=["converted"], **KW)
+    assert "[PHONE] call me" in str(error.value) and "4155550132" not in str(error.value)
