@@ -164,3 +164,30 @@ def test_a_metric_column_that_is_not_numeric_is_named_without_its_phone_number()
     with pytest.raises(RefineError, match="is not numeric") as error:
         analyze_experiment(df, metrics=["converted"], **KW)
     assert "[PHONE] call me" in str(error.value) and "4155550132" not in str(error.value)
+
+
+def test_an_ingest_error_never_quotes_a_phone_number_from_a_cell(tmp_path):
+    """Mapping the comments or an outcome to the contact column is a user mistake: the one-line error names the
+    column and shows the cell redacted."""
+    (tmp_path / "customers.csv").write_text(
+        "cid,tier,contact,churned\n" + "".join(f"{i},Gold,415-555-{i:04d},{i % 2}\n" for i in range(1, 13))
+    )
+    (tmp_path / "feedback.csv").write_text(
+        "cid,comment,phone\n" + "".join(f"{i},Late again,{4155550100 + i}\n" for i in range(1, 13))
+    )
+
+    def run(feedback: dict, customers: dict) -> str:
+        config = config_from_dict(
+            {
+                "feedback": {"customer_id": "cid", "text": "comment", **feedback},
+                "customers": {"customer_id": "cid", "segment": "tier", **customers},
+            }
+        )
+        with pytest.raises(RefineError) as error:
+            ingest(tmp_path / "feedback.csv", tmp_path / "customers.csv", config)
+        return str(error.value)
+
+    message = run({"text": "phone"}, {})
+    assert "holds numbers, not comments (e.g. '[PHONE]'" in message and "41555" not in message
+    message = run({}, {"outcomes": ["contact"]})
+    assert "must be numeric or true/false (found '[PHONE]')" in message and "555" not in message

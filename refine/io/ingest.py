@@ -733,7 +733,7 @@ def _customers(
                 bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & (frame[column] != "")]
                 example = bad.iloc[0] if len(bad) else ""
                 raise RefineError(
-                    f"outcome column {column!r} must be numeric or true/false (found {str(example)[:30]!r})",
+                    f"outcome column {column!r} must be numeric or true/false (found {redact(str(example))[:30]!r})",
                     where=table.where,
                 )
             frame[column] = frame[column].astype(float)
@@ -1051,7 +1051,7 @@ def _check_text_column(table: Table, config: RefineConfig) -> None:
     numbers = pd.to_numeric(filled.iloc[:5000], errors="coerce").notna()
     if len(filled) and numbers.mean() >= 0.95:
         raise RefineError(
-            f"[feedback] text {fc.text!r} holds numbers, not comments (e.g. {filled.iloc[0][:20]!r}; "
+            f"[feedback] text {fc.text!r} holds numbers, not comments (e.g. {redact(filled.iloc[0])[:20]!r}; "
             f"{int(numbers.sum())} of {len(numbers)} cells): set it to the column holding the comments",
             where=table.where,
         )
