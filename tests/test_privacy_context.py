@@ -73,7 +73,7 @@ def test_a_label_never_lets_a_phone_card_or_email_through(text: str, token: str)
         "I cancelled 20260418-0520 but was charged for the order anyway.",  # "cancelled" is no "cell"
         "PO 4500012345 is still open",
         "Qty 1200000 on the pallet",
-        "item 5783555971 is missing from the box",
+        "item 1783555971 is missing from the box",  # no phone plan starts with 1 and 9 digits
         "SKU 8412345678901 is out of stock",
         "order 12345 came with a broken lid, and the phone line was busy all week",  # short: never a phone
     ],
@@ -94,3 +94,92 @@ def test_a_number_labelled_as_a_reference_is_kept(text: str) -> None:
 )
 def test_a_number_that_could_be_a_phone_and_has_no_label_just_before_stays_redacted(text: str) -> None:
     assert "[PHONE]" in redact(text)
+
+
+# An adversary's sentences: a phone, card or e-mail right after a word that names a reference (issue 29.7,
+# second pair of eyes). Each of these was kept as a reference before the fix; recall comes first.
+LEAKS = [
+    "ref 4155550132",
+    "Order No. 4155550132",
+    "po 4155550132",
+    "tracking 4155550132",
+    "ref:4155550132",
+    "order #4155550132",
+    "tracking number 0612345678",
+    "case 0612345678",
+    "version 0612345678",
+    "receipt 0412345678",
+    "order 06.12.34.56.78",
+    "order 06-12-34-56-78",
+    "ref 0612-345-678",
+    "ref 061-234-5678",
+    "ref 415-555-0132",
+    "ref 415.555.0132",
+    "order 4155-5501-32",
+    "order 447700900123",
+    "order 33612345678",
+    "order 4917612345678",
+    "pedido 612345678",
+    "order 015123456789 Handy",
+    "ref 0612345678 portable",
+    "order 612345678 m\u00f3vil",
+    "ref 4155550132 mob.",
+    "ref 4155550132 ph.",
+    "size 4155550132, telefono",
+    "qty 4155550132 mi tel\u00e9fono",
+    "model: 4155550132 \u2014 wa.me",
+    "Order: 4155550132 hmu",
+    "order 4155550132 my no.",
+    "invoice 07700900123 is my personal line",
+    "order 07700900123, landline",
+    "receipt 4155550132 \u2014 my husband's number",
+    "order 3123456789 chiamami",
+    "booking 0412345678 ring",
+    "order no 4155550132 tlf",
+    "ref 4155550132 tfno",
+    "ref 4155550132 cel",
+    "ref 4155550132 celular",
+    "ref 4155550132 T\u00c9L\u00c9PHONE",
+    "ref 4155550132 zadzwo\u0144",
+    "order 4155550132 contact",
+    "order 4155550132 dial",
+    "Rechnung 4155550132, Rufnummer",
+    "order 415555\n0132",  # a number wrapped over two lines
+    "order 4155\n550132 call",
+    "Order\n07700\n900123",
+]
+
+
+@pytest.mark.parametrize("text", LEAKS)
+def test_an_adversarys_phone_after_a_reference_word_is_redacted(text: str) -> None:
+    out = redact(text)
+    assert "[PHONE]" in out or "[CARD]" in out, (text, out)  # 4917612345678 has a card's length
+    assert not re.search(r"\d", out), (text, out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order 4111111111111112",  # a mistyped card (fails the Luhn check) is still a card
+        "order number: 4111 1111 1111 1112 (the card)",
+        "item 5500-0000-0000-0005",
+    ],
+)
+def test_a_mistyped_card_after_a_reference_word_is_redacted(text: str) -> None:
+    out = redact(text)
+    assert "[CARD]" in out and not re.search(r"\d{4}", out), (text, out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Invoice 2026-051238 shows the wrong VAT rate.",  # a year and a sequence: no phone
+        "Sizes 805-1033 all fit differently.",
+        "My order #WEB2339103168 never arrived.",
+        "Parcel #PL057714891GB was returned to sender.",
+        "SKU 8412345678901 is out of stock",
+        "PO 4500012345 is still open",
+    ],
+)
+def test_references_that_are_not_shaped_like_a_phone_stay(text: str) -> None:
+    assert redact(text) == text

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy import stats
 
 from refine.errors import RefineError
+from refine.io.privacy import redact
 from refine.stats import is_binary  # noqa: F401  (one is_binary for refine; re-exported for old imports)
 
 ARMS = ("control", "treatment")
@@ -67,7 +68,7 @@ def _numeric(series: pd.Series, name: str, what: str = "metric") -> pd.Series:
         ).astype(float)
         bad = series.notna() & values.isna()
         if bad.any():
-            example = str(series[bad].iloc[0])[:40]
+            example = redact(str(series[bad].iloc[0]))[:40]  # an error is printed: no phone in it
             raise RefineError(f"{what} column {name!r} is not numeric (e.g. {example!r})")
     if np.isinf(values.to_numpy()).any():
         raise RefineError(f"{what} column {name!r} holds infinite values")

@@ -34,6 +34,7 @@ from refine.experiment.estimators import (
 from refine.experiment.heterogeneity import HeterogeneityTest, breakdown
 from refine.experiment.report import ABReport, ArmDecision, Decision
 from refine.experiment.timeline import DailySeries, NoveltyCheck, daily_series, day_grid, novelty_checks, parse_days
+from refine.io.privacy import redact
 from refine.stats import CORRECTIONS, adjust_pvalues
 
 Cell = dict[str, Any]  # one results row of ab_report.json: a metric x treatment arm x segment
@@ -606,7 +607,7 @@ def _exposure_days(
         time_excluded = {"missing_or_unreadable_timestamp": int(bad.sum()), "after_as_of": int(after.sum())}
         if bad.any():
             example = frame.loc[bad & frame[timestamp].notna().to_numpy(), timestamp]
-            shown = f" (e.g. {str(example.iloc[0])[:40]!r})" if len(example) else ""
+            shown = f" (e.g. {redact(str(example.iloc[0]))[:40]!r})" if len(example) else ""
             warnings.append(
                 f"{int(bad.sum())} rows have a missing or unreadable {timestamp!r}{shown} and are excluded (counted)"
             )

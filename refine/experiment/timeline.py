@@ -20,6 +20,7 @@ from refine.experiment import sequential
 from refine.experiment._common import _finite
 from refine.experiment.estimators import effect_from_moments, moments
 from refine.io.dates import read_dates
+from refine.io.privacy import redact
 
 _DAY_NS = 86_400 * 10**9
 
@@ -47,7 +48,7 @@ def parse_days(
             warnings.extend(notes)
     ok = parsed.notna().to_numpy()
     if not ok.any():
-        example = str(values.dropna().iloc[0])[:40] if values.notna().any() else "(all empty)"
+        example = redact(str(values.dropna().iloc[0]))[:40] if values.notna().any() else "(all empty)"
         raise RefineError(f"timestamp column {column!r} holds no readable date or time (e.g. {example!r})")
     day = np.floor_divide(parsed.to_numpy("datetime64[ns]").view(np.int64), _DAY_NS)
     after = np.zeros(len(values), dtype=bool)

@@ -397,6 +397,14 @@ def _require(table: Table, column: str | None, what: str, key: str) -> None:
 # ---- customers -------------------------------------------------------------------------------
 
 
+def _shown(cell: str, plain: str) -> str:
+    """A numeric cell as a warning quotes it (`plain`: the number it reads as, "1234567.5"): a whole number of
+    nine digits and more that reads as a phone or a card (4,155,550,132: a phone held as a number, formatted
+    with separators) is shown redacted."""
+    whole = plain.split(".")[0].lstrip("-+")
+    return redact(whole) if len(whole) >= 9 and whole.isdigit() and redact(whole) != whole else cell
+
+
 def _typed(values: pd.Series, warnings: list[str] | None = None, *, flags: bool = True) -> pd.Series:
     """Numbers become numbers, true/false become booleans, everything else stays text.
 
@@ -518,17 +526,20 @@ def _decimal_commas(cells: pd.Series, column: str, warnings: list[str]) -> pd.Se
     numbers = filled.str.match(_THOUSANDS) | filled.str.match(_EU_THOUSANDS)
     us, eu = filled.str.match(_US_SURE), filled.str.match(_EU_SURE)
     if numbers.all() and us.any() and eu.any():
+        us_cell, eu_cell = filled[us].iloc[0], filled[eu].iloc[0]
         warnings.append(
-            f"column {column!r} writes numbers both ways ({filled[us].iloc[0]} and {filled[eu].iloc[0]}): "
+            f"column {column!r} writes numbers both ways ({_shown(us_cell, us_cell.replace(',', ''))} and "
+            f"{_shown(eu_cell, eu_cell.replace('.', '').replace(',', '.'))}): "
             "read as written (text), not guessed; export it with one number format"
         )
         return cells
     if eu.any() and filled.str.match(_EU_THOUSANDS).all():
         changed = filled.str.contains(r"[.,]", regex=True)
         example = filled[eu].iloc[0]
+        plain = example.replace(".", "").replace(",", ".")
         warnings.append(
-            f"read European numbers in column {column!r} ({int(changed.sum())} cells, e.g. {example} as "
-            f"{example.replace('.', '').replace(',', '.')})"
+            f"read European numbers in column {column!r} ({int(changed.sum())} cells, e.g. {_shown(example, plain)} as "
+            f"{_shown(plain, plain)})"
         )
         return cells.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
     if (
@@ -537,9 +548,10 @@ def _decimal_commas(cells: pd.Series, column: str, warnings: list[str]) -> pd.Se
         and (filled.str.contains(".", regex=False) | (filled.str.count(",") > 1)).any()
     ):
         example = filled[comma].iloc[0]  # a point for decimals, or a second comma: the commas separate thousands
+        plain = example.replace(",", "")
         warnings.append(
-            f"read thousands separators in column {column!r} ({int(comma.sum())} cells, e.g. {example} as "
-            f"{example.replace(',', '')})"
+            f"read thousands separators in column {column!r} ({int(comma.sum())} cells, e.g. {_shown(example, plain)} as "
+            f"{_shown(plain, plain)})"
         )
         return cells.str.replace(",", "", regex=False)
     if not filled.str.match(_DECIMAL_COMMA).all():
@@ -721,7 +733,7 @@ def _customers(
                 bad = frame[column][pd.to_numeric(frame[column], errors="coerce").isna() & (frame[column] != "")]
                 example = bad.iloc[0] if len(bad) else ""
                 raise RefineError(
-                    f"outcome column {column!r} must be numeric or true/false (found {str(example)[:30]!r})",
+                    f"outcome column {column!r} must be numeric or true/false (found {redact(str(example))[:30]!r})",
                     where=table.where,
                 )
             frame[column] = frame[column].astype(float)
@@ -912,7 +924,7 @@ def _scores(
     skipped = blank & (raw != "")
     for mask, what in ((skipped, "skipped (N/A, -, ?)"), (unreadable, "not a number")):
         if mask.any():
-            example = f", e.g. {str(raw[mask].iloc[0])[:30]!r}"
+            example = f", e.g. {redact(str(raw[mask].iloc[0]))[:30]!r}"  # a phone typed in the score cell
             warnings.append(
                 f"{int(mask.sum())} feedback rows have a score that is {what}{example} in {fc.score!r}: "
                 "their comments are kept with a missing score"
@@ -1039,7 +1051,7 @@ def _check_text_column(table: Table, config: RefineConfig) -> None:
     numbers = pd.to_numeric(filled.iloc[:5000], errors="coerce").notna()
     if len(filled) and numbers.mean() >= 0.95:
         raise RefineError(
-            f"[feedback] text {fc.text!r} holds numbers, not comments (e.g. {filled.iloc[0][:20]!r}; "
+            f"[feedback] text {fc.text!r} holds numbers, not comments (e.g. {redact(filled.iloc[0])[:20]!r}; "
             f"{int(numbers.sum())} of {len(numbers)} cells): set it to the column holding the comments",
             where=table.where,
         )

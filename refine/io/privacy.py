@@ -5,8 +5,9 @@ logged or shown. Redaction errs on the side of removing: a 13-19 digit run is tr
 whether or not it passes the Luhn check, because a mistyped card number is still a card number.
 Numbers that only look like a phone or a card (order, invoice and tracking numbers, dates, versions,
 quantities with a unit) are kept: see _KEEP_PARTS, docs/privacy.md and bench/redaction_bench.py. A bare
-number is kept only when a word just before names it (_REF_BEFORE) and no phone cue is near (_PHONE_CUE):
-a number that could be a phone with no label just before it stays redacted.
+number is kept only when a word just before names it (_REF_BEFORE), it is not shaped like a phone
+(_phone_shaped) and no phone cue is near (_PHONE_CUE): a number that could be a phone with no label just
+before it stays redacted.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ _MARKS = r"\-\u2010-\u2015\u2212\uFF0D\uFE63_.\u00b7\u2022\u30fb"
 
 
 def _separator(marks: str) -> str:
-    return rf"(?:[ \t\u00a0]{{1,2}}|[ \u00a0]?[{marks}][ \u00a0]?)"
+    # a line break too, once, with a space either side or none: a number wrapped over two lines
+    return rf"(?:[ \t\u00a0]{{1,2}}|[ \u00a0]?(?:[{marks}]|\r?\n)[ \u00a0]?)"
 
 
 _SEP = _separator(_MARKS + "/")
@@ -112,6 +114,7 @@ _REF_BEFORE = re.compile(
     rf"\b(?=[a-z]){_REF_WORD}(?:(?:\s+(?:no\.?|nr\.?|number|num|id|code|ref))?(?:\s+is)?\s*[:#]?\s*#?\s?"
     r"|[?.!,;:]?\s+(?:it'?s|it\s+is|that'?s|that\s+is|which\s+is)\s*:?\s*)$"
 )
+_SIZE_BEFORE = re.compile(r"(?i:\b(?:sizes?|qty|quantity)\W*)$")
 # a phone word just before a compact date makes it a phone number (call me on 20120412); the word starts at
 # a word boundary, so "cancelled" is no "cell"
 _PHONE_WORD = re.compile(
@@ -120,14 +123,30 @@ _PHONE_WORD = re.compile(
 # a phone cue near a number (either side): then no label makes it a reference ("order 4155550132, call me")
 # (searched in lower case, as _REF_BEFORE)
 _PHONE_CUE = re.compile(
-    r"\b(?=[cprtmswvf])(?:call|ring\s+me|phone|tel\b|telephone|mobile|cell|text\s+me|txt|texting|sms"
-    r"|whatsapp|viber|signal\s+me|reach\s+me|reach\s+us|contact\s+me|my\s+number|fax)"
+    r"\b(?:call|ring\s+me|phone|tel\b|telephone|mobile|cell|text\s+me|txt|texting|sms"
+    r"|whatsapp|wa\.me|viber|signal\s+me|reach\s+me|reach\s+us|contact|my\s+number|fax|dial|hmu"
+    r"|landline|(?:personal|direct|my|private)\s+line|(?:my|his|her|our|their|\w+'s)\s+(?:no\b|number)"
+    r"|mob\b|ph\b|tlf|tfno|telf|t\u00e9l|handy|telefon|rufnummer|anruf|ruf\s+mich|r\u00fcckruf|bel\s+me"
+    r"|portable|appel|rappel|t\u00e9l\u00e9phone|m\u00f3vil|movil|celular|cel\b|tel\u00e9fono|llam|chiama"
+    r"|zadzwo|numer\s+tel)"
 )
 # lower case for A-Z only: str.lower would turn "İ" into two characters, one of them no letter
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _NEAR = 60  # characters either side of a number that a phone cue is looked for in
+# digits that fit a phone plan: a North American number (area code and exchange start with 2-9), a national
+# number after a trunk 0 (9-11 digits), a Spanish or French mobile without it (6/7 and 8 more), or a common
+# country code without its + (44 7700 900123, 33 6 12 34 56 78, 49 151 23456789, 34, 39, 31, 61, 91, 86)
+_PHONE_DIGITS = re.compile(
+    r"1?[2-9]\d\d[2-9]\d{6}|0[1-9]\d{7,10}|[67]\d{8}"
+    r"|44[1-37]\d{8,9}|33[1-9]\d{8}|491[5-7]\d{8,9}|34[6-9]\d{8}|393\d{8,9}|316\d{8}|614\d{8}|91[6-9]\d{9}"
+    r"|861\d{10}"
+)
 # the cues' stems, for a plain substring test first: most windows hold none, and then no pattern runs
-_CUE_STEMS = "call ring phone tel mobile cell text txt sms whatsapp viber signal reach contact number fax".split()
+_CUE_STEMS = (
+    "call ring phone tel t\u00e9l mobile cell cel text txt sms whatsapp wa.me viber signal reach contact number"
+    " no fax dial hmu line mob ph tlf tfno handy rufnummer anruf ruf mich r\u00fcckruf bel portable appel"
+    " m\u00f3vil movil llam chiama zadzwo numer"
+).split()
 
 
 def _luhn(digits: str) -> bool:
@@ -138,15 +157,16 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card_like(text: str) -> bool:
-    """A number grouped as cards are printed, Luhn-valid, with an issuer prefix of its length."""
+def _card_like(text: str, luhn: bool = True) -> bool:
+    """A number grouped as cards are printed, Luhn-valid (unless luhn is False), with an issuer prefix of its
+    length."""
     groups = [len(g) for g in re.findall(r"\d+", text)]
     digits = "".join(re.findall(r"\d", text))
     if not 13 <= len(digits) <= 19 or re.search("[A-Za-z]", text):
         return False
     grouped = len(groups) == 1 or groups[:3] in ([4, 6, 5], [4, 6, 4]) or all(g == 4 for g in groups[:-1])
     prefixes = {13: ("4",), 14: ("30", "36", "38"), 15: ("34", "37")}.get(len(digits), ("2", "3", "4", "5", "6"))
-    return grouped and digits.startswith(prefixes) and _luhn(digits)
+    return grouped and digits.startswith(prefixes) and (not luhn or _luhn(digits))
 
 
 def _reference(text: str) -> bool:
@@ -154,12 +174,28 @@ def _reference(text: str) -> bool:
     carriers print theirs (groups of four), so "order 12345 4155550132" still loses the phone number."""
     groups = re.findall(r"\d+", text)
     spaced = bool(re.search(r"\d\s+\d", text))
-    return not _card_like(text) and (not spaced or all(len(g) == 4 for g in groups[:-1]))
+    return not _card_like(text, luhn=False) and (not spaced or all(len(g) == 4 for g in groups[:-1]))
 
 
 def _phone_cue(match: re.Match) -> bool:
-    window = _lower(match.string[max(0, match.start() - _NEAR) : match.end() + _NEAR])
+    # str.lower here (no positions are read back): "TÉLÉPHONE" is a cue too
+    window = match.string[max(0, match.start() - _NEAR) : match.end() + _NEAR].lower()
     return any(stem in window for stem in _CUE_STEMS) and bool(_PHONE_CUE.search(window))
+
+
+def _phone_shaped(text: str, size: bool = False) -> bool:
+    """Whether a number reads as a phone number by its shape alone, whatever word comes before it: grouped
+    as phones are (415-555-0132, 06 12 34 56 78), or its digits fit a national or international plan."""
+    groups = re.findall(r"\d+", text)
+    if re.search("[A-Za-z]", text):
+        return False  # a code with letters: #WEB2339103168, #PL057714891GB
+    if len(groups) > 1 and re.fullmatch(r"(?:19|20)\d\d", groups[0]):
+        return False  # a year and a sequence: invoice 2026-051238
+    if len(groups) == 2 and int(groups[0]) < int(groups[1]) and not groups[1].startswith("0") and size:
+        return False  # a range after a size or a quantity: Sizes 805-1033
+    if len(groups) > 1 and all(2 <= len(g) <= 4 for g in groups) and not all(len(g) == 4 for g in groups[:-1]):
+        return True
+    return bool(_PHONE_DIGITS.fullmatch("".join(groups)))
 
 
 def _lower(text: str) -> str:
@@ -181,6 +217,9 @@ def _labelled(match: re.Match, digits: int) -> bool:
         # a country code (+44, or 0044 in a long number) or an area code in brackets: a phone, whatever the label
         and not (text.startswith(("+", "(")) or (text.startswith("00") and digits >= 12))
         and _reference(text)
+        and not _phone_shaped(
+            text, size=bool(_SIZE_BEFORE.search(match.string, max(0, match.start() - 12), match.start()))
+        )
         and not _phone_cue(match)
     )
 
@@ -190,8 +229,12 @@ def _replace(match: re.Match) -> str:
     if match.group("keep") is not None:
         if match.group("compact") and _PHONE_WORD.search(match.string, 0, match.start()):
             return "[PHONE]"
-        if text.startswith("#") and sum(ch.isdigit() for ch in text) >= 7 and _phone_cue(match):
-            return "[PHONE]"  # "call me on #4155550132"
+        if (
+            text.startswith("#")
+            and sum(ch.isdigit() for ch in text) >= 7
+            and (_phone_cue(match) or _phone_shaped(text[1:]))
+        ):
+            return "[PHONE]"  # "call me on #4155550132", "order #4155550132"
         return "[CARD]" if _card_like(text) else text
     digits = sum(ch.isdigit() for ch in text)
     # under 7 digits: neither a phone nor a card (13+), whatever is around it; dates, years and small counts
@@ -232,3 +275,54 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
                 lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
             )
     return safe
+
+
+_HOLDS = {"[PHONE]": "phone numbers", "[CARD]": "card numbers", "[EMAIL]": "e-mail addresses"}
+_SAMPLE = 500  # cells looked at per column, evenly spread: enough to tell "most" apart from "a few"
+
+
+def personal_column(values: pd.Series) -> str | None:
+    """What personal data most of a customer column holds ("phone numbers", "card numbers", "e-mail addresses"),
+    or None: such a column is no attribute a rule may name (its value would reach proposals and the report).
+
+    A number column counts its whole numbers of nine digits and more (4155550132, a phone held as int64; a
+    national number loses its leading 0 there: 0612345678 -> 612345678), so amounts and counts never do; a text
+    column counts every filled cell. Most means more than half of the filled cells, read redacted."""
+    present = values.dropna()
+    if pd.api.types.is_bool_dtype(values) or not len(present):
+        return None
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(present, errors="coerce").dropna()
+        whole = numbers[(numbers == numbers.round()) & (numbers.abs() >= 1e8)]
+        cells = [str(int(v)) for v in whole.abs()]
+        total = len(numbers)
+    else:
+        text = present.astype(str).str.strip()
+        cells = text[text != ""].tolist()
+        total = len(cells)
+    if not cells or 2 * len(cells) <= total:
+        return None
+    step = max(1, len(cells) // _SAMPLE)
+    sample = cells[::step]
+    counts = {token: 0 for token in _HOLDS}
+    for cell in sample:
+        out = redact(cell)
+        for token in _HOLDS:
+            counts[token] += token in out
+    token = max(counts, key=lambda t: counts[t])
+    # the share of the column: cells not sampled are assumed like the sampled ones
+    return _HOLDS[token] if 2 * counts[token] * len(cells) > len(sample) * total else None
+
+
+def personal_value(value) -> bool:
+    """Whether one cell as a rule or a record would print it is personal data: a text that redaction changes,
+    or a whole number of nine digits and more that reads as a phone or card number (4155550132)."""
+    if isinstance(value, str):
+        return redact(value) != value
+    if pd.api.types.is_bool(value) or not pd.api.types.is_number(value) or isinstance(value, complex):
+        return False
+    number = float(value)
+    if not abs(number) >= 1e8 or number != round(number):  # small, a fraction, or not a number at all (nan)
+        return False
+    digits = str(abs(int(value)))
+    return redact(digits) != digits

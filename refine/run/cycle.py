@@ -32,6 +32,7 @@ from refine.insights.followup import (
     segment_name,
 )
 from refine.insights.stage import CycleInsights, compute_insights, insights_key
+from refine.io import privacy as privacy_module
 from refine.io.config import DEFAULT_MODEL, RefineConfig, offline_env
 from refine.io.ingest import NoUsableRows, ingest, rule_columns
 from refine.io.outputs import check_unlocked, folder_lock, same_file
@@ -699,7 +700,7 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
         key = Digest(
             "propose",
             cycle.versions,
-            code_digest(propose_module, search_module, proposals_module, stats_module, rules_module),
+            code_digest(propose_module, search_module, proposals_module, stats_module, rules_module, privacy_module),
             data.customers,
             feedback,
             respondents,

@@ -16,7 +16,8 @@ Every attribute becomes a *binned* column: one integer code per customer, the la
 
 Columns that are not targetable attributes are skipped and reported with the reason: id-like
 columns (nearly one value per customer) and free text (long strings), as refine.io.limits.classify_column
-defines them (the same definition the limits at ingest use).
+defines them (the same definition the limits at ingest use), and columns most of whose cells are phone,
+card numbers or e-mail addresses (refine.io.privacy.personal_column; a phone held as a number is numeric).
 
 The scan (``scan_stratified``, ``scan_within``) evaluates every condition on every measure from
 per-bin sufficient statistics (count, sum, sum of squares per segment x bin), so a 300-level
@@ -39,6 +40,7 @@ from scipy import stats
 from refine.errors import RefineError
 from refine.io.ingest import flag_answers
 from refine.io.limits import BOOLEAN, DATE, FREE_TEXT, ID_LIKE, NUMERIC, classify_column, date_values
+from refine.io.privacy import personal_column, personal_value, redact
 from refine.segments.rules import condition, format_value, parse_rule, quote_column
 
 # quantiles where numeric cuts are placed; dense in the tails, where small subgroups live
@@ -148,6 +150,10 @@ def describe_columns(
         if blank.all():  # the real reason, not "no cut leaves enough customers"
             skipped.append(SkippedColumn(column, f"empty in every row ({n:,} customers)"))
             continue
+        personal = personal_column(values)
+        if personal:  # a rule would print one of them in proposals.json and the report
+            skipped.append(SkippedColumn(column, f"holds {personal}: not searched"))
+            continue
         kind, distinct = classify_column(values)  # the one definition, shared with the limits at ingest
         if kind == BOOLEAN:
             attribute = _categorical(column, values.astype(object), min_size, n, kind="boolean")
@@ -217,7 +223,8 @@ def observed_columns(
         else:
             text = present.map(lambda v: v if isinstance(v, str) else format_value(v))
         distinct = sorted({str(v) for v in text if str(v).strip()})
-        out[column] = {"kind": kind, "distinct": len(distinct), "values": distinct[:cap]}
+        # run.json holds them: a stray e-mail or phone number in the column is recorded redacted
+        out[column] = {"kind": kind, "distinct": len(distinct), "values": [redact(v) for v in distinct[:cap]]}
     return out
 
 
@@ -241,7 +248,10 @@ def _categorical(
 ) -> Attribute:
     missing = values.isna().to_numpy()
     counts = values[~missing].value_counts()
-    big = sorted((v for v, k in counts.items() if k >= min_size), key=lambda v: (str(type(v)), v))
+    # a level that is an e-mail, phone or card number is pooled with the rare ones: no rule prints it
+    big = sorted(
+        (v for v, k in counts.items() if k >= min_size and not personal_value(v)), key=lambda v: (str(type(v)), v)
+    )
     index = {v: i for i, v in enumerate(big)}
     other = len(big)  # rare levels pooled: never a condition on its own
     missing_bin = other + 1
