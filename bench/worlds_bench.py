@@ -8,7 +8,9 @@ structures on tables of random shape, with real feedback text drawn by topic fro
 Per world: the tables are written as CSV and read back by refine.io.ingest (as a CRM export would be
 read), the texts take their vectors and sentiment from the pool (embedded once, with the default
 model through the project's cached embedder, onnx-int8 backend by default), the topic step runs
-(refine.text.themes.topics.fit_topics), then refine.segments.propose. A planted structure counts as found when a
+(refine.text.themes.topics.fit_topics) and its topics are grouped into parent themes by the themes stage's
+own hierarchy builder (so every comment carries `topic_parent_id` / `topic_parent_label` as in a cycle),
+then refine.segments.propose. A planted structure counts as found when a
 confirmed proposal of its kind selects customers with Jaccard >= 0.6 against the planted ones
 (merge: a confirmed merge whose segments include both planted segments, so a merge of three or more
 segments covering the planted pair counts, as refine states overlapping merges as one; split: either of the two segments it makes, the rule's customers or
@@ -134,6 +136,30 @@ def scores_differ(feedback: pd.DataFrame, segments: list[str]) -> dict | None:
     return {"diff": diff, "d": diff / pooled if pooled else 0.0, "p": p} if p < 0.05 else None
 
 
+def parent_themes(model) -> tuple[dict[int, int], dict[int, str]]:
+    """Parent themes over the topics as the cycle's themes stage builds them (refine.text.themes.stage step 5,
+    `_group_children`: average-linkage groups of the child centroids, Ward to about sqrt(k) groups): the parent
+    id of each topic id and a label per parent (its largest child's, the bench needs no better name). Parent
+    ids run by size, largest first, as the stage numbers them in a first cycle."""
+    from refine.text.themes.stage import PARENT_SIMILARITY, _group_children
+
+    if not model.topics:
+        return {}, {}
+    centroids = np.stack([np.asarray(t.centroid, dtype=np.float32) for t in model.topics])
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    groups = _group_children(centroids, PARENT_SIMILARITY)
+    sizes = defaultdict(int)
+    for t, g in zip(model.topics, groups):
+        sizes[int(g)] += t.size
+    order = sorted(sizes, key=lambda g: (-sizes[g], g))
+    number = {g: i for i, g in enumerate(order)}
+    parent_of = {t.id: number[int(g)] for t, g in zip(model.topics, groups)}
+    largest = {}
+    for t in sorted(model.topics, key=lambda t: -t.size):
+        largest.setdefault(parent_of[t.id], t.label)
+    return parent_of, {p: f"{label} (parent)" for p, label in largest.items()}
+
+
 def run_world(
     seed: int, null: bool, pools, embedded, customers: int, workdir: Path, null_outcome: str | None = None
 ) -> dict:
@@ -161,6 +187,10 @@ def run_world(
     feedback[S.TOPIC_ID] = model.doc_topics.astype(int)
     labels = {t.id: t.label for t in model.topics}
     feedback[S.TOPIC_LABEL] = feedback[S.TOPIC_ID].map(labels).fillna("no topic")
+    # parent themes on every comment, as the cycle's themes stage puts them (topic_parent_id / _label)
+    parent_of, parent_labels = parent_themes(model)
+    feedback[S.TOPIC_PARENT_ID] = feedback[S.TOPIC_ID].map(parent_of).fillna(-1).astype(int)
+    feedback[S.TOPIC_PARENT_LABEL] = feedback[S.TOPIC_PARENT_ID].map(parent_labels).fillna("no topic")
     feedback = join_segments(feedback, data.customers, config)
     respondents = respondents_table(feedback, sorted(labels))
     t_propose = time.perf_counter()
@@ -216,6 +246,7 @@ def run_world(
         "segments": int(world.customers["segment"].nunique()),
         "attributes": len(world.attribute_types),
         "topics": len(labels),
+        "parents": len(parent_labels),
         "planted": planted_rows,
         "confirmed": len(confirmed),
         "correct": len(correct),
@@ -453,7 +484,8 @@ def main() -> int:
                 )
                 print(
                     f"world {seed:3d} {'null   ' if null else 'planted'}: {row['segments']} segments, "
-                    f"{row['attributes']} attributes, {row['feedback']} comments, {row['topics']} topics; "
+                    f"{row['attributes']} attributes, {row['feedback']} comments, {row['topics']} topics "
+                    f"({row['parents']} parents); "
                     f"{found}/{len(row['planted'])} found, {row['confirmed']} confirmed, wrong {row['wrong']} "
                     f"merges of segments whose scores differ {row['merges_scores_differ']} "
                     f"[{what}] "

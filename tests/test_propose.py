@@ -76,8 +76,8 @@ class Run:
         return self.result.to_json()
 
 
-def run(customers, feedback, config, seed=0):
-    labels = {0: "price", 1: "app crashes", 2: "late delivery", 3: "staff"}
+def run(customers, feedback, config, seed=0, labels=None):
+    labels = labels or {0: "price", 1: "app crashes", 2: "late delivery", 3: "staff"}
     respondents = respondents_table(feedback, sorted(labels))
     return Run(
         propose(

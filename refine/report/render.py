@@ -243,7 +243,8 @@ def _merge_measures(ev) -> str:
 
     def shown(e: dict) -> str:
         if e["measure"] == "topic_mix":
-            return f"topic mix {e['diff']:.2f} apart (bound {e['ci_high']:.2f}, margin {e['margin']:.2f})"
+            over = " over the parent themes" if str(e.get("level", "")).startswith("parent") else ""
+            return f"topic mix{over} {e['diff']:.2f} apart (bound {e['ci_high']:.2f}, margin {e['margin']:.2f})"
         margin = f"{100 * e['margin']:.1f} pts" if e.get("kind") == "proportion" else f"{e['margin']:.3g}"
         return f"{e['measure']} differs by {difference(e)} (margin {margin})"
 

@@ -54,6 +54,20 @@ def respondents_table(feedback: pd.DataFrame, topic_ids: list[int]) -> pd.DataFr
     return table
 
 
+def parent_mentions(feedback: pd.DataFrame) -> pd.DataFrame | None:
+    """One row per respondent: a 0/1 column `parent_{id}` per parent theme they mentioned (the parents of
+    their comments' themes, `topic_parent_id`), indexed by customer id; None when the feedback carries no
+    parent themes (a run without the themes stage, or no comment with a theme)."""
+    if S.TOPIC_PARENT_ID not in feedback.columns:
+        return None
+    codes = pd.to_numeric(feedback[S.TOPIC_PARENT_ID], errors="coerce").fillna(-1).to_numpy(dtype=np.int64)
+    ids = sorted(int(p) for p in np.unique(codes) if p >= 0)
+    if not ids:
+        return None
+    frame = with_indicators(pd.DataFrame({S.CUSTOMER_ID: feedback[S.CUSTOMER_ID].values}), codes, ids, "parent_")
+    return frame.groupby(S.CUSTOMER_ID, sort=True).max()
+
+
 def profile_segments(
     feedback: pd.DataFrame, customers: pd.DataFrame, config: RefineConfig, topic_ids: list[int]
 ) -> pd.DataFrame:

@@ -44,6 +44,7 @@ from refine import schemas as S
 from refine.io.config import ProposalSettings, RefineConfig
 from refine.segments.merges import GROUP_TEST, group_merges
 from refine.segments.model import Evidence, Proposal, ProposalMethod, ProposalResult, StoppedCandidate
+from refine.segments.profiles import parent_mentions
 from refine.segments.rules import apply_rule, condition, conjunction
 from refine.segments.search import (
     Attribute,
@@ -74,10 +75,18 @@ BOOTSTRAP = 999  # resamples for the topic-mix distance's upper bound
 # topic mentions that would have to move) still called the same mix; measured at the topic level of topics.json
 TOPIC_MIX_MARGIN = 0.15
 TOPIC_LEVEL = "child (the topics of topics.json)"
+# when the child level is too thin, the mix is compared over the parent themes (topic_parent_id): a few broad
+# themes need far fewer comments than 40 narrow ones to show the same mix
+PARENT_LEVEL = "parent (the parent themes of topics.json)"
 TOO_SMALL = "too small to stand alone"
 # a measure has enough answers to test when two identical segments would be shown equivalent with 80%
 # probability: margin / standard error >= z(0.95) + z(0.90) (about 190 answers a side at 0.3 SD)
 ENOUGH_POWER = 1.645 + 1.2816
+# the parent-level mix is compared where two identical segments would be shown alike with about 80% probability,
+# the bar of every TOST measure: with two parent themes the distance is a difference of two proportions, whose
+# noise (0.8 SE) must stay under 0.8 x margin / ENOUGH_POWER; more parents are held to the same summed noise
+# (stricter than needed with more parents). The child level keeps its older bar (noise under half the margin).
+PARENT_MIX_FLOOR = 0.8 * TOPIC_MIX_MARGIN / ENOUGH_POWER  # about 0.041
 # segment pairs chosen on discovery for the holdout equivalence test (the MERGE family): the closest few
 MERGE_PAIRS = 3
 # what the correction covers, worded as it runs (proposals.json method, report method section, README)
@@ -91,7 +100,8 @@ CORRECTION = (
     "rule proposed; BH across the NEW candidates, then across the SPLIT candidates. "
     f"MERGE: up to {MERGE_PAIRS} segment pairs, the closest on discovery, are tested for equivalence on the "
     "holdout only: every outcome that varies and every feedback measure with enough answers (score, mean "
-    "sentiment, negative share, topic mix) must be equivalent, and none too thin to test may differ (p < 0.05): "
+    "sentiment, negative share, topic mix: over the topics, or over the parent themes where the topics are too "
+    "thin) must be equivalent, and none too thin to test may differ (p < 0.05): "
     "an intersection-union test that needs no "
     "correction across the measures (its p is the largest of theirs); BH over the pairs. A pair with no "
     "outcome that varies is not confirmed; a merge of a segment below the minimum size is never confirmed"
@@ -156,6 +166,9 @@ class Measures:
     binary: dict[str, bool]
     segment_codes: np.ndarray | None = None  # per customer row: index into segment_names
     segment_names: list = field(default_factory=list)  # sorted
+    # per customer row: 0/1 mention of each parent theme (`parent_{id}`), NaN where the customer did not respond;
+    # None without parent themes. Read by the merge's topic mix at the parent level.
+    parents: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         self.responded = self.respondent["sentiment"].notna().to_numpy()
@@ -174,7 +187,11 @@ class Measures:
 
 
 def build_measures(
-    customers: pd.DataFrame, respondents: pd.DataFrame, config: RefineConfig, topic_ids: list[int]
+    customers: pd.DataFrame,
+    respondents: pd.DataFrame,
+    config: RefineConfig,
+    topic_ids: list[int],
+    parents: pd.DataFrame | None = None,
 ) -> Measures:
     ids = customers[config.customers.customer_id]
     columns = ["sentiment", "negative"] + [f"topic_{t}" for t in topic_ids]
@@ -191,7 +208,18 @@ def build_measures(
         binary[outcome] = bool(len(values) and values.isin([0.0, 1.0]).all())
     names = sorted(customers[config.customers.segment].unique())
     codes = pd.Categorical(customers[config.customers.segment], categories=names).codes.astype(np.int64)
-    return Measures(respondent=respondent, outcomes=outcomes, binary=binary, segment_codes=codes, segment_names=names)
+    by_row = None
+    if parents is not None and parents.shape[1] > 1:  # one parent theme is no mix
+        by_row = parents.reindex(ids.values).reset_index(drop=True)
+        by_row.index = customers.index
+    return Measures(
+        respondent=respondent,
+        outcomes=outcomes,
+        binary=binary,
+        segment_codes=codes,
+        segment_names=names,
+        parents=by_row,
+    )
 
 
 def _flags(mask) -> np.ndarray:
@@ -346,7 +374,7 @@ def propose(
     settings = config.proposals
     cc = config.customers
     topic_ids = sorted(t for t in topic_labels if t >= 0)
-    measures = build_measures(customers, respondents, config, topic_ids)
+    measures = build_measures(customers, respondents, config, topic_ids, parent_mentions(feedback))
     part = split_parts(customers[cc.customer_id], seed, settings.holdout_fraction)
     min_resp = max(5, int(round(settings.min_respondents * (1 - settings.holdout_fraction))))
     search = _Search(customers, cc.segment, measures, settings, part == "discovery", part == "holdout", min_resp, seed)
@@ -489,7 +517,7 @@ def _search_merges(search: _Search, outside: pd.Series) -> _Step:
             "means": f"{settings.equivalence_margin:g} pooled SD (outcomes, score, mean sentiment)",
             "shares": f"{settings.equivalence_margin:g} pooled SD of the 0/1 answers (sqrt(p(1-p)))",
             "topic_mix": f"total variation distance {TOPIC_MIX_MARGIN:g} (95% basic bootstrap upper bound)",
-            "topic_level": TOPIC_LEVEL,
+            "topic_level": f"{TOPIC_LEVEL}; {PARENT_LEVEL} where the child level is too thin and the run has them",
         },
     }
     merge_chosen = []
@@ -546,7 +574,7 @@ def _holdout_merge_tests(search: _Search, outside: pd.Series, pair: list[str]) -
     a = (segments == pair[0]) & search.holdout & outside
     b = (segments == pair[1]) & search.holdout & outside
     tests = _merge_tests(search.measures, a, b, settings.equivalence_margin, search.seed + 1, tuple(pair))
-    thin = {r["measure"] for r in (tests or {}).get("not_compared", []) if r["reason"].startswith("too thin")}
+    thin = _thin(tests)
     if tests and thin and "why_not" not in tests:
         whole = segments.isin(pair) & outside
         differ = _thin_differences(
@@ -1009,16 +1037,47 @@ def _measure_record(name: str, role: str, a: np.ndarray, b: np.ndarray, margin: 
 
 def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: int, names) -> dict:
     """Topic mix: total variation distance between the two groups' topic distributions (share of topic
-    mentions that would have to move), equivalent when its (basic) bootstrap upper bound lies under TOPIC_MIX_MARGIN."""
-    topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
-    base = {"measure": "topic_mix", "role": "feedback", "level": TOPIC_LEVEL}
-    if not topics:
+    mentions that would have to move), equivalent when its (basic) bootstrap upper bound lies under
+    TOPIC_MIX_MARGIN. At the child level (the topics); when that is too thin and the run has parent themes,
+    at the parent level: the record's ``level`` says which, and a thin child level is kept as ``child``."""
+    record = _mix_at_level(measures, "child", a, b, seed, names)
+    if (
+        record["compared"]
+        or not record["reason"].startswith("too thin for")
+        or _mix_columns(measures, "parent") is None
+    ):
+        return record
+    parent = _mix_at_level(measures, "parent", a, b, seed, names)
+    parent["child"] = {k: record[k] for k in ("n", "reason") if k in record}
+    return parent
+
+
+def _mix_columns(measures: Measures, level: str) -> tuple[np.ndarray, int] | None:
+    """The 0/1 mentions at a level over the respondents' rows, and how many columns (None: no such level)."""
+    if level == "parent":
+        if measures.parents is None:
+            return None
+        frame = measures.parents
+    else:
+        topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
+        if not topics:
+            return None
+        frame = measures.respondent[topics]
+    return frame.to_numpy(dtype=float, na_value=0.0)[measures.resp_rows], frame.shape[1]
+
+
+def _mix_at_level(measures: Measures, level: str, a: np.ndarray, b: np.ndarray, seed: int, names) -> dict:
+    """The topic-mix record at one level (child: the topics; parent: the parent themes)."""
+    base = {"measure": "topic_mix", "role": "feedback", "level": TOPIC_LEVEL if level == "child" else PARENT_LEVEL}
+    columns = _mix_columns(measures, level)
+    if columns is None:
         return dict(base, n=[0, 0], compared=False, reason="no topics")
-    groups = _topic_groups(measures, topics, a, b)
+    groups = _topic_groups(measures, columns[0], a, b)
     n = [len(g) for g in groups]
     if min(n) < MIN_ANSWERS:
         return dict(base, n=n, compared=False, reason=f"too thin (fewer than {MIN_ANSWERS} comments with a topic)")
-    rng = np.random.default_rng(int(_stable_hash(seed, "topic-mix", *names) * 2**32))
+    salt = "topic-mix" if level == "child" else "topic-mix-parent"
+    rng = np.random.default_rng(int(_stable_hash(seed, salt, *names) * 2**32))
     shares = []
     for g in groups:  # bootstrap over the distinct mention patterns: memory grows with patterns, not respondents
         patterns, counts = np.unique(g, axis=0, return_counts=True)
@@ -1029,8 +1088,9 @@ def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: in
     # the distance two samples of one mix show at these sizes (E|N(0, s)| = 0.8 s per topic)
     pooled = np.vstack(groups).sum(0) / np.vstack(groups).sum()
     floor = 0.5 * float(np.sum(0.8 * np.sqrt(pooled * (1 - pooled) * (1 / n[0] + 1 / n[1]))))
-    if floor > TOPIC_MIX_MARGIN / 2:
-        record = dict(base, n=n, compared=False, reason=f"too thin for {len(topics)} topics (noise {floor:.2f})")
+    if floor > (TOPIC_MIX_MARGIN / 2 if level == "child" else PARENT_MIX_FLOOR):
+        what = f"{columns[1]} topics" if level == "child" else f"{columns[1]} parent themes"
+        record = dict(base, n=n, compared=False, reason=f"too thin for {what} (noise {floor:.2f})")
         record.update(diff=float(distance[0]), p_value=_topic_mix_difference(groups, rng), kind="distance")
         return record
     # a plug-in distance runs high on samples (two draws of one mix are never identical): the basic
@@ -1048,10 +1108,9 @@ def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: in
     )
 
 
-def _topic_groups(measures: Measures, topics: list[str], a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
-    """The topic mentions (0/1 per topic) of each side's respondents who mention a topic."""
+def _topic_groups(measures: Measures, mentions: np.ndarray, a: np.ndarray, b: np.ndarray) -> list[np.ndarray]:
+    """The mentions (0/1 per topic or parent, over the respondents' rows) of each side's respondents who mention one."""
     rows = measures.resp_rows
-    mentions = measures.respondent[topics].to_numpy(dtype=float, na_value=0.0)[rows]
     return [m[m.sum(1) > 0] for m in (mentions[a[rows]], mentions[b[rows]])]
 
 
@@ -1072,15 +1131,27 @@ def _thin_differences(measures: Measures, a, b, thin: set[str], seed: int, names
         c = compare(name, x, y, binary=measures.binary[name])
         if c is not None:
             found.append({"measure": name, "diff": c.diff, "p_value": c.p_value, "n": [len(x), len(y)]})
-    topics = [c for c in measures.respondent.columns if c.startswith("topic_")]
-    if "topic_mix" in thin and topics:
-        groups = _topic_groups(measures, topics, fa, fb)
+    # the topic mix at the child level, whether or not the parent level could be compared: the parent level
+    # only adds a measure to pass, never takes this check away
+    columns = _mix_columns(measures, "child")
+    if "topic_mix" in thin and columns is not None:
+        groups = _topic_groups(measures, columns[0], fa, fb)
         if min(len(g) for g in groups) >= MIN_ANSWERS:
             rng = np.random.default_rng(int(_stable_hash(seed, "topic-mix-all", *names) * 2**32))
             found.append(
                 {"measure": "topic_mix", "p_value": _topic_mix_difference(groups, rng), "n": [len(g) for g in groups]}
             )
     return [r for r in found if r["p_value"] < 0.05 / len(found)]  # Bonferroni over the measures tested
+
+
+def _thin(tests: dict | None) -> set[str]:
+    """The measures too thin to compare on the holdout; the topic mix whenever its child level was (even
+    where the parent level could be compared in its place)."""
+    tests = tests or {}
+    thin = {r["measure"] for r in tests.get("not_compared", []) if r["reason"].startswith("too thin")}
+    if any(r["measure"] == "topic_mix" and "child" in r for r in tests.get("tost", [])):
+        thin.add("topic_mix")
+    return thin
 
 
 def _topic_mix_difference(groups: list[np.ndarray], rng) -> float:
@@ -1172,7 +1243,7 @@ def _confirm(chosen: list[Candidate], measures, holdout, segments, settings, see
             a = (segments == cand.segments[0]) & holdout & outside
             b = (segments == cand.segments[1]) & holdout & outside
             tests = _merge_tests(measures, a, b, settings.equivalence_margin, seed + 1, tuple(cand.segments))
-            thin = {r["measure"] for r in (tests or {}).get("not_compared", []) if r["reason"].startswith("too thin")}
+            thin = _thin(tests)
             if tests and thin and "why_not" not in tests:
                 whole = segments.isin(cand.segments) & outside
                 differ = _thin_differences(
@@ -1345,6 +1416,7 @@ def _proposal_id(kind: str, rule: str, segments: Sequence[str] = (), taken: Coll
 def _measure_label(name: str, topic_labels: dict[int, str]) -> str:
     if name.startswith("topic_"):
         return f"mentions '{topic_labels.get(int(name.split('_')[1]), name)}'"
+
     return {"sentiment": "mean sentiment", "negative": "share of negative comments", "score": "mean score"}.get(
         name, name
     )
@@ -1490,6 +1562,7 @@ def _subgroup_definition(pr: dict, topic_labels: dict[int, str]) -> str:
     if pr["measure"].startswith("topic_"):
         topic = topic_labels.get(int(pr["measure"].split("_")[1]), pr["measure"])
         return f"respondents who {'' if high else 'do not '}mention '{topic}'"
+
     if pr["measure"] == "score":
         return f"respondents scoring {'above' if high else 'below'} the median respondent's {pr['median']:g}"
     if pr["measure"] == "sentiment":
