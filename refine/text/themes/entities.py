@@ -36,6 +36,8 @@ _COMMON_CAPS = {
     "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august",
     "september", "october", "november", "december", "english", "christmas", "xmas", "mr", "mrs", "ms", "dr",
 }  # fmt: skip
+# capitalised mid-sentence yet never a name, even of a theme (days, months and holidays are: "Friday")
+_PRONOUNS = {"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"}
 # acronyms that name things in feedback, not companies or places
 KEPT_ACRONYMS = {
     "atm", "pin", "sms", "id", "otp", "cvv", "cvc", "faq", "app", "api", "pdf", "pc", "gps", "usb", "vat", "iban",
@@ -105,7 +107,7 @@ def name_words(texts: Sequence[str]) -> set[str]:
                 tagged[key] += 1
                 continue
             before = text[max(0, m.start() - 4) : m.start()].rstrip()
-            if key in _COMMON_CAPS or not before or before[-1] in '.!?:;"“(\n-':
+            if key in _PRONOUNS or not before or before[-1] in '.!?:;"“(\n-':
                 continue
             inside[key] += 1
             capital[key] += word[0].isupper()

@@ -363,9 +363,11 @@ class _Namer:
         clear = [c for c in candidates if not vague(c[0])]
         if clear or not candidates:
             return clear or candidates
-        # every candidate vague: the theme's best phrase of two or more words said at least MIN_COUNT times
+        # every candidate vague: the theme's best phrase of two or more words said at least MIN_COUNT times,
+        # none of its words a name ("Uk government", "Happy friday")
         wide = naming.candidate_scores([self.phrases[i] for i in members], self.counts, self.n, min_share=0.0)
-        return [c for c in wide if " " in c[0]][: naming.RERANK] or candidates
+        wide = [c for c in wide if " " in c[0] and not any(w in self.names for w in c[0].split())]
+        return wide[: naming.RERANK] or candidates
 
     def not_names(self, candidates: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """`candidates` without the phrases made only of words the texts write as names ("Uk", "S7")."""
