@@ -36,6 +36,8 @@ _COMMON_CAPS = {
     "friday", "saturday", "sunday", "january", "february", "march", "april", "may", "june", "july", "august",
     "september", "october", "november", "december", "english", "christmas", "xmas", "mr", "mrs", "ms", "dr",
 }  # fmt: skip
+# capitalised mid-sentence yet never a name, even of a theme (days, months and holidays are: "Friday")
+_PRONOUNS = {"i", "i'm", "i've", "i'd", "i'll", "ok", "okay"}
 # acronyms that name things in feedback, not companies or places
 KEPT_ACRONYMS = {
     "atm", "pin", "sms", "id", "otp", "cvv", "cvc", "faq", "app", "api", "pdf", "pc", "gps", "usb", "vat", "iban",
@@ -78,34 +80,43 @@ def entity_words(texts: Sequence[str]) -> set[str]:
 
 
 _NAME_TOKEN = re.compile(r"[@#]?[A-Za-z][A-Za-z0-9'’&-]*")
+_POSSESSIVE = re.compile(r"['’]s?$")
 
 
 def name_words(texts: Sequence[str]) -> set[str]:
     """Lower-cased words a theme is never named after on their own: those the texts write as @handle or
     #hashtag at least a third of the times they occur, or capitalised inside sentences at least half the
     times they occur there (at least PROPER_MIN times), acronyms and words with digits included ("UK",
-    "S7"). Wider than `entity_words`, which decides what is masked everywhere: a name only needs
+    "S7"), or, however rarely seen, capitalised every time inside a sentence and never in lower case
+    anywhere ("Gaston" once); a name's plural or possessive too ("Ronaldos", "Ronaldo's"). Wider than `entity_words`, which decides what is masked everywhere: a name only needs
     another phrase."""
     tagged: Counter[str] = Counter()
     seen: Counter[str] = Counter()
     capital: Counter[str] = Counter()
     inside: Counter[str] = Counter()
+    lower: set[str] = set()  # written in lower case somewhere, sentence starts and tags included
     for text in texts:
         text = _URL.sub(" ", _EMAIL.sub(" ", strip_markup(text)))
         for m in _NAME_TOKEN.finditer(text):
-            word = m.group(0).lstrip("@#")
+            word = _POSSESSIVE.sub("", m.group(0).lstrip("@#"))
             key = word.lower()
             seen[key] += 1
+            if word.islower():
+                lower.add(key)
             if m.group(0)[0] in "@#":
                 tagged[key] += 1
                 continue
             before = text[max(0, m.start() - 4) : m.start()].rstrip()
-            if key in _COMMON_CAPS or not before or before[-1] in '.!?:;"“(\n-':
+            if key in _PRONOUNS or not before or before[-1] in '.!?:;"“(\n-':
                 continue
             inside[key] += 1
             capital[key] += word[0].isupper()
     out = {w for w, c in tagged.items() if c >= seen[w] / 3}
-    return out | {w for w, c in capital.items() if inside[w] >= PROPER_MIN and c / inside[w] >= 0.5}
+    out |= {w for w, c in capital.items() if inside[w] >= PROPER_MIN and c / inside[w] >= 0.5}
+    # a word seen once or twice is a name when it is capitalised every time inside a sentence and
+    # never written in lower case ("Gaston", "Rory"); so is a name's plural or possessive ("Ronaldos")
+    out |= {w for w, c in capital.items() if c == inside[w] and w not in lower and len(w) > 2}
+    return out | {w for w in seen if len(w) > 3 and w.endswith("s") and w[:-1] in out}
 
 
 def mask_entities(text: str, entities: set[str]) -> str:
@@ -132,3 +143,44 @@ def entity_kind_name(texts: Sequence[str], masked: Sequence[str]) -> str:
         found["Mentions of names"] += len(_WORD.findall(text)) > len(_WORD.findall(m))
     kind, n = max(sorted(found.items()), key=lambda x: x[1])
     return kind if n else ""
+
+
+def phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """`phrase` (lower-case words) as written anywhere in a text: any case, any spacing or punctuation
+    between its words, whole words only ("frying pan" in "The Frying-pan is cheap")."""
+    words = [re.escape(w) for w in phrase.split()]
+    return re.compile(r"(?<![A-Za-z0-9])" + r"[\s\-_]+".join(words) + r"(?![A-Za-z0-9])", re.IGNORECASE)
+
+
+def mask_phrase(text: str, pattern: re.Pattern[str]) -> str:
+    """The text with every occurrence of `pattern` taken out (spaces tidied)."""
+    return _SPACE.sub(" ", pattern.sub(" ", text)).strip(" ,")
+
+
+def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, least: int = 2) -> list[tuple[str, int]]:
+    """The `facets` (lower-case words or phrases: products, places, names) that `texts` mention, each with
+    the number of texts that do, at least `least`, most first (ties alphabetical), at most `top`;
+    written as the texts write them most often (lower case where they often write it so)."""
+    words = {f for f in facets if " " not in f}
+    forms: dict[str, Counter[str]] = {}
+    for text in texts:
+        seen: dict[str, str] = {}
+        for m in _WORD.finditer(text):
+            key = m.group(0).lower()
+            if key in words and key not in seen:
+                seen[key] = m.group(0)
+        lowered = text.lower()
+        for facet in facets:
+            if " " in facet and facet.split()[0] in lowered:
+                found = phrase_pattern(facet).search(text)
+                if found:
+                    seen[facet] = _SPACE.sub(" ", re.sub(r"[-_]", " ", found.group(0)))
+        for key, form in seen.items():
+            forms.setdefault(key, Counter())[form] += 1
+    out = []
+    for key, written in forms.items():
+        n = sum(written.values())
+        if n >= least:
+            form = key if written[key] * 3 >= n else max(sorted(written.items()), key=lambda x: x[1])[0]
+            out.append((form, n))
+    return sorted(out, key=lambda x: (-x[1], x[0].lower()))[:top]

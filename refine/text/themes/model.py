@@ -4,7 +4,8 @@ topics.json keeps every key and meaning it had before themes: `topics` (the live
 label, keywords, size = comments whose primary theme it is, share, mean_sentiment = mean sentence
 sentiment, quotes, status, centroid, sentences, comment_sentiment), `fading` and `method`. Added:
 per theme `parent_id`, `mentions` (comments with at least one sentence in it), `candidate` (found
-in the texts, not in the user's codeframe) and `source`; and a `parents` list (id, label,
+in the texts, not in the user's codeframe), `source` and, where its sentences mention products, places
+or names, `facets` (the most mentioned, each {"facet", "sentences"}); and a `parents` list (id, label,
 keywords, size, share, mean_sentiment, quotes, status, centroid, children). A run written before
 themes has no parents: `from_json` reads it as themes without parents.
 """
@@ -71,6 +72,7 @@ class Theme(DictAccess):
     share: float | None = None  # size / comments of the cycle (set by ThemeResult.topics; 0 when fading)
     keyword_label: str | None = None  # with LLM labels: the label from the texts, kept beside the model's
     label_source: str | None = None  # with LLM labels: "llm" or "keywords"
+    facets: list[dict[str, Any]] = field(default_factory=list)  # {"facet", "sentences"}: entities mentioned
 
     def to_record(self, n_comments: int | None = None) -> dict[str, Any]:
         """The topics.json record; `n_comments` gives the share (else the `share` already set)."""
@@ -95,6 +97,8 @@ class Theme(DictAccess):
             record["keyword_label"] = self.keyword_label
         if self.label_source is not None:
             record["label_source"] = self.label_source
+        if self.facets:
+            record["facets"] = [dict(f) for f in self.facets]
         return record
 
     def _json_form(self) -> dict[str, Any]:
@@ -114,6 +118,7 @@ class Theme(DictAccess):
             share=record.get("share"),
             keyword_label=record.get("keyword_label"),
             label_source=record.get("label_source"),
+            facets=[dict(f) for f in record.get("facets", []) or []],
         )
 
 

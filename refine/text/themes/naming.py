@@ -329,6 +329,11 @@ class ParentTerms:
         return [(p, s) for p, s in candidates if self.lift(p, members) >= PARENT_LIFT]
 
 
+def _within(term: str, other: str) -> bool:
+    """Every word of `term` (stemmed) is in `other`: "top" within "top up"."""
+    return set(stem_phrase(term).split()) <= set(stem_phrase(other).split())
+
+
 def parent_name(
     terms: ParentTerms,
     names: Sequence[str],
@@ -348,6 +353,9 @@ def parent_name(
     members = np.concatenate(list(children)) if len(children) else np.zeros(0, int)
     whole = pools[-1] if pools else []
     shared = terms.name_terms(names, sizes, members)
+    # a term inside a better one ("top" after "top up") says less than it: not a name, nor a second half
+    inside = {i for i, (t, _) in enumerate(shared) for u, _ in shared[:i] if _within(t, u)}
+    shared = [x for i, x in enumerate(shared) if i not in inside]
     for i, (term, _) in enumerate(shared):
         if name_key(term) not in taken:
             return term

@@ -49,7 +49,16 @@ from refine.errors import RefineError
 from refine.io.config import TopicSettings
 from refine.text.themes import naming
 from refine.text.themes.codeframe import Codeframe, assign, build_prototypes
-from refine.text.themes.entities import entity_kind_name, entity_words, mask_entities, name_words, strip_markup
+from refine.text.themes.entities import (
+    entity_kind_name,
+    entity_words,
+    facet_counts,
+    mask_entities,
+    mask_phrase,
+    name_words,
+    phrase_pattern,
+    strip_markup,
+)
 from refine.text.themes.model import NO_THEME, ParentTheme, PreviousThemes, Theme, ThemeResult
 from refine.text.themes.topics import _quotes, fit_topics
 
@@ -59,6 +68,19 @@ MIN_DISCOVER = 20  # fewer unassigned sentences than this: no discovered themes
 MIN_CHILDREN_TO_SPLIT = 6  # from this many discovered children, at least two parents
 PARENT_MATCH = 0.7  # parent centroid cosine needed to keep last cycle's parent id
 MAX_CHILD_SHARE = 0.15  # no discovered child theme holds more of the themed comments than this
+# products, places and names as themes ("Frying pan"): see `_entity_themes`
+ENTITY_PHRASES = 5
+VERB_ENDINGS = ("ed", "ing", "ly")  # a phrase ending so says what happened or how (an English suffix, no list)
+ENTITY_COVER = 0.15
+ENTITY_RARE = 0.03  # a thing is one among many: said in at most this share of all the sentences
+ENTITY_MOVE = 0.75
+ENTITY_SCATTER = 5.5
+ENTITY_FIT = 0.85
+ENTITY_DISSOLVE = 0.5
+ENTITY_LOOSE = 0.35  # ... and only a child this loose with its things masked (mean pairwise cosine)
+ENTITY_SAMPLE = 32  # sentences embedded again to test a phrase (all of them once it is an entity)
+ONE_WORD_SHARE = 1 / 3  # a one-word name is said in at least this share of its theme's sentences
+FACETS = 5  # the entities a theme's sentences mention most, listed with it
 
 Encode = Callable[[list[str]], np.ndarray]
 
@@ -153,7 +175,7 @@ def fit_themes(
         "seed": seed,
     }
     written = vectors
-    masked, vectors, masking = _mask(texts, vectors, doc_texts, encode if mask else None, step)  # 1.
+    masked, vectors, masking, entities = _mask(texts, vectors, doc_texts, encode if mask else None, step)  # 1.
     method.update(masking)
     sent = _Sentences.of(frame, texts, masked, vectors)
     placed = _Placed(local=np.full(len(texts), NO_THEME, dtype=int), similarity=np.zeros(len(texts), np.float32))
@@ -164,6 +186,9 @@ def fit_themes(
         size = (method.get("discovery") or {}).get("min_cluster_size") or settings.min_cluster_size
         again = dataclasses.replace(settings, min_cluster_size=settings.min_cluster_size or size)
         method.update(_discover(sent, placed, again, seed, show_progress, step, written=written))
+    namer = _Namer.of(sent, encode)
+    facets = _entity_themes(sent, placed, namer, encode if mask else None, step)  # 3b.
+    method.update({"entity_themes": facets} if facets else {})
     docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
     masked_docs = _masked_comments(sent, docs)
     method.update(_cap_children(sent, placed, (docs, masked_docs), doc_texts, settings, seed))
@@ -173,8 +198,8 @@ def fit_themes(
     groups = _parents(placed.children, centroids)  # 5.
     method["parent_similarity"] = PARENT_SIMILARITY
     step("names, keywords and quotes")  # 6.
-    namer = _Namer.of(sent, encode)
     kids = _describe(sent, placed, centroids, namer, settings)
+    kids.facets = [facet_counts([sent.texts[i] for i in m], facets + entities, FACETS) for m in kids.members]
     themes, fading, merged = _child_themes(kids, comments, sent, previous, settings, codeframe is not None)  # 7.
     namer.taken.update(naming.name_key(t.label) for t in themes)
     parents = _parent_themes(kids, groups, themes, comments, sent, namer, settings.quotes)
@@ -299,6 +324,51 @@ class _Namer:
         names = name_words(sent.texts)
         return cls(phrases=phrases, counts=counts, n=int(sent.eligible.sum()), encode=encode, names=names)
 
+    def retext(self, sent: _Sentences, rows: np.ndarray, texts: list[str]) -> None:
+        """The sentences `rows` read (and are named) as `texts` from now on (entity phrases masked)."""
+        stop = naming._stop_words()
+        for i, text in zip(rows, texts):
+            if text != sent.masked[i]:
+                sent.masked[i] = text
+                if sent.eligible[i]:
+                    self.counts.subtract(self.phrases[i])
+                    self.phrases[i] = naming.phrases(naming.tokens(text), stop)
+                    self.counts.update(self.phrases[i])
+
+    def said_by(self, members_of: list[np.ndarray]) -> Counter[str]:
+        """For each single word: how many of the children say it (at least MIN_COUNT of their sentences)."""
+        out: Counter[str] = Counter()
+        for rows in members_of:
+            words = Counter(q for i in rows for q in self.phrases[i] if " " not in q)
+            out.update(w for w, n in words.items() if n >= naming.MIN_COUNT)
+        return out
+
+    def plain(
+        self, candidates: list[tuple[str, float]], members: np.ndarray, said_by: Counter[str], k: int
+    ) -> list[tuple[str, float]]:
+        """`candidates` without the one-word ones a CX lead would not sign off on (all of them where
+        nothing else is left): a word half the children say (filler: "did", "love", "new"), one the
+        theme's sentences say less than ONE_WORD_SHARE of the time ("Joins", "Tonight", "Eligible"), or
+        a bare verb form or adverb ("Watching", "Signed"). The name is then the best phrase of two or more
+        words, under the share floor where it must."""
+        n = max(len(members), 1)
+
+        def vague(phrase: str) -> bool:
+            if " " in phrase:
+                return False
+            share = sum(phrase in self.phrases[i] for i in members) / n
+            filler = k >= 4 and said_by[phrase] >= k / 2
+            return filler or share < ONE_WORD_SHARE or phrase.endswith(VERB_ENDINGS)
+
+        clear = [c for c in candidates if not vague(c[0])]
+        if clear or not candidates:
+            return clear or candidates
+        # every candidate vague: the theme's best phrase of two or more words said at least MIN_COUNT times,
+        # none of its words a name ("Uk government", "Happy friday")
+        wide = naming.candidate_scores([self.phrases[i] for i in members], self.counts, self.n, min_share=0.0)
+        wide = [c for c in wide if " " in c[0] and not any(w in self.names for w in c[0].split())]
+        return wide[: naming.RERANK] or candidates
+
     def not_names(self, candidates: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """`candidates` without the phrases made only of words the texts write as names ("Uk", "S7")."""
         return [(p, s) for p, s in candidates if not all(w in self.names for w in p.split())]
@@ -363,14 +433,16 @@ class _Children:
     names: list[str]
     keywords: list[list[str]]
     quotes: list[list[str]]
+    facets: list[list[tuple[str, int]]] = field(default_factory=list)  # entities mentioned, with counts
 
 
 def _mask(
     texts: list[str], vectors: np.ndarray, doc_texts: Sequence[str], encode: Encode | None, step: Callable[[str], None]
-) -> tuple[list[str], np.ndarray, dict[str, int]]:
-    """1. entity-like tokens out of the clustering vectors: (masked texts, vectors, method entries)."""
+) -> tuple[list[str], np.ndarray, dict[str, int], list[str]]:
+    """1. entity-like tokens out of the clustering vectors: (masked texts, vectors, method entries, the
+    entity words masked)."""
     if encode is None or not texts:
-        return texts, vectors, {"masked_sentences": 0}
+        return texts, vectors, {"masked_sentences": 0}, []
     entities = entity_words(doc_texts)
     masked = [mask_entities(t, entities) for t in texts]
     changed = np.flatnonzero([m != " ".join(t.split()).strip(" ,") for m, t in zip(masked, texts)])
@@ -378,7 +450,138 @@ def _mask(
         step(f"masking entity-like tokens in {len(changed)} sentences")
         vectors = vectors.copy()
         vectors[changed] = _unit(encode([masked[i] or "." for i in changed]))
-    return masked, vectors, {"entity_words": len(entities), "masked_sentences": int(len(changed))}
+    return masked, vectors, {"entity_words": len(entities), "masked_sentences": int(len(changed))}, sorted(entities)
+
+
+def _entity_themes(
+    sent: _Sentences, placed: _Placed, namer: _Namer, encode: Encode | None, step: Callable[[str], None]
+) -> list[str]:
+    """3b. themes of a product, place or name dissolved. For each discovered child, its name (the phrase
+    `_Namer.choose` picks) and its ENTITY_PHRASES best phrases said in at least ENTITY_COVER of its
+    sentences (not ending like a verb form or adverb: "declined", "pending"; said in at most ENTITY_RARE
+    of all the sentences: "card" in a bank's month is its subject, not one thing among many) are masked in the sentences
+    that say them, which are embedded again (`_Fit.test`): a phrase names a thing when those sentences
+    then mostly lie nearer other themes, scattered over many of them, and fit there as well as their own
+    sentences do ("The yoga mat is overpriced" is at home in "Prices", "... arrived late" in "Delivery").
+    A child at least ENTITY_DISSOLVE of whose sentences, its things masked, lie nearer another theme and
+    whose sentences are then loose (mean pairwise cosine at most ENTITY_LOOSE: the demo's product themes
+    0.21-0.25, a BANKING77 intent 0.58) shares no issue: it is dissolved, its sentences (masked: vectors and texts, so no name says the
+    thing) join the themes they are nearest. A child that keeps an issue is left as it is. Returns the
+    phrases of the dissolved children, kept as facets (none without `encode`)."""
+    k = len(placed.children)
+    found = [c for c in range(k) if placed.children[c]["source"] == "discovered"]
+    if encode is None or len(found) < 2:
+        return []
+    centroids = np.stack([_unit(placed.children[c]["centroid"]) for c in range(k)])
+    fit = _Fit(centroids, sent, placed)
+    phrases: set[str] = set()
+    gone: list[int] = []
+    for c in found:
+        rows = np.flatnonzero(placed.local == c)
+        vectors, texts = sent.vectors[rows], [sent.masked[i] for i in rows]
+        cands = namer.candidates(rows)
+        tried = [p for p, _ in cands[:ENTITY_PHRASES]] + [namer.choose(cands, centroids[c])]
+        found_here: list[str] = []
+        for phrase in dict.fromkeys(p for p in tried if p):
+            has = np.flatnonzero([phrase in namer.phrases[i] for i in rows])
+            if len(has) < naming.MIN_COUNT or (len(has) < ENTITY_COVER * len(rows) and phrase != tried[-1]):
+                continue
+            if phrase.split()[-1].endswith(VERB_ENDINGS) or namer.counts[phrase] > ENTITY_RARE * namer.n:
+                continue  # "declined", "pending": what happened; "card" in a bank's month: its subject
+            trial = fit.test(c, [*gone, c], vectors, has, [texts[i] for i in has], phrase, encode)
+            if trial is not None:
+                found_here.append(phrase)
+                vectors = trial[0]
+                for i, m in zip(has, trial[1]):
+                    texts[i] = m
+        if not found_here:
+            continue
+        loose = float(np.linalg.norm(vectors.mean(axis=0))) ** 2 <= ENTITY_LOOSE  # mean pairwise cosine
+        if loose and fit.moved(vectors, _unit(vectors.mean(axis=0)), [c, *gone])[0] >= ENTITY_DISSOLVE:
+            phrases.update(found_here)
+            gone.append(c)
+            sent.vectors = sent.vectors.copy()
+            sent.vectors[rows] = vectors
+            namer.retext(sent, rows, texts)
+    if not phrases:
+        return []
+    step(f"{len(gone)} themes of products, places or names dissolved; facets: " + ", ".join(sorted(phrases)))
+    if gone:
+        _dissolve(sent, placed, gone, centroids)
+    return sorted(phrases)
+
+
+@dataclass
+class _Fit:
+    """Where sentences land among the children (step 3b): their centroids and how close each child's own
+    sentences are to its centroid (median cosine)."""
+
+    centroids: np.ndarray
+    typical: np.ndarray
+
+    def __init__(self, centroids: np.ndarray, sent: _Sentences, placed: _Placed) -> None:
+        self.centroids = centroids
+        own = [sent.vectors[placed.local == c] @ centroids[c] for c in range(len(centroids))]
+        self.typical = np.array([float(np.median(s)) if len(s) else 1.0 for s in own])
+
+    def moved(self, vectors: np.ndarray, own: np.ndarray, skip: list[int]) -> tuple[float, float, float]:
+        """For `vectors`: the share nearer another child's centroid (but those in `skip`) than `own`; over
+        how many children those scatter (inverse Simpson index: 1.0 for one, 0.0 when none moved); and
+        how well they fit where they land (median cosine over that child's typical cosine)."""
+        if self.centroids.shape[0] <= len(set(skip)):
+            return 0.0, 0.0, 0.0
+        sims = vectors @ self.centroids.T
+        sims[:, skip] = -np.inf
+        nearest = sims.argmax(axis=1)
+        best = sims.max(axis=1)
+        moved = best > vectors @ own
+        if not moved.any():
+            return 0.0, 0.0, 0.0
+        landed = np.bincount(nearest[moved]) / moved.sum()
+        fit = float(np.median(best[moved] / np.maximum(self.typical[nearest[moved]], 1e-6)))
+        return float(moved.mean()), float(1.0 / np.sum(landed**2)), fit
+
+    def test(
+        self,
+        c: int,
+        skip: list[int],
+        vectors: np.ndarray,
+        has: np.ndarray,
+        texts: list[str],
+        phrase: str,
+        encode: Encode,
+    ) -> tuple[np.ndarray, list[str]] | None:
+        """Child `c`'s sentences (`vectors`) with `phrase` masked in those that say it (`has`, `texts`):
+        (their vectors, those texts masked) when the phrase names a thing, not an issue, else None.
+        ENTITY_SAMPLE of them are embedded again; at least ENTITY_MOVE of those must lie nearer another
+        child than `c` (recomputed with them masked), scatter over at least ENTITY_SCATTER children
+        and fit there as well as ENTITY_FIT of that child's own sentences do ("The yoga mat is overpriced"
+        is at home in "Prices" masked; "my pin is blocked" masked is at home nowhere)."""
+        pattern = phrase_pattern(phrase)
+        masked = [mask_phrase(t, pattern) or "." for t in texts]
+        sample = np.unique(np.linspace(0, len(has) - 1, min(len(has), ENTITY_SAMPLE)).round().astype(int))
+        trial = vectors.copy()
+        trial[has[sample]] = _unit(encode([masked[i] for i in sample]))
+        moved, spread, fit = self.moved(trial[has[sample]], _unit(trial.mean(axis=0)), skip)
+        if moved < ENTITY_MOVE or spread < ENTITY_SCATTER or fit < ENTITY_FIT:
+            return None
+        rest = np.setdiff1d(np.arange(len(has)), sample)
+        if len(rest):
+            trial[has[rest]] = _unit(encode([masked[i] for i in rest]))
+        return trial, [m if m != "." else "" for m in masked]
+
+
+def _dissolve(sent: _Sentences, placed: _Placed, gone: list[int], centroids: np.ndarray) -> None:
+    """The children `gone` removed: their sentences join the nearest of the others (by `sent.vectors`)."""
+    keep = [c for c in range(len(placed.children)) if c not in set(gone)]
+    rows = np.flatnonzero(np.isin(placed.local, gone))
+    sims = sent.vectors[rows] @ centroids[keep].T
+    placed.local[rows] = np.array(keep)[sims.argmax(axis=1)]
+    placed.similarity[rows] = sims.max(axis=1)
+    new_index = np.full(len(placed.children) + 1, NO_THEME, dtype=int)
+    new_index[keep] = np.arange(len(keep))
+    placed.local = np.where(placed.local >= 0, new_index[placed.local], NO_THEME)
+    placed.children = [placed.children[c] for c in keep]
 
 
 def _place_in_codeframe(
@@ -585,9 +788,11 @@ def _describe(
     members_of = [np.flatnonzero(placed.local == c) for c in range(k)]
     names: list[str] = []
     candidates_of: list[list[tuple[str, float]]] = []
+    said_by = namer.said_by(members_of)
     for c in range(k):
         cands = namer.candidates(members_of[c])
         candidates_of.append(cands)
+        cands = namer.plain(cands, members_of[c], said_by, k)
         cf_entry = placed.children[c].get("codeframe")
         if cf_entry is not None:
             name = cf_entry.name
@@ -644,6 +849,7 @@ def _child_themes(
                 mean_sentiment=_mean(sent.sentiment, members),
                 candidate=with_codeframe and kids.entries[c]["source"] == "discovered",
                 source=kids.entries[c]["source"],
+                facets=[{"facet": f, "sentences": n} for f, n in (kids.facets[c] if kids.facets else [])],
             )
         )
     return themes, fading, merged
@@ -694,9 +900,9 @@ def _parent_themes(
             label = kids.names[group[0]]
         else:
             terms = terms or naming.ParentTerms(namer.phrases)
-            whole, rows = namer.candidates(members), [kids.members[c] for c in group]
+            whole, rows = namer.not_names(namer.candidates(members)), [kids.members[c] for c in group]
             names, sizes = [kids.names[c] for c in group], [themes[c].size for c in group]
-            pools = [namer.shared(members, rows), whole]
+            pools = [namer.not_names(namer.shared(members, rows)), whole]
             choose = partial(namer.choose, centroid=cent)
             phrase = naming.parent_name(terms, names, sizes, rows, pools, choose, namer.taken)
             label = naming.readable(phrase) if phrase else namer.numbered(whole[0][0] if whole else "other")
