@@ -347,3 +347,15 @@ def test_facets_are_counted_as_written_and_kept_in_topics_json():
     assert Theme.from_record(json.loads(json.dumps(theme.to_record(10)))).facets == theme.facets
     theme.facets = []
     assert "facets" not in theme.to_record(10)  # written only where a theme has some
+
+
+def test_a_word_after_a_line_break_starts_a_sentence_not_a_name():
+    """ "Sent from my iPhone" under a comment is capitalised because it starts a line, not because "Sent" is a
+    name: it is neither masked nor shown as a facet ("Mentions: Sent (29)" on the demo)."""
+    from refine.text.themes.entities import name_words
+
+    texts = [f"The app logs me out after the update\nSent from my iPhone {i}" for i in range(6)]
+    texts += [f"Refund still missing\r\nSent from my Galaxy {i}" for i in range(6)]
+    texts += ["I flew with Norwegian again", "Norwegian lost my bag", "again with Norwegian"]
+    assert "sent" not in entity_words(texts) and "sent" not in name_words(texts)
+    assert "norwegian" in name_words(texts)

@@ -67,8 +67,8 @@ def entity_words(texts: Sequence[str]) -> set[str]:
             key = word.lower()
             if key in _COMMON_CAPS or key in KEPT_ACRONYMS:
                 continue
-            before = text[max(0, m.start() - 4) : m.start()].rstrip()
-            if not before or before[-1] in '.!?:;"“(\n-':
+            before = text[max(0, m.start() - 4) : m.start()].rstrip(" \t")  # a line break stays: a start
+            if not before or before[-1] in '.!?:;"“(\n\r-':
                 continue  # sentence-initial: capitalised anyway
             if word[0].isupper() or any(c.isupper() for c in word[1:]):
                 capital[key] += 1
@@ -106,8 +106,8 @@ def name_words(texts: Sequence[str]) -> set[str]:
             if m.group(0)[0] in "@#":
                 tagged[key] += 1
                 continue
-            before = text[max(0, m.start() - 4) : m.start()].rstrip()
-            if key in _PRONOUNS or not before or before[-1] in '.!?:;"“(\n-':
+            before = text[max(0, m.start() - 4) : m.start()].rstrip(" \t")  # a line break stays: a start
+            if key in _PRONOUNS or not before or before[-1] in '.!?:;"“(\n\r-':
                 continue
             inside[key] += 1
             capital[key] += word[0].isupper()
