@@ -359,3 +359,17 @@ def test_a_word_after_a_line_break_starts_a_sentence_not_a_name():
     texts += ["I flew with Norwegian again", "Norwegian lost my bag", "again with Norwegian"]
     assert "sent" not in entity_words(texts) and "sent" not in name_words(texts)
     assert "norwegian" in name_words(texts)
+
+
+def test_redaction_placeholders_are_no_names_and_no_facets():
+    """A month of tickets where most card and phone numbers were redacted: "[CARD]" is no capitalised "card"
+    (a bank's subject stays a word a theme may be named after, and is not masked), and no theme lists
+    "Mentions: PHONE"."""
+    from refine.text.themes.entities import facet_counts, name_words
+
+    texts = [f"Someone charged my card {i} times, the number was [CARD]" for i in range(4)]
+    texts += [f"Please call me back on [PHONE] about case {i}" for i in range(4)]
+    texts += ["I flew with Norwegian again", "Norwegian lost my bag", "again with Norwegian"]
+    assert not {"card", "phone"} & (entity_words(texts) | name_words(texts))
+    assert "norwegian" in name_words(texts)
+    assert facet_counts(texts, ["phone", "card", "norwegian"]) == [("card", 4), ("Norwegian", 3)]

@@ -19,6 +19,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from refine.io.privacy import REDACTION_TOKENS
+
 PROPER_RATIO = 0.5
 PROPER_MIN = 3
 _HANDLE = re.compile(r"(?<![\w@])@\w+")
@@ -30,6 +32,8 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*[A-Za-z]|[A-Za-z]")
 _SPACE = re.compile(r"\s+")
+# what redaction left in place of a number or address ("[PHONE]"): no word of the text, never a name or a facet
+_REDACTED = re.compile("|".join(re.escape(t) for t in REDACTION_TOKENS))
 # capitalised mid-sentence in ordinary writing, yet no one's name
 _COMMON_CAPS = {
     "i", "i'm", "i've", "i'd", "i'll", "ok", "okay", "tv", "monday", "tuesday", "wednesday", "thursday",
@@ -61,7 +65,9 @@ def entity_words(texts: Sequence[str]) -> set[str]:
     capital: Counter[str] = Counter()
     lower: Counter[str] = Counter()
     for text in texts:
-        text = _HASHTAG.sub(" ", _HANDLE.sub(" ", _URL.sub(" ", _EMAIL.sub(" ", strip_markup(text)))))
+        text = _HASHTAG.sub(
+            " ", _HANDLE.sub(" ", _URL.sub(" ", _EMAIL.sub(" ", _REDACTED.sub(" ", strip_markup(text)))))
+        )
         for m in _WORD.finditer(text):
             word = m.group(0)
             key = word.lower()
@@ -96,7 +102,7 @@ def name_words(texts: Sequence[str]) -> set[str]:
     inside: Counter[str] = Counter()
     lower: set[str] = set()  # written in lower case somewhere, sentence starts and tags included
     for text in texts:
-        text = _URL.sub(" ", _EMAIL.sub(" ", strip_markup(text)))
+        text = _URL.sub(" ", _EMAIL.sub(" ", _REDACTED.sub(" ", strip_markup(text))))
         for m in _NAME_TOKEN.finditer(text):
             word = _POSSESSIVE.sub("", m.group(0).lstrip("@#"))
             key = word.lower()
@@ -164,6 +170,7 @@ def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, leas
     words = {f for f in facets if " " not in f}
     forms: dict[str, Counter[str]] = {}
     for text in texts:
+        text = _REDACTED.sub(" ", text)
         seen: dict[str, str] = {}
         for m in _WORD.finditer(text):
             key = m.group(0).lower()
