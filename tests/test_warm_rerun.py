@@ -156,3 +156,23 @@ def test_the_ingest_key_covers_every_module_that_shapes_the_entry(demo, monkeypa
     assert reuse.ingest_key(demo["feedback"], demo["customers"], load_config(demo["config"]), {}) is not None
     wanted = {"refine.io.ingest", "refine.io.dates", "refine.io.keys", "refine.io.privacy", "refine.schemas"}
     assert wanted | {"refine.run.reuse"} <= set(seen)
+
+
+def test_the_propose_key_covers_every_segments_module_the_search_imports():
+    """A stored search is reused only while the code that made it is unchanged: parent-theme mentions
+    (refine.segments.profiles) and merge groups (refine.segments.merges) are part of that code."""
+    import ast
+    import inspect
+    import textwrap
+
+    import refine.run.cycle as cycle
+    import refine.segments.propose as propose
+
+    tree = ast.parse(inspect.getsource(propose))
+    imported = {
+        n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("refine.")
+    }
+    stage = ast.parse(textwrap.dedent(inspect.getsource(cycle.propose_stage)))
+    call = next(n for n in ast.walk(stage) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "code_digest")
+    keyed = {getattr(cycle, arg.id).__name__ for arg in call.args}
+    assert {m for m in imported if m.startswith("refine.segments")} <= keyed

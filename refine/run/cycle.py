@@ -46,7 +46,9 @@ from refine.run.engines import Engine
 from refine.run.folders import write_run
 from refine.run.results import CycleResult, RunManifest
 from refine.run.reuse import cached_ingest
+from refine.segments import merges as merges_module
 from refine.segments import model as proposals_module
+from refine.segments import profiles as profiles_module
 from refine.segments import propose as propose_module
 from refine.segments import rules as rules_module
 from refine.segments import search as search_module
@@ -700,7 +702,16 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
         key = Digest(
             "propose",
             cycle.versions,
-            code_digest(propose_module, search_module, proposals_module, stats_module, rules_module, privacy_module),
+            code_digest(  # the search, and what it reads: merges' groups, parent-theme mentions (profiles)
+                propose_module,
+                search_module,
+                proposals_module,
+                stats_module,
+                rules_module,
+                privacy_module,
+                merges_module,
+                profiles_module,
+            ),
             data.customers,
             feedback,
             respondents,
