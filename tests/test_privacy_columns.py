@@ -54,6 +54,18 @@ def test_amounts_counts_and_a_few_numbers_are_not_personal(values):
     assert personal_column(pd.Series(values)) is None
 
 
+def test_an_infinite_value_is_no_personal_number_and_no_crash():
+    """A ratio column exported with "inf" (a division by zero) is still searched, as before the check."""
+    from refine.io.privacy import personal_value
+
+    assert not personal_value(float("inf")) and not personal_value(float("-inf"))
+    assert personal_column(pd.Series([np.inf] * 5 + [1.0, 2.5])) is None
+    assert personal_column(pd.Series([np.inf] * 5 + [4155550132.0 + i for i in range(20)])) == "phone numbers"
+    ratio = pd.DataFrame({"ratio": [np.inf] + [i / 7 for i in range(99)]})
+    attributes, skipped = search.describe_columns(ratio, ["ratio"], 10)
+    assert [a.column for a in attributes] == ["ratio"] and not skipped
+
+
 def _contact_table(seed: int):
     """crm_table with a phone number held as a number (North American numbers over every area code), planted:
     the customers with the higher numbers churn more and complain, so a search that read the column would

@@ -12,8 +12,10 @@ before it stays redacted.
 
 from __future__ import annotations
 
+import math
 import re
 
+import numpy as np
 import pandas as pd
 
 # any letters (jürgen@müller.de, o'brien@x.com), full-width or small at signs and dots; a match starts
@@ -293,6 +295,7 @@ def personal_column(values: pd.Series) -> str | None:
         return None
     if pd.api.types.is_numeric_dtype(values):
         numbers = pd.to_numeric(present, errors="coerce").dropna()
+        numbers = numbers[np.isfinite(numbers.astype(float))]  # "inf" (a ratio over zero) is no digits
         whole = numbers[(numbers == numbers.round()) & (numbers.abs() >= 1e8)]
         cells = [str(int(v)) for v in whole.abs()]
         total = len(numbers)
@@ -322,7 +325,8 @@ def personal_value(value) -> bool:
     if pd.api.types.is_bool(value) or not pd.api.types.is_number(value) or isinstance(value, complex):
         return False
     number = float(value)
-    if not abs(number) >= 1e8 or number != round(number):  # small, a fraction, or not a number at all (nan)
+    # infinite, not a number (nan), small or a fraction: no digits a phone or card could be
+    if not math.isfinite(number) or abs(number) < 1e8 or number != round(number):
         return False
     digits = str(abs(int(value)))
     return redact(digits) != digits
