@@ -547,8 +547,9 @@ multilingual = "default"       # comments not in English: "default" head on USE 
 multilingual_themes = 0.1      # from this share of non-English comments, themes cluster one multilingual space (1 = never)
 review = "default"             # long English comments (25+ words, 2+ sentences): "default" fine-tuned review model
                                # (used with the default sentiment head), a folder from `refine sentiment train --encoder review`, or "off"
-comment_vectors = "whole"      # whole: embed a multi-sentence comment whole and each sentence; mean / length: embed
-                               # only its sentences, the comment's vector their (word-weighted) mean (see docs/scale.md)
+comment_vectors = "whole"      # whole: embed a multi-sentence comment whole and each sentence; mean / length: a comment
+                               # of 2+ sentences and 25+ words is embedded only by its sentences, its vector their
+                               # (word-weighted) mean; shorter ones stay whole (see docs/scale.md)
 
 [topics]
 min_cluster_size = 0           # 0 = chosen from the number of texts
