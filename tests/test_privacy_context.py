@@ -158,6 +158,23 @@ def test_an_adversarys_phone_after_a_reference_word_is_redacted(text: str) -> No
 
 
 @pytest.mark.parametrize(
+    ("text", "out"),
+    [
+        ("Order 1234\n4155550132", "Order 1234\n[PHONE]"),
+        ("ref 1234\n4111111111111111", "ref 1234\n[CARD]"),
+        ("Ticket 5678\r\n0612345678", "Ticket 5678\r\n[PHONE]"),
+        ("order 12345\n4155550132", "order 12345\n[PHONE]"),
+        ("Order 4155550132\n1234", "Order [PHONE]\n1234"),
+        ("Order 6453038\n2 of 3 items missing", "Order 6453038\n2 of 3 items missing"),
+    ],
+)
+def test_a_label_names_the_number_on_its_line_not_the_number_on_the_next(text: str, out: str) -> None:
+    """A line break joins a number wrapped over two lines; after a label, the two lines together were read
+    as one reference (20 digits: no card, no phone shape), so a phone or card on the next line was kept."""
+    assert redact(text) == out
+
+
+@pytest.mark.parametrize(
     "text",
     [
         "order 4111111111111112",  # a mistyped card (fails the Luhn check) is still a card

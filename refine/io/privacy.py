@@ -240,7 +240,11 @@ def _replace(match: re.Match) -> str:
         return "[CARD]" if _card_like(text) else text
     digits = sum(ch.isdigit() for ch in text)
     # under 7 digits: neither a phone nor a card (13+), whatever is around it; dates, years and small counts
-    if digits < 7 or _labelled(match, digits):
+    if digits < 7:
+        return text
+    if "\n" in text and _label_before(match):  # a phone wrapped over two lines, else each line on its own
+        return "[PHONE]" if _phone_shaped(text) else _by_line(match)
+    if _labelled(match, digits):
         return text
     if match.group("intl") is not None:
         return "[PHONE]"
@@ -251,6 +255,23 @@ def _replace(match: re.Match) -> str:
             return text
         return "[CARD]"
     return text if _DATE.fullmatch(text.strip()) else "[PHONE]"  # dates (2026-11-02) are not phone numbers
+
+
+_BREAK = re.compile(r"[ \u00a0]?\r?\n[ \u00a0]?")
+
+
+def _by_line(match: re.Match) -> str:
+    """A number after a label that runs on over a line break ("Order 1234\n4155550132"): the label names
+    the part on its line only, and the part after the break is read on its own, with no label before it."""
+    text = match.group(0)
+    brk = _BREAK.search(text)
+    if brk is None:  # the caller saw a line break, which this always finds
+        return "[PHONE]"
+    head, tail = text[: brk.start()], text[brk.end() :]
+    end = match.start() + len(head)
+    first = _SCAN.match(match.string[:end], match.start())
+    kept = _replace(first) if first is not None and first.end() == end else redact(head)
+    return kept + brk.group(0) + redact(tail)
 
 
 def redact(text: str) -> str:
