@@ -200,3 +200,10 @@ def test_a_mistyped_card_after_a_reference_word_is_redacted(text: str) -> None:
 )
 def test_references_that_are_not_shaped_like_a_phone_stay(text: str) -> None:
     assert redact(text) == text
+
+
+@pytest.mark.parametrize("text", ["Order 1234 4155550132", "ref 1234 5678 4155550132", "order 1234 07700900123"])
+def test_a_phone_after_a_group_of_four_is_no_carrier_reference(text):
+    """Carriers print groups of four; a reference of "1234" followed by a whole phone number is not one."""
+    out = redact(text)
+    assert "4155550132" not in out and "07700900123" not in out and "[" in out

@@ -173,10 +173,12 @@ def _card_like(text: str, luhn: bool = True) -> bool:
 
 def _reference(text: str) -> bool:
     """Whether a number after a word like "order" reads as that reference: not a card, and spaced only as
-    carriers print theirs (groups of four), so "order 12345 4155550132" still loses the phone number."""
+    carriers print theirs (groups of four, the last of at most four), so "order 12345 4155550132" and
+    "order 1234 4155550132" still lose the phone number."""
     groups = re.findall(r"\d+", text)
     spaced = bool(re.search(r"\d\s+\d", text))
-    return not _card_like(text, luhn=False) and (not spaced or all(len(g) == 4 for g in groups[:-1]))
+    carrier = all(len(g) == 4 for g in groups[:-1]) and len(groups[-1]) <= 4
+    return not _card_like(text, luhn=False) and (not spaced or carrier)
 
 
 def _phone_cue(match: re.Match) -> bool:
