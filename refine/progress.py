@@ -24,6 +24,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+try:
+    import resource
+except ImportError:  # Windows has no resource module
+    resource = None  # type: ignore[assignment]
+
 EVERY_S = 5.0  # seconds between two progress lines of one loop
 
 
@@ -131,6 +136,7 @@ class Progress:
         self.every_s = every_s
         self.clock = clock
         self.timings: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}  # the process's peak resident memory so far, as each stage ends
 
     def say(self, message: str) -> None:
         """One line, unless quiet."""
@@ -149,12 +155,23 @@ class Progress:
         yield
         elapsed = time.perf_counter() - start
         self.timings[name] = round(elapsed, 3)
+        peak = peak_rss_mb()
+        if peak is not None:
+            self.peak_rss_mb[name] = peak
         if elapsed >= 1.0:  # a long stage says how long it took
             self.say(f"  {name} took {elapsed:.1f} s")
 
     def task(self, what: str, total: int, unit: str = "rows") -> Task:
         """A loop over `total` items to report on (see Task)."""
         return Task(what, total, unit, None if self.quiet else self.echo, every_s=self.every_s, clock=self.clock)
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory so far in MiB (None where the platform does not tell it)."""
+    if resource is None:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)  # bytes on macOS, KiB on Linux
 
 
 SILENT = Progress(quiet=True)

@@ -108,3 +108,29 @@ def test_a_quiet_run_still_prints_its_ingest_warnings(tmp_path):
         warnings = [line for line in lines if line.startswith("warning: ")]
         assert len(warnings) == 1 and "feedback.csv was read as" in warnings[0] and "not UTF-8" in warnings[0]
         assert (lines == warnings) is quiet  # quiet: the warning and nothing else
+
+
+def test_each_stage_records_the_peak_memory_so_far_and_run_json_keeps_it():
+    """run.json `peak_rss_mb`: the process's peak resident memory as each stage ended, so the stage that set a
+    run's peak is the one where the figure rises (issue 32's memory target)."""
+    import dataclasses
+    import sys
+
+    from refine.io.runs import RunManifest
+
+    progress = Progress(quiet=True)
+    with progress.stage("embed"):
+        block = bytearray(64 * 1024 * 1024)  # 64 MiB, touched
+        block[::4096] = b"x" * len(block[::4096])
+    with progress.stage("topics"):
+        pass
+    del block
+    if sys.platform.startswith("win"):
+        assert progress.peak_rss_mb == {}
+        return
+    assert list(progress.peak_rss_mb) == ["embed", "topics"]
+    assert 64 < progress.peak_rss_mb["embed"] <= progress.peak_rss_mb["topics"]
+    manifest = RunManifest(refine_version="x", started="")
+    assert "peak_rss_mb" not in manifest.to_json()  # runs written before, and an empty one: no key
+    document = dataclasses.replace(manifest, peak_rss_mb=progress.peak_rss_mb).to_json()
+    assert document["peak_rss_mb"] == progress.peak_rss_mb

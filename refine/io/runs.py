@@ -91,6 +91,8 @@ class RunManifest:
     rule_columns: dict[str, dict] = field(default_factory=dict)
     rule_digests: dict[str, str] = field(default_factory=dict)  # proposal id -> proposal_digest (new key)
     timings: dict[str, float] = field(default_factory=dict)
+    # peak resident memory of the process so far (MiB) as each stage ended: the stage where it rises set the peak
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
     finished: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by a newer refine, kept as read
 
@@ -105,6 +107,7 @@ class RunManifest:
             "theme_space",
             "rule_columns",
             "rule_digests",
+            "peak_rss_mb",
         ):  # newer keys: absent from runs written before
             if not document[key]:
                 document.pop(key)

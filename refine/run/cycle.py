@@ -867,6 +867,7 @@ def write_stage(cycle: _Cycle, result: CycleResult) -> CycleResult:
         if written.get(name) == stamp:
             (result.out_dir / name).unlink(missing_ok=True)
     result.manifest.timings = cycle.progress.timings
+    result.manifest.peak_rss_mb = cycle.progress.peak_rss_mb
     result.manifest.finished = datetime.now(UTC).isoformat(timespec="seconds")
     write_json(result.out_dir / "run.json", result.manifest.to_json())
     return result
