@@ -60,6 +60,13 @@ def strip_markup(text: str) -> str:
     return text
 
 
+def _starts_sentence(text: str, start: int) -> bool:
+    """Whether the word at `start` opens a sentence or a line (capitalised there anyway, so no sign of a name).
+    Spaces and tabs before it are skipped, a line break is not: it starts a line itself."""
+    before = text[max(0, start - 4) : start].rstrip(" \t")
+    return not before or before[-1] in '.!?:;"“(\n\r-'
+
+
 def entity_words(texts: Sequence[str]) -> set[str]:
     """Lower-cased words that the texts write as proper names (see the module docstring)."""
     capital: Counter[str] = Counter()
@@ -73,8 +80,7 @@ def entity_words(texts: Sequence[str]) -> set[str]:
             key = word.lower()
             if key in _COMMON_CAPS or key in KEPT_ACRONYMS:
                 continue
-            before = text[max(0, m.start() - 4) : m.start()].rstrip(" \t")  # a line break stays: a start
-            if not before or before[-1] in '.!?:;"“(\n\r-':
+            if _starts_sentence(text, m.start()):
                 continue  # sentence-initial: capitalised anyway
             if word[0].isupper() or any(c.isupper() for c in word[1:]):
                 capital[key] += 1
@@ -112,8 +118,7 @@ def name_words(texts: Sequence[str]) -> set[str]:
             if m.group(0)[0] in "@#":
                 tagged[key] += 1
                 continue
-            before = text[max(0, m.start() - 4) : m.start()].rstrip(" \t")  # a line break stays: a start
-            if key in _PRONOUNS or not before or before[-1] in '.!?:;"“(\n\r-':
+            if key in _PRONOUNS or _starts_sentence(text, m.start()):
                 continue
             inside[key] += 1
             capital[key] += word[0].isupper()
