@@ -43,7 +43,7 @@ import numpy as np
 import _env  # noqa: F401  # isort: skip - first: offline models, sys.path
 
 
-from training._common import DEFAULT_DATA, bench_embedder, embed_in_chunks, load_sources
+from training._common import DEFAULT_DATA, add_comment_vectors_option, bench_embedder, embed_in_chunks, load_sources
 
 
 def vader_predictions(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -142,11 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clothing-only", action="store_true", help="only the clothing test part (e.g. to score a review model)"
     )
-    parser.add_argument(
-        "--comment-vectors",
-        choices=("whole", "mean", "length"),
-        default="whole",
-        help="[model] comment_vectors: a multi-sentence text's vector embedded whole or pooled from its sentences",
+    add_comment_vectors_option(
+        parser,
+        "[model] comment_vectors: a multi-sentence text's vector embedded whole or pooled from its sentences",
     )
     parser.add_argument(
         "--refit-unseen", action="store_true", help="refit the never-trained-language heads here (minutes each)"

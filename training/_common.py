@@ -206,6 +206,13 @@ def load_xlmt(data_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def add_comment_vectors_option(parser, help: str) -> None:
+    """`--comment-vectors` ([model] comment_vectors: whole, mean, length), as the training scripts and benches take it."""
+    from refine.io.config import COMMENT_VECTORS
+
+    parser.add_argument("--comment-vectors", choices=COMMENT_VECTORS, default="whole", help=help)
+
+
 def bench_embedder():
     """The packaged all-MiniLM-L6-v2 behind the bench's content-hash cache."""
     from refine.text.embed import CachedEmbedder, SentenceTransformerEmbedder

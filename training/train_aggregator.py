@@ -28,6 +28,7 @@ from _common import (  # isort: skip - first: offline models, sys.path
     DEFAULT_DATA,
     MODEL_DIR,
     NEGATIVE_FLOOR,
+    add_comment_vectors_option,
     bench_embedder,
     clothing_parts,
     embed_in_chunks,
@@ -104,11 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument(
-        "--comment-vectors",
-        choices=("whole", "mean", "length"),
-        default="whole",
-        help="how a multi-sentence review's vector is made ([model] comment_vectors); not whole: saved to "
+    add_comment_vectors_option(
+        parser,
+        "how a multi-sentence review's vector is made ([model] comment_vectors); not whole: saved to "
         "refine/models/pooled_<how>/",
     )
     args = parser.parse_args(argv)

@@ -37,6 +37,7 @@ from _common import (  # isort: skip - first: offline models, sys.path
     NEGATIVE_FLOOR,
     SEED,
     SST2_SAMPLE,
+    add_comment_vectors_option,
     bench_embedder,
     embed_in_chunks,
     load_sources,
@@ -129,11 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=MODEL_DIR, help="folder for sentiment_head.npz + .json")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--embed-only", action="store_true", help="fill the embedding cache and stop")
-    parser.add_argument(
-        "--comment-vectors",
-        choices=("whole", "mean", "length"),
-        default="whole",
-        help="[model] comment_vectors the head reads: a multi-sentence text's vector pooled from its sentences' "
+    add_comment_vectors_option(
+        parser,
+        "[model] comment_vectors the head reads: a multi-sentence text's vector pooled from its sentences' "
         "(embeds every such sentence: about 67k more texts)",
     )
     args = parser.parse_args(argv)
