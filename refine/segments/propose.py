@@ -154,27 +154,36 @@ def split_parts(customer_ids: pd.Series, seed: int, holdout_fraction: float) -> 
 class Measures:
     """What can differ between groups, aligned on the customer table's rows.
 
-    Besides the two frames, the columns are kept as numpy arrays: respondent measures only over
-    the respondents' rows (a tenth of a large customer table, and the rest is NaN anyway), and the
-    segment of every row as an integer code. Group comparisons index these arrays instead of
-    masking pandas Series over every customer, which made `propose` the slowest stage at a million
+    Respondent measures are held over the respondents' rows only (`resp_rows`: their positions in the
+    customer table): a tenth of a large customer table, and the rest would be NaN. At a million customers
+    and 160 themes, a frame over every customer was 1.3 GB, built twice (issue 32). Outcomes are per
+    customer, and the segment of every row is an integer code. Group comparisons index these arrays instead
+    of masking pandas Series over every customer, which made `propose` the slowest stage at a million
     customers (bench/scale_bench.py).
     """
 
-    respondent: pd.DataFrame  # per customer row; NaN where the customer did not respond
-    outcomes: pd.DataFrame
+    respondent: pd.DataFrame  # the respondents' rows (see resp_rows); given over every customer, it is cut to them
+    outcomes: pd.DataFrame  # per customer row
     binary: dict[str, bool]
     segment_codes: np.ndarray | None = None  # per customer row: index into segment_names
     segment_names: list = field(default_factory=list)  # sorted
-    # per customer row: 0/1 mention of each parent theme (`parent_{id}`), NaN where the customer did not respond;
-    # None without parent themes. Read by the merge's topic mix at the parent level.
+    # per respondent row: 0/1 mention of each parent theme (`parent_{id}`); None without parent themes. Read by
+    # the merge's topic mix at the parent level.
     parents: pd.DataFrame | None = None
+    # positions of `respondent`'s rows in the customer table; None: `respondent` has a row per customer,
+    # and the respondents are the rows with a sentiment
+    resp_rows: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.responded = self.respondent["sentiment"].notna().to_numpy()
-        self.resp_rows = np.flatnonzero(self.responded)
+        if self.resp_rows is None:
+            self.resp_rows = np.flatnonzero(self.respondent["sentiment"].notna().to_numpy())
+            self.respondent = self.respondent.iloc[self.resp_rows]
+            if self.parents is not None:
+                self.parents = self.parents.iloc[self.resp_rows]
+        self.responded = np.zeros(len(self.outcomes), dtype=bool)
+        self.responded[self.resp_rows] = True
         self.columns = [
-            (name, self.respondent[name].to_numpy(dtype=float, na_value=np.nan)[self.resp_rows], True)
+            (name, self.respondent[name].to_numpy(dtype=float, na_value=np.nan), True)
             for name in self.respondent.columns
         ]
         self.columns += [
@@ -184,6 +193,12 @@ class Measures:
     @property
     def names(self) -> list[str]:
         return list(self.respondent.columns) + list(self.outcomes.columns)
+
+    def over_customers(self, name: str) -> pd.Series:
+        """A respondent measure as a Series over every customer row: NaN where the customer did not respond."""
+        values = np.full(len(self.outcomes), np.nan)
+        values[self.resp_rows] = self.respondent[name].to_numpy(dtype=float, na_value=np.nan)
+        return pd.Series(values, index=self.outcomes.index, name=name)
 
 
 def build_measures(
@@ -197,8 +212,12 @@ def build_measures(
     columns = ["sentiment", "negative"] + [f"topic_{t}" for t in topic_ids]
     if respondents["score"].notna().sum() >= 2 * config.proposals.min_respondents:
         columns.append("score")
-    respondent = respondents.reindex(ids.values)[columns].reset_index(drop=True)
-    respondent.index = customers.index
+    # the respondents' rows only, in customer-table order: no frame over every customer (see Measures)
+    found = respondents.index.get_indexer(ids.values)
+    rows = np.flatnonzero(found >= 0)
+    respondent = respondents[columns].iloc[found[rows]]
+    answered = respondent["sentiment"].notna().to_numpy()
+    rows, respondent = rows[answered], respondent.iloc[np.flatnonzero(answered)]
     outcomes = customers[config.customers.outcomes].astype(float)
     # shares per respondent (mostly 0 or 1) are tested as proportions: Welch's test on a group whose
     # sample happens to be all zeros would claim certainty it does not have
@@ -210,8 +229,7 @@ def build_measures(
     codes = pd.Categorical(customers[config.customers.segment], categories=names).codes.astype(np.int64)
     by_row = None
     if parents is not None and parents.shape[1] > 1:  # one parent theme is no mix
-        by_row = parents.reindex(ids.values).reset_index(drop=True)
-        by_row.index = customers.index
+        by_row = parents.reindex(ids.values[rows])
     return Measures(
         respondent=respondent,
         outcomes=outcomes,
@@ -219,15 +237,12 @@ def build_measures(
         segment_codes=codes,
         segment_names=names,
         parents=by_row,
+        resp_rows=rows,
     )
 
 
 def _flags(mask) -> np.ndarray:
     return mask.to_numpy(dtype=bool, na_value=False) if isinstance(mask, pd.Series) else np.asarray(mask, dtype=bool)
-
-
-def _measure_values(measures: Measures, name: str) -> pd.Series:
-    return measures.respondent[name] if name in measures.respondent.columns else measures.outcomes[name]
 
 
 def measure_group(measures: Measures, group, rest) -> list[Comparison]:
@@ -615,7 +630,7 @@ def _method(
 ) -> ProposalMethod:
     """How the proposals were found: the two parts, what was tested, the correction and the guardrails."""
     settings, discovery, holdout = search.settings, search.discovery, search.holdout
-    responded = search.measures.respondent["sentiment"].notna()
+    responded = pd.Series(search.measures.responded, index=discovery.index)
     return ProposalMethod(
         discovery_customers=int(discovery.sum()),
         holdout_customers=int(holdout.sum()),
@@ -1063,7 +1078,7 @@ def _mix_columns(measures: Measures, level: str) -> tuple[np.ndarray, int] | Non
         if not topics:
             return None
         frame = measures.respondent[topics]
-    return frame.to_numpy(dtype=float, na_value=0.0)[measures.resp_rows], frame.shape[1]
+    return frame.to_numpy(dtype=float, na_value=0.0), frame.shape[1]
 
 
 def _mix_at_level(measures: Measures, level: str, a: np.ndarray, b: np.ndarray, seed: int, names) -> dict:
@@ -1204,7 +1219,7 @@ def _small_segment_merges(customers, segments, measures, settings, chosen) -> li
     out = []
     sizes = segments.value_counts()
     merged = {s for c in chosen if c.kind == "merge" for s in c.segments}
-    profile = pd.concat([measures.respondent[["sentiment"]], measures.outcomes], axis=1)
+    profile = pd.concat([measures.over_customers("sentiment"), measures.outcomes], axis=1)
     standardized = (profile - profile.mean()) / profile.std(ddof=0).replace(0, 1)
     centres = standardized.groupby(segments).mean()
     for small in sorted(sizes[sizes < settings.min_segment_size].index):
@@ -1370,7 +1385,7 @@ def _merge_pairs(
     outside_margin = np.zeros((k, k), dtype=bool)
     distance = np.zeros((k, k))
     columns = [(measures.outcomes[name], True) for name in measures.outcomes.columns]
-    columns += [(measures.respondent[name], False) for name in ("sentiment", "negative")]
+    columns += [(measures.over_customers(name), False) for name in ("sentiment", "negative")]
     for series, is_outcome in columns:
         values = series.to_numpy(dtype=float, na_value=np.nan)
         ok = universe & np.isfinite(values)
@@ -1505,8 +1520,8 @@ def _precision_recall(cand: Candidate, measures: Measures) -> dict | None:
     if lead is None or lead.measure not in measures.respondent.columns:
         return None
     universe = cand.extra.get("segment_mask", pd.Series(True, index=cand.mask.index))
-    responded = measures.respondent["sentiment"].notna() & universe
-    values = measures.respondent.loc[responded, lead.measure]
+    responded = pd.Series(measures.responded, index=universe.index) & universe
+    values = measures.over_customers(lead.measure)[responded]
     if lead.measure == "sentiment":
         subgroup = (values < 0) if lead.diff < 0 else (values > 0)
     elif lead.measure == "score":  # scales differ: below / above the median respondent
@@ -1654,7 +1669,7 @@ def _rank_and_describe(
         n_customers = int(cand.mask.sum())
         masks[proposal_id] = _flags(cand.mask)
         said_by = _said_by(cand.mask, feedback_rows)
-        respondents = int((cand.mask & measures.respondent["sentiment"].notna()).sum())
+        respondents = int((_flags(cand.mask) & measures.responded).sum())
         evidence, effect = _evidence(cand, measures, settings, topic_labels)
         impact = _expected_impact(cand, customers, measures, config)
         score_gap = _score_gap(cand, feedback, feedback_rows, config)

@@ -89,7 +89,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (x / norms).astype(np.float32)
+    return (x / norms).astype(np.float32, copy=False)  # the quotient is float32 already: not copied
 
 
 def _hungarian(a: np.ndarray, b: np.ndarray, threshold: float) -> dict[int, int]:
@@ -174,15 +174,14 @@ def fit_themes(
         "outlier_similarity": settings.outlier_similarity,
         "seed": seed,
     }
-    written = vectors
-    masked, vectors, masking, entities = _mask(texts, vectors, doc_texts, encode if mask else None, step)  # 1.
+    masked, written, masking, entities = _mask(texts, vectors, doc_texts, encode if mask else None, step)  # 1.
     method.update(masking)
     sent = _Sentences.of(frame, texts, masked, vectors)
     placed = _Placed(local=np.full(len(texts), NO_THEME, dtype=int), similarity=np.zeros(len(texts), np.float32))
     if codeframe is not None:  # 2.
         method.update(_place_in_codeframe(sent, placed, codeframe, encode, seed, step))
     method.update(_discover(sent, placed, settings, seed, show_progress, step))  # 3.
-    if vectors is not written:  # 3a. what shares no issue may share its entities (in groups as large)
+    if written is not None:  # 3a. what shares no issue may share its entities (in groups as large)
         size = (method.get("discovery") or {}).get("min_cluster_size") or settings.min_cluster_size
         again = dataclasses.replace(settings, min_cluster_size=settings.min_cluster_size or size)
         method.update(_discover(sent, placed, again, seed, show_progress, step, written=written))
@@ -436,21 +435,35 @@ class _Children:
     facets: list[list[tuple[str, int]]] = field(default_factory=list)  # entities mentioned, with counts
 
 
+@dataclass
+class _Written:
+    """The vectors as written of the sentences masking changed (`rows`, ascending): the rest are unchanged."""
+
+    rows: np.ndarray
+    vectors: np.ndarray
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors as written of `rows`, each one of the changed rows."""
+        return self.vectors[np.searchsorted(self.rows, rows)]
+
+
 def _mask(
     texts: list[str], vectors: np.ndarray, doc_texts: Sequence[str], encode: Encode | None, step: Callable[[str], None]
-) -> tuple[list[str], np.ndarray, dict[str, int], list[str]]:
-    """1. entity-like tokens out of the clustering vectors: (masked texts, vectors, method entries, the
-    entity words masked)."""
+) -> tuple[list[str], _Written | None, dict[str, int], list[str]]:
+    """1. entity-like tokens out of the clustering vectors, which are changed in place (no second copy of
+    every sentence vector: issue 32): (masked texts, the changed rows as written or None, method entries,
+    the entity words masked)."""
     if encode is None or not texts:
-        return texts, vectors, {"masked_sentences": 0}, []
+        return texts, None, {"masked_sentences": 0}, []
     entities = entity_words(doc_texts)
     masked = [mask_entities(t, entities) for t in texts]
     changed = np.flatnonzero([m != " ".join(t.split()).strip(" ,") for m, t in zip(masked, texts)])
+    written = None
     if len(changed):
         step(f"masking entity-like tokens in {len(changed)} sentences")
-        vectors = vectors.copy()
+        written = _Written(changed, vectors[changed])  # fancy indexing: a copy of these rows
         vectors[changed] = _unit(encode([masked[i] or "." for i in changed]))
-    return masked, vectors, {"entity_words": len(entities), "masked_sentences": int(len(changed))}, sorted(entities)
+    return masked, written, {"entity_words": len(entities), "masked_sentences": int(len(changed))}, sorted(entities)
 
 
 def _entity_themes(
@@ -615,7 +628,7 @@ def _discover(
     seed: int,
     show_progress: bool,
     step: Callable[[str], None],
-    written: np.ndarray | None = None,
+    written: _Written | None = None,
 ) -> dict[str, Any]:
     """3. discovery on what is left: its topics become children after the codeframe's; method entries.
     3a. with `written` (the vectors as written), once more on the masked sentences discovery left out,
@@ -630,7 +643,7 @@ def _discover(
     step(f"clustering {len(rest)} sentences" + (" by their entities" if written is not None else ""))
     discovered = fit_topics(
         [(sent.masked if written is None else sent.texts)[i] for i in rest],
-        (sent.vectors if written is None else written)[rest],
+        sent.vectors[rest] if written is None else written.at(rest),
         dataclasses.replace(settings, quotes=0),
         seed=seed,
         previous=None,

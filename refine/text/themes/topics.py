@@ -282,7 +282,7 @@ def trim_quote(text: str, limit: int = 300) -> str:
 def _normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (x / norms).astype(np.float32)
+    return (x / norms).astype(np.float32, copy=False)  # float32 input: the quotient is the result, not copied
 
 
 def auto_min_cluster_size(n: int) -> int:
@@ -304,6 +304,7 @@ def auto_min_samples(min_cluster_size: int) -> int:
     return int(max(2, min(10, min_cluster_size // 3)))
 
 
+ASSIGN_BLOCK = 16384  # texts assigned to the sample's topics at a time (fit_sample): memory flat in n
 KNN = 15  # neighbours per text in the graph the spectral reducer embeds
 # dense eigendecomposition below this many texts, ARPACK above: on the 2132 demo texts dense took
 # 14.6 s and ARPACK 0.27 s, with the same vectors to 1e-9
@@ -634,11 +635,13 @@ def _fit_on_sample(
         previous=previous,
         show_progress=show_progress,
     )
-    emb = _normalise(emb)
     doc_topics = np.full(n, NO_TOPIC, dtype=int)
     doc_similarity = np.zeros(n, dtype=np.float32)
     doc_topics[sample], doc_similarity[sample] = model.doc_topics, model.doc_similarity
-    doc_topics[rest], doc_similarity[rest] = model.assign(emb[rest])
+    # the rest in blocks, each normalised as a whole matrix would be: no copy of every vector (issue 32)
+    for start in range(0, len(rest), ASSIGN_BLOCK):
+        block = rest[start : start + ASSIGN_BLOCK]
+        doc_topics[block], doc_similarity[block] = model.assign(_normalise(emb[block]))
     method = dict(
         model.method,
         n_docs=n,
@@ -656,7 +659,12 @@ def _fit_on_sample(
             t.keywords = keywords.get(t.id, [])
             if t.status != "stable":  # a matched topic keeps last cycle's label
                 t.label = _label(t.keywords)
-            t.quotes = _quotes(texts, members, emb @ t.centroid, emb, settings.quotes)
+            if settings.quotes:
+                unit = _normalise(emb[members])  # the members' rows (ascending), as normalising them all would give
+                said = [texts[i] for i in members]
+                t.quotes = _quotes(said, np.arange(len(members)), unit @ t.centroid, unit, settings.quotes)
+            else:
+                t.quotes = []
         model.topics.sort(key=lambda t: -t.size)  # stable: ties keep the sample's order
     return TopicModel(
         doc_topics=doc_topics,
