@@ -550,6 +550,11 @@ def load_scorer(spec: str, *, device: str = "cpu") -> SentimentScorer:
     )
 
 
+# texts an embedding head scores at a time behind the cache: its float64 copies of every vector held 1.3 GB
+# at 220k sentences (issue 32); the head scores each row alone, so the block size changes no score
+SCORE_BLOCK = 16384
+
+
 class CachedScorer:
     """Wraps a scorer: each distinct text is scored once per scorer and what it reads (an embedding head
     and its embedding model; the review model and its `cache_key`, passed as `embedding_model_id`).
@@ -585,9 +590,15 @@ class CachedScorer:
         missing = [k for k in first if k not in found]
         if missing:
             rows = [first[k] for k in missing]
-            part = self.scorer.score([texts[i] for i in rows], None if embeddings is None else embeddings[rows])
-            codes = part["sentiment_label"].map({label: i for i, label in enumerate(LABELS)}).to_numpy(dtype=float)
-            computed = np.column_stack([part[["p_negative", "p_neutral", "p_positive"]].to_numpy(dtype=float), codes])
+            blocks = []
+            for start in range(0, len(rows), SCORE_BLOCK):  # a block of vectors at a time: memory flat in n
+                block = rows[start : start + SCORE_BLOCK]
+                part = self.scorer.score([texts[i] for i in block], None if embeddings is None else embeddings[block])
+                codes = part["sentiment_label"].map({label: i for i, label in enumerate(LABELS)}).to_numpy(dtype=float)
+                blocks.append(
+                    np.column_stack([part[["p_negative", "p_neutral", "p_positive"]].to_numpy(dtype=float), codes])
+                )
+            computed = np.concatenate(blocks)
             self.cache.put(missing, computed)
             found.update(zip(missing, computed))
         self.last_hits, self.last_computed = len(first) - len(missing), len(missing)

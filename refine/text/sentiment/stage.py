@@ -481,13 +481,23 @@ class FeedbackSentiment:
         return (routes == "multilingual") | (routes == UNNAMED)
 
     def _score_texts(
-        self, texts: list[str], embeddings: np.ndarray | None, routes: np.ndarray, embed_english, part: str
+        self,
+        texts: list[str],
+        embeddings: np.ndarray | None,
+        routes: np.ndarray,
+        embed_english,
+        part: str,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """(n, 3) probabilities of texts by route; "no text" texts get uniform probabilities."""
+        """(n, 3) probabilities of texts by route; "no text" texts get uniform probabilities. The texts'
+        vectors are `embeddings[rows]` (rows None: `embeddings` is aligned with the texts), taken once."""
         probs = np.full((len(texts), 3), 1 / 3)
         eng = np.flatnonzero(self._english_route(routes))
         if len(eng):
-            x = embeddings[eng] if embeddings is not None else embed_english([texts[i] for i in eng])
+            if embeddings is not None:
+                x = embeddings[eng if rows is None else rows[eng]]
+            else:
+                x = embed_english([texts[i] for i in eng])
             probs[eng] = _probs(self.scorer.score([texts[i] for i in eng], x))
             if hasattr(self.scorer, "last_hits"):
                 self.use[part] = {"hits": self.scorer.last_hits, "computed": self.scorer.last_computed}
@@ -566,11 +576,10 @@ class FeedbackSentiment:
         s_rows = multi_frame["feedback_row"].to_numpy(dtype=int)
         s_texts = multi_frame["text"].astype(str).tolist()
         s_routes = routes[s_rows] if len(s_rows) else np.empty(0, dtype=object)
-        s_embeddings = None
-        if sentence_vectors is not None and len(multi_frame):
-            s_embeddings = np.asarray(sentence_vectors)[np.flatnonzero(in_multi)]
+        # the multi-sentence comments' rows of the sentence vectors, read in place (not a copy of them all)
+        s_embeddings = None if sentence_vectors is None else np.asarray(sentence_vectors)
         s_probs = (
-            self._score_texts(s_texts, s_embeddings, s_routes, embed_english, "sentences")
+            self._score_texts(s_texts, s_embeddings, s_routes, embed_english, "sentences", np.flatnonzero(in_multi))
             if len(s_texts)
             else np.zeros((0, 3))
         )

@@ -316,7 +316,9 @@ def knn_graph(emb: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(emb)
     idx = np.empty((n, k), dtype=np.int64)
     sim = np.empty((n, k), dtype=np.float32)
-    block = int(max(64, min(4096, 5e7 // max(n, 1))))  # about 200 MB of similarities at a time
+    # about 40 MB of similarities at a time: with their negation and argpartition's int64 indices a block
+    # held 800 MB at 5e7 (issue 32); the rows do not depend on the block size
+    block = int(max(64, min(4096, 1e7 // max(n, 1))))
     for start in range(0, n, block):
         s = emb[start : start + block] @ emb.T
         rows = np.arange(len(s))
