@@ -384,11 +384,10 @@ class _Namer:
         how many of them say it; so a parent is named for what its children share, never after its
         largest child alone."""
         out = []
+        # each child's sentences counted once per phrase (not scanned once per candidate: issue 32)
+        counted = [(Counter(q for i in rows for q in self.phrases[i]), len(rows)) for rows in children]
         for phrase, score in self.candidates(members):
-            said = sum(
-                sum(phrase in self.phrases[i] for i in rows) >= max(naming.MIN_COUNT, naming.MIN_SHARE * len(rows))
-                for rows in children
-            )
+            said = sum(c[phrase] >= max(naming.MIN_COUNT, naming.MIN_SHARE * n) for c, n in counted)
             need = len(children) * (2 / 3 if " " not in phrase else 1 / 2)  # one word: vaguer ("Days")
             if said >= max(2, need):
                 out.append((phrase, score * said / len(children)))
