@@ -74,6 +74,34 @@ def test_no_child_theme_holds_more_than_15_percent_of_the_themed_comments():
     assert len({name_key(x) for x in labels}) == len(labels)
 
 
+def test_a_catch_all_is_split_along_its_seam_or_into_its_core_and_fringe():
+    """Two issues merged in one child are split apart; one blob with no seam (clothing's "Dress", where
+    k-means cut anywhere) is split into its core and the sentences that lean to other themes."""
+    from refine.text.themes.stage import CORE_SHARE, MAX_CHILD_SHARE, _split_child
+
+    rng = np.random.default_rng(0)
+    a, b, other = (v / np.linalg.norm(v) for v in rng.normal(size=(3, 32)))
+
+    def around(centre, n, scale):
+        x = centre + rng.normal(scale=scale, size=(n, 32))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    merged = np.vstack([around(a, 120, 0.1), around(b, 80, 0.1)])
+    own = merged.mean(axis=0) / np.linalg.norm(merged.mean(axis=0))
+    parts = _split_child(merged, own, other[None, :], 0.3, seed=0)
+    assert parts is not None and len(set(parts[:120])) == 1 and len(set(parts[120:])) == 1 and parts[0] != parts[-1]
+
+    rng = np.random.default_rng(1)  # one blob, 40 of its 300 sentences leaning to another theme
+    a, other = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 32)))
+    lean = np.r_[np.zeros(260), np.full(40, 0.35)]
+    blob = a + lean[:, None] * other + rng.normal(scale=0.15, size=(300, 32))
+    blob /= np.linalg.norm(blob, axis=1, keepdims=True)
+    own = blob.mean(axis=0) / np.linalg.norm(blob.mean(axis=0))
+    parts = _split_child(blob, own, other[None, :], 0.25, seed=0)
+    assert parts is not None and (parts == 0).sum() == int(300 * CORE_SHARE * MAX_CHILD_SHARE / 0.25)
+    assert (parts[260:] == 1).mean() >= 0.9  # the fringe: what leans to the other theme (k-means: 60% in one part)
+
+
 def test_one_sentence_said_by_many_is_kept_whole_not_split_into_empty_parts():
     """A catch-all child that is one sentence repeated (a month where 1 in 7 says "Checkout keeps failing")
     cannot be split: k-means would leave parts empty, and an empty part's centroid (NaN) broke the parents."""
