@@ -12,7 +12,7 @@ from test_topics import REFUND
 
 from refine.io.config import TopicSettings
 from refine.text.themes import SimpleSentences, ThemeResult, fit_themes, split_comments
-from refine.text.themes.entities import entity_words, mask_entities, strip_markup
+from refine.text.themes.entities import entity_words, facet_counts, mask_entities, name_words, strip_markup
 from refine.text.themes.naming import FILLER, candidate_scores, choose_name, name_key, phrase_counts
 
 
@@ -31,6 +31,26 @@ def test_names_in_lower_case_acronyms_and_hashtags_are_masked():
     masked = [mask_entities(t, entities) for t in texts]
     assert masked[1] == "the gate agent was rude" and masked[2] == "stuck at for hours"
     assert "ATM" in masked[6] and not any("lax" in m.lower() or "#" in m for m in masked)
+
+
+def test_a_mail_signature_is_no_name_no_facet_and_nothing_to_cluster():
+    """Ingest joins lines, so "Sent from my iPhone" follows a comment with no full stop: its "Sent" read as a
+    name, "Samsung" and "Galaxy" as things the comments mention (the demo's "Mentions: Sent (29)")."""
+    texts = [
+        "The refund never came Sent from my iPhone",
+        "Checkout failed twice Sent from my iPhone",
+        "Still waiting on the parcel Sent from my Samsung Galaxy smartphone.",
+        "Wrong size again Sent from my Samsung Galaxy smartphone.",
+        "Courier lost it Get Outlook for iOS",
+        "I sent an email and heard nothing",
+        "The Samsung Galaxy I ordered was broken",  # a product as a customer names it stays one
+    ]
+    words = entity_words(texts)
+    assert "sent" not in words and "outlook" not in words
+    assert not {"sent", "get"} & name_words(texts)
+    assert mask_entities(texts[0], words) == "The refund never came"
+    assert strip_markup("Sent from my iPhone").strip() == ""
+    assert facet_counts(texts, ["samsung", "galaxy"], least=1) == [("Galaxy", 1), ("Samsung", 1)]  # not 3 each
 
 
 def test_markup_code_and_urls_are_out_of_what_is_clustered():

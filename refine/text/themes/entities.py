@@ -8,8 +8,9 @@ least `PROPER_RATIO` of the times it occurs there, at least `PROPER_MIN` times, 
 and however it is written there ("United", "JetBlue", "Denver", "LAX", and "lax" beside them:
 people write names in lower case about as often as capitalised). Acronyms that name things in
 feedback (ATM, PIN, SMS: `KEPT_ACRONYMS`) are kept. Markup (HTML tags, script and style blocks,
-character references, code in backticks) is removed with them (`strip_markup`): it forms themes of
-its own otherwise ("Script alert"); quotes keep the text as written.
+character references, code in backticks) and mail boilerplate ("Sent from my iPhone") are removed
+with them (`strip_markup`): they form themes of their own otherwise ("Script alert"), and a signature's
+"Sent" or "Samsung" reads as a name; quotes keep the text as written.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ _SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->", re.DOTALL)
 _CODE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.DOTALL)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# mail boilerplate: signature lines ("Sent from my iPhone", "Get Outlook for iOS") and confidentiality footers.
+# Not the customer's words: left in, "Sent" (capitalised after a comment with no full stop) reads as a name and
+# "Samsung" / "Galaxy" as things the comments mention, and the signatures form a theme of their own
+BOILERPLATE = re.compile(
+    r"(?:sent from my \w+(?: \w+)?|sent from (?:yahoo )?mail for \w+|get outlook for \w+"
+    r"|this (?:e-?mail|message) (?:and any attachments )?(?:is|may be) confidential[^.]*\.?)",
+    re.IGNORECASE,
+)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*[A-Za-z]|[A-Za-z]")
 _SPACE = re.compile(r"\s+")
@@ -51,8 +60,9 @@ KEPT_ACRONYMS = {
 
 
 def strip_markup(text: str) -> str:
-    """The text without HTML tags, script and style blocks, character references or code in backticks."""
-    text = str(text or "")
+    """The text without HTML tags, script and style blocks, character references, code in backticks or mail
+    boilerplate (`BOILERPLATE`: "Sent from my iPhone")."""
+    text = BOILERPLATE.sub(" ", str(text or ""))
     if "<" in text or "`" in text or "&" in text:
         text = _CODE.sub(" ", _TAG.sub(" ", _SCRIPT.sub(" ", text)))
         text = html.unescape(text)
@@ -175,7 +185,7 @@ def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, leas
     words = {f for f in facets if " " not in f}
     forms: dict[str, Counter[str]] = {}
     for text in texts:
-        text = _REDACTED.sub(" ", text)
+        text = _REDACTED.sub(" ", BOILERPLATE.sub(" ", text))
         seen: dict[str, str] = {}
         for m in _WORD.finditer(text):
             key = m.group(0).lower()
