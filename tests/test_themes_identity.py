@@ -50,7 +50,9 @@ def test_a_mail_signature_is_no_name_no_facet_and_nothing_to_cluster():
     assert not {"sent", "get"} & name_words(texts)
     assert mask_entities(texts[0], words) == "The refund never came"
     assert strip_markup("Sent from my iPhone").strip() == ""
-    assert facet_counts(texts, ["samsung", "galaxy"], least=1) == [("Galaxy", 1), ("Samsung", 1)]  # not 3 each
+    assert facet_counts(texts, ["samsung", "galaxy"], least=1) == [("Samsung Galaxy", 1)]  # not 3, nor two facets
+    app = ["The Face ID login stopped working", "Logging in with Face ID is so convenient", "my Face ID fails"]
+    assert facet_counts(app, ["face"]) == [("Face ID", 3)]  # the name, not "Face"
 
 
 def test_markup_code_and_urls_are_out_of_what_is_clustered():

@@ -178,19 +178,34 @@ def mask_phrase(text: str, pattern: re.Pattern[str]) -> str:
     return _SPACE.sub(" ", pattern.sub(" ", text)).strip(" ,")
 
 
+_NEXT_WORD = re.compile(r"[ \t]+([A-Za-z][A-Za-z'’&-]*[A-Za-z])\b")
+
+
+def _name_part(word: str, names: set[str]) -> bool:
+    """Whether `word`, right after a capitalised facet word, is part of its name: an acronym (ID, TV) or
+    another facet word capitalised ("Galaxy" after "Samsung")."""
+    return (word.isupper() and 2 <= len(word) <= 4) or (word[0].isupper() and word.lower() in names)
+
+
 def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, least: int = 2) -> list[tuple[str, int]]:
     """The `facets` (lower-case words or phrases: products, places, names) that `texts` mention, each with
     the number of texts that do, at least `least`, most first (ties alphabetical), at most `top`;
-    written as the texts write them most often (lower case where they often write it so)."""
+    written as the texts write them most often (lower case where they often write it so), with the
+    word that completes the name where the texts write one ("Face ID", "Samsung Galaxy": `_name_part`)."""
     words = {f for f in facets if " " not in f}
     forms: dict[str, Counter[str]] = {}
     for text in texts:
         text = _REDACTED.sub(" ", BOILERPLATE.sub(" ", text))
         seen: dict[str, str] = {}
+        taken = 0  # a name's second word ("Galaxy" of "Samsung Galaxy") is no facet of its own there
         for m in _WORD.finditer(text):
             key = m.group(0).lower()
-            if key in words and key not in seen:
+            if key in words and key not in seen and m.start() >= taken:
                 seen[key] = m.group(0)
+                after = _NEXT_WORD.match(text, m.end())
+                if after and m.group(0)[0].isupper() and _name_part(after.group(1), words):
+                    seen[key] = f"{m.group(0)} {after.group(1)}"  # "Face ID", not "Face"
+                    taken = after.end()
         lowered = text.lower()
         for facet in facets:
             if " " in facet and facet.split()[0] in lowered:
