@@ -50,6 +50,7 @@ def test_a_mail_signature_is_no_name_no_facet_and_nothing_to_cluster():
     assert not {"sent", "get"} & name_words(texts)
     assert mask_entities(texts[0], words) == "The refund never came"
     assert strip_markup("Sent from my iPhone").strip() == ""
+    assert strip_markup("I sent from my account 50 pounds") == "I sent from my account 50 pounds"  # a customer's words
     assert facet_counts(texts, ["samsung", "galaxy"], least=1) == [("Samsung Galaxy", 1)]  # not 3, nor two facets
     app = ["The Face ID login stopped working", "Logging in with Face ID is so convenient", "my Face ID fails"]
     assert facet_counts(app, ["face"]) == [("Face ID", 3)]  # the name, not "Face"

@@ -30,14 +30,11 @@ _SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->", re.DOTALL)
 _CODE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.DOTALL)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-# mail boilerplate: signature lines ("Sent from my iPhone", "Get Outlook for iOS") and confidentiality footers.
-# Not the customer's words: left in, "Sent" (capitalised after a comment with no full stop) reads as a name and
-# "Samsung" / "Galaxy" as things the comments mention, and the signatures form a theme of their own
-BOILERPLATE = re.compile(
-    r"(?:sent from my \w+(?: \w+)?|sent from (?:yahoo )?mail for \w+|get outlook for \w+"
-    r"|this (?:e-?mail|message) (?:and any attachments )?(?:is|may be) confidential[^.]*\.?)",
-    re.IGNORECASE,
-)
+# a mail signature ("Sent from my iPhone", "Get Outlook for iOS"): written so by the phone, at the end of the
+# comment (ingest joins its lines). Not the customer's words: left in, "Sent" (capitalised after a comment with
+# no full stop) reads as a name, "Samsung" / "Galaxy" as things the comments mention, and the signatures form a
+# theme of their own. Only as the phone writes it and only at the end: "I sent from my account" is left alone
+SIGNATURE = re.compile(r"\b(?:Sent from my|Sent from (?:Yahoo )?Mail for|Get Outlook for)(?: [\w-]+){1,3}[.!]?\s*$")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*[A-Za-z]|[A-Za-z]")
 _SPACE = re.compile(r"\s+")
@@ -61,8 +58,8 @@ KEPT_ACRONYMS = {
 
 def strip_markup(text: str) -> str:
     """The text without HTML tags, script and style blocks, character references, code in backticks or mail
-    boilerplate (`BOILERPLATE`: "Sent from my iPhone")."""
-    text = BOILERPLATE.sub(" ", str(text or ""))
+    signature at its end (`SIGNATURE`: "Sent from my iPhone")."""
+    text = SIGNATURE.sub(" ", str(text or ""))
     if "<" in text or "`" in text or "&" in text:
         text = _CODE.sub(" ", _TAG.sub(" ", _SCRIPT.sub(" ", text)))
         text = html.unescape(text)
@@ -195,7 +192,7 @@ def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, leas
     words = {f for f in facets if " " not in f}
     forms: dict[str, Counter[str]] = {}
     for text in texts:
-        text = _REDACTED.sub(" ", BOILERPLATE.sub(" ", text))
+        text = _REDACTED.sub(" ", SIGNATURE.sub(" ", text))
         seen: dict[str, str] = {}
         taken = 0  # a name's second word ("Galaxy" of "Samsung Galaxy") is no facet of its own there
         for m in _WORD.finditer(text):

@@ -42,7 +42,6 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from refine.errors import RefineError
 from refine.io.config import TopicSettings
-from refine.text.themes.entities import BOILERPLATE
 
 MIN_DOCS = 20  # fewer texts than this: no topics at all
 NO_TOPIC = -1
@@ -67,7 +66,11 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _HANDLE = re.compile(r"(?<!\w)@\w+")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _REDACTED = re.compile(r"\[[A-Z_]{2,}\]")
-_BOILERPLATE = BOILERPLATE  # mail signatures and footers (refine.text.themes.entities)
+_BOILERPLATE = re.compile(
+    r"(?:sent from my \w+(?: \w+)?|sent from (?:yahoo )?mail for \w+|get outlook for \w+"
+    r"|this (?:e-?mail|message) (?:and any attachments )?(?:is|may be) confidential[^.]*\.?)",
+    re.IGNORECASE,
+)
 _SPACE = re.compile(r"\s+")
 # words sklearn's English list misses once apostrophes are stripped, plus tweet noise
 _EXTRA_STOP = {
