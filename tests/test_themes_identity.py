@@ -12,7 +12,7 @@ from test_topics import REFUND
 
 from refine.io.config import TopicSettings
 from refine.text.themes import SimpleSentences, ThemeResult, fit_themes, split_comments
-from refine.text.themes.entities import entity_words, mask_entities, strip_markup
+from refine.text.themes.entities import entity_words, facet_counts, mask_entities, name_words, strip_markup
 from refine.text.themes.naming import FILLER, candidate_scores, choose_name, name_key, phrase_counts
 
 
@@ -31,6 +31,29 @@ def test_names_in_lower_case_acronyms_and_hashtags_are_masked():
     masked = [mask_entities(t, entities) for t in texts]
     assert masked[1] == "the gate agent was rude" and masked[2] == "stuck at for hours"
     assert "ATM" in masked[6] and not any("lax" in m.lower() or "#" in m for m in masked)
+
+
+def test_a_mail_signature_is_no_name_no_facet_and_nothing_to_cluster():
+    """Ingest joins lines, so "Sent from my iPhone" follows a comment with no full stop: its "Sent" read as a
+    name, "Samsung" and "Galaxy" as things the comments mention (the demo's "Mentions: Sent (29)")."""
+    texts = [
+        "The refund never came Sent from my iPhone",
+        "Checkout failed twice Sent from my iPhone",
+        "Still waiting on the parcel Sent from my Samsung Galaxy smartphone.",
+        "Wrong size again Sent from my Samsung Galaxy smartphone.",
+        "Courier lost it Get Outlook for iOS",
+        "I sent an email and heard nothing",
+        "The Samsung Galaxy I ordered was broken",  # a product as a customer names it stays one
+    ]
+    words = entity_words(texts)
+    assert "sent" not in words and "outlook" not in words
+    assert not {"sent", "get"} & name_words(texts)
+    assert mask_entities(texts[0], words) == "The refund never came"
+    assert strip_markup("Sent from my iPhone").strip() == ""
+    assert strip_markup("I sent from my account 50 pounds") == "I sent from my account 50 pounds"  # a customer's words
+    assert facet_counts(texts, ["samsung", "galaxy"], least=1) == [("Samsung Galaxy", 1)]  # not 3, nor two facets
+    app = ["The Face ID login stopped working", "Logging in with Face ID is so convenient", "my Face ID fails"]
+    assert facet_counts(app, ["face"]) == [("Face ID", 3)]  # the name, not "Face"
 
 
 def test_markup_code_and_urls_are_out_of_what_is_clustered():
@@ -72,6 +95,34 @@ def test_no_child_theme_holds_more_than_15_percent_of_the_themed_comments():
     assert np.bincount(themed).max() / len(themed) <= 0.15
     labels = [t.label for t in result.themes] + [p.label for p in result.parents if len(p.children) > 1]
     assert len({name_key(x) for x in labels}) == len(labels)
+
+
+def test_a_catch_all_is_split_along_its_seam_or_into_its_core_and_fringe():
+    """Two issues merged in one child are split apart; one blob with no seam (clothing's "Dress", where
+    k-means cut anywhere) is split into its core and the sentences that lean to other themes."""
+    from refine.text.themes.stage import CORE_SHARE, MAX_CHILD_SHARE, _split_child
+
+    rng = np.random.default_rng(0)
+    a, b, other = (v / np.linalg.norm(v) for v in rng.normal(size=(3, 32)))
+
+    def around(centre, n, scale):
+        x = centre + rng.normal(scale=scale, size=(n, 32))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    merged = np.vstack([around(a, 120, 0.1), around(b, 80, 0.1)])
+    own = merged.mean(axis=0) / np.linalg.norm(merged.mean(axis=0))
+    parts = _split_child(merged, own, other[None, :], 0.3, seed=0)
+    assert parts is not None and len(set(parts[:120])) == 1 and len(set(parts[120:])) == 1 and parts[0] != parts[-1]
+
+    rng = np.random.default_rng(1)  # one blob, 40 of its 300 sentences leaning to another theme
+    a, other = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 32)))
+    lean = np.r_[np.zeros(260), np.full(40, 0.35)]
+    blob = a + lean[:, None] * other + rng.normal(scale=0.15, size=(300, 32))
+    blob /= np.linalg.norm(blob, axis=1, keepdims=True)
+    own = blob.mean(axis=0) / np.linalg.norm(blob.mean(axis=0))
+    parts = _split_child(blob, own, other[None, :], 0.25, seed=0)
+    assert parts is not None and (parts == 0).sum() == int(300 * CORE_SHARE * MAX_CHILD_SHARE / 0.25)
+    assert (parts[260:] == 1).mean() >= 0.9  # the fringe: what leans to the other theme (k-means: 60% in one part)
 
 
 def test_one_sentence_said_by_many_is_kept_whole_not_split_into_empty_parts():

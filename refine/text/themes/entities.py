@@ -8,8 +8,9 @@ least `PROPER_RATIO` of the times it occurs there, at least `PROPER_MIN` times, 
 and however it is written there ("United", "JetBlue", "Denver", "LAX", and "lax" beside them:
 people write names in lower case about as often as capitalised). Acronyms that name things in
 feedback (ATM, PIN, SMS: `KEPT_ACRONYMS`) are kept. Markup (HTML tags, script and style blocks,
-character references, code in backticks) is removed with them (`strip_markup`): it forms themes of
-its own otherwise ("Script alert"); quotes keep the text as written.
+character references, code in backticks) and mail boilerplate ("Sent from my iPhone") are removed
+with them (`strip_markup`): they form themes of their own otherwise ("Script alert"), and a signature's
+"Sent" or "Samsung" reads as a name; quotes keep the text as written.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ _SCRIPT = re.compile(r"<(script|style)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>|<!--.*?-->", re.DOTALL)
 _CODE = re.compile(r"```.*?(```|$)|`[^`\n]*`", re.DOTALL)
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# a mail signature ("Sent from my iPhone", "Get Outlook for iOS"): written so by the phone, at the end of the
+# comment (ingest joins its lines). Not the customer's words: left in, "Sent" (capitalised after a comment with
+# no full stop) reads as a name, "Samsung" / "Galaxy" as things the comments mention, and the signatures form a
+# theme of their own. Only as the phone writes it and only at the end: "I sent from my account" is left alone
+SIGNATURE = re.compile(r"\b(?:Sent from my|Sent from (?:Yahoo )?Mail for|Get Outlook for)(?: [\w-]+){1,3}[.!]?\s*$")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*[A-Za-z]|[A-Za-z]")
 _SPACE = re.compile(r"\s+")
@@ -51,8 +57,9 @@ KEPT_ACRONYMS = {
 
 
 def strip_markup(text: str) -> str:
-    """The text without HTML tags, script and style blocks, character references or code in backticks."""
-    text = str(text or "")
+    """The text without HTML tags, script and style blocks, character references, code in backticks or mail
+    signature at its end (`SIGNATURE`: "Sent from my iPhone")."""
+    text = SIGNATURE.sub(" ", str(text or ""))
     if "<" in text or "`" in text or "&" in text:
         text = _CODE.sub(" ", _TAG.sub(" ", _SCRIPT.sub(" ", text)))
         text = html.unescape(text)
@@ -168,19 +175,34 @@ def mask_phrase(text: str, pattern: re.Pattern[str]) -> str:
     return _SPACE.sub(" ", pattern.sub(" ", text)).strip(" ,")
 
 
+_NEXT_WORD = re.compile(r"[ \t]+([A-Za-z][A-Za-z'’&-]*[A-Za-z])\b")
+
+
+def _name_part(word: str, names: set[str]) -> bool:
+    """Whether `word`, right after a capitalised facet word, is part of its name: an acronym (ID, TV) or
+    another facet word capitalised ("Galaxy" after "Samsung")."""
+    return (word.isupper() and 2 <= len(word) <= 4) or (word[0].isupper() and word.lower() in names)
+
+
 def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, least: int = 2) -> list[tuple[str, int]]:
     """The `facets` (lower-case words or phrases: products, places, names) that `texts` mention, each with
     the number of texts that do, at least `least`, most first (ties alphabetical), at most `top`;
-    written as the texts write them most often (lower case where they often write it so)."""
+    written as the texts write them most often (lower case where they often write it so), with the
+    word that completes the name where the texts write one ("Face ID", "Samsung Galaxy": `_name_part`)."""
     words = {f for f in facets if " " not in f}
     forms: dict[str, Counter[str]] = {}
     for text in texts:
-        text = _REDACTED.sub(" ", text)
+        text = _REDACTED.sub(" ", SIGNATURE.sub(" ", text))
         seen: dict[str, str] = {}
+        taken = 0  # a name's second word ("Galaxy" of "Samsung Galaxy") is no facet of its own there
         for m in _WORD.finditer(text):
             key = m.group(0).lower()
-            if key in words and key not in seen:
+            if key in words and key not in seen and m.start() >= taken:
                 seen[key] = m.group(0)
+                after = _NEXT_WORD.match(text, m.end())
+                if after and m.group(0)[0].isupper() and _name_part(after.group(1), words):
+                    seen[key] = f"{m.group(0)} {after.group(1)}"  # "Face ID", not "Face"
+                    taken = after.end()
         lowered = text.lower()
         for facet in facets:
             if " " in facet and facet.split()[0] in lowered:

@@ -68,6 +68,11 @@ MIN_DISCOVER = 20  # fewer unassigned sentences than this: no discovered themes
 MIN_CHILDREN_TO_SPLIT = 6  # from this many discovered children, at least two parents
 PARENT_MATCH = 0.7  # parent centroid cosine needed to keep last cycle's parent id
 MAX_CHILD_SHARE = 0.15  # no discovered child theme holds more of the themed comments than this
+# how an over-cap child is split (`_split_child`): in two by k-means where its sentences are bimodal along the
+# line between the parts (5/9: the textbook cut of the bimodality coefficient; a uniform spread scores 5/9, a
+# normal one 1/3), else into its core, this share of what the cap allows, and its fringe
+BIMODAL = 5 / 9
+CORE_SHARE = 0.9
 # products, places and names as themes ("Frying pan"): see `_entity_themes`
 ENTITY_PHRASES = 5
 VERB_ENDINGS = ("ed", "ing", "ly")  # a phrase ending so says what happened or how (an English suffix, no list)
@@ -670,11 +675,11 @@ def _cap_children(
     seed: int,
 ) -> dict[str, Any]:
     """3b. no catch-all: a discovered child holding more than MAX_CHILD_SHARE of the themed comments is
-    split by k-means of its sentences (seeded) into parts of about 10% each, until none is over. Only
-    from 7 discovered children on: with fewer, one holds more than 15% whatever the data (a month
-    with four issues keeps four themes)."""
+    split in two (`_split_child`: along its seam where it has one, else into its core and its fringe),
+    again while a part is over. Only from 7 discovered children on: with fewer, one holds more than 15%
+    whatever the data (a month with four issues keeps four themes)."""
     split = 0
-    for _ in range(4):
+    for _ in range(8):
         if sum(c["source"] == "discovered" for c in placed.children) < int(np.ceil(1 / MAX_CHILD_SHARE)):
             break
         centroids = np.stack([_unit(c["centroid"]) for c in placed.children])
@@ -689,13 +694,11 @@ def _cap_children(
             break
         for c in big:
             members = np.flatnonzero(placed.local == c)
-            # one sentence said many times cannot be split: k-means would leave parts empty (a NaN centroid)
-            distinct = len(np.unique(sent.vectors[members], axis=0))
-            k = min(int(np.ceil(share[c] / 0.1)) + 1, distinct)
-            if k < 2:
+            others = np.delete(centroids, c, axis=0)
+            parts = _split_child(sent.vectors[members], centroids[c], others, float(share[c]), seed)
+            if parts is None:
                 continue
-            parts = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sent.vectors[members]).labels_
-            for i, part in enumerate(np.unique(parts)):  # the parts k-means filled, in label order
+            for i, part in enumerate(np.unique(parts)):  # the first part keeps the child's place
                 rows = members[parts == part]
                 centroid = _unit(sent.vectors[rows].mean(axis=0))
                 if i == 0:
@@ -708,6 +711,38 @@ def _cap_children(
                 placed.similarity[rows] = sent.vectors[rows] @ centroid
             split += 1
     return {"catch_all_splits": split} if split else {}
+
+
+def _split_child(
+    vectors: np.ndarray, own: np.ndarray, others: np.ndarray, share: float, seed: int
+) -> np.ndarray | None:
+    """The two parts of an over-cap child (0 or 1 per sentence), or None when it cannot be split.
+
+    Along its structure where it has one: k-means into two, kept when the sentences lie in two
+    groups along the line between the parts' centres (bimodality coefficient over BIMODAL: two
+    issues merged, as banking77's children over a 2% cap mostly are). Else, one blob with no seam
+    (clothing's "Dress"), k-means would cut it anywhere: it is split into its core, the sentences
+    that lean to it most over the nearest other theme (own centroid's cosine minus that one's), as
+    many as CORE_SHARE of the cap allows, and its fringe, the sentences that border other themes.
+    A part still over the cap is split again in the next round of `_cap_children`."""
+    # one sentence said many times cannot be split: k-means would leave parts empty (a NaN centroid)
+    if len(vectors) < 2 or len(np.unique(vectors, axis=0)) < 2:
+        return None
+    parts = KMeans(n_clusters=2, n_init=3, random_state=seed).fit(vectors).labels_
+    if len(np.unique(parts)) == 2:
+        line = vectors @ (vectors[parts == 0].mean(axis=0) - vectors[parts == 1].mean(axis=0))
+        z = (line - line.mean()) / max(float(line.std()), 1e-12)
+        if (float((z**3).mean()) ** 2 + 1) / max(float((z**4).mean()), 1e-12) > BIMODAL:
+            return parts
+    if not len(others):  # no other theme to border: the seam k-means found, if any
+        return parts if len(np.unique(parts)) == 2 else None
+    margin = vectors @ own - (vectors @ others.T).max(axis=1)
+    keep = int(len(vectors) * min(1.0, CORE_SHARE * MAX_CHILD_SHARE / share))
+    if not 0 < keep < len(vectors):
+        return None
+    core = np.ones(len(vectors), dtype=int)
+    core[np.argsort(-margin, kind="stable")[:keep]] = 0
+    return core
 
 
 def _masked_comments(sent: _Sentences, docs: np.ndarray) -> np.ndarray:
