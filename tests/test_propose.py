@@ -7,7 +7,7 @@ import pytest
 from refine import schemas as S
 from refine.io.config import config_from_dict
 from refine.segments.profiles import respondents_table
-from refine.segments.propose import MERGE_PAIRS, _enough_events, propose, proposed_assignments, split_parts
+from refine.segments.propose import _enough_events, propose, proposed_assignments, split_parts
 from refine.segments.rules import apply_rule
 from refine.segments.search import describe_columns, enough_expected
 
@@ -325,24 +325,33 @@ def test_proposals_json_of_the_previous_version_round_trips_through_the_typed_re
     assert result.to_json() == document  # same keys, same meanings: nothing lost, nothing renamed
 
 
-def test_merge_family_is_the_pairs_chosen_on_discovery():
-    # B and C are alike; the equivalence test runs on the holdout for the few closest pairs only,
-    # and the method says how many pairs were considered, how many chosen, and how many tests ran
+def test_merge_family_is_every_pair_on_all_customers_with_holm():
+    # B and C are alike; every pair of the 4 segments is tested for equivalence on all customers (no selection
+    # step, no holdout), Holm over the 6 pairs, and the method says what was tested and corrected
     customers, feedback, config = company(0, planted=True, n=12000)
     result = run(customers, feedback, config, 0)
     family = result.method["families"]["merge"]
-    assert family["pairs"] == 6 and 1 <= family["selected"] <= MERGE_PAIRS
-    # per chosen pair: churned, sentiment, negative share and topic mix (no score in this data)
-    assert family["comparisons"] == 4 * family["selected"]
+    assert family["pairs"] == family["tested"] == 6 and family["confirmed"] == 1
+    assert family["first_level"] == pytest.approx(0.05 / 6)
+    assert "Holm over the 6 pairs" in family["correction"]
+    # per pair: churned, sentiment, negative share and topic mix (no score in this data)
+    assert family["comparisons"] == 4 * 6
     assert "0.3 pooled SD" in family["margins"]["means"] and "0.15" in family["margins"]["topic_mix"]
     merge = next(p for p in result.proposals if p["kind"] == "merge" and p["confirmed"])
     assert merge["evidence"]["status"] == "confirmed"
     held = merge["evidence"]["holdout"]
+    assert held["sample"] == "all customers"
     assert {e["measure"] for e in held["equivalence"]} == {"churned", "sentiment", "negative", "topic_mix"}
-    assert all(e["p_equivalence"] <= held["p_intersection_union"] < 0.05 for e in held["equivalence"])
+    # within the pair, an intersection-union test: its p is the largest; Holm multiplies it by at most 6
+    assert all(e["p_equivalence"] <= held["p_intersection_union"] for e in held["equivalence"])
+    assert held["p_intersection_union"] <= merge["evidence"]["holdout_q"] <= 6 * held["p_intersection_union"] < 0.05
     assert all(abs(e["diff"]) < e["margin"] for e in held["equivalence"])
+    outside_north = customers["Segment"].isin(["B", "C"]) & (customers["region"] != "north")
+    # every customer of the pair (but those of the confirmed NEW segment, region north), not a holdout part
+    assert sum(sum(e["n"]) for e in held["equivalence"] if e["measure"] == "churned") == int(outside_north.sum())
     assert result.method["equivalence_margin"] == 0.3
-    assert "closest on discovery" in result.method["correction"]
+    assert "every pair of the segments" in result.method["correction"]
+    assert "Holm over the pairs" in result.method["correction"]
     assert "intersection-union" in result.method["correction"]
 
 
@@ -501,8 +510,9 @@ def test_the_merge_headline_follows_what_was_shown():
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_with_too_few_comments_a_merge_rests_on_outcomes_unless_the_comments_show_a_difference(seed):
-    # 4,000 customers: ~120 holdout comments a side, too few to show any feedback measure equivalent at 0.3 SD
-    customers, feedback, config = company(seed, planted=True, n=4000)
+    # 3,000 customers: ~230 comments a side (every customer's, merges have no holdout), too few to show any
+    # feedback measure equivalent at 0.3 SD at Holm's first level over the 6 pairs (about 300 a side needed)
+    customers, feedback, config = company(seed, planted=True, n=3000)
     rng = np.random.default_rng(100 + seed)
     customers["churned"] = (rng.random(len(customers)) < 0.15).astype(float)
     alike = run(

@@ -261,7 +261,8 @@ def _merge_measures(ev) -> str:
                 f"{what} could not be compared: "
                 + "; ".join(f"{e['measure']} {e['reason']}, n = {sum(e['n'])}" for e in missing)
             )
-    text = "On held-out customers, " + "; ".join(parts) + "." if parts else ""
+    over = "all their customers" if held.get("sample") == "all customers" else "held-out customers"
+    text = f"On {over}, " + "; ".join(parts) + "." if parts else ""
     return text if ev.status == "confirmed" else f"Not confirmed: {ev.why_not}. {text}".strip()
 
 
