@@ -533,3 +533,73 @@ def test_with_too_few_comments_a_merge_rests_on_outcomes_unless_the_comments_sho
     assert all(
         "they differ over all their comments" in p.evidence.why_not and "score" in p.evidence.why_not for p in merges
     )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_every_customer_shows_a_merge_the_holdout_alone_could_not(seed):
+    # 2,500 customers, B and C alike: on the 40% holdout the closest pairs were never shown equivalent (refine
+    # 0.3 confirmed B + C in 0 of these 5 seeds); every pair on all customers, Holm over the 6, confirms it
+    customers, feedback, config = company(seed, planted=True, n=2500)
+    result = run(customers, feedback, config, seed)
+    merge = next(p for p in result.proposals if p["kind"] == "merge" and p["confirmed"])
+    assert merge["segments"] == ["B", "C"] and merge["evidence"]["holdout_q"] < 0.05
+    assert result.method["families"]["merge"]["tested"] == 6
+    assert not any(p["confirmed"] for p in result.proposals if p["kind"] == "merge" and p is not merge)
+
+
+@pytest.mark.parametrize("n", [6000, 12000])
+def test_segments_whose_scores_differ_past_the_margin_are_never_merged(n):
+    # churn independent of segment (every pair alike on what they do); C rates 0.3 stars (0.33 SD) under B
+    for seed in range(3):
+        customers, feedback, config = company(seed, planted=True, n=n)
+        rng = np.random.default_rng(100 + seed)
+        customers["churned"] = (rng.random(len(customers)) < 0.15).astype(float)
+        scored = _with_scores(customers, feedback, {"A": 4.0, "B": 3.6, "C": 3.3, "D": 3.0}, seed)
+        result = run(customers, scored, config, seed)
+        assert not any(p["confirmed"] and set(p["segments"]) == {"B", "C"} for p in result.proposals)
+        # A and D differ on every feedback measure: never merged either, though their churn is the same
+        assert not any(p["confirmed"] and set(p["segments"]) == {"A", "D"} for p in result.proposals)
+
+
+def test_past_45_pairs_the_merge_family_is_the_largest_pairs():
+    # 12 segments: 66 pairs, of which the 45 with the most customers are tested (sizes only, never outcomes)
+    rng = np.random.default_rng(0)
+    n = 12000
+    names = [f"S{k:02d}" for k in range(12)]
+    segments = rng.choice(names, size=n, p=np.r_[np.full(6, 0.11), np.full(6, 0.0567)] / 1.0002)
+    customers = pd.DataFrame(
+        {
+            "Customer ID": [f"C{i:05d}" for i in range(n)],
+            "Segment": segments,
+            "region": rng.choice(["north", "south"], size=n),
+            "channel": rng.choice(["app", "web"], size=n),
+            "age": rng.integers(18, 80, n),
+            "churned": (rng.random(n) < 0.15).astype(float),
+        }
+    )
+    answered = np.flatnonzero(rng.random(n) < 0.3)
+    sentiment = rng.normal(0, 0.45, len(answered)).clip(-1, 1)
+    feedback = pd.DataFrame(
+        {
+            S.FEEDBACK_ID: [f"f{i}" for i in answered],
+            S.CUSTOMER_ID: customers["Customer ID"].to_numpy()[answered],
+            S.TEXT: [f"comment {i}" for i in answered],
+            S.SCORE: np.nan,
+            S.SENTIMENT_SCORE: sentiment,
+            S.SENTIMENT_LABEL: np.where(sentiment < -0.2, "negative", np.where(sentiment > 0.2, "positive", "neutral")),
+            S.TOPIC_ID: rng.integers(0, 4, len(answered)),
+            S.SEGMENT: segments[answered],
+        }
+    )
+    config = config_from_dict(
+        {
+            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
+            "feedback": {"customer_id": "x", "text": "y"},
+        }
+    )
+    family = run(customers, feedback, config, 0).method["families"]["merge"]
+    assert family["pairs"] == 66 and family["tested"] == 45
+    assert family["first_level"] == pytest.approx(0.05 / 45)
+    # kept by the harmonic mean of the sizes: the 15 pairs of two large segments (about 1,320 customers each) and
+    # the 30 of a large and a small one (about 680), none of two small ones
+    assert "Holm over the 45 pairs" in family["correction"]

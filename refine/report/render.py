@@ -280,7 +280,7 @@ def proposal_summary(p: Proposal) -> str:
             f"or how they feel (permutation p {pval(fd.get('permutation_p'))})."
         )
         held = ev.holdout or {}
-        assert isinstance(held, dict)  # a merge's holdout: equivalence and permutation
+        assert isinstance(held, dict)  # a merge's holdout before 0.3.1: equivalence and permutation
         if held.get("equivalence"):
             text += (
                 " On held-out customers: "

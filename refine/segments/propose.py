@@ -631,7 +631,8 @@ def _pair_tests(search: _Search, outside: pd.Series, pair: list[str], level: flo
     segments, settings = search.segments, search.settings
     whole = segments.isin(pair) & outside
     a, b = whole & (segments == pair[0]), whole & (segments == pair[1])
-    tests = _merge_tests(search.measures, a, b, settings.equivalence_margin, search.seed, tuple(pair), level)
+    margin = settings.equivalence_margin
+    tests = _merge_tests(search.measures, a, b, margin, search.seed, tuple(pair), level, settings.alpha)
     thin = _thin(tests)
     if tests and thin and "why_not" not in tests and tests["p"] < settings.alpha:
         differ = _thin_differences(search.measures, a, b, thin, search.seed, tuple(pair))
@@ -1088,19 +1089,21 @@ def _measure_record(
     )
 
 
-def _topic_mix_record(measures: Measures, a: np.ndarray, b: np.ndarray, seed: int, names, level: float = 0.05) -> dict:
+def _topic_mix_record(
+    measures: Measures, a: np.ndarray, b: np.ndarray, seed: int, names, level: float = 0.05, resamples: int = BOOTSTRAP
+) -> dict:
     """Topic mix: total variation distance between the two groups' topic distributions (share of topic
     mentions that would have to move), equivalent when its (basic) bootstrap upper bound lies under
     TOPIC_MIX_MARGIN. At the child level (the topics); when that is too thin and the run has parent themes,
     at the parent level: the record's ``level`` says which, and a thin child level is kept as ``child``."""
-    record = _mix_at_level(measures, "child", a, b, seed, names, level)
+    record = _mix_at_level(measures, "child", a, b, seed, names, level, resamples)
     if (
         record["compared"]
         or not record["reason"].startswith("too thin for")
         or _mix_columns(measures, "parent") is None
     ):
         return record
-    parent = _mix_at_level(measures, "parent", a, b, seed, names, level)
+    parent = _mix_at_level(measures, "parent", a, b, seed, names, level, resamples)
     parent["child"] = {k: record[k] for k in ("n", "reason") if k in record}
     return parent
 
@@ -1120,10 +1123,17 @@ def _mix_columns(measures: Measures, level: str) -> tuple[np.ndarray, int] | Non
 
 
 def _mix_at_level(
-    measures: Measures, level: str, a: np.ndarray, b: np.ndarray, seed: int, names, alpha: float = 0.05
+    measures: Measures,
+    level: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    seed: int,
+    names,
+    alpha: float = 0.05,
+    resamples: int = BOOTSTRAP,
 ) -> dict:
     """The topic-mix record at one level (child: the topics; parent: the parent themes), its bound tested at
-    ``alpha`` (enough resamples to reach it; the noise floors scaled by the power that level needs)."""
+    ``alpha`` with ``resamples`` bootstrap resamples (the noise floors scaled by the power that level needs)."""
     base = {"measure": "topic_mix", "role": "feedback", "level": TOPIC_LEVEL if level == "child" else PARENT_LEVEL}
     columns = _mix_columns(measures, level)
     if columns is None:
@@ -1134,7 +1144,16 @@ def _mix_at_level(
         return dict(base, n=n, compared=False, reason=f"too thin (fewer than {MIN_ANSWERS} comments with a topic)")
     salt = "topic-mix" if level == "child" else "topic-mix-parent"
     rng = np.random.default_rng(int(_stable_hash(seed, salt, *names) * 2**32))
-    resamples = _resamples(alpha)
+    # the distance two samples of one mix show at these sizes (E|N(0, s)| = 0.8 s per topic): too thin, no bootstrap
+    pooled = np.vstack(groups).sum(0) / np.vstack(groups).sum()
+    floor = 0.5 * float(np.sum(0.8 * np.sqrt(pooled * (1 - pooled) * (1 / n[0] + 1 / n[1]))))
+    if floor > (TOPIC_MIX_MARGIN / 2 if level == "child" else PARENT_MIX_FLOOR) * ENOUGH_POWER / _power(alpha):
+        what = f"{columns[1]} topics" if level == "child" else f"{columns[1]} parent themes"
+        record = dict(base, n=n, compared=False, reason=f"too thin for {what} (noise {floor:.2f})")
+        totals = [g.sum(0) for g in groups]
+        observed = 0.5 * float(np.abs(totals[0] / totals[0].sum() - totals[1] / totals[1].sum()).sum())
+        record.update(diff=observed, p_value=_topic_mix_difference(groups, rng), kind="distance")
+        return record
     shares = []
     for g in groups:  # bootstrap over the distinct mention patterns: memory grows with patterns, not respondents
         patterns, counts = np.unique(g, axis=0, return_counts=True)
@@ -1145,14 +1164,6 @@ def _mix_at_level(
         stacked = np.vstack(totals).astype(float)
         shares.append(stacked / stacked.sum(1, keepdims=True))
     distance = 0.5 * np.abs(shares[0] - shares[1]).sum(1)
-    # the distance two samples of one mix show at these sizes (E|N(0, s)| = 0.8 s per topic)
-    pooled = np.vstack(groups).sum(0) / np.vstack(groups).sum()
-    floor = 0.5 * float(np.sum(0.8 * np.sqrt(pooled * (1 - pooled) * (1 / n[0] + 1 / n[1]))))
-    if floor > (TOPIC_MIX_MARGIN / 2 if level == "child" else PARENT_MIX_FLOOR) * ENOUGH_POWER / _power(alpha):
-        what = f"{columns[1]} topics" if level == "child" else f"{columns[1]} parent themes"
-        record = dict(base, n=n, compared=False, reason=f"too thin for {what} (noise {floor:.2f})")
-        record.update(diff=float(distance[0]), p_value=_topic_mix_difference(groups, rng), kind="distance")
-        return record
     # a plug-in distance runs high on samples (two draws of one mix are never identical): the basic
     # bootstrap bound, 2 x observed - resampled, removes that bias to first order
     boot = 2 * distance[0] - distance[1:]
@@ -1218,8 +1229,10 @@ def _topic_mix_difference(groups: list[np.ndarray], rng) -> float:
     """Permutation p-value for a difference in topic mix (total variation distance, respondents relabelled)."""
     mentions = np.vstack(groups)
     labels = np.r_[np.ones(len(groups[0])), np.zeros(len(groups[1]))]
-    perms = np.vstack([labels] + [rng.permutation(labels) for _ in range(PERMUTATIONS)])
-    first, second = perms @ mentions, (1 - perms) @ mentions
+    # every relabelling drawn at once (Generator.permuted shuffles each row): one matrix product for all of them
+    perms = np.vstack([labels, rng.permuted(np.tile(labels, (PERMUTATIONS, 1)), axis=1)])
+    first = perms @ mentions
+    second = mentions.sum(0) - first
     tv = 0.5 * np.abs(first / first.sum(1, keepdims=True) - second / second.sum(1, keepdims=True)).sum(1)
     return float(np.mean(tv >= tv[0] - 1e-12))
 
@@ -1237,11 +1250,20 @@ def _resamples(level: float) -> int:
 
 
 def _merge_tests(
-    measures: Measures, a: pd.Series, b: pd.Series, margin: float, seed: int, names, level: float = 0.05
+    measures: Measures,
+    a: pd.Series,
+    b: pd.Series,
+    margin: float,
+    seed: int,
+    names,
+    level: float = 0.05,
+    alpha: float = 0.05,
 ) -> dict | None:
     """Every measure of a merge: each varying outcome and each feedback measure (score, mean sentiment,
     negative share, topic mix) tested for equivalence, or listed as not compared with its n. A measure is
-    compared where it has the answers to pass at ``level`` (the Holm family's first level).
+    compared where it has the answers to pass at ``level`` (the Holm family's first level). The topic mix's
+    bootstrap takes the resamples ``level`` needs only where every other compared measure passed at
+    ``alpha``: elsewhere the pair's p is at least ``alpha`` whatever the mix shows, and 999 resamples do.
 
     ``p`` is the intersection-union p-value, the largest over the compared measures: the merge holds only
     if every one is equivalent, so no correction across the measures is needed. Without a compared
@@ -1262,7 +1284,10 @@ def _merge_tests(
         records.append(
             _measure_record(name, role, values[ga], values[gb], margin, measures.binary[name], _power(level))
         )
-    records.append(_topic_mix_record(measures, fa, fb, seed, names, level))
+    passed = [r for r in records if r["compared"]]
+    undecided = any(r["role"] == "outcome" for r in passed) and all(r["p_equivalence"] < alpha for r in passed)
+    resamples = _resamples(level) if undecided else BOOTSTRAP
+    records.append(_topic_mix_record(measures, fa, fb, seed, names, level, resamples))
     compared = [r for r in records if r["compared"]]
     out: dict[str, Any] = {
         "tost": compared,
