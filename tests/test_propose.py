@@ -7,7 +7,7 @@ import pytest
 from refine import schemas as S
 from refine.io.config import config_from_dict
 from refine.segments.profiles import respondents_table
-from refine.segments.propose import MERGE_PAIRS, _enough_events, propose, proposed_assignments, split_parts
+from refine.segments.propose import _enough_events, propose, proposed_assignments, split_parts
 from refine.segments.rules import apply_rule
 from refine.segments.search import describe_columns, enough_expected
 
@@ -325,24 +325,33 @@ def test_proposals_json_of_the_previous_version_round_trips_through_the_typed_re
     assert result.to_json() == document  # same keys, same meanings: nothing lost, nothing renamed
 
 
-def test_merge_family_is_the_pairs_chosen_on_discovery():
-    # B and C are alike; the equivalence test runs on the holdout for the few closest pairs only,
-    # and the method says how many pairs were considered, how many chosen, and how many tests ran
+def test_merge_family_is_every_pair_on_all_customers_with_holm():
+    # B and C are alike; every pair of the 4 segments is tested for equivalence on all customers (no selection
+    # step, no holdout), Holm over the 6 pairs, and the method says what was tested and corrected
     customers, feedback, config = company(0, planted=True, n=12000)
     result = run(customers, feedback, config, 0)
     family = result.method["families"]["merge"]
-    assert family["pairs"] == 6 and 1 <= family["selected"] <= MERGE_PAIRS
-    # per chosen pair: churned, sentiment, negative share and topic mix (no score in this data)
-    assert family["comparisons"] == 4 * family["selected"]
+    assert family["pairs"] == family["tested"] == 6 and family["confirmed"] == 1
+    assert family["first_level"] == pytest.approx(0.05 / 6)
+    assert "Holm over the 6 pairs" in family["correction"]
+    # per pair: churned, sentiment, negative share and topic mix (no score in this data)
+    assert family["comparisons"] == 4 * 6
     assert "0.3 pooled SD" in family["margins"]["means"] and "0.15" in family["margins"]["topic_mix"]
     merge = next(p for p in result.proposals if p["kind"] == "merge" and p["confirmed"])
     assert merge["evidence"]["status"] == "confirmed"
     held = merge["evidence"]["holdout"]
+    assert held["sample"] == "all customers"
     assert {e["measure"] for e in held["equivalence"]} == {"churned", "sentiment", "negative", "topic_mix"}
-    assert all(e["p_equivalence"] <= held["p_intersection_union"] < 0.05 for e in held["equivalence"])
+    # within the pair, an intersection-union test: its p is the largest; Holm multiplies it by at most 6
+    assert all(e["p_equivalence"] <= held["p_intersection_union"] for e in held["equivalence"])
+    assert held["p_intersection_union"] <= merge["evidence"]["holdout_q"] <= 6 * held["p_intersection_union"] < 0.05
     assert all(abs(e["diff"]) < e["margin"] for e in held["equivalence"])
+    outside_north = customers["Segment"].isin(["B", "C"]) & (customers["region"] != "north")
+    # every customer of the pair (but those of the confirmed NEW segment, region north), not a holdout part
+    assert sum(sum(e["n"]) for e in held["equivalence"] if e["measure"] == "churned") == int(outside_north.sum())
     assert result.method["equivalence_margin"] == 0.3
-    assert "closest on discovery" in result.method["correction"]
+    assert "every pair of the segments" in result.method["correction"]
+    assert "Holm over the pairs" in result.method["correction"]
     assert "intersection-union" in result.method["correction"]
 
 
@@ -501,8 +510,9 @@ def test_the_merge_headline_follows_what_was_shown():
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_with_too_few_comments_a_merge_rests_on_outcomes_unless_the_comments_show_a_difference(seed):
-    # 4,000 customers: ~120 holdout comments a side, too few to show any feedback measure equivalent at 0.3 SD
-    customers, feedback, config = company(seed, planted=True, n=4000)
+    # 3,000 customers: ~230 comments a side (every customer's, merges have no holdout), too few to show any
+    # feedback measure equivalent at 0.3 SD at Holm's first level over the 6 pairs (about 300 a side needed)
+    customers, feedback, config = company(seed, planted=True, n=3000)
     rng = np.random.default_rng(100 + seed)
     customers["churned"] = (rng.random(len(customers)) < 0.15).astype(float)
     alike = run(
@@ -523,3 +533,76 @@ def test_with_too_few_comments_a_merge_rests_on_outcomes_unless_the_comments_sho
     assert all(
         "they differ over all their comments" in p.evidence.why_not and "score" in p.evidence.why_not for p in merges
     )
+
+
+def test_every_customer_shows_a_merge_the_holdout_alone_could_not():
+    # 2,500 customers, B and C alike: on the 40% holdout the closest pairs were never shown equivalent (refine
+    # 0.3 confirmed B + C in 0 of these 5 seeds); every pair on all customers, Holm over the 6, confirms it in
+    # 4 of 5 (the fifth is stopped by a chance difference in a measure too thin to compare, p < 0.05)
+    found = 0
+    for seed in range(5):
+        customers, feedback, config = company(seed, planted=True, n=2500)
+        result = run(customers, feedback, config, seed)
+        assert result.method["families"]["merge"]["tested"] == 6
+        merges = [p for p in result.proposals if p["kind"] == "merge" and p["confirmed"]]
+        assert all(p["segments"] == ["B", "C"] and p["evidence"]["holdout_q"] < 0.05 for p in merges)
+        found += len(merges)
+    assert found >= 4
+
+
+@pytest.mark.parametrize("n", [6000, 12000])
+def test_segments_whose_scores_differ_past_the_margin_are_never_merged(n):
+    # churn independent of segment (every pair alike on what they do); C rates 0.3 stars (0.33 SD) under B
+    for seed in range(3):
+        customers, feedback, config = company(seed, planted=True, n=n)
+        rng = np.random.default_rng(100 + seed)
+        customers["churned"] = (rng.random(len(customers)) < 0.15).astype(float)
+        scored = _with_scores(customers, feedback, {"A": 4.0, "B": 3.6, "C": 3.3, "D": 3.0}, seed)
+        result = run(customers, scored, config, seed)
+        assert not any(p["confirmed"] and set(p["segments"]) == {"B", "C"} for p in result.proposals)
+        # A and D differ on every feedback measure: never merged either, though their churn is the same
+        assert not any(p["confirmed"] and set(p["segments"]) == {"A", "D"} for p in result.proposals)
+
+
+def test_past_45_pairs_the_merge_family_is_the_largest_pairs():
+    # 12 segments: 66 pairs, of which the 45 with the most customers are tested (sizes only, never outcomes)
+    rng = np.random.default_rng(0)
+    n = 12000
+    names = [f"S{k:02d}" for k in range(12)]
+    segments = rng.choice(names, size=n, p=np.r_[np.full(6, 0.11), np.full(6, 0.0567)] / 1.0002)
+    customers = pd.DataFrame(
+        {
+            "Customer ID": [f"C{i:05d}" for i in range(n)],
+            "Segment": segments,
+            "region": rng.choice(["north", "south"], size=n),
+            "channel": rng.choice(["app", "web"], size=n),
+            "age": rng.integers(18, 80, n),
+            "churned": (rng.random(n) < 0.15).astype(float),
+        }
+    )
+    answered = np.flatnonzero(rng.random(n) < 0.3)
+    sentiment = rng.normal(0, 0.45, len(answered)).clip(-1, 1)
+    feedback = pd.DataFrame(
+        {
+            S.FEEDBACK_ID: [f"f{i}" for i in answered],
+            S.CUSTOMER_ID: customers["Customer ID"].to_numpy()[answered],
+            S.TEXT: [f"comment {i}" for i in answered],
+            S.SCORE: np.nan,
+            S.SENTIMENT_SCORE: sentiment,
+            S.SENTIMENT_LABEL: np.where(sentiment < -0.2, "negative", np.where(sentiment > 0.2, "positive", "neutral")),
+            S.TOPIC_ID: rng.integers(0, 4, len(answered)),
+            S.SEGMENT: segments[answered],
+        }
+    )
+    config = config_from_dict(
+        {
+            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
+            "feedback": {"customer_id": "x", "text": "y"},
+        }
+    )
+    family = run(customers, feedback, config, 0).method["families"]["merge"]
+    assert family["pairs"] == 66 and family["tested"] == 45
+    assert family["first_level"] == pytest.approx(0.05 / 45)
+    # kept by the harmonic mean of the sizes: the 15 pairs of two large segments (about 1,320 customers each) and
+    # the 30 of a large and a small one (about 680), none of two small ones
+    assert "Holm over the 45 pairs" in family["correction"]

@@ -161,12 +161,15 @@ def _then(proposal: dict) -> list[dict]:
     evidence (for a merge, the equivalences), then what only discovery showed, then the outcome gaps
     of its expected impact (all customers)."""
     evidence = proposal.get("evidence") or {}
+    held_on = "held-out customers"
     if proposal.get("kind") == "merge":
         holdout = (evidence.get("holdout") or {}).get("equivalence") or []
         discovery = evidence.get("equivalence") or []
+        if (evidence.get("holdout") or {}).get("sample") == "all customers":  # a merge since 0.4: no holdout
+            held_on, discovery = "all customers", []
     else:
         holdout, discovery = evidence.get("holdout") or [], evidence.get("discovery") or []
-    out = [dict(c, sample="held-out customers") for c in holdout if c.get("compared", True)]
+    out = [dict(c, sample=held_on) for c in holdout if c.get("compared", True)]
     out += [dict(c, sample="discovery customers") for c in discovery if c.get("compared", True)]
     for impact in proposal.get("expected_impact") or []:
         gap = {k: impact.get(k) for k in ("kind", "diff", "ci_low", "ci_high")}

@@ -261,7 +261,8 @@ def _merge_measures(ev) -> str:
                 f"{what} could not be compared: "
                 + "; ".join(f"{e['measure']} {e['reason']}, n = {sum(e['n'])}" for e in missing)
             )
-    text = "On held-out customers, " + "; ".join(parts) + "." if parts else ""
+    over = "all their customers" if held.get("sample") == "all customers" else "held-out customers"
+    text = f"On {over}, " + "; ".join(parts) + "." if parts else ""
     return text if ev.status == "confirmed" else f"Not confirmed: {ev.why_not}. {text}".strip()
 
 
@@ -279,7 +280,7 @@ def proposal_summary(p: Proposal) -> str:
             f"or how they feel (permutation p {pval(fd.get('permutation_p'))})."
         )
         held = ev.holdout or {}
-        assert isinstance(held, dict)  # a merge's holdout: equivalence and permutation
+        assert isinstance(held, dict)  # a merge's holdout before 0.3.1: equivalence and permutation
         if held.get("equivalence"):
             text += (
                 " On held-out customers: "

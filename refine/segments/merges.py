@@ -1,7 +1,8 @@
 """Overlapping merges resolved into one stated segmentation: an n-way merge tested as a whole.
 
 The merge search tests pairs. Two confirmed pairs that share a segment (Bronze-Gold and Gold-Platinum)
-do not state a segmentation: accepting both would merge Gold twice. Pairs confirmed on the holdout are
+do not state a segmentation: accepting both would merge Gold twice. Confirmed pairs (every pair of
+segments is tested on all customers, Holm over the pairs: refine.segments.propose._search_merges) are
 grouped into connected components (segments joined by a confirmed pair), and a group of three or more
 segments becomes ONE proposal, "merge Bronze, Gold and Platinum", tested as a whole.
 
@@ -9,8 +10,9 @@ Equivalence is not transitive (Bronze within the margin of Gold and Gold within 
 allows Bronze and Platinum up to twice the margin apart), so the group is tested over **every pair** in
 it, each pair on every measure as a pairwise merge is (refine.segments.propose._merge_tests): an
 intersection-union test over the pairs, whose p-value is the largest of the pairs' p-values, with no
-correction across them. A pair that was one of the chosen pairs brings its BH-adjusted q (the merge
-family's correction); a pair the search did not choose is tested on the holdout here and brings its p.
+correction across them. A pair of the merge family brings its Holm-adjusted p (the family's correction);
+a pair outside the family (past its cap of pairs) is tested on its own here and brings its p: a level-alpha
+test of each pair is all an intersection-union test needs.
 The group is confirmed when the largest of these is under ``alpha``. Every pair inside the threshold
 means no two of the merged segments differ by a margin's worth on any measure, which is what "one
 segment" claims; testing each member against the pooled rest would let a large member hide a small
@@ -29,9 +31,10 @@ from typing import Any
 
 GROUP_TEST = (
     "confirmed merge pairs sharing a segment are one merge of their group (connected components), tested as a "
-    "whole on the holdout: an intersection-union test over every pair in the group (each pair on every measure; "
-    "a chosen pair brings its BH q, another pair its p; no correction across the pairs), confirmed when the "
-    "largest is under alpha; a group that fails falls back to the best disjoint pairs that pass"
+    "whole: an intersection-union test over every pair in the group (each pair on every measure, on all "
+    "customers; a pair of the family brings its Holm-adjusted p, a pair outside it its own p; no further "
+    "correction across the pairs), confirmed when the largest is under alpha; a group that fails falls back "
+    "to the best disjoint pairs that pass"
 )
 
 
@@ -72,9 +75,10 @@ def group_merges(
     """Replace overlapping confirmed merge pairs by one merge per group, or by the best disjoint pairs.
 
     Args:
-        candidates: the merge candidates after the holdout (``extra``: confirmed, holdout_q, holdout_tests,
-            tests); merges for size are left as they are.
-        test_pair: the holdout tests of a pair the search did not choose (``p``: its intersection-union p).
+        candidates: the merge candidates after their tests (``extra``: confirmed, holdout_q (the Holm-adjusted
+            p), holdout_tests, tests); merges for size are left as they are.
+        test_pair: the tests of a pair that is not a candidate (``p``: its Holm-adjusted p when it is in the
+            merge family, else its own intersection-union p).
         make_group: builds the candidate of a group from its segments and its ``extra``.
         alpha: the false-discovery rate a merge is confirmed at.
 

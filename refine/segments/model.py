@@ -29,15 +29,16 @@ class Evidence(DictAccess):
     Comparison records are ``refine.stats.Comparison.to_dict()`` plus a readable ``label``.
     """
 
-    holdout_q: float | None = None  # BH-adjusted holdout p-value of the confirming test
+    holdout_q: float | None = None  # BH-adjusted holdout p of the confirming test (merge: its Holm-adjusted p)
     # split / new
     discovery: list[dict] | None = None  # significant discovery comparisons, largest effect first
-    holdout: list[dict] | dict | None = None  # the same measures on the holdout (merge: equivalence + permutation)
+    # the same measures on the holdout (merge: its equivalence tests, since 0.4 on all customers: `sample`)
+    holdout: list[dict] | dict | None = None
     supporting_segments: list[str] | None = None  # new: segments where the difference holds
     rule_vs_feedback_subgroup: dict | None = None
     # merge
     reason: str | None = None  # a merge for size: why
-    equivalence: list[dict] | None = None  # per outcome: TOST on discovery
+    equivalence: list[dict] | None = None  # per measure: TOST (on discovery before 0.4; since, on all customers)
     feedback_difference: dict | None = None  # permutation test on topic mix and sentiment (before 0.3.1)
     status: str | None = None  # merge: confirmed | not confirmed | too small to stand alone (new key)
     not_compared: list[dict] | None = None  # merge: measures constant, all missing or too thin, with n (new key)
