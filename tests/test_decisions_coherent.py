@@ -109,7 +109,7 @@ def test_an_unconfirmed_proposal_needs_force_and_the_error_says_why(tmp_path):
     split = accept(run, "split-t")
     assert split.exit_code == 2 and "did not hold on the holdout (q = 0.31)" in split.output
     forced = accept(run, "merge-sx", "--force")
-    assert forced.exit_code == 0 and "not confirmed on the holdout" in forced.output
+    assert forced.exit_code == 0 and "not confirmed: accepted with --force" in forced.output
     # --force never overrides a conflict
     clash = accept(run, "split-t", "--force")
     assert clash.exit_code == 2 and "merge-sx" in clash.output and "'Tin'" in clash.output

@@ -121,7 +121,7 @@ def _print_summary(result, quiet: bool) -> None:
     if not quiet:
         confirmed = sum(p["confirmed"] for p in result.proposals)
         typer.echo(
-            f"{len(result.proposals)} proposals ({confirmed} confirmed on holdout), "
+            f"{len(result.proposals)} proposals ({confirmed} confirmed), "
             f"{len(result.topics)} topics, {len(result.rejects)} rejected rows"
         )
         for p in result.proposals[:5]:
@@ -219,7 +219,7 @@ def accept(
     Refused: a proposal the holdout did not confirm (unless --force), one that conflicts with an accepted
     proposal (both named), and one edited in proposals.json after the run."""
     record = decisions.decide(run_dir, proposal, "accepted", reason, force=force)
-    note = "" if record["confirmed"] else " (not confirmed on the holdout: accepted with --force)"
+    note = "" if record["confirmed"] else " (not confirmed: accepted with --force)"
     typer.echo(f"accepted {record['proposal']}: {record['rule']}{note}")
 
 
