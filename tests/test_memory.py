@@ -75,3 +75,21 @@ def test_respondent_measures_are_held_over_the_respondents_only():
         assert name == other
         np.testing.assert_array_equal(a, b)
     pd.testing.assert_series_equal(held.over_customers("sentiment"), full["sentiment"], check_names=False)
+
+
+def test_logit_margins_in_column_blocks_match_all_columns_at_once(monkeypatch):
+    import refine.insights.drivers as drivers
+
+    rng = np.random.default_rng(0)
+    n, m = 2000, 20
+    design = pd.DataFrame(rng.integers(0, 2, (n, m)).astype(float), columns=[f"topic_{i}" for i in range(m)])
+    design.insert(0, "const", 1.0)
+    y = (rng.random(n) < 0.2 + 0.3 * design["topic_3"]).astype(float)
+    columns = [f"topic_{i}" for i in range(m)]
+    monkeypatch.setattr(drivers, "MARGIN_BLOCK", m)
+    whole = drivers._logit_margins(y, design, columns)
+    monkeypatch.setattr(drivers, "MARGIN_BLOCK", 3)
+    blocked = drivers._logit_margins(y, design, columns)
+    for c in columns:
+        np.testing.assert_allclose(blocked[c], whole[c], rtol=1e-12, atol=1e-15)
+    assert whole["topic_3"][0] > 0.2 and whole["topic_3"][2] < 1e-10  # the planted effect is found

@@ -56,6 +56,9 @@ MIN_THEME_RESPONDENTS = 10  # a theme mentioned by fewer respondents gets no dri
 # counted per measure among the respondents in its model (those who answered the score, or have the outcome)
 
 
+MARGIN_BLOCK = 16  # theme columns whose marginal effects are computed at a time (`_logit_margins`)
+
+
 def score_points(scores: pd.Series | np.ndarray, kind: str | None) -> np.ndarray:
     """Each answer on the scale the headline score is read on (its mean is the headline score)."""
     values = np.asarray(scores, dtype=float)
@@ -176,17 +179,22 @@ def _logit_margins(y: np.ndarray, design: pd.DataFrame, columns: list[str]) -> d
     x = design.to_numpy(dtype=float)
     beta = np.asarray(fit.params, dtype=float)
     cov = np.asarray(fit.cov_params(), dtype=float)
-    where = [list(design.columns).index(c) for c in columns]
+    where = np.array([list(design.columns).index(c) for c in columns], dtype=int)
     eta = x @ beta
-    cols = x[:, where]
-    eta1 = eta[:, None] + beta[where] * (1.0 - cols)  # each column set to 1 (n x m)
-    eta0 = eta[:, None] - beta[where] * cols  # ... and to 0
-    p1, p0 = expit(eta1), expit(eta0)
-    effects = (p1 - p0).mean(axis=0)
-    f1, f0 = p1 * (1.0 - p1), p0 * (1.0 - p0)
-    jacobian = (f1.T @ x - f0.T @ x) / len(x)  # m x k: d effect / d beta
-    rows = np.arange(len(where))
-    jacobian[rows, where] = f1.mean(axis=0)  # in x1 the column itself is 1, in x0 it is 0
+    effects = np.zeros(len(where))
+    jacobian = np.zeros((len(where), x.shape[1]))  # m x k: d effect / d beta
+    # a few columns at a time: six n x m float64 arrays held 1 GB at 87k respondents and 160 themes (issue 32)
+    for start in range(0, len(where), MARGIN_BLOCK):
+        part = slice(start, start + MARGIN_BLOCK)
+        cols = x[:, where[part]]
+        eta1 = eta[:, None] + beta[where[part]] * (1.0 - cols)  # each column set to 1 (n x columns)
+        eta0 = eta[:, None] - beta[where[part]] * cols  # ... and to 0
+        p1, p0 = expit(eta1), expit(eta0)
+        effects[part] = (p1 - p0).mean(axis=0)
+        f1, f0 = p1 * (1.0 - p1), p0 * (1.0 - p0)
+        jacobian[part] = (f1.T @ x - f0.T @ x) / len(x)
+        rows = np.arange(len(where[part]))
+        jacobian[part][rows, where[part]] = f1.mean(axis=0)  # in x1 the column itself is 1, in x0 it is 0
     se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", jacobian, cov, jacobian), 0.0))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = 2.0 * norm.sf(np.abs(effects / se))
