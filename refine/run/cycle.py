@@ -697,7 +697,9 @@ def propose_stage(cycle: _Cycle, data, feedback: pd.DataFrame, respondents: pd.D
     """Merge / split / new proposals confirmed on the holdout, reused when nothing they read changed."""
     config = cycle.config
     labels = _live_labels(topics)
-    with cycle.progress.stage("propose", "merge / split / new; new and split confirmed on the holdout, merges over all customers"):
+    with cycle.progress.stage(
+        "propose", "merge / split / new; new and split confirmed on the holdout, merges over all customers"
+    ):
         allowed = rule_columns(data.attributes, config)
         key = Digest(
             "propose",
