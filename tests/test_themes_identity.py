@@ -424,3 +424,13 @@ def test_redaction_placeholders_are_no_names_and_no_facets():
     assert not {"card", "phone"} & (entity_words(texts) | name_words(texts))
     assert "norwegian" in name_words(texts)
     assert facet_counts(texts, ["phone", "card", "norwegian"]) == [("card", 4), ("Norwegian", 3)]
+
+
+def test_a_customers_own_sentence_is_no_signature_and_an_acronym_facet_keeps_its_count():
+    from refine.text.themes.entities import facet_counts, strip_markup
+
+    assert strip_markup("The parcel never came. Sent from my home address.").endswith("Sent from my home address.")
+    assert "Sent" not in strip_markup("Late again Sent from my iPhone")
+    texts = ["Flew JetBlue LAX to JFK, late.", "JetBlue LAX lounge closed", "jetblue was fine"]
+    counts = dict(facet_counts(texts, ["jetblue", "lax", "jfk"]))
+    assert counts.get("LAX") == 2 and counts.get("jetblue", counts.get("JetBlue")) == 3

@@ -212,11 +212,11 @@ def accept(
     proposal: str = typer.Argument(..., help="Proposal id, as in proposals.json and the report."),
     run_dir: Path = RunOption,
     reason: str = typer.Option("", "--reason", help="Why (optional for an acceptance)."),
-    force: bool = typer.Option(False, "--force", help="Accept a proposal the holdout did not confirm."),
+    force: bool = typer.Option(False, "--force", help="Accept a proposal that was not confirmed."),
 ) -> None:
     """Accept a proposal: the next cycle run with --previous reports against the new segments.
 
-    Refused: a proposal the holdout did not confirm (unless --force), one that conflicts with an accepted
+    Refused: a proposal that was not confirmed (unless --force), one that conflicts with an accepted
     proposal (both named), and one edited in proposals.json after the run."""
     record = decisions.decide(run_dir, proposal, "accepted", reason, force=force)
     note = "" if record["confirmed"] else " (not confirmed: accepted with --force)"

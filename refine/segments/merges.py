@@ -112,7 +112,7 @@ def group_merges(
         }
         records.append(record)
         if p_group < alpha:
-            first = min(members, key=lambda c: c.extra.get("holdout_q", 1.0))
+            first = min(members, key=_strength)
             extra = dict(
                 first.extra,
                 tests=first.extra["tests"],
@@ -129,13 +129,20 @@ def group_merges(
     return out, records
 
 
+def _strength(cand: Any) -> tuple[float, float, list[str]]:
+    """The order of a group's pairs, strongest first: the corrected p, then the pair's own p (Holm's adjusted
+    p-values tie often), then the names, so a tie never falls to the order the pairs were found in."""
+    tests = cand.extra.get("tests") or {}
+    return float(cand.extra.get("holdout_q", 1.0)), float(tests.get("p", 1.0)), list(cand.segments)
+
+
 def _fall_back(members: list[Any], worst: dict, group: list[str]) -> None:
     """Keep the best disjoint pairs of a group that failed as a whole; mark the overlapping rest unconfirmed."""
     names = ", ".join(group[:-1]) + " and " + group[-1]
     why = _pair_why(worst)
     taken: set[str] = set()
     kept: dict[str, Any] = {}
-    for cand in sorted(members, key=lambda c: (c.extra.get("holdout_q", 1.0), c.extra["tests"].get("distance", 0.0))):
+    for cand in sorted(members, key=_strength):
         overlap = taken & set(cand.segments)
         if not overlap:
             taken |= set(cand.segments)

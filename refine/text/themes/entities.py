@@ -34,7 +34,11 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 # comment (ingest joins its lines). Not the customer's words: left in, "Sent" (capitalised after a comment with
 # no full stop) reads as a name, "Samsung" / "Galaxy" as things the comments mention, and the signatures form a
 # theme of their own. Only as the phone writes it and only at the end: "I sent from my account" is left alone
-SIGNATURE = re.compile(r"\b(?:Sent from my|Sent from (?:Yahoo )?Mail for|Get Outlook for)(?: [\w-]+){1,3}[.!]?\s*$")
+# and only where what follows names a device or an app as a maker writes it, with a capital ("iPhone", "Samsung
+# Galaxy", "iOS"): "Sent from my home address." is the customer's sentence
+SIGNATURE = re.compile(
+    r"\b(?:Sent from my|Sent from (?:Yahoo )?Mail for|Get Outlook for) (?=[\w-]*[A-Z])[\w-]+(?: [\w-]+){0,2}[.!]?\s*$"
+)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’&-]*[A-Za-z]|[A-Za-z]")
 _SPACE = re.compile(r"\s+")
@@ -181,7 +185,9 @@ _NEXT_WORD = re.compile(r"[ \t]+([A-Za-z][A-Za-z'’&-]*[A-Za-z])\b")
 def _name_part(word: str, names: set[str]) -> bool:
     """Whether `word`, right after a capitalised facet word, is part of its name: an acronym (ID, TV) or
     another facet word capitalised ("Galaxy" after "Samsung")."""
-    return (word.isupper() and 2 <= len(word) <= 4) or (word[0].isupper() and word.lower() in names)
+    if word.lower() in names:  # another facet word: part of the name only capitalised as a word ("Samsung Galaxy"),
+        return word[0].isupper() and not word.isupper()  # not an acronym that is a facet itself ("JetBlue LAX")
+    return word.isupper() and 2 <= len(word) <= 4
 
 
 def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, least: int = 2) -> list[tuple[str, int]]:
