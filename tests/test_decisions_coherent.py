@@ -198,8 +198,7 @@ def test_a_split_inside_a_higher_ranked_merge_keeps_its_customers():
 def _three_alike(seed: int, n: int = 15000):
     """A company where B, C and D do and say the same things and A differs (a planted three-way merge)."""
     import numpy as np
-
-    from refine import schemas as S
+    from test_propose import churn_config, feedback_of
 
     rng = np.random.default_rng(seed)
     segments = rng.choice(["A", "B", "C", "D"], size=n, p=[0.25, 0.25, 0.25, 0.25])
@@ -214,26 +213,8 @@ def _three_alike(seed: int, n: int = 15000):
     )
     said = np.flatnonzero(rng.random(n) < 0.4)
     sentiment = np.clip(np.where(segments[said] == "A", 0.5, 0.0) + rng.normal(0, 0.45, len(said)), -1, 1)
-    feedback = pd.DataFrame(
-        {
-            S.FEEDBACK_ID: [f"f{i}" for i in said],
-            S.CUSTOMER_ID: customers["Customer ID"].to_numpy()[said],
-            S.TEXT: [f"comment {i}" for i in said],
-            S.SCORE: np.nan,
-            S.SENTIMENT_SCORE: sentiment,
-            S.SENTIMENT_LABEL: np.where(sentiment < -0.2, "negative", np.where(sentiment > 0.2, "positive", "neutral")),
-            S.TOPIC_ID: rng.integers(0, 4, len(said)),
-            S.SEGMENT: segments[said],
-        }
-    )
-    from refine.io.config import config_from_dict
-
-    config = config_from_dict(
-        {
-            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
-            "feedback": {"customer_id": "x", "text": "y"},
-        }
-    )
+    feedback = feedback_of(customers, said, sentiment, rng)
+    config = churn_config()
     return customers, feedback, config
 
 

@@ -582,27 +582,38 @@ def test_past_45_pairs_the_merge_family_is_the_largest_pairs():
     )
     answered = np.flatnonzero(rng.random(n) < 0.3)
     sentiment = rng.normal(0, 0.45, len(answered)).clip(-1, 1)
-    feedback = pd.DataFrame(
-        {
-            S.FEEDBACK_ID: [f"f{i}" for i in answered],
-            S.CUSTOMER_ID: customers["Customer ID"].to_numpy()[answered],
-            S.TEXT: [f"comment {i}" for i in answered],
-            S.SCORE: np.nan,
-            S.SENTIMENT_SCORE: sentiment,
-            S.SENTIMENT_LABEL: np.where(sentiment < -0.2, "negative", np.where(sentiment > 0.2, "positive", "neutral")),
-            S.TOPIC_ID: rng.integers(0, 4, len(answered)),
-            S.SEGMENT: segments[answered],
-        }
-    )
-    config = config_from_dict(
-        {
-            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
-            "feedback": {"customer_id": "x", "text": "y"},
-        }
-    )
+    feedback = feedback_of(customers, answered, sentiment, rng)
+    config = churn_config()
     family = run(customers, feedback, config, 0).method["families"]["merge"]
     assert family["pairs"] == 66 and family["tested"] == 45
     assert family["first_level"] == pytest.approx(0.05 / 45)
     # kept by the harmonic mean of the sizes: the 15 pairs of two large segments (about 1,320 customers each) and
     # the 30 of a large and a small one (about 680), none of two small ones
     assert "Holm over the 45 pairs" in family["correction"]
+
+
+def feedback_of(customers: pd.DataFrame, said: np.ndarray, sentiment: np.ndarray, rng) -> pd.DataFrame:
+    """Joined feedback of the customers at row positions `said`, with these sentiments and one of four topics
+    each at random (`rng`): a company's comments for the proposal search, no text to read."""
+    return pd.DataFrame(
+        {
+            S.FEEDBACK_ID: [f"f{i}" for i in said],
+            S.CUSTOMER_ID: customers["Customer ID"].to_numpy()[said],
+            S.TEXT: [f"comment {i}" for i in said],
+            S.SCORE: np.nan,
+            S.SENTIMENT_SCORE: sentiment,
+            S.SENTIMENT_LABEL: np.where(sentiment < -0.2, "negative", np.where(sentiment > 0.2, "positive", "neutral")),
+            S.TOPIC_ID: rng.integers(0, 4, len(said)),
+            S.SEGMENT: customers["Segment"].to_numpy()[said],
+        }
+    )
+
+
+def churn_config():
+    """The config of `feedback_of`'s companies: customers by "Customer ID" in "Segment", one outcome "churned"."""
+    return config_from_dict(
+        {
+            "customers": {"customer_id": "Customer ID", "segment": "Segment", "outcomes": ["churned"]},
+            "feedback": {"customer_id": "x", "text": "y"},
+        }
+    )
