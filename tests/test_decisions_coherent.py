@@ -277,3 +277,45 @@ def test_a_group_that_fails_as_a_whole_falls_back_to_the_best_disjoint_pairs():
     assert ab.extra["confirmed"] and cd.extra["confirmed"] and not bc.extra["confirmed"]
     assert "failed as a whole" in ab.extra["group_note"] and "kept as a pair" in cd.extra["group_note"]
     assert "overlaps the stronger merge of A and B" in bc.extra["why_not"] and "churned differs" in bc.extra["why_not"]
+
+
+def test_a_pair_that_overlaps_a_stronger_merge_is_listed_as_stopped_not_as_a_proposal():
+    """Four segments in a chain (churn 5%, 10%, 15%, 20%): each neighbour pair is within the margin, the ends
+    are not, so the group fails as a whole; the pairs it keeps are proposals, the overlapping rest is stopped."""
+    import numpy as np
+    from test_propose import churn_config, feedback_of
+
+    from refine.segments.profiles import respondents_table
+    from refine.segments.propose import propose
+
+    rng = np.random.default_rng(3)
+    n = 40000
+    segments = rng.choice(["A", "B", "C", "D"], size=n)
+    churn = rng.random(n) < pd.Series(segments).map({"A": 0.05, "B": 0.10, "C": 0.15, "D": 0.20}).to_numpy()
+    customers = pd.DataFrame(
+        {"Customer ID": [f"C{i:05d}" for i in range(n)], "Segment": segments, "churned": churn.astype(float)}
+    )
+    said = np.flatnonzero(rng.random(n) < 0.4)
+    feedback = feedback_of(customers, said, np.clip(rng.normal(0, 0.45, len(said)), -1, 1), rng)
+    labels = {0: "price", 1: "app", 2: "delivery", 3: "staff"}
+    config = churn_config()
+    result = propose(
+        customers,
+        feedback,
+        respondents_table(feedback, sorted(labels)),
+        config,
+        rule_columns=["Segment"],
+        topic_labels=labels,
+        seed=0,
+    )
+    group = result.method.families["merge"]["groups"][0]
+    assert group["segments"] == ["A", "B", "C", "D"] and not group["confirmed"]
+    merges = [p for p in result.proposals if p.kind == "merge"]
+    assert merges and all(p.confirmed for p in merges)
+    taken = [s for p in merges for s in p.segments]
+    assert len(taken) == len(set(taken))  # the proposals state one segmentation
+    overlapped = [s for s in result.stopped if s.stopped_by == "overlaps a stronger merge"]
+    assert overlapped
+    for s in overlapped:
+        assert set(s.segments) & set(taken) and "overlaps the stronger merge of" in s.detail
+        assert not any(p.rule == s.rule for p in result.proposals)

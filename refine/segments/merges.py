@@ -20,7 +20,8 @@ one's difference.
 
 A group that fails as a whole falls back to the best disjoint pairs that pass (lowest q first, then the
 closest): they stay confirmed, and each says the group was tried; an overlapping pair left out is not
-confirmed, and says which pair it overlaps and why the group failed.
+confirmed (``extra["overlapped_by"]``: the proposal search lists it among the stopped candidates, not among the
+proposals), and says which pair it overlaps and why the group failed.
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def _fall_back(members: list[Any], worst: dict, group: list[str]) -> None:
         cand.extra.update(
             confirmed=False,
             status="not confirmed",
+            overlapped_by=list(other.segments),
             why_not=(
                 f"overlaps the stronger merge of {' and '.join(other.segments)}, and {names} are not equivalent "
                 f"as a whole ({why})"

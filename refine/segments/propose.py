@@ -637,7 +637,9 @@ def _group_overlapping_merges(search: _Search, merges: _Step, candidates: list[C
         merges.family["group_test"] = GROUP_TEST
     replaced = {id(c) for c in merges.candidates}
     merges.candidates = grouped
-    return [c for c in candidates if id(c) not in replaced] + grouped
+    # a pair left out because it overlaps a stronger merge is no proposal of its own: it is listed as stopped
+    shown = [c for c in grouped if not c.extra.get("overlapped_by")]
+    return [c for c in candidates if id(c) not in replaced] + shown
 
 
 def _pair_tests(search: _Search, outside: pd.Series, pair: list[str], level: float) -> dict | None:
@@ -661,7 +663,7 @@ def _pair_tests(search: _Search, outside: pd.Series, pair: list[str], level: flo
 
 
 def _stop_unconfirmed_merges(merges: _Step, stopped: list[dict]) -> None:
-    """A merge candidate not confirmed is stopped, saying why."""
+    """A merge candidate not confirmed is stopped, saying why (one that overlaps a stronger merge is stopped by it)."""
     for cand in merges.candidates:
         if not cand.extra["confirmed"]:
             stopped.append(
@@ -669,7 +671,9 @@ def _stop_unconfirmed_merges(merges: _Step, stopped: list[dict]) -> None:
                     "kind": "merge",
                     "segments": cand.segments,
                     "rule": cand.rule,
-                    "stopped_by": "not shown equivalent",
+                    "stopped_by": "overlaps a stronger merge"
+                    if cand.extra.get("overlapped_by")
+                    else "not shown equivalent",
                     "detail": cand.extra.get("why_not") or "not shown equivalent",
                 }
             )
