@@ -10,6 +10,13 @@ segments whose scores differ.
 
     .venv/bin/python bench/proposals_bench.py --seeds 20 --null-outcome independent
 
+Null companies (issue 31): `--null-companies N` runs only the `--null` companies of seeds
+`--seed-start`..+N-1 (no planted structure) and prints the share that confirm anything against the issue's
+target (at most 5%, with a 95% Clopper-Pearson interval); `--log FILE` appends one JSON line per company as it
+finishes (a long run that stops keeps what it did).
+
+    .venv/bin/python bench/proposals_bench.py --null-companies 50 --log /tmp/null50.jsonl
+
 A confirmed proposal matches a planted one when it is of the same kind and selects nearly the same
 customers (Jaccard >= 0.7 of the customers the two rules select; merges: a confirmed merge whose segments
 include both planted segments, so that a merge of three or more segments covering the planted pair counts, as
@@ -83,37 +90,47 @@ def main() -> int:
     parser.add_argument("--sentiment", default="default", help="[model] sentiment to use (default: the packaged head)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "refine-bench-cache"))
     parser.add_argument("--null-outcome", choices=["constant", "independent"], default=None)
+    parser.add_argument("--null-companies", type=int, default=0, help="run only N null companies (no planted)")
+    parser.add_argument("--seed-start", type=int, default=0)
+    parser.add_argument("--log", default=None, help="append one JSON line per company to this file")
     args = parser.parse_args()
     os.environ["REFINE_CACHE_DIR"] = args.cache
+    if args.null_companies:
+        runs = [(seed, True) for seed in range(args.seed_start, args.seed_start + args.null_companies)]
+    else:
+        nulls = (False,) if args.null_outcome else (False, True)
+        runs = [(seed, null) for seed in range(args.seed_start, args.seed_start + args.seeds) for null in nulls]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
-            for null in (False,) if args.null_outcome else (False, True):
-                start = time.perf_counter()
-                company = generate_company(
-                    seed, n_customers=args.customers, response_rate=args.response_rate, null=null
-                )
-                if args.null_outcome:
-                    null_outcomes(company.customers, args.null_outcome, seed)
-                folder = Path(tmp) / f"{seed}-{null}"
-                paths = write_demo_data(folder / "data", company)
-                config = load_config(paths["config"], overrides={"model": {"sentiment": args.sentiment}})
-                result = run_cycle(paths["feedback"], paths["customers"], config, folder / "run", quiet=True)
-                customers = pd.read_csv(paths["customers"], dtype={"Customer ID": str})
-                row = score_run(result.proposals, company.truth, customers)
-                row["merges"] = [
-                    f"{p.rule} ({p.evidence.status}; {p.evidence.why_not or 'shown'})"
-                    for p in result.proposals
-                    if p.kind == "merge"
-                ]
-                row.update(seed=seed, null=null, seconds=round(time.perf_counter() - start, 1))
-                rows.append(row)
-                print(
-                    f"seed {seed} {'null   ' if null else 'planted'}: {row['confirmed']} confirmed, "
-                    f"{row['found']}/{row['planted']} planted found, {row['correct']} correct "
-                    f"({row['seconds']} s) {row['rules']} merges: {row['merges']}",
-                    flush=True,
-                )
+        for seed, null in runs:
+            start = time.perf_counter()
+            company = generate_company(seed, n_customers=args.customers, response_rate=args.response_rate, null=null)
+            if args.null_outcome:
+                null_outcomes(company.customers, args.null_outcome, seed)
+            folder = Path(tmp) / f"{seed}-{null}"
+            paths = write_demo_data(folder / "data", company)
+            config = load_config(paths["config"], overrides={"model": {"sentiment": args.sentiment}})
+            result = run_cycle(paths["feedback"], paths["customers"], config, folder / "run", quiet=True)
+            customers = pd.read_csv(paths["customers"], dtype={"Customer ID": str})
+            row = score_run(result.proposals, company.truth, customers)
+            row["merges"] = [
+                f"{p.rule} ({p.evidence.status}; {p.evidence.why_not or 'shown'})"
+                for p in result.proposals
+                if p.kind == "merge"
+            ]
+            row.update(seed=seed, null=null, seconds=round(time.perf_counter() - start, 1))
+            rows.append(row)
+            if args.log:
+                with open(args.log, "a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(row) + "\n")
+            print(
+                f"seed {seed} {'null   ' if null else 'planted'}: {row['confirmed']} confirmed, "
+                f"{row['found']}/{row['planted']} planted found, {row['correct']} correct "
+                f"({row['seconds']} s) {row['rules']} merges: {row['merges']}",
+                flush=True,
+            )
+    if args.null_companies:
+        return _null_summary(rows)
     planted = [r for r in rows if not r["null"]]
     null = [r for r in rows if r["null"]]
     recall = sum(r["found"] for r in planted) / max(sum(r["planted"] for r in planted), 1)
@@ -123,6 +140,26 @@ def main() -> int:
     print("|---:|---:|---:|---|")
     print(f"| {args.seeds} | {recall:.2f} | {precision:.2f} | {', '.join(str(r['confirmed']) for r in null)} |")
     print(json.dumps({"recall": recall, "precision": precision, "null_confirmed": [r["confirmed"] for r in null]}))
+    return 0
+
+
+def _null_summary(rows: list[dict]) -> int:
+    """The share of null companies that confirm anything, with its exact 95% interval, against the target."""
+    from scipy.stats import beta
+
+    n, k = len(rows), sum(1 for r in rows if r["confirmed"])
+    low = float(beta.ppf(0.025, k, n - k + 1)) if k else 0.0
+    high = float(beta.ppf(0.975, k + 1, n - k)) if k < n else 1.0
+    verdict = "met" if k / max(n, 1) <= 0.05 else "MISSED"
+    print()
+    print(
+        f"null companies confirming anything: {k}/{n} = {k / max(n, 1):.3f} (95% CI {low:.3f}-{high:.3f}); "
+        f"target at most 0.05: {verdict}"
+    )
+    for r in rows:
+        if r["confirmed"]:
+            print(f"  seed {r['seed']}: {r['rules']}")
+    print(json.dumps({"null_companies": n, "confirming": k, "share": k / max(n, 1), "ci95": [low, high]}))
     return 0
 
 
