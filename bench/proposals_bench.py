@@ -41,6 +41,7 @@ import pandas as pd
 from refine.demo.company import generate_company, write_demo_data
 from refine.io.config import load_config
 from refine.run.cycle import run_cycle
+from refine.segments.model import Proposal
 from refine.segments.rules import apply_rule
 
 
@@ -49,16 +50,16 @@ def jaccard(a: pd.Series, b: pd.Series) -> float:
     return int((a & b).sum()) / union if union else 0.0
 
 
-def matches(proposal: dict, planted: dict, kind: str, customers: pd.DataFrame) -> bool:
-    if proposal["kind"] != kind:
+def matches(proposal: Proposal, planted: dict, kind: str, customers: pd.DataFrame) -> bool:
+    if proposal.kind != kind:
         return False
     if kind == "merge":
-        return set(planted["segments"]) <= set(proposal["segments"])  # an n-way merge covering the pair counts
-    return jaccard(apply_rule(customers, proposal["rule"]), apply_rule(customers, planted["rule"])) >= 0.7
+        return set(planted["segments"]) <= set(proposal.segments)  # an n-way merge covering the pair counts
+    return jaccard(apply_rule(customers, proposal.rule), apply_rule(customers, planted["rule"])) >= 0.7
 
 
-def score_run(proposals: list[dict], truth: dict, customers: pd.DataFrame) -> dict:
-    confirmed = [p for p in proposals if p["confirmed"]]
+def score_run(proposals: list[Proposal], truth: dict, customers: pd.DataFrame) -> dict:
+    confirmed = [p for p in proposals if p.confirmed]
     planted = [(kind, item) for kind in ("merge", "split", "new") for item in truth[kind]]
     found = sum(any(matches(p, item, kind, customers) for p in confirmed) for kind, item in planted)
     correct = sum(any(matches(p, item, kind, customers) for kind, item in planted) for p in confirmed)
@@ -67,7 +68,7 @@ def score_run(proposals: list[dict], truth: dict, customers: pd.DataFrame) -> di
         "confirmed": len(confirmed),
         "found": found,
         "correct": correct,
-        "rules": [f"{p['kind']}: {p['rule']}" for p in confirmed],
+        "rules": [f"{p.kind}: {p.rule}" for p in confirmed],
     }
 
 
