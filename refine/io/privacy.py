@@ -205,10 +205,10 @@ def _issued(digits: str) -> bool:
 def _card_like(text: str, luhn: bool = True) -> bool:
     """A number grouped as cards are printed, with an issuer prefix of its length (see _IIN) and Luhn-valid
     (unless luhn is False: a mistyped card)."""
-    groups = [len(g) for g in re.findall(r"\d+", text)]
     digits = "".join(re.findall(r"\d", text))
     if not 13 <= len(digits) <= 19 or re.search("[A-Za-z]", text):
         return False
+    groups = [len(g) for g in re.findall(r"\d+", text)]
     grouped = len(groups) == 1 or groups[:3] in ([4, 6, 5], [4, 6, 4]) or all(g == 4 for g in groups[:-1])
     return grouped and _issued(digits) and (not luhn or _luhn(digits))
 
@@ -273,10 +273,10 @@ def _named(match: re.Match, digits: int) -> bool:
     carriers print, and no phone cue within the words read or _NEAR characters."""
     text = match.group(0)
     return (
-        not (text.startswith(("+", "(")) or (text.startswith("00") and digits >= 12))
+        _identifier_near(match)
+        and not (text.startswith(("+", "(")) or (text.startswith("00") and digits >= 12))
         and _reference(text)
         and not _phone_grouped(text)
-        and _identifier_near(match)
         and not _phone_cue(match, max(_NEAR, _ID_SPAN))
     )
 
@@ -332,20 +332,20 @@ def _hash_phone(match: re.Match) -> bool:
     """Whether a number after "#" is a phone: a phone cue near, grouped as phones are, or shaped like one with no
     identifier word near ("order #2795345680" is an order; a lone "#4155550132" is not named)."""
     body = match.group(0)[1:].strip()
-    if _phone_cue(match, max(_NEAR, _ID_SPAN)) or _phone_grouped(body):
+    if _phone_grouped(body) or (_phone_shaped(body) and not _identifier_near(match)):
         return True
-    return _phone_shaped(body) and not _identifier_near(match)
+    return _phone_cue(match, max(_NEAR, _ID_SPAN))
 
 
 def _replace(match: re.Match) -> str:
     text = match.group(0)
+    digits = sum(map(str.isdigit, text))
     if match.group("keep") is not None:
         if match.group("compact") and _PHONE_WORD.search(match.string, 0, match.start()):
             return "[PHONE]"
-        if text.startswith("#") and sum(ch.isdigit() for ch in text) >= 7 and _hash_phone(match):
+        if text.startswith("#") and digits >= 7 and _hash_phone(match):
             return "[PHONE]"  # "call me on #4155550132", "#415-555-0132"
-        return "[CARD]" if _card_like(text) else text
-    digits = sum(ch.isdigit() for ch in text)
+        return "[CARD]" if digits >= 13 and _card_like(text) else text
     # under 7 digits: neither a phone nor a card (13+), whatever is around it; dates, years and small counts
     if digits < 7:
         return text
