@@ -315,3 +315,13 @@ def test_a_card_with_its_issuers_prefix_and_length_is_a_card_beside_any_word(tex
 )
 def test_a_long_number_no_card_network_issues_is_no_card_beside_an_identifier_word(text: str) -> None:
     assert redact(text) == text
+
+
+def test_an_extension_does_not_make_a_short_number_a_phone():
+    """A clothing review's measurements (womens_clothing_reviews.csv): six digits and a '#' after them read as a
+    phone with an extension; the seven digits a phone needs count the number before its extension."""
+    text = "ordered size m and i'm 38-27-35 #135."
+    assert redact(text) == text
+    for phone in ("555-1234 ext 12", "555 0199 ext. 12", "call 12-34 x 5678"):
+        out = redact(phone)
+        assert "[PHONE]" in out and not re.search(r"\d", out), (phone, out)

@@ -50,6 +50,14 @@ _PHONE = (
     rf"\d{{2,4}}(?:{_PHONE_SEP}?\d{{2,4}}){{1,5}}{_EXT}(?!\d)"
 )
 PHONE = re.compile(_PHONE)
+_EXT_TAIL = re.compile(r"\s*(?i:ext\.?|x|\#)\s*\d{1,6}$")
+
+
+def _short(text: str) -> bool:
+    """Whether a number has under 7 digits before its extension (555-1234 ext 12 has 7)."""
+    return sum(map(str.isdigit, _EXT_TAIL.sub("", text))) < 7
+
+
 # characters nobody sees, which would split a number or an address for the patterns above
 _DIGIT = re.compile(r"\d")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -346,8 +354,11 @@ def _replace(match: re.Match) -> str:
         if text.startswith("#") and digits >= 7 and _hash_phone(match):
             return "[PHONE]"  # "call me on #4155550132", "#415-555-0132"
         return "[CARD]" if digits >= 13 and _card_like(text) else text
-    # under 7 digits: neither a phone nor a card (13+), whatever is around it; dates, years and small counts
-    if digits < 7:
+    # under 7 digits: neither a phone nor a card (13+), whatever is around it (dates, years, small counts); an
+    # extension aside too when no phone cue is near (body measurements: "I'm 38-27-35 #135")
+    if digits < 7 or (
+        digits < 13 and ("#" in text or "x" in text or "X" in text) and _short(text) and not _phone_cue(match)
+    ):
         return text
     if "\n" in text and _label_before(match):  # a phone wrapped over two lines, else each line on its own
         return "[PHONE]" if _phone_shaped(text) else _by_line(match)
