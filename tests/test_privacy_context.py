@@ -275,6 +275,10 @@ def test_a_phone_cue_near_makes_a_named_number_a_phone(text: str, cue: str) -> N
         "My number is 4155550132 if you need the order details.",
         "Order 12345, phone 4155550132",
         "The order is late. 4155550132 is my number",
+        "the parcel is late, I am at 4155550132 all day",
+        "order late, I'm on 0612345678",
+        "order late, reachable 0612345678 after six",
+        "Order never came; available at 4155550132",
     ],
 )
 def test_a_phone_beside_an_order_word_is_redacted_when_a_cue_says_phone(text: str) -> None:

@@ -138,7 +138,7 @@ _PHONE_CUE = re.compile(
     r"|landline|(?:personal|direct|my|private)\s+line|(?:my|his|her|our|their|\w+'s)\s+(?:no\b|number)"
     r"|mob\b|ph\b|tlf|tfno|telf|t\u00e9l|handy|telefon|rufnummer|anruf|ruf\s+mich|r\u00fcckruf|bel\s+me"
     r"|portable|appel|rappel|t\u00e9l\u00e9phone|m\u00f3vil|movil|celular|cel\b|tel\u00e9fono|llam|chiama"
-    r"|zadzwo|numer\s+tel)"
+    r"|zadzwo|numer\s+tel|reachable|texted|available\s+(?:on|at)|(?:\bi'm|\bim|\bi am)\s+(?:on|at)\s*[+(\d])"
 )
 # lower case for A-Z only: str.lower would turn "İ" into two characters, one of them no letter
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -155,8 +155,8 @@ _PHONE_DIGITS = re.compile(
 _CUE_STEMS = (
     "call ring phone tel t\u00e9l mobile cell cel text txt sms whatsapp wa.me viber signal reach contact number"
     " no fax dial hmu line mob ph rang tlf tfno handy rufnummer anruf ruf mich r\u00fcckruf bel portable appel"
-    " m\u00f3vil movil llam chiama zadzwo numer"
-).split()
+    " m\u00f3vil movil llam chiama zadzwo numer available i'm im"
+).split() + ["i am"]
 
 
 def _luhn(digits: str) -> bool:
