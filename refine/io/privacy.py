@@ -1,13 +1,14 @@
 """Redaction of personal data in free text, and spreadsheet-safe CSV cells.
 
 Emails, phone numbers and payment-card numbers are replaced before any text is cached, stored,
-logged or shown. Redaction errs on the side of removing: a 13-19 digit run is treated as a card
-whether or not it passes the Luhn check, because a mistyped card number is still a card number.
+logged or shown. A card is a 13-19 digit number with a card network's issuer prefix and the length that
+network issues (_IIN), grouped as cards are printed; a mistyped one (failing the Luhn check) is still a card.
 Numbers that only look like a phone or a card (order, invoice and tracking numbers, dates, versions,
 quantities with a unit) are kept: see _KEEP_PARTS, docs/privacy.md and bench/redaction_bench.py. A bare
-number is kept only when a word just before names it (_REF_BEFORE), it is not shaped like a phone
-(_phone_shaped) and no phone cue is near (_PHONE_CUE): a number that could be a phone with no label just
-before it stays redacted.
+number is kept when a word just before names it (_REF_BEFORE) and it is not shaped like a phone
+(_phone_shaped), or when an identifier word (_ID_WORD: order, invoice, tracking, ...) is within eight words
+either side and it carries no phone's marks or grouping (_named); in both cases only while no phone cue is
+near (_PHONE_CUE): "my order is late, call me on 07700900123" loses the number.
 """
 
 from __future__ import annotations
@@ -231,8 +232,8 @@ def _reference(text: str) -> bool:
     return not _card_like(text, luhn=False) and (not spaced or carrier)
 
 
-# words that name a number near them as an identifier (issue 29.7): a number with one of these in its
-# sentence or a few words around it, no phone cue near and no phone's marks is an order, invoice or tracking
+# words that name a number near them as an identifier (issue 29.7): a number with one of these within
+# _ID_WORDS words, no phone cue near and no phone's marks or grouping is an order, invoice or tracking
 # number, not a phone (lower case, whole words; "track" and "item" are left out: "on track", "item 3 of 5")
 _ID_WORD = re.compile(
     r"\b(?:orders?|invoices?|inv|tracking|parcels?|packages?|shipments?|consignments?|waybills?|awb|ref|reference"
@@ -278,7 +279,7 @@ def _phone_grouped(text: str) -> bool:
 def _named(match: re.Match, digits: int) -> bool:
     """Whether a number reads as an identifier: an identifier word near it (_identifier_near), none of a phone's
     marks (+, 00 and a country code, an area code in brackets), no phone grouping, no card, spaced only as
-    carriers print, and no phone cue within the words read or _NEAR characters."""
+    carriers print, and no phone cue within _ID_SPAN characters either side (as far as the words read)."""
     text = match.group(0)
     return (
         _identifier_near(match)
