@@ -120,9 +120,10 @@ def test_every_personal_item_of_the_labelled_set_is_redacted_with_its_token():
 # test parts together, bench/redaction_bench.py --part all); the goal is 1% for each
 LOOK_ALIKE_BOUNDS = {
     "price": 0.0, "date": 0.0, "version": 0.0, "range": 0.0, "quantity": 0.035,
-    "order": 0.084, "tracking": 0.172, "invoice": 0.206,
+    "order": 0.005, "tracking": 0.015, "invoice": 0.0,
 }  # fmt: skip
-# (raised from 0.059 / 0.067 / 0.079 when a labelled number shaped like a phone became a phone: recall first)
+# (order, tracking, invoice down from 0.084 / 0.172 / 0.206 when an identifier word within eight words names
+# a bare number and a card needs its network's prefix and length)
 
 
 def test_look_alike_numbers_of_the_labelled_set_are_mostly_kept():

@@ -1,6 +1,7 @@
-"""The context rules of redaction (issue 29.7): a number labelled as a reference is kept, a phone cue near
-it or a phone's own marks (+, a country code, an area code in brackets) make it a phone whatever the label,
-and a number that could be a phone with no label just before it stays redacted."""
+"""The context rules of redaction (issue 29.7): a number labelled as a reference, or with an identifier word
+(order, invoice, tracking, ...) within eight words either side, is kept; a phone cue near it, a phone's own
+marks (+, a country code, an area code in brackets) or a phone's grouping make it a phone whatever the words
+around it, and a number that could be a phone with no identifier word near stays redacted."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from refine.io.privacy import redact
         # a label somewhere in the sentence, but not naming the number
         ("My order never came, call 4155550132", "[PHONE]"),
         ("order 12345, my cell 07700 900123", "[PHONE]"),
-        ("I cancelled my order, 4155550132", "[PHONE]"),
         ("Where is my order? Call 4155550132.", "[PHONE]"),
         ("Where is my order? Reach me at 4155550132.", "[PHONE]"),
         ("Order: my mobile 07700 900123", "[PHONE]"),
@@ -85,30 +85,27 @@ def test_a_number_labelled_as_a_reference_is_kept(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "I cancelled 8413484 but was charged for the order anyway.",
-        "Can you resend 0624744004? The invoice PDF is blank.",
+        "I cancelled 8413484 but was charged anyway.",
+        "Can you resend 0624744004? The PDF is blank.",
         "The pack says 37 039 304 but I got half of that.",
         "Sizes are wrong. 4155550132",
-        "My order is late, 07700 900123",
+        "My order is late, 07700 900123",  # grouped as a UK number is (a trunk 0 and five digits)
+        "order 415-555-0132 never came",  # grouped as a North American number is
+        "the order is late 98765 43210",  # an Indian mobile's five and five
+        "I cancelled the order 312 3456789",  # an Italian mobile's prefix and the rest
+        "my order is late (0)7700 900123",
+        # an identifier word more than eight words away names nothing
+        "order: none of this was what I paid for, so here it is 4155550132",
     ],
 )
-def test_a_number_that_could_be_a_phone_and_has_no_label_just_before_stays_redacted(text: str) -> None:
-    assert "[PHONE]" in redact(text)
+def test_a_number_that_could_be_a_phone_and_is_not_named_stays_redacted(text: str) -> None:
+    assert "[PHONE]" in redact(text), redact(text)
 
 
 # An adversary's sentences: a phone, card or e-mail right after a word that names a reference (issue 29.7,
 # second pair of eyes). Each of these was kept as a reference before the fix; recall comes first.
 LEAKS = [
-    "ref 4155550132",
-    "Order No. 4155550132",
-    "po 4155550132",
-    "tracking 4155550132",
-    "ref:4155550132",
-    "order #4155550132",
-    "tracking number 0612345678",
-    "case 0612345678",
     "version 0612345678",
-    "receipt 0412345678",
     "order 06.12.34.56.78",
     "order 06-12-34-56-78",
     "ref 0612-345-678",
@@ -116,8 +113,6 @@ LEAKS = [
     "ref 415-555-0132",
     "ref 415.555.0132",
     "order 4155-5501-32",
-    "order 447700900123",
-    "order 33612345678",
     "order 4917612345678",
     "pedido 612345678",
     "order 015123456789 Handy",
@@ -164,7 +159,7 @@ def test_an_adversarys_phone_after_a_reference_word_is_redacted(text: str) -> No
         ("ref 1234\n4111111111111111", "ref 1234\n[CARD]"),
         ("Ticket 5678\r\n0612345678", "Ticket 5678\r\n[PHONE]"),
         ("order 12345\n4155550132", "order 12345\n[PHONE]"),
-        ("Order 4155550132\n1234", "Order [PHONE]\n1234"),
+        ("Order 07700 900123\n1234", "Order [PHONE]\n1234"),
         ("Order 6453038\n2 of 3 items missing", "Order 6453038\n2 of 3 items missing"),
     ],
 )
@@ -207,3 +202,130 @@ def test_a_phone_after_a_group_of_four_is_no_carrier_reference(text):
     """Carriers print groups of four; a reference of "1234" followed by a whole phone number is not one."""
     out = redact(text)
     assert "4155550132" not in out and "07700900123" not in out and "[" in out
+
+
+# A bare number (no phone's marks or grouping) with an identifier word near and no phone cue is an order,
+# invoice or tracking number (issue 29.7, precision): the second pair of eyes had these redacted because their
+# digits fit a phone plan, which made 22% of invoice numbers [PHONE]. Each stays kept only while no phone cue
+# is near: the same sentence with one is redacted (the test below).
+BARE_NAMED = [
+    "ref 4155550132",
+    "Order No. 4155550132",
+    "po 4155550132",
+    "tracking 4155550132",
+    "ref:4155550132",
+    "order #4155550132",
+    "tracking number 0612345678",
+    "case 0612345678",
+    "receipt 0412345678",
+    "order 447700900123",
+    "order 33612345678",
+    "I cancelled my order, 4155550132",
+    "I cancelled 8413484 but was charged for the order anyway.",  # the word after the number
+    "Can you resend 0624744004? The invoice PDF is blank.",  # and in the next sentence
+    "Can you resend 2025-01883? The invoice PDF is blank.",  # a year and a sequence
+    "I cancelled 86-64938-68741 but was charged for the order anyway.",  # groups of five: no phone's
+    "The courier site does not know 8399 1957 3637, is the tracking right?",  # carriers' fours
+    "The courier site does not know 791661904149874, is the tracking right?",  # no card issues 79...
+    "Parcel 591459149956831 was returned to sender.",  # nor 59... (no Maestro range)
+    "My order #2795345680 never arrived.",
+    "Tracking #1Z Y6P 1WX 01 6658 8939 hasn't moved.",
+]
+CUES = [
+    "call me",
+    "ring me",
+    "text me",
+    "my mobile",
+    "whatsapp",
+    "reach me on it",
+    "phone me back",
+    "Rufnummer",
+    "my cell",
+    "the courier rang",
+]
+
+
+@pytest.mark.parametrize("text", BARE_NAMED)
+def test_a_bare_number_named_by_an_identifier_word_near_is_kept(text: str) -> None:
+    assert redact(text) == text
+
+
+@pytest.mark.parametrize(("text", "cue"), [(t, CUES[i % len(CUES)]) for i, t in enumerate(BARE_NAMED)])
+def test_a_phone_cue_near_makes_a_named_number_a_phone(text: str, cue: str) -> None:
+    """Mixed sentences: a phone written beside an identifier word is redacted when a phone cue is near,
+    before or after the number."""
+    for mixed in (f"{text} {cue}", f"{cue}: {text}"):
+        out = redact(mixed)
+        assert "[PHONE]" in out or "[CARD]" in out, (mixed, out)
+        assert not re.search(r"\d{4}", out.replace("1Z Y6P 1WX 01 6658 8939", "")), (mixed, out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my order is late, call me on 07700 900123",
+        "my order is late, call me on 07700900123",
+        "Order 8413484 never came; ring me on 4155550132",
+        "Invoice 0472017814 is wrong, text me at 0612345678",
+        "Tracking 8147825207? Please phone 4155550132",
+        "Can you resend the invoice? My mobile: 0612345678",
+        "I cancelled my order. You can reach me on 4155550132 in the evenings.",
+        "#2795345680 is my order, whatsapp me",
+        "Parcel never came. Courier should ring 0412345678 before delivery.",
+        "My number is 4155550132 if you need the order details.",
+        "Order 12345, phone 4155550132",
+        "The order is late. 4155550132 is my number",
+        "the parcel is late, I am at 4155550132 all day",
+        "order late, I'm on 0612345678",
+        "order late, reachable 0612345678 after six",
+        "Order never came; available at 4155550132",
+    ],
+)
+def test_a_phone_beside_an_order_word_is_redacted_when_a_cue_says_phone(text: str) -> None:
+    out = redact(text)
+    assert "[PHONE]" in out, (text, out)
+    for phone in ("07700 900123", "07700900123", "4155550132", "0612345678", "0412345678"):
+        assert phone not in out, (text, out)
+
+
+@pytest.mark.parametrize(
+    ("text", "token"),
+    [
+        ("Paid with 4111 1111 1111 1111 for the order", "[CARD]"),  # Visa
+        ("order 5555555555554444 was charged", "[CARD]"),  # Mastercard 51-55
+        ("order 2221000000000009 was charged", "[CARD]"),  # Mastercard 2221-2720
+        ("invoice 378282246310005", "[CARD]"),  # Amex, 15
+        ("tracking 6011111111111117", "[CARD]"),  # Discover
+        ("ref 3530111333300000", "[CARD]"),  # JCB
+        ("ref 36227206271667", "[CARD]"),  # Diners, 14
+        ("order 6200000000000005", "[CARD]"),  # UnionPay
+        ("order 6759649826438453", "[CARD]"),  # Maestro
+        ("order 2200000000000004 was charged", "[CARD]"),  # Mir
+        ("order 4111111111111112", "[CARD]"),  # a mistyped Visa (fails Luhn): still a card
+    ],
+)
+def test_a_card_with_its_issuers_prefix_and_length_is_a_card_beside_any_word(text: str, token: str) -> None:
+    out = redact(text)
+    assert token in out and not re.search(r"\d{4}", out), (text, out)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tracking 791661904149874",  # 15 digits: only Amex (34, 37) and UATP (1) issue 15
+        "parcel 217302825092469",  # Mastercard's 2221-2720 are 16 digits long
+        "tracking 5914591499568310",  # 59: no network's prefix
+    ],
+)
+def test_a_long_number_no_card_network_issues_is_no_card_beside_an_identifier_word(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_an_extension_does_not_make_a_short_number_a_phone():
+    """A clothing review's measurements (womens_clothing_reviews.csv): six digits and a '#' after them read as a
+    phone with an extension; the seven digits a phone needs count the number before its extension."""
+    text = "ordered size m and i'm 38-27-35 #135."
+    assert redact(text) == text
+    for phone in ("555-1234 ext 12", "555 0199 ext. 12", "call 12-34 x 5678"):
+        out = redact(phone)
+        assert "[PHONE]" in out and not re.search(r"\d", out), (phone, out)

@@ -1,13 +1,14 @@
 """Redaction of personal data in free text, and spreadsheet-safe CSV cells.
 
 Emails, phone numbers and payment-card numbers are replaced before any text is cached, stored,
-logged or shown. Redaction errs on the side of removing: a 13-19 digit run is treated as a card
-whether or not it passes the Luhn check, because a mistyped card number is still a card number.
+logged or shown. A card is a 13-19 digit number with a card network's issuer prefix and the length that
+network issues (_IIN), grouped as cards are printed; a mistyped one (failing the Luhn check) is still a card.
 Numbers that only look like a phone or a card (order, invoice and tracking numbers, dates, versions,
 quantities with a unit) are kept: see _KEEP_PARTS, docs/privacy.md and bench/redaction_bench.py. A bare
-number is kept only when a word just before names it (_REF_BEFORE), it is not shaped like a phone
-(_phone_shaped) and no phone cue is near (_PHONE_CUE): a number that could be a phone with no label just
-before it stays redacted.
+number is kept when a word just before names it (_REF_BEFORE) and it is not shaped like a phone
+(_phone_shaped), or when an identifier word (_ID_WORD: order, invoice, tracking, ...) is within eight words
+either side and it carries no phone's marks or grouping (_named); in both cases only while no phone cue is
+near (_PHONE_CUE): "my order is late, call me on 07700900123" loses the number.
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ _PHONE = (
     rf"\d{{2,4}}(?:{_PHONE_SEP}?\d{{2,4}}){{1,5}}{_EXT}(?!\d)"
 )
 PHONE = re.compile(_PHONE)
+_EXT_TAIL = re.compile(r"\s*(?i:ext\.?|x|\#)\s*\d{1,6}$")
+
+
+def _short(text: str) -> bool:
+    """Whether a number has under 7 digits before its extension (555-1234 ext 12 has 7)."""
+    return sum(map(str.isdigit, _EXT_TAIL.sub("", text))) < 7
+
+
 # characters nobody sees, which would split a number or an address for the patterns above
 _DIGIT = re.compile(r"\d")
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -125,12 +134,12 @@ _PHONE_WORD = re.compile(
 # a phone cue near a number (either side): then no label makes it a reference ("order 4155550132, call me")
 # (searched in lower case, as _REF_BEFORE)
 _PHONE_CUE = re.compile(
-    r"\b(?:call|ring\s+me|phone|tel\b|telephone|mobile|cell|text\s+me|txt|texting|sms"
+    r"\b(?:call|ring\b|rang\b|ringing|phone|tel\b|telephone|mobile|cell|text\s+me|txt|texting|sms"
     r"|whatsapp|wa\.me|viber|signal\s+me|reach\s+me|reach\s+us|contact|my\s+number|fax|dial|hmu"
     r"|landline|(?:personal|direct|my|private)\s+line|(?:my|his|her|our|their|\w+'s)\s+(?:no\b|number)"
     r"|mob\b|ph\b|tlf|tfno|telf|t\u00e9l|handy|telefon|rufnummer|anruf|ruf\s+mich|r\u00fcckruf|bel\s+me"
     r"|portable|appel|rappel|t\u00e9l\u00e9phone|m\u00f3vil|movil|celular|cel\b|tel\u00e9fono|llam|chiama"
-    r"|zadzwo|numer\s+tel)"
+    r"|zadzwo|numer\s+tel|reachable|texted|available\s+(?:on|at)|(?:\bi'm|\bim|\bi am)\s+(?:on|at)\s*[+(\d])"
 )
 # lower case for A-Z only: str.lower would turn "İ" into two characters, one of them no letter
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -146,9 +155,9 @@ _PHONE_DIGITS = re.compile(
 # the cues' stems, for a plain substring test first: most windows hold none, and then no pattern runs
 _CUE_STEMS = (
     "call ring phone tel t\u00e9l mobile cell cel text txt sms whatsapp wa.me viber signal reach contact number"
-    " no fax dial hmu line mob ph tlf tfno handy rufnummer anruf ruf mich r\u00fcckruf bel portable appel"
-    " m\u00f3vil movil llam chiama zadzwo numer"
-).split()
+    " no fax dial hmu line mob ph rang tlf tfno handy rufnummer anruf ruf mich r\u00fcckruf bel portable appel"
+    " m\u00f3vil movil llam chiama zadzwo numer available i'm im"
+).split() + ["i am"]
 
 
 def _luhn(digits: str) -> bool:
@@ -159,16 +168,58 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+# the card networks' issuer prefixes (IIN ranges) and the lengths each issues: a number is a card only with a
+# prefix of its length (Visa, Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, Maestro,
+# and Mir, RuPay, Troy, UATP, which a privacy rule should not forget)
+_ANY = tuple(range(12, 20))
+_IIN = (
+    ("4", "4", (13, 16, 19)),  # Visa
+    ("51", "55", (16,)),  # Mastercard
+    ("2221", "2720", (16,)),
+    ("34", "34", (15,)),  # American Express
+    ("37", "37", (15,)),
+    ("6011", "6011", _ANY[4:]),  # Discover
+    ("644", "649", _ANY[4:]),
+    ("65", "65", _ANY[4:]),
+    ("3528", "3589", _ANY[4:]),  # JCB
+    ("300", "305", _ANY[2:]),  # Diners Club
+    ("3095", "3095", _ANY[2:]),
+    ("36", "36", _ANY[2:]),
+    ("38", "39", _ANY[2:]),
+    ("62", "62", _ANY[4:]),  # UnionPay (and Discover's 622126-622925)
+    ("81", "82", _ANY[4:]),  # UnionPay, RuPay
+    ("5018", "5018", _ANY),  # Maestro
+    ("5020", "5020", _ANY),
+    ("5038", "5038", _ANY),
+    ("5893", "5893", _ANY),
+    ("6304", "6304", _ANY),
+    ("6759", "6759", _ANY),
+    ("6761", "6763", _ANY),
+    ("6767", "6767", _ANY),
+    ("60", "60", (16,)),  # RuPay
+    ("508", "508", (16,)),
+    ("2200", "2204", _ANY[4:]),  # Mir
+    ("353", "353", (16,)),  # RuPay's JCB co-brands
+    ("356", "356", (16,)),
+    ("9792", "9792", (16,)),  # Troy
+    ("1", "1", (15,)),  # UATP (airline cards)
+)
+
+
+def _issued(digits: str) -> bool:
+    """Whether a card network issues numbers of this length with this prefix."""
+    return any(lo <= digits[: len(lo)] <= hi and len(digits) in lengths for lo, hi, lengths in _IIN)
+
+
 def _card_like(text: str, luhn: bool = True) -> bool:
-    """A number grouped as cards are printed, Luhn-valid (unless luhn is False), with an issuer prefix of its
-    length."""
-    groups = [len(g) for g in re.findall(r"\d+", text)]
+    """A number grouped as cards are printed, with an issuer prefix of its length (see _IIN) and Luhn-valid
+    (unless luhn is False: a mistyped card)."""
     digits = "".join(re.findall(r"\d", text))
     if not 13 <= len(digits) <= 19 or re.search("[A-Za-z]", text):
         return False
+    groups = [len(g) for g in re.findall(r"\d+", text)]
     grouped = len(groups) == 1 or groups[:3] in ([4, 6, 5], [4, 6, 4]) or all(g == 4 for g in groups[:-1])
-    prefixes = {13: ("4",), 14: ("30", "36", "38"), 15: ("34", "37")}.get(len(digits), ("2", "3", "4", "5", "6"))
-    return grouped and digits.startswith(prefixes) and (not luhn or _luhn(digits))
+    return grouped and _issued(digits) and (not luhn or _luhn(digits))
 
 
 def _reference(text: str) -> bool:
@@ -181,9 +232,67 @@ def _reference(text: str) -> bool:
     return not _card_like(text, luhn=False) and (not spaced or carrier)
 
 
-def _phone_cue(match: re.Match) -> bool:
+# words that name a number near them as an identifier (issue 29.7): a number with one of these within
+# _ID_WORDS words, no phone cue near and no phone's marks or grouping is an order, invoice or tracking
+# number, not a phone (lower case, whole words; "track" and "item" are left out: "on track", "item 3 of 5")
+_ID_WORD = re.compile(
+    r"\b(?:orders?|invoices?|inv|tracking|parcels?|packages?|shipments?|consignments?|waybills?|awb|ref|reference"
+    r"|tickets?|case|receipts?|confirmation|booking|transaction|po|sku)\b"
+)
+_ID_STEMS = (
+    "order invoice inv tracking parcel package shipment consignment waybill awb ref ticket case receipt"
+    " confirmation booking transaction po sku"
+).split()
+# words either side of a number that an identifier word is looked for in, across a sentence end ("Can you
+# resend 0624744004? The invoice PDF is blank."); a clause after the number names it too ("I cancelled
+# 8413484 but was charged for the order anyway"). The phone cues are looked for at least as far.
+_ID_WORDS = 8
+_ID_SPAN = 12 * _ID_WORDS  # characters read for them
+
+
+def _identifier_near(match: re.Match) -> bool:
+    """Whether an identifier word (_ID_WORD) is within _ID_WORDS words either side of the number."""
+    string, start, end = match.string, match.start(), match.end()
+    words = string[max(0, start - _ID_SPAN) : start].split()[1 if start > _ID_SPAN else 0 :]  # none cut
+    window = _lower(" ".join(words[-_ID_WORDS:]) + " " + " ".join(string[end : end + _ID_SPAN].split()[:_ID_WORDS]))
+    return any(stem in window for stem in _ID_STEMS) and bool(_ID_WORD.search(window))
+
+
+def _phone_grouped(text: str) -> bool:
+    """Whether a number is grouped as phone numbers are written: a trunk 0 leading the first group (0121 234
+    5678, 07700 900123), groups of 1-4 digits (415-555-0132), or a prefix and the rest (312 3456789, 98765
+    43210). A year and a sequence (2026-051238), carriers' fours (8399 1957 3637), groups of five after a short
+    first one (86-64938-68741) and more digits than a phone number has (15, E.164) are not."""
+    groups = re.findall(r"\d+", text)
+    digits = sum(len(g) for g in groups)
+    if len(groups) < 2 or digits > 15 or re.search("[A-Za-z]", text):  # a code with letters: 1Z Y6P 1WX 01
+        return False
+    if len(groups) == 2 and re.fullmatch(r"(?:19|20)\d\d", groups[0]) and len(groups[1]) >= 4:
+        return False
+    if len(groups) >= 3 and digits >= 12 and all(len(g) == 4 for g in groups[:-1]) and len(groups[-1]) <= 4:
+        return False
+    if groups[0].startswith("0") or all(len(g) <= 4 for g in groups):
+        return True
+    return len(groups) == 2 and 2 <= len(groups[0]) <= 5 and 4 <= len(groups[1]) <= 8
+
+
+def _named(match: re.Match, digits: int) -> bool:
+    """Whether a number reads as an identifier: an identifier word near it (_identifier_near), none of a phone's
+    marks (+, 00 and a country code, an area code in brackets), no phone grouping, no card, spaced only as
+    carriers print, and no phone cue within _ID_SPAN characters either side (as far as the words read)."""
+    text = match.group(0)
+    return (
+        _identifier_near(match)
+        and not (text.startswith(("+", "(")) or (text.startswith("00") and digits >= 12))
+        and _reference(text)
+        and not _phone_grouped(text)
+        and not _phone_cue(match, max(_NEAR, _ID_SPAN))
+    )
+
+
+def _phone_cue(match: re.Match, near: int = _NEAR) -> bool:
     # str.lower here (no positions are read back): "TÉLÉPHONE" is a cue too
-    window = match.string[max(0, match.start() - _NEAR) : match.end() + _NEAR].lower()
+    window = match.string[max(0, match.start() - near) : match.end() + near].lower()
     return any(stem in window for stem in _CUE_STEMS) and bool(_PHONE_CUE.search(window))
 
 
@@ -228,21 +337,29 @@ def _labelled(match: re.Match, digits: int) -> bool:
     )
 
 
+def _hash_phone(match: re.Match) -> bool:
+    """Whether a number after "#" is a phone: a phone cue near, grouped as phones are, or shaped like one with no
+    identifier word near ("order #2795345680" is an order; a lone "#4155550132" is not named)."""
+    body = match.group(0)[1:].strip()
+    if _phone_grouped(body) or (_phone_shaped(body) and not _identifier_near(match)):
+        return True
+    return _phone_cue(match, max(_NEAR, _ID_SPAN))
+
+
 def _replace(match: re.Match) -> str:
     text = match.group(0)
+    digits = sum(map(str.isdigit, text))
     if match.group("keep") is not None:
         if match.group("compact") and _PHONE_WORD.search(match.string, 0, match.start()):
             return "[PHONE]"
-        if (
-            text.startswith("#")
-            and sum(ch.isdigit() for ch in text) >= 7
-            and (_phone_cue(match) or _phone_shaped(text[1:]))
-        ):
-            return "[PHONE]"  # "call me on #4155550132", "order #4155550132"
-        return "[CARD]" if _card_like(text) else text
-    digits = sum(ch.isdigit() for ch in text)
-    # under 7 digits: neither a phone nor a card (13+), whatever is around it; dates, years and small counts
-    if digits < 7:
+        if text.startswith("#") and digits >= 7 and _hash_phone(match):
+            return "[PHONE]"  # "call me on #4155550132", "#415-555-0132"
+        return "[CARD]" if digits >= 13 and _card_like(text) else text
+    # under 7 digits: neither a phone nor a card (13+), whatever is around it (dates, years, small counts); an
+    # extension aside too when no phone cue is near (body measurements: "I'm 38-27-35 #135")
+    if digits < 7 or (
+        digits < 13 and ("#" in text or "x" in text or "X" in text) and _short(text) and not _phone_cue(match)
+    ):
         return text
     if "\n" in text and _label_before(match):  # a phone wrapped over two lines, else each line on its own
         return "[PHONE]" if _phone_shaped(text) else _by_line(match)
@@ -251,11 +368,14 @@ def _replace(match: re.Match) -> str:
     if match.group("intl") is not None:
         return "[PHONE]"
     if match.group("card") is not None:
-        if text.startswith("0"):  # no card number starts with 0; a national phone number does
-            return "[PHONE]"
-        if re.fullmatch(r"\d{3}-\d{7}-\d{7}", text):  # 112-3456789-1234567: a marketplace order number
+        if _card_like(text, luhn=False):  # a card, or a mistyped one, whatever the words around it
+            return "[CARD]"
+        if re.fullmatch(r"\d{3}-\d{7}-\d{7}", text) or _named(match, digits):  # 112-3456789-1234567
             return text
-        return "[CARD]"
+        # no card number starts with 0; a national phone number does
+        return "[PHONE]" if text.startswith("0") else "[CARD]"
+    if _named(match, digits):
+        return text
     return text if _DATE.fullmatch(text.strip()) else "[PHONE]"  # dates (2026-11-02) are not phone numbers
 
 
