@@ -83,6 +83,7 @@ ENTITY_SCATTER = 5.5
 ENTITY_FIT = 0.85
 ENTITY_DISSOLVE = 0.5
 ENTITY_LOOSE = 0.35  # ... and only a child this loose with its things masked (mean pairwise cosine)
+ENTITY_KIND = 3  # ... then, once a thing is found, this many times as many phrases, tried as things of its kind
 ENTITY_SAMPLE = 32  # sentences embedded again to test a phrase (all of them once it is an entity)
 ONE_WORD_SHARE = 1 / 3  # a one-word name is said in at least this share of its theme's sentences
 FACETS = 5  # the entities a theme's sentences mention most, listed with it
@@ -499,18 +500,24 @@ def _entity_themes(
         cands = namer.candidates(rows)
         tried = [p for p, _ in cands[:ENTITY_PHRASES]] + [namer.choose(cands, centroids[c])]
         found_here: list[str] = []
-        for phrase in dict.fromkeys(p for p in tried if p):
-            has = np.flatnonzero([phrase in namer.phrases[i] for i in rows])
-            if len(has) < naming.MIN_COUNT or (len(has) < ENTITY_COVER * len(rows) and phrase != tried[-1]):
-                continue
-            if phrase.split()[-1].endswith(VERB_ENDINGS) or namer.counts[phrase] > ENTITY_RARE * namer.n:
-                continue  # "declined", "pending": what happened; "card" in a bank's month: its subject
-            trial = fit.test(c, [*gone, c], vectors, has, [texts[i] for i in has], phrase, encode)
-            if trial is not None:
-                found_here.append(phrase)
-                vectors = trial[0]
-                for i, m in zip(has, trial[1]):
-                    texts[i] = m
+        # first the child's own things (a phrase most of its sentences say), then, once one is found, the
+        # things of the same kind said in its place ("kettle", "office chair" beside "desk lamp")
+        for kind, phrases_tried in ((False, tried), (True, [p for p, _ in cands[: ENTITY_PHRASES * ENTITY_KIND]])):
+            if kind and not found_here:
+                break
+            for phrase in dict.fromkeys(p for p in phrases_tried if p and p not in found_here):
+                has = np.flatnonzero([phrase in namer.phrases[i] for i in rows])
+                rare = len(has) < ENTITY_COVER * len(rows) and phrase != tried[-1] and not kind
+                if len(has) < naming.MIN_COUNT or rare or any(f in phrase or phrase in f for f in found_here):
+                    continue
+                if phrase.split()[-1].endswith(VERB_ENDINGS) or namer.counts[phrase] > ENTITY_RARE * namer.n:
+                    continue  # "declined", "pending": what happened; "card" in a bank's month: its subject
+                trial = fit.test(c, [*gone, c], vectors, has, [texts[i] for i in has], phrase, encode, kind)
+                if trial is not None:
+                    found_here.append(phrase)
+                    vectors = trial[0]
+                    for i, m in zip(has, trial[1]):
+                        texts[i] = m
         if not found_here:
             continue
         loose = float(np.linalg.norm(vectors.mean(axis=0))) ** 2 <= ENTITY_LOOSE  # mean pairwise cosine
@@ -567,6 +574,7 @@ class _Fit:
         texts: list[str],
         phrase: str,
         encode: Encode,
+        kind: bool = False,
     ) -> tuple[np.ndarray, list[str]] | None:
         """Child `c`'s sentences (`vectors`) with `phrase` masked in those that say it (`has`, `texts`):
         (their vectors, those texts masked) when the phrase names a thing, not an issue, else None.
@@ -580,7 +588,7 @@ class _Fit:
         trial = vectors.copy()
         trial[has[sample]] = _unit(encode([masked[i] for i in sample]))
         moved, spread, fit = self.moved(trial[has[sample]], _unit(trial.mean(axis=0)), skip)
-        if moved < ENTITY_MOVE or spread < ENTITY_SCATTER or fit < ENTITY_FIT:
+        if moved < ENTITY_MOVE or spread < ENTITY_SCATTER or (fit < ENTITY_FIT and not kind):
             return None
         rest = np.setdiff1d(np.arange(len(has)), sample)
         if len(rest):
