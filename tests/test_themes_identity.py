@@ -430,6 +430,21 @@ def test_facets_are_counted_as_written_and_kept_in_topics_json():
     assert "facets" not in theme.to_record(10)  # written only where a theme has some
 
 
+def test_a_facet_has_one_written_form_over_the_month():
+    """Point 2 of issue 30: the demo showed "UPS (3)" under one theme and "ups (2)" under another. The form
+    is chosen once over all the month's sentences (written "UPS" 6 times of 8 there), so every theme
+    lists the same; the counts stay each theme's own."""
+    from refine.text.themes.entities import facet_forms
+
+    late = ["UPS lost my parcel", "UPS was two days late", "UPS left it at the door", "tracking with UPS", "UPS!"]
+    left = ["the ups driver left it outside", "ups never came", "UPS again, no parcel"]
+    forms = facet_forms(late + left, ["ups", "yoga mat"])
+    assert forms == {"ups": "UPS"}
+    assert facet_counts(left, ["ups"]) == [("ups", 3)]  # this theme alone writes it in lower case
+    assert facet_counts(left, ["ups"], forms=forms) == [("UPS", 3)]
+    assert facet_counts(late, ["ups"], forms=forms) == [("UPS", 5)]
+
+
 def test_a_word_after_a_line_break_starts_a_sentence_not_a_name():
     """ "Sent from my iPhone" under a comment is capitalised because it starts a line, not because "Sent" is a
     name: it is neither masked nor shown as a facet ("Mentions: Sent (29)" on the demo)."""

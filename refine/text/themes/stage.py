@@ -53,6 +53,7 @@ from refine.text.themes.entities import (
     entity_kind_name,
     entity_words,
     facet_counts,
+    facet_forms,
     mask_entities,
     mask_phrase,
     name_words,
@@ -204,7 +205,10 @@ def fit_themes(
     method["parent_similarity"] = PARENT_SIMILARITY
     step("names, keywords and quotes")  # 6.
     kids = _describe(sent, placed, centroids, namer, settings)
-    kids.facets = [facet_counts([sent.texts[i] for i in m], facets + entities, FACETS) for m in kids.members]
+    forms = facet_forms(sent.texts, facets + entities)  # one written form per facet over the month
+    kids.facets = [
+        facet_counts([sent.texts[i] for i in m], facets + entities, FACETS, forms=forms) for m in kids.members
+    ]
     themes, fading, merged = _child_themes(kids, comments, sent, previous, settings, codeframe is not None)  # 7.
     namer.taken.update(naming.name_key(t.label) for t in themes)
     parents = _parent_themes(kids, groups, themes, comments, sent, namer, settings.quotes)
