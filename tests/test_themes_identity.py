@@ -125,6 +125,51 @@ def test_a_catch_all_is_split_along_its_seam_or_into_its_core_and_fringe():
     assert (parts[260:] == 1).mean() >= 0.9  # the fringe: what leans to the other theme (k-means: 60% in one part)
 
 
+def test_a_split_part_that_says_no_issue_phrase_is_folded_into_the_themes_it_borders():
+    """Point 3 of issue 30: TweetEval's catch-all split into its core and a fringe named "Sign" (no keyword,
+    mixed subjects). A new part none of whose phrases is said often enough to name it is no theme: its
+    sentences join the themes they lie nearest, the cap holds, no sentence loses its theme, and those
+    themes are centred on all they now hold."""
+    from refine.text.themes.stage import MAX_CHILD_SHARE, _cap_children, _Namer, _Placed, _Sentences
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(32, 8)))[0].T  # 8 orthogonal theme directions
+
+    def around(centre, n):
+        x = centre + rng.normal(scale=0.08, size=(n, 32))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    issues = ["refund never arrived", "parcel came late", "app keeps crashing", "charged twice", "size runs small"]
+    issues += ["rude staff on the phone", "cannot log in"]
+    texts = [f"the checkout page froze again, try {k}" for k in range(40)]  # the core
+    texts += [f"zebra{k} quokka{k} lagoon{k}" for k in range(40)]  # the fringe: no phrase said twice
+    vectors = [around(basis[0], 40), around(0.6 * basis[0] + 0.8 * basis[1 + np.arange(40) % 7], 40)]
+    for i, issue in enumerate(issues):
+        texts += [f"{issue}, case {k}" for k in range(30)]
+        vectors.append(around(basis[i + 1], 30))
+    vectors = np.vstack(vectors).astype(np.float32)
+    label = np.r_[np.zeros(80, int), np.repeat(np.arange(1, 8), 30)]
+    frame = pd.DataFrame({"feedback_row": np.arange(len(texts)), "sentence_index": 0, "text": texts})
+    sent = _Sentences.of(frame, texts, list(texts), vectors)
+    placed = _Placed(local=label.copy(), similarity=np.ones(len(texts), np.float32))
+    for c in range(8):
+        centroid = vectors[label == c].mean(axis=0)
+        placed.children.append(
+            {"centroid": centroid / np.linalg.norm(centroid), "source": "discovered", "keywords": []}
+        )
+    namer = _Namer.of(sent, None)
+    assert namer.supports(np.arange(40)) and not namer.supports(np.arange(40, 80))
+    method = _cap_children(sent, placed, (vectors, vectors), texts, TopicSettings(), 0, namer)
+    assert method["catch_all_splits"] >= 1 and method["catch_all_folded"] == 40  # the core keeps all of its own
+    assert len(placed.children) == 8 and (placed.local >= 0).all()
+    assert np.bincount(placed.local).max() / len(texts) <= MAX_CHILD_SHARE
+    fringe = np.arange(40, 80)
+    assert (placed.local[fringe] == 1 + np.arange(40) % 7).mean() >= 0.9  # each joined the theme it leans to
+    for c in range(1, 8):
+        mean = vectors[placed.local == c].mean(axis=0)
+        assert np.allclose(placed.children[c]["centroid"], mean / np.linalg.norm(mean), atol=1e-5)
+
+
 def test_one_sentence_said_by_many_is_kept_whole_not_split_into_empty_parts():
     """A catch-all child that is one sentence repeated (a month where 1 in 7 says "Checkout keeps failing")
     cannot be split: k-means would leave parts empty, and an empty part's centroid (NaN) broke the parents."""

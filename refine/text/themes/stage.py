@@ -10,7 +10,8 @@
    masked sentences is clustered once more by the text as written (entities form a theme only where
    their sentences share no issue).
    No discovered child holds more than MAX_CHILD_SHARE of the themed comments: a larger one is split
-   by k-means of its sentences (`_cap_children`).
+   in two, along its seam or into its core and fringe; a part that says no phrase a name can be is
+   folded into the themes its sentences lie nearest (`_cap_children`).
 4. A comment's themes are its sentences' themes; its primary theme (the `topic_id` column) is the
    one among them closest to the whole comment; a comment none of whose sentences has a theme gets
    the theme nearest to the whole comment, as written or masked, when it is close enough
@@ -197,7 +198,7 @@ def fit_themes(
     method.update({"entity_themes": facets} if facets else {})
     docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
     masked_docs = _masked_comments(sent, docs)
-    method.update(_cap_children(sent, placed, (docs, masked_docs), doc_texts, settings, seed))
+    method.update(_cap_children(sent, placed, (docs, masked_docs), doc_texts, settings, seed, namer))
     empty = np.zeros((0, vectors.shape[1]), np.float32)
     centroids = np.stack([_unit(c["centroid"]) for c in placed.children]) if placed.children else empty
     comments = _per_comment(sent.rows, placed.local, (docs, masked_docs), centroids, doc_texts, settings)  # 4.
@@ -377,6 +378,22 @@ class _Namer:
         wide = naming.candidate_scores([self.phrases[i] for i in members], self.counts, self.n, min_share=0.0)
         wide = [c for c in wide if " " in c[0] and not any(w in self.names for w in c[0].split())]
         return wide[: naming.RERANK] or candidates
+
+    def supports(self, members: np.ndarray) -> bool:
+        """Whether the sentences `members` say a phrase a name can be: a candidate (said in
+        `naming.MIN_SHARE` of them) of two or more words, or of one word said in ONE_WORD_SHARE of them and
+        not a bare verb form or adverb; none made only of words the texts write as names (as `plain` and
+        `not_names` judge a name). TweetEval's fringe "Sign" had none: no keyword at all."""
+        n = max(len(members), 1)
+        for phrase, _ in self.not_names(self.candidates(members)):
+            if " " in phrase:
+                return True
+            if (
+                not phrase.endswith(VERB_ENDINGS)
+                and sum(phrase in self.phrases[i] for i in members) >= ONE_WORD_SHARE * n
+            ):
+                return True
+        return False
 
     def not_names(self, candidates: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """`candidates` without the phrases made only of words the texts write as names ("Uk", "S7")."""
@@ -685,12 +702,15 @@ def _cap_children(
     doc_texts: Sequence[str],
     settings: TopicSettings,
     seed: int,
+    namer: _Namer,
 ) -> dict[str, Any]:
     """3b. no catch-all: a discovered child holding more than MAX_CHILD_SHARE of the themed comments is
     split in two (`_split_child`: along its seam where it has one, else into its core and its fringe),
     again while a part is over. Only from 7 discovered children on: with fewer, one holds more than 15%
-    whatever the data (a month with four issues keeps four themes)."""
-    split = 0
+    whatever the data (a month with four issues keeps four themes). A part that says no issue
+    phrase (`_Namer.supports`: a fringe of mixed subjects, TweetEval's "Sign" with no keyword) is no
+    theme: its sentences are folded into the other themes they lie nearest, the ones they border."""
+    split = folded = 0
     for _ in range(8):
         if sum(c["source"] == "discovered" for c in placed.children) < int(np.ceil(1 / MAX_CHILD_SHARE)):
             break
@@ -710,19 +730,49 @@ def _cap_children(
             parts = _split_child(sent.vectors[members], centroids[c], others, float(share[c]), seed)
             if parts is None:
                 continue
-            for i, part in enumerate(np.unique(parts)):  # the first part keeps the child's place
-                rows = members[parts == part]
-                centroid = _unit(sent.vectors[rows].mean(axis=0))
-                if i == 0:
-                    placed.children[c] = {**placed.children[c], "centroid": centroid, "keywords": []}
-                    target = c
-                else:
-                    placed.children.append({"centroid": centroid, "keywords": [], "source": "discovered"})
-                    target = len(placed.children) - 1
-                placed.local[rows] = target
-                placed.similarity[rows] = sent.vectors[rows] @ centroid
+            folded += _place_parts(sent, placed, c, members, parts, centroids, namer)
             split += 1
-    return {"catch_all_splits": split} if split else {}
+    return {"catch_all_splits": split, **({"catch_all_folded": folded} if folded else {})} if split else {}
+
+
+def _place_parts(
+    sent: _Sentences,
+    placed: _Placed,
+    c: int,
+    members: np.ndarray,
+    parts: np.ndarray,
+    centroids: np.ndarray,
+    namer: _Namer,
+) -> int:
+    """The parts of child `c` (its sentences `members`, `parts` per sentence: 0 the core where it has one)
+    made children. The first that says an issue phrase (`_Namer.supports`), else the first, takes `c`'s
+    place; another that says one is added; one that says none is no theme (a fringe of mixed subjects):
+    its sentences join the other children they lie nearest (by `centroids`, before the split), the
+    themes they border, which are centred again on all they hold. Returns how many sentences were folded."""
+    rows_of = [members[parts == part] for part in np.unique(parts)]
+    said = [namer.supports(rows) for rows in rows_of]
+    first = said.index(True) if any(said) else 0
+    keep = [rows_of[first]] + [r for i, r in enumerate(rows_of) if i != first and (said[i] or len(centroids) < 2)]
+    fold = [r for i, r in enumerate(rows_of) if i != first and not said[i] and len(centroids) > 1]
+    for i, rows in enumerate(keep):
+        centroid = _unit(sent.vectors[rows].mean(axis=0))
+        if i == 0:
+            placed.children[c] = {**placed.children[c], "centroid": centroid, "keywords": []}
+            target = c
+        else:
+            placed.children.append({"centroid": centroid, "keywords": [], "source": "discovered"})
+            target = len(placed.children) - 1
+        placed.local[rows] = target
+        placed.similarity[rows] = sent.vectors[rows] @ centroid
+    if not fold:
+        return 0
+    rows = np.concatenate(fold)
+    near = np.delete(np.arange(len(centroids)), c)
+    sims = sent.vectors[rows] @ centroids[near].T
+    placed.local[rows], placed.similarity[rows] = near[sims.argmax(axis=1)], sims.max(axis=1)
+    for t in np.unique(placed.local[rows]):
+        placed.children[t] = {**placed.children[t], "centroid": _unit(sent.vectors[placed.local == t].mean(axis=0))}
+    return len(rows)
 
 
 def _split_child(
