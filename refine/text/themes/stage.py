@@ -82,9 +82,7 @@ ENTITY_COVER = 0.15
 ENTITY_RARE = 0.03  # a thing is one among many: said in at most this share of all the sentences
 ENTITY_MOVE = 0.75
 ENTITY_SCATTER = 5.5
-# chosen on BANKING77's 10,003 training messages: from 0.65 down "refund" (fit 0.69) is dissolved there; the
-# demo's products fit 0.77-0.96 (0.85 left "Air fryer", kettle 0.80, air fryer 0.82, with demo --seed 2)
-ENTITY_FIT = 0.75
+ENTITY_FIT = 0.85
 ENTITY_DISSOLVE = 0.5
 ENTITY_LOOSE = 0.35  # ... and only a child this loose with its things masked (mean pairwise cosine)
 ENTITY_KIND = 3  # ... then, once a thing is found, this many times as many phrases, tried as things of its kind
