@@ -125,6 +125,51 @@ def test_a_catch_all_is_split_along_its_seam_or_into_its_core_and_fringe():
     assert (parts[260:] == 1).mean() >= 0.9  # the fringe: what leans to the other theme (k-means: 60% in one part)
 
 
+def test_a_split_part_that_says_no_issue_phrase_is_folded_into_the_themes_it_borders():
+    """Point 3 of issue 30: TweetEval's catch-all split into its core and a fringe named "Sign" (no keyword,
+    mixed subjects). A new part none of whose phrases is said often enough to name it is no theme: its
+    sentences join the themes they lie nearest, the cap holds, no sentence loses its theme, and those
+    themes are centred on all they now hold."""
+    from refine.text.themes.stage import MAX_CHILD_SHARE, _cap_children, _Namer, _Placed, _Sentences
+
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(32, 8)))[0].T  # 8 orthogonal theme directions
+
+    def around(centre, n):
+        x = centre + rng.normal(scale=0.08, size=(n, 32))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    issues = ["refund never arrived", "parcel came late", "app keeps crashing", "charged twice", "size runs small"]
+    issues += ["rude staff on the phone", "cannot log in"]
+    texts = [f"the checkout page froze again, try {k}" for k in range(40)]  # the core
+    texts += [f"zebra{k} quokka{k} lagoon{k}" for k in range(40)]  # the fringe: no phrase said twice
+    vectors = [around(basis[0], 40), around(0.6 * basis[0] + 0.8 * basis[1 + np.arange(40) % 7], 40)]
+    for i, issue in enumerate(issues):
+        texts += [f"{issue}, case {k}" for k in range(30)]
+        vectors.append(around(basis[i + 1], 30))
+    vectors = np.vstack(vectors).astype(np.float32)
+    label = np.r_[np.zeros(80, int), np.repeat(np.arange(1, 8), 30)]
+    frame = pd.DataFrame({"feedback_row": np.arange(len(texts)), "sentence_index": 0, "text": texts})
+    sent = _Sentences.of(frame, texts, list(texts), vectors)
+    placed = _Placed(local=label.copy(), similarity=np.ones(len(texts), np.float32))
+    for c in range(8):
+        centroid = vectors[label == c].mean(axis=0)
+        placed.children.append(
+            {"centroid": centroid / np.linalg.norm(centroid), "source": "discovered", "keywords": []}
+        )
+    namer = _Namer.of(sent, None)
+    assert namer.supports(np.arange(40)) and not namer.supports(np.arange(40, 80))
+    method = _cap_children(sent, placed, (vectors, vectors), texts, TopicSettings(), 0, namer)
+    assert method["catch_all_splits"] >= 1 and method["catch_all_folded"] == 40  # the core keeps all of its own
+    assert len(placed.children) == 8 and (placed.local >= 0).all()
+    assert np.bincount(placed.local).max() / len(texts) <= MAX_CHILD_SHARE
+    fringe = np.arange(40, 80)
+    assert (placed.local[fringe] == 1 + np.arange(40) % 7).mean() >= 0.9  # each joined the theme it leans to
+    for c in range(1, 8):
+        mean = vectors[placed.local == c].mean(axis=0)
+        assert np.allclose(placed.children[c]["centroid"], mean / np.linalg.norm(mean), atol=1e-5)
+
+
 def test_one_sentence_said_by_many_is_kept_whole_not_split_into_empty_parts():
     """A catch-all child that is one sentence repeated (a month where 1 in 7 says "Checkout keeps failing")
     cannot be split: k-means would leave parts empty, and an empty part's centroid (NaN) broke the parents."""
@@ -321,24 +366,29 @@ def _product_month():
     return groups
 
 
-def test_a_theme_of_a_product_is_dissolved_into_the_issues_and_kept_as_a_facet(base_embedder):
-    """Point 1 of issue 30: "yoga mat" sentences masked land in prices, delivery, quality, ... (they share
-    no issue), so the product theme goes and "yoga mat" is a facet; "refund", an issue said in every
-    sentence of its theme, stays a theme (masked, its sentences fit nowhere as well as in their own)."""
+def _dissolve_month(groups, embedder):
+    """`_entity_themes` on `groups` (one discovered child each): (facets, placed, namer, sentences, labels)."""
     from refine.text.themes.stage import _entity_themes, _Namer, _Placed, _Sentences
 
-    groups = _product_month()
     texts = [t for g in groups.values() for t in g]
     label = np.repeat(np.arange(len(groups)), [len(g) for g in groups.values()])
-    vectors = base_embedder.encode(texts)
+    vectors = embedder.encode(texts)
     vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     frame = pd.DataFrame({"feedback_row": np.arange(len(texts)), "sentence_index": 0, "text": texts})
     sent = _Sentences.of(frame, list(texts), list(texts), vectors)
     placed = _Placed(local=label.copy(), similarity=np.ones(len(texts), np.float32))
     for c in range(len(groups)):
         placed.children.append({"centroid": vectors[label == c].mean(axis=0), "source": "discovered", "keywords": []})
-    namer = _Namer.of(sent, base_embedder.encode)
-    facets = _entity_themes(sent, placed, namer, base_embedder.encode, lambda msg: None)
+    namer = _Namer.of(sent, embedder.encode)
+    return _entity_themes(sent, placed, namer, embedder.encode, lambda msg: None), placed, namer, sent, label
+
+
+def test_a_theme_of_a_product_is_dissolved_into_the_issues_and_kept_as_a_facet(base_embedder):
+    """Point 1 of issue 30: "yoga mat" sentences masked land in prices, delivery, quality, ... (they share
+    no issue), so the product theme goes and "yoga mat" is a facet; "refund", an issue said in every
+    sentence of its theme, stays a theme (masked, its sentences fit nowhere as well as in their own)."""
+    groups = _product_month()
+    facets, placed, namer, sent, label = _dissolve_month(groups, base_embedder)
     assert facets == ["yoga mat"] and len(placed.children) == len(groups) - 1
     mats = np.flatnonzero(label == list(groups).index("yoga mat"))
     landed = Counter(list(groups)[label[np.flatnonzero(label == c)[0]]] for c in placed.local[mats])
@@ -346,6 +396,31 @@ def test_a_theme_of_a_product_is_dissolved_into_the_issues_and_kept_as_a_facet(b
     assert all("yoga" not in sent.masked[i] for i in mats) and "yoga mat" in sent.texts[mats[0]]
     assert (placed.local[label == list(groups).index("refund")] >= 0).all()
     assert not any("yoga mat" in p for i in mats for p in namer.phrases[i])
+
+
+def test_a_theme_of_several_things_of_one_kind_is_dissolved_too(base_embedder):
+    """Point 1 of issue 30, the demo's "Desk lamp": a theme of household goods whose sentences share no
+    issue, one product said in a third of them and six more each in about a tenth (under the share a
+    phrase needs to be tried on its own). Masking "desk lamp" alone leaves the kettles and coffee makers
+    holding the theme together; once "desk lamp" is found a thing, the phrases said in its place are
+    tried as things of its kind, and the theme goes, every product a facet; the issue themes stay."""
+    kinds = ["coffee maker", "air fryer", "toaster", "office chair", "frying pan", "bread maker"]
+    templates = sum((v for v in ISSUES.values() if "{}" in v[0]), [])
+    groups = {}
+    for name, issue in ISSUES.items():
+        fill = GOODS if "{}" in issue[0] else [""]
+        groups[name] = [t.format(g) for g in fill for t in issue]
+    household = [t.format("desk lamp") for t in templates]
+    household += [t.format(kinds[i % len(kinds)]) for i, t in enumerate(templates * 5)]
+    groups["household"] = household
+    facets, placed, namer, sent, label = _dissolve_month(groups, base_embedder)
+    assert "desk lamp" in facets and len(set(kinds) & set(facets)) >= 4, facets
+    assert len(placed.children) == len(groups) - 1
+    goods = np.flatnonzero(label == list(groups).index("household"))
+    assert all("desk lamp" not in sent.masked[i] for i in goods)
+    kept = [k for k, v in ISSUES.items() if "{}" not in v[0]]
+    for name in kept:
+        assert (placed.local[label == list(groups).index(name)] >= 0).all()
 
 
 def test_a_word_seen_once_or_twice_is_a_name_when_always_capitalised_and_never_in_lower_case():
@@ -398,6 +473,21 @@ def test_facets_are_counted_as_written_and_kept_in_topics_json():
     assert Theme.from_record(json.loads(json.dumps(theme.to_record(10)))).facets == theme.facets
     theme.facets = []
     assert "facets" not in theme.to_record(10)  # written only where a theme has some
+
+
+def test_a_facet_has_one_written_form_over_the_month():
+    """Point 2 of issue 30: the demo showed "UPS (3)" under one theme and "ups (2)" under another. The form
+    is chosen once over all the month's sentences (written "UPS" 6 times of 8 there), so every theme
+    lists the same; the counts stay each theme's own."""
+    from refine.text.themes.entities import facet_forms
+
+    late = ["UPS lost my parcel", "UPS was two days late", "UPS left it at the door", "tracking with UPS", "UPS!"]
+    left = ["the ups driver left it outside", "ups never came", "UPS again, no parcel"]
+    forms = facet_forms(late + left, ["ups", "yoga mat"])
+    assert forms == {"ups": "UPS"}
+    assert facet_counts(left, ["ups"]) == [("ups", 3)]  # this theme alone writes it in lower case
+    assert facet_counts(left, ["ups"], forms=forms) == [("UPS", 3)]
+    assert facet_counts(late, ["ups"], forms=forms) == [("UPS", 5)]
 
 
 def test_a_word_after_a_line_break_starts_a_sentence_not_a_name():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from refine.io.privacy import REDACTION_TOKENS
 
@@ -190,11 +190,40 @@ def _name_part(word: str, names: set[str]) -> bool:
     return word.isupper() and 2 <= len(word) <= 4
 
 
-def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, least: int = 2) -> list[tuple[str, int]]:
+def facet_counts(
+    texts: Sequence[str],
+    facets: Sequence[str],
+    top: int = 5,
+    least: int = 2,
+    forms: Mapping[str, str] | None = None,
+) -> list[tuple[str, int]]:
     """The `facets` (lower-case words or phrases: products, places, names) that `texts` mention, each with
     the number of texts that do, at least `least`, most first (ties alphabetical), at most `top`;
-    written as the texts write them most often (lower case where they often write it so), with the
-    word that completes the name where the texts write one ("Face ID", "Samsung Galaxy": `_name_part`)."""
+    written as `forms` says (`facet_forms` over the whole month: one written form per facet in every
+    theme, not "UPS" in one and "ups" in another), else as these texts write them (`_form`)."""
+    out = []
+    for key, written in _written(texts, facets).items():
+        n = sum(written.values())
+        if n >= least:
+            out.append((forms[key] if forms and key in forms else _form(key, written), n))
+    return sorted(out, key=lambda x: (-x[1], x[0].lower()))[:top]
+
+
+def facet_forms(texts: Sequence[str], facets: Sequence[str]) -> dict[str, str]:
+    """Each facet's one written form over `texts` (all the month's sentences): `_form` of how they write it."""
+    return {key: _form(key, written) for key, written in _written(texts, facets).items()}
+
+
+def _form(key: str, written: Counter[str]) -> str:
+    """The form texts write a facet in most often; lower case where they write it so at least a third of
+    the time; with the word that completes the name where they write one ("Face ID", "Samsung Galaxy")."""
+    n = sum(written.values())
+    return key if written[key] * 3 >= n else max(sorted(written.items()), key=lambda x: x[1])[0]
+
+
+def _written(texts: Sequence[str], facets: Sequence[str]) -> dict[str, Counter[str]]:
+    """For each facet `texts` mention: how they write it, counted once per text (`_name_part` completes a
+    capitalised name with its second word)."""
     words = {f for f in facets if " " not in f}
     forms: dict[str, Counter[str]] = {}
     for text in texts:
@@ -217,10 +246,4 @@ def facet_counts(texts: Sequence[str], facets: Sequence[str], top: int = 5, leas
                     seen[facet] = _SPACE.sub(" ", re.sub(r"[-_]", " ", found.group(0)))
         for key, form in seen.items():
             forms.setdefault(key, Counter())[form] += 1
-    out = []
-    for key, written in forms.items():
-        n = sum(written.values())
-        if n >= least:
-            form = key if written[key] * 3 >= n else max(sorted(written.items()), key=lambda x: x[1])[0]
-            out.append((form, n))
-    return sorted(out, key=lambda x: (-x[1], x[0].lower()))[:top]
+    return forms

@@ -10,7 +10,8 @@
    masked sentences is clustered once more by the text as written (entities form a theme only where
    their sentences share no issue).
    No discovered child holds more than MAX_CHILD_SHARE of the themed comments: a larger one is split
-   by k-means of its sentences (`_cap_children`).
+   in two, along its seam or into its core and fringe; a part that says no phrase a name can be is
+   folded into the themes its sentences lie nearest (`_cap_children`).
 4. A comment's themes are its sentences' themes; its primary theme (the `topic_id` column) is the
    one among them closest to the whole comment; a comment none of whose sentences has a theme gets
    the theme nearest to the whole comment, as written or masked, when it is close enough
@@ -53,6 +54,7 @@ from refine.text.themes.entities import (
     entity_kind_name,
     entity_words,
     facet_counts,
+    facet_forms,
     mask_entities,
     mask_phrase,
     name_words,
@@ -83,6 +85,7 @@ ENTITY_SCATTER = 5.5
 ENTITY_FIT = 0.85
 ENTITY_DISSOLVE = 0.5
 ENTITY_LOOSE = 0.35  # ... and only a child this loose with its things masked (mean pairwise cosine)
+ENTITY_KIND = 3  # ... then, once a thing is found, this many times as many phrases, tried as things of its kind
 ENTITY_SAMPLE = 32  # sentences embedded again to test a phrase (all of them once it is an entity)
 ONE_WORD_SHARE = 1 / 3  # a one-word name is said in at least this share of its theme's sentences
 FACETS = 5  # the entities a theme's sentences mention most, listed with it
@@ -195,7 +198,7 @@ def fit_themes(
     method.update({"entity_themes": facets} if facets else {})
     docs = _unit(np.asarray(doc_embeddings, dtype=np.float32))
     masked_docs = _masked_comments(sent, docs)
-    method.update(_cap_children(sent, placed, (docs, masked_docs), doc_texts, settings, seed))
+    method.update(_cap_children(sent, placed, (docs, masked_docs), doc_texts, settings, seed, namer))
     empty = np.zeros((0, vectors.shape[1]), np.float32)
     centroids = np.stack([_unit(c["centroid"]) for c in placed.children]) if placed.children else empty
     comments = _per_comment(sent.rows, placed.local, (docs, masked_docs), centroids, doc_texts, settings)  # 4.
@@ -203,7 +206,10 @@ def fit_themes(
     method["parent_similarity"] = PARENT_SIMILARITY
     step("names, keywords and quotes")  # 6.
     kids = _describe(sent, placed, centroids, namer, settings)
-    kids.facets = [facet_counts([sent.texts[i] for i in m], facets + entities, FACETS) for m in kids.members]
+    forms = facet_forms(sent.texts, facets + entities)  # one written form per facet over the month
+    kids.facets = [
+        facet_counts([sent.texts[i] for i in m], facets + entities, FACETS, forms=forms) for m in kids.members
+    ]
     themes, fading, merged = _child_themes(kids, comments, sent, previous, settings, codeframe is not None)  # 7.
     namer.taken.update(naming.name_key(t.label) for t in themes)
     parents = _parent_themes(kids, groups, themes, comments, sent, namer, settings.quotes)
@@ -373,6 +379,22 @@ class _Namer:
         wide = [c for c in wide if " " in c[0] and not any(w in self.names for w in c[0].split())]
         return wide[: naming.RERANK] or candidates
 
+    def supports(self, members: np.ndarray) -> bool:
+        """Whether the sentences `members` say a phrase a name can be: a candidate (said in
+        `naming.MIN_SHARE` of them) of two or more words, or of one word said in ONE_WORD_SHARE of them and
+        not a bare verb form or adverb; none made only of words the texts write as names (as `plain` and
+        `not_names` judge a name). TweetEval's fringe "Sign" had none: no keyword at all."""
+        n = max(len(members), 1)
+        for phrase, _ in self.not_names(self.candidates(members)):
+            if " " in phrase:
+                return True
+            if (
+                not phrase.endswith(VERB_ENDINGS)
+                and sum(phrase in self.phrases[i] for i in members) >= ONE_WORD_SHARE * n
+            ):
+                return True
+        return False
+
     def not_names(self, candidates: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """`candidates` without the phrases made only of words the texts write as names ("Uk", "S7")."""
         return [(p, s) for p, s in candidates if not all(w in self.names for w in p.split())]
@@ -499,18 +521,24 @@ def _entity_themes(
         cands = namer.candidates(rows)
         tried = [p for p, _ in cands[:ENTITY_PHRASES]] + [namer.choose(cands, centroids[c])]
         found_here: list[str] = []
-        for phrase in dict.fromkeys(p for p in tried if p):
-            has = np.flatnonzero([phrase in namer.phrases[i] for i in rows])
-            if len(has) < naming.MIN_COUNT or (len(has) < ENTITY_COVER * len(rows) and phrase != tried[-1]):
-                continue
-            if phrase.split()[-1].endswith(VERB_ENDINGS) or namer.counts[phrase] > ENTITY_RARE * namer.n:
-                continue  # "declined", "pending": what happened; "card" in a bank's month: its subject
-            trial = fit.test(c, [*gone, c], vectors, has, [texts[i] for i in has], phrase, encode)
-            if trial is not None:
-                found_here.append(phrase)
-                vectors = trial[0]
-                for i, m in zip(has, trial[1]):
-                    texts[i] = m
+        # first the child's own things (a phrase most of its sentences say), then, once one is found, the
+        # things of the same kind said in its place ("kettle", "office chair" beside "desk lamp")
+        for kind, phrases_tried in ((False, tried), (True, [p for p, _ in cands[: ENTITY_PHRASES * ENTITY_KIND]])):
+            if kind and not found_here:
+                break
+            for phrase in dict.fromkeys(p for p in phrases_tried if p and p not in found_here):
+                has = np.flatnonzero([phrase in namer.phrases[i] for i in rows])
+                rare = len(has) < ENTITY_COVER * len(rows) and phrase != tried[-1] and not kind
+                if len(has) < naming.MIN_COUNT or rare or any(f in phrase or phrase in f for f in found_here):
+                    continue
+                if phrase.split()[-1].endswith(VERB_ENDINGS) or namer.counts[phrase] > ENTITY_RARE * namer.n:
+                    continue  # "declined", "pending": what happened; "card" in a bank's month: its subject
+                trial = fit.test(c, [*gone, c], vectors, has, [texts[i] for i in has], phrase, encode, kind)
+                if trial is not None:
+                    found_here.append(phrase)
+                    vectors = trial[0]
+                    for i, m in zip(has, trial[1]):
+                        texts[i] = m
         if not found_here:
             continue
         loose = float(np.linalg.norm(vectors.mean(axis=0))) ** 2 <= ENTITY_LOOSE  # mean pairwise cosine
@@ -567,6 +595,7 @@ class _Fit:
         texts: list[str],
         phrase: str,
         encode: Encode,
+        kind: bool = False,
     ) -> tuple[np.ndarray, list[str]] | None:
         """Child `c`'s sentences (`vectors`) with `phrase` masked in those that say it (`has`, `texts`):
         (their vectors, those texts masked) when the phrase names a thing, not an issue, else None.
@@ -580,7 +609,7 @@ class _Fit:
         trial = vectors.copy()
         trial[has[sample]] = _unit(encode([masked[i] for i in sample]))
         moved, spread, fit = self.moved(trial[has[sample]], _unit(trial.mean(axis=0)), skip)
-        if moved < ENTITY_MOVE or spread < ENTITY_SCATTER or fit < ENTITY_FIT:
+        if moved < ENTITY_MOVE or spread < ENTITY_SCATTER or (fit < ENTITY_FIT and not kind):
             return None
         rest = np.setdiff1d(np.arange(len(has)), sample)
         if len(rest):
@@ -673,12 +702,15 @@ def _cap_children(
     doc_texts: Sequence[str],
     settings: TopicSettings,
     seed: int,
+    namer: _Namer,
 ) -> dict[str, Any]:
     """3b. no catch-all: a discovered child holding more than MAX_CHILD_SHARE of the themed comments is
     split in two (`_split_child`: along its seam where it has one, else into its core and its fringe),
     again while a part is over. Only from 7 discovered children on: with fewer, one holds more than 15%
-    whatever the data (a month with four issues keeps four themes)."""
-    split = 0
+    whatever the data (a month with four issues keeps four themes). A part that says no issue
+    phrase (`_Namer.supports`: a fringe of mixed subjects, TweetEval's "Sign" with no keyword) is no
+    theme: its sentences are folded into the other themes they lie nearest, the ones they border."""
+    split = folded = 0
     for _ in range(8):
         if sum(c["source"] == "discovered" for c in placed.children) < int(np.ceil(1 / MAX_CHILD_SHARE)):
             break
@@ -698,19 +730,49 @@ def _cap_children(
             parts = _split_child(sent.vectors[members], centroids[c], others, float(share[c]), seed)
             if parts is None:
                 continue
-            for i, part in enumerate(np.unique(parts)):  # the first part keeps the child's place
-                rows = members[parts == part]
-                centroid = _unit(sent.vectors[rows].mean(axis=0))
-                if i == 0:
-                    placed.children[c] = {**placed.children[c], "centroid": centroid, "keywords": []}
-                    target = c
-                else:
-                    placed.children.append({"centroid": centroid, "keywords": [], "source": "discovered"})
-                    target = len(placed.children) - 1
-                placed.local[rows] = target
-                placed.similarity[rows] = sent.vectors[rows] @ centroid
+            folded += _place_parts(sent, placed, c, members, parts, centroids, namer)
             split += 1
-    return {"catch_all_splits": split} if split else {}
+    return {"catch_all_splits": split, **({"catch_all_folded": folded} if folded else {})} if split else {}
+
+
+def _place_parts(
+    sent: _Sentences,
+    placed: _Placed,
+    c: int,
+    members: np.ndarray,
+    parts: np.ndarray,
+    centroids: np.ndarray,
+    namer: _Namer,
+) -> int:
+    """The parts of child `c` (its sentences `members`, `parts` per sentence: 0 the core where it has one)
+    made children. The first that says an issue phrase (`_Namer.supports`), else the first, takes `c`'s
+    place; another that says one is added; one that says none is no theme (a fringe of mixed subjects):
+    its sentences join the other children they lie nearest (by `centroids`, before the split), the
+    themes they border, which are centred again on all they hold. Returns how many sentences were folded."""
+    rows_of = [members[parts == part] for part in np.unique(parts)]
+    said = [namer.supports(rows) for rows in rows_of]
+    first = said.index(True) if any(said) else 0
+    keep = [rows_of[first]] + [r for i, r in enumerate(rows_of) if i != first and (said[i] or len(centroids) < 2)]
+    fold = [r for i, r in enumerate(rows_of) if i != first and not said[i] and len(centroids) > 1]
+    for i, rows in enumerate(keep):
+        centroid = _unit(sent.vectors[rows].mean(axis=0))
+        if i == 0:
+            placed.children[c] = {**placed.children[c], "centroid": centroid, "keywords": []}
+            target = c
+        else:
+            placed.children.append({"centroid": centroid, "keywords": [], "source": "discovered"})
+            target = len(placed.children) - 1
+        placed.local[rows] = target
+        placed.similarity[rows] = sent.vectors[rows] @ centroid
+    if not fold:
+        return 0
+    rows = np.concatenate(fold)
+    near = np.delete(np.arange(len(centroids)), c)
+    sims = sent.vectors[rows] @ centroids[near].T
+    placed.local[rows], placed.similarity[rows] = near[sims.argmax(axis=1)], sims.max(axis=1)
+    for t in np.unique(placed.local[rows]):
+        placed.children[t] = {**placed.children[t], "centroid": _unit(sent.vectors[placed.local == t].mean(axis=0))}
+    return len(rows)
 
 
 def _split_child(
