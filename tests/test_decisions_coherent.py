@@ -318,4 +318,6 @@ def test_a_pair_that_overlaps_a_stronger_merge_is_listed_as_stopped_not_as_a_pro
     assert overlapped
     for s in overlapped:
         assert set(s.segments) & set(taken) and "overlaps the stronger merge of" in s.detail
+        record = s.to_json()
+        assert set(record["overlapped_by"]) <= set(taken) and 0 <= record["holm_p"] < config.proposals.alpha
         assert not any(p.rule == s.rule for p in result.proposals)

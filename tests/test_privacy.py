@@ -120,10 +120,11 @@ def test_every_personal_item_of_the_labelled_set_is_redacted_with_its_token():
 # test parts together, bench/redaction_bench.py --part all); the goal is 1% for each
 LOOK_ALIKE_BOUNDS = {
     "price": 0.0, "date": 0.0, "version": 0.0, "range": 0.0, "quantity": 0.035,
-    "order": 0.005, "tracking": 0.015, "invoice": 0.0,
+    "order": 0.005, "tracking": 0.02, "invoice": 0.0,
 }  # fmt: skip
 # (order, tracking, invoice down from 0.084 / 0.172 / 0.206 when an identifier word within eight words names
-# a bare number and a card needs its network's prefix and length)
+# a bare number and a card needs its network's prefix and length; tracking 0.015 -> 0.019 when a Luhn-valid
+# card-length number of any prefix became a card beside any word: four 15-digit FedEx numbers pass Luhn)
 
 
 def test_look_alike_numbers_of_the_labelled_set_are_mostly_kept():

@@ -524,3 +524,50 @@ def test_a_customers_own_sentence_is_no_signature_and_an_acronym_facet_keeps_its
     texts = ["Flew JetBlue LAX to JFK, late.", "JetBlue LAX lounge closed", "jetblue was fine"]
     counts = dict(facet_counts(texts, ["jetblue", "lax", "jfk"]))
     assert counts.get("LAX") == 2 and counts.get("jetblue", counts.get("JetBlue")) == 3
+
+
+def test_a_folded_fringe_never_joins_a_codeframe_code():
+    """The fringe of a split (no name phrase) joins the discovered themes it lies nearest, never a code of the
+    user's codeframe (whose assignment turned those sentences down), even where the code lies nearer."""
+    from types import SimpleNamespace
+
+    from refine.text.themes.stage import _place_parts, _Placed
+
+    code, other, big = np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), np.array([0, 0, 1.0])
+    fringe = np.tile([0.8, 0.2, 0.57], (4, 1))  # nearest the code, then the discovered theme
+    core = np.tile(big, (6, 1))
+    vectors = np.vstack([core, fringe]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    placed = _Placed(
+        local=np.full(10, 2),
+        similarity=np.ones(10, dtype=np.float32),
+        children=[
+            {"centroid": code, "source": "codeframe", "keywords": []},
+            {"centroid": other, "source": "discovered", "keywords": []},
+            {"centroid": big, "source": "discovered", "keywords": []},
+        ],
+    )
+    parts = np.array([0] * 6 + [1] * 4)
+    namer = SimpleNamespace(supports=lambda rows: len(rows) == 6)  # the core says a phrase, the fringe none
+    folded = _place_parts(
+        SimpleNamespace(vectors=vectors), placed, 2, np.arange(10), parts, np.vstack([code, other, big]), namer
+    )
+    assert folded == 4
+    assert list(placed.local) == [2] * 6 + [1] * 4  # into the discovered theme, not the nearer code
+    assert np.allclose(placed.children[0]["centroid"], code)  # the code is not re-centred
+
+
+def test_a_facet_takes_the_months_form_only_as_far_as_a_theme_writes_it():
+    """The month writes "Samsung Galaxy"; a theme of Samsung TVs lists "Samsung", not a phone it never names."""
+    from refine.text.themes.entities import facet_forms
+
+    month = ["My Samsung Galaxy crashed"] * 5 + [
+        "The Samsung TV is dim",
+        "Samsung TV remote lost",
+        "My Samsung TV broke",
+    ]
+    facets = ["samsung", "galaxy", "tv"]
+    forms = facet_forms(month, facets)
+    assert forms["samsung"] == "Samsung Galaxy"
+    assert facet_counts(month[5:], facets, forms=forms) == [("Samsung", 3), ("TV", 3)]
+    assert facet_counts(["ups lost it", "ups again", "UPS late"], ["ups"], forms={"ups": "UPS"}) == [("UPS", 3)]

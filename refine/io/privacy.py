@@ -29,11 +29,15 @@ EMAIL = re.compile(
 # a digit group separator as people type it: up to two spaces, or a hyphen, dash, minus sign, slash,
 # underscore, dot or middle dot with a space either side or none (4111 - 1111, 555·123·4567)
 _MARKS = r"\-\u2010-\u2015\u2212\uFF0D\uFE63_.\u00b7\u2022\u30fb"
+# the spaces people and word processors put inside numbers: plain, tab, no-break, the typographic ones
+# (thin U+2009, narrow no-break U+202F as French typography writes "06 12 34 56 78", figure U+2007) and
+# the ideographic one
+_SPACES = r" \t\u00a0\u2000-\u200a\u202f\u205f\u3000"
 
 
 def _separator(marks: str) -> str:
     # a line break too, once, with a space either side or none: a number wrapped over two lines
-    return rf"(?:[ \t\u00a0]{{1,2}}|[ \u00a0]?(?:[{marks}]|\r?\n)[ \u00a0]?)"
+    return rf"(?:[{_SPACES}]{{1,2}}|[{_SPACES}]?(?:[{marks}]|\r?\n)[{_SPACES}]?)"
 
 
 _SEP = _separator(_MARKS + "/")
@@ -140,6 +144,7 @@ _PHONE_CUE = re.compile(
     r"|mob\b|ph\b|tlf|tfno|telf|t\u00e9l|handy|telefon|rufnummer|anruf|ruf\s+mich|r\u00fcckruf|bel\s+me"
     r"|portable|appel|rappel|t\u00e9l\u00e9phone|m\u00f3vil|movil|celular|cel\b|tel\u00e9fono|llam|chiama"
     r"|zadzwo|numer\s+tel|reachable|texted|available\s+(?:on|at)|(?:\bi'm|\bim|\bi am)\s+(?:on|at)\s*[+(\d])"
+    r"|mobil\b|joignable|whats\s*app|(?<![\w ])number\s*:"  # "Number: 0770...", a line's own label
 )
 # lower case for A-Z only: str.lower would turn "İ" into two characters, one of them no letter
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -156,7 +161,7 @@ _PHONE_DIGITS = re.compile(
 _CUE_STEMS = (
     "call ring phone tel t\u00e9l mobile cell cel text txt sms whatsapp wa.me viber signal reach contact number"
     " no fax dial hmu line mob ph rang tlf tfno handy rufnummer anruf ruf mich r\u00fcckruf bel portable appel"
-    " m\u00f3vil movil llam chiama zadzwo numer available i'm im"
+    " m\u00f3vil movil llam chiama zadzwo numer available i'm im joignable whats"
 ).split() + ["i am"]
 
 
@@ -196,6 +201,9 @@ _IIN = (
     ("6759", "6759", _ANY),
     ("6761", "6763", _ANY),
     ("6767", "6767", _ANY),
+    ("5019", "5019", (16,)),  # Dankort
+    ("5061", "5061", _ANY[4:]),  # Verve
+    ("6500", "6500", _ANY[4:]),
     ("60", "60", (16,)),  # RuPay
     ("508", "508", (16,)),
     ("2200", "2204", _ANY[4:]),  # Mir
@@ -211,15 +219,21 @@ def _issued(digits: str) -> bool:
     return any(lo <= digits[: len(lo)] <= hi and len(digits) in lengths for lo, hi, lengths in _IIN)
 
 
-def _card_like(text: str, luhn: bool = True) -> bool:
-    """A number grouped as cards are printed, with an issuer prefix of its length (see _IIN) and Luhn-valid
-    (unless luhn is False: a mistyped card)."""
+def _card_like(text: str, luhn: bool = True, issuer: bool = True) -> bool:
+    """A number grouped as cards are printed, with an issuer prefix of its length (see _IIN; unless issuer is
+    False) and Luhn-valid (unless luhn is False: a mistyped card)."""
     digits = "".join(re.findall(r"\d", text))
     if not 13 <= len(digits) <= 19 or re.search("[A-Za-z]", text):
         return False
     groups = [len(g) for g in re.findall(r"\d+", text)]
     grouped = len(groups) == 1 or groups[:3] in ([4, 6, 5], [4, 6, 4]) or all(g == 4 for g in groups[:-1])
-    return grouped and _issued(digits) and (not luhn or _luhn(digits))
+    return grouped and (not issuer or _issued(digits)) and (not luhn or _luhn(digits))
+
+
+def _any_card(text: str) -> bool:
+    """A card of a network _IIN knows (mistyped or not), or a Luhn-valid card-grouped number of any prefix (a
+    network the table lacks): never kept as a reference, whatever word names it."""
+    return _card_like(text, luhn=False) or _card_like(text, issuer=False)
 
 
 def _reference(text: str) -> bool:
@@ -229,18 +243,19 @@ def _reference(text: str) -> bool:
     groups = re.findall(r"\d+", text)
     spaced = bool(re.search(r"\d\s+\d", text))
     carrier = all(len(g) == 4 for g in groups[:-1]) and len(groups[-1]) <= 4
-    return not _card_like(text, luhn=False) and (not spaced or carrier)
+    return not _any_card(text) and (not spaced or carrier)
 
 
 # words that name a number near them as an identifier (issue 29.7): a number with one of these within
 # _ID_WORDS words, no phone cue near and no phone's marks or grouping is an order, invoice or tracking
-# number, not a phone (lower case, whole words; "track" and "item" are left out: "on track", "item 3 of 5")
+# number, not a phone (lower case, whole words; "track", "item" and "case" are left out: "on track", "item 3 of
+# 5", "just in case"; "case 1234" right before the number is a label, _REF_BEFORE)
 _ID_WORD = re.compile(
     r"\b(?:orders?|invoices?|inv|tracking|parcels?|packages?|shipments?|consignments?|waybills?|awb|ref|reference"
-    r"|tickets?|case|receipts?|confirmation|booking|transaction|po|sku)\b"
+    r"|tickets?|receipts?|confirmation|booking|transaction|po|sku)\b"
 )
 _ID_STEMS = (
-    "order invoice inv tracking parcel package shipment consignment waybill awb ref ticket case receipt"
+    "order invoice inv tracking parcel package shipment consignment waybill awb ref ticket receipt"
     " confirmation booking transaction po sku"
 ).split()
 # words either side of a number that an identifier word is looked for in, across a sentence end ("Can you
@@ -251,10 +266,14 @@ _ID_SPAN = 12 * _ID_WORDS  # characters read for them
 
 
 def _identifier_near(match: re.Match) -> bool:
-    """Whether an identifier word (_ID_WORD) is within _ID_WORDS words either side of the number."""
+    """Whether an identifier word (_ID_WORD) is within _ID_WORDS words either side of the number, on its line."""
     string, start, end = match.string, match.start(), match.end()
-    words = string[max(0, start - _ID_SPAN) : start].split()[1 if start > _ID_SPAN else 0 :]  # none cut
-    window = _lower(" ".join(words[-_ID_WORDS:]) + " " + " ".join(string[end : end + _ID_SPAN].split()[:_ID_WORDS]))
+    before, cut = string[max(0, start - _ID_SPAN) : start], start > _ID_SPAN
+    if "\n" in before:  # the number's own line only: "Order 1234.\n07700900123" names no second number
+        before, cut = before.rsplit("\n", 1)[1], False
+    words = before.split()[1 if cut else 0 :]  # none cut
+    after = string[end : end + _ID_SPAN].split("\n", 1)[0].split()[:_ID_WORDS]
+    window = _lower(" ".join(words[-_ID_WORDS:]) + " " + " ".join(after))
     return any(stem in window for stem in _ID_STEMS) and bool(_ID_WORD.search(window))
 
 
@@ -354,7 +373,7 @@ def _replace(match: re.Match) -> str:
             return "[PHONE]"
         if text.startswith("#") and digits >= 7 and _hash_phone(match):
             return "[PHONE]"  # "call me on #4155550132", "#415-555-0132"
-        return "[CARD]" if digits >= 13 and _card_like(text) else text
+        return "[CARD]" if digits >= 13 and (_card_like(text) or _card_like(text, issuer=False)) else text
     # under 7 digits: neither a phone nor a card (13+), whatever is around it (dates, years, small counts); an
     # extension aside too when no phone cue is near (body measurements: "I'm 38-27-35 #135")
     if digits < 7 or (

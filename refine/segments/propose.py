@@ -675,6 +675,8 @@ def _stop_unconfirmed_merges(merges: _Step, stopped: list[dict]) -> None:
                     if cand.extra.get("overlapped_by")
                     else "not shown equivalent",
                     "detail": cand.extra.get("why_not") or "not shown equivalent",
+                    "holm_p": float(cand.extra.get("holdout_q", 1.0)),  # the pair's Holm-adjusted p
+                    **({"overlapped_by": cand.extra["overlapped_by"]} if cand.extra.get("overlapped_by") else {}),
                 }
             )
 

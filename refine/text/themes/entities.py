@@ -205,8 +205,21 @@ def facet_counts(
     for key, written in _written(texts, facets).items():
         n = sum(written.values())
         if n >= least:
-            out.append((forms[key] if forms and key in forms else _form(key, written), n))
+            out.append((_month_form(key, written, forms) if forms and key in forms else _form(key, written), n))
     return sorted(out, key=lambda x: (-x[1], x[0].lower()))[:top]
+
+
+def _month_form(key: str, written: Counter[str], forms: Mapping[str, str]) -> str:
+    """The month's form of a facet where these texts write it (in any case); its spelling of the facet word
+    alone where they write only that ("Samsung" in a theme of Samsung TVs when the month writes "Samsung
+    Galaxy"); else how these texts write it."""
+    month = forms[key]
+    said = {form.lower() for form in written}
+    if month.lower() in said:
+        return month
+    if key in said and month.lower().startswith(key):
+        return month[: len(key)]
+    return _form(key, written)
 
 
 def facet_forms(texts: Sequence[str], facets: Sequence[str]) -> dict[str, str]:

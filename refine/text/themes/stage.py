@@ -747,13 +747,18 @@ def _place_parts(
     """The parts of child `c` (its sentences `members`, `parts` per sentence: 0 the core where it has one)
     made children. The first that says an issue phrase (`_Namer.supports`), else the first, takes `c`'s
     place; another that says one is added; one that says none is no theme (a fringe of mixed subjects):
-    its sentences join the other children they lie nearest (by `centroids`, before the split), the
-    themes they border, which are centred again on all they hold. Returns how many sentences were folded."""
+    its sentences join the other discovered children they lie nearest (by `centroids`, before the split; never
+    a codeframe's code), the themes they border, which are centred again on all they hold. Returns how many
+    sentences were folded."""
     rows_of = [members[parts == part] for part in np.unique(parts)]
     said = [namer.supports(rows) for rows in rows_of]
     first = said.index(True) if any(said) else 0
-    keep = [rows_of[first]] + [r for i, r in enumerate(rows_of) if i != first and (said[i] or len(centroids) < 2)]
-    fold = [r for i, r in enumerate(rows_of) if i != first and not said[i] and len(centroids) > 1]
+    # a fringe folds only into discovered themes: a codeframe's code keeps what its own assignment gave it
+    near = np.array(
+        [t for t in range(len(centroids)) if t != c and placed.children[t]["source"] == "discovered"], dtype=int
+    )
+    keep = [rows_of[first]] + [r for i, r in enumerate(rows_of) if i != first and (said[i] or not len(near))]
+    fold = [r for i, r in enumerate(rows_of) if i != first and not said[i] and len(near)]
     for i, rows in enumerate(keep):
         centroid = _unit(sent.vectors[rows].mean(axis=0))
         if i == 0:
@@ -767,7 +772,6 @@ def _place_parts(
     if not fold:
         return 0
     rows = np.concatenate(fold)
-    near = np.delete(np.arange(len(centroids)), c)
     sims = sent.vectors[rows] @ centroids[near].T
     placed.local[rows], placed.similarity[rows] = near[sims.argmax(axis=1)], sims.max(axis=1)
     for t in np.unique(placed.local[rows]):
