@@ -175,9 +175,15 @@ def test_a_label_names_the_number_on_its_line_not_the_number_on_the_next(text: s
         "order 4111111111111112",  # a mistyped card (fails the Luhn check) is still a card
         "order number: 4111 1111 1111 1112 (the card)",
         "item 5500-0000-0000-0005",
+        # Luhn-valid and grouped as a card, of a network the prefix table lacked (a review, stop 37)
+        "paid for my order with 5641 8200 0000 0005",
+        "order 5641820000000005",
+        "refund for order to card 5019 7170 1010 3742",  # Dankort
+        "booking paid with 5061 0000 0000 0000 000",  # Verve
+        "ticket card 6799 9901 0000 0000 019",  # Maestro UK
     ],
 )
-def test_a_mistyped_card_after_a_reference_word_is_redacted(text: str) -> None:
+def test_a_card_after_a_reference_word_is_redacted_mistyped_or_of_any_network(text: str) -> None:
     out = redact(text)
     assert "[CARD]" in out and not re.search(r"\d{4}", out), (text, out)
 
@@ -348,21 +354,6 @@ def test_an_extension_does_not_make_a_short_number_a_phone():
 def test_a_phone_the_identifier_rule_kept_is_redacted(text: str) -> None:
     out = redact(text)
     assert "[PHONE]" in out and not re.search(r"\d{6}", out), (text, out)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "paid for my order with 5641 8200 0000 0005",  # Luhn-valid, grouped as a card: a network _IIN lacks
-        "order 5641820000000005",
-        "refund for order to card 5019 7170 1010 3742",  # Dankort
-        "booking paid with 5061 0000 0000 0000 000",  # Verve
-        "ticket card 6799 9901 0000 0000 019",  # Maestro UK
-    ],
-)
-def test_a_luhn_valid_card_of_any_network_is_never_kept_as_a_reference(text: str) -> None:
-    out = redact(text)
-    assert "[CARD]" in out and not re.search(r"\d{4}", out), (text, out)
 
 
 @pytest.mark.parametrize(
